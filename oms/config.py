@@ -1,0 +1,97 @@
+"""Settings, read once from the environment: the one place that knows about ``OMS_*`` variables.
+
+Every default points at the local servers that ``devenv up`` starts, so a fresh clone runs with
+no configuration at all. Nothing else in the project reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the settings cannot use."""
+
+    code = "INVALID_SETTING"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the process needs to know about where it runs and how big it is."""
+
+    # HTTP API
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_client_id: str = "oms"
+    kafka_group_id: str = "oms"
+    orders_partitions: int = 6
+    executions_partitions: int = 6
+    prices_partitions: int = 3
+    events_partitions: int = 6
+    topic_replication_factor: int = 1
+    kafka_session_timeout_s: float = 10.0
+    # MongoDB (FerretDB locally, DocumentDB in AWS)
+    mongo_url: str = "mongodb://127.0.0.1:27027/"
+    mongo_database: str = "oms"
+    # Redis
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    idempotency_ttl_s: int = 24 * 3600
+    order_cache_ttl_s: int = 3600
+    # Engine
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    max_live_order_actors: int = 100_000
+    simulated_feed: bool = True
+    feed_seed: int = 7
+    fee_rate: Decimal = Decimal("0.001")
+    # Operations
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``OMS_<FIELD>`` variables (upper case), defaults elsewhere."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"OMS_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        return cls(**values)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in _TRUE | _FALSE:
+        raise ValueError(raw)
+    return lowered in _TRUE
+
+
+def _parse(name: str, type_name: object, raw: str) -> Any:
+    """Turn one variable's text into the field's type, or say which variable is wrong."""
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return _parse_bool(raw)
+        if kind == "Decimal":
+            return Decimal(raw)
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except (ValueError, ArithmeticError) as exc:
+        raise SettingsError(f"OMS_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,56 @@
+"""Commands: what someone asks the engine to do. Imperative names, immutable, each with an id.
+
+A command's ``command_id`` is what makes replay safe: whoever applies a command remembers its id
+and applying the same id again changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from oms.domain.enums import OrderType, Side, TimeInForce
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Place a new order. ``price`` is set for LIMIT orders only."""
+
+    command_id: str
+    order_id: str
+    client_order_id: str
+    account_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    time_in_force: TimeInForce
+    created_at: float  # epoch seconds, assigned at the door
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel what is left of an order."""
+
+    command_id: str
+    order_id: str
+    account_id: str
+    requested_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFill:
+    """Book one execution against an order (from the simulated venue or an external gateway).
+
+    ``command_id`` is the execution id: a venue that sends the same execution twice is harmless.
+    ``fee`` is in the instrument's quote asset.
+    """
+
+    command_id: str
+    order_id: str
+    account_id: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    executed_at: float
