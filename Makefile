@@ -1,0 +1,70 @@
+# oms — the two commands of the quick start are `make demo` and `make test`.
+# Everything they install is cached under .devenv/ (ignored by git); a second run reuses it.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+DEVENV := .devenv
+UV_VERSION := 0.13.8
+UV := $(DEVENV)/tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= dev
+START := $(shell date +%s.%N)
+
+export UV_CACHE_DIR := $(CURDIR)/$(DEVENV)/uv-cache
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+define elapsed
+	@$(PY) -c "import time; print(f'make $(1): wall time {time.time() - $(START):.1f}s')"
+endef
+
+.PHONY: help setup up down status test demo serve bench synth lint check
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(DEVENV)/tools
+	$(DEVENV)/tools/bin/pip install -q --cache-dir $(DEVENV)/pip-cache uv==$(UV_VERSION)
+
+# The venv is rebuilt only when the lock file or the project's metadata change.
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced ## create the venv from uv.lock (cached)
+
+up: setup ## install (once) and start the local Kafka, Redis and FerretDB
+	$(PY) devenv/devenv.py up
+
+down: ## stop the local servers devenv started
+	@if [ -x $(PY) ]; then $(PY) devenv/devenv.py down; fi
+
+status: setup ## tell which local servers run and answer
+	$(PY) devenv/devenv.py status
+
+test: up ## set up, then run the whole test suite
+	$(PY) -m pytest
+	$(call elapsed,test)
+
+demo: up ## set up, start oms serve and drive a demo through it
+	$(PY) -m oms.cli demo
+	$(call elapsed,demo)
+
+serve: up ## run oms serve in the foreground
+	$(PY) -m oms.cli serve
+
+bench: up ## run every benchmark in bench/ (prints name: value lines)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdktf.out/
+	cd infra-cdktf && ENV=$(ENV) ../$(PY) main.py
+
+lint: setup ## ruff and mypy
+	$(VENV)/bin/ruff check oms tests bench devenv infra-cdktf
+	$(VENV)/bin/mypy oms

@@ -1,0 +1,1 @@
+"""The aiohttp application: routes, schemas, problem+json errors, WebSockets and OpenAPI."""

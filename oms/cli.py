@@ -1,0 +1,89 @@
+"""The ``oms`` command: ``oms serve``, ``oms demo``, ``oms topics``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from aiohttp import web
+
+from oms import __version__
+from oms.config import Settings, SettingsError
+
+
+def _serve(settings: Settings) -> int:
+    from oms.api.app import build_app  # noqa: PLC0415  (keep `oms --help` fast)
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    print(
+        f"oms {__version__} serving on http://{settings.http_host}:{settings.http_port}", flush=True
+    )
+    web.run_app(
+        build_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+def _topics(settings: Settings) -> int:
+    from oms.stream.topics import ensure_topics, topic_specs  # noqa: PLC0415
+
+    created = asyncio.run(ensure_topics(settings))
+    for spec in topic_specs(settings):
+        mark = "created" if spec.name in created else "exists"
+        print(f"{spec.name:<16} partitions={spec.partitions:<3} key={spec.key:<11} {mark}")
+    return 0
+
+
+def _demo(settings: Settings) -> int:
+    from oms.demo import run_demo  # noqa: PLC0415
+
+    return asyncio.run(run_demo(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(
+        prog="oms",
+        description="oms: an actor-model order management system for crypto spot trading.",
+    )
+    parser.add_argument("--version", action="version", version=f"oms {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the OMS: HTTP API, Kafka agents, engine")
+    serve.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: settings, 8080)")
+    commands.add_parser("demo", help="start oms serve and drive a short demo through it")
+    commands.add_parser("topics", help="create the Kafka topics that are missing and list them")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"oms: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        if args.host:
+            settings = replace(settings, http_host=args.host)
+        if args.port:
+            settings = replace(settings, http_port=args.port)
+        return _serve(settings)
+    if args.command == "topics":
+        return _topics(settings)
+    return _demo(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

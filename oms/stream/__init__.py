@@ -1,0 +1,1 @@
+"""Kafka: the faust app, the topic definitions and the agents that feed the engine."""

@@ -1,0 +1,30 @@
+"""The console script's grammar."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from oms.cli import build_parser
+
+
+def test_oms_help_lists_the_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oms.cli", "--help"], capture_output=True, text=True, check=True
+    )
+
+    for command in ("serve", "demo", "topics"):
+        assert command in result.stdout
+
+
+def test_serve_takes_host_and_port() -> None:
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9090"])
+
+    assert (args.command, args.host, args.port) == ("serve", "0.0.0.0", 9090)
+
+
+def test_an_unknown_command_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["trade-everything"])
