@@ -1,0 +1,67 @@
+"""The order transition table: the one place that says which move of an order is legal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+from oms.domain.enums import OrderStatus
+from oms.domain.errors import DomainError
+
+
+class Trigger(StrEnum):
+    """What happens to an order; the table decides where it takes the order."""
+
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+    CANCEL = "CANCEL"  # requested, IOC/MARKET remainder, FOK kill, expiry: reason on the event
+    PARTIAL_FILL = "PARTIAL_FILL"
+    FILL = "FILL"  # the fill that completes the quantity
+    SETTLE = "SETTLE"
+
+
+_S = OrderStatus
+_T = Trigger
+
+ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = MappingProxyType(
+    {
+        (_S.NEW, _T.ACCEPT): _S.ACCEPTED,
+        (_S.NEW, _T.REJECT): _S.REJECTED,
+        (_S.NEW, _T.CANCEL): _S.CANCELLED,
+        (_S.ACCEPTED, _T.PARTIAL_FILL): _S.PARTIALLY_FILLED,
+        (_S.ACCEPTED, _T.FILL): _S.FILLED,
+        (_S.ACCEPTED, _T.CANCEL): _S.CANCELLED,
+        (_S.PARTIALLY_FILLED, _T.PARTIAL_FILL): _S.PARTIALLY_FILLED,
+        (_S.PARTIALLY_FILLED, _T.FILL): _S.FILLED,
+        # The filled part stays filled: it was booked fill by fill and is settled.
+        (_S.PARTIALLY_FILLED, _T.CANCEL): _S.CANCELLED,
+        (_S.FILLED, _T.SETTLE): _S.SETTLED,
+        # Deliberately absent: (CANCELLED, FILL / PARTIAL_FILL). Real venues do send a fill after
+        # a cancel, but only one that crossed the cancel in flight. The order actor treats a
+        # cancel as done only when the venue has confirmed it and every fill the venue made before
+        # that has arrived (it counts the venue's leaves quantity), so such a fill lands while the
+        # order is still open. A fill that still arrives after CANCELLED is an execution the
+        # venue made after confirming the cancel: it is refused here (terminal states never
+        # change) and the caller surfaces it for reconciliation instead of bending the ledger.
+    }
+)
+
+
+class InvalidTransition(DomainError):
+    """The table has no move for this trigger in this state; nothing was changed."""
+
+    code = "INVALID_TRANSITION"
+
+    def __init__(self, status: OrderStatus, trigger: Trigger) -> None:
+        super().__init__(f"{status.value} -> {trigger.value}")
+        self.status = status
+        self.trigger = trigger
+
+
+def next_status(status: OrderStatus, trigger: Trigger) -> OrderStatus:
+    """Where ``trigger`` takes an order in ``status``, or ``InvalidTransition``."""
+    try:
+        return ORDER_TRANSITIONS[(status, trigger)]
+    except KeyError:
+        raise InvalidTransition(status, trigger) from None

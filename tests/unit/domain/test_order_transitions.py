@@ -1,0 +1,137 @@
+"""Every legal move of the transition table is taken; every other one is refused, changing nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.events import (
+    CancelReason,
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
+from oms.domain.orders import Order, apply, fold
+from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
+
+QTY = Decimal("2")
+
+
+def _placed() -> OrderPlaced:
+    return OrderPlaced(
+        "o-1", 1, "c-1", 1.0, "cl-1", "acc", "BTC-USD", Side.BUY, OrderType.LIMIT,
+        QTY, Decimal("100"), TimeInForce.GTC,
+    )
+
+
+def _event(order: Order, trigger: Trigger) -> OrderEvent:
+    """The event that fires ``trigger`` on ``order`` (one sequence number after it)."""
+    seq, at = order.version + 1, order.updated_at + 1
+    if trigger is Trigger.ACCEPT:
+        return OrderAccepted("o-1", seq, "c-1", at, Decimal("100"))
+    if trigger is Trigger.REJECT:
+        return OrderRejected("o-1", seq, "c-1", at, "INSUFFICIENT_BUYING_POWER", "")
+    if trigger is Trigger.CANCEL:
+        return OrderCancelled("o-1", seq, f"x-{seq}", at, CancelReason.REQUESTED)
+    if trigger is Trigger.SETTLE:
+        return OrderSettled("o-1", seq, f"s-{seq}", at)
+    remaining = order.remaining_quantity
+    quantity = remaining if trigger is Trigger.FILL else Decimal("0.5")
+    if quantity <= 0:
+        quantity = Decimal("0.5")  # an order with nothing left: still a well-formed fill event
+    return OrderFilled("o-1", seq, f"f-{seq}", at, quantity, Decimal("100"), Decimal("0.1"))
+
+
+_PATH: dict[OrderStatus, tuple[Trigger, ...]] = {
+    OrderStatus.NEW: (),
+    OrderStatus.ACCEPTED: (Trigger.ACCEPT,),
+    OrderStatus.PARTIALLY_FILLED: (Trigger.ACCEPT, Trigger.PARTIAL_FILL),
+    OrderStatus.FILLED: (Trigger.ACCEPT, Trigger.FILL),
+    OrderStatus.SETTLED: (Trigger.ACCEPT, Trigger.FILL, Trigger.SETTLE),
+    OrderStatus.REJECTED: (Trigger.REJECT,),
+    OrderStatus.CANCELLED: (Trigger.ACCEPT, Trigger.CANCEL),
+}
+
+
+def order_in(status: OrderStatus) -> Order:
+    """An order brought to ``status`` along the table."""
+    order = apply(None, _placed())
+    for trigger in _PATH[status]:
+        order = apply(order, _event(order, trigger))
+    assert order.status is status
+    return order
+
+
+LEGAL = sorted(ORDER_TRANSITIONS.items())
+ILLEGAL = sorted(
+    (status, trigger)
+    for status in OrderStatus
+    for trigger in Trigger
+    if (status, trigger) not in ORDER_TRANSITIONS
+)
+
+
+def test_table_when_read_then_holds_exactly_the_designs_ten_moves() -> None:
+    assert len(ORDER_TRANSITIONS) == 10
+    assert {status for status, _ in ORDER_TRANSITIONS} == {
+        OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+    }
+
+
+@pytest.mark.parametrize(("move", "target"), LEGAL, ids=[f"{s}-{t}" for (s, t), _ in LEGAL])
+def test_apply_when_move_in_table_then_order_takes_it(
+    move: tuple[OrderStatus, Trigger], target: OrderStatus,
+) -> None:
+    status, trigger = move
+    order = order_in(status)
+    event = _event(order, trigger)
+
+    after = apply(order, event)
+
+    assert after.status is target
+    assert after.version == order.version + 1
+    assert after.updated_at == event.at
+
+
+@pytest.mark.parametrize(("status", "trigger"), ILLEGAL, ids=[f"{s}-{t}" for s, t in ILLEGAL])
+def test_apply_when_move_not_in_table_then_refused_and_nothing_changes(
+    status: OrderStatus, trigger: Trigger,
+) -> None:
+    order = order_in(status)
+    event = _event(order, trigger)
+
+    with pytest.raises(InvalidTransition) as refused:
+        apply(order, event)
+
+    # Any fill on an order with nothing left would complete (or pass) it: its trigger is FILL.
+    expected = Trigger.FILL if trigger is Trigger.PARTIAL_FILL and order.remaining_quantity == 0 \
+        else trigger
+    assert str(refused.value) == f"{status.value} -> {expected.value}"
+    assert refused.value.code == "INVALID_TRANSITION"
+    assert order == order_in(status)
+
+
+def test_apply_when_fill_after_cancel_then_refused() -> None:
+    order = order_in(OrderStatus.CANCELLED)
+    late = OrderFilled("o-1", order.version + 1, "late", 9.0, QTY, Decimal("100"), Decimal(0))
+
+    with pytest.raises(InvalidTransition, match="CANCELLED -> FILL"):
+        apply(order, late)
+
+
+def test_fold_when_history_replayed_then_same_order() -> None:
+    order = apply(None, _placed())
+    history: list[OrderEvent] = [_placed()]
+    for trigger in (Trigger.ACCEPT, Trigger.PARTIAL_FILL, Trigger.FILL, Trigger.SETTLE):
+        event = _event(order, trigger)
+        history.append(event)
+        order = apply(order, event)
+
+    assert fold(history) == order
+    assert order.status is OrderStatus.SETTLED
