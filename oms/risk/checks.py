@@ -1,0 +1,227 @@
+"""The pre-trade checks: small pure functions, each returning a ``Denial`` or None.
+
+Each check reads one ``OrderContext`` (the order plus everything the book knows that matters to
+it) and changes nothing. ``CHECKS`` is the ordered tuple the book runs; every check runs, so a
+denied order carries every rule it broke. Three gates come before the context can exist (the
+account, the instrument, a reference price for a MARKET order); when one fails it is the only
+denial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from oms.domain.commands import PlaceOrder
+from oms.domain.instruments import Instrument, InstrumentStatus
+from oms.risk.account import AccountState
+from oms.risk.limits import RiskLimits, TradingState
+from oms.risk.positions import PositionState
+from oms.risk.reasons import Denial, RejectReason, deny
+
+_ZERO = Decimal(0)
+# Enum members bound once: attribute access on an enum class costs more than a global lookup.
+_ACTIVE = TradingState.ACTIVE
+_HALTED = TradingState.HALTED
+_TRADING = InstrumentStatus.TRADING
+
+
+class OrderContext:
+    """What one check may read about one order; built once per check run, never changed."""
+
+    __slots__ = (
+        "account",
+        "global_state",
+        "instrument",
+        "is_buy",
+        "limits",
+        "marks",
+        "notional",
+        "now",
+        "order",
+        "position",
+        "price",
+        "protection",
+        "reference",
+        "reserve_amount",
+        "reserve_asset",
+    )
+
+    def __init__(
+        self,
+        order: PlaceOrder,
+        instrument: Instrument,
+        account: AccountState,
+        position: PositionState,
+        *,
+        is_buy: bool,
+        reference: Decimal | None,
+        price: Decimal,
+        protection: Decimal,
+        notional: Decimal,
+        reserve_asset: str,
+        reserve_amount: Decimal,
+        global_state: TradingState,
+        marks: dict[str, Decimal],
+        now: float,
+    ) -> None:
+        self.order = order
+        self.instrument = instrument
+        self.account = account
+        self.limits: RiskLimits = account.limits
+        # The account's position in the symbol (a flat stand-in before its first order there).
+        self.position = position
+        self.is_buy = is_buy
+        # Last price of the symbol, or None before the first mark.
+        self.reference = reference
+        # The price notionals are measured at: the limit price, or the reference for MARKET.
+        self.price = price
+        # The worst price the order may fill at (limit price, or the collar edge for MARKET).
+        self.protection = protection
+        self.notional = notional
+        # What accepting would hold: quote for a BUY, base for a SELL.
+        self.reserve_asset = reserve_asset
+        self.reserve_amount = reserve_amount
+        self.global_state = global_state
+        self.marks = marks
+        self.now = now
+
+
+Check = Callable[[OrderContext], Denial | None]
+
+
+# Gates: without them there is no context to check.
+
+
+def deny_unknown_account(account_id: str) -> Denial:
+    """The order names an account the book does not hold."""
+    return deny(RejectReason.UNKNOWN_ACCOUNT, account_id=account_id)
+
+
+def deny_unknown_instrument(symbol: str) -> Denial:
+    """The order names a symbol that is not listed."""
+    return deny(RejectReason.UNKNOWN_INSTRUMENT, symbol=symbol)
+
+
+def deny_no_market_price(symbol: str) -> Denial:
+    """A MARKET order with no last price: nothing to bound its fill price or its notional."""
+    return deny(RejectReason.NO_MARKET_PRICE, symbol=symbol)
+
+
+# Checks, in the order the book runs them.
+
+
+def check_kill_switch(ctx: OrderContext) -> Denial | None:
+    """HALTED (global, then account) denies everything; REDUCING lets through reducing orders only."""
+    account_state = ctx.account.trading_state
+    if ctx.global_state is _ACTIVE and account_state is _ACTIVE:
+        return None
+    if ctx.global_state is _HALTED:
+        return deny(RejectReason.KILL_SWITCH_GLOBAL, state=ctx.global_state)
+    if account_state is _HALTED:
+        return deny(RejectReason.KILL_SWITCH_ACCOUNT, state=account_state)
+    if ctx.position.reduces(is_buy=ctx.is_buy, quantity=ctx.order.quantity):
+        return None
+    return deny(
+        RejectReason.REDUCE_ONLY,
+        position=ctx.position.quantity,
+        open_buy=ctx.position.open_buy,
+        open_sell=ctx.position.open_sell,
+        side=ctx.order.side,
+        quantity=ctx.order.quantity,
+    )
+
+
+def check_instrument_trading(ctx: OrderContext) -> Denial | None:
+    """The instrument must be trading."""
+    status = ctx.instrument.status
+    if status is _TRADING:
+        return None
+    return deny(RejectReason.INSTRUMENT_NOT_TRADING, symbol=ctx.instrument.symbol, status=status)
+
+
+def check_order_quantity(ctx: OrderContext) -> Denial | None:
+    """The order's quantity must not exceed the per-order maximum for its symbol."""
+    max_quantity = ctx.limits.order_quantity_limit(ctx.instrument.symbol)
+    if max_quantity is None or ctx.order.quantity <= max_quantity:
+        return None
+    return deny(
+        RejectReason.QUANTITY_EXCEEDS_MAX_PER_ORDER,
+        max_quantity=max_quantity,
+        quantity=ctx.order.quantity,
+    )
+
+
+def check_order_notional(ctx: OrderContext) -> Denial | None:
+    """The order's notional must not exceed the per-order maximum."""
+    max_notional = ctx.limits.max_order_notional
+    if max_notional is None or ctx.notional <= max_notional:
+        return None
+    return deny(
+        RejectReason.NOTIONAL_EXCEEDS_MAX_PER_ORDER,
+        max_notional=max_notional,
+        notional=ctx.notional,
+    )
+
+
+def check_price_collar(ctx: OrderContext) -> Denial | None:
+    """A LIMIT price must lie within the collar band around the reference price.
+
+    MARKET orders pass (their protection price is the band's edge); so do LIMIT orders before the
+    symbol's first mark, since there is nothing to measure them against.
+    """
+    collar = ctx.limits.price_collar
+    reference = ctx.reference
+    limit_price = ctx.order.price
+    if collar is None or reference is None or limit_price is None:
+        return None
+    band = reference * collar
+    if abs(limit_price - reference) <= band:
+        return None
+    return deny(
+        RejectReason.PRICE_OUTSIDE_COLLAR,
+        price=limit_price,
+        reference=reference,
+        low=reference - band,
+        high=reference + band,
+    )
+
+
+def check_buying_power(ctx: OrderContext) -> Denial | None:
+    """The available balance (reservations already taken out) must cover the reservation.
+
+    BUY: quote >= quantity * protection price * (1 + fee rate); SELL: base >= quantity.
+    """
+    available = ctx.account.available(ctx.reserve_asset)
+    if available >= ctx.reserve_amount:
+        return None
+    return deny(
+        RejectReason.INSUFFICIENT_BUYING_POWER,
+        asset=ctx.reserve_asset,
+        required=ctx.reserve_amount,
+        available=available,
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    check_kill_switch,
+    check_instrument_trading,
+    check_order_quantity,
+    check_order_notional,
+    check_price_collar,
+    check_buying_power,
+)
+"""Every pre-trade check, in the order the book runs them."""
+
+
+def run_checks(ctx: OrderContext) -> tuple[Denial, ...]:
+    """Every denial ``CHECKS`` find for ``ctx``, in order (empty when the order passes)."""
+    denials: list[Denial] | None = None
+    for check in CHECKS:
+        denial = check(ctx)
+        if denial is not None:
+            if denials is None:
+                denials = [denial]
+            else:
+                denials.append(denial)
+    return () if denials is None else tuple(denials)

@@ -1,0 +1,104 @@
+"""Positions per account and symbol: signed quantity, average price, realized and unrealized PnL.
+
+A position is the signed sum of the account's fills in a symbol (buys add, sells subtract); base
+asset held before the account's first trade is balance, not position. So selling opening holdings
+makes the position negative, and buying them back realizes the PnL against the price they were
+sold at: in spot trading that is the only cost basis the book knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A snapshot of one position. PnL is in the quote asset; realized PnL is net of fees."""
+
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+
+
+class PositionState:
+    """The live, mutable position of one account in one symbol, with its open-order quantities."""
+
+    __slots__ = ("average_price", "open_buy", "open_sell", "quantity", "realized_pnl", "symbol")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.quantity = _ZERO
+        # Average entry price of the open quantity, fees excluded (fees go to realized PnL).
+        self.average_price = _ZERO
+        self.realized_pnl = _ZERO
+        # Unfilled quantity of accepted, not yet released orders: the position limit and the
+        # concentration check count them as if they were already filled.
+        self.open_buy = _ZERO
+        self.open_sell = _ZERO
+
+    def apply_fill(
+        self, *, is_buy: bool, quantity: Decimal, price: Decimal, fee: Decimal
+    ) -> Decimal:
+        """Add one fill; return the PnL it realized (price PnL of the reduced part minus the fee)."""
+        signed = quantity if is_buy else -quantity
+        held = self.quantity
+        realized = -fee
+        if held == 0 or (held > 0) == is_buy:
+            # Opening or adding: a quantity-weighted average of the entry prices.
+            size = abs(held)
+            self.average_price = (self.average_price * size + price * quantity) / (size + quantity)
+            self.quantity = held + signed
+        else:
+            closed = min(quantity, abs(held))
+            # A long is reduced by selling above its average, a short by buying below it.
+            realized += (
+                closed * (price - self.average_price)
+                if held > 0
+                else closed * (self.average_price - price)
+            )
+            self.quantity = held + signed
+            if self.quantity == 0:
+                self.average_price = _ZERO
+            elif (self.quantity > 0) != (held > 0):
+                # The fill went through zero: what is left opened a new position at this price.
+                self.average_price = price
+        self.realized_pnl += realized
+        return realized
+
+    def unrealized_pnl(self, mark: Decimal | None) -> Decimal:
+        """PnL of the open quantity at ``mark`` (zero when there is no mark yet)."""
+        if mark is None or self.quantity == 0:
+            return _ZERO
+        return self.quantity * (mark - self.average_price)
+
+    def snapshot(self, mark: Decimal | None) -> Position:
+        """An immutable view of this position valued at ``mark``."""
+        return Position(
+            self.symbol,
+            self.quantity,
+            self.average_price,
+            self.realized_pnl,
+            self.unrealized_pnl(mark),
+        )
+
+    def reduces(self, *, is_buy: bool, quantity: Decimal) -> bool:
+        """True when an order shrinks this position without crossing zero, open orders included.
+
+        A SELL reduces a long when it and the sells already open fit inside the long; a BUY
+        reduces a short the same way. With no position nothing reduces.
+        """
+        if is_buy:
+            return self.quantity < 0 and self.open_buy + quantity <= -self.quantity
+        return self.quantity > 0 and self.open_sell + quantity <= self.quantity
+
+    def worst_quantity(self, *, extra_buy: Decimal = _ZERO, extra_sell: Decimal = _ZERO) -> Decimal:
+        """The largest absolute position reachable if every open order (plus the extra) fills."""
+        return max(
+            abs(self.quantity + self.open_buy + extra_buy),
+            abs(self.quantity - self.open_sell - extra_sell),
+        )
