@@ -1,0 +1,56 @@
+"""Actor replies in asyncio without blocking the event loop.
+
+pykka's ``Future.__await__`` calls ``get()``, which blocks the awaiting thread: inside an event
+loop that stalls every other coroutine until the actor answers. ``to_asyncio`` instead resolves
+an ``asyncio.Future`` from the thread that resolves the actor's future, through
+``loop.call_soon_threadsafe``, so the loop never waits on a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypeVar
+
+from pykka import Future
+
+from oms.actors.runtime import DispatchFuture
+
+__all__ = ["reply", "to_asyncio"]
+
+T = TypeVar("T")
+
+
+def to_asyncio(
+    future: Future[T], loop: asyncio.AbstractEventLoop | None = None,
+) -> asyncio.Future[T]:
+    """An asyncio future that resolves when ``future`` does, without blocking ``loop``.
+
+    A ``DispatchFuture`` calls back on the thread that resolves it; any other pykka future (a
+    ``ThreadingFuture``, or a lazy one from ``join``/``filter``) is waited for on the loop's
+    default executor instead: a worker thread blocks, the loop does not.
+    """
+    loop = loop or asyncio.get_running_loop()
+    if not isinstance(future, DispatchFuture) or future.is_lazy():
+        return loop.run_in_executor(None, future.get)
+    result: asyncio.Future[T] = loop.create_future()
+
+    def resolved(source: DispatchFuture[T]) -> None:
+        loop.call_soon_threadsafe(_transfer, source, result)
+
+    future.add_done_callback(resolved)
+    return result
+
+
+async def reply(future: Future[T]) -> T:
+    """Await an actor's reply from a coroutine: ``order = await reply(engine.get_order(id))``."""
+    return await to_asyncio(future)
+
+
+def _transfer(source: DispatchFuture[Any], target: asyncio.Future[Any]) -> None:
+    if target.cancelled():
+        return
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.get())

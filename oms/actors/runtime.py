@@ -1,0 +1,485 @@
+"""A pykka runtime that runs many actors on one dispatcher thread instead of a thread each.
+
+pykka's ``Actor`` is abstract over its runtime: an inbox, a future type and a loop starter.
+``ThreadingActor`` gives every actor a thread (about 5,000 orders/s, one thread per live
+order). Here every actor's inbox feeds one shared FIFO that a single dispatcher thread drains,
+handling one message at a time per actor, so an actor still never runs two messages at once and
+sees them in the order they were sent, while a million actors cost no threads at all.
+
+Why one thread and not a pool: the work is pure Python, so the GIL runs one thread at a time
+anyway; a pool would only add lock traffic and GIL hand-offs between every hop. Several
+``Dispatcher`` instances can still be started (each actor is bound to one) where isolation is
+worth more than hops, e.g. a slow adapter.
+
+pykka's semantics stay: ``ActorRef.tell``/``ask``/``stop``, proxies, ``Future.get``/``map``,
+a failure in a ``tell`` is logged and stops the actor, a failure in an ``ask`` goes back to the
+caller. One rule is new: an actor must never block on a future on the dispatcher thread (it
+would wait for itself); ``DispatchFuture.get`` refuses with ``BlockingOnDispatcher`` instead of
+deadlocking. Actors chain replies with ``add_done_callback`` or explicit reply messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import sys
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import pykka
+from pykka import ActorDeadError, ActorRef, ActorRegistry, Future, Timeout
+from pykka.messages import _ActorStop
+
+if TYPE_CHECKING:
+    from pykka._envelope import Envelope
+    from pykka._types import OptExcInfo
+
+__all__ = ["BlockingOnDispatcher", "DispatchFuture", "DispatchedActor", "Dispatcher"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+# Threads that run a dispatcher: a blocking get() there would wait for its own thread.
+_DISPATCHER_THREADS: set[int] = set()
+# One lock for every future's completion handshake: futures are many and short-lived, and
+# the handshake is a few attribute writes, so a lock per future would cost more than it saves.
+_FUTURE_LOCK = threading.Lock()
+_URN_PREFIX = uuid.uuid4().urn
+_urns = itertools.count()
+
+
+class BlockingOnDispatcher(RuntimeError):
+    """``get()`` on an unresolved future from the dispatcher thread: it would never resolve."""
+
+    code = "BLOCKING_ON_DISPATCHER"
+
+
+class _Start:
+    """Marker queued by ``start()`` so that ``on_start`` runs on the dispatcher, first."""
+
+
+_START = _Start()
+
+
+class _Call:
+    """A plain function queued to run on the dispatcher thread (not an actor message)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+
+
+class Dispatcher:
+    """One thread draining one FIFO of (actor, message) pairs for every actor bound to it."""
+
+    def __init__(self, name: str = "oms-dispatcher", *, drain_every: int = 256) -> None:
+        """``drain_every``: messages between two runs of the drain hooks under steady load."""
+        self.name = name
+        self._queue: deque[tuple[Any, Any]] = deque()
+        self._wake = threading.Event()
+        self._idle = False
+        self._stopping = False
+        self._drain_every = drain_every
+        self._drain_hooks: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
+        self.handled = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the dispatcher thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Run what is already queued, then end the thread."""
+        if self._thread is None:
+            return
+        self.call_soon(self._request_stop)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def is_running(self) -> bool:
+        """True while the dispatcher thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def on_thread(self) -> bool:
+        """True when called from this dispatcher's own thread."""
+        return self._thread is threading.current_thread()
+
+    # -- posting ---------------------------------------------------------------------------
+
+    def post(self, actor: Any, item: Any) -> None:
+        """Queue ``item`` (an envelope or a marker) for ``actor``; safe from any thread."""
+        self._queue.append((actor, item))
+        # Lost-wakeup safe: the loop sets _idle before its last look at the queue.
+        if self._idle:
+            self._idle = False
+            self._wake.set()
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the dispatcher thread after what is already queued."""
+        self.post(None, _Call(fn))
+
+    def add_drain_hook(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` on the dispatcher whenever the queue runs dry (and every N messages).
+
+        This is the unit-of-work boundary: what the handled messages produced is written and
+        published here in one batch instead of once per message.
+        """
+        self._drain_hooks.append(hook)
+
+    def wait_idle(self, timeout: float | None = 30.0) -> None:
+        """Block until nothing is queued and the drain hooks have run (tests and benchmarks)."""
+        if self.on_thread():
+            raise BlockingOnDispatcher("wait_idle() on the dispatcher thread")
+        done = threading.Event()
+
+        def check() -> None:
+            self._drain()
+            if self._queue:
+                self.call_soon(check)  # more work arrived: look again behind it
+            else:
+                done.set()
+
+        self.call_soon(check)
+        if not done.wait(timeout):
+            raise Timeout(f"dispatcher not idle after {timeout} s")
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+
+    def _drain(self) -> None:
+        for hook in self._drain_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("drain hook %r failed", hook)
+
+    def _run(self) -> None:
+        ident = threading.get_ident()
+        _DISPATCHER_THREADS.add(ident)
+        popleft = self._queue.popleft
+        since_drain = 0
+        try:
+            while not self._stopping:
+                try:
+                    actor, item = popleft()
+                except IndexError:
+                    self._drain()
+                    since_drain = 0
+                    if self._queue:
+                        continue
+                    self._wake.clear()
+                    self._idle = True
+                    if self._queue:  # posted between our look and _idle: don't sleep on it
+                        self._idle = False
+                        continue
+                    self._wake.wait()
+                    continue
+                if actor is None:
+                    item.fn()
+                else:
+                    actor._dispatch(item)
+                since_drain += 1
+                if since_drain >= self._drain_every:
+                    since_drain = 0
+                    self._drain()
+            self._drain()
+        finally:
+            _DISPATCHER_THREADS.discard(ident)
+
+
+class _Inbox:
+    """An actor's inbox: a door into its dispatcher's shared queue."""
+
+    __slots__ = ("_actor", "_dispatcher")
+
+    def __init__(self, dispatcher: Dispatcher, actor: DispatchedActor) -> None:
+        self._dispatcher = dispatcher
+        self._actor: DispatchedActor | None = actor
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        """Queue one message for the actor."""
+        actor = self._actor
+        if actor is None:  # stopped: answer an ask like pykka's teardown does
+            _refuse(envelope, "stopped")
+            return
+        self._dispatcher.post(actor, envelope)
+
+    def get(self) -> Envelope[Any]:
+        """Not used: the dispatcher, not the actor, takes messages off the shared queue."""
+        raise NotImplementedError("a dispatched actor's messages are taken by its dispatcher")
+
+    def empty(self) -> bool:
+        """Always True: nothing is held here, the dispatcher's queue holds the messages."""
+        return True
+
+
+class _StopFlag:
+    """The actor's stopped flag: ``threading.Event``'s interface for a plain bool.
+
+    pykka only reads and sets it; an Event per actor would cost a Condition, a lock and a
+    deque (about a kilobyte) for each of a hundred thousand live actors.
+    """
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        """True once the actor has stopped."""
+        return self._set
+
+    def set(self) -> None:
+        """Mark the actor stopped."""
+        self._set = True
+
+
+class DispatchedActor(pykka.Actor):
+    """A pykka actor whose messages run on a shared ``Dispatcher`` instead of its own thread.
+
+    Subclasses declare their explicit message protocol in ``handlers`` (message type -> method
+    name), looked up by exact type before pykka's own messages; anything else goes to
+    ``on_receive``.
+    """
+
+    registered: ClassVar[bool] = True
+    """Whether ``start()`` registers the actor in pykka's global ``ActorRegistry``.
+
+    The registry is a list whose ``unregister`` scans it: fine for a few long-lived actors,
+    quadratic for hundreds of thousands of short-lived ones (order actors opt out; their
+    directory is their registry).
+    """
+
+    handlers: ClassVar[dict[type, str]] = {}
+    _handler_functions: ClassVar[dict[type, Callable[[Any, Any], Any]]] = {}
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        """Bind the actor to ``dispatcher``. Deliberately not pykka's ``__init__``.
+
+        pykka's builds a uuid4 and a ``threading.Event`` per actor; this sets the same fields
+        from a per-process urn prefix plus a counter and a plain flag.
+        """
+        self.actor_urn = f"{_URN_PREFIX}:{next(_urns)}"
+        self.dispatcher = dispatcher
+        self.actor_inbox = _Inbox(dispatcher, self)
+        self.actor_stopped = _StopFlag()  # type: ignore[assignment]
+        self._actor_ref = ActorRef(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Resolve ``handlers`` to functions once per class, not once per actor."""
+        super().__init_subclass__(**kwargs)
+        cls._handler_functions = {
+            kind: getattr(cls, name) for kind, name in cls.handlers.items()
+        }
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> ActorRef[Any]:
+        """Create the actor, register it if ``registered``, and queue its ``on_start``."""
+        obj = cls(*args, **kwargs)
+        if cls.registered:
+            ActorRegistry.register(obj.actor_ref)
+        obj._start_actor_loop()
+        return obj.actor_ref
+
+    @staticmethod
+    def _create_actor_inbox() -> pykka._actor.ActorInbox:
+        raise NotImplementedError("DispatchedActor.__init__ builds its inbox")
+
+    @staticmethod
+    def _create_future() -> Future[Any]:
+        return DispatchFuture()
+
+    def _start_actor_loop(self) -> None:
+        self.dispatcher.post(self, _START)
+
+    def _dispatch(self, item: Any) -> None:
+        """Handle one queued item on the dispatcher thread, as pykka's actor loop would."""
+        if self.actor_stopped.is_set():
+            if item is not _START:
+                _refuse(item, "stopped before handling the message")
+            return
+        if item is _START:
+            self._actor_loop_setup()
+            return
+        message = item.message
+        reply_to = item.reply_to
+        try:
+            handler = self._handler_functions.get(type(message))
+            if handler is not None:
+                response = handler(self, message)
+            else:
+                response = self._handle_receive(message)
+            if reply_to is not None:
+                reply_to.set(response)
+        except Exception:
+            if reply_to is not None:
+                logger.info("Exception returned from %s to caller:", self, exc_info=True)
+                reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is gone
+                    self._handle_failure(*sys.exc_info())
+                self._detach()
+
+    def _stop(self) -> None:
+        if self.registered:
+            ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
+        try:
+            self.on_stop()
+        except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is gone
+            self._handle_failure(*sys.exc_info())
+        self._detach()
+
+    def _detach(self) -> None:
+        # Breaks the actor <-> inbox cycle so a stopped actor is freed at once, not by the
+        # cyclic collector; later messages are refused by the inbox itself.
+        inbox = self.actor_inbox
+        if isinstance(inbox, _Inbox):
+            inbox._actor = None
+
+
+def _refuse(envelope: Envelope[Any], why: str) -> None:
+    """Answer an ask sent to a stopped actor the way pykka's loop teardown does."""
+    reply_to = envelope.reply_to
+    if reply_to is None:
+        return
+    if isinstance(envelope.message, _ActorStop):
+        reply_to.set(None)
+    else:
+        reply_to.set_exception(exc_info=(ActorDeadError, ActorDeadError(why), None))
+
+
+class DispatchFuture(Future[T]):
+    """A pykka future that can also call back when it resolves (no thread waits for it).
+
+    ``get()`` blocks like ``ThreadingFuture.get`` (and refuses on a dispatcher thread);
+    ``add_done_callback`` is what actors and the asyncio bridge use instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._done = False
+        self._value: Any = None
+        self._exc_info: OptExcInfo | None = None
+        self._callbacks: list[Callable[[DispatchFuture[T]], None]] | None = None
+        self._waiter: threading.Event | None = None
+
+    def done(self) -> bool:
+        """True once a value or an exception is set."""
+        return self._done
+
+    def is_lazy(self) -> bool:
+        """True for pykka's lazy futures (``join``/``filter``/``stop``): only ``get`` resolves them."""
+        return self._get_hook is not None
+
+    def get(self, *, timeout: float | None = None) -> T:
+        """The value (or raise the exception), waiting up to ``timeout`` seconds for it."""
+        try:
+            return super().get(timeout=timeout)
+        except NotImplementedError:
+            pass
+        if not self._done:
+            if threading.get_ident() in _DISPATCHER_THREADS:
+                raise BlockingOnDispatcher(
+                    "get() on the dispatcher thread would wait forever; "
+                    "use add_done_callback or a reply message",
+                )
+            with _FUTURE_LOCK:
+                if not self._done and self._waiter is None:
+                    self._waiter = threading.Event()
+                waiter = self._waiter
+            if waiter is not None and not waiter.wait(timeout):
+                raise Timeout(f"{timeout} seconds")
+        exc_info = self._exc_info
+        if exc_info is not None:
+            exc_type, exc_value, exc_traceback = exc_info
+            assert exc_type is not None
+            if exc_value is None:
+                exc_value = exc_type()
+            if exc_value.__traceback__ is not exc_traceback:
+                raise exc_value.with_traceback(exc_traceback)
+            raise exc_value
+        return self._value  # type: ignore[no-any-return]
+
+    def set(self, value: Any | None = None) -> None:
+        """Resolve with ``value``; run callbacks and wake a waiter."""
+        self._resolve(value, None)
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        """Resolve with an exception (``sys.exc_info()`` when none is given)."""
+        self._resolve(None, exc_info if exc_info is not None else sys.exc_info())
+
+    def set_get_hook(self, func: Callable[[float | None], T]) -> None:
+        """pykka's lazy ``get`` hook (used by ``join``/``filter``/``reduce`` and ``stop``)."""
+        with _FUTURE_LOCK:
+            if self._done:
+                raise queue.Full
+            super().set_get_hook(func)
+
+    def add_done_callback(self, fn: Callable[[DispatchFuture[T]], None]) -> None:
+        """Call ``fn(self)`` once resolved: at once if it already is, else on the resolver."""
+        with _FUTURE_LOCK:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = [fn]
+                else:
+                    self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def exception(self) -> BaseException | None:
+        """The exception it resolved with (None if a value, or not resolved yet)."""
+        return None if self._exc_info is None else self._exc_info[1]
+
+    def map(self, func: Callable[[T], M]) -> Future[M]:
+        """A future of ``func(value)`` that resolves eagerly (so it can call back too)."""
+        mapped: DispatchFuture[M] = DispatchFuture()
+
+        def relay(source: DispatchFuture[T]) -> None:
+            if source._exc_info is not None:
+                mapped.set_exception(source._exc_info)
+                return
+            try:
+                mapped.set(func(source._value))
+            except Exception:  # noqa: BLE001 - goes back to whoever reads the future
+                mapped.set_exception()
+
+        self.add_done_callback(relay)
+        return mapped
+
+    def _resolve(self, value: Any, exc_info: OptExcInfo | None) -> None:
+        with _FUTURE_LOCK:
+            if self._done or self._get_hook is not None:
+                raise queue.Full
+            self._value = value
+            self._exc_info = exc_info
+            self._done = True
+            callbacks, self._callbacks = self._callbacks, None
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.set()
+        if callbacks is not None:
+            for callback in callbacks:
+                try:
+                    callback(self)
+                except Exception:
+                    logger.exception("future callback %r failed", callback)

@@ -1,0 +1,249 @@
+"""The dispatcher runtime keeps pykka's semantics while running many actors on one thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pykka
+import pytest
+
+from oms.actors.aio import reply, to_asyncio
+from oms.actors.runtime import BlockingOnDispatcher, DispatchedActor, Dispatcher, DispatchFuture
+
+
+class Add:
+    """Add ``amount`` to the counter."""
+
+    __slots__ = ("amount",)
+
+    def __init__(self, amount: int) -> None:
+        self.amount = amount
+
+
+class Boom:
+    """Raise inside the handler."""
+
+
+class Counter(DispatchedActor):
+    """A tiny actor with an explicit protocol and one proxy-callable method."""
+
+    registered = False
+    handlers = {Add: "on_add", Boom: "on_boom"}
+
+    def __init__(self, dispatcher: Dispatcher, log: list[str] | None = None) -> None:
+        super().__init__(dispatcher)
+        self.total = 0
+        self.log = log if log is not None else []
+        self.started_on: str | None = None
+
+    def on_start(self) -> None:
+        self.started_on = threading.current_thread().name
+        self.log.append("start")
+
+    def on_stop(self) -> None:
+        self.log.append("stop")
+
+    def on_add(self, message: Add) -> int:
+        self.log.append(f"add {message.amount}")
+        self.total += message.amount
+        return self.total
+
+    def on_boom(self, _message: Boom) -> None:
+        raise ValueError("boom")
+
+    def read_total(self) -> int:
+        return self.total
+
+    def block_on(self, future: pykka.Future[Any]) -> Any:
+        return future.get(timeout=1)
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[Dispatcher]:
+    d = Dispatcher("test-dispatcher")
+    d.start()
+    yield d
+    d.stop()
+
+
+def test_tell_then_ask_when_sent_then_handled_in_order(dispatcher: Dispatcher) -> None:
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+
+    ref.tell(Add(1))
+    ref.tell(Add(2))
+    total = ref.ask(Add(3))
+
+    assert total == 6
+    assert log == ["start", "add 1", "add 2", "add 3"]
+
+
+def test_on_start_when_started_then_runs_first_on_the_dispatcher_thread(
+    dispatcher: Dispatcher,
+) -> None:
+    ref = Counter.start(dispatcher)
+
+    assert ref.proxy().started_on.get(timeout=1) == "test-dispatcher"
+
+
+def test_proxy_when_method_called_then_future_resolves(dispatcher: Dispatcher) -> None:
+    ref = Counter.start(dispatcher)
+    ref.tell(Add(5))
+
+    assert ref.proxy().read_total().get(timeout=1) == 5
+
+
+def test_ask_when_handler_raises_then_caller_gets_error_and_actor_lives(
+    dispatcher: Dispatcher,
+) -> None:
+    ref = Counter.start(dispatcher)
+
+    with pytest.raises(ValueError, match="boom"):
+        ref.ask(Boom(), timeout=1)
+
+    assert ref.is_alive()
+    assert ref.ask(Add(1), timeout=1) == 1
+
+
+def test_tell_when_handler_raises_then_actor_stops(dispatcher: Dispatcher) -> None:
+    ref = Counter.start(dispatcher)
+
+    ref.tell(Boom())
+    dispatcher.wait_idle()
+
+    assert not ref.is_alive()
+    with pytest.raises(pykka.ActorDeadError):
+        ref.ask(Add(1), timeout=1)
+
+
+def test_stop_when_messages_queued_then_they_run_first_and_later_asks_fail(
+    dispatcher: Dispatcher,
+) -> None:
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+    ref.tell(Add(1))
+
+    assert ref.stop(timeout=1) is True
+
+    assert log == ["start", "add 1", "stop"]
+    assert ref.stop(timeout=1) is False
+    with pytest.raises(pykka.ActorDeadError):
+        ref.tell(Add(1))
+
+
+def test_ask_when_queued_behind_stop_then_actor_dead_error() -> None:
+    d = Dispatcher("not-started-yet")
+    ref = Counter.start(d)
+    stopping = ref.stop(block=False)
+    late = ref.ask(Add(1), block=False)  # still alive: the stop is only queued
+    d.start()
+    try:
+        assert stopping.get(timeout=1) is True
+        with pytest.raises(pykka.ActorDeadError):
+            late.get(timeout=1)
+    finally:
+        d.stop()
+
+
+def test_get_when_called_on_dispatcher_thread_then_refused_not_deadlocked(
+    dispatcher: Dispatcher,
+) -> None:
+    ref = Counter.start(dispatcher)
+    never: DispatchFuture[int] = DispatchFuture()
+
+    with pytest.raises(BlockingOnDispatcher):
+        ref.proxy().block_on(never).get(timeout=1)
+
+
+def test_map_and_callback_when_resolved_then_called_without_blocking() -> None:
+    future: DispatchFuture[int] = DispatchFuture()
+    seen: list[int] = []
+    mapped = future.map(lambda value: value * 10)
+    future.add_done_callback(lambda f: seen.append(f.get()))
+
+    future.set(4)
+
+    assert seen == [4]
+    assert mapped.get(timeout=0) == 40
+
+
+def test_get_when_not_resolved_in_time_then_timeout() -> None:
+    with pytest.raises(pykka.Timeout):
+        DispatchFuture[int]().get(timeout=0.01)
+
+
+def test_many_actors_when_started_then_no_thread_each(dispatcher: Dispatcher) -> None:
+    before = threading.active_count()
+
+    refs = [Counter.start(dispatcher) for _ in range(2000)]
+    for ref in refs:
+        ref.tell(Add(1))
+    totals = [ref.ask(Add(1), block=False) for ref in refs]
+
+    assert {future.get(timeout=5) for future in totals} == {2}
+    assert threading.active_count() == before
+
+
+def test_registered_actor_when_started_then_in_pykka_registry(dispatcher: Dispatcher) -> None:
+    class Registered(Counter):
+        registered = True
+
+    ref = Registered.start(dispatcher)
+    try:
+        assert ref in pykka.ActorRegistry.get_by_class(Registered)
+    finally:
+        ref.stop()
+    assert ref not in pykka.ActorRegistry.get_all()
+
+
+class Slow(DispatchedActor):
+    """Answers after a pause, to show the event loop keeps running meanwhile."""
+
+    registered = False
+
+    def on_receive(self, message: Any) -> Any:
+        time.sleep(0.2)
+        return message
+
+
+async def test_to_asyncio_when_actor_is_slow_then_loop_keeps_running(
+    dispatcher: Dispatcher,
+) -> None:
+    ref = Slow.start(dispatcher)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    answer = await reply(ref.ask("pong", block=False))
+    task.cancel()
+
+    assert answer == "pong"
+    assert ticks >= 5  # the loop ran ~20 ticks while the actor slept
+
+
+async def test_to_asyncio_when_actor_raises_then_awaiter_gets_error(
+    dispatcher: Dispatcher,
+) -> None:
+    ref = Counter.start(dispatcher)
+
+    with pytest.raises(ValueError, match="boom"):
+        await to_asyncio(ref.ask(Boom(), block=False))
+
+
+async def test_to_asyncio_when_lazy_future_then_waits_on_executor(
+    dispatcher: Dispatcher,
+) -> None:
+    ref = Counter.start(dispatcher)
+
+    stopped = await to_asyncio(ref.stop(block=False))
+
+    assert stopped is True
