@@ -1,0 +1,184 @@
+"""Validation at the door: a place-order body becomes an ``OrderRequest`` or a list of field errors.
+
+Only checks that need no state run here (the risk supervisor does the rest): the body is a JSON
+object with exactly the known fields; amounts are JSON strings holding plain decimals (a JSON
+number is refused, so no amount ever passes through a float); enum values are exact upper case;
+the symbol is listed; quantity and price sit on the instrument's lot and tick grids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import orjson
+
+from oms.api.problems import FieldError, invalid_body, malformed_json
+from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.instruments import Instrument, InstrumentStatus
+
+# Digits, an optional fraction; no sign, exponent, NaN or Infinity. Fifteen integer digits is far
+# beyond any real order and keeps a "huge" amount out before it reaches arithmetic.
+_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+REQUIRED = ("account_id", "symbol", "side", "type", "quantity")
+OPTIONAL = ("client_order_id", "price", "time_in_force")
+KNOWN = frozenset(REQUIRED + OPTIONAL)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A place-order body that passed every stateless check."""
+
+    account_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    time_in_force: TimeInForce
+
+    def fingerprint(self) -> bytes:
+        """Canonical bytes of what was asked: two bodies asking the same thing compare equal."""
+        return orjson.dumps(
+            [
+                self.account_id,
+                self.client_order_id,
+                self.symbol,
+                self.side.value,
+                self.type.value,
+                str(self.quantity.normalize()),
+                None if self.price is None else str(self.price.normalize()),
+                self.time_in_force.value,
+            ]
+        )
+
+
+def decode_json_object(body: bytes) -> dict[str, Any]:
+    """Parse the body; a body that is not JSON is a 400, JSON that is not an object a 422."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise malformed_json(f"body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise invalid_body([FieldError("", "body must be a JSON object")])
+    return value
+
+
+def _identifier(body: Mapping[str, Any], name: str, errors: list[FieldError]) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        errors.append(
+            FieldError(name, "must be 1-64 characters: letters, digits, '.', '_', ':', '-'")
+        )
+        return None
+    return value
+
+
+_Choice = TypeVar("_Choice", Side, OrderType, TimeInForce)
+
+
+def _choice(
+    body: Mapping[str, Any], name: str, enum: type[_Choice], errors: list[FieldError]
+) -> _Choice | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in enum.__members__:
+        allowed = ", ".join(enum.__members__)
+        errors.append(FieldError(name, f"must be one of {allowed} (exact, upper case)"))
+        return None
+    return enum(value)
+
+
+def parse_amount(value: object, name: str, errors: list[FieldError]) -> Decimal | None:
+    """A positive decimal carried as a JSON string, or an error for ``name``."""
+    if isinstance(value, int | float):  # bool is an int too
+        errors.append(FieldError(name, 'must be a decimal string such as "0.5", not a JSON number'))
+        return None
+    if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
+        errors.append(
+            FieldError(
+                name,
+                "must be a plain decimal string (digits, optional fraction, <= 15 integer digits)",
+            )
+        )
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:  # unreachable after the pattern, kept for safety
+        errors.append(FieldError(name, "is not a decimal"))
+        return None
+    if amount <= 0:
+        errors.append(FieldError(name, "must be greater than zero"))
+        return None
+    return amount
+
+
+def parse_order_request(
+    body: Mapping[str, Any], instruments: Mapping[str, Instrument]
+) -> OrderRequest:
+    """Validate a decoded body; raise a 422 problem listing every wrong field."""
+    errors: list[FieldError] = [
+        FieldError(name, "unknown field") for name in sorted(set(body) - KNOWN)
+    ]
+    errors += [FieldError(name, "is required") for name in REQUIRED if body.get(name) is None]
+
+    account_id = _identifier(body, "account_id", errors)
+    client_order_id = _identifier(body, "client_order_id", errors)
+    side = _choice(body, "side", Side, errors)
+    order_type = _choice(body, "type", OrderType, errors)
+    time_in_force = _choice(body, "time_in_force", TimeInForce, errors)
+    quantity = parse_amount(body["quantity"], "quantity", errors) if "quantity" in body else None
+    price = None
+    if body.get("price") is not None:
+        price = parse_amount(body["price"], "price", errors)
+
+    instrument: Instrument | None = None
+    symbol = body.get("symbol")
+    if symbol is not None:
+        instrument = instruments.get(symbol) if isinstance(symbol, str) else None
+        if instrument is None:
+            errors.append(FieldError("symbol", "is not a listed instrument"))
+        elif instrument.status is not InstrumentStatus.TRADING:
+            errors.append(FieldError("symbol", f"is {instrument.status.value}, not trading"))
+    if instrument is not None and quantity is not None and quantity % instrument.lot_size != 0:
+        errors.append(
+            FieldError("quantity", f"must be a multiple of the lot size {instrument.lot_size}")
+        )
+    if instrument is not None and price is not None and price % instrument.tick_size != 0:
+        errors.append(
+            FieldError("price", f"must be a multiple of the tick size {instrument.tick_size}")
+        )
+
+    if order_type is OrderType.LIMIT and "price" not in body:
+        errors.append(FieldError("price", "is required for a LIMIT order"))
+    if order_type is OrderType.MARKET and "price" in body:
+        errors.append(FieldError("price", "must be absent for a MARKET order"))
+    if order_type is OrderType.MARKET and time_in_force is TimeInForce.GTC:
+        errors.append(FieldError("time_in_force", "a MARKET order cannot rest: use IOC or FOK"))
+
+    if errors:
+        raise invalid_body(errors)
+    # Every one of these was checked above; the conditions only narrow the types.
+    if not (account_id and isinstance(symbol, str) and side and order_type and quantity):
+        raise invalid_body([FieldError("", "incomplete order")])
+    if time_in_force is None:
+        time_in_force = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+    return OrderRequest(
+        account_id=account_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        quantity=quantity,
+        price=price,
+        time_in_force=time_in_force,
+    )

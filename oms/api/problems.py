@@ -1,0 +1,86 @@
+"""RFC 9457 problem details: every error the API answers is ``application/problem+json``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://oms.example/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One field of a request that is wrong, and why."""
+
+    field: str
+    message: str
+
+
+@dataclass(slots=True)
+class Problem(Exception):
+    """An HTTP error answer; ``code`` is the stable machine-readable part of ``type``."""
+
+    status: int
+    code: str
+    title: str
+    detail: str = ""
+    errors: list[FieldError] = field(default_factory=list)
+
+    def body(self) -> dict[str, object]:
+        """The problem document."""
+        document: dict[str, object] = {
+            "type": PROBLEM_TYPE_BASE + self.code.lower().replace("_", "-"),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail or self.title,
+            "code": self.code,
+        }
+        if self.errors:
+            document["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return document
+
+    def response(self) -> web.Response:
+        """The aiohttp answer carrying this problem."""
+        return web.Response(
+            body=orjson.dumps(self.body()), status=self.status, content_type=PROBLEM_CONTENT_TYPE
+        )
+
+
+def malformed_json(detail: str) -> Problem:
+    """400: the body is not JSON at all."""
+    return Problem(400, "MALFORMED_JSON", "Malformed JSON", detail)
+
+
+def invalid_body(errors: list[FieldError]) -> Problem:
+    """422: JSON, but not a valid request; one entry per wrong field."""
+    return Problem(422, "VALIDATION_FAILED", "Request body is not valid", errors=errors)
+
+
+def not_found(what: str) -> Problem:
+    """404 with what was looked for."""
+    return Problem(404, "NOT_FOUND", "Not found", f"{what} not found")
+
+
+def conflict(code: str, detail: str) -> Problem:
+    """409: the request is valid but the resource's state refuses it."""
+    return Problem(409, code, "Conflict", detail)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn ``Problem`` and aiohttp's own HTTP errors into problem+json answers."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response()
+    except web.HTTPRequestEntityTooLarge as exc:
+        return Problem(413, "BODY_TOO_LARGE", "Request body too large", exc.text or "").response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.upper().replace(" ", "_")
+        return Problem(exc.status, code, exc.reason, exc.text or exc.reason).response()
