@@ -1,0 +1,353 @@
+"""Resting orders: ticks that cross them fill them at their price until they drain; cancels."""
+
+from decimal import Decimal
+
+import pytest
+
+from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.instruments import DEFAULT_INSTRUMENTS
+from oms.marketdata import BookLevel, SimulatedFeed, Tick
+from oms.venue import Matcher, Outcome, VenueError, VenueOrder
+
+FEE_RATE = Decimal("0.001")
+EMPTY = Tick("BTC-USD", Decimal("100.00"), None, None, (), (), 0.0)
+
+
+def _tick(
+    asks: list[tuple[str, str]] | None = None,
+    bids: list[tuple[str, str]] | None = None,
+    symbol: str = "BTC-USD",
+) -> Tick:
+    ask_levels = tuple(BookLevel(Decimal(p), Decimal(q)) for p, q in asks or [])
+    bid_levels = tuple(BookLevel(Decimal(p), Decimal(q)) for p, q in bids or [])
+    return Tick(
+        symbol,
+        Decimal("100.00"),
+        bid_levels[0].price if bid_levels else None,
+        ask_levels[0].price if ask_levels else None,
+        bid_levels,
+        ask_levels,
+        1.0,
+    )
+
+
+def _limit(
+    order_id: str,
+    price: str,
+    quantity: str = "1",
+    side: Side = Side.BUY,
+    protection: str | None = None,
+) -> VenueOrder:
+    return VenueOrder(
+        order_id,
+        "acct-1",
+        "BTC-USD",
+        side,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+        Decimal(quantity),
+        Decimal(price),
+        Decimal(protection or price),
+    )
+
+
+def _rest(matcher: Matcher, *orders: VenueOrder) -> None:
+    for order in orders:
+        assert matcher.on_arrival(order, EMPTY).outcome is Outcome.RESTING
+
+
+def test_tick_whose_asks_stay_above_a_resting_buy_fills_nothing() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("99.01", "10")], bids=[("98.00", "10")]))
+
+    # Assert
+    assert executions == []
+    assert matcher.remaining("b-1") == 1
+
+
+def test_tick_crossing_a_resting_buy_fills_it_at_its_own_price() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00", quantity="2"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("98.00", "5")]))
+
+    # Assert
+    assert [(e.execution_id, e.quantity, e.price) for e in executions] == [
+        ("b-1:1", Decimal(2), Decimal("99.00"))
+    ]
+    assert executions[0].fee == Decimal("0.19")  # 2 x 99.00 x 0.001 = 0.198, rounded down
+    assert matcher.resting_count() == 0
+
+
+def test_tick_crossing_a_resting_sell_fills_it_from_bids_at_or_above_its_price() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("s-1", "101.00", quantity="3", side=Side.SELL))
+
+    # Act
+    executions = matcher.on_tick(_tick(bids=[("101.50", "1"), ("101.00", "1"), ("100.99", "9")]))
+
+    # Assert
+    assert [(e.quantity, e.price) for e in executions] == [(Decimal(2), Decimal("101.00"))]
+    assert matcher.remaining("s-1") == 1
+
+
+def test_a_resting_order_takes_every_crossing_level_but_no_level_beyond_its_price() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00", quantity="10"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("98.00", "1"), ("99.00", "2"), ("99.01", "50")]))
+
+    # Assert
+    assert [e.quantity for e in executions] == [Decimal(3)]
+    assert matcher.remaining("b-1") == 7
+
+
+def test_resting_buys_are_served_best_price_first_then_oldest_first() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(
+        matcher,
+        _limit("low", "97.00"),
+        _limit("old", "98.00"),
+        _limit("high", "99.00"),
+        _limit("young", "98.00"),
+    )
+
+    # Act: three lots of liquidity at 96.00 cross all of them
+    executions = matcher.on_tick(_tick(asks=[("96.00", "3")]))
+
+    # Assert
+    assert [e.order_id for e in executions] == ["high", "old", "young"]
+    assert matcher.remaining("low") == 1
+
+
+def test_resting_sells_are_served_lowest_price_first() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(
+        matcher,
+        _limit("s-103", "103.00", side=Side.SELL),
+        _limit("s-101", "101.00", side=Side.SELL),
+        _limit("s-102", "102.00", side=Side.SELL),
+    )
+
+    # Act
+    executions = matcher.on_tick(_tick(bids=[("104.00", "2")]))
+
+    # Assert
+    assert [e.order_id for e in executions] == ["s-101", "s-102"]
+
+
+def test_one_ticks_liquidity_is_shared_once_among_resting_orders() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("a", "99.00", quantity="2"), _limit("b", "99.00", quantity="2"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("98.00", "3")]))
+
+    # Assert
+    assert [(e.order_id, e.quantity) for e in executions] == [("a", Decimal(2)), ("b", Decimal(1))]
+    assert matcher.remaining("b") == 1
+
+
+def test_a_partly_filled_resting_order_keeps_draining_on_later_ticks_until_gone() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00", quantity="5"))
+    crossing = _tick(asks=[("99.00", "2")])
+
+    # Act
+    fills = [matcher.on_tick(crossing) for _ in range(4)]
+
+    # Assert
+    assert [[e.quantity for e in f] for f in fills] == [[2], [2], [1], []]
+    assert [e.execution_id for f in fills for e in f] == ["b-1:1", "b-1:2", "b-1:3"]
+    assert matcher.resting_count() == 0
+    assert matcher.remaining("b-1") is None
+
+
+def test_execution_ids_continue_after_the_fills_the_order_had_on_arrival() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    arrival = matcher.on_arrival(
+        _limit("b-1", "99.00", quantity="3"), _tick(asks=[("98.00", "1"), ("99.00", "1")])
+    )
+
+    # Act
+    later = matcher.on_tick(_tick(asks=[("99.00", "5")]))
+
+    # Assert
+    assert [e.execution_id for e in arrival.executions] == ["b-1:1", "b-1:2"]
+    assert [e.execution_id for e in later] == ["b-1:3"]
+
+
+def test_a_protection_price_off_the_tick_grid_rests_on_the_grid_on_the_safe_side() -> None:
+    # Arrange: a BUY capped at 99.005 may not pay 99.01; it rests at 99.00
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.50", protection="99.005"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("99.00", "1")]))
+
+    # Assert
+    assert [e.price for e in executions] == [Decimal("99.00")]
+
+
+def test_an_ask_off_the_tick_grid_crosses_only_orders_it_reaches() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("99.001", "1")]))
+
+    # Assert
+    assert executions == []
+
+
+def test_a_tick_for_an_unlisted_symbol_fills_nothing() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00"))
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("1.00", "10")], symbol="DOGE-USD"))
+
+    # Assert
+    assert executions == []
+
+
+def test_cancel_removes_a_resting_order_and_returns_what_it_still_had() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00", quantity="5"))
+    matcher.on_tick(_tick(asks=[("99.00", "2")]))
+
+    # Act
+    removed = matcher.cancel("b-1")
+
+    # Assert
+    assert removed == 3
+    assert matcher.resting_count() == 0
+    assert matcher.on_tick(_tick(asks=[("90.00", "100")])) == []
+
+
+def test_cancel_of_an_order_that_is_not_resting_returns_none() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00"))
+    matcher.cancel("b-1")
+
+    # Act / Assert
+    assert matcher.cancel("b-1") is None
+    assert matcher.cancel("never-seen") is None
+
+
+def test_a_cancelled_order_ahead_in_the_queue_leaves_its_liquidity_to_the_next() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("first", "99.00"), _limit("second", "99.00"))
+    matcher.cancel("first")
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("99.00", "1")]))
+
+    # Assert
+    assert [e.order_id for e in executions] == ["second"]
+
+
+def test_after_many_cancels_the_index_still_fills_the_live_orders_in_priority() -> None:
+    # Arrange: enough cancels to trigger the rebuild of the heaps
+    matcher = Matcher(FEE_RATE)
+    orders = [_limit(f"b-{i}", f"{90 + i % 9}.00") for i in range(3000)]
+    _rest(matcher, *orders)
+    for order in orders[:2500]:
+        matcher.cancel(order.order_id)
+
+    # Act
+    executions = matcher.on_tick(_tick(asks=[("80.00", "1000")]))
+
+    # Assert
+    assert len(executions) == 500
+    assert matcher.resting_count() == 0
+    prices = [e.price for e in executions]
+    assert prices == sorted(prices, reverse=True)
+
+
+def test_an_order_id_can_arrive_again_once_it_no_longer_rests() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+    _rest(matcher, _limit("b-1", "99.00"))
+    matcher.cancel("b-1")
+
+    # Act
+    result = matcher.on_arrival(_limit("b-1", "99.00"), EMPTY)
+
+    # Assert
+    assert result.outcome is Outcome.RESTING
+
+
+def test_restore_rests_an_order_without_matching_and_continues_its_execution_ids() -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+
+    # Act
+    matcher.restore(_limit("b-1", "99.00", quantity="5"), Decimal(2), executions_so_far=4)
+    executions = matcher.on_tick(_tick(asks=[("99.00", "10")]))
+
+    # Assert
+    assert [(e.execution_id, e.quantity) for e in executions] == [("b-1:5", Decimal(2))]
+
+
+@pytest.mark.parametrize(
+    ("order", "remaining", "code"),
+    [
+        (_limit("b-1", "99.00")._replace(time_in_force=TimeInForce.IOC), "1", "NOT_RESTABLE"),
+        (_limit("b-1", "99.00"), "0", "INVALID_QUANTITY"),
+    ],
+)
+def test_restore_refuses_what_cannot_rest(order: VenueOrder, remaining: str, code: str) -> None:
+    # Arrange
+    matcher = Matcher(FEE_RATE)
+
+    # Act
+    with pytest.raises(VenueError) as raised:
+        matcher.restore(order, Decimal(remaining), executions_so_far=0)
+
+    # Assert
+    assert raised.value.code == code
+
+
+def test_resting_orders_near_the_market_drain_as_the_simulated_feed_walks() -> None:
+    # Arrange: buys 0.2% under and sells 0.2% over the start; a feed with strong moves
+    matcher = Matcher(FEE_RATE)
+    feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=5, volatility=0.002)
+    _rest(
+        matcher,
+        _limit("b-1", "59880.00", quantity="0.5"),
+        _limit("s-1", "60120.00", quantity="0.5", side=Side.SELL),
+    )
+
+    # Act
+    filled: dict[str, Decimal] = {}
+    for step in range(5000):
+        for execution in matcher.on_tick(feed.next_tick("BTC-USD", float(step))):
+            filled[execution.order_id] = filled.get(execution.order_id, Decimal(0)) + (
+                execution.quantity
+            )
+        if not matcher.resting_count():
+            break
+
+    # Assert
+    assert matcher.resting_count() == 0
+    assert filled == {"b-1": Decimal("0.5"), "s-1": Decimal("0.5")}
