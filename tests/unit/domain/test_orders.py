@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_order_transitions import _placed, order_in
 
 from oms.domain.enums import OrderStatus
 from oms.domain.events import OrderAccepted, OrderFilled, OrderPlaced
 from oms.domain.orders import Overfill, SequenceGap, WrongOrder, apply, fold
+from tests.unit.domain.test_order_transitions import _placed, order_in
 
 
 def test_fill_when_two_partials_then_average_is_exact_and_fees_add_up() -> None:

@@ -1,0 +1,66 @@
+"""The journal: what one round of messages changed, written and published as one batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from oms.domain.events import OrderEvent
+from oms.domain.orders import Order
+from oms.store.ports import EventSink, OrderRepository
+
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[Sequence[OrderEvent]], None]
+
+
+class Journal:
+    """Collects order events on the dispatcher thread; ``flush`` hands them over in one batch.
+
+    The dispatcher flushes it whenever its queue runs dry and every few hundred messages under
+    load, so the store sees ``save`` once per round instead of once per event, and listeners
+    get each batch in the order the events happened. Owned by the dispatcher thread.
+    """
+
+    def __init__(self, repository: OrderRepository, sink: EventSink | None = None) -> None:
+        self.repository = repository
+        self._sink = sink
+        self._events: list[OrderEvent] = []
+        self._orders: dict[str, Order] = {}
+        self._listeners: list[Listener] = []
+
+    def record(self, order: Order, event: OrderEvent) -> None:
+        """Remember an applied event and the order it produced."""
+        self._events.append(event)
+        self._orders[order.order_id] = order
+
+    def flush(self) -> None:
+        """Save, publish and tell listeners about everything recorded since the last flush."""
+        events = self._events
+        if not events:
+            return
+        orders = list(self._orders.values())
+        self._events = []
+        self._orders = {}
+        self.repository.save(orders, events)
+        if self._sink is not None:
+            self._sink.publish(events)
+        for listener in self._listeners:
+            try:
+                listener(events)
+            except Exception:
+                logger.exception("order-event listener %r failed", listener)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(batch)`` on the dispatcher thread after each flush; returns unsubscribe.
+
+        A listener must be quick (hand the batch to a queue or an event loop): it runs inside
+        the engine's only thread.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe

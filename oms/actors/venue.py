@@ -1,0 +1,114 @@
+"""The simulated venue on the dispatcher: E3's pure ``MarketData`` and ``Matcher`` in one actor.
+
+The matcher needs the book at the moment an order arrives, so the venue owns its own copy of
+the market data (ticks are immutable and cheap to apply twice) instead of asking another actor
+for it on every arrival. E3's ``MarketDataActor``/``VenueActor`` are ``ThreadingActor``s (a
+thread each and a GIL hand-off per message); this wrapper keeps the engine's hot path on one
+thread. All the logic stays in E3's pure classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from pykka import ActorRef
+
+from oms.actors.messages import (
+    CancelAtVenue,
+    MarketTick,
+    Matched,
+    RouteVenueFills,
+    Submit,
+    VenueCancelled,
+)
+from oms.actors.runtime import DispatchedActor, Dispatcher, tell
+from oms.domain.commands import ApplyFill
+from oms.marketdata import MarketData, OrderBook, Tick
+from oms.venue import Matcher, MatchResult, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+class GetBook:
+    """Ask for a symbol's current book snapshot (a ``Tick``), ``depth`` levels a side."""
+
+    __slots__ = ("depth", "symbol")
+
+    def __init__(self, symbol: str, depth: int | None = None) -> None:
+        self.symbol = symbol
+        self.depth = depth
+
+
+class CountResting:
+    """Ask how many orders rest in the venue."""
+
+    __slots__ = ()
+
+
+class SimulatedVenue(DispatchedActor):
+    """Matches arriving orders against the book; fills resting orders when ticks cross them."""
+
+    handlers: ClassVar[dict[type, str]] = {
+        Submit: "on_submit",
+        MarketTick: "on_tick",
+        CancelAtVenue: "on_cancel",
+        GetBook: "on_get_book",
+        CountResting: "on_count_resting",
+    }
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        market: MarketData,
+        matcher: Matcher,
+        directory: ActorRef[Any],
+        clock: Any,
+    ) -> None:
+        """Own ``market`` and ``matcher``; send executions on resting orders to ``directory``."""
+        super().__init__(dispatcher)
+        self.market = market
+        self.matcher = matcher
+        self.directory = directory
+        self.clock = clock
+
+    def on_submit(self, message: Submit) -> None:
+        """Match the arriving order now and tell the order actor what happened."""
+        order = message.order
+        try:
+            result = self.matcher.on_arrival(order, self.market.book(order.symbol))
+        except Exception:
+            # The order must not hang ACCEPTED: answer "nothing filled, rest cancelled".
+            logger.exception("venue refused order %s", order.order_id)
+            result = MatchResult((), order.quantity, Outcome.CANCELLED_REMAINDER)
+        tell(message.reply_to, Matched(result, self.clock()))
+
+    def on_tick(self, message: MarketTick) -> None:
+        """Apply the tick; executions on resting orders go to their actors via the directory."""
+        tick = message.tick
+        self.market.apply(tick)
+        executions = self.matcher.on_tick(tick)
+        if not executions:
+            return
+        at = tick.ts
+        by_order: dict[str, list[ApplyFill]] = {}
+        for execution in executions:
+            by_order.setdefault(execution.order_id, []).append(execution.to_fill(at))
+        tell(self.directory,
+            RouteVenueFills(tuple((oid, tuple(fills)) for oid, fills in by_order.items())),
+        )
+
+    def on_cancel(self, message: CancelAtVenue) -> None:
+        """Take the order out; tell what was removed (None: no longer resting here)."""
+        leaves = self.matcher.cancel(message.order_id)
+        if message.reply_to is not None:
+            tell(message.reply_to, VenueCancelled(message.order_id, leaves))
+
+    def on_get_book(self, message: GetBook) -> Tick | None:
+        """A snapshot of the book (None before the first tick)."""
+        book: OrderBook = self.market.book(message.symbol)
+        return book.snapshot(message.depth)
+
+    def on_count_resting(self, _message: CountResting) -> int:
+        """How many orders rest."""
+        return self.matcher.resting_count()

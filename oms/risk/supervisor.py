@@ -1,0 +1,161 @@
+"""The risk supervisor: the one actor that owns the process's ``RiskBook``.
+
+A thin explicit-message wrapper: every decision is the book's. Order actors tell it ``Accept``
+and ``Settle`` and get ``RiskAnswer`` and ``Settled`` told back (no future, no blocking); the
+engine asks it the rest (accounts, limits, kill switch, dry runs, snapshots) and gets futures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
+from oms.actors.messages import Accept, RiskAnswer, Settle, Settled
+from oms.actors.runtime import DispatchedActor, Dispatcher, tell
+from oms.domain.commands import PlaceOrder
+from oms.domain.errors import DomainError
+from oms.risk import AccountSnapshot, Denial, RiskBook, RiskLimits, TradingState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    """Open an account with starting balances (and limits; the book's defaults if None)."""
+
+    account_id: str
+    balances: Mapping[str, Decimal]
+    limits: RiskLimits | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Replace an account's limits."""
+
+    account_id: str
+    limits: RiskLimits
+
+
+@dataclass(frozen=True, slots=True)
+class GetLimits:
+    """An account's limits."""
+
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTradingState:
+    """Flip the kill switch of one account (or the global one when ``account_id`` is None)."""
+
+    state: TradingState
+    account_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    """The last price of a symbol (collar reference, MARKET notional, PnL mark)."""
+
+    symbol: str
+    price: Decimal
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Validate:
+    """Run every check on an order without changing anything (a dry run)."""
+
+    order: PlaceOrder
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class GetSnapshot:
+    """An account's balances, positions, PnL, trading state and limits."""
+
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetTotals:
+    """Per asset, the sum over every account (incl. VENUE and FEES) of available + reserved."""
+
+
+class RiskSupervisor(DispatchedActor):
+    """Owns the ``RiskBook``; every pre-trade check, reservation, booking and release runs here."""
+
+    handlers: ClassVar[dict[type, str]] = {
+        Accept: "on_accept",
+        Settle: "on_settle",
+        MarkPrice: "on_mark_price",
+        OpenAccount: "on_open_account",
+        SetLimits: "on_set_limits",
+        GetLimits: "on_get_limits",
+        SetTradingState: "on_set_trading_state",
+        Validate: "on_validate",
+        GetSnapshot: "on_get_snapshot",
+        GetTotals: "on_get_totals",
+    }
+
+    def __init__(self, dispatcher: Dispatcher, book: RiskBook) -> None:
+        """Own ``book`` from now on: nobody else may touch it."""
+        super().__init__(dispatcher)
+        self.book = book
+
+    def on_accept(self, message: Accept) -> None:
+        """Decide on a new order and tell the order actor."""
+        try:
+            answer = RiskAnswer(self.book.accept(message.order, message.now))
+        except DomainError as error:  # e.g. a symbol the book does not list
+            answer = RiskAnswer(None, error.code)
+        tell(message.reply_to, answer)
+
+    def on_settle(self, message: Settle) -> None:
+        """Book each fill as a balanced entry, then release the rest if asked; tell the order."""
+        book = self.book
+        for fill in message.fills:
+            try:
+                book.book_fill(fill)
+            except DomainError:
+                # The order has applied this fill; the ledger could not: surface it loudly
+                # rather than stop the one actor that owns every balance.
+                logger.exception("could not book fill %s", fill.command_id)
+        released = book.release(message.order_id) if message.release else None
+        tell(message.reply_to, Settled(message.order_id, released))
+
+    def on_mark_price(self, message: MarkPrice) -> None:
+        """Record a last price."""
+        self.book.mark_price(message.symbol, message.price, message.now)
+
+    def on_open_account(self, message: OpenAccount) -> AccountSnapshot:
+        """Open the account (``AccountExists`` goes back to the caller)."""
+        self.book.open_account(message.account_id, message.balances, message.limits)
+        return self.book.snapshot(message.account_id)
+
+    def on_set_limits(self, message: SetLimits) -> RiskLimits:
+        """Replace the limits."""
+        self.book.set_limits(message.account_id, message.limits)
+        return message.limits
+
+    def on_get_limits(self, message: GetLimits) -> RiskLimits:
+        """The limits."""
+        return self.book.limits(message.account_id)
+
+    def on_set_trading_state(self, message: SetTradingState) -> TradingState:
+        """Flip the kill switch."""
+        self.book.set_trading_state(message.state, message.account_id)
+        return message.state
+
+    def on_validate(self, message: Validate) -> tuple[Denial, ...]:
+        """The denials the order would get now (empty: it would pass)."""
+        return self.book.check(message.order, message.now)
+
+    def on_get_snapshot(self, message: GetSnapshot) -> AccountSnapshot:
+        """The account as it stands."""
+        return self.book.snapshot(message.account_id)
+
+    def on_get_totals(self, _message: GetTotals) -> dict[str, Decimal]:
+        """The conservation totals."""
+        return self.book.totals()

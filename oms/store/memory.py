@@ -1,0 +1,87 @@
+"""In-memory stores for unit tests, benchmarks and the demo: the ports, with dicts behind them."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from oms.domain.events import OrderEvent
+from oms.domain.orders import Order
+from oms.store.ports import EventSink, OrderQuery, OrderRepository, StoredOrder
+
+
+class MemoryOrderRepository(OrderRepository):
+    """Orders and events in dicts; per-account creation order kept for newest-first listing."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, Order] = {}
+        self._events: dict[str, list[OrderEvent]] = {}
+        self._by_account: dict[str, list[str]] = {}
+        self._all: list[str] = []
+        self.batches = 0
+
+    def save(self, orders: Sequence[Order], events: Sequence[OrderEvent]) -> None:
+        """Record one batch."""
+        self.batches += 1
+        history = self._events
+        for event in events:
+            found = history.get(event.order_id)
+            if found is None:
+                history[event.order_id] = [event]
+            else:
+                found.append(event)
+        known = self._orders
+        for order in orders:
+            if order.order_id not in known:
+                self._by_account.setdefault(order.account_id, []).append(order.order_id)
+                self._all.append(order.order_id)
+            known[order.order_id] = order
+
+    def get(self, order_id: str) -> Order | None:
+        """The latest state, or None."""
+        return self._orders.get(order_id)
+
+    def load(self, order_id: str) -> StoredOrder | None:
+        """State and history."""
+        order = self._orders.get(order_id)
+        if order is None:
+            return None
+        return StoredOrder(order, tuple(self._events.get(order_id, ())))
+
+    def events(self, order_id: str) -> Sequence[OrderEvent]:
+        """The history, oldest first."""
+        return tuple(self._events.get(order_id, ()))
+
+    def query(self, query: OrderQuery) -> Sequence[Order]:
+        """Newest first (creation order), filtered, from the cursor on."""
+        ids = self._all if query.account_id is None else self._by_account.get(query.account_id, [])
+        found: list[Order] = []
+        for order_id in reversed(ids):
+            order = self._orders[order_id]
+            if query.before is not None and (order.created_at, order.order_id) >= query.before:
+                continue
+            if query.symbol is not None and order.symbol != query.symbol:
+                continue
+            if query.status is not None and order.status is not query.status:
+                continue
+            found.append(order)
+            if len(found) >= query.limit:
+                break
+        return found
+
+    def __len__(self) -> int:
+        """How many orders are stored."""
+        return len(self._orders)
+
+
+class MemoryEventSink(EventSink):
+    """Keeps the last ``capacity`` published events (bounded: a benchmark must not grow it)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.events: deque[OrderEvent] = deque(maxlen=capacity)
+        self.published = 0
+
+    def publish(self, events: Sequence[OrderEvent]) -> None:
+        """Remember the batch."""
+        self.events.extend(events)
+        self.published += len(events)
