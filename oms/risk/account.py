@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from oms.risk.limits import RiskLimits, TradingState
 from oms.risk.positions import Position, PositionState
+
+if TYPE_CHECKING:
+    from oms.risk.checks import Check
 
 _ZERO = Decimal(0)
 SECONDS_PER_DAY = 86_400
@@ -51,6 +55,8 @@ class AccountState:
     __slots__ = (
         "account_id",
         "buckets",
+        "checks",
+        "counts_velocity",
         "day",
         "day_start_pnl",
         "limits",
@@ -62,10 +68,20 @@ class AccountState:
         "velocity_notional",
     )
 
-    def __init__(self, account_id: str, buckets: dict[str, Bucket], limits: RiskLimits) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        buckets: dict[str, Bucket],
+        limits: RiskLimits,
+        checks: tuple[Check, ...],
+    ) -> None:
         self.account_id = account_id
         self.buckets = buckets
         self.limits = limits
+        # The checks that can deny under ``limits`` (see ``checks_for``), and whether accepted
+        # orders must be counted for velocity; both follow the limits (``use_limits``).
+        self.checks = checks
+        self.counts_velocity = limits.tracks_velocity
         self.positions: dict[str, PositionState] = {}
         self.trading_state = TradingState.ACTIVE
         self.open_orders = 0
@@ -78,6 +94,12 @@ class AccountState:
         # account's total PnL when that day started.
         self.day: int | None = None
         self.day_start_pnl = _ZERO
+
+    def use_limits(self, limits: RiskLimits, checks: tuple[Check, ...]) -> None:
+        """Switch to new limits and the checks they need."""
+        self.limits = limits
+        self.checks = checks
+        self.counts_velocity = limits.tracks_velocity
 
     def available(self, asset: str) -> Decimal:
         """Available balance of ``asset`` (zero when the account never held it)."""

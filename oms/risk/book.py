@@ -14,15 +14,23 @@ so it always covers the exact cost at the protection price).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from oms.domain.commands import ApplyFill, PlaceOrder
 from oms.domain.enums import OrderType, Side
 from oms.domain.errors import InvalidOrder, UnknownInstrument
 from oms.domain.instruments import Instrument
-from oms.risk.account import AccountSnapshot, AccountState, Balance, Bucket, day_index
+from oms.risk.account import (
+    SECONDS_PER_DAY,
+    AccountSnapshot,
+    AccountState,
+    Balance,
+    Bucket,
+    day_index,
+)
 from oms.risk.checks import (
     OrderContext,
+    checks_for,
     deny_no_market_price,
     deny_unknown_account,
     deny_unknown_instrument,
@@ -33,6 +41,7 @@ from oms.risk.errors import (
     AccountExists,
     InsufficientFunds,
     InvalidFill,
+    RiskError,
     UnknownAccount,
     UnknownOrder,
 )
@@ -40,110 +49,17 @@ from oms.risk.ledger import FEES, VENUE, LedgerEntry, fill_entry
 from oms.risk.limits import DEFAULT_LIMITS, MARKET_PROTECTION_FALLBACK, RiskLimits, TradingState
 from oms.risk.positions import PositionState
 from oms.risk.reasons import Denial
+from oms.risk.records import Listing, OpenOrder, Recent
 
 _ZERO = Decimal(0)
 _NO_DENIALS: tuple[Denial, ...] = ()
+# Builds a NamedTuple straight from a tuple, skipping its Python-level ``__new__`` (twice as fast).
+_new = tuple.__new__
 # Enum members bound once: attribute access on an enum class costs more than a global lookup.
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
 # Stand-in position for a symbol the account has never ordered in; checks only read it.
 _FLAT = PositionState("")
-
-
-class _Listing:
-    """An instrument with the figures the hot path needs precomputed."""
-
-    __slots__ = ("base", "instrument", "quote", "quote_quantum", "symbol", "tick")
-
-    def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
-        self.symbol = instrument.symbol
-        self.base = instrument.base
-        self.quote = instrument.quote
-        self.tick = instrument.tick_size
-        exponent = instrument.tick_size.as_tuple().exponent
-        assert isinstance(exponent, int), "a tick size is a finite number"
-        self.quote_quantum = Decimal(1).scaleb(exponent)
-
-    def protection(self, reference: Decimal, band: Decimal, *, is_buy: bool) -> Decimal:
-        """The collar edge on the tick grid, rounded towards the reference (never below a tick)."""
-        tick = self.tick
-        if is_buy:
-            return (reference * (1 + band) / tick).to_integral_value(ROUND_FLOOR) * tick
-        edge = (reference * (1 - band) / tick).to_integral_value(ROUND_CEILING) * tick
-        return edge if edge > 0 else tick
-
-
-class _OpenOrder:
-    """What the book keeps per accepted order; kept a while after release for late fills."""
-
-    __slots__ = (
-        "account",
-        "asset",
-        "decision",
-        "fill_ids",
-        "is_buy",
-        "is_open",
-        "listing",
-        "order_id",
-        "position",
-        "remaining",
-        "reserved",
-    )
-
-    def __init__(
-        self,
-        order_id: str,
-        account: AccountState,
-        listing: _Listing,
-        position: PositionState,
-        decision: RiskDecision,
-        *,
-        is_buy: bool,
-        asset: str,
-        quantity: Decimal,
-        reserved: Decimal,
-    ) -> None:
-        self.order_id = order_id
-        self.account = account
-        self.listing = listing
-        self.position = position
-        self.decision = decision
-        self.is_buy = is_buy
-        self.asset = asset
-        self.remaining = quantity  # unfilled quantity while open
-        self.reserved = reserved  # what is left of the reservation
-        self.is_open = True
-        # Execution ids already booked; most orders have one fill, so a tuple, made on the first.
-        self.fill_ids: tuple[str, ...] | None = None
-
-
-class _Recent:
-    """A bounded memory of finished orders: two generations, the older dropped when the newer fills.
-
-    Keeps between ``size`` and ``2 * size`` entries without any per-entry bookkeeping, so replays
-    and late fills are recognised for a long while and memory stays flat however long the
-    process runs.
-    """
-
-    __slots__ = ("_new", "_old", "_size")
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._new: dict[str, _OpenOrder | RiskDecision] = {}
-        self._old: dict[str, _OpenOrder | RiskDecision] = {}
-
-    def get(self, key: str) -> _OpenOrder | RiskDecision | None:
-        """The remembered value, or None."""
-        found = self._new.get(key)
-        return self._old.get(key) if found is None else found
-
-    def put(self, key: str, value: _OpenOrder | RiskDecision) -> None:
-        """Remember ``value``; may forget the oldest generation."""
-        self._new[key] = value
-        if len(self._new) >= self._size:
-            self._old = self._new
-            self._new = {}
 
 
 class RiskBook:
@@ -157,20 +73,21 @@ class RiskBook:
         default_limits: RiskLimits = DEFAULT_LIMITS,
         remember_orders: int = 100_000,
     ) -> None:
+        # Balances of every account, trading or ledger: account id -> asset -> bucket.
+        self._balances: dict[str, dict[str, Bucket]] = {VENUE: {}, FEES: {}}
         self._listings = {
-            symbol: _Listing(instrument) for symbol, instrument in instruments.items()
+            symbol: Listing(instrument, self._balances[VENUE], self._balances[FEES])
+            for symbol, instrument in instruments.items()
         }
-        self._fee_rate = fee_rate
+        # A BUY reserves quantity * protection price * (1 + fee rate).
         self._fee_factor = 1 + fee_rate
         self._default_limits = default_limits
         self._accounts: dict[str, AccountState] = {}
-        # Balances of every account, trading or ledger: account id -> asset -> bucket.
-        self._balances: dict[str, dict[str, Bucket]] = {VENUE: {}, FEES: {}}
         self._marks: dict[str, Decimal] = {}
         self._mark_times: dict[str, float] = {}
         self._global_state = TradingState.ACTIVE
-        self._open: dict[str, _OpenOrder] = {}
-        self._recent = _Recent(remember_orders)
+        self._open: dict[str, OpenOrder] = {}
+        self._recent = Recent(remember_orders)
 
     # Accounts, limits, kill switch, marks
 
@@ -185,14 +102,13 @@ class RiskBook:
             raise AccountExists(f"account {account_id!r} already exists")
         for asset, amount in balances.items():
             if amount < 0:
-                raise InvalidOrder(
+                raise RiskError(
                     f"opening balance of {asset} must not be negative", code="NEGATIVE_BALANCE"
                 )
         buckets = {asset: Bucket(amount) for asset, amount in balances.items()}
         self._balances[account_id] = buckets
-        self._accounts[account_id] = AccountState(
-            account_id, buckets, self._default_limits if limits is None else limits
-        )
+        chosen = self._default_limits if limits is None else limits
+        self._accounts[account_id] = AccountState(account_id, buckets, chosen, checks_for(chosen))
 
     def has_account(self, account_id: str) -> bool:
         """True for an opened trading account."""
@@ -204,7 +120,7 @@ class RiskBook:
 
     def set_limits(self, account_id: str, limits: RiskLimits) -> None:
         """Replace an account's limits; open orders keep what they reserved."""
-        self._account(account_id).limits = limits
+        self._account(account_id).use_limits(limits, checks_for(limits))
 
     def limits(self, account_id: str) -> RiskLimits:
         """An account's current limits."""
@@ -228,13 +144,17 @@ class RiskBook:
         if symbol not in self._listings:
             raise UnknownInstrument(f"{symbol!r} is not a listed instrument")
         if not price > 0:
-            raise InvalidOrder(f"mark price {price} must be positive", code="INVALID_PRICE")
+            raise RiskError(f"mark price {price} must be positive", code="INVALID_MARK")
         self._marks[symbol] = price
         self._mark_times[symbol] = now
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The last marked price of ``symbol``, or None."""
         return self._marks.get(symbol)
+
+    def marked_at(self, symbol: str) -> float | None:
+        """When ``symbol`` was last marked (epoch seconds), or None: lets a caller spot stale marks."""
+        return self._mark_times.get(symbol)
 
     def start_day(self, now: float, account_id: str | None = None) -> None:
         """Restart the daily-loss count at ``now`` for one account or all of them.
@@ -270,39 +190,44 @@ class RiskBook:
         ctx = outcome
         account = ctx.account
         amount = ctx.reserve_amount
-        asset = ctx.reserve_asset
-        bucket = account.buckets[asset]  # exists: buying power passed for a positive amount
-        bucket.available -= amount
-        bucket.reserved += amount
         position = ctx.position
         if position is _FLAT:
             position = account.positions[order.symbol] = PositionState(order.symbol)
-        if ctx.is_buy:
-            position.open_buy += order.quantity
-        else:
-            position.open_sell += order.quantity
-        limits = ctx.limits
-        if limits.tracks_velocity:
-            account.count_velocity(now, ctx.notional)
-        if account.day != day_index(now):
-            account.roll_day(self._marks, now)
-        decision = RiskDecision(
-            True,
-            _NO_DENIALS,
-            Reservation(order_id, order.account_id, asset, amount, ctx.protection),
+        # Built from tuples directly: see ``_new``.
+        decision = _new(
+            RiskDecision,
+            (
+                True,
+                _NO_DENIALS,
+                _new(
+                    Reservation,
+                    (order_id, order.account_id, ctx.reserve_asset, amount, ctx.protection),
+                ),
+            ),
         )
-        self._open[order_id] = _OpenOrder(
+        is_buy = ctx.is_buy
+        record = self._open[order_id] = OpenOrder(
             order_id,
             account,
             self._listings[order.symbol],
             position,
             decision,
-            is_buy=ctx.is_buy,
-            asset=asset,
+            is_buy=is_buy,
             quantity=order.quantity,
             reserved=amount,
         )
+        bucket = record.quote if is_buy else record.base
+        bucket.available -= amount
+        bucket.reserved += amount
+        if is_buy:
+            position.open_buy += order.quantity
+        else:
+            position.open_sell += order.quantity
         account.open_orders += 1
+        if account.counts_velocity:
+            account.count_velocity(now, ctx.notional)
+        if account.day != int(now // SECONDS_PER_DAY):
+            account.roll_day(self._marks, now)
         return decision
 
     def book_fill(self, fill: ApplyFill) -> LedgerEntry | None:
@@ -311,9 +236,11 @@ class RiskBook:
         The account's side of the fill is paid from the order's reservation first; if a fill
         costs more than is left reserved (it should not, given the protection price) the rest
         comes from available, and ``InsufficientFunds`` is raised, booking nothing, if that is
-        not enough.
+        not enough. Each amount moved is one posting of the entry and its mirror.
         """
-        record = self._record_for_fill(fill)
+        record = self._open.get(fill.order_id)
+        if record is None:
+            record = self._late_record(fill)
         fill_id = fill.command_id
         fill_ids = record.fill_ids
         if fill_ids is not None and fill_id in fill_ids:
@@ -323,22 +250,49 @@ class RiskBook:
         fee = fill.fee
         if not (quantity > 0 and price > 0 and fee >= 0):
             raise InvalidFill(f"fill {fill_id}: quantity={quantity} price={price} fee={fee}")
-        account = record.account
-        listing = record.listing
         is_buy = record.is_buy
         cost = quantity * price
-        need = cost + fee if is_buy else quantity  # what the account gives up of ``asset``
+        need = cost + fee if is_buy else quantity  # what the account pays out of the reservation
         reserved = record.reserved
         from_reserved = need if need <= reserved else reserved
-        bucket = account.buckets[record.asset]  # created when the order reserved
-        self._require_funds(record, fill_id, need - from_reserved, fee - cost)
-        # Checked; now change. First the reservation turns back into available, then the
-        # entry's postings move available balances.
-        if from_reserved:
-            bucket.reserved -= from_reserved
-            bucket.available += from_reserved
-            record.reserved = reserved - from_reserved
-        entry = fill_entry(
+        if need > from_reserved or (fee > cost and not is_buy):
+            _require_funds(record, fill_id, need - from_reserved, fee - cost)
+        # Checked; now change. The reservation pays first (reserved -> available), then the
+        # transfers of the entry move available balances.
+        base, quote, listing = record.base, record.quote, record.listing
+        if is_buy:
+            if from_reserved:
+                quote.reserved -= from_reserved
+                record.reserved = reserved - from_reserved
+            quote.available += from_reserved - need  # pays cost + fee
+            base.available += quantity
+            listing.venue_base.available -= quantity
+            listing.venue_quote.available += cost
+        else:
+            if from_reserved:
+                base.reserved -= from_reserved
+                record.reserved = reserved - from_reserved
+            base.available += from_reserved - need  # gives the quantity
+            quote.available += cost - fee
+            listing.venue_base.available += quantity
+            listing.venue_quote.available -= cost
+        if fee:
+            listing.fees_quote.available += fee
+        position = record.position
+        remaining = record.remaining
+        if remaining:
+            filled = quantity if quantity <= remaining else remaining
+            record.remaining = remaining - filled
+            if is_buy:
+                position.open_buy -= filled
+            else:
+                position.open_sell -= filled
+        account = record.account
+        account.realized_pnl += position.apply_fill(
+            is_buy=is_buy, quantity=quantity, price=price, fee=fee
+        )
+        record.fill_ids = (fill_id,) if fill_ids is None else (*fill_ids, fill_id)
+        return fill_entry(
             fill_id,
             record.order_id,
             account.account_id,
@@ -349,21 +303,6 @@ class RiskBook:
             cost=cost,
             fee=fee,
         )
-        self._post(entry)
-        position = record.position
-        remaining = record.remaining
-        if remaining:
-            filled = quantity if quantity <= remaining else remaining
-            record.remaining = remaining - filled
-            if is_buy:
-                position.open_buy -= filled
-            else:
-                position.open_sell -= filled
-        account.realized_pnl += position.apply_fill(
-            is_buy=is_buy, quantity=quantity, price=price, fee=fee
-        )
-        record.fill_ids = (fill_id,) if fill_ids is None else (*fill_ids, fill_id)
-        return entry
 
     def release(self, order_id: str) -> Decimal:
         """Give what is left of an order's reservation back to available; zero if nothing is."""
@@ -372,7 +311,7 @@ class RiskBook:
             return _ZERO
         left = record.reserved
         if left:
-            bucket = record.account.buckets[record.asset]
+            bucket = record.quote if record.is_buy else record.base
             bucket.reserved -= left
             bucket.available += left
             record.reserved = _ZERO
@@ -383,7 +322,6 @@ class RiskBook:
             else:
                 record.position.open_sell -= remaining
             record.remaining = _ZERO
-        record.is_open = False
         record.account.open_orders -= 1
         self._recent.put(order_id, record)
         return left
@@ -395,13 +333,7 @@ class RiskBook:
             return None
         reservation = record.decision.reservation
         assert reservation is not None, "an open order was accepted"
-        return Reservation(
-            order_id,
-            record.account.account_id,
-            record.asset,
-            record.reserved,
-            reservation.protection_price,
-        )
+        return reservation._replace(amount=record.reserved)
 
     def open_order_count(self, account_id: str) -> int:
         """How many accepted orders of the account are not yet released."""
@@ -450,46 +382,12 @@ class RiskBook:
             raise UnknownAccount(f"no trading account {account_id!r}")
         return account
 
-    def _record_for_fill(self, fill: ApplyFill) -> _OpenOrder:
-        """The open order a fill belongs to, or a recently released one (a late fill)."""
-        record = self._open.get(fill.order_id)
-        if record is not None:
-            return record
+    def _late_record(self, fill: ApplyFill) -> OpenOrder:
+        """A recently released order a late fill belongs to (nothing is reserved for it any more)."""
         seen = self._recent.get(fill.order_id)
-        if isinstance(seen, _OpenOrder):
-            return seen  # booked against available: nothing is reserved any more
+        if isinstance(seen, OpenOrder):
+            return seen
         raise UnknownOrder(f"no accepted order {fill.order_id!r} for fill {fill.command_id}")
-
-    @staticmethod
-    def _require_funds(
-        record: _OpenOrder, fill_id: str, beyond_reserved: Decimal, fee_over_proceeds: Decimal
-    ) -> None:
-        """Raise ``InsufficientFunds`` if a fill would take an available balance below zero."""
-        account = record.account
-        if beyond_reserved > 0 and account.available(record.asset) < beyond_reserved:
-            raise InsufficientFunds(
-                f"fill {fill_id} needs {beyond_reserved} {record.asset} beyond its reservation, "
-                f"{account.available(record.asset)} available"
-            )
-        # A SELL pays its fee out of the proceeds; only a fee above them touches available.
-        if not record.is_buy and fee_over_proceeds > 0:
-            quote = record.listing.quote
-            if account.available(quote) < fee_over_proceeds:
-                raise InsufficientFunds(
-                    f"fill {fill_id}: fee exceeds proceeds by {fee_over_proceeds} {quote}, "
-                    f"{account.available(quote)} available"
-                )
-
-    def _post(self, entry: LedgerEntry) -> None:
-        """Apply an entry's postings to available balances (creating buckets as assets appear)."""
-        balances = self._balances
-        for account_id, asset, amount in entry.postings:
-            holder = balances[account_id]
-            target = holder.get(asset)
-            if target is None:
-                holder[asset] = Bucket(amount)
-            else:
-                target.available += amount
 
     def _evaluate(self, order: PlaceOrder, now: float) -> OrderContext | tuple[Denial, ...]:
         """Pass the gates, build the context and run every check: the context, or the denials."""
@@ -539,7 +437,25 @@ class RiskBook:
             marks=self._marks,
             now=now,
         )
-        return run_checks(ctx) or ctx
+        return run_checks(ctx, account.checks) or ctx
+
+
+def _require_funds(
+    record: OpenOrder, fill_id: str, beyond_reserved: Decimal, fee_over_proceeds: Decimal
+) -> None:
+    """Raise ``InsufficientFunds`` if a fill would take an available balance below zero."""
+    bucket = record.reserve_bucket
+    if beyond_reserved > 0 and bucket.available < beyond_reserved:
+        raise InsufficientFunds(
+            f"fill {fill_id} needs {beyond_reserved} {record.reserve_asset} beyond its "
+            f"reservation, {bucket.available} available"
+        )
+    # A SELL pays its fee out of the proceeds; only a fee above them touches available.
+    if not record.is_buy and fee_over_proceeds > record.quote.available:
+        raise InsufficientFunds(
+            f"fill {fill_id}: fee exceeds proceeds by {fee_over_proceeds} {record.listing.quote}, "
+            f"{record.quote.available} available"
+        )
 
 
 def _limit_price(order: PlaceOrder) -> Decimal:

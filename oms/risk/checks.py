@@ -24,6 +24,7 @@ _ZERO = Decimal(0)
 _ACTIVE = TradingState.ACTIVE
 _HALTED = TradingState.HALTED
 _TRADING = InstrumentStatus.TRADING
+_SHARE_QUANTUM = Decimal("0.0001")
 
 
 class OrderContext:
@@ -203,21 +204,157 @@ def check_buying_power(ctx: OrderContext) -> Denial | None:
     )
 
 
+def check_position_limit(ctx: OrderContext) -> Denial | None:
+    """The position this order could reach, with every open order filled, must stay in limit.
+
+    BUY: position + open buys + quantity; SELL: the same towards the short side.
+    """
+    max_position = ctx.limits.position_limit(ctx.instrument.symbol)
+    if max_position is None:
+        return None
+    position = ctx.position
+    quantity = ctx.order.quantity
+    if ctx.is_buy:
+        open_orders = position.open_buy
+        reach = position.quantity + open_orders + quantity
+    else:
+        open_orders = position.open_sell
+        reach = open_orders + quantity - position.quantity
+    if reach <= max_position:
+        return None
+    return deny(
+        RejectReason.POSITION_LIMIT_EXCEEDED,
+        max_position=max_position,
+        position=position.quantity,
+        open_orders=open_orders,
+        quantity=quantity,
+    )
+
+
+def check_daily_loss(ctx: OrderContext) -> Denial | None:
+    """Once today's PnL (realized + unrealized) reaches minus the limit, only reducing orders pass."""
+    limit = ctx.limits.daily_loss_limit
+    if limit is None:
+        return None
+    pnl = ctx.account.pnl_today(ctx.marks, ctx.now)
+    if pnl > -limit or ctx.position.reduces(is_buy=ctx.is_buy, quantity=ctx.order.quantity):
+        return None
+    return deny(RejectReason.DAILY_LOSS_LIMIT_REACHED, daily_loss_limit=limit, pnl_today=pnl)
+
+
+def check_concentration(ctx: OrderContext) -> Denial | None:
+    """This symbol's share of the account's gross exposure must stay within the limit.
+
+    A symbol's exposure is its worst reachable absolute position (open orders filled, this order
+    included for its own symbol) at its mark; symbols without a mark count nothing, and this
+    order's symbol is valued at the order's price before its first mark. The rule applies only
+    when another symbol has exposure too: an account in a single symbol is not "concentrated",
+    it is simply in that symbol (the position limit bounds it).
+    """
+    limit = ctx.limits.max_concentration
+    if limit is None:
+        return None
+    symbol = ctx.instrument.symbol
+    marks = ctx.marks
+    others = _ZERO
+    for other, position in ctx.account.positions.items():
+        mark = marks.get(other)
+        if other != symbol and mark is not None:
+            others += position.worst_quantity() * mark
+    if not others:
+        return None
+    quantity = ctx.order.quantity
+    extra_buy, extra_sell = (quantity, _ZERO) if ctx.is_buy else (_ZERO, quantity)
+    price = ctx.price if ctx.reference is None else ctx.reference
+    mine = ctx.position.worst_quantity(extra_buy=extra_buy, extra_sell=extra_sell) * price
+    gross = mine + others
+    if mine <= limit * gross:
+        return None
+    return deny(
+        RejectReason.CONCENTRATION_LIMIT_EXCEEDED,
+        max_concentration=limit,
+        share=(mine / gross).quantize(_SHARE_QUANTUM),
+        exposure=mine,
+        gross_exposure=gross,
+    )
+
+
+def check_velocity_orders(ctx: OrderContext) -> Denial | None:
+    """At most ``max_orders_per_window`` orders accepted in the window ending now."""
+    limits = ctx.limits
+    max_orders = limits.max_orders_per_window
+    if max_orders is None or limits.velocity_window_s is None:
+        return None
+    count, _ = ctx.account.velocity_in_window(ctx.now)
+    if count < max_orders:
+        return None
+    return deny(
+        RejectReason.VELOCITY_ORDERS_EXCEEDED,
+        max_orders=max_orders,
+        window_s=limits.velocity_window_s,
+        orders_in_window=count,
+    )
+
+
+def check_velocity_notional(ctx: OrderContext) -> Denial | None:
+    """At most ``max_notional_per_window`` accepted in the window ending now, this order included."""
+    limits = ctx.limits
+    max_notional = limits.max_notional_per_window
+    if max_notional is None or limits.velocity_window_s is None:
+        return None
+    _, in_window = ctx.account.velocity_in_window(ctx.now)
+    if in_window + ctx.notional <= max_notional:
+        return None
+    return deny(
+        RejectReason.VELOCITY_NOTIONAL_EXCEEDED,
+        max_notional=max_notional,
+        window_s=limits.velocity_window_s,
+        notional_in_window=in_window,
+        notional=ctx.notional,
+    )
+
+
 CHECKS: tuple[Check, ...] = (
     check_kill_switch,
     check_instrument_trading,
     check_order_quantity,
     check_order_notional,
     check_price_collar,
+    check_position_limit,
     check_buying_power,
+    check_daily_loss,
+    check_concentration,
+    check_velocity_orders,
+    check_velocity_notional,
 )
 """Every pre-trade check, in the order the book runs them."""
 
 
-def run_checks(ctx: OrderContext) -> tuple[Denial, ...]:
-    """Every denial ``CHECKS`` find for ``ctx``, in order (empty when the order passes)."""
+def checks_for(limits: RiskLimits) -> tuple[Check, ...]:
+    """The checks of ``CHECKS`` that can deny under ``limits``, in order.
+
+    A check whose limit is off would only return None; leaving it out of the tuple an account
+    runs saves a call per order on the hot path.
+    """
+    windowed = limits.velocity_window_s is not None
+    switched_on: dict[Check, bool] = {
+        check_order_quantity: limits.max_order_quantity is not None
+        or bool(limits.symbol_max_order_quantity),
+        check_order_notional: limits.max_order_notional is not None,
+        check_price_collar: limits.price_collar is not None,
+        check_position_limit: limits.max_position is not None or bool(limits.symbol_max_position),
+        check_daily_loss: limits.daily_loss_limit is not None,
+        check_concentration: limits.max_concentration is not None,
+        check_velocity_orders: windowed and limits.max_orders_per_window is not None,
+        check_velocity_notional: windowed and limits.max_notional_per_window is not None,
+    }
+    return tuple(check for check in CHECKS if switched_on.get(check, True))
+
+
+def run_checks(ctx: OrderContext, checks: tuple[Check, ...] = CHECKS) -> tuple[Denial, ...]:
+    """Every denial ``checks`` find for ``ctx``, in order (empty when the order passes)."""
     denials: list[Denial] | None = None
-    for check in CHECKS:
+    for check in checks:
         denial = check(ctx)
         if denial is not None:
             if denials is None:

@@ -55,7 +55,11 @@ class RiskLimits:
     max_concentration: Decimal | None = None
     """Largest share of the account's gross exposure one symbol may take (fraction)."""
     velocity_window_s: float | None = None
-    """Length of the sliding window the two velocity limits count over, in seconds."""
+    """Length of the sliding window the two velocity limits count over, in seconds.
+
+    Orders are counted only while a velocity limit is on (counting costs time on every accept),
+    so a limit switched on later starts from an empty window.
+    """
     max_orders_per_window: int | None = None
     """Most orders accepted within one window."""
     max_notional_per_window: Decimal | None = None
