@@ -1,0 +1,231 @@
+"""Engine benchmark: orders from place to SETTLED through the ``Engine``, and resting orders.
+
+    python bench/engine.py --orders 100000      # throughput and per-order latency
+    python bench/engine.py --resting 1000000    # memory and threads with R resting limit orders
+
+Prints ``name: value`` lines only (a script reads them); never asserts a timing.
+
+Throughput mode: a seeded mix of MARKET and marketable LIMIT (GTC and IOC) orders, BUY and SELL,
+over several accounts and symbols, submitted in batches (as the stream layer hands them on) with
+at most ``--window`` orders in flight; latency is per order, from its submission to its
+OrderSettled event reaching a subscriber.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from oms.actors.runtime import tune_gc
+from oms.config import Settings
+from oms.domain.commands import PlaceOrder
+from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.events import OrderCancelled, OrderEvent, OrderRejected, OrderSettled
+from oms.engine import Engine
+from oms.risk import RiskLimits
+
+_PROCESS = psutil.Process()
+
+
+class _PeakRss:
+    """Samples RSS in the background (every 50 ms) and keeps the peak."""
+
+    def __init__(self) -> None:
+        self.peak = _PROCESS.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _PROCESS.memory_info().rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, _PROCESS.memory_info().rss)
+
+
+def _engine(accounts: int, symbols_seed: int) -> tuple[Engine, list[str]]:
+    engine = Engine(
+        Settings(feed_seed=symbols_seed),
+        # Checks that cost nothing to pass stay on; no limit a benchmark would trip.
+        default_limits=RiskLimits(price_collar=Decimal("0.10")),
+    )
+    engine.start()
+    ids = [f"acct-{n}" for n in range(accounts)]
+    funds = {"USD": Decimal(10) ** 12, "BTC": Decimal(10) ** 6, "ETH": Decimal(10) ** 7,
+             "SOL": Decimal(10) ** 9}
+    for account_id in ids:
+        engine.open_account(account_id, funds).get(timeout=10)
+    engine.advance_market(time.time())
+    engine.wait_idle()
+    return engine, ids
+
+
+def _orders(engine: Engine, accounts: list[str], n: int, seed: int) -> list[PlaceOrder]:
+    rng = random.Random(seed)
+    books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
+    out: list[PlaceOrder] = []
+    now = time.time()
+    for i in range(n):
+        symbol = rng.choice(list(engine.instruments))
+        instrument = engine.instruments[symbol]
+        book = books[symbol]
+        assert book is not None
+        assert book.best_ask is not None
+        assert book.best_bid is not None
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        lots = rng.randint(1, 20)
+        quantity = instrument.lot_size * lots
+        if rng.random() < 0.5:
+            kind, price, tif = OrderType.MARKET, None, TimeInForce.GTC
+        else:
+            kind = OrderType.LIMIT
+            tif = TimeInForce.GTC if rng.random() < 0.7 else TimeInForce.IOC
+            # Marketable: a few ticks through the touch, so it fills on arrival.
+            through = instrument.tick_size * rng.randint(1, 50)
+            price = book.best_ask + through if side is Side.BUY else book.best_bid - through
+        account = rng.choice(accounts)
+        out.append(PlaceOrder(f"c{i}", f"o{i}", f"cl{i}", account, symbol, side, kind, quantity,
+                              price, tif, now))
+    return out
+
+
+def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> None:  # noqa: PLR0915
+    """Place ``n`` orders and wait until every one is terminal; print the figures."""
+    engine, ids = _engine(accounts, seed)
+    orders = _orders(engine, ids, n, seed)
+    submitted_at: dict[str, float] = {}
+    latencies: list[float] = []
+    done = [0, 0]  # settled, other terminal
+    room = threading.Event()
+    finished = threading.Event()
+    peak_live = [0]
+
+    def listener(events: list[OrderEvent]) -> None:
+        clock = time.perf_counter()
+        for event in events:
+            if type(event) is OrderSettled:
+                latencies.append(clock - submitted_at[event.order_id])
+                done[0] += 1
+            elif type(event) in (OrderCancelled, OrderRejected):
+                done[1] += 1
+        outstanding = len(submitted_at) - done[0] - done[1]
+        if outstanding <= window // 2:
+            room.set()
+        if done[0] + done[1] >= n:
+            finished.set()
+
+    engine.subscribe(listener)  # type: ignore[arg-type]
+    tune_gc()
+    with _PeakRss() as rss:
+        start = time.perf_counter()
+        i = 0
+        while i < n:
+            if len(submitted_at) - done[0] - done[1] >= window:
+                room.clear()
+                if len(submitted_at) - done[0] - done[1] >= window:
+                    room.wait()
+            chunk = orders[i:i + batch]
+            clock = time.perf_counter()
+            for order in chunk:
+                submitted_at[order.order_id] = clock
+            engine.submit(chunk)
+            i += batch
+        finished.wait()
+        elapsed = time.perf_counter() - start
+        stats = engine.stats().get(timeout=10)
+        peak_live[0] = stats["peak_live"]
+        threads = threading.active_count()
+    engine.stop()
+    latencies.sort()
+    print(f"orders: {n}")
+    print(f"settled: {done[0]}")
+    print(f"cancelled_or_rejected: {done[1]}")
+    print(f"elapsed_s: {elapsed:.2f}")
+    print(f"orders_per_s: {n / elapsed:.1f}")
+    print(f"p50_ms: {latencies[len(latencies) // 2] * 1000:.2f}")
+    print(f"p99_ms: {latencies[int(len(latencies) * 0.99)] * 1000:.2f}")
+    print(f"peak_rss_mb: {rss.peak / 2**20:.0f}")
+    print(f"peak_live_actors: {peak_live[0]}")
+    print(f"threads: {threads}")
+
+
+def resting(r: int, accounts: int, batch: int, seed: int) -> None:
+    """Hold ``r`` resting limit orders; print RSS and threads."""
+    engine, ids = _engine(accounts, seed)
+    rng = random.Random(seed)
+    books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
+    symbols = list(engine.instruments)
+    now = time.time()
+    tune_gc()
+    with _PeakRss() as rss:
+        start = time.perf_counter()
+        for first in range(0, r, batch):
+            chunk = []
+            for i in range(first, min(first + batch, r)):
+                symbol = symbols[i % len(symbols)]
+                instrument = engine.instruments[symbol]
+                book = books[symbol]
+                assert book is not None
+                assert book.best_bid is not None
+                assert book.best_ask is not None
+                side = Side.BUY if i % 2 else Side.SELL
+                away = instrument.tick_size * rng.randint(1000, 3000)  # well off the touch
+                price = book.best_bid - away if side is Side.BUY else book.best_ask + away
+                chunk.append(PlaceOrder(f"c{i}", f"r{i}", f"cl{i}", rng.choice(ids), symbol, side,
+                                        OrderType.LIMIT, instrument.lot_size, price,
+                                        TimeInForce.GTC, now))
+            engine.submit(chunk)
+            if first // batch % 20 == 0:
+                engine.wait_idle(600)  # keep the queue (and its memory) bounded
+        engine.wait_idle(600)
+        elapsed = time.perf_counter() - start
+        resting_now = engine.resting_count().get(timeout=60)
+        stats = engine.stats().get(timeout=60)
+        gc.collect()
+        rss_now = _PROCESS.memory_info().rss
+        threads = threading.active_count()
+    print(f"resting_orders: {resting_now}")
+    print(f"place_s: {elapsed:.1f}")
+    print(f"rss_mb: {rss_now / 2**20:.0f}")
+    print(f"peak_rss_mb: {rss.peak / 2**20:.0f}")
+    print(f"live_actors: {stats['live']}")
+    print(f"passivated: {stats['passivated']}")
+    print(f"threads: {threads}")
+    engine.stop()
+
+
+def main() -> None:
+    """Parse the arguments and run one mode."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--resting", type=int, default=None,
+                        help="hold this many resting limit orders (e.g. 1000000) instead")
+    parser.add_argument("--accounts", type=int, default=16)
+    parser.add_argument("--window", type=int, default=4000, help="orders in flight at most")
+    parser.add_argument("--batch", type=int, default=500, help="orders per submit")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.resting is not None:
+        resting(args.resting, args.accounts, max(args.batch, 1000), args.seed)
+    else:
+        throughput(args.orders, args.accounts, args.window, args.batch, args.seed)
+
+
+if __name__ == "__main__":
+    main()
