@@ -108,9 +108,14 @@ class AccountState:
 
     def unrealized_pnl(self, marks: dict[str, Decimal]) -> Decimal:
         """Unrealized PnL over every position at the current marks."""
+        # Inlined ``PositionState.unrealized_pnl``: the daily-loss check runs this on every order.
         total = _ZERO
         for symbol, position in self.positions.items():
-            total += position.unrealized_pnl(marks.get(symbol))
+            quantity = position.quantity
+            if quantity:
+                mark = marks.get(symbol)
+                if mark is not None:
+                    total += quantity * (mark - position.average_price)
         return total
 
     def pnl_today(self, marks: dict[str, Decimal], now: float) -> Decimal:

@@ -211,10 +211,10 @@ class RiskBook:
             account,
             self._listings[order.symbol],
             position,
-            decision,
             is_buy=is_buy,
             quantity=order.quantity,
             reserved=amount,
+            protection=ctx.protection,
         )
         bucket = record.quote if is_buy else record.base
         bucket.available -= amount
@@ -331,9 +331,7 @@ class RiskBook:
         record = self._open.get(order_id)
         if record is None:
             return None
-        reservation = record.decision.reservation
-        assert reservation is not None, "an open order was accepted"
-        return reservation._replace(amount=record.reserved)
+        return record.reservation()
 
     def open_order_count(self, account_id: str) -> int:
         """How many accepted orders of the account are not yet released."""

@@ -258,15 +258,27 @@ def check_concentration(ctx: OrderContext) -> Denial | None:
     marks = ctx.marks
     others = _ZERO
     for other, position in ctx.account.positions.items():
+        if other == symbol:
+            continue
         mark = marks.get(other)
-        if other != symbol and mark is not None:
-            others += position.worst_quantity() * mark
+        if mark is not None:
+            # Worst reachable absolute position: every open buy filled, or every open sell.
+            held = position.quantity
+            longest = held + position.open_buy
+            shortest = held - position.open_sell
+            others += (longest if longest >= -shortest else -shortest) * mark
     if not others:
         return None
+    position = ctx.position
     quantity = ctx.order.quantity
-    extra_buy, extra_sell = (quantity, _ZERO) if ctx.is_buy else (_ZERO, quantity)
+    longest = position.quantity + position.open_buy
+    shortest = position.quantity - position.open_sell
+    if ctx.is_buy:
+        longest += quantity
+    else:
+        shortest -= quantity
     price = ctx.price if ctx.reference is None else ctx.reference
-    mine = ctx.position.worst_quantity(extra_buy=extra_buy, extra_sell=extra_sell) * price
+    mine = (longest if longest >= -shortest else -shortest) * price
     gross = mine + others
     if mine <= limit * gross:
         return None

@@ -95,10 +95,3 @@ class PositionState:
         if is_buy:
             return self.quantity < 0 and self.open_buy + quantity <= -self.quantity
         return self.quantity > 0 and self.open_sell + quantity <= self.quantity
-
-    def worst_quantity(self, *, extra_buy: Decimal = _ZERO, extra_sell: Decimal = _ZERO) -> Decimal:
-        """The largest absolute position reachable if every open order (plus the extra) fills."""
-        return max(
-            abs(self.quantity + self.open_buy + extra_buy),
-            abs(self.quantity - self.open_sell - extra_sell),
-        )

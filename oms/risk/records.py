@@ -6,7 +6,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from oms.domain.instruments import Instrument
 from oms.risk.account import AccountState, Bucket
-from oms.risk.decision import RiskDecision
+from oms.risk.decision import Reservation, RiskDecision
 from oms.risk.positions import PositionState
 
 
@@ -57,15 +57,18 @@ class OpenOrder:
     Kept a while after release (see ``Recent``) so that a late fill still finds its account.
     """
 
+    # The accept decision is not kept (``decision`` rebuilds it): with a million resting orders
+    # the two tuples would cost about 150 MB for what only a replayed accept reads.
     __slots__ = (
         "account",
+        "amount",
         "base",
-        "decision",
         "fill_ids",
         "is_buy",
         "listing",
         "order_id",
         "position",
+        "protection",
         "quote",
         "remaining",
         "reserved",
@@ -77,18 +80,19 @@ class OpenOrder:
         account: AccountState,
         listing: Listing,
         position: PositionState,
-        decision: RiskDecision,
         *,
         is_buy: bool,
         quantity: Decimal,
         reserved: Decimal,
+        protection: Decimal,
     ) -> None:
         self.order_id = order_id
         self.account = account
         self.listing = listing
         self.position = position
-        self.decision = decision
         self.is_buy = is_buy
+        self.amount = reserved  # what accepting reserved
+        self.protection = protection
         # The account's buckets of the two assets, found once (created empty if never held).
         buckets = account.buckets
         self.base = buckets.get(listing.base) or buckets.setdefault(listing.base, Bucket())
@@ -97,6 +101,24 @@ class OpenOrder:
         self.reserved = reserved  # what is left of the reservation; zero once released
         # Execution ids already booked; most orders have one fill, so a tuple, made on the first.
         self.fill_ids: tuple[str, ...] | None = None
+
+    @property
+    def decision(self) -> RiskDecision:
+        """The decision accepting this order returned (equal to it, rebuilt)."""
+        reservation = Reservation(
+            self.order_id, self.account.account_id, self.reserve_asset, self.amount, self.protection
+        )
+        return RiskDecision(True, (), reservation)
+
+    def reservation(self) -> Reservation:
+        """What remains reserved for this order."""
+        return Reservation(
+            self.order_id,
+            self.account.account_id,
+            self.reserve_asset,
+            self.reserved,
+            self.protection,
+        )
 
     @property
     def reserve_bucket(self) -> Bucket:
