@@ -114,7 +114,8 @@ class OrderDirectory(DispatchedActor):
         """The order's state: from its live actor (behind its queued commands) or the store."""
         live = self.live.get(message.order_id)
         if live is None:
-            self.ctx.journal.flush()
+            if self.ctx.journal.holds(message.order_id):
+                self.ctx.journal.flush()
             message.reply.set(self.ctx.journal.repository.get(message.order_id))
             return
         live.ref.actor_inbox.put(Envelope(QueryOrder(), reply_to=message.reply))
@@ -143,7 +144,10 @@ class OrderDirectory(DispatchedActor):
         if live is not None:
             return live
         journal = self.ctx.journal
-        journal.flush()  # the store must hold everything applied so far before we read it
+        if journal.holds(order_id):
+            # The store must hold all of this order before we read it. Flushing only then
+            # (not for every new order id) keeps the journal's batches whole.
+            journal.flush()
         stored = journal.repository.load(order_id)
         if stored is not None:
             if stored.order.is_terminal:

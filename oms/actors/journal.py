@@ -34,6 +34,10 @@ class Journal:
         self._events.append(event)
         self._orders[order.order_id] = order
 
+    def holds(self, order_id: str) -> bool:
+        """True if an event of this order is recorded but not yet handed to the store."""
+        return order_id in self._orders
+
     def flush(self) -> None:
         """Save, publish and tell listeners about everything recorded since the last flush."""
         events = self._events
