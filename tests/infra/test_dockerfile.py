@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from oms_infra.stacks.app import USER_ID, WORK_DIR
+from oms_infra.stacks.deployment import USER_ID, WORK_DIR
 from oms_infra.stacks.documentdb import RDS_CA_FILE
 
 from tests.infra.synthesis import REPO

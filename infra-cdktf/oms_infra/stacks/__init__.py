@@ -1,2 +1,2 @@
-"""One module per stack: kms, network, eks, msk (or kafka, self-hosted), redis, documentdb,
-edge, app."""
+"""One module per stack: kms, network, eks, msk (or kafka_selfhosted), redis, documentdb, edge,
+app (with the pod it runs in ``deployment``)."""
