@@ -7,7 +7,15 @@ from collections.abc import Sequence
 
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
-from oms.store.ports import EventSink, OrderQuery, OrderRepository, StoredOrder
+from oms.store.ports import (
+    Claim,
+    EventSink,
+    IdempotencyStore,
+    OrderCache,
+    OrderQuery,
+    OrderRepository,
+    StoredOrder,
+)
 
 
 class MemoryOrderRepository(OrderRepository):
@@ -85,3 +93,33 @@ class MemoryEventSink(EventSink):
         """Remember the batch."""
         self.events.extend(events)
         self.published += len(events)
+
+
+class MemoryIdempotencyStore(IdempotencyStore):
+    """Idempotency keys in a dict (no expiry): for unit tests only."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, Claim] = {}
+
+    async def claim(self, key: str, order_id: str, fingerprint: bytes, ttl_s: int) -> Claim:
+        """First caller wins; later callers learn the holder."""
+        held = self._claims.get(key)
+        if held is not None:
+            return Claim(first=False, order_id=held.order_id, fingerprint=held.fingerprint)
+        self._claims[key] = Claim(first=True, order_id=order_id, fingerprint=fingerprint)
+        return self._claims[key]
+
+
+class MemoryOrderCache(OrderCache):
+    """Orders in a dict (no expiry): for unit tests only."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, Order] = {}
+
+    async def put(self, order: Order, ttl_s: int) -> None:
+        """Keep the latest state."""
+        self._orders[order.order_id] = order
+
+    async def get(self, order_id: str) -> Order | None:
+        """The kept order, or None."""
+        return self._orders.get(order_id)

@@ -73,3 +73,32 @@ class EventSink(ABC):
     @abstractmethod
     def publish(self, events: Sequence[OrderEvent]) -> None:
         """Publish one batch of events, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of claiming an idempotency key: who holds it, for which request."""
+
+    first: bool  # True when this call claimed the key; False when an earlier request holds it
+    order_id: str  # the order the key belongs to (this request's, or the earlier one's)
+    fingerprint: bytes  # what the holder asked (see OrderRequest.fingerprint)
+
+
+class IdempotencyStore(ABC):
+    """Idempotency keys of order entry (Redis ``SET NX EX`` in production), async."""
+
+    @abstractmethod
+    async def claim(self, key: str, order_id: str, fingerprint: bytes, ttl_s: int) -> Claim:
+        """Claim ``key`` for ``order_id`` unless someone holds it; answer who holds it."""
+
+
+class OrderCache(ABC):
+    """The hot order cache (Redis ``order:{order_id}``): read-your-writes right after a 202."""
+
+    @abstractmethod
+    async def put(self, order: Order, ttl_s: int) -> None:
+        """Cache the order's latest known state."""
+
+    @abstractmethod
+    async def get(self, order_id: str) -> Order | None:
+        """The cached order, or None."""

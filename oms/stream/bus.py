@@ -1,0 +1,22 @@
+"""How order entry hands a command on: to Kafka in production, straight to the engine in tests.
+
+The REST layer answers 202 once the command is accepted for processing, so ``send`` returns
+when the command is durable on its way (Kafka acknowledged it, acks=all), not when it is applied.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+
+OrderCommand = PlaceOrder | CancelOrder | ApplyFill
+
+
+class CommandBus(ABC):
+    """Sends commands to the engine that owns their account."""
+
+    @abstractmethod
+    async def send(self, commands: Sequence[OrderCommand]) -> None:
+        """Hand the commands on, in order; return once they cannot be lost."""
