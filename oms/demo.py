@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from oms.config import Settings
+from oms.demo_engine import run_engine_demo
 from oms.stream.topics import DEMO, TopicSpec, ensure_topics, topic_specs
 
 SERVE_START_TIMEOUT_S = 30.0
@@ -105,6 +106,7 @@ async def _mongo_write(settings: Settings, run_id: str) -> None:
 async def run_demo(settings: Settings) -> int:
     """Run the demo end to end; 0 when every step worked."""
     run_id = uuid.uuid4().hex[:12]
+    conserved = False
     base = f"http://{settings.http_host}:{settings.http_port}"
     _step(f"starting oms serve on {base}")
     process = await asyncio.create_subprocess_exec(
@@ -128,11 +130,13 @@ async def run_demo(settings: Settings) -> int:
         await _kafka_round_trip(settings, run_id)
         await _redis_claim(settings, run_id)
         await _mongo_write(settings, run_id)
+        _step("the order engine: actors, risk, venue, settlement (in process)")
+        conserved = await asyncio.to_thread(run_engine_demo, settings)
     finally:
         _step("stopping oms serve")
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
             await asyncio.wait_for(process.wait(), 15)
         print(f"oms serve exited with {process.returncode}")
-    print("\ndemo finished")
-    return 0
+    print("\ndemo finished" if conserved else "\ndemo FAILED: totals not conserved")
+    return 0 if conserved else 1
