@@ -38,6 +38,10 @@ class Settings:
     events_partitions: int = 6
     topic_replication_factor: int = 1
     kafka_session_timeout_s: float = 10.0
+    # PLAINTEXT locally; SSL for MSK and the self-hosted cluster in AWS (TLS only there).
+    kafka_security_protocol: str = "PLAINTEXT"
+    # CA bundle for a private Kafka CA; empty means the system's trusted CAs (enough for MSK).
+    kafka_ssl_cafile: str = ""
     # MongoDB (FerretDB locally, DocumentDB in AWS)
     mongo_url: str = "mongodb://127.0.0.1:27027/"
     mongo_database: str = "oms"

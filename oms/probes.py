@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from oms.config import Settings
+from oms.stream.security import aiokafka_security
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -25,6 +26,7 @@ async def kafka_reachable(settings: Settings) -> bool:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap,
         request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
+        **aiokafka_security(settings),
     )
     try:
         await asyncio.wait_for(admin.start(), PROBE_TIMEOUT_S)

@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from oms.config import Settings
+from oms.stream.security import aiokafka_security
 
 ORDERS = "orders"
 EXECUTIONS = "executions"
@@ -57,7 +58,9 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
     wanted = specs if specs is not None else topic_specs(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -13,7 +13,7 @@ from tests.infra.synthesis import ENVIRONMENTS, Synth, profile_of, synthesize
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
     """dev, prod and cost, each synthesized once for the whole session."""
     if shutil.which("node") is None:
-        pytest.skip("CDKTF synthesizes through jsii, which needs Node.js on PATH")
+        pytest.fail("CDKTF synthesizes through jsii, which needs Node.js on PATH", pytrace=False)
     root = tmp_path_factory.mktemp("cdktf")
     return {env: synthesize(profile_of(env), root / env) for env in ENVIRONMENTS}
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from oms_infra.stacks.kms import KEY_PURPOSES
 
-from tests.infra.synthesis import Synth
+from tests.infra.synthesis import ENVIRONMENTS, Synth, profile_of
 
 pytestmark = pytest.mark.infra
 
@@ -70,9 +70,12 @@ def test_image_repository_is_encrypted_and_immutable(env: Synth) -> None:
     assert repository["image_tag_mutability"] == "IMMUTABLE"
 
 
-def test_msk_is_encrypted_at_rest_and_tls_only(env: Synth) -> None:
-    if env.profile.kafka.mode != "msk":
-        pytest.skip("self-hosted Kafka: see test_self_hosted_kafka_volumes_are_encrypted")
+MSK_ENVIRONMENTS = [e for e in ENVIRONMENTS if profile_of(e).kafka.mode == "msk"]
+
+
+@pytest.mark.parametrize("name", MSK_ENVIRONMENTS)
+def test_msk_is_encrypted_at_rest_and_tls_only(name: str, synthesized: dict[str, Synth]) -> None:
+    env = synthesized[name]
     cluster = env.resource("msk", "aws_msk_cluster", "cluster")
     encryption = cluster["encryption_info"]
     assert env.resolve("msk", encryption["encryption_at_rest_kms_key_arn"]) == key("kafka")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.synthesis import Synth
+from tests.infra.synthesis import ENVIRONMENTS, Synth, profile_of
 
 pytestmark = pytest.mark.infra
 
@@ -77,9 +77,14 @@ def test_dependencies_in_the_manifest_are_stacks_of_the_same_environment(env: Sy
         assert name not in entry["dependencies"]
 
 
-def test_local_state_stays_outside_cdktf_out_and_git(env: Synth) -> None:
-    if env.profile.backend.kind != "local":
-        pytest.skip("this environment keeps its state in S3")
+LOCAL_STATE_ENVIRONMENTS = [e for e in ENVIRONMENTS if profile_of(e).backend.kind == "local"]
+
+
+@pytest.mark.parametrize("environment", LOCAL_STATE_ENVIRONMENTS)
+def test_local_state_stays_outside_cdktf_out_and_git(
+    environment: str, synthesized: dict[str, Synth]
+) -> None:
+    env = synthesized[environment]
     for name, document in env.stacks.items():
         path = document["terraform"]["backend"]["local"]["path"]
         assert path == f"../../../terraform-state/{name}.tfstate"

@@ -53,6 +53,7 @@ from oms_infra.profile import (
 )
 from oms_infra.stacks.deployment import (
     CONFIG_MAP,
+    KAFKA_CA_DIR,
     KAFKA_CA_SECRET,
     NAME,
     SECRET,
@@ -66,10 +67,16 @@ NAMESPACE = "oms"
 MONGO_DATABASE = "oms"
 
 
-def app_settings(profile: Profile, bootstrap_servers: str) -> dict[str, str]:
+def app_settings(
+    profile: Profile, bootstrap_servers: str, *, private_kafka_ca: bool = False
+) -> dict[str, str]:
     """The ConfigMap: every value an ``OMS_`` variable of ``oms.config.Settings``."""
     partitions = str(profile.kafka.orders_partitions)
-    return {
+    # Both MSK and the self-hosted cluster take TLS only; a private CA is mounted from a Secret.
+    tls = {"OMS_KAFKA_SECURITY_PROTOCOL": "SSL"}
+    if private_kafka_ca:
+        tls["OMS_KAFKA_SSL_CAFILE"] = f"{KAFKA_CA_DIR}/ca.crt"
+    return tls | {
         "OMS_HTTP_HOST": "0.0.0.0",
         "OMS_HTTP_PORT": str(HTTP_PORT),
         "OMS_KAFKA_BOOTSTRAP": bootstrap_servers,
@@ -109,7 +116,9 @@ class AppStack(OmsStack):
             self,
             "settings",
             metadata=ConfigMapV1Metadata(name=CONFIG_MAP, namespace=namespace.id),
-            data=app_settings(profile, kafka.bootstrap_servers),
+            data=app_settings(
+                profile, kafka.bootstrap_servers, private_kafka_ca=kafka.ca_secret is not None
+            ),
         )
         SecretV1(
             self,

@@ -1,0 +1,28 @@
+"""Kafka clients connect in plaintext locally and over TLS when the settings say SSL."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import replace
+
+import pytest
+
+from oms.config import Settings, SettingsError
+from oms.stream.security import aiokafka_security
+
+
+def test_default_settings_then_plaintext() -> None:
+    assert aiokafka_security(Settings()) == {"security_protocol": "PLAINTEXT"}
+
+
+def test_ssl_without_a_ca_file_then_tls_with_the_system_cas() -> None:
+    options = aiokafka_security(replace(Settings(), kafka_security_protocol="SSL"))
+
+    assert options["security_protocol"] == "SSL"
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert options["ssl_context"].verify_mode is ssl.CERT_REQUIRED
+
+
+def test_an_unknown_protocol_is_refused_with_the_variable_named() -> None:
+    with pytest.raises(SettingsError, match="OMS_KAFKA_SECURITY_PROTOCOL"):
+        aiokafka_security(replace(Settings(), kafka_security_protocol="SASL_SSL"))
