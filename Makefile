@@ -17,7 +17,7 @@ export UV_CACHE_DIR := $(CURDIR)/$(DEVENV)/uv-cache
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 define elapsed
 	@$(PY) -c "import time; print(f'make $(1): wall time {time.time() - $(START):.1f}s')"
