@@ -1,18 +1,107 @@
-"""Build the aiohttp application for ``oms serve``."""
+"""Build the aiohttp application for ``oms serve``.
+
+``build_app(settings)`` alone serves the operations routes (health, readiness, metrics, the
+OpenAPI document); handed an engine, a command bus and the order-entry stores, it serves the
+whole contract of the design.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
+import time
+from collections.abc import Callable
 
-from oms.api.health import SETTINGS_KEY, add_health_routes
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from oms.api.accounts import add_account_routes
+from oms.api.health import READINESS_KEY, SETTINGS_KEY, Readiness, add_health_routes
+from oms.api.live import ORDER_FEED_KEY, OrderFeed, ws_orders
+from oms.api.market import MARKET_FEED_KEY, MarketFeed, add_market_routes
+from oms.api.metrics import METRICS_KEY, ApiMetrics
+from oms.api.openapi import get_openapi
+from oms.api.orders import add_order_routes
+from oms.api.problems import Problem, internal_error, problem_middleware
+from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.config import Settings
+from oms.engine import Engine
+from oms.probes import probe_all
+from oms.store.ports import IdempotencyStore, OrderCache
+from oms.stream.bus import CommandBus
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # an order is a few hundred bytes; anything far bigger is refused
 
 
-def build_app(settings: Settings) -> web.Application:
-    """The HTTP application with every route mounted."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+@web.middleware
+async def _unexpected_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A bug answers a 500 problem (logged), never an HTML page or a dropped connection."""
+    try:
+        return await handler(request)
+    except (web.HTTPException, Problem):
+        raise
+    except Exception:
+        logger.exception("unexpected error in %s %s", request.method, request.path)
+        return internal_error().response()
+
+
+def build_app(
+    settings: Settings,
+    engine: Engine | None = None,
+    bus: CommandBus | None = None,
+    idempotency: IdempotencyStore | None = None,
+    cache: OrderCache | None = None,
+    *,
+    partitions_assigned: Callable[[], bool] | None = None,
+    consumer_lag: ConsumerLag | None = None,
+    ready_probe: ReadyProbe | None = None,
+    clock: Callable[[], float] = time.time,
+    market_poll_s: float | None = 0.25,
+) -> web.Application:
+    """The HTTP application with every route mounted.
+
+    ``engine`` must be started by the caller (and stopped after the app); the app only
+    subscribes to its journal while it runs. ``partitions_assigned`` and ``consumer_lag`` come
+    from the stream layer; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
+    """
+    feed_holder: list[OrderFeed] = []
+    metrics = ApiMetrics(lambda: feed_holder[0] if feed_holder else None, consumer_lag)
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[metrics.middleware, problem_middleware, _unexpected_middleware],
+    )
     app[SETTINGS_KEY] = settings
+    app[METRICS_KEY] = metrics
+    app[READINESS_KEY] = Readiness(
+        ready_probe or (lambda: probe_all(settings)), partitions_assigned
+    )
     add_health_routes(app)
+    app.router.add_get("/metrics", metrics.handle, allow_head=False)
+    app.router.add_get("/api/openapi.json", get_openapi, allow_head=False)
+    if engine is None:
+        return app
+    if bus is None or idempotency is None or cache is None:
+        raise ValueError("an app with an engine needs its bus, idempotency store and cache")
+    app[SERVICES_KEY] = ApiServices(settings, engine, bus, idempotency, cache, clock)
+    order_feed = OrderFeed(engine)
+    feed_holder.append(order_feed)
+    market_feed = MarketFeed(engine, market_poll_s)
+    app[ORDER_FEED_KEY] = order_feed
+    app[MARKET_FEED_KEY] = market_feed
+    add_order_routes(app)
+    add_account_routes(app)
+    add_market_routes(app)
+    app.router.add_get("/ws/orders", ws_orders, allow_head=False)
+
+    async def start_feeds(_app: web.Application) -> None:
+        await order_feed.start()
+        await market_feed.start()
+
+    async def stop_feeds(_app: web.Application) -> None:
+        await market_feed.stop()
+        await order_feed.stop()
+
+    app.on_startup.append(start_feeds)
+    app.on_shutdown.append(stop_feeds)
     return app

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 import orjson
 from aiohttp import web
 
@@ -9,6 +12,18 @@ from oms.config import Settings
 from oms.probes import probe_all
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What ``/ready`` asks: the servers (probe) and, when the service hands it in, whether
+    this replica's consumer has its partitions assigned."""
+
+    probe: Callable[[], Awaitable[dict[str, bool]]]
+    partitions_assigned: Callable[[], bool] | None = None
+
+
+READINESS_KEY = web.AppKey("readiness", Readiness)
 
 
 def _json(body: object, status: int = 200) -> web.Response:
@@ -21,13 +36,19 @@ async def health(_request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: Kafka, MongoDB and Redis each answer a real request."""
-    checks = await probe_all(request.app[SETTINGS_KEY])
+    """Readiness: Kafka, MongoDB and Redis each answer a real request; partitions assigned."""
+    readiness = request.app.get(READINESS_KEY)
+    if readiness is None:
+        checks = await probe_all(request.app[SETTINGS_KEY])
+    else:
+        checks = dict(await readiness.probe())
+        if readiness.partitions_assigned is not None:
+            checks["partitions"] = bool(readiness.partitions_assigned())
     ok = all(checks.values())
     return _json({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
 
 
 def add_health_routes(app: web.Application) -> None:
     """Mount /health and /ready."""
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
+    app.router.add_get("/health", health, allow_head=False)
+    app.router.add_get("/ready", ready, allow_head=False)

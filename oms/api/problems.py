@@ -70,6 +70,21 @@ def conflict(code: str, detail: str) -> Problem:
     return Problem(409, code, "Conflict", detail)
 
 
+def invalid_query(errors: list[FieldError]) -> Problem:
+    """422: a query parameter (or header) is not valid; one entry per wrong one."""
+    return Problem(422, "INVALID_PARAMETERS", "Request parameters are not valid", errors=errors)
+
+
+def forbidden(detail: str) -> Problem:
+    """403: the caller may not act for that account."""
+    return Problem(403, "FORBIDDEN", "Forbidden", detail)
+
+
+def internal_error() -> Problem:
+    """500: a bug; the detail says nothing about the inside."""
+    return Problem(500, "INTERNAL_ERROR", "Internal server error", "unexpected error")
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn ``Problem`` and aiohttp's own HTTP errors into problem+json answers."""
@@ -83,4 +98,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         code = exc.reason.upper().replace(" ", "_")
-        return Problem(exc.status, code, exc.reason, exc.text or exc.reason).response()
+        response = Problem(exc.status, code, exc.reason, exc.text or exc.reason).response()
+        if "Allow" in exc.headers:  # a 405 must say which methods the resource takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response

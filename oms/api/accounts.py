@@ -1,0 +1,256 @@
+"""Instruments, accounts and risk: open and read accounts, dry-run checks, limits, kill switch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from oms.actors.aio import reply
+from oms.api import identity
+from oms.api.encoding import (
+    account_json,
+    balances_json,
+    denial_json,
+    instrument_json,
+    limits_json,
+    positions_json,
+)
+from oms.api.ids import new_id
+from oms.api.order_request import decode_json_object, parse_amount, parse_order_request
+from oms.api.orders import new_order
+from oms.api.problems import FieldError, conflict, invalid_body, not_found
+from oms.api.services import SERVICES_KEY
+from oms.risk import AccountExists, RiskLimits, TradingState, UnknownAccount
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_ASSET = re.compile(r"[A-Z0-9]{1,16}")
+_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
+_DECIMAL_LIMITS = (
+    "max_order_quantity",
+    "max_order_notional",
+    "price_collar",
+    "max_position",
+    "daily_loss_limit",
+    "max_concentration",
+    "max_notional_per_window",
+)
+_MAP_LIMITS = ("symbol_max_order_quantity", "symbol_max_position")
+LIMIT_FIELDS = frozenset(
+    (*_DECIMAL_LIMITS, *_MAP_LIMITS, "velocity_window_s", "max_orders_per_window")
+)
+
+
+def _json(
+    body: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    return decode_json_object(await request.read())
+
+
+def _unknown_fields(
+    body: Mapping[str, Any], known: frozenset[str], prefix: str = ""
+) -> list[FieldError]:
+    return [FieldError(prefix + name, "unknown field") for name in sorted(set(body) - known)]
+
+
+def _account_id(value: object, errors: list[FieldError]) -> str | None:
+    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
+        errors.append(
+            FieldError("account_id", "must be 1-64 characters: letters, digits, '.', '_', ':', '-'")
+        )
+        return None
+    return value
+
+
+def _balances(value: object, errors: list[FieldError]) -> dict[str, Decimal]:
+    if not isinstance(value, dict):
+        errors.append(FieldError("balances", 'must be an object such as {"USD": "1000"}'))
+        return {}
+    balances: dict[str, Decimal] = {}
+    for asset, raw in value.items():
+        name = f"balances.{asset}"
+        if not _ASSET.fullmatch(asset):
+            errors.append(FieldError(name, "asset must be 1-16 upper-case letters or digits"))
+        elif not isinstance(raw, str) or not _AMOUNT.fullmatch(raw):
+            errors.append(FieldError(name, "must be a non-negative decimal string"))
+        else:
+            balances[asset] = Decimal(raw)
+    return balances
+
+
+def parse_limits(value: object, errors: list[FieldError], prefix: str = "limits.") -> RiskLimits:
+    """A limits object (every field optional; absent or null switches that check off)."""
+    if not isinstance(value, dict):
+        errors.append(FieldError(prefix.rstrip("."), "must be an object"))
+        return RiskLimits()
+    errors += _unknown_fields(value, LIMIT_FIELDS, prefix)
+    fields: dict[str, Any] = {}
+    for name in _DECIMAL_LIMITS:
+        if value.get(name) is not None:
+            fields[name] = parse_amount(value[name], prefix + name, errors)
+    for name in _MAP_LIMITS:
+        raw = value.get(name)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            errors.append(FieldError(prefix + name, 'must be an object such as {"BTC-USD": "2"}'))
+            continue
+        parsed = {sym: parse_amount(v, f"{prefix}{name}.{sym}", errors) for sym, v in raw.items()}
+        fields[name] = {sym: v for sym, v in parsed.items() if v is not None}
+    fields.update(_velocity(value, errors, prefix))
+    if errors:
+        return RiskLimits()
+    return RiskLimits(**fields)
+
+
+def _velocity(value: Mapping[str, Any], errors: list[FieldError], prefix: str) -> dict[str, Any]:
+    """The velocity window (seconds, a JSON number: not an amount) and its order count."""
+    fields: dict[str, Any] = {}
+    window = value.get("velocity_window_s")
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int | float) or not window > 0:
+            errors.append(FieldError(prefix + "velocity_window_s", "must be a positive number"))
+        else:
+            fields["velocity_window_s"] = float(window)
+    count = value.get("max_orders_per_window")
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            errors.append(
+                FieldError(prefix + "max_orders_per_window", "must be a positive integer")
+            )
+        else:
+            fields["max_orders_per_window"] = count
+    return fields
+
+
+async def list_instruments(request: web.Request) -> web.Response:
+    """``GET /api/instruments``."""
+    instruments = request.app[SERVICES_KEY].engine.instruments
+    return _json([instrument_json(i) for i in instruments.values()])
+
+
+async def open_account(request: web.Request) -> web.Response:
+    """``POST /api/accounts``: 201 the new account; 409 if it exists."""
+    services = request.app[SERVICES_KEY]
+    body = await _body(request)
+    errors = _unknown_fields(body, frozenset({"account_id", "balances", "limits"}))
+    account_id = _account_id(body.get("account_id"), errors)
+    balances = _balances(body.get("balances", {}), errors)
+    limits = parse_limits(body["limits"], errors) if body.get("limits") is not None else None
+    if errors or account_id is None:
+        raise invalid_body(errors)
+    identity.require_admin(request)
+    try:
+        snapshot = await reply(services.engine.open_account(account_id, balances, limits))
+    except AccountExists:
+        raise conflict("ACCOUNT_EXISTS", f"account {account_id} already exists") from None
+    return _json(
+        account_json(snapshot), status=201, headers={"Location": f"/api/accounts/{account_id}"}
+    )
+
+
+async def _snapshot(request: web.Request, account_id: str) -> Any:
+    if not identity.may_act_for(request, account_id):
+        raise not_found(f"account {account_id}")
+    try:
+        return await reply(request.app[SERVICES_KEY].engine.account(account_id))
+    except UnknownAccount:
+        raise not_found(f"account {account_id}") from None
+
+
+async def get_account(request: web.Request) -> web.Response:
+    """``GET /api/accounts/{account_id}``: balances, reservations, positions, PnL."""
+    return _json(account_json(await _snapshot(request, request.match_info["account_id"])))
+
+
+async def validate_order(request: web.Request) -> web.Response:
+    """``POST /api/risk/validate``: every pre-trade check as a dry run; nothing changes."""
+    services = request.app[SERVICES_KEY]
+    order_request = parse_order_request(await _body(request), services.engine.instruments)
+    identity.acting_account(request, order_request.account_id)
+    command = new_order(order_request, f"dry-run:{new_id()}", services.clock())
+    denials = await reply(services.engine.validate(command))
+    return _json({"accepted": not denials, "violations": [denial_json(d) for d in denials]})
+
+
+async def get_positions(request: web.Request) -> web.Response:
+    """``GET /api/risk/positions?account_id=``: positions and balances."""
+    account_id = identity.query_account(request, required=True)
+    assert account_id is not None  # required=True answers 422 instead of None
+    snapshot = await _snapshot(request, account_id)
+    return _json(
+        {
+            "account_id": account_id,
+            "positions": positions_json(snapshot),
+            "balances": balances_json(snapshot),
+        }
+    )
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    """``GET /api/risk/limits?account_id=``."""
+    account_id = identity.query_account(request, required=True)
+    assert account_id is not None
+    snapshot = await _snapshot(request, account_id)
+    return _json({"account_id": account_id, "limits": limits_json(snapshot.limits)})
+
+
+async def put_limits(request: web.Request) -> web.Response:
+    """``PUT /api/risk/limits/{account_id}``: replace every limit (absent ones switch off)."""
+    identity.require_admin(request)
+    account_id = request.match_info["account_id"]
+    errors: list[FieldError] = []
+    limits = parse_limits(await _body(request), errors, prefix="")
+    if errors:
+        raise invalid_body(errors)
+    try:
+        applied = await reply(request.app[SERVICES_KEY].engine.set_limits(account_id, limits))
+    except UnknownAccount:
+        raise not_found(f"account {account_id}") from None
+    return _json({"account_id": account_id, "limits": limits_json(applied)})
+
+
+async def kill_switch(request: web.Request) -> web.Response:
+    """``POST /api/risk/kill-switch``: ACTIVE, HALTED or REDUCING, for one account or all."""
+    identity.require_admin(request)
+    body = await _body(request)
+    errors = _unknown_fields(body, frozenset({"state", "account_id"}))
+    raw_state = body.get("state")
+    state: TradingState | None = None
+    if isinstance(raw_state, str) and raw_state in TradingState.__members__:
+        state = TradingState(raw_state)
+    else:
+        errors.append(FieldError("state", "must be one of " + ", ".join(TradingState)))
+    account_id = None
+    if body.get("account_id") is not None:
+        account_id = _account_id(body["account_id"], errors)
+    if errors or state is None:
+        raise invalid_body(errors)
+    try:
+        applied = await reply(request.app[SERVICES_KEY].engine.set_kill_switch(state, account_id))
+    except UnknownAccount:
+        raise not_found(f"account {account_id}") from None
+    return _json({"state": applied.value, "account_id": account_id})
+
+
+def add_account_routes(app: web.Application) -> None:
+    """Mount instruments, accounts and risk."""
+    router = app.router
+    router.add_get("/api/instruments", list_instruments, allow_head=False)
+    router.add_post("/api/accounts", open_account)
+    router.add_get("/api/accounts/{account_id}", get_account, allow_head=False)
+    router.add_post("/api/risk/validate", validate_order)
+    router.add_get("/api/risk/positions", get_positions, allow_head=False)
+    router.add_get("/api/risk/limits", get_limits, allow_head=False)
+    router.add_put("/api/risk/limits/{account_id}", put_limits)
+    router.add_post("/api/risk/kill-switch", kill_switch)

@@ -1,0 +1,24 @@
+"""A command bus that hands commands straight to an in-process engine (tests, single process)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from oms.engine import Engine
+from oms.stream.bus import CommandBus, OrderCommand
+
+
+class EngineCommandBus(CommandBus):
+    """Routes commands to ``engine`` in one hop; nothing is durable, nothing goes through Kafka."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sent_count = 0
+        self.recent: deque[OrderCommand] = deque(maxlen=10_000)  # the last ones, for tests
+
+    async def send(self, commands: Sequence[OrderCommand]) -> None:
+        """Submit the commands; the engine applies them in order on its thread."""
+        self.sent_count += len(commands)
+        self.recent.extend(commands)
+        self.engine.submit(commands)

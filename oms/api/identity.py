@@ -1,0 +1,68 @@
+"""Who is calling, and for which account they may act: the one place the API answers that.
+
+Today nobody authenticates: the caller is unrestricted and the account comes from the request
+(the order's ``account_id``, or the ``account_id`` query parameter). When API keys land
+(``Authorization: Bearer <key>``), ``caller`` resolves the key to an account or an admin, and
+every route keeps calling the functions below unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from oms.api.problems import FieldError, forbidden, invalid_query
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The party behind a request: tied to one account, or not (an admin, or nobody yet)."""
+
+    account_id: str | None
+    is_admin: bool
+
+
+UNRESTRICTED = Caller(account_id=None, is_admin=True)
+
+
+def caller(_request: web.Request) -> Caller:
+    """The caller of ``request`` (no authentication yet: unrestricted)."""
+    return UNRESTRICTED
+
+
+def may_act_for(request: web.Request, account_id: str) -> bool:
+    """True when the caller may see and trade ``account_id``."""
+    who = caller(request)
+    return who.is_admin or who.account_id == account_id
+
+
+def acting_account(request: web.Request, account_id: str) -> str:
+    """The account named by the request, if the caller may act for it (else 403)."""
+    if not may_act_for(request, account_id):
+        raise forbidden(f"this key may not act for account {account_id}")
+    return account_id
+
+
+def query_account(request: web.Request, *, required: bool) -> str | None:
+    """The account of a query (``?account_id=``): the caller's own when it has one."""
+    raw = request.query.get("account_id")
+    if raw is None:
+        who = caller(request)
+        if who.account_id is not None:
+            return who.account_id
+        if required:
+            raise invalid_query([FieldError("account_id", "is required")])
+        return None
+    if not _ACCOUNT_ID.fullmatch(raw):
+        raise invalid_query([FieldError("account_id", "is not a valid account id")])
+    return acting_account(request, raw)
+
+
+def require_admin(request: web.Request) -> None:
+    """Refuse (403) a caller that may not change limits or the kill switch."""
+    if not caller(request).is_admin:
+        raise forbidden("only an admin key may do this")

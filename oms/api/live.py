@@ -1,0 +1,225 @@
+"""Live order events: the engine's journal batches, tracked per order and fanned out by account.
+
+The engine calls its listeners on its own thread after each journal flush; ``OrderFeed`` hands
+each batch to the event loop at once (``call_soon_threadsafe``) and does everything else there:
+it keeps the account and status of every open order (events other than ``OrderPlaced`` do not
+carry the account), counts orders by status for ``/metrics``, and pushes each event to the
+WebSockets of ``/ws/orders`` subscribed to its account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from oms.actors.aio import reply
+from oms.api import identity
+from oms.api.encoding import event_json
+from oms.domain.enums import OrderStatus
+from oms.domain.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
+from oms.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE = 10_000  # a client this far behind is disconnected rather than buffered forever
+
+
+class _Open:
+    """An order the feed has seen placed and not yet seen end."""
+
+    __slots__ = ("account_id", "remaining", "status")
+
+    def __init__(self, account_id: str, status: OrderStatus, remaining: Decimal) -> None:
+        self.account_id = account_id
+        self.status = status
+        self.remaining = remaining
+
+
+class OrderFeed:
+    """Order events from the engine to ``/ws/orders`` subscribers and to the status counts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._open: dict[str, _Open] = {}
+        self.open_by_status: Counter[OrderStatus] = Counter()  # open orders now, by status
+        self.ended_by_status: Counter[OrderStatus] = Counter()  # orders that ended, ever
+        self._subscribers: dict[str, set[asyncio.Queue[str | None]]] = {}
+        self._batches: asyncio.Queue[Sequence[OrderEvent]] = asyncio.Queue()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen to the engine's journal (call on the loop that serves the API)."""
+        loop = asyncio.get_running_loop()
+        batches = self._batches
+
+        def listener(events: Sequence[OrderEvent]) -> None:  # on the engine thread: hand over
+            loop.call_soon_threadsafe(batches.put_nowait, events)
+
+        self._unsubscribe = self.engine.subscribe(listener)
+        self._task = asyncio.create_task(self._run(), name="oms-order-feed")
+
+    async def stop(self) -> None:
+        """Stop listening and close every subscriber."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for queues in self._subscribers.values():
+            for queue in queues:
+                queue.put_nowait(None)
+
+    def subscribe(self, account_id: str) -> asyncio.Queue[str | None]:
+        """A queue of encoded messages for ``account_id`` (None: the feed closed it)."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self._subscribers.setdefault(account_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, account_id: str, queue: asyncio.Queue[str | None]) -> None:
+        """Forget a subscriber."""
+        queues = self._subscribers.get(account_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[account_id]
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._batches.get()
+            for event in batch:
+                try:
+                    await self._handle(event)
+                except Exception:
+                    logger.exception("order feed could not handle %r", event)
+
+    async def _handle(self, event: OrderEvent) -> None:
+        tracked = self._track(event)
+        if tracked is None:  # placed before this process listened: ask where it belongs
+            order = await reply(self.engine.get_order(event.order_id))
+            if order is None:
+                return
+            account_id, status = order.account_id, order.status
+        else:
+            account_id, status = tracked
+        queues = self._subscribers.get(account_id)
+        if not queues:
+            return
+        message = orjson.dumps(
+            {
+                "type": "order_event",
+                "account_id": account_id,
+                "order_id": event.order_id,
+                "status": status.value,
+                "event": event_json(event),
+            }
+        ).decode()
+        for queue in list(queues):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                logger.warning("order subscriber of %s fell behind; closing it", account_id)
+                self.unsubscribe(account_id, queue)
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.get_nowait()
+                    queue.put_nowait(None)
+
+    def _track(self, event: OrderEvent) -> tuple[str, OrderStatus] | None:
+        """Move the order to its next status; None for an order this feed never saw placed."""
+        if isinstance(event, OrderPlaced):
+            self._open[event.order_id] = _Open(event.account_id, OrderStatus.NEW, event.quantity)
+            self.open_by_status[OrderStatus.NEW] += 1
+            return event.account_id, OrderStatus.NEW
+        entry = self._open.get(event.order_id)
+        if entry is None:
+            return None
+        status = _next(entry, event)
+        self.open_by_status[entry.status] -= 1
+        entry.status = status
+        if status.is_terminal:
+            del self._open[event.order_id]
+            self.ended_by_status[status] += 1
+        else:
+            self.open_by_status[status] += 1
+        return entry.account_id, status
+
+    def counts(self) -> dict[OrderStatus, int]:
+        """Orders by status: open ones as they stand, ended ones since the process started."""
+        return {s: self.open_by_status[s] + self.ended_by_status[s] for s in OrderStatus}
+
+
+def _next(entry: _Open, event: OrderEvent) -> OrderStatus:
+    if isinstance(event, OrderFilled):
+        entry.remaining -= event.quantity
+        return OrderStatus.FILLED if entry.remaining <= 0 else OrderStatus.PARTIALLY_FILLED
+    if isinstance(event, OrderAccepted):
+        return OrderStatus.ACCEPTED
+    if isinstance(event, OrderRejected):
+        return OrderStatus.REJECTED
+    if isinstance(event, OrderCancelled):
+        return OrderStatus.CANCELLED
+    if isinstance(event, OrderSettled):
+        return OrderStatus.SETTLED
+    return entry.status
+
+
+ORDER_FEED_KEY = web.AppKey("order_feed", OrderFeed)
+
+
+async def pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> None:
+    """Send what arrives on ``queue`` until it yields None or the client goes away."""
+
+    async def reader() -> None:  # answers pings, notices the close
+        async for message in ws:
+            if message.type is WSMsgType.ERROR:
+                break
+
+    reading = asyncio.create_task(reader())
+    try:
+        while not reading.done():
+            getting = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getting, reading}, return_when=asyncio.FIRST_COMPLETED)
+            if getting not in done:
+                getting.cancel()
+                break
+            item = getting.result()
+            if item is None:
+                break
+            await ws.send_str(item)
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        await ws.close()
+
+
+async def ws_orders(request: web.Request) -> web.WebSocketResponse:
+    """``WS /ws/orders?account_id=``: every event of the account's orders, as it happens."""
+    account_id = identity.query_account(request, required=True)
+    assert account_id is not None
+    feed = request.app[ORDER_FEED_KEY]
+    ws = web.WebSocketResponse(heartbeat=30.0)
+    await ws.prepare(request)
+    queue = feed.subscribe(account_id)
+    try:
+        await ws.send_str(orjson.dumps({"type": "subscribed", "account_id": account_id}).decode())
+        await pump(ws, queue)
+    finally:
+        feed.unsubscribe(account_id, queue)
+    return ws

@@ -1,0 +1,100 @@
+"""``/metrics`` in Prometheus text: orders by status, request latency, consumer lag.
+
+Each application has its own registry (several apps in one test process must not clash).
+Orders by status and consumer lag are read at scrape time from what the app is handed, so the
+hot paths do no metric work beyond one histogram observation per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from oms.api.live import OrderFeed
+from oms.api.services import ConsumerLag
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _Scraped(Collector):
+    """Gauges computed when Prometheus scrapes."""
+
+    def __init__(self, orders: Callable[[], OrderFeed | None], lag: ConsumerLag | None) -> None:
+        self._orders = orders
+        self._lag = lag
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Orders by status, and the consumer group's lag per topic and partition."""
+        feed = self._orders()
+        if feed is not None:
+            orders = GaugeMetricFamily(
+                "oms_orders",
+                "Orders by status: open ones now, ended ones since the process started",
+                labels=["status"],
+            )
+            for status, count in feed.counts().items():
+                orders.add_metric([status.value], count)
+            yield orders
+        if self._lag is not None:
+            lag = GaugeMetricFamily(
+                "oms_consumer_lag",
+                "Messages behind, per topic and partition",
+                labels=["topic", "partition"],
+            )
+            for (topic, partition), behind in sorted(self._lag().items()):
+                lag.add_metric([topic, str(partition)], behind)
+            yield lag
+
+
+class ApiMetrics:
+    """The app's registry and its instruments."""
+
+    def __init__(
+        self, orders: Callable[[], OrderFeed | None], lag: ConsumerLag | None = None
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "oms_http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_Scraped(orders, lag))
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Time every request but WebSockets (their duration is a session, not a latency)."""
+        if request.path.startswith("/ws/"):
+            return await handler(request)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        else:
+            status = response.status
+            return response
+        finally:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            self.latency.labels(request.method, name, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    async def handle(self, _request: web.Request) -> web.Response:
+        """``GET /metrics``."""
+        response = web.Response(body=generate_latest(self.registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+
+METRICS_KEY = web.AppKey("metrics", ApiMetrics)

@@ -1,0 +1,54 @@
+"""What the routes are handed: the engine facade, the command bus and the order-entry stores."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from oms.actors.aio import reply
+from oms.config import Settings
+from oms.domain.orders import Order
+from oms.engine import Engine
+from oms.store.ports import IdempotencyStore, OrderCache
+from oms.stream.bus import CommandBus
+
+ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
+"""Per (topic, partition) the consumer group's lag in messages, read at every scrape."""
+
+ReadyProbe = Callable[[], Awaitable[dict[str, bool]]]
+"""Reachability of the servers the process needs (``oms.probes.probe_all`` by default)."""
+
+
+@dataclass(slots=True)
+class ApiServices:
+    """Everything a route may use; one instance per application."""
+
+    settings: Settings
+    engine: Engine
+    bus: CommandBus
+    idempotency: IdempotencyStore
+    cache: OrderCache
+    clock: Callable[[], float] = field(default=time.time)
+
+    async def find_order(self, order_id: str) -> Order | None:
+        """The freshest state known of an order: the cache's or the engine's, by version.
+
+        The cache answers right after a 202 (the command may still be on its way); a cached
+        terminal order never changes, so the engine is asked only while it could be ahead.
+        """
+        cached = await self.cache.get(order_id)
+        if cached is not None and cached.is_terminal:
+            return cached
+        live = await reply(self.engine.get_order(order_id))
+        if live is None:
+            return cached
+        if cached is None or live.version > cached.version:
+            await self.cache.put(live, self.settings.order_cache_ttl_s)
+            return live
+        return cached
+
+
+SERVICES_KEY = web.AppKey("services", ApiServices)

@@ -1,0 +1,58 @@
+"""An API over a real engine: in-memory repository, in-process command bus, memory stores."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from oms.api.app import build_app
+from oms.api.engine_bus import EngineCommandBus
+from oms.engine import Engine
+from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache
+from tests.unit.engine_helpers import make_engine, tick
+
+
+@dataclass
+class Api:
+    """The client and what stands behind it."""
+
+    client: TestClient[Any, Any]
+    engine: Engine
+    bus: EngineCommandBus
+    cache: MemoryOrderCache
+
+    async def settle(self) -> None:
+        """Wait until the engine has handled everything sent so far (and what it caused)."""
+        await asyncio.to_thread(self.engine.wait_idle)
+
+
+async def _ready() -> dict[str, bool]:
+    return {"kafka": True, "mongodb": True, "redis": True}
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    engine = make_engine()
+    engine.on_tick(tick())
+    engine.wait_idle()
+    bus = EngineCommandBus(engine)
+    cache = MemoryOrderCache()
+    app = build_app(
+        engine.settings,
+        engine,
+        bus,
+        MemoryIdempotencyStore(),
+        cache,
+        partitions_assigned=lambda: True,
+        consumer_lag=lambda: {("orders", 0): 3},
+        ready_probe=_ready,
+        market_poll_s=0.02,
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield Api(client, engine, bus, cache)
+    engine.stop()
