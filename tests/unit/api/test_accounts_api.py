@@ -1,0 +1,169 @@
+"""Accounts, risk, instruments and market data over HTTP on a real engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from oms.api.problems import PROBLEM_CONTENT_TYPE
+from oms.risk import TradingState
+from tests.malformed_orders import GOOD
+from tests.unit.api.conftest import Api
+from tests.unit.engine_helpers import tick
+
+
+async def test_instruments_are_listed_with_their_grids(api: Api) -> None:
+    instruments = await (await api.client.get("/api/instruments")).json()
+
+    btc = next(i for i in instruments if i["symbol"] == "BTC-USD")
+    assert btc == {
+        "symbol": "BTC-USD",
+        "base": "BTC",
+        "quote": "USD",
+        "tick_size": "0.01",
+        "lot_size": "0.0001",
+        "status": "TRADING",
+    }
+
+
+async def test_open_account_answers_201_then_409_and_reads_back(api: Api) -> None:
+    body = {
+        "account_id": "new-1",
+        "balances": {"USD": "1000.50", "BTC": "0"},
+        "limits": {"max_order_notional": "5000", "velocity_window_s": 60,
+                   "max_orders_per_window": 10},
+    }  # fmt: skip
+
+    created = await api.client.post("/api/accounts", json=body)
+    again = await api.client.post("/api/accounts", json=body)
+    read = await api.client.get("/api/accounts/new-1")
+
+    assert created.status == 201
+    assert again.status == 409
+    assert again.content_type == PROBLEM_CONTENT_TYPE
+    account = await read.json()
+    assert account["balances"]["USD"] == {
+        "available": "1000.50",
+        "reserved": "0",
+        "total": "1000.50",
+    }
+    assert account["limits"]["max_order_notional"] == "5000"
+    assert account["limits"]["max_orders_per_window"] == 10
+    assert account["trading_state"] == "ACTIVE"
+    assert account["pnl"] == {"realized": "0", "unrealized": "0", "total": "0"}
+
+
+async def test_open_account_refuses_numbers_negative_and_unknown_fields(api: Api) -> None:
+    response = await api.client.post(
+        "/api/accounts",
+        json={"account_id": "x", "balances": {"USD": 100, "BTC": "-1"}, "colour": "red",
+              "limits": {"price_collar": 0.1, "nope": "1"}},
+    )  # fmt: skip
+
+    assert response.status == 422
+    fields = {e["field"] for e in (await response.json())["errors"]}
+    assert fields == {
+        "balances.USD",
+        "balances.BTC",
+        "colour",
+        "limits.price_collar",
+        "limits.nope",
+    }
+
+
+async def test_an_unknown_account_is_404(api: Api) -> None:
+    for path in ("/api/accounts/ghost", "/api/risk/positions?account_id=ghost",
+                 "/api/risk/limits?account_id=ghost"):  # fmt: skip
+        response = await api.client.get(path)
+        assert response.status == 404, path
+        assert response.content_type == PROBLEM_CONTENT_TYPE
+
+
+async def test_a_fill_shows_in_positions_balances_and_reservations(api: Api) -> None:
+    order = {**GOOD, "account_id": "a1", "price": "100.10"}
+    await api.client.post("/api/orders", json=order)
+    await api.settle()
+
+    positions = await (await api.client.get("/api/risk/positions?account_id=a1")).json()
+
+    assert positions["positions"]["BTC-USD"]["quantity"] == "0.5"
+    assert positions["balances"]["BTC"]["available"] == "10.5"
+    account = await (await api.client.get("/api/accounts/a1")).json()
+    assert account["reservations"] == {}
+
+
+async def test_validate_is_a_dry_run_with_reason_codes(api: Api) -> None:
+    fine = await api.client.post("/api/risk/validate", json={**GOOD, "account_id": "a1",
+                                                             "price": "100.10"})  # fmt: skip
+    too_far = await api.client.post("/api/risk/validate", json={**GOOD, "account_id": "a1",
+                                                                "price": "200.00"})  # fmt: skip
+
+    assert await fine.json() == {"accepted": True, "violations": []}
+    verdict = await too_far.json()
+    assert verdict["accepted"] is False
+    assert [v["reason"] for v in verdict["violations"]] == ["PRICE_OUTSIDE_COLLAR"]
+    assert api.bus.sent_count == 0
+
+
+async def test_limits_are_read_and_replaced(api: Api) -> None:
+    put = await api.client.put("/api/risk/limits/a1", json={"max_order_quantity": "0.1"})
+    got = await (await api.client.get("/api/risk/limits?account_id=a1")).json()
+    refused = await api.client.post(
+        "/api/risk/validate", json={**GOOD, "account_id": "a1", "price": "100.10"}
+    )
+
+    assert put.status == 200
+    assert got["limits"]["max_order_quantity"] == "0.1"
+    assert got["limits"]["price_collar"] is None  # PUT replaces: what is absent is off
+    assert [v["reason"] for v in (await refused.json())["violations"]] == [
+        "QUANTITY_EXCEEDS_MAX_PER_ORDER"
+    ]
+    missing = await api.client.put("/api/risk/limits/ghost", json={})
+    assert missing.status == 404
+
+
+async def test_kill_switch_halts_one_account_then_resumes(api: Api) -> None:
+    halted = await api.client.post(
+        "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"}
+    )
+    await api.client.post("/api/orders", json={**GOOD, "account_id": "a1", "price": "100.10"})
+    await api.settle()
+    page = await (await api.client.get("/api/orders?account_id=a1")).json()
+
+    assert await halted.json() == {"state": "HALTED", "account_id": "a1"}
+    assert page["items"][0]["status"] == "REJECTED"
+    assert page["items"][0]["reject_reason"].startswith("KILL_SWITCH_ACCOUNT")
+    resumed = await api.client.post("/api/risk/kill-switch", json={"state": "ACTIVE"})
+    assert (await resumed.json()) == {"state": "ACTIVE", "account_id": None}
+    assert (await api.client.post("/api/risk/kill-switch", json={"state": "OFF"})).status == 422
+    assert api.engine.account("a1").get(timeout=5).trading_state is TradingState.HALTED
+
+
+async def test_price_and_order_book_of_a_symbol(api: Api) -> None:
+    price = await (await api.client.get("/api/market-data/prices/BTC-USD")).json()
+    book = await (await api.client.get("/api/market-data/orderbook/BTC-USD?depth=1")).json()
+
+    assert price["last_price"] == "100.00"
+    assert price["best_bid"] == "100.00"
+    assert price["best_ask"] == "100.10"
+    assert price["time"].endswith("Z")
+    assert book["bids"] == [{"price": "100.00", "quantity": "1"}]
+    assert book["asks"] == [{"price": "100.10", "quantity": "1"}]
+    assert (await api.client.get("/api/market-data/prices/DOGE-EUR")).status == 404
+    assert (await api.client.get("/api/market-data/prices/ETH-USD")).status == 404  # no tick yet
+    bad = await api.client.get("/api/market-data/orderbook/BTC-USD?depth=0")
+    assert bad.status == 422
+
+
+async def test_market_data_websocket_pushes_live_ticks(api: Api) -> None:
+    async with api.client.ws_connect("/ws/market-data?symbols=ETH-USD") as ws:
+        hello = orjson.loads((await ws.receive()).data)
+        api.engine.on_tick(tick("ETH-USD", bid="2000.00", ask="2000.10", ts=1001.0))
+
+        message = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+
+    assert hello == {"type": "subscribed", "symbols": ["ETH-USD"]}
+    assert message["type"] == "tick"
+    assert message["symbol"] == "ETH-USD"
+    assert message["best_ask"] == "2000.10"

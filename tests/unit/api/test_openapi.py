@@ -1,0 +1,63 @@
+"""The OpenAPI document and the application list the same routes with the same methods."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from oms.api.openapi import openapi_document
+from tests.unit.api.conftest import Api
+
+
+def _app_routes(app: web.Application) -> set[tuple[str, str]]:
+    routes = set()
+    for route in app.router.routes():
+        if route.method == "*" or route.resource is None:
+            continue
+        routes.add((route.resource.canonical, route.method.lower()))
+    return routes
+
+
+def _document_routes(document: dict[str, object]) -> set[tuple[str, str]]:
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    return {(path, method) for path, item in paths.items() for method in item}
+
+
+async def test_every_route_is_documented_and_every_documented_route_exists(api: Api) -> None:
+    response = await api.client.get("/api/openapi.json")
+    document = await response.json()
+
+    assert response.status == 200
+    assert document["openapi"].startswith("3.1")
+    assert _app_routes(api.client.app) == _document_routes(document)  # type: ignore[arg-type]
+
+
+def test_the_document_carries_the_problem_and_order_schemas() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+
+    assert {"type", "title", "status", "detail"} <= set(schemas["Problem"]["properties"])
+    assert set(schemas["Order"]["properties"]) == {
+        "order_id", "client_order_id", "account_id", "symbol", "side", "type", "quantity",
+        "price", "time_in_force", "status", "filled_quantity", "average_fill_price",
+        "reject_reason", "created_at", "updated_at", "version",
+    }  # fmt: skip
+
+
+def test_every_reference_in_the_document_resolves() -> None:
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs
+    assert {ref.rsplit("/", 1)[-1] for ref in refs} <= set(schemas)

@@ -1,0 +1,67 @@
+"""Readiness, metrics and the problem answers of routes that do not exist."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from oms.api.app import build_app
+from oms.api.problems import PROBLEM_CONTENT_TYPE
+from oms.config import Settings
+from tests.malformed_orders import GOOD
+from tests.unit.api.conftest import Api
+
+
+async def test_ready_reports_the_servers_and_the_partitions(api: Api) -> None:
+    response = await api.client.get("/ready")
+
+    assert response.status == 200
+    assert (await response.json())["checks"] == {
+        "kafka": True, "mongodb": True, "redis": True, "partitions": True,
+    }  # fmt: skip
+
+
+async def test_ready_is_503_while_partitions_are_not_assigned() -> None:
+    async def up() -> dict[str, bool]:
+        return {"kafka": True}
+
+    app = build_app(Settings(), ready_probe=up, partitions_assigned=lambda: False)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/ready")
+
+        assert response.status == 503
+        assert (await response.json())["checks"] == {"kafka": True, "partitions": False}
+
+
+async def test_metrics_count_orders_by_status_latency_and_lag(api: Api) -> None:
+    await api.client.post("/api/orders", json={**GOOD, "account_id": "a1", "price": "100.10"})
+    await api.settle()
+    await api.client.get("/api/instruments")
+
+    response = await api.client.get("/metrics")
+    text = await response.text()
+
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert 'oms_orders{status="SETTLED"} 1.0' in text
+    assert 'oms_orders{status="NEW"} 0.0' in text
+    assert (
+        'oms_http_request_duration_seconds_count{method="POST",route="/api/orders",status="202"} 1.0'
+        in text
+    )
+    assert 'oms_consumer_lag{partition="0",topic="orders"} 3.0' in text
+
+
+async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
+    response = await api.client.get("/api/nothing-here")
+
+    assert response.status == 404
+    assert response.content_type == PROBLEM_CONTENT_TYPE
+    assert (await response.json())["status"] == 404
+
+
+async def test_a_wrong_method_is_a_405_problem_that_says_what_is_allowed(api: Api) -> None:
+    response = await api.client.patch("/api/orders")
+
+    assert response.status == 405
+    assert response.content_type == PROBLEM_CONTENT_TYPE
+    assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
