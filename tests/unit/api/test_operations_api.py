@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
@@ -65,3 +66,25 @@ async def test_a_wrong_method_is_a_405_problem_that_says_what_is_allowed(api: Ap
     assert response.status == 405
     assert response.content_type == PROBLEM_CONTENT_TYPE
     assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
+
+
+async def test_a_bug_answers_a_500_problem_without_its_inside(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_account_id: str) -> None:
+        raise RuntimeError("secret inside")
+
+    monkeypatch.setattr(api.engine, "account", broken)
+
+    response = await api.client.get("/api/accounts/a1")
+
+    assert response.status == 500
+    assert response.content_type == PROBLEM_CONTENT_TYPE
+    assert "secret" not in await response.text()
+
+
+async def test_the_order_websocket_without_an_account_is_a_422_problem(api: Api) -> None:
+    response = await api.client.get("/ws/orders")
+
+    assert response.status == 422
+    assert response.content_type == PROBLEM_CONTENT_TYPE
