@@ -1,0 +1,220 @@
+"""The JSON schemas of the OpenAPI document: each says exactly what ``oms.api.encoding`` writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.risk import RejectReason, TradingState
+
+_DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["0.5"]}
+_NULLABLE_DECIMAL = {"oneOf": [_DECIMAL, {"type": "null"}]}
+_TIME = {"type": "string", "format": "date-time"}
+ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"}
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to one of ``SCHEMAS``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(
+    properties: dict[str, Any], required: list[str] | None = None, *, closed: bool = True
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def enum_of(values: Any) -> dict[str, Any]:
+    """A string schema of an enum's values."""
+    return {"type": "string", "enum": [v.value for v in values]}
+
+
+def _map(value: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": value}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": _obj(
+        {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": _obj({"field": {"type": "string"}, "message": {"type": "string"}}),
+            },
+        },
+        ["type", "title", "status", "detail", "code"],
+    ),
+    "Order": _obj(
+        {
+            "order_id": {"type": "string"},
+            "client_order_id": {"type": "string"},
+            "account_id": {"type": "string"},
+            "symbol": {"type": "string", "examples": ["BTC-USD"]},
+            "side": enum_of(Side),
+            "type": enum_of(OrderType),
+            "quantity": _DECIMAL,
+            "price": _NULLABLE_DECIMAL,
+            "time_in_force": enum_of(TimeInForce),
+            "status": enum_of(OrderStatus),
+            "filled_quantity": _DECIMAL,
+            "average_fill_price": _NULLABLE_DECIMAL,
+            "reject_reason": {"type": ["string", "null"]},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "version": {"type": "integer", "minimum": 1},
+        }
+    ),
+    "PlaceOrder": _obj(
+        {
+            "account_id": ID,
+            "client_order_id": ID,
+            "symbol": {"type": "string"},
+            "side": enum_of(Side),
+            "type": enum_of(OrderType),
+            "quantity": _DECIMAL,
+            "price": _DECIMAL,
+            "time_in_force": enum_of(TimeInForce),
+        },
+        ["account_id", "symbol", "side", "type", "quantity"],
+    ),
+    "OrderPage": _obj(
+        {
+            "items": {"type": "array", "items": ref("Order")},
+            "next_cursor": {"type": ["string", "null"]},
+        }
+    ),
+    "OrderEvent": _obj(
+        {
+            "event_type": {
+                "type": "string",
+                "enum": [
+                    "OrderPlaced",
+                    "OrderAccepted",
+                    "OrderRejected",
+                    "OrderFilled",
+                    "OrderCancelled",
+                    "OrderSettled",
+                ],
+            },
+            "order_id": {"type": "string"},
+            "sequence": {"type": "integer", "minimum": 1},
+            "command_id": {"type": "string"},
+            "at": _TIME,
+        },
+        closed=False,  # each kind adds its own fields (quantity, price, reason, ...)
+    ),
+    "OrderHistory": _obj(
+        {"order_id": {"type": "string"}, "events": {"type": "array", "items": ref("OrderEvent")}}
+    ),
+    "Instrument": _obj(
+        {
+            "symbol": {"type": "string"},
+            "base": {"type": "string"},
+            "quote": {"type": "string"},
+            "tick_size": _DECIMAL,
+            "lot_size": _DECIMAL,
+            "status": {"type": "string", "enum": ["TRADING", "HALTED"]},
+        }
+    ),
+    "Limits": _obj(
+        {
+            "max_order_quantity": _NULLABLE_DECIMAL,
+            "symbol_max_order_quantity": _map(_DECIMAL),
+            "max_order_notional": _NULLABLE_DECIMAL,
+            "price_collar": _NULLABLE_DECIMAL,
+            "max_position": _NULLABLE_DECIMAL,
+            "symbol_max_position": _map(_DECIMAL),
+            "daily_loss_limit": _NULLABLE_DECIMAL,
+            "max_concentration": _NULLABLE_DECIMAL,
+            "velocity_window_s": {"type": ["number", "null"]},
+            "max_orders_per_window": {"type": ["integer", "null"]},
+            "max_notional_per_window": _NULLABLE_DECIMAL,
+        },
+        [],
+    ),
+    "Balance": _obj({"available": _DECIMAL, "reserved": _DECIMAL, "total": _DECIMAL}),
+    "Position": _obj(
+        {
+            "quantity": _DECIMAL,
+            "average_price": _DECIMAL,
+            "realized_pnl": _DECIMAL,
+            "unrealized_pnl": _DECIMAL,
+        }
+    ),
+    "Account": _obj(
+        {
+            "account_id": {"type": "string"},
+            "trading_state": enum_of(TradingState),
+            "balances": _map(ref("Balance")),
+            "reservations": _map(_DECIMAL),
+            "positions": _map(ref("Position")),
+            "pnl": _obj({"realized": _DECIMAL, "unrealized": _DECIMAL, "total": _DECIMAL}),
+            "limits": ref("Limits"),
+        }
+    ),
+    "OpenAccount": _obj(
+        {"account_id": ID, "balances": _map(_DECIMAL), "limits": ref("Limits")},
+        ["account_id"],
+    ),
+    "Validation": _obj(
+        {
+            "accepted": {"type": "boolean"},
+            "violations": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "reason": enum_of(RejectReason),
+                        "details": _map({"type": "string"}),
+                        "message": {"type": "string"},
+                    }
+                ),
+            },
+        }
+    ),
+    "Positions": _obj(
+        {
+            "account_id": {"type": "string"},
+            "positions": _map(ref("Position")),
+            "balances": _map(ref("Balance")),
+        }
+    ),
+    "AccountLimits": _obj({"account_id": {"type": "string"}, "limits": ref("Limits")}),
+    "KillSwitch": _obj(
+        {"state": enum_of(TradingState), "account_id": {"oneOf": [ID, {"type": "null"}]}},
+        ["state"],
+    ),
+    "Price": _obj(
+        {
+            "symbol": {"type": "string"},
+            "last_price": _DECIMAL,
+            "best_bid": _NULLABLE_DECIMAL,
+            "best_ask": _NULLABLE_DECIMAL,
+            "time": _TIME,
+        }
+    ),
+    "BookLevel": _obj({"price": _DECIMAL, "quantity": _DECIMAL}),
+    "OrderBook": {
+        "allOf": [
+            ref("Price"),
+            _obj(
+                {
+                    "bids": {"type": "array", "items": ref("BookLevel")},
+                    "asks": {"type": "array", "items": ref("BookLevel")},
+                },
+                closed=False,
+            ),
+        ]
+    },
+    "Health": _obj({"status": {"type": "string"}}),
+    "Ready": _obj(
+        {"status": {"type": "string"}, "checks": _map({"type": "boolean"})},
+    ),
+}
