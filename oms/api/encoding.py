@@ -60,14 +60,17 @@ def order_json(order: Order) -> dict[str, Any]:
 
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
-    """An event: its kind (``event_type``, the class name), its fields, ``at`` as an ISO time.
+    """An event: its kind (``type``, the class name), its fields, ``at`` as an ISO time.
 
-    Not ``type``: ``OrderPlaced`` has a field of that name (the order type).
+    As on the ``order-events`` topic (``oms.stream.codecs.event_to_dict``), ``OrderPlaced``'s
+    own ``type`` field (the order type) is written ``order_type``.
     """
-    document: dict[str, Any] = {"event_type": type(event).__name__}
+    document: dict[str, Any] = {"type": type(event).__name__}
     for field in dataclasses.fields(event):
         value = getattr(event, field.name)
-        if field.name == "at":
+        if field.name == "type":
+            document["order_type"] = value.value
+        elif field.name == "at":
             document["at"] = iso_time(value)
         elif isinstance(value, Decimal):
             document[field.name] = amount(value)

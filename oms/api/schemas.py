@@ -93,7 +93,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "OrderEvent": _obj(
         {
-            "event_type": {
+            "type": {
                 "type": "string",
                 "enum": [
                     "OrderPlaced",

@@ -57,7 +57,7 @@ async def test_a_crossing_order_goes_accepted_filled_settled_through_get_events_
             message = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
             assert message["order_id"] == placed["order_id"]
             statuses.append(message["status"])
-            kinds.append(message["event"]["event_type"])
+            kinds.append(message["event"]["type"])
 
     assert statuses == ["NEW", "ACCEPTED", "FILLED", "SETTLED"]
     assert kinds == ["OrderPlaced", "OrderAccepted", "OrderFilled", "OrderSettled"]
@@ -66,9 +66,10 @@ async def test_a_crossing_order_goes_accepted_filled_settled_through_get_events_
     assert order["filled_quantity"] == "0.5"
     assert order["average_fill_price"] == "100.10"
     history = await (await api.client.get(f"/api/orders/{placed['order_id']}/events")).json()
-    assert [e["event_type"] for e in history["events"]] == kinds
+    assert [e["type"] for e in history["events"]] == kinds
     assert [e["sequence"] for e in history["events"]] == [1, 2, 3, 4]
     assert history["events"][2]["price"] == "100.10"
+    assert history["events"][0]["order_type"] == "LIMIT"
 
 
 async def test_the_order_websocket_sees_only_its_own_account(api: Api) -> None:
