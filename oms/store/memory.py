@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
+from oms.risk.errors import AccountExists, UnknownAccount
+from oms.risk.limits import RiskLimits
 from oms.store.ports import (
+    AccountRecord,
+    AccountRepository,
     Claim,
     EventSink,
     IdempotencyStore,
@@ -123,3 +128,33 @@ class MemoryOrderCache(OrderCache):
     async def get(self, order_id: str) -> Order | None:
         """The kept order, or None."""
         return self._orders.get(order_id)
+
+
+class MemoryAccountRepository(AccountRepository):
+    """Accounts in a dict: for unit tests and the in-memory demo."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, AccountRecord] = {}
+
+    async def open(self, record: AccountRecord) -> None:
+        """Keep a new account; refuse a taken id."""
+        if record.account_id in self._accounts:
+            raise AccountExists(f"account {record.account_id!r} already exists")
+        self._accounts[record.account_id] = record
+
+    async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
+        """Replace the limits, one version up."""
+        held = self._accounts.get(account_id)
+        if held is None:
+            raise UnknownAccount(f"account {account_id!r} is not known")
+        record = dataclasses.replace(held, limits=limits, version=held.version + 1)
+        self._accounts[account_id] = record
+        return record
+
+    async def get(self, account_id: str) -> AccountRecord | None:
+        """The latest record, or None."""
+        return self._accounts.get(account_id)
+
+    async def load_all(self) -> Sequence[AccountRecord]:
+        """Every account, in opening order."""
+        return list(self._accounts.values())

@@ -13,12 +13,14 @@ what it queued from memory, so ``get``/``load`` see a batch as soon as ``save`` 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
-from oms.domain.enums import OrderStatus
-from oms.domain.events import OrderEvent
+from oms.domain.enums import OrderStatus, Side
+from oms.domain.events import OrderEvent, OrderFilled
 from oms.domain.orders import Order
+from oms.risk.limits import RiskLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +104,73 @@ class OrderCache(ABC):
     @abstractmethod
     async def get(self, order_id: str) -> Order | None:
         """The cached order, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """What must survive a restart about an account: its opening balances and current limits.
+
+    Balances move only through fills, so the opening balances plus the executions (stored with
+    the orders) rebuild every balance and position; ``limits`` None means the engine's default.
+    """
+
+    account_id: str
+    balances: Mapping[str, Decimal]
+    limits: RiskLimits | None = None
+    opened_at: float = 0.0
+    version: int = 1  # 1 when opened, +1 per limits change
+
+
+class AccountRepository(ABC):
+    """Accounts (opening balances and limits), async: called from the API or the service."""
+
+    @abstractmethod
+    async def open(self, record: AccountRecord) -> None:
+        """Record a new account; raises ``AccountExists`` if the id is taken."""
+
+    @abstractmethod
+    async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
+        """Record the account's new limits; raises ``UnknownAccount`` for an unknown id."""
+
+    @abstractmethod
+    async def get(self, account_id: str) -> AccountRecord | None:
+        """The account's latest record, or None."""
+
+    @abstractmethod
+    async def load_all(self) -> Sequence[AccountRecord]:
+        """Every account's latest record (to rebuild the risk book after a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One fill as the ledger books it: what recovery replays to rebuild balances and positions."""
+
+    execution_id: str
+    order_id: str
+    account_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    executed_at: float
+
+
+def executions_of(stored: StoredOrder) -> list[Execution]:
+    """The fills of one order, in the order they were applied (an ``OrderFilled`` is a fill)."""
+    order = stored.order
+    return [
+        Execution(
+            event.command_id,
+            order.order_id,
+            order.account_id,
+            order.symbol,
+            order.side,
+            event.quantity,
+            event.price,
+            event.fee,
+            event.at,
+        )
+        for event in stored.events
+        if isinstance(event, OrderFilled)
+    ]

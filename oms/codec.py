@@ -1,0 +1,243 @@
+"""Orders, order events and risk limits as plain JSON-ready dicts: one encoding for every adapter.
+
+The store (MongoDB documents, the Redis order cache) and the stream layer both speak it. Every
+amount is a decimal *string* written with ``str(Decimal)``, which keeps the exponent, so a round
+trip gives back an equal Decimal with the same digits (``"1.50"`` stays ``"1.50"``); no amount
+ever passes through a float. Timestamps are JSON numbers (epoch seconds), enums their upper-case
+values. An event's ``type`` is its class name; ``OrderPlaced``'s own order type travels as
+``order_type`` (the same names as ``oms.stream.codecs``).
+
+Pure: no I/O, imports only the domain and the risk limits' value type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.errors import DomainError
+from oms.domain.events import (
+    CancelReason,
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
+from oms.domain.orders import Order
+from oms.risk.limits import RiskLimits
+
+_new = tuple.__new__
+
+
+class CodecError(DomainError):
+    """A stored or cached record that does not describe an order, event or limits."""
+
+    code = "UNREADABLE_RECORD"
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _undec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+# -- orders --------------------------------------------------------------------------------
+
+
+def order_to_dict(order: Order) -> dict[str, Any]:
+    """The order as JSON-ready data (every field of ``Order``, amounts as decimal strings)."""
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "account_id": order.account_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "quantity": str(order.quantity),
+        "price": _dec(order.price),
+        "time_in_force": order.time_in_force.value,
+        "status": order.status.value,
+        "filled_quantity": str(order.filled_quantity),
+        "filled_notional": str(order.filled_notional),
+        "fees": str(order.fees),
+        "average_fill_price": _dec(order.average_fill_price),
+        "protection_price": _dec(order.protection_price),
+        "reject_reason": order.reject_reason,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "version": order.version,
+    }
+
+
+def order_from_dict(data: Mapping[str, Any]) -> Order:
+    """The order ``order_to_dict`` wrote; raises ``CodecError`` for anything else."""
+    try:
+        return _new(
+            Order,
+            (
+                data["order_id"],
+                data["client_order_id"],
+                data["account_id"],
+                data["symbol"],
+                Side(data["side"]),
+                OrderType(data["type"]),
+                Decimal(data["quantity"]),
+                _undec(data["price"]),
+                TimeInForce(data["time_in_force"]),
+                OrderStatus(data["status"]),
+                Decimal(data["filled_quantity"]),
+                Decimal(data["filled_notional"]),
+                Decimal(data["fees"]),
+                _undec(data["average_fill_price"]),
+                _undec(data["protection_price"]),
+                data["reject_reason"],
+                float(data["created_at"]),
+                float(data["updated_at"]),
+                int(data["version"]),
+            ),
+        )
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise CodecError(f"not an order: {exc!r}") from exc
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def event_to_dict(event: OrderEvent) -> dict[str, Any]:
+    """The event as JSON-ready data: ``type`` (class name), the common fields, its own fields."""
+    data: dict[str, Any] = {
+        "type": type(event).__name__,
+        "order_id": event.order_id,
+        "sequence": event.sequence,
+        "command_id": event.command_id,
+        "at": event.at,
+    }
+    if isinstance(event, OrderFilled):
+        data["quantity"] = str(event.quantity)
+        data["price"] = str(event.price)
+        data["fee"] = str(event.fee)
+    elif isinstance(event, OrderPlaced):
+        data["client_order_id"] = event.client_order_id
+        data["account_id"] = event.account_id
+        data["symbol"] = event.symbol
+        data["side"] = event.side.value
+        data["order_type"] = event.type.value
+        data["quantity"] = str(event.quantity)
+        data["price"] = _dec(event.price)
+        data["time_in_force"] = event.time_in_force.value
+    elif isinstance(event, OrderAccepted):
+        data["protection_price"] = str(event.protection_price)
+    elif isinstance(event, OrderRejected):
+        data["reason"] = event.reason
+        data["detail"] = event.detail
+    elif isinstance(event, OrderCancelled):
+        data["reason"] = event.reason.value
+    return data
+
+
+def _read_event(d: Mapping[str, Any]) -> OrderEvent:
+    kind = d["type"]
+    order_id, command_id = d["order_id"], d["command_id"]
+    sequence, at = int(d["sequence"]), float(d["at"])
+    if kind == "OrderFilled":
+        return OrderFilled(
+            order_id,
+            sequence,
+            command_id,
+            at,
+            Decimal(d["quantity"]),
+            Decimal(d["price"]),
+            Decimal(d["fee"]),
+        )
+    if kind == "OrderPlaced":
+        return OrderPlaced(
+            order_id,
+            sequence,
+            command_id,
+            at,
+            client_order_id=d["client_order_id"],
+            account_id=d["account_id"],
+            symbol=d["symbol"],
+            side=Side(d["side"]),
+            type=OrderType(d["order_type"]),
+            quantity=Decimal(d["quantity"]),
+            price=_undec(d["price"]),
+            time_in_force=TimeInForce(d["time_in_force"]),
+        )
+    if kind == "OrderAccepted":
+        return OrderAccepted(order_id, sequence, command_id, at, Decimal(d["protection_price"]))
+    if kind == "OrderRejected":
+        return OrderRejected(order_id, sequence, command_id, at, d["reason"], d["detail"])
+    if kind == "OrderCancelled":
+        return OrderCancelled(order_id, sequence, command_id, at, CancelReason(d["reason"]))
+    if kind == "OrderSettled":
+        return OrderSettled(order_id, sequence, command_id, at)
+    raise CodecError(f"unknown order event type {kind!r}")
+
+
+def event_from_dict(data: Mapping[str, Any]) -> OrderEvent:
+    """The event ``event_to_dict`` wrote; raises ``CodecError`` for anything else."""
+    try:
+        return _read_event(data)
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise CodecError(f"not an order event: {exc!r}") from exc
+
+
+# -- risk limits ---------------------------------------------------------------------------
+
+_DECIMAL_LIMITS = (
+    "max_order_quantity",
+    "max_order_notional",
+    "price_collar",
+    "max_position",
+    "daily_loss_limit",
+    "max_concentration",
+    "max_notional_per_window",
+)
+_MAPPING_LIMITS = ("symbol_max_order_quantity", "symbol_max_position")
+
+
+def limits_to_dict(limits: RiskLimits) -> dict[str, Any]:
+    """An account's limits as JSON-ready data (None: that check is off)."""
+    data: dict[str, Any] = {name: _dec(getattr(limits, name)) for name in _DECIMAL_LIMITS}
+    for name in _MAPPING_LIMITS:
+        data[name] = {symbol: str(v) for symbol, v in getattr(limits, name).items()}
+    data["velocity_window_s"] = limits.velocity_window_s
+    data["max_orders_per_window"] = limits.max_orders_per_window
+    return data
+
+
+def limits_from_dict(data: Mapping[str, Any]) -> RiskLimits:
+    """The limits ``limits_to_dict`` wrote; raises ``CodecError`` for anything else."""
+    try:
+        values: dict[str, Any] = {name: _undec(data[name]) for name in _DECIMAL_LIMITS}
+        for name in _MAPPING_LIMITS:
+            values[name] = MappingProxyType({s: Decimal(v) for s, v in data[name].items()})
+        window = data["velocity_window_s"]
+        values["velocity_window_s"] = None if window is None else float(window)
+        count = data["max_orders_per_window"]
+        values["max_orders_per_window"] = None if count is None else int(count)
+        return RiskLimits(**values)
+    except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+        raise CodecError(f"not risk limits: {exc!r}") from exc
+
+
+def balances_to_dict(balances: Mapping[str, Decimal]) -> dict[str, str]:
+    """Amounts per asset as decimal strings."""
+    return {asset: str(amount) for asset, amount in balances.items()}
+
+
+def balances_from_dict(data: Mapping[str, str]) -> dict[str, Decimal]:
+    """Amounts per asset back from decimal strings."""
+    try:
+        return {asset: Decimal(amount) for asset, amount in data.items()}
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise CodecError(f"not balances: {exc!r}") from exc

@@ -1,0 +1,245 @@
+"""The write-behind buffer: what the engine saved, served from memory until (and after) it is durable.
+
+No I/O here: the MongoDB writer (``oms.store.mongo``) drains it and reports what it wrote. Two
+threads touch it: the engine's dispatcher thread (``save`` and the reads) and the writer's event
+loop (``drain``, ``written``); one lock keeps each of their steps whole.
+
+What memory holds, and why that is enough to answer without MongoDB:
+- every order that is not terminal (the engine rehydrates passivated orders with ``load``, and
+  they must come back at once);
+- every order not yet durable;
+- the last ``keep_terminal`` durable terminal orders (recent GETs, the listing's first pages).
+Older terminal orders are dropped from memory; their ids go into ``gone``, a filter that says
+"possibly stored" for each of them and "surely not" for ids it never saw (a new order's id, which
+the directory looks up on every placement): only an id it may hold is looked up in MongoDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from oms.domain.events import OrderEvent
+from oms.domain.orders import Order
+from oms.store.ports import OrderQuery, StoredOrder
+
+Key = tuple[float, str]  # (created_at, order_id): the listing's order and its cursor
+
+
+class IdFilter:
+    """A growing Bloom filter of order ids: no false negatives, about 1e-5 false positives.
+
+    It grows by slices of ``capacity`` ids (24 bits each, 3 MB per million ids), so its memory
+    is a small fraction of what the dropped orders took, and it never needs resizing.
+    """
+
+    _HASHES = 17  # k for 24 bits per id: (1 - e^(-k/24))^k ~ 1e-5
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self._capacity = capacity
+        self._bits_per_slice = capacity * 24
+        self._slices: list[bytearray] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        """How many ids were added."""
+        return self._count
+
+    def _positions(self, order_id: str) -> list[int]:
+        digest = hashlib.blake2b(order_id.encode(), digest_size=16).digest()
+        h1 = int.from_bytes(digest[:8], "little")
+        h2 = int.from_bytes(digest[8:], "little") | 1
+        m = self._bits_per_slice
+        return [(h1 + i * h2) % m for i in range(self._HASHES)]
+
+    def add(self, order_id: str) -> None:
+        """Remember an id."""
+        if self._count >= len(self._slices) * self._capacity:
+            self._slices.append(bytearray(self._bits_per_slice // 8 + 1))
+        bits = self._slices[-1]
+        for p in self._positions(order_id):
+            bits[p >> 3] |= 1 << (p & 7)
+        self._count += 1
+
+    def __contains__(self, order_id: object) -> bool:
+        """False: surely never added; True: probably added."""
+        if not self._slices or not isinstance(order_id, str):
+            return False
+        positions = self._positions(order_id)
+        return any(all(bits[p >> 3] & (1 << (p & 7)) for p in positions) for bits in self._slices)
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """One write's worth: every order changed since the last drain, with its history."""
+
+    mark: int  # durable up to this save once written
+    states: tuple[StoredOrder, ...]
+
+
+class WriteBehind:
+    """Orders and histories in memory, the pending changes, and how far they are durable."""
+
+    def __init__(self, keep_terminal: int = 100_000) -> None:
+        self.keep_terminal = keep_terminal
+        self.lock = threading.Lock()
+        self._orders: dict[str, Order] = {}
+        self._events: dict[str, list[OrderEvent]] = {}
+        self._by_account: dict[str, dict[str, None]] = {}  # creation order, per account
+        self._all: dict[str, None] = {}
+        self._pending: dict[str, Order] = {}  # changed since the last drain: latest state
+        self._terminal: OrderedDict[str, None] = OrderedDict()  # durable terminal, oldest first
+        self.gone = IdFilter()
+        # Newest (created_at, order_id) dropped from memory, per account and overall: above it
+        # memory holds every order; at or below it, some are only in MongoDB.
+        self._dropped_top: dict[str, Key] = {}
+        self._dropped_top_all: Key | None = None
+        self.saved = 0  # marks handed out by save
+        self.durable = 0  # highest mark known written
+
+    # -- the engine's side (dispatcher thread) -----------------------------------------------
+
+    def save(self, orders: Sequence[Order], events: Sequence[OrderEvent]) -> int:
+        """Take one batch into memory and the pending set; returns its durability mark."""
+        with self.lock:
+            history = self._events
+            for event in events:
+                found = history.get(event.order_id)
+                if found is None:
+                    history[event.order_id] = [event]
+                elif event.sequence > len(found):  # a replayed event is already there
+                    found.append(event)
+            known = self._orders
+            pending = self._pending
+            for order in orders:
+                order_id = order.order_id
+                if order_id not in known:
+                    self._by_account.setdefault(order.account_id, {})[order_id] = None
+                    self._all[order_id] = None
+                known[order_id] = order
+                pending[order_id] = order
+            self.saved += 1
+            return self.saved
+
+    def get(self, order_id: str) -> Order | None:
+        """The order if memory holds it."""
+        return self._orders.get(order_id)
+
+    def load(self, order_id: str) -> StoredOrder | None:
+        """The order and its history if memory holds them."""
+        with self.lock:
+            order = self._orders.get(order_id)
+            if order is None:
+                return None
+            return StoredOrder(order, tuple(self._events.get(order_id, ())[: order.version]))
+
+    def holds(self, order_id: str) -> bool:
+        """True when memory has the order."""
+        return order_id in self._orders
+
+    def may_be_stored(self, order_id: str) -> bool:
+        """True when the order may be in MongoDB although memory lacks it (dropped, recovered)."""
+        return order_id in self.gone
+
+    def query(self, query: OrderQuery) -> tuple[list[Order], Key | None]:
+        """Memory's matches (newest first by creation) and the key at or below which memory
+        may miss orders (None: memory holds them all, and at most ``limit`` are returned)."""
+        with self.lock:
+            if query.account_id is None:
+                ids: Iterable[str] = reversed(self._all)
+                dropped = self._dropped_top_all
+            else:
+                ids = reversed(self._by_account.get(query.account_id, {}))
+                dropped = self._dropped_top.get(query.account_id)
+            found: list[Order] = []
+            orders = self._orders
+            for order_id in ids:
+                order = orders[order_id]
+                if query.before is not None and (order.created_at, order.order_id) >= query.before:
+                    continue
+                if query.symbol is not None and order.symbol != query.symbol:
+                    continue
+                if query.status is not None and order.status is not query.status:
+                    continue
+                found.append(order)
+                if dropped is None and len(found) >= query.limit:
+                    break
+            return found, dropped
+
+    # -- the writer's side (event loop) ------------------------------------------------------
+
+    def pending(self) -> int:
+        """How many orders wait for the writer."""
+        return len(self._pending)
+
+    def drain(self) -> Drained:
+        """Everything changed since the last drain, each order once, with its history."""
+        with self.lock:
+            pending, self._pending = self._pending, {}
+            history = self._events
+            states = tuple(
+                StoredOrder(order, tuple(history.get(order_id, ())[: order.version]))
+                for order_id, order in pending.items()
+            )
+            return Drained(self.saved, states)
+
+    def written(self, drained: Drained) -> None:
+        """``drained`` is durable: advance the mark, then drop the oldest terminal orders."""
+        with self.lock:
+            self.durable = max(self.durable, drained.mark)
+            terminal = self._terminal
+            for state in drained.states:
+                if state.order.is_terminal:
+                    terminal[state.order.order_id] = None
+            while len(terminal) > self.keep_terminal:
+                order_id, _ = terminal.popitem(last=False)
+                self._drop(order_id)
+
+    def _drop(self, order_id: str) -> None:
+        order = self._orders.pop(order_id, None)
+        self._events.pop(order_id, None)
+        if order is None:
+            return
+        self._all.pop(order_id, None)
+        account = self._by_account.get(order.account_id)
+        if account is not None:
+            account.pop(order_id, None)
+        self._forget(order_id, order.account_id, order.created_at)
+
+    def _forget(self, order_id: str, account_id: str, created_at: float) -> None:
+        self.gone.add(order_id)
+        key = (created_at, order_id)
+        top = self._dropped_top.get(account_id)
+        if top is None or key > top:
+            self._dropped_top[account_id] = key
+        if self._dropped_top_all is None or key > self._dropped_top_all:
+            self._dropped_top_all = key
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def adopt_open(self, stored: StoredOrder) -> None:
+        """Hold an open order read back from MongoDB (already durable, nothing pending)."""
+        order = stored.order
+        with self.lock:
+            order_id = order.order_id
+            held = self._orders.get(order_id)
+            if held is not None and held.version >= order.version:
+                return
+            if held is None:
+                self._by_account.setdefault(order.account_id, {})[order_id] = None
+                self._all[order_id] = None
+            self._orders[order_id] = order
+            self._events[order_id] = list(stored.events)
+
+    def adopt_finished(self, order_id: str, account_id: str, created_at: float) -> None:
+        """Note a terminal order that stays in MongoDB only (for lookups and the listing)."""
+        with self.lock:
+            if order_id not in self._orders:
+                self._forget(order_id, account_id, created_at)
+
+    def __len__(self) -> int:
+        """How many orders memory holds."""
+        return len(self._orders)

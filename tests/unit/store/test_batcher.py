@@ -1,0 +1,122 @@
+"""The write-behind buffer: served from memory at once, drained once per order, bounded."""
+
+from __future__ import annotations
+
+from oms.domain.enums import OrderStatus
+from oms.store.batcher import IdFilter, WriteBehind
+from oms.store.documents import OrderDocument, order_document, order_document_id, stored_order
+from oms.store.ports import OrderQuery, StoredOrder
+from tests.unit.store.histories import open_history, settled_history, states
+
+
+def _save_whole(buffer: WriteBehind, history: list) -> None:
+    for event, order in zip(history, states(history), strict=True):
+        buffer.save([order], [event])
+
+
+def test_a_saved_order_is_read_back_at_once_with_its_history() -> None:
+    buffer = WriteBehind()
+    history = settled_history("o-1")
+    _save_whole(buffer, history)
+    assert buffer.get("o-1") == states(history)[-1]
+    assert buffer.load("o-1") == StoredOrder(states(history)[-1], tuple(history))
+
+
+def test_drain_gives_each_changed_order_once_with_its_latest_state_and_whole_history() -> None:
+    buffer = WriteBehind()
+    _save_whole(buffer, settled_history("o-1"))
+    _save_whole(buffer, open_history("o-2"))
+    drained = buffer.drain()
+    assert drained.mark == buffer.saved == 7
+    assert [(s.order.order_id, s.order.version, len(s.events)) for s in drained.states] == [
+        ("o-1", 5, 5),
+        ("o-2", 2, 2),
+    ]
+    assert buffer.drain().states == ()
+
+
+def test_a_replayed_batch_changes_nothing_in_memory() -> None:
+    buffer = WriteBehind()
+    history = settled_history("o-1")
+    _save_whole(buffer, history)
+    _save_whole(buffer, history)
+    assert buffer.load("o-1") == StoredOrder(states(history)[-1], tuple(history))
+
+
+def test_written_advances_the_durable_mark_to_the_drained_one() -> None:
+    buffer = WriteBehind()
+    _save_whole(buffer, open_history("o-1"))
+    drained = buffer.drain()
+    _save_whole(buffer, open_history("o-2"))
+    buffer.written(drained)
+    assert buffer.durable == 2
+    assert buffer.saved == 4
+
+
+def test_only_durable_terminal_orders_beyond_the_cap_leave_memory() -> None:
+    buffer = WriteBehind(keep_terminal=2)
+    for i in range(4):
+        _save_whole(buffer, settled_history(f"done-{i}", at=100.0 + i))
+    _save_whole(buffer, open_history("open-1", at=50.0))
+    assert len(buffer) == 5  # nothing durable yet: everything stays
+    buffer.written(buffer.drain())
+    assert not buffer.holds("done-0")
+    assert not buffer.holds("done-1")
+    assert buffer.holds("done-2")
+    assert buffer.holds("done-3")
+    assert buffer.holds("open-1")  # open orders never leave
+    assert buffer.may_be_stored("done-0")
+    assert not buffer.may_be_stored("never-seen")
+
+
+def test_listing_says_where_memory_may_miss_orders() -> None:
+    buffer = WriteBehind(keep_terminal=1)
+    for i in range(3):
+        _save_whole(buffer, settled_history(f"done-{i}", at=100.0 + i))
+    found, dropped = buffer.query(OrderQuery(account_id="acct-1", limit=10))
+    assert [o.order_id for o in found] == ["done-2", "done-1", "done-0"]
+    assert dropped is None
+    buffer.written(buffer.drain())
+    found, dropped = buffer.query(OrderQuery(account_id="acct-1", limit=10))
+    assert [o.order_id for o in found] == ["done-2"]
+    assert dropped == (101.0, "done-1")
+
+
+def test_listing_filters_by_status_and_cursor() -> None:
+    buffer = WriteBehind()
+    _save_whole(buffer, settled_history("a", at=1.0))
+    _save_whole(buffer, open_history("b", at=2.0))
+    _save_whole(buffer, settled_history("c", at=3.0))
+    found, _ = buffer.query(OrderQuery(account_id="acct-1", status=OrderStatus.SETTLED))
+    assert [o.order_id for o in found] == ["c", "a"]
+    found, _ = buffer.query(OrderQuery(before=(3.0, "c")))
+    assert [o.order_id for o in found] == ["b", "a"]
+
+
+def test_the_id_filter_never_forgets_and_rarely_imagines() -> None:
+    ids = IdFilter(capacity=1_000)
+    added = [f"order-{i}" for i in range(2_500)]  # three slices
+    for order_id in added:
+        ids.add(order_id)
+    assert all(order_id in ids for order_id in added)
+    imagined = sum(f"other-{i}" in ids for i in range(20_000))
+    assert imagined <= 5
+    assert len(ids) == 2_500
+
+
+def test_an_order_document_is_keyed_by_version_until_terminal_then_by_order_id() -> None:
+    history = settled_history("o-1")
+    open_state, final = states(history)[1], states(history)[-1]
+    assert order_document_id(open_state) == "o-1:00000002"
+    assert order_document_id(final) == "o-1"
+
+
+def test_an_order_document_has_the_beanie_fields_and_reads_back_whole() -> None:
+    history = settled_history("o-1")
+    final = states(history)[-1]
+    raw = order_document(final, history)
+    fields = {f.alias or name for name, f in OrderDocument.model_fields.items()} - {"revision_id"}
+    assert set(raw) == fields
+    assert raw["terminal"] is True
+    assert raw["status"] == "SETTLED"
+    assert stored_order(raw) == StoredOrder(final, tuple(history))

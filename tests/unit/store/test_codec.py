@@ -1,0 +1,108 @@
+"""The one JSON encoding of orders, events and limits: lossless, decimal strings, typed refusals."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import MappingProxyType
+
+import orjson
+import pytest
+
+from oms.codec import (
+    CodecError,
+    event_from_dict,
+    event_to_dict,
+    limits_from_dict,
+    limits_to_dict,
+    order_from_dict,
+    order_to_dict,
+)
+from oms.risk.limits import DEFAULT_LIMITS, RiskLimits
+from tests.unit.store.histories import cancelled_history, rejected_history, settled_history, states
+
+HISTORIES = [settled_history("o-1"), rejected_history("o-2"), cancelled_history("o-3")]
+
+
+@pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
+def test_every_event_survives_a_json_round_trip_unchanged(history: list) -> None:
+    for event in history:
+        wire = orjson.dumps(event_to_dict(event))
+        assert event_from_dict(orjson.loads(wire)) == event
+
+
+@pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
+def test_every_order_state_survives_a_json_round_trip_unchanged(history: list) -> None:
+    for order in states(history):
+        back = order_from_dict(orjson.loads(orjson.dumps(order_to_dict(order))))
+        assert back == order
+        assert [str(v) for v in back if isinstance(v, Decimal)] == [
+            str(v) for v in order if isinstance(v, Decimal)
+        ]  # same digits and exponent, not just equal values
+
+
+def test_amounts_are_written_as_decimal_strings_never_numbers() -> None:
+    order = states(settled_history("o-1"))[-1]
+    data = order_to_dict(order)
+    assert data["quantity"] == "0.50"
+    assert data["price"] == "30000.10"
+    assert isinstance(data["filled_notional"], str)
+    assert isinstance(data["created_at"], float)
+    fill = event_to_dict(settled_history("o-1")[2])
+    assert fill == {
+        "type": "OrderFilled",
+        "order_id": "o-1",
+        "sequence": 3,
+        "command_id": "x-o-1-1",
+        "at": 1_767_225_600.252,
+        "quantity": "0.20",
+        "price": "30000.10",
+        "fee": "6.00002",
+    }
+
+
+def test_placed_event_names_its_order_type_order_type_and_its_kind_type() -> None:
+    data = event_to_dict(settled_history("o-1")[0])
+    assert data["type"] == "OrderPlaced"
+    assert data["order_type"] == "LIMIT"
+
+
+def test_limits_round_trip_with_overrides_and_switched_off_checks() -> None:
+    limits = RiskLimits(
+        max_order_quantity=Decimal("5"),
+        symbol_max_order_quantity=MappingProxyType({"BTC-USD": Decimal("0.5")}),
+        max_position=None,
+        velocity_window_s=1.5,
+        max_orders_per_window=10,
+        max_notional_per_window=Decimal("100000.00"),
+    )
+    for value in (limits, DEFAULT_LIMITS, RiskLimits()):
+        assert limits_from_dict(orjson.loads(orjson.dumps(limits_to_dict(value)))) == value
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {},
+        {"type": "OrderExploded", "order_id": "o", "sequence": 1, "command_id": "c", "at": 1.0},
+        {
+            "type": "OrderFilled",
+            "order_id": "o",
+            "sequence": 3,
+            "command_id": "c",
+            "at": 1.0,
+            "quantity": "lots",
+            "price": "1",
+            "fee": "0",
+        },
+    ],
+)
+def test_an_unreadable_event_is_refused_with_a_codec_error(broken: dict) -> None:
+    with pytest.raises(CodecError):
+        event_from_dict(broken)
+
+
+def test_an_unreadable_order_is_refused_with_a_codec_error() -> None:
+    data = order_to_dict(states(settled_history("o-1"))[-1])
+    data["status"] = "LOST"
+    with pytest.raises(CodecError):
+        order_from_dict(data)
