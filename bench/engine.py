@@ -59,6 +59,16 @@ class _PeakRss:
             self.peak = max(self.peak, _PROCESS.memory_info().rss)
 
 
+def _thread_cpu_s(thread: threading.Thread | None) -> float:
+    """CPU seconds (user + system) a thread has used so far, read from the OS by its native id."""
+    if thread is None or thread.native_id is None:
+        return 0.0
+    for info in _PROCESS.threads():
+        if info.id == thread.native_id:
+            return float(info.user_time + info.system_time)
+    return 0.0
+
+
 def _engine(accounts: int, symbols_seed: int) -> tuple[Engine, list[str]]:
     engine = Engine(
         Settings(feed_seed=symbols_seed),
@@ -67,8 +77,12 @@ def _engine(accounts: int, symbols_seed: int) -> tuple[Engine, list[str]]:
     )
     engine.start()
     ids = [f"acct-{n}" for n in range(accounts)]
-    funds = {"USD": Decimal(10) ** 12, "BTC": Decimal(10) ** 6, "ETH": Decimal(10) ** 7,
-             "SOL": Decimal(10) ** 9}
+    funds = {
+        "USD": Decimal(10) ** 12,
+        "BTC": Decimal(10) ** 6,
+        "ETH": Decimal(10) ** 7,
+        "SOL": Decimal(10) ** 9,
+    }
     for account_id in ids:
         engine.open_account(account_id, funds).get(timeout=10)
     engine.advance_market(time.time())
@@ -100,8 +114,11 @@ def _orders(engine: Engine, accounts: list[str], n: int, seed: int) -> list[Plac
             through = instrument.tick_size * rng.randint(1, 50)
             price = book.best_ask + through if side is Side.BUY else book.best_bid - through
         account = rng.choice(accounts)
-        out.append(PlaceOrder(f"c{i}", f"o{i}", f"cl{i}", account, symbol, side, kind, quantity,
-                              price, tif, now))
+        out.append(
+            PlaceOrder(
+                f"c{i}", f"o{i}", f"cl{i}", account, symbol, side, kind, quantity, price, tif, now
+            )
+        )
     return out
 
 
@@ -132,7 +149,10 @@ def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> Non
 
     engine.subscribe(listener)  # type: ignore[arg-type]
     tune_gc()
+    dispatcher = engine.dispatcher.thread
     with _PeakRss() as rss:
+        cpu_start = _thread_cpu_s(dispatcher)
+        process_start = time.process_time()
         start = time.perf_counter()
         i = 0
         while i < n:
@@ -140,7 +160,7 @@ def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> Non
                 room.clear()
                 if len(submitted_at) - done[0] - done[1] >= window:
                     room.wait()
-            chunk = orders[i:i + batch]
+            chunk = orders[i : i + batch]
             clock = time.perf_counter()
             for order in chunk:
                 submitted_at[order.order_id] = clock
@@ -148,6 +168,8 @@ def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> Non
             i += batch
         finished.wait()
         elapsed = time.perf_counter() - start
+        cpu = _thread_cpu_s(dispatcher) - cpu_start
+        process_cpu = time.process_time() - process_start
         stats = engine.stats().get(timeout=10)
         peak_live[0] = stats["peak_live"]
         threads = threading.active_count()
@@ -158,6 +180,9 @@ def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> Non
     print(f"cancelled_or_rejected: {done[1]}")
     print(f"elapsed_s: {elapsed:.2f}")
     print(f"orders_per_s: {n / elapsed:.1f}")
+    print(f"dispatcher_cpu_s: {cpu:.2f}")
+    print(f"orders_per_cpu_s: {n / cpu:.1f}" if cpu else "orders_per_cpu_s: nan")
+    print(f"process_cpu_s: {process_cpu:.2f}")
     print(f"p50_ms: {latencies[len(latencies) // 2] * 1000:.2f}")
     print(f"p99_ms: {latencies[int(len(latencies) * 0.99)] * 1000:.2f}")
     print(f"peak_rss_mb: {rss.peak / 2**20:.0f}")
@@ -187,9 +212,21 @@ def resting(r: int, accounts: int, batch: int, seed: int) -> None:
                 side = Side.BUY if i % 2 else Side.SELL
                 away = instrument.tick_size * rng.randint(1000, 3000)  # well off the touch
                 price = book.best_bid - away if side is Side.BUY else book.best_ask + away
-                chunk.append(PlaceOrder(f"c{i}", f"r{i}", f"cl{i}", rng.choice(ids), symbol, side,
-                                        OrderType.LIMIT, instrument.lot_size, price,
-                                        TimeInForce.GTC, now))
+                chunk.append(
+                    PlaceOrder(
+                        f"c{i}",
+                        f"r{i}",
+                        f"cl{i}",
+                        rng.choice(ids),
+                        symbol,
+                        side,
+                        OrderType.LIMIT,
+                        instrument.lot_size,
+                        price,
+                        TimeInForce.GTC,
+                        now,
+                    )
+                )
             engine.submit(chunk)
             if first // batch % 20 == 0:
                 engine.wait_idle(600)  # keep the queue (and its memory) bounded
@@ -214,8 +251,12 @@ def main() -> None:
     """Parse the arguments and run one mode."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--resting", type=int, default=None,
-                        help="hold this many resting limit orders (e.g. 1000000) instead")
+    parser.add_argument(
+        "--resting",
+        type=int,
+        default=None,
+        help="hold this many resting limit orders (e.g. 1000000) instead",
+    )
     parser.add_argument("--accounts", type=int, default=16)
     parser.add_argument("--window", type=int, default=4000, help="orders in flight at most")
     parser.add_argument("--batch", type=int, default=500, help="orders per submit")

@@ -1,14 +1,17 @@
 """The explicit message protocol between the engine's actors.
 
-Frozen slotted dataclasses (pykka hands the same object across threads without copying it).
+``NamedTuple``s, as pykka's own messages are: immutable (pykka hands the same object across
+threads without copying it) and, unlike a frozen dataclass, cheap to build. That matters here:
+every order makes about eight of them, and a frozen dataclass pays an ``object.__setattr__`` per
+field (about 0.3 us each on this machine) where a tuple is one allocation. The actors dispatch on
+the exact type, so two messages with equal fields never stand in for one another.
 Replies between actors are messages told back to ``reply_to``, never a blocking ``get()``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pykka import ActorRef
 
@@ -24,38 +27,33 @@ OrderCommand = PlaceOrder | CancelOrder | ApplyFill
 # -- to the directory -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(NamedTuple):
     """Deliver a command to its order's actor; ``reply`` (if any) gets the actor's answer."""
 
     command: OrderCommand
     reply: DispatchFuture[Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMany:
+class RouteMany(NamedTuple):
     """Deliver many commands in one hop (the stream layer's and the benchmark's batches)."""
 
     commands: tuple[OrderCommand, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RouteVenueFills:
+class RouteVenueFills(NamedTuple):
     """Executions the venue made on resting orders, per order (from a market tick)."""
 
     fills: tuple[tuple[str, tuple[ApplyFill, ...]], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class GetOrder:
+class GetOrder(NamedTuple):
     """Ask for an order's current state; ``reply`` gets it (None if unknown)."""
 
     order_id: str
     reply: DispatchFuture[Order | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Idle:
+class Idle(NamedTuple):
     """From an order actor: nothing in flight, resting at the venue; may be passivated.
 
     ``handled`` counts the routed messages it has handled, so a stale notice (a command was
@@ -66,8 +64,7 @@ class Idle:
     handled: int
 
 
-@dataclass(frozen=True, slots=True)
-class Finished:
+class Finished(NamedTuple):
     """From an order actor: the order is terminal and the actor has stopped."""
 
     order_id: str
@@ -76,44 +73,38 @@ class Finished:
 # -- to an order actor ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class VenueFills:
+class VenueFills(NamedTuple):
     """Executions from the simulated venue (clipped to what is left; never refused loudly)."""
 
     fills: tuple[ApplyFill, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class QueryOrder:
+class QueryOrder(NamedTuple):
     """Answer with the order's current state."""
 
 
-@dataclass(frozen=True, slots=True)
-class RiskAnswer:
+class RiskAnswer(NamedTuple):
     """The supervisor's decision on a new order (``error``: the book refused to decide)."""
 
     decision: RiskDecision | None
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Settled:
+class Settled(NamedTuple):
     """The supervisor booked the fills (and released the reservation when asked)."""
 
     order_id: str
     released: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
-class Matched:
+class Matched(NamedTuple):
     """The venue's answer to an arriving order."""
 
     result: MatchResult
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class VenueCancelled:
+class VenueCancelled(NamedTuple):
     """The venue's answer to a cancel: what it removed, or None if it no longer held the order."""
 
     order_id: str
@@ -123,8 +114,7 @@ class VenueCancelled:
 # -- to the risk supervisor -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Accept:
+class Accept(NamedTuple):
     """Check and, if it passes, reserve for a new order; answer ``RiskAnswer`` to ``reply_to``."""
 
     order: PlaceOrder
@@ -132,8 +122,7 @@ class Accept:
     reply_to: ActorRef[Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Settle:
+class Settle(NamedTuple):
     """Book these fills; then, if ``release``, release what is left of the reservation."""
 
     order_id: str
@@ -145,24 +134,21 @@ class Settle:
 # -- to the simulated venue -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Submit:
+class Submit(NamedTuple):
     """An accepted order arrives at the venue; answer ``Matched`` to ``reply_to``."""
 
     order: VenueOrder
     reply_to: ActorRef[Any]
 
 
-@dataclass(frozen=True, slots=True)
-class CancelAtVenue:
+class CancelAtVenue(NamedTuple):
     """Take the order out of the venue; answer ``VenueCancelled`` to ``reply_to`` if given."""
 
     order_id: str
     reply_to: ActorRef[Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class MarketTick:
+class MarketTick(NamedTuple):
     """A market-data tick: update the book, fill the resting orders it crosses."""
 
     tick: Tick

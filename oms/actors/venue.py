@@ -28,6 +28,8 @@ from oms.marketdata import MarketData, OrderBook, Tick
 from oms.venue import Matcher, MatchResult, Outcome
 
 logger = logging.getLogger(__name__)
+# Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
+_new = tuple.__new__
 
 
 class GetBook:
@@ -81,7 +83,7 @@ class SimulatedVenue(DispatchedActor):
             # The order must not hang ACCEPTED: answer "nothing filled, rest cancelled".
             logger.exception("venue refused order %s", order.order_id)
             result = MatchResult((), order.quantity, Outcome.CANCELLED_REMAINDER)
-        tell(message.reply_to, Matched(result, self.clock()))
+        tell(message.reply_to, _new(Matched, (result, self.clock())))
 
     def on_tick(self, message: MarketTick) -> None:
         """Apply the tick; executions on resting orders go to their actors via the directory."""
@@ -94,7 +96,8 @@ class SimulatedVenue(DispatchedActor):
         by_order: dict[str, list[ApplyFill]] = {}
         for execution in executions:
             by_order.setdefault(execution.order_id, []).append(execution.to_fill(at))
-        tell(self.directory,
+        tell(
+            self.directory,
             RouteVenueFills(tuple((oid, tuple(fills)) for oid, fills in by_order.items())),
         )
 

@@ -7,12 +7,41 @@ history alone says which commands it has already applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from oms.domain.enums import OrderType, Side, TimeInForce
+
+T = TypeVar("T")
+
+
+def positional_builder(cls: type[T]) -> Callable[..., T]:
+    """A constructor taking every field positionally, for a frozen slotted dataclass's hot path.
+
+    The dataclass ``__init__`` of a frozen class sets each field through
+    ``object.__setattr__`` (about 0.3 us a field on this machine: 4 us for ``OrderPlaced``); this
+    sets each slot through its descriptor directly, about four times faster. The result is an
+    instance of ``cls`` in every respect (equal, hashable, frozen against later writes): only
+    the way its fields are first filled differs. A class with a ``__post_init__`` (which this
+    would skip) or without slots is refused.
+    """
+    if "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
+    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    lines = [f"def build({', '.join(names)}):", "    obj = new(cls)"]
+    for i, name in enumerate(names):
+        scope[f"set{i}"] = cls.__dict__[name].__set__
+        lines.append(f"    set{i}(obj, {name})")
+    lines.append("    return obj")
+    # Generated from the field names, as dataclasses generates __init__.
+    exec("\n".join(lines), scope)
+    build: Callable[..., T] = scope["build"]
+    build.__qualname__ = f"{cls.__name__}.positional"
+    return build
 
 
 class CancelReason(StrEnum):
@@ -102,3 +131,12 @@ class OrderSettled:
 OrderEvent: TypeAlias = (
     OrderPlaced | OrderAccepted | OrderRejected | OrderFilled | OrderCancelled | OrderSettled
 )
+
+
+# Positional constructors of the events, for the order actor's hot path (see positional_builder).
+new_order_placed = positional_builder(OrderPlaced)
+new_order_accepted = positional_builder(OrderAccepted)
+new_order_rejected = positional_builder(OrderRejected)
+new_order_filled = positional_builder(OrderFilled)
+new_order_cancelled = positional_builder(OrderCancelled)
+new_order_settled = positional_builder(OrderSettled)

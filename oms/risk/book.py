@@ -238,6 +238,28 @@ class RiskBook:
         comes from available, and ``InsufficientFunds`` is raised, booking nothing, if that is
         not enough. Each amount moved is one posting of the entry and its mirror.
         """
+        record = self.post_fill(fill)
+        if record is None:
+            return None
+        listing = record.listing
+        return fill_entry(
+            fill.command_id,
+            record.order_id,
+            record.account.account_id,
+            is_buy=record.is_buy,
+            base=listing.base,
+            quote=listing.quote,
+            quantity=fill.quantity,
+            cost=fill.quantity * fill.price,
+            fee=fill.fee,
+        )
+
+    def post_fill(self, fill: ApplyFill) -> OpenOrder | None:
+        """``book_fill`` without building the entry: the order's record, None if already booked.
+
+        For a caller that keeps no entry (the supervisor): the balances move exactly as
+        ``book_fill`` moves them, and the entry, a view of those moves, is not made.
+        """
         record = self._open.get(fill.order_id)
         if record is None:
             record = self._late_record(fill)
@@ -292,17 +314,7 @@ class RiskBook:
             is_buy=is_buy, quantity=quantity, price=price, fee=fee
         )
         record.fill_ids = (fill_id,) if fill_ids is None else (*fill_ids, fill_id)
-        return fill_entry(
-            fill_id,
-            record.order_id,
-            account.account_id,
-            is_buy=is_buy,
-            base=listing.base,
-            quote=listing.quote,
-            quantity=quantity,
-            cost=cost,
-            fee=fee,
-        )
+        return record
 
     def release(self, order_id: str) -> Decimal:
         """Give what is left of an order's reservation back to available; zero if nothing is."""

@@ -20,6 +20,8 @@ from oms.domain.errors import DomainError
 from oms.risk import AccountSnapshot, Denial, RiskBook, RiskLimits, TradingState
 
 logger = logging.getLogger(__name__)
+# Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
+_new = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,7 @@ class RiskSupervisor(DispatchedActor):
     def on_accept(self, message: Accept) -> None:
         """Decide on a new order and tell the order actor."""
         try:
-            answer = RiskAnswer(self.book.accept(message.order, message.now))
+            answer = _new(RiskAnswer, (self.book.accept(message.order, message.now), None))
         except DomainError as error:  # e.g. a symbol the book does not list
             answer = RiskAnswer(None, error.code)
         tell(message.reply_to, answer)
@@ -117,13 +119,13 @@ class RiskSupervisor(DispatchedActor):
         book = self.book
         for fill in message.fills:
             try:
-                book.book_fill(fill)
+                book.post_fill(fill)  # the entry book_fill would build is not kept here
             except DomainError:
                 # The order has applied this fill; the ledger could not: surface it loudly
                 # rather than stop the one actor that owns every balance.
                 logger.exception("could not book fill %s", fill.command_id)
         released = book.release(message.order_id) if message.release else None
-        tell(message.reply_to, Settled(message.order_id, released))
+        tell(message.reply_to, _new(Settled, (message.order_id, released)))
 
     def on_mark_price(self, message: MarkPrice) -> None:
         """Record a last price."""

@@ -15,6 +15,11 @@ from typing import NamedTuple
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
+from oms.domain.events import positional_builder
+
+# ApplyFill (a frozen dataclass: the API and the stream build it too) made positionally: one
+# per execution on the hot path, at a quarter of the dataclass ``__init__``'s cost.
+_new_fill = positional_builder(ApplyFill)
 
 
 class VenueError(DomainError):
@@ -58,14 +63,14 @@ class Execution(NamedTuple):
 
     def to_fill(self, executed_at: float) -> ApplyFill:
         """The ``ApplyFill`` command that books this execution (its id is the execution id)."""
-        return ApplyFill(
-            command_id=self.execution_id,
-            order_id=self.order_id,
-            account_id=self.account_id,
-            quantity=self.quantity,
-            price=self.price,
-            fee=self.fee,
-            executed_at=executed_at,
+        return _new_fill(  # command_id, order_id, account_id, quantity, price, fee, executed_at
+            self.execution_id,
+            self.order_id,
+            self.account_id,
+            self.quantity,
+            self.price,
+            self.fee,
+            executed_at,
         )
 
 

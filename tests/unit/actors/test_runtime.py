@@ -12,7 +12,13 @@ import pykka
 import pytest
 
 from oms.actors.aio import reply, to_asyncio
-from oms.actors.runtime import BlockingOnDispatcher, DispatchedActor, Dispatcher, DispatchFuture
+from oms.actors.runtime import (
+    BlockingOnDispatcher,
+    DispatchedActor,
+    Dispatcher,
+    DispatchFuture,
+    tell,
+)
 
 
 class Add:
@@ -118,6 +124,50 @@ def test_tell_when_handler_raises_then_actor_stops(dispatcher: Dispatcher) -> No
     assert not ref.is_alive()
     with pytest.raises(pykka.ActorDeadError):
         ref.ask(Add(1), timeout=1)
+
+
+def test_bare_tell_when_sent_then_handled_in_order_on_the_dispatcher(
+    dispatcher: Dispatcher,
+) -> None:
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+
+    for amount in (1, 2, 3):
+        tell(ref, Add(amount))
+    total = ref.ask(Add(4), timeout=1)
+
+    assert total == 10
+    assert log == ["start", "add 1", "add 2", "add 3", "add 4"]
+
+
+def test_bare_tell_when_handler_raises_then_actor_stops_and_later_tells_refused(
+    dispatcher: Dispatcher,
+) -> None:
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+
+    tell(ref, Boom())
+    tell(ref, Add(1))  # queued behind the failure: dropped, never handled
+    dispatcher.wait_idle()
+
+    assert not ref.is_alive()
+    assert "add 1" not in log
+    with pytest.raises(pykka.ActorDeadError):
+        tell(ref, Add(2))
+
+
+def test_thread_when_started_then_is_the_dispatcher_thread() -> None:
+    d = Dispatcher("named-dispatcher")
+    assert d.thread is None
+    d.start()
+    try:
+        seen: list[threading.Thread] = []
+        d.call_soon(lambda: seen.append(threading.current_thread()))
+        d.wait_idle()
+        assert seen == [d.thread]
+    finally:
+        d.stop()
+    assert d.thread is None
 
 
 def test_stop_when_messages_queued_then_they_run_first_and_later_asks_fail(

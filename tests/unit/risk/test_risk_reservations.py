@@ -378,3 +378,46 @@ def test_snapshot_after_fill_then_reports_position_and_pnl_at_the_mark() -> None
     assert (position.quantity, position.average_price) == (D("0.1"), D("50000.00"))
     assert snapshot.unrealized_pnl == D("100")
     assert snapshot.realized_pnl == D("-5.00")  # the fee
+
+
+# post_fill: the supervisor's booking, without the entry
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_post_fill_when_booked_then_moves_exactly_what_book_fill_moves(side: Side) -> None:
+    # Arrange: two identical books, one order each, the same partial then final fill
+    posted, booked = make_book(), make_book()
+    order = place(side, quantity="0.2", price="50000.00")
+    posted.accept(order, NOW)
+    booked.accept(order, NOW)
+    fills = [fill_of(order, "0.05", execution_id="x:1"), fill_of(order, "0.15", execution_id="x:2")]
+
+    # Act
+    records = [posted.post_fill(f) for f in fills]
+    entries = [booked.book_fill(f) for f in fills]
+
+    # Assert
+    assert all(record is not None for record in records)
+    assert all(entry is not None for entry in entries)
+    for account in (ACCOUNT, VENUE, FEES):
+        assert posted.balances(account) == booked.balances(account)
+    assert posted.snapshot(ACCOUNT) == booked.snapshot(ACCOUNT)
+    assert posted.release(order.order_id) == booked.release(order.order_id)
+    assert posted.totals() == booked.totals()
+
+
+def test_post_fill_when_execution_replayed_then_none_and_nothing_moves() -> None:
+    # Arrange
+    book = make_book()
+    order = place(quantity="0.1", price="50000.00")
+    book.accept(order, NOW)
+    execution = fill_of(order, execution_id="x:1")
+    book.post_fill(execution)
+    before = book.balances(ACCOUNT)
+
+    # Act
+    again = book.post_fill(execution)
+
+    # Assert
+    assert again is None
+    assert book.balances(ACCOUNT) == before
