@@ -48,6 +48,14 @@ from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.store.ports import StoredOrder
 
+ORDER_INDEXES = [
+    IndexModel([("order_id", ASCENDING), ("version", DESCENDING)]),
+    IndexModel([("account_id", ASCENDING), ("created_at", DESCENDING)]),
+    IndexModel([("symbol", ASCENDING), ("status", ASCENDING)]),
+    IndexModel([("terminal", ASCENDING), ("created_at", DESCENDING)]),
+]
+ACCOUNT_INDEXES = [IndexModel([("account_id", ASCENDING), ("version", DESCENDING)], unique=True)]
+
 
 class OrderDocument(Document):
     """One state of an order with its history up to that state (insert-only)."""
@@ -67,12 +75,7 @@ class OrderDocument(Document):
     class Settings:
         name = "orders"
         bson_encoders = {Decimal: str}
-        indexes = [
-            IndexModel([("order_id", ASCENDING), ("version", DESCENDING)]),
-            IndexModel([("account_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("symbol", ASCENDING), ("status", ASCENDING)]),
-            IndexModel([("terminal", ASCENDING), ("created_at", DESCENDING)]),
-        ]
+        indexes = ORDER_INDEXES
 
 
 class AccountDocument(Document):
@@ -88,10 +91,11 @@ class AccountDocument(Document):
     class Settings:
         name = "accounts"
         bson_encoders = {Decimal: str}
-        indexes = [IndexModel([("account_id", ASCENDING), ("version", DESCENDING)], unique=True)]
+        indexes = ACCOUNT_INDEXES
 
 
 DOCUMENT_MODELS: list[type[Document]] = [OrderDocument, AccountDocument]
+INDEXES: dict[str, list[IndexModel]] = {"orders": ORDER_INDEXES, "accounts": ACCOUNT_INDEXES}
 
 
 def order_document_id(order: Order) -> str:

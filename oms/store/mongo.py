@@ -1,0 +1,586 @@
+"""MongoDB repositories: a write-behind order repository, and accounts.
+
+``MongoOrderRepository`` is what the engine is handed. ``save`` (engine thread) puts the batch in
+memory (``oms.store.batcher``) and returns; a writer coroutine on an asyncio loop drains memory
+and writes each changed order as one insert-only document (``oms.store.documents``), many per
+``insert_many(ordered=False)``. While one write is in flight the next batch gathers, so under load
+the batches grow by themselves (group commit); ``linger_s`` adds a short wait when idle.
+
+Durability: every ``save`` gets a mark; ``flush()`` (a thread) and ``await durable()`` (a loop)
+wait until the writer has written past it. A failed write is logged, kept and retried with
+backoff until it succeeds (duplicate keys are a replay and count as written); a waiter that runs
+out of time gets ``StoreUnavailable`` carrying the last failure. Nothing is dropped.
+
+Reads come from memory; only an order memory dropped (terminal and durable) is read from
+MongoDB, by ``_id``. Listing past what memory holds merges the terminal orders MongoDB has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from beanie import init_beanie
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+
+from oms.codec import balances_from_dict, balances_to_dict, limits_from_dict, limits_to_dict
+from oms.config import Settings
+from oms.domain.errors import DomainError
+from oms.domain.events import OrderEvent
+from oms.domain.orders import Order
+from oms.risk.errors import AccountExists, UnknownAccount
+from oms.risk.limits import RiskLimits
+from oms.store.batcher import Drained, WriteBehind
+from oms.store.documents import (
+    DOCUMENT_MODELS,
+    INDEXES,
+    AccountDocument,
+    OrderDocument,
+    order_document,
+    stored_order,
+)
+from oms.store.ports import (
+    AccountRecord,
+    AccountRepository,
+    Execution,
+    OrderQuery,
+    OrderRepository,
+    StoredOrder,
+    executions_of,
+)
+
+logger = logging.getLogger(__name__)
+
+Raw = dict[str, Any]
+_DUPLICATE_KEY = 11000
+
+
+class StoreError(DomainError):
+    """The store could not do what was asked."""
+
+    code = "STORE_ERROR"
+
+
+class StoreWriteFailed(StoreError):
+    """A write to MongoDB failed; the writer keeps the batch and retries it."""
+
+    code = "STORE_WRITE_FAILED"
+
+
+class StoreUnavailable(StoreError):
+    """What was saved did not become durable in time (or the store is closed)."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What ``recover`` read back: the open orders (now in memory) and some counts."""
+
+    open_orders: tuple[StoredOrder, ...]
+    finished: int  # terminal orders left in MongoDB only
+    documents: int  # documents scanned
+    seconds: float
+
+
+async def init_database(database: AsyncDatabase[Raw]) -> None:
+    """Bind the beanie documents and create the indexes that are missing; safe on every start.
+
+    Beanie's own index creation re-sends every index on each start; FerretDB 1.24 drops the
+    connection when ``createIndexes`` names an index that exists, so only missing ones are sent.
+    """
+    await init_beanie(database=database, document_models=DOCUMENT_MODELS, skip_indexes=True)
+    for name, indexes in INDEXES.items():
+        collection = database[name]
+        existing = set(await collection.index_information())
+        wanted = [i for i in indexes if i.document["name"] not in existing]
+        if wanted:
+            await collection.create_indexes(wanted)
+
+
+def _all_duplicates(error: BulkWriteError) -> bool:
+    details = error.details
+    errors = details.get("writeErrors", [])
+    return (
+        bool(errors)
+        and not details.get("writeConcernErrors")
+        and all(e.get("code") == _DUPLICATE_KEY for e in errors)
+    )
+
+
+class MongoOrderRepository(OrderRepository):
+    """Write-behind orders over MongoDB; see the module docstring."""
+
+    def __init__(
+        self,
+        mongo_url: str,
+        database: str,
+        *,
+        keep_terminal: int = 100_000,
+        max_batch: int = 1_000,
+        linger_s: float = 0.002,
+        flush_timeout_s: float = 30.0,
+        retry_initial_s: float = 0.05,
+        retry_max_s: float = 2.0,
+    ) -> None:
+        """Configure; nothing connects until ``open`` (in a loop) or ``start`` (own thread)."""
+        self.mongo_url = mongo_url
+        self.database_name = database
+        self.max_batch = max_batch
+        self.linger_s = linger_s
+        self.flush_timeout_s = flush_timeout_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.memory = WriteBehind(keep_terminal)
+        self.last_error: StoreWriteFailed | None = None
+        self.documents_written = 0
+        self.duplicates = 0
+        self.retries = 0
+        self.writes = 0
+        self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._waiters_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread_id: int | None = None
+        self._own_thread: threading.Thread | None = None
+        self._wake: asyncio.Event | None = None
+        self._signalled = False
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._client: AsyncMongoClient[Raw] | None = None
+        self._collection: AsyncCollection[Raw] | None = None
+        self._sync_client: MongoClient[Raw] | None = None
+        self._sync_collection: Collection[Raw] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> MongoOrderRepository:
+        """A repository on the configured server and database."""
+        return cls(settings.mongo_url, settings.mongo_database, **options)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, create indexes and start the writer on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._client = AsyncMongoClient(self.mongo_url)
+        database = self._client[self.database_name]
+        await init_database(database)
+        self._collection = database[OrderDocument.Settings.name]
+        self._sync_client = MongoClient(self.mongo_url)
+        self._sync_collection = self._sync_client[self.database_name][OrderDocument.Settings.name]
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._loop = loop
+        self._loop_thread_id = threading.get_ident()
+        self._task = loop.create_task(self._run(), name="oms-store-writer")
+
+    async def close(self, wait_s: float | None = None) -> None:
+        """Write everything saved so far, stop the writer, disconnect (on the writer's loop).
+
+        Raises ``StoreUnavailable`` if the last writes could not be made within ``wait_s``
+        (``flush_timeout_s`` by default); what was not written is then lost with the process.
+        """
+        task = self._task
+        if task is None:
+            return
+        self._closing = True
+        self._poke()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), wait_s or self.flush_timeout_s)
+        except TimeoutError as exc:
+            task.cancel()
+            raise StoreUnavailable(
+                f"{self.memory.pending()} orders not written at close: {self.last_error}"
+            ) from exc
+        finally:
+            self._task = None
+            self._fail_waiters(StoreUnavailable("the order store is closed"))
+            if self._client is not None:
+                await self._client.close()
+            if self._sync_client is not None:
+                self._sync_client.close()
+
+    def start(self) -> None:
+        """Run the writer on a loop of its own, in a daemon thread (benchmarks, tools, tests)."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="oms-store", daemon=True)
+        thread.start()
+        self._own_thread = thread
+        asyncio.run_coroutine_threadsafe(self.open(), loop).result()
+
+    def stop(self) -> None:
+        """Close (see ``close``) and end the thread ``start`` began."""
+        loop, thread = self._loop, self._own_thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            self._own_thread = None
+
+    # -- the engine's port (dispatcher thread) ----------------------------------------------
+
+    def save(self, orders: Sequence[Order], events: Sequence[OrderEvent]) -> None:
+        """Take the batch into memory and wake the writer; never waits for I/O."""
+        self.memory.save(orders, events)
+        if not self._signalled:
+            self._signalled = True
+            self._poke()
+
+    def get(self, order_id: str) -> Order | None:
+        """From memory; a dropped (terminal) order from MongoDB by ``_id``."""
+        order = self.memory.get(order_id)
+        if order is not None:
+            return order
+        stored = self._read_finished(order_id)
+        return None if stored is None else stored.order
+
+    def load(self, order_id: str) -> StoredOrder | None:
+        """State and history, from memory or (dropped orders) MongoDB."""
+        stored = self.memory.load(order_id)
+        if stored is not None:
+            return stored
+        return self._read_finished(order_id)
+
+    def events(self, order_id: str) -> Sequence[OrderEvent]:
+        """The history, oldest first."""
+        stored = self.load(order_id)
+        return () if stored is None else stored.events
+
+    def query(self, query: OrderQuery) -> Sequence[Order]:
+        """Newest first: from memory, merged with MongoDB's terminal orders when memory dropped
+        some that could be on this page."""
+        found, dropped = self.memory.query(query)
+        if dropped is None:
+            return found[: query.limit]
+        found.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
+        if (
+            len(found) >= query.limit
+            and (
+                found[query.limit - 1].created_at,
+                found[query.limit - 1].order_id,
+            )
+            > dropped
+        ):
+            return found[: query.limit]
+        merged = {o.order_id: o for o in self._read_finished_page(query)}
+        merged.update((o.order_id, o) for o in found)
+        page = sorted(merged.values(), key=lambda o: (o.created_at, o.order_id), reverse=True)
+        return page[: query.limit]
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything saved so far is written (the durability barrier)."""
+        if threading.get_ident() == self._loop_thread_id:
+            raise StoreError("flush() would block the writer's own loop: await durable()")
+        waiter = self._waiter(self.memory.saved)
+        limit = self.flush_timeout_s if timeout is None else timeout
+        try:
+            waiter.result(limit)
+        except concurrent.futures.TimeoutError as exc:
+            raise self._unavailable(limit) from exc
+
+    # -- for the stream layer and the service (any loop) -----------------------------------
+
+    def mark(self) -> int:
+        """A mark covering everything saved so far (pass it to ``durable`` later)."""
+        return self.memory.saved
+
+    async def durable(self, mark: int | None = None, wait_s: float | None = None) -> None:
+        """Wait until everything saved up to ``mark`` (default: so far) is written."""
+        waiter = self._waiter(self.memory.saved if mark is None else mark)
+        limit = self.flush_timeout_s if wait_s is None else wait_s
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(waiter), limit)
+        except TimeoutError as exc:
+            raise self._unavailable(limit) from exc
+
+    @property
+    def backlog(self) -> int:
+        """Orders waiting to be written (for metrics and readiness)."""
+        return self.memory.pending()
+
+    async def recover(self) -> Recovery:
+        """Read MongoDB back after a restart: open orders into memory, finished ones noted.
+
+        Call it after ``open``/``start`` and before the engine runs. It scans ``orders`` once.
+        """
+        return await asyncio.to_thread(self._recover)
+
+    async def executions(self, account_id: str | None = None) -> list[Execution]:
+        """Every stored fill (of one account, or all), order by order, to rebuild the ledger."""
+        return await asyncio.to_thread(self._executions, account_id)
+
+    # -- the writer (its loop) --------------------------------------------------------------
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            raise StoreError("the order store is not open")
+        if threading.get_ident() == self._loop_thread_id:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    async def _run(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        memory = self.memory
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._signalled = False
+            if self.linger_s and memory.pending() < self.max_batch and not self._waiters:
+                await asyncio.sleep(self.linger_s)
+            drained = memory.drain()
+            attempt = 0
+            while drained.states:
+                try:
+                    await self._write(drained)
+                    break
+                except Exception as exc:  # noqa: BLE001 - a bug, not the server: keep the batch
+                    self._failed(exc, attempt)
+                    attempt += 1
+                    await asyncio.sleep(self.retry_max_s)
+            memory.written(drained)
+            self._resolve_waiters(memory.durable)
+            if memory.pending() or memory.saved > memory.durable:
+                wake.set()
+            elif self._closing:
+                return
+
+    async def _write(self, drained: Drained) -> None:
+        documents = [order_document(s.order, s.events) for s in drained.states]
+        for start in range(0, len(documents), self.max_batch):
+            await self._insert(documents[start : start + self.max_batch])
+
+    async def _insert(self, documents: list[Raw]) -> None:
+        attempt = 0
+        while True:
+            collection = self._collection  # read each time: a reconnect may replace it
+            assert collection is not None
+            try:
+                await collection.insert_many(documents, ordered=False)
+            except BulkWriteError as exc:
+                if not _all_duplicates(exc):
+                    self._failed(exc, attempt)
+                else:
+                    self.duplicates += len(exc.details.get("writeErrors", []))
+                    break
+            except PyMongoError as exc:
+                self._failed(exc, attempt)
+            else:
+                break
+            attempt += 1
+            await asyncio.sleep(min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1)))
+        if self.last_error is not None:
+            logger.warning("order store writes succeed again after %s", self.last_error)
+            self.last_error = None
+        self.writes += 1
+        self.documents_written += len(documents)
+
+    def _failed(self, error: Exception, attempt: int) -> None:
+        self.retries += 1
+        self.last_error = StoreWriteFailed(f"write failed (attempt {attempt + 1}): {error!r}")
+        if attempt == 0 or attempt % 10 == 0:
+            logger.error("order store write failed, retrying: %s", error, exc_info=error)
+
+    def _waiter(self, mark: int) -> concurrent.futures.Future[None]:
+        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self.memory.durable >= mark:
+            waiter.set_result(None)
+            return waiter
+        if self._task is None:
+            waiter.set_exception(StoreUnavailable("the order store is not open"))
+            return waiter
+        with self._waiters_lock:
+            self._waiters.append((mark, waiter))
+        if self.memory.durable >= mark:  # written while we queued
+            self._resolve_waiters(self.memory.durable)
+        self._poke()
+        return waiter
+
+    def _resolve_waiters(self, durable: int) -> None:
+        with self._waiters_lock:
+            ready = [w for m, w in self._waiters if m <= durable]
+            self._waiters = [(m, w) for m, w in self._waiters if m > durable]
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _fail_waiters(self, error: StoreError) -> None:
+        with self._waiters_lock:
+            waiting, self._waiters = self._waiters, []
+        for _, waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    def _unavailable(self, timeout: float) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"not durable after {timeout}s ({self.memory.pending()} orders pending): "
+            f"{self.last_error or 'no write failed; the writer is behind'}"
+        )
+
+    # -- reads from MongoDB (any thread, sync driver) ---------------------------------------
+
+    def _orders_collection(self) -> Collection[Raw]:
+        if self._sync_collection is None:
+            raise StoreError("the order store is not open")
+        return self._sync_collection
+
+    def _read_finished(self, order_id: str) -> StoredOrder | None:
+        if not self.memory.may_be_stored(order_id):
+            return None
+        try:
+            document = self._orders_collection().find_one({"_id": order_id})
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not read order {order_id}: {exc}") from exc
+        return None if document is None else stored_order(document)
+
+    def _read_finished_page(self, query: OrderQuery) -> list[Order]:
+        criteria: Raw = {"terminal": True}
+        if query.account_id is not None:
+            criteria["account_id"] = query.account_id
+        if query.symbol is not None:
+            criteria["symbol"] = query.symbol
+        if query.status is not None:
+            criteria["status"] = query.status.value
+        if query.before is not None:
+            at, order_id = query.before
+            criteria["$or"] = [
+                {"created_at": {"$lt": at}},
+                {"created_at": at, "order_id": {"$lt": order_id}},
+            ]
+        try:
+            cursor = (
+                self._orders_collection()
+                .find(criteria)
+                .sort([("created_at", -1), ("order_id", -1)])
+                .limit(query.limit)
+            )
+            return [stored_order(document).order for document in cursor]
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not list orders: {exc}") from exc
+
+    def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int]:
+        """Per order, its terminal document, else its highest version; and how many were read."""
+        latest: dict[str, Raw] = {}
+        scanned = 0
+        for document in self._orders_collection().find(criteria):
+            scanned += 1
+            held = latest.get(document["order_id"])
+            if held is None or (
+                not held["terminal"]
+                and (document["terminal"] or document["version"] > held["version"])
+            ):
+                latest[document["order_id"]] = document
+        return latest, scanned
+
+    def _recover(self) -> Recovery:
+        started = time.perf_counter()
+        latest, scanned = self._latest_documents({})
+        open_orders: list[StoredOrder] = []
+        finished = 0
+        memory = self.memory
+        for order_id, document in latest.items():
+            if document["terminal"]:
+                memory.adopt_finished(order_id, document["account_id"], document["created_at"])
+                finished += 1
+            else:
+                stored = stored_order(document)
+                memory.adopt_open(stored)
+                open_orders.append(stored)
+        open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
+        return Recovery(tuple(open_orders), finished, scanned, time.perf_counter() - started)
+
+    def _executions(self, account_id: str | None) -> list[Execution]:
+        latest, _ = self._latest_documents({} if account_id is None else {"account_id": account_id})
+        stored = sorted(
+            (stored_order(document) for document in latest.values()),
+            key=lambda s: (s.order.created_at, s.order.order_id),
+        )
+        return [execution for s in stored for execution in executions_of(s)]
+
+
+class MongoAccountRepository(AccountRepository):
+    """Accounts as insert-only versions ``{account_id}:{version:06d}`` (no updates, as orders)."""
+
+    def __init__(self, database: AsyncDatabase[Raw]) -> None:
+        """Use ``database`` (its client belongs to the caller's loop); run ``init_database`` once."""
+        self._collection: AsyncCollection[Raw] = database[AccountDocument.Settings.name]
+
+    @staticmethod
+    def _document(record: AccountRecord) -> Raw:
+        return {
+            "_id": f"{record.account_id}:{record.version:06d}",
+            "account_id": record.account_id,
+            "version": record.version,
+            "balances": balances_to_dict(record.balances),
+            "limits": None if record.limits is None else limits_to_dict(record.limits),
+            "opened_at": record.opened_at,
+        }
+
+    @staticmethod
+    def _record(raw: Raw) -> AccountRecord:
+        document = AccountDocument.model_validate(raw)
+        return AccountRecord(
+            account_id=document.account_id,
+            balances=balances_from_dict(document.balances),
+            limits=None if document.limits is None else limits_from_dict(document.limits),
+            opened_at=document.opened_at,
+            version=document.version,
+        )
+
+    async def open(self, record: AccountRecord) -> None:
+        """Insert version 1; a taken id is a duplicate key."""
+        if record.version != 1:
+            raise StoreError("a new account starts at version 1")
+        try:
+            await self._collection.insert_one(self._document(record))
+        except DuplicateKeyError as exc:
+            raise AccountExists(f"account {record.account_id!r} already exists") from exc
+
+    async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
+        """Insert the next version with the new limits (retried if another writer raced us)."""
+        for _ in range(5):
+            held = await self.get(account_id)
+            if held is None:
+                raise UnknownAccount(f"account {account_id!r} is not known")
+            record = AccountRecord(
+                account_id, held.balances, limits, held.opened_at, held.version + 1
+            )
+            try:
+                await self._collection.insert_one(self._document(record))
+            except DuplicateKeyError:
+                continue
+            return record
+        raise StoreError(f"account {account_id!r} changes too often to record its limits")
+
+    async def get(self, account_id: str) -> AccountRecord | None:
+        """The highest version of the account."""
+        cursor = self._collection.find({"account_id": account_id}).sort("version", -1).limit(1)
+        async for raw in cursor:
+            return self._record(raw)
+        return None
+
+    async def load_all(self) -> Sequence[AccountRecord]:
+        """Every account's highest version, in opening order."""
+        latest: dict[str, Raw] = {}
+        async for raw in self._collection.find({}):
+            held = latest.get(raw["account_id"])
+            if held is None or raw["version"] > held["version"]:
+                latest[raw["account_id"]] = raw
+        records = [self._record(raw) for raw in latest.values()]
+        records.sort(key=lambda r: (r.opened_at, r.account_id))
+        return records

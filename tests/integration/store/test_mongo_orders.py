@@ -1,0 +1,215 @@
+"""The write-behind order repository against the real FerretDB: no fakes, a database per test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from oms.config import Settings
+from oms.domain.enums import OrderStatus
+from oms.store.documents import OrderDocument
+from oms.store.mongo import MongoOrderRepository, StoreUnavailable
+from oms.store.ports import OrderQuery, StoredOrder
+from tests.unit.store.histories import open_history, settled_history, states
+
+
+def _save_whole(repository: MongoOrderRepository, history: list) -> None:
+    for event, order in zip(history, states(history), strict=True):
+        repository.save([order], [event])
+
+
+@pytest.fixture
+async def database(settings: Settings, unique: str) -> AsyncIterator[str]:
+    """A fresh database name, dropped afterwards."""
+    name = f"store_{unique}"
+    yield name
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
+    await client.drop_database(name)
+    await client.close()
+
+
+@pytest.fixture
+async def repository(settings: Settings, database: str) -> AsyncIterator[MongoOrderRepository]:
+    """An open repository whose writer runs on the test's loop."""
+    repo = MongoOrderRepository(settings.mongo_url, database, keep_terminal=2)
+    await repo.open()
+    yield repo
+    await repo.close()
+
+
+async def _raw_ids(settings: Settings, database: str) -> list[str]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
+    try:
+        ids = [str(d["_id"]) async for d in client[database]["orders"].find({}, {"_id": 1})]
+    finally:
+        await client.close()
+    return sorted(ids)
+
+
+async def test_a_saved_order_is_served_at_once_and_written_as_one_document_per_batch(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange
+    done, resting = settled_history("o-1"), open_history("o-2")
+
+    # Act
+    _save_whole(repository, done)
+    _save_whole(repository, resting)
+    served = repository.load("o-1")
+    await repository.durable()
+
+    # Assert
+    assert served == StoredOrder(states(done)[-1], tuple(done))
+    assert repository.get("o-2") == states(resting)[-1]
+    assert list(repository.events("o-2")) == resting
+    assert await _raw_ids(settings, database) == ["o-1", "o-2:00000002"]
+
+
+async def test_replaying_a_batch_changes_nothing(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange
+    history = settled_history("o-1")
+    _save_whole(repository, history)
+    await repository.durable()
+    before = await _raw_ids(settings, database)
+
+    # Act: the same batch again through this repository, and through a fresh one (a restart)
+    _save_whole(repository, history)
+    await repository.durable()
+    fresh = MongoOrderRepository(settings.mongo_url, database)
+    await fresh.open()
+    try:
+        _save_whole(fresh, history)
+        await fresh.durable()
+    finally:
+        await fresh.close()
+
+    # Assert
+    assert await _raw_ids(settings, database) == before
+    assert repository.duplicates + fresh.duplicates >= 2
+    assert repository.last_error is None
+    assert repository.load("o-1") == StoredOrder(states(history)[-1], tuple(history))
+
+
+async def test_flush_returns_only_once_everything_saved_is_in_mongodb(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange
+    for i in range(50):
+        _save_whole(repository, settled_history(f"o-{i:02d}", at=100.0 + i))
+
+    # Act: flush blocks its thread (the engine's), never the writer's loop
+    await asyncio.to_thread(repository.flush)
+
+    # Assert
+    assert len(await _raw_ids(settings, database)) == 50
+    assert repository.backlog == 0
+
+
+async def test_orders_dropped_from_memory_are_read_back_from_mongodb(
+    repository: MongoOrderRepository,
+) -> None:
+    # Arrange: keep_terminal=2, so the three oldest of five settled orders leave memory
+    for i in range(5):
+        _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
+    _save_whole(repository, open_history("o-open", at=50.0))
+    await repository.durable()
+    assert not repository.memory.holds("o-0")
+
+    # Act
+    old = await asyncio.to_thread(repository.load, "o-0")
+    page = await asyncio.to_thread(repository.query, OrderQuery(account_id="acct-1", limit=4))
+    rest = await asyncio.to_thread(
+        repository.query,
+        OrderQuery(account_id="acct-1", limit=4, before=(page[-1].created_at, page[-1].order_id)),
+    )
+    settled = await asyncio.to_thread(
+        repository.query, OrderQuery(status=OrderStatus.SETTLED, limit=10)
+    )
+
+    # Assert
+    assert old == StoredOrder(states(settled_history("o-0", at=100.0))[-1], tuple(old.events))
+    assert len(old.events) == 5
+    assert [o.order_id for o in page] == ["o-4", "o-3", "o-2", "o-1"]
+    assert [o.order_id for o in rest] == ["o-0", "o-open"]
+    assert [o.order_id for o in settled] == ["o-4", "o-3", "o-2", "o-1", "o-0"]
+    assert repository.get("never-placed") is None  # answered without a round trip
+
+
+async def test_recovery_brings_back_open_orders_finished_ids_and_executions(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: one repository writes, then "crashes" (closes); a new one recovers
+    _save_whole(repository, settled_history("o-done", at=100.0))
+    resting = open_history("o-rest", at=101.0)
+    _save_whole(repository, resting)
+    await repository.durable()
+    recovered = MongoOrderRepository(settings.mongo_url, database)
+    await recovered.open()
+    try:
+        # Act
+        recovery = await recovered.recover()
+        done = await asyncio.to_thread(recovered.get, "o-done")
+        fills = await recovered.executions("acct-1")
+    finally:
+        await recovered.close()
+
+    # Assert
+    assert recovery.open_orders == (StoredOrder(states(resting)[-1], tuple(resting)),)
+    assert recovery.finished == 1
+    assert recovered.memory.holds("o-rest")
+    assert done is not None
+    assert done.status is OrderStatus.SETTLED
+    assert [(f.execution_id, f.quantity, f.price, f.fee) for f in fills] == [
+        ("x-o-done-1", Decimal("0.20"), Decimal("30000.10"), Decimal("6.00002")),
+        ("x-o-done-2", Decimal("0.30"), Decimal("29999.9"), Decimal("0")),
+    ]
+
+
+async def test_a_failed_write_is_retried_surfaced_and_finally_written(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: point the writer at a server that does not answer (a real driver failure)
+    good = repository._collection
+    dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
+    )
+    repository._collection = dead[database]["orders"]
+    repository.retry_max_s = 0.2
+    try:
+        _save_whole(repository, settled_history("o-1"))
+
+        # Act / Assert: the barrier times out with the typed error, the batch is kept
+        with pytest.raises(StoreUnavailable, match="write failed"):
+            await repository.durable(wait_s=1.0)
+        assert repository.retries >= 1
+        assert repository.last_error is not None
+        repository._collection = good  # the server is back
+        await repository.durable(wait_s=10.0)
+    finally:
+        await dead.close()
+
+    assert await _raw_ids(settings, database) == ["o-1"]
+    assert repository.last_error is None
+
+
+async def test_the_raw_documents_are_valid_beanie_documents(
+    repository: MongoOrderRepository,
+) -> None:
+    # Arrange
+    _save_whole(repository, settled_history("o-1"))
+    await repository.durable()
+
+    # Act
+    document = await OrderDocument.get("o-1")
+
+    # Assert
+    assert document is not None
+    assert document.terminal
+    assert document.status == "SETTLED"
+    assert document.version == 5
