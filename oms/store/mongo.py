@@ -318,6 +318,10 @@ class MongoOrderRepository(OrderRepository):
         """
         return await asyncio.to_thread(self._recover)
 
+    def recover_now(self) -> Recovery:
+        """``recover`` for a caller outside any event loop (tools, tests); blocks its thread."""
+        return self._recover()
+
     async def executions(self, account_id: str | None = None) -> list[Execution]:
         """Every stored fill (of one account, or all), order by order, to rebuild the ledger."""
         return await asyncio.to_thread(self._executions, account_id)

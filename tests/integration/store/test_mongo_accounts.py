@@ -1,0 +1,56 @@
+"""Accounts as insert-only versions in the real FerretDB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from oms.config import Settings
+from oms.risk.errors import AccountExists, UnknownAccount
+from oms.risk.limits import RiskLimits
+from oms.store.mongo import MongoAccountRepository, init_database
+from oms.store.ports import AccountRecord
+
+
+@pytest.fixture
+async def database(settings: Settings, unique: str) -> AsyncIterator[AsyncDatabase[dict]]:
+    """A fresh initialised database, dropped afterwards."""
+    client: AsyncMongoClient[dict] = AsyncMongoClient(settings.mongo_url)
+    database = client[f"accounts_{unique}"]
+    await init_database(database)
+    yield database
+    await client.drop_database(database.name)
+    await client.close()
+
+
+async def test_an_account_is_opened_once_and_its_limits_versioned(
+    database: AsyncDatabase[dict],
+) -> None:
+    # Arrange
+    accounts = MongoAccountRepository(database)
+    record = AccountRecord("acct-1", {"USD": Decimal("1000.50"), "BTC": Decimal("0")}, None, 5.0)
+    limits = RiskLimits(max_order_notional=Decimal("5000"), price_collar=Decimal("0.05"))
+
+    # Act
+    await accounts.open(record)
+    with pytest.raises(AccountExists):
+        await accounts.open(record)
+    changed = await accounts.set_limits("acct-1", limits)
+    await accounts.open(AccountRecord("acct-2", {"USD": Decimal("1")}, limits, 6.0))
+
+    # Assert
+    assert changed.version == 2
+    assert await accounts.get("acct-1") == AccountRecord(
+        "acct-1", {"USD": Decimal("1000.50"), "BTC": Decimal("0")}, limits, 5.0, 2
+    )
+    assert [(r.account_id, r.version) for r in await accounts.load_all()] == [
+        ("acct-1", 2),
+        ("acct-2", 1),
+    ]
+    assert await accounts.get("nobody") is None
+    with pytest.raises(UnknownAccount):
+        await accounts.set_limits("nobody", limits)
