@@ -15,8 +15,8 @@ were measured on this machine against FerretDB 1.24 on SQLite (the local and CI 
   as one string, and the fields anything filters or sorts on stay top-level.
 
 The ``orders`` collection is therefore an append-only log of *order documents*: one per order
-per write batch in which the order changed, each holding the order's state then and its whole
-history. ``_id`` is ``"{order_id}:{version:08d}"`` while the order is open, and the bare
+per write batch in which the order changed, each holding the order's whole history up to then
+(its state is the fold of that history; the fields queries need are copied top-level). ``_id`` is ``"{order_id}:{version:08d}"`` while the order is open, and the bare
 ``order_id`` for the one document that holds its terminal state: a finished order is found by
 ``_id`` alone, and writing a batch twice (a retry, a replay) hits duplicate keys that the writer
 ignores, so a replay changes nothing. The design's ``order_events`` and ``executions`` are the
@@ -37,15 +37,10 @@ from beanie import Document
 from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from oms.codec import (
-    CodecError,
-    event_from_dict,
-    event_to_dict,
-    order_from_dict,
-    order_to_dict,
-)
+from oms.codec import CodecError, event_from_dict, event_to_dict
+from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
-from oms.domain.orders import Order
+from oms.domain.orders import Order, fold
 from oms.store.ports import StoredOrder
 
 ORDER_INDEXES = [
@@ -63,14 +58,12 @@ class OrderDocument(Document):
     id: str = Field(alias="_id")  # type: ignore[assignment]  # ours, not an ObjectId
     order_id: str
     account_id: str
-    client_order_id: str
     symbol: str
     status: str
     terminal: bool
     created_at: float
-    updated_at: float
     version: int
-    body: str  # JSON: {"order": order_to_dict, "events": [event_to_dict, ...]}
+    body: str  # JSON: [event_to_dict without its order_id, ...]; the state is their fold
 
     class Settings:
         name = "orders"
@@ -106,31 +99,37 @@ def order_document_id(order: Order) -> str:
 
 
 def order_document(order: Order, history: Sequence[OrderEvent]) -> dict[str, Any]:
-    """The raw ``orders`` document (what ``OrderDocument`` validates) of one state and history."""
-    body = orjson.dumps(
-        {"order": order_to_dict(order), "events": [event_to_dict(e) for e in history]}
-    )
+    """The raw ``orders`` document (what ``OrderDocument`` validates) of one state and history.
+
+    The body holds the events only, each without the order id the document already names: the
+    state is their fold, and a body half the size writes about 20% faster on FerretDB.
+    """
+    events = []
+    for event in history:
+        data = event_to_dict(event)
+        del data["order_id"]
+        events.append(data)
     return {
         "_id": order_document_id(order),
         "order_id": order.order_id,
         "account_id": order.account_id,
-        "client_order_id": order.client_order_id,
         "symbol": order.symbol,
         "status": order.status.value,
         "terminal": order.status.is_terminal,
         "created_at": order.created_at,
-        "updated_at": order.updated_at,
         "version": order.version,
-        "body": body.decode(),
+        "body": orjson.dumps(events).decode(),
     }
 
 
 def stored_order(document: dict[str, Any]) -> StoredOrder:
-    """The order and its history back from a raw ``orders`` document."""
+    """The order (the fold of its history) and the history back from a raw ``orders`` document."""
     try:
-        data = orjson.loads(document["body"])
-        order = order_from_dict(data["order"])
-        events = tuple(event_from_dict(e) for e in data["events"])
-    except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        order_id = document["order_id"]
+        events = tuple(
+            event_from_dict({**data, "order_id": order_id})
+            for data in orjson.loads(document["body"])
+        )
+        return StoredOrder(fold(events), events)
+    except (KeyError, TypeError, orjson.JSONDecodeError, DomainError) as exc:
         raise CodecError(f"unreadable order document {document.get('_id')!r}: {exc!r}") from exc
-    return StoredOrder(order, events)

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from oms.config import Settings
 from oms.risk.errors import AccountExists, UnknownAccount
 from oms.risk.limits import RiskLimits
-from oms.store.mongo import MongoAccountRepository, init_database
+from oms.store.mongo import MongoAccountRepository, init_database, is_ferretdb
 from oms.store.ports import AccountRecord
 
 
@@ -54,3 +54,26 @@ async def test_an_account_is_opened_once_and_its_limits_versioned(
     assert await accounts.get("nobody") is None
     with pytest.raises(UnknownAccount):
         await accounts.set_limits("nobody", limits)
+
+
+async def test_the_design_indexes_are_created_when_asked_and_a_restart_keeps_them(
+    database: AsyncDatabase[dict],
+) -> None:
+    # Arrange: FerretDB gets none by default (it never reads through them), MongoDB all of them
+    assert await is_ferretdb(database)
+    assert set(await database["orders"].index_information()) <= {"_id_"}
+
+    # Act: asked for explicitly, twice (a restart must not resend existing indexes)
+    await init_database(database, secondary_indexes=True)
+    await init_database(database, secondary_indexes=True)
+
+    # Assert
+    assert set(await database["orders"].index_information()) == {
+        "_id_",
+        "order_id_1_version_-1",
+        "account_id_1_created_at_-1",
+        "symbol_1_status_1",
+        "terminal_1_created_at_-1",
+    }
+    unique = (await database["accounts"].index_information())["account_id_1_version_-1"]
+    assert unique["unique"] is True
