@@ -1,0 +1,617 @@
+"""What travels on the topics, as JSON (orjson), and how a record that cannot be read is refused.
+
+Every amount is a JSON *string* holding a plain decimal (``"0.5"``, ``"30000.00"``); a JSON number
+for an amount is refused, so no amount ever passes through a float. Timestamps are JSON numbers
+of epoch seconds. Enum values are exact upper case. Unknown fields are refused, as at the REST door.
+
+``orders`` (key: ``account_id`` as UTF-8; value: one command, told apart by ``type``). REST
+produces exactly this, and any other producer may too::
+
+    {"type": "PlaceOrder", "order_id": "o-42", "account_id": "acct-1", "symbol": "BTC-USD",
+     "side": "BUY", "order_type": "LIMIT", "quantity": "0.5", "price": "30000.00",
+     "time_in_force": "GTC", "client_order_id": "my-42", "command_id": "place:o-42",
+     "created_at": 1767225600.25}
+
+    {"type": "CancelOrder", "order_id": "o-42", "account_id": "acct-1",
+     "command_id": "cancel:o-42", "requested_at": 1767225601.0}
+
+  Required for ``PlaceOrder``: ``order_id``, ``account_id``, ``symbol`` (a listed instrument),
+  ``side`` (BUY/SELL), ``order_type`` (MARKET/LIMIT), ``quantity`` (a multiple of the lot size),
+  and ``price`` for a LIMIT order only (a multiple of the tick size). ``time_in_force``
+  (GTC/IOC/FOK) defaults to GTC for LIMIT and IOC for MARKET (a MARKET order cannot be GTC);
+  ``client_order_id`` defaults to ``order_id``; ``command_id`` to ``place:<order_id>``;
+  ``created_at`` to the record's Kafka timestamp (so a replayed record decodes the same).
+  For ``CancelOrder``: ``order_id`` and ``account_id``; ``command_id`` defaults to
+  ``cancel:<order_id>``, ``requested_at`` to the record's timestamp. The order id is the
+  producer's: placing the same ``order_id`` twice changes nothing (replay is harmless).
+
+``executions`` (key: ``account_id``) — one fill from a venue or gateway; ``type`` may be omitted::
+
+    {"type": "ApplyFill", "execution_id": "x-9", "order_id": "o-42", "account_id": "acct-1",
+     "quantity": "0.2", "price": "29999.50", "fee": "0.01", "executed_at": 1767225602.0}
+
+  ``fee`` (quote asset, may be ``"0"``) defaults to ``"0"``; ``executed_at`` to the record's
+  timestamp. The execution id makes a repeated execution harmless.
+
+``prices`` (key: ``symbol``) — ``oms.marketdata.Tick.to_dict()``: ``symbol``, ``last_price``,
+``best_bid``, ``best_ask``, ``bids``/``asks`` (lists of ``{"price", "quantity"}``), ``ts``.
+
+``order-events`` (key: ``account_id``) — one state change: ``type`` (the event's class name:
+OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled),
+``order_id``, ``account_id``, ``sequence``, ``command_id``, ``at`` and the event's own fields.
+
+``risk-events`` (key: ``account_id``, empty for global) — ``type`` (ORDER_REJECTED,
+KILL_SWITCH), ``account_id``, ``order_id``, ``reason``, ``detail``, ``at``.
+
+A record that cannot be read raises ``DecodeError`` with a ``Reason`` code; the agents put such
+records on ``<topic>.dlq`` with that reason and go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import orjson
+
+from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.errors import DomainError
+from oms.domain.events import (
+    CancelReason,
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
+from oms.domain.instruments import Instrument, InstrumentStatus
+from oms.marketdata import Tick
+from oms.marketdata.tick import InvalidTick
+
+MAX_RECORD_BYTES = 64 * 1024
+
+# The REST door's grammar (oms.api.order_request): digits and an optional fraction, no sign,
+# exponent, NaN or Infinity, at most fifteen integer digits.
+_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+class Reason(StrEnum):
+    """Why a record was refused: the code that goes with it to the dead-letter topic."""
+
+    MALFORMED_JSON = "MALFORMED_JSON"
+    TOO_LARGE = "TOO_LARGE"
+    NOT_AN_OBJECT = "NOT_AN_OBJECT"
+    UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
+    MISSING_FIELD = "MISSING_FIELD"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    INVALID_FIELD = "INVALID_FIELD"
+    INVALID_ENUM = "INVALID_ENUM"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    SYMBOL_NOT_TRADING = "SYMBOL_NOT_TRADING"
+    QUANTITY_NOT_MULTIPLE_OF_LOT = "QUANTITY_NOT_MULTIPLE_OF_LOT"
+    PRICE_NOT_MULTIPLE_OF_TICK = "PRICE_NOT_MULTIPLE_OF_TICK"
+    PRICE_REQUIRED = "PRICE_REQUIRED"
+    PRICE_NOT_ALLOWED = "PRICE_NOT_ALLOWED"
+    INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE"
+    INVALID_TICK = "INVALID_TICK"
+
+
+class DecodeError(DomainError):
+    """A record that is not a valid message of its topic; ``code`` is a ``Reason``."""
+
+    code = "DECODE_ERROR"
+
+    def __init__(self, reason: Reason, message: str, field: str | None = None) -> None:
+        super().__init__(message, code=reason.value)
+        self.reason = reason
+        self.field = field
+
+
+Command = PlaceOrder | CancelOrder | ApplyFill
+
+
+# -- reading helpers ---------------------------------------------------------------------------
+
+
+def loads_object(raw: bytes | None) -> dict[str, Any]:
+    """Parse one record's value as a JSON object, or refuse it."""
+    if raw is None:
+        raise DecodeError(Reason.MALFORMED_JSON, "the record has no value")
+    if len(raw) > MAX_RECORD_BYTES:
+        raise DecodeError(Reason.TOO_LARGE, f"{len(raw)} bytes > {MAX_RECORD_BYTES}")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(Reason.MALFORMED_JSON, f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise DecodeError(
+            Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(value).__name__}"
+        )
+    return value
+
+
+def _check_fields(data: Mapping[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise DecodeError(
+            Reason.UNKNOWN_FIELD, f"unknown field(s): {', '.join(unknown)}", unknown[0]
+        )
+
+
+def _required(data: Mapping[str, Any], name: str) -> Any:
+    value = data.get(name)
+    if value is None:
+        raise DecodeError(Reason.MISSING_FIELD, f"{name} is required", name)
+    return value
+
+
+def _identifier(data: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = data.get(name)
+    if value is None:
+        if default is None:
+            raise DecodeError(Reason.MISSING_FIELD, f"{name} is required", name)
+        return default
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise DecodeError(
+            Reason.INVALID_FIELD,
+            f"{name} must be 1-64 characters: letters, digits, '.', '_', ':', '-'",
+            name,
+        )
+    return value
+
+
+_E = TypeVar("_E", Side, OrderType, TimeInForce, CancelReason)
+
+
+def _enum(data: Mapping[str, Any], name: str, enum: type[_E], default: _E | None = None) -> _E:
+    value = data.get(name)
+    if value is None:
+        if default is None:
+            raise DecodeError(Reason.MISSING_FIELD, f"{name} is required", name)
+        return default
+    if not isinstance(value, str) or value not in enum.__members__:
+        allowed = ", ".join(enum.__members__)
+        raise DecodeError(Reason.INVALID_ENUM, f"{name} must be one of {allowed}", name)
+    return enum(value)
+
+
+def _amount(data: Mapping[str, Any], name: str, *, zero_ok: bool = False) -> Decimal:
+    value = _required(data, name)
+    return amount(value, name, zero_ok=zero_ok)
+
+
+def amount(value: object, name: str, *, zero_ok: bool = False) -> Decimal:
+    """A decimal carried as a JSON string (never a number), positive unless ``zero_ok``."""
+    if not isinstance(value, str):
+        raise DecodeError(
+            Reason.INVALID_AMOUNT, f'{name} must be a decimal string such as "0.5"', name
+        )
+    if not _AMOUNT.fullmatch(value):
+        raise DecodeError(Reason.INVALID_AMOUNT, f"{name} is not a plain decimal: {value!r}", name)
+    result = Decimal(value)
+    if result < 0 or (result == 0 and not zero_ok):
+        raise DecodeError(Reason.INVALID_AMOUNT, f"{name} must be greater than zero", name)
+    return result
+
+
+def _timestamp(data: Mapping[str, Any], name: str, default: float | None) -> float:
+    value = data.get(name)
+    if value is None:
+        if default is None:
+            raise DecodeError(Reason.MISSING_FIELD, f"{name} is required", name)
+        return default
+    # bool is an int: refuse it so that `true` never becomes a timestamp.
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise DecodeError(Reason.INVALID_FIELD, f"{name} must be epoch seconds", name)
+    return float(value)
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = _required(data, name)
+    if not isinstance(value, str):
+        raise DecodeError(Reason.INVALID_FIELD, f"{name} must be a string", name)
+    return value
+
+
+def _integer(data: Mapping[str, Any], name: str) -> int:
+    value = _required(data, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DecodeError(Reason.INVALID_FIELD, f"{name} must be a positive integer", name)
+    return value
+
+
+def _str_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+# -- orders ------------------------------------------------------------------------------------
+
+PLACE_ORDER = "PlaceOrder"
+CANCEL_ORDER = "CancelOrder"
+APPLY_FILL = "ApplyFill"
+
+_PLACE_FIELDS = frozenset({
+    "type", "command_id", "order_id", "client_order_id", "account_id", "symbol", "side",
+    "order_type", "quantity", "price", "time_in_force", "created_at",
+})  # fmt: skip
+_CANCEL_FIELDS = frozenset({"type", "command_id", "order_id", "account_id", "requested_at"})
+_FILL_FIELDS = frozenset({
+    "type", "execution_id", "order_id", "account_id", "quantity", "price", "fee", "executed_at",
+})  # fmt: skip
+
+
+def encode_command(command: Command) -> bytes:
+    """The record value of a command (``orders`` for place/cancel, ``executions`` for fills)."""
+    if isinstance(command, PlaceOrder):
+        return orjson.dumps({
+            "type": PLACE_ORDER,
+            "command_id": command.command_id,
+            "order_id": command.order_id,
+            "client_order_id": command.client_order_id,
+            "account_id": command.account_id,
+            "symbol": command.symbol,
+            "side": command.side.value,
+            "order_type": command.type.value,
+            "quantity": str(command.quantity),
+            "price": _str_or_none(command.price),
+            "time_in_force": command.time_in_force.value,
+            "created_at": command.created_at,
+        })  # fmt: skip
+    if isinstance(command, CancelOrder):
+        return orjson.dumps({
+            "type": CANCEL_ORDER,
+            "command_id": command.command_id,
+            "order_id": command.order_id,
+            "account_id": command.account_id,
+            "requested_at": command.requested_at,
+        })  # fmt: skip
+    return orjson.dumps({
+        "type": APPLY_FILL,
+        "execution_id": command.command_id,
+        "order_id": command.order_id,
+        "account_id": command.account_id,
+        "quantity": str(command.quantity),
+        "price": str(command.price),
+        "fee": str(command.fee),
+        "executed_at": command.executed_at,
+    })  # fmt: skip
+
+
+def command_key(command: Command) -> bytes:
+    """The record key of a command: its account, so one account's commands stay in order."""
+    return command.account_id.encode()
+
+
+class CommandDecoder:
+    """Reads ``orders`` and ``executions`` records against the listed instruments."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self.instruments = instruments
+
+    def order_command(self, raw: bytes | None, timestamp: float) -> PlaceOrder | CancelOrder:
+        """A record of ``orders``; ``timestamp`` (the record's) fills an absent time."""
+        data = loads_object(raw)
+        kind = data.get("type")
+        if kind == PLACE_ORDER:
+            return self.place_order(data, timestamp)
+        if kind == CANCEL_ORDER:
+            return self.cancel_order(data, timestamp)
+        raise DecodeError(
+            Reason.UNKNOWN_COMMAND,
+            f"type must be {PLACE_ORDER} or {CANCEL_ORDER}, got {kind!r}",
+            "type",
+        )
+
+    def place_order(self, data: Mapping[str, Any], timestamp: float) -> PlaceOrder:
+        """A place-order command, checked as the REST door checks a body."""
+        _check_fields(data, _PLACE_FIELDS)
+        order_id = _identifier(data, "order_id")
+        account_id = _identifier(data, "account_id")
+        symbol = data.get("symbol")
+        if symbol is None:
+            raise DecodeError(Reason.MISSING_FIELD, "symbol is required", "symbol")
+        instrument = self.instruments.get(symbol) if isinstance(symbol, str) else None
+        if instrument is None:
+            raise DecodeError(Reason.UNKNOWN_SYMBOL, f"{symbol!r} is not listed", "symbol")
+        if instrument.status is not InstrumentStatus.TRADING:
+            raise DecodeError(Reason.SYMBOL_NOT_TRADING, f"{symbol} is not trading", "symbol")
+        side = _enum(data, "side", Side)
+        order_type = _enum(data, "order_type", OrderType)
+        quantity = _amount(data, "quantity")
+        if quantity % instrument.lot_size != 0:
+            raise DecodeError(
+                Reason.QUANTITY_NOT_MULTIPLE_OF_LOT,
+                f"quantity {quantity} is not a multiple of the lot size {instrument.lot_size}",
+                "quantity",
+            )
+        price: Decimal | None = None
+        if order_type is OrderType.LIMIT:
+            if data.get("price") is None:
+                raise DecodeError(Reason.PRICE_REQUIRED, "a LIMIT order needs a price", "price")
+            price = _amount(data, "price")
+            if price % instrument.tick_size != 0:
+                raise DecodeError(
+                    Reason.PRICE_NOT_MULTIPLE_OF_TICK,
+                    f"price {price} is not a multiple of the tick size {instrument.tick_size}",
+                    "price",
+                )
+        elif data.get("price") is not None:
+            raise DecodeError(Reason.PRICE_NOT_ALLOWED, "a MARKET order has no price", "price")
+        default_tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+        time_in_force = _enum(data, "time_in_force", TimeInForce, default_tif)
+        if order_type is OrderType.MARKET and time_in_force is TimeInForce.GTC:
+            raise DecodeError(
+                Reason.INVALID_TIME_IN_FORCE,
+                "a MARKET order cannot rest: use IOC or FOK",
+                "time_in_force",
+            )
+        return PlaceOrder(
+            command_id=_identifier(data, "command_id", f"place:{order_id}"),
+            order_id=order_id,
+            client_order_id=_identifier(data, "client_order_id", order_id),
+            account_id=account_id,
+            symbol=instrument.symbol,
+            side=side,
+            type=order_type,
+            quantity=quantity,
+            price=price,
+            time_in_force=time_in_force,
+            created_at=_timestamp(data, "created_at", timestamp),
+        )
+
+    def cancel_order(self, data: Mapping[str, Any], timestamp: float) -> CancelOrder:
+        """A cancel command."""
+        _check_fields(data, _CANCEL_FIELDS)
+        order_id = _identifier(data, "order_id")
+        return CancelOrder(
+            command_id=_identifier(data, "command_id", f"cancel:{order_id}"),
+            order_id=order_id,
+            account_id=_identifier(data, "account_id"),
+            requested_at=_timestamp(data, "requested_at", timestamp),
+        )
+
+    def fill(self, raw: bytes | None, timestamp: float) -> ApplyFill:
+        """A record of ``executions``."""
+        data = loads_object(raw)
+        kind = data.get("type", APPLY_FILL)
+        if kind != APPLY_FILL:
+            raise DecodeError(
+                Reason.UNKNOWN_COMMAND, f"type must be {APPLY_FILL}, got {kind!r}", "type"
+            )
+        _check_fields(data, _FILL_FIELDS)
+        return ApplyFill(
+            command_id=_identifier(data, "execution_id"),
+            order_id=_identifier(data, "order_id"),
+            account_id=_identifier(data, "account_id"),
+            quantity=_amount(data, "quantity"),
+            price=_amount(data, "price"),
+            fee=amount(data.get("fee", "0"), "fee", zero_ok=True),
+            executed_at=_timestamp(data, "executed_at", timestamp),
+        )
+
+
+# -- prices ------------------------------------------------------------------------------------
+
+
+def encode_tick(tick: Tick) -> bytes:
+    """The record value of a tick on ``prices`` (key: the symbol)."""
+    return orjson.dumps(tick.to_dict())
+
+
+def decode_tick(raw: bytes | None, instruments: Mapping[str, Instrument]) -> Tick:
+    """A record of ``prices``; a tick of a symbol not listed here is refused."""
+    data = loads_object(raw)
+    try:
+        tick = Tick.from_dict(data)
+    except InvalidTick as exc:
+        raise DecodeError(Reason.INVALID_TICK, f"{exc.code}: {exc}") from None
+    if tick.symbol not in instruments:
+        raise DecodeError(Reason.UNKNOWN_SYMBOL, f"{tick.symbol!r} is not listed", "symbol")
+    return tick
+
+
+# -- order events ------------------------------------------------------------------------------
+
+
+def event_to_dict(event: OrderEvent, account_id: str | None) -> dict[str, Any]:
+    """An order event as JSON-ready data: amounts as decimal strings, enums as their values."""
+    data: dict[str, Any] = {
+        "type": type(event).__name__,
+        "order_id": event.order_id,
+        "account_id": account_id,
+        "sequence": event.sequence,
+        "command_id": event.command_id,
+        "at": event.at,
+    }
+    if isinstance(event, OrderPlaced):
+        data.update(
+            client_order_id=event.client_order_id,
+            symbol=event.symbol,
+            side=event.side.value,
+            order_type=event.type.value,
+            quantity=str(event.quantity),
+            price=_str_or_none(event.price),
+            time_in_force=event.time_in_force.value,
+        )
+    elif isinstance(event, OrderAccepted):
+        data["protection_price"] = str(event.protection_price)
+    elif isinstance(event, OrderRejected):
+        data.update(reason=event.reason, detail=event.detail)
+    elif isinstance(event, OrderFilled):
+        data.update(quantity=str(event.quantity), price=str(event.price), fee=str(event.fee))
+    elif isinstance(event, OrderCancelled):
+        data["reason"] = event.reason.value
+    return data
+
+
+def encode_event(event: OrderEvent, account_id: str | None) -> bytes:
+    """The record value of an order event on ``order-events``."""
+    return orjson.dumps(event_to_dict(event, account_id))
+
+
+def _common(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "order_id": _identifier(data, "order_id"),
+        "sequence": _integer(data, "sequence"),
+        "command_id": _text(data, "command_id"),
+        "at": _timestamp(data, "at", None),
+    }
+
+
+def _placed(data: Mapping[str, Any]) -> OrderEvent:
+    price = data.get("price")
+    return OrderPlaced(
+        **_common(data),
+        client_order_id=_text(data, "client_order_id"),
+        account_id=_identifier(data, "account_id"),
+        symbol=_text(data, "symbol"),
+        side=_enum(data, "side", Side),
+        type=_enum(data, "order_type", OrderType),
+        quantity=_amount(data, "quantity"),
+        price=None if price is None else amount(price, "price"),
+        time_in_force=_enum(data, "time_in_force", TimeInForce),
+    )
+
+
+_EVENT_READERS: dict[str, Callable[[Mapping[str, Any]], OrderEvent]] = {
+    "OrderPlaced": _placed,
+    "OrderAccepted": lambda d: OrderAccepted(
+        **_common(d), protection_price=_amount(d, "protection_price")
+    ),
+    "OrderRejected": lambda d: OrderRejected(
+        **_common(d), reason=_text(d, "reason"), detail=str(d.get("detail", ""))
+    ),
+    "OrderFilled": lambda d: OrderFilled(
+        **_common(d),
+        quantity=_amount(d, "quantity"),
+        price=_amount(d, "price"),
+        fee=_amount(d, "fee", zero_ok=True),
+    ),
+    "OrderCancelled": lambda d: OrderCancelled(
+        **_common(d), reason=_enum(d, "reason", CancelReason)
+    ),
+    "OrderSettled": lambda d: OrderSettled(**_common(d)),
+}
+
+
+def decode_event(raw: bytes | None) -> tuple[OrderEvent, str | None]:
+    """A record of ``order-events``: the event and the account it belongs to."""
+    data = loads_object(raw)
+    reader = _EVENT_READERS.get(str(data.get("type")))
+    if reader is None:
+        raise DecodeError(Reason.UNKNOWN_COMMAND, f"unknown event type {data.get('type')!r}")
+    account_id = data.get("account_id")
+    if account_id is not None and not isinstance(account_id, str):
+        raise DecodeError(Reason.INVALID_FIELD, "account_id must be a string", "account_id")
+    return reader(data), account_id
+
+
+# -- risk events -------------------------------------------------------------------------------
+
+
+class RiskEventType(StrEnum):
+    """What a risk event reports."""
+
+    ORDER_REJECTED = "ORDER_REJECTED"
+    KILL_SWITCH = "KILL_SWITCH"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    """A rejection or a kill-switch change, for ``risk-events``; ``account_id`` None is global."""
+
+    type: RiskEventType
+    account_id: str | None
+    reason: str
+    detail: str
+    at: float
+    order_id: str | None = None
+
+
+def encode_risk_event(event: RiskEvent) -> bytes:
+    """The record value of a risk event (key: the account, or empty when global)."""
+    return orjson.dumps({
+        "type": event.type.value,
+        "account_id": event.account_id,
+        "order_id": event.order_id,
+        "reason": event.reason,
+        "detail": event.detail,
+        "at": event.at,
+    })  # fmt: skip
+
+
+def decode_risk_event(raw: bytes | None) -> RiskEvent:
+    """A record of ``risk-events``."""
+    data = loads_object(raw)
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in RiskEventType.__members__:
+        raise DecodeError(Reason.UNKNOWN_COMMAND, f"unknown risk event type {kind!r}", "type")
+    account_id = data.get("account_id")
+    order_id = data.get("order_id")
+    return RiskEvent(
+        type=RiskEventType(kind),
+        account_id=None if account_id is None else _identifier(data, "account_id"),
+        order_id=None if order_id is None else _identifier(data, "order_id"),
+        reason=_text(data, "reason"),
+        detail=str(data.get("detail", "")),
+        at=_timestamp(data, "at", None),
+    )
+
+
+def rejection(event: OrderRejected, account_id: str | None) -> RiskEvent:
+    """The risk event that an order's rejection publishes."""
+    return RiskEvent(
+        type=RiskEventType.ORDER_REJECTED,
+        account_id=account_id,
+        order_id=event.order_id,
+        reason=event.reason,
+        detail=event.detail,
+        at=event.at,
+    )
+
+
+# -- dead letters ------------------------------------------------------------------------------
+
+
+def dead_letter_value(
+    *,
+    reason: str,
+    detail: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    value: bytes | None,
+    key: bytes | None,
+    timestamp: float | None,
+) -> bytes:
+    """The value put on ``<topic>.dlq``: why, where it came from, and the original bytes.
+
+    The original value goes as text when it is UTF-8 (``value``), else base64 (``value_b64``).
+    """
+    data: dict[str, Any] = {
+        "reason": reason,
+        "detail": detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp": timestamp,
+        "key": None if key is None else key.decode("utf-8", "replace"),
+    }
+    if value is None:
+        data["value"] = None
+    else:
+        try:
+            data["value"] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            data["value_b64"] = base64.b64encode(value).decode()
+    return orjson.dumps(data)

@@ -1,0 +1,305 @@
+"""Kafka ingestion against the real broker and the real engine (in-memory store).
+
+Each test has its own topics (``TopicNames.suffixed``) and consumer group, so tests never see
+each other's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from oms.actors.aio import reply
+from oms.config import Settings
+from oms.domain.enums import OrderStatus
+from oms.engine import Engine
+from oms.marketdata import BookLevel, Tick
+from oms.store.memory import MemoryOrderRepository
+from oms.stream.agents import StreamIngestion
+from oms.stream.codecs import decode_event, encode_tick
+from oms.stream.names import TopicNames
+from oms.stream.producer import KafkaEventSink
+from oms.stream.topics import dead_letter
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = "acct-stream"
+
+
+class HeldRepository(MemoryOrderRepository):
+    """An in-memory repository whose ``flush`` (the durability barrier) can be held shut."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def flush(self) -> None:
+        """Block while the gate is shut (the store is "writing")."""
+        self.entered.set()
+        self.gate.wait(30)
+
+
+@dataclass
+class Pipeline:
+    """A started engine, event sink and ingestion over this test's topics."""
+
+    settings: Settings
+    names: TopicNames
+    group_id: str
+    engine: Engine
+    repository: MemoryOrderRepository
+    ingestion: StreamIngestion
+    producer: AIOKafkaProducer
+
+    async def produce(self, topic: str, value: bytes, key: str = ACCOUNT) -> None:
+        await (await self.producer.send(topic, value=value, key=key.encode()))
+
+    async def order(self, order_id: str) -> Any:
+        return await reply(self.engine.get_order(order_id))
+
+
+async def _eventually(check: Callable[[], Any], within: float = 20.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def small(settings: Settings) -> Settings:
+    return replace(
+        settings,
+        orders_partitions=2,
+        executions_partitions=1,
+        prices_partitions=1,
+        events_partitions=1,
+        simulated_feed=False,
+    )
+
+
+async def _pipeline(
+    settings: Settings, unique: str, repository: MemoryOrderRepository
+) -> AsyncIterator[Pipeline]:
+    names = TopicNames.suffixed(unique)
+    group_id = f"oms-test-{unique}"
+    sink = KafkaEventSink(settings, names, account_of=lambda _: None)
+    engine = Engine(settings, repository=repository, sink=sink)
+    ingestion = StreamIngestion(
+        settings, engine, names=names, group_id=group_id, sink=sink, commit_interval_s=0.2
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
+    pipeline = Pipeline(settings, names, group_id, engine, repository, ingestion, producer)
+    engine.start()
+    await sink.start()
+    await producer.start()
+    try:
+        await ingestion.start()
+        await _eventually(_async(ingestion.partitions_assigned), 30)
+        await reply(engine.open_account(ACCOUNT, {"USD": Decimal(1_000_000)}))
+        yield pipeline
+    finally:
+        if isinstance(repository, HeldRepository):
+            repository.gate.set()
+        await producer.stop()
+        await ingestion.stop()
+        await sink.stop()
+        engine.stop()
+
+
+def _async(fn: Callable[[], Any]) -> Callable[[], Any]:
+    async def call() -> Any:
+        return fn()
+
+    return call
+
+
+@pytest.fixture
+async def pipeline(small: Settings, unique: str) -> AsyncIterator[Pipeline]:
+    async for started in _pipeline(small, unique, MemoryOrderRepository()):
+        yield started
+
+
+@pytest.fixture
+async def held(small: Settings, unique: str) -> AsyncIterator[Pipeline]:
+    async for started in _pipeline(small, unique, HeldRepository()):
+        yield started
+
+
+def _tick(price: str) -> Tick:
+    last = Decimal(price)
+    bid, ask = last - Decimal("0.5"), last + Decimal("0.5")
+    return Tick(
+        symbol="BTC-USD",
+        last_price=last,
+        best_bid=bid,
+        best_ask=ask,
+        bids=(BookLevel(bid, Decimal(5)),),
+        asks=(BookLevel(ask, Decimal(5)),),
+        ts=time.time(),
+    )
+
+
+def _place(order_id: str, **overrides: Any) -> bytes:
+    body = {
+        "type": "PlaceOrder",
+        "order_id": order_id,
+        "account_id": ACCOUNT,
+        "symbol": "BTC-USD",
+        "side": "BUY",
+        "order_type": "MARKET",
+        "quantity": "0.01",
+    }
+    body.update(overrides)
+    return orjson.dumps(body)
+
+
+async def _read_all(
+    settings: Settings, topic: str, until: Callable[[list[Any]], bool]
+) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[Any] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not until(seen):
+            assert time.monotonic() < deadline, f"{topic}: only {seen!r}"
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                seen.extend(records)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def _settled_with_price(p: Pipeline) -> None:
+    await p.produce(p.names.prices, encode_tick(_tick("30000.00")), key="BTC-USD")
+
+    async def has_price() -> bool:
+        return await reply(p.engine.order_book("BTC-USD")) is not None
+
+    await _eventually(has_price)
+
+
+async def test_an_order_produced_onto_the_orders_topic_is_settled_and_published(
+    pipeline: Pipeline,
+) -> None:
+    # Arrange: a price reaches the engine through the prices topic
+    await _settled_with_price(pipeline)
+
+    # Act
+    await pipeline.produce(pipeline.names.orders, _place("o-kafka-1"))
+
+    # Assert: through the engine...
+    async def settled() -> Any:
+        order = await pipeline.order("o-kafka-1")
+        return order if order is not None and order.status is OrderStatus.SETTLED else None
+
+    order = await _eventually(settled)
+    assert order.filled_quantity == Decimal("0.01")
+    # ...and on order-events, keyed by the account, in order
+    records = await _read_all(
+        pipeline.settings,
+        pipeline.names.order_events,
+        lambda seen: any(decode_event(r.value)[0].__class__.__name__ == "OrderSettled"
+                         for r in seen),
+    )  # fmt: skip
+    decoded = [decode_event(r.value) for r in records]
+    assert [type(e).__name__ for e, _ in decoded] == [
+        "OrderPlaced", "OrderAccepted", "OrderFilled", "OrderSettled",
+    ]  # fmt: skip
+    assert {account for _, account in decoded} == {ACCOUNT}
+    assert {r.key for r in records} == {ACCOUNT.encode()}
+
+
+async def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_is_processed(
+    pipeline: Pipeline,
+) -> None:
+    # Arrange
+    await _settled_with_price(pipeline)
+    orders = pipeline.names.orders
+
+    # Act: garbage, a JSON number as an amount, a cancel of an unknown order, then a good one
+    await pipeline.produce(orders, b"{not json")
+    await pipeline.produce(orders, _place("o-bad-amount", quantity=0.01))
+    await pipeline.produce(
+        orders, orjson.dumps({"type": "CancelOrder", "order_id": "nope", "account_id": ACCOUNT})
+    )
+    await pipeline.produce(orders, _place("o-after-poison"))
+
+    # Assert
+    async def processed() -> Any:
+        order = await pipeline.order("o-after-poison")
+        return order is not None and order.status is OrderStatus.SETTLED
+
+    await _eventually(processed)
+    dead = await _read_all(pipeline.settings, dead_letter(orders), lambda seen: len(seen) >= 3)
+    letters = [orjson.loads(r.value) for r in dead]
+    assert [letter["reason"] for letter in letters] == [
+        "MALFORMED_JSON", "INVALID_AMOUNT", "UNKNOWN_ORDER",
+    ]  # fmt: skip
+    assert letters[0]["value"] == "{not json"
+    assert letters[0]["topic"] == orders
+    assert all(r.key == ACCOUNT.encode() for r in dead)
+    assert [letter["offset"] for letter in letters] == [0, 1, 2]
+    assert await pipeline.order("o-bad-amount") is None
+
+
+async def _committed(settings: Settings, group_id: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def test_an_offset_is_committed_only_after_the_durability_barrier(held: Pipeline) -> None:
+    # Arrange: the store's flush is held shut
+    repository = held.repository
+    assert isinstance(repository, HeldRepository)
+    repository.gate.clear()
+    orders = held.names.orders
+
+    # Act: a command arrives and is applied, but its flush cannot finish
+    await held.produce(orders, _place("o-held", order_type="LIMIT", price="100.00"))
+    await _eventually(_async(repository.entered.is_set))
+    await asyncio.sleep(1.0)  # five commit intervals
+
+    # Assert: nothing committed while the barrier is held...
+    assert all(offset <= 0 for offset in (await _committed(
+        held.settings, held.group_id, orders)).values())  # fmt: skip
+    assert held.ingestion.stats.batches == 0
+
+    # ...and the offset right after the record once the flush finishes
+    repository.gate.set()
+
+    async def committed_after_release() -> bool:
+        offsets = await _committed(held.settings, held.group_id, orders)
+        return 1 in offsets.values()
+
+    await _eventually(committed_after_release, 10)
+    assert held.ingestion.stats.batches == 1
