@@ -98,8 +98,9 @@ class OrderDirectory(DispatchedActor):
             try:
                 self._route(command, None)
             except DomainError:
-                logger.warning("dropped %s for %s", type(command).__name__, command.order_id,
-                               exc_info=True)
+                logger.warning(
+                    "dropped %s for %s", type(command).__name__, command.order_id, exc_info=True
+                )
 
     def on_venue_fills(self, message: RouteVenueFills) -> None:
         """Executions on resting orders, to their actors (rehydrated if need be)."""
@@ -122,14 +123,28 @@ class OrderDirectory(DispatchedActor):
 
     def _route(self, command: OrderCommand, reply: DispatchFuture[Any] | None) -> None:
         order_id = command.order_id
+        live = self.live.get(order_id)
+        if live is not None:
+            self._deliver(order_id, live, command, reply)
+            return
         live = self._find(order_id, create=command if isinstance(command, PlaceOrder) else None)
         if live is None:
             self._answer_finished(command, reply)
             return
-        self._deliver(order_id, live, command, reply)
+        # Just spawned or rehydrated, so not among the idle (an idle order is always live):
+        # _deliver without its idle bookkeeping. Every new order comes this way.
+        live.routed += 1
+        if reply is None:
+            tell(live.ref, command)
+        else:
+            live.ref.actor_inbox.put(Envelope(command, reply_to=reply))
 
     def _deliver(
-        self, order_id: str, live: _Live, message: Any, reply: DispatchFuture[Any] | None,
+        self,
+        order_id: str,
+        live: _Live,
+        message: Any,
+        reply: DispatchFuture[Any] | None,
     ) -> None:
         live.routed += 1
         self.idle.pop(order_id, None)  # busy again: not a passivation candidate until it says
@@ -162,8 +177,9 @@ class OrderDirectory(DispatchedActor):
     def _spawn(self, order_id: str, stored: StoredOrder | None) -> _Live:
         ref = OrderActor.start(self.dispatcher, self.ctx, stored)
         live = self.live[order_id] = _Live(ref)
-        self.peak_live = max(self.peak_live, len(self.live))
-        if len(self.live) > self.max_live:
+        count = len(self.live)
+        self.peak_live = max(self.peak_live, count)
+        if count > self.max_live:
             self._passivate()
         return live
 
@@ -172,7 +188,9 @@ class OrderDirectory(DispatchedActor):
         stored = self.ctx.journal.repository.load(command.order_id)
         if stored is None:
             error: DomainError = UnknownOrder(f"order {command.order_id} is not known")
-        elif isinstance(command, PlaceOrder) or any(event.command_id == command.command_id for event in stored.events):
+        elif isinstance(command, PlaceOrder) or any(
+            event.command_id == command.command_id for event in stored.events
+        ):
             if reply is not None:
                 reply.set(stored.order)
             return

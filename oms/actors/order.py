@@ -429,7 +429,8 @@ class OrderActor(DispatchedActor):
         tell(venue, CancelAtVenue(self._current().order_id, self.actor_ref))
 
     def _done_filling(self) -> bool:
-        order = self._current()
+        order = self.order
+        assert order is not None, "only an existing order fills"
         if order.status is _FILLED:
             return True
         return self.closing is not None and order.filled_quantity == self.close_at
@@ -443,7 +444,9 @@ class OrderActor(DispatchedActor):
         risk = self.ctx.risk
         assert risk is not None
         self.in_flight += 1
-        tell(risk, _new(Settle, (self._current().order_id, fills, release, self._actor_ref)))
+        order = self.order
+        assert order is not None, "only an existing order settles"
+        tell(risk, _new(Settle, (order.order_id, fills, release, self._actor_ref)))
 
     def _event_cancel(self, command_id: str, reason: CancelReason) -> None:
         order = self._current()
@@ -465,7 +468,8 @@ class OrderActor(DispatchedActor):
         """Terminal and nothing in flight: stop, and let the directory forget the actor."""
         if self.in_flight:
             return
-        order = self._current()
+        order = self.order
+        assert order is not None, "only an existing order finishes"
         self._stop()
         directory = self.ctx.directory
         if directory is not None:

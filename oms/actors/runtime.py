@@ -289,6 +289,7 @@ class DispatchedActor(pykka.Actor):
     handlers: ClassVar[dict[type, str]] = {}
     _handler_functions: ClassVar[dict[type, Callable[[Any, Any], Any]]] = {}
     _has_on_start: ClassVar[bool] = False
+    _has_on_stop: ClassVar[bool] = False
     _stop_flag: _Inbox
 
     def __init__(self, dispatcher: Dispatcher) -> None:
@@ -310,6 +311,7 @@ class DispatchedActor(pykka.Actor):
         super().__init_subclass__(**kwargs)
         cls._handler_functions = {kind: getattr(cls, name) for kind, name in cls.handlers.items()}
         cls._has_on_start = cls.on_start is not pykka.Actor.on_start
+        cls._has_on_stop = cls.on_stop is not pykka.Actor.on_stop
 
     @classmethod
     def start(cls, *args: Any, **kwargs: Any) -> ActorRef[Any]:
@@ -376,11 +378,12 @@ class DispatchedActor(pykka.Actor):
     def _stop(self) -> None:
         if self.registered:
             ActorRegistry.unregister(self.actor_ref)
-        self.actor_stopped.set()
-        try:
-            self.on_stop()
-        except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is gone
-            self._handle_failure(*sys.exc_info())
+        self._stop_flag._set = True
+        if self._has_on_stop:  # most order actors have none: a call less per order
+            try:
+                self.on_stop()
+            except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is gone
+                self._handle_failure(*sys.exc_info())
         self._detach()
 
     def _detach(self) -> None:

@@ -206,15 +206,15 @@ class RiskBook:
             ),
         )
         is_buy = ctx.is_buy
-        record = self._open[order_id] = OpenOrder(
+        record = self._open[order_id] = OpenOrder(  # positionally: see _evaluate
             order_id,
             account,
             self._listings[order.symbol],
             position,
-            is_buy=is_buy,
-            quantity=order.quantity,
-            reserved=amount,
-            protection=ctx.protection,
+            is_buy,  # is_buy
+            order.quantity,  # quantity
+            amount,  # reserved
+            ctx.protection,  # protection
         )
         bucket = record.quote if is_buy else record.base
         bucket.available -= amount
@@ -431,21 +431,23 @@ class RiskBook:
         else:
             asset = listing.base
             amount = quantity
+        # Positionally, in the order of OrderContext's parameters: keywords cost about 0.6 us
+        # more per order here.
         ctx = OrderContext(
             order,
             listing.instrument,
             account,
             account.positions.get(symbol, _FLAT),
-            is_buy=is_buy,
-            reference=reference,
-            price=price,
-            protection=protection,
-            notional=quantity * price,
-            reserve_asset=asset,
-            reserve_amount=amount,
-            global_state=self._global_state,
-            marks=self._marks,
-            now=now,
+            is_buy,  # is_buy
+            reference,  # reference
+            price,  # price
+            protection,  # protection
+            quantity * price,  # notional
+            asset,  # reserve_asset
+            amount,  # reserve_amount
+            self._global_state,  # global_state
+            self._marks,  # marks
+            now,  # now
         )
         return run_checks(ctx, account.checks) or ctx
 

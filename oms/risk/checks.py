@@ -48,13 +48,12 @@ class OrderContext:
         "reserve_asset",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built once per order: the book passes it positionally
         self,
         order: PlaceOrder,
         instrument: Instrument,
         account: AccountState,
         position: PositionState,
-        *,
         is_buy: bool,
         reference: Decimal | None,
         price: Decimal,

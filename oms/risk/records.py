@@ -74,13 +74,12 @@ class OpenOrder:
         "reserved",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built once per order: the book passes it positionally
         self,
         order_id: str,
         account: AccountState,
         listing: Listing,
         position: PositionState,
-        *,
         is_buy: bool,
         quantity: Decimal,
         reserved: Decimal,
