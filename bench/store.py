@@ -14,13 +14,20 @@ drops it afterwards.
   engine's journal feeds it: ``save`` batches of ``--batch`` events, each order's events spread
   over consecutive batches (placed+accepted, then a fill, then fill+settled), from the first
   save until ``durable()`` says the last one is written.
+- ``engine_orders_per_s``: the engine itself (``--engine-orders`` marketable orders, batches of
+  500 through ``Engine.submit``, at most 5,000 in flight) on ``MongoOrderRepository``, from the
+  first submit until every order is terminal *and* ``Engine.flush()`` (the durability barrier)
+  has returned; ``engine_flush_ms`` is that last barrier alone.
+- ``recover_s``: ``MongoOrderRepository.recover()`` reading back the engine run's database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
+import threading
 import time
 import uuid
 from decimal import Decimal
@@ -31,15 +38,20 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from oms.config import Settings
+from oms.domain.commands import PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import (
     OrderAccepted,
+    OrderCancelled,
     OrderEvent,
     OrderFilled,
     OrderPlaced,
+    OrderRejected,
     OrderSettled,
 )
 from oms.domain.orders import Order, fold
+from oms.engine import Engine
+from oms.risk import RiskLimits
 from oms.store.documents import order_document
 from oms.store.mongo import MongoOrderRepository, init_database
 
@@ -145,12 +157,104 @@ async def repository_rate(
         await repository.close()
 
 
+def engine_rate(settings: Settings, database: str, orders: int) -> dict[str, float]:
+    """Orders/s through the engine on the MongoDB repository, until durable."""
+    repository = MongoOrderRepository(settings.mongo_url, database)
+    repository.start()
+    engine = Engine(
+        Settings(feed_seed=7, mongo_url=settings.mongo_url),
+        repository=repository,
+        default_limits=RiskLimits(price_collar=Decimal("0.10")),
+    )
+    engine.start()
+    try:
+        funds = {a: Decimal(10) ** 12 for a in ("USD", "BTC", "ETH", "SOL")}
+        accounts = [f"acct-{n}" for n in range(20)]
+        for account in accounts:
+            engine.open_account(account, funds).get(timeout=10)
+        engine.advance_market(time.time())
+        engine.wait_idle()
+        commands = _marketable(engine, accounts, orders)
+        finished = threading.Event()
+        room = threading.Event()
+        done = [0]
+
+        def listener(events: list[OrderEvent]) -> None:
+            for event in events:
+                if type(event) in (OrderSettled, OrderCancelled, OrderRejected):
+                    done[0] += 1
+            room.set()
+            if done[0] >= orders:
+                finished.set()
+
+        engine.subscribe(listener)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        for i in range(0, orders, 500):
+            while i - done[0] >= 5_000:
+                room.clear()
+                room.wait(1.0)
+            engine.submit(commands[i : i + 500])
+        finished.wait()
+        barrier = time.perf_counter()
+        engine.flush().get(timeout=600)
+        elapsed = time.perf_counter() - started
+        flush_ms = (time.perf_counter() - barrier) * 1000
+    finally:
+        engine.stop()
+        repository.stop()
+    recovering = MongoOrderRepository(settings.mongo_url, database)
+    recovering.start()
+    try:
+        recovery = recovering.recover_now()
+    finally:
+        recovering.stop()
+    return {
+        "engine_orders_per_s": orders / elapsed,
+        "engine_flush_ms": flush_ms,
+        "recover_s": recovery.seconds,
+        "recover_documents": recovery.documents,
+    }
+
+
+def _marketable(engine: Engine, accounts: list[str], n: int) -> list[PlaceOrder]:
+    rng = random.Random(7)
+    books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
+    now = time.time()
+    out = []
+    for i in range(n):
+        symbol = rng.choice(list(engine.instruments))
+        instrument, book = engine.instruments[symbol], books[symbol]
+        assert book is not None
+        assert book.best_ask is not None
+        assert book.best_bid is not None
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        through = instrument.tick_size * rng.randint(1, 50)
+        price = book.best_ask + through if side is Side.BUY else book.best_bid - through
+        out.append(
+            PlaceOrder(
+                f"c{i}",
+                f"o{i}-{uuid.uuid4().hex[:6]}",
+                f"cl{i}",
+                rng.choice(accounts),
+                symbol,
+                side,
+                OrderType.LIMIT,
+                instrument.lot_size * rng.randint(1, 20),
+                price,
+                TimeInForce.IOC,
+                now,
+            )
+        )
+    return out
+
+
 async def main() -> None:
     """Run both measurements on fresh databases and print them."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=256, help="events per journal save")
     parser.add_argument("--concurrency", type=int, default=2, help="writes in flight")
+    parser.add_argument("--engine-orders", type=int, default=20_000)
     args = parser.parse_args()
     settings = Settings.from_env()
     suffix = uuid.uuid4().hex[:8]
@@ -162,9 +266,12 @@ async def main() -> None:
         rates = await repository_rate(
             settings, f"bench_repo_{suffix}", args.orders, args.batch, args.concurrency
         )
+        engine = await asyncio.to_thread(
+            engine_rate, settings, f"bench_engine_{suffix}", args.engine_orders
+        )
     finally:
-        await client.drop_database(f"bench_ceiling_{suffix}")
-        await client.drop_database(f"bench_repo_{suffix}")
+        for name in ("ceiling", "repo", "engine"):
+            await client.drop_database(f"bench_{name}_{suffix}")
         await client.close()
     print(f"orders: {args.orders}")
     print("docs_per_order: 1")
@@ -176,6 +283,11 @@ async def main() -> None:
     print(f"repository_events_per_save: {rates['repository_events_per_save']:.0f}")
     print(f"repository_documents: {rates['repository_documents']:.0f}")
     print(f"repository_writes: {rates['repository_writes']:.0f}")
+    print(f"engine_orders: {args.engine_orders}")
+    print(f"engine_orders_per_s: {engine['engine_orders_per_s']:.0f}")
+    print(f"engine_flush_ms: {engine['engine_flush_ms']:.1f}")
+    print(f"recover_s: {engine['recover_s']:.2f}")
+    print(f"recover_documents: {engine['recover_documents']:.0f}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,8 @@ class WriteBehind:
         self._by_account: dict[str, dict[str, None]] = {}  # creation order, per account
         self._all: dict[str, None] = {}
         self._pending: dict[str, Order] = {}  # changed since the last drain: latest state
+        self._first_mark: dict[str, int] = {}  # per pending order, its oldest unwritten save
+        self._since: dict[str, float] = {}  # per pending order, when it became pending
         self._terminal: OrderedDict[str, None] = OrderedDict()  # durable terminal, oldest first
         self.gone = IdFilter()
         # Newest (created_at, order_id) dropped from memory, per account and overall: above it
@@ -114,15 +117,20 @@ class WriteBehind:
                     found.append(event)
             known = self._orders
             pending = self._pending
+            mark = self.saved + 1
+            now = time.monotonic()
             for order in orders:
                 order_id = order.order_id
                 if order_id not in known:
                     self._by_account.setdefault(order.account_id, {})[order_id] = None
                     self._all[order_id] = None
                 known[order_id] = order
+                if order_id not in pending:
+                    self._first_mark[order_id] = mark
+                    self._since[order_id] = now
                 pending[order_id] = order
-            self.saved += 1
-            return self.saved
+            self.saved = mark
+            return mark
 
     def get(self, order_id: str) -> Order | None:
         """The order if memory holds it."""
@@ -175,16 +183,35 @@ class WriteBehind:
         """How many orders wait for the writer."""
         return len(self._pending)
 
-    def drain(self) -> Drained:
-        """Everything changed since the last drain, each order once, with its history."""
+    def drain(self, required: int | None = None, hold_s: float = 0.0) -> Drained:
+        """The changed orders to write now, each once, with its history.
+
+        An open order whose change nobody waits for yet (its oldest unwritten save is after
+        ``required``, the highest mark a caller waits on) is held back up to ``hold_s``: most
+        orders finish within milliseconds, and one document for the whole life is cheaper than
+        one per state. Terminal orders and anything ``required`` are always taken. The mark of
+        the drain stops short of the oldest held order's first save.
+        """
         with self.lock:
-            pending, self._pending = self._pending, {}
+            pending, first, since = self._pending, self._first_mark, self._since
             history = self._events
-            states = tuple(
-                StoredOrder(order, tuple(history.get(order_id, ())[: order.version]))
-                for order_id, order in pending.items()
-            )
-            return Drained(self.saved, states)
+            cutoff = time.monotonic() - hold_s
+            need = self.saved if required is None else required
+            taken: list[StoredOrder] = []
+            held: dict[str, Order] = {}
+            oldest_held: int | None = None
+            for order_id, order in pending.items():
+                mark = first[order_id]
+                if hold_s and mark > need and since[order_id] > cutoff and not order.is_terminal:
+                    held[order_id] = order
+                    if oldest_held is None or mark < oldest_held:
+                        oldest_held = mark
+                    continue
+                del first[order_id]
+                del since[order_id]
+                taken.append(StoredOrder(order, tuple(history.get(order_id, ())[: order.version])))
+            self._pending = held
+            return Drained(self.saved if oldest_held is None else oldest_held - 1, tuple(taken))
 
     def written(self, drained: Drained) -> None:
         """``drained`` is durable: advance the mark, then drop the oldest terminal orders."""

@@ -11,6 +11,11 @@ wait until the writer has written past it. A failed write is logged, kept and re
 backoff until it succeeds (duplicate keys are a replay and count as written); a waiter that runs
 out of time gets ``StoreUnavailable`` carrying the last failure. Nothing is dropped.
 
+An open order's change that nobody waits for yet is held back up to ``hold_open_s`` (most
+orders end within milliseconds, so their whole life becomes one document); a waiter's mark, a
+terminal state or the hold's end sends it. Holding is safe: what no barrier covered was never
+acknowledged (no Kafka offset committed), so a crash replays it.
+
 Reads come from memory; only an order memory dropped (terminal and durable) is read from
 MongoDB, by ``_id``. Listing past what memory holds merges the terminal orders MongoDB has.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -147,6 +153,7 @@ class MongoOrderRepository(OrderRepository):
         max_batch: int = 1_000,
         linger_s: float = 0.002,
         concurrency: int = 2,
+        hold_open_s: float = 1.0,
         secondary_indexes: bool | None = None,
         flush_timeout_s: float = 30.0,
         retry_initial_s: float = 0.05,
@@ -158,6 +165,7 @@ class MongoOrderRepository(OrderRepository):
         self.max_batch = max_batch
         self.linger_s = linger_s
         self.concurrency = concurrency
+        self.hold_open_s = hold_open_s
         self.secondary_indexes = secondary_indexes
         self.flush_timeout_s = flush_timeout_s
         self.retry_initial_s = retry_initial_s
@@ -379,12 +387,16 @@ class MongoOrderRepository(OrderRepository):
             if self._closing and not memory.pending() and not self._in_order:
                 wake.set()  # let the other writers see it too
                 return
-            await wake.wait()
+            if memory.pending():  # held open orders: look again when they are due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.hold_open_s)
+            else:
+                await wake.wait()
             wake.clear()
             self._signalled = False
             if self.linger_s and memory.pending() < self.max_batch and not self._waiters:
                 await asyncio.sleep(self.linger_s)
-            drained = memory.drain()
+            drained = memory.drain(self._required(), self.hold_open_s)
             entry: list[Any] = [drained, False]
             self._in_order.append(entry)
             attempt = 0
@@ -397,8 +409,15 @@ class MongoOrderRepository(OrderRepository):
                     attempt += 1
                     await asyncio.sleep(self.retry_max_s)
             self._complete(entry)
-            if memory.pending() or self._closing:
+            if self._closing:
                 wake.set()
+
+    def _required(self) -> int:
+        """The highest mark someone waits on (everything, when closing)."""
+        if self._closing:
+            return self.memory.saved
+        with self._waiters_lock:
+            return max((mark for mark, _ in self._waiters), default=0)
 
     def _complete(self, entry: list[Any]) -> None:
         entry[1] = True

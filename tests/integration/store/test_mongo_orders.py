@@ -213,3 +213,25 @@ async def test_the_raw_documents_are_valid_beanie_documents(
     assert document.terminal
     assert document.status == "SETTLED"
     assert document.version == 5
+
+
+async def test_an_open_order_nobody_waits_for_is_written_when_its_hold_ends(
+    settings: Settings, database: str
+) -> None:
+    # Arrange
+    repository = MongoOrderRepository(settings.mongo_url, database, hold_open_s=0.2)
+    await repository.open()
+    try:
+        _save_whole(repository, open_history("o-1"))
+
+        # Act: no barrier; wait for the writer on its own
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if repository.memory.durable == 2:
+                break
+
+        # Assert
+        assert repository.memory.durable == 2
+        assert await _raw_ids(settings, database) == ["o-1:00000002"]
+    finally:
+        await repository.close()

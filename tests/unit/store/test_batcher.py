@@ -120,3 +120,38 @@ def test_an_order_document_has_the_beanie_fields_and_reads_back_whole() -> None:
     assert raw["terminal"] is True
     assert raw["status"] == "SETTLED"
     assert stored_order(raw) == StoredOrder(final, tuple(history))
+
+
+def test_a_young_open_order_nobody_waits_for_is_held_and_the_mark_stops_short_of_it() -> None:
+    buffer = WriteBehind()
+    _save_whole(buffer, settled_history("done"))  # marks 1..5
+    _save_whole(buffer, open_history("open"))  # marks 6..7
+    drained = buffer.drain(required=0, hold_s=60.0)
+    assert [s.order.order_id for s in drained.states] == ["done"]
+    assert drained.mark == 5  # "open" changed first in save 6: not durable past 5
+    assert buffer.pending() == 1
+
+
+def test_a_held_order_goes_once_a_waiter_needs_it_or_it_ends() -> None:
+    buffer = WriteBehind()
+    history = settled_history("o-1")
+    _save_whole(buffer, history[:2])  # marks 1, 2
+    assert buffer.drain(required=0, hold_s=60.0).states == ()
+    # it finishes: the whole life goes as one terminal state
+    for event, order in list(zip(history, states(history), strict=True))[2:]:
+        buffer.save([order], [event])
+    drained = buffer.drain(required=0, hold_s=60.0)
+    assert [(s.order.status, len(s.events)) for s in drained.states] == [(OrderStatus.SETTLED, 5)]
+    assert drained.mark == 5
+    _save_whole(buffer, open_history("o-2"))  # marks 6, 7
+    drained = buffer.drain(required=6, hold_s=60.0)  # someone waits on save 6
+    assert [s.order.order_id for s in drained.states] == ["o-2"]
+    assert drained.mark == 7
+
+
+def test_without_a_hold_every_change_goes_at_once() -> None:
+    buffer = WriteBehind()
+    _save_whole(buffer, open_history("o-1"))
+    drained = buffer.drain(required=0, hold_s=0.0)
+    assert [s.order.order_id for s in drained.states] == ["o-1"]
+    assert drained.mark == 2
