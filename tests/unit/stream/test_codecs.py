@@ -1,0 +1,366 @@
+"""The wire codecs: every message reads back as it was written, every bad record is refused
+with its reason code."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.events import (
+    CancelReason,
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
+from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
+from oms.marketdata import BookLevel, Tick
+from oms.stream.codecs import (
+    MAX_RECORD_BYTES,
+    CommandDecoder,
+    DecodeError,
+    Reason,
+    RiskEvent,
+    RiskEventType,
+    dead_letter_value,
+    decode_event,
+    decode_risk_event,
+    decode_tick,
+    encode_command,
+    encode_event,
+    encode_risk_event,
+    encode_tick,
+    rejection,
+)
+
+INSTRUMENTS = {i.symbol: i for i in DEFAULT_INSTRUMENTS}
+DECODER = CommandDecoder(INSTRUMENTS)
+RECORD_TS = 1767225600.5
+
+PLACE = PlaceOrder(
+    command_id="place:o-1",
+    order_id="o-1",
+    client_order_id="c-1",
+    account_id="acct-1",
+    symbol="BTC-USD",
+    side=Side.BUY,
+    type=OrderType.LIMIT,
+    quantity=Decimal("0.5000"),
+    price=Decimal("30000.10"),
+    time_in_force=TimeInForce.GTC,
+    created_at=1767225600.25,
+)
+
+
+def _place(**changes: Any) -> bytes:
+    body: dict[str, Any] = {
+        "type": "PlaceOrder",
+        "order_id": "o-1",
+        "account_id": "acct-1",
+        "symbol": "BTC-USD",
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "quantity": "0.5",
+        "price": "30000.10",
+    }
+    for name, value in changes.items():
+        if value is _ABSENT:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    return orjson.dumps(body)
+
+
+_ABSENT = object()
+
+
+def _fill(**changes: Any) -> bytes:
+    body: dict[str, Any] = {
+        "execution_id": "x-1",
+        "order_id": "o-1",
+        "account_id": "acct-1",
+        "quantity": "0.2",
+        "price": "29999.5",
+    }
+    body.update(changes)
+    return orjson.dumps({k: v for k, v in body.items() if v is not _ABSENT})
+
+
+# -- round trips -------------------------------------------------------------------------------
+
+
+def test_place_order_round_trips_exactly() -> None:
+    assert DECODER.order_command(encode_command(PLACE), RECORD_TS) == PLACE
+
+
+def test_a_market_place_order_round_trips_without_a_price() -> None:
+    market = replace(PLACE, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.FOK)
+
+    assert DECODER.order_command(encode_command(market), RECORD_TS) == market
+
+
+def test_cancel_order_round_trips_exactly() -> None:
+    cancel = CancelOrder("cancel:o-1", "o-1", "acct-1", 1767225601.0)
+
+    assert DECODER.order_command(encode_command(cancel), RECORD_TS) == cancel
+
+
+def test_apply_fill_round_trips_exactly() -> None:
+    fill = ApplyFill("x-1", "o-1", "acct-1", Decimal("0.2"), Decimal("29999.50"), Decimal("0"), 5.0)
+
+    assert DECODER.fill(encode_command(fill), RECORD_TS) == fill
+
+
+def test_amounts_travel_as_decimal_strings() -> None:
+    wire = orjson.loads(encode_command(PLACE))
+
+    assert wire["quantity"] == "0.5000"
+    assert wire["price"] == "30000.10"
+    assert wire["type"] == "PlaceOrder"
+    assert wire["order_type"] == "LIMIT"
+
+
+def test_a_minimal_place_takes_its_defaults_from_the_order_and_the_record() -> None:
+    command = DECODER.order_command(_place(), RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert command.command_id == "place:o-1"
+    assert command.client_order_id == "o-1"
+    assert command.time_in_force is TimeInForce.GTC
+    assert command.created_at == RECORD_TS
+
+
+def test_a_market_order_defaults_to_ioc() -> None:
+    command = DECODER.order_command(_place(order_type="MARKET", price=_ABSENT), RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert command.time_in_force is TimeInForce.IOC
+    assert command.price is None
+
+
+def test_a_minimal_cancel_and_fill_take_their_defaults() -> None:
+    cancel = DECODER.order_command(
+        orjson.dumps({"type": "CancelOrder", "order_id": "o-1", "account_id": "a"}), RECORD_TS
+    )
+    fill = DECODER.fill(_fill(), RECORD_TS)
+
+    assert cancel == CancelOrder("cancel:o-1", "o-1", "a", RECORD_TS)
+    assert fill.fee == Decimal(0)
+    assert fill.executed_at == RECORD_TS
+
+
+def test_tick_round_trips_exactly() -> None:
+    tick = Tick(
+        "BTC-USD",
+        Decimal("30000.10"),
+        Decimal("30000.00"),
+        Decimal("30000.20"),
+        (BookLevel(Decimal("30000.00"), Decimal("1.5")),),
+        (BookLevel(Decimal("30000.20"), Decimal("0.25")),),
+        1767225600.0,
+    )
+
+    assert decode_tick(encode_tick(tick), INSTRUMENTS) == tick
+
+
+EVENTS: list[OrderEvent] = [
+    OrderPlaced(
+        "o-1", 1, "place:o-1", 1.0, "c-1", "acct-1", "BTC-USD", Side.SELL, OrderType.LIMIT,
+        Decimal("0.5"), Decimal("30000.10"), TimeInForce.IOC,
+    ),
+    OrderPlaced(
+        "o-2", 1, "place:o-2", 1.0, "c-2", "acct-1", "BTC-USD", Side.BUY, OrderType.MARKET,
+        Decimal("0.5"), None, TimeInForce.FOK,
+    ),
+    OrderAccepted("o-1", 2, "place:o-1", 2.0, Decimal("30000.10")),
+    OrderRejected("o-1", 2, "place:o-1", 2.0, "INSUFFICIENT_BUYING_POWER", "needed=1, had=0"),
+    OrderFilled("o-1", 3, "x-1", 3.0, Decimal("0.2"), Decimal("30000.10"), Decimal("0")),
+    OrderCancelled("o-1", 4, "cancel:o-1", 4.0, CancelReason.REMAINDER),
+    OrderSettled("o-1", 5, "settle:o-1", 5.0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_order_events_round_trip_with_their_account(event: OrderEvent) -> None:
+    assert decode_event(encode_event(event, "acct-1")) == (event, "acct-1")
+
+
+def test_risk_events_round_trip() -> None:
+    rejected = OrderRejected("o-1", 2, "place:o-1", 2.0, "KILL_SWITCH_GLOBAL", "")
+    kill = RiskEvent(RiskEventType.KILL_SWITCH, None, "HALTED", "by admin", 9.0)
+
+    assert decode_risk_event(encode_risk_event(rejection(rejected, "acct-1"))) == RiskEvent(
+        RiskEventType.ORDER_REJECTED, "acct-1", "KILL_SWITCH_GLOBAL", "", 2.0, "o-1"
+    )
+    assert decode_risk_event(encode_risk_event(kill)) == kill
+
+
+def test_a_dead_letter_carries_the_reason_the_origin_and_the_original_bytes() -> None:
+    letter = orjson.loads(
+        dead_letter_value(
+            reason="MALFORMED_JSON", detail="x", topic="orders", partition=3, offset=42,
+            value=b"{oops", key=b"acct-1", timestamp=1.5,
+        )
+    )  # fmt: skip
+    binary = orjson.loads(
+        dead_letter_value(
+            reason="MALFORMED_JSON", detail="x", topic="orders", partition=0, offset=0,
+            value=b"\xff\xfe", key=None, timestamp=None,
+        )
+    )  # fmt: skip
+
+    assert letter == {
+        "reason": "MALFORMED_JSON", "detail": "x", "topic": "orders", "partition": 3,
+        "offset": 42, "timestamp": 1.5, "key": "acct-1", "value": "{oops",
+    }  # fmt: skip
+    assert binary["value_b64"] == "//4="
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+ORDER_REFUSALS: list[tuple[str, bytes | None, Reason]] = [
+    ("no value", None, Reason.MALFORMED_JSON),
+    ("not json", b"{not json", Reason.MALFORMED_JSON),
+    ("empty", b"", Reason.MALFORMED_JSON),
+    ("too large", b'"' + b"x" * MAX_RECORD_BYTES + b'"', Reason.TOO_LARGE),
+    ("a list", b"[1, 2]", Reason.NOT_AN_OBJECT),
+    ("no type", orjson.dumps({"order_id": "o-1"}), Reason.UNKNOWN_COMMAND),
+    ("unknown type", _place(type="AmendOrder"), Reason.UNKNOWN_COMMAND),
+    ("lower-case type", _place(type="placeorder"), Reason.UNKNOWN_COMMAND),
+    ("unknown field", _place(leverage="10"), Reason.UNKNOWN_FIELD),
+    ("REST's type field", _place(order_type=_ABSENT, time_in_force="GTC"), Reason.MISSING_FIELD),
+    ("missing order_id", _place(order_id=_ABSENT), Reason.MISSING_FIELD),
+    ("missing account_id", _place(account_id=_ABSENT), Reason.MISSING_FIELD),
+    ("missing symbol", _place(symbol=_ABSENT), Reason.MISSING_FIELD),
+    ("missing side", _place(side=_ABSENT), Reason.MISSING_FIELD),
+    ("missing quantity", _place(quantity=_ABSENT), Reason.MISSING_FIELD),
+    ("null quantity", _place(quantity=None), Reason.MISSING_FIELD),
+    ("bad order_id", _place(order_id="has space"), Reason.INVALID_FIELD),
+    ("numeric account", _place(account_id=7), Reason.INVALID_FIELD),
+    ("long id", _place(order_id="x" * 65), Reason.INVALID_FIELD),
+    ("bool created_at", _place(created_at=True), Reason.INVALID_FIELD),
+    ("negative created_at", _place(created_at=-1), Reason.INVALID_FIELD),
+    ("text created_at", _place(created_at="now"), Reason.INVALID_FIELD),
+    ("lower-case side", _place(side="buy"), Reason.INVALID_ENUM),
+    ("unknown order type", _place(order_type="STOP"), Reason.INVALID_ENUM),
+    ("unknown tif", _place(time_in_force="DAY"), Reason.INVALID_ENUM),
+    ("number quantity", _place(quantity=0.5), Reason.INVALID_AMOUNT),
+    ("integer quantity", _place(quantity=1), Reason.INVALID_AMOUNT),
+    ("bool quantity", _place(quantity=True), Reason.INVALID_AMOUNT),
+    ("zero quantity", _place(quantity="0"), Reason.INVALID_AMOUNT),
+    ("negative quantity", _place(quantity="-1"), Reason.INVALID_AMOUNT),
+    ("NaN quantity", _place(quantity="NaN"), Reason.INVALID_AMOUNT),
+    ("infinite quantity", _place(quantity="Infinity"), Reason.INVALID_AMOUNT),
+    ("exponent quantity", _place(quantity="1e3"), Reason.INVALID_AMOUNT),
+    ("huge quantity", _place(quantity="1" * 16), Reason.INVALID_AMOUNT),
+    ("number price", _place(price=30000.1), Reason.INVALID_AMOUNT),
+    ("zero price", _place(price="0"), Reason.INVALID_AMOUNT),
+    ("unknown symbol", _place(symbol="DOGE-USD"), Reason.UNKNOWN_SYMBOL),
+    ("numeric symbol", _place(symbol=1), Reason.UNKNOWN_SYMBOL),
+    ("off the lot", _place(quantity="0.00001"), Reason.QUANTITY_NOT_MULTIPLE_OF_LOT),
+    ("off the tick", _place(price="30000.001"), Reason.PRICE_NOT_MULTIPLE_OF_TICK),
+    ("limit without price", _place(price=_ABSENT), Reason.PRICE_REQUIRED),
+    ("market with price", _place(order_type="MARKET"), Reason.PRICE_NOT_ALLOWED),
+    (
+        "market GTC",
+        _place(order_type="MARKET", price=_ABSENT, time_in_force="GTC"),
+        Reason.INVALID_TIME_IN_FORCE,
+    ),
+    (
+        "cancel without order",
+        orjson.dumps({"type": "CancelOrder", "account_id": "a"}),
+        Reason.MISSING_FIELD,
+    ),
+    (
+        "cancel with a quantity",
+        orjson.dumps({"type": "CancelOrder", "order_id": "o", "account_id": "a", "quantity": "1"}),
+        Reason.UNKNOWN_FIELD,
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in ORDER_REFUSALS],
+                         ids=[c[0] for c in ORDER_REFUSALS])  # fmt: skip
+def test_a_bad_orders_record_is_refused_with_its_reason(raw: bytes | None, reason: Reason) -> None:
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(raw, RECORD_TS)
+
+    assert refused.value.reason is reason
+    assert refused.value.code == reason.value
+
+
+def test_a_halted_symbol_is_refused() -> None:
+    halted = Instrument("BTC-USD", "BTC", "USD", Decimal("0.01"), Decimal("0.0001"),
+                        InstrumentStatus.HALTED)  # fmt: skip
+    decoder = CommandDecoder({"BTC-USD": halted})
+
+    with pytest.raises(DecodeError) as refused:
+        decoder.order_command(_place(), RECORD_TS)
+
+    assert refused.value.reason is Reason.SYMBOL_NOT_TRADING
+    assert refused.value.field == "symbol"
+
+
+FILL_REFUSALS: list[tuple[str, bytes, Reason]] = [
+    ("other type", _fill(type="PlaceOrder"), Reason.UNKNOWN_COMMAND),
+    ("missing execution id", _fill(execution_id=_ABSENT), Reason.MISSING_FIELD),
+    ("missing price", _fill(price=_ABSENT), Reason.MISSING_FIELD),
+    ("number quantity", _fill(quantity=0.2), Reason.INVALID_AMOUNT),
+    ("negative fee", _fill(fee="-0.1"), Reason.INVALID_AMOUNT),
+    ("number fee", _fill(fee=0), Reason.INVALID_AMOUNT),
+    ("zero price", _fill(price="0"), Reason.INVALID_AMOUNT),
+    ("unknown field", _fill(venue="X"), Reason.UNKNOWN_FIELD),
+    ("bad executed_at", _fill(executed_at="yesterday"), Reason.INVALID_FIELD),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in FILL_REFUSALS],
+                         ids=[c[0] for c in FILL_REFUSALS])  # fmt: skip
+def test_a_bad_executions_record_is_refused_with_its_reason(raw: bytes, reason: Reason) -> None:
+    with pytest.raises(DecodeError) as refused:
+        DECODER.fill(raw, RECORD_TS)
+
+    assert refused.value.reason is reason
+
+
+def _tick_body(**changes: Any) -> bytes:
+    body: dict[str, Any] = {
+        "symbol": "BTC-USD", "last_price": "100.00", "best_bid": "99.00", "best_ask": "101.00",
+        "bids": [], "asks": [], "ts": 1.0,
+    }  # fmt: skip
+    body.update(changes)
+    return orjson.dumps(body)
+
+
+TICK_REFUSALS: list[tuple[str, bytes, Reason]] = [
+    ("not json", b"nope", Reason.MALFORMED_JSON),
+    ("unknown symbol", _tick_body(symbol="DOGE-USD"), Reason.UNKNOWN_SYMBOL),
+    ("number price", _tick_body(last_price=100.0), Reason.INVALID_TICK),
+    ("crossed", _tick_body(best_bid="102.00"), Reason.INVALID_TICK),
+    ("missing ts", orjson.dumps({"symbol": "BTC-USD", "last_price": "1"}), Reason.INVALID_TICK),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in TICK_REFUSALS],
+                         ids=[c[0] for c in TICK_REFUSALS])  # fmt: skip
+def test_a_bad_prices_record_is_refused_with_its_reason(raw: bytes, reason: Reason) -> None:
+    with pytest.raises(DecodeError) as refused:
+        decode_tick(raw, INSTRUMENTS)
+
+    assert refused.value.reason is reason
+
+
+def test_an_order_event_of_unknown_type_is_refused() -> None:
+    with pytest.raises(DecodeError) as refused:
+        decode_event(orjson.dumps({"type": "OrderExploded", "order_id": "o"}))
+
+    assert refused.value.reason is Reason.UNKNOWN_COMMAND
