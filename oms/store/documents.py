@@ -3,27 +3,32 @@
 Every collection is append-only: documents are inserted, never updated or deleted. The reasons
 were measured on this machine against FerretDB 1.24 on SQLite (the local and CI server):
 
-- ``update_one``/``delete_one`` by ``_id`` on a 20k-document collection took ~135 ms each, and
-  a filter on any field but ``_id`` (indexed or not) is evaluated document by document
-  (~7 s for 40k documents); only ``_id`` equality is pushed down (~0.2 s at 20k, it still
-  scans). So the store never reads MongoDB on the hot path: what the engine needs is in memory
-  (see ``oms.store.mongo``), and a read that misses memory asks by ``_id`` only.
-- ``insert_many`` of the documents one SETTLED order writes, in three shapes, same run:
-  one flat document per event plus one per order (5 documents) ~950 orders/s; one document
-  with the history embedded as BSON ~1,970 orders/s; one document whose history is a single
-  JSON string ``body`` ~4,800 orders/s. FerretDB pays per BSON field, so the history travels
-  as one string, and the fields anything filters or sorts on stay top-level.
+- ``update_one``/``delete_one`` by ``_id`` on a 20k-document collection took ~135 ms each. Only
+  an ``_id`` equality filter is pushed down to SQLite, and even that scans (~3 ms for a document
+  near the start of a 20k collection, ~180 ms near its end); any other filter, indexed or not,
+  is evaluated document by document in FerretDB (~7 s for 40k documents). So the store never
+  reads MongoDB on the hot path: what the engine needs is in memory (``oms.store.batcher``), and
+  a read that misses memory asks by ``_id`` only.
+- ``insert_many`` of what one SETTLED order writes, three shapes, same run: a document per
+  event plus one per order (5 documents) ~950 orders/s; one document with the history as
+  embedded BSON ~1,970 orders/s; one document whose history is one JSON string ~4,800
+  orders/s. FerretDB pays per BSON field and per byte: the history travels as one string of
+  events only (the state is their fold; dropping the copied state and the repeated order id
+  halved the body and gave ~20% more), and only the fields a query filters or sorts on are
+  top-level. The four secondary indexes cost ~45% of the insert rate (~2,550 against ~4,700
+  documents/s) for no read, so ``init_database`` makes them on MongoDB and DocumentDB only.
 
 The ``orders`` collection is therefore an append-only log of *order documents*: one per order
-per write batch in which the order changed, each holding the order's whole history up to then
-(its state is the fold of that history; the fields queries need are copied top-level). ``_id`` is ``"{order_id}:{version:08d}"`` while the order is open, and the bare
-``order_id`` for the one document that holds its terminal state: a finished order is found by
+per write in which the order changed (the writer holds an open order's change back for a while
+so that most orders are written once, finished), each holding the order's whole history up to
+then. ``_id`` is ``"{order_id}:{version:08d}"`` while the order is open and the bare
+``order_id`` for the one document holding its terminal state: a finished order is found by
 ``_id`` alone, and writing a batch twice (a retry, a replay) hits duplicate keys that the writer
 ignores, so a replay changes nothing. The design's ``order_events`` and ``executions`` are the
-``events`` in that history (``OrderFilled`` is an execution: id, quantity, price, fee) and
-``positions`` are a fold of the executions; none costs a document of its own. MongoDB and
-DocumentDB use the indexes below; FerretDB keeps them (and the unique ones hold) but reads
-without them.
+events of that history (``OrderFilled`` is an execution: id, quantity, price, fee; see
+``oms.store.ports.executions_of``) and ``positions`` are a fold of the executions: none costs a
+document of its own. ``(account_id, client_order_id)`` is not a unique index (an order has
+several documents); the Redis idempotency claim at the door deduplicates client order ids.
 """
 
 from __future__ import annotations
