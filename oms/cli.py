@@ -9,28 +9,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from aiohttp import web
-
 from oms import __version__
 from oms.config import Settings, SettingsError
 
 
 def _serve(settings: Settings) -> int:
-    from oms.api.app import build_app  # noqa: PLC0415  (keep `oms --help` fast)
+    from oms.service import serve  # noqa: PLC0415  (keep `oms --help` fast)
 
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    print(
-        f"oms {__version__} serving on http://{settings.http_host}:{settings.http_port}", flush=True
-    )
-    web.run_app(
-        build_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        print=None,
-        access_log=None,
-    )
+    asyncio.run(serve(settings))
     return 0
 
 

@@ -26,6 +26,7 @@ from oms.api.orders import new_order
 from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
 from oms.risk import AccountExists, RiskLimits, TradingState, UnknownAccount
+from oms.store.ports import AccountRecord
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
@@ -150,7 +151,10 @@ async def open_account(request: web.Request) -> web.Response:
     if errors or account_id is None:
         raise invalid_body(errors)
     identity.require_admin(request)
+    record = AccountRecord(account_id, balances, limits, opened_at=services.clock())
     try:
+        # Recorded first: an account the engine knows must be one a restart can re-open.
+        await services.accounts.open(record)
         snapshot = await reply(services.engine.open_account(account_id, balances, limits))
     except AccountExists:
         raise conflict("ACCOUNT_EXISTS", f"account {account_id} already exists") from None
@@ -213,8 +217,10 @@ async def put_limits(request: web.Request) -> web.Response:
     limits = parse_limits(await _body(request), errors, prefix="")
     if errors:
         raise invalid_body(errors)
+    services = request.app[SERVICES_KEY]
     try:
-        applied = await reply(request.app[SERVICES_KEY].engine.set_limits(account_id, limits))
+        applied = await reply(services.engine.set_limits(account_id, limits))
+        await services.accounts.set_limits(account_id, limits)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
     return _json({"account_id": account_id, "limits": limits_json(applied)})

@@ -26,7 +26,8 @@ from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.config import Settings
 from oms.engine import Engine
 from oms.probes import probe_all
-from oms.store.ports import IdempotencyStore, OrderCache
+from oms.store.memory import MemoryAccountRepository
+from oms.store.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def build_app(
     ready_probe: ReadyProbe | None = None,
     clock: Callable[[], float] = time.time,
     market_poll_s: float | None = 0.25,
+    accounts: AccountRepository | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -83,7 +85,9 @@ def build_app(
         return app
     if bus is None or idempotency is None or cache is None:
         raise ValueError("an app with an engine needs its bus, idempotency store and cache")
-    app[SERVICES_KEY] = ApiServices(settings, engine, bus, idempotency, cache, clock)
+    app[SERVICES_KEY] = ApiServices(
+        settings, engine, bus, idempotency, cache, clock, accounts or MemoryAccountRepository()
+    )
     order_feed = OrderFeed(engine)
     feed_holder.append(order_feed)
     market_feed = MarketFeed(engine, market_poll_s)

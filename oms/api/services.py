@@ -12,7 +12,8 @@ from oms.actors.aio import reply
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.store.ports import IdempotencyStore, OrderCache
+from oms.store.memory import MemoryAccountRepository
+from oms.store.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus
 
 ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
@@ -32,6 +33,8 @@ class ApiServices:
     idempotency: IdempotencyStore
     cache: OrderCache
     clock: Callable[[], float] = field(default=time.time)
+    # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
+    accounts: AccountRepository = field(default_factory=MemoryAccountRepository)
 
     async def find_order(self, order_id: str) -> Order | None:
         """The freshest state known of an order: the cache's or the engine's, by version.

@@ -1,0 +1,193 @@
+"""``oms serve``: the one place that builds the running system from real adapters.
+
+Start order (stop is the reverse): the MongoDB store and Redis, the Kafka event sink, the
+engine (its accounts re-opened from the store), the stream ingestion (faust agents for
+``orders`` and ``executions``, the price feed outside the group), the Kafka command bus, the
+simulated market-data publisher, then the HTTP API. Everything runs in one asyncio loop, except
+the engine, which runs on its own dispatcher thread.
+
+The simulated feed publishes its ticks to the ``prices`` topic instead of feeding the engine
+directly, so every replica's books move together through the one path real prices take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from oms.actors.runtime import tune_gc
+from oms.api.app import build_app
+from oms.config import Settings
+from oms.engine import Engine
+from oms.marketdata import SimulatedFeed
+from oms.store.mongo import MongoAccountRepository, MongoOrderRepository
+from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
+from oms.stream.agents import StreamIngestion
+from oms.stream.codecs import encode_tick
+from oms.stream.names import TopicNames
+from oms.stream.producer import KafkaCommandBus, KafkaEventSink, reliable_producer
+
+logger = logging.getLogger(__name__)
+
+Stop = Callable[[], Awaitable[Any]]
+FEED_INTERVAL_S = 0.1  # ten ticks a second per symbol: resting orders see the market move
+
+
+class SimulatedPricePublisher:
+    """Steps the seeded simulated feed and publishes each tick on ``prices`` (keyed by symbol)."""
+
+    def __init__(self, settings: Settings, feed: SimulatedFeed, topic: str) -> None:
+        self._feed = feed
+        self._topic = topic
+        self._producer: AIOKafkaProducer = reliable_producer(settings)
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    async def start(self) -> None:
+        """Connect and start publishing."""
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run(), name="oms-simulated-feed")
+
+    async def stop(self) -> None:
+        """Stop publishing and disconnect."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._producer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            for tick in self._feed.step(time.time()):
+                await self._producer.send(
+                    self._topic, key=tick.symbol.encode(), value=encode_tick(tick)
+                )
+                self.published += 1
+            await asyncio.sleep(FEED_INTERVAL_S)
+
+
+@dataclass
+class Service:
+    """Every running part of one replica, so that it can be stopped in reverse order."""
+
+    settings: Settings
+    names: TopicNames = field(default_factory=TopicNames)
+    stops: list[tuple[str, Stop]] = field(default_factory=list)
+    engine: Engine | None = None
+    runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Build and start every part; on failure, stop what started."""
+        settings = self.settings
+        try:
+            repository = MongoOrderRepository.from_settings(settings)
+            await repository.open()
+            self._on_stop("order store", repository.close)
+            accounts_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
+            self._on_stop("accounts store", accounts_client.close)
+            accounts = MongoAccountRepository(accounts_client[settings.mongo_database])
+            redis = aioredis.from_url(settings.redis_url)
+            self._on_stop("redis", redis.aclose)
+
+            sink = KafkaEventSink(settings, self.names, account_of=_account_of(repository))
+            await sink.start()
+            self._on_stop("event sink", sink.stop)
+
+            engine = Engine(settings, repository=repository, sink=sink)
+            engine.start()
+            self.engine = engine
+            self._on_stop("engine", _async(engine.stop))
+            await self._reopen_accounts(engine, accounts)
+
+            ingestion = StreamIngestion(settings, engine, names=self.names, sink=sink)
+            await ingestion.start()
+            self._on_stop("stream ingestion", ingestion.stop)
+
+            bus = KafkaCommandBus(settings, self.names)
+            await bus.start()
+            self._on_stop("command bus", bus.stop)
+
+            if settings.simulated_feed and engine.feed is not None:
+                publisher = SimulatedPricePublisher(settings, engine.feed, self.names.prices)
+                await publisher.start()
+                self._on_stop("simulated feed", publisher.stop)
+
+            app = build_app(
+                settings,
+                engine,
+                bus,
+                RedisIdempotencyStore(redis),
+                RedisOrderCache(redis),
+                partitions_assigned=ingestion.partitions_assigned,
+                consumer_lag=ingestion.consumer_lag,
+                accounts=accounts,
+            )
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            self._on_stop("http", runner.cleanup)
+            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _reopen_accounts(self, engine: Engine, accounts: MongoAccountRepository) -> None:
+        """Open every stored account in the engine with its opening balances and limits."""
+        from oms.actors.aio import reply  # noqa: PLC0415
+
+        for record in await accounts.load_all():
+            await reply(engine.open_account(record.account_id, record.balances, record.limits))
+
+    def _on_stop(self, name: str, stop: Stop) -> None:
+        self.stops.append((name, stop))
+
+    async def stop(self) -> None:
+        """Stop every part that started, newest first; one failing stop does not skip the rest."""
+        while self.stops:
+            name, stop = self.stops.pop()
+            try:
+                await stop()
+            except Exception:
+                logger.exception("stopping %s failed", name)
+
+
+def _async(fn: Callable[[], None]) -> Stop:
+    """A blocking stop (the engine joins its thread) run off the loop."""
+
+    async def run() -> None:
+        await asyncio.to_thread(fn)
+
+    return run
+
+
+def _account_of(repository: MongoOrderRepository) -> Callable[[str], str | None]:
+    def account_of(order_id: str) -> str | None:
+        order = repository.get(order_id)
+        return None if order is None else order.account_id
+
+    return account_of
+
+
+async def serve(settings: Settings) -> None:
+    """Run one replica until SIGINT or SIGTERM, then stop it cleanly."""
+    service = Service(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await service.start()
+    tune_gc()
+    print(f"oms serving on http://{settings.http_host}:{settings.http_port}", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await stop.wait()
+    print("oms stopping", flush=True)
+    await service.stop()
