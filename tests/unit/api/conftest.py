@@ -13,8 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from oms.api.app import build_app
 from oms.api.engine_bus import EngineCommandBus
 from oms.engine import Engine
-from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache
-from tests.unit.engine_helpers import make_engine, tick
+from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
+from oms.store.ports import AccountRecord
+from tests.unit.engine_helpers import FUNDS, make_engine, tick
 
 
 @dataclass
@@ -42,6 +43,9 @@ async def api() -> AsyncIterator[Api]:
     engine.wait_idle()
     bus = EngineCommandBus(engine)
     cache = MemoryOrderCache()
+    accounts = MemoryAccountRepository()
+    for account_id in engine.risk_book.account_ids():  # the accounts make_engine opened
+        await accounts.open(AccountRecord(account_id, FUNDS))
     app = build_app(
         engine.settings,
         engine,
@@ -52,6 +56,7 @@ async def api() -> AsyncIterator[Api]:
         consumer_lag=lambda: {("orders", 0): 3},
         ready_probe=_ready,
         market_poll_s=0.02,
+        accounts=accounts,
     )
     async with TestClient(TestServer(app)) as client:
         yield Api(client, engine, bus, cache)
