@@ -69,6 +69,7 @@ _TERMINAL = (
     TERMINAL_STATUSES  # ``order.status in _TERMINAL`` is ``order.is_terminal``, two calls less
 )
 _RESTING = Outcome.RESTING
+_LIMIT = OrderType.LIMIT
 # Builds a message (a NamedTuple) straight from a tuple of its fields, skipping the generated
 # ``__new__``'s Python frame: half the cost, and these are made several times per order.
 _new = tuple.__new__
@@ -496,7 +497,7 @@ class OrderActor(DispatchedActor):
             if instrument is None:
                 return InvalidOrder(f"{command.symbol!r} is not listed", code="UNKNOWN_INSTRUMENT")
             instrument.check_quantity(command.quantity)
-            if command.type is OrderType.LIMIT:
+            if command.type is _LIMIT:
                 if command.price is None:
                     return InvalidOrder("a LIMIT order needs a price", code="PRICE_REQUIRED")
                 instrument.check_price(command.price)

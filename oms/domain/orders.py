@@ -20,6 +20,15 @@ from oms.domain.events import (
 from oms.domain.transitions import Trigger, next_status
 
 _ZERO = Decimal(0)
+# Members bound once: an attribute of an Enum class costs about 0.13 us to read here, a global
+# a tenth of that, and the fold reads one per event.
+_NEW = OrderStatus.NEW
+_ACCEPT = Trigger.ACCEPT
+_REJECT = Trigger.REJECT
+_CANCEL = Trigger.CANCEL
+_SETTLE = Trigger.SETTLE
+_PARTIAL_FILL = Trigger.PARTIAL_FILL
+_FILL = Trigger.FILL
 _new = tuple.__new__  # builds an Order from a tuple of its fields, skipping __new__'s call
 
 
@@ -98,14 +107,14 @@ def apply(order: Order | None, event: OrderEvent) -> Order:
     if isinstance(event, OrderFilled):
         return _filled(order, event)
     if isinstance(event, OrderAccepted):
-        status = next_status(order.status, Trigger.ACCEPT)
+        status = next_status(order.status, _ACCEPT)
         return _with(order, event, status, protection_price=event.protection_price)
     if isinstance(event, OrderSettled):
-        return _with(order, event, next_status(order.status, Trigger.SETTLE))
+        return _with(order, event, next_status(order.status, _SETTLE))
     if isinstance(event, OrderCancelled):
-        return _with(order, event, next_status(order.status, Trigger.CANCEL))
+        return _with(order, event, next_status(order.status, _CANCEL))
     if isinstance(event, OrderRejected):
-        status = next_status(order.status, Trigger.REJECT)
+        status = next_status(order.status, _REJECT)
         return _with(order, event, status, reject_reason=event.reason)
     raise WrongOrder(f"{order.order_id} already exists")
 
@@ -121,27 +130,30 @@ def fold(events: Iterable[OrderEvent]) -> Order:
 
 
 def _placed(event: OrderPlaced) -> Order:
-    return _new(Order, (
-        event.order_id,
-        event.client_order_id,
-        event.account_id,
-        event.symbol,
-        event.side,
-        event.type,
-        event.quantity,
-        event.price,
-        event.time_in_force,
-        OrderStatus.NEW,
-        _ZERO,
-        _ZERO,
-        _ZERO,
-        None,
-        None,
-        None,
-        event.at,
-        event.at,
-        1,
-    ))
+    return _new(
+        Order,
+        (
+            event.order_id,
+            event.client_order_id,
+            event.account_id,
+            event.symbol,
+            event.side,
+            event.type,
+            event.quantity,
+            event.price,
+            event.time_in_force,
+            _NEW,
+            _ZERO,
+            _ZERO,
+            _ZERO,
+            None,
+            None,
+            None,
+            event.at,
+            event.at,
+            1,
+        ),
+    )
 
 
 def _filled(order: Order, event: OrderFilled) -> Order:
@@ -151,7 +163,7 @@ def _filled(order: Order, event: OrderFilled) -> Order:
     filled = order.filled_quantity + quantity
     # The table speaks first: a fill on a FILLED or terminal order is a refused move, whatever
     # its size; only an order that may fill can be overfilled.
-    trigger = Trigger.PARTIAL_FILL if filled < order.quantity else Trigger.FILL
+    trigger = _PARTIAL_FILL if filled < order.quantity else _FILL
     status = next_status(order.status, trigger)
     if filled > order.quantity:
         raise Overfill(
@@ -159,27 +171,30 @@ def _filled(order: Order, event: OrderFilled) -> Order:
         )
     notional = order.filled_notional + quantity * event.price
     # Positional construction: this is the engine's hottest fold, and _replace() is slow.
-    return _new(Order, (
-        order.order_id,
-        order.client_order_id,
-        order.account_id,
-        order.symbol,
-        order.side,
-        order.type,
-        order.quantity,
-        order.price,
-        order.time_in_force,
-        status,
-        filled,
-        notional,
-        order.fees + event.fee,
-        notional / filled,
-        order.protection_price,
-        order.reject_reason,
-        order.created_at,
-        event.at,
-        event.sequence,
-    ))
+    return _new(
+        Order,
+        (
+            order.order_id,
+            order.client_order_id,
+            order.account_id,
+            order.symbol,
+            order.side,
+            order.type,
+            order.quantity,
+            order.price,
+            order.time_in_force,
+            status,
+            filled,
+            notional,
+            order.fees + event.fee,
+            notional / filled,
+            order.protection_price,
+            order.reject_reason,
+            order.created_at,
+            event.at,
+            event.sequence,
+        ),
+    )
 
 
 def _with(
@@ -190,24 +205,27 @@ def _with(
     protection_price: Decimal | None = None,
     reject_reason: str | None = None,
 ) -> Order:
-    return _new(Order, (
-        order.order_id,
-        order.client_order_id,
-        order.account_id,
-        order.symbol,
-        order.side,
-        order.type,
-        order.quantity,
-        order.price,
-        order.time_in_force,
-        status,
-        order.filled_quantity,
-        order.filled_notional,
-        order.fees,
-        order.average_fill_price,
-        protection_price if protection_price is not None else order.protection_price,
-        reject_reason if reject_reason is not None else order.reject_reason,
-        order.created_at,
-        event.at,
-        event.sequence,
-    ))
+    return _new(
+        Order,
+        (
+            order.order_id,
+            order.client_order_id,
+            order.account_id,
+            order.symbol,
+            order.side,
+            order.type,
+            order.quantity,
+            order.price,
+            order.time_in_force,
+            status,
+            order.filled_quantity,
+            order.filled_notional,
+            order.fees,
+            order.average_fill_price,
+            protection_price if protection_price is not None else order.protection_price,
+            reject_reason if reject_reason is not None else order.reject_reason,
+            order.created_at,
+            event.at,
+            event.sequence,
+        ),
+    )
