@@ -39,6 +39,19 @@ def _demo(settings: Settings) -> int:
     return asyncio.run(run_demo(settings))
 
 
+def _loadgen(settings: Settings, orders: int, via: str, accounts: int) -> int:
+    from oms.loadgen import LoadError, run_loadgen  # noqa: PLC0415
+
+    try:
+        summary = asyncio.run(run_loadgen(settings, orders, via, accounts=accounts))
+    except LoadError as exc:
+        print(f"oms loadgen: {exc}", file=sys.stderr)
+        return 1
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(
@@ -51,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: settings, 8080)")
     commands.add_parser("demo", help="start oms serve and drive a short demo through it")
+    loadgen = commands.add_parser("loadgen", help="place N orders on a running oms serve")
+    loadgen.add_argument("--orders", type=int, default=1000, help="how many (default 1000)")
+    loadgen.add_argument("--via", choices=["rest", "kafka"], default="rest")
+    loadgen.add_argument("--accounts", type=int, default=4, help="accounts to spread over")
     commands.add_parser("topics", help="create the Kafka topics that are missing and list them")
     return parser
 
@@ -71,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "topics":
         return _topics(settings)
+    if args.command == "loadgen":
+        return _loadgen(settings, args.orders, args.via, args.accounts)
     return _demo(settings)
 
 

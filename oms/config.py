@@ -37,6 +37,8 @@ class Settings:
     prices_partitions: int = 3
     events_partitions: int = 6
     topic_replication_factor: int = 1
+    # Appended to every topic name ("orders-<suffix>"): isolates test runs on a shared broker.
+    topic_suffix: str = ""
     kafka_session_timeout_s: float = 10.0
     # PLAINTEXT locally; SSL for MSK and the self-hosted cluster in AWS (TLS only there).
     kafka_security_protocol: str = "PLAINTEXT"

@@ -1,8 +1,9 @@
-"""``oms demo``: start ``oms serve``, drive a short demo through it and the servers, stop it.
+"""``oms demo``: start ``oms serve``, push a few thousand orders through it over REST, stop it.
 
-The demo shows each real server in use: the HTTP process's readiness (which probes all three),
-the Kafka topics with their partitions and a record through them, a Redis idempotency claim, and
-a document written to and read back from the MongoDB-compatible store.
+What it shows: the process's readiness (Kafka, MongoDB and Redis each answering, partitions
+assigned), orders placed through ``POST /api/orders`` travelling REST -> Kafka -> engine ->
+MongoDB, their final states, one order's history, each account's balances and positions, and
+what the run left in MongoDB and Redis.
 """
 
 from __future__ import annotations
@@ -12,131 +13,116 @@ import os
 import signal
 import sys
 import time
-import uuid
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from oms.config import Settings
-from oms.demo_engine import run_engine_demo
-from oms.stream.topics import DEMO, TopicSpec, ensure_topics, topic_specs
+from oms.loadgen import Summary, run_loadgen
 
-SERVE_START_TIMEOUT_S = 30.0
+SERVE_START_TIMEOUT_S = 60.0
+DEMO_ORDERS = 2000
 
 
 def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-async def _wait_for_health(base: str, process: asyncio.subprocess.Process) -> None:
+async def _wait_until_ready(base: str, process: asyncio.subprocess.Process) -> dict[str, Any]:
     deadline = time.monotonic() + SERVE_START_TIMEOUT_S
     async with aiohttp.ClientSession() as http:
         while True:
             if process.returncode is not None:
                 raise RuntimeError(f"oms serve exited with {process.returncode}")
             try:
-                async with http.get(f"{base}/health") as response:
+                async with http.get(f"{base}/ready") as response:
+                    body: dict[str, Any] = orjson.loads(await response.read())
                     if response.status == 200:
-                        return
+                        return body
             except aiohttp.ClientConnectionError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("oms serve did not answer /health in time")
-            await asyncio.sleep(0.2)
+                raise TimeoutError("oms serve was not ready in time")
+            await asyncio.sleep(0.3)
 
 
-async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(url) as response:
-        return response.status, orjson.loads(await response.read())
-
-
-async def _kafka_round_trip(settings: Settings, run_id: str) -> None:
-    """Produce one record to the demo topic and read it back by offset (no consumer group)."""
-    topic = DEMO
-    await ensure_topics(settings, (TopicSpec(DEMO, 1, "run_id"),))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        meta = await producer.send_and_wait(
-            topic, key=run_id.encode(), value=orjson.dumps({"run_id": run_id})
+def _print_accounts(summary: Summary) -> None:
+    for name, account in summary.accounts.items():
+        balances = ", ".join(
+            f"{asset} {b['available']}"
+            + (f" (+{b['reserved']} reserved)" if _has_reserved(b) else "")
+            for asset, b in sorted(account["balances"].items())
         )
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
-    )
-    await consumer.start()
+        positions = ", ".join(
+            f"{symbol} {p['quantity']}" for symbol, p in sorted(account["positions"].items())
+        )
+        print(f"  {name}: {balances}")
+        print(f"  {' ' * len(name)}  positions: {positions or 'flat'}; PnL {account['pnl']}")
+
+
+def _has_reserved(balance: dict[str, str]) -> bool:
+    """True when something is still reserved."""
+    return Decimal(balance.get("reserved", "0")) != 0
+
+
+async def _one_history(base: str, account: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        listing = await (await http.get(f"{base}/api/orders?account_id={account}&limit=50")).json()
+        settled = next((o for o in listing["items"] if o["status"] == "SETTLED"), None)
+        if settled is None:
+            return
+        history = await (await http.get(f"{base}/api/orders/{settled['order_id']}/events")).json()
+    steps = " -> ".join(f"{e['type']}#{e['sequence']}" for e in history["events"])
+    print(f"history of order {settled['order_id']}: {steps}")
+
+
+async def _stored(settings: Settings) -> None:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
+    redis = aioredis.from_url(settings.redis_url)
     try:
-        partition = TopicPartition(topic, meta.partition)
-        consumer.assign([partition])
-        consumer.seek(partition, meta.offset)
-        record = await asyncio.wait_for(consumer.getone(), 10)
+        database = mongo[settings.mongo_database]
+        orders = await database["orders"].estimated_document_count()
+        accounts = await database["accounts"].estimated_document_count()
+        keys = 0
+        async for _ in redis.scan_iter(match="idempotency:*", count=1000):
+            keys += 1
     finally:
-        await consumer.stop()
-    print(f"kafka: produced to {topic}[{meta.partition}]@{meta.offset}, read back {record.value!r}")
-
-
-async def _redis_claim(settings: Settings, run_id: str) -> None:
-    client = aioredis.from_url(settings.redis_url)
-    key = f"idempotency:demo:{run_id}"
-    try:
-        first = await client.set(key, b"order-1", nx=True, ex=60)
-        second = await client.set(key, b"order-2", nx=True, ex=60)
-    finally:
-        await client.aclose()
-    print(f"redis: SET NX {key}: first claim {bool(first)}, second claim {bool(second)}")
-
-
-async def _mongo_write(settings: Settings, run_id: str) -> None:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
-    try:
-        runs = client[settings.mongo_database]["demo_runs"]
-        await runs.insert_one({"run_id": run_id, "at": time.time(), "amount": "0.00000001"})
-        found = await runs.find_one({"run_id": run_id}, {"_id": 0})
-        total = await runs.count_documents({})
-    finally:
-        await client.close()
-    print(f"mongodb: inserted and read back {found} ({total} demo runs stored so far)")
+        await mongo.close()
+        await redis.aclose()
+    print(f"mongodb: {orders} order documents, {accounts} accounts in '{settings.mongo_database}'")
+    print(f"redis: {keys} idempotency keys held (24 h each)")
 
 
 async def run_demo(settings: Settings) -> int:
-    """Run the demo end to end; 0 when every step worked."""
-    run_id = uuid.uuid4().hex[:12]
-    conserved = False
+    """Run the demo end to end; 0 when every order reached a terminal state."""
     base = f"http://{settings.http_host}:{settings.http_port}"
     _step(f"starting oms serve on {base}")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "oms.cli", "serve", env=dict(os.environ)
     )
+    ok = False
     try:
-        await _wait_for_health(base, process)
-        async with aiohttp.ClientSession() as http:
-            status, body = await _get(http, f"{base}/health")
-            print(f"GET /health -> {status} {body}")
-            status, body = await _get(http, f"{base}/ready")
-            print(f"GET /ready  -> {status} {body}")
-        _step("kafka topics (created by the project, auto-creation is off)")
-        created = await ensure_topics(settings)
-        for spec in topic_specs(settings):
-            print(
-                f"{spec.name:<16} partitions={spec.partitions} key={spec.key}"
-                + ("  (created now)" if spec.name in created else "")
-            )
-        _step("the servers in use")
-        await _kafka_round_trip(settings, run_id)
-        await _redis_claim(settings, run_id)
-        await _mongo_write(settings, run_id)
-        _step("the order engine: actors, risk, venue, settlement (in process)")
-        conserved = await asyncio.to_thread(run_engine_demo, settings)
+        ready = await _wait_until_ready(base, process)
+        print(f"GET /ready -> {ready}")
+        _step(f"placing {DEMO_ORDERS} orders over REST (-> Kafka -> engine -> MongoDB)")
+        summary = await run_loadgen(settings, DEMO_ORDERS, "rest", base=base)
+        for line in summary.lines():
+            print(line)
+        _step("accounts after the run")
+        _print_accounts(summary)
+        await _one_history(base, next(iter(summary.accounts)))
+        _step("what the run left in the stores")
+        await _stored(settings)
+        ok = summary.placed == DEMO_ORDERS and sum(summary.states.values()) == DEMO_ORDERS
     finally:
         _step("stopping oms serve")
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
-            await asyncio.wait_for(process.wait(), 15)
+            await asyncio.wait_for(process.wait(), 30)
         print(f"oms serve exited with {process.returncode}")
-    print("\ndemo finished" if conserved else "\ndemo FAILED: totals not conserved")
-    return 0 if conserved else 1
+    print("\ndemo finished" if ok else "\ndemo FAILED")
+    return 0 if ok else 1

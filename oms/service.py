@@ -35,7 +35,7 @@ from oms.store.mongo import MongoAccountRepository, MongoOrderRepository
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
-from oms.stream.names import TopicNames
+from oms.stream.names import TopicNames, topic_names
 from oms.stream.producer import KafkaCommandBus, KafkaEventSink, reliable_producer
 
 logger = logging.getLogger(__name__)
@@ -81,10 +81,13 @@ class Service:
     """Every running part of one replica, so that it can be stopped in reverse order."""
 
     settings: Settings
-    names: TopicNames = field(default_factory=TopicNames)
+    names: TopicNames = field(init=False)
     stops: list[tuple[str, Stop]] = field(default_factory=list)
     engine: Engine | None = None
     runner: web.AppRunner | None = None
+
+    def __post_init__(self) -> None:
+        self.names = topic_names(self.settings)
 
     async def start(self) -> None:
         """Build and start every part; on failure, stop what started."""

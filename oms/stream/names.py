@@ -51,3 +51,8 @@ class TopicNames:
         )
         dead_letters = tuple(TopicSpec(dead_letter(t.name), t.partitions, t.key) for t in sources)
         return sources + outputs + dead_letters
+
+
+def topic_names(settings: Settings) -> TopicNames:
+    """The topic names this deployment uses: the design's, suffixed when the settings say so."""
+    return TopicNames.suffixed(settings.topic_suffix) if settings.topic_suffix else TopicNames()
