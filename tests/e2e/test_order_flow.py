@@ -1,0 +1,223 @@
+"""Orders through a real ``oms serve``: REST -> Kafka -> engine -> MongoDB, seen from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from oms.stream.names import topic_names
+from tests.e2e.conftest import Replica
+from tests.malformed_orders import MALFORMED
+
+TERMINAL = {"SETTLED", "CANCELLED", "REJECTED"}
+FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
+
+
+async def _open_account(http: aiohttp.ClientSession, replica: Replica) -> str:
+    account_id = f"acct-{uuid.uuid4().hex[:8]}"
+    response = await http.post(
+        f"{replica.base}/api/accounts", json={"account_id": account_id, "balances": FUNDS}
+    )
+    assert response.status == 201, await response.text()
+    return account_id
+
+
+async def _last_price(http: aiohttp.ClientSession, replica: Replica, symbol: str) -> Decimal:
+    for _ in range(100):
+        response = await http.get(f"{replica.base}/api/market-data/prices/{symbol}")
+        if response.status == 200 and (body := await response.json()).get("last_price"):
+            return Decimal(body["last_price"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no price for {symbol}")
+
+
+async def _until(
+    http: aiohttp.ClientSession, replica: Replica, order_id: str, statuses: set[str]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        response = await http.get(f"{replica.base}/api/orders/{order_id}")
+        if response.status == 200:
+            order: dict[str, Any] = await response.json()
+            if order["status"] in statuses:
+                return order
+        assert time.monotonic() < deadline, f"{order_id} never reached {statuses}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_market_order_over_rest_is_settled_and_seen_through_get_events_and_websocket(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    account = await _open_account(http, replica)
+    await _last_price(http, replica, "BTC-USD")
+    async with http.ws_connect(f"{replica.base}/ws/orders?account_id={account}") as ws:
+        hello = orjson.loads((await ws.receive(timeout=10)).data)
+        assert hello == {"type": "subscribed", "account_id": account}
+
+        placed = await http.post(
+            f"{replica.base}/api/orders",
+            json={"account_id": account, "symbol": "BTC-USD", "side": "BUY",
+                  "type": "MARKET", "quantity": "0.01"},
+        )  # fmt: skip
+        body = await placed.json()
+        assert placed.status == 202
+        assert body["status"] == "NEW"
+        # read-your-writes: the order is there at once
+        assert (await http.get(f"{replica.base}/api/orders/{body['order_id']}")).status == 200
+
+        statuses: list[str] = []
+        while not statuses or statuses[-1] not in TERMINAL:
+            message = orjson.loads((await ws.receive(timeout=20)).data)
+            assert message["order_id"] == body["order_id"]
+            statuses.append(message["status"])
+
+    assert statuses == ["NEW", "ACCEPTED", "FILLED", "SETTLED"]
+    order = await _until(http, replica, body["order_id"], {"SETTLED"})
+    assert order["filled_quantity"] == "0.01"
+    history = await (await http.get(f"{replica.base}/api/orders/{body['order_id']}/events")).json()
+    assert [e["type"] for e in history["events"]] == [
+        "OrderPlaced", "OrderAccepted", "OrderFilled", "OrderSettled",
+    ]  # fmt: skip
+    account_now = await (await http.get(f"{replica.base}/api/accounts/{account}")).json()
+    assert account_now["balances"]["BTC"]["available"] == "10.01"
+    assert Decimal(account_now["balances"]["USD"]["reserved"]) == 0
+
+
+async def test_a_resting_order_is_cancelled_and_a_second_cancel_answers_409(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    account = await _open_account(http, replica)
+    last = await _last_price(http, replica, "ETH-USD")
+    far_below = (last * Decimal("0.95")).quantize(Decimal("0.01"))
+    placed = await (
+        await http.post(
+            f"{replica.base}/api/orders",
+            json={
+                "account_id": account,
+                "symbol": "ETH-USD",
+                "side": "BUY",
+                "type": "LIMIT",
+                "quantity": "0.1",
+                "price": str(far_below),
+            },
+        )
+    ).json()
+    await _until(http, replica, placed["order_id"], {"ACCEPTED"})
+
+    cancel = await http.delete(f"{replica.base}/api/orders/{placed['order_id']}")
+    cancelled = await _until(http, replica, placed["order_id"], {"CANCELLED"})
+    again = await http.delete(f"{replica.base}/api/orders/{placed['order_id']}")
+
+    assert cancel.status == 202
+    assert cancelled["filled_quantity"] == "0"
+    assert again.status == 409
+    assert again.content_type == "application/problem+json"
+    account_now = await (await http.get(f"{replica.base}/api/accounts/{account}")).json()
+    assert Decimal(account_now["balances"]["USD"]["reserved"]) == 0
+
+
+async def test_an_order_produced_straight_onto_kafka_is_processed_like_a_rest_one(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    account = await _open_account(http, replica)
+    await _last_price(http, replica, "SOL-USD")
+    order_id = uuid.uuid4().hex
+    record = {
+        "type": "PlaceOrder", "command_id": f"place:{order_id}", "order_id": order_id,
+        "client_order_id": "from-kafka-1", "account_id": account, "symbol": "SOL-USD",
+        "side": "BUY", "order_type": "MARKET", "quantity": "1.5", "price": None,
+        "time_in_force": "IOC", "created_at": time.time(),
+    }  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=replica.settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_names(replica.settings).orders, key=account.encode(), value=orjson.dumps(record)
+        )
+    finally:
+        await producer.stop()
+
+    order = await _until(http, replica, order_id, TERMINAL)
+
+    assert order["status"] == "SETTLED"
+    assert order["client_order_id"] == "from-kafka-1"
+
+
+async def test_idempotency_same_key_same_order_other_body_422_and_20_duplicates_make_one(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    account = await _open_account(http, replica)
+    await _last_price(http, replica, "BTC-USD")
+    body = {"account_id": account, "symbol": "BTC-USD", "side": "BUY", "type": "MARKET",
+            "quantity": "0.001"}  # fmt: skip
+    url = f"{replica.base}/api/orders"
+
+    first = await http.post(url, json=body, headers={"Idempotency-Key": "k-1"})
+    again = await http.post(url, json=body, headers={"Idempotency-Key": "k-1"})
+    other = await http.post(
+        url, json={**body, "quantity": "0.002"}, headers={"Idempotency-Key": "k-1"}
+    )
+    burst = await asyncio.gather(
+        *(http.post(url, json=body, headers={"Idempotency-Key": "k-burst"}) for _ in range(20))
+    )
+    burst_ids = {(await response.json())["order_id"] for response in burst}
+
+    assert first.status == again.status == 202
+    assert (await first.json())["order_id"] == (await again.json())["order_id"]
+    assert other.status == 422
+    assert {response.status for response in burst} == {202}
+    assert len(burst_ids) == 1
+    listing = await (await http.get(f"{url}?account_id={account}&limit=100")).json()
+    assert len(listing["items"]) == 2  # k-1 and k-burst: nothing else was placed
+
+
+async def _end_offsets(replica: Replica) -> dict[TopicPartition, int]:
+    topic = topic_names(replica.settings).orders
+    consumer = AIOKafkaConsumer(bootstrap_servers=replica.settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer.topics()
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+        offsets: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return offsets
+    finally:
+        await consumer.stop()
+
+
+async def test_malformed_requests_answer_problem_json_and_nothing_is_stored_or_produced(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    account = await _open_account(http, replica)
+    before = await _end_offsets(replica)
+
+    answers = []
+    for name, raw, status, _fields in MALFORMED:
+        body = raw.replace(b'"acct-1"', f'"{account}"'.encode())
+        response = await http.post(
+            f"{replica.base}/api/orders", data=body, headers={"Content-Type": "application/json"}
+        )
+        answers.append((name, response.status, response.content_type, status))
+    oversized = await http.post(
+        f"{replica.base}/api/orders", data=b"{" + b" " * (1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+
+    assert len(answers) >= 25
+    for name, got, content_type, expected in answers:
+        assert (got, content_type) == (expected, "application/problem+json"), name
+    assert oversized.status == 413
+    assert oversized.content_type == "application/problem+json"
+    assert await _end_offsets(replica) == before
+    listing = await (await http.get(f"{replica.base}/api/orders?account_id={account}")).json()
+    assert listing["items"] == []
