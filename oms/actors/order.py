@@ -82,7 +82,7 @@ _OUTCOME_REASON = {
 class OrderContext:
     """What every order actor of an engine shares: its peers, journal, clock and instruments."""
 
-    __slots__ = ("clock", "directory", "instruments", "journal", "risk", "venue")
+    __slots__ = ("clock", "directory", "instruments", "journal", "record", "risk", "venue")
 
     def __init__(
         self,
@@ -92,6 +92,7 @@ class OrderContext:
         clock: Callable[[], float],
     ) -> None:
         self.journal = journal
+        self.record = journal.record  # bound once: every event of every order goes through it
         self.instruments = instruments
         self.clock = clock
         self.directory: ActorRef[Any] | None = None
@@ -481,7 +482,7 @@ class OrderActor(DispatchedActor):
         order = apply(self.order, event)  # raises, changing nothing, if the table says no
         self.order = order
         self.applied.add(event.command_id)
-        self.ctx.journal.record(order, event)
+        self.ctx.record(order, event)
         return order
 
     def _current(self) -> Order:

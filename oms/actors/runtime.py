@@ -197,9 +197,10 @@ class Dispatcher:
         ident = threading.get_ident()
         _DISPATCHER_THREADS.add(ident)
         popleft = self._queue.popleft
+        drain_every = self._drain_every
         since_drain = 0
         try:
-            while not self._stopping:
+            while True:
                 try:
                     actor, item = popleft()
                 except IndexError:
@@ -209,6 +210,10 @@ class Dispatcher:
                     continue
                 if actor is None:
                     item.fn()
+                    # Only a queued call (stop()'s) sets _stopping: look after calls, not after
+                    # every actor message.
+                    if self._stopping:
+                        break
                 else:
                     # The hot path of _dispatch, inlined (a Python frame less per message): a
                     # bare message of the actor's own protocol, to a running actor.
@@ -221,7 +226,7 @@ class Dispatcher:
                         except Exception:  # noqa: BLE001 - pykka's tell rule: logged, actor stops
                             actor._fail_told()
                 since_drain += 1
-                if since_drain >= self._drain_every:
+                if since_drain >= drain_every:
                     since_drain = 0
                     self._drain()
             self._drain()
