@@ -21,14 +21,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from oms.actors.aio import reply
 from oms.config import Settings
-from oms.domain.enums import OrderStatus
+from oms.domain.commands import CancelOrder, PlaceOrder
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.engine import Engine
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import decode_event, encode_tick
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaEventSink
+from oms.stream.producer import KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import dead_letter
 
 pytestmark = pytest.mark.integration
@@ -303,3 +304,60 @@ async def test_an_offset_is_committed_only_after_the_durability_barrier(held: Pi
 
     await _eventually(committed_after_release, 10)
     assert held.ingestion.stats.batches == 1
+
+
+async def _status(p: Pipeline, order_id: str, status: OrderStatus) -> Any:
+    async def reached() -> Any:
+        order = await p.order(order_id)
+        return order if order is not None and order.status is status else None
+
+    return await _eventually(reached)
+
+
+async def test_the_command_bus_places_and_cancels_through_kafka(pipeline: Pipeline) -> None:
+    # Arrange
+    await _settled_with_price(pipeline)
+    bus = KafkaCommandBus(pipeline.settings, pipeline.names)
+    await bus.start()
+    place = PlaceOrder(
+        "place:o-bus", "o-bus", "c-bus", ACCOUNT, "BTC-USD", Side.BUY, OrderType.LIMIT,
+        Decimal("0.01"), Decimal("29900.00"), TimeInForce.GTC, time.time(),
+    )  # fmt: skip
+    try:
+        # Act
+        await bus.send([place])
+        await _status(pipeline, "o-bus", OrderStatus.ACCEPTED)
+        await bus.send([CancelOrder("cancel:o-bus", "o-bus", ACCOUNT, time.time())])
+
+        # Assert
+        order = await _status(pipeline, "o-bus", OrderStatus.CANCELLED)
+    finally:
+        await bus.stop()
+    assert order.filled_quantity == 0
+
+
+async def test_an_external_fill_settles_an_order_and_an_overfill_is_dead_lettered(
+    pipeline: Pipeline,
+) -> None:
+    # Arrange: a resting order
+    await _settled_with_price(pipeline)
+    await pipeline.produce(
+        pipeline.names.orders, _place("o-ext", order_type="LIMIT", price="29900.00")
+    )
+    await _status(pipeline, "o-ext", OrderStatus.ACCEPTED)
+    fill = {"execution_id": "x-1", "order_id": "o-ext", "account_id": ACCOUNT,
+            "quantity": "0.01", "price": "29900.00", "fee": "0.30"}  # fmt: skip
+
+    # Act: the fill, the same execution again (harmless), and one too many
+    executions = pipeline.names.executions
+    await pipeline.produce(executions, orjson.dumps(fill))
+    await pipeline.produce(executions, orjson.dumps(fill))
+    await pipeline.produce(executions, orjson.dumps({**fill, "execution_id": "x-2"}))
+
+    # Assert
+    order = await _status(pipeline, "o-ext", OrderStatus.SETTLED)
+    assert order.filled_quantity == Decimal("0.01")
+    assert order.version == 4  # placed, accepted, filled, settled: the repeat changed nothing
+    dead = await _read_all(pipeline.settings, dead_letter(executions), lambda seen: len(seen) >= 1)
+    assert [orjson.loads(r.value)["reason"] for r in dead] == ["INVALID_TRANSITION"]
+    assert orjson.loads(dead[0].value)["offset"] == 2
