@@ -31,7 +31,7 @@ from oms.api.app import build_app
 from oms.config import Settings
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
-from oms.store.mongo import MongoAccountRepository, MongoOrderRepository
+from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
@@ -93,12 +93,16 @@ class Service:
         """Build and start every part; on failure, stop what started."""
         settings = self.settings
         try:
+            # The store's writer runs on a loop and thread of its own: the engine's durability
+            # barrier (a blocking flush on the engine thread) never waits on this loop.
             repository = MongoOrderRepository.from_settings(settings)
-            await repository.open()
-            self._on_stop("order store", repository.close)
+            await asyncio.to_thread(repository.start)
+            self._on_stop("order store", _async(repository.stop))
             accounts_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
             self._on_stop("accounts store", accounts_client.close)
-            accounts = MongoAccountRepository(accounts_client[settings.mongo_database])
+            accounts_db = accounts_client[settings.mongo_database]
+            await init_database(accounts_db)
+            accounts = MongoAccountRepository(accounts_db)
             redis = aioredis.from_url(settings.redis_url)
             self._on_stop("redis", redis.aclose)
 
