@@ -51,7 +51,20 @@ async def test_two_consumers_in_one_group_split_the_partitions_and_see_every_mes
         await consumer.start()
     try:
         deadline = asyncio.get_running_loop().time() + 30
-        while any(not c.assignment() for c in consumers):
+        everything = {TopicPartition(topic, p) for p in range(PARTITIONS)}
+
+        def balanced() -> bool:
+            # A consumer that joined alone holds every partition until the rebalance that the
+            # second one's join causes has completed: wait for the split, not just any answer.
+            first, second = (c.assignment() for c in consumers)
+            return (
+                bool(first)
+                and bool(second)
+                and first.isdisjoint(second)
+                and (first | second == everything)
+            )
+
+        while not balanced():
             assert asyncio.get_running_loop().time() < deadline, "group never balanced"
             await asyncio.gather(*(c.getmany(timeout_ms=100) for c in consumers))
         assignments = [c.assignment() for c in consumers]
