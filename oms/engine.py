@@ -9,8 +9,10 @@ fire-and-forget methods return None.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -18,12 +20,21 @@ from pykka import ActorRef, Future
 
 from oms.actors.directory import DirectoryStats, OrderDirectory
 from oms.actors.journal import Journal, Listener
-from oms.actors.messages import GetOrder, MarketTick, OrderCommand, Route, RouteMany
+from oms.actors.messages import (
+    GetOrder,
+    MarketTick,
+    OrderCommand,
+    ResumeOrders,
+    Route,
+    RouteMany,
+)
 from oms.actors.order import OrderContext
 from oms.actors.runtime import Dispatcher, DispatchFuture
 from oms.actors.venue import CountResting, GetBook, SimulatedVenue
 from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from oms.domain.orders import Order
@@ -48,10 +59,32 @@ from oms.risk.supervisor import (
     Validate,
 )
 from oms.store.memory import MemoryOrderRepository
-from oms.store.ports import EventSink, OrderQuery, OrderRepository
-from oms.venue import Matcher
+from oms.store.ports import (
+    AccountRecord,
+    EventSink,
+    Execution,
+    OrderQuery,
+    OrderRepository,
+    StoredOrder,
+    executions_of,
+)
+from oms.venue import Matcher, VenueOrder
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverySummary:
+    """What ``Engine.recover`` rebuilt."""
+
+    accounts_opened: int  # accounts opened by recovery (not open in the engine yet)
+    fills_booked: int  # stored fills replayed into the risk book
+    orders_finished: int  # ended orders whose fills were replayed
+    orders_open: int  # open orders whose reservation was restored
+    resting: int  # GTC LIMIT orders put back in the venue's book
+    resumed: int  # open orders told to carry on (NEW re-asked to risk, others closed)
+    skipped: int  # fills or orders of unknown accounts or instruments (logged)
 
 
 class Engine:
@@ -78,18 +111,23 @@ class Engine:
         self.journal = Journal(self.repository, sink)
         self.dispatcher.add_drain_hook(self.journal.flush)
         self._ctx = OrderContext(journal=self.journal, instruments=listed, clock=clock)
-        self.risk_book = RiskBook(listed, fee_rate=settings.fee_rate,
-                                  default_limits=default_limits)
+        self.risk_book = RiskBook(listed, fee_rate=settings.fee_rate, default_limits=default_limits)
         self._risk: ActorRef[Any] = RiskSupervisor.start(self.dispatcher, self.risk_book)
         self._directory: ActorRef[Any] = OrderDirectory.start(
-            self.dispatcher, self._ctx, max_live=settings.max_live_order_actors,
+            self.dispatcher,
+            self._ctx,
+            max_live=settings.max_live_order_actors,
         )
         self._venue: ActorRef[Any] | None = None
         if simulated_venue:
             self.market = MarketData(listed)
             self.matcher = Matcher(settings.fee_rate, listed)
             self._venue = SimulatedVenue.start(
-                self.dispatcher, self.market, self.matcher, self._directory, clock,
+                self.dispatcher,
+                self.market,
+                self.matcher,
+                self._directory,
+                clock,
             )
         self._ctx.risk = self._risk
         self._ctx.directory = self._directory
@@ -127,6 +165,104 @@ class Engine:
             self.repository.flush()
 
         return self._on_dispatcher(barrier)
+
+    # -- recovery --------------------------------------------------------------------------
+
+    def recover(
+        self,
+        open_orders: Sequence[StoredOrder],
+        accounts: Iterable[AccountRecord],
+        executions: Iterable[Execution],
+    ) -> Future[RecoverySummary]:
+        """Rebuild one replica's state from the store after a restart (a crash included).
+
+        Call it once, after ``start`` and before any command, tick or fill reaches the engine.
+        ``open_orders`` are the store's open orders with their histories, ``accounts`` every
+        stored account (opening balances and limits), ``executions`` every stored fill (of open
+        and ended orders). The rules, all on the engine thread:
+
+        - Accounts: one not open yet is opened with its opening balances and limits.
+        - Balances and positions: every stored fill is booked again, in execution time order,
+          through the risk book's own ``post_fill``; an ended order's record is restored with
+          exactly what its fills cost and released after them, so the account ends with
+          opening balances + every stored fill.
+        - Reservations: an open accepted order (ACCEPTED, PARTIALLY_FILLED, FILLED) gets back
+          what its acceptance reserved (at its stored protection price), less what its stored
+          fills took: as if it had never stopped. A NEW order has nothing reserved.
+        - The venue: an open GTC LIMIT order with something left rests again in the matcher
+          with its remaining quantity, its next execution id after its stored ones.
+        - The order actors: a resting order stays in the store until it is next needed (a
+          fill, a cancel, a replayed command rehydrates it). Every other open order is resumed
+          (``OrderActor.on_resume``): NEW is asked to risk again (accepted or rejected now,
+          with risk's reason); FILLED settles; a MARKET/IOC/FOK order whose arrival result was
+          lost has its remainder cancelled (REMAINDER) and its reservation released.
+        - Replayed Kafka commands then change nothing: a known order's PlaceOrder answers the
+          order as stored, a booked fill's id is in its order's history and in the risk record.
+          What the store never got (not durable, so its offset was never committed) is replayed
+          from Kafka and happens again, for the first time as far as the ledger knows.
+        """
+        return self._on_dispatcher(
+            lambda: self._recover(tuple(open_orders), tuple(accounts), tuple(executions))
+        )
+
+    def _recover(
+        self,
+        open_orders: tuple[StoredOrder, ...],
+        accounts: tuple[AccountRecord, ...],
+        executions: tuple[Execution, ...],
+    ) -> RecoverySummary:
+        book = self.risk_book
+        opened = 0
+        for record in accounts:
+            if not book.has_account(record.account_id):
+                book.open_account(record.account_id, record.balances, record.limits)
+                opened += 1
+        rebuild = _Rebuild(book, open_orders, executions)
+        rebuild.restore_open_orders()
+        ended = rebuild.restore_ended_orders()
+        booked = rebuild.book_fills()
+        for order_id in ended:
+            book.release(order_id)
+        resting = 0
+        resume: list[StoredOrder] = []
+        for stored in open_orders:
+            if self._rest_again(stored, rebuild.restored):
+                resting += 1
+            else:
+                resume.append(stored)
+        if resume:
+            self._directory.tell(ResumeOrders(tuple(resume)))
+        return RecoverySummary(
+            opened,
+            booked,
+            len(ended),
+            len(rebuild.restored) - len(ended),
+            resting,
+            len(resume),
+            rebuild.skipped,
+        )
+
+    def _rest_again(self, stored: StoredOrder, restored: set[str]) -> bool:
+        """Put an open GTC LIMIT order with something left back in the venue's book."""
+        order = stored.order
+        protection = order.protection_price or order.price
+        if (
+            self._venue is None
+            or protection is None
+            or order.order_id not in restored
+            or order.type is not OrderType.LIMIT
+            or order.time_in_force is not TimeInForce.GTC
+            or order.status not in _MAY_REST
+            or not order.remaining_quantity > 0
+            or self.matcher.remaining(order.order_id) is not None
+        ):
+            return False
+        venue_order = VenueOrder(
+            order.order_id, order.account_id, order.symbol, order.side, order.type,
+            order.time_in_force, order.remaining_quantity, order.price, protection,
+        )  # fmt: skip
+        self.matcher.restore(venue_order, order.remaining_quantity, _venue_fills(stored))
+        return True
 
     # -- orders ----------------------------------------------------------------------------
 
@@ -200,7 +336,9 @@ class Engine:
         return self._risk.ask(GetLimits(account_id), block=False)
 
     def set_kill_switch(
-        self, state: TradingState, account_id: str | None = None,
+        self,
+        state: TradingState,
+        account_id: str | None = None,
     ) -> Future[TradingState]:
         """Halt (or reduce-only, or resume) one account, or everything when None."""
         return self._risk.ask(SetTradingState(state, account_id), block=False)
@@ -265,3 +403,110 @@ class Engine:
         if self._venue is None:
             raise RuntimeError("the engine was built without the simulated venue")
         return self._venue
+
+
+_MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+def _execution_number(execution: Execution) -> int:
+    """The n of a simulated venue's execution id ``{order_id}:{n}`` (0 for other ids)."""
+    _, _, n = execution.execution_id.rpartition(":")
+    return int(n) if n.isdigit() else 0
+
+
+def _venue_fills(stored: StoredOrder) -> int:
+    """The highest n among the order's stored ``{order_id}:{n}`` executions (0 if none)."""
+    prefix = f"{stored.order.order_id}:"
+    return max(
+        (_execution_number(e) for e in executions_of(stored) if e.execution_id.startswith(prefix)),
+        default=0,
+    )
+
+
+class _Rebuild:
+    """The risk book's part of ``Engine.recover``: reservations and fills, in that order."""
+
+    def __init__(
+        self,
+        book: RiskBook,
+        open_orders: tuple[StoredOrder, ...],
+        executions: tuple[Execution, ...],
+    ) -> None:
+        self.book = book
+        self.open_orders = open_orders
+        self.open_ids = {stored.order.order_id for stored in open_orders}
+        # Every fill once: the open orders' own histories, then the store's executions.
+        self.fills: dict[tuple[str, str], Execution] = {}
+        for stored in open_orders:
+            for execution in executions_of(stored):
+                self.fills[(execution.order_id, execution.execution_id)] = execution
+        for execution in executions:
+            self.fills.setdefault((execution.order_id, execution.execution_id), execution)
+        self.restored: set[str] = set()
+        self.skipped = 0
+
+    def restore_open_orders(self) -> None:
+        """Each open accepted order reserves again what its acceptance reserved."""
+        for stored in self.open_orders:
+            order = stored.order
+            protection = order.protection_price or order.price
+            if order.status is OrderStatus.NEW or protection is None:
+                continue
+            try:
+                self.book.restore_open(
+                    order.order_id, order.account_id, order.symbol,
+                    side=order.side, quantity=order.quantity, protection=protection,
+                )  # fmt: skip
+            except DomainError:
+                self.skipped += 1
+                logger.warning("recovery: cannot restore %s", order.order_id, exc_info=True)
+                continue
+            self.restored.add(order.order_id)
+
+    def restore_ended_orders(self) -> list[str]:
+        """Each ended order with fills gets a record reserving exactly what its fills cost."""
+        by_order: dict[str, list[Execution]] = {}
+        for execution in self.fills.values():
+            if execution.order_id not in self.open_ids:
+                by_order.setdefault(execution.order_id, []).append(execution)
+        ended: list[str] = []
+        for order_id, done in by_order.items():
+            first = done[0]
+            is_buy = first.side is Side.BUY
+            cost = sum(
+                ((e.quantity * e.price + e.fee) if is_buy else e.quantity for e in done),
+                Decimal(0),
+            )
+            try:
+                self.book.restore_open(
+                    order_id, first.account_id, first.symbol, side=first.side,
+                    quantity=sum((e.quantity for e in done), Decimal(0)),
+                    protection=max(e.price for e in done), reserved=cost,
+                )  # fmt: skip
+            except DomainError:
+                self.skipped += len(done)
+                logger.warning("recovery: cannot replay fills of %s", order_id, exc_info=True)
+                continue
+            self.restored.add(order_id)
+            ended.append(order_id)
+        return ended
+
+    def book_fills(self) -> int:
+        """Every fill of a restored order, in execution time order; how many were booked."""
+        booked = 0
+        ordered = sorted(
+            (e for e in self.fills.values() if e.order_id in self.restored),
+            key=lambda e: (e.executed_at, e.order_id, _execution_number(e)),
+        )
+        for e in ordered:
+            fill = ApplyFill(
+                e.execution_id, e.order_id, e.account_id, e.quantity, e.price, e.fee,
+                e.executed_at,
+            )  # fmt: skip
+            try:
+                if self.book.post_fill(fill) is not None:
+                    booked += 1
+            except DomainError:
+                self.skipped += 1
+                logger.exception("recovery: could not book fill %s", e.execution_id)
+        return booked

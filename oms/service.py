@@ -115,6 +115,7 @@ class Service:
             self.engine = engine
             self._on_stop("engine", _async(engine.stop))
             await self._reopen_accounts(engine, accounts)
+            await self._recover(engine, repository, accounts)
 
             ingestion = StreamIngestion(settings, engine, names=self.names, sink=sink)
             await ingestion.start()
@@ -153,6 +154,27 @@ class Service:
 
         for record in await accounts.load_all():
             await reply(engine.open_account(record.account_id, record.balances, record.limits))
+
+    async def _recover(
+        self,
+        engine: Engine,
+        repository: MongoOrderRepository,
+        accounts: MongoAccountRepository,
+    ) -> None:
+        """Rebuild balances, reservations, resting orders and open orders from the store
+        (``Engine.recover``), before any command, tick or fill can reach the engine."""
+        from oms.actors.aio import reply  # noqa: PLC0415
+
+        recovery = await repository.recover()
+        executions = await repository.executions()
+        summary = await reply(
+            engine.recover(recovery.open_orders, await accounts.load_all(), executions)
+        )
+        logger.info(
+            "recovered %d open and %d finished orders (%d documents, %.2fs): %s",
+            len(recovery.open_orders), recovery.finished, recovery.documents,
+            recovery.seconds, summary,
+        )  # fmt: skip
 
     def _on_stop(self, name: str, stop: Stop) -> None:
         self.stops.append((name, stop))

@@ -24,6 +24,8 @@ from oms.actors.messages import (
     Idle,
     OrderCommand,
     QueryOrder,
+    Resume,
+    ResumeOrders,
     Route,
     RouteMany,
     RouteVenueFills,
@@ -72,6 +74,7 @@ class OrderDirectory(DispatchedActor):
         Finished: "on_finished",
         GetOrder: "on_get_order",
         DirectoryStats: "on_stats",
+        ResumeOrders: "on_resume_orders",
     }
 
     def __init__(self, dispatcher: Dispatcher, ctx: OrderContext, *, max_live: int) -> None:
@@ -110,6 +113,23 @@ class OrderDirectory(DispatchedActor):
                 logger.info("dropped venue fills for finished or unknown order %s", order_id)
                 continue
             self._deliver(order_id, live, VenueFills(fills), None)
+
+    def on_resume_orders(self, message: ResumeOrders) -> int:
+        """After a restart: rehydrate each stored open order and tell it to carry on.
+
+        Answers how many actors it started (an order already live is left as it is).
+        """
+        started = 0
+        for stored in message.orders:
+            order_id = stored.order.order_id
+            if order_id in self.live or stored.order.is_terminal:
+                continue
+            self.rehydrated += 1
+            live = self._spawn(order_id, stored)
+            live.routed += 1
+            tell(live.ref, _RESUME)
+            started += 1
+        return started
 
     def on_get_order(self, message: GetOrder) -> None:
         """The order's state: from its live actor (behind its queued commands) or the store."""
@@ -239,4 +259,5 @@ class OrderDirectory(DispatchedActor):
         }
 
 
+_RESUME = Resume()
 _STOP = _ActorStop()  # pykka's own stop message, told like ActorRef.stop(block=False) does

@@ -20,6 +20,7 @@ from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.orders import Order
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
+from oms.store.ports import StoredOrder
 from oms.venue import MatchResult, VenueOrder
 
 OrderCommand = PlaceOrder | CancelOrder | ApplyFill
@@ -44,6 +45,16 @@ class RouteVenueFills(NamedTuple):
     """Executions the venue made on resting orders, per order (from a market tick)."""
 
     fills: tuple[tuple[str, tuple[ApplyFill, ...]], ...]
+
+
+class ResumeOrders(NamedTuple):
+    """After a restart: spawn the actors of these stored open orders and let each go on."""
+
+    orders: tuple[StoredOrder, ...]
+
+
+class Resume(NamedTuple):
+    """To a rehydrated order actor after a restart: carry on from the stored state."""
 
 
 class GetOrder(NamedTuple):

@@ -34,6 +34,7 @@ from oms.actors.messages import (
     Idle,
     Matched,
     QueryOrder,
+    Resume,
     RiskAnswer,
     Settle,
     Settled,
@@ -114,6 +115,7 @@ class OrderActor(DispatchedActor):
         CancelOrder: "on_cancel",
         VenueCancelled: "on_venue_cancelled",
         QueryOrder: "on_query",
+        Resume: "on_resume",
     }
 
     # The order's state between messages. The immutable defaults live on the class, so a fresh
@@ -249,6 +251,32 @@ class OrderActor(DispatchedActor):
             fills.append(fill)
         if fills:
             self._apply_fills(tuple(fills))
+        self._step()
+
+    def on_resume(self, _message: Resume) -> None:
+        """After a restart, an open order that does not rest at the venue carries on.
+
+        NEW: risk never answered durably, so it is asked again (with the order as placed);
+        it may accept or reject it now. FILLED: its release is settled, then SETTLED.
+        ACCEPTED or PARTIALLY_FILLED (a MARKET, IOC or FOK order whose arrival at the venue
+        was not recorded): its moment to match has passed, so the rest is cancelled
+        (REMAINDER) and its reservation released. A GTC LIMIT order is not resumed: recovery
+        puts it back in the venue's book and its actor is rehydrated when it is next needed.
+        """
+        self.handled += 1
+        order = self._current()
+        self.at_venue = False
+        if order.is_terminal:
+            self._finish()
+            return
+        if order.status is _NEW:
+            risk = self.ctx.risk
+            assert risk is not None, "the engine wires the supervisor before any order"
+            self.in_flight += 1
+            tell(risk, _new(Accept, (_as_placed(order), self.ctx.clock(), self._actor_ref)))
+            return
+        if order.status is not _FILLED and self.closing is None:
+            self.closing, self.close_at = CancelReason.REMAINDER, order.filled_quantity
         self._step()
 
     def on_query(self, _message: QueryOrder) -> Order:
@@ -512,6 +540,23 @@ class OrderActor(DispatchedActor):
 def _place_id(actor: OrderActor) -> str:
     """The command id an acceptance or rejection answers: the order's PlaceOrder."""
     return f"place:{actor._current().order_id}"
+
+
+def _as_placed(order: Order) -> PlaceOrder:
+    """The PlaceOrder an order was placed with, rebuilt from its state (risk reads only these)."""
+    return PlaceOrder(
+        f"place:{order.order_id}",
+        order.order_id,
+        order.client_order_id,
+        order.account_id,
+        order.symbol,
+        order.side,
+        order.type,
+        order.quantity,
+        order.price,
+        order.time_in_force,
+        order.created_at,
+    )
 
 
 def _clip(fill: ApplyFill, quantity: Decimal, instrument: Instrument) -> ApplyFill:

@@ -338,6 +338,61 @@ class RiskBook:
         self._recent.put(order_id, record)
         return left
 
+    def restore_open(
+        self,
+        order_id: str,
+        account_id: str,
+        symbol: str,
+        *,
+        side: Side,
+        quantity: Decimal,
+        protection: Decimal,
+        reserved: Decimal | None = None,
+    ) -> Reservation:
+        """Re-create an accepted order's record after a restart, as ``accept`` left it.
+
+        No check runs and nothing is counted (velocity, day): the order was accepted before
+        the restart. ``reserved`` None reserves what ``accept`` did (a BUY: quantity times
+        ``protection`` times one plus the fee rate, rounded up to the quote grid; a SELL: the
+        quantity); recovery passes the exact cost of the fills for an order that has ended.
+        Then ``post_fill`` replays its stored fills and ``release`` ends it, as live.
+        Raises ``UnknownAccount``, ``UnknownInstrument``, or ``RiskError`` if already open.
+        """
+        if order_id in self._open:
+            raise RiskError(f"order {order_id} is already open", code="ALREADY_OPEN")
+        account = self._account(account_id)
+        listing = self._listings.get(symbol)
+        if listing is None:
+            raise UnknownInstrument(f"{symbol!r} is not a listed instrument")
+        is_buy = side == _BUY
+        if reserved is None:
+            reserved = (
+                (quantity * protection * self._fee_factor).quantize(
+                    listing.quote_quantum, ROUND_CEILING
+                )
+                if is_buy
+                else quantity
+            )
+        position = account.positions.get(symbol)
+        if position is None:
+            position = account.positions[symbol] = PositionState(symbol)
+        record = self._open[order_id] = OpenOrder(
+            order_id, account, listing, position, is_buy, quantity, reserved, protection
+        )
+        bucket = record.quote if is_buy else record.base
+        bucket.available -= reserved
+        bucket.reserved += reserved
+        if is_buy:
+            position.open_buy += quantity
+        else:
+            position.open_sell += quantity
+        account.open_orders += 1
+        return record.reservation()
+
+    def is_open(self, order_id: str) -> bool:
+        """True while an accepted order is not yet released."""
+        return order_id in self._open
+
     def open_reservation(self, order_id: str) -> Reservation | None:
         """What remains reserved for an open order, or None when it is not open."""
         record = self._open.get(order_id)

@@ -1,0 +1,390 @@
+"""Crash recovery of one replica: ``oms serve`` killed hard (SIGKILL) mid-flow, then restarted.
+
+Every accepted (202) order still reaches exactly one terminal state, nothing is left reserved,
+and per asset the two accounts plus the venue's and the fees' share still add up to the opening
+balances. Its own replica (not the module fixture): it is killed and started again with the same
+topics, consumer group, database and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from pymongo import MongoClient
+
+from oms.config import Settings
+from oms.probes import probe_all
+from oms.store.documents import OrderDocument, stored_order
+from oms.stream.app import COMMIT_INTERVAL_S
+from tests.e2e.conftest import _free_port, _wait_ready
+
+FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
+TERMINAL_EVENTS = {"OrderSettled", "OrderCancelled", "OrderRejected"}
+ORDERS = 300
+BEFORE = 100  # placed, processed and committed before the crash
+KILL_AFTER = 80  # more orders accepted, then SIGKILL
+PRICE_STEP = {"BTC-USD": Decimal("0.01"), "ETH-USD": Decimal("0.01")}
+SYMBOL_ASSETS = {"BTC-USD": ("BTC", "USD"), "ETH-USD": ("ETH", "USD")}
+QUANTITY = {"BTC-USD": ("0.001", "0.002", "0.005"), "ETH-USD": ("0.01", "0.02", "0.05")}
+DEADLINE_S = 40.0
+
+
+class Serve:
+    """One ``oms serve`` process that can be killed and started again with the same settings."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.base = f"http://127.0.0.1:{env['OMS_HTTP_PORT']}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "oms.cli", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_ready(self.base, self.process)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """A replica of its own (unique topics, group, database, port); its database dropped after."""
+    base = Settings.from_env()
+    down = [name for name, ok in asyncio.run(probe_all(base)).items() if not ok]
+    if down:
+        pytest.fail(f"local servers not answering: {', '.join(down)} (run `make up`)")
+    run = uuid.uuid4().hex[:8]
+    overrides = {
+        "OMS_HTTP_HOST": "127.0.0.1",
+        "OMS_HTTP_PORT": str(_free_port()),
+        "OMS_TOPIC_SUFFIX": f"crash-{run}",
+        "OMS_KAFKA_GROUP_ID": f"oms-crash-{run}",
+        "OMS_MONGO_DATABASE": f"oms_crash_{run}",
+        "OMS_ORDERS_PARTITIONS": "2",
+        "OMS_EXECUTIONS_PARTITIONS": "2",
+        "OMS_PRICES_PARTITIONS": "1",
+        "OMS_EVENTS_PARTITIONS": "2",
+    }
+    env = {**os.environ, **overrides}
+    replica = Serve(env, tmp_path / "serve.log")
+    try:
+        yield replica
+    finally:
+        replica.stop()
+        settings = Settings.from_env(env)
+        client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
+        client.drop_database(settings.mongo_database)
+        client.close()
+
+
+async def _open_account(http: aiohttp.ClientSession, base: str) -> str:
+    account_id = f"crash-{uuid.uuid4().hex[:8]}"
+    response = await http.post(
+        f"{base}/api/accounts", json={"account_id": account_id, "balances": FUNDS}
+    )
+    assert response.status == 201, await response.text()
+    return account_id
+
+
+async def _last_price(http: aiohttp.ClientSession, base: str, symbol: str) -> Decimal:
+    for _ in range(100):
+        response = await http.get(f"{base}/api/market-data/prices/{symbol}")
+        if response.status == 200 and (body := await response.json()).get("last_price"):
+            return Decimal(body["last_price"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no price for {symbol}")
+
+
+def _order_body(rng: random.Random, account: str, prices: dict[str, Decimal]) -> dict[str, str]:
+    symbol = rng.choice(list(prices))
+    side = rng.choice(("BUY", "SELL"))
+    body = {
+        "account_id": account,
+        "symbol": symbol,
+        "side": side,
+        "quantity": rng.choice(QUANTITY[symbol]),
+    }
+    if rng.random() < 0.5:
+        body["type"] = "MARKET"
+        return body
+    # LIMIT GTC: most rest a little away from the market, some near it (the feed may cross them)
+    away = Decimal(rng.choice(("0.001", "0.003", "0.02", "0.03")))
+    factor = 1 - away if side == "BUY" else 1 + away
+    price = (prices[symbol] * factor).quantize(PRICE_STEP[symbol], ROUND_DOWN)
+    body.update(type="LIMIT", price=str(price), time_in_force="GTC")
+    return body
+
+
+async def _place(
+    http: aiohttp.ClientSession,
+    serve: Serve,
+    bodies: list[dict[str, str]],
+    accepted: list[str],
+    kill_after: int | None = None,
+) -> None:
+    """Place ``bodies`` (20 in flight); SIGKILL the replica once ``kill_after`` more were
+    accepted (what was in flight then may or may not have reached Kafka)."""
+    killed = asyncio.Event()
+    target = None if kill_after is None else len(accepted) + kill_after
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+
+    async def worker() -> None:
+        while not killed.is_set() and not queue.empty():
+            body = queue.get_nowait()
+            try:
+                response = await http.post(f"{serve.base}/api/orders", json=body)
+                if response.status == 202:
+                    accepted.append((await response.json())["order_id"])
+            except (TimeoutError, aiohttp.ClientError):
+                continue  # the replica is gone
+            if target is not None and len(accepted) >= target and not killed.is_set():
+                killed.set()
+                serve.kill()
+
+    await asyncio.gather(*(worker() for _ in range(20)))
+    if target is not None and not killed.is_set():
+        serve.kill()
+
+
+async def _events(http: aiohttp.ClientSession, base: str, order_id: str) -> list[dict[str, Any]]:
+    response = await http.get(f"{base}/api/orders/{order_id}/events")
+    if response.status != 200:
+        return []
+    events: list[dict[str, Any]] = (await response.json())["events"]
+    return events
+
+
+async def _histories(
+    http: aiohttp.ClientSession, base: str, order_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    gate = asyncio.Semaphore(20)
+
+    async def one(order_id: str) -> list[dict[str, Any]]:
+        async with gate:
+            return await _events(http, base, order_id)
+
+    found = await asyncio.gather(*(one(order_id) for order_id in order_ids))
+    return dict(zip(order_ids, found, strict=True))
+
+
+async def _account_orders(http: aiohttp.ClientSession, base: str, account: str) -> list[str]:
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"account_id": account, "limit": "500"}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await http.get(f"{base}/api/orders", params=params)
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        ids.extend(item["order_id"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def _is_terminal(history: list[dict[str, Any]]) -> bool:
+    return bool(history) and history[-1]["type"] in TERMINAL_EVENTS
+
+
+async def _settle_everything(
+    http: aiohttp.ClientSession, base: str, accounts: list[str], accepted: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Cancel what rests until every order (accepted or found listed) is terminal.
+
+    A cancel may cross a fill or the order's recovery; asking again each round is harmless
+    (a second cancel is a no-op or answered 409).
+    """
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        listed = [oid for account in accounts for oid in await _account_orders(http, base, account)]
+        order_ids = sorted(set(accepted) | set(listed))
+        histories = await _histories(http, base, order_ids)
+        open_ids = [oid for oid, history in histories.items() if not _is_terminal(history)]
+        if not open_ids:
+            return histories
+        assert time.monotonic() < deadline, f"{len(open_ids)} orders never ended: {open_ids[:5]}"
+        for order_id in open_ids:
+            history = histories[order_id]
+            if history and history[-1]["type"] in {"OrderAccepted", "OrderFilled"}:
+                await http.delete(f"{base}/api/orders/{order_id}")
+        await asyncio.sleep(0.5)
+
+
+def _assert_one_terminal_state(order_id: str, history: list[dict[str, Any]]) -> None:
+    sequences = [event["sequence"] for event in history]
+    assert sequences == list(range(1, len(history) + 1)), (order_id, sequences)
+    terminal = [event["type"] for event in history if event["type"] in TERMINAL_EVENTS]
+    assert len(terminal) == 1, (order_id, terminal)
+    assert history[-1]["type"] in TERMINAL_EVENTS, (order_id, history[-1])
+    fill_ids = [event["command_id"] for event in history if event["type"] == "OrderFilled"]
+    assert len(fill_ids) == len(set(fill_ids)), (order_id, fill_ids)
+
+
+def _venue_and_fees_share(
+    histories: dict[str, list[dict[str, Any]]],
+) -> dict[str, Decimal]:
+    """Per asset, what the fills moved out of the accounts (to the venue and to fees)."""
+    share: dict[str, Decimal] = {}
+    for history in histories.values():
+        placed = history[0]
+        assert placed["type"] == "OrderPlaced"
+        base, quote = SYMBOL_ASSETS[placed["symbol"]]
+        buy = placed["side"] == "BUY"
+        for event in history:
+            if event["type"] != "OrderFilled":
+                continue
+            quantity, price = Decimal(event["quantity"]), Decimal(event["price"])
+            fee = Decimal(event["fee"])
+            cost = quantity * price
+            # a BUY gets base from the venue and pays it cost and the fees fee; a SELL the reverse
+            base_out = -quantity if buy else quantity
+            quote_out = cost + fee if buy else -cost + fee
+            share[base] = share.get(base, Decimal(0)) + base_out
+            share[quote] = share.get(quote, Decimal(0)) + quote_out
+    return share
+
+
+async def _balances(
+    http: aiohttp.ClientSession, base: str, accounts: list[str]
+) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    totals: dict[str, Decimal] = {}
+    reserved: dict[str, Decimal] = {}
+    for account in accounts:
+        response = await http.get(f"{base}/api/accounts/{account}")
+        assert response.status == 200, await response.text()
+        for asset, balance in (await response.json())["balances"].items():
+            totals[asset] = totals.get(asset, Decimal(0)) + Decimal(balance["total"])
+            reserved[asset] = reserved.get(asset, Decimal(0)) + Decimal(balance["reserved"])
+    return totals, reserved
+
+
+def _stored_histories(
+    env: dict[str, str], order_ids: list[str]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Each order's terminal document in MongoDB, as (event type, sequence, command id)."""
+    settings = Settings.from_env(env)
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
+    try:
+        orders = client[settings.mongo_database][OrderDocument.Settings.name]
+        found = {}
+        for document in orders.find({"_id": {"$in": order_ids}}):
+            stored = stored_order(document)
+            found[document["_id"]] = [
+                (type(e).__name__, e.sequence, e.command_id) for e in stored.events
+            ]
+        return found
+    finally:
+        client.close()
+
+
+async def _assert_durable(serve: Serve, histories: dict[str, list[dict[str, Any]]]) -> None:
+    """What the API shows is what MongoDB holds (a terminal document per order, same history)."""
+    seen = {
+        order_id: [(e["type"], e["sequence"], e["command_id"]) for e in history]
+        for order_id, history in histories.items()
+    }
+    deadline = time.monotonic() + 10
+    while True:
+        stored = await asyncio.to_thread(_stored_histories, serve.env, list(seen))
+        if stored == seen or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    missing = sorted(set(seen) - set(stored))
+    assert not missing, f"{len(missing)} terminal orders not in MongoDB: {missing[:5]}"
+    differ = [oid for oid in seen if stored[oid] != seen[oid]]
+    assert not differ, f"stored history differs for {differ[:3]}"
+
+
+async def _processed(http: aiohttp.ClientSession, base: str, order_ids: list[str]) -> None:
+    """Wait until risk has answered every order (accepted or rejected)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        histories = await _histories(http, base, order_ids)
+        if all(len(history) >= 2 for history in histories.values()):
+            return
+        assert time.monotonic() < deadline, "orders placed before the crash were never processed"
+        await asyncio.sleep(0.3)
+
+
+async def _scenario(serve: Serve) -> None:
+    timeout = aiohttp.ClientTimeout(total=10)
+    rng = random.Random(5)
+    accepted: list[str] = []
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        accounts = [await _open_account(http, serve.base) for _ in range(2)]
+        prices = {s: await _last_price(http, serve.base, s) for s in SYMBOL_ASSETS}
+        bodies = [_order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
+        # First a part that is processed, durable and committed (settled, or resting) ...
+        await _place(http, serve, bodies[:BEFORE], accepted)
+        await _processed(http, serve.base, accepted)
+        await asyncio.sleep(2 * COMMIT_INTERVAL_S)
+        # ... then SIGKILL in the middle of the rest.
+        await _place(http, serve, bodies[BEFORE:], accepted, kill_after=KILL_AFTER)
+        assert len(accepted) >= BEFORE + KILL_AFTER
+
+    await asyncio.to_thread(serve.start)  # same topics, group, database and port
+
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        histories = await _settle_everything(http, serve.base, accounts, accepted)
+        for order_id in accepted:
+            assert histories[order_id], f"accepted order {order_id} is unknown after the restart"
+        for order_id, history in histories.items():
+            _assert_one_terminal_state(order_id, history)
+        await _assert_durable(serve, histories)
+
+        opening = {asset: 2 * Decimal(amount) for asset, amount in FUNDS.items()}
+        share = _venue_and_fees_share(histories)
+        now, reserved = await _balances(http, serve.base, accounts)
+        assert all(amount == 0 for amount in reserved.values()), reserved
+        for asset, amount in opening.items():
+            assert now.get(asset, Decimal(0)) + share.get(asset, Decimal(0)) == amount, asset
+        fills = sum(1 for h in histories.values() for e in h if e["type"] == "OrderFilled")
+        assert fills > 0
+
+    # A clean restart rebuilds exactly these balances from the store alone.
+    await asyncio.to_thread(serve.stop)
+    await asyncio.to_thread(serve.start)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        assert await _balances(http, serve.base, accounts) == (now, reserved)
+
+
+def test_sigkill_mid_flow_then_restart_ends_every_order_once_and_conserves_balances(
+    serve: Serve,
+) -> None:
+    serve.start()
+    asyncio.run(_scenario(serve))
+    recovered = [line for line in serve.log.read_text().splitlines() if "recovered" in line]
+    assert recovered, "the restarted replica logged no recovery"

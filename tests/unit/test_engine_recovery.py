@@ -1,0 +1,208 @@
+"""``Engine.recover``: one replica's state rebuilt from the store after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from oms.config import Settings
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.events import (
+    CancelReason,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    new_order_accepted,
+    new_order_filled,
+    new_order_placed,
+)
+from oms.domain.orders import Order, apply
+from oms.engine import Engine
+from oms.risk import RiskLimits
+from oms.store.memory import MemoryOrderRepository
+from oms.store.ports import AccountRecord, Execution, OrderQuery, StoredOrder, executions_of
+from tests.unit.engine_helpers import FUNDS, cancel, place, tick
+
+ACCOUNTS = [AccountRecord("a1", FUNDS), AccountRecord("a2", FUNDS)]
+
+
+def _engine(repository: MemoryOrderRepository) -> Engine:
+    engine = Engine(
+        Settings(simulated_feed=False),
+        repository=repository,
+        default_limits=RiskLimits(price_collar=Decimal("0.10")),
+        clock=lambda: 1000.0,
+    )
+    engine.start()
+    return engine
+
+
+def _stored(repository: MemoryOrderRepository) -> tuple[list[StoredOrder], list[Execution]]:
+    """What a restart reads back: the open orders with histories, and every fill."""
+    open_orders: list[StoredOrder] = []
+    executions: list[Execution] = []
+    for order in repository.query(OrderQuery(limit=10_000)):
+        stored = repository.load(order.order_id)
+        assert stored is not None
+        executions.extend(executions_of(stored))
+        if not order.is_terminal:
+            open_orders.append(stored)
+    return open_orders, executions
+
+
+def _view(engine: Engine) -> tuple[object, ...]:
+    """Balances, positions (not their unrealized PnL: marks come with the next ticks), totals."""
+    accounts = {a: engine.account(a).get(timeout=5) for a in ("a1", "a2")}
+    positions = {
+        a: {sym: (p.quantity, p.average_price, p.realized_pnl) for sym, p in s.positions.items()}
+        for a, s in accounts.items()
+    }
+    return (
+        {a: (s.balances, positions[a], s.realized_pnl) for a, s in accounts.items()},
+        engine.totals().get(timeout=5),
+        {a: engine.risk_book.open_order_count(a) for a in ("a1", "a2")},
+    )
+
+
+@pytest.fixture
+def repository() -> MemoryOrderRepository:
+    return MemoryOrderRepository()
+
+
+@pytest.fixture
+def restarted(repository: MemoryOrderRepository) -> Iterator[tuple[Engine, tuple[object, ...]]]:
+    """A first engine's life (settled, resting and part-filled orders), then a second engine
+    recovered from its store; yields the second engine and the first one's final view."""
+    first = _engine(repository)
+    for record in ACCOUNTS:
+        first.open_account(record.account_id, record.balances).get(timeout=5)
+    first.on_tick(tick())
+    first.wait_idle()
+    first.place_order(place(kind=OrderType.MARKET, price=None, order_id="m1")).get(timeout=5)
+    first.place_order(place(price="99.00", order_id="rest-buy")).get(timeout=5)
+    first.place_order(
+        place(account="a2", side=Side.SELL, price="101.00", quantity="0.3", order_id="rest-sell")
+    ).get(timeout=5)
+    first.wait_idle()
+    first.on_tick(tick(bid="98.80", ask="98.90", size="0.2", ts=1001.0))  # part-fills rest-buy
+    first.wait_idle()
+    assert first.get_order("rest-buy").get(timeout=5).filled_quantity == Decimal("0.2")
+    view = _view(first)
+    assert first.resting_count().get(timeout=5) == 2
+    first.stop()
+
+    second = _engine(repository)
+    open_orders, executions = _stored(repository)
+    summary = second.recover(open_orders, ACCOUNTS, executions).get(timeout=5)
+    second.wait_idle()
+    assert summary.accounts_opened == 2
+    assert summary.resting == 2
+    assert summary.resumed == 0
+    assert summary.orders_open == 2
+    assert summary.orders_finished == 1
+    assert summary.fills_booked == 2
+    yield second, view
+    second.stop()
+
+
+def test_balances_reservations_positions_and_resting_orders_come_back(
+    restarted: tuple[Engine, tuple[object, ...]],
+) -> None:
+    engine, before = restarted
+    assert _view(engine) == before
+    assert engine.resting_count().get(timeout=5) == 2
+    assert engine.stats().get(timeout=5)["live"] == 0  # resting orders stay in the store
+
+
+def test_replayed_commands_change_nothing_and_resting_orders_go_on(
+    restarted: tuple[Engine, tuple[object, ...]], repository: MemoryOrderRepository
+) -> None:
+    engine, before = restarted
+    replayed = engine.place_order(place(kind=OrderType.MARKET, price=None, order_id="m1"))
+    assert replayed.get(timeout=5).status is OrderStatus.SETTLED
+    again = engine.place_order(place(price="99.00", order_id="rest-buy")).get(timeout=5)
+    assert again.filled_quantity == Decimal("0.2")
+    engine.wait_idle()
+    assert _view(engine) == before
+
+    engine.on_tick(tick(bid="98.80", ask="98.90", size="1", ts=1002.0))  # fills the rest
+    engine.cancel_order(cancel("rest-sell", account="a2")).get(timeout=5)
+    engine.wait_idle()
+    buy = engine.get_order("rest-buy").get(timeout=5)
+    assert buy.status is OrderStatus.SETTLED
+    fill_ids = [e.command_id for e in repository.events("rest-buy") if isinstance(e, OrderFilled)]
+    assert fill_ids == ["rest-buy:1", "rest-buy:2"]
+    assert engine.get_order("rest-sell").get(timeout=5).status is OrderStatus.CANCELLED
+    for account in ("a1", "a2"):
+        balances = engine.account(account).get(timeout=5).balances
+        assert all(b.reserved == 0 for b in balances.values())
+    assert engine.totals().get(timeout=5) == before[1]
+    assert engine.resting_count().get(timeout=5) == 0
+
+
+def _history(*events: OrderEvent) -> StoredOrder:
+    order: Order | None = None
+    for event in events:
+        order = apply(order, event)
+    assert order is not None
+    return StoredOrder(order, events)
+
+
+def _placed(
+    order_id: str, kind: OrderType, side: Side, quantity: str, price: str | None
+) -> OrderEvent:
+    tif = TimeInForce.GTC if kind is OrderType.LIMIT else TimeInForce.IOC
+    return new_order_placed(
+        order_id, 1, f"place-{order_id}", 999.0, f"cl-{order_id}", "a1", "BTC-USD", side, kind,
+        Decimal(quantity), None if price is None else Decimal(price), tif,
+    )  # fmt: skip
+
+
+def test_open_orders_that_do_not_rest_are_resumed(repository: MemoryOrderRepository) -> None:
+    new = _history(_placed("new", OrderType.LIMIT, Side.BUY, "0.5", "95.00"))
+    filled = _history(
+        _placed("filled", OrderType.LIMIT, Side.SELL, "0.5", "100.00"),
+        new_order_accepted("filled", 2, "place:filled", 999.0, Decimal("100.00")),
+        new_order_filled("filled", 3, "filled:1", 999.5, Decimal("0.5"), Decimal("100.00"),
+                         Decimal("0.05")),
+    )  # fmt: skip
+    market = _history(
+        _placed("market", OrderType.MARKET, Side.BUY, "1", None),
+        new_order_accepted("market", 2, "place:market", 999.0, Decimal("110.00")),
+        new_order_filled("market", 3, "market:1", 999.5, Decimal("0.4"), Decimal("100.10"),
+                         Decimal("0.04")),
+    )  # fmt: skip
+    for stored in (new, filled, market):
+        repository.save([stored.order], list(stored.events))
+    engine = _engine(repository)
+    try:
+        engine.on_tick(tick())
+        engine.wait_idle()
+        open_orders, executions = _stored(repository)
+        summary = engine.recover(open_orders, ACCOUNTS, executions).get(timeout=5)
+        engine.wait_idle()
+        assert (summary.resumed, summary.resting, summary.fills_booked) == (3, 0, 2)
+
+        assert engine.get_order("new").get(timeout=5).status is OrderStatus.ACCEPTED  # re-asked
+        assert engine.resting_count().get(timeout=5) == 1  # ... and now resting
+        assert engine.get_order("filled").get(timeout=5).status is OrderStatus.SETTLED
+        market_order = engine.get_order("market").get(timeout=5)
+        assert market_order.status is OrderStatus.CANCELLED
+        last = repository.events("market")[-1]
+        assert isinstance(last, OrderCancelled)
+        assert last.reason is CancelReason.REMAINDER
+
+        a1 = engine.account("a1").get(timeout=5).balances
+        # sold 0.5 at 100 (fee 0.05), bought 0.4 at 100.10 (fee 0.04); "new" reserves 95 * 0.5
+        # plus the fee rate, so USD is its reservation and nothing else.
+        usd = FUNDS["USD"] + Decimal("50") - Decimal("0.05") - Decimal("40.04") - Decimal("0.04")
+        assert a1["BTC"].available == FUNDS["BTC"] - Decimal("0.5") + Decimal("0.4")
+        assert a1["BTC"].reserved == 0
+        assert a1["USD"].available + a1["USD"].reserved == usd
+        reservation = engine.risk_book.open_reservation("new")
+        assert reservation is not None
+        assert a1["USD"].reserved == reservation.amount
+    finally:
+        engine.stop()
