@@ -39,6 +39,8 @@ def iso_time(epoch_s: float) -> str:
 
 def order_json(order: Order) -> dict[str, Any]:
     """An order exactly as the contract lists its fields."""
+    created_at = iso_time(order.created_at)
+    same_time = order.updated_at == order.created_at  # a new order: format the time once
     return {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,
@@ -53,8 +55,8 @@ def order_json(order: Order) -> dict[str, Any]:
         "filled_quantity": amount(order.filled_quantity),
         "average_fill_price": optional_amount(order.average_fill_price),
         "reject_reason": order.reject_reason,
-        "created_at": iso_time(order.created_at),
-        "updated_at": iso_time(order.updated_at),
+        "created_at": created_at,
+        "updated_at": created_at if same_time else iso_time(order.updated_at),
         "version": order.version,
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -67,6 +68,8 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(_Scraped(orders, lag))
+        # (method, route, status) -> its histogram: ``labels()`` locks and builds a key each time.
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -86,9 +89,13 @@ class ApiMetrics:
         finally:
             route = request.match_info.route.resource
             name = route.canonical if route is not None else "unmatched"
-            self.latency.labels(request.method, name, str(status)).observe(
-                time.perf_counter() - started
-            )
+            slot = (request.method, name, status)
+            child = self._children.get(slot)
+            if child is None:
+                child = self._children[slot] = self.latency.labels(
+                    request.method, name, str(status)
+                )
+            child.observe(time.perf_counter() - started)
 
     async def handle(self, _request: web.Request) -> web.Response:
         """``GET /metrics``."""

@@ -116,13 +116,14 @@ async def place_order(request: web.Request) -> web.Response:
     body = decode_json_object(await request.read())
     order_request = parse_order_request(body, services.engine.instruments)
     identity.acting_account(request, order_request.account_id)
-    order_id = new_id()
     key = _idempotency_key(request, order_request)
-    if key is not None:
+    command = new_order(order_request, new_id(), services.clock())
+    order = as_new(command)
+    if key is None:
+        await services.cache.put(order, services.settings.order_cache_ttl_s)
+    else:
         fingerprint = order_request.fingerprint()
-        claim = await services.idempotency.claim(
-            key, order_id, fingerprint, services.settings.idempotency_ttl_s
-        )
+        claim = await services.claim(key, order, fingerprint)
         if not claim.first:
             if claim.fingerprint != fingerprint:
                 raise Problem(
@@ -132,9 +133,6 @@ async def place_order(request: web.Request) -> web.Response:
                     "this key (or client_order_id) was used for a different order",
                 )
             return _accepted(await _first_answer(services, order_request, claim.order_id))
-    command = new_order(order_request, order_id, services.clock())
-    order = as_new(command)
-    await services.cache.put(order, services.settings.order_cache_ttl_s)
     await services.bus.send([command])
     return _accepted(order)
 

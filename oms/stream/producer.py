@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from oms.config import Settings
 from oms.domain.commands import ApplyFill
@@ -42,6 +43,35 @@ logger = logging.getLogger(__name__)
 _TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled)
 
 
+class CachedPartitioner:
+    """Kafka's default partitioner (murmur2 of the key), remembering each key's partition.
+
+    aiokafka computes murmur2 in pure Python for every keyed message; keys here are account ids
+    (or symbols), few and repeated, so the hash is computed once per key and partition count.
+    The answer is the default partitioner's, so other producers of the topic (any client
+    using murmur2) put an account's messages on the same partition.
+    """
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._default = DefaultPartitioner()
+        self._index: dict[tuple[bytes, int], int] = {}
+        self._max_keys = max_keys
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        """The partition of ``key`` among ``all_partitions`` (random among ``available`` if None)."""
+        if key is None:
+            return int(self._default(key, all_partitions, available))
+        slot = (key, len(all_partitions))
+        index = self._index.get(slot)
+        if index is None:
+            partition = int(self._default(key, all_partitions, available))
+            if len(self._index) >= self._max_keys:
+                self._index.clear()
+            self._index[slot] = all_partitions.index(partition)
+            return partition
+        return all_partitions[index]
+
+
 def reliable_producer(settings: Settings, *, linger_ms: int = 2) -> AIOKafkaProducer:
     """A producer that loses nothing it acknowledged: acks=all, idempotent, ordered retries."""
     return AIOKafkaProducer(
@@ -50,6 +80,7 @@ def reliable_producer(settings: Settings, *, linger_ms: int = 2) -> AIOKafkaProd
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,
+        partitioner=CachedPartitioner(),
         **aiokafka_security(settings),
     )
 

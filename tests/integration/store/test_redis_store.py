@@ -11,7 +11,13 @@ import redis.asyncio as aioredis
 
 from oms.config import Settings
 from oms.marketdata import BookLevel, Tick
-from oms.store.redis_store import RedisIdempotencyStore, RedisOrderBookCache, RedisOrderCache
+from oms.store.memory import MemoryOrderCache
+from oms.store.redis_store import (
+    RedisIdempotencyStore,
+    RedisOrderBookCache,
+    RedisOrderCache,
+    claim_and_cache,
+)
 from tests.unit.store.histories import settled_history, states
 
 
@@ -107,3 +113,68 @@ async def test_the_order_book_cache_lives_about_a_second(
     assert found is not None
     assert found["bids"] == [{"price": "100.00", "quantity": "1.5"}]
     assert 0 < ttl_ms <= 1000
+
+
+async def test_a_won_claim_caches_the_order_in_the_same_step_and_a_lost_one_does_not(
+    settings: Settings, client: aioredis.Redis, unique: str
+) -> None:
+    # Arrange
+    store, cache = RedisIdempotencyStore(client), RedisOrderCache(client)
+    fused = claim_and_cache(store, cache)
+    first = states(settled_history(f"o1-{unique}"))[0]
+    second = states(settled_history(f"o2-{unique}"))[0]
+    key = f"acct-{unique}:client:c-1"
+    assert fused is not None
+
+    # Act
+    won = await fused(key, first, b"fp", settings.idempotency_ttl_s, settings.order_cache_ttl_s)
+    lost = await fused(key, second, b"fp", settings.idempotency_ttl_s, settings.order_cache_ttl_s)
+
+    # Assert
+    assert (won.first, won.order_id, won.fingerprint) == (True, first.order_id, b"fp")
+    assert (lost.first, lost.order_id, lost.fingerprint) == (False, first.order_id, b"fp")
+    assert await cache.get(first.order_id) == first
+    assert await cache.get(second.order_id) is None
+    assert 0 < await client.ttl(f"order:{first.order_id}") <= settings.order_cache_ttl_s
+
+
+async def test_claims_and_caching_are_fused_only_for_redis_stores_of_one_client(
+    settings: Settings, client: aioredis.Redis
+) -> None:
+    # Arrange
+    other = aioredis.from_url(settings.redis_url)
+    store = RedisIdempotencyStore(client)
+
+    # Act
+    on_one_client = claim_and_cache(store, RedisOrderCache(client))
+    on_two_clients = claim_and_cache(store, RedisOrderCache(other))
+    with_memory_cache = claim_and_cache(store, MemoryOrderCache())
+    other_prefix = claim_and_cache(store, RedisOrderCache(client, prefix="o:"))
+    await other.aclose()
+
+    # Assert
+    assert on_one_client is not None
+    assert on_two_clients is None
+    assert with_memory_cache is None
+    assert other_prefix is None
+
+
+async def test_many_concurrent_claims_on_distinct_keys_all_win_beyond_the_pool_size(
+    settings: Settings, client: aioredis.Redis, unique: str
+) -> None:
+    # Arrange: more concurrent claims than the client's pool has connections (100)
+    store = RedisIdempotencyStore(client)
+    keys = [f"acct-{unique}:client:c-{i}" for i in range(300)]
+
+    # Act
+    claims = await asyncio.gather(
+        *(store.claim(k, f"o-{i}", b"fp", settings.idempotency_ttl_s) for i, k in enumerate(keys))
+    )
+    again = await asyncio.gather(
+        *(store.claim(k, f"x-{i}", b"fp", settings.idempotency_ttl_s) for i, k in enumerate(keys))
+    )
+
+    # Assert
+    assert [c.order_id for c in claims] == [f"o-{i}" for i in range(300)]
+    assert all(c.first for c in claims)
+    assert [(c.first, c.order_id) for c in again] == [(False, f"o-{i}") for i in range(300)]

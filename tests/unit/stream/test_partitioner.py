@@ -1,0 +1,35 @@
+"""The cached partitioner answers exactly what Kafka's default (murmur2) partitioner answers."""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from oms.stream.producer import CachedPartitioner
+
+
+def test_the_cached_partitioner_agrees_with_the_default_for_every_key_and_partition_count() -> None:
+    # Arrange
+    cached, default = CachedPartitioner(max_keys=16), DefaultPartitioner()
+    keys = [f"acct-{n}".encode() for n in range(64)] + [b"", b"BTC-USD", bytes(range(40))]
+
+    # Act
+    answers = [
+        (cached(key, list(range(n)), list(range(n))), default(key, list(range(n)), list(range(n))))
+        for _ in range(2)  # the second round answers from the cache (or after it was cleared)
+        for n in (1, 3, 6, 12)
+        for key in keys
+    ]
+
+    # Assert
+    assert all(mine == kafka for mine, kafka in answers)
+
+
+def test_a_message_without_a_key_goes_to_an_available_partition() -> None:
+    # Arrange
+    cached = CachedPartitioner()
+
+    # Act
+    chosen = {cached(None, [0, 1, 2, 3], [1, 3]) for _ in range(50)}
+
+    # Assert
+    assert chosen <= {1, 3}
