@@ -257,7 +257,8 @@ class OrderActor(DispatchedActor):
         """After a restart, an open order that does not rest at the venue carries on.
 
         NEW: risk never answered durably, so it is asked again (with the order as placed);
-        it may accept or reject it now. FILLED: its release is settled, then SETTLED.
+        it may accept or reject it now, with risk's reason (a MARKET order asked before the
+        first tick since the restart is rejected ``NO_MARKET_PRICE``: nothing bounds its price). FILLED: its release is settled, then SETTLED.
         ACCEPTED or PARTIALLY_FILLED (a MARKET, IOC or FOK order whose arrival at the venue
         was not recorded): its moment to match has passed, so the rest is cancelled
         (REMAINDER) and its reservation released. A GTC LIMIT order is not resumed: recovery

@@ -206,3 +206,22 @@ def test_open_orders_that_do_not_rest_are_resumed(repository: MemoryOrderReposit
         assert a1["USD"].reserved == reservation.amount
     finally:
         engine.stop()
+
+
+def test_a_new_market_order_resumed_before_any_tick_is_rejected_with_its_reason(
+    repository: MemoryOrderRepository,
+) -> None:
+    new = _history(_placed("new-market", OrderType.MARKET, Side.BUY, "0.5", None))
+    repository.save([new.order], list(new.events))
+    engine = _engine(repository)
+    try:
+        open_orders, executions = _stored(repository)
+        engine.recover(open_orders, ACCOUNTS, executions).get(timeout=5)
+        engine.wait_idle()
+        order = engine.get_order("new-market").get(timeout=5)
+        assert order.status is OrderStatus.REJECTED
+        assert order.reject_reason == "NO_MARKET_PRICE"
+        balances = engine.account("a1").get(timeout=5).balances
+        assert all(b.reserved == 0 for b in balances.values())
+    finally:
+        engine.stop()
