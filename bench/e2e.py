@@ -1,0 +1,500 @@
+"""End-to-end benchmark: a real ``oms serve`` on the real servers (Kafka, Redis, FerretDB).
+
+    python bench/e2e.py --via rest --seconds 60 --rate 1000
+
+Starts ``oms serve`` as a subprocess on a free loopback port with topics, consumer group and
+database of its own (all removed afterwards), and prints ``name: value`` lines only; it never
+asserts a timing. Every phase is bounded in count and time, so the run stops by itself.
+
+- ``orders_per_s``: orders placed and settled, sustained: marketable orders placed for
+  ``--seconds`` (over REST, ``--concurrency`` POSTs in flight, or produced straight onto the
+  ``orders`` topic in batches), at most ``--window`` of them not yet terminal; the rate is the
+  number placed over the time from the first placement until every one of them is terminal *in
+  MongoDB* (the document the store writes at the end of an order's life).
+- ``p50_ms`` / ``p99_ms``: from the moment an order was due (POST sent, or produce called) to
+  its ``OrderAccepted`` event seen on ``/ws/orders``, with orders offered at a fixed ``--rate``
+  for ``--latency-seconds`` (open loop: each order is due at its slot whatever the others do,
+  so a stall shows in the figures rather than slowing the offer).
+- ``kafka_ceiling_per_s``: aiokafka alone, the producer of the service (acks=all, idempotent)
+  and a consumer, producing and consuming as many records of the size of a ``PlaceOrder`` as
+  orders were placed (at most ``--ceiling-max``).
+- ``store_ceiling_per_s``: ``bench/store.py``'s ``store_ceiling``, batched inserts of the same
+  number of settled orders' documents.
+- ``ratio_to_ceiling``: ``orders_per_s`` over the slower of the two ceilings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from store import store_ceiling  # bench/store.py  # noqa: E402
+
+from oms.config import Settings  # noqa: E402
+from oms.domain.commands import PlaceOrder  # noqa: E402
+from oms.domain.enums import OrderType, Side, TimeInForce  # noqa: E402
+from oms.loadgen import FUNDS, order_body  # noqa: E402
+from oms.stream.codecs import encode_command  # noqa: E402
+from oms.stream.names import topic_names  # noqa: E402
+from oms.stream.producer import KafkaCommandBus, reliable_producer  # noqa: E402
+from oms.stream.security import aiokafka_security  # noqa: E402
+from oms.stream.topics import TopicSpec, ensure_topics  # noqa: E402
+
+HOST = "127.0.0.1"  # loopback only
+SIZES = {"BTC-USD": Decimal("0.001"), "ETH-USD": Decimal("0.01"), "SOL-USD": Decimal("0.1")}
+START_TIMEOUT_S = 90.0
+DRAIN_TIMEOUT_S = 120.0
+KAFKA_BATCH = 500
+
+
+async def _poll(ready: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
+    """Wait until ``ready()`` or ``timeout_s``; whether it is ready."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        await asyncio.sleep(step_s)
+    return ready()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """``oms serve`` in a subprocess with names nobody else uses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base = f"http://{HOST}:{settings.http_port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def environ(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "OMS_HTTP_HOST": HOST,
+            "OMS_HTTP_PORT": str(s.http_port),
+            "OMS_TOPIC_SUFFIX": s.topic_suffix,
+            "OMS_KAFKA_GROUP_ID": s.kafka_group_id,
+            "OMS_MONGO_DATABASE": s.mongo_database,
+        }
+
+    async def start(self, log: Path) -> None:
+        with log.open("wb") as out:
+            self._process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
+                [sys.executable, "-m", "oms.cli", "serve"],
+                cwd=ROOT,
+                env=self.environ(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    raise RuntimeError(f"oms serve exited ({self._process.returncode}); see {log}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with http.get(f"{self.base}/ready") as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.5)
+        raise RuntimeError(f"oms serve not ready after {START_TIMEOUT_S:.0f}s; see {log}")
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _orders(accounts: list[str], count: int, offset: int) -> list[PlaceOrder]:
+    """Marketable orders (MARKET IOC), both sides, spread over the accounts and symbols."""
+    symbols = sorted(SIZES)
+    now = time.time()
+    orders = []
+    for n in range(offset, offset + count):
+        order_id = uuid.uuid4().hex
+        symbol = symbols[n % len(symbols)]
+        orders.append(
+            PlaceOrder(
+                command_id=f"place:{order_id}", order_id=order_id,
+                client_order_id=f"b-{order_id[:12]}", account_id=accounts[n % len(accounts)],
+                symbol=symbol, side=Side.BUY if n % 2 else Side.SELL, type=OrderType.MARKET,
+                quantity=SIZES[symbol], price=None, time_in_force=TimeInForce.IOC,
+                created_at=now,
+            )
+        )  # fmt: skip
+    return orders
+
+
+async def _open_accounts(http: aiohttp.ClientSession, base: str, names: list[str]) -> None:
+    for name in names:
+        async with http.post(
+            f"{base}/api/accounts", json={"account_id": name, "balances": FUNDS}
+        ) as response:
+            if response.status != 201:
+                raise RuntimeError(f"opening {name}: {response.status} {await response.text()}")
+
+
+async def _wait_prices(http: aiohttp.ClientSession, base: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready = 0
+        for symbol in SIZES:
+            async with http.get(f"{base}/api/market-data/prices/{symbol}") as response:
+                if response.status == 200 and (await response.json()).get("last_price"):
+                    ready += 1
+        if ready == len(SIZES):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("no prices from the simulated feed")
+
+
+class Placer:
+    """Places orders over REST (one POST each) or straight onto Kafka (batched produces)."""
+
+    def __init__(self, via: str, server: Server, http: aiohttp.ClientSession) -> None:
+        self.via = via
+        self.server = server
+        self.http = http
+        self.bus: KafkaCommandBus | None = None
+        self.refused: Counter[int] = Counter()
+
+    async def __aenter__(self) -> Placer:
+        if self.via == "kafka":
+            self.bus = KafkaCommandBus(self.server.settings, topic_names(self.server.settings))
+            await self.bus.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.bus is not None:
+            await self.bus.stop()
+
+    async def place(self, orders: list[PlaceOrder]) -> list[str]:
+        """Place ``orders``; the ids of those accepted for processing (202, or acknowledged)."""
+        if self.bus is not None:
+            await self.bus.send(orders)
+            return [order.order_id for order in orders]
+        ids = []
+        for order in orders:
+            async with self.http.post(
+                f"{self.server.base}/api/orders", json=order_body(order)
+            ) as response:
+                body = await response.read()
+                if response.status == 202:
+                    ids.append(orjson.loads(body)["order_id"])
+                else:
+                    self.refused[response.status] += 1
+        return ids
+
+
+async def _terminal_count(db: Any, accounts: list[str]) -> int:
+    query = {"terminal": True, "account_id": {"$in": accounts}}
+    return int(await db["orders"].count_documents(query))
+
+
+async def throughput(
+    placer: Placer, db: Any, accounts: list[str], args: argparse.Namespace
+) -> dict[str, float]:
+    """Place for ``args.seconds``, then wait until every placed order is terminal in MongoDB."""
+    placed = 0
+    done = 0
+    stop_at = time.monotonic() + args.seconds
+    started = time.monotonic()
+
+    async def watch() -> None:
+        nonlocal done
+        while True:
+            done = await _terminal_count(db, accounts)
+            await asyncio.sleep(0.5)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        if placer.via == "kafka":
+            offset = 0
+            while time.monotonic() < stop_at:
+                if placed - done >= args.window:
+                    await asyncio.sleep(0.05)
+                    continue
+                ids = await placer.place(_orders(accounts, KAFKA_BATCH, offset))
+                placed += len(ids)  # after the await: no lost update
+                offset += KAFKA_BATCH
+        else:
+
+            async def worker(index: int) -> None:
+                nonlocal placed
+                n = index
+                while time.monotonic() < stop_at:
+                    if placed - done >= args.window:
+                        await asyncio.sleep(0.05)
+                        continue
+                    ids = await placer.place(_orders(accounts, 1, n))
+                    placed += len(ids)  # after the await: no lost update
+                    n += args.concurrency
+
+            await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
+        placing_s = time.monotonic() - started
+        await _poll(lambda: done >= placed, DRAIN_TIMEOUT_S)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    done = await _terminal_count(db, accounts)
+    elapsed = time.monotonic() - started
+    return {
+        "placed": placed,
+        "terminal": done,
+        "placing_s": placing_s,
+        "elapsed_s": elapsed,
+        "orders_per_s": min(placed, done) / elapsed,
+    }
+
+
+async def latency(
+    placer: Placer, http: aiohttp.ClientSession, accounts: list[str], args: argparse.Namespace
+) -> dict[str, float]:
+    """Offer ``args.rate`` orders/s for ``args.latency_seconds``; POST to ACCEPTED seen on WS."""
+    due: dict[str, float] = {}  # order id -> when it was due
+    accepted: dict[str, float] = {}  # order id -> when its OrderAccepted arrived
+    total = int(args.rate * args.latency_seconds)
+    sockets = [
+        await http.ws_connect(f"{placer.server.base}/ws/orders?account_id={a}") for a in accounts
+    ]
+    for ws in sockets:
+        await ws.receive(timeout=10)  # {"type": "subscribed"}
+
+    async def listen(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            data = orjson.loads(message.data)
+            if data.get("type") == "order_event" and data["event"]["type"] == "OrderAccepted":
+                accepted[data["order_id"]] = time.perf_counter()
+
+    listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
+    orders = _orders(accounts, total, 0)
+    # Kafka: one produce per slot of 5 ms holding the orders due in it (as a producer would).
+    per_call = max(1, int(args.rate * 0.005)) if placer.via == "kafka" else 1
+    tasks: list[asyncio.Task[None]] = []
+
+    async def send(chunk: list[PlaceOrder], at: float) -> None:
+        ids = await placer.place(chunk)
+        for order_id in ids:
+            due[order_id] = at
+
+    started = time.perf_counter()
+    for index in range(0, total, per_call):
+        at = started + index / args.rate
+        pause = at - time.perf_counter()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        tasks.append(asyncio.create_task(send(orders[index : index + per_call], at)))
+    await asyncio.gather(*tasks)
+    await _poll(lambda: len(accepted.keys() & due.keys()) >= len(due), 30)
+    for ws in sockets:
+        await ws.close()
+    for task in listeners:
+        task.cancel()
+    await asyncio.gather(*listeners, return_exceptions=True)
+    latencies = sorted(1000 * (accepted[i] - due[i]) for i in due if i in accepted)
+    if not latencies:
+        return {
+            "offered": total,
+            "seen_accepted": 0,
+            "p50_ms": float("nan"),
+            "p99_ms": float("nan"),
+        }
+    return {
+        "offered": total,
+        "seen_accepted": len(latencies),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+async def kafka_ceiling(settings: Settings, topic: str, count: int, size: int) -> float:
+    """Records/s produced (acks=all, idempotent) and consumed back, ``count`` of ``size`` bytes."""
+    await ensure_topics(settings, (TopicSpec(topic, settings.orders_partitions, "account_id"),))
+    producer = reliable_producer(settings, linger_ms=1)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **aiokafka_security(settings),
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        await _poll(lambda: bool(consumer.assignment()), 30, 0.05)
+        value = b"x" * size
+        keys = [f"acct-{n}".encode() for n in range(16)]
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            for start in range(0, count, 10_000):
+                futures = [
+                    await producer.send(topic, value, key=keys[n % len(keys)])
+                    for n in range(start, min(count, start + 10_000))
+                ]
+                await asyncio.gather(*futures)
+
+        async def consume() -> None:
+            seen = 0
+            while seen < count:
+                batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+                seen += sum(len(records) for records in batches.values())
+
+        await asyncio.wait_for(asyncio.gather(produce(), consume()), timeout=300)
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _delete_topics(settings: Settings, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in topics if t in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+def _sample_size() -> int:
+    return len(encode_command(_orders(["acct-0000000000"], 1, 0)[0]))
+
+
+def _report(args: argparse.Namespace, results: dict[str, float], refused: Counter[int]) -> None:
+    print(f"via: {args.via}")
+    print(f"seconds: {args.seconds:g}")
+    print(f"orders_placed: {results['placed']:.0f}")
+    print(f"orders_terminal_in_mongodb: {results['terminal']:.0f}")
+    print(f"orders_refused: {sum(refused.values())}")
+    print(f"placing_s: {results['placing_s']:.2f}")
+    print(f"all_terminal_s: {results['elapsed_s']:.2f}")
+    print(f"orders_per_s: {results['orders_per_s']:.0f}")
+    print(f"offered_rate: {args.rate:g}")
+    print(f"latency_orders: {results['offered']:.0f}")
+    print(f"latency_seen_accepted: {results['seen_accepted']:.0f}")
+    print(f"p50_ms: {results['p50_ms']:.1f}")
+    print(f"p99_ms: {results['p99_ms']:.1f}")
+    if not args.skip_ceilings:
+        kafka, store = results["kafka_ceiling_per_s"], results["store_ceiling_per_s"]
+        print(f"kafka_ceiling_per_s: {kafka:.0f}")
+        print(f"store_ceiling_per_s: {store:.0f}")
+        print(f"ratio_to_ceiling: {results['orders_per_s'] / min(kafka, store):.3f}")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--via", choices=["rest", "kafka"], default="rest")
+    parser.add_argument("--seconds", type=float, default=60.0, help="placing, for orders_per_s")
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered orders/s for latency")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=128, help="POSTs in flight (rest)")
+    parser.add_argument("--window", type=int, default=20_000, help="orders placed, not terminal")
+    parser.add_argument("--accounts", type=int, default=8)
+    parser.add_argument("--ceiling-max", type=int, default=200_000)
+    parser.add_argument("--skip-ceilings", action="store_true")
+    return parser.parse_args()
+
+
+async def main() -> None:
+    """Run every phase and print the figures."""
+    args = _arguments()
+
+    run = uuid.uuid4().hex[:8]
+    settings = replace(
+        Settings.from_env(),
+        http_host=HOST,
+        http_port=_free_port(),
+        topic_suffix=f"bench-{run}",
+        kafka_group_id=f"oms-bench-{run}",
+        mongo_database=f"oms_bench_{run}",
+    )
+    ceiling_topic = f"bench-ceiling-{run}"
+    ceiling_db = f"bench_ceiling_{run}"
+    names = topic_names(settings)
+    server = Server(settings)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
+    results: dict[str, float] = {}
+    refused: Counter[int] = Counter()
+    try:
+        await server.start(Path(f"/tmp/oms-bench-{run}.log"))
+        db = mongo[settings.mongo_database]
+        timeout = aiohttp.ClientTimeout(total=60)
+        connector = aiohttp.TCPConnector(limit=max(100, args.concurrency * 2))
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+            await _wait_prices(http, server.base)
+            accounts = [f"bench-{run}-{n}" for n in range(args.accounts)]
+            await _open_accounts(http, server.base, accounts)
+            async with Placer(args.via, server, http) as placer:
+                results |= await throughput(placer, db, accounts, args)
+                fresh = [f"lat-{run}-{n}" for n in range(4)]
+                await _open_accounts(http, server.base, fresh)
+                results |= await latency(placer, http, fresh, args)
+                refused = placer.refused
+    finally:
+        server.stop()
+        with contextlib.suppress(Exception):
+            await mongo.drop_database(settings.mongo_database)
+    try:
+        count = max(1000, min(args.ceiling_max, int(results.get("placed", 0))))
+        if not args.skip_ceilings:
+            results["kafka_ceiling_per_s"] = await kafka_ceiling(
+                settings, ceiling_topic, count, _sample_size()
+            )
+            results["store_ceiling_per_s"] = await store_ceiling(settings, ceiling_db, count, 2)
+    finally:
+        with contextlib.suppress(Exception):
+            await mongo.drop_database(ceiling_db)
+        await mongo.close()
+        with contextlib.suppress(Exception):
+            await _delete_topics(
+                settings, [ceiling_topic, *(s.name for s in names.specs(settings))]
+            )
+
+    _report(args, results, refused)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
