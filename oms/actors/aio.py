@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 
 def to_asyncio(
-    future: Future[T], loop: asyncio.AbstractEventLoop | None = None,
+    future: Future[T],
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> asyncio.Future[T]:
     """An asyncio future that resolves when ``future`` does, without blocking ``loop``.
 

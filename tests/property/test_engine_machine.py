@@ -81,13 +81,15 @@ class WholeEngine(RuleBasedStateMachine):
         tick_size = INSTRUMENTS[symbol].tick_size
         self.now += 1
         self.prices[symbol] = mid
-        self.engine.on_tick(_tick(symbol, mid - tick_size * 5, mid + tick_size * 5, size,
-                                  self.now))
+        self.engine.on_tick(_tick(symbol, mid - tick_size * 5, mid + tick_size * 5, size, self.now))
 
     # -- rules -----------------------------------------------------------------------------
 
-    @rule(symbol=st.sampled_from(SYMBOLS), step=st.integers(min_value=-30, max_value=30),
-          size=st.sampled_from(["0.05", "0.5", "5"]))
+    @rule(
+        symbol=st.sampled_from(SYMBOLS),
+        step=st.integers(min_value=-30, max_value=30),
+        size=st.sampled_from(["0.05", "0.5", "5"]),
+    )
     def price_moves(self, symbol: str, step: int, size: str) -> None:
         """The market moves by ``step`` tenths of a percent; resting orders it crosses fill."""
         mid = self.prices[symbol] * (1 + Decimal(step) / 1000)
@@ -95,26 +97,54 @@ class WholeEngine(RuleBasedStateMachine):
         self._move(symbol, mid, Decimal(size))
         self.engine.wait_idle()
 
-    @rule(account=st.sampled_from(ACCOUNTS), symbol=st.sampled_from(SYMBOLS),
-          side=st.sampled_from(Side), kind=st.sampled_from(OrderType),
-          tif=st.sampled_from(TimeInForce), lots=st.integers(min_value=1, max_value=400),
-          offset=st.integers(min_value=-60, max_value=60))
-    def place(self, *, account: str, symbol: str, side: Side, kind: OrderType,
-              tif: TimeInForce, lots: int, offset: int) -> None:
+    @rule(
+        account=st.sampled_from(ACCOUNTS),
+        symbol=st.sampled_from(SYMBOLS),
+        side=st.sampled_from(Side),
+        kind=st.sampled_from(OrderType),
+        tif=st.sampled_from(TimeInForce),
+        lots=st.integers(min_value=1, max_value=400),
+        offset=st.integers(min_value=-60, max_value=60),
+    )
+    def place(
+        self,
+        *,
+        account: str,
+        symbol: str,
+        side: Side,
+        kind: OrderType,
+        tif: TimeInForce,
+        lots: int,
+        offset: int,
+    ) -> None:
         """Place an order near the market (``offset`` tenths of a percent away)."""
         instrument = INSTRUMENTS[symbol]
         price = None
         if kind is OrderType.LIMIT:
             price = (self.prices[symbol] * (1 + Decimal(offset) / 1000)).quantize(
-                instrument.tick_size)
+                instrument.tick_size
+            )
         self.n += 1
-        command = PlaceOrder(f"p{self.n}", f"o{self.n}", f"c{self.n}", account, symbol, side,
-                             kind, instrument.lot_size * lots * 10, price, tif, self.now)
+        command = PlaceOrder(
+            f"p{self.n}",
+            f"o{self.n}",
+            f"c{self.n}",
+            account,
+            symbol,
+            side,
+            kind,
+            instrument.lot_size * lots * 10,
+            price,
+            tif,
+            self.now,
+        )
         limits = self.limits[account]
         self.placed[command.order_id] = Placed(
-            command, self.prices[symbol] - instrument.tick_size * 5,
+            command,
+            self.prices[symbol] - instrument.tick_size * 5,
             self.halted_global or account in self.halted,
-            limits.max_order_quantity, limits.max_order_notional,
+            limits.max_order_quantity,
+            limits.max_order_notional,
         )
         self.engine.place_order(command).get(timeout=5)
         self.engine.wait_idle()
@@ -129,8 +159,9 @@ class WholeEngine(RuleBasedStateMachine):
         # FILLED and terminal orders refuse the cancel, as they should.
         with contextlib.suppress(InvalidTransition):
             self.engine.cancel_order(
-                CancelOrder(f"x{self.n}", order_id, self.placed[order_id].command.account_id,
-                            self.now),
+                CancelOrder(
+                    f"x{self.n}", order_id, self.placed[order_id].command.account_id, self.now
+                ),
             ).get(timeout=5)
         self.engine.wait_idle()
 
@@ -146,11 +177,14 @@ class WholeEngine(RuleBasedStateMachine):
         else:
             self.halted.discard(account)
 
-    @rule(account=st.sampled_from(ACCOUNTS),
-          max_quantity=st.one_of(st.none(), st.sampled_from(["0.5", "2", "20"])),
-          max_notional=st.one_of(st.none(), st.sampled_from(["1000", "20000", "100000"])))
-    def change_limits(self, account: str, max_quantity: str | None,
-                      max_notional: str | None) -> None:
+    @rule(
+        account=st.sampled_from(ACCOUNTS),
+        max_quantity=st.one_of(st.none(), st.sampled_from(["0.5", "2", "20"])),
+        max_notional=st.one_of(st.none(), st.sampled_from(["1000", "20000", "100000"])),
+    )
+    def change_limits(
+        self, account: str, max_quantity: str | None, max_notional: str | None
+    ) -> None:
         """Replace an account's per-order limits."""
         limits = RiskLimits(
             price_collar=COLLAR,
@@ -168,11 +202,13 @@ class WholeEngine(RuleBasedStateMachine):
             tick_size = INSTRUMENTS[symbol].tick_size
             low, high = tick_size * 10, (mid * 100).quantize(tick_size)
             self.now += 1
-            self.engine.on_tick(Tick(symbol, low, None, low, (), (BookLevel(low, Decimal(10**6)),),
-                                     self.now))
+            self.engine.on_tick(
+                Tick(symbol, low, None, low, (), (BookLevel(low, Decimal(10**6)),), self.now)
+            )
             self.now += 1
-            self.engine.on_tick(Tick(symbol, high, high, None,
-                                     (BookLevel(high, Decimal(10**6)),), (), self.now))
+            self.engine.on_tick(
+                Tick(symbol, high, high, None, (BookLevel(high, Decimal(10**6)),), (), self.now)
+            )
             self._move(symbol, mid, Decimal(1))
         self.engine.wait_idle()
         self.drained = True

@@ -75,9 +75,19 @@ class OneOrder(RuleBasedStateMachine):
         """Place the order; with the kill switch on, risk rejects it."""
         state = TradingState.HALTED if halted else TradingState.ACTIVE
         self.engine.set_kill_switch(state).get(timeout=5)
-        command = PlaceOrder(self._id("place"), self.order_id, "cl", "a1", "BTC-USD", side,
-                             OrderType.LIMIT, QUANTITY, Decimal("100.00"), TimeInForce.GTC,
-                             1000.0)
+        command = PlaceOrder(
+            self._id("place"),
+            self.order_id,
+            "cl",
+            "a1",
+            "BTC-USD",
+            side,
+            OrderType.LIMIT,
+            QUANTITY,
+            Decimal("100.00"),
+            TimeInForce.GTC,
+            1000.0,
+        )
         self.engine.place_order(command).get(timeout=5)
         self.sent.append(command)
         self.placed = True
@@ -89,8 +99,15 @@ class OneOrder(RuleBasedStateMachine):
     def fill(self, lots: int) -> None:
         """An execution of ``lots`` lots: applied if it fits, refused otherwise."""
         quantity = LOT * lots
-        command = ApplyFill(self._id("fill"), self.order_id, "a1", quantity, Decimal("100.00"),
-                            Decimal("0.01"), 1000.0)
+        command = ApplyFill(
+            self._id("fill"),
+            self.order_id,
+            "a1",
+            quantity,
+            Decimal("100.00"),
+            Decimal("0.01"),
+            1000.0,
+        )
         fits = self.status in OPEN and self.filled + quantity <= QUANTITY
         try:
             self.engine.apply_fill(command).get(timeout=5)

@@ -17,7 +17,10 @@ _ids = itertools.count(1)
 
 
 def make_engine(
-    *, max_live: int = 1000, simulated_venue: bool = True, limits: RiskLimits | None = None,
+    *,
+    max_live: int = 1000,
+    simulated_venue: bool = True,
+    limits: RiskLimits | None = None,
 ) -> Engine:
     """A started engine with a fixed clock and the accounts a1, a2 opened."""
     engine = Engine(
@@ -33,7 +36,10 @@ def make_engine(
 
 
 def tick(
-    symbol: str = "BTC-USD", bid: str = "100.00", ask: str = "100.10", size: str = "1",
+    symbol: str = "BTC-USD",
+    bid: str = "100.00",
+    ask: str = "100.10",
+    size: str = "1",
     ts: float = 1000.0,
 ) -> Tick:
     """A one-level book: ``size`` at ``bid`` and at ``ask``; last price at the bid."""
@@ -55,8 +61,17 @@ def place(
     """A PlaceOrder with fresh ids."""
     n = next(_ids)
     return PlaceOrder(
-        f"place-{n}", order_id or f"o-{n}", f"cl-{n}", account, symbol, side, kind,
-        Decimal(quantity), None if price is None else Decimal(price), tif, 1000.0,
+        f"place-{n}",
+        order_id or f"o-{n}",
+        f"cl-{n}",
+        account,
+        symbol,
+        side,
+        kind,
+        Decimal(quantity),
+        None if price is None else Decimal(price),
+        tif,
+        1000.0,
     )
 
 
@@ -67,5 +82,12 @@ def cancel(order_id: str, account: str = "a1") -> CancelOrder:
 
 def fill(order_id: str, quantity: str, price: str, account: str = "a1") -> ApplyFill:
     """An external execution with a fresh id."""
-    return ApplyFill(f"x-{next(_ids)}", order_id, account, Decimal(quantity), Decimal(price),
-                     Decimal("0.01"), 1000.0)
+    return ApplyFill(
+        f"x-{next(_ids)}",
+        order_id,
+        account,
+        Decimal(quantity),
+        Decimal(price),
+        Decimal("0.01"),
+        1000.0,
+    )

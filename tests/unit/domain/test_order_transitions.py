@@ -25,8 +25,18 @@ QTY = Decimal("2")
 
 def _placed() -> OrderPlaced:
     return OrderPlaced(
-        "o-1", 1, "c-1", 1.0, "cl-1", "acc", "BTC-USD", Side.BUY, OrderType.LIMIT,
-        QTY, Decimal("100"), TimeInForce.GTC,
+        "o-1",
+        1,
+        "c-1",
+        1.0,
+        "cl-1",
+        "acc",
+        "BTC-USD",
+        Side.BUY,
+        OrderType.LIMIT,
+        QTY,
+        Decimal("100"),
+        TimeInForce.GTC,
     )
 
 
@@ -80,13 +90,17 @@ ILLEGAL = sorted(
 def test_table_when_read_then_holds_exactly_the_designs_ten_moves() -> None:
     assert len(ORDER_TRANSITIONS) == 10
     assert {status for status, _ in ORDER_TRANSITIONS} == {
-        OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+        OrderStatus.NEW,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
     }
 
 
 @pytest.mark.parametrize(("move", "target"), LEGAL, ids=[f"{s}-{t}" for (s, t), _ in LEGAL])
 def test_apply_when_move_in_table_then_order_takes_it(
-    move: tuple[OrderStatus, Trigger], target: OrderStatus,
+    move: tuple[OrderStatus, Trigger],
+    target: OrderStatus,
 ) -> None:
     status, trigger = move
     order = order_in(status)
@@ -101,7 +115,8 @@ def test_apply_when_move_in_table_then_order_takes_it(
 
 @pytest.mark.parametrize(("status", "trigger"), ILLEGAL, ids=[f"{s}-{t}" for s, t in ILLEGAL])
 def test_apply_when_move_not_in_table_then_refused_and_nothing_changes(
-    status: OrderStatus, trigger: Trigger,
+    status: OrderStatus,
+    trigger: Trigger,
 ) -> None:
     order = order_in(status)
     event = _event(order, trigger)
@@ -110,8 +125,11 @@ def test_apply_when_move_not_in_table_then_refused_and_nothing_changes(
         apply(order, event)
 
     # Any fill on an order with nothing left would complete (or pass) it: its trigger is FILL.
-    expected = Trigger.FILL if trigger is Trigger.PARTIAL_FILL and order.remaining_quantity == 0 \
+    expected = (
+        Trigger.FILL
+        if trigger is Trigger.PARTIAL_FILL and order.remaining_quantity == 0
         else trigger
+    )
     assert str(refused.value) == f"{status.value} -> {expected.value}"
     assert refused.value.code == "INVALID_TRANSITION"
     assert order == order_in(status)

@@ -27,7 +27,9 @@ def test_fill_when_two_partials_then_average_is_exact_and_fees_add_up() -> None:
 
 def test_fill_when_more_than_remaining_then_overfill_and_nothing_changes() -> None:
     order = order_in(OrderStatus.PARTIALLY_FILLED)
-    too_much = OrderFilled("o-1", order.version + 1, "f9", 5.0, Decimal("2"), Decimal(1), Decimal(0))
+    too_much = OrderFilled(
+        "o-1", order.version + 1, "f9", 5.0, Decimal("2"), Decimal(1), Decimal(0)
+    )
 
     with pytest.raises(Overfill) as refused:
         apply(order, too_much)
