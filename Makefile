@@ -48,7 +48,7 @@ down: ## stop the local servers devenv started
 status: setup ## tell which local servers run and answer
 	$(PY) devenv/devenv.py status
 
-test: up ## set up, then run the whole test suite
+test: up lint ## set up, lint, then run the whole test suite
 	$(PY) -m pytest
 	$(call elapsed,test)
 
@@ -67,6 +67,9 @@ bench: up ## run every benchmark in bench/ (prints name: value lines)
 synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdktf.out/
 	cd infra-cdktf && ENV=$(ENV) ../$(PY) main.py
 
-lint: setup ## ruff and mypy
-	$(VENV)/bin/ruff check oms tests bench devenv infra-cdktf
+LINTED := oms tests bench devenv infra-cdktf
+
+lint: setup ## ruff (lint and format) and mypy --strict: part of make test
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy oms
