@@ -63,6 +63,9 @@ serve: up ## run oms serve in the foreground
 bench: up ## run every benchmark in bench/ (prints name: value lines)
 	@echo "== bench/engine.py (place -> SETTLED)"; $(PY) bench/engine.py
 	@echo "== bench/engine.py --resting 1000000"; $(PY) bench/engine.py --resting 1000000
+	@echo "== bench/store.py (MongoDB write-behind)"; $(PY) bench/store.py
+	@echo "== bench/e2e.py --via rest"; $(PY) bench/e2e.py --via rest
+	@echo "== bench/e2e.py --via kafka"; $(PY) bench/e2e.py --via kafka
 
 synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdktf.out/
 	cd infra-cdktf && ENV=$(ENV) ../$(PY) main.py
