@@ -134,7 +134,10 @@ class OrderDirectory(DispatchedActor):
     def on_get_order(self, message: GetOrder) -> None:
         """The order's state: from its live actor (behind its queued commands) or the store."""
         live = self.live.get(message.order_id)
-        if live is None:
+        # An order actor that reached its end stops itself, then tells us: a query queued before
+        # that notice would reach a stopped actor (ActorDeadError, a 500 at the API). Its last
+        # state is in the journal, so answer from there as for any order not live.
+        if live is None or not live.ref.is_alive():
             if self.ctx.journal.holds(message.order_id):
                 self.ctx.journal.flush()
             message.reply.set(self.ctx.journal.repository.get(message.order_id))
