@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -112,3 +113,25 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client for one test."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
+
+
+async def open_account(
+    http: aiohttp.ClientSession, base: str, funds: Mapping[str, str], prefix: str = "acct"
+) -> str:
+    """Open a new account with ``funds`` on the replica at ``base``; its id."""
+    account_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    response = await http.post(
+        f"{base}/api/accounts", json={"account_id": account_id, "balances": dict(funds)}
+    )
+    assert response.status == 201, await response.text()
+    return account_id
+
+
+async def last_price(http: aiohttp.ClientSession, base: str, symbol: str) -> Decimal:
+    """The symbol's last price, waiting (10 s at most) for the feed's first tick."""
+    for _ in range(100):
+        response = await http.get(f"{base}/api/market-data/prices/{symbol}")
+        if response.status == 200 and (body := await response.json()).get("last_price"):
+            return Decimal(body["last_price"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no price for {symbol}")

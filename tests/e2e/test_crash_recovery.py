@@ -29,7 +29,7 @@ from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
 from oms.stream.app import COMMIT_INTERVAL_S
-from tests.e2e.conftest import _free_port, _wait_ready
+from tests.e2e.conftest import _free_port, _wait_ready, last_price, open_account
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
 TERMINAL_EVENTS = {"OrderSettled", "OrderCancelled", "OrderRejected"}
@@ -105,24 +105,6 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
         client.drop_database(settings.mongo_database)
         client.close()
-
-
-async def _open_account(http: aiohttp.ClientSession, base: str) -> str:
-    account_id = f"crash-{uuid.uuid4().hex[:8]}"
-    response = await http.post(
-        f"{base}/api/accounts", json={"account_id": account_id, "balances": FUNDS}
-    )
-    assert response.status == 201, await response.text()
-    return account_id
-
-
-async def _last_price(http: aiohttp.ClientSession, base: str, symbol: str) -> Decimal:
-    for _ in range(100):
-        response = await http.get(f"{base}/api/market-data/prices/{symbol}")
-        if response.status == 200 and (body := await response.json()).get("last_price"):
-            return Decimal(body["last_price"])
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no price for {symbol}")
 
 
 def _order_body(rng: random.Random, account: str, prices: dict[str, Decimal]) -> dict[str, str]:
@@ -344,8 +326,8 @@ async def _scenario(serve: Serve) -> None:
     rng = random.Random(5)
     accepted: list[str] = []
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        accounts = [await _open_account(http, serve.base) for _ in range(2)]
-        prices = {s: await _last_price(http, serve.base, s) for s in SYMBOL_ASSETS}
+        accounts = [await open_account(http, serve.base, FUNDS, prefix="crash") for _ in range(2)]
+        prices = {s: await last_price(http, serve.base, s) for s in SYMBOL_ASSETS}
         bodies = [_order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
         # First a part that is processed, durable and committed (settled, or resting) ...
         await _place(http, serve, bodies[:BEFORE], accepted)

@@ -13,29 +13,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from oms.stream.names import topic_names
-from tests.e2e.conftest import Replica
+from tests.e2e.conftest import Replica, last_price, open_account
 from tests.malformed_orders import MALFORMED
 
 TERMINAL = {"SETTLED", "CANCELLED", "REJECTED"}
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
-
-
-async def _open_account(http: aiohttp.ClientSession, replica: Replica) -> str:
-    account_id = f"acct-{uuid.uuid4().hex[:8]}"
-    response = await http.post(
-        f"{replica.base}/api/accounts", json={"account_id": account_id, "balances": FUNDS}
-    )
-    assert response.status == 201, await response.text()
-    return account_id
-
-
-async def _last_price(http: aiohttp.ClientSession, replica: Replica, symbol: str) -> Decimal:
-    for _ in range(100):
-        response = await http.get(f"{replica.base}/api/market-data/prices/{symbol}")
-        if response.status == 200 and (body := await response.json()).get("last_price"):
-            return Decimal(body["last_price"])
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no price for {symbol}")
 
 
 async def _until(
@@ -55,8 +37,8 @@ async def _until(
 async def test_a_market_order_over_rest_is_settled_and_seen_through_get_events_and_websocket(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
-    account = await _open_account(http, replica)
-    await _last_price(http, replica, "BTC-USD")
+    account = await open_account(http, replica.base, FUNDS)
+    await last_price(http, replica.base, "BTC-USD")
     async with http.ws_connect(f"{replica.base}/ws/orders?account_id={account}") as ws:
         hello = orjson.loads((await ws.receive(timeout=10)).data)
         assert hello == {"type": "subscribed", "account_id": account}
@@ -93,8 +75,8 @@ async def test_a_market_order_over_rest_is_settled_and_seen_through_get_events_a
 async def test_a_resting_order_is_cancelled_and_a_second_cancel_answers_409(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
-    account = await _open_account(http, replica)
-    last = await _last_price(http, replica, "ETH-USD")
+    account = await open_account(http, replica.base, FUNDS)
+    last = await last_price(http, replica.base, "ETH-USD")
     far_below = (last * Decimal("0.95")).quantize(Decimal("0.01"))
     placed = await (
         await http.post(
@@ -126,8 +108,8 @@ async def test_a_resting_order_is_cancelled_and_a_second_cancel_answers_409(
 async def test_an_order_produced_straight_onto_kafka_is_processed_like_a_rest_one(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
-    account = await _open_account(http, replica)
-    await _last_price(http, replica, "SOL-USD")
+    account = await open_account(http, replica.base, FUNDS)
+    await last_price(http, replica.base, "SOL-USD")
     order_id = uuid.uuid4().hex
     record = {
         "type": "PlaceOrder", "command_id": f"place:{order_id}", "order_id": order_id,
@@ -153,8 +135,8 @@ async def test_an_order_produced_straight_onto_kafka_is_processed_like_a_rest_on
 async def test_idempotency_same_key_same_order_other_body_422_and_20_duplicates_make_one(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
-    account = await _open_account(http, replica)
-    await _last_price(http, replica, "BTC-USD")
+    account = await open_account(http, replica.base, FUNDS)
+    await last_price(http, replica.base, "BTC-USD")
     body = {"account_id": account, "symbol": "BTC-USD", "side": "BUY", "type": "MARKET",
             "quantity": "0.001"}  # fmt: skip
     url = f"{replica.base}/api/orders"
@@ -199,7 +181,7 @@ async def _end_offsets(replica: Replica) -> dict[TopicPartition, int]:
 async def test_malformed_requests_answer_problem_json_and_nothing_is_stored_or_produced(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
-    account = await _open_account(http, replica)
+    account = await open_account(http, replica.base, FUNDS)
     before = await _end_offsets(replica)
 
     answers = []
