@@ -39,7 +39,11 @@ class Journal:
         return order_id in self._orders
 
     def flush(self) -> None:
-        """Save, publish and tell listeners about everything recorded since the last flush."""
+        """Save everything recorded since the last flush; publish it once it is durable.
+
+        Publishing waits for the store (``after_durable``): a replayed command after a crash may
+        fill at other prices, so an event seen outside must never be one the crash took back.
+        """
         events = self._events
         if not events:
             return
@@ -47,19 +51,26 @@ class Journal:
         self._events = []
         self._orders = {}
         self.repository.save(orders, events)
+        if self._sink is not None or self._listeners:
+            self.repository.after_durable(lambda: self._publish(events))
+
+    def _publish(self, events: list[OrderEvent]) -> None:
+        """Hand a durable batch to the sink and the listeners (the store's writer thread, or
+        the dispatcher for a store that writes through)."""
         if self._sink is not None:
             self._sink.publish(events)
-        for listener in self._listeners:
+        for listener in tuple(self._listeners):
             try:
                 listener(events)
             except Exception:
                 logger.exception("order-event listener %r failed", listener)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(batch)`` on the dispatcher thread after each flush; returns unsubscribe.
+        """Call ``listener(batch)`` once each flushed batch is durable; returns unsubscribe.
 
-        A listener must be quick (hand the batch to a queue or an event loop): it runs inside
-        the engine's only thread.
+        The batch is durable when the listener sees it. A listener must be quick and thread-safe
+        (hand the batch to a queue or an event loop): it runs on the store's writer thread, or
+        inside the engine's only thread for a store that writes through.
         """
         self._listeners.append(listener)
 

@@ -62,21 +62,16 @@ class ApiServices:
         return claim
 
     async def find_order(self, order_id: str) -> Order | None:
-        """The freshest state known of an order: the cache's or the engine's, by version.
+        """The freshest state known of an order: the engine's, else the cache's.
 
-        The cache answers right after a 202 (the command may still be on its way); a cached
-        terminal order never changes, so the engine is asked only while it could be ahead.
+        The cache answers right after a 202, while the command may still be on its way to the
+        engine. Only the NEW state taken at the claim is cached: a later state is the engine's
+        until it is durable, and a cache must not keep one a crash could take back.
         """
-        cached = await self.cache.get(order_id)
-        if cached is not None and cached.is_terminal:
-            return cached
         live = await reply(self.engine.get_order(order_id))
-        if live is None:
-            return cached
-        if cached is None or live.version > cached.version:
-            await self.cache.put(live, self.settings.order_cache_ttl_s)
+        if live is not None:
             return live
-        return cached
+        return await self.cache.get(order_id)
 
 
 SERVICES_KEY = web.AppKey("services", ApiServices)

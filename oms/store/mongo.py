@@ -7,7 +7,8 @@ and writes each changed order as one insert-only document (``oms.store.documents
 the batches grow by themselves (group commit); ``linger_s`` adds a short wait when idle.
 
 Durability: every ``save`` gets a mark; ``flush()`` (a thread) and ``await durable()`` (a loop)
-wait until the writer has written past it. A failed write is logged, kept and retried with
+wait until the writer has written past it, and ``after_durable`` callbacks (the journal's
+publication of a batch's events) run on the writer, in order, as soon as it has. A failed write is logged, kept and retried with
 backoff until it succeeds (duplicate keys are a replay and count as written); a waiter that runs
 out of time gets ``StoreUnavailable`` carrying the last failure. Nothing is dropped.
 
@@ -29,7 +30,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +178,9 @@ class MongoOrderRepository(OrderRepository):
         self.retries = 0
         self.writes = 0
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        # Publications waiting for their mark, oldest first (appended by the engine thread only,
+        # taken by the writer only).
+        self._announce: deque[tuple[int, Callable[[], None]]] = deque()
         self._waiters_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread_id: int | None = None
@@ -276,6 +280,16 @@ class MongoOrderRepository(OrderRepository):
     def save(self, orders: Sequence[Order], events: Sequence[OrderEvent]) -> None:
         """Take the batch into memory and wake the writer; never waits for I/O."""
         self.memory.save(orders, events)
+        if not self._signalled:
+            self._signalled = True
+            self._poke()
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the writer once everything saved so far is written.
+
+        It counts as a waiter: the writer holds nothing back that a publication waits for.
+        """
+        self._announce.append((self.memory.saved, callback))
         if not self._signalled:
             self._signalled = True
             self._poke()
@@ -416,8 +430,10 @@ class MongoOrderRepository(OrderRepository):
         """The highest mark someone waits on (everything, when closing)."""
         if self._closing:
             return self.memory.saved
+        announce = self._announce
         with self._waiters_lock:
-            return max((mark for mark, _ in self._waiters), default=0)
+            waited = max((mark for mark, _ in self._waiters), default=0)
+        return max(waited, announce[-1][0]) if announce else waited
 
     def _complete(self, entry: list[Any]) -> None:
         entry[1] = True
@@ -425,7 +441,18 @@ class MongoOrderRepository(OrderRepository):
         while in_order and in_order[0][1]:
             drained, _ = in_order.popleft()
             self.memory.written(drained)
-        self._resolve_waiters(self.memory.durable)
+        durable = self.memory.durable
+        self._announce_durable(durable)  # before the waiters: a barrier sees them published
+        self._resolve_waiters(durable)
+
+    def _announce_durable(self, durable: int) -> None:
+        announce = self._announce
+        while announce and announce[0][0] <= durable:
+            _, callback = announce.popleft()
+            try:
+                callback()
+            except Exception:  # a listener's bug must not stop the writer
+                logger.exception("publishing a durable batch failed")
 
     async def _write(self, drained: Drained) -> None:
         documents = [order_document(s.order, s.events) for s in drained.states]

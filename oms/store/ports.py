@@ -8,12 +8,16 @@ event loop, and never concurrently. ``save`` and ``publish`` must not block for 
 over an async driver queues the batch for its own writer (write-behind) and serves reads of
 what it queued from memory, so ``get``/``load`` see a batch as soon as ``save`` returns;
 ``flush`` is the durability barrier (the stream layer commits Kafka offsets only after it).
+
+Nothing is told to the outside before it is durable: the journal hands each batch's events to
+the event sink and the listeners through ``after_durable``, so an ``order-events`` record, a
+WebSocket message or a cached state never describes a change a crash could take back.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -67,6 +71,15 @@ class OrderRepository(ABC):
 
     def flush(self) -> None:  # noqa: B027 - optional hook: a store without a buffer has none
         """Make everything saved so far durable (no-op for stores that write through)."""
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything saved so far is durable, in registration order.
+
+        A store that writes through is durable when ``save`` returns: it calls at once. A
+        write-behind store calls from its writer once the write covering it succeeded (and
+        never, if it never does: what is not durable is not announced).
+        """
+        callback()
 
 
 class EventSink(ABC):

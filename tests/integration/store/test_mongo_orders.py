@@ -235,3 +235,54 @@ async def test_an_open_order_nobody_waits_for_is_written_when_its_hold_ends(
         assert await _raw_ids(settings, database) == ["o-1:00000002"]
     finally:
         await repository.close()
+
+
+async def test_a_batch_is_announced_only_once_written_and_batches_in_the_order_saved(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: the writer's server does not answer, so nothing can become durable
+    good = repository._collection
+    dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
+    )
+    repository._collection = dead[database]["orders"]
+    repository.retry_max_s = 0.2
+    announced: list[str] = []
+    try:
+        _save_whole(repository, settled_history("o-1"))
+        repository.after_durable(lambda: announced.append("o-1"))
+        _save_whole(repository, open_history("o-2"))
+        repository.after_durable(lambda: announced.append("o-2"))
+
+        # Act / Assert: not written, not announced
+        await asyncio.sleep(0.5)
+        assert announced == []
+        repository._collection = good  # the server is back
+        await repository.durable(wait_s=10.0)
+    finally:
+        await dead.close()
+
+    # Assert: announced in order, and the open order was not held back for a hold period
+    assert announced == ["o-1", "o-2"]
+    assert await _raw_ids(settings, database) == ["o-1", "o-2:00000002"]
+
+
+async def test_an_announcement_is_a_waiter_so_an_open_order_is_not_held(
+    settings: Settings, database: str
+) -> None:
+    # Arrange: a hold far longer than the test waits
+    repository = MongoOrderRepository(settings.mongo_url, database, hold_open_s=60.0)
+    await repository.open()
+    announced = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        _save_whole(repository, open_history("o-1"))
+
+        # Act
+        repository.after_durable(lambda: loop.call_soon_threadsafe(announced.set))
+
+        # Assert
+        await asyncio.wait_for(announced.wait(), 10.0)
+        assert await _raw_ids(settings, database) == ["o-1:00000002"]
+    finally:
+        await repository.close()

@@ -1,0 +1,76 @@
+"""The journal publishes a batch (event sink and listeners) only once the store has it durable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from oms.actors.journal import Journal
+from oms.domain.events import OrderEvent
+from oms.store.memory import MemoryOrderRepository
+from oms.store.ports import EventSink
+from tests.unit.store.histories import settled_history, states
+
+
+class _WriteBehind(MemoryOrderRepository):
+    """A store that becomes durable only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[Callable[[], None]] = []
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        self.waiting.append(callback)
+
+    def written(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for callback in waiting:
+            callback()
+
+
+class _Sink(EventSink):
+    def __init__(self) -> None:
+        self.published: list[OrderEvent] = []
+
+    def publish(self, events: Sequence[OrderEvent]) -> None:
+        self.published.extend(events)
+
+
+def test_events_reach_the_sink_and_listeners_only_after_the_store_made_them_durable() -> None:
+    # Arrange
+    store, sink = _WriteBehind(), _Sink()
+    journal = Journal(store, sink)
+    heard: list[OrderEvent] = []
+    journal.subscribe(heard.extend)
+    history = settled_history("o-1")
+    for event, order in zip(history, states(history), strict=True):
+        journal.record(order, event)
+
+    # Act
+    journal.flush()
+
+    # Assert: saved at once, told nobody yet
+    assert store.get("o-1") is not None
+    assert sink.published == []
+    assert heard == []
+
+    # Act: the store reports the write
+    store.written()
+
+    # Assert
+    assert sink.published == history
+    assert heard == history
+
+
+def test_a_store_that_writes_through_publishes_at_once() -> None:
+    # Arrange
+    sink = _Sink()
+    journal = Journal(MemoryOrderRepository(), sink)
+    history = settled_history("o-1")
+    for event, order in zip(history, states(history), strict=True):
+        journal.record(order, event)
+
+    # Act
+    journal.flush()
+
+    # Assert
+    assert sink.published == history
