@@ -12,6 +12,7 @@ Pure: no I/O, imports only the domain and the risk limits' value type.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -41,12 +42,46 @@ class CodecError(DomainError):
     code = "UNREADABLE_RECORD"
 
 
-def _dec(value: Decimal | None) -> str | None:
+def decimal_text(value: Decimal | None) -> str | None:
+    """``str(value)`` (digits and exponent kept), None as None."""
     return None if value is None else str(value)
 
 
 def _undec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+# -- amounts and ids from outside ----------------------------------------------------------
+
+# Digits, an optional fraction; no sign, exponent, NaN or Infinity. Fifteen integer digits is far
+# beyond any real order and keeps a "huge" amount out before it reaches arithmetic.
+_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+"""An id from outside (account, order, client order, command): 1-64 of ``A-Za-z0-9._:-``."""
+
+
+class InvalidAmount(DomainError):
+    """An amount from outside that is not a plain decimal string; the message omits the field."""
+
+    code = "INVALID_AMOUNT"
+
+
+def parse_amount(value: object, *, zero_ok: bool = False) -> Decimal:
+    """A decimal carried as a JSON string (never a number), positive unless ``zero_ok``.
+
+    Raises ``InvalidAmount``; each door adds the field's name and turns it into its own error.
+    """
+    if isinstance(value, int | float):  # bool is an int too
+        raise InvalidAmount('must be a decimal string such as "0.5", not a JSON number')
+    if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
+        raise InvalidAmount(
+            "must be a plain decimal string (digits, optional fraction, <= 15 integer digits)"
+        )
+    amount = Decimal(value)
+    # The grammar has no sign, so zero is the only amount that is not positive.
+    if amount == 0 and not zero_ok:
+        raise InvalidAmount("must be greater than zero")
+    return amount
 
 
 # -- orders --------------------------------------------------------------------------------
@@ -62,14 +97,14 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "side": order.side.value,
         "type": order.type.value,
         "quantity": str(order.quantity),
-        "price": _dec(order.price),
+        "price": decimal_text(order.price),
         "time_in_force": order.time_in_force.value,
         "status": order.status.value,
         "filled_quantity": str(order.filled_quantity),
         "filled_notional": str(order.filled_notional),
         "fees": str(order.fees),
-        "average_fill_price": _dec(order.average_fill_price),
-        "protection_price": _dec(order.protection_price),
+        "average_fill_price": decimal_text(order.average_fill_price),
+        "protection_price": decimal_text(order.protection_price),
         "reject_reason": order.reject_reason,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
@@ -131,7 +166,7 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["side"] = event.side.value
         data["order_type"] = event.type.value
         data["quantity"] = str(event.quantity)
-        data["price"] = _dec(event.price)
+        data["price"] = decimal_text(event.price)
         data["time_in_force"] = event.time_in_force.value
     elif isinstance(event, OrderAccepted):
         data["protection_price"] = str(event.protection_price)
@@ -193,7 +228,7 @@ def event_from_dict(data: Mapping[str, Any]) -> OrderEvent:
 
 # -- risk limits ---------------------------------------------------------------------------
 
-_DECIMAL_LIMITS = (
+DECIMAL_LIMITS = (
     "max_order_quantity",
     "max_order_notional",
     "price_collar",
@@ -202,13 +237,15 @@ _DECIMAL_LIMITS = (
     "max_concentration",
     "max_notional_per_window",
 )
-_MAPPING_LIMITS = ("symbol_max_order_quantity", "symbol_max_position")
+"""The limits that are one decimal or None (the check is off)."""
+PER_SYMBOL_LIMITS = ("symbol_max_order_quantity", "symbol_max_position")
+"""The limits that are a mapping of symbol to decimal (per-symbol overrides)."""
 
 
 def limits_to_dict(limits: RiskLimits) -> dict[str, Any]:
     """An account's limits as JSON-ready data (None: that check is off)."""
-    data: dict[str, Any] = {name: _dec(getattr(limits, name)) for name in _DECIMAL_LIMITS}
-    for name in _MAPPING_LIMITS:
+    data: dict[str, Any] = {name: decimal_text(getattr(limits, name)) for name in DECIMAL_LIMITS}
+    for name in PER_SYMBOL_LIMITS:
         data[name] = {symbol: str(v) for symbol, v in getattr(limits, name).items()}
     data["velocity_window_s"] = limits.velocity_window_s
     data["max_orders_per_window"] = limits.max_orders_per_window
@@ -218,8 +255,8 @@ def limits_to_dict(limits: RiskLimits) -> dict[str, Any]:
 def limits_from_dict(data: Mapping[str, Any]) -> RiskLimits:
     """The limits ``limits_to_dict`` wrote; raises ``CodecError`` for anything else."""
     try:
-        values: dict[str, Any] = {name: _undec(data[name]) for name in _DECIMAL_LIMITS}
-        for name in _MAPPING_LIMITS:
+        values: dict[str, Any] = {name: _undec(data[name]) for name in DECIMAL_LIMITS}
+        for name in PER_SYMBOL_LIMITS:
             values[name] = MappingProxyType({s: Decimal(v) for s, v in data[name].items()})
         window = data["velocity_window_s"]
         values["velocity_window_s"] = None if window is None else float(window)

@@ -21,28 +21,17 @@ from oms.api.encoding import (
     positions_json,
 )
 from oms.api.ids import new_id
-from oms.api.order_request import decode_json_object, parse_amount, parse_order_request
+from oms.api.order_request import decode_json_object, field_amount, parse_order_request
 from oms.api.orders import new_order
 from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
+from oms.codec import DECIMAL_LIMITS, IDENTIFIER, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
 from oms.risk import AccountExists, RiskLimits, TradingState, UnknownAccount
 from oms.store.ports import AccountRecord
 
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
-_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
-_DECIMAL_LIMITS = (
-    "max_order_quantity",
-    "max_order_notional",
-    "price_collar",
-    "max_position",
-    "daily_loss_limit",
-    "max_concentration",
-    "max_notional_per_window",
-)
-_MAP_LIMITS = ("symbol_max_order_quantity", "symbol_max_position")
 LIMIT_FIELDS = frozenset(
-    (*_DECIMAL_LIMITS, *_MAP_LIMITS, "velocity_window_s", "max_orders_per_window")
+    (*DECIMAL_LIMITS, *PER_SYMBOL_LIMITS, "velocity_window_s", "max_orders_per_window")
 )
 
 
@@ -65,7 +54,7 @@ def _unknown_fields(
 
 
 def _account_id(value: object, errors: list[FieldError]) -> str | None:
-    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
         errors.append(
             FieldError("account_id", "must be 1-64 characters: letters, digits, '.', '_', ':', '-'")
         )
@@ -82,10 +71,11 @@ def _balances(value: object, errors: list[FieldError]) -> dict[str, Decimal]:
         name = f"balances.{asset}"
         if not _ASSET.fullmatch(asset):
             errors.append(FieldError(name, "asset must be 1-16 upper-case letters or digits"))
-        elif not isinstance(raw, str) or not _AMOUNT.fullmatch(raw):
-            errors.append(FieldError(name, "must be a non-negative decimal string"))
         else:
-            balances[asset] = Decimal(raw)
+            try:
+                balances[asset] = parse_amount(raw, zero_ok=True)
+            except InvalidAmount:
+                errors.append(FieldError(name, "must be a non-negative decimal string"))
     return balances
 
 
@@ -96,17 +86,17 @@ def parse_limits(value: object, errors: list[FieldError], prefix: str = "limits.
         return RiskLimits()
     errors += _unknown_fields(value, LIMIT_FIELDS, prefix)
     fields: dict[str, Any] = {}
-    for name in _DECIMAL_LIMITS:
+    for name in DECIMAL_LIMITS:
         if value.get(name) is not None:
-            fields[name] = parse_amount(value[name], prefix + name, errors)
-    for name in _MAP_LIMITS:
+            fields[name] = field_amount(value[name], prefix + name, errors)
+    for name in PER_SYMBOL_LIMITS:
         raw = value.get(name)
         if raw is None:
             continue
         if not isinstance(raw, dict):
             errors.append(FieldError(prefix + name, 'must be an object such as {"BTC-USD": "2"}'))
             continue
-        parsed = {sym: parse_amount(v, f"{prefix}{name}.{sym}", errors) for sym, v in raw.items()}
+        parsed = {sym: field_amount(v, f"{prefix}{name}.{sym}", errors) for sym, v in raw.items()}
         fields[name] = {sym: v for sym, v in parsed.items() if v is not None}
     fields.update(_velocity(value, errors, prefix))
     if errors:

@@ -64,8 +64,8 @@ def order_json(order: Order) -> dict[str, Any]:
 def event_json(event: OrderEvent) -> dict[str, Any]:
     """An event: its kind (``type``, the class name), its fields, ``at`` as an ISO time.
 
-    As on the ``order-events`` topic (``oms.stream.codecs.event_to_dict``), ``OrderPlaced``'s
-    own ``type`` field (the order type) is written ``order_type``.
+    As on the ``order-events`` topic and in the store (``oms.codec.event_to_dict``),
+    ``OrderPlaced``'s own ``type`` field (the order type) is written ``order_type``.
     """
     document: dict[str, Any] = {"type": type(event).__name__}
     for field in dataclasses.fields(event):

@@ -3,27 +3,23 @@
 Only checks that need no state run here (the risk supervisor does the rest): the body is a JSON
 object with exactly the known fields; amounts are JSON strings holding plain decimals (a JSON
 number is refused, so no amount ever passes through a float); enum values are exact upper case;
-the symbol is listed; quantity and price sit on the instrument's lot and tick grids.
+the symbol is listed; quantity and price sit on the instrument's lot and tick grids. The amount
+and id grammar is ``oms.codec``'s, shared with the Kafka decoder (``oms.stream.codecs``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
 
 from oms.api.problems import FieldError, invalid_body, malformed_json
+from oms.codec import IDENTIFIER, InvalidAmount, parse_amount
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import Instrument, InstrumentStatus
-
-# Digits, an optional fraction; no sign, exponent, NaN or Infinity. Fifteen integer digits is far
-# beyond any real order and keeps a "huge" amount out before it reaches arithmetic.
-_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 REQUIRED = ("account_id", "symbol", "side", "type", "quantity")
 OPTIONAL = ("client_order_id", "price", "time_in_force")
@@ -74,7 +70,7 @@ def _identifier(body: Mapping[str, Any], name: str, errors: list[FieldError]) ->
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
         errors.append(
             FieldError(name, "must be 1-64 characters: letters, digits, '.', '_', ':', '-'")
         )
@@ -98,28 +94,13 @@ def _choice(
     return enum(value)
 
 
-def parse_amount(value: object, name: str, errors: list[FieldError]) -> Decimal | None:
-    """A positive decimal carried as a JSON string, or an error for ``name``."""
-    if isinstance(value, int | float):  # bool is an int too
-        errors.append(FieldError(name, 'must be a decimal string such as "0.5", not a JSON number'))
-        return None
-    if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
-        errors.append(
-            FieldError(
-                name,
-                "must be a plain decimal string (digits, optional fraction, <= 15 integer digits)",
-            )
-        )
-        return None
+def field_amount(value: object, name: str, errors: list[FieldError]) -> Decimal | None:
+    """A positive decimal carried as a JSON string (``oms.codec``'s grammar), or an error."""
     try:
-        amount = Decimal(value)
-    except InvalidOperation:  # unreachable after the pattern, kept for safety
-        errors.append(FieldError(name, "is not a decimal"))
+        return parse_amount(value)
+    except InvalidAmount as exc:
+        errors.append(FieldError(name, str(exc)))
         return None
-    if amount <= 0:
-        errors.append(FieldError(name, "must be greater than zero"))
-        return None
-    return amount
 
 
 def parse_order_request(
@@ -136,10 +117,10 @@ def parse_order_request(
     side = _choice(body, "side", Side, errors)
     order_type = _choice(body, "type", OrderType, errors)
     time_in_force = _choice(body, "time_in_force", TimeInForce, errors)
-    quantity = parse_amount(body["quantity"], "quantity", errors) if "quantity" in body else None
+    quantity = field_amount(body["quantity"], "quantity", errors) if "quantity" in body else None
     price = None
     if body.get("price") is not None:
-        price = parse_amount(body["price"], "price", errors)
+        price = field_amount(body["price"], "price", errors)
 
     instrument: Instrument | None = None
     symbol = body.get("symbol")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from oms.codec import IDENTIFIER
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.risk import RejectReason, TradingState
 
 _DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["0.5"]}
 _NULLABLE_DECIMAL = {"oneOf": [_DECIMAL, {"type": "null"}]}
 _TIME = {"type": "string", "format": "date-time"}
-ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"}
+ID = {"type": "string", "pattern": f"^{IDENTIFIER.pattern}$"}
 
 
 def ref(name: str) -> dict[str, str]:

@@ -50,7 +50,6 @@ records on ``<topic>.dlq`` with that reason and go on.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -59,6 +58,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from oms.codec import IDENTIFIER, InvalidAmount, decimal_text, event_to_dict, parse_amount
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
@@ -77,11 +77,6 @@ from oms.marketdata import Tick
 from oms.marketdata.tick import InvalidTick
 
 MAX_RECORD_BYTES = 64 * 1024
-
-# The REST door's grammar (oms.api.order_request): digits and an optional fraction, no sign,
-# exponent, NaN or Infinity, at most fifteen integer digits.
-_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 class Reason(StrEnum):
@@ -161,7 +156,7 @@ def _identifier(data: Mapping[str, Any], name: str, default: str | None = None) 
         if default is None:
             raise DecodeError(Reason.MISSING_FIELD, f"{name} is required", name)
         return default
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
         raise DecodeError(
             Reason.INVALID_FIELD,
             f"{name} must be 1-64 characters: letters, digits, '.', '_', ':', '-'",
@@ -186,22 +181,15 @@ def _enum(data: Mapping[str, Any], name: str, enum: type[_E], default: _E | None
 
 
 def _amount(data: Mapping[str, Any], name: str, *, zero_ok: bool = False) -> Decimal:
-    value = _required(data, name)
-    return amount(value, name, zero_ok=zero_ok)
+    return _parse_amount(_required(data, name), name, zero_ok=zero_ok)
 
 
-def amount(value: object, name: str, *, zero_ok: bool = False) -> Decimal:
-    """A decimal carried as a JSON string (never a number), positive unless ``zero_ok``."""
-    if not isinstance(value, str):
-        raise DecodeError(
-            Reason.INVALID_AMOUNT, f'{name} must be a decimal string such as "0.5"', name
-        )
-    if not _AMOUNT.fullmatch(value):
-        raise DecodeError(Reason.INVALID_AMOUNT, f"{name} is not a plain decimal: {value!r}", name)
-    result = Decimal(value)
-    if result < 0 or (result == 0 and not zero_ok):
-        raise DecodeError(Reason.INVALID_AMOUNT, f"{name} must be greater than zero", name)
-    return result
+def _parse_amount(value: object, name: str, *, zero_ok: bool = False) -> Decimal:
+    """``oms.codec.parse_amount`` (the REST door's grammar too), refused as ``INVALID_AMOUNT``."""
+    try:
+        return parse_amount(value, zero_ok=zero_ok)
+    except InvalidAmount as exc:
+        raise DecodeError(Reason.INVALID_AMOUNT, f"{name} {exc}", name) from None
 
 
 def _timestamp(data: Mapping[str, Any], name: str, default: float | None) -> float:
@@ -228,10 +216,6 @@ def _integer(data: Mapping[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DecodeError(Reason.INVALID_FIELD, f"{name} must be a positive integer", name)
     return value
-
-
-def _str_or_none(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 # -- orders ------------------------------------------------------------------------------------
@@ -263,7 +247,7 @@ def encode_command(command: Command) -> bytes:
             "side": command.side.value,
             "order_type": command.type.value,
             "quantity": str(command.quantity),
-            "price": _str_or_none(command.price),
+            "price": decimal_text(command.price),
             "time_in_force": command.time_in_force.value,
             "created_at": command.created_at,
         })  # fmt: skip
@@ -395,7 +379,7 @@ class CommandDecoder:
             account_id=_identifier(data, "account_id"),
             quantity=_amount(data, "quantity"),
             price=_amount(data, "price"),
-            fee=amount(data.get("fee", "0"), "fee", zero_ok=True),
+            fee=_parse_amount(data.get("fee", "0"), "fee", zero_ok=True),
             executed_at=_timestamp(data, "executed_at", timestamp),
         )
 
@@ -423,40 +407,16 @@ def decode_tick(raw: bytes | None, instruments: Mapping[str, Instrument]) -> Tic
 # -- order events ------------------------------------------------------------------------------
 
 
-def event_to_dict(event: OrderEvent, account_id: str | None) -> dict[str, Any]:
-    """An order event as JSON-ready data: amounts as decimal strings, enums as their values."""
-    data: dict[str, Any] = {
-        "type": type(event).__name__,
-        "order_id": event.order_id,
-        "account_id": account_id,
-        "sequence": event.sequence,
-        "command_id": event.command_id,
-        "at": event.at,
-    }
-    if isinstance(event, OrderPlaced):
-        data.update(
-            client_order_id=event.client_order_id,
-            symbol=event.symbol,
-            side=event.side.value,
-            order_type=event.type.value,
-            quantity=str(event.quantity),
-            price=_str_or_none(event.price),
-            time_in_force=event.time_in_force.value,
-        )
-    elif isinstance(event, OrderAccepted):
-        data["protection_price"] = str(event.protection_price)
-    elif isinstance(event, OrderRejected):
-        data.update(reason=event.reason, detail=event.detail)
-    elif isinstance(event, OrderFilled):
-        data.update(quantity=str(event.quantity), price=str(event.price), fee=str(event.fee))
-    elif isinstance(event, OrderCancelled):
-        data["reason"] = event.reason.value
-    return data
-
-
 def encode_event(event: OrderEvent, account_id: str | None) -> bytes:
-    """The record value of an order event on ``order-events``."""
-    return orjson.dumps(event_to_dict(event, account_id))
+    """The record value of an order event on ``order-events``: ``oms.codec.event_to_dict``'s
+    fields with the record's ``account_id`` after ``order_id``.
+
+    ``OrderPlaced`` names its own account too; the record's one stands in its place.
+    """
+    fields = event_to_dict(event)
+    fields.pop("account_id", None)
+    kind, order_id = fields.pop("type"), fields.pop("order_id")
+    return orjson.dumps({"type": kind, "order_id": order_id, "account_id": account_id, **fields})
 
 
 def _common(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -478,7 +438,7 @@ def _placed(data: Mapping[str, Any]) -> OrderEvent:
         side=_enum(data, "side", Side),
         type=_enum(data, "order_type", OrderType),
         quantity=_amount(data, "quantity"),
-        price=None if price is None else amount(price, "price"),
+        price=None if price is None else _parse_amount(price, "price"),
         time_in_force=_enum(data, "time_in_force", TimeInForce),
     )
 

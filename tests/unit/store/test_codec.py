@@ -10,12 +10,14 @@ import pytest
 
 from oms.codec import (
     CodecError,
+    InvalidAmount,
     event_from_dict,
     event_to_dict,
     limits_from_dict,
     limits_to_dict,
     order_from_dict,
     order_to_dict,
+    parse_amount,
 )
 from oms.risk.limits import DEFAULT_LIMITS, RiskLimits
 from tests.unit.store.histories import cancelled_history, rejected_history, settled_history, states
@@ -106,3 +108,29 @@ def test_an_unreadable_order_is_refused_with_a_codec_error() -> None:
     data["status"] = "LOST"
     with pytest.raises(CodecError):
         order_from_dict(data)
+
+
+@pytest.mark.parametrize("text", ["0.5", "30000.10", "1", "999999999999999.000000000000000001"])
+def test_a_plain_positive_decimal_string_is_an_amount_with_its_digits_kept(text: str) -> None:
+    amount = parse_amount(text)
+
+    assert amount == Decimal(text)
+    assert str(amount) == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0", "0.00", "-1", "+1", "1e3", "NaN", "Infinity", "1" * 16, "0.1234567890123456789",
+     ".5", "5.", " 1", "01", "", 0.5, 1, True, None, ["1"], {"v": "1"}],
+    ids=repr,
+)  # fmt: skip
+def test_anything_else_is_refused_with_the_invalid_amount_code(value: object) -> None:
+    with pytest.raises(InvalidAmount) as refused:
+        parse_amount(value)
+
+    assert refused.value.code == "INVALID_AMOUNT"
+
+
+def test_zero_is_an_amount_only_where_zero_is_allowed() -> None:
+    assert parse_amount("0", zero_ok=True) == 0
+    assert parse_amount("0.00", zero_ok=True) == 0

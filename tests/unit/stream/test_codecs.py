@@ -41,6 +41,7 @@ from oms.stream.codecs import (
     encode_tick,
     rejection,
 )
+from tests.malformed_orders import GOOD, MALFORMED
 
 INSTRUMENTS = {i.symbol: i for i in DEFAULT_INSTRUMENTS}
 DECODER = CommandDecoder(INSTRUMENTS)
@@ -364,3 +365,37 @@ def test_an_order_event_of_unknown_type_is_refused() -> None:
         decode_event(orjson.dumps({"type": "OrderExploded", "order_id": "o"}))
 
     assert refused.value.reason is Reason.UNKNOWN_COMMAND
+
+
+# -- the REST door and the orders topic agree ----------------------------------------------
+
+
+def _as_record(rest_body: bytes) -> bytes:
+    """A REST place-order body as the same order on ``orders`` (its ``type`` is ``order_type``)."""
+    try:
+        body = orjson.loads(rest_body)
+    except orjson.JSONDecodeError:
+        return rest_body  # not JSON at either door
+    if not isinstance(body, dict):
+        return rest_body
+    record = {("order_type" if k == "type" else k): v for k, v in body.items()}
+    return orjson.dumps({"type": "PlaceOrder", "order_id": "o-1", **record})
+
+
+def test_the_good_rest_order_is_a_good_orders_record() -> None:
+    command = DECODER.order_command(_as_record(orjson.dumps(GOOD)), RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert (command.quantity, command.price) == (Decimal("0.5"), Decimal("60000.00"))
+
+
+@pytest.mark.parametrize(("raw", "status"), [c[1:3] for c in MALFORMED],
+                         ids=[c[0] for c in MALFORMED])  # fmt: skip
+def test_every_order_the_rest_door_refuses_is_refused_on_the_orders_topic(
+    raw: bytes, status: int
+) -> None:
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(_as_record(raw), RECORD_TS)
+
+    if status == 400:
+        assert refused.value.reason is Reason.MALFORMED_JSON
