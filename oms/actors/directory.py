@@ -6,6 +6,11 @@ resting order may be passivated when the live count passes the cap: its actor is
 state is already in the store, written by the journal) and rehydrated from the store on the
 order's next command. Every command for an order passes through here, which is what makes the
 ``Idle`` notices checkable: the directory counts what it routed to each actor.
+
+An actor may stop before the directory hears of it (its ``Finished`` notice is still queued, or
+it failed): a command that meets a stopped actor here, or that was queued for it before it
+stopped (the actor hands those back, see ``OrderActor._dispatch``), is routed as if the order
+were looked up afresh, so a terminal order answers from the store and any other is rehydrated.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 from collections import OrderedDict
 from typing import Any, ClassVar
 
-from pykka import ActorRef
+from pykka import ActorDeadError, ActorRef
 from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
@@ -108,11 +113,15 @@ class OrderDirectory(DispatchedActor):
     def on_venue_fills(self, message: RouteVenueFills) -> None:
         """Executions on resting orders, to their actors (rehydrated if need be)."""
         for order_id, fills in message.fills:
+            executions = VenueFills(fills)
+            live = self.live.get(order_id)
+            if live is not None and self._deliver(order_id, live, executions, None):
+                continue
             live = self._find(order_id, create=None)
             if live is None:
                 logger.info("dropped venue fills for finished or unknown order %s", order_id)
                 continue
-            self._deliver(order_id, live, VenueFills(fills), None)
+            self._deliver(order_id, live, executions, None)
 
     def on_resume_orders(self, message: ResumeOrders) -> int:
         """After a restart: rehydrate each stored open order and tell it to carry on.
@@ -147,9 +156,9 @@ class OrderDirectory(DispatchedActor):
     def _route(self, command: OrderCommand, reply: DispatchFuture[Any] | None) -> None:
         order_id = command.order_id
         live = self.live.get(order_id)
-        if live is not None:
-            self._deliver(order_id, live, command, reply)
+        if live is not None and self._deliver(order_id, live, command, reply):
             return
+        # Not live, or its actor had stopped (and was forgotten): look the order up afresh.
         live = self._find(order_id, create=command if isinstance(command, PlaceOrder) else None)
         if live is None:
             self._answer_finished(command, reply)
@@ -168,13 +177,25 @@ class OrderDirectory(DispatchedActor):
         live: _Live,
         message: Any,
         reply: DispatchFuture[Any] | None,
-    ) -> None:
+    ) -> bool:
+        """Hand ``message`` to the actor; False (and the actor forgotten) if it has stopped.
+
+        An actor stops itself when its order ends and only then tells us (``Finished``), so a
+        command queued here in between meets a stopped actor; so does one for an actor that
+        failed. The caller then looks the order up afresh (``_find``): nothing was delivered,
+        so the command is neither lost nor applied twice.
+        """
         live.routed += 1
         self.idle.pop(order_id, None)  # busy again: not a passivation candidate until it says
-        if reply is None:
-            tell(live.ref, message)
-        else:
-            live.ref.actor_inbox.put(Envelope(message, reply_to=reply))
+        try:
+            # tell() raises ActorDeadError for a stopped actor, where ``actor_inbox.put`` would
+            # hand it to the caller's future (a 500 at the API); an Envelope carries the reply.
+            # On the hot path this costs nothing: the check is the one tell() already makes.
+            tell(live.ref, message if reply is None else Envelope(message, reply_to=reply))
+        except ActorDeadError:
+            self._forget(order_id)
+            return False
+        return True
 
     def _find(self, order_id: str, *, create: PlaceOrder | None) -> _Live | None:
         """The live actor; else rehydrate an open stored order; else spawn one for a place."""
@@ -240,8 +261,14 @@ class OrderDirectory(DispatchedActor):
 
     def on_finished(self, message: Finished) -> None:
         """A terminal order's actor stopped itself."""
-        self.live.pop(message.order_id, None)
-        self.idle.pop(message.order_id, None)
+        # The entry is that actor's (or already forgotten): a terminal order is never
+        # rehydrated, so no newer actor of this order can be live when its notice arrives.
+        self._forget(message.order_id)
+
+    def _forget(self, order_id: str) -> None:
+        """Drop a stopped actor: the order's next command looks it up afresh."""
+        self.live.pop(order_id, None)
+        self.idle.pop(order_id, None)
 
     def _passivate(self) -> None:
         """Stop the oldest idle actors until the live count is back under the cap."""

@@ -24,25 +24,29 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
-from pykka import ActorRef
+from pykka import ActorDeadError, ActorRef
+from pykka._envelope import Envelope
 
 from oms.actors.journal import Journal
 from oms.actors.messages import (
     Accept,
     CancelAtVenue,
     Finished,
+    GetOrder,
     Idle,
     Matched,
     QueryOrder,
     Resume,
     RiskAnswer,
+    Route,
+    RouteVenueFills,
     Settle,
     Settled,
     Submit,
     VenueCancelled,
     VenueFills,
 )
-from oms.actors.runtime import DispatchedActor, Dispatcher, tell
+from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
@@ -74,6 +78,7 @@ _LIMIT = OrderType.LIMIT
 # Builds a message (a NamedTuple) straight from a tuple of its fields, skipping the generated
 # ``__new__``'s Python frame: half the cost, and these are made several times per order.
 _new = tuple.__new__
+_ROUTED = (PlaceOrder, CancelOrder, ApplyFill)  # the commands the directory routes here
 _OUTCOME_REASON = {
     Outcome.CANCELLED_REMAINDER: CancelReason.REMAINDER,
     Outcome.KILLED: CancelReason.FOK_KILLED,
@@ -146,6 +151,45 @@ class OrderActor(DispatchedActor):
             self.order = restored.order
             self.applied = {event.command_id for event in restored.events}
             self.at_venue = not restored.order.is_terminal and restored.order.status is not _NEW
+
+    # -- after the actor stopped -----------------------------------------------------------
+
+    def _dispatch(self, item: Any) -> None:
+        """The runtime's dispatch, except that a stopped actor hands routed messages back.
+
+        The directory routes to the actor it holds as live. A message it queued before the actor
+        stopped (the order ended on an earlier message, or the actor was passivated or failed)
+        would be refused: an ask would fail with ``ActorDeadError`` (a 500 at the API) and a
+        tell would be lost. Routed again, it meets the order as the store has it. The dispatcher
+        calls this only for an ask or a stopped actor, never for a tell to a live one.
+        """
+        if self._stop_flag._set and self._reroute(item):
+            return
+        super()._dispatch(item)
+
+    def _reroute(self, item: Any) -> bool:
+        """Send a routed message that reached this stopped actor back through the directory."""
+        if type(item) is Envelope:
+            message, reply = item.message, item.reply_to
+        else:
+            message, reply = item, None
+        directory = self.ctx.directory
+        if directory is None or not (reply is None or isinstance(reply, DispatchFuture)):
+            return False
+        order = self.order
+        if isinstance(message, _ROUTED):
+            again: Any = Route(message, reply)
+        elif order is not None and type(message) is VenueFills:
+            again = RouteVenueFills(((order.order_id, message.fills),))
+        elif order is not None and type(message) is QueryOrder and reply is not None:
+            again = GetOrder(order.order_id, reply)
+        else:
+            return False
+        try:
+            tell(directory, again)
+        except ActorDeadError:  # the engine is stopping: refused, as it would have been
+            return False
+        return True
 
     # -- routed commands -------------------------------------------------------------------
 
