@@ -149,7 +149,9 @@ async def open_account(request: web.Request) -> web.Response:
     except AccountExists:
         raise conflict("ACCOUNT_EXISTS", f"account {account_id} already exists") from None
     return _json(
-        account_json(snapshot), status=201, headers={"Location": f"/api/accounts/{account_id}"}
+        account_json(snapshot, services.engine.instruments),
+        status=201,
+        headers={"Location": f"/api/accounts/{account_id}"},
     )
 
 
@@ -164,7 +166,8 @@ async def _snapshot(request: web.Request, account_id: str) -> Any:
 
 async def get_account(request: web.Request) -> web.Response:
     """``GET /api/accounts/{account_id}``: balances, reservations, positions, PnL."""
-    return _json(account_json(await _snapshot(request, request.match_info["account_id"])))
+    snapshot = await _snapshot(request, request.match_info["account_id"])
+    return _json(account_json(snapshot, request.app[SERVICES_KEY].engine.instruments))
 
 
 async def validate_order(request: web.Request) -> web.Response:
@@ -185,7 +188,7 @@ async def get_positions(request: web.Request) -> web.Response:
     return _json(
         {
             "account_id": account_id,
-            "positions": positions_json(snapshot),
+            "positions": positions_json(snapshot, request.app[SERVICES_KEY].engine.instruments),
             "balances": balances_json(snapshot),
         }
     )

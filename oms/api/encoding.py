@@ -1,8 +1,11 @@
 """The JSON shapes of the API: orders, events, accounts, limits and ticks.
 
 Amounts are decimal strings in plain notation (never a float, never ``1E+3``); times are
-ISO-8601 UTC strings. S1's ``oms/codec.py`` had not landed when this was written; once it does,
-``order_json`` can delegate to it as long as the field list below stays the contract.
+ISO-8601 UTC strings. Amounts the API only derives (an order's average fill price, a position's
+average price and PnL, an account's PnL) are rounded half-even to the quote precision of their
+instrument (``Instrument.display_quote``), so they read ``"123.46"``, not
+``"123.456789012345678901234567"``; everything booked (quantities, balances, reservations, fill
+prices and fees) is written with every digit. The store (``oms.codec``) keeps every digit of all.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from enum import Enum
 from typing import Any
 
 from oms.domain.events import OrderEvent
-from oms.domain.instruments import Instrument
+from oms.domain.instruments import Instrument, display_quote
 from oms.domain.orders import Order
 from oms.marketdata import Tick
 from oms.risk import AccountSnapshot, Denial, RiskLimits
@@ -31,14 +34,27 @@ def optional_amount(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
+def quote_amount(value: Decimal, quantum: Decimal | None) -> str:
+    """A derived quote amount rounded for display to ``quantum`` (None: every digit).
+
+    None is for an instrument no longer listed (an old order): better every digit than a guess.
+    """
+    return amount(value if quantum is None else display_quote(value, quantum))
+
+
+def _quantum(instruments: Mapping[str, Instrument], symbol: str) -> Decimal | None:
+    instrument = instruments.get(symbol)
+    return None if instrument is None else instrument.quote_quantum
+
+
 def iso_time(epoch_s: float) -> str:
     """Epoch seconds as ISO-8601 UTC with microseconds and a ``Z``."""
     stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="microseconds")
     return stamp.replace("+00:00", "Z")
 
 
-def order_json(order: Order) -> dict[str, Any]:
-    """An order exactly as the contract lists its fields."""
+def order_json(order: Order, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
+    """An order exactly as the contract lists its fields; ``instruments`` give its precision."""
     created_at = iso_time(order.created_at)
     same_time = order.updated_at == order.created_at  # a new order: format the time once
     return {
@@ -53,7 +69,11 @@ def order_json(order: Order) -> dict[str, Any]:
         "time_in_force": order.time_in_force.value,
         "status": order.status.value,
         "filled_quantity": amount(order.filled_quantity),
-        "average_fill_price": optional_amount(order.average_fill_price),
+        "average_fill_price": (
+            None
+            if order.average_fill_price is None
+            else quote_amount(order.average_fill_price, _quantum(instruments, order.symbol))
+        ),
         "reject_reason": order.reject_reason,
         "created_at": created_at,
         "updated_at": created_at if same_time else iso_time(order.updated_at),
@@ -128,22 +148,33 @@ def balances_json(snapshot: AccountSnapshot) -> dict[str, dict[str, str]]:
     }
 
 
-def positions_json(snapshot: AccountSnapshot) -> dict[str, dict[str, str]]:
-    """Per symbol: quantity, average price, realized and unrealized PnL."""
-    return {
-        symbol: {
+def positions_json(
+    snapshot: AccountSnapshot, instruments: Mapping[str, Instrument]
+) -> dict[str, dict[str, str]]:
+    """Per symbol: quantity, and average price and PnL at the instrument's quote precision."""
+    positions: dict[str, dict[str, str]] = {}
+    for symbol, position in sorted(snapshot.positions.items()):
+        quantum = _quantum(instruments, symbol)
+        positions[symbol] = {
             "quantity": amount(position.quantity),
-            "average_price": amount(position.average_price),
-            "realized_pnl": amount(position.realized_pnl),
-            "unrealized_pnl": amount(position.unrealized_pnl),
+            "average_price": quote_amount(position.average_price, quantum),
+            "realized_pnl": quote_amount(position.realized_pnl, quantum),
+            "unrealized_pnl": quote_amount(position.unrealized_pnl, quantum),
         }
-        for symbol, position in sorted(snapshot.positions.items())
-    }
+    return positions
 
 
-def account_json(snapshot: AccountSnapshot) -> dict[str, Any]:
-    """An account: balances, what is reserved, positions, PnL, kill-switch state and limits."""
+def account_json(
+    snapshot: AccountSnapshot, instruments: Mapping[str, Instrument]
+) -> dict[str, Any]:
+    """An account: balances, what is reserved, positions, PnL, kill-switch state and limits.
+
+    The account's PnL sums its positions', so it is shown at the finest quote precision among
+    their instruments.
+    """
     realized, unrealized = snapshot.realized_pnl, snapshot.unrealized_pnl
+    quanta = [_quantum(instruments, symbol) for symbol in snapshot.positions]
+    quantum = min((q for q in quanta if q is not None), default=None)
     return {
         "account_id": snapshot.account_id,
         "trading_state": snapshot.trading_state.value,
@@ -153,11 +184,11 @@ def account_json(snapshot: AccountSnapshot) -> dict[str, Any]:
             for asset, balance in sorted(snapshot.balances.items())
             if balance.reserved
         },
-        "positions": positions_json(snapshot),
+        "positions": positions_json(snapshot, instruments),
         "pnl": {
-            "realized": amount(realized),
-            "unrealized": amount(unrealized),
-            "total": amount(realized + unrealized),
+            "realized": quote_amount(realized, quantum),
+            "unrealized": quote_amount(unrealized, quantum),
+            "total": quote_amount(realized + unrealized, quantum),
         },
         "limits": limits_json(snapshot.limits),
     }

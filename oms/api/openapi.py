@@ -247,7 +247,9 @@ def openapi_document() -> dict[str, Any]:
             "title": "oms",
             "version": __version__,
             "description": "Order management for crypto spot trading. Amounts are decimal "
-            "strings; errors are application/problem+json (RFC 9457).",
+            "strings; derived ones (average prices, PnL) are rounded half-even to the "
+            "instrument's tick precision, booked ones carry every digit. Errors are "
+            "application/problem+json (RFC 9457).",
         },
         "paths": PATHS,
         "components": {"schemas": SCHEMAS},

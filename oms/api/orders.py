@@ -27,6 +27,7 @@ from oms.api.problems import FieldError, Problem, conflict, invalid_query, not_f
 from oms.api.services import SERVICES_KEY, ApiServices
 from oms.domain.commands import CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus
+from oms.domain.instruments import Instrument
 from oms.domain.orders import Order
 from oms.domain.transitions import InvalidTransition, Trigger, next_status
 from oms.store.ports import OrderQuery
@@ -104,9 +105,11 @@ def _idempotency_key(request: web.Request, order: OrderRequest) -> str | None:
     return None
 
 
-def _accepted(order: Order) -> web.Response:
+def _accepted(order: Order, instruments: Mapping[str, Instrument]) -> web.Response:
     return _json(
-        order_json(order), status=202, headers={"Location": f"/api/orders/{order.order_id}"}
+        order_json(order, instruments),
+        status=202,
+        headers={"Location": f"/api/orders/{order.order_id}"},
     )
 
 
@@ -132,9 +135,10 @@ async def place_order(request: web.Request) -> web.Response:
                     "Idempotency key reused",
                     "this key (or client_order_id) was used for a different order",
                 )
-            return _accepted(await _first_answer(services, order_request, claim.order_id))
+            order = await _first_answer(services, order_request, claim.order_id)
+            return _accepted(order, services.engine.instruments)
     await services.bus.send([command])
-    return _accepted(order)
+    return _accepted(order, services.engine.instruments)
 
 
 async def _first_answer(services: ApiServices, request: OrderRequest, order_id: str) -> Order:
@@ -168,7 +172,8 @@ async def _visible_order(request: web.Request) -> Order:
 
 async def get_order(request: web.Request) -> web.Response:
     """``GET /api/orders/{order_id}``."""
-    return _json(order_json(await _visible_order(request)))
+    instruments = request.app[SERVICES_KEY].engine.instruments
+    return _json(order_json(await _visible_order(request), instruments))
 
 
 async def cancel_order(request: web.Request) -> web.Response:
@@ -188,7 +193,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         requested_at=services.clock(),
     )
     await services.bus.send([command])
-    return _json(order_json(order), status=202)
+    return _json(order_json(order, services.engine.instruments), status=202)
 
 
 async def order_events(request: web.Request) -> web.Response:
@@ -253,7 +258,8 @@ async def list_orders(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     query = _list_query(request)
     orders = await reply(services.engine.list_orders(query))
-    items: list[dict[str, Any]] = [order_json(o) for o in orders]
+    instruments = services.engine.instruments
+    items: list[dict[str, Any]] = [order_json(o, instruments) for o in orders]
     next_cursor = encode_cursor(orders[-1]) if len(orders) >= query.limit else None
     return _json({"items": items, "next_cursor": next_cursor})
 

@@ -1,12 +1,29 @@
-"""Listed instruments: a symbol, its base and quote assets, and the price and size grids."""
+"""Listed instruments: a symbol, its base and quote assets, and the price and size grids.
+
+An instrument also fixes the precision of its quote amounts (``quote_quantum``): reservations
+are rounded up to it, and derived amounts (average prices, PnL) are shown at it
+(``display_quote``). Display rounding never reaches the ledger: balances and bookings keep
+every digit, and only what is serialized for people is rounded.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
 
 from oms.domain.errors import InvalidOrder, UnknownInstrument
+
+# Half-even, so that rounding many shown values does not lean one way; a precision as large as
+# the decimal module allows, so that rounding an amount of any size never raises (the default
+# context's 28 digits would refuse to write 10**27 to the cent).
+_DISPLAY = Context(prec=MAX_PREC, rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def display_quote(value: Decimal, quantum: Decimal) -> Decimal:
+    """``value`` rounded half-even to ``quantum`` for display (a zero is never shown negative)."""
+    shown = value.quantize(quantum, context=_DISPLAY)
+    return shown.copy_abs() if shown.is_zero() else shown
 
 
 class InstrumentStatus(StrEnum):
@@ -26,6 +43,21 @@ class Instrument:
     tick_size: Decimal
     lot_size: Decimal
     status: InstrumentStatus = InstrumentStatus.TRADING
+
+    @property
+    def quote_quantum(self) -> Decimal:
+        """The precision of quote amounts: one unit of the tick size's last digit.
+
+        A tick of ``0.01`` gives ``0.01``, a tick of ``0.05`` also ``0.01``, a tick of ``5`` gives
+        ``1``: prices on the grid and amounts in the quote asset are written to that digit.
+        """
+        exponent = self.tick_size.as_tuple().exponent
+        assert isinstance(exponent, int), "a tick size is a finite number"
+        return Decimal(1).scaleb(exponent)
+
+    def display_quote(self, value: Decimal) -> Decimal:
+        """A derived quote amount (average price, PnL) rounded to ``quote_quantum`` for display."""
+        return display_quote(value, self.quote_quantum)
 
     def check_quantity(self, quantity: Decimal) -> None:
         """Refuse a quantity that is not a positive multiple of the lot size."""

@@ -33,10 +33,8 @@ class Listing:
         self.base = instrument.base
         self.quote = instrument.quote
         self.tick = instrument.tick_size
-        exponent = instrument.tick_size.as_tuple().exponent
-        assert isinstance(exponent, int), "a tick size is a finite number"
         # Reservations are rounded up to the precision of the price grid.
-        self.quote_quantum = Decimal(1).scaleb(exponent)
+        self.quote_quantum = instrument.quote_quantum
         # The contra and fee buckets every fill of this instrument moves.
         self.venue_base = venue.setdefault(self.base, Bucket())
         self.venue_quote = venue.setdefault(self.quote, Bucket())
