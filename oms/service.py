@@ -1,8 +1,8 @@
 """``oms serve``: the one place that builds the running system from real adapters.
 
 Start order (stop is the reverse): the MongoDB store and Redis, the Kafka event sink, the
-engine (its accounts re-opened from the store), the stream ingestion (faust agents for
-``orders`` and ``executions``, the price feed outside the group), the Kafka command bus, the
+engine (its accounts re-opened from the store), the stream ingestion (the batch agent
+for ``orders`` and ``executions``, the price feed outside the group), the Kafka command bus, the
 simulated market-data publisher, then the HTTP API. Everything runs in one asyncio loop, except
 the engine, which runs on its own dispatcher thread.
 

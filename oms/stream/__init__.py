@@ -1,1 +1,1 @@
-"""Kafka: the faust app, the topic definitions and the agents that feed the engine."""
+"""Kafka: the topic definitions, the agents that feed the engine and the producers."""

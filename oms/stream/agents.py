@@ -1,39 +1,36 @@
 """The agents: Kafka records in, engine commands out, offsets committed only once durable.
 
-``orders`` and ``executions`` are faust agents in the shared consumer group (each replica owns
-the accounts of its partitions). Each takes records in batches (``stream.take_events``),
-decodes them, puts what cannot be decoded on ``<topic>.dlq`` with its reason, hands the rest to
-the engine in order (consecutive places in one ``Engine.submit``, cancels and fills one by one
-with a reply, so that a refused one can go to the dead-letter topic too), and then waits for the
-durability barrier before it asks for the next batch.
+``orders`` and ``executions`` are consumed by one batch agent per replica: an aiokafka consumer
+in the shared group, with the range assignor so that partition *i* of both topics (both keyed by
+account id, with the same partition count) goes to the same replica, which owns those accounts.
 
-How faust acks and commits, and why an offset is committed only after what it changed is durable
-(faust-streaming 0.15, ``faust/streams.py`` ``take_events`` and ``faust/transport/consumer.py``):
+Why not faust's agents (the design's first choice): measured here (``bench/faust_ceiling.py``),
+a faust agent taking events in batches of 1,000 with an EMPTY body consumed 1,811 records/s at
+243 us of CPU per record, while aiokafka's ``getmany`` consumed 63,797/s at 6.8 us per record.
+Faust's cost is per record (an Event, a channel put and get, acks through its conductor), so
+batching the body does not remove it; at 2,000 orders/s it alone would take a whole core of the
+two this service shares with Kafka and the store. The batch agent keeps faust's contract where
+it matters: records in order per partition, acknowledged only after their effects are durable.
 
-1. ``take_events`` turns the stream's automatic acks off and buffers up to ``n`` events (or what
-   came ``within`` seconds). It yields the list, and acks those events only in the ``finally``
-   after the ``yield``: that is, when the agent's ``async for`` asks for the next batch (or when
-   the generator is closed). While the agent holds a batch, the buffer accepts nothing new, so
-   one batch per agent is in flight.
-2. An ack is not a commit: ``Consumer.ack`` adds the offset to the partition's acked list. The
-   consumer's commit task (every ``broker_commit_interval``, on a rebalance, and on stop) commits,
-   per partition, the end of the run of consecutive acked offsets after the last commit. An
-   offset that was never acked is never committed, nor anything after it.
-3. So the agent body does all the work for a batch, including the durability barrier, before
-   the ``async for`` resumes: the barrier waits until the engine is idle (``Engine.wait_idle`` in a
-   worker thread: every message the batch caused, e.g. place -> accepted -> filled -> settled, has
-   run and the journal has been handed to the store), then awaits the store's async
-   ``durable()`` when it has one (MongoOrderRepository: its writer has written all saved so far),
-   else ``Engine.flush()`` (the repository's blocking ``flush``, run on the dispatcher), then the
-   event sink's ``drain()`` (order events acknowledged by Kafka), and the dead-letter records'
-   acks. A failure of any step is retried with back-off, never skipped: a store that is
-   down stops consumption (lag grows) instead of committing what it has not stored.
-4. The one exception to "acked only when the loop resumes" is the generator being closed with a
-   batch in hand: its ``finally`` would ack it. If the agent is cancelled (a stop) or fails while
-   a batch is not yet durable, the agent keeps a reference to the generator so that it is never
-   closed: those offsets are never acked, so never committed, and whoever owns the partition next
-   replays them (replay changes nothing: commands carry ids). If the batch did become durable,
-   the generator is closed so that the stop's final commit includes it.
+The loop, per replica:
+
+1. **Fetch** a batch (``getmany``, up to ``batch_size`` records), decode it, put what cannot be
+   decoded on ``<topic>.dlq`` with its reason, and hand the rest to the engine in order
+   (consecutive places in one ``Engine.submit``; cancels and fills one by one with a reply, so
+   that a refused one can be dead-lettered too). Up to ``max_in_flight`` batches are handed
+   over before the first is committed: fetching and deciding overlap the durability of what
+   came before.
+2. **Barrier**, in a second task: wait until the engine is idle (every message the batches
+   caused, place -> accepted -> filled -> settled, has run and the journal went to the store),
+   then until the store has written it (``durable()``, else ``Engine.flush()``), then until the
+   event sink has Kafka's ack for the events (which the store released only once written).
+   Then the refused cancels and fills go to the dead-letter topic, and once every dead letter
+   is acknowledged, the batches' offsets are **committed**. One barrier covers every batch
+   handed over before it began. A failing step is retried with back-off, never skipped: a store
+   that is down stops commits (lag grows) instead of committing what it has not stored.
+3. On a **rebalance** (partitions revoked) or a stop, what is in flight is made durable and
+   committed first, within ``stop_timeout_s``; what is not stays uncommitted, and whoever owns
+   the partition next replays it. Replay changes nothing: commands carry ids.
 
 ``prices`` is not in the group: every replica needs every tick. ``PriceFeed`` is a plain aiokafka
 consumer without a group id that assigns itself all partitions of ``prices``, starts at their
@@ -46,13 +43,16 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
 from pykka import Future
 
 from oms.actors.aio import reply
@@ -60,7 +60,6 @@ from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
-from oms.stream.app import COMMIT_INTERVAL_S, build_app
 from oms.stream.codecs import CommandDecoder, DecodeError, dead_letter_value, decode_tick
 from oms.stream.names import TopicNames
 from oms.stream.producer import KafkaEventSink, reliable_producer
@@ -70,6 +69,7 @@ from oms.stream.topics import dead_letter, ensure_topics
 logger = logging.getLogger(__name__)
 
 Barrier = Callable[[], Awaitable[None]]
+Command = PlaceOrder | CancelOrder | ApplyFill
 
 
 @dataclass
@@ -81,6 +81,8 @@ class StreamStats:
     dead_letters: int = 0
     ticks: int = 0
     barrier_retries: int = 0
+    commits: int = 0
+    commit_failures: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -94,6 +96,16 @@ class _Record:
     key: bytes | None
     value: bytes | None
     timestamp: float | None
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """One fetched batch, handed to the engine, not yet committed."""
+
+    offsets: dict[TopicPartition, int]  # next offset to commit, per partition
+    records: int
+    answers: list[tuple[_Record, Future[Any]]]
+    dead: list[asyncio.Future[Any]]
 
 
 class _DeadLetters:
@@ -127,23 +139,35 @@ class _DeadLetters:
         return future
 
 
-def _record(event: faust.types.EventT[Any]) -> _Record:
-    message = event.message
+def _record(message: ConsumerRecord[bytes, bytes]) -> _Record:
     return _Record(
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         key=message.key,
         value=message.value,
-        timestamp=message.timestamp,
+        timestamp=message.timestamp / 1000,
     )
 
 
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before partitions go to another replica, commit what is durable of them."""
+
+    def __init__(self, ingestion: StreamIngestion) -> None:
+        self._ingestion = ingestion
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._ingestion.settle()
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        logger.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
 class StreamIngestion:
-    """The faust app with the ``orders`` and ``executions`` agents, and the price feed.
+    """The batch agent over ``orders`` and ``executions``, and the price feed.
 
     Start it inside the service's loop after ``Engine.start()``; stop it before ``Engine.stop()``
-    (stopping waits for the batch in hand to become durable, which needs the engine running).
+    (stopping makes the batches in flight durable first, which needs the engine running).
     """
 
     def __init__(
@@ -156,77 +180,114 @@ class StreamIngestion:
         sink: KafkaEventSink | None = None,
         durable: Barrier | None = None,
         batch_size: int = 1000,
-        batch_within_s: float = 0.01,
-        commit_interval_s: float = COMMIT_INTERVAL_S,
+        max_in_flight: int = 4,
         prices: bool = True,
         stop_timeout_s: float = 10.0,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.names = names or TopicNames()
+        self.group_id = group_id or settings.kafka_group_id
         self.sink = sink
         self.batch_size = batch_size
-        self.batch_within_s = batch_within_s
+        self.max_in_flight = max_in_flight
         self.stop_timeout_s = stop_timeout_s
         self.stats = StreamStats()
         self.decoder = CommandDecoder(engine.instruments)
         self._durable = durable if durable is not None else _store_durable(engine)
         self._producer = reliable_producer(settings)
         self._dead = _DeadLetters(self._producer, self.stats)
-        self._withheld: list[AsyncIterator[Any]] = []  # batches that must never be acked
+        self._consumer: AIOKafkaConsumer | None = None
+        self._in_flight: deque[_InFlight] = deque()
+        self._room = asyncio.Semaphore(max_in_flight)
+        self._handed = asyncio.Event()  # a batch was handed over
+        self._settled = asyncio.Event()  # nothing in flight
+        self._settled.set()
+        self._fetching: asyncio.Task[None] | None = None
+        self._committing: asyncio.Task[None] | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to process, per partition
-        self.app = build_app(settings, group_id=group_id, commit_interval_s=commit_interval_s)
-        self.orders_topic = self._topic(self.names.orders, settings.orders_partitions)
-        self.executions_topic = self._topic(self.names.executions, settings.executions_partitions)
-        self.app.agent(self.orders_topic, name="oms-orders")(self._orders_agent)
-        self.app.agent(self.executions_topic, name="oms-executions")(self._executions_agent)
         self.prices = (
             PriceFeed(settings, engine, self.names.prices, self._dead, self.stats)
             if prices
             else None
         )
-        self._started = False
-
-    def _topic(self, name: str, partitions: int) -> faust.TopicT:
-        return self.app.topic(
-            name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=partitions,
-            allow_empty=True,
-        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the topics, then start the producer, the agents and the price feed."""
-        await ensure_topics(self.settings, self.names.specs(self.settings))
+        """Create the topics, then start the producer, the batch agent and the price feed."""
+        settings = self.settings
+        await ensure_topics(settings, self.names.specs(settings))
         await self._producer.start()
+        session_ms = int(settings.kafka_session_timeout_s * 1000)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"{settings.kafka_client_id}-ingestion",
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_size,
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=min(3000, session_ms // 3),
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            **aiokafka_security(settings),
+        )
         try:
-            await self.app.start()
+            await consumer.start()
+            consumer.subscribe(
+                topics=[self.names.orders, self.names.executions], listener=_Rebalance(self)
+            )
+            self._consumer = consumer
+            self._fetching = asyncio.create_task(self._fetch(consumer), name="oms-ingest-fetch")
+            self._committing = asyncio.create_task(
+                self._commit(consumer), name="oms-ingest-commit"
+            )
             if self.prices is not None:
                 await self.prices.start()
         except BaseException:
-            await self.app.stop()
-            await self._producer.stop()
+            await self.stop()
             raise
-        self._started = True
 
     async def stop(self) -> None:
-        """Stop consuming (the batch in hand is made durable first, or left uncommitted)."""
+        """Stop fetching, make what is in flight durable and commit it, then leave the group."""
         if self.prices is not None:
             await self.prices.stop()
-        await self.app.stop()
+        fetching, self._fetching = self._fetching, None
+        if fetching is not None:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+        await self.settle()
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.cancel()
+            await asyncio.gather(committing, return_exceptions=True)
+        if self._in_flight:
+            logger.error(
+                "%d batches were not made durable; their offsets stay uncommitted",
+                len(self._in_flight),
+            )
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
         await self._producer.stop()
-        self._started = False
+
+    async def settle(self) -> None:
+        """Wait (up to ``stop_timeout_s``) until every batch handed over is committed."""
+        if self._committing is None or self._committing.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), self.stop_timeout_s)
+        if not self._settled.is_set():
+            logger.error("in-flight batches not durable after %.1fs", self.stop_timeout_s)
 
     # -- probes ----------------------------------------------------------------------------
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions of ``orders`` and ``executions`` this replica owns now."""
-        if not self._started:
+        consumer = self._consumer
+        if consumer is None:
             return set()
-        return {TopicPartition(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+        return set(consumer.assignment())
 
     def partitions_assigned(self) -> bool:
         """For /ready: the group gave this replica its share of ``orders``."""
@@ -235,114 +296,126 @@ class StreamIngestion:
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         """For /metrics: per (topic, partition) owned, records not yet durably processed."""
         lag: dict[tuple[str, int], int] = {}
-        if not self._started:
+        consumer = self._consumer
+        if consumer is None:
             return lag
-        consumer = self.app.consumer
         for tp in consumer.assignment():
-            try:
-                highwater = consumer.highwater(tp)
-            except Exception:  # noqa: BLE001 - not known before the first fetch
-                continue
+            highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            done = self._processed.get(TopicPartition(tp.topic, tp.partition))
-            lag[(tp.topic, tp.partition)] = max(0, highwater - (done or 0))
+            lag[(tp.topic, tp.partition)] = max(0, highwater - self._processed.get(tp, 0))
         if self.prices is not None:
             lag.update(self.prices.lag())
         return lag
 
-    # -- agents ----------------------------------------------------------------------------
+    # -- the fetching task -----------------------------------------------------------------
 
-    async def _orders_agent(self, stream: faust.StreamT[bytes]) -> None:
-        await self._consume(stream, self._handle_orders)
-
-    async def _executions_agent(self, stream: faust.StreamT[bytes]) -> None:
-        await self._consume(stream, self._handle_executions)
-
-    async def _consume(
-        self,
-        stream: faust.StreamT[bytes],
-        handle: Callable[[Sequence[_Record]], Awaitable[None]],
-    ) -> None:
-        # StreamT does not declare take_events; the Stream faust hands an agent has it.
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            self.batch_size, within=self.batch_within_s
-        )
-        async for events in batches:
-            work = asyncio.ensure_future(handle([_record(event) for event in events]))
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            await self._room.acquire()
             try:
-                await asyncio.shield(work)
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                if not batches:
+                    self._room.release()
+                    continue
+                batch = await self._hand_over(batches)
             except BaseException:
-                await self._settle_or_withhold(work, batches)
+                self._room.release()
                 raise
+            self._in_flight.append(batch)
+            self._settled.clear()
+            self._handed.set()
 
-    async def _settle_or_withhold(
-        self, work: asyncio.Future[None], batches: AsyncIterator[Any]
-    ) -> None:
-        """A stop or a failure with a batch in hand: ack it only if it became durable."""
-        durable = False
-        try:
-            if not work.done():
-                await asyncio.wait({work}, timeout=self.stop_timeout_s)
-            durable = work.done() and not work.cancelled() and work.exception() is None
-        finally:
-            if durable:
-                closing = getattr(batches, "aclose", None)
-                if closing is not None:
-                    with contextlib.suppress(BaseException):
-                        await closing()  # acks the batch: the stop's last commit covers it
-            else:
-                work.cancel()
-                self._withheld.append(batches)  # never closed: never acked, never committed
-                logger.error("a batch was not made durable; its offsets stay uncommitted")
-
-    async def _handle_orders(self, records: Sequence[_Record]) -> None:
-        decode = self.decoder.order_command
-        await self._handle(records, lambda r: decode(r.value, r.timestamp or 0.0))
-
-    async def _handle_executions(self, records: Sequence[_Record]) -> None:
-        decode = self.decoder.fill
-        await self._handle(records, lambda r: decode(r.value, r.timestamp or 0.0))
-
-    async def _handle(
-        self,
-        records: Sequence[_Record],
-        decode: Callable[[_Record], PlaceOrder | CancelOrder | ApplyFill],
-    ) -> None:
-        dead: list[asyncio.Future[Any]] = []
-        answers: list[tuple[_Record, Future[Any]]] = []
-        places: list[PlaceOrder] = []
+    async def _hand_over(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> _InFlight:
+        """Decode and hand one fetched batch to the engine, in order per partition."""
         engine = self.engine
-        for record in records:
-            try:
-                command = decode(record)
-            except DecodeError as error:
-                dead.append(await self._dead.send(record, error.code, str(error)))
+        orders_topic = self.names.orders
+        order_command = self.decoder.order_command
+        fill = self.decoder.fill
+        offsets: dict[TopicPartition, int] = {}
+        answers: list[tuple[_Record, Future[Any]]] = []
+        dead: list[asyncio.Future[Any]] = []
+        places: list[PlaceOrder] = []
+        count = 0
+        for tp, messages in batches.items():
+            if not messages:
                 continue
-            if isinstance(command, PlaceOrder):
-                places.append(command)
-                continue
-            if places:  # keep the record order: places before this one go first
-                engine.submit(places)
-                places = []
-            if isinstance(command, CancelOrder):
-                answers.append((record, engine.cancel_order(command)))
-            else:
-                answers.append((record, engine.apply_fill(command)))
+            decode = order_command if tp.topic == orders_topic else fill
+            for message in messages:
+                try:
+                    command: Command = decode(message.value, message.timestamp / 1000)
+                except DecodeError as error:
+                    dead.append(await self._dead.send(_record(message), error.code, str(error)))
+                    continue
+                if isinstance(command, PlaceOrder):
+                    places.append(command)
+                    continue
+                if places:  # keep the record order: places before this one go first
+                    engine.submit(places)
+                    places = []
+                if isinstance(command, CancelOrder):
+                    answers.append((_record(message), engine.cancel_order(command)))
+                else:
+                    answers.append((_record(message), engine.apply_fill(command)))
+            offsets[tp] = messages[-1].offset + 1
+            count += len(messages)
         if places:
             engine.submit(places)
-        await self._barrier()
-        for record, answer in answers:
+        return _InFlight(offsets, count, answers, dead)
+
+    # -- the committing task ---------------------------------------------------------------
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        in_flight = self._in_flight
+        while True:
+            if not in_flight:
+                self._settled.set()
+                await self._handed.wait()
+                self._handed.clear()
+                continue
+            covered = len(in_flight)
+            await self._barrier()
+            done: list[_InFlight] = [in_flight.popleft() for _ in range(covered)]
+            offsets: dict[TopicPartition, int] = {}
+            for batch in done:
+                await self._refusals(batch)
+                offsets.update(batch.offsets)  # later batches hold later offsets
+            await self._commit_offsets(consumer, offsets)
+            for batch in done:
+                self.stats.batches += 1
+                self.stats.commands += batch.records
+                self._room.release()
+            self._processed.update(offsets)
+
+    async def _refusals(self, batch: _InFlight) -> None:
+        """Dead-letter the cancels and fills the engine refused; wait for every dead letter."""
+        for record, answer in batch.answers:
             try:
                 await reply(answer)
             except DomainError as error:
-                dead.append(await self._dead.send(record, error.code, str(error)))
-        await self._retry("dead letters", lambda: _all(dead))
-        self.stats.batches += 1
-        self.stats.commands += len(records)
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
+                batch.dead.append(await self._dead.send(record, error.code, str(error)))
+        dead = batch.dead
+        if dead:
+            await self._retry("dead letters", lambda: asyncio.gather(*dead))
+
+    async def _commit_offsets(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    ) -> None:
+        """Commit what this replica still owns; a partition gone to another replica is replayed
+        there (replay changes nothing), so a refused commit is logged, not retried."""
+        owned = consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if not mine:
+            return
+        try:
+            await consumer.commit(mine)
+        except KafkaError as error:
+            self.stats.commit_failures += 1
+            logger.warning("commit of %s refused (%r): the next owner replays them", mine, error)
+        else:
+            self.stats.commits += 1
 
     async def _barrier(self) -> None:
         """Everything the engine did so far is durable (and published) once this returns."""
@@ -371,11 +444,6 @@ class StreamIngestion:
                 delay = min(delay * 2, 5.0)
             else:
                 return
-
-
-async def _all(futures: list[asyncio.Future[Any]]) -> None:
-    if futures:
-        await asyncio.gather(*futures)
 
 
 def _store_durable(engine: Engine) -> Barrier | None:

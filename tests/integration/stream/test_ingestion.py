@@ -101,7 +101,7 @@ async def _pipeline(
     sink = KafkaEventSink(settings, names, account_of=lambda _: None)
     engine = Engine(settings, repository=repository, sink=sink)
     ingestion = StreamIngestion(
-        settings, engine, names=names, group_id=group_id, sink=sink, commit_interval_s=0.2
+        settings, engine, names=names, group_id=group_id, sink=sink
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
