@@ -86,9 +86,15 @@ class SimulatedVenue(DispatchedActor):
         tell(message.reply_to, _new(Matched, (result, self.clock())))
 
     def on_tick(self, message: MarketTick) -> None:
-        """Apply the tick; executions on resting orders go to their actors via the directory."""
+        """Apply the tick; executions on resting orders go to their actors via the directory.
+
+        A tick older than the book's (which the book ignores) fills nothing.
+        """
         tick = message.tick
-        self.market.apply(tick)
+        if not self.market.apply(tick):
+            # The book kept a newer tick: this one is not the market any more (a replayed or
+            # reordered ``prices`` record), so its liquidity must not fill resting orders.
+            return
         executions = self.matcher.on_tick(tick)
         if not executions:
             return
