@@ -24,8 +24,9 @@ from oms.actors.messages import (
 )
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
+from oms.domain.errors import UnknownInstrument
 from oms.marketdata import MarketData, OrderBook, Tick
-from oms.venue import Matcher, MatchResult, Outcome
+from oms.venue import Matcher, MatchResult, Outcome, VenueError
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
@@ -75,13 +76,20 @@ class SimulatedVenue(DispatchedActor):
         self.clock = clock
 
     def on_submit(self, message: Submit) -> None:
-        """Match the arriving order now and tell the order actor what happened."""
+        """Match the arriving order now and tell the order actor what happened.
+
+        The venue's own refusals (``VenueError``: an id already resting, no quantity, a LIMIT
+        without a price; ``UnknownInstrument``: a symbol it does not list) answer "nothing
+        filled, remainder cancelled". Anything else is a bug: it propagates, and by pykka's
+        rule for a told message the venue logs it and stops.
+        """
         order = message.order
         try:
             result = self.matcher.on_arrival(order, self.market.book(order.symbol))
-        except Exception:
-            # The order must not hang ACCEPTED: answer "nothing filled, rest cancelled".
-            logger.exception("venue refused order %s", order.order_id)
+        except (VenueError, UnknownInstrument) as refused:
+            # Risk accepted what the venue refuses: say so, and answer so that the order does
+            # not hang ACCEPTED.
+            logger.warning("venue refused order %s: %s: %s", order.order_id, refused.code, refused)
             result = MatchResult((), order.quantity, Outcome.CANCELLED_REMAINDER)
         tell(message.reply_to, _new(Matched, (result, self.clock())))
 

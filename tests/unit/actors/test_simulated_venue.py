@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -14,7 +15,8 @@ from oms.actors.venue import CountResting, SimulatedVenue
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, instrument_map
 from oms.marketdata import MarketData
-from oms.venue import Matcher, VenueOrder
+from oms.marketdata.book import L2Book
+from oms.venue import Matcher, MatchResult, Outcome, VenueOrder
 from tests.unit.engine_helpers import tick
 
 INSTRUMENTS = instrument_map(DEFAULT_INSTRUMENTS)
@@ -77,9 +79,9 @@ def venue(dispatcher: Dispatcher) -> Iterator[Venue]:
     started.stop()
 
 
-def _buy(order_id: str = "o-1", limit: str = "100.00") -> VenueOrder:
+def _buy(order_id: str = "o-1", limit: str = "100.00", symbol: str = "BTC-USD") -> VenueOrder:
     return VenueOrder(
-        order_id, "a1", "BTC-USD", Side.BUY, OrderType.LIMIT, TimeInForce.GTC,
+        order_id, "a1", symbol, Side.BUY, OrderType.LIMIT, TimeInForce.GTC,
         Decimal("0.5"), Decimal(limit), Decimal(limit),
     )  # fmt: skip
 
@@ -116,3 +118,65 @@ def test_a_tick_newer_than_the_book_when_it_crosses_a_resting_order_then_fills_i
         "o-1", Decimal("0.5"), Decimal("100.00"), 3000.0,
     )  # fmt: skip
     assert venue.resting() == 0
+
+
+# -- arrivals the venue refuses --------------------------------------------------------------
+
+NOTHING_FILLED = MatchResult((), Decimal("0.5"), Outcome.CANCELLED_REMAINDER)
+
+
+def test_submit_when_the_order_id_already_rests_then_answers_nothing_filled_and_goes_on(
+    venue: Venue, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange
+    venue.tell(Submit(_buy(), venue.inbox))
+
+    # Act
+    with caplog.at_level(logging.WARNING, logger="oms.actors.venue"):
+        venue.tell(Submit(_buy(), venue.inbox))
+
+    # Assert
+    first, again = venue.of(Matched)
+    assert first.result.outcome is Outcome.RESTING
+    assert again == Matched(NOTHING_FILLED, 7.0)
+    assert "DUPLICATE_ORDER" in caplog.text
+    assert venue.ref.is_alive()
+    assert venue.resting() == 1  # the first arrival still rests
+
+
+def test_submit_when_the_symbol_is_not_listed_then_answers_nothing_filled(
+    venue: Venue, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Act
+    with caplog.at_level(logging.WARNING, logger="oms.actors.venue"):
+        venue.tell(Submit(_buy(symbol="DOGE-USD"), venue.inbox))
+
+    # Assert
+    assert venue.of(Matched) == [Matched(NOTHING_FILLED, 7.0)]
+    assert "UNKNOWN_INSTRUMENT" in caplog.text
+    assert venue.ref.is_alive()
+
+
+class BrokenMatcher(Matcher):
+    """A matcher with a bug: arithmetic fails on every arrival."""
+
+    def on_arrival(self, order: VenueOrder, book: L2Book) -> MatchResult:
+        return MatchResult((), order.quantity / 0, Outcome.FILLED)
+
+
+def test_submit_when_the_matcher_has_a_bug_then_the_venue_fails_loudly_and_stops(
+    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange
+    venue = Venue(dispatcher, BrokenMatcher(Decimal("0.001"), INSTRUMENTS))
+
+    # Act
+    with caplog.at_level(logging.ERROR):
+        venue.tell(Submit(_buy(), venue.inbox))
+    alive = venue.ref.is_alive()
+    venue.stop()
+
+    # Assert: no made-up answer; pykka's rule for a told message: logged, the actor stops
+    assert venue.of(Matched) == []
+    assert "DivisionByZero" in caplog.text
+    assert not alive
