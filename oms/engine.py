@@ -157,6 +157,13 @@ class Engine:
         """Block until every queued message (and what it caused) has been handled."""
         self.dispatcher.wait_idle(timeout)
 
+    def idle(self) -> Future[None]:
+        """Resolves once every message queued so far, and all it caused, has run and the
+        journal has gone to the store (``wait_idle`` without a waiting thread)."""
+        reply: DispatchFuture[None] = DispatchFuture()
+        self.dispatcher.when_idle(lambda: reply.set(None))
+        return reply
+
     def flush(self) -> Future[None]:
         """Resolves once everything applied so far is saved and the store flushed (durable)."""
 

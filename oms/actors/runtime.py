@@ -153,20 +153,28 @@ class Dispatcher:
         """
         self._drain_hooks.append(hook)
 
-    def wait_idle(self, timeout: float | None = 30.0) -> None:
-        """Block until nothing is queued and the drain hooks have run (tests and benchmarks)."""
-        if self.on_thread():
-            raise BlockingOnDispatcher("wait_idle() on the dispatcher thread")
-        done = threading.Event()
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the dispatcher once nothing is queued and the drain hooks ran.
+
+        What a message posts while it runs queues behind this look, so the callback waits for
+        it too: every consequence of what was posted before this call has run by then.
+        """
 
         def check() -> None:
             self._drain()
             if self._queue:
                 self.call_soon(check)  # more work arrived: look again behind it
             else:
-                done.set()
+                callback()
 
         self.call_soon(check)
+
+    def wait_idle(self, timeout: float | None = 30.0) -> None:
+        """Block until nothing is queued and the drain hooks have run (tests and benchmarks)."""
+        if self.on_thread():
+            raise BlockingOnDispatcher("wait_idle() on the dispatcher thread")
+        done = threading.Event()
+        self.when_idle(done.set)
         if not done.wait(timeout):
             raise Timeout(f"dispatcher not idle after {timeout} s")
 

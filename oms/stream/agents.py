@@ -20,8 +20,9 @@ The loop, per replica:
    that a refused one can be dead-lettered too). Up to ``max_in_flight`` batches are handed
    over before the first is committed: fetching and deciding overlap the durability of what
    came before.
-2. **Barrier**, in a second task: wait until the engine is idle (every message the batches
-   caused, place -> accepted -> filled -> settled, has run and the journal went to the store),
+2. **Barrier**, in a second task: wait until the engine is idle (``Engine.idle``: every message
+   the batches caused, place -> accepted -> filled -> settled, has run and the journal went to
+   the store),
    then until the store has written it (``durable()``, else ``Engine.flush()``), then until the
    event sink has Kafka's ack for the events (which the store released only once written).
    Then the refused cancels and fills go to the dead-letter topic, and once every dead letter
@@ -239,9 +240,7 @@ class StreamIngestion:
             )
             self._consumer = consumer
             self._fetching = asyncio.create_task(self._fetch(consumer), name="oms-ingest-fetch")
-            self._committing = asyncio.create_task(
-                self._commit(consumer), name="oms-ingest-commit"
-            )
+            self._committing = asyncio.create_task(self._commit(consumer), name="oms-ingest-commit")
             if self.prices is not None:
                 await self.prices.start()
         except BaseException:
@@ -419,9 +418,8 @@ class StreamIngestion:
 
     async def _barrier(self) -> None:
         """Everything the engine did so far is durable (and published) once this returns."""
-        loop = asyncio.get_running_loop()
         engine = self.engine
-        await self._retry("engine idle", lambda: loop.run_in_executor(None, engine.wait_idle, 5.0))
+        await self._retry("engine idle", lambda: asyncio.wait_for(reply(engine.idle()), 5.0))
         if self._durable is not None:
             # The journal is in the store already (wait_idle ran the drain hooks): wait for the
             # store's writer without blocking the dispatcher on it.

@@ -100,9 +100,7 @@ async def _pipeline(
     group_id = f"oms-test-{unique}"
     sink = KafkaEventSink(settings, names, account_of=lambda _: None)
     engine = Engine(settings, repository=repository, sink=sink)
-    ingestion = StreamIngestion(
-        settings, engine, names=names, group_id=group_id, sink=sink
-    )
+    ingestion = StreamIngestion(settings, engine, names=names, group_id=group_id, sink=sink)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
     )
