@@ -17,9 +17,10 @@ The loop, per replica:
 1. **Fetch** a batch (``getmany``, up to ``batch_size`` records), decode it, put what cannot be
    decoded on ``<topic>.dlq`` with its reason, and hand the rest to the engine in order
    (consecutive places in one ``Engine.submit``; cancels and fills one by one with a reply, so
-   that a refused one can be dead-lettered too). Up to ``max_in_flight`` batches are handed
+   that a refused one can be dead-lettered too). Up to ``max_in_flight`` records are handed
    over before the first is committed: fetching and deciding overlap the durability of what
-   came before.
+   came before. The bound counts records, not fetches: at a steady trickle each fetch holds a
+   few records, and a bound on fetches would cap the rate at fetches per barrier.
 2. **Barrier**, in a second task: wait until the engine is idle (``Engine.idle``: every message
    the batches caused, place -> accepted -> filled -> settled, has run and the journal went to
    the store),
@@ -181,7 +182,7 @@ class StreamIngestion:
         sink: KafkaEventSink | None = None,
         durable: Barrier | None = None,
         batch_size: int = 1000,
-        max_in_flight: int = 4,
+        max_in_flight: int = 4000,
         prices: bool = True,
         stop_timeout_s: float = 10.0,
     ) -> None:
@@ -200,7 +201,9 @@ class StreamIngestion:
         self._dead = _DeadLetters(self._producer, self.stats)
         self._consumer: AIOKafkaConsumer | None = None
         self._in_flight: deque[_InFlight] = deque()
-        self._room = asyncio.Semaphore(max_in_flight)
+        self._in_flight_records = 0
+        self._room = asyncio.Event()  # fewer than max_in_flight records in flight
+        self._room.set()
         self._handed = asyncio.Event()  # a batch was handed over
         self._settled = asyncio.Event()  # nothing in flight
         self._settled.set()
@@ -311,17 +314,16 @@ class StreamIngestion:
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            await self._room.acquire()
-            try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
-                if not batches:
-                    self._room.release()
-                    continue
-                batch = await self._hand_over(batches)
-            except BaseException:
-                self._room.release()
-                raise
+            await self._room.wait()
+            room = max(1, min(self.batch_size, self.max_in_flight - self._in_flight_records))
+            batches = await consumer.getmany(timeout_ms=200, max_records=room)
+            if not batches:
+                continue
+            batch = await self._hand_over(batches)
             self._in_flight.append(batch)
+            self._in_flight_records += batch.records
+            if self._in_flight_records >= self.max_in_flight:
+                self._room.clear()
             self._settled.clear()
             self._handed.set()
 
@@ -385,7 +387,9 @@ class StreamIngestion:
             for batch in done:
                 self.stats.batches += 1
                 self.stats.commands += batch.records
-                self._room.release()
+                self._in_flight_records -= batch.records
+            if self._in_flight_records < self.max_in_flight:
+                self._room.set()
             self._processed.update(offsets)
 
     async def _refusals(self, batch: _InFlight) -> None:
