@@ -3,6 +3,16 @@
 Both use one aiokafka producer each with ``acks=all`` and idempotence on, so a retried send is
 neither lost nor duplicated and records of one partition keep their order. Keys are the account
 id, so one account's commands and events stay in order on one partition.
+
+Many records at once (the sink's batches, the bus given many commands) do not go through
+``producer.send``: that costs tens of microseconds of Python per record (a future per record,
+the partitioner, the accumulator). They are grouped per partition here (``PartitionedBatches``,
+the same murmur2 partitioning) straight into the producer's own record batches, and each batch
+is handed over whole with ``send_batch``: one future per batch. That path keeps what ``send``
+gives: the accumulator stamps every batch with the producer id and the partition's next sequence
+number when it takes it (so idempotence and ordered retries hold), and it holds at most one
+waiting batch per partition, taken in the order handed over, with one request in flight per
+broker (so batches of one partition are written in the order they were sent).
 """
 
 from __future__ import annotations
@@ -10,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from itertools import chain
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from oms.config import Settings
@@ -72,7 +85,9 @@ class CachedPartitioner:
         return all_partitions[index]
 
 
-def reliable_producer(settings: Settings, *, linger_ms: int = 2) -> AIOKafkaProducer:
+def reliable_producer(
+    settings: Settings, *, linger_ms: int = 2, max_batch_size: int = 16_384
+) -> AIOKafkaProducer:
     """A producer that loses nothing it acknowledged: acks=all, idempotent, ordered retries."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -80,9 +95,116 @@ def reliable_producer(settings: Settings, *, linger_ms: int = 2) -> AIOKafkaProd
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,
+        max_batch_size=max_batch_size,
         partitioner=CachedPartitioner(),
         **aiokafka_security(settings),
     )
+
+
+# Record batches of the sink and the bus: about 400 order events or commands each. A batch waits
+# in the producer until the request before it is answered (one request in flight per broker), so
+# a larger batch carries more per round trip (aiokafka's default, 16 KiB, is about 50 records);
+# well below the broker's 1 MiB limit on one batch (message.max.bytes).
+RECORD_BATCH_BYTES = 128 * 1024
+# Events taken off the sink's queue at once: enough to fill a few batches per partition, few
+# enough that encoding them holds the event loop for milliseconds, not a backlog's seconds.
+_CHUNK_EVENTS = 2_048
+# From this many commands the bus groups them into batches; fewer go one by one, because a batch
+# of its own for each small call would queue behind the other calls' batches of the partition
+# (one waiting batch per partition), where ``send`` adds to the batch being filled.
+_BUS_BATCH_FROM = 16
+
+
+class PartitionedBatches:
+    """One topic's records grouped per partition into the producer's record batches, in order.
+
+    The partition of a key is ``partitioner``'s (murmur2, as ``send`` would choose); a record
+    without a key goes to a random available partition, as with ``send``. A full batch is closed
+    and a new one started for the partition. Build it on the event loop after
+    ``await producer.partitions_for(topic)`` (see ``for_topic``).
+    """
+
+    __slots__ = (
+        "_by_partition",
+        "_create",
+        "_partitioner",
+        "_partitions",
+        "_producer",
+        "_routes",
+        "topic",
+    )
+
+    def __init__(
+        self, producer: AIOKafkaProducer, topic: str, partitioner: CachedPartitioner
+    ) -> None:
+        self.topic = topic
+        self._producer = producer
+        self._create = producer.create_batch
+        self._partitioner = partitioner
+        self._partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
+        self._routes: dict[bytes, list[Any]] = {}
+        self._by_partition: dict[int, list[Any]] = {}
+
+    @classmethod
+    async def for_topic(
+        cls, producer: AIOKafkaProducer, topic: str, partitioner: CachedPartitioner
+    ) -> PartitionedBatches:
+        """Empty batches for ``topic``, once the producer knows its partitions."""
+        await producer.partitions_for(topic)
+        return cls(producer, topic, partitioner)
+
+    def add(self, key: bytes | None, value: bytes) -> None:
+        """Append one record to its partition's current batch (a new one when that is full)."""
+        builders = None if key is None else self._routes.get(key)
+        if builders is None:
+            builders = self._route(key)
+        if builders[-1].append(key=key, value=value, timestamp=None) is None:
+            # A batch always takes its first record, however large.
+            builder = self._create()
+            builder.append(key=key, value=value, timestamp=None)
+            builders.append(builder)
+
+    def _route(self, key: bytes | None) -> list[Any]:
+        available = self._producer.client.cluster.available_partitions_for_topic(self.topic)
+        partition = self._partitioner(key, self._partitions, list(available or ()))
+        builders = self._by_partition.get(partition)
+        if builders is None:
+            builders = self._by_partition[partition] = [self._create()]
+        if key is not None:
+            self._routes[key] = builders
+        return builders
+
+    def records(self) -> int:
+        """How many records were added."""
+        return sum(b.record_count() for b in chain.from_iterable(self._by_partition.values()))
+
+    def batches(self) -> Iterator[tuple[int, Any]]:
+        """``(partition, batch)`` of every partition's batches in order, partitions taking turns.
+
+        Taking turns lets each partition's first batch leave with the next request while a
+        partition's second batch waits for its first to be taken.
+        """
+        queues = [(p, deque(builders)) for p, builders in self._by_partition.items()]
+        while queues:
+            for partition, builders in queues:
+                batch = builders.popleft()
+                # Closed, it leaves with the next request instead of lingering for more records.
+                batch.close()
+                yield partition, batch
+            queues = [(p, builders) for p, builders in queues if builders]
+
+
+def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any]]:
+    """Every ``(topic, partition, batch)`` of ``topics``, each partition's batches in order."""
+    turns = [(t.topic, t.batches()) for t in topics]
+    while turns:
+        left = []
+        for topic, batches in turns:
+            turn = next(batches, None)
+            if turn is not None:
+                yield topic, turn[0], turn[1]
+                left.append((topic, batches))
+        turns = left
 
 
 class KafkaCommandBus(CommandBus):
@@ -93,7 +215,8 @@ class KafkaCommandBus(CommandBus):
 
     def __init__(self, settings: Settings, names: TopicNames | None = None) -> None:
         self.names = names or TopicNames()
-        self._producer = reliable_producer(settings, linger_ms=1)
+        self._partitioner = CachedPartitioner()
+        self._producer = reliable_producer(settings, linger_ms=1, max_batch_size=RECORD_BATCH_BYTES)
 
     async def start(self) -> None:
         """Connect the producer."""
@@ -104,7 +227,10 @@ class KafkaCommandBus(CommandBus):
         await self._producer.stop()
 
     async def send(self, commands: Sequence[OrderCommand]) -> None:
-        """Produce the commands in order; return when all are acknowledged."""
+        """Produce the commands in order; return when all are acknowledged (raise if one fails)."""
+        if len(commands) >= _BUS_BATCH_FROM:
+            await self._send_batched(commands)
+            return
         sent = []
         for command in commands:
             topic = self.names.executions if isinstance(command, ApplyFill) else self.names.orders
@@ -116,15 +242,47 @@ class KafkaCommandBus(CommandBus):
         if sent:
             await asyncio.gather(*sent)
 
+    async def _send_batched(self, commands: Sequence[OrderCommand]) -> None:
+        orders = await PartitionedBatches.for_topic(
+            self._producer, self.names.orders, self._partitioner
+        )
+        executions: PartitionedBatches | None = None
+        for command in commands:
+            if isinstance(command, ApplyFill):
+                if executions is None:
+                    executions = await PartitionedBatches.for_topic(
+                        self._producer, self.names.executions, self._partitioner
+                    )
+                executions.add(command_key(command), encode_command(command))
+            else:
+                orders.add(command_key(command), encode_command(command))
+        topics = (orders,) if executions is None else (orders, executions)
+        sent: list[asyncio.Future[Any]] = []
+        try:
+            for topic, partition, batch in _interleave(*topics):
+                sent.append(await self._producer.send_batch(batch, topic, partition=partition))
+        finally:
+            # Whatever was handed over is awaited even when a later hand-over failed, so its
+            # outcome is seen (not left as a never-retrieved exception).
+            results = await asyncio.gather(*sent, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
 
 class KafkaEventSink(EventSink):
     """Publishes each batch of order events on ``order-events`` (and rejections on ``risk-events``).
 
     ``publish`` is called on the engine's dispatcher thread and must not block it: it finds each
     event's account there (events after the first carry only the order id, so the sink keeps
-    ``order_id -> account_id`` for open orders and forgets it at the terminal event), then hands
-    the batch to the event loop with ``call_soon_threadsafe``. A task on the loop encodes and
-    produces it, in order. ``drain`` waits until everything handed over so far is acknowledged.
+    ``order_id -> account_id`` for open orders and forgets it at the terminal event), appends the
+    batch to a queue and wakes the event loop with ``call_soon_threadsafe`` unless a wake-up is
+    already on its way. A task on the loop takes what is queued, encodes it into record batches
+    per partition (``PartitionedBatches``) and hands them to the producer, in order. ``drain``
+    waits until everything handed over so far is acknowledged.
+
+    ``published`` and ``failed`` count records as Kafka answered for them: each order event, and
+    the ``risk-events`` record of a rejection.
 
     ``account_of`` answers for an order the sink has not seen placed (one rehydrated after a
     restart); it runs on the dispatcher thread, so it should be the repository's ``get``.
@@ -136,33 +294,39 @@ class KafkaEventSink(EventSink):
         names: TopicNames | None = None,
         *,
         account_of: Callable[[str], str | None] | None = None,
+        batch_bytes: int = RECORD_BATCH_BYTES,
     ) -> None:
         self.names = names or TopicNames()
-        self._producer = reliable_producer(settings)
+        self._partitioner = CachedPartitioner()
+        self._producer = reliable_producer(settings, max_batch_size=batch_bytes)
         self._account_of = account_of
         self._accounts: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._early: list[list[tuple[OrderEvent, str | None]]] = []
+        # Appended on the dispatcher thread, taken on the loop: deque's append and popleft are
+        # atomic, so no lock; what publish appended before drain() is called, drain() sees.
         self._queue: deque[list[tuple[OrderEvent, str | None]]] = deque()
+        self._signalled = False
         self._wake = asyncio.Event()
-        self._pending: set[asyncio.Future[Any]] = set()
-        self._idle: asyncio.Event = asyncio.Event()
+        self._busy = False
+        self._idle = asyncio.Event()
         self._idle.set()
+        self._unsettled = 0  # records taken off the queue, not yet handed to the producer
+        self._pending: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.failed = 0
 
     async def start(self) -> None:
         """Connect and start the sending task on the running loop."""
-        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         await self._producer.start()
         self._task = asyncio.create_task(self._run(), name="oms-event-sink")
-        for batch in self._early:
-            self._enqueue(batch)
-        self._early.clear()
+        self._loop = asyncio.get_running_loop()
+        # Batches published before there was a loop to wake.
+        if self._queue:
+            self._wake.set()
 
     async def stop(self) -> None:
         """Send everything handed over, then disconnect."""
@@ -174,11 +338,13 @@ class KafkaEventSink(EventSink):
 
     async def drain(self) -> None:
         """Return once every batch handed over so far is acknowledged by Kafka."""
-        while self._queue or not self._idle.is_set():
+        while (self._queue or self._busy) and self._task is not None and not self._task.done():
+            self._idle.clear()
+            # A wake-up from publish may still be on its way: not worth waiting for.
+            self._wake.set()
             await self._idle.wait()
-            await asyncio.sleep(0)
         if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            await asyncio.wait(list(self._pending))
 
     # -- on the dispatcher thread ----------------------------------------------------------
 
@@ -197,11 +363,14 @@ class KafkaEventSink(EventSink):
                 if isinstance(event, _TERMINAL_EVENTS):
                     accounts.pop(event.order_id, None)
             batch.append((event, account))
+        self._queue.append(batch)
         loop = self._loop
-        if loop is None:
-            self._early.append(batch)
-            return
-        loop.call_soon_threadsafe(self._enqueue, batch)
+        # One wake-up in flight is enough: the loop takes everything queued when it runs. The
+        # flag is cleared on the loop before it looks at the queue, so a batch appended after
+        # that look finds the flag clear and wakes it again.
+        if loop is not None and not self._signalled:
+            self._signalled = True
+            loop.call_soon_threadsafe(self._wake_up)
 
     def _lookup(self, order_id: str) -> str | None:
         if self._account_of is None:
@@ -214,44 +383,79 @@ class KafkaEventSink(EventSink):
 
     # -- on the loop -----------------------------------------------------------------------
 
-    def _enqueue(self, batch: list[tuple[OrderEvent, str | None]]) -> None:
-        self._queue.append(batch)
-        self._idle.clear()
+    def _wake_up(self) -> None:
+        self._signalled = False
         self._wake.set()
 
     async def _run(self) -> None:
-        send = self._producer.send
+        queue = self._queue
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue:
-                batch = self._queue.popleft()
-                for event, account in batch:
-                    key = None if account is None else account.encode()
-                    await self._track(
-                        await send(self.names.order_events, encode_event(event, account), key)
-                    )
-                    if isinstance(event, OrderRejected):
-                        await self._track(
-                            await send(
-                                self.names.risk_events,
-                                encode_risk_event(rejection(event, account)),
-                                key,
-                            )
-                        )
+            self._busy = True
+            while queue:
+                chunk = [queue.popleft()]
+                taken = len(chunk[0])
+                while queue and taken < _CHUNK_EVENTS:
+                    chunk.append(queue.popleft())
+                    taken += len(chunk[-1])
+                self._unsettled = taken
+                try:
+                    await self._produce(chunk)
+                except Exception:
+                    # Not a send failure (those are counted per batch): a fault here must not end
+                    # the task, or drain() would wait for ever. What it held counts as failed.
+                    logger.exception("order events could not be encoded or handed over")
+                    self.failed += self._unsettled
+                self._unsettled = 0
+                # A backlog is many chunks: let the loop's other tasks run between them.
+                await asyncio.sleep(0)
+            self._busy = False
             self._idle.set()
 
-    async def _track(self, future: asyncio.Future[Any]) -> None:
-        self._pending.add(future)
-        future.add_done_callback(self._sent)
+    async def _produce(self, chunk: list[list[tuple[OrderEvent, str | None]]]) -> None:
+        """Encode the chunk into batches per partition and hand each to the producer."""
+        producer, partitioner = self._producer, self._partitioner
+        events = await PartitionedBatches.for_topic(producer, self.names.order_events, partitioner)
+        add = events.add
+        risks: PartitionedBatches | None = None
+        for batch in chunk:
+            for event, account in batch:
+                key = None if account is None else account.encode()
+                add(key, encode_event(event, account))
+                if isinstance(event, OrderRejected):
+                    if risks is None:
+                        risks = await PartitionedBatches.for_topic(
+                            producer, self.names.risk_events, partitioner
+                        )
+                    risks.add(key, encode_risk_event(rejection(event, account)))
+        topics = (events,) if risks is None else (events, risks)
+        self._unsettled = sum(t.records() for t in topics)
+        for topic, partition, batch in _interleave(*topics):
+            count = batch.record_count()
+            try:
+                future = await producer.send_batch(batch, topic, partition=partition)
+            except KafkaError:
+                self._unsettled -= count
+                self.failed += count
+                logger.exception(
+                    "%d records could not be handed to the producer for %s[%d]",
+                    count,
+                    topic,
+                    partition,
+                )
+                continue
+            self._unsettled -= count
+            self._pending.add(future)
+            future.add_done_callback(partial(self._sent, count))
 
-    def _sent(self, future: asyncio.Future[Any]) -> None:
+    def _sent(self, count: int, future: asyncio.Future[Any]) -> None:
         self._pending.discard(future)
         if future.cancelled() or future.exception() is not None:
-            self.failed += 1
-            logger.error("an order event could not be published: %r", future)
+            self.failed += count
+            logger.error("%d order event records could not be published: %r", count, future)
         else:
-            self.published += 1
+            self.published += count
 
     async def publish_risk_event(self, event: RiskEvent) -> None:
         """Publish one risk event (a kill-switch change from the API) and wait for the ack."""

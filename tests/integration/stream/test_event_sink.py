@@ -1,0 +1,337 @@
+"""The event sink and the command bus against the real broker: order, partition, acks, batches.
+
+Each test has its own topics (``TopicNames.suffixed``), created here with several partitions and
+deleted afterwards. Partitions are checked against murmur2 computed here from the key, as
+Kafka's default partitioner (and every murmur2 client) places it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import murmur2
+
+from oms.config import Settings
+from oms.domain.commands import CancelOrder, PlaceOrder
+from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.events import (
+    OrderAccepted,
+    OrderEvent,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
+from oms.stream.names import TopicNames
+from oms.stream.producer import KafkaCommandBus, KafkaEventSink
+from oms.stream.topics import TopicSpec, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 6
+ACCOUNTS = [f"acct-{i}" for i in range(8)]
+
+
+def kafka_partition(account: str, partitions: int = PARTITIONS) -> int:
+    """Where Kafka's default partitioner puts a record keyed by ``account``."""
+    return (murmur2(account.encode()) & 0x7FFFFFFF) % partitions
+
+
+def order_events(order_id: str, account: str, *, rejected: bool = False) -> list[OrderEvent]:
+    """A LIMIT BUY placed, then accepted, filled and settled (or rejected)."""
+    at = 1_767_225_600.25
+    placed = OrderPlaced(
+        order_id,
+        1,
+        f"place:{order_id}",
+        at,
+        client_order_id=f"c-{order_id}",
+        account_id=account,
+        symbol="BTC-USD",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("0.50"),
+        price=Decimal("30000.10"),
+        time_in_force=TimeInForce.GTC,
+    )
+    if rejected:
+        return [
+            placed,
+            OrderRejected(order_id, 2, f"place:{order_id}", at, "INSUFFICIENT_FUNDS", "need=1"),
+        ]
+    return [
+        placed,
+        OrderAccepted(order_id, 2, f"place:{order_id}", at, Decimal("33000.1")),
+        OrderFilled(
+            order_id, 3, f"x-{order_id}", at, Decimal("0.50"), Decimal("30000.10"), Decimal("1")
+        ),
+        OrderSettled(order_id, 4, f"settle:{order_id}", at),
+    ]
+
+
+def interleaved(orders: int, *, reject_every: int = 0) -> list[OrderEvent]:
+    """The events of ``orders`` orders over every account, each step of all orders in turn,
+    so one account's events are spread among the others' as the journal hands them on."""
+    histories = [
+        order_events(
+            f"o-{n}",
+            ACCOUNTS[n % len(ACCOUNTS)],
+            rejected=bool(reject_every) and n % reject_every == 0,
+        )
+        for n in range(orders)
+    ]
+    return [h[step] for step in range(4) for h in histories if step < len(h)]
+
+
+def published_from_a_thread(sink: KafkaEventSink, batches: list[list[OrderEvent]]) -> None:
+    """Publish as the engine's dispatcher does: from a plain thread, never from the loop."""
+    thread = threading.Thread(target=lambda: [sink.publish(b) for b in batches])
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+@dataclass
+class Topics:
+    """This test's topic names, its settings, and a reader of what reached the broker."""
+
+    settings: Settings
+    names: TopicNames
+
+    async def read(self, topic: str, count: int) -> list[Any]:
+        """Every record of ``topic`` from the beginning, once ``count`` have arrived."""
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        seen: list[Any] = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(seen) < count:
+                assert time.monotonic() < deadline, f"{topic}: {len(seen)} of {count} records"
+                batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+                for records in batch.values():
+                    seen.extend(records)
+        finally:
+            await consumer.stop()
+        return seen
+
+    async def end_offsets(self, topic: str) -> int:
+        """How many records ``topic`` holds now, without waiting for more."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            return sum((await consumer.end_offsets(partitions)).values())
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture
+async def topics(settings: Settings, unique: str) -> AsyncIterator[Topics]:
+    names = TopicNames.suffixed(unique)
+    made = [names.order_events, names.risk_events, names.orders, names.executions]
+    await ensure_topics(settings, tuple(TopicSpec(t, PARTITIONS, "account_id") for t in made))
+    try:
+        yield Topics(settings, names)
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics(made)
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[Callable[[KafkaEventSink], Any]]:
+    sinks: list[KafkaEventSink] = []
+
+    async def start(sink: KafkaEventSink) -> KafkaEventSink:
+        await sink.start()
+        sinks.append(sink)
+        return sink
+
+    yield start
+    for sink in sinks:
+        await sink.stop()
+
+
+def by_account(records: list[Any]) -> dict[str, list[Any]]:
+    """The records per key, each account's in the order the partition holds them."""
+    records = sorted(records, key=lambda r: (r.partition, r.offset))
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for record in records:
+        grouped[record.key.decode()].append(record)
+    return grouped
+
+
+async def test_events_of_an_account_arrive_in_publish_order_on_its_murmur2_partition(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    # Arrange
+    sink = await started(KafkaEventSink(topics.settings, topics.names))
+    events = interleaved(400, reject_every=7)
+    rejections = [e for e in events if isinstance(e, OrderRejected)]
+    placed_by = {e.order_id: e.account_id for e in events if isinstance(e, OrderPlaced)}
+
+    # Act
+    published_from_a_thread(sink, [events[i : i + 37] for i in range(0, len(events), 37)])
+    await sink.drain()
+
+    # Assert
+    records = await topics.read(topics.names.order_events, len(events))
+    assert len(records) == len(events)
+    grouped = by_account(records)
+    for account in ACCOUNTS:
+        expected = [(e.order_id, e.sequence) for e in events if placed_by[e.order_id] == account]
+        arrived = [orjson.loads(r.value) for r in grouped[account]]
+        assert [(a["order_id"], a["sequence"]) for a in arrived] == expected
+        assert {a["account_id"] for a in arrived} == {account}
+        assert {r.partition for r in grouped[account]} == {kafka_partition(account)}
+    risks = await topics.read(topics.names.risk_events, len(rejections))
+    assert sorted(orjson.loads(r.value)["order_id"] for r in risks) == sorted(
+        e.order_id for e in rejections
+    )
+    assert all(r.partition == kafka_partition(r.key.decode()) for r in risks)
+    assert (sink.published, sink.failed) == (len(events) + len(rejections), 0)
+
+
+async def test_drain_returns_once_kafka_acknowledged_everything_handed_over(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    # Arrange
+    sink = await started(KafkaEventSink(topics.settings, topics.names))
+    await sink.drain()  # nothing handed over yet: returns at once
+    events = interleaved(1_000)
+
+    # Act
+    published_from_a_thread(sink, [events[i : i + 500] for i in range(0, len(events), 500)])
+    await sink.drain()
+
+    # Assert: counted from the acks, and already on the broker when drain returned
+    assert (sink.published, sink.failed) == (len(events), 0)
+    assert await topics.end_offsets(topics.names.order_events) == len(events)
+
+
+async def test_a_batch_larger_than_one_record_batch_is_split_and_fully_delivered(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    # Arrange: record batches of 2 KiB hold a handful of events each
+    sink = await started(KafkaEventSink(topics.settings, topics.names, batch_bytes=2_048))
+    handed: dict[int, int] = defaultdict(int)
+    send_batch = sink._producer.send_batch
+
+    async def counting(batch: Any, topic: str, *, partition: int) -> Any:
+        handed[partition] += 1
+        return await send_batch(batch, topic, partition=partition)
+
+    sink._producer.send_batch = counting
+    events = interleaved(1_500)
+
+    # Act: one publish, as a large journal batch would be
+    published_from_a_thread(sink, [events])
+    await sink.drain()
+
+    # Assert
+    assert (sink.published, sink.failed) == (len(events), 0)
+    busiest = max(handed.values())
+    assert busiest > 10, handed
+    records = await topics.read(topics.names.order_events, len(events))
+    assert len(records) == len(events)
+    grouped = by_account(records)
+    for account in ACCOUNTS:
+        orders = [orjson.loads(r.value)["order_id"] for r in grouped[account]]
+        expected = [e.order_id for e in events if e.order_id in set(orders)]
+        assert orders == expected
+
+
+async def test_command_bus_given_many_commands_keeps_each_accounts_order_and_partition(
+    topics: Topics,
+) -> None:
+    # Arrange
+    bus = KafkaCommandBus(topics.settings, topics.names)
+    commands: list[PlaceOrder | CancelOrder] = []
+    for n in range(600):
+        account = ACCOUNTS[n % len(ACCOUNTS)]
+        commands.append(
+            PlaceOrder(
+                command_id=f"place:o-{n}",
+                order_id=f"o-{n}",
+                client_order_id=f"c-{n}",
+                account_id=account,
+                symbol="BTC-USD",
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                quantity=Decimal("0.5"),
+                price=Decimal("30000.10"),
+                time_in_force=TimeInForce.GTC,
+                created_at=1_767_225_600.0,
+            )
+        )
+        if n % 3 == 0:
+            commands.append(
+                CancelOrder(
+                    command_id=f"cancel:o-{n}",
+                    order_id=f"o-{n}",
+                    account_id=account,
+                    requested_at=1_767_225_601.0,
+                )
+            )
+    await bus.start()
+    try:
+        # Act
+        await bus.send(commands)
+
+        # Assert: acknowledged when send returned
+        assert await topics.end_offsets(topics.names.orders) == len(commands)
+    finally:
+        await bus.stop()
+    grouped = by_account(await topics.read(topics.names.orders, len(commands)))
+    for account in ACCOUNTS:
+        arrived = [orjson.loads(r.value)["command_id"] for r in grouped[account]]
+        assert arrived == [c.command_id for c in commands if c.account_id == account]
+        assert {r.partition for r in grouped[account]} == {kafka_partition(account)}
+
+
+async def test_event_sink_places_each_account_where_a_plain_producer_puts_its_key(
+    topics: Topics, started: Callable[[KafkaEventSink], Any], settings: Settings
+) -> None:
+    # Arrange: a producer with aiokafka's own default partitioner, one record per account
+    plain = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await plain.start()
+    try:
+        expected = {
+            account: (
+                await (await plain.send(topics.names.orders, b"{}", account.encode()))
+            ).partition
+            for account in ACCOUNTS
+        }
+    finally:
+        await plain.stop()
+    sink = await started(KafkaEventSink(topics.settings, topics.names))
+
+    # Act
+    events = interleaved(len(ACCOUNTS))
+    published_from_a_thread(sink, [events])
+    await sink.drain()
+
+    # Assert
+    grouped = by_account(await topics.read(topics.names.order_events, len(events)))
+    assert {a: {r.partition for r in grouped[a]} for a in ACCOUNTS} == {
+        a: {p} for a, p in expected.items()
+    }
