@@ -307,10 +307,10 @@ class KafkaEventSink(EventSink):
         self._queue: deque[list[tuple[OrderEvent, str | None]]] = deque()
         self._signalled = False
         self._wake = asyncio.Event()
-        self._busy = False
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._unsettled = 0  # records taken off the queue, not yet handed to the producer
+        self._enqueued = 0  # publish calls so far (the publishing thread counts)
+        self._taken = 0  # published batches handed to the producer (the loop counts)
+        self._progress = asyncio.Event()  # set each time _taken grows
         self._pending: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
@@ -319,8 +319,7 @@ class KafkaEventSink(EventSink):
     async def start(self) -> None:
         """Connect and start the sending task on the running loop."""
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._progress = asyncio.Event()
         await self._producer.start()
         self._task = asyncio.create_task(self._run(), name="oms-event-sink")
         self._loop = asyncio.get_running_loop()
@@ -337,12 +336,18 @@ class KafkaEventSink(EventSink):
         await self._producer.stop()
 
     async def drain(self) -> None:
-        """Return once every batch handed over so far is acknowledged by Kafka."""
-        while (self._queue or self._busy) and self._task is not None and not self._task.done():
-            self._idle.clear()
+        """Return once every batch published before this call is acknowledged by Kafka.
+
+        Only those: what is published while it waits is the next drain's. Waiting for an
+        empty queue instead would never end while the engine keeps publishing (measured: a
+        barrier waited 6.7 s at 1,000 orders/s).
+        """
+        target = self._enqueued
+        while self._taken < target and self._task is not None and not self._task.done():
+            self._progress.clear()  # nothing runs between here and the wait: no lost wake-up
             # A wake-up from publish may still be on its way: not worth waiting for.
             self._wake.set()
-            await self._idle.wait()
+            await self._progress.wait()
         if self._pending:
             await asyncio.wait(list(self._pending))
 
@@ -364,6 +369,7 @@ class KafkaEventSink(EventSink):
                     accounts.pop(event.order_id, None)
             batch.append((event, account))
         self._queue.append(batch)
+        self._enqueued += 1
         loop = self._loop
         # One wake-up in flight is enough: the loop takes everything queued when it runs. The
         # flag is cleared on the loop before it looks at the queue, so a batch appended after
@@ -392,7 +398,6 @@ class KafkaEventSink(EventSink):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            self._busy = True
             while queue:
                 chunk = [queue.popleft()]
                 taken = len(chunk[0])
@@ -408,10 +413,10 @@ class KafkaEventSink(EventSink):
                     logger.exception("order events could not be encoded or handed over")
                     self.failed += self._unsettled
                 self._unsettled = 0
+                self._taken += len(chunk)
+                self._progress.set()
                 # A backlog is many chunks: let the loop's other tasks run between them.
                 await asyncio.sleep(0)
-            self._busy = False
-            self._idle.set()
 
     async def _produce(self, chunk: list[list[tuple[OrderEvent, str | None]]]) -> None:
         """Encode the chunk into batches per partition and hand each to the producer."""

@@ -7,6 +7,7 @@ Kafka's default partitioner (and every murmur2 client) places it.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import defaultdict
@@ -226,6 +227,37 @@ async def test_drain_returns_once_kafka_acknowledged_everything_handed_over(
     # Assert: counted from the acks, and already on the broker when drain returned
     assert (sink.published, sink.failed) == (len(events), 0)
     assert await topics.end_offsets(topics.names.order_events) == len(events)
+
+
+async def test_drain_waits_for_what_was_published_before_it_not_for_what_keeps_coming(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    # Arrange: a thread keeps publishing (as the engine under load does) until told to stop
+    sink = await started(KafkaEventSink(topics.settings, topics.names))
+    before = interleaved(500)
+    published_from_a_thread(sink, [before])
+    stop = threading.Event()
+
+    def keep_publishing() -> None:
+        n = 0
+        while not stop.is_set():
+            sink.publish(
+                [e for k in range(50) for e in order_events(f"later-{n}-{k}", ACCOUNTS[k % 8])]
+            )
+            n += 1
+
+    publisher = threading.Thread(target=keep_publishing)
+    publisher.start()
+    try:
+        # Act
+        await asyncio.wait_for(sink.drain(), 10.0)
+    finally:
+        stop.set()
+        publisher.join(10)
+
+    # Assert: everything published before the call is acknowledged, and the drain returned
+    # although the publisher never paused (waiting for an empty queue would chase it)
+    assert sink.published >= len(before)
 
 
 async def test_a_batch_larger_than_one_record_batch_is_split_and_fully_delivered(
