@@ -87,20 +87,27 @@ def event_json(event: OrderEvent) -> dict[str, Any]:
     As on the ``order-events`` topic and in the store (``oms.codec.event_to_dict``),
     ``OrderPlaced``'s own ``type`` field (the order type) is written ``order_type``.
     """
-    document: dict[str, Any] = {"type": type(event).__name__}
-    for field in dataclasses.fields(event):
-        value = getattr(event, field.name)
-        if field.name == "type":
+    kind = type(event)
+    names = _EVENT_FIELDS.get(kind)
+    if names is None:  # once per event class: dataclasses.fields is slow for a hot path
+        names = _EVENT_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(event))
+    document: dict[str, Any] = {"type": kind.__name__}
+    for name in names:
+        value = getattr(event, name)
+        if name == "type":
             document["order_type"] = value.value
-        elif field.name == "at":
+        elif name == "at":
             document["at"] = iso_time(value)
         elif isinstance(value, Decimal):
-            document[field.name] = amount(value)
+            document[name] = format(value, "f")
         elif isinstance(value, Enum):
-            document[field.name] = value.value
+            document[name] = value.value
         else:
-            document[field.name] = value
+            document[name] = value
     return document
+
+
+_EVENT_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def instrument_json(instrument: Instrument) -> dict[str, Any]:

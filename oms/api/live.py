@@ -103,24 +103,45 @@ class OrderFeed:
     async def _run(self) -> None:
         while True:
             batch = await self._batches.get()
-            for event in batch:
-                try:
-                    await self._handle(event)
-                except Exception:
-                    logger.exception("order feed could not handle %r", event)
+            try:
+                untracked = self._fan_out(batch)
+                for event in untracked:
+                    await self._fan_out_untracked(event)
+            except Exception:
+                logger.exception("order feed could not handle a batch of %d events", len(batch))
 
-    async def _handle(self, event: OrderEvent) -> None:
-        tracked = self._track(event)
-        if tracked is None:  # placed before this process listened: ask where it belongs
-            order = await reply(self.engine.get_order(event.order_id))
-            if order is None:
-                return
-            account_id, status = order.account_id, order.status
-        else:
+    def _fan_out(self, batch: Sequence[OrderEvent]) -> list[OrderEvent]:
+        """Track and send each event (no await per event: thousands a second pass here);
+        return those of orders this feed never saw placed, in order."""
+        untracked: list[OrderEvent] = []
+        track, subscribers = self._track, self._subscribers
+        for event in batch:
+            tracked = track(event)
+            if tracked is None:
+                untracked.append(event)
+                continue
             account_id, status = tracked
-        queues = self._subscribers.get(account_id)
-        if not queues:
+            queues = subscribers.get(account_id)
+            if queues:
+                self._send(queues, account_id, status, event)
+        return untracked
+
+    async def _fan_out_untracked(self, event: OrderEvent) -> None:
+        """An order placed before this process listened: ask the engine where it belongs."""
+        order = await reply(self.engine.get_order(event.order_id))
+        if order is None:
             return
+        queues = self._subscribers.get(order.account_id)
+        if queues:
+            self._send(queues, order.account_id, order.status, event)
+
+    def _send(
+        self,
+        queues: set[asyncio.Queue[str | None]],
+        account_id: str,
+        status: OrderStatus,
+        event: OrderEvent,
+    ) -> None:
         message = orjson.dumps(
             {
                 "type": "order_event",
@@ -183,7 +204,11 @@ ORDER_FEED_KEY = web.AppKey("order_feed", OrderFeed)
 
 
 async def pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> None:
-    """Send what arrives on ``queue`` until it yields None or the client goes away."""
+    """Send what arrives on ``queue`` until it yields None or the client goes away.
+
+    While messages are waiting they are sent back to back; only an empty queue costs a wait
+    on both the queue and the client (a task each), so a busy feed pays it once per burst.
+    """
 
     async def reader() -> None:  # answers pings, notices the close
         async for message in ws:
@@ -193,12 +218,17 @@ async def pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> N
     reading = asyncio.create_task(reader())
     try:
         while not reading.done():
-            getting = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getting, reading}, return_when=asyncio.FIRST_COMPLETED)
-            if getting not in done:
-                getting.cancel()
-                break
-            item = getting.result()
+            if queue.empty():
+                getting = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait(
+                    {getting, reading}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getting not in done:
+                    getting.cancel()
+                    break
+                item = getting.result()
+            else:
+                item = queue.get_nowait()
             if item is None:
                 break
             await ws.send_str(item)
