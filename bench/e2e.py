@@ -16,7 +16,8 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   filtered count by scanning every document (~2.8 s of its CPU at 30,000 orders), so polling it
   would slow down the very writes being measured. MongoDB is counted once, after the clock.
 - ``p50_ms`` / ``p99_ms``: from the moment an order was due (POST sent, or produce called) to
-  its ``OrderAccepted`` event seen on ``/ws/orders``, with orders offered at a fixed ``--rate``
+  its ``OrderAccepted`` event read back from ``order-events`` (published once durable), with
+  orders offered at a fixed ``--rate``
   for ``--latency-seconds`` (open loop: each order is due at its slot whatever the others do,
   so a stall shows in the figures rather than slowing the offer).
 - ``kafka_ceiling_per_s``: aiokafka alone, the producer of the service (acks=all, idempotent)
@@ -230,24 +231,37 @@ async def _terminal_count(db: Any, accounts: list[str]) -> int:
 
 
 _TERMINAL = (b'"OrderSettled"', b'"OrderCancelled"', b'"OrderRejected"')
+_ACCEPTED = (b'"OrderAccepted"',)
 
 
-class TerminalWatch:
-    """Counts the orders whose terminal event reached ``order-events`` (durable by then)."""
+class EventWatch:
+    """Notes when each order's first event of ``kinds`` reached ``order-events``.
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    The service publishes an event only once it is durable, so this is when the outside world
+    can know it. ``from_end`` starts at the topic's end (only what happens from now on).
+    """
+
+    def __init__(
+        self, settings: Settings, topic: str, kinds: tuple[bytes, ...], *, from_end: bool = False
+    ) -> None:
         self.consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
+            auto_offset_reset="latest" if from_end else "earliest",
             enable_auto_commit=False,
+            fetch_max_wait_ms=50,
             **aiokafka_security(settings),
         )
-        self.ended: set[str] = set()
+        self.kinds = kinds
+        self.seen: dict[str, float] = {}  # order id -> perf_counter when its event arrived
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> TerminalWatch:
-        await self.consumer.start()
+    async def __aenter__(self) -> EventWatch:
+        consumer = self.consumer
+        await consumer.start()
+        await _poll(lambda: bool(consumer.assignment()), 30, 0.05)
+        for tp in consumer.assignment():
+            await consumer.position(tp)  # resolve where it starts before anything is placed
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -258,13 +272,15 @@ class TerminalWatch:
         await self.consumer.stop()
 
     async def _run(self) -> None:
+        kinds, seen = self.kinds, self.seen
         while True:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=10_000)
+            now = time.perf_counter()
             for records in batches.values():
                 for record in records:
                     value = record.value
-                    if value is not None and any(kind in value[:40] for kind in _TERMINAL):
-                        self.ended.add(orjson.loads(value)["order_id"])
+                    if value is not None and any(kind in value[:40] for kind in kinds):
+                        seen.setdefault(orjson.loads(value)["order_id"], now)
 
 
 async def throughput(
@@ -272,19 +288,19 @@ async def throughput(
 ) -> dict[str, float]:
     """Place for ``args.seconds``, then wait until every placed order is terminal and durable."""
     topic = topic_names(placer.server.settings).order_events
-    async with TerminalWatch(placer.server.settings, topic) as watch:
+    async with EventWatch(placer.server.settings, topic, _TERMINAL) as watch:
         results = await _throughput(placer, watch, accounts, args)
     results["terminal"] = await _terminal_count(db, accounts)  # after the clock: one scan
     return results
 
 
 async def _throughput(
-    placer: Placer, watch: TerminalWatch, accounts: list[str], args: argparse.Namespace
+    placer: Placer, watch: EventWatch, accounts: list[str], args: argparse.Namespace
 ) -> dict[str, float]:
     placed = 0
     stop_at = time.monotonic() + args.seconds
     started = time.monotonic()
-    ended = watch.ended
+    ended = watch.seen
     if placer.via == "kafka":
         offset = 0
         while time.monotonic() < stop_at:
@@ -321,27 +337,21 @@ async def _throughput(
 
 
 async def latency(
-    placer: Placer, http: aiohttp.ClientSession, accounts: list[str], args: argparse.Namespace
+    placer: Placer, accounts: list[str], args: argparse.Namespace
 ) -> dict[str, float]:
-    """Offer ``args.rate`` orders/s for ``args.latency_seconds``; POST to ACCEPTED seen on WS."""
+    """Offer ``args.rate`` orders/s for ``args.latency_seconds``; due to ``OrderAccepted`` seen on
+    ``order-events`` (published once durable)."""
+    topic = topic_names(placer.server.settings).order_events
+    async with EventWatch(placer.server.settings, topic, _ACCEPTED, from_end=True) as watch:
+        return await _latency(placer, watch, accounts, args)
+
+
+async def _latency(
+    placer: Placer, watch: EventWatch, accounts: list[str], args: argparse.Namespace
+) -> dict[str, float]:
     due: dict[str, float] = {}  # order id -> when it was due
-    accepted: dict[str, float] = {}  # order id -> when its OrderAccepted arrived
+    accepted = watch.seen  # order id -> when its OrderAccepted arrived
     total = int(args.rate * args.latency_seconds)
-    sockets = [
-        await http.ws_connect(f"{placer.server.base}/ws/orders?account_id={a}") for a in accounts
-    ]
-    for ws in sockets:
-        await ws.receive(timeout=10)  # {"type": "subscribed"}
-
-    async def listen(ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                break
-            data = orjson.loads(message.data)
-            if data.get("type") == "order_event" and data["event"]["type"] == "OrderAccepted":
-                accepted[data["order_id"]] = time.perf_counter()
-
-    listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
     orders = _orders(accounts, total, 0)
     # Kafka: one produce per slot of 5 ms holding the orders due in it (as a producer would).
     per_call = max(1, int(args.rate * 0.005)) if placer.via == "kafka" else 1
@@ -361,11 +371,6 @@ async def latency(
         tasks.append(asyncio.create_task(send(orders[index : index + per_call], at)))
     await asyncio.gather(*tasks)
     await _poll(lambda: len(accepted.keys() & due.keys()) >= len(due), 30)
-    for ws in sockets:
-        await ws.close()
-    for task in listeners:
-        task.cancel()
-    await asyncio.gather(*listeners, return_exceptions=True)
     latencies = sorted(1000 * (accepted[i] - due[i]) for i in due if i in accepted)
     if not latencies:
         return {
@@ -511,7 +516,7 @@ async def main() -> None:
                 results |= await throughput(placer, db, accounts, args)
                 fresh = [f"lat-{run}-{n}" for n in range(4)]
                 await _open_accounts(http, server.base, fresh)
-                results |= await latency(placer, http, fresh, args)
+                results |= await latency(placer, fresh, args)
                 refused = placer.refused
     finally:
         server.stop()
