@@ -11,6 +11,8 @@ prices and fees) is written with every digit. The store (``oms.codec``) keeps ev
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,9 +50,23 @@ def _quantum(instruments: Mapping[str, Instrument], symbol: str) -> Decimal | No
 
 
 def iso_time(epoch_s: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with microseconds and a ``Z``."""
-    stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="microseconds")
-    return stamp.replace("+00:00", "Z")
+    """Epoch seconds as ISO-8601 UTC with microseconds and a ``Z``.
+
+    The events of a busy second share their date and time up to the second: that part is
+    formatted once per second (``_second_prefix``), the microseconds each time.
+    """
+    fraction, whole = math.modf(epoch_s)  # as datetime rounds: the fraction alone, half-even
+    second, micro = int(whole), round(fraction * 1_000_000)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    elif micro < 0:
+        second, micro = second - 1, micro + 1_000_000
+    return f"{_second_prefix(second)}.{micro:06d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_prefix(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def order_json(order: Order, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
