@@ -138,6 +138,7 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
+                pipeline=_pipeline(repository, ingestion, sink),
                 accounts=accounts,
             )
             runner = web.AppRunner(app, access_log=None)
@@ -196,6 +197,30 @@ def _async(fn: Callable[[], None]) -> Stop:
         await asyncio.to_thread(fn)
 
     return run
+
+
+def _pipeline(
+    repository: MongoOrderRepository, ingestion: StreamIngestion, sink: KafkaEventSink
+) -> Callable[[], dict[str, float]]:
+    """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
+
+    def figures() -> dict[str, float]:
+        stats = ingestion.stats
+        return {
+            "store_backlog_orders": repository.backlog,
+            "store_writes_total": repository.writes,
+            "store_documents_written_total": repository.documents_written,
+            "store_write_retries_total": repository.retries,
+            "ingest_commands_total": stats.commands,
+            "ingest_commits_total": stats.commits,
+            "ingest_commit_failures_total": stats.commit_failures,
+            "ingest_barrier_retries_total": stats.barrier_retries,
+            "dead_letters_total": stats.dead_letters,
+            "events_published_total": sink.published,
+            "events_failed_total": sink.failed,
+        }
+
+    return figures
 
 
 def _account_of(repository: MongoOrderRepository) -> Callable[[str], str | None]:

@@ -18,7 +18,7 @@ from oms.api.accounts import add_account_routes
 from oms.api.health import READINESS_KEY, SETTINGS_KEY, Readiness, add_health_routes
 from oms.api.live import ORDER_FEED_KEY, OrderFeed, ws_orders
 from oms.api.market import MARKET_FEED_KEY, MarketFeed, add_market_routes
-from oms.api.metrics import METRICS_KEY, ApiMetrics
+from oms.api.metrics import METRICS_KEY, ApiMetrics, Pipeline
 from oms.api.openapi import get_openapi
 from oms.api.orders import add_order_routes
 from oms.api.problems import Problem, internal_error, problem_middleware
@@ -56,6 +56,7 @@ def build_app(
     *,
     partitions_assigned: Callable[[], bool] | None = None,
     consumer_lag: ConsumerLag | None = None,
+    pipeline: Pipeline | None = None,
     ready_probe: ReadyProbe | None = None,
     clock: Callable[[], float] = time.time,
     market_poll_s: float | None = 0.25,
@@ -65,10 +66,10 @@ def build_app(
 
     ``engine`` must be started by the caller (and stopped after the app); the app only
     subscribes to its journal while it runs. ``partitions_assigned`` and ``consumer_lag`` come
-    from the stream layer; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
+    from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     """
     feed_holder: list[OrderFeed] = []
-    metrics = ApiMetrics(lambda: feed_holder[0] if feed_holder else None, consumer_lag)
+    metrics = ApiMetrics(lambda: feed_holder[0] if feed_holder else None, consumer_lag, pipeline)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[metrics.middleware, problem_middleware, _unexpected_middleware],

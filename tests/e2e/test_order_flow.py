@@ -70,6 +70,30 @@ async def test_a_market_order_over_rest_is_settled_and_seen_through_get_events_a
     account_now = await (await http.get(f"{replica.base}/api/accounts/{account}")).json()
     assert account_now["balances"]["BTC"]["available"] == "10.01"
     assert Decimal(account_now["balances"]["USD"]["reserved"]) == 0
+    # ... and the pipeline behind it shows in /metrics: written, published, then committed
+    figures = await _metrics(http, replica, until=("oms_ingest_commands_total", 1))
+    assert figures["oms_store_documents_written_total"] >= 1
+    assert figures["oms_events_published_total"] >= 4
+
+
+async def _metrics(
+    http: aiohttp.ClientSession, replica: Replica, *, until: tuple[str, float]
+) -> dict[str, float]:
+    """The unlabelled ``oms_`` figures of /metrics, once ``until`` holds (the commit follows the
+    events by a few milliseconds), or after 10 s."""
+    name, least = until
+    figures: dict[str, float] = {}
+    for _ in range(100):
+        text = await (await http.get(f"{replica.base}/metrics")).text()
+        figures = {
+            key: float(value)
+            for key, value in (line.rsplit(" ", 1) for line in text.splitlines())
+            if key.startswith("oms_") and "{" not in key
+        }
+        if figures.get(name, 0) >= least:
+            break
+        await asyncio.sleep(0.1)
+    return figures
 
 
 async def test_a_resting_order_is_cancelled_and_a_second_cancel_answers_409(

@@ -54,6 +54,7 @@ async def api() -> AsyncIterator[Api]:
         cache,
         partitions_assigned=lambda: True,
         consumer_lag=lambda: {("orders", 0): 3},
+        pipeline=lambda: {"store_backlog_orders": 2, "dead_letters_total": 5},
         ready_probe=_ready,
         market_poll_s=0.02,
         accounts=accounts,
