@@ -31,6 +31,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from oms.config import Settings
 from oms.domain.commands import ApplyFill
+from oms.domain.errors import DomainError
 from oms.domain.events import (
     OrderCancelled,
     OrderEvent,
@@ -158,28 +159,31 @@ class PartitionedBatches:
         builders = None if key is None else self._routes.get(key)
         if builders is None:
             builders = self._route(key)
-        if builders[-1].append(key=key, value=value, timestamp=None) is None:
+        builder, records = builders[-1]
+        if builder.append(key=key, value=value, timestamp=None) is None:
             # A batch always takes its first record, however large.
-            builder = self._create()
+            builder, records = self._create(), []
             builder.append(key=key, value=value, timestamp=None)
-            builders.append(builder)
+            builders.append((builder, records))
+        records.append((key, value))
 
     def _route(self, key: bytes | None) -> list[Any]:
         available = self._producer.client.cluster.available_partitions_for_topic(self.topic)
         partition = self._partitioner(key, self._partitions, list(available or ()))
         builders = self._by_partition.get(partition)
         if builders is None:
-            builders = self._by_partition[partition] = [self._create()]
+            builders = self._by_partition[partition] = [(self._create(), [])]
         if key is not None:
             self._routes[key] = builders
         return builders
 
     def records(self) -> int:
         """How many records were added."""
-        return sum(b.record_count() for b in chain.from_iterable(self._by_partition.values()))
+        return sum(len(r) for _, r in chain.from_iterable(self._by_partition.values()))
 
-    def batches(self) -> Iterator[tuple[int, Any]]:
-        """``(partition, batch)`` of every partition's batches in order, partitions taking turns.
+    def batches(self) -> Iterator[tuple[int, Any, Records]]:
+        """``(partition, batch, its records)`` of every partition's batches in order, partitions
+        taking turns.
 
         Taking turns lets each partition's first batch leave with the next request while a
         partition's second batch waits for its first to be taken.
@@ -187,24 +191,33 @@ class PartitionedBatches:
         queues = [(p, deque(builders)) for p, builders in self._by_partition.items()]
         while queues:
             for partition, builders in queues:
-                batch = builders.popleft()
+                batch, records = builders.popleft()
                 # Closed, it leaves with the next request instead of lingering for more records.
                 batch.close()
-                yield partition, batch
+                yield partition, batch, records
             queues = [(p, builders) for p, builders in queues if builders]
 
 
-def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any]]:
-    """Every ``(topic, partition, batch)`` of ``topics``, each partition's batches in order."""
+Records = list[tuple[bytes | None, bytes]]
+
+
+def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any, Records]]:
+    """Every ``(topic, partition, batch, records)`` of ``topics``, each partition's in order."""
     turns = [(t.topic, t.batches()) for t in topics]
     while turns:
         left = []
         for topic, batches in turns:
             turn = next(batches, None)
             if turn is not None:
-                yield topic, turn[0], turn[1]
+                yield topic, turn[0], turn[1], turn[2]
                 left.append((topic, batches))
         turns = left
+
+
+class EventsNotPublished(DomainError):
+    """Order events Kafka refused are still waiting to be sent again."""
+
+    code = "EVENTS_NOT_PUBLISHED"
 
 
 class KafkaCommandBus(CommandBus):
@@ -259,7 +272,7 @@ class KafkaCommandBus(CommandBus):
         topics = (orders,) if executions is None else (orders, executions)
         sent: list[asyncio.Future[Any]] = []
         try:
-            for topic, partition, batch in _interleave(*topics):
+            for topic, partition, batch, _ in _interleave(*topics):
                 sent.append(await self._producer.send_batch(batch, topic, partition=partition))
         finally:
             # Whatever was handed over is awaited even when a later hand-over failed, so its
@@ -282,7 +295,9 @@ class KafkaEventSink(EventSink):
     waits until everything handed over so far is acknowledged.
 
     ``published`` and ``failed`` count records as Kafka answered for them: each order event, and
-    the ``risk-events`` record of a rejection.
+    the ``risk-events`` record of a rejection (``failed`` counts refusals: a refused batch is kept
+    and ``drain`` sends it again, raising ``EventsNotPublished`` while Kafka still refuses it, so
+    the ingestion barrier retries and commits nothing whose events are not out).
 
     ``account_of`` answers for an order the sink has not seen placed (one rehydrated after a
     restart); it runs on the dispatcher thread, so it should be the repository's ``get``.
@@ -312,6 +327,8 @@ class KafkaEventSink(EventSink):
         self._taken = 0  # published batches handed to the producer (the loop counts)
         self._progress = asyncio.Event()  # set each time _taken grows
         self._pending: set[asyncio.Future[Any]] = set()
+        # Batches Kafka refused, kept until drain() sends them again (the barrier retries it).
+        self._unpublished: deque[tuple[str, int, Records]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.failed = 0
@@ -350,6 +367,11 @@ class KafkaEventSink(EventSink):
             await self._progress.wait()
         if self._pending:
             await asyncio.wait(list(self._pending))
+        if self._unpublished:
+            await self._send_again()
+            if self._unpublished:
+                count = sum(len(records) for _, _, records in self._unpublished)
+                raise EventsNotPublished(f"{count} event records are waiting to be sent again")
 
     # -- on the dispatcher thread ----------------------------------------------------------
 
@@ -436,31 +458,62 @@ class KafkaEventSink(EventSink):
                     risks.add(key, encode_risk_event(rejection(event, account)))
         topics = (events,) if risks is None else (events, risks)
         self._unsettled = sum(t.records() for t in topics)
-        for topic, partition, batch in _interleave(*topics):
-            count = batch.record_count()
-            try:
-                future = await producer.send_batch(batch, topic, partition=partition)
-            except KafkaError:
-                self._unsettled -= count
-                self.failed += count
-                logger.exception(
-                    "%d records could not be handed to the producer for %s[%d]",
-                    count,
-                    topic,
-                    partition,
-                )
-                continue
-            self._unsettled -= count
-            self._pending.add(future)
-            future.add_done_callback(partial(self._sent, count))
+        for topic, partition, batch, records in _interleave(*topics):
+            self._unsettled -= len(records)
+            await self._hand_over(topic, partition, batch, records)
 
-    def _sent(self, count: int, future: asyncio.Future[Any]) -> None:
+    async def _hand_over(self, topic: str, partition: int, batch: Any, records: Records) -> None:
+        """Give one batch to the producer; what Kafka refuses is kept to be sent again."""
+        try:
+            future = await self._producer.send_batch(batch, topic, partition=partition)
+        except KafkaError:
+            logger.exception(
+                "%d records could not be handed to the producer for %s[%d]",
+                len(records), topic, partition,
+            )  # fmt: skip
+            self._refused(topic, partition, records)
+            return
+        self._pending.add(future)
+        future.add_done_callback(partial(self._sent, topic, partition, records))
+
+    def _sent(
+        self, topic: str, partition: int, records: Records, future: asyncio.Future[Any]
+    ) -> None:
         self._pending.discard(future)
         if future.cancelled() or future.exception() is not None:
-            self.failed += count
-            logger.error("%d order event records could not be published: %r", count, future)
+            logger.error(
+                "%d records for %s[%d] were refused (%r); they will be sent again",
+                len(records), topic, partition, future,
+            )  # fmt: skip
+            self._refused(topic, partition, records)
         else:
-            self.published += count
+            self.published += len(records)
+
+    def _refused(self, topic: str, partition: int, records: Records) -> None:
+        self.failed += len(records)
+        self._unpublished.append((topic, partition, records))
+
+    async def _send_again(self) -> None:
+        """Send the refused batches again, each partition's in the order they were refused.
+
+        Their records land after what that partition took meanwhile: a reader orders one
+        order's events by their ``sequence``, which each event carries.
+        """
+        unpublished, self._unpublished = self._unpublished, deque()
+        for topic, partition, records in unpublished:
+            batch = self._producer.create_batch()
+            taken: Records = []
+            for key, value in records:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    batch.close()
+                    await self._hand_over(topic, partition, batch, taken)
+                    batch, taken = self._producer.create_batch(), []
+                    batch.append(key=key, value=value, timestamp=None)
+                taken.append((key, value))
+            batch.close()
+            await self._hand_over(topic, partition, batch, taken)
+        if self._pending:
+            await asyncio.wait(list(self._pending))
 
     async def publish_risk_event(self, event: RiskEvent) -> None:
         """Publish one risk event (a kill-switch change from the API) and wait for the ack."""

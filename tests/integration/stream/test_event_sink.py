@@ -20,6 +20,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import murmur2
 
 from oms.config import Settings
@@ -34,7 +35,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaCommandBus, KafkaEventSink
+from oms.stream.producer import EventsNotPublished, KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -258,6 +259,44 @@ async def test_drain_waits_for_what_was_published_before_it_not_for_what_keeps_c
     # Assert: everything published before the call is acknowledged, and the drain returned
     # although the publisher never paused (waiting for an empty queue would chase it)
     assert sink.published >= len(before)
+
+
+async def test_a_batch_kafka_refuses_is_sent_again_and_drain_fails_until_it_is(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    # Arrange: Kafka refuses every record batch (the first hand-over and the drain's re-send),
+    # until the broker comes back
+    sink = await started(KafkaEventSink(topics.settings, topics.names, batch_bytes=4_096))
+    send_batch = sink._producer.send_batch
+    refusals = {"left": 10_000}
+
+    async def flaky(batch: Any, topic: str, *, partition: int) -> Any:
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            refused.set_exception(KafkaTimeoutError("broker away"))
+            return refused
+        return await send_batch(batch, topic, partition=partition)
+
+    sink._producer.send_batch = flaky
+    events = interleaved(300)
+
+    # Act
+    published_from_a_thread(sink, [events])
+    with pytest.raises(EventsNotPublished):
+        await sink.drain()
+    refusals["left"] = 0
+    await sink.drain()  # the barrier retries: this time everything goes
+
+    # Assert: every event is on the broker exactly once, each account's in sequence order
+    assert sink.published == len(events)
+    assert sink.failed > 0
+    records = await topics.read(topics.names.order_events, len(events))
+    assert len(records) == len(events)
+    arrived = [orjson.loads(r.value) for r in records]
+    assert sorted((a["order_id"], a["sequence"]) for a in arrived) == sorted(
+        (e.order_id, e.sequence) for e in events
+    )
 
 
 async def test_a_batch_larger_than_one_record_batch_is_split_and_fully_delivered(
