@@ -26,7 +26,8 @@ async def client(settings: Settings, unique: str) -> AsyncIterator[aioredis.Redi
     """A client; every key the test made (they all hold ``unique``) is deleted afterwards."""
     redis = aioredis.from_url(settings.redis_url)
     yield redis
-    keys = [key async for key in redis.scan_iter(match=f"*{unique}*")]
+    # count: a shared Redis can hold many other keys (24 h idempotency keys of demo runs)
+    keys = [key async for key in redis.scan_iter(match=f"*{unique}*", count=10_000)]
     if keys:
         await redis.delete(*keys)
     await redis.aclose()
