@@ -109,7 +109,7 @@ class Engine:
         self.repository = repository if repository is not None else MemoryOrderRepository()
         self.dispatcher = Dispatcher("oms-engine")
         self.journal = Journal(self.repository, sink)
-        self.dispatcher.add_drain_hook(self.journal.flush)
+        self.dispatcher.add_drain_hook(self.journal.flush, under_load=self.journal.flush_finished)
         self._ctx = OrderContext(journal=self.journal, instruments=listed, clock=clock)
         self.risk_book = RiskBook(listed, fee_rate=settings.fee_rate, default_limits=default_limits)
         self._risk: ActorRef[Any] = RiskSupervisor.start(self.dispatcher, self.risk_book)

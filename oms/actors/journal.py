@@ -50,6 +50,31 @@ class Journal:
         orders = list(self._orders.values())
         self._events = []
         self._orders = {}
+        self._hand_over(orders, events)
+
+    def flush_finished(self) -> None:
+        """Under load (the queue never runs dry): hand over only the orders that have finished.
+
+        An order's life is a few messages apart in a queue that many orders share, so a flush
+        every few hundred messages would catch most orders midway and the store would write each
+        of them twice or more (measured: 2.3 documents per order). Finished orders go now, whole;
+        the others wait for their end or for the queue to run dry (``flush``).
+        """
+        orders = self._orders
+        finished = {order_id for order_id, order in orders.items() if order.status.is_terminal}
+        if not finished:
+            return
+        if len(finished) == len(orders):
+            self.flush()
+            return
+        events: list[OrderEvent] = []
+        kept: list[OrderEvent] = []
+        for event in self._events:
+            (events if event.order_id in finished else kept).append(event)
+        self._events = kept
+        self._hand_over([orders.pop(order_id) for order_id in finished], events)
+
+    def _hand_over(self, orders: list[Order], events: list[OrderEvent]) -> None:
         self.repository.save(orders, events)
         if self._sink is not None or self._listeners:
             self.repository.after_durable(lambda: self._publish(events))

@@ -95,7 +95,8 @@ class Dispatcher:
         self._idle = False
         self._stopping = False
         self._drain_every = drain_every
-        self._drain_hooks: list[Callable[[], None]] = []
+        # (when the queue runs dry, every drain_every messages under load)
+        self._drain_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._thread: threading.Thread | None = None
         self.handled = 0
 
@@ -145,13 +146,16 @@ class Dispatcher:
         """Run ``fn`` on the dispatcher thread after what is already queued."""
         self.post(None, _Call(fn))
 
-    def add_drain_hook(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` on the dispatcher whenever the queue runs dry (and every N messages).
+    def add_drain_hook(
+        self, hook: Callable[[], None], *, under_load: Callable[[], None] | None = None
+    ) -> None:
+        """Run ``hook`` on the dispatcher whenever the queue runs dry, and ``under_load`` (default:
+        ``hook``) every ``drain_every`` messages while it does not.
 
         This is the unit-of-work boundary: what the handled messages produced is written and
         published here in one batch instead of once per message.
         """
-        self._drain_hooks.append(hook)
+        self._drain_hooks.append((hook, under_load or hook))
 
     def when_idle(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` on the dispatcher once nothing is queued and the drain hooks ran.
@@ -161,10 +165,12 @@ class Dispatcher:
         """
 
         def check() -> None:
-            self._drain()
             if self._queue:
-                self.call_soon(check)  # more work arrived: look again behind it
+                # More work arrived: look again behind it. No drain here: a full drain with
+                # orders midway would write each of them twice (the loop drains when dry).
+                self.call_soon(check)
             else:
+                self._drain()
                 callback()
 
         self.call_soon(check)
@@ -183,8 +189,9 @@ class Dispatcher:
     def _request_stop(self) -> None:
         self._stopping = True
 
-    def _drain(self) -> None:
-        for hook in self._drain_hooks:
+    def _drain(self, *, under_load: bool = False) -> None:
+        for dry, loaded in self._drain_hooks:
+            hook = loaded if under_load else dry
             try:
                 hook()
             except Exception:
@@ -236,7 +243,7 @@ class Dispatcher:
                 since_drain += 1
                 if since_drain >= drain_every:
                     since_drain = 0
-                    self._drain()
+                    self._drain(under_load=True)
             self._drain()
         finally:
             _DISPATCHER_THREADS.discard(ident)

@@ -8,7 +8,7 @@ from oms.actors.journal import Journal
 from oms.domain.events import OrderEvent
 from oms.store.memory import MemoryOrderRepository
 from oms.store.ports import EventSink
-from tests.unit.store.histories import settled_history, states
+from tests.unit.store.histories import open_history, settled_history, states
 
 
 class _WriteBehind(MemoryOrderRepository):
@@ -74,3 +74,31 @@ def test_a_store_that_writes_through_publishes_at_once() -> None:
 
     # Assert
     assert sink.published == history
+
+
+def test_under_load_only_finished_orders_are_handed_over_and_the_rest_wait_whole() -> None:
+    # Arrange: one order settled, one still open (midway), their events interleaved
+    store, sink = MemoryOrderRepository(), _Sink()
+    journal = Journal(store, sink)
+    done, midway = settled_history("o-done"), open_history("o-open")
+    finished = list(zip(done, states(done), strict=True))
+    open_steps = list(zip(midway, states(midway), strict=True))
+    steps = [step for pair in zip(finished, open_steps, strict=False) for step in pair]
+    steps += finished[len(open_steps) :]
+    for event, order in steps:
+        journal.record(order, event)
+
+    # Act
+    journal.flush_finished()
+
+    # Assert: the finished order went whole; the open one is still held, in order
+    assert sink.published == done
+    assert store.get("o-open") is None
+    assert journal.holds("o-open")
+
+    # Act: the queue ran dry
+    journal.flush()
+
+    # Assert
+    assert sink.published == done + midway
+    assert store.get("o-open") == states(midway)[-1]
