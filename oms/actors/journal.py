@@ -13,10 +13,6 @@ logger = logging.getLogger(__name__)
 
 Listener = Callable[[Sequence[OrderEvent]], None]
 
-# Under load, finished orders are handed over once at least this many have finished: the split
-# walks every held event, so it is paid per batch of finished orders, not per message.
-FINISHED_PER_HAND_OVER = 64
-
 
 class Journal:
     """Collects order events on the dispatcher thread; ``flush`` hands them over in one batch.
@@ -31,15 +27,12 @@ class Journal:
         self._sink = sink
         self._events: list[OrderEvent] = []
         self._orders: dict[str, Order] = {}
-        self._finished = 0  # orders recorded terminal since the last hand-over (an upper bound)
         self._listeners: list[Listener] = []
 
     def record(self, order: Order, event: OrderEvent) -> None:
         """Remember an applied event and the order it produced."""
         self._events.append(event)
         self._orders[order.order_id] = order
-        if order.status.is_terminal:
-            self._finished += 1
 
     def holds(self, order_id: str) -> bool:
         """True if an event of this order is recorded but not yet handed to the store."""
@@ -57,7 +50,6 @@ class Journal:
         orders = list(self._orders.values())
         self._events = []
         self._orders = {}
-        self._finished = 0
         self._hand_over(orders, events)
 
     def flush_finished(self) -> None:
@@ -68,11 +60,8 @@ class Journal:
         of them twice or more (measured: 2.3 documents per order). Finished orders go now, whole;
         the others wait for their end or for the queue to run dry (``flush``).
         """
-        if self._finished < FINISHED_PER_HAND_OVER:
-            return  # splitting scans every held event: do it for a worthwhile number of orders
         orders = self._orders
         finished = {order_id for order_id, order in orders.items() if order.status.is_terminal}
-        self._finished = 0
         if not finished:
             return
         if len(finished) == len(orders):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import pytest
-
-from oms.actors import journal as journal_module
 from oms.actors.journal import Journal
 from oms.domain.events import OrderEvent
 from oms.store.memory import MemoryOrderRepository
@@ -79,12 +76,8 @@ def test_a_store_that_writes_through_publishes_at_once() -> None:
     assert sink.published == history
 
 
-def test_under_load_only_finished_orders_are_handed_over_and_the_rest_wait_whole(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Arrange: one order settled, one still open (midway), their events interleaved; one
-    # finished order is enough to hand over
-    monkeypatch.setattr(journal_module, "FINISHED_PER_HAND_OVER", 1)
+def test_under_load_only_finished_orders_are_handed_over_and_the_rest_wait_whole() -> None:
+    # Arrange: one order settled, one still open (midway), their events interleaved
     store, sink = MemoryOrderRepository(), _Sink()
     journal = Journal(store, sink)
     done, midway = settled_history("o-done"), open_history("o-open")
