@@ -28,7 +28,6 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from oms.config import Settings  # noqa: E402
 from oms.stream.producer import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security, kafka_ssl_context  # noqa: E402
-from oms.stream.topics import TopicSpec, ensure_topics  # noqa: E402
+from oms.stream.topics import TopicSpec, delete_topics, ensure_topics  # noqa: E402
 
 RECORD_BYTES = 330  # an encoded PlaceOrder is about this size
 PARTITIONS = 8
@@ -137,14 +136,7 @@ async def main() -> None:
         faust_rate, faust_cpu = await faust_agent(settings, topic, args.records)
         kafka_rate, kafka_cpu = await aiokafka_batches(settings, topic, args.records)
     finally:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
-        )
-        await admin.start()
-        try:
-            await admin.delete_topics([topic])
-        finally:
-            await admin.close()
+        await delete_topics(settings, [topic])
     print(f"records: {args.records}")
     print(f"faust_records_per_s: {faust_rate:.0f}")
     print(f"faust_cpu_us_per_record: {faust_cpu:.1f}")

@@ -50,7 +50,6 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +66,7 @@ from oms.stream.codecs import encode_command  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
 from oms.stream.producer import KafkaCommandBus, reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security  # noqa: E402
-from oms.stream.topics import TopicSpec, ensure_topics  # noqa: E402
+from oms.stream.topics import TopicSpec, delete_topics, ensure_topics  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
 SIZES = {"BTC-USD": Decimal("0.001"), "ETH-USD": Decimal("0.01"), "SOL-USD": Decimal("0.1")}
@@ -427,20 +426,6 @@ async def kafka_ceiling(settings: Settings, topic: str, count: int, size: int) -
         await producer.stop()
 
 
-async def _delete_topics(settings: Settings, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
-    )
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [t for t in topics if t in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-
-
 def _sample_size() -> int:
     return len(encode_command(_orders(["acct-0000000000"], 1, 0)[0]))
 
@@ -534,9 +519,7 @@ async def main() -> None:
             await mongo.drop_database(ceiling_db)
         await mongo.close()
         with contextlib.suppress(Exception):
-            await _delete_topics(
-                settings, [ceiling_topic, *(s.name for s in names.specs(settings))]
-            )
+            await delete_topics(settings, [ceiling_topic, *(s.name for s in names.specs(settings))])
 
     _report(args, results, refused)
 

@@ -33,8 +33,6 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from oms.actors.runtime import tune_gc
@@ -50,8 +48,7 @@ from oms.domain.events import (
 )
 from oms.stream.names import TopicNames
 from oms.stream.producer import KafkaEventSink
-from oms.stream.security import aiokafka_security
-from oms.stream.topics import TopicSpec, ensure_topics
+from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
 
 INTERLEAVE = 125  # orders whose events are interleaved: about one journal batch of 4 events each
 DRAIN_TIMEOUT_S = 300.0
@@ -127,20 +124,6 @@ def publish_all(sink: KafkaEventSink, batches: list[list[OrderEvent]], spent: li
     spent.append(time.thread_time() - started)
 
 
-async def _delete_topics(settings: Settings, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
-    )
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [t for t in topics if t in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-
-
 async def run(args: argparse.Namespace) -> dict[str, float | int | str]:
     """Publish the events through a started sink and measure; delete the topics afterwards."""
     settings = Settings.from_env()
@@ -177,7 +160,7 @@ async def run(args: argparse.Namespace) -> dict[str, float | int | str]:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         await sink.stop()
-        await _delete_topics(settings, topics)
+        await delete_topics(settings, topics)
     events = sum(len(b) for b in batches)
     return {
         "events": events,

@@ -7,6 +7,7 @@ With topic auto-creation off (as on the local broker and MSK), nothing creates a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -79,5 +80,20 @@ async def ensure_topics(
                     ]
                 )
         return [spec.name for spec in missing]
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: Settings, names: Sequence[str]) -> None:
+    """Delete those of ``names`` that exist (benchmarks and tests clean up their own topics)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [name for name in names if name in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
     finally:
         await admin.close()

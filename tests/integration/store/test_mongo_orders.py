@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
@@ -39,6 +40,28 @@ async def repository(settings: Settings, database: str) -> AsyncIterator[MongoOr
     await repo.open()
     yield repo
     await repo.close()
+
+
+@contextlib.asynccontextmanager
+async def _server_away(
+    repository: MongoOrderRepository, database: str
+) -> AsyncIterator[Callable[[], None]]:
+    """Point the writer at a server that does not answer (a real driver failure, retried every
+    0.2 s at most); the function it yields brings the real server back."""
+    good = repository._collection
+    dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
+    )
+    repository._collection = dead[database]["orders"]
+    repository.retry_max_s = 0.2
+
+    def back() -> None:
+        repository._collection = good
+
+    try:
+        yield back
+    finally:
+        await dead.close()
 
 
 async def _raw_ids(settings: Settings, database: str) -> list[str]:
@@ -175,13 +198,7 @@ async def test_a_failed_write_is_retried_surfaced_and_finally_written(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange: point the writer at a server that does not answer (a real driver failure)
-    good = repository._collection
-    dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
-    )
-    repository._collection = dead[database]["orders"]
-    repository.retry_max_s = 0.2
-    try:
+    async with _server_away(repository, database) as server_back:
         _save_whole(repository, settled_history("o-1"))
 
         # Act / Assert: the barrier times out with the typed error, the batch is kept
@@ -189,10 +206,8 @@ async def test_a_failed_write_is_retried_surfaced_and_finally_written(
             await repository.durable(wait_s=1.0)
         assert repository.retries >= 1
         assert repository.last_error is not None
-        repository._collection = good  # the server is back
+        server_back()
         await repository.durable(wait_s=10.0)
-    finally:
-        await dead.close()
 
     assert await _raw_ids(settings, database) == ["o-1"]
     assert repository.last_error is None
@@ -241,14 +256,8 @@ async def test_a_batch_is_announced_only_once_written_and_batches_in_the_order_s
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange: the writer's server does not answer, so nothing can become durable
-    good = repository._collection
-    dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
-    )
-    repository._collection = dead[database]["orders"]
-    repository.retry_max_s = 0.2
     announced: list[str] = []
-    try:
+    async with _server_away(repository, database) as server_back:
         _save_whole(repository, settled_history("o-1"))
         repository.after_durable(lambda: announced.append("o-1"))
         _save_whole(repository, open_history("o-2"))
@@ -257,10 +266,8 @@ async def test_a_batch_is_announced_only_once_written_and_batches_in_the_order_s
         # Act / Assert: not written, not announced
         await asyncio.sleep(0.5)
         assert announced == []
-        repository._collection = good  # the server is back
+        server_back()
         await repository.durable(wait_s=10.0)
-    finally:
-        await dead.close()
 
     # Assert: announced in order, and the open order was not held back for a hold period
     assert announced == ["o-1", "o-2"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import murmur2
 
@@ -36,7 +34,9 @@ from oms.domain.events import (
 )
 from oms.stream.names import TopicNames
 from oms.stream.producer import EventsNotPublished, KafkaCommandBus, KafkaEventSink
-from oms.stream.topics import TopicSpec, ensure_topics
+from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
+from tests.integration.stream.records import read_all
+from tests.unit.store.histories import placed
 
 pytestmark = pytest.mark.integration
 
@@ -52,27 +52,14 @@ def kafka_partition(account: str, partitions: int = PARTITIONS) -> int:
 def order_events(order_id: str, account: str, *, rejected: bool = False) -> list[OrderEvent]:
     """A LIMIT BUY placed, then accepted, filled and settled (or rejected)."""
     at = 1_767_225_600.25
-    placed = OrderPlaced(
-        order_id,
-        1,
-        f"place:{order_id}",
-        at,
-        client_order_id=f"c-{order_id}",
-        account_id=account,
-        symbol="BTC-USD",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        quantity=Decimal("0.50"),
-        price=Decimal("30000.10"),
-        time_in_force=TimeInForce.GTC,
-    )
+    opening = placed(order_id, account, at)  # the same LIMIT BUY the store tests use
     if rejected:
         return [
-            placed,
+            opening,
             OrderRejected(order_id, 2, f"place:{order_id}", at, "INSUFFICIENT_FUNDS", "need=1"),
         ]
     return [
-        placed,
+        opening,
         OrderAccepted(order_id, 2, f"place:{order_id}", at, Decimal("33000.1")),
         OrderFilled(
             order_id, 3, f"x-{order_id}", at, Decimal("0.50"), Decimal("30000.10"), Decimal("1")
@@ -112,25 +99,7 @@ class Topics:
 
     async def read(self, topic: str, count: int) -> list[Any]:
         """Every record of ``topic`` from the beginning, once ``count`` have arrived."""
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        seen: list[Any] = []
-        try:
-            deadline = time.monotonic() + 30
-            while len(seen) < count:
-                assert time.monotonic() < deadline, f"{topic}: {len(seen)} of {count} records"
-                batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
-                for records in batch.values():
-                    seen.extend(records)
-        finally:
-            await consumer.stop()
-        return seen
+        return await read_all(self.settings, topic, lambda seen: len(seen) >= count, within_s=30)
 
     async def end_offsets(self, topic: str) -> int:
         """How many records ``topic`` holds now, without waiting for more."""
@@ -151,12 +120,7 @@ async def topics(settings: Settings, unique: str) -> AsyncIterator[Topics]:
     try:
         yield Topics(settings, names)
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.delete_topics(made)
-        finally:
-            await admin.close()
+        await delete_topics(settings, made)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from oms.actors.aio import reply
@@ -31,6 +31,7 @@ from oms.stream.codecs import decode_event, encode_tick
 from oms.stream.names import TopicNames
 from oms.stream.producer import KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import dead_letter
+from tests.integration.stream.records import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -169,30 +170,6 @@ def _place(order_id: str, **overrides: Any) -> bytes:
     return orjson.dumps(body)
 
 
-async def _read_all(
-    settings: Settings, topic: str, until: Callable[[list[Any]], bool]
-) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: list[Any] = []
-    try:
-        deadline = time.monotonic() + 20
-        while not until(seen):
-            assert time.monotonic() < deadline, f"{topic}: only {seen!r}"
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                seen.extend(records)
-    finally:
-        await consumer.stop()
-    return seen
-
-
 async def _settled_with_price(p: Pipeline) -> None:
     await p.produce(p.names.prices, encode_tick(_tick("30000.00")), key="BTC-USD")
 
@@ -219,7 +196,7 @@ async def test_an_order_produced_onto_the_orders_topic_is_settled_and_published(
     order = await _eventually(settled)
     assert order.filled_quantity == Decimal("0.01")
     # ...and on order-events, keyed by the account, in order
-    records = await _read_all(
+    records = await read_all(
         pipeline.settings,
         pipeline.names.order_events,
         lambda seen: any(decode_event(r.value)[0].__class__.__name__ == "OrderSettled"
@@ -254,7 +231,7 @@ async def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_is_pro
         return order is not None and order.status is OrderStatus.SETTLED
 
     await _eventually(processed)
-    dead = await _read_all(pipeline.settings, dead_letter(orders), lambda seen: len(seen) >= 3)
+    dead = await read_all(pipeline.settings, dead_letter(orders), lambda seen: len(seen) >= 3)
     letters = [orjson.loads(r.value) for r in dead]
     assert [letter["reason"] for letter in letters] == [
         "MALFORMED_JSON", "INVALID_AMOUNT", "UNKNOWN_ORDER",
@@ -356,6 +333,6 @@ async def test_an_external_fill_settles_an_order_and_an_overfill_is_dead_lettere
     order = await _status(pipeline, "o-ext", OrderStatus.SETTLED)
     assert order.filled_quantity == Decimal("0.01")
     assert order.version == 4  # placed, accepted, filled, settled: the repeat changed nothing
-    dead = await _read_all(pipeline.settings, dead_letter(executions), lambda seen: len(seen) >= 1)
+    dead = await read_all(pipeline.settings, dead_letter(executions), lambda seen: len(seen) >= 1)
     assert [orjson.loads(r.value)["reason"] for r in dead] == ["INVALID_TRANSITION"]
     assert orjson.loads(dead[0].value)["offset"] == 2
