@@ -20,6 +20,16 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   orders offered at a fixed ``--rate``
   for ``--latency-seconds`` (open loop: each order is due at its slot whatever the others do,
   so a stall shows in the figures rather than slowing the offer).
+- ``leg_entry_*``, ``leg_durable_*``, ``leg_out_*`` (p50 and p99, ms): where that latency goes,
+  from the event's own times. Entry: due until the engine applied ``OrderAccepted`` (its ``at``):
+  the placement into Kafka, the service's consumer and the engine. Durable: until the service
+  handed the event to its producer (the record's CreateTime): the journal, the MongoDB write
+  (an event leaves only once durable) and, for an order that ends at once, the rest of its life.
+  Out: until this process read it back from ``order-events``.
+- ``cpu_us_per_order_<process>`` and ``cpu_cores_busy``: CPU time each process of the run
+  (``service``, ``loadgen`` = this benchmark, and the servers ``make up`` started) spent per
+  order placed during the throughput phase, and the cores all of them kept busy on average:
+  on a small machine the parts share the cores, and this shows which part takes them.
 - ``kafka_ceiling_per_s``: aiokafka alone, the producer of the service (acks=all, idempotent)
   and a consumer, producing and consuming as many records of the size of a ``PlaceOrder`` as
   orders were placed (at most ``--ceiling-max``).
@@ -73,6 +83,48 @@ SIZES = {"BTC-USD": Decimal("0.001"), "ETH-USD": Decimal("0.01"), "SOL-USD": Dec
 START_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 120.0
 KAFKA_BATCH = 500
+
+
+class CpuMeter:
+    """CPU seconds used by each process of the run (Linux ``/proc``): where the machine's cores go.
+
+    The servers are the ones ``make up`` started (their pid files under ``.devenv/run``, or
+    ``--devenv``); a process that cannot be read is left out of the figures.
+    """
+
+    NAMES = ("service", "loadgen", "kafka", "ferretdb", "redis")
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    @classmethod
+    def of_run(cls, service_pid: int, devenv: Path) -> CpuMeter:
+        pids = {"service": service_pid, "loadgen": os.getpid()}
+        for name in ("kafka", "ferretdb", "redis"):
+            with contextlib.suppress(OSError, ValueError):
+                pids[name] = int((devenv / "run" / f"{name}.pid").read_text().strip())
+        return cls(pids)
+
+    def sample(self) -> dict[str, float]:
+        """CPU seconds (user + system) each process has used so far."""
+        used = {}
+        for name, pid in self.pids.items():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # Fields after the command name (which may hold spaces): utime, stime are 14, 15.
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                used[name] = (int(fields[11]) + int(fields[12])) / self._tick
+        return used
+
+    @staticmethod
+    def per_order(
+        before: dict[str, float], after: dict[str, float], orders: int, seconds: float
+    ) -> dict[str, float]:
+        """``cpu_us_per_order_<name>`` and ``cpu_cores_busy`` between two samples."""
+        spent = {name: after[name] - before[name] for name in after if name in before}
+        figures = {f"cpu_us_per_order_{n}": 1e6 * cpu / max(1, orders) for n, cpu in spent.items()}
+        figures["cpu_cores_busy"] = sum(spent.values()) / seconds if seconds > 0 else float("nan")
+        return figures
 
 
 async def _poll(ready: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
@@ -130,6 +182,12 @@ class Server:
                             return
                 await asyncio.sleep(0.5)
         raise RuntimeError(f"oms serve not ready after {START_TIMEOUT_S:.0f}s; see {log}")
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("oms serve is not started")
+        return self._process.pid
 
     def stop(self) -> None:
         process = self._process
@@ -253,6 +311,9 @@ class EventWatch:
         )
         self.kinds = kinds
         self.seen: dict[str, float] = {}  # order id -> perf_counter when its event arrived
+        # order id -> (wall time the engine applied the event, wall time the service handed it
+        # to its producer: the record's CreateTime), for the latency legs
+        self.stamps: dict[str, tuple[float, float]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> EventWatch:
@@ -271,7 +332,7 @@ class EventWatch:
         await self.consumer.stop()
 
     async def _run(self) -> None:
-        kinds, seen = self.kinds, self.seen
+        kinds, seen, stamps = self.kinds, self.seen, self.stamps
         while True:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=10_000)
             now = time.perf_counter()
@@ -279,7 +340,11 @@ class EventWatch:
                 for record in records:
                     value = record.value
                     if value is not None and any(kind in value[:40] for kind in kinds):
-                        seen.setdefault(orjson.loads(value)["order_id"], now)
+                        event = orjson.loads(value)
+                        order_id = event["order_id"]
+                        if order_id not in seen:
+                            seen[order_id] = now
+                            stamps[order_id] = (float(event["at"]), record.timestamp / 1000)
 
 
 async def throughput(
@@ -287,8 +352,13 @@ async def throughput(
 ) -> dict[str, float]:
     """Place for ``args.seconds``, then wait until every placed order is terminal and durable."""
     topic = topic_names(placer.server.settings).order_events
+    meter = CpuMeter.of_run(placer.server.pid, Path(args.devenv))
     async with EventWatch(placer.server.settings, topic, _TERMINAL) as watch:
+        before = meter.sample()
         results = await _throughput(placer, watch, accounts, args)
+        results |= CpuMeter.per_order(
+            before, meter.sample(), int(results["placed"]), results["elapsed_s"]
+        )
     results["terminal"] = await _terminal_count(db, accounts)  # after the clock: one scan
     return results
 
@@ -350,6 +420,7 @@ async def _latency(
 ) -> dict[str, float]:
     due: dict[str, float] = {}  # order id -> when it was due
     accepted = watch.seen  # order id -> when its OrderAccepted arrived
+    wall_offset = time.time() - time.perf_counter()  # perf_counter -> wall clock, for the legs
     total = int(args.rate * args.latency_seconds)
     orders = _orders(accounts, total, 0)
     # Kafka: one produce per slot of 5 ms holding the orders due in it (as a producer would).
@@ -370,19 +441,30 @@ async def _latency(
         tasks.append(asyncio.create_task(send(orders[index : index + per_call], at)))
     await asyncio.gather(*tasks)
     await _poll(lambda: len(accepted.keys() & due.keys()) >= len(due), 30)
-    latencies = sorted(1000 * (accepted[i] - due[i]) for i in due if i in accepted)
-    if not latencies:
-        return {
-            "offered": total,
-            "seen_accepted": 0,
-            "p50_ms": float("nan"),
-            "p99_ms": float("nan"),
-        }
+    seen = [i for i in due if i in accepted]
+    results: dict[str, float] = {"offered": total, "seen_accepted": len(seen)}
+    results |= _percentiles("", [accepted[i] - due[i] for i in seen])
+    # Where the time goes (wall clock: the service and this process share the machine's clock).
+    entry, durable, out = [], [], []
+    for i in seen:
+        applied, published = watch.stamps[i]
+        entry.append(applied - (due[i] + wall_offset))
+        durable.append(published - applied)
+        out.append(accepted[i] + wall_offset - published)
+    results |= _percentiles("leg_entry_", entry)
+    results |= _percentiles("leg_durable_", durable)
+    results |= _percentiles("leg_out_", out)
+    return results
+
+
+def _percentiles(prefix: str, seconds: list[float]) -> dict[str, float]:
+    """``<prefix>p50_ms`` and ``<prefix>p99_ms`` of durations in seconds (NaN if none)."""
+    if not seconds:
+        return {f"{prefix}p50_ms": float("nan"), f"{prefix}p99_ms": float("nan")}
+    ordered = sorted(seconds)
     return {
-        "offered": total,
-        "seen_accepted": len(latencies),
-        "p50_ms": latencies[len(latencies) // 2],
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        f"{prefix}p50_ms": 1000 * ordered[len(ordered) // 2],
+        f"{prefix}p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
     }
 
 
@@ -445,6 +527,14 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     print(f"latency_seen_accepted: {results['seen_accepted']:.0f}")
     print(f"p50_ms: {results['p50_ms']:.1f}")
     print(f"p99_ms: {results['p99_ms']:.1f}")
+    for leg in ("entry", "durable", "out"):
+        print(f"leg_{leg}_p50_ms: {results[f'leg_{leg}_p50_ms']:.1f}")
+        print(f"leg_{leg}_p99_ms: {results[f'leg_{leg}_p99_ms']:.1f}")
+    print(f"machine_cores: {os.cpu_count()}")
+    print(f"cpu_cores_busy: {results['cpu_cores_busy']:.2f}")
+    for name in CpuMeter.NAMES:
+        figure = results.get(f"cpu_us_per_order_{name}", float("nan"))
+        print(f"cpu_us_per_order_{name}: {figure:.0f}")
     if not args.skip_ceilings:
         kafka, store = results["kafka_ceiling_per_s"], results["store_ceiling_per_s"]
         print(f"kafka_ceiling_per_s: {kafka:.0f}")
@@ -465,6 +555,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=8)
     parser.add_argument("--ceiling-max", type=int, default=200_000)
     parser.add_argument("--skip-ceilings", action="store_true")
+    parser.add_argument(
+        "--devenv", default=str(ROOT / ".devenv"), help="where make up keeps the servers' pids"
+    )
     return parser.parse_args()
 
 
