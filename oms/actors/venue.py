@@ -78,12 +78,21 @@ class SimulatedVenue(DispatchedActor):
     def on_submit(self, message: Submit) -> None:
         """Match the arriving order now and tell the order actor what happened.
 
-        The venue's own refusals (``VenueError``: an id already resting, no quantity, a LIMIT
-        without a price; ``UnknownInstrument``: a symbol it does not list) answer "nothing
-        filled, remainder cancelled". Anything else is a bug: it propagates, and by pykka's
-        rule for a told message the venue logs it and stops.
+        An order id that already rests here (its submit replayed, e.g. after a restart that
+        restored the book) answers where it stands: resting, with what is left. Refusing it
+        would cancel an order the venue still holds and may still fill.
+
+        The venue's own refusals (``VenueError``: no quantity, a LIMIT without a price;
+        ``UnknownInstrument``: a symbol it does not list) answer "nothing filled, remainder
+        cancelled". Anything else is a bug: it propagates, and by pykka's rule for a told
+        message the venue logs it and stops.
         """
         order = message.order
+        resting = self.matcher.remaining(order.order_id)
+        if resting is not None:
+            result = MatchResult((), resting, Outcome.RESTING)
+            tell(message.reply_to, _new(Matched, (result, self.clock())))
+            return
         try:
             result = self.matcher.on_arrival(order, self.market.book(order.symbol))
         except (VenueError, UnknownInstrument) as refused:
