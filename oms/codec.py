@@ -178,6 +178,15 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
     return data
 
 
+EVENT_TYPES = frozenset(
+    kind.__name__
+    for kind in (
+        OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled
+    )
+)  # fmt: skip
+"""The ``type`` an order event is written with (its class name)."""
+
+
 def _read_event(d: Mapping[str, Any]) -> OrderEvent:
     kind = d["type"]
     order_id, command_id = d["order_id"], d["command_id"]

@@ -50,7 +50,7 @@ records on ``<topic>.dlq`` with that reason and go on.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -58,19 +58,23 @@ from typing import Any, TypeVar
 
 import orjson
 
-from oms.codec import IDENTIFIER, InvalidAmount, decimal_text, event_to_dict, parse_amount
+from oms.codec import (
+    EVENT_TYPES,
+    IDENTIFIER,
+    CodecError,
+    InvalidAmount,
+    decimal_text,
+    event_from_dict,
+    event_to_dict,
+    parse_amount,
+)
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
     CancelReason,
-    OrderAccepted,
-    OrderCancelled,
     OrderEvent,
-    OrderFilled,
-    OrderPlaced,
     OrderRejected,
-    OrderSettled,
 )
 from oms.domain.instruments import Instrument, InstrumentStatus
 from oms.marketdata import Tick
@@ -208,13 +212,6 @@ def _text(data: Mapping[str, Any], name: str) -> str:
     value = _required(data, name)
     if not isinstance(value, str):
         raise DecodeError(Reason.INVALID_FIELD, f"{name} must be a string", name)
-    return value
-
-
-def _integer(data: Mapping[str, Any], name: str) -> int:
-    value = _required(data, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DecodeError(Reason.INVALID_FIELD, f"{name} must be a positive integer", name)
     return value
 
 
@@ -419,61 +416,25 @@ def encode_event(event: OrderEvent, account_id: str | None) -> bytes:
     return orjson.dumps({"type": kind, "order_id": order_id, "account_id": account_id, **fields})
 
 
-def _common(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "order_id": _identifier(data, "order_id"),
-        "sequence": _integer(data, "sequence"),
-        "command_id": _text(data, "command_id"),
-        "at": _timestamp(data, "at", None),
-    }
-
-
-def _placed(data: Mapping[str, Any]) -> OrderEvent:
-    price = data.get("price")
-    return OrderPlaced(
-        **_common(data),
-        client_order_id=_text(data, "client_order_id"),
-        account_id=_identifier(data, "account_id"),
-        symbol=_text(data, "symbol"),
-        side=_enum(data, "side", Side),
-        type=_enum(data, "order_type", OrderType),
-        quantity=_amount(data, "quantity"),
-        price=None if price is None else _parse_amount(price, "price"),
-        time_in_force=_enum(data, "time_in_force", TimeInForce),
-    )
-
-
-_EVENT_READERS: dict[str, Callable[[Mapping[str, Any]], OrderEvent]] = {
-    "OrderPlaced": _placed,
-    "OrderAccepted": lambda d: OrderAccepted(
-        **_common(d), protection_price=_amount(d, "protection_price")
-    ),
-    "OrderRejected": lambda d: OrderRejected(
-        **_common(d), reason=_text(d, "reason"), detail=str(d.get("detail", ""))
-    ),
-    "OrderFilled": lambda d: OrderFilled(
-        **_common(d),
-        quantity=_amount(d, "quantity"),
-        price=_amount(d, "price"),
-        fee=_amount(d, "fee", zero_ok=True),
-    ),
-    "OrderCancelled": lambda d: OrderCancelled(
-        **_common(d), reason=_enum(d, "reason", CancelReason)
-    ),
-    "OrderSettled": lambda d: OrderSettled(**_common(d)),
-}
-
-
 def decode_event(raw: bytes | None) -> tuple[OrderEvent, str | None]:
-    """A record of ``order-events``: the event and the account it belongs to."""
+    """A record of ``order-events``: the event and the account it belongs to.
+
+    The fields are read by ``oms.codec.event_from_dict``, the one reader of an order event (the
+    store reads its documents' events with it too); this adds the record's checks around it.
+    """
     data = loads_object(raw)
-    reader = _EVENT_READERS.get(str(data.get("type")))
-    if reader is None:
-        raise DecodeError(Reason.UNKNOWN_COMMAND, f"unknown event type {data.get('type')!r}")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        raise DecodeError(Reason.UNKNOWN_COMMAND, f"unknown event type {kind!r}")
     account_id = data.get("account_id")
     if account_id is not None and not isinstance(account_id, str):
         raise DecodeError(Reason.INVALID_FIELD, "account_id must be a string", "account_id")
-    return reader(data), account_id
+    if kind == "OrderPlaced":  # the record's account stands in for the event's own
+        data = {**data, "account_id": account_id}
+    try:
+        return event_from_dict(data), account_id
+    except CodecError as exc:
+        raise DecodeError(Reason.INVALID_FIELD, str(exc)) from None
 
 
 # -- risk events -------------------------------------------------------------------------------

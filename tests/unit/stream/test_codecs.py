@@ -367,6 +367,17 @@ def test_an_order_event_of_unknown_type_is_refused() -> None:
     assert refused.value.reason is Reason.UNKNOWN_COMMAND
 
 
+def test_an_order_event_with_a_broken_field_is_refused_as_an_invalid_field() -> None:
+    filled = next(event for event in EVENTS if isinstance(event, OrderFilled))
+    record = orjson.loads(encode_event(filled, "acct-1"))
+    del record["price"]
+
+    with pytest.raises(DecodeError) as refused:
+        decode_event(orjson.dumps(record))
+
+    assert refused.value.reason is Reason.INVALID_FIELD
+
+
 # -- the REST door and the orders topic agree ----------------------------------------------
 
 
