@@ -26,6 +26,11 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   handed the event to its producer (the record's CreateTime): the journal, the MongoDB write
   (an event leaves only once durable) and, for an order that ends at once, the rest of its life.
   Out: until this process read it back from ``order-events``.
+- ``store_write_mean_ms``, ``store_write_p50_le_ms``, ``store_write_p99_le_ms``: during that
+  phase, how long the service's MongoDB writes took (its ``/metrics`` histogram
+  ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
+  of the writes finished). An event leaves only once its write is done, so these are in
+  ``leg_durable``.
 - ``cpu_us_per_order_<process>`` and ``cpu_cores_busy``: CPU time each process of the run
   (``service``, ``loadgen`` = this benchmark, and the servers ``make up`` started) spent per
   order placed during the throughput phase, and the cores all of them kept busy on average:
@@ -44,6 +49,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -468,6 +474,43 @@ def _percentiles(prefix: str, seconds: list[float]) -> dict[str, float]:
     }
 
 
+_WRITE_BUCKET = re.compile(r'^oms_store_write_duration_seconds_bucket\{le="([^"]+)"\} (\S+)$')
+
+
+async def _write_times(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    """The service's MongoDB write-time histogram from /metrics: cumulative count per ``le``,
+    and ``sum``."""
+    async with http.get(f"{base}/metrics") as response:
+        text = await response.text()
+    figures: dict[str, float] = {}
+    for line in text.splitlines():
+        bucket = _WRITE_BUCKET.match(line)
+        if bucket is not None:
+            figures[bucket.group(1)] = float(bucket.group(2))
+        elif line.startswith("oms_store_write_duration_seconds_sum "):
+            figures["sum"] = float(line.split()[1])
+    return figures
+
+
+def _write_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the store's writes took during the latency phase: the mean, and the histogram bound
+    under which half and 99% of them finished (the true value is at or below it)."""
+    bounds = [le for le in after if le != "sum"]
+    delta = {le: after[le] - before.get(le, 0.0) for le in bounds}
+    count = delta.get("+Inf", 0.0)
+    figures = {"store_writes": count, "store_write_mean_ms": float("nan")}
+    figures |= {"store_write_p50_le_ms": float("nan"), "store_write_p99_le_ms": float("nan")}
+    if not count:
+        return figures
+    figures["store_write_mean_ms"] = 1000 * (after["sum"] - before.get("sum", 0.0)) / count
+    for name, share in (("store_write_p50_le_ms", 0.5), ("store_write_p99_le_ms", 0.99)):
+        for le in bounds:
+            if delta[le] >= share * count:
+                figures[name] = 1000 * float(le)  # +Inf stays inf: slower than every bound
+                break
+    return figures
+
+
 async def kafka_ceiling(settings: Settings, topic: str, count: int, size: int) -> float:
     """Records/s produced (acks=all, idempotent) and consumed back, ``count`` of ``size`` bytes."""
     await ensure_topics(settings, (TopicSpec(topic, settings.orders_partitions, "account_id"),))
@@ -527,6 +570,9 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     print(f"latency_seen_accepted: {results['seen_accepted']:.0f}")
     print(f"p50_ms: {results['p50_ms']:.1f}")
     print(f"p99_ms: {results['p99_ms']:.1f}")
+    print(f"store_writes: {results['store_writes']:.0f}")
+    for name in ("store_write_mean_ms", "store_write_p50_le_ms", "store_write_p99_le_ms"):
+        print(f"{name}: {results[name]:.1f}")
     for leg in ("entry", "durable", "out"):
         print(f"leg_{leg}_p50_ms: {results[f'leg_{leg}_p50_ms']:.1f}")
         print(f"leg_{leg}_p99_ms: {results[f'leg_{leg}_p99_ms']:.1f}")
@@ -594,7 +640,9 @@ async def main() -> None:
                 results |= await throughput(placer, db, accounts, args)
                 fresh = [f"lat-{run}-{n}" for n in range(4)]
                 await _open_accounts(http, server.base, fresh)
+                writes_before = await _write_times(http, server.base)
                 results |= await latency(placer, fresh, args)
+                results |= _write_figures(writes_before, await _write_times(http, server.base))
                 refused = placer.refused
     finally:
         server.stop()

@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient
 from oms.actors.runtime import tune_gc
 from oms.api.app import build_app
 from oms.config import Settings
+from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
 from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
@@ -201,16 +202,17 @@ def _async(fn: Callable[[], None]) -> Stop:
 
 def _pipeline(
     repository: MongoOrderRepository, ingestion: StreamIngestion, sink: KafkaEventSink
-) -> Callable[[], dict[str, float]]:
+) -> Callable[[], dict[str, float | Durations]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
-    def figures() -> dict[str, float]:
+    def figures() -> dict[str, float | Durations]:
         stats = ingestion.stats
         return {
             "store_backlog_orders": repository.backlog,
             "store_writes_total": repository.writes,
             "store_documents_written_total": repository.documents_written,
             "store_write_retries_total": repository.retries,
+            "store_write_duration_seconds": repository.write_times,
             "ingest_commands_total": stats.commands,
             "ingest_commits_total": stats.commits,
             "ingest_commit_failures_total": stats.commit_failures,

@@ -15,13 +15,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from oms.api.live import OrderFeed
 from oms.api.services import ConsumerLag
+from oms.durations import Durations
 
-Pipeline = Callable[[], Mapping[str, float]]
+Pipeline = Callable[[], Mapping[str, float | Durations]]
 
 # What each pipeline figure is (``oms_<name>``); a name ending ``_total`` is a counter.
 PIPELINE_HELP: dict[str, str] = {
@@ -36,6 +37,10 @@ PIPELINE_HELP: dict[str, str] = {
     "dead_letters_total": "Records put on a dead-letter topic",
     "events_published_total": "Order and risk event records acknowledged by Kafka",
     "events_failed_total": "Order and risk event records Kafka did not take",
+    "store_write_duration_seconds": (
+        "Time to write one drained batch of order documents to MongoDB (its insert_many calls,"
+        " retries included): events are published only after it"
+    ),
 }
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -54,7 +59,9 @@ class _Scraped(Collector):
         self._lag = lag
         self._pipeline = pipeline
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         """Orders by status, and the consumer group's lag per topic and partition."""
         feed = self._orders()
         if feed is not None:
@@ -80,11 +87,15 @@ class _Scraped(Collector):
 
 
 def _pipeline_metrics(
-    figures: Mapping[str, float],
-) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    figures: Mapping[str, float | Durations],
+) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
     for name, value in sorted(figures.items()):
         described = PIPELINE_HELP.get(name, name)
-        if name.endswith("_total"):
+        if isinstance(value, Durations):
+            yield HistogramMetricFamily(
+                f"oms_{name}", described, buckets=value.cumulative(), sum_value=value.total_s
+            )
+        elif name.endswith("_total"):
             yield CounterMetricFamily(f"oms_{name.removesuffix('_total')}", described, value=value)
         else:
             yield GaugeMetricFamily(f"oms_{name}", described, value=value)

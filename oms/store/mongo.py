@@ -46,6 +46,7 @@ from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
+from oms.durations import Durations
 from oms.risk.errors import AccountExists, UnknownAccount
 from oms.risk.limits import RiskLimits
 from oms.store.batcher import Drained, WriteBehind
@@ -177,6 +178,7 @@ class MongoOrderRepository(OrderRepository):
         self.duplicates = 0
         self.retries = 0
         self.writes = 0
+        self.write_times = Durations()  # per drained batch, from its first insert to durable
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
         # Publications waiting for their mark, oldest first (appended by the engine thread only,
         # taken by the writer only).
@@ -456,8 +458,10 @@ class MongoOrderRepository(OrderRepository):
 
     async def _write(self, drained: Drained) -> None:
         documents = [order_document(s.order, s.events) for s in drained.states]
+        started = time.perf_counter()
         for start in range(0, len(documents), self.max_batch):
             await self._insert(documents[start : start + self.max_batch])
+        self.write_times.observe(time.perf_counter() - started)
 
     async def _insert(self, documents: list[Raw]) -> None:
         attempt = 0

@@ -73,6 +73,7 @@ async def test_a_market_order_over_rest_is_settled_and_seen_through_get_events_a
     # ... and the pipeline behind it shows in /metrics: written, published, then committed
     figures = await _metrics(http, replica, until=("oms_ingest_commands_total", 1))
     assert figures["oms_store_documents_written_total"] >= 1
+    assert figures["oms_store_write_duration_seconds_count"] >= 1
     assert figures["oms_events_published_total"] >= 4
 
 

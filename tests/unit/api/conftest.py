@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
 from oms.api.engine_bus import EngineCommandBus
+from oms.durations import Durations
 from oms.engine import Engine
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.ports import AccountRecord
@@ -32,6 +33,14 @@ class Api:
         await asyncio.to_thread(self.engine.wait_idle)
 
 
+def _write_times() -> Durations:
+    """Four store writes: one under 10 ms, two under 50 ms, one slower."""
+    durations = Durations((0.01, 0.05))
+    for seconds in (0.004, 0.02, 0.03, 0.2):
+        durations.observe(seconds)
+    return durations
+
+
 async def _ready() -> dict[str, bool]:
     return {"kafka": True, "mongodb": True, "redis": True}
 
@@ -42,6 +51,7 @@ async def api() -> AsyncIterator[Api]:
     engine.on_tick(tick())
     engine.wait_idle()
     bus = EngineCommandBus(engine)
+    write_times = _write_times()
     cache = MemoryOrderCache()
     accounts = MemoryAccountRepository()
     for account_id in engine.risk_book.account_ids():  # the accounts make_engine opened
@@ -54,7 +64,11 @@ async def api() -> AsyncIterator[Api]:
         cache,
         partitions_assigned=lambda: True,
         consumer_lag=lambda: {("orders", 0): 3},
-        pipeline=lambda: {"store_backlog_orders": 2, "dead_letters_total": 5},
+        pipeline=lambda: {
+            "store_backlog_orders": 2,
+            "dead_letters_total": 5,
+            "store_write_duration_seconds": write_times,
+        },
         ready_probe=_ready,
         market_poll_s=0.02,
         accounts=accounts,

@@ -52,6 +52,10 @@ async def test_metrics_count_orders_by_status_latency_and_lag(api: Api) -> None:
     assert 'oms_consumer_lag{partition="0",topic="orders"} 3.0' in text
     assert "oms_store_backlog_orders 2.0" in text
     assert "oms_dead_letters_total 5.0" in text
+    assert 'oms_store_write_duration_seconds_bucket{le="0.01"} 1.0' in text
+    assert 'oms_store_write_duration_seconds_bucket{le="0.05"} 3.0' in text
+    assert 'oms_store_write_duration_seconds_bucket{le="+Inf"} 4.0' in text
+    assert "oms_store_write_duration_seconds_count 4.0" in text
 
 
 async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
