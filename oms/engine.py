@@ -224,6 +224,8 @@ class Engine:
             if not book.has_account(record.account_id):
                 book.open_account(record.account_id, record.balances, record.limits)
                 opened += 1
+            # A restart must not resume what an operator halted.
+            book.set_trading_state(record.trading_state, record.account_id)
         rebuild = _Rebuild(book, open_orders, executions)
         rebuild.restore_open_orders()
         ended = rebuild.restore_ended_orders()

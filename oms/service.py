@@ -32,6 +32,7 @@ from oms.config import Settings
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
+from oms.risk import TradingState
 from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
 from oms.stream.agents import StreamIngestion
@@ -151,11 +152,16 @@ class Service:
             raise
 
     async def _reopen_accounts(self, engine: Engine, accounts: MongoAccountRepository) -> None:
-        """Open every stored account in the engine with its opening balances and limits."""
+        """Open every stored account in the engine with its opening balances and limits, and
+        set the global kill switch as it was recorded (the accounts' own come with recovery)."""
         from oms.actors.aio import reply  # noqa: PLC0415
 
         for record in await accounts.load_all():
             await reply(engine.open_account(record.account_id, record.balances, record.limits))
+        state = await accounts.global_trading_state()
+        if state is not TradingState.ACTIVE:
+            logger.warning("the global kill switch was left %s: trading stays %s", state, state)
+            await reply(engine.set_kill_switch(state))
 
     async def _recover(
         self,

@@ -235,8 +235,14 @@ async def kill_switch(request: web.Request) -> web.Response:
         account_id = _account_id(body["account_id"], errors)
     if errors or state is None:
         raise invalid_body(errors)
+    services = request.app[SERVICES_KEY]
     try:
-        applied = await reply(request.app[SERVICES_KEY].engine.set_kill_switch(state, account_id))
+        applied = await reply(services.engine.set_kill_switch(state, account_id))
+        # Recorded before the answer: a restart must not resume what an operator halted.
+        if account_id is None:
+            await services.accounts.set_global_trading_state(applied)
+        else:
+            await services.accounts.set_trading_state(account_id, applied)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
     return _json({"state": applied.value, "account_id": account_id})

@@ -85,6 +85,7 @@ class AccountDocument(Document):
     balances: dict[str, str]  # opening balances, decimal strings
     limits: dict[str, Any] | None  # codec.limits_to_dict, None: the engine's default
     opened_at: float
+    trading_state: str = "ACTIVE"  # the kill switch (absent in versions written before it)
 
     class Settings:
         name = "accounts"
@@ -92,7 +93,19 @@ class AccountDocument(Document):
         indexes = ACCOUNT_INDEXES
 
 
-DOCUMENT_MODELS: list[type[Document]] = [OrderDocument, AccountDocument]
+class KillSwitchDocument(Document):
+    """One version of the global kill switch (insert-only, as accounts)."""
+
+    id: str = Field(alias="_id")  # type: ignore[assignment]  # "global:{version:06d}"
+    version: int
+    trading_state: str
+    at: float
+
+    class Settings:
+        name = "kill_switch"
+
+
+DOCUMENT_MODELS: list[type[Document]] = [OrderDocument, AccountDocument, KillSwitchDocument]
 INDEXES: dict[str, list[IndexModel]] = {"orders": ORDER_INDEXES, "accounts": ACCOUNT_INDEXES}
 
 

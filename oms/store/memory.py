@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.risk.errors import AccountExists, UnknownAccount
-from oms.risk.limits import RiskLimits
+from oms.risk.limits import RiskLimits, TradingState
 from oms.store.ports import (
     AccountRecord,
     AccountRepository,
@@ -135,6 +136,7 @@ class MemoryAccountRepository(AccountRepository):
 
     def __init__(self) -> None:
         self._accounts: dict[str, AccountRecord] = {}
+        self._global_state = TradingState.ACTIVE
 
     async def open(self, record: AccountRecord) -> None:
         """Keep a new account; refuse a taken id."""
@@ -144,10 +146,25 @@ class MemoryAccountRepository(AccountRepository):
 
     async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
         """Replace the limits, one version up."""
+        return self._next_version(account_id, limits=limits)
+
+    async def set_trading_state(self, account_id: str, state: TradingState) -> AccountRecord:
+        """Replace the kill switch, one version up."""
+        return self._next_version(account_id, trading_state=state)
+
+    async def set_global_trading_state(self, state: TradingState) -> None:
+        """Keep the global kill switch."""
+        self._global_state = state
+
+    async def global_trading_state(self) -> TradingState:
+        """The global kill switch kept last."""
+        return self._global_state
+
+    def _next_version(self, account_id: str, **changes: Any) -> AccountRecord:
         held = self._accounts.get(account_id)
         if held is None:
             raise UnknownAccount(f"account {account_id!r} is not known")
-        record = dataclasses.replace(held, limits=limits, version=held.version + 1)
+        record = dataclasses.replace(held, **changes, version=held.version + 1)
         self._accounts[account_id] = record
         return record
 

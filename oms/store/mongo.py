@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -48,12 +49,13 @@ from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
 from oms.risk.errors import AccountExists, UnknownAccount
-from oms.risk.limits import RiskLimits
+from oms.risk.limits import RiskLimits, TradingState
 from oms.store.batcher import Drained, WriteBehind
 from oms.store.documents import (
     DOCUMENT_MODELS,
     INDEXES,
     AccountDocument,
+    KillSwitchDocument,
     OrderDocument,
     order_document,
     stored_order,
@@ -617,6 +619,7 @@ class MongoAccountRepository(AccountRepository):
     def __init__(self, database: AsyncDatabase[Raw]) -> None:
         """Use ``database`` (its client belongs to the caller's loop); run ``init_database`` once."""
         self._collection: AsyncCollection[Raw] = database[AccountDocument.Settings.name]
+        self._switches: AsyncCollection[Raw] = database[KillSwitchDocument.Settings.name]
 
     @staticmethod
     def _document(record: AccountRecord) -> Raw:
@@ -627,6 +630,7 @@ class MongoAccountRepository(AccountRepository):
             "balances": balances_to_dict(record.balances),
             "limits": None if record.limits is None else limits_to_dict(record.limits),
             "opened_at": record.opened_at,
+            "trading_state": record.trading_state.value,
         }
 
     @staticmethod
@@ -638,6 +642,7 @@ class MongoAccountRepository(AccountRepository):
             limits=None if document.limits is None else limits_from_dict(document.limits),
             opened_at=document.opened_at,
             version=document.version,
+            trading_state=TradingState(document.trading_state),
         )
 
     async def open(self, record: AccountRecord) -> None:
@@ -651,19 +656,54 @@ class MongoAccountRepository(AccountRepository):
 
     async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
         """Insert the next version with the new limits (retried if another writer raced us)."""
+        return await self._next_version(account_id, limits=limits)
+
+    async def set_trading_state(self, account_id: str, state: TradingState) -> AccountRecord:
+        """Insert the next version with the new kill switch (retried as ``set_limits``)."""
+        return await self._next_version(account_id, trading_state=state)
+
+    async def _next_version(self, account_id: str, **changes: Any) -> AccountRecord:
         for _ in range(5):
             held = await self.get(account_id)
             if held is None:
                 raise UnknownAccount(f"account {account_id!r} is not known")
-            record = AccountRecord(
-                account_id, held.balances, limits, held.opened_at, held.version + 1
-            )
+            record = dataclasses.replace(held, **changes, version=held.version + 1)
             try:
                 await self._collection.insert_one(self._document(record))
             except DuplicateKeyError:
                 continue
             return record
-        raise StoreError(f"account {account_id!r} changes too often to record its limits")
+        raise StoreError(f"account {account_id!r} changes too often to record the change")
+
+    async def set_global_trading_state(self, state: TradingState) -> None:
+        """Insert the next version of the global kill switch (retried if another writer raced)."""
+        for _ in range(5):
+            version = await self._global_version() + 1
+            document = {
+                "_id": f"global:{version:06d}",
+                "version": version,
+                "trading_state": state.value,
+                "at": time.time(),
+            }
+            try:
+                await self._switches.insert_one(document)
+            except DuplicateKeyError:
+                continue
+            return
+        raise StoreError("the global kill switch changes too often to record the change")
+
+    async def global_trading_state(self) -> TradingState:
+        """The latest version of the global kill switch, ACTIVE if none was recorded."""
+        cursor = self._switches.find({}).sort("version", -1).limit(1)
+        async for raw in cursor:
+            return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
+        return TradingState.ACTIVE
+
+    async def _global_version(self) -> int:
+        cursor = self._switches.find({}).sort("version", -1).limit(1)
+        async for raw in cursor:
+            return int(raw["version"])
+        return 0
 
     async def get(self, account_id: str) -> AccountRecord | None:
         """The highest version of the account."""

@@ -24,7 +24,7 @@ from decimal import Decimal
 from oms.domain.enums import OrderStatus, Side
 from oms.domain.events import OrderEvent, OrderFilled
 from oms.domain.orders import Order
-from oms.risk.limits import RiskLimits
+from oms.risk.limits import RiskLimits, TradingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +121,20 @@ class OrderCache(ABC):
 
 @dataclass(frozen=True, slots=True)
 class AccountRecord:
-    """What must survive a restart about an account: its opening balances and current limits.
+    """What must survive a restart about an account: its opening balances, current limits and
+    kill switch.
 
     Balances move only through fills, so the opening balances plus the executions (stored with
     the orders) rebuild every balance and position; ``limits`` None means the engine's default.
+    The kill switch is kept because a restart must not resume trading an operator halted.
     """
 
     account_id: str
     balances: Mapping[str, Decimal]
     limits: RiskLimits | None = None
     opened_at: float = 0.0
-    version: int = 1  # 1 when opened, +1 per limits change
+    version: int = 1  # 1 when opened, +1 per change of limits or kill switch
+    trading_state: TradingState = TradingState.ACTIVE
 
 
 class AccountRepository(ABC):
@@ -144,6 +147,18 @@ class AccountRepository(ABC):
     @abstractmethod
     async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
         """Record the account's new limits; raises ``UnknownAccount`` for an unknown id."""
+
+    @abstractmethod
+    async def set_trading_state(self, account_id: str, state: TradingState) -> AccountRecord:
+        """Record the account's kill switch; raises ``UnknownAccount`` for an unknown id."""
+
+    @abstractmethod
+    async def set_global_trading_state(self, state: TradingState) -> None:
+        """Record the kill switch of every account at once (the global one)."""
+
+    @abstractmethod
+    async def global_trading_state(self) -> TradingState:
+        """The global kill switch last recorded (ACTIVE if it never was)."""
 
     @abstractmethod
     async def get(self, account_id: str) -> AccountRecord | None:

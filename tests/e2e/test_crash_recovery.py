@@ -326,6 +326,8 @@ async def _scenario(serve: Serve) -> None:
     accepted: list[str] = []
     async with aiohttp.ClientSession(timeout=timeout) as http:
         accounts = [await open_account(http, serve.base, FUNDS, prefix="crash") for _ in range(2)]
+        halted = await open_account(http, serve.base, FUNDS, prefix="halted")
+        await _kill_switch(http, serve.base, "HALTED", halted)
         prices = {s: await last_price(http, serve.base, s) for s in SYMBOL_ASSETS}
         bodies = [_order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
         # First a part that is processed, durable and committed (settled, or resting) ...
@@ -354,12 +356,37 @@ async def _scenario(serve: Serve) -> None:
             assert now.get(asset, Decimal(0)) + share.get(asset, Decimal(0)) == amount, asset
         fills = sum(1 for h in histories.values() for e in h if e["type"] == "OrderFilled")
         assert fills > 0
+        # What an operator halted stays halted through the crash ...
+        assert await _trading_state(http, serve.base, halted) == "HALTED"
+        await _kill_switch(http, serve.base, "HALTED")  # ... and so does a global halt:
 
     # A clean restart rebuilds exactly these balances from the store alone.
     await asyncio.to_thread(serve.stop)
     await asyncio.to_thread(serve.start)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         assert await _balances(http, serve.base, accounts) == (now, reserved)
+        assert await _dry_run_reasons(http, serve.base, bodies[0]) == ["KILL_SWITCH_GLOBAL"]
+
+
+async def _kill_switch(
+    http: aiohttp.ClientSession, base: str, state: str, account_id: str | None = None
+) -> None:
+    body = {"state": state} if account_id is None else {"state": state, "account_id": account_id}
+    async with http.post(f"{base}/api/risk/kill-switch", json=body) as response:
+        assert response.status == 200, await response.text()
+
+
+async def _trading_state(http: aiohttp.ClientSession, base: str, account_id: str) -> str:
+    async with http.get(f"{base}/api/accounts/{account_id}") as response:
+        state: str = (await response.json())["trading_state"]
+        return state
+
+
+async def _dry_run_reasons(
+    http: aiohttp.ClientSession, base: str, body: dict[str, str]
+) -> list[str]:
+    async with http.post(f"{base}/api/risk/validate", json=body) as response:
+        return [violation["reason"] for violation in (await response.json())["violations"]]
 
 
 def test_sigkill_mid_flow_then_restart_ends_every_order_once_and_conserves_balances(

@@ -20,7 +20,7 @@ from oms.domain.events import (
 )
 from oms.domain.orders import Order, apply
 from oms.engine import Engine
-from oms.risk import RiskLimits
+from oms.risk import RiskLimits, TradingState
 from oms.store.memory import MemoryOrderRepository
 from oms.store.ports import AccountRecord, Execution, OrderQuery, StoredOrder, executions_of
 from tests.unit.engine_helpers import FUNDS, cancel, place, tick
@@ -225,3 +225,25 @@ def test_a_new_market_order_resumed_before_any_tick_is_rejected_with_its_reason(
         assert all(b.reserved == 0 for b in balances.values())
     finally:
         engine.stop()
+
+
+def test_an_account_halted_before_the_restart_stays_halted_after_it(
+    repository: MemoryOrderRepository,
+) -> None:
+    # Arrange: the store recorded a1 halted by an operator
+    engine = _engine(repository)
+    halted = AccountRecord("a1", FUNDS, trading_state=TradingState.HALTED)
+
+    # Act
+    engine.recover([], [halted, ACCOUNTS[1]], []).get(timeout=5)
+    engine.on_tick(tick())
+    engine.wait_idle()
+    engine.place_order(place(order_id="after-restart")).get(timeout=5)
+    engine.wait_idle()
+
+    # Assert
+    order = engine.get_order("after-restart").get(timeout=5)
+    engine.stop()
+    assert order.status is OrderStatus.REJECTED
+    assert order.reject_reason == "KILL_SWITCH_ACCOUNT"
+    assert engine.risk_book.trading_state("a2") is TradingState.ACTIVE

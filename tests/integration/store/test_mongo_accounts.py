@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.config import Settings
 from oms.risk.errors import AccountExists, UnknownAccount
-from oms.risk.limits import RiskLimits
+from oms.risk.limits import RiskLimits, TradingState
 from oms.store.mongo import MongoAccountRepository, init_database, is_ferretdb
 from oms.store.ports import AccountRecord
 
@@ -54,6 +54,32 @@ async def test_an_account_is_opened_once_and_its_limits_versioned(
     assert await accounts.get("nobody") is None
     with pytest.raises(UnknownAccount):
         await accounts.set_limits("nobody", limits)
+
+
+async def test_the_kill_switch_is_recorded_per_account_and_globally_and_read_back(
+    database: AsyncDatabase[dict],
+) -> None:
+    # Arrange
+    accounts = MongoAccountRepository(database)
+    limits = RiskLimits(max_order_notional=Decimal("5000"))
+    await accounts.open(AccountRecord("acct-1", {"USD": Decimal("10")}, None, 5.0))
+    assert await accounts.global_trading_state() is TradingState.ACTIVE  # never recorded
+
+    # Act: halt the account, change its limits, halt then reduce everything
+    halted = await accounts.set_trading_state("acct-1", TradingState.HALTED)
+    await accounts.set_limits("acct-1", limits)
+    await accounts.set_global_trading_state(TradingState.HALTED)
+    await accounts.set_global_trading_state(TradingState.REDUCING)
+
+    # Assert: each change is a version; a limits change keeps the switch, and back again
+    assert halted.version == 2
+    assert await accounts.get("acct-1") == AccountRecord(
+        "acct-1", {"USD": Decimal("10")}, limits, 5.0, 3, TradingState.HALTED
+    )
+    assert [r.trading_state for r in await accounts.load_all()] == [TradingState.HALTED]
+    assert await MongoAccountRepository(database).global_trading_state() is TradingState.REDUCING
+    with pytest.raises(UnknownAccount):
+        await accounts.set_trading_state("nobody", TradingState.HALTED)
 
 
 async def test_the_design_indexes_are_created_when_asked_and_a_restart_keeps_them(

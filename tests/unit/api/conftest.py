@@ -27,6 +27,7 @@ class Api:
     engine: Engine
     bus: EngineCommandBus
     cache: MemoryOrderCache
+    accounts: MemoryAccountRepository
 
     async def settle(self) -> None:
         """Wait until the engine has handled everything sent so far (and what it caused)."""
@@ -74,5 +75,5 @@ async def api() -> AsyncIterator[Api]:
         accounts=accounts,
     )
     async with TestClient(TestServer(app)) as client:
-        yield Api(client, engine, bus, cache)
+        yield Api(client, engine, bus, cache, accounts)
     engine.stop()

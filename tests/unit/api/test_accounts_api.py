@@ -140,6 +140,23 @@ async def test_kill_switch_halts_one_account_then_resumes(api: Api) -> None:
     assert api.engine.account("a1").get(timeout=5).trading_state is TradingState.HALTED
 
 
+async def test_kill_switch_changes_are_recorded_for_a_restart(api: Api) -> None:
+    # Act
+    await api.client.post("/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"})
+    await api.client.post("/api/risk/kill-switch", json={"state": "REDUCING"})
+    missing = await api.client.post(
+        "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "ghost"}
+    )
+
+    # Assert
+    recorded = await api.accounts.get("a1")
+    assert recorded is not None
+    assert recorded.trading_state is TradingState.HALTED
+    assert await api.accounts.global_trading_state() is TradingState.REDUCING
+    assert missing.status == 404
+    assert await api.accounts.get("ghost") is None
+
+
 async def test_price_and_order_book_of_a_symbol(api: Api) -> None:
     price = await (await api.client.get("/api/market-data/prices/BTC-USD")).json()
     book = await (await api.client.get("/api/market-data/orderbook/BTC-USD?depth=1")).json()
