@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,13 @@ async def _timed(consume: Callable[[], Awaitable[None]], count: int) -> tuple[fl
 
 async def faust_agent(settings: Settings, topic: str, count: int) -> tuple[float, float]:
     """A faust agent, batches of 1,000 events, nothing done with them."""
+    with tempfile.TemporaryDirectory(prefix="bench-faust-") as datadir:
+        return await _faust_agent(settings, topic, count, datadir)
+
+
+async def _faust_agent(
+    settings: Settings, topic: str, count: int, datadir: str
+) -> tuple[float, float]:
     app = faust.App(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -77,6 +85,7 @@ async def faust_agent(settings: Settings, topic: str, count: int) -> tuple[float
         topic_disable_leader=True,
         store="memory://",
         autodiscover=False,
+        datadir=datadir,  # not "<app id>-data" in the working directory
     )
     source = app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
     seen = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -96,7 +97,7 @@ async def test_two_consumers_in_one_group_split_the_partitions_and_see_every_mes
 
 
 async def test_a_faust_agent_consumes_what_a_producer_sends(
-    settings: Settings, unique: str
+    settings: Settings, unique: str, tmp_path: Path
 ) -> None:
     # Arrange
     topic_name = f"smoke-faust-{unique}"
@@ -108,6 +109,7 @@ async def test_a_faust_agent_consumes_what_a_producer_sends(
         topic_allow_declare=False,
         topic_disable_leader=True,
         store="memory://",
+        datadir=str(tmp_path / "faust"),  # not "<app id>-data" in the working directory
     )
     topic = app.topic(topic_name, value_serializer="raw")
     received: list[bytes] = []
