@@ -324,9 +324,14 @@ class Engine:
         account_id: str,
         balances: Mapping[str, Decimal],
         limits: RiskLimits | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> Future[AccountSnapshot]:
-        """Open an account (fails with ``AccountExists``)."""
-        return self._risk.ask(OpenAccount(account_id, dict(balances), limits), block=False)
+        """Open an account (fails with ``AccountExists``, unless ``exist_ok``: then an open
+        account is left as it is)."""
+        return self._risk.ask(
+            OpenAccount(account_id, dict(balances), limits, exist_ok), block=False
+        )
 
     def account(self, account_id: str) -> Future[AccountSnapshot]:
         """Balances, reservations, positions and PnL of an account."""

@@ -27,6 +27,7 @@ from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
 from oms.codec import DECIMAL_LIMITS, IDENTIFIER, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
 from oms.risk import AccountExists, RiskLimits, TradingState, UnknownAccount
+from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
 from oms.store.ports import AccountRecord
 
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
@@ -145,9 +146,18 @@ async def open_account(request: web.Request) -> web.Response:
     try:
         # Recorded first: an account the engine knows must be one a restart can re-open.
         await services.accounts.open(record)
-        snapshot = await reply(services.engine.open_account(account_id, balances, limits))
     except AccountExists:
+        # Announced again: the first request may have died between recording and announcing.
+        held = await services.accounts.get(account_id)
+        if held is not None:
+            await services.bus.send_account(OpenAccount(account_id, held.balances, held.limits))
         raise conflict("ACCOUNT_EXISTS", f"account {account_id} already exists") from None
+    # This replica serves it at once; the one owning its partition of ``orders`` (where its
+    # orders go) learns it from the announcement, ahead of any of its orders.
+    snapshot = await reply(
+        services.engine.open_account(account_id, balances, limits, exist_ok=True)
+    )
+    await services.bus.send_account(OpenAccount(account_id, balances, limits))
     return _json(
         account_json(snapshot, services.engine.instruments),
         status=201,
@@ -216,6 +226,7 @@ async def put_limits(request: web.Request) -> web.Response:
         await services.accounts.set_limits(account_id, limits)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
+    await services.bus.send_account(SetLimits(account_id, applied))  # to the account's owner
     return _json({"account_id": account_id, "limits": limits_json(applied)})
 
 
@@ -245,6 +256,8 @@ async def kill_switch(request: web.Request) -> web.Response:
             await services.accounts.set_trading_state(account_id, applied)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
+    # To the replica owning the account (every replica, for the global switch).
+    await services.bus.send_account(SetTradingState(applied, account_id))
     return _json({"state": applied.value, "account_id": account_id})
 
 

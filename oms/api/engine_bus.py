@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+from oms.actors.aio import reply
 from oms.engine import Engine
+from oms.risk.supervisor import OpenAccount, SetLimits
 from oms.stream.bus import CommandBus, OrderCommand
+from oms.stream.codecs import AccountCommand
 
 
 class EngineCommandBus(CommandBus):
@@ -16,9 +19,24 @@ class EngineCommandBus(CommandBus):
         self.engine = engine
         self.sent_count = 0
         self.recent: deque[OrderCommand] = deque(maxlen=10_000)  # the last ones, for tests
+        self.account_changes: list[AccountCommand] = []  # every one, for tests
 
     async def send(self, commands: Sequence[OrderCommand]) -> None:
         """Submit the commands; the engine applies them in order on its thread."""
         self.sent_count += len(commands)
         self.recent.extend(commands)
         self.engine.submit(commands)
+
+    async def send_account(self, command: AccountCommand) -> None:
+        """Apply the change to the engine (the only one: it owns every account)."""
+        self.account_changes.append(command)
+        engine = self.engine
+        if isinstance(command, OpenAccount):
+            opened = engine.open_account(
+                command.account_id, command.balances, command.limits, exist_ok=True
+            )
+            await reply(opened)
+        elif isinstance(command, SetLimits):
+            await reply(engine.set_limits(command.account_id, command.limits))
+        else:
+            await reply(engine.set_kill_switch(command.state, command.account_id))

@@ -26,11 +26,16 @@ _new = tuple.__new__
 
 @dataclass(frozen=True, slots=True)
 class OpenAccount:
-    """Open an account with starting balances (and limits; the book's defaults if None)."""
+    """Open an account with starting balances (and limits; the book's defaults if None).
+
+    ``exist_ok``: an account already open is left as it is (the opening, recorded once in the
+    store, reaching the replica that owns the account after this one opened it too).
+    """
 
     account_id: str
     balances: Mapping[str, Decimal]
     limits: RiskLimits | None = None
+    exist_ok: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +137,11 @@ class RiskSupervisor(DispatchedActor):
         self.book.mark_price(message.symbol, message.price, message.now)
 
     def on_open_account(self, message: OpenAccount) -> AccountSnapshot:
-        """Open the account (``AccountExists`` goes back to the caller)."""
-        self.book.open_account(message.account_id, message.balances, message.limits)
-        return self.book.snapshot(message.account_id)
+        """Open the account (``AccountExists`` goes back to the caller unless ``exist_ok``)."""
+        book = self.book
+        if not (message.exist_ok and book.has_account(message.account_id)):
+            book.open_account(message.account_id, message.balances, message.limits)
+        return book.snapshot(message.account_id)
 
     def on_set_limits(self, message: SetLimits) -> RiskLimits:
         """Replace the limits."""

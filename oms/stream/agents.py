@@ -62,7 +62,14 @@ from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
-from oms.stream.codecs import CommandDecoder, DecodeError, dead_letter_value, decode_tick
+from oms.risk.supervisor import OpenAccount, SetLimits
+from oms.stream.codecs import (
+    AccountCommand,
+    CommandDecoder,
+    DecodeError,
+    dead_letter_value,
+    decode_tick,
+)
 from oms.stream.names import TopicNames
 from oms.stream.producer import KafkaEventSink, reliable_producer
 from oms.stream.security import aiokafka_security
@@ -71,7 +78,7 @@ from oms.stream.topics import dead_letter, ensure_topics
 logger = logging.getLogger(__name__)
 
 Barrier = Callable[[], Awaitable[None]]
-Command = PlaceOrder | CancelOrder | ApplyFill
+Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
 
 
 @dataclass
@@ -358,8 +365,10 @@ class StreamIngestion:
                     places = []
                 if isinstance(command, CancelOrder):
                     answers.append((_record(message), engine.cancel_order(command)))
-                else:
+                elif isinstance(command, ApplyFill):
                     answers.append((_record(message), engine.apply_fill(command)))
+                else:
+                    answers.append((_record(message), _apply_account_command(engine, command)))
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
@@ -446,6 +455,19 @@ class StreamIngestion:
                 delay = min(delay * 2, 5.0)
             else:
                 return
+
+
+def _apply_account_command(engine: Engine, command: AccountCommand) -> Future[Any]:
+    """An account change recorded in MongoDB by the replica that took the request, applied by
+    the engine that owns the account. Its opening may already be here (the same replica, or a
+    replay): then it is left as it is."""
+    if isinstance(command, OpenAccount):
+        return engine.open_account(
+            command.account_id, command.balances, command.limits, exist_ok=True
+        )
+    if isinstance(command, SetLimits):
+        return engine.set_limits(command.account_id, command.limits)
+    return engine.set_kill_switch(command.state, command.account_id)
 
 
 def _store_durable(engine: Engine) -> Barrier | None:

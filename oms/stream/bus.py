@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.stream.codecs import AccountCommand
 
 OrderCommand = PlaceOrder | CancelOrder | ApplyFill
 
@@ -20,3 +21,8 @@ class CommandBus(ABC):
     @abstractmethod
     async def send(self, commands: Sequence[OrderCommand]) -> None:
         """Hand the commands on, in order; return once they cannot be lost."""
+
+    @abstractmethod
+    async def send_account(self, command: AccountCommand) -> None:
+        """Hand an account change (already recorded in the store) to the engine that owns the
+        account; a global kill switch to every engine. Return once it cannot be lost."""

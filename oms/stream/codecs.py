@@ -63,9 +63,12 @@ from oms.codec import (
     IDENTIFIER,
     CodecError,
     InvalidAmount,
+    balances_to_dict,
     decimal_text,
     event_from_dict,
     event_to_dict,
+    limits_from_dict,
+    limits_to_dict,
     parse_amount,
 )
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
@@ -79,6 +82,8 @@ from oms.domain.events import (
 from oms.domain.instruments import Instrument, InstrumentStatus
 from oms.marketdata import Tick
 from oms.marketdata.tick import InvalidTick
+from oms.risk.limits import RiskLimits, TradingState
+from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
 
 MAX_RECORD_BYTES = 64 * 1024
 
@@ -268,6 +273,82 @@ def encode_command(command: Command) -> bytes:
     })  # fmt: skip
 
 
+# -- account commands (on ``orders``, to the replica that owns the account) ---------------------
+
+OPEN_ACCOUNT = "OpenAccount"
+SET_LIMITS = "SetLimits"
+SET_TRADING_STATE = "SetTradingState"
+AccountCommand = OpenAccount | SetLimits | SetTradingState
+_ACCOUNT_COMMANDS = (OPEN_ACCOUNT, SET_LIMITS, SET_TRADING_STATE)
+_OPEN_ACCOUNT_FIELDS = frozenset({"type", "account_id", "balances", "limits"})
+_SET_LIMITS_FIELDS = frozenset({"type", "account_id", "limits"})
+_SET_TRADING_STATE_FIELDS = frozenset({"type", "account_id", "state"})
+
+
+def encode_account_command(command: AccountCommand) -> bytes:
+    """The record value of an account command on ``orders``: an opening, new limits or a kill
+    switch, already recorded in MongoDB, for the engine of the replica that owns the account."""
+    if isinstance(command, OpenAccount):
+        limits = command.limits
+        return orjson.dumps({
+            "type": OPEN_ACCOUNT,
+            "account_id": command.account_id,
+            "balances": balances_to_dict(command.balances),
+            "limits": None if limits is None else limits_to_dict(limits),
+        })  # fmt: skip
+    if isinstance(command, SetLimits):
+        return orjson.dumps({
+            "type": SET_LIMITS,
+            "account_id": command.account_id,
+            "limits": limits_to_dict(command.limits),
+        })  # fmt: skip
+    return orjson.dumps({
+        "type": SET_TRADING_STATE,
+        "account_id": command.account_id,  # None: the global switch
+        "state": command.state.value,
+    })  # fmt: skip
+
+
+def _account_command(data: Mapping[str, Any], kind: str) -> AccountCommand:
+    if kind == OPEN_ACCOUNT:
+        _check_fields(data, _OPEN_ACCOUNT_FIELDS)
+        account_id = _identifier(data, "account_id")
+        raw = _required(data, "balances")
+        if not isinstance(raw, dict):
+            raise DecodeError(Reason.INVALID_FIELD, "balances must be an object", "balances")
+        balances = {  # JSON object keys are strings; amounts as the REST door reads them
+            asset: _parse_amount(amount, f"balances.{asset}", zero_ok=True)
+            for asset, amount in raw.items()
+        }
+        return OpenAccount(account_id, balances, _limits(data, required=False))
+    if kind == SET_LIMITS:
+        _check_fields(data, _SET_LIMITS_FIELDS)
+        limits = _limits(data, required=True)
+        assert limits is not None
+        return SetLimits(_identifier(data, "account_id"), limits)
+    _check_fields(data, _SET_TRADING_STATE_FIELDS)
+    state = data.get("state")
+    if not isinstance(state, str) or state not in TradingState.__members__:
+        allowed = ", ".join(TradingState.__members__)
+        raise DecodeError(Reason.INVALID_ENUM, f"state must be one of {allowed}", "state")
+    holder = None if data.get("account_id") is None else _identifier(data, "account_id")
+    return SetTradingState(TradingState(state), holder)
+
+
+def _limits(data: Mapping[str, Any], *, required: bool) -> RiskLimits | None:
+    raw = data.get("limits")
+    if raw is None:
+        if required:
+            raise DecodeError(Reason.MISSING_FIELD, "limits is required", "limits")
+        return None
+    if not isinstance(raw, dict):
+        raise DecodeError(Reason.INVALID_FIELD, "limits must be an object", "limits")
+    try:
+        return limits_from_dict(raw)
+    except CodecError as exc:
+        raise DecodeError(Reason.INVALID_FIELD, str(exc), "limits") from None
+
+
 def command_key(command: Command) -> bytes:
     """The record key of a command: its account, so one account's commands stay in order."""
     return command.account_id.encode()
@@ -279,7 +360,9 @@ class CommandDecoder:
     def __init__(self, instruments: Mapping[str, Instrument]) -> None:
         self.instruments = instruments
 
-    def order_command(self, raw: bytes | None, timestamp: float) -> PlaceOrder | CancelOrder:
+    def order_command(
+        self, raw: bytes | None, timestamp: float
+    ) -> PlaceOrder | CancelOrder | AccountCommand:
         """A record of ``orders``; ``timestamp`` (the record's) fills an absent time."""
         data = loads_object(raw)
         kind = data.get("type")
@@ -287,9 +370,12 @@ class CommandDecoder:
             return self.place_order(data, timestamp)
         if kind == CANCEL_ORDER:
             return self.cancel_order(data, timestamp)
+        if kind in _ACCOUNT_COMMANDS:
+            return _account_command(data, kind)
         raise DecodeError(
             Reason.UNKNOWN_COMMAND,
-            f"type must be {PLACE_ORDER} or {CANCEL_ORDER}, got {kind!r}",
+            f"type must be one of {', '.join((PLACE_ORDER, CANCEL_ORDER, *_ACCOUNT_COMMANDS))},"
+            f" got {kind!r}",
             "type",
         )
 

@@ -42,8 +42,10 @@ from oms.domain.events import (
 from oms.store.ports import EventSink
 from oms.stream.bus import CommandBus, OrderCommand
 from oms.stream.codecs import (
+    AccountCommand,
     RiskEvent,
     command_key,
+    encode_account_command,
     encode_command,
     encode_event,
     encode_risk_event,
@@ -254,6 +256,21 @@ class KafkaCommandBus(CommandBus):
             )
         if sent:
             await asyncio.gather(*sent)
+
+    async def send_account(self, command: AccountCommand) -> None:
+        """Produce the change onto ``orders``, keyed by its account, so that the replica owning
+        the account applies it in order with the account's orders; a global kill switch (no
+        account) goes to every partition, so that every replica applies it."""
+        value = encode_account_command(command)
+        topic = self.names.orders
+        producer = self._producer
+        holder = command.account_id
+        if holder is not None:
+            await (await producer.send(topic, value=value, key=holder.encode()))
+            return
+        partitions = sorted(await producer.partitions_for(topic))
+        sent = [await producer.send(topic, value=value, partition=p) for p in partitions]
+        await asyncio.gather(*sent)
 
     async def _send_batched(self, commands: Sequence[OrderCommand]) -> None:
         orders = await PartitionedBatches.for_topic(

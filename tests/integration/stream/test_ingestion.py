@@ -25,6 +25,8 @@ from oms.domain.commands import CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.engine import Engine
 from oms.marketdata import BookLevel, Tick
+from oms.risk import RiskLimits, TradingState
+from oms.risk.supervisor import OpenAccount, SetTradingState
 from oms.store.memory import MemoryOrderRepository
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import decode_event, encode_tick
@@ -336,3 +338,40 @@ async def test_an_external_fill_settles_an_order_and_an_overfill_is_dead_lettere
     dead = await read_all(pipeline.settings, dead_letter(executions), lambda seen: len(seen) >= 1)
     assert [orjson.loads(r.value)["reason"] for r in dead] == ["INVALID_TRANSITION"]
     assert orjson.loads(dead[0].value)["offset"] == 2
+
+
+async def test_account_changes_through_kafka_reach_the_owning_engine_ahead_of_its_orders(
+    pipeline: Pipeline,
+) -> None:
+    """An account opened (and halted) on another replica: the announcements on ``orders`` open
+    it here before its first order, then halt it; a global halt reaches every partition."""
+    # Arrange
+    await _settled_with_price(pipeline)
+    bus = KafkaCommandBus(pipeline.settings, pipeline.names)
+    await bus.start()
+    elsewhere = "acct-elsewhere"
+    limits = RiskLimits(max_order_notional=Decimal("100000"))
+    try:
+        # Act: opened, then an order, then halted, then another order; then a global halt
+        await bus.send_account(OpenAccount(elsewhere, {"USD": Decimal("50000")}, limits))
+        await pipeline.produce(pipeline.names.orders, _place("o-opened", account_id=elsewhere),
+                               key=elsewhere)  # fmt: skip
+        await bus.send_account(SetTradingState(TradingState.HALTED, elsewhere))
+        await pipeline.produce(pipeline.names.orders, _place("o-halted", account_id=elsewhere),
+                               key=elsewhere)  # fmt: skip
+        settled = await _status(pipeline, "o-opened", OrderStatus.SETTLED)
+        halted = await _status(pipeline, "o-halted", OrderStatus.REJECTED)
+        await bus.send_account(SetTradingState(TradingState.HALTED, None))
+
+        # Assert
+        async def globally_halted() -> bool:
+            return pipeline.engine.risk_book.trading_state() is TradingState.HALTED
+
+        await _eventually(globally_halted)
+    finally:
+        await bus.stop()
+    assert settled.filled_quantity == Decimal("0.01")
+    assert halted.reject_reason == "KILL_SWITCH_ACCOUNT"
+    snapshot = await reply(pipeline.engine.account(elsewhere))
+    assert snapshot.limits == limits
+    assert pipeline.ingestion.stats.dead_letters == 0

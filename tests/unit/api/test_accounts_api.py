@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import orjson
 
 from oms.api.problems import PROBLEM_CONTENT_TYPE
-from oms.risk import TradingState
+from oms.risk import RiskLimits, TradingState
+from oms.risk.supervisor import OpenAccount, SetTradingState
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 from tests.unit.engine_helpers import tick
@@ -52,6 +54,11 @@ async def test_open_account_answers_201_then_409_and_reads_back(api: Api) -> Non
     assert account["limits"]["max_orders_per_window"] == 10
     assert account["trading_state"] == "ACTIVE"
     assert account["pnl"] == {"realized": "0", "unrealized": "0", "total": "0"}
+    # announced to the replica that owns the account: when opened, and again on the retry
+    opened = OpenAccount("new-1", {"USD": Decimal("1000.50"), "BTC": Decimal("0")},
+                         RiskLimits(max_order_notional=Decimal("5000"), velocity_window_s=60.0,
+                                    max_orders_per_window=10))  # fmt: skip
+    assert api.bus.account_changes == [opened, opened]
 
 
 async def test_open_account_refuses_numbers_negative_and_unknown_fields(api: Api) -> None:
@@ -148,7 +155,11 @@ async def test_kill_switch_changes_are_recorded_for_a_restart(api: Api) -> None:
         "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "ghost"}
     )
 
-    # Assert
+    # Assert: recorded, and announced to the owner (every replica, for the global switch)
+    assert api.bus.account_changes == [
+        SetTradingState(TradingState.HALTED, "a1"),
+        SetTradingState(TradingState.REDUCING, None),
+    ]
     recorded = await api.accounts.get("a1")
     assert recorded is not None
     assert recorded.trading_state is TradingState.HALTED

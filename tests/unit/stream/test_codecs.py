@@ -24,6 +24,8 @@ from oms.domain.events import (
 )
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.marketdata import BookLevel, Tick
+from oms.risk.limits import RiskLimits, TradingState
+from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
 from oms.stream.codecs import (
     MAX_RECORD_BYTES,
     CommandDecoder,
@@ -35,6 +37,7 @@ from oms.stream.codecs import (
     decode_event,
     decode_risk_event,
     decode_tick,
+    encode_account_command,
     encode_command,
     encode_event,
     encode_risk_event,
@@ -410,3 +413,55 @@ def test_every_order_the_rest_door_refuses_is_refused_on_the_orders_topic(
 
     if status == 400:
         assert refused.value.reason is Reason.MALFORMED_JSON
+
+
+# -- account commands on the orders topic ----------------------------------------------------
+
+LIMITS = RiskLimits(max_order_notional=Decimal("5000.5"), price_collar=Decimal("0.05"))
+ACCOUNT_COMMANDS = [
+    OpenAccount("acct-9", {"USD": Decimal("1000.50"), "BTC": Decimal("0")}, None),
+    OpenAccount("acct-9", {"USD": Decimal("1")}, LIMITS),
+    SetLimits("acct-9", LIMITS),
+    SetTradingState(TradingState.HALTED, "acct-9"),
+    SetTradingState(TradingState.REDUCING, None),
+]
+
+
+@pytest.mark.parametrize("command", ACCOUNT_COMMANDS, ids=repr)
+def test_account_commands_round_trip_on_the_orders_topic(
+    command: OpenAccount | SetLimits | SetTradingState,
+) -> None:
+    assert DECODER.order_command(encode_account_command(command), RECORD_TS) == command
+
+
+ACCOUNT_REFUSALS = [
+    ("no balances", {"type": "OpenAccount", "account_id": "a"}, Reason.MISSING_FIELD),
+    ("balances not an object",
+     {"type": "OpenAccount", "account_id": "a", "balances": ["1"]}, Reason.INVALID_FIELD),
+    ("a balance as a number",
+     {"type": "OpenAccount", "account_id": "a", "balances": {"USD": 1}}, Reason.INVALID_AMOUNT),
+    ("a negative balance",
+     {"type": "OpenAccount", "account_id": "a", "balances": {"USD": "-1"}},
+     Reason.INVALID_AMOUNT),
+    ("an unknown field",
+     {"type": "OpenAccount", "account_id": "a", "balances": {}, "x": 1}, Reason.UNKNOWN_FIELD),
+    ("limits without their fields",
+     {"type": "SetLimits", "account_id": "a", "limits": {"price_collar": "0.1"}},
+     Reason.INVALID_FIELD),
+    ("no limits", {"type": "SetLimits", "account_id": "a"}, Reason.MISSING_FIELD),
+    ("an unknown state",
+     {"type": "SetTradingState", "account_id": "a", "state": "OFF"}, Reason.INVALID_ENUM),
+    ("a bad account id",
+     {"type": "SetTradingState", "account_id": "a b", "state": "HALTED"}, Reason.INVALID_FIELD),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "reason"), [c[1:] for c in ACCOUNT_REFUSALS],
+                         ids=[c[0] for c in ACCOUNT_REFUSALS])  # fmt: skip
+def test_a_bad_account_command_is_refused_with_its_reason(
+    data: dict[str, Any], reason: Reason
+) -> None:
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(orjson.dumps(data), RECORD_TS)
+
+    assert refused.value.reason is reason
