@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pykka import Future
 
 from oms.actors.aio import reply
 from oms.api import identity
@@ -222,12 +224,12 @@ async def put_limits(request: web.Request) -> web.Response:
         raise invalid_body(errors)
     services = request.app[SERVICES_KEY]
     try:
-        applied = await reply(services.engine.set_limits(account_id, limits))
-        await services.accounts.set_limits(account_id, limits)
+        await services.accounts.set_limits(account_id, limits)  # the store knows every account
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
-    await services.bus.send_account(SetLimits(account_id, applied))  # to the account's owner
-    return _json({"account_id": account_id, "limits": limits_json(applied)})
+    await _here(services.engine.set_limits(account_id, limits))
+    await services.bus.send_account(SetLimits(account_id, limits))  # to the account's owner
+    return _json({"account_id": account_id, "limits": limits_json(limits)})
 
 
 async def kill_switch(request: web.Request) -> web.Response:
@@ -248,17 +250,25 @@ async def kill_switch(request: web.Request) -> web.Response:
         raise invalid_body(errors)
     services = request.app[SERVICES_KEY]
     try:
-        applied = await reply(services.engine.set_kill_switch(state, account_id))
-        # Recorded before the answer: a restart must not resume what an operator halted.
+        # Recorded first (the store knows every account): a restart must not resume what an
+        # operator halted.
         if account_id is None:
-            await services.accounts.set_global_trading_state(applied)
+            await services.accounts.set_global_trading_state(state)
         else:
-            await services.accounts.set_trading_state(account_id, applied)
+            await services.accounts.set_trading_state(account_id, state)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
+    await _here(services.engine.set_kill_switch(state, account_id))
     # To the replica owning the account (every replica, for the global switch).
-    await services.bus.send_account(SetTradingState(applied, account_id))
-    return _json({"state": applied.value, "account_id": account_id})
+    await services.bus.send_account(SetTradingState(state, account_id))
+    return _json({"state": state.value, "account_id": account_id})
+
+
+async def _here(change: Future[Any]) -> None:
+    """Apply an account change to this replica's engine too, if it knows the account (it may
+    be owned, and so far only known, by another replica: the announcement reaches that one)."""
+    with contextlib.suppress(UnknownAccount):
+        await reply(change)
 
 
 def add_account_routes(app: web.Application) -> None:

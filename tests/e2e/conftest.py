@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -64,17 +64,9 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
     asyncio.run(poll())
 
 
-@pytest.fixture(scope="module")
-def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    """One ``oms serve`` for the module, stopped (SIGINT) and its database dropped after."""
-    base_settings = Settings.from_env()
-    down = [name for name, ok in asyncio.run(probe_all(base_settings)).items() if not ok]
-    if down:
-        pytest.fail(f"local servers not answering: {', '.join(down)} (run `make up`)")
-    run = uuid.uuid4().hex[:8]
-    port = _free_port()
-    overrides = {
-        "OMS_HTTP_PORT": str(port),
+def run_overrides(run: str) -> dict[str, str]:
+    """Topics, consumer group and database of one run (shared by its replicas), small."""
+    return {
         "OMS_TOPIC_SUFFIX": f"e2e-{run}",
         "OMS_KAFKA_GROUP_ID": f"oms-e2e-{run}",
         "OMS_MONGO_DATABASE": f"oms_e2e_{run}",
@@ -83,29 +75,65 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
         "OMS_PRICES_PARTITIONS": "1",
         "OMS_EVENTS_PARTITIONS": "2",
     }
-    settings = Settings.from_env({**os.environ, **overrides})
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "oms.cli", "serve"],
-        env={**os.environ, **overrides},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+
+
+def require_servers() -> None:
+    """Fail at once, saying so, when the local servers are not up."""
+    down = [name for name, ok in asyncio.run(probe_all(Settings.from_env())).items() if not ok]
+    if down:
+        pytest.fail(f"local servers not answering: {', '.join(down)} (run `make up`)")
+
+
+def start_replica(overrides: Mapping[str, str], log_path: Any) -> Replica:
+    """Start ``oms serve`` on a free port with ``overrides``; return once it is ready."""
+    port = _free_port()
+    environ = {**os.environ, **overrides, "OMS_HTTP_PORT": str(port)}
+    settings = Settings.from_env(environ)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "oms.cli", "serve"],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    replica = Replica(f"http://127.0.0.1:{port}", settings, process)
     try:
-        _wait_ready(base, process)
-        yield Replica(base, replace(settings), process)
+        _wait_ready(replica.base, process)
+    except BaseException:
+        stop_replica(replica)
+        raise
+    return replica
+
+
+def stop_replica(replica: Replica) -> None:
+    """Stop it (SIGINT, then SIGKILL after 30 s)."""
+    process = replica.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def drop_database(settings: Settings) -> None:
+    """Drop the run's MongoDB database."""
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
+    client.drop_database(settings.mongo_database)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    """One ``oms serve`` for the module, stopped (SIGINT) and its database dropped after."""
+    require_servers()
+    overrides = run_overrides(uuid.uuid4().hex[:8])
+    started = start_replica(overrides, tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        yield started
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
-        client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
-        client.drop_database(settings.mongo_database)
-        client.close()
+        stop_replica(started)
+        drop_database(started.settings)
 
 
 @pytest.fixture

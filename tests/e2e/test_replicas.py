@@ -1,0 +1,142 @@
+"""Two replicas of ``oms serve`` sharing the topics, the consumer group and the database.
+
+Each owns one partition of ``orders`` (so half the accounts). What one replica is told about an
+account over REST must reach the replica that owns the account: an account opened on the first
+trades wherever its orders land, and a kill switch pulled on the second halts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import (
+    Replica,
+    drop_database,
+    last_price,
+    open_account,
+    require_servers,
+    run_overrides,
+    start_replica,
+    stop_replica,
+)
+
+pytestmark = pytest.mark.e2e
+
+FUNDS = {"USD": "1000000", "BTC": "10"}
+ACCOUNTS = 6  # with two partitions, both replicas own some of them (checked below)
+DEADLINE_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, Replica]]:
+    """Two replicas of one run; only the first runs the simulated price feed."""
+    require_servers()
+    overrides = run_overrides(uuid.uuid4().hex[:8])
+    logs = tmp_path_factory.mktemp("replicas")
+    first = start_replica(overrides, logs / "first.log")
+    try:
+        second = start_replica({**overrides, "OMS_SIMULATED_FEED": "false"}, logs / "second.log")
+    except BaseException:
+        stop_replica(first)
+        drop_database(first.settings)
+        raise
+    try:
+        yield first, second
+    finally:
+        stop_replica(second)
+        stop_replica(first)
+        drop_database(first.settings)
+
+
+async def _owned(http: aiohttp.ClientSession, replica: Replica) -> set[int]:
+    """The partitions of ``orders`` the replica consumes (its consumer lag's labels)."""
+    text = await (await http.get(f"{replica.base}/metrics")).text()
+    topic = f'topic="orders-{replica.settings.topic_suffix}"'
+    return {
+        int(line.split('partition="')[1].split('"')[0])
+        for line in text.splitlines()
+        if line.startswith("oms_consumer_lag{") and topic in line
+    }
+
+
+async def _split(http: aiohttp.ClientSession, first: Replica, second: Replica) -> None:
+    """Wait until the group has settled on one partition each."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        owned = (await _owned(http, first), await _owned(http, second))
+        if owned in (({0}, {1}), ({1}, {0})):
+            return
+        assert time.monotonic() < deadline, f"partitions never split between replicas: {owned}"
+        await asyncio.sleep(0.3)
+
+
+async def _place(http: aiohttp.ClientSession, replica: Replica, account: str) -> str:
+    body = {"account_id": account, "symbol": "BTC-USD", "side": "BUY", "type": "MARKET",
+            "quantity": "0.01"}  # fmt: skip
+    async with http.post(f"{replica.base}/api/orders", json=body) as response:
+        assert response.status == 202, await response.text()
+        order_id: str = (await response.json())["order_id"]
+        return order_id
+
+
+async def _final(http: aiohttp.ClientSession, pair: tuple[Replica, Replica], order_id: str) -> Any:
+    """The order once it is terminal, read from whichever replica has it."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        for replica in pair:
+            async with http.get(f"{replica.base}/api/orders/{order_id}") as response:
+                if response.status == 200:
+                    order = await response.json()
+                    if order["status"] in ("SETTLED", "CANCELLED", "REJECTED"):
+                        return order
+        assert time.monotonic() < deadline, f"order {order_id} never ended"
+        await asyncio.sleep(0.2)
+
+
+async def _ingested(http: aiohttp.ClientSession, replica: Replica) -> float:
+    text = await (await http.get(f"{replica.base}/metrics")).text()
+    for line in text.splitlines():
+        if line.startswith("oms_ingest_commands_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_an_account_opened_on_one_replica_trades_and_halts_on_the_one_that_owns_it(
+    pair: tuple[Replica, Replica], http: aiohttp.ClientSession
+) -> None:
+    first, second = pair
+    await _split(http, first, second)
+    await last_price(http, first.base, "BTC-USD")
+
+    # Act: every account opened on the first replica, each places one order through it
+    accounts = [await open_account(http, first.base, FUNDS, prefix="rep") for _ in range(ACCOUNTS)]
+    orders = [await _place(http, first, account) for account in accounts]
+    ended = [await _final(http, pair, order_id) for order_id in orders]
+
+    # Assert: settled on whichever replica owns the account, and both replicas had some
+    assert [order["status"] for order in ended] == ["SETTLED"] * ACCOUNTS, [
+        (order["status"], order["reject_reason"]) for order in ended
+    ]
+    assert await _ingested(http, first) > 0
+    assert await _ingested(http, second) > 0
+
+    # Act: the kill switch pulled on the second replica, for every account ...
+    for account in accounts:
+        async with http.post(
+            f"{second.base}/api/risk/kill-switch", json={"state": "HALTED", "account_id": account}
+        ) as response:
+            assert response.status == 200, await response.text()
+    halted = [await _place(http, first, account) for account in accounts]
+
+    # Assert: ... halts each one on the replica that owns it
+    refused = [await _final(http, pair, order_id) for order_id in halted]
+    assert [(o["status"], o["reject_reason"]) for o in refused] == [
+        ("REJECTED", "KILL_SWITCH_ACCOUNT")
+    ] * ACCOUNTS
