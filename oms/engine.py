@@ -21,6 +21,7 @@ from pykka import ActorRef, Future
 from oms.actors.directory import DirectoryStats, OrderDirectory
 from oms.actors.journal import Journal, Listener
 from oms.actors.messages import (
+    ForgetOrders,
     GetOrder,
     MarketTick,
     OrderCommand,
@@ -211,6 +212,34 @@ class Engine:
         return self._on_dispatcher(
             lambda: self._recover(tuple(open_orders), tuple(accounts), tuple(executions))
         )
+
+    def rebuild(
+        self,
+        open_orders: Sequence[StoredOrder],
+        accounts: Iterable[AccountRecord],
+        executions: Iterable[Execution],
+        global_state: TradingState = TradingState.ACTIVE,
+    ) -> Future[RecoverySummary]:
+        """Drop every order actor, account, ledger balance and resting order, then ``recover``
+        from what is given: the open orders and fills of the accounts this replica owns now.
+
+        For a replica whose share of the accounts changed (a rebalance): another replica may
+        have traded its new accounts since, and its former ones must no longer rest in its
+        venue (it would fill them too). Call it only when everything the engine did is durable
+        and nothing is in flight (the ingestion calls it from the rebalance, after its barrier).
+        ``accounts`` are all of them (every replica answers reads); ``global_state`` is the
+        recorded global kill switch.
+        """
+
+        def run() -> RecoverySummary:
+            self._directory.tell(ForgetOrders())
+            self.risk_book.clear()
+            if self._venue is not None:
+                self.matcher.clear()
+            self.risk_book.set_trading_state(global_state)
+            return self._recover(tuple(open_orders), tuple(accounts), tuple(executions))
+
+        return self._on_dispatcher(run)
 
     def _recover(
         self,

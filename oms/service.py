@@ -32,13 +32,17 @@ from oms.config import Settings
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
-from oms.risk import TradingState
 from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
 from oms.stream.names import TopicNames, topic_names
-from oms.stream.producer import KafkaCommandBus, KafkaEventSink, reliable_producer
+from oms.stream.producer import (
+    KafkaCommandBus,
+    KafkaEventSink,
+    partition_of,
+    reliable_producer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +121,15 @@ class Service:
             self.engine = engine
             self._on_stop("engine", _async(engine.stop))
             await self._reopen_accounts(engine, accounts)
-            await self._recover(engine, repository, accounts)
 
-            ingestion = StreamIngestion(settings, engine, names=self.names, sink=sink)
+            # The state of the accounts this replica owns is rebuilt from the store when the
+            # group gives it its partitions, and again whenever its share changes.
+            async def take_over(owned: frozenset[int], total: int) -> None:
+                await self._recover(engine, repository, accounts, owned, total)
+
+            ingestion = StreamIngestion(
+                settings, engine, names=self.names, sink=sink, on_owned=take_over
+            )
             await ingestion.start()
             self._on_stop("stream ingestion", ingestion.stop)
 
@@ -152,36 +162,46 @@ class Service:
             raise
 
     async def _reopen_accounts(self, engine: Engine, accounts: MongoAccountRepository) -> None:
-        """Open every stored account in the engine with its opening balances and limits, and
-        set the global kill switch as it was recorded (the accounts' own come with recovery)."""
+        """Open every stored account in the engine with its opening balances and limits (the
+        owned ones are rebuilt with everything else when the partitions are assigned)."""
         from oms.actors.aio import reply  # noqa: PLC0415
 
         for record in await accounts.load_all():
             await reply(engine.open_account(record.account_id, record.balances, record.limits))
-        state = await accounts.global_trading_state()
-        if state is not TradingState.ACTIVE:
-            logger.warning("the global kill switch was left %s: trading stays %s", state, state)
-            await reply(engine.set_kill_switch(state))
 
     async def _recover(
         self,
         engine: Engine,
         repository: MongoOrderRepository,
         accounts: MongoAccountRepository,
+        owned: frozenset[int],
+        total: int,
     ) -> None:
-        """Rebuild balances, reservations, resting orders and open orders from the store
-        (``Engine.recover``), before any command, tick or fill can reach the engine."""
+        """Rebuild balances, reservations, resting orders and open orders of the accounts in
+        the ``owned`` partitions of ``orders`` from the store (``Engine.rebuild``), before any
+        of their commands is fetched. Another replica may have traded them until now, and the
+        ones this replica no longer owns must not stay in its venue."""
         from oms.actors.aio import reply  # noqa: PLC0415
 
+        def mine(account_id: str) -> bool:
+            return partition_of(account_id, total) in owned
+
         recovery = await repository.recover()
-        executions = await repository.executions()
+        open_orders = [s for s in recovery.open_orders if mine(s.order.account_id)]
+        executions = [e for e in await repository.executions() if mine(e.account_id)]
         summary = await reply(
-            engine.recover(recovery.open_orders, await accounts.load_all(), executions)
+            engine.rebuild(
+                open_orders,
+                await accounts.load_all(),
+                executions,
+                await accounts.global_trading_state(),
+            )
         )
         logger.info(
-            "recovered %d open and %d finished orders (%d documents, %.2fs): %s",
-            len(recovery.open_orders), recovery.finished, recovery.documents,
-            recovery.seconds, summary,
+            "recovered %d open and %d finished orders (%d documents, %.2fs) for partitions %s"
+            " of %d: %s",
+            len(open_orders), recovery.finished, recovery.documents, recovery.seconds,
+            sorted(owned), total, summary,
         )  # fmt: skip
 
     def _on_stop(self, name: str, stop: Stop) -> None:

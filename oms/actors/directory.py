@@ -25,6 +25,7 @@ from pykka.messages import _ActorStop
 
 from oms.actors.messages import (
     Finished,
+    ForgetOrders,
     GetOrder,
     Idle,
     OrderCommand,
@@ -80,6 +81,7 @@ class OrderDirectory(DispatchedActor):
         GetOrder: "on_get_order",
         DirectoryStats: "on_stats",
         ResumeOrders: "on_resume_orders",
+        ForgetOrders: "on_forget_orders",
     }
 
     def __init__(self, dispatcher: Dispatcher, ctx: OrderContext, *, max_live: int) -> None:
@@ -277,6 +279,14 @@ class OrderDirectory(DispatchedActor):
             live = self.live.pop(order_id)
             tell(live.ref, _STOP)  # its state is in the journal; nothing else addresses it
             self.passivated += 1
+
+    def on_forget_orders(self, _message: ForgetOrders) -> int:
+        """Stop every live actor and forget it; how many there were."""
+        live, self.live = self.live, {}
+        self.idle.clear()
+        for held in live.values():
+            tell(held.ref, _STOP)
+        return len(live)
 
     def on_stats(self, _message: DirectoryStats) -> dict[str, int]:
         """Live, peak, spawned, rehydrated and passivated counts."""

@@ -47,6 +47,11 @@ class RouteVenueFills(NamedTuple):
     fills: tuple[tuple[str, tuple[ApplyFill, ...]], ...]
 
 
+class ForgetOrders(NamedTuple):
+    """Stop every live order actor and forget it (their states are durable): the replica's
+    share of the accounts changed, and what it owns now is rebuilt from the store."""
+
+
 class ResumeOrders(NamedTuple):
     """After a restart: spawn the actors of these stored open orders and let each go on."""
 

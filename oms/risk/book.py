@@ -73,21 +73,31 @@ class RiskBook:
         default_limits: RiskLimits = DEFAULT_LIMITS,
         remember_orders: int = 100_000,
     ) -> None:
+        self._instruments = instruments
+        self._remember_orders = remember_orders
+        # A BUY reserves quantity * protection price * (1 + fee rate).
+        self._fee_factor = 1 + fee_rate
+        self._default_limits = default_limits
+        self._marks: dict[str, Decimal] = {}
+        self._mark_times: dict[str, float] = {}
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every account, order and ledger balance (the marks stay: they are the market's).
+
+        For a replica whose share of the accounts changed: it rebuilds the ones it owns from the
+        store, with the ``VENUE`` and ``FEES`` sides of their fills only.
+        """
         # Balances of every account, trading or ledger: account id -> asset -> bucket.
         self._balances: dict[str, dict[str, Bucket]] = {VENUE: {}, FEES: {}}
         self._listings = {
             symbol: Listing(instrument, self._balances[VENUE], self._balances[FEES])
-            for symbol, instrument in instruments.items()
+            for symbol, instrument in self._instruments.items()
         }
-        # A BUY reserves quantity * protection price * (1 + fee rate).
-        self._fee_factor = 1 + fee_rate
-        self._default_limits = default_limits
         self._accounts: dict[str, AccountState] = {}
-        self._marks: dict[str, Decimal] = {}
-        self._mark_times: dict[str, float] = {}
         self._global_state = TradingState.ACTIVE
         self._open: dict[str, OpenOrder] = {}
-        self._recent = Recent(remember_orders)
+        self._recent = Recent(self._remember_orders)
 
     # Accounts, limits, kill switch, marks
 

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from pykka import ActorDeadError, ActorRef
 
 from oms.actors.messages import Accept, RiskAnswer, Settle, Settled
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
@@ -117,7 +119,7 @@ class RiskSupervisor(DispatchedActor):
             answer = _new(RiskAnswer, (self.book.accept(message.order, message.now), None))
         except DomainError as error:  # e.g. a symbol the book does not list
             answer = RiskAnswer(None, error.code)
-        tell(message.reply_to, answer)
+        _answer(message.reply_to, answer)
 
     def on_settle(self, message: Settle) -> None:
         """Book each fill as a balanced entry, then release the rest if asked; tell the order."""
@@ -130,7 +132,7 @@ class RiskSupervisor(DispatchedActor):
                 # rather than stop the one actor that owns every balance.
                 logger.exception("could not book fill %s", fill.command_id)
         released = book.release(message.order_id) if message.release else None
-        tell(message.reply_to, _new(Settled, (message.order_id, released)))
+        _answer(message.reply_to, _new(Settled, (message.order_id, released)))
 
     def on_mark_price(self, message: MarkPrice) -> None:
         """Record a last price."""
@@ -168,3 +170,12 @@ class RiskSupervisor(DispatchedActor):
     def on_get_totals(self, _message: GetTotals) -> dict[str, Decimal]:
         """The conservation totals."""
         return self.book.totals()
+
+
+def _answer(order: ActorRef[Any], answer: object) -> None:
+    """Tell an order actor; one that stopped meanwhile (a rebuild forgot it) is not an error of
+    the supervisor's, which owns every balance and must not stop for it."""
+    try:
+        tell(order, answer)
+    except ActorDeadError:
+        logger.warning("order actor %s stopped before its answer %s", order, type(answer).__name__)

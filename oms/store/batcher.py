@@ -247,6 +247,21 @@ class WriteBehind:
 
     # -- recovery ----------------------------------------------------------------------------
 
+    def forget_durable(self) -> int:
+        """Drop from memory every order nothing waits to write (all of them, after a durability
+        barrier); reads go to MongoDB until recovery adopts them again. How many were dropped.
+
+        For a replica whose share of the accounts changed: another replica may have moved its
+        former orders on since, and what memory held of them would be stale.
+        """
+        with self.lock:
+            pending = self._pending
+            dropped = [order_id for order_id in self._orders if order_id not in pending]
+            for order_id in dropped:
+                self._terminal.pop(order_id, None)
+                self._drop(order_id)
+            return len(dropped)
+
     def adopt_open(self, stored: StoredOrder) -> None:
         """Hold an open order read back from MongoDB (already durable, nothing pending)."""
         order = stored.order

@@ -371,9 +371,11 @@ class MongoOrderRepository(OrderRepository):
         return self.memory.pending()
 
     async def recover(self) -> Recovery:
-        """Read MongoDB back after a restart: open orders into memory, finished ones noted.
+        """Read MongoDB back: open orders into memory, finished ones noted.
 
-        Call it after ``open``/``start`` and before the engine runs. It scans ``orders`` once.
+        Call it after ``open``/``start`` and before the engine runs, or whenever the replica's
+        share of the accounts changed (what memory held that nothing waits to write is dropped
+        first). It scans ``orders`` once.
         """
         return await asyncio.to_thread(self._recover)
 
@@ -589,6 +591,7 @@ class MongoOrderRepository(OrderRepository):
 
     def _recover(self) -> Recovery:
         started = time.perf_counter()
+        self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
         latest, scanned = self._latest_documents({})
         open_orders: list[StoredOrder] = []
         finished = 0

@@ -78,6 +78,8 @@ from oms.stream.topics import dead_letter, ensure_topics
 logger = logging.getLogger(__name__)
 
 Barrier = Callable[[], Awaitable[None]]
+# Called with the partitions of ``orders`` this replica owns now and how many there are.
+OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
 
 
@@ -166,10 +168,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._ingestion = ingestion
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._ingestion.rebalancing()
         await self._ingestion.settle()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        assigned = list(assigned)
         logger.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        await self._ingestion.took(assigned)
 
 
 class StreamIngestion:
@@ -192,6 +197,7 @@ class StreamIngestion:
         max_in_flight: int = 4000,
         prices: bool = True,
         stop_timeout_s: float = 10.0,
+        on_owned: OwnerHook | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -201,6 +207,13 @@ class StreamIngestion:
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.stop_timeout_s = stop_timeout_s
+        self.on_owned = on_owned
+        self._owned: frozenset[int] | None = None  # orders partitions the hook was last told
+        # Set while nothing is being handed over from a rebalance: the fetch loop and the price
+        # feed wait on it, so the engine is quiet while what it owns is rebuilt.
+        self._steady = asyncio.Event()
+        self._steady.set()
+        self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
         self.stats = StreamStats()
         self.decoder = CommandDecoder(engine.instruments)
         self._durable = durable if durable is not None else _store_durable(engine)
@@ -218,7 +231,9 @@ class StreamIngestion:
         self._committing: asyncio.Task[None] | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to process, per partition
         self.prices = (
-            PriceFeed(settings, engine, self.names.prices, self._dead, self.stats)
+            PriceFeed(
+                settings, engine, self.names.prices, self._dead, self.stats, steady=self._steady
+            )
             if prices
             else None
         )
@@ -289,6 +304,35 @@ class StreamIngestion:
         if not self._settled.is_set():
             logger.error("in-flight batches not durable after %.1fs", self.stop_timeout_s)
 
+    def rebalancing(self) -> None:
+        """A rebalance begins: hand nothing more over until ``took`` is done (a batch fetched
+        meanwhile is fetched again)."""
+        self._generation += 1
+        self._steady.clear()
+
+    async def took(self, assigned: Iterable[TopicPartition]) -> None:
+        """After a rebalance, before any record of the new assignment is handed over: if this
+        replica's share of ``orders`` changed, wait until the engine is quiet and everything it
+        did is durable, then let ``on_owned`` rebuild what it owns (retried until it succeeds:
+        consuming on a stale state would decide on stale balances). Ticks wait meanwhile."""
+        try:
+            hook = self.on_owned
+            consumer = self._consumer
+            if hook is None or consumer is None:
+                return
+            topic = self.names.orders
+            owned = frozenset(tp.partition for tp in assigned if tp.topic == topic)
+            if owned == self._owned:
+                return
+            known = consumer.partitions_for_topic(topic)
+            total = len(known) if known else self.settings.orders_partitions
+            self._steady.clear()
+            await self._barrier()
+            await self._retry("take over the owned accounts", lambda: hook(owned, total))
+            self._owned = owned
+        finally:
+            self._steady.set()
+
     # -- probes ----------------------------------------------------------------------------
 
     def assignment(self) -> set[TopicPartition]:
@@ -299,7 +343,11 @@ class StreamIngestion:
         return set(consumer.assignment())
 
     def partitions_assigned(self) -> bool:
-        """For /ready: the group gave this replica its share of ``orders``."""
+        """For /ready: the group gave this replica its share of ``orders``, and (with an
+        ``on_owned`` hook) the state of what it owns was rebuilt once: before that, its
+        accounts read as they were opened."""
+        if self.on_owned is not None and self._owned is None:
+            return False
         return any(tp.topic == self.names.orders for tp in self.assignment())
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
@@ -323,8 +371,18 @@ class StreamIngestion:
         while True:
             await self._room.wait()
             room = max(1, min(self.batch_size, self.max_in_flight - self._in_flight_records))
+            generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=room)
             if not batches:
+                continue
+            await self._steady.wait()
+            if generation != self._generation:
+                # A rebalance came between the fetch and now: hand over nothing of it that was
+                # decided on the old state, and fetch again what this replica still owns.
+                owned = consumer.assignment()
+                for tp, messages in batches.items():
+                    if messages and tp in owned:
+                        consumer.seek(tp, messages[0].offset)
                 continue
             batch = await self._hand_over(batches)
             self._in_flight.append(batch)
@@ -489,11 +547,13 @@ class PriceFeed:
         dead: _DeadLetters,
         stats: StreamStats,
         *,
+        steady: asyncio.Event | None = None,
         from_beginning: bool = False,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.topic = topic
+        self._steady = steady  # ticks wait while it is clear (the engine is being rebuilt)
         self._dead = dead
         self._stats = stats
         self._from_beginning = from_beginning
@@ -550,6 +610,8 @@ class PriceFeed:
         instruments = self.engine.instruments
         while True:
             batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+            if self._steady is not None:
+                await self._steady.wait()
             dead: list[asyncio.Future[Any]] = []
             for tp, messages in batch.items():
                 for message in messages:

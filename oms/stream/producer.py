@@ -59,6 +59,15 @@ logger = logging.getLogger(__name__)
 _TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled)
 
 
+def partition_of(account_id: str, partitions: int) -> int:
+    """The partition of ``orders`` (of ``partitions``, numbered from 0) an account's commands
+    go to: the default partitioner's (``CachedPartitioner``), so the replica consuming it owns
+    the account."""
+    if partitions < 1:
+        raise ValueError("a topic has at least one partition")
+    return int(_PARTITIONER(account_id.encode(), list(range(partitions)), []))
+
+
 class CachedPartitioner:
     """Kafka's default partitioner (murmur2 of the key), remembering each key's partition.
 
@@ -86,6 +95,9 @@ class CachedPartitioner:
             self._index[slot] = all_partitions.index(partition)
             return partition
         return all_partitions[index]
+
+
+_PARTITIONER = CachedPartitioner()
 
 
 def reliable_producer(

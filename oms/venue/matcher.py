@@ -314,6 +314,16 @@ class Matcher:
         """How many orders rest in the index."""
         return len(self._key_of)
 
+    def clear(self) -> None:
+        """Take every resting order out (nothing is filled or reported): the replica no longer
+        owns their accounts, or is about to restore the ones it owns from the store."""
+        self._key_of.clear()
+        self._by_key.clear()
+        for symbol in self._symbols.values():
+            symbol.buys.clear()
+            symbol.sells.clear()
+        self._stale = 0
+
 
 def _stricter_cap(order: VenueOrder, *, is_buy: bool) -> Decimal:
     """The worst price ``order`` may fill at: its protection price, or its limit if stricter."""

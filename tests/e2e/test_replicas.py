@@ -11,11 +11,18 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from oms.config import Settings
+from oms.marketdata import BookLevel, Tick
+from oms.stream.codecs import encode_tick
+from oms.stream.names import topic_names
 from tests.e2e.conftest import (
     Replica,
     drop_database,
@@ -26,6 +33,7 @@ from tests.e2e.conftest import (
     start_replica,
     stop_replica,
 )
+from tests.integration.stream.records import read_all
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +148,90 @@ async def test_an_account_opened_on_one_replica_trades_and_halts_on_the_one_that
     assert [(o["status"], o["reject_reason"]) for o in refused] == [
         ("REJECTED", "KILL_SWITCH_ACCOUNT")
     ] * ACCOUNTS
+
+
+async def _publish_tick(settings: Settings, bid: str, ask: str) -> None:
+    """One BTC-USD tick on the run's ``prices``: ``bid``/``ask`` with 10 BTC at each, now."""
+    low, high = Decimal(bid), Decimal(ask)
+    tick = Tick("BTC-USD", low, low, high, (BookLevel(low, Decimal(10)),),
+                (BookLevel(high, Decimal(10)),), time.time())  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic_names(settings).prices, encode_tick(tick), b"BTC-USD")
+    finally:
+        await producer.stop()
+
+
+async def _status(http: aiohttp.ClientSession, replica: Replica, order_id: str, want: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        async with http.get(f"{replica.base}/api/orders/{order_id}") as response:
+            if response.status == 200 and (await response.json())["status"] == want:
+                return
+        assert time.monotonic() < deadline, f"order {order_id} never {want}"
+        await asyncio.sleep(0.2)
+
+
+def test_a_resting_order_fills_once_after_a_replica_joins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Orders rest on the only replica; a second joins and takes half the accounts; then the
+    market crosses them. Each must fill exactly once: the replica that gave an account away
+    no longer holds its orders in its venue, the one that took it rests them again."""
+    require_servers()
+    overrides = {**run_overrides(uuid.uuid4().hex[:8]), "OMS_SIMULATED_FEED": "false"}
+    logs = tmp_path_factory.mktemp("handover")
+    first = start_replica(overrides, logs / "first.log")
+    second: Replica | None = None
+    try:
+
+        async def scenario() -> list[str]:
+            nonlocal second
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+                await _publish_tick(first.settings, "29999.50", "30000.50")
+                await last_price(http, first.base, "BTC-USD")
+                accounts = [
+                    await open_account(http, first.base, FUNDS, prefix="rest")
+                    for _ in range(ACCOUNTS)
+                ]
+                orders = []
+                for account in accounts:
+                    body = {"account_id": account, "symbol": "BTC-USD", "side": "BUY",
+                            "type": "LIMIT", "quantity": "0.01", "price": "29000.00",
+                            "time_in_force": "GTC"}  # fmt: skip
+                    async with http.post(f"{first.base}/api/orders", json=body) as response:
+                        assert response.status == 202, await response.text()
+                        orders.append((await response.json())["order_id"])
+                for order_id in orders:
+                    await _status(http, first, order_id, "ACCEPTED")
+
+                second = await asyncio.to_thread(start_replica, overrides, logs / "second.log")
+                await _split(http, first, second)
+                await _publish_tick(first.settings, "28899.00", "28900.00")  # crosses them all
+                for order_id in orders:
+                    await _final(http, (first, second), order_id)
+                return orders
+
+        orders = asyncio.run(scenario())
+        events = asyncio.run(
+            read_all(
+                first.settings,
+                topic_names(first.settings).order_events,
+                lambda seen: sum(b'"OrderSettled"' in r.value[:40] for r in seen) >= ACCOUNTS,
+            )
+        )
+    finally:
+        if second is not None:
+            stop_replica(second)
+        stop_replica(first)
+        drop_database(first.settings)
+
+    kinds: dict[str, list[str]] = {order_id: [] for order_id in orders}
+    for record in events:
+        event = orjson.loads(record.value)
+        kinds[event["order_id"]].append(event["type"])
+    assert all(
+        history == ["OrderPlaced", "OrderAccepted", "OrderFilled", "OrderSettled"]
+        for history in kinds.values()
+    ), kinds

@@ -247,3 +247,33 @@ def test_an_account_halted_before_the_restart_stays_halted_after_it(
     assert order.status is OrderStatus.REJECTED
     assert order.reject_reason == "KILL_SWITCH_ACCOUNT"
     assert engine.risk_book.trading_state("a2") is TradingState.ACTIVE
+
+
+def test_a_rebuild_for_fewer_accounts_keeps_theirs_and_lets_the_others_go(
+    restarted: tuple[Engine, tuple[object, ...]], repository: MemoryOrderRepository
+) -> None:
+    """After a rebalance that leaves this replica only a1: a1's balances and resting order as
+    the store has them, a2's resting order out of the venue (its new owner fills it), a2 back
+    to its opening balances; given both again, everything as before."""
+    engine, before = restarted
+    open_orders, executions = _stored(repository)
+    mine = [s for s in open_orders if s.order.account_id == "a1"]
+    fills = [e for e in executions if e.account_id == "a1"]
+
+    # Act
+    engine.rebuild(mine, ACCOUNTS, fills).get(timeout=5)
+    engine.wait_idle()
+
+    # Assert
+    view = _view(engine)
+    assert engine.resting_count().get(timeout=5) == 1
+    assert engine.matcher.remaining("rest-sell") is None
+    assert view[0]["a1"] == before[0]["a1"]  # type: ignore[index]
+    a2 = engine.account("a2").get(timeout=5)
+    assert {asset: b.available for asset, b in a2.balances.items()} == dict(FUNDS)
+    assert engine.risk_book.open_order_count("a2") == 0
+
+    engine.rebuild(open_orders, ACCOUNTS, executions).get(timeout=5)
+    engine.wait_idle()
+    assert _view(engine) == before
+    assert engine.resting_count().get(timeout=5) == 2

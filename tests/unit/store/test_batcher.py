@@ -155,3 +155,23 @@ def test_without_a_hold_every_change_goes_at_once() -> None:
     drained = buffer.drain(required=0, hold_s=0.0)
     assert [s.order.order_id for s in drained.states] == ["o-1"]
     assert drained.mark == 2
+
+
+def test_forgetting_what_is_durable_keeps_only_what_waits_to_be_written() -> None:
+    # Arrange: two orders written, then one more changed and not yet written
+    buffer = WriteBehind()
+    _save_whole(buffer, settled_history("done", at=100.0))
+    _save_whole(buffer, open_history("open", at=101.0))
+    buffer.written(buffer.drain())
+    _save_whole(buffer, open_history("pending", at=102.0))
+
+    # Act: the replica's share of the accounts changed
+    dropped = buffer.forget_durable()
+
+    # Assert: reads of the durable ones go to MongoDB now; the pending one is still written
+    assert dropped == 2
+    assert not buffer.holds("done")
+    assert not buffer.holds("open")
+    assert buffer.may_be_stored("open")
+    assert buffer.holds("pending")
+    assert [s.order.order_id for s in buffer.drain().states] == ["pending"]

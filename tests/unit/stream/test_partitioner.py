@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from oms.stream.producer import CachedPartitioner
+from oms.stream.producer import CachedPartitioner, partition_of
 
 
 def test_the_cached_partitioner_agrees_with_the_default_for_every_key_and_partition_count() -> None:
@@ -33,3 +33,11 @@ def test_a_message_without_a_key_goes_to_an_available_partition() -> None:
 
     # Assert
     assert chosen <= {1, 3}
+
+
+def test_an_accounts_partition_is_where_kafka_puts_its_commands() -> None:
+    default = DefaultPartitioner()
+    for n in (1, 2, 6, 12):
+        for account in (f"acct-{i}" for i in range(50)):
+            every = list(range(n))
+            assert partition_of(account, n) == default(account.encode(), every, every)
