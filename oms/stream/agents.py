@@ -426,6 +426,10 @@ class StreamIngestion:
                 elif isinstance(command, ApplyFill):
                     answers.append((_record(message), engine.apply_fill(command)))
                 else:
+                    # Rare, and ordered with the account's orders: what was placed before it is
+                    # decided first (a place goes directory -> order -> risk, a change straight
+                    # to risk, so without waiting a halt could overtake an earlier order).
+                    await reply(engine.idle())
                     answers.append((_record(message), _apply_account_command(engine, command)))
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
