@@ -4,7 +4,10 @@ Start order (stop is the reverse): the MongoDB store and Redis, the Kafka event 
 engine (its accounts re-opened from the store), the stream ingestion (the batch agent
 for ``orders`` and ``executions``, the price feed outside the group), the Kafka command bus, the
 simulated market-data publisher, then the HTTP API. Everything runs in one asyncio loop, except
-the engine, which runs on its own dispatcher thread.
+the engine, which runs on its own dispatcher thread, and the store's writer, on a thread of its
+own. The balances, reservations and resting orders of the accounts this replica owns are rebuilt
+from the store when the group assigns it its partitions, and again whenever its share changes
+(``take_over``, called by the ingestion before it hands anything over).
 
 The simulated feed publishes its ticks to the ``prices`` topic instead of feeding the engine
 directly, so every replica's books move together through the one path real prices take.

@@ -33,6 +33,13 @@ The loop, per replica:
 3. On a **rebalance** (partitions revoked) or a stop, what is in flight is made durable and
    committed first, within ``stop_timeout_s``; what is not stays uncommitted, and whoever owns
    the partition next replays it. Replay changes nothing: commands carry ids.
+4. When the **assignment** changes this replica's share of ``orders`` (the first one included),
+   nothing is handed to the engine (records or ticks) until ``on_owned`` has rebuilt the state
+   of the accounts it owns now from the store (``Engine.rebuild``), the engine quiet and
+   everything it did durable first. A batch fetched across the rebalance is fetched again.
+
+Account changes (``OpenAccount``, ``SetLimits``, ``SetTradingState``) arrive on ``orders`` too,
+keyed by account: each waits until the orders before it are decided, then goes to risk.
 
 ``prices`` is not in the group: every replica needs every tick. ``PriceFeed`` is a plain aiokafka
 consumer without a group id that assigns itself all partitions of ``prices``, starts at their
