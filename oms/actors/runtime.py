@@ -97,6 +97,10 @@ class Dispatcher:
         self._drain_every = drain_every
         # (when the queue runs dry, every drain_every messages under load)
         self._drain_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
+        # ``when_idle`` callbacks, and whether the one look that serves them all is queued.
+        self._idle_callbacks: list[Callable[[], None]] = []
+        self._idle_lock = threading.Lock()
+        self._idle_look_queued = False
         self._thread: threading.Thread | None = None
         self.handled = 0
 
@@ -161,19 +165,35 @@ class Dispatcher:
         """Call ``callback`` on the dispatcher once nothing is queued and the drain hooks ran.
 
         What a message posts while it runs queues behind this look, so the callback waits for
-        it too: every consequence of what was posted before this call has run by then.
+        it too: every consequence of what was posted before this call has run by then. All the
+        waiters share one look: two would each find the other queued and look again behind it,
+        for ever.
         """
+        with self._idle_lock:
+            self._idle_callbacks.append(callback)
+            if self._idle_look_queued:
+                return
+            self._idle_look_queued = True
+        self.call_soon(self._look_idle)
 
-        def check() -> None:
-            if self._queue:
-                # More work arrived: look again behind it. No drain here: a full drain with
-                # orders midway would write each of them twice (the loop drains when dry).
-                self.call_soon(check)
-            else:
-                self._drain()
-                callback()
-
-        self.call_soon(check)
+    def _look_idle(self) -> None:
+        with self._idle_lock:
+            waiting = len(self._idle_callbacks)  # whose work was posted before this look
+        if self._queue:
+            # More work arrived: look again behind it. No drain here: a full drain with orders
+            # midway would write each of them twice (the loop drains when dry).
+            self.call_soon(self._look_idle)
+            return
+        self._drain()
+        with self._idle_lock:
+            ready = self._idle_callbacks[:waiting]
+            del self._idle_callbacks[:waiting]
+            again = bool(self._idle_callbacks)  # came after the look: they need one of their own
+            self._idle_look_queued = again
+        if again:
+            self.call_soon(self._look_idle)
+        for callback in ready:
+            callback()
 
     def wait_idle(self, timeout: float | None = 30.0) -> None:
         """Block until nothing is queued and the drain hooks have run (tests and benchmarks)."""

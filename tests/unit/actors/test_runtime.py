@@ -297,3 +297,23 @@ async def test_to_asyncio_when_lazy_future_then_waits_on_executor(
     stopped = await to_asyncio(ref.stop(block=False))
 
     assert stopped is True
+
+
+def test_two_waiters_for_idleness_are_both_served() -> None:
+    # Arrange: the dispatcher busy while two waiters ask for idleness
+    dispatcher = Dispatcher("test-idle")
+    dispatcher.start()
+    gate, first, second = threading.Event(), threading.Event(), threading.Event()
+    try:
+        dispatcher.call_soon(lambda: gate.wait(5))
+
+        # Act
+        dispatcher.when_idle(first.set)
+        dispatcher.when_idle(second.set)
+        gate.set()
+
+        # Assert: each look no longer finds the other queued and looks again, for ever
+        assert first.wait(5)
+        assert second.wait(5)
+    finally:
+        dispatcher.stop()
