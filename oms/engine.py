@@ -386,6 +386,20 @@ class Engine:
         """Halt (or reduce-only, or resume) one account, or everything when None."""
         return self._risk.ask(SetTradingState(state, account_id), block=False)
 
+    def apply_account_change(
+        self, change: OpenAccount | SetLimits | SetTradingState
+    ) -> Future[Any]:
+        """An account change recorded in the store by whichever replica took the request (an
+        ``orders`` record, or the in-process bus): an opening this engine has already made is
+        left as it is (the same replica, or a replay)."""
+        if isinstance(change, OpenAccount):
+            return self.open_account(
+                change.account_id, change.balances, change.limits, exist_ok=True
+            )
+        if isinstance(change, SetLimits):
+            return self.set_limits(change.account_id, change.limits)
+        return self.set_kill_switch(change.state, change.account_id)
+
     def totals(self) -> Future[dict[str, Decimal]]:
         """Per asset, all balances plus reservations over every account (conservation check)."""
         return self._risk.ask(GetTotals(), block=False)

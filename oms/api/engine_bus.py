@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from oms.actors.aio import reply
 from oms.engine import Engine
-from oms.risk.supervisor import OpenAccount, SetLimits
 from oms.stream.bus import CommandBus, OrderCommand
 from oms.stream.codecs import AccountCommand
 
@@ -30,13 +29,4 @@ class EngineCommandBus(CommandBus):
     async def send_account(self, command: AccountCommand) -> None:
         """Apply the change to the engine (the only one: it owns every account)."""
         self.account_changes.append(command)
-        engine = self.engine
-        if isinstance(command, OpenAccount):
-            opened = engine.open_account(
-                command.account_id, command.balances, command.limits, exist_ok=True
-            )
-            await reply(opened)
-        elif isinstance(command, SetLimits):
-            await reply(engine.set_limits(command.account_id, command.limits))
-        else:
-            await reply(engine.set_kill_switch(command.state, command.account_id))
+        await reply(self.engine.apply_account_change(command))

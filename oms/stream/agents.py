@@ -69,7 +69,6 @@ from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
-from oms.risk.supervisor import OpenAccount, SetLimits
 from oms.stream.codecs import (
     AccountCommand,
     CommandDecoder,
@@ -437,7 +436,7 @@ class StreamIngestion:
                     # decided first (a place goes directory -> order -> risk, a change straight
                     # to risk, so without waiting a halt could overtake an earlier order).
                     await reply(engine.idle())
-                    answers.append((_record(message), _apply_account_command(engine, command)))
+                    answers.append((_record(message), engine.apply_account_change(command)))
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
@@ -524,19 +523,6 @@ class StreamIngestion:
                 delay = min(delay * 2, 5.0)
             else:
                 return
-
-
-def _apply_account_command(engine: Engine, command: AccountCommand) -> Future[Any]:
-    """An account change recorded in MongoDB by the replica that took the request, applied by
-    the engine that owns the account. Its opening may already be here (the same replica, or a
-    replay): then it is left as it is."""
-    if isinstance(command, OpenAccount):
-        return engine.open_account(
-            command.account_id, command.balances, command.limits, exist_ok=True
-        )
-    if isinstance(command, SetLimits):
-        return engine.set_limits(command.account_id, command.limits)
-    return engine.set_kill_switch(command.state, command.account_id)
 
 
 def _store_durable(engine: Engine) -> Barrier | None:
