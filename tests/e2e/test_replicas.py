@@ -23,6 +23,7 @@ from oms.config import Settings
 from oms.marketdata import BookLevel, Tick
 from oms.stream.codecs import encode_tick
 from oms.stream.names import topic_names
+from oms.stream.producer import partition_of
 from tests.e2e.conftest import (
     Replica,
     drop_database,
@@ -108,6 +109,23 @@ async def _final(http: aiohttp.ClientSession, pair: tuple[Replica, Replica], ord
         await asyncio.sleep(0.2)
 
 
+async def _accounts_on_both_partitions(http: aiohttp.ClientSession, replica: Replica) -> list[str]:
+    """Accounts opened on ``replica``, half on each partition of ``orders`` (ids are random)."""
+    by_partition: dict[int, list[str]] = {0: [], 1: []}
+    while min(len(found) for found in by_partition.values()) < ACCOUNTS // 2:
+        account = await open_account(http, replica.base, FUNDS, prefix="rep")
+        by_partition[partition_of(account, 2)].append(account)
+    return [account for found in by_partition.values() for account in found[: ACCOUNTS // 2]]
+
+
+async def _committed_on_both(http: aiohttp.ClientSession, first: Replica, second: Replica) -> None:
+    """Both replicas committed commands (a commit follows the events by a few milliseconds)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not (await _ingested(http, first) > 0 and await _ingested(http, second) > 0):
+        assert time.monotonic() < deadline, "a replica never committed a command"
+        await asyncio.sleep(0.2)
+
+
 async def _ingested(http: aiohttp.ClientSession, replica: Replica) -> float:
     text = await (await http.get(f"{replica.base}/metrics")).text()
     for line in text.splitlines():
@@ -124,7 +142,7 @@ async def test_an_account_opened_on_one_replica_trades_and_halts_on_the_one_that
     await last_price(http, first.base, "BTC-USD")
 
     # Act: every account opened on the first replica, each places one order through it
-    accounts = [await open_account(http, first.base, FUNDS, prefix="rep") for _ in range(ACCOUNTS)]
+    accounts = await _accounts_on_both_partitions(http, first)
     orders = [await _place(http, first, account) for account in accounts]
     ended = [await _final(http, pair, order_id) for order_id in orders]
 
@@ -132,8 +150,7 @@ async def test_an_account_opened_on_one_replica_trades_and_halts_on_the_one_that
     assert [order["status"] for order in ended] == ["SETTLED"] * ACCOUNTS, [
         (order["status"], order["reject_reason"]) for order in ended
     ]
-    assert await _ingested(http, first) > 0
-    assert await _ingested(http, second) > 0
+    await _committed_on_both(http, first, second)
 
     # Act: the kill switch pulled on the second replica, for every account ...
     for account in accounts:
