@@ -59,6 +59,11 @@ class Settings:
     fee_rate: Decimal = Decimal("0.001")
     # Operations
     log_level: str = "INFO"
+    # /health fails when the engine thread has not run a heartbeat for this long.
+    engine_stall_s: float = 30.0
+    # SIGTERM: how long a clean stop may take before the process exits regardless (keep it
+    # below the orchestrator's grace period; Kubernetes' default is 30 s).
+    shutdown_timeout_s: float = 20.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -30,7 +30,7 @@ from oms.actors.messages import (
     RouteMany,
 )
 from oms.actors.order import OrderContext
-from oms.actors.runtime import Dispatcher, DispatchFuture
+from oms.actors.runtime import ActorFailure, Dispatcher, DispatchFuture
 from oms.actors.venue import CountResting, GetBook, SimulatedVenue
 from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
@@ -60,6 +60,7 @@ from oms.risk.supervisor import (
     Validate,
 )
 from oms.store.memory import MemoryOrderRepository
+from oms.store.mongo import StoreError
 from oms.store.ports import (
     AccountRecord,
     EventSink,
@@ -108,7 +109,8 @@ class Engine:
         listed = {i.symbol: i for i in instruments if i.symbol in settings.symbols}
         self.instruments: Mapping[str, Instrument] = listed
         self.repository = repository if repository is not None else MemoryOrderRepository()
-        self.dispatcher = Dispatcher("oms-engine")
+        self.dispatcher = Dispatcher("oms-engine", refusal=is_refusal)
+        self._beat_sent: float | None = None  # when the heartbeat in flight was posted
         self.journal = Journal(self.repository, sink)
         self.dispatcher.add_drain_hook(self.journal.flush, under_load=self.journal.flush_finished)
         self._ctx = OrderContext(journal=self.journal, instruments=listed, clock=clock)
@@ -138,6 +140,42 @@ class Engine:
         )
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def failure(self) -> ActorFailure | None:
+        """The first exception that escaped an actor (None while the engine is sound).
+
+        After one, what the actors hold in memory can no longer be trusted: a turn may have
+        told others half of what it meant to. Nothing decided after it may be acknowledged (the
+        ingestion commits no offset once it is set), and the owner should restart the replica
+        from durable state (``oms serve`` exits so that its orchestrator restarts it).
+        """
+        return self.dispatcher.failure
+
+    def trouble(self) -> str | None:
+        """Why this engine can no longer be trusted, or None: an actor failed, or its thread
+        has not run a heartbeat posted ``engine_stall_s`` ago (stuck, or hopelessly behind).
+
+        Cheap enough for every ``/health`` call: it posts at most one heartbeat at a time.
+        """
+        failure = self.failure
+        if failure is not None:
+            return f"actor failure in {failure.where}: {failure.error!r}"
+        now = time.monotonic()
+        sent = self._beat_sent
+        if sent is None:
+            self._beat_sent = now
+            self.dispatcher.call_soon(self._beat)
+        elif now - sent > self.settings.engine_stall_s:
+            return f"the engine thread has not run a heartbeat posted {now - sent:.1f}s ago"
+        return None
+
+    def _beat(self) -> None:
+        self._beat_sent = None
+
+    def on_failure(self, callback: Callable[[ActorFailure], None]) -> None:
+        """Call ``callback(failure)`` (on the engine thread) whenever an actor fails."""
+        self.dispatcher.on_failure(callback)
 
     def start(self) -> None:
         """Start the dispatcher thread."""
@@ -463,6 +501,13 @@ class Engine:
 
 
 _MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+def is_refusal(error: Exception) -> bool:
+    """A domain refusal (an illegal transition, an unknown order...) goes back to whoever asked
+    and changes nothing. Anything else escaping an actor is a failure: a bug, or a store that
+    failed inside a turn (its I/O belongs outside the engine's thread)."""
+    return isinstance(error, DomainError) and not isinstance(error, StoreError)
 
 
 def _execution_number(execution: Execution) -> int:

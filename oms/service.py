@@ -16,9 +16,10 @@ directly, so every replica's books move together through the one path real price
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from oms.actors.runtime import tune_gc
+from oms.actors.runtime import ActorFailure, tune_gc
 from oms.api.app import build_app
 from oms.config import Settings
 from oms.durations import Durations
@@ -94,6 +95,12 @@ class Service:
     stops: list[tuple[str, Stop]] = field(default_factory=list)
     engine: Engine | None = None
     runner: web.AppRunner | None = None
+    # Set (from the engine thread) when an actor fails: the replica must restart.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def engine_trouble(self) -> str | None:
+        """Why the engine can no longer be trusted, or None."""
+        return None if self.engine is None else self.engine.trouble()
 
     def __post_init__(self) -> None:
         self.names = topic_names(self.settings)
@@ -120,6 +127,12 @@ class Service:
             self._on_stop("event sink", sink.stop)
 
             engine = Engine(settings, repository=repository, sink=sink)
+            loop = asyncio.get_running_loop()
+
+            def on_failure(_failure: ActorFailure) -> None:
+                loop.call_soon_threadsafe(self.failed.set)
+
+            engine.on_failure(on_failure)
             engine.start()
             self.engine = engine
             self._on_stop("engine", _async(engine.stop))
@@ -262,17 +275,64 @@ def _account_of(repository: MongoOrderRepository) -> Callable[[str], str | None]
     return account_of
 
 
-async def serve(settings: Settings) -> None:
-    """Run one replica until SIGINT or SIGTERM, then stop it cleanly."""
+EXIT_ENGINE_FAILED = 70  # EX_SOFTWARE: an actor failed; restart from durable state
+EXIT_STOP_TIMED_OUT = 75  # EX_TEMPFAIL: the clean stop overran its bound
+
+
+async def serve(settings: Settings) -> int:
+    """Run one replica until SIGINT or SIGTERM (or an engine failure), then stop it; the exit
+    status: 0 after a clean stop, ``EXIT_ENGINE_FAILED`` or ``EXIT_STOP_TIMED_OUT``.
+
+    The stop is bounded by ``shutdown_timeout_s`` (a second signal ends the process at once),
+    so an orchestrator's grace period is never what ends it. After an engine failure nothing
+    more is committed to Kafka: the restarted replica replays from the last commit.
+    """
     service = Service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            logger.warning("second stop signal: exiting now")
+            os._exit(EXIT_STOP_TIMED_OUT)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await service.start()
+        loop.add_signal_handler(signum, on_signal)
+    starting = asyncio.create_task(service.start(), name="oms-start")
+    stopping = asyncio.create_task(stop.wait(), name="oms-stop-signal")
+    await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while starting (a server unreachable, say)
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        return 0
+    stopping.cancel()
+    starting.result()  # a failed start raises here, after it stopped what it had started
     tune_gc()
     print(f"oms serving on http://{settings.http_host}:{settings.http_port}", flush=True)
-    with contextlib.suppress(asyncio.CancelledError):
-        await stop.wait()
-    print("oms stopping", flush=True)
-    await service.stop()
+    failed = asyncio.create_task(service.failed.wait(), name="oms-engine-failed")
+    signalled = asyncio.create_task(stop.wait(), name="oms-stop-signal")
+    await asyncio.wait((failed, signalled), return_when=asyncio.FIRST_COMPLETED)
+    failed.cancel()
+    signalled.cancel()
+    status = 0
+    if service.failed.is_set():
+        status = EXIT_ENGINE_FAILED
+        print(f"oms engine failed: {service.engine_trouble()}; stopping", flush=True)
+    else:
+        print("oms stopping", flush=True)
+    # The last resort if even the bounded stop cannot end (a thread stuck in I/O).
+    watchdog = threading.Timer(settings.shutdown_timeout_s + 5.0, os._exit, (status or 1,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        await asyncio.wait_for(service.stop(), settings.shutdown_timeout_s)
+    except TimeoutError:
+        logger.error(  # noqa: TRY400 - the overrun is the news, not the cancelled stop's stack
+            "stopping took longer than %.1fs; exiting", settings.shutdown_timeout_s
+        )
+        status = status or EXIT_STOP_TIMED_OUT
+    return status

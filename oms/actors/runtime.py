@@ -29,6 +29,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pykka
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from pykka._types import OptExcInfo
 
 __all__ = [
+    "ActorFailure",
     "BlockingOnDispatcher",
     "DispatchFuture",
     "DispatchedActor",
@@ -68,6 +70,19 @@ class BlockingOnDispatcher(RuntimeError):
     code = "BLOCKING_ON_DISPATCHER"
 
 
+@dataclass(frozen=True, slots=True)
+class ActorFailure:
+    """An exception that escaped an actor's turn, a drain hook or a queued call: a bug.
+
+    After one, the actors' memory can no longer be trusted (a turn may have told others half of
+    what it meant to), so whoever owns the dispatcher must stop trusting it: see
+    ``Dispatcher.on_failure``.
+    """
+
+    where: str  # the actor, hook or call that raised
+    error: BaseException
+
+
 class _Start:
     """Marker queued by ``start()`` so that ``on_start`` runs on the dispatcher, first."""
 
@@ -87,9 +102,21 @@ class _Call:
 class Dispatcher:
     """One thread draining one FIFO of (actor, message) pairs for every actor bound to it."""
 
-    def __init__(self, name: str = "oms-dispatcher", *, drain_every: int = 256) -> None:
-        """``drain_every``: messages between two runs of the drain hooks under steady load."""
+    def __init__(
+        self,
+        name: str = "oms-dispatcher",
+        *,
+        drain_every: int = 256,
+        refusal: Callable[[Exception], bool] | None = None,
+    ) -> None:
+        """``drain_every``: messages between two runs of the drain hooks under steady load;
+        ``refusal``: which errors an ask may hand back to its caller without being a failure
+        (the domain's refusals); any other exception that escapes an actor is an
+        ``ActorFailure``."""
         self.name = name
+        self.refusal = refusal
+        self.failure: ActorFailure | None = None  # the first one; the dispatcher runs on
+        self._failure_hooks: list[Callable[[ActorFailure], None]] = []
         self._queue: deque[tuple[Any, Any]] = deque()
         self._wake = threading.Event()
         self._idle = False
@@ -135,6 +162,29 @@ class Dispatcher:
     def on_thread(self) -> bool:
         """True when called from this dispatcher's own thread."""
         return self._thread is threading.current_thread()
+
+    # -- failures --------------------------------------------------------------------------
+
+    def on_failure(self, hook: Callable[[ActorFailure], None]) -> None:
+        """Call ``hook(failure)`` on the failing thread for every ``ActorFailure``.
+
+        The dispatcher itself keeps running (other actors' turns are still answered, so that
+        a clean shutdown can proceed), but the owner decides what a failure means; the engine
+        treats the first one as the end of the replica's trustworthy state.
+        """
+        self._failure_hooks.append(hook)
+
+    def report_failure(self, where: str, error: BaseException) -> None:
+        """Record ``error`` as an ``ActorFailure`` and tell the hooks."""
+        failure = ActorFailure(where, error)
+        if self.failure is None:
+            self.failure = failure
+        logger.error("actor failure in %s: %r", where, error, exc_info=error)
+        for hook in tuple(self._failure_hooks):
+            try:
+                hook(failure)
+            except Exception:
+                logger.exception("failure hook %r failed", hook)
 
     # -- posting ---------------------------------------------------------------------------
 
@@ -214,8 +264,8 @@ class Dispatcher:
             hook = loaded if under_load else dry
             try:
                 hook()
-            except Exception:
-                logger.exception("drain hook %r failed", hook)
+            except Exception as error:  # noqa: BLE001 - reported: what it held may be lost
+                self.report_failure(f"drain hook {hook!r}", error)
 
     def _sleep_until_posted(self) -> None:
         """Wait (the queue looked empty) until something is posted."""
@@ -244,7 +294,10 @@ class Dispatcher:
                     self._sleep_until_posted()
                     continue
                 if actor is None:
-                    item.fn()
+                    try:
+                        item.fn()
+                    except Exception as error:  # noqa: BLE001 - reported; the loop must go on
+                        self.report_failure(f"call {item.fn!r}", error)
                     # Only a queued call (stop()'s) sets _stopping: look after calls, not after
                     # every actor message.
                     if self._stopping:
@@ -265,6 +318,10 @@ class Dispatcher:
                     since_drain = 0
                     self._drain(under_load=True)
             self._drain()
+        except BaseException as error:
+            # The loop itself broke: nothing queued will ever run again.
+            self.report_failure(f"dispatcher {self.name}", error)
+            raise
         finally:
             _DISPATCHER_THREADS.discard(ident)
 
@@ -399,21 +456,28 @@ class DispatchedActor(pykka.Actor):
                 response = self._handle_receive(message)
             if reply_to is not None:
                 reply_to.set(response)
-        except Exception:
-            if reply_to is not None:
-                logger.info("Exception returned from %s to caller:", self, exc_info=True)
-                reply_to.set_exception()
-            else:
+        except Exception as error:
+            if reply_to is None:
                 self._fail_told()
+                return
+            logger.info("Exception returned from %s to caller:", self, exc_info=True)
+            reply_to.set_exception()
+            refusal = self.dispatcher.refusal
+            if refusal is None or not refusal(error):
+                self.dispatcher.report_failure(f"{self} (ask)", error)
 
     def _fail_told(self) -> None:
-        """A told message failed (inside ``except``): log it, run ``on_failure``, stop."""
+        """A told message failed (inside ``except``): log it, run ``on_failure``, stop, and
+        report it to the dispatcher (nobody waits for a tell, so nobody else would know)."""
+        error = sys.exc_info()[1]
         self._handle_failure(*sys.exc_info())
         try:
             self.on_failure(*sys.exc_info())
         except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is gone
             self._handle_failure(*sys.exc_info())
         self._detach()
+        if error is not None:
+            self.dispatcher.report_failure(f"{self} (tell)", error)
 
     def _stop(self) -> None:
         if self.registered:

@@ -77,7 +77,9 @@ def build_app(
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
     app[READINESS_KEY] = Readiness(
-        ready_probe or (lambda: probe_all(settings)), partitions_assigned
+        ready_probe or (lambda: probe_all(settings)),
+        partitions_assigned,
+        None if engine is None else engine.trouble,
     )
     add_health_routes(app)
     app.router.add_get("/metrics", metrics.handle, allow_head=False)

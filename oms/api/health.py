@@ -1,4 +1,5 @@
-"""Liveness and readiness: ``/health`` answers while the process runs, ``/ready`` when it can work."""
+"""Liveness and readiness: ``/health`` answers 200 while the process can be trusted (its loop
+turns, its engine has not failed and makes progress), ``/ready`` when it can work."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ class Readiness:
 
     probe: Callable[[], Awaitable[dict[str, bool]]]
     partitions_assigned: Callable[[], bool] | None = None
+    # Why the process can no longer be trusted (the engine failed or its thread is stuck), or
+    # None: both probes answer 503 then, so the orchestrator stops routing to it and restarts it.
+    trouble: Callable[[], str | None] | None = None
 
 
 READINESS_KEY = web.AppKey("readiness", Readiness)
@@ -30,8 +34,12 @@ def _json(body: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-async def health(_request: web.Request) -> web.Response:
-    """Liveness: the process is up and its event loop turns."""
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the event loop turns, and the engine is sound and its thread makes progress."""
+    readiness = request.app.get(READINESS_KEY)
+    trouble = None if readiness is None or readiness.trouble is None else readiness.trouble()
+    if trouble is not None:
+        return _json({"status": "failed", "reason": trouble}, 503)
     return _json({"status": "ok"})
 
 
@@ -44,6 +52,8 @@ async def ready(request: web.Request) -> web.Response:
         checks = dict(await readiness.probe())
         if readiness.partitions_assigned is not None:
             checks["partitions"] = bool(readiness.partitions_assigned())
+        if readiness.trouble is not None:
+            checks["engine"] = readiness.trouble() is None
     ok = all(checks.values())
     return _json({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
 

@@ -49,7 +49,6 @@ end (the latest prices, no stale replay into the venue), and calls ``Engine.on_t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections import deque
@@ -233,6 +232,7 @@ class StreamIngestion:
         self._handed = asyncio.Event()  # a batch was handed over
         self._settled = asyncio.Event()  # nothing in flight
         self._settled.set()
+        self._failed = asyncio.Event()  # the engine failed: nothing more will be committed
         self._fetching: asyncio.Task[None] | None = None
         self._committing: asyncio.Task[None] | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to process, per partition
@@ -305,8 +305,17 @@ class StreamIngestion:
         """Wait (up to ``stop_timeout_s``) until every batch handed over is committed."""
         if self._committing is None or self._committing.done():
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._settled.wait(), self.stop_timeout_s)
+        settled = asyncio.ensure_future(self._settled.wait())
+        failed = asyncio.ensure_future(self._failed.wait())
+        try:
+            await asyncio.wait(
+                (settled, failed),
+                timeout=self.stop_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            settled.cancel()
+            failed.cancel()
         if not self._settled.is_set():
             logger.error("in-flight batches not durable after %.1fs", self.stop_timeout_s)
 
@@ -381,6 +390,8 @@ class StreamIngestion:
             batches = await consumer.getmany(timeout_ms=200, max_records=room)
             if not batches:
                 continue
+            if self.engine.failure is not None:
+                return  # nothing handed to a failed engine could ever be committed
             await self._steady.wait()
             if generation != self._generation:
                 # A rebalance came between the fetch and now: hand over nothing of it that was
@@ -455,6 +466,17 @@ class StreamIngestion:
                 continue
             covered = len(in_flight)
             await self._barrier()
+            if self.engine.failure is not None:
+                # An actor failed while these (or earlier) batches were decided: what the engine
+                # did may be half done, so nothing more is acknowledged. The replica restarts
+                # from the store and whoever owns the partitions next replays from the last
+                # commit (replay changes nothing that was durable).
+                logger.critical(
+                    "engine failed (%s); %d batches stay uncommitted", self.engine.failure.where,
+                    len(in_flight),
+                )  # fmt: skip
+                self._failed.set()
+                return
             done: list[_InFlight] = [in_flight.popleft() for _ in range(covered)]
             offsets: dict[TopicPartition, int] = {}
             for batch in done:

@@ -317,3 +317,103 @@ def test_two_waiters_for_idleness_are_both_served() -> None:
         assert second.wait(5)
     finally:
         dispatcher.stop()
+
+
+# -- failures: an exception escaping an actor is reported, never silently swallowed ---------
+
+
+class Refused(Exception):
+    """A refusal the dispatcher under test treats as the domain's (handed back, no failure)."""
+
+
+class Refuse:
+    """Raise a refusal inside the handler."""
+
+
+class Strict(Counter):
+    """A counter that also refuses."""
+
+    handlers = {**Counter.handlers, Refuse: "on_refuse"}
+
+    def on_refuse(self, _message: Refuse) -> None:
+        raise Refused("no")
+
+
+@pytest.fixture
+def strict() -> Iterator[Dispatcher]:
+    d = Dispatcher("test-strict", refusal=lambda error: isinstance(error, Refused))
+    d.start()
+    yield d
+    d.stop()
+
+
+def test_tell_when_the_handler_raises_then_the_dispatcher_reports_a_failure(
+    strict: Dispatcher,
+) -> None:
+    seen: list[str] = []
+    strict.on_failure(lambda failure: seen.append(failure.where))
+    ref = Strict.start(strict)
+
+    ref.tell(Boom())
+    strict.wait_idle(5)
+
+    assert strict.failure is not None
+    assert isinstance(strict.failure.error, ValueError)
+    assert len(seen) == 1
+    assert "(tell)" in seen[0]
+    assert not ref.is_alive()
+
+
+def test_ask_when_the_handler_refuses_then_the_caller_gets_it_and_nothing_failed(
+    strict: Dispatcher,
+) -> None:
+    ref = Strict.start(strict)
+
+    with pytest.raises(Refused):
+        ref.ask(Refuse(), timeout=5)
+
+    assert strict.failure is None
+    assert ref.ask(Add(2), timeout=5) == 2
+
+
+def test_ask_when_the_handler_raises_a_bug_then_the_caller_gets_it_and_a_failure_is_reported(
+    strict: Dispatcher,
+) -> None:
+    ref = Strict.start(strict)
+
+    with pytest.raises(ValueError, match="boom"):
+        ref.ask(Boom(), timeout=5)
+
+    assert strict.failure is not None
+    assert "(ask)" in strict.failure.where
+
+
+def test_drain_hook_when_it_raises_then_a_failure_is_reported_and_the_loop_goes_on(
+    strict: Dispatcher,
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("flush failed")
+
+    strict.add_drain_hook(broken)
+    ref = Strict.start(strict)
+
+    assert ref.ask(Add(1), timeout=5) == 1
+    strict.wait_idle(5)
+
+    assert strict.failure is not None
+    assert "drain hook" in strict.failure.where
+    assert ref.ask(Add(1), timeout=5) == 2
+
+
+def test_call_when_it_raises_then_a_failure_is_reported_and_the_loop_goes_on(
+    strict: Dispatcher,
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("call failed")
+
+    strict.call_soon(broken)
+    ref = Strict.start(strict)
+
+    assert ref.ask(Add(3), timeout=5) == 3
+    assert strict.failure is not None
+    assert "call" in strict.failure.where

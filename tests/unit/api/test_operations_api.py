@@ -17,8 +17,20 @@ async def test_ready_reports_the_servers_and_the_partitions(api: Api) -> None:
 
     assert response.status == 200
     assert (await response.json())["checks"] == {
-        "kafka": True, "mongodb": True, "redis": True, "partitions": True,
+        "kafka": True, "mongodb": True, "redis": True, "partitions": True, "engine": True,
     }  # fmt: skip
+
+
+async def test_health_when_an_actor_failed_then_503_with_the_reason(api: Api) -> None:
+    api.engine.dispatcher.report_failure("OrderDirectory (tell)", RuntimeError("boom"))
+
+    health = await api.client.get("/health")
+    ready = await api.client.get("/ready")
+
+    assert health.status == 503
+    assert "OrderDirectory" in (await health.json())["reason"]
+    assert ready.status == 503
+    assert (await ready.json())["checks"]["engine"] is False
 
 
 async def test_ready_is_503_while_partitions_are_not_assigned() -> None:
