@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,11 +13,10 @@ from oms.config import Settings, SettingsError
 
 
 def _serve(settings: Settings) -> int:
-    from oms.service import serve  # noqa: PLC0415  (keep `oms --help` fast)
+    from oms.logs import configure  # noqa: PLC0415  (keep `oms --help` fast)
+    from oms.service import serve  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure(settings)
     return asyncio.run(serve(settings))
 
 

@@ -59,11 +59,16 @@ class Settings:
     fee_rate: Decimal = Decimal("0.001")
     # Operations
     log_level: str = "INFO"
+    # A log record of the same kind (logger, level, template) repeats at most once per window.
+    log_repeat_window_s: float = 10.0
     # /health fails when the engine thread has not run a heartbeat for this long.
     engine_stall_s: float = 30.0
     # SIGTERM: how long a clean stop may take before the process exits regardless (keep it
     # below the orchestrator's grace period; Kubernetes' default is 30 s).
     shutdown_timeout_s: float = 20.0
+    # Fault injection for the fault suite (tests/faults): the n-th order's actor raises halfway
+    # through its first turn. 0 (the default) never; never set it in production.
+    fault_fail_order_at: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -114,6 +114,7 @@ class Engine:
         self.journal = Journal(self.repository, sink)
         self.dispatcher.add_drain_hook(self.journal.flush, under_load=self.journal.flush_finished)
         self._ctx = OrderContext(journal=self.journal, instruments=listed, clock=clock)
+        self._ctx.fail_at = settings.fault_fail_order_at
         self.risk_book = RiskBook(listed, fee_rate=settings.fee_rate, default_limits=default_limits)
         self._risk: ActorRef[Any] = RiskSupervisor.start(self.dispatcher, self.risk_book)
         self._directory: ActorRef[Any] = OrderDirectory.start(

@@ -303,8 +303,8 @@ class StreamIngestion:
 
     async def settle(self) -> None:
         """Wait (up to ``stop_timeout_s``) until every batch handed over is committed."""
-        if self._committing is None or self._committing.done():
-            return
+        if self._committing is None or self._committing.done() or self.engine.failure:
+            return  # a failed engine's batches are never committed: nothing to wait for
         settled = asyncio.ensure_future(self._settled.wait())
         failed = asyncio.ensure_future(self._failed.wait())
         try:
