@@ -64,6 +64,19 @@ class Settings:
     # SIGTERM: how long a clean stop may take before the process exits regardless (keep it
     # below the orchestrator's grace period; Kubernetes' default is 30 s).
     shutdown_timeout_s: float = 20.0
+    # Order entry under faults. A request waits at most this long on Redis, Kafka or the engine
+    # before it answers 503 (problem+json, DEPENDENCY_UNAVAILABLE) with Retry-After: a POST
+    # that cannot reach them fails fast instead of hanging for the whole outage.
+    dependency_timeout_s: float = 2.0
+    retry_after_s: int = 2
+    # One Redis connect or reply; a failed one is retried this many times (a pooled connection
+    # that died with a Redis restart is replaced on the retry).
+    redis_timeout_s: float = 1.0
+    redis_retries: int = 1
+    # Every send of the Kafka command bus (REST, tools, account changes) is acknowledged within
+    # this or raises ``KafkaTimeoutError``: aiokafka itself waits for a broker for as long as
+    # its request timeout allows, per step.
+    kafka_send_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
