@@ -70,6 +70,9 @@ class ApiServices:
         command is on Kafka (``remember``), so a cached order is always one that was sent.
         """
         store, ttl_s = self.idempotency, self.settings.idempotency_ttl_s
+        if len(keys) == 1:  # the usual case: no task per claim for gather to make
+            claim = store.claim(keys[0], order_id, fingerprint, ttl_s)
+            return [await self._guard(Dependency.REDIS, claim, deadline)]
         claims = asyncio.gather(*(store.claim(k, order_id, fingerprint, ttl_s) for k in keys))
         return await self._guard(Dependency.REDIS, claims, deadline)
 
