@@ -69,6 +69,19 @@ class Settings:
     # Fault injection for the fault suite (tests/faults): the n-th order's actor raises halfway
     # through its first turn. 0 (the default) never; never set it in production.
     fault_fail_order_at: int = 0
+    # Order entry under faults. A request waits at most this long on Redis, Kafka or the engine
+    # before it answers 503 (problem+json, DEPENDENCY_UNAVAILABLE) with Retry-After: a POST
+    # that cannot reach them fails fast instead of hanging for the whole outage.
+    dependency_timeout_s: float = 2.0
+    retry_after_s: int = 2
+    # One Redis connect or reply; a failed one is retried this many times (a pooled connection
+    # that died with a Redis restart is replaced on the retry).
+    redis_timeout_s: float = 1.0
+    redis_retries: int = 1
+    # Every send of the Kafka command bus (REST, tools, account changes) is acknowledged within
+    # this or raises ``KafkaTimeoutError``: aiokafka itself waits for a broker for as long as
+    # its request timeout allows, per step.
+    kafka_send_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

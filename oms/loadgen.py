@@ -25,6 +25,7 @@ from oms.config import Settings
 from oms.domain.commands import PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from oms.domain.order_ids import client_order_id_order
 from oms.stream.names import topic_names
 from oms.stream.producer import KafkaCommandBus
 
@@ -112,11 +113,13 @@ def make_orders(
             offset = Decimal(str(round(rng.uniform(-0.002, 0.002), 5)))
             price = (prices[symbol] * (1 + offset)).quantize(instrument.tick_size)
             tif = rng.choice((TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC))
-        order_id = uuid.uuid4().hex
+        # The id REST derives from the client order id: the same order by either path.
+        account_id, client_order_id = accounts[n % len(accounts)], f"lg-{n}"
+        order_id = client_order_id_order(account_id, client_order_id)
         orders.append(
             PlaceOrder(
                 command_id=f"place:{order_id}", order_id=order_id,
-                client_order_id=f"lg-{n}", account_id=accounts[n % len(accounts)],
+                client_order_id=client_order_id, account_id=account_id,
                 symbol=symbol, side=rng.choice((Side.BUY, Side.SELL)), type=kind,
                 quantity=quantity, price=price, time_in_force=tif, created_at=time.time(),
             )

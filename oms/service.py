@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
@@ -37,7 +36,7 @@ from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
 from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
-from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
+from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
 from oms.stream.names import TopicNames, topic_names
@@ -119,7 +118,7 @@ class Service:
             accounts_db = accounts_client[settings.mongo_database]
             await init_database(accounts_db)
             accounts = MongoAccountRepository(accounts_db)
-            redis = aioredis.from_url(settings.redis_url)
+            redis = redis_client(settings)  # bounded waits: a stopped Redis is a quick 503
             self._on_stop("redis", redis.aclose)
 
             sink = KafkaEventSink(settings, self.names, account_of=_account_of(repository))

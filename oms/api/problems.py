@@ -85,6 +85,33 @@ def internal_error() -> Problem:
     return Problem(500, "INTERNAL_ERROR", "Internal server error", "unexpected error")
 
 
+class DependencyUnavailable(Problem):
+    """503: Redis, Kafka, MongoDB or the engine did not answer in time; try again later.
+
+    On ``POST /api/orders`` the outcome is unknown (the command may be on its way): a retry
+    with the same ``Idempotency-Key`` or ``client_order_id`` names the same order, so it finds
+    or replays that one and never makes a second. ``dependency`` says which one failed.
+    """
+
+    __slots__ = ("dependency", "retry_after_s")
+
+    def __init__(self, dependency: str, retry_after_s: int, detail: str) -> None:
+        """The 503 for ``dependency`` (an ``oms.api.outages.Dependency``)."""
+        Problem.__init__(self, 503, "DEPENDENCY_UNAVAILABLE", "Service unavailable", detail)
+        self.dependency = dependency
+        self.retry_after_s = retry_after_s
+
+    def body(self) -> dict[str, object]:
+        """The problem document, with the ``dependency`` that failed."""
+        return {**Problem.body(self), "dependency": self.dependency}
+
+    def response(self) -> web.Response:
+        """The answer, with ``Retry-After`` (seconds)."""
+        response = Problem.response(self)
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn ``Problem`` and aiohttp's own HTTP errors into problem+json answers."""

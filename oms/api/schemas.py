@@ -41,6 +41,8 @@ def _map(value: dict[str, Any]) -> dict[str, Any]:
 SCHEMAS: dict[str, Any] = {
     "Problem": _obj(
         {
+            # DEPENDENCY_UNAVAILABLE (503) only: redis, kafka, mongodb or engine
+            "dependency": {"type": "string"},
             "type": {"type": "string", "format": "uri"},
             "title": {"type": "string"},
             "status": {"type": "integer"},

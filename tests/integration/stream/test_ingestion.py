@@ -297,7 +297,7 @@ async def test_the_command_bus_places_and_cancels_through_kafka(pipeline: Pipeli
     bus = KafkaCommandBus(pipeline.settings, pipeline.names)
     await bus.start()
     place = PlaceOrder(
-        "place:o-bus", "o-bus", "c-bus", ACCOUNT, "BTC-USD", Side.BUY, OrderType.LIMIT,
+        "place:o-bus", "o-bus", "o-bus", ACCOUNT, "BTC-USD", Side.BUY, OrderType.LIMIT,
         Decimal("0.01"), Decimal("29900.00"), TimeInForce.GTC, time.time(),
     )  # fmt: skip
     try:
