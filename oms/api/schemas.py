@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oms.codec import IDENTIFIER
+from oms.domain.accounts import IDENTIFIER
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.risk import RejectReason, TradingState
 
@@ -48,7 +48,14 @@ SCHEMAS: dict[str, Any] = {
             "code": {"type": "string"},
             "errors": {
                 "type": "array",
-                "items": _obj({"field": {"type": "string"}, "message": {"type": "string"}}),
+                "items": _obj(
+                    {
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                        "code": {"type": "string"},
+                    },
+                    ["field", "message"],
+                ),
             },
         },
         ["type", "title", "status", "detail", "code"],
