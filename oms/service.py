@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from oms.actors.runtime import ActorFailure, tune_gc
 from oms.api.app import build_app
+from oms.api.listener import CappedSite, start_listener
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
@@ -96,7 +96,7 @@ class Service:
     names: TopicNames = field(init=False)
     stops: list[tuple[str, Stop]] = field(default_factory=list)
     engine: Engine | None = None
-    runner: web.AppRunner | None = None
+    site: CappedSite | None = None
     skips: Skips = field(default_factory=Skips)  # stored records left out, for /metrics
     # Set (from the engine thread) when an actor fails: the replica must restart.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -169,13 +169,11 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_pipeline(repository, ingestion, sink, self.skips),
+                pipeline=_pipeline(repository, ingestion, sink, self.skips, self._refused),
                 accounts=accounts,
             )
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
+            runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
-            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         except BaseException:
             await self.stop()
             raise
@@ -235,6 +233,10 @@ class Service:
             sorted(owned), total, summary,
         )  # fmt: skip
 
+    def _refused(self) -> int:
+        """Connections the listener answered 503 for its cap."""
+        return 0 if self.site is None else self.site.refused
+
     def _on_stop(self, name: str, stop: Stop) -> None:
         self.stops.append((name, stop))
 
@@ -262,6 +264,7 @@ def _pipeline(
     ingestion: StreamIngestion,
     sink: KafkaEventSink,
     skips: Skips,
+    connections_refused: Callable[[], int],
 ) -> Callable[[], dict[str, float | Durations]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
@@ -281,6 +284,7 @@ def _pipeline(
             "events_published_total": sink.published,
             "events_failed_total": sink.failed,
             "recovery_skipped_records": skips.distinct,
+            "http_connections_refused_total": connections_refused(),
         }
 
     return figures
