@@ -28,6 +28,12 @@ class Settings:
     # HTTP API
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Slow and many clients: a request head must arrive within this many seconds of the
+    # connection opening (or of the previous answer: also the idle keep-alive bound), a body
+    # within this many seconds of its head; connections beyond the cap are answered 503.
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 10.0
+    http_max_connections: int = 1024
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_client_id: str = "oms"

@@ -87,6 +87,7 @@ class RecoverySummary:
     resting: int  # GTC LIMIT orders put back in the venue's book
     resumed: int  # open orders told to carry on (NEW re-asked to risk, others closed)
     skipped: int  # fills or orders of unknown accounts or instruments (logged)
+    accounts_refused: int = 0  # stored accounts the risk book would not open (logged)
 
 
 class Engine:
@@ -287,13 +288,19 @@ class Engine:
         executions: tuple[Execution, ...],
     ) -> RecoverySummary:
         book = self.risk_book
-        opened = 0
+        opened = refused = 0
         for record in accounts:
-            if not book.has_account(record.account_id):
-                book.open_account(record.account_id, record.balances, record.limits)
-                opened += 1
-            # A restart must not resume what an operator halted.
-            book.set_trading_state(record.trading_state, record.account_id)
+            try:
+                if not book.has_account(record.account_id):
+                    book.open_account(record.account_id, record.balances, record.limits)
+                    opened += 1
+                # A restart must not resume what an operator halted.
+                book.set_trading_state(record.trading_state, record.account_id)
+            except (DomainError, ArithmeticError) as error:
+                # A stored opening the book refuses (a negative or NaN balance written by
+                # hand) is left out, not fatal: its orders are then those of an unknown account.
+                refused += 1
+                logger.warning("recovery: cannot open account %s: %r", record.account_id, error)
         rebuild = _Rebuild(book, open_orders, executions)
         rebuild.restore_open_orders()
         ended = rebuild.restore_ended_orders()
@@ -317,6 +324,7 @@ class Engine:
             resting,
             len(resume),
             rebuild.skipped,
+            refused,
         )
 
     def _rest_again(self, stored: StoredOrder, restored: set[str]) -> bool:

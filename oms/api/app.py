@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 
 from oms.api.accounts import add_account_routes
 from oms.api.health import READINESS_KEY, SETTINGS_KEY, Readiness, add_health_routes
+from oms.api.listener import body_deadline
 from oms.api.live import ORDER_FEED_KEY, OrderFeed, ws_orders
 from oms.api.market import MARKET_FEED_KEY, MarketFeed, add_market_routes
 from oms.api.metrics import METRICS_KEY, ApiMetrics, Pipeline
@@ -85,7 +86,12 @@ def build_app(
     metrics = ApiMetrics(lambda: feed_holder[0] if feed_holder else None, consumer_lag, pipeline)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[metrics.middleware, problem_middleware, _unexpected_middleware],
+        middlewares=[
+            metrics.middleware,
+            problem_middleware,
+            body_deadline(settings.http_body_timeout_s),
+            _unexpected_middleware,
+        ],
     )
     outages = Outages()
     app[SETTINGS_KEY] = settings

@@ -23,6 +23,7 @@ from oms.api import identity
 from oms.api.encoding import event_json, order_json
 from oms.api.ids import new_id, order_id_for
 from oms.api.order_request import OrderRequest, decode_json_object, parse_order_request
+from oms.api.params import bounded_int
 from oms.api.problems import (
     DependencyUnavailable,
     FieldError,
@@ -290,13 +291,7 @@ def _list_query(request: web.Request) -> OrderQuery:
             errors.append(FieldError("status", "must be one of " + ", ".join(OrderStatus)))
         else:
             status = OrderStatus(query["status"])
-    limit = DEFAULT_LIMIT
-    if "limit" in query:
-        raw = query["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_LIMIT}"))
-        else:
-            limit = int(raw)
+    limit = bounded_int(query, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT, errors=errors)
     if errors:
         raise invalid_query(errors)
     before = decode_cursor(query["cursor"]) if "cursor" in query else None

@@ -14,10 +14,19 @@ PROBLEM_TYPE_BASE = "https://oms.example/problems/"
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
-    """One field of a request that is wrong, and why."""
+    """One field of a request that is wrong, and why; ``code`` is the domain's reason, when the
+    refusal has one a client may act on (``RESERVED_ACCOUNT_ID``)."""
 
     field: str
     message: str
+    code: str | None = None
+
+    def body(self) -> dict[str, str]:
+        """The entry of the problem's ``errors``."""
+        entry = {"field": self.field, "message": self.message}
+        if self.code is not None:
+            entry["code"] = self.code
+        return entry
 
 
 @dataclass(slots=True)
@@ -40,7 +49,7 @@ class Problem(Exception):
             "code": self.code,
         }
         if self.errors:
-            document["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+            document["errors"] = [e.body() for e in self.errors]
         return document
 
     def response(self) -> web.Response:

@@ -36,13 +36,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from beanie import init_beanie
+from pydantic import ValidationError
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from oms.codec import balances_from_dict, balances_to_dict, limits_from_dict, limits_to_dict
+from oms.codec import (
+    CodecError,
+    balances_from_dict,
+    balances_to_dict,
+    limits_from_dict,
+    limits_to_dict,
+)
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
@@ -102,6 +109,7 @@ class Recovery:
     finished: int  # terminal orders left in MongoDB only
     documents: int  # documents scanned
     seconds: float
+    unreadable: tuple[str, ...] = ()  # ``_id`` of each document skipped: not an order's state
 
 
 async def is_ferretdb(database: AsyncDatabase[Raw]) -> bool:
@@ -133,6 +141,15 @@ async def init_database(
         wanted = [i for i in indexes if i.document["name"] not in existing]
         if wanted:
             await collection.create_indexes(wanted)
+
+
+_ORDER_KEYS = (("order_id", str), ("account_id", str), ("terminal", bool), ("version", int),
+               ("created_at", int | float))  # fmt: skip
+
+
+def _has_order_keys(document: Raw) -> bool:
+    """True when ``document`` carries the fields recovery sorts and files orders by."""
+    return all(isinstance(document.get(name), kind) for name, kind in _ORDER_KEYS)
 
 
 def _all_duplicates(error: BulkWriteError) -> bool:
@@ -575,24 +592,31 @@ class MongoOrderRepository(OrderRepository):
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not list orders: {exc}") from exc
 
-    def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int]:
-        """Per order, its terminal document, else its highest version; and how many were read."""
+    def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int, list[str]]:
+        """Per order, its terminal document, else its highest version; how many were read; and
+        the ``_id`` of every document without the fields that say which state it holds."""
         latest: dict[str, Raw] = {}
         scanned = 0
+        unreadable: list[str] = []
         for document in self._orders_collection().find(criteria):
             scanned += 1
+            if not _has_order_keys(document):
+                unreadable.append(str(document.get("_id")))
+                continue
             held = latest.get(document["order_id"])
             if held is None or (
                 not held["terminal"]
                 and (document["terminal"] or document["version"] > held["version"])
             ):
                 latest[document["order_id"]] = document
-        return latest, scanned
+        return latest, scanned, unreadable
 
     def _recover(self) -> Recovery:
+        """Read back what ``recover`` says; a document that is not an order's state (a broken
+        body, missing fields) is skipped and named in ``Recovery.unreadable``, never fatal."""
         started = time.perf_counter()
         self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
-        latest, scanned = self._latest_documents({})
+        latest, scanned, unreadable = self._latest_documents({})
         open_orders: list[StoredOrder] = []
         finished = 0
         memory = self.memory
@@ -600,19 +624,30 @@ class MongoOrderRepository(OrderRepository):
             if document["terminal"]:
                 memory.adopt_finished(order_id, document["account_id"], document["created_at"])
                 finished += 1
-            else:
+                continue
+            try:
                 stored = stored_order(document)
-                memory.adopt_open(stored)
-                open_orders.append(stored)
+            except CodecError:
+                unreadable.append(str(document["_id"]))
+                continue
+            memory.adopt_open(stored)
+            open_orders.append(stored)
         open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
-        return Recovery(tuple(open_orders), finished, scanned, time.perf_counter() - started)
+        return Recovery(
+            tuple(open_orders), finished, scanned, time.perf_counter() - started, tuple(unreadable)
+        )
 
     def _executions(self, account_id: str | None) -> list[Execution]:
-        latest, _ = self._latest_documents({} if account_id is None else {"account_id": account_id})
-        stored = sorted(
-            (stored_order(document) for document in latest.values()),
-            key=lambda s: (s.order.created_at, s.order.order_id),
+        latest, _, _ = self._latest_documents(
+            {} if account_id is None else {"account_id": account_id}
         )
+        readable: list[StoredOrder] = []
+        for document in latest.values():
+            # Skipped here as in ``_recover``, which reports them: a broken document has no fill
+            # the ledger could trust.
+            with contextlib.suppress(CodecError):
+                readable.append(stored_order(document))
+        stored = sorted(readable, key=lambda s: (s.order.created_at, s.order.order_id))
         return [execution for s in stored for execution in executions_of(s)]
 
 
@@ -696,10 +731,17 @@ class MongoAccountRepository(AccountRepository):
         raise StoreError("the global kill switch changes too often to record the change")
 
     async def global_trading_state(self) -> TradingState:
-        """The latest version of the global kill switch, ACTIVE if none was recorded."""
-        cursor = self._switches.find({}).sort("version", -1).limit(1)
-        async for raw in cursor:
-            return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
+        """The latest readable version of the global kill switch, ACTIVE if none was recorded.
+
+        A version that does not read is passed over (logged), never fatal: the one before it
+        is what an operator last set that can be known.
+        """
+        async for raw in self._switches.find({}).sort("version", -1):
+            try:
+                return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
+            except ValueError:  # pydantic's ValidationError is one too
+                logger.warning("global kill switch %r does not read; the one before it holds",
+                               raw.get("_id"))  # fmt: skip
         return TradingState.ACTIVE
 
     async def _global_version(self) -> int:
@@ -716,12 +758,30 @@ class MongoAccountRepository(AccountRepository):
         return None
 
     async def load_all(self) -> Sequence[AccountRecord]:
-        """Every account's highest version, in opening order."""
-        latest: dict[str, Raw] = {}
-        async for raw in self._collection.find({}):
-            held = latest.get(raw["account_id"])
-            if held is None or raw["version"] > held["version"]:
-                latest[raw["account_id"]] = raw
-        records = [self._record(raw) for raw in latest.values()]
-        records.sort(key=lambda r: (r.opened_at, r.account_id))
+        """Every account's highest version, in opening order (unreadable ones left out)."""
+        records, _ = await self.load_readable()
         return records
+
+    async def load_readable(self) -> tuple[list[AccountRecord], list[str]]:
+        """Every account's highest version, in opening order; and the ``_id`` of each document
+        that does not read as an account (left out: for the caller to report, never fatal)."""
+        latest: dict[str, Raw] = {}
+        unreadable: list[str] = []
+        async for raw in self._collection.find({}):
+            account_id, version = raw.get("account_id"), raw.get("version")
+            if not isinstance(account_id, str) or not isinstance(version, int):
+                unreadable.append(str(raw.get("_id")))
+                continue
+            held = latest.get(account_id)
+            if held is None or version > held["version"]:
+                latest[account_id] = raw
+        records: list[AccountRecord] = []
+        for raw in latest.values():
+            try:
+                records.append(self._record(raw))
+            except (ValidationError, CodecError, ValueError):
+                # The latest version decides the account: an older one would bring back
+                # balances or limits an operator has since replaced.
+                unreadable.append(str(raw.get("_id")))
+        records.sort(key=lambda r: (r.opened_at, r.account_id))
+        return records, unreadable

@@ -68,7 +68,6 @@ import orjson
 
 from oms.codec import (
     EVENT_TYPES,
-    IDENTIFIER,
     CodecError,
     InvalidAmount,
     balances_to_dict,
@@ -79,6 +78,7 @@ from oms.codec import (
     limits_to_dict,
     parse_amount,
 )
+from oms.domain.accounts import IDENTIFIER, is_reserved
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
@@ -118,6 +118,7 @@ class Reason(StrEnum):
     PRICE_NOT_ALLOWED = "PRICE_NOT_ALLOWED"
     INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE"
     INVALID_TICK = "INVALID_TICK"
+    RESERVED_ACCOUNT_ID = "RESERVED_ACCOUNT_ID"
 
 
 class DecodeError(DomainError):
@@ -319,10 +320,23 @@ def encode_account_command(command: AccountCommand) -> bytes:
     })  # fmt: skip
 
 
+def _account(data: Mapping[str, Any]) -> str:
+    """The account an account command names: required, and one a client may hold (an id the
+    system keeps for itself, such as the ledger's ``VENUE``, is refused with its reason)."""
+    account_id = _identifier(data, "account_id")
+    if is_reserved(account_id):
+        raise DecodeError(
+            Reason.RESERVED_ACCOUNT_ID,
+            f"account_id {account_id!r} is reserved by the system",
+            "account_id",
+        )
+    return account_id
+
+
 def _account_command(data: Mapping[str, Any], kind: str) -> AccountCommand:
     if kind == OPEN_ACCOUNT:
         _check_fields(data, _OPEN_ACCOUNT_FIELDS)
-        account_id = _identifier(data, "account_id")
+        account_id = _account(data)
         raw = _required(data, "balances")
         if not isinstance(raw, dict):
             raise DecodeError(Reason.INVALID_FIELD, "balances must be an object", "balances")
@@ -335,13 +349,13 @@ def _account_command(data: Mapping[str, Any], kind: str) -> AccountCommand:
         _check_fields(data, _SET_LIMITS_FIELDS)
         limits = _limits(data, required=True)
         assert limits is not None
-        return SetLimits(_identifier(data, "account_id"), limits)
+        return SetLimits(_account(data), limits)
     _check_fields(data, _SET_TRADING_STATE_FIELDS)
     state = data.get("state")
     if not isinstance(state, str) or state not in TradingState.__members__:
         allowed = ", ".join(TradingState.__members__)
         raise DecodeError(Reason.INVALID_ENUM, f"state must be one of {allowed}", "state")
-    holder = None if data.get("account_id") is None else _identifier(data, "account_id")
+    holder = None if data.get("account_id") is None else _account(data)
     return SetTradingState(TradingState(state), holder)
 
 

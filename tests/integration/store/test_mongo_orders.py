@@ -293,3 +293,35 @@ async def test_an_announcement_is_a_waiter_so_an_open_order_is_not_held(
         assert await _raw_ids(settings, database) == ["o-1:00000002"]
     finally:
         await repository.close()
+
+
+async def test_recovery_when_a_document_does_not_read_then_leaves_it_out_and_names_it(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: a resting order, and documents written by hand that are not an order's state
+    resting = open_history("o-rest", at=101.0)
+    _save_whole(repository, resting)
+    await repository.durable()
+    client: AsyncMongoClient[dict] = AsyncMongoClient(settings.mongo_url)
+    try:
+        await client[database]["orders"].insert_many([
+            {"_id": "no-fields"},
+            {"_id": "o-broken:00000001", "order_id": "o-broken", "account_id": "acct-1",
+             "symbol": "BTC-USD", "status": "NEW", "terminal": False, "created_at": 102.0,
+             "version": 1, "body": "not json"},
+        ])  # fmt: skip
+    finally:
+        await client.close()
+    recovered = MongoOrderRepository(settings.mongo_url, database)
+    await recovered.open()
+    try:
+        # Act
+        recovery = await recovered.recover()
+        fills = await recovered.executions()
+    finally:
+        await recovered.close()
+
+    # Assert
+    assert [s.order.order_id for s in recovery.open_orders] == ["o-rest"]
+    assert sorted(recovery.unreadable) == ["no-fields", "o-broken:00000001"]
+    assert fills == []

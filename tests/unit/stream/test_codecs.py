@@ -507,6 +507,19 @@ ACCOUNT_REFUSALS = [
      {"type": "SetTradingState", "account_id": "a", "state": "OFF"}, Reason.INVALID_ENUM),
     ("a bad account id",
      {"type": "SetTradingState", "account_id": "a b", "state": "HALTED"}, Reason.INVALID_FIELD),
+    ("opening the ledger's venue account",
+     {"type": "OpenAccount", "account_id": "VENUE", "balances": {}}, Reason.RESERVED_ACCOUNT_ID),
+    ("opening the fees account in lower case",
+     {"type": "OpenAccount", "account_id": "fees", "balances": {}}, Reason.RESERVED_ACCOUNT_ID),
+    ("limits for the venue",
+     {"type": "SetLimits", "account_id": "VENUE",
+      "limits": orjson.loads(encode_account_command(SetLimits("a", LIMITS)))["limits"]},
+     Reason.RESERVED_ACCOUNT_ID),
+    ("halting the fees account",
+     {"type": "SetTradingState", "account_id": "FEES", "state": "HALTED"},
+     Reason.RESERVED_ACCOUNT_ID),
+    ("an account id that is not text",
+     {"type": "OpenAccount", "account_id": 7, "balances": {}}, Reason.INVALID_FIELD),
 ]  # fmt: skip
 
 
