@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from oms.api.ids import new_id, order_id_for
-from oms.codec import IDENTIFIER
+from oms.domain.accounts import IDENTIFIER
 from oms.domain.order_ids import client_order_id_order, idempotency_key_order
 
 _CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
