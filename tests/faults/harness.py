@@ -40,6 +40,7 @@ from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, ProducerFenced
 from pymongo import MongoClient
 
 from oms.config import Settings
+from oms.domain.order_ids import client_order_id_order
 from oms.store.documents import OrderDocument, stored_order
 from oms.stream.names import topic_names
 from tests.faults.servers import PrivateServers, free_port
@@ -299,8 +300,8 @@ class Load:
 
     async def _kafka(self, producer: Producer, intent: Intent) -> None:
         names = topic_names(self.settings)
-        order_id = uuid.uuid4().hex
         body = intent.body
+        order_id = client_order_id_order(body["account_id"], intent.key)  # as the decoder derives
         record = {
             "type": "PlaceOrder",
             "command_id": f"place:{order_id}",

@@ -120,7 +120,6 @@ def test_sigkill_when_clients_do_not_retry_then_every_202_survives(
     check(result)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: a POST waits out the Kafka outage (~10 s)")
 def test_kafka_restart_when_under_load_then_nothing_is_lost_and_answers_stay_fast(
     replica: Replica, servers: PrivateServers
 ) -> None:
