@@ -427,3 +427,21 @@ async def test_recovery_when_a_document_does_not_read_then_leaves_it_out_and_nam
     assert [s.order.order_id for s in recovery.open_orders] == ["o-rest"]
     assert sorted(recovery.unreadable) == ["no-fields", "o-broken:00000001"]
     assert fills == []
+
+
+async def test_a_finished_order_read_back_when_read_again_then_no_second_mongodb_read(
+    repository: MongoOrderRepository,
+) -> None:
+    # Arrange: three settled orders, the oldest only in MongoDB (keep_terminal=2)
+    for i in range(3):
+        _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
+    await repository.durable()
+    first = await _read(repository, "o-0")
+    reads = repository.reads
+
+    # Act
+    again = await _read(repository, "o-0")
+
+    # Assert: a finished order never changes, so the copy read back answers
+    assert again == first
+    assert repository.reads == reads
