@@ -51,7 +51,7 @@ from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.domain.transitions import InvalidTransition, Trigger
-from oms.store.ports import StoreClosed, StoredOrder
+from oms.store.ports import StoreClosed, StoredOrder, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Loaded(NamedTuple):
 
     order_id: str
     stored: StoredOrder | None  # None: the store does not know the order
-    error: BaseException | None  # the load failed (and is asked again, unless the store closed)
+    error: BaseException | None  # the load failed (asked again if the store may answer later)
 
 
 # One thing waiting for a load: a routed command, ``VenueFills`` or ``QueryOrder``, and its
@@ -275,16 +275,20 @@ class OrderDirectory(DispatchedActor):
         self.ctx.journal.repository.read(order_id, delay_s=delay_s).add_done_callback(on_answer)
 
     def on_loaded(self, message: Loaded) -> None:
-        """A load answered: route what waited for it, in order; a failure is asked again."""
+        """A load answered: route what waited for it, in order. A store that did not answer is
+        asked again; one that closed, or cannot read the order, refuses what waited."""
         order_id = message.order_id
         load = self.loading.get(order_id)
         if load is None:  # not ours (a stray answer): nothing waits for it
             return
         error = message.error
-        if error is not None and not isinstance(error, StoreClosed):
-            self._load_failed(order_id, load, error)
+        if isinstance(error, StoreUnavailable) and not isinstance(error, StoreClosed):
+            self._load_failed(order_id, load, error)  # MongoDB may answer later: ask again
             return
         del self.loading[order_id]
+        if error is not None and not isinstance(error, StoreClosed):
+            logger.error("cannot load order %s, %d waiting refused: %r",
+                         order_id, len(load.waiting), error)  # fmt: skip
         if load.failures:
             self._failing -= 1
             if not self._failing:
@@ -292,16 +296,14 @@ class OrderDirectory(DispatchedActor):
                                self.load_failures)  # fmt: skip
         try:
             for waiting, reply in load.waiting:
-                try:
-                    if error is not None:
-                        self._give_up(order_id, waiting, reply, error)
-                    else:
-                        self._after_load(order_id, message.stored, waiting, reply)
-                except Exception:
-                    logger.exception("could not route %s for %s after its load",
-                                     type(waiting).__name__, order_id)  # fmt: skip
+                if error is not None:
+                    self._give_up(order_id, waiting, reply, error)
+                else:
+                    self._after_load(order_id, message.stored, waiting, reply)
         finally:
-            # Released after what waited is queued: an idleness look comes after all of it.
+            # Released after what waited is queued: an idleness look comes after all of it. (A
+            # bug escaping here is the dispatcher's ActorFailure: the engine stops trusting
+            # itself and acknowledges nothing more, so what did not get routed is replayed.)
             self.dispatcher.release()
 
     def _after_load(
@@ -336,7 +338,9 @@ class OrderDirectory(DispatchedActor):
     def _give_up(
         order_id: str, waiting: Any, reply: DispatchFuture[Any] | None, error: BaseException
     ) -> None:
-        """The store closed (the engine is stopping): refuse what waited, nothing applied."""
+        """The store closed (the engine is stopping) or cannot read the order (an unreadable
+        document): refuse what waited, nothing applied. Asking again would hold the engine, and
+        every commit behind it, for ever."""
         if reply is not None:
             reply.set_exception((type(error), error, None))
         else:

@@ -642,8 +642,8 @@ class MongoOrderRepository(OrderRepository):
             await asyncio.sleep(delay_s)
         slots = self._read_slots
         collection = self._collection
-        if slots is None or collection is None:
-            raise StoreClosed(f"could not read {what}: the order store is not open")
+        if slots is None or collection is None or not self._open:
+            raise StoreClosed(f"could not read {what}: the order store is closed")
         try:
             async with asyncio.timeout(self.read_timeout_s), slots:
                 return await read(collection, *args)

@@ -19,6 +19,7 @@ import pytest
 from oms.actors.directory import LOAD_RETRY_FIRST_S, OrderDirectory, UnknownOrder
 from oms.actors.messages import GetOrder
 from oms.actors.runtime import DispatchFuture
+from oms.codec import CodecError
 from oms.config import Settings
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus
@@ -233,3 +234,19 @@ def test_get_order_when_only_mongodb_has_it_then_read_by_the_store_not_the_engin
     # Assert
     assert found.get(timeout=5) == store.archive["old-1"].order
     assert engine.stats().get(timeout=5)["loads"] == 0
+
+
+def test_load_when_document_unreadable_then_refused_with_its_code_not_retried(
+    engine: Engine, store: ArchiveStore
+) -> None:
+    # Arrange
+    answer = engine.cancel_order(cancel("old-1"))
+
+    # Act: an unreadable record is no outage: asking again would hold every commit for ever
+    store.fail(CodecError("unreadable order document 'old-1'"))
+
+    # Assert
+    assert _code(answer) == CodecError.code
+    engine.idle().get(timeout=5)
+    assert store.asked.empty()
+    assert engine.stats().get(timeout=5)["load_failures"] == 0
