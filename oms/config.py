@@ -53,6 +53,11 @@ class Settings:
     # MongoDB (FerretDB locally, DocumentDB in AWS)
     mongo_url: str = "mongodb://127.0.0.1:27027/"
     mongo_database: str = "oms"
+    # Finished orders the store keeps in memory (older ones are read back from MongoDB).
+    keep_terminal_orders: int = 100_000
+    # How long a read of MongoDB may take before it answers StoreUnavailable (a 503 naming
+    # MongoDB): below dependency_timeout_s, so the store's reason wins over the door's timeout.
+    store_read_timeout_s: float = 1.5
     # Redis
     redis_url: str = "redis://127.0.0.1:16379/0"
     idempotency_ttl_s: int = 24 * 3600

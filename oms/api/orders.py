@@ -11,9 +11,9 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -23,6 +23,7 @@ from oms.api import identity
 from oms.api.encoding import event_json, order_json
 from oms.api.ids import new_id, order_id_for
 from oms.api.order_request import OrderRequest, decode_json_object, parse_order_request
+from oms.api.outages import Dependency
 from oms.api.params import bounded_int
 from oms.api.problems import (
     DependencyUnavailable,
@@ -48,6 +49,7 @@ MAX_LIMIT = 500
 # (a send takes a few milliseconds), then sends it again.
 _DUPLICATE_WAIT_S = (0.02, 0.05, 0.1, 0.2)
 _ZERO = Decimal(0)
+T = TypeVar("T")
 
 
 def _json(
@@ -257,7 +259,7 @@ async def order_events(request: web.Request) -> web.Response:
     """``GET /api/orders/{order_id}/events``: the history, oldest first."""
     services = request.app[SERVICES_KEY]
     order = await _visible_order(request)
-    events = await reply(services.engine.order_events(order.order_id))
+    events = await _read(services, reply(services.engine.order_events(order.order_id)))
     return _json({"order_id": order.order_id, "events": [event_json(e) for e in events]})
 
 
@@ -308,11 +310,20 @@ async def list_orders(request: web.Request) -> web.Response:
     """``GET /api/orders``: ``{items, next_cursor}``, newest first."""
     services = request.app[SERVICES_KEY]
     query = _list_query(request)
-    orders = await reply(services.engine.list_orders(query))
+    orders = await _read(services, reply(services.engine.list_orders(query)))
     instruments = services.engine.instruments
     items: list[dict[str, Any]] = [order_json(o, instruments) for o in orders]
     next_cursor = encode_cursor(orders[-1]) if len(orders) >= query.limit else None
     return _json({"items": items, "next_cursor": next_cursor})
+
+
+async def _read(services: ApiServices, call: Awaitable[T]) -> T:
+    """An order read (the store's memory, else MongoDB off the engine's thread), bounded like
+    every call the door waits on: a MongoDB that does not answer is a 503 naming it."""
+    settings = services.settings
+    return await services.outages.guard(
+        Dependency.ENGINE, call, settings.dependency_timeout_s, settings.retry_after_s
+    )
 
 
 def add_order_routes(app: web.Application) -> None:

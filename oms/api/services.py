@@ -93,10 +93,14 @@ class ApiServices:
             await self._guard(Dependency.REDIS, put, time.monotonic() + budget)
 
     async def find_order(self, order_id: str, deadline: float | None = None) -> Order | None:
-        """The freshest state known of an order: the engine's, else the cache's.
+        """The freshest state known of an order: the engine's store, else the cache's.
 
-        The cache answers right after a 202, while the command may still be on its way to the
-        engine. Only the NEW state of a sent order is cached: a later state is the engine's
+        Never on the engine's thread: the store answers from its memory (every open order, the
+        recent finished ones; at most one dispatcher round behind the order's actor), else from
+        MongoDB within its read timeout (``StoreUnavailable``, a 503 naming MongoDB, if it does
+        not answer: the cache is not asked then, it may hold a NEW state the order left long
+        ago). The cache answers right after a 202, while the command may still be on its way to
+        the engine. Only the NEW state of a sent order is cached: a later state is the engine's
         until it is durable, and a cache must not keep one a crash could take back. An engine
         that cannot answer is a 503; a cache that cannot is a miss (Redis down: orders the
         engine holds are still served, unknown ones are 404). ``deadline``: the request's, if

@@ -18,7 +18,14 @@ terminal state or the hold's end sends it. Holding is safe: what no barrier cove
 acknowledged (no Kafka offset committed), so a crash replays it.
 
 Reads come from memory; only an order memory dropped (terminal and durable) is read from
-MongoDB, by ``_id``. Listing past what memory holds merges the terminal orders MongoDB has.
+MongoDB, by ``_id``, and listing past what memory holds merges the terminal orders MongoDB has.
+Those reads never run on the caller's thread: ``read``/``read_page`` hand them to the store's
+loop (at most ``read_concurrency`` at once, so a burst of reads cannot crowd out the writer) and
+return a future that fails with ``StoreUnavailable`` after ``read_timeout_s``. On MongoDB and
+DocumentDB a page is served by the ``(account_id, created_at)`` or ``(terminal, created_at)``
+index (sorted by ``created_at`` alone, ties at the page's edge fetched by equality); FerretDB on
+SQLite uses no index at all, so there one query sorts in full (a scan, bounded by the timeout).
+Finished orders read back are kept (the ``read_back`` most recently read): they never change.
 """
 
 from __future__ import annotations
@@ -30,10 +37,10 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from beanie import init_beanie
 from pydantic import ValidationError
@@ -51,7 +58,6 @@ from oms.codec import (
     limits_to_dict,
 )
 from oms.config import Settings
-from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
@@ -67,26 +73,37 @@ from oms.store.documents import (
     order_document,
     stored_order,
 )
+from oms.store.memory import answered
 from oms.store.ports import (
     AccountRecord,
     AccountRepository,
     Execution,
     OrderQuery,
     OrderRepository,
+    StoreClosed,
     StoredOrder,
+    StoreError,
+    StoreUnavailable,
     executions_of,
 )
 
+__all__ = [
+    "MongoAccountRepository",
+    "MongoOrderRepository",
+    "Recovery",
+    "StoreClosed",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreWriteFailed",
+    "init_database",
+    "is_ferretdb",
+]
+
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Raw = dict[str, Any]
 _DUPLICATE_KEY = 11000
-
-
-class StoreError(DomainError):
-    """The store could not do what was asked."""
-
-    code = "STORE_ERROR"
 
 
 class StoreWriteFailed(StoreError):
@@ -95,10 +112,37 @@ class StoreWriteFailed(StoreError):
     code = "STORE_WRITE_FAILED"
 
 
-class StoreUnavailable(StoreError):
-    """What was saved did not become durable in time (or the store is closed)."""
+def _listing_key(order: Order) -> tuple[float, str]:
+    return (order.created_at, order.order_id)
 
-    code = "STORE_UNAVAILABLE"
+
+class _Finished:
+    """Finished orders read back from MongoDB, the most recently read kept (any thread).
+
+    A finished order never changes again, so a copy is always right: a client polling an old
+    order, or a replay asking for it, costs one MongoDB read (a scan on FerretDB), not one each.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._orders: OrderedDict[str, StoredOrder] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, order_id: str) -> StoredOrder | None:
+        with self._lock:
+            stored = self._orders.get(order_id)
+            if stored is not None:
+                self._orders.move_to_end(order_id)
+            return stored
+
+    def put(self, stored: StoredOrder) -> None:
+        if not stored.order.is_terminal:
+            return
+        with self._lock:
+            self._orders[stored.order.order_id] = stored
+            self._orders.move_to_end(stored.order.order_id)
+            while len(self._orders) > self._capacity:
+                self._orders.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +223,9 @@ class MongoOrderRepository(OrderRepository):
         flush_timeout_s: float = 30.0,
         retry_initial_s: float = 0.05,
         retry_max_s: float = 2.0,
+        read_timeout_s: float = 1.5,
+        read_concurrency: int = 2,
+        read_back: int = 10_000,
     ) -> None:
         """Configure; nothing connects until ``open`` (in a loop) or ``start`` (own thread)."""
         self.mongo_url = mongo_url
@@ -191,13 +238,20 @@ class MongoOrderRepository(OrderRepository):
         self.flush_timeout_s = flush_timeout_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
+        self.read_timeout_s = read_timeout_s
+        # Two: FerretDB runs concurrent scans no faster (a page past memory took 37 ms alone,
+        # 59 ms each four at a time, measured), and every slot taken is one the writer shares.
+        self.read_concurrency = read_concurrency
         self.memory = WriteBehind(keep_terminal)
+        self._read_back = _Finished(read_back)
         self.last_error: StoreWriteFailed | None = None
         self.documents_written = 0
         self.duplicates = 0
         self.retries = 0
         self.writes = 0
         self.write_times = Durations()  # per drained batch, from its first insert to durable
+        self.reads = 0  # MongoDB reads (queries) made
+        self.read_threads: Counter[str] = Counter()  # per thread name: where they ran
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
         # Publications waiting for their mark, oldest first (appended by the engine thread only,
         # taken by the writer only).
@@ -217,11 +271,18 @@ class MongoOrderRepository(OrderRepository):
         self._collection: AsyncCollection[Raw] | None = None
         self._sync_client: MongoClient[Raw] | None = None
         self._sync_collection: Collection[Raw] | None = None
+        self._open = False  # reads are taken (open, not closing)
+        self._indexed = False  # pages read through the secondary indexes (not FerretDB)
+        self._read_slots: asyncio.Semaphore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> MongoOrderRepository:
         """A repository on the configured server and database."""
-        return cls(settings.mongo_url, settings.mongo_database, **options)
+        configured: dict[str, Any] = {
+            "keep_terminal": settings.keep_terminal_orders,
+            "read_timeout_s": settings.store_read_timeout_s,
+        }
+        return cls(settings.mongo_url, settings.mongo_database, **{**configured, **options})
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -230,7 +291,12 @@ class MongoOrderRepository(OrderRepository):
         loop = asyncio.get_running_loop()
         self._client = AsyncMongoClient(self.mongo_url)
         database = self._client[self.database_name]
-        await init_database(database, secondary_indexes=self.secondary_indexes)
+        indexed = self.secondary_indexes
+        if indexed is None:
+            indexed = not await is_ferretdb(database)
+        await init_database(database, secondary_indexes=indexed)
+        self._indexed = indexed
+        self._read_slots = asyncio.Semaphore(self.read_concurrency)
         self._collection = database[OrderDocument.Settings.name]
         self._sync_client = MongoClient(self.mongo_url)
         self._sync_collection = self._sync_client[self.database_name][OrderDocument.Settings.name]
@@ -242,6 +308,7 @@ class MongoOrderRepository(OrderRepository):
             loop.create_task(self._run(), name=f"oms-store-writer-{i}")
             for i in range(self.concurrency)
         ]
+        self._open = True
 
     async def close(self, wait_s: float | None = None) -> None:
         """Write everything saved so far, stop the writer, disconnect (on the writer's loop).
@@ -268,6 +335,7 @@ class MongoOrderRepository(OrderRepository):
                 f"{self.memory.pending()} orders not written at close: {self.last_error}"
             ) from exc
         finally:
+            self._open = False
             self._workers = []
             self._fail_waiters(StoreUnavailable("the order store is closed"))
             if self._client is not None:
@@ -316,45 +384,37 @@ class MongoOrderRepository(OrderRepository):
             self._poke()
 
     def get(self, order_id: str) -> Order | None:
-        """From memory; a dropped (terminal) order from MongoDB by ``_id``."""
-        order = self.memory.get(order_id)
-        if order is not None:
-            return order
-        stored = self._read_finished(order_id)
-        return None if stored is None else stored.order
+        """The order if memory holds it (no I/O, any thread); ``read`` for the rest."""
+        return self.memory.get(order_id)
 
-    def load(self, order_id: str) -> StoredOrder | None:
-        """State and history, from memory or (dropped orders) MongoDB."""
-        stored = self.memory.load(order_id)
-        if stored is not None:
-            return stored
-        return self._read_finished(order_id)
+    def held(self, order_id: str) -> StoredOrder | None:
+        """State and history if memory holds them (no I/O, any thread)."""
+        return self.memory.load(order_id)
 
-    def events(self, order_id: str) -> Sequence[OrderEvent]:
-        """The history, oldest first."""
-        stored = self.load(order_id)
-        return () if stored is None else stored.events
+    def may_be_stored(self, order_id: str) -> bool:
+        """True when memory dropped (or never held, after a restart) a finished order."""
+        return self.memory.may_be_stored(order_id)
 
-    def query(self, query: OrderQuery) -> Sequence[Order]:
-        """Newest first: from memory, merged with MongoDB's terminal orders when memory dropped
-        some that could be on this page."""
+    def read(
+        self, order_id: str, *, delay_s: float = 0.0
+    ) -> concurrent.futures.Future[StoredOrder | None]:
+        """From memory at once; a dropped (terminal) order from MongoDB by ``_id``, on the
+        store's loop (see the module docstring)."""
+        stored = self.memory.load(order_id) or self._read_back.get(order_id)
+        if stored is not None or not self.memory.may_be_stored(order_id):
+            return answered(stored)
+        return self._on_loop(f"order {order_id}", delay_s, self._read_finished, order_id)
+
+    def read_page(self, query: OrderQuery) -> concurrent.futures.Future[Sequence[Order]]:
+        """Newest first: from memory at once when it holds the whole page, else merged with
+        MongoDB's finished orders on the store's loop."""
         found, dropped = self.memory.query(query)
-        if dropped is None:
-            return found[: query.limit]
-        found.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
-        if (
-            len(found) >= query.limit
-            and (
-                found[query.limit - 1].created_at,
-                found[query.limit - 1].order_id,
-            )
-            > dropped
-        ):
-            return found[: query.limit]
-        merged = {o.order_id: o for o in self._read_finished_page(query)}
-        merged.update((o.order_id, o) for o in found)
-        page = sorted(merged.values(), key=lambda o: (o.created_at, o.order_id), reverse=True)
-        return page[: query.limit]
+        limit = query.limit
+        if dropped is None or (len(found) >= limit and _listing_key(found[limit - 1]) > dropped):
+            return answered(found)
+        if query.status is not None and not query.status.is_terminal:
+            return answered(found)  # memory holds every open order: MongoDB adds none
+        return self._on_loop("a page of orders", 0.0, self._merged_page, query, found)
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything saved so far is written (the durability barrier)."""
@@ -551,23 +611,79 @@ class MongoOrderRepository(OrderRepository):
             f"{self.last_error or 'no write failed; the writer is behind'}"
         )
 
-    # -- reads from MongoDB (any thread, sync driver) ---------------------------------------
+    # -- reads from MongoDB (the store's loop) ----------------------------------------------
 
     def _orders_collection(self) -> Collection[Raw]:
         if self._sync_collection is None:
             raise StoreError("the order store is not open")
         return self._sync_collection
 
-    def _read_finished(self, order_id: str) -> StoredOrder | None:
-        if not self.memory.may_be_stored(order_id):
-            return None
-        try:
-            document = self._orders_collection().find_one({"_id": order_id})
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not read order {order_id}: {exc}") from exc
-        return None if document is None else stored_order(document)
+    def _on_loop(
+        self,
+        what: str,
+        delay_s: float,
+        read: Callable[..., Awaitable[T]],
+        *args: Any,
+    ) -> concurrent.futures.Future[T]:
+        """Run ``read(*args)`` on the store's loop after ``delay_s``, bounded; never raises."""
+        loop = self._loop
+        if loop is None or not self._open:
+            closed: concurrent.futures.Future[T] = concurrent.futures.Future()
+            closed.set_exception(StoreClosed(f"could not read {what}: the order store is closed"))
+            return closed
+        return asyncio.run_coroutine_threadsafe(self._bounded(what, delay_s, read, *args), loop)
 
-    def _read_finished_page(self, query: OrderQuery) -> list[Order]:
+    async def _bounded(
+        self, what: str, delay_s: float, read: Callable[..., Awaitable[T]], *args: Any
+    ) -> T:
+        """``read`` within ``read_timeout_s`` (waiting for a read slot included): a server that
+        does not answer is ``StoreUnavailable``, never a hang."""
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        slots = self._read_slots
+        collection = self._collection
+        if slots is None or collection is None or not self._open:
+            raise StoreClosed(f"could not read {what}: the order store is closed")
+        try:
+            async with asyncio.timeout(self.read_timeout_s), slots:
+                return await read(collection, *args)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"could not read {what}: MongoDB did not answer within {self.read_timeout_s}s"
+            ) from None
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not read {what}: {exc}") from exc
+
+    def _counted(self) -> None:
+        """One more MongoDB read, and the thread it ran on (the engine's must never appear)."""
+        self.reads += 1
+        self.read_threads[threading.current_thread().name] += 1
+
+    async def _read_finished(
+        self, collection: AsyncCollection[Raw], order_id: str
+    ) -> StoredOrder | None:
+        self._counted()
+        document = await collection.find_one({"_id": order_id})
+        if document is None:
+            return None
+        stored = stored_order(document)
+        self._read_back.put(stored)
+        return stored
+
+    async def _merged_page(
+        self, collection: AsyncCollection[Raw], query: OrderQuery, found: list[Order]
+    ) -> Sequence[Order]:
+        """Memory's matches and MongoDB's finished ones, newest first, one page of them."""
+        merged = {o.order_id: o for o in await self._finished_page(collection, query)}
+        merged.update((o.order_id, o) for o in found)  # memory's state is never older
+        page = sorted(merged.values(), key=_listing_key, reverse=True)
+        return page[: query.limit]
+
+    async def _finished_page(
+        self, collection: AsyncCollection[Raw], query: OrderQuery
+    ) -> list[Order]:
+        """The newest finished orders MongoDB holds that match ``query`` (at most ``limit``,
+        plus ties on ``created_at`` at the page's edge, in no particular order)."""
         criteria: Raw = {"terminal": True}
         if query.account_id is not None:
             criteria["account_id"] = query.account_id
@@ -575,22 +691,51 @@ class MongoOrderRepository(OrderRepository):
             criteria["symbol"] = query.symbol
         if query.status is not None:
             criteria["status"] = query.status.value
+        limit = query.limit
+        documents: list[Raw] = []
+        if not self._indexed:
+            # FerretDB on SQLite: no filter reaches an index, every query scans; one scan that
+            # sorts in full is the cheapest there.
+            if query.before is not None:
+                at, order_id = query.before
+                criteria["$or"] = [
+                    {"created_at": {"$lt": at}},
+                    {"created_at": at, "order_id": {"$lt": order_id}},
+                ]
+            documents = await self._find(
+                collection, criteria, [("created_at", -1), ("order_id", -1)], limit
+            )
+            return [stored_order(document).order for document in documents]
+        # MongoDB and DocumentDB: sorting by (created_at, order_id) is not what the
+        # (account_id, created_at) index gives, so the server would sort every matching
+        # document; sort by created_at alone (the index's order) and fetch the ties apart, by
+        # equality: at the cursor (those after it) and at the page's edge (all of them).
+        older = criteria
         if query.before is not None:
             at, order_id = query.before
-            criteria["$or"] = [
-                {"created_at": {"$lt": at}},
-                {"created_at": at, "order_id": {"$lt": order_id}},
-            ]
-        try:
-            cursor = (
-                self._orders_collection()
-                .find(criteria)
-                .sort([("created_at", -1), ("order_id", -1)])
-                .limit(query.limit)
+            documents += await self._find(
+                collection,
+                {**criteria, "created_at": at, "order_id": {"$lt": order_id}},
+                [("order_id", -1)],
+                limit,
             )
-            return [stored_order(document).order for document in cursor]
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not list orders: {exc}") from exc
+            older = {**criteria, "created_at": {"$lt": at}}
+        page = await self._find(collection, older, [("created_at", -1)], limit)
+        documents += page
+        if len(page) >= limit:
+            edge = {**criteria, "created_at": page[-1]["created_at"]}
+            documents += await self._find(collection, edge, [("order_id", -1)], limit)
+        return [stored_order(document).order for document in documents]
+
+    async def _find(
+        self,
+        collection: AsyncCollection[Raw],
+        criteria: Raw,
+        sort: list[tuple[str, int]],
+        limit: int,
+    ) -> list[Raw]:
+        self._counted()
+        return await collection.find(criteria).sort(sort).limit(limit).to_list()
 
     def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int, list[str]]:
         """Per order, its terminal document, else its highest version; how many were read; and
