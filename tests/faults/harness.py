@@ -596,7 +596,11 @@ async def report(replica: Replica, load: Load) -> Report:
     server_errors = sum(
         n for answer, n in answers.items() if answer.startswith("5") and answer != "503"
     )
-    slowest = max((a.seconds for i in intents if i.via == "rest" for a in i.attempts), default=0.0)
+    rest_attempts = sorted(
+        (a for i in intents if i.via == "rest" for a in i.attempts), key=lambda a: a.seconds
+    )
+    slowest = rest_attempts[-1].seconds if rest_attempts else 0.0
+    print(f"slowest_posts: {[(a.answer, round(a.seconds, 2)) for a in rest_attempts[-5:]]}")
     now, reserved = await balances(replica.base, load.accounts)
     share = venue_and_fees_share(orders)
     conservation = {
