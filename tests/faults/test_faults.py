@@ -145,10 +145,6 @@ def test_ferretdb_restart_when_under_load_then_nothing_is_lost(
     assert not replica.exits, replica.exits
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: POST answers 500 without Redis; a lost key lets a retry duplicate",
-)
 def test_redis_restart_when_under_load_then_no_retry_creates_a_second_order(
     replica: Replica, servers: PrivateServers
 ) -> None:
