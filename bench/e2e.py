@@ -58,7 +58,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -697,8 +696,7 @@ async def main() -> None:
     args = _arguments()
 
     run = uuid.uuid4().hex[:8]
-    settings = replace(
-        Settings.from_env(),
+    settings = Settings.from_env().replace(
         http_host=HOST,
         http_port=_free_port(),
         topic_suffix=f"bench-{run}",

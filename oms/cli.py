@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 
 from oms import __version__
 from oms.config import Settings, SettingsError
@@ -105,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         if args.host:
-            settings = replace(settings, http_host=args.host)
+            settings = settings.replace(http_host=args.host)
         if args.port:
-            settings = replace(settings, http_port=args.port)
+            settings = settings.replace(http_port=args.port)
         return _serve(settings)
     if args.command == "topics":
         return _topics(settings)

@@ -2,15 +2,22 @@
 
 Every default points at the local servers that ``devenv up`` starts, so a fresh clone runs with
 no configuration at all. Nothing else in the project reads ``os.environ``.
+
+pydantic-settings turns each variable's text into its field's type (an int, a float, a bool, a
+``Decimal``, a tuple from comma-separated text); a value it cannot use stops the process with a
+``SettingsError`` naming the variable, instead of passing through as a string.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
 
@@ -21,8 +28,18 @@ class SettingsError(ValueError):
     code = "INVALID_SETTING"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+def _split_commas(value: object) -> object:
+    """``"BTC-USD, ETH-USD"`` -> ``("BTC-USD", "ETH-USD")``; a tuple given in code passes as is."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+# A tuple of text from an environment variable: comma-separated, blanks around items dropped.
+CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_split_commas)]
+
+
+class Settings(BaseSettings):
     """Everything the process needs to know about where it runs and how big it is."""
 
     # HTTP API
@@ -63,7 +80,7 @@ class Settings:
     idempotency_ttl_s: int = 24 * 3600
     order_cache_ttl_s: int = 3600
     # Engine
-    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    symbols: CommaSeparated = DEFAULT_SYMBOLS
     max_live_order_actors: int = 100_000
     simulated_feed: bool = True
     feed_seed: int = 7
@@ -94,44 +111,93 @@ class Settings:
     # its request timeout allows, per step.
     kafka_send_timeout_s: float = 5.0
 
+    model_config = SettingsConfigDict(
+        env_prefix="OMS_",
+        case_sensitive=True,
+        # Read once at start and shared by every thread: nothing may change it afterwards.
+        frozen=True,
+        # A misspelt keyword in code is a bug: refuse it (unknown OMS_* variables never get
+        # this far: the environment source reads only the fields' own variables).
+        extra="forbid",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings(...)`` is keywords over defaults: only ``from_env`` reads the environment.
+
+        So a test's ``Settings(simulated_feed=False)`` never depends on the shell it runs in
+        (an ``OMS_FAULT_FAIL_ORDER_AT`` left exported would otherwise break the unit tests).
+        """
+        return (init_settings,)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``OMS_<FIELD>`` variables (upper case), defaults elsewhere."""
-        env = os.environ if environ is None else environ
+        values = _Variables(cls, os.environ if environ is None else environ)()
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(cls, exc, values)) from exc
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and checked (``dataclasses.replace`` for settings).
+
+        Not ``model_copy(update=...)``: that checks neither the names nor the values.
+        """
+        return type(self)(**{**self.model_dump(), **changes})
+
+
+class _Variables(PydanticBaseSettingsSource):
+    """The ``OMS_<FIELD>`` variables of a mapping (``os.environ`` in production), as text."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The field's variable's text (None when unset), and the field it goes to."""
+        return self._environ.get(variable_name(self.settings_cls, field_name)), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """The fields whose variable is set; unknown ``OMS_*`` variables are ignored."""
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"OMS_{f.name.upper()}")
-            if raw is None:
-                continue
-            values[f.name] = _parse(f.name, f.type, raw)
-        return cls(**values)
+        for name, field in self.settings_cls.model_fields.items():
+            raw, key, _ = self.get_field_value(field, name)
+            if raw is not None:
+                values[key] = raw
+        return values
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+def variable_name(settings_cls: type[BaseSettings], field_name: str) -> str:
+    """The environment variable of a field: ``http_port`` -> ``OMS_HTTP_PORT``."""
+    return f"{settings_cls.model_config.get('env_prefix', '')}{field_name.upper()}"
 
 
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered not in _TRUE | _FALSE:
-        raise ValueError(raw)
-    return lowered in _TRUE
+def _describe(
+    settings_cls: type[BaseSettings], exc: ValidationError, values: Mapping[str, Any]
+) -> str:
+    """Name each variable pydantic refused, with its text, the type it needs and why."""
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = settings_cls.model_fields.get(name)
+        kind = _type_name(field.annotation) if field is not None else "setting"
+        raw = values.get(name, error.get("input"))
+        problems.append(
+            f"{variable_name(settings_cls, name)}={raw!r} is not a valid {kind} ({error['msg']})"
+        )
+    return "; ".join(problems)
 
 
-def _parse(name: str, type_name: object, raw: str) -> Any:
-    """Turn one variable's text into the field's type, or say which variable is wrong."""
-    kind = str(type_name)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
-            return _parse_bool(raw)
-        if kind == "Decimal":
-            return Decimal(raw)
-        if kind.startswith("tuple"):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-    except (ValueError, ArithmeticError) as exc:
-        raise SettingsError(f"OMS_{name.upper()}={raw!r} is not a valid {kind}") from exc
-    return raw
+def _type_name(annotation: object) -> str:
+    """``int`` for int, ``tuple[str, ...]`` for a generic alias."""
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation)

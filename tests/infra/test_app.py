@@ -14,7 +14,7 @@ from tests.infra.synthesis import Synth, profile_of, synthesize
 
 pytestmark = pytest.mark.infra
 
-SETTING_NAMES = {f"OMS_{field.name.upper()}" for field in dataclasses.fields(Settings)}
+SETTING_NAMES = {f"OMS_{name.upper()}" for name in Settings.model_fields}
 
 
 def config_map(env: Synth) -> dict[str, str]:

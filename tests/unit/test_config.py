@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from oms.config import Settings, SettingsError
 
 
-def test_from_env_without_variables_then_points_at_the_local_servers() -> None:
+def test_from_env_when_no_variable_is_set_then_points_at_the_local_servers() -> None:
     settings = Settings.from_env({})
 
     assert settings.kafka_bootstrap == "127.0.0.1:19092"
@@ -17,9 +18,10 @@ def test_from_env_without_variables_then_points_at_the_local_servers() -> None:
     assert settings.mongo_url.startswith("mongodb://127.0.0.1:")
     assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
     assert settings.symbols == ("BTC-USD", "ETH-USD", "SOL-USD")
+    assert settings == Settings()
 
 
-def test_from_env_with_variables_then_parses_each_type() -> None:
+def test_from_env_when_variables_are_set_then_parses_each_type() -> None:
     settings = Settings.from_env(
         {
             "OMS_HTTP_PORT": "9000",
@@ -28,6 +30,7 @@ def test_from_env_with_variables_then_parses_each_type() -> None:
             "OMS_SIMULATED_FEED": "false",
             "OMS_FEE_RATE": "0.0025",
             "OMS_KAFKA_SESSION_TIMEOUT_S": "6.5",
+            "OMS_MONGO_DATABASE": "oms_test",
         }
     )
 
@@ -36,13 +39,156 @@ def test_from_env_with_variables_then_parses_each_type() -> None:
     assert settings.symbols == ("BTC-USD", "ETH-USD")
     assert settings.simulated_feed is False
     assert settings.fee_rate == Decimal("0.0025")
+    assert isinstance(settings.fee_rate, Decimal)
     assert settings.kafka_session_timeout_s == 6.5
+    assert settings.mongo_database == "oms_test"
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("OMS_HTTP_PORT", "eighty"), ("OMS_SIMULATED_FEED", "maybe"), ("OMS_FEE_RATE", "lots")],
+    ("text", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("yes", True),
+        ("on", True),
+        ("TRUE", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("off", False),
+        ("Off", False),
+    ],
 )
-def test_from_env_with_a_bad_value_then_names_the_variable(name: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=name):
+def test_from_env_when_a_bool_is_spelt_any_accepted_way_then_reads_it(
+    text: str, expected: bool
+) -> None:
+    settings = Settings.from_env({"OMS_SIMULATED_FEED": text})
+
+    assert settings.simulated_feed is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("BTC-USD,ETH-USD", ("BTC-USD", "ETH-USD")),
+        (" BTC-USD , ETH-USD ,", ("BTC-USD", "ETH-USD")),
+        ("SOL-USD", ("SOL-USD",)),
+        ("", ()),
+    ],
+)
+def test_from_env_when_a_tuple_is_comma_separated_then_splits_and_trims_it(
+    text: str, expected: tuple[str, ...]
+) -> None:
+    settings = Settings.from_env({"OMS_SYMBOLS": text})
+
+    assert settings.symbols == expected
+
+
+def test_from_env_when_a_decimal_is_given_then_keeps_its_exact_digits() -> None:
+    settings = Settings.from_env({"OMS_FEE_RATE": "0.00015"})
+
+    assert settings.fee_rate == Decimal("0.00015")
+    assert str(settings.fee_rate) == "0.00015"
+
+
+def test_from_env_when_an_unknown_oms_variable_is_set_then_ignores_it() -> None:
+    settings = Settings.from_env({"OMS_NO_SUCH_SETTING": "x", "OMS_HTTP_PORT": "9001"})
+
+    assert settings.http_port == 9001
+    assert not hasattr(settings, "no_such_setting")
+
+
+def test_from_env_when_a_variable_is_in_lower_case_then_ignores_it() -> None:
+    settings = Settings.from_env({"oms_http_port": "9001"})
+
+    assert settings.http_port == 8080
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kind"),
+    [
+        ("OMS_HTTP_PORT", "eighty", "int"),
+        ("OMS_HTTP_PORT", "1e3", "int"),
+        ("OMS_KAFKA_SESSION_TIMEOUT_S", "soon", "float"),
+        ("OMS_SIMULATED_FEED", "maybe", "bool"),
+        ("OMS_FEE_RATE", "lots", "Decimal"),
+        ("OMS_FEE_RATE", "NaN", "Decimal"),
+    ],
+)
+def test_from_env_when_a_value_is_bad_then_names_the_variable_its_text_and_type(
+    name: str, value: str, kind: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
         Settings.from_env({name: value})
+
+    assert raised.value.code == "INVALID_SETTING"
+    assert str(raised.value).startswith(f"{name}={value!r} is not a valid {kind} (")
+
+
+def test_from_env_when_several_values_are_bad_then_names_each_variable() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"OMS_HTTP_PORT": "x", "OMS_FEE_RATE": "y", "OMS_LOG_LEVEL": "DEBUG"})
+
+    assert raised.value.code == "INVALID_SETTING"
+    assert "OMS_HTTP_PORT='x'" in str(raised.value)
+    assert "OMS_FEE_RATE='y'" in str(raised.value)
+    assert "OMS_LOG_LEVEL" not in str(raised.value)
+
+
+def test_from_env_when_given_no_mapping_then_reads_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMS_HTTP_PORT", "9002")
+
+    settings = Settings.from_env()
+
+    assert settings.http_port == 9002
+
+
+def test_construct_when_the_environment_has_variables_then_uses_only_keywords_and_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMS_HTTP_PORT", "9003")
+
+    settings = Settings(simulated_feed=False)
+
+    assert settings.http_port == 8080
+    assert settings.simulated_feed is False
+
+
+def test_construct_when_a_keyword_is_misspelt_then_refuses_it() -> None:
+    with pytest.raises(ValidationError, match="extra_forbidden"):
+        Settings(http_prot=9000)  # type: ignore[call-arg]
+
+
+def test_assign_when_settings_exist_then_refuses_the_change() -> None:
+    settings = Settings()
+
+    with pytest.raises(ValidationError, match="frozen_instance"):
+        settings.http_port = 9000  # type: ignore[misc]
+
+    assert settings.http_port == 8080
+
+
+def test_replace_when_fields_change_then_returns_a_checked_copy() -> None:
+    settings = Settings(http_port=9000)
+
+    changed = settings.replace(http_port=9004, symbols=("ETH-USD",), fee_rate=Decimal("0.002"))
+
+    assert (changed.http_port, changed.symbols, changed.fee_rate) == (
+        9004,
+        ("ETH-USD",),
+        Decimal("0.002"),
+    )
+    assert changed.kafka_bootstrap == settings.kafka_bootstrap
+    assert settings.http_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"), [({"http_prot": 1}, "extra_forbidden"), ({"http_port": "x"}, "int")]
+)
+def test_replace_when_a_name_or_value_is_wrong_then_refuses_it(
+    changes: dict[str, object], error: str
+) -> None:
+    with pytest.raises(ValidationError, match=error):
+        Settings().replace(**changes)

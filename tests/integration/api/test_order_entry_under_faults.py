@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,7 @@ SLACK_S = 0.7
 
 @pytest.fixture
 def door_settings(settings: Settings) -> Settings:
-    return replace(
-        settings,
+    return settings.replace(
         simulated_feed=False,
         orders_partitions=1,
         dependency_timeout_s=BOUND_S,
@@ -177,7 +176,7 @@ async def test_place_when_redis_stops_then_503_and_after_a_restart_the_retry_is_
     door_settings: Settings, private_redis: PrivateRedis, unique: str
 ) -> None:
     # Arrange
-    settings = replace(door_settings, redis_url=private_redis.url)
+    settings = door_settings.replace(redis_url=private_redis.url)
     redis = redis_client(settings)
     body, key = _order(unique), f"k-{unique}"
     order_id = client_order_id_order("a1", body["client_order_id"])
@@ -223,7 +222,7 @@ async def test_place_when_redis_is_paused_then_503_within_the_bound(
     door_settings: Settings, private_redis: PrivateRedis, unique: str
 ) -> None:
     # Arrange: a Redis that keeps its connections open and answers nothing
-    settings = replace(door_settings, redis_url=private_redis.url)
+    settings = door_settings.replace(redis_url=private_redis.url)
     redis = redis_client(settings)
     try:
         async with _door(
@@ -253,7 +252,7 @@ async def test_place_when_no_broker_listens_then_503_kafka_within_the_bound(
     door_settings: Settings, unique: str
 ) -> None:
     # Arrange: a bus pointed where nothing listens (it cannot even start)
-    settings = replace(door_settings, kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    settings = door_settings.replace(kafka_bootstrap=f"127.0.0.1:{free_port()}")
     bus = KafkaCommandBus(settings, TopicNames.suffixed(unique))
     async with _door(settings, bus, MemoryIdempotencyStore(), MemoryOrderCache()) as door:
         # Act
@@ -291,7 +290,7 @@ async def test_place_when_kafka_pauses_and_stops_then_503_and_the_retries_place_
     door_settings: Settings, private_kafka: PrivateKafka, unique: str
 ) -> None:
     # Arrange: the real bus on a broker of this test's own
-    settings = replace(door_settings, kafka_bootstrap=private_kafka.bootstrap)
+    settings = door_settings.replace(kafka_bootstrap=private_kafka.bootstrap)
     names = TopicNames.suffixed(unique)
     await ensure_topics(settings, (TopicSpec(names.orders, 1, "account_id"),))
     bus = KafkaCommandBus(settings, names)

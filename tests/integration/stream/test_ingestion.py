@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -86,8 +86,7 @@ async def _eventually(check: Callable[[], Any], within: float = 20.0) -> Any:
 
 @pytest.fixture
 def small(settings: Settings) -> Settings:
-    return replace(
-        settings,
+    return settings.replace(
         orders_partitions=2,
         executions_partitions=1,
         prices_partitions=1,

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import orjson
 import pytest
@@ -35,8 +34,7 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
     engine = make_engine()
     engine.on_tick(tick())
     engine.wait_idle()
-    settings = replace(
-        engine.settings,
+    settings = engine.settings.replace(
         http_port=0,
         http_header_timeout_s=header_s,
         http_body_timeout_s=BODY_S,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from dataclasses import replace
 
 import pytest
 
@@ -16,7 +15,7 @@ def test_default_settings_then_plaintext() -> None:
 
 
 def test_ssl_without_a_ca_file_then_tls_with_the_system_cas() -> None:
-    options = aiokafka_security(replace(Settings(), kafka_security_protocol="SSL"))
+    options = aiokafka_security(Settings(kafka_security_protocol="SSL"))
 
     assert options["security_protocol"] == "SSL"
     assert isinstance(options["ssl_context"], ssl.SSLContext)
@@ -25,4 +24,4 @@ def test_ssl_without_a_ca_file_then_tls_with_the_system_cas() -> None:
 
 def test_an_unknown_protocol_is_refused_with_the_variable_named() -> None:
     with pytest.raises(SettingsError, match="OMS_KAFKA_SECURITY_PROTOCOL"):
-        aiokafka_security(replace(Settings(), kafka_security_protocol="SASL_SSL"))
+        aiokafka_security(Settings(kafka_security_protocol="SASL_SSL"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from oms.config import Settings
 from oms.stream.topics import dead_letter, topic_specs
 
@@ -18,7 +16,7 @@ def test_topic_specs_cover_the_design_and_a_dead_letter_topic_per_source() -> No
 
 
 def test_partition_counts_come_from_the_settings() -> None:
-    settings = replace(Settings(), orders_partitions=24)
+    settings = Settings(orders_partitions=24)
 
     by_name = {spec.name: spec for spec in topic_specs(settings)}
 
