@@ -16,7 +16,7 @@ from tests.unit.api.conftest import Api
 from tests.unit.engine_helpers import tick
 
 
-async def test_instruments_are_listed_with_their_grids(api: Api) -> None:
+async def test_instruments_when_listed_then_show_their_grids(api: Api) -> None:
     instruments = await (await api.client.get("/api/instruments")).json()
 
     btc = next(i for i in instruments if i["symbol"] == "BTC-USD")
@@ -30,7 +30,7 @@ async def test_instruments_are_listed_with_their_grids(api: Api) -> None:
     }
 
 
-async def test_open_account_answers_201_then_409_and_reads_back(api: Api) -> None:
+async def test_open_account_when_opened_twice_then_201_then_409_and_reads_back(api: Api) -> None:
     body = {
         "account_id": "new-1",
         "balances": {"USD": "1000.50", "BTC": "0"},
@@ -45,6 +45,7 @@ async def test_open_account_answers_201_then_409_and_reads_back(api: Api) -> Non
     assert created.status == 201
     assert again.status == 409
     assert again.content_type == PROBLEM_CONTENT_TYPE
+    assert (await again.json())["code"] == "ACCOUNT_EXISTS"
     account = await read.json()
     assert account["balances"]["USD"] == {
         "available": "1000.50",
@@ -62,7 +63,9 @@ async def test_open_account_answers_201_then_409_and_reads_back(api: Api) -> Non
     assert api.bus.account_changes == [opened, opened]
 
 
-async def test_open_account_refuses_numbers_negative_and_unknown_fields(api: Api) -> None:
+async def test_open_account_when_amounts_are_numbers_negative_or_unknown_then_422_naming_each(
+    api: Api,
+) -> None:
     response = await api.client.post(
         "/api/accounts",
         json={"account_id": "x", "balances": {"USD": 100, "BTC": "-1"}, "colour": "red",
@@ -70,6 +73,7 @@ async def test_open_account_refuses_numbers_negative_and_unknown_fields(api: Api
     )  # fmt: skip
 
     assert response.status == 422
+    assert (await response.json())["code"] == "VALIDATION_FAILED"
     fields = {e["field"] for e in (await response.json())["errors"]}
     assert fields == {
         "balances.USD",
@@ -80,15 +84,18 @@ async def test_open_account_refuses_numbers_negative_and_unknown_fields(api: Api
     }
 
 
-async def test_an_unknown_account_is_404(api: Api) -> None:
+async def test_account_reads_when_the_account_is_unknown_then_404(api: Api) -> None:
     for path in ("/api/accounts/ghost", "/api/risk/positions?account_id=ghost",
                  "/api/risk/limits?account_id=ghost"):  # fmt: skip
         response = await api.client.get(path)
         assert response.status == 404, path
         assert response.content_type == PROBLEM_CONTENT_TYPE
+        assert (await response.json())["code"] == "NOT_FOUND", path
 
 
-async def test_a_fill_shows_in_positions_balances_and_reservations(api: Api) -> None:
+async def test_positions_when_an_order_filled_then_show_it_in_balances_and_reservations(
+    api: Api,
+) -> None:
     order = {**GOOD, "account_id": "a1", "price": "100.10"}
     await api.client.post("/api/orders", json=order)
     await api.settle()
@@ -101,7 +108,9 @@ async def test_a_fill_shows_in_positions_balances_and_reservations(api: Api) -> 
     assert account["reservations"] == {}
 
 
-async def test_validate_is_a_dry_run_with_reason_codes(api: Api) -> None:
+async def test_validate_when_an_order_breaks_a_limit_then_answers_its_reason_and_sends_nothing(
+    api: Api,
+) -> None:
     fine = await api.client.post("/api/risk/validate", json={**GOOD, "account_id": "a1",
                                                              "price": "100.10"})  # fmt: skip
     too_far = await api.client.post("/api/risk/validate", json={**GOOD, "account_id": "a1",
@@ -114,7 +123,7 @@ async def test_validate_is_a_dry_run_with_reason_codes(api: Api) -> None:
     assert api.bus.sent_count == 0
 
 
-async def test_limits_are_read_and_replaced(api: Api) -> None:
+async def test_limits_when_replaced_then_read_back_and_applied(api: Api) -> None:
     put = await api.client.put("/api/risk/limits/a1", json={"max_order_quantity": "0.1"})
     got = await (await api.client.get("/api/risk/limits?account_id=a1")).json()
     refused = await api.client.post(
@@ -129,9 +138,12 @@ async def test_limits_are_read_and_replaced(api: Api) -> None:
     ]
     missing = await api.client.put("/api/risk/limits/ghost", json={})
     assert missing.status == 404
+    assert (await missing.json())["code"] == "NOT_FOUND"
 
 
-async def test_kill_switch_halts_one_account_then_resumes(api: Api) -> None:
+async def test_kill_switch_when_one_account_is_halted_then_rejects_its_orders_until_resumed(
+    api: Api,
+) -> None:
     halted = await api.client.post(
         "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"}
     )
@@ -144,11 +156,13 @@ async def test_kill_switch_halts_one_account_then_resumes(api: Api) -> None:
     assert page["items"][0]["reject_reason"].startswith("KILL_SWITCH_ACCOUNT")
     resumed = await api.client.post("/api/risk/kill-switch", json={"state": "ACTIVE"})
     assert (await resumed.json()) == {"state": "ACTIVE", "account_id": None}
-    assert (await api.client.post("/api/risk/kill-switch", json={"state": "OFF"})).status == 422
+    off = await api.client.post("/api/risk/kill-switch", json={"state": "OFF"})
+    assert off.status == 422
+    assert (await off.json())["code"] == "VALIDATION_FAILED"
     assert api.engine.account("a1").get(timeout=5).trading_state is TradingState.HALTED
 
 
-async def test_kill_switch_changes_are_recorded_for_a_restart(api: Api) -> None:
+async def test_kill_switch_when_changed_then_recorded_for_a_restart(api: Api) -> None:
     # Act
     await api.client.post("/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"})
     await api.client.post("/api/risk/kill-switch", json={"state": "REDUCING"})
@@ -166,10 +180,13 @@ async def test_kill_switch_changes_are_recorded_for_a_restart(api: Api) -> None:
     assert recorded.trading_state is TradingState.HALTED
     assert await api.accounts.global_trading_state() is TradingState.REDUCING
     assert missing.status == 404
+    assert (await missing.json())["code"] == "NOT_FOUND"
     assert await api.accounts.get("ghost") is None
 
 
-async def test_price_and_order_book_of_a_symbol(api: Api) -> None:
+async def test_market_data_when_a_symbol_has_ticked_then_answers_its_price_and_book(
+    api: Api,
+) -> None:
     price = await (await api.client.get("/api/market-data/prices/BTC-USD")).json()
     book = await (await api.client.get("/api/market-data/orderbook/BTC-USD?depth=1")).json()
 
@@ -179,13 +196,18 @@ async def test_price_and_order_book_of_a_symbol(api: Api) -> None:
     assert price["time"].endswith("Z")
     assert book["bids"] == [{"price": "100.00", "quantity": "1"}]
     assert book["asks"] == [{"price": "100.10", "quantity": "1"}]
-    assert (await api.client.get("/api/market-data/prices/DOGE-EUR")).status == 404
-    assert (await api.client.get("/api/market-data/prices/ETH-USD")).status == 404  # no tick yet
+    unlisted = await api.client.get("/api/market-data/prices/DOGE-EUR")
+    assert unlisted.status == 404
+    assert (await unlisted.json())["code"] == "NOT_FOUND"
+    not_ticked = await api.client.get("/api/market-data/prices/ETH-USD")
+    assert not_ticked.status == 404
+    assert (await not_ticked.json())["code"] == "NO_MARKET_DATA"
     bad = await api.client.get("/api/market-data/orderbook/BTC-USD?depth=0")
     assert bad.status == 422
+    assert (await bad.json())["code"] == "INVALID_PARAMETERS"
 
 
-async def test_market_data_websocket_pushes_live_ticks(api: Api) -> None:
+async def test_market_data_websocket_when_subscribed_then_pushes_live_ticks(api: Api) -> None:
     async with api.client.ws_connect("/ws/market-data?symbols=ETH-USD") as ws:
         hello = orjson.loads((await ws.receive()).data)
         api.engine.on_tick(tick("ETH-USD", bid="2000.00", ask="2000.10", ts=1001.0))

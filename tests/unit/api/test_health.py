@@ -8,7 +8,7 @@ from oms.api.app import build_app
 from oms.config import Settings
 
 
-async def test_health_answers_ok() -> None:
+async def test_health_when_the_process_runs_then_answers_ok() -> None:
     async with TestClient(TestServer(build_app(Settings()))) as client:
         response = await client.get("/health")
 

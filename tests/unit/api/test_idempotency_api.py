@@ -19,7 +19,9 @@ async def _orders_of_a1(api: Api) -> int:
     return len(await reply(api.engine.list_orders(OrderQuery("a1"))))
 
 
-async def test_same_key_and_same_body_answers_the_same_order(api: Api) -> None:
+async def test_place_when_the_same_key_and_body_repeat_then_answers_the_same_order(
+    api: Api,
+) -> None:
     headers = {"Idempotency-Key": "k-1"}
     first = await api.client.post("/api/orders", json=ORDER, headers=headers)
     second = await api.client.post("/api/orders", json=ORDER, headers=headers)
@@ -30,14 +32,18 @@ async def test_same_key_and_same_body_answers_the_same_order(api: Api) -> None:
     assert await _orders_of_a1(api) == 1
 
 
-async def test_same_body_written_differently_is_the_same_order(api: Api) -> None:
+async def test_place_when_the_same_body_is_written_differently_then_is_the_same_order(
+    api: Api,
+) -> None:
     first = await api.client.post("/api/orders", json=ORDER)
     second = await api.client.post("/api/orders", json={**ORDER, "quantity": "0.5000"})
 
     assert (await first.json())["order_id"] == (await second.json())["order_id"]
 
 
-async def test_same_client_order_id_without_a_header_deduplicates_per_account(api: Api) -> None:
+async def test_place_when_a_client_order_id_repeats_without_a_key_then_deduplicates_per_account(
+    api: Api,
+) -> None:
     first = await api.client.post("/api/orders", json=ORDER)
     again = await api.client.post("/api/orders", json=ORDER)
     other_account = await api.client.post("/api/orders", json={**ORDER, "account_id": "a2"})
@@ -46,7 +52,9 @@ async def test_same_client_order_id_without_a_header_deduplicates_per_account(ap
     assert (await other_account.json())["order_id"] != (await first.json())["order_id"]
 
 
-async def test_same_key_with_another_body_is_422_and_sends_nothing(api: Api) -> None:
+async def test_place_when_a_key_comes_with_another_body_then_422_and_sends_nothing(
+    api: Api,
+) -> None:
     headers = {"Idempotency-Key": "k-2"}
     await api.client.post("/api/orders", json=ORDER, headers=headers)
 
@@ -59,7 +67,9 @@ async def test_same_key_with_another_body_is_422_and_sends_nothing(api: Api) -> 
     assert api.bus.sent_count == 1
 
 
-async def test_twenty_concurrent_duplicates_make_exactly_one_order(api: Api) -> None:
+async def test_place_when_twenty_duplicates_arrive_at_once_then_makes_exactly_one_order(
+    api: Api,
+) -> None:
     headers = {"Idempotency-Key": "k-burst"}
 
     responses = await asyncio.gather(
@@ -71,7 +81,9 @@ async def test_twenty_concurrent_duplicates_make_exactly_one_order(api: Api) -> 
     assert await _orders_of_a1(api) == 1
 
 
-async def test_a_repeated_key_answers_the_order_as_it_stands(api: Api) -> None:
+async def test_place_when_a_key_repeats_after_the_order_moved_then_answers_it_as_it_stands(
+    api: Api,
+) -> None:
     crossing = {**ORDER, "price": "100.10", "client_order_id": "idem-cross"}
     first = await api.client.post("/api/orders", json=crossing)
     await api.settle()
@@ -84,7 +96,9 @@ async def test_a_repeated_key_answers_the_order_as_it_stands(api: Api) -> None:
     assert body["status"] == "SETTLED"
 
 
-async def test_a_key_whose_order_never_arrived_sends_it_again_with_the_same_id(api: Api) -> None:
+async def test_place_when_a_keys_order_never_arrived_then_sends_it_again_with_the_same_id(
+    api: Api,
+) -> None:
     # A first request that claimed the key and died before sending: the retry must not answer
     # an order that exists nowhere, so it sends the same order id again (harmless if it had).
     services = api.client.app[SERVICES_KEY]  # type: ignore[index]

@@ -15,10 +15,10 @@ def _datetime_says(epoch_s: float) -> str:
 
 
 @given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False, allow_infinity=False))
-def test_any_epoch_time_is_written_as_datetime_writes_it(epoch_s: float) -> None:
+def test_iso_time_when_given_any_epoch_time_then_writes_it_as_datetime_does(epoch_s: float) -> None:
     # Invariant: the cached-second formatting never differs from datetime's, rounding included.
     assert iso_time(epoch_s) == _datetime_says(epoch_s)
 
 
-def test_a_fraction_that_rounds_up_moves_to_the_next_second() -> None:
+def test_iso_time_when_the_fraction_rounds_up_then_moves_to_the_next_second() -> None:
     assert iso_time(1_767_225_599.9999996) == "2026-01-01T00:00:00.000000Z"

@@ -42,8 +42,10 @@ def _closed_port() -> int:
 
 
 async def test_run_loadgen_when_nothing_listens_then_load_error_not_a_traceback() -> None:
-    with pytest.raises(LoadError, match="connect_refused"):
+    with pytest.raises(LoadError, match="connect_refused") as failed:
         await run_loadgen(Settings(), 10, "rest", base=f"http://127.0.0.1:{_closed_port()}")
+
+    assert failed.value.code == "LOADGEN_FAILED"
 
 
 async def test_target_call_when_nothing_listens_then_a_counted_failure_and_gone_after_the_bound() -> (

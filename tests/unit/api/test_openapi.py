@@ -23,7 +23,7 @@ def _document_routes(document: dict[str, object]) -> set[tuple[str, str]]:
     return {(path, method) for path, item in paths.items() for method in item}
 
 
-async def test_every_route_is_documented_and_every_documented_route_exists(api: Api) -> None:
+async def test_openapi_when_served_then_documents_exactly_the_apps_routes(api: Api) -> None:
     response = await api.client.get("/api/openapi.json")
     document = await response.json()
 
@@ -32,7 +32,7 @@ async def test_every_route_is_documented_and_every_documented_route_exists(api: 
     assert _app_routes(api.client.app) == _document_routes(document)  # type: ignore[arg-type]
 
 
-def test_the_document_carries_the_problem_and_order_schemas() -> None:
+def test_openapi_when_built_then_carries_the_problem_and_order_schemas() -> None:
     schemas = openapi_document()["components"]["schemas"]
 
     assert {"type", "title", "status", "detail"} <= set(schemas["Problem"]["properties"])
@@ -43,7 +43,7 @@ def test_the_document_carries_the_problem_and_order_schemas() -> None:
     }  # fmt: skip
 
 
-def test_every_reference_in_the_document_resolves() -> None:
+def test_openapi_when_built_then_every_reference_resolves() -> None:
     document = openapi_document()
     schemas = document["components"]["schemas"]
     refs: list[str] = []
@@ -63,7 +63,7 @@ def test_every_reference_in_the_document_resolves() -> None:
     assert {ref.rsplit("/", 1)[-1] for ref in refs} <= set(schemas)
 
 
-def test_order_entry_documents_its_503_with_retry_after_and_the_client_order_id_409() -> None:
+def test_openapi_when_built_then_order_entry_documents_its_503_with_retry_after_and_409() -> None:
     paths = openapi_document()["paths"]
 
     place = paths["/api/orders"]["post"]["responses"]

@@ -12,7 +12,7 @@ from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 
 
-async def test_ready_reports_the_servers_and_the_partitions(api: Api) -> None:
+async def test_ready_when_every_check_passes_then_200_with_each_check(api: Api) -> None:
     response = await api.client.get("/ready")
 
     assert response.status == 200
@@ -33,7 +33,7 @@ async def test_health_when_an_actor_failed_then_503_with_the_reason(api: Api) ->
     assert (await ready.json())["checks"]["engine"] is False
 
 
-async def test_ready_is_503_while_partitions_are_not_assigned() -> None:
+async def test_ready_when_partitions_are_not_assigned_then_503_naming_the_failed_check() -> None:
     async def up() -> dict[str, bool]:
         return {"kafka": True}
 
@@ -45,7 +45,9 @@ async def test_ready_is_503_while_partitions_are_not_assigned() -> None:
         assert (await response.json())["checks"] == {"kafka": True, "partitions": False}
 
 
-async def test_metrics_count_orders_by_status_latency_and_lag(api: Api) -> None:
+async def test_metrics_when_an_order_settled_then_count_it_by_status_latency_and_lag(
+    api: Api,
+) -> None:
     await api.client.post("/api/orders", json={**GOOD, "account_id": "a1", "price": "100.10"})
     await api.settle()
     await api.client.get("/api/instruments")
@@ -70,23 +72,27 @@ async def test_metrics_count_orders_by_status_latency_and_lag(api: Api) -> None:
     assert "oms_store_write_duration_seconds_count 4.0" in text
 
 
-async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
+async def test_request_when_the_route_is_unknown_then_404_problem(api: Api) -> None:
     response = await api.client.get("/api/nothing-here")
 
     assert response.status == 404
     assert response.content_type == PROBLEM_CONTENT_TYPE
     assert (await response.json())["status"] == 404
+    assert (await response.json())["code"] == "NOT_FOUND"
 
 
-async def test_a_wrong_method_is_a_405_problem_that_says_what_is_allowed(api: Api) -> None:
+async def test_request_when_the_method_is_wrong_then_405_problem_naming_the_allowed_ones(
+    api: Api,
+) -> None:
     response = await api.client.patch("/api/orders")
 
     assert response.status == 405
     assert response.content_type == PROBLEM_CONTENT_TYPE
     assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
+    assert (await response.json())["code"] == "METHOD_NOT_ALLOWED"
 
 
-async def test_a_bug_answers_a_500_problem_without_its_inside(
+async def test_request_when_the_handler_has_a_bug_then_500_problem_without_its_inside(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(_account_id: str) -> None:
@@ -99,10 +105,12 @@ async def test_a_bug_answers_a_500_problem_without_its_inside(
     assert response.status == 500
     assert response.content_type == PROBLEM_CONTENT_TYPE
     assert "secret" not in await response.text()
+    assert (await response.json())["code"] == "INTERNAL_ERROR"
 
 
-async def test_the_order_websocket_without_an_account_is_a_422_problem(api: Api) -> None:
+async def test_order_websocket_when_no_account_is_given_then_422_problem(api: Api) -> None:
     response = await api.client.get("/ws/orders")
 
     assert response.status == 422
     assert response.content_type == PROBLEM_CONTENT_TYPE
+    assert (await response.json())["code"] == "INVALID_PARAMETERS"

@@ -176,7 +176,9 @@ async def test_place_when_kafka_fails_then_503_kafka_within_the_bound_and_nothin
     assert door.answers[0] < BOUND_S + 0.5
     order_id = client_order_id_order("a1", "door-1")
     assert await door.cache.memory.get(order_id) is None
-    assert (await door.client.get(f"/api/orders/{order_id}")).status == 404
+    unknown = await door.client.get(f"/api/orders/{order_id}")
+    assert unknown.status == 404
+    assert (await unknown.json())["code"] == "NOT_FOUND"
 
 
 async def test_place_when_retried_after_a_kafka_503_then_sent_again_with_the_same_id(
@@ -297,6 +299,7 @@ async def test_open_account_when_mongodb_is_down_then_503_mongodb_not_500(door: 
     # Assert
     body = await response.json()
     assert response.status == 503
+    assert body["code"] == "DEPENDENCY_UNAVAILABLE"
     assert body["dependency"] == "mongodb"
     assert response.headers["Retry-After"] == "3"
 

@@ -19,7 +19,7 @@ def _parse(raw: bytes) -> object:
     return parse_order_request(decode_json_object(raw), INSTRUMENTS)
 
 
-def test_a_good_limit_order_passes_with_decimals_intact() -> None:
+def test_parse_when_a_limit_order_is_good_then_passes_with_decimals_intact() -> None:
     request = parse_order_request(decode_json_object(body()), INSTRUMENTS)
 
     assert request.side is Side.BUY
@@ -29,7 +29,7 @@ def test_a_good_limit_order_passes_with_decimals_intact() -> None:
     assert request.time_in_force is TimeInForce.GTC
 
 
-def test_a_market_order_without_time_in_force_defaults_to_ioc() -> None:
+def test_parse_when_a_market_order_has_no_time_in_force_then_defaults_to_ioc() -> None:
     request = parse_order_request(
         decode_json_object(body(type="MARKET", price=..., time_in_force=...)), INSTRUMENTS
     )
@@ -38,7 +38,7 @@ def test_a_market_order_without_time_in_force_defaults_to_ioc() -> None:
     assert request.price is None
 
 
-def test_the_same_order_written_differently_has_the_same_fingerprint() -> None:
+def test_fingerprint_when_the_same_order_is_written_differently_then_is_the_same() -> None:
     first = parse_order_request(decode_json_object(body(quantity="0.5")), INSTRUMENTS)
     second = parse_order_request(decode_json_object(body(quantity="0.5000")), INSTRUMENTS)
 
@@ -48,7 +48,7 @@ def test_the_same_order_written_differently_has_the_same_fingerprint() -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "status", "fields"), MALFORMED, ids=[c[0] for c in MALFORMED]
 )
-def test_a_malformed_order_is_refused_with_its_fields_named(
+def test_parse_when_the_order_is_malformed_then_refuses_it_naming_its_fields(
     name: str, raw: bytes, status: int, fields: set[str]
 ) -> None:
     with pytest.raises(Problem) as refused:
@@ -56,9 +56,10 @@ def test_a_malformed_order_is_refused_with_its_fields_named(
 
     problem = refused.value
     assert problem.status == status, name
+    assert problem.code == ("MALFORMED_JSON" if status == 400 else "VALIDATION_FAILED")
     assert {error.field for error in problem.errors} >= fields
     assert problem.body()["status"] == status
 
 
-def test_there_are_at_least_25_malformed_cases() -> None:
+def test_malformed_cases_when_counted_then_are_at_least_25() -> None:
     assert len(MALFORMED) >= 25

@@ -22,7 +22,9 @@ async def _place(api: Api, body: dict[str, Any], **headers: str) -> dict[str, An
     return document
 
 
-async def test_place_answers_202_with_the_new_order_and_a_get_finds_it_at_once(api: Api) -> None:
+async def test_place_when_the_order_is_good_then_202_new_and_a_get_finds_it_at_once(
+    api: Api,
+) -> None:
     placed = await _place(api, CROSSING)
 
     assert placed["status"] == "NEW"
@@ -41,7 +43,7 @@ async def test_place_answers_202_with_the_new_order_and_a_get_finds_it_at_once(a
     assert (await got.json())["order_id"] == placed["order_id"]
 
 
-async def test_a_crossing_order_goes_accepted_filled_settled_through_get_events_and_websocket(
+async def test_place_when_the_order_crosses_then_settles_in_get_events_and_websocket(
     api: Api,
 ) -> None:
     async with api.client.ws_connect("/ws/orders?account_id=a1") as ws:
@@ -72,7 +74,9 @@ async def test_a_crossing_order_goes_accepted_filled_settled_through_get_events_
     assert history["events"][0]["order_type"] == "LIMIT"
 
 
-async def test_the_order_websocket_sees_only_its_own_account(api: Api) -> None:
+async def test_order_websocket_when_subscribed_to_an_account_then_sees_only_its_orders(
+    api: Api,
+) -> None:
     async with api.client.ws_connect("/ws/orders?account_id=a2") as ws:
         await ws.receive()  # subscribed
         await _place(api, CROSSING)
@@ -84,7 +88,7 @@ async def test_the_order_websocket_sees_only_its_own_account(api: Api) -> None:
     assert message["account_id"] == "a2"
 
 
-async def test_cancel_of_a_resting_order_answers_202_and_it_ends_cancelled(api: Api) -> None:
+async def test_cancel_when_the_order_rests_then_202_and_it_ends_cancelled(api: Api) -> None:
     placed = await _place(api, RESTING)
     await api.settle()
     assert (await (await api.client.get(f"/api/orders/{placed['order_id']}")).json())[
@@ -101,7 +105,7 @@ async def test_cancel_of_a_resting_order_answers_202_and_it_ends_cancelled(api: 
     assert account["reservations"] == {}
 
 
-async def test_cancel_of_a_terminal_order_answers_409_and_sends_nothing(api: Api) -> None:
+async def test_cancel_when_the_order_is_terminal_then_409_and_sends_nothing(api: Api) -> None:
     placed = await _place(api, CROSSING)
     await api.settle()
     sent = api.bus.sent_count
@@ -114,7 +118,7 @@ async def test_cancel_of_a_terminal_order_answers_409_and_sends_nothing(api: Api
     assert api.bus.sent_count == sent
 
 
-async def test_an_unknown_order_is_404_for_get_cancel_and_events(api: Api) -> None:
+async def test_order_routes_when_the_order_is_unknown_then_404(api: Api) -> None:
     for method, path in (
         ("GET", "/api/orders/nope"),
         ("DELETE", "/api/orders/nope"),
@@ -123,9 +127,12 @@ async def test_an_unknown_order_is_404_for_get_cancel_and_events(api: Api) -> No
         response = await api.client.request(method, path)
         assert response.status == 404, path
         assert response.content_type == PROBLEM_CONTENT_TYPE
+        assert (await response.json())["code"] == "NOT_FOUND", path
 
 
-async def test_list_pages_newest_first_with_an_opaque_cursor(api: Api) -> None:
+async def test_list_when_orders_span_pages_then_newest_first_with_an_opaque_cursor(
+    api: Api,
+) -> None:
     ids = []
     for n in range(5):
         placed = await _place(api, {**RESTING, "client_order_id": f"page-{n}"})
@@ -145,11 +152,13 @@ async def test_list_pages_newest_first_with_an_opaque_cursor(api: Api) -> None:
     assert filtered["items"] == []
 
 
-async def test_list_refuses_bad_parameters_with_each_named(api: Api) -> None:
+async def test_list_when_parameters_are_bad_then_422_naming_each(api: Api) -> None:
     response = await api.client.get("/api/orders?status=done&limit=0&colour=red&cursor=x")
 
     assert response.status == 422
+    assert (await response.json())["code"] == "INVALID_PARAMETERS"
     fields = {e["field"] for e in (await response.json())["errors"]}
     assert fields == {"status", "limit", "colour"}
     bad_cursor = await api.client.get("/api/orders?cursor=%21%21")
     assert bad_cursor.status == 422
+    assert (await bad_cursor.json())["code"] == "INVALID_PARAMETERS"

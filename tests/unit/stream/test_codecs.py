@@ -105,29 +105,29 @@ def _fill(**changes: Any) -> bytes:
 # -- round trips -------------------------------------------------------------------------------
 
 
-def test_place_order_round_trips_exactly() -> None:
+def test_place_order_when_encoded_and_decoded_then_round_trips_exactly() -> None:
     assert DECODER.order_command(encode_command(PLACE), RECORD_TS) == PLACE
 
 
-def test_a_market_place_order_round_trips_without_a_price() -> None:
+def test_place_order_when_market_without_a_price_then_round_trips() -> None:
     market = replace(PLACE, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.FOK)
 
     assert DECODER.order_command(encode_command(market), RECORD_TS) == market
 
 
-def test_cancel_order_round_trips_exactly() -> None:
+def test_cancel_order_when_encoded_and_decoded_then_round_trips_exactly() -> None:
     cancel = CancelOrder("cancel:o-1", "o-1", "acct-1", 1767225601.0)
 
     assert DECODER.order_command(encode_command(cancel), RECORD_TS) == cancel
 
 
-def test_apply_fill_round_trips_exactly() -> None:
+def test_apply_fill_when_encoded_and_decoded_then_round_trips_exactly() -> None:
     fill = ApplyFill("x-1", "o-1", "acct-1", Decimal("0.2"), Decimal("29999.50"), Decimal("0"), 5.0)
 
     assert DECODER.fill(encode_command(fill), RECORD_TS) == fill
 
 
-def test_amounts_travel_as_decimal_strings() -> None:
+def test_encode_command_when_it_carries_amounts_then_writes_decimal_strings() -> None:
     wire = orjson.loads(encode_command(PLACE))
 
     assert wire["quantity"] == "0.5000"
@@ -136,7 +136,7 @@ def test_amounts_travel_as_decimal_strings() -> None:
     assert wire["order_type"] == "LIMIT"
 
 
-def test_a_minimal_place_takes_its_defaults_from_the_order_and_the_record() -> None:
+def test_decode_place_when_minimal_then_takes_defaults_from_the_order_and_the_record() -> None:
     command = DECODER.order_command(_place(), RECORD_TS)
 
     assert isinstance(command, PlaceOrder)
@@ -197,7 +197,7 @@ def test_place_when_neither_order_id_nor_client_order_id_then_missing_field() ->
     assert refused.value.field == "order_id"
 
 
-def test_a_market_order_defaults_to_ioc() -> None:
+def test_decode_place_when_market_without_time_in_force_then_defaults_to_ioc() -> None:
     command = DECODER.order_command(_place(order_type="MARKET", price=_ABSENT), RECORD_TS)
 
     assert isinstance(command, PlaceOrder)
@@ -205,7 +205,7 @@ def test_a_market_order_defaults_to_ioc() -> None:
     assert command.price is None
 
 
-def test_a_minimal_cancel_and_fill_take_their_defaults() -> None:
+def test_decode_cancel_and_fill_when_minimal_then_take_their_defaults() -> None:
     cancel = DECODER.order_command(
         orjson.dumps({"type": "CancelOrder", "order_id": "o-1", "account_id": "a"}), RECORD_TS
     )
@@ -216,7 +216,7 @@ def test_a_minimal_cancel_and_fill_take_their_defaults() -> None:
     assert fill.executed_at == RECORD_TS
 
 
-def test_tick_round_trips_exactly() -> None:
+def test_tick_when_encoded_and_decoded_then_round_trips_exactly() -> None:
     tick = Tick(
         "BTC-USD",
         Decimal("30000.10"),
@@ -248,11 +248,13 @@ EVENTS: list[OrderEvent] = [
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
-def test_order_events_round_trip_with_their_account(event: OrderEvent) -> None:
+def test_order_event_when_encoded_and_decoded_then_round_trips_with_its_account(
+    event: OrderEvent,
+) -> None:
     assert decode_event(encode_event(event, "acct-1")) == (event, "acct-1")
 
 
-def test_risk_events_round_trip() -> None:
+def test_risk_event_when_encoded_and_decoded_then_round_trips() -> None:
     rejected = OrderRejected("o-1", 2, "place:o-1", 2.0, "KILL_SWITCH_GLOBAL", "")
     kill = RiskEvent(RiskEventType.KILL_SWITCH, None, "HALTED", "by admin", 9.0)
 
@@ -262,7 +264,7 @@ def test_risk_events_round_trip() -> None:
     assert decode_risk_event(encode_risk_event(kill)) == kill
 
 
-def test_a_dead_letter_carries_the_reason_the_origin_and_the_original_bytes() -> None:
+def test_dead_letter_when_written_then_carries_the_reason_the_origin_and_the_bytes() -> None:
     letter = orjson.loads(
         dead_letter_value(
             reason="MALFORMED_JSON", detail="x", topic="orders", partition=3, offset=42,
@@ -348,7 +350,9 @@ ORDER_REFUSALS: list[tuple[str, bytes | None, Reason]] = [
 
 @pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in ORDER_REFUSALS],
                          ids=[c[0] for c in ORDER_REFUSALS])  # fmt: skip
-def test_a_bad_orders_record_is_refused_with_its_reason(raw: bytes | None, reason: Reason) -> None:
+def test_decode_order_when_the_record_is_bad_then_refused_with_its_reason(
+    raw: bytes | None, reason: Reason
+) -> None:
     with pytest.raises(DecodeError) as refused:
         DECODER.order_command(raw, RECORD_TS)
 
@@ -356,7 +360,7 @@ def test_a_bad_orders_record_is_refused_with_its_reason(raw: bytes | None, reaso
     assert refused.value.code == reason.value
 
 
-def test_a_halted_symbol_is_refused() -> None:
+def test_decode_order_when_the_symbol_is_halted_then_refused_symbol_not_trading() -> None:
     halted = Instrument("BTC-USD", "BTC", "USD", Decimal("0.01"), Decimal("0.0001"),
                         InstrumentStatus.HALTED)  # fmt: skip
     decoder = CommandDecoder({"BTC-USD": halted})
@@ -383,7 +387,9 @@ FILL_REFUSALS: list[tuple[str, bytes, Reason]] = [
 
 @pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in FILL_REFUSALS],
                          ids=[c[0] for c in FILL_REFUSALS])  # fmt: skip
-def test_a_bad_executions_record_is_refused_with_its_reason(raw: bytes, reason: Reason) -> None:
+def test_decode_fill_when_the_record_is_bad_then_refused_with_its_reason(
+    raw: bytes, reason: Reason
+) -> None:
     with pytest.raises(DecodeError) as refused:
         DECODER.fill(raw, RECORD_TS)
 
@@ -410,21 +416,23 @@ TICK_REFUSALS: list[tuple[str, bytes, Reason]] = [
 
 @pytest.mark.parametrize(("raw", "reason"), [c[1:] for c in TICK_REFUSALS],
                          ids=[c[0] for c in TICK_REFUSALS])  # fmt: skip
-def test_a_bad_prices_record_is_refused_with_its_reason(raw: bytes, reason: Reason) -> None:
+def test_decode_tick_when_the_record_is_bad_then_refused_with_its_reason(
+    raw: bytes, reason: Reason
+) -> None:
     with pytest.raises(DecodeError) as refused:
         decode_tick(raw, INSTRUMENTS)
 
     assert refused.value.reason is reason
 
 
-def test_an_order_event_of_unknown_type_is_refused() -> None:
+def test_decode_event_when_the_type_is_unknown_then_refused_unknown_command() -> None:
     with pytest.raises(DecodeError) as refused:
         decode_event(orjson.dumps({"type": "OrderExploded", "order_id": "o"}))
 
     assert refused.value.reason is Reason.UNKNOWN_COMMAND
 
 
-def test_an_order_event_with_a_broken_field_is_refused_as_an_invalid_field() -> None:
+def test_decode_event_when_a_field_is_broken_then_refused_invalid_field() -> None:
     filled = next(event for event in EVENTS if isinstance(event, OrderFilled))
     record = orjson.loads(encode_event(filled, "acct-1"))
     del record["price"]
@@ -450,7 +458,7 @@ def _as_record(rest_body: bytes) -> bytes:
     return orjson.dumps({"type": "PlaceOrder", **record})  # the id derived, as REST does
 
 
-def test_the_good_rest_order_is_a_good_orders_record() -> None:
+def test_decode_order_when_given_the_good_rest_order_then_accepts_it() -> None:
     command = DECODER.order_command(_as_record(orjson.dumps(GOOD)), RECORD_TS)
 
     assert isinstance(command, PlaceOrder)
@@ -459,7 +467,7 @@ def test_the_good_rest_order_is_a_good_orders_record() -> None:
 
 @pytest.mark.parametrize(("raw", "status"), [c[1:3] for c in MALFORMED],
                          ids=[c[0] for c in MALFORMED])  # fmt: skip
-def test_every_order_the_rest_door_refuses_is_refused_on_the_orders_topic(
+def test_decode_order_when_the_rest_door_refuses_the_order_then_refuses_it_too(
     raw: bytes, status: int
 ) -> None:
     with pytest.raises(DecodeError) as refused:
@@ -467,6 +475,9 @@ def test_every_order_the_rest_door_refuses_is_refused_on_the_orders_topic(
 
     if status == 400:
         assert refused.value.reason is Reason.MALFORMED_JSON
+    else:  # JSON, but not a valid order: refused for what is wrong in it
+        assert refused.value.reason is not Reason.MALFORMED_JSON
+    assert refused.value.code == refused.value.reason.value
 
 
 # -- account commands on the orders topic ----------------------------------------------------
@@ -482,7 +493,7 @@ ACCOUNT_COMMANDS = [
 
 
 @pytest.mark.parametrize("command", ACCOUNT_COMMANDS, ids=repr)
-def test_account_commands_round_trip_on_the_orders_topic(
+def test_account_command_when_encoded_and_decoded_then_round_trips_on_the_orders_topic(
     command: OpenAccount | SetLimits | SetTradingState,
 ) -> None:
     assert DECODER.order_command(encode_account_command(command), RECORD_TS) == command
@@ -525,7 +536,7 @@ ACCOUNT_REFUSALS = [
 
 @pytest.mark.parametrize(("data", "reason"), [c[1:] for c in ACCOUNT_REFUSALS],
                          ids=[c[0] for c in ACCOUNT_REFUSALS])  # fmt: skip
-def test_a_bad_account_command_is_refused_with_its_reason(
+def test_decode_account_command_when_bad_then_refused_with_its_reason(
     data: dict[str, Any], reason: Reason
 ) -> None:
     with pytest.raises(DecodeError) as refused:
@@ -534,7 +545,7 @@ def test_a_bad_account_command_is_refused_with_its_reason(
     assert refused.value.reason is reason
 
 
-def test_the_readme_kafka_example_is_the_order_rest_names_by_its_client_order_id() -> None:
+def test_decode_order_when_given_the_readme_example_then_names_it_as_rest_does() -> None:
     # the record of README.md's "Placing, following and cancelling an order"
     record = orjson.dumps({
         "type": "PlaceOrder", "client_order_id": "gw-42", "account_id": "alice",

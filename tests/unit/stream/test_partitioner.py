@@ -7,7 +7,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from oms.stream.producer import CachedPartitioner, partition_of
 
 
-def test_the_cached_partitioner_agrees_with_the_default_for_every_key_and_partition_count() -> None:
+def test_cached_partitioner_when_asked_for_any_key_and_count_then_agrees_with_the_default() -> None:
     # Arrange
     cached, default = CachedPartitioner(max_keys=16), DefaultPartitioner()
     keys = [f"acct-{n}".encode() for n in range(64)] + [b"", b"BTC-USD", bytes(range(40))]
@@ -24,7 +24,7 @@ def test_the_cached_partitioner_agrees_with_the_default_for_every_key_and_partit
     assert all(mine == kafka for mine, kafka in answers)
 
 
-def test_a_message_without_a_key_goes_to_an_available_partition() -> None:
+def test_cached_partitioner_when_a_message_has_no_key_then_picks_an_available_partition() -> None:
     # Arrange
     cached = CachedPartitioner()
 
@@ -35,7 +35,7 @@ def test_a_message_without_a_key_goes_to_an_available_partition() -> None:
     assert chosen <= {1, 3}
 
 
-def test_an_accounts_partition_is_where_kafka_puts_its_commands() -> None:
+def test_partition_of_when_given_an_account_then_is_where_kafka_puts_its_commands() -> None:
     default = DefaultPartitioner()
     for n in (1, 2, 6, 12):
         for account in (f"acct-{i}" for i in range(50)):

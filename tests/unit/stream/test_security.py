@@ -10,11 +10,11 @@ from oms.config import Settings, SettingsError
 from oms.stream.security import aiokafka_security
 
 
-def test_default_settings_then_plaintext() -> None:
+def test_security_when_settings_are_default_then_plaintext() -> None:
     assert aiokafka_security(Settings()) == {"security_protocol": "PLAINTEXT"}
 
 
-def test_ssl_without_a_ca_file_then_tls_with_the_system_cas() -> None:
+def test_security_when_ssl_has_no_ca_file_then_tls_with_the_system_cas() -> None:
     options = aiokafka_security(Settings(kafka_security_protocol="SSL"))
 
     assert options["security_protocol"] == "SSL"
@@ -22,6 +22,8 @@ def test_ssl_without_a_ca_file_then_tls_with_the_system_cas() -> None:
     assert options["ssl_context"].verify_mode is ssl.CERT_REQUIRED
 
 
-def test_an_unknown_protocol_is_refused_with_the_variable_named() -> None:
-    with pytest.raises(SettingsError, match="OMS_KAFKA_SECURITY_PROTOCOL"):
+def test_security_when_the_protocol_is_unknown_then_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="OMS_KAFKA_SECURITY_PROTOCOL") as refused:
         aiokafka_security(Settings(kafka_security_protocol="SASL_SSL"))
+
+    assert refused.value.code == "INVALID_SETTING"

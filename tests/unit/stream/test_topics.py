@@ -6,7 +6,7 @@ from oms.config import Settings
 from oms.stream.topics import dead_letter, topic_specs
 
 
-def test_topic_specs_cover_the_design_and_a_dead_letter_topic_per_source() -> None:
+def test_topic_specs_when_built_then_cover_the_design_and_a_dead_letter_topic_per_source() -> None:
     names = [spec.name for spec in topic_specs(Settings())]
 
     assert names == [
@@ -15,7 +15,7 @@ def test_topic_specs_cover_the_design_and_a_dead_letter_topic_per_source() -> No
     ]  # fmt: skip
 
 
-def test_partition_counts_come_from_the_settings() -> None:
+def test_topic_specs_when_settings_set_partitions_then_use_them() -> None:
     settings = Settings(orders_partitions=24)
 
     by_name = {spec.name: spec for spec in topic_specs(settings)}
