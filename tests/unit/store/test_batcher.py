@@ -14,7 +14,7 @@ def _save_whole(buffer: WriteBehind, history: list) -> None:
         buffer.save([order], [event])
 
 
-def test_a_saved_order_is_read_back_at_once_with_its_history() -> None:
+def test_load_when_an_order_was_saved_then_reads_it_back_at_once_with_its_history() -> None:
     buffer = WriteBehind()
     history = settled_history("o-1")
     _save_whole(buffer, history)
@@ -22,7 +22,9 @@ def test_a_saved_order_is_read_back_at_once_with_its_history() -> None:
     assert buffer.load("o-1") == StoredOrder(states(history)[-1], tuple(history))
 
 
-def test_drain_gives_each_changed_order_once_with_its_latest_state_and_whole_history() -> None:
+def test_drain_when_orders_changed_then_gives_each_once_with_latest_state_and_whole_history() -> (
+    None
+):
     buffer = WriteBehind()
     _save_whole(buffer, settled_history("o-1"))
     _save_whole(buffer, open_history("o-2"))
@@ -35,7 +37,7 @@ def test_drain_gives_each_changed_order_once_with_its_latest_state_and_whole_his
     assert buffer.drain().states == ()
 
 
-def test_a_replayed_batch_changes_nothing_in_memory() -> None:
+def test_save_when_a_batch_is_replayed_then_changes_nothing_in_memory() -> None:
     buffer = WriteBehind()
     history = settled_history("o-1")
     _save_whole(buffer, history)
@@ -43,7 +45,7 @@ def test_a_replayed_batch_changes_nothing_in_memory() -> None:
     assert buffer.load("o-1") == StoredOrder(states(history)[-1], tuple(history))
 
 
-def test_written_advances_the_durable_mark_to_the_drained_one() -> None:
+def test_written_when_a_drain_is_written_then_advances_the_durable_mark_to_it() -> None:
     buffer = WriteBehind()
     _save_whole(buffer, open_history("o-1"))
     drained = buffer.drain()
@@ -53,7 +55,7 @@ def test_written_advances_the_durable_mark_to_the_drained_one() -> None:
     assert buffer.saved == 4
 
 
-def test_only_durable_terminal_orders_beyond_the_cap_leave_memory() -> None:
+def test_written_when_beyond_the_cap_then_only_durable_terminal_orders_leave_memory() -> None:
     buffer = WriteBehind(keep_terminal=2)
     for i in range(4):
         _save_whole(buffer, settled_history(f"done-{i}", at=100.0 + i))
@@ -69,7 +71,7 @@ def test_only_durable_terminal_orders_beyond_the_cap_leave_memory() -> None:
     assert not buffer.may_be_stored("never-seen")
 
 
-def test_listing_says_where_memory_may_miss_orders() -> None:
+def test_listing_when_orders_left_memory_then_says_where_memory_may_miss_them() -> None:
     buffer = WriteBehind(keep_terminal=1)
     for i in range(3):
         _save_whole(buffer, settled_history(f"done-{i}", at=100.0 + i))
@@ -82,7 +84,7 @@ def test_listing_says_where_memory_may_miss_orders() -> None:
     assert dropped == (101.0, "done-1")
 
 
-def test_listing_filters_by_status_and_cursor() -> None:
+def test_listing_when_given_a_status_or_cursor_then_filters_by_it() -> None:
     buffer = WriteBehind()
     _save_whole(buffer, settled_history("a", at=1.0))
     _save_whole(buffer, open_history("b", at=2.0))
@@ -93,7 +95,7 @@ def test_listing_filters_by_status_and_cursor() -> None:
     assert [o.order_id for o in found] == ["b", "a"]
 
 
-def test_the_id_filter_never_forgets_and_rarely_imagines() -> None:
+def test_id_filter_when_filled_past_capacity_then_never_forgets_and_rarely_imagines() -> None:
     ids = IdFilter(capacity=1_000)
     added = [f"order-{i}" for i in range(2_500)]  # three slices
     for order_id in added:
@@ -104,14 +106,14 @@ def test_the_id_filter_never_forgets_and_rarely_imagines() -> None:
     assert len(ids) == 2_500
 
 
-def test_an_order_document_is_keyed_by_version_until_terminal_then_by_order_id() -> None:
+def test_order_document_id_when_the_order_ends_then_moves_from_version_key_to_order_id() -> None:
     history = settled_history("o-1")
     open_state, final = states(history)[1], states(history)[-1]
     assert order_document_id(open_state) == "o-1:00000002"
     assert order_document_id(final) == "o-1"
 
 
-def test_an_order_document_has_the_beanie_fields_and_reads_back_whole() -> None:
+def test_order_document_when_built_then_has_the_beanie_fields_and_reads_back_whole() -> None:
     history = settled_history("o-1")
     final = states(history)[-1]
     raw = order_document(final, history)
@@ -122,7 +124,9 @@ def test_an_order_document_has_the_beanie_fields_and_reads_back_whole() -> None:
     assert stored_order(raw) == StoredOrder(final, tuple(history))
 
 
-def test_a_young_open_order_nobody_waits_for_is_held_and_the_mark_stops_short_of_it() -> None:
+def test_drain_when_a_young_open_order_has_no_waiter_then_holds_it_and_the_mark_stops_short() -> (
+    None
+):
     buffer = WriteBehind()
     _save_whole(buffer, settled_history("done"))  # marks 1..5
     _save_whole(buffer, open_history("open"))  # marks 6..7
@@ -132,7 +136,7 @@ def test_a_young_open_order_nobody_waits_for_is_held_and_the_mark_stops_short_of
     assert buffer.pending() == 1
 
 
-def test_a_held_order_goes_once_a_waiter_needs_it_or_it_ends() -> None:
+def test_drain_when_a_held_order_ends_or_is_waited_for_then_it_goes() -> None:
     buffer = WriteBehind()
     history = settled_history("o-1")
     _save_whole(buffer, history[:2])  # marks 1, 2
@@ -149,7 +153,7 @@ def test_a_held_order_goes_once_a_waiter_needs_it_or_it_ends() -> None:
     assert drained.mark == 7
 
 
-def test_without_a_hold_every_change_goes_at_once() -> None:
+def test_drain_when_there_is_no_hold_then_every_change_goes_at_once() -> None:
     buffer = WriteBehind()
     _save_whole(buffer, open_history("o-1"))
     drained = buffer.drain(required=0, hold_s=0.0)
@@ -157,7 +161,7 @@ def test_without_a_hold_every_change_goes_at_once() -> None:
     assert drained.mark == 2
 
 
-def test_forgetting_what_is_durable_keeps_only_what_waits_to_be_written() -> None:
+def test_forget_durable_when_the_share_changed_then_keeps_only_what_waits_to_be_written() -> None:
     # Arrange: two orders written, then one more changed and not yet written
     buffer = WriteBehind()
     _save_whole(buffer, settled_history("done", at=100.0))

@@ -26,14 +26,14 @@ HISTORIES = [settled_history("o-1"), rejected_history("o-2"), cancelled_history(
 
 
 @pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
-def test_every_event_survives_a_json_round_trip_unchanged(history: list) -> None:
+def test_event_when_written_to_json_and_read_back_then_unchanged(history: list) -> None:
     for event in history:
         wire = orjson.dumps(event_to_dict(event))
         assert event_from_dict(orjson.loads(wire)) == event
 
 
 @pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
-def test_every_order_state_survives_a_json_round_trip_unchanged(history: list) -> None:
+def test_order_state_when_written_to_json_and_read_back_then_unchanged(history: list) -> None:
     for order in states(history):
         back = order_from_dict(orjson.loads(orjson.dumps(order_to_dict(order))))
         assert back == order
@@ -42,7 +42,7 @@ def test_every_order_state_survives_a_json_round_trip_unchanged(history: list) -
         ]  # same digits and exponent, not just equal values
 
 
-def test_amounts_are_written_as_decimal_strings_never_numbers() -> None:
+def test_to_dict_when_a_record_has_amounts_then_writes_decimal_strings_never_numbers() -> None:
     order = states(settled_history("o-1"))[-1]
     data = order_to_dict(order)
     assert data["quantity"] == "0.50"
@@ -62,13 +62,13 @@ def test_amounts_are_written_as_decimal_strings_never_numbers() -> None:
     }
 
 
-def test_placed_event_names_its_order_type_order_type_and_its_kind_type() -> None:
+def test_event_to_dict_when_order_placed_then_names_order_type_and_its_kind_type() -> None:
     data = event_to_dict(settled_history("o-1")[0])
     assert data["type"] == "OrderPlaced"
     assert data["order_type"] == "LIMIT"
 
 
-def test_limits_round_trip_with_overrides_and_switched_off_checks() -> None:
+def test_limits_when_written_and_read_back_then_keep_overrides_and_switched_off_checks() -> None:
     limits = RiskLimits(
         max_order_quantity=Decimal("5"),
         symbol_max_order_quantity=MappingProxyType({"BTC-USD": Decimal("0.5")}),
@@ -98,20 +98,24 @@ def test_limits_round_trip_with_overrides_and_switched_off_checks() -> None:
         },
     ],
 )
-def test_an_unreadable_event_is_refused_with_a_codec_error(broken: dict) -> None:
-    with pytest.raises(CodecError):
+def test_event_from_dict_when_unreadable_then_refused_unreadable_record(broken: dict) -> None:
+    with pytest.raises(CodecError) as refused:
         event_from_dict(broken)
 
+    assert refused.value.code == "UNREADABLE_RECORD"
 
-def test_an_unreadable_order_is_refused_with_a_codec_error() -> None:
+
+def test_order_from_dict_when_the_status_is_unknown_then_refused_unreadable_record() -> None:
     data = order_to_dict(states(settled_history("o-1"))[-1])
     data["status"] = "LOST"
-    with pytest.raises(CodecError):
+    with pytest.raises(CodecError) as refused:
         order_from_dict(data)
+
+    assert refused.value.code == "UNREADABLE_RECORD"
 
 
 @pytest.mark.parametrize("text", ["0.5", "30000.10", "1", "999999999999999.000000000000000001"])
-def test_a_plain_positive_decimal_string_is_an_amount_with_its_digits_kept(text: str) -> None:
+def test_parse_amount_when_a_plain_positive_decimal_string_then_keeps_its_digits(text: str) -> None:
     amount = parse_amount(text)
 
     assert amount == Decimal(text)
@@ -124,13 +128,13 @@ def test_a_plain_positive_decimal_string_is_an_amount_with_its_digits_kept(text:
      ".5", "5.", " 1", "01", "", 0.5, 1, True, None, ["1"], {"v": "1"}],
     ids=repr,
 )  # fmt: skip
-def test_anything_else_is_refused_with_the_invalid_amount_code(value: object) -> None:
+def test_parse_amount_when_anything_else_then_refused_invalid_amount(value: object) -> None:
     with pytest.raises(InvalidAmount) as refused:
         parse_amount(value)
 
     assert refused.value.code == "INVALID_AMOUNT"
 
 
-def test_zero_is_an_amount_only_where_zero_is_allowed() -> None:
+def test_parse_amount_when_zero_then_an_amount_only_where_zero_is_allowed() -> None:
     assert parse_amount("0", zero_ok=True) == 0
     assert parse_amount("0.00", zero_ok=True) == 0

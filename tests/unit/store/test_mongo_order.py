@@ -6,7 +6,7 @@ from oms.store.mongo import MongoOrderRepository
 from tests.unit.store.histories import open_history, states
 
 
-def test_the_durable_mark_only_advances_over_drains_written_in_order() -> None:
+def test_complete_when_drains_finish_out_of_order_then_the_durable_mark_advances_in_order() -> None:
     repository = MongoOrderRepository("mongodb://unused/", "unused")
     memory = repository.memory
     first_history, second_history = open_history("o-1"), open_history("o-2")

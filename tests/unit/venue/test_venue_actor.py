@@ -78,7 +78,7 @@ def _start(actors: list[pykka.ActorRef[Any]], reports_to: Any = None) -> Any:
     return ref
 
 
-def test_venue_actor_matches_a_submitted_order_against_the_last_tick_it_was_sent(
+def test_venue_actor_when_an_order_is_submitted_then_matches_it_against_the_last_tick(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -93,7 +93,7 @@ def test_venue_actor_matches_a_submitted_order_against_the_last_tick_it_was_sent
     assert [e.price for e in result.executions] == [Decimal("100.00")]
 
 
-def test_venue_actor_reports_executions_a_tick_causes_to_its_reports_to_actor(
+def test_venue_actor_when_a_tick_causes_executions_then_reports_them_to_its_reports_to_actor(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -112,7 +112,9 @@ def test_venue_actor_reports_executions_a_tick_causes_to_its_reports_to_actor(
     assert reports == [ExecutionsReported(tuple(executions), 2.0)]
 
 
-def test_venue_actor_ignores_a_stale_tick_for_matching(actors: list[pykka.ActorRef[Any]]) -> None:
+def test_venue_actor_when_a_tick_is_stale_then_ignores_it_for_matching(
+    actors: list[pykka.ActorRef[Any]],
+) -> None:
     # Arrange
     ref = _start(actors)
     ref.ask(_tick("100.00", ts=5.0))
@@ -126,7 +128,9 @@ def test_venue_actor_ignores_a_stale_tick_for_matching(actors: list[pykka.ActorR
     assert ref.ask(CountResting()) == 1
 
 
-def test_venue_actor_cancels_and_counts_resting_orders(actors: list[pykka.ActorRef[Any]]) -> None:
+def test_venue_actor_when_asked_to_cancel_and_count_then_does_both_for_resting_orders(
+    actors: list[pykka.ActorRef[Any]],
+) -> None:
     # Arrange
     ref = _start(actors)
     ref.ask(SubmitOrder(_order("l-1", OrderType.LIMIT, "95.00")))
@@ -149,6 +153,9 @@ def test_venue_actor_when_asked_something_outside_its_protocol_then_raises(
     # Arrange
     ref = _start(actors)
 
-    # Act / Assert
-    with pytest.raises(UnknownMessage):
+    # Act
+    with pytest.raises(UnknownMessage) as raised:
         ref.ask("cancel everything")
+
+    # Assert
+    assert raised.value.code == "UNKNOWN_MESSAGE"

@@ -60,7 +60,7 @@ def _order(
     )
 
 
-def test_market_buy_walks_the_asks_and_fills_partially_across_levels_at_their_prices() -> None:
+def test_market_buy_when_it_arrives_then_walks_the_asks_filling_each_level_at_its_price() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -77,7 +77,7 @@ def test_market_buy_walks_the_asks_and_fills_partially_across_levels_at_their_pr
     ]
 
 
-def test_market_sell_walks_the_bids_down_from_the_best() -> None:
+def test_market_sell_when_it_arrives_then_walks_the_bids_down_from_the_best() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -106,7 +106,7 @@ def test_market_buy_when_it_reaches_its_protection_price_then_cancels_the_remain
     assert matcher.resting_count() == 0
 
 
-def test_market_sell_never_fills_below_its_protection_price() -> None:
+def test_market_sell_when_bids_fall_below_its_protection_price_then_never_fills_there() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -119,7 +119,7 @@ def test_market_sell_never_fills_below_its_protection_price() -> None:
     assert result.remaining == 5
 
 
-def test_market_gtc_order_never_rests_its_remainder() -> None:
+def test_market_order_when_gtc_then_never_rests_its_remainder() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -132,7 +132,7 @@ def test_market_gtc_order_never_rests_its_remainder() -> None:
     assert matcher.resting_count() == 0
 
 
-def test_market_order_against_an_empty_side_fills_nothing_and_cancels() -> None:
+def test_market_order_when_its_side_is_empty_then_fills_nothing_and_cancels() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     book = Tick("BTC-USD", Decimal("100.00"), None, None, (), (), 1.0)
@@ -146,7 +146,7 @@ def test_market_order_against_an_empty_side_fills_nothing_and_cancels() -> None:
     assert result.outcome is Outcome.CANCELLED_REMAINDER
 
 
-def test_limit_gtc_buy_takes_what_crosses_at_once_and_rests_the_rest() -> None:
+def test_limit_gtc_buy_when_part_crosses_then_takes_it_at_once_and_rests_the_rest() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -163,7 +163,7 @@ def test_limit_gtc_buy_takes_what_crosses_at_once_and_rests_the_rest() -> None:
     assert matcher.remaining("o-1") == 2
 
 
-def test_limit_gtc_sell_that_does_not_cross_rests_whole() -> None:
+def test_limit_gtc_sell_when_it_does_not_cross_then_rests_whole() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -179,7 +179,7 @@ def test_limit_gtc_sell_that_does_not_cross_rests_whole() -> None:
     assert result.remaining == 2
 
 
-def test_limit_buy_takes_the_book_price_when_it_is_better_than_the_limit() -> None:
+def test_limit_buy_when_the_book_price_is_better_than_the_limit_then_takes_the_book_price() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -192,7 +192,7 @@ def test_limit_buy_takes_the_book_price_when_it_is_better_than_the_limit() -> No
     assert [e.price for e in result.executions] == [Decimal("100.00")]
 
 
-def test_limit_buy_uses_its_protection_price_when_that_is_stricter_than_its_limit() -> None:
+def test_limit_buy_when_its_protection_price_is_stricter_than_its_limit_then_uses_it() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     order = _order(
@@ -211,7 +211,7 @@ def test_limit_buy_uses_its_protection_price_when_that_is_stricter_than_its_limi
     assert result.remaining == 5
 
 
-def test_limit_ioc_cancels_what_it_could_not_fill_at_once() -> None:
+def test_limit_ioc_when_it_cannot_fill_at_once_then_cancels_the_rest() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -260,7 +260,7 @@ def test_fok_when_the_book_cannot_fill_it_whole_then_kills_it_without_executions
     assert matcher.resting_count() == 0
 
 
-def test_arrivals_do_not_consume_the_snapshot_so_each_sees_the_whole_depth() -> None:
+def test_arrivals_when_several_use_one_snapshot_then_each_sees_the_whole_depth() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     book = _book()
@@ -274,7 +274,7 @@ def test_arrivals_do_not_consume_the_snapshot_so_each_sees_the_whole_depth() -> 
     assert book == _book()
 
 
-def test_executions_are_numbered_per_order_from_one() -> None:
+def test_executions_when_an_order_fills_then_are_numbered_per_order_from_one() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -287,7 +287,7 @@ def test_executions_are_numbered_per_order_from_one() -> None:
     assert {e.account_id for e in result.executions} == {"acct-1"}
 
 
-def test_fee_is_quantity_times_price_times_rate_rounded_down_to_the_price_grid() -> None:
+def test_fee_when_an_order_fills_then_is_quantity_times_price_times_rate_rounded_down() -> None:
     # Arrange: 0.3333 x 100.00 x 0.001 = 0.03333 -> 0.03
     matcher = Matcher(FEE_RATE)
 
@@ -298,7 +298,7 @@ def test_fee_is_quantity_times_price_times_rate_rounded_down_to_the_price_grid()
     assert result.executions[0].fee == Decimal("0.03")
 
 
-def test_fee_with_a_zero_rate_is_zero() -> None:
+def test_fee_when_the_rate_is_zero_then_is_zero() -> None:
     # Arrange
     matcher = Matcher(Decimal(0))
 
@@ -309,7 +309,7 @@ def test_fee_with_a_zero_rate_is_zero() -> None:
     assert result.executions[0].fee == 0
 
 
-def test_a_level_quantity_off_the_lot_grid_is_floored_to_it() -> None:
+def test_arrival_when_a_level_quantity_is_off_the_lot_grid_then_floors_it() -> None:
     # Arrange: BTC-USD lots are 0.0001
     matcher = Matcher(FEE_RATE)
     book = _book(asks=[("100.00", "0.00015")])
@@ -321,7 +321,7 @@ def test_a_level_quantity_off_the_lot_grid_is_floored_to_it() -> None:
     assert [e.quantity for e in result.executions] == [Decimal("0.0001")]
 
 
-def test_execution_to_fill_is_the_apply_fill_command_keyed_by_the_execution_id() -> None:
+def test_execution_to_fill_when_converted_then_is_apply_fill_keyed_by_the_execution_id() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     execution = matcher.on_arrival(_order(quantity="1"), _book()).executions[0]
@@ -336,17 +336,20 @@ def test_execution_to_fill_is_the_apply_fill_command_keyed_by_the_execution_id()
     assert fill.executed_at == 42.0
 
 
-def test_arrival_for_an_unlisted_symbol_raises_unknown_instrument() -> None:
+def test_arrival_when_the_symbol_is_unlisted_then_raises_unknown_instrument() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     order = _order()._replace(symbol="DOGE-USD")
 
-    # Act / Assert
-    with pytest.raises(UnknownInstrument):
+    # Act
+    with pytest.raises(UnknownInstrument) as raised:
         matcher.on_arrival(order, _book())
 
+    # Assert
+    assert raised.value.code == "UNKNOWN_INSTRUMENT"
 
-def test_arrival_of_an_order_id_that_is_still_resting_is_refused() -> None:
+
+def test_arrival_when_the_order_id_still_rests_then_refused_duplicate_order() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     resting = _order(type_=OrderType.LIMIT, tif=TimeInForce.GTC, limit="90.00")
@@ -361,7 +364,7 @@ def test_arrival_of_an_order_id_that_is_still_resting_is_refused() -> None:
     assert matcher.resting_count() == 1
 
 
-def test_limit_order_without_a_price_is_refused() -> None:
+def test_arrival_when_a_limit_order_has_no_price_then_refused_missing_price() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     order = _order(type_=OrderType.LIMIT, tif=TimeInForce.GTC)
@@ -375,7 +378,9 @@ def test_limit_order_without_a_price_is_refused() -> None:
 
 
 @pytest.mark.parametrize("quantity", ["0", "-1"])
-def test_order_without_a_positive_quantity_is_refused(quantity: str) -> None:
+def test_arrival_when_the_quantity_is_not_positive_then_refused_invalid_quantity(
+    quantity: str,
+) -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -387,7 +392,7 @@ def test_order_without_a_positive_quantity_is_refused(quantity: str) -> None:
     assert raised.value.code == "INVALID_QUANTITY"
 
 
-def test_matcher_with_a_negative_fee_rate_is_refused() -> None:
+def test_matcher_when_the_fee_rate_is_negative_then_refuses_it() -> None:
     # Act / Assert
     with pytest.raises(ValueError, match="fee_rate"):
         Matcher(Decimal("-0.001"))

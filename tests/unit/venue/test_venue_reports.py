@@ -19,7 +19,7 @@ FILL = ApplyFill(
 )
 
 
-def test_fill_to_report_then_from_report_gives_the_same_fill() -> None:
+def test_fill_report_when_written_and_read_back_then_gives_the_same_fill() -> None:
     # Act
     again = fill_from_report(fill_to_report(FILL))
 
@@ -27,7 +27,7 @@ def test_fill_to_report_then_from_report_gives_the_same_fill() -> None:
     assert again == FILL
 
 
-def test_fill_to_report_writes_amounts_as_decimal_strings_and_the_execution_id() -> None:
+def test_fill_to_report_when_written_then_has_decimal_strings_and_the_execution_id() -> None:
     # Act
     report = fill_to_report(FILL)
 
@@ -50,7 +50,9 @@ def test_fill_to_report_writes_amounts_as_decimal_strings_and_the_execution_id()
         ("executed_at", True),
     ],
 )
-def test_fill_from_report_refuses_a_report_that_cannot_be_a_fill(field: str, value: Any) -> None:
+def test_fill_from_report_when_it_cannot_be_a_fill_then_refused_invalid_execution_report(
+    field: str, value: Any
+) -> None:
     # Arrange
     report = fill_to_report(FILL)
     report[field] = value

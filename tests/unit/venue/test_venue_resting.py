@@ -56,7 +56,7 @@ def _rest(matcher: Matcher, *orders: VenueOrder) -> None:
         assert matcher.on_arrival(order, EMPTY).outcome is Outcome.RESTING
 
 
-def test_tick_whose_asks_stay_above_a_resting_buy_fills_nothing() -> None:
+def test_tick_when_its_asks_stay_above_a_resting_buy_then_fills_nothing() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00"))
@@ -69,7 +69,7 @@ def test_tick_whose_asks_stay_above_a_resting_buy_fills_nothing() -> None:
     assert matcher.remaining("b-1") == 1
 
 
-def test_tick_crossing_a_resting_buy_fills_it_at_its_own_price() -> None:
+def test_tick_when_it_crosses_a_resting_buy_then_fills_it_at_its_own_price() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00", quantity="2"))
@@ -85,7 +85,9 @@ def test_tick_crossing_a_resting_buy_fills_it_at_its_own_price() -> None:
     assert matcher.resting_count() == 0
 
 
-def test_tick_crossing_a_resting_sell_fills_it_from_bids_at_or_above_its_price() -> None:
+def test_tick_when_it_crosses_a_resting_sell_then_fills_it_from_bids_at_or_above_its_price() -> (
+    None
+):
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("s-1", "101.00", quantity="3", side=Side.SELL))
@@ -98,7 +100,9 @@ def test_tick_crossing_a_resting_sell_fills_it_from_bids_at_or_above_its_price()
     assert matcher.remaining("s-1") == 1
 
 
-def test_a_resting_order_takes_every_crossing_level_but_no_level_beyond_its_price() -> None:
+def test_tick_when_levels_cross_a_resting_order_then_it_takes_each_but_none_beyond_its_price() -> (
+    None
+):
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00", quantity="10"))
@@ -111,7 +115,7 @@ def test_a_resting_order_takes_every_crossing_level_but_no_level_beyond_its_pric
     assert matcher.remaining("b-1") == 7
 
 
-def test_resting_buys_are_served_best_price_first_then_oldest_first() -> None:
+def test_tick_when_several_buys_rest_then_serves_best_price_first_then_oldest_first() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(
@@ -130,7 +134,7 @@ def test_resting_buys_are_served_best_price_first_then_oldest_first() -> None:
     assert matcher.remaining("low") == 1
 
 
-def test_resting_sells_are_served_lowest_price_first() -> None:
+def test_tick_when_several_sells_rest_then_serves_lowest_price_first() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(
@@ -147,7 +151,7 @@ def test_resting_sells_are_served_lowest_price_first() -> None:
     assert [e.order_id for e in executions] == ["s-101", "s-102"]
 
 
-def test_one_ticks_liquidity_is_shared_once_among_resting_orders() -> None:
+def test_tick_when_several_orders_rest_then_shares_its_liquidity_once_among_them() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("a", "99.00", quantity="2"), _limit("b", "99.00", quantity="2"))
@@ -160,7 +164,7 @@ def test_one_ticks_liquidity_is_shared_once_among_resting_orders() -> None:
     assert matcher.remaining("b") == 1
 
 
-def test_a_partly_filled_resting_order_keeps_draining_on_later_ticks_until_gone() -> None:
+def test_later_ticks_when_a_resting_order_is_partly_filled_then_drain_it_until_gone() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00", quantity="5"))
@@ -176,7 +180,7 @@ def test_a_partly_filled_resting_order_keeps_draining_on_later_ticks_until_gone(
     assert matcher.remaining("b-1") is None
 
 
-def test_execution_ids_continue_after_the_fills_the_order_had_on_arrival() -> None:
+def test_tick_when_an_order_filled_on_arrival_then_its_execution_ids_continue() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     arrival = matcher.on_arrival(
@@ -191,7 +195,7 @@ def test_execution_ids_continue_after_the_fills_the_order_had_on_arrival() -> No
     assert [e.execution_id for e in later] == ["b-1:3"]
 
 
-def test_a_protection_price_off_the_tick_grid_rests_on_the_grid_on_the_safe_side() -> None:
+def test_rest_when_the_protection_price_is_off_the_tick_grid_then_rests_on_the_safe_side() -> None:
     # Arrange: a BUY capped at 99.005 may not pay 99.01; it rests at 99.00
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.50", protection="99.005"))
@@ -203,7 +207,7 @@ def test_a_protection_price_off_the_tick_grid_rests_on_the_grid_on_the_safe_side
     assert [e.price for e in executions] == [Decimal("99.00")]
 
 
-def test_an_ask_off_the_tick_grid_crosses_only_orders_it_reaches() -> None:
+def test_tick_when_an_ask_is_off_the_tick_grid_then_crosses_only_orders_it_reaches() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00"))
@@ -215,7 +219,7 @@ def test_an_ask_off_the_tick_grid_crosses_only_orders_it_reaches() -> None:
     assert executions == []
 
 
-def test_a_tick_for_an_unlisted_symbol_fills_nothing() -> None:
+def test_tick_when_the_symbol_is_unlisted_then_fills_nothing() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00"))
@@ -227,7 +231,7 @@ def test_a_tick_for_an_unlisted_symbol_fills_nothing() -> None:
     assert executions == []
 
 
-def test_cancel_removes_a_resting_order_and_returns_what_it_still_had() -> None:
+def test_cancel_when_the_order_rests_then_removes_it_and_returns_what_it_still_had() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00", quantity="5"))
@@ -242,7 +246,7 @@ def test_cancel_removes_a_resting_order_and_returns_what_it_still_had() -> None:
     assert matcher.on_tick(_tick(asks=[("90.00", "100")])) == []
 
 
-def test_cancel_of_an_order_that_is_not_resting_returns_none() -> None:
+def test_cancel_when_the_order_is_not_resting_then_returns_none() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00"))
@@ -253,7 +257,7 @@ def test_cancel_of_an_order_that_is_not_resting_returns_none() -> None:
     assert matcher.cancel("never-seen") is None
 
 
-def test_a_cancelled_order_ahead_in_the_queue_leaves_its_liquidity_to_the_next() -> None:
+def test_tick_when_an_order_ahead_was_cancelled_then_its_liquidity_goes_to_the_next() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("first", "99.00"), _limit("second", "99.00"))
@@ -266,7 +270,7 @@ def test_a_cancelled_order_ahead_in_the_queue_leaves_its_liquidity_to_the_next()
     assert [e.order_id for e in executions] == ["second"]
 
 
-def test_after_many_cancels_the_index_still_fills_the_live_orders_in_priority() -> None:
+def test_tick_when_many_orders_were_cancelled_then_still_fills_the_live_ones_in_priority() -> None:
     # Arrange: enough cancels to trigger the rebuild of the heaps
     matcher = Matcher(FEE_RATE)
     orders = [_limit(f"b-{i}", f"{90 + i % 9}.00") for i in range(3000)]
@@ -284,7 +288,7 @@ def test_after_many_cancels_the_index_still_fills_the_live_orders_in_priority() 
     assert prices == sorted(prices, reverse=True)
 
 
-def test_an_order_id_can_arrive_again_once_it_no_longer_rests() -> None:
+def test_arrival_when_the_order_id_no_longer_rests_then_accepted_again() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
     _rest(matcher, _limit("b-1", "99.00"))
@@ -297,7 +301,9 @@ def test_an_order_id_can_arrive_again_once_it_no_longer_rests() -> None:
     assert result.outcome is Outcome.RESTING
 
 
-def test_restore_rests_an_order_without_matching_and_continues_its_execution_ids() -> None:
+def test_restore_when_an_order_rested_then_rests_it_without_matching_and_continues_its_ids() -> (
+    None
+):
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -316,7 +322,9 @@ def test_restore_rests_an_order_without_matching_and_continues_its_execution_ids
         (_limit("b-1", "99.00"), "0", "INVALID_QUANTITY"),
     ],
 )
-def test_restore_refuses_what_cannot_rest(order: VenueOrder, remaining: str, code: str) -> None:
+def test_restore_when_the_order_cannot_rest_then_refused_with_its_code(
+    order: VenueOrder, remaining: str, code: str
+) -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
 
@@ -328,7 +336,7 @@ def test_restore_refuses_what_cannot_rest(order: VenueOrder, remaining: str, cod
     assert raised.value.code == code
 
 
-def test_resting_orders_near_the_market_drain_as_the_simulated_feed_walks() -> None:
+def test_simulated_feed_when_it_walks_then_resting_orders_near_the_market_drain() -> None:
     # Arrange: buys 0.2% under and sells 0.2% over the start; a feed with strong moves
     matcher = Matcher(FEE_RATE)
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=5, volatility=0.002)
