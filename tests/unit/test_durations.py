@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from oms.durations import Durations
 
 
-def test_a_duration_is_counted_under_the_first_bound_it_does_not_exceed() -> None:
+def test_observe_when_a_duration_is_recorded_then_counts_it_under_the_first_bound_it_fits() -> None:
     durations = Durations((0.01, 0.05))
 
     for seconds in (0.01, 0.011, 0.05, 0.2):
@@ -19,7 +19,7 @@ def test_a_duration_is_counted_under_the_first_bound_it_does_not_exceed() -> Non
     assert durations.total_s == pytest.approx(0.271)
 
 
-def test_bounds_that_do_not_increase_are_refused() -> None:
+def test_durations_when_bounds_do_not_increase_then_refuses_them() -> None:
     with pytest.raises(ValueError, match="increasing"):
         Durations((0.05, 0.01))
 
@@ -27,7 +27,7 @@ def test_bounds_that_do_not_increase_are_refused() -> None:
 # Invariant, in words: the buckets never decrease, the last holds every duration, and each
 # bucket holds exactly the durations at or under its bound.
 @given(st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), max_size=50))
-def test_cumulative_buckets_count_every_duration_at_or_under_their_bound(
+def test_cumulative_when_durations_observed_then_each_bucket_counts_those_at_or_under_it(
     seconds: list[float],
 ) -> None:
     durations = Durations()

@@ -107,7 +107,7 @@ def restarted(repository: MemoryOrderRepository) -> Iterator[tuple[Engine, tuple
     second.stop()
 
 
-def test_balances_reservations_positions_and_resting_orders_come_back(
+def test_recover_when_restarted_then_balances_reservations_positions_and_resting_orders_come_back(
     restarted: tuple[Engine, tuple[object, ...]],
 ) -> None:
     engine, before = restarted
@@ -116,7 +116,7 @@ def test_balances_reservations_positions_and_resting_orders_come_back(
     assert engine.stats().get(timeout=5)["live"] == 0  # resting orders stay in the store
 
 
-def test_replayed_commands_change_nothing_and_resting_orders_go_on(
+def test_commands_when_replayed_after_a_restart_then_change_nothing_and_resting_orders_go_on(
     restarted: tuple[Engine, tuple[object, ...]], repository: MemoryOrderRepository
 ) -> None:
     engine, before = restarted
@@ -160,7 +160,9 @@ def _placed(
     )  # fmt: skip
 
 
-def test_open_orders_that_do_not_rest_are_resumed(repository: MemoryOrderRepository) -> None:
+def test_recover_when_open_orders_do_not_rest_then_resumes_them(
+    repository: MemoryOrderRepository,
+) -> None:
     new = _history(_placed("new", OrderType.LIMIT, Side.BUY, "0.5", "95.00"))
     filled = _history(
         _placed("filled", OrderType.LIMIT, Side.SELL, "0.5", "100.00"),
@@ -208,7 +210,7 @@ def test_open_orders_that_do_not_rest_are_resumed(repository: MemoryOrderReposit
         engine.stop()
 
 
-def test_a_new_market_order_resumed_before_any_tick_is_rejected_with_its_reason(
+def test_recover_when_a_new_market_order_has_no_tick_yet_then_rejects_it_no_market_price(
     repository: MemoryOrderRepository,
 ) -> None:
     new = _history(_placed("new-market", OrderType.MARKET, Side.BUY, "0.5", None))
@@ -227,7 +229,7 @@ def test_a_new_market_order_resumed_before_any_tick_is_rejected_with_its_reason(
         engine.stop()
 
 
-def test_an_account_halted_before_the_restart_stays_halted_after_it(
+def test_recover_when_an_account_was_halted_then_it_stays_halted(
     repository: MemoryOrderRepository,
 ) -> None:
     # Arrange: the store recorded a1 halted by an operator
@@ -249,7 +251,7 @@ def test_an_account_halted_before_the_restart_stays_halted_after_it(
     assert engine.risk_book.trading_state("a2") is TradingState.ACTIVE
 
 
-def test_a_rebuild_for_fewer_accounts_keeps_theirs_and_lets_the_others_go(
+def test_recover_when_the_replica_keeps_fewer_accounts_then_keeps_theirs_and_lets_the_others_go(
     restarted: tuple[Engine, tuple[object, ...]], repository: MemoryOrderRepository
 ) -> None:
     """After a rebalance that leaves this replica only a1: a1's balances and resting order as

@@ -68,7 +68,7 @@ def _start(actors: list[pykka.ActorRef[Any]], feed: SimulatedFeed | None = None)
     return ref
 
 
-def test_market_data_actor_applies_a_tick_and_answers_the_book_and_last_price(
+def test_market_data_actor_when_a_tick_is_applied_then_answers_the_book_and_last_price(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -85,7 +85,7 @@ def test_market_data_actor_applies_a_tick_and_answers_the_book_and_last_price(
     assert last == Decimal("2999.00")
 
 
-def test_market_data_actor_answers_none_for_a_listed_symbol_without_ticks(
+def test_market_data_actor_when_a_listed_symbol_has_no_ticks_then_answers_none(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -96,7 +96,7 @@ def test_market_data_actor_answers_none_for_a_listed_symbol_without_ticks(
     assert ref.ask(GetLastPrice("BTC-USD")) is None
 
 
-def test_market_data_actor_forwards_accepted_ticks_to_subscribers_but_not_stale_ones(
+def test_market_data_actor_when_ticks_arrive_then_forwards_accepted_ones_but_not_stale_ones(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -114,7 +114,7 @@ def test_market_data_actor_forwards_accepted_ticks_to_subscribers_but_not_stale_
     assert received == [_tick(ts=2.0)]
 
 
-def test_market_data_actor_after_unsubscribe_stops_forwarding(
+def test_market_data_actor_when_unsubscribed_then_stops_forwarding(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -151,7 +151,7 @@ def test_market_data_actor_when_a_subscriber_died_then_drops_it_and_keeps_going(
     assert ref.is_alive()
 
 
-def test_market_data_actor_advance_feed_applies_and_answers_one_tick_per_symbol(
+def test_market_data_actor_when_the_feed_advances_then_applies_and_answers_one_tick_per_symbol(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
@@ -167,15 +167,18 @@ def test_market_data_actor_advance_feed_applies_and_answers_one_tick_per_symbol(
     assert btc == expected[0]
 
 
-def test_market_data_actor_advance_feed_without_a_feed_raises_no_feed(
+def test_market_data_actor_when_advanced_without_a_feed_then_raises_no_feed(
     actors: list[pykka.ActorRef[Any]],
 ) -> None:
     # Arrange
     ref = _start(actors)
 
-    # Act / Assert
-    with pytest.raises(NoFeed):
+    # Act
+    with pytest.raises(NoFeed) as raised:
         ref.ask(AdvanceFeed(now=1.0))
+
+    # Assert
+    assert raised.value.code == "NO_FEED"
 
 
 def test_market_data_actor_when_asked_something_outside_its_protocol_then_raises(
@@ -200,6 +203,9 @@ def test_market_data_actor_when_asked_with_an_unlisted_symbols_tick_then_raises(
     tick = _tick()
     foreign = Tick("DOGE-USD", tick.last_price, None, None, (), (), 1.0)
 
-    # Act / Assert
-    with pytest.raises(UnknownInstrument):
+    # Act
+    with pytest.raises(UnknownInstrument) as raised:
         ref.ask(foreign)
+
+    # Assert
+    assert raised.value.code == "UNKNOWN_INSTRUMENT"

@@ -15,7 +15,7 @@ def _tick(symbol: str = "ETH-USD", *, ts: float = 10.0, bid: str = "2999.00") ->
     return Tick(symbol, best_bid + 1, best_bid, asks[0].price, bids, asks, ts)
 
 
-def test_order_book_before_any_tick_has_no_prices_and_no_levels() -> None:
+def test_order_book_when_no_tick_arrived_then_has_no_prices_and_no_levels() -> None:
     # Arrange
     book = OrderBook("ETH-USD")
 
@@ -29,7 +29,9 @@ def test_order_book_before_any_tick_has_no_prices_and_no_levels() -> None:
     assert book.snapshot() is None
 
 
-def test_order_book_apply_then_shows_last_price_best_bid_best_ask_and_mid() -> None:
+def test_order_book_when_a_tick_is_applied_then_shows_last_price_best_bid_best_ask_and_mid() -> (
+    None
+):
     # Arrange
     book = OrderBook("ETH-USD")
 
@@ -45,7 +47,7 @@ def test_order_book_apply_then_shows_last_price_best_bid_best_ask_and_mid() -> N
     assert book.ts == 10.0
 
 
-def test_order_book_depth_returns_the_best_n_levels_of_each_side() -> None:
+def test_order_book_depth_when_asked_for_n_then_returns_the_best_n_levels_of_each_side() -> None:
     # Arrange
     book = OrderBook("ETH-USD")
     book.apply(_tick())
@@ -64,7 +66,7 @@ def test_order_book_depth_when_negative_then_refuses_it() -> None:
         OrderBook("ETH-USD").depth(-1)
 
 
-def test_order_book_snapshot_with_depth_is_the_latest_tick_cut_to_that_depth() -> None:
+def test_order_book_snapshot_when_given_a_depth_then_is_the_latest_tick_cut_to_it() -> None:
     # Arrange
     book = OrderBook("ETH-USD")
     tick = _tick()
@@ -119,7 +121,7 @@ def test_order_book_when_a_tick_is_for_another_symbol_then_refuses_it() -> None:
     assert raised.value.code == "SYMBOL_MISMATCH"
 
 
-def test_market_data_apply_updates_only_the_ticks_symbol() -> None:
+def test_market_data_when_a_tick_is_applied_then_updates_only_its_symbol() -> None:
     # Arrange
     market = MarketData(["ETH-USD", "BTC-USD"])
 
@@ -149,14 +151,17 @@ def test_market_data_when_asked_for_an_unlisted_book_then_raises_unknown_instrum
     # Arrange
     market = MarketData(["ETH-USD"])
 
-    # Act / Assert
-    with pytest.raises(UnknownInstrument):
+    # Act
+    with pytest.raises(UnknownInstrument) as no_book:
         market.book("DOGE-USD")
-    with pytest.raises(UnknownInstrument):
+    with pytest.raises(UnknownInstrument) as no_price:
         market.last_price("DOGE-USD")
 
+    # Assert
+    assert no_book.value.code == no_price.value.code == "UNKNOWN_INSTRUMENT"
 
-def test_market_data_with_open_listing_makes_a_book_on_a_symbols_first_tick() -> None:
+
+def test_market_data_when_listing_is_open_then_makes_a_book_on_a_symbols_first_tick() -> None:
     # Arrange
     market = MarketData()
 
@@ -168,7 +173,9 @@ def test_market_data_with_open_listing_makes_a_book_on_a_symbols_first_tick() ->
     assert market.last_price("DOGE-USD") == Decimal("3000.00")
 
 
-def test_market_data_with_open_listing_answers_an_unseen_symbol_with_an_empty_book() -> None:
+def test_market_data_when_listing_is_open_then_answers_an_unseen_symbol_with_an_empty_book() -> (
+    None
+):
     # Arrange
     market = MarketData()
 

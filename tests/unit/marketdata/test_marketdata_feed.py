@@ -13,7 +13,7 @@ def _walk(feed: SimulatedFeed, steps: int) -> list[Tick]:
     return [tick for i in range(steps) for tick in feed.step(float(i))]
 
 
-def test_feed_with_the_same_seed_gives_the_same_ticks() -> None:
+def test_feed_when_seeded_the_same_then_gives_the_same_ticks() -> None:
     # Arrange
     first = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=42)
     second = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=42)
@@ -22,7 +22,7 @@ def test_feed_with_the_same_seed_gives_the_same_ticks() -> None:
     assert _walk(first, 50) == _walk(second, 50)
 
 
-def test_feed_with_another_seed_gives_other_ticks() -> None:
+def test_feed_when_seeded_otherwise_then_gives_other_ticks() -> None:
     # Arrange
     first = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=1)
     second = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=2)
@@ -31,7 +31,7 @@ def test_feed_with_another_seed_gives_other_ticks() -> None:
     assert _walk(first, 5) != _walk(second, 5)
 
 
-def test_feed_gives_a_symbol_the_same_ticks_however_often_other_symbols_are_stepped() -> None:
+def test_feed_when_other_symbols_are_stepped_then_a_symbols_ticks_stay_the_same() -> None:
     # Arrange
     busy = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=7)
     quiet = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=7)
@@ -46,7 +46,9 @@ def test_feed_gives_a_symbol_the_same_ticks_however_often_other_symbols_are_step
     assert from_busy == from_quiet
 
 
-def test_feed_step_gives_one_tick_per_symbol_in_listing_order_stamped_now() -> None:
+def test_feed_step_when_called_then_gives_one_tick_per_symbol_in_listing_order_stamped_now() -> (
+    None
+):
     # Arrange
     feed = SimulatedFeed(instrument_map(DEFAULT_INSTRUMENTS), seed=7)
 
@@ -59,7 +61,9 @@ def test_feed_step_gives_one_tick_per_symbol_in_listing_order_stamped_now() -> N
     assert feed.symbols == ("BTC-USD", "ETH-USD", "SOL-USD")
 
 
-def test_feed_puts_every_price_on_the_tick_grid_and_every_quantity_on_the_lot_grid() -> None:
+def test_feed_when_it_quotes_then_prices_are_on_the_tick_grid_and_quantities_on_the_lot_grid() -> (
+    None
+):
     # Arrange
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=3)
     instruments = instrument_map(DEFAULT_INSTRUMENTS)
@@ -77,7 +81,9 @@ def test_feed_puts_every_price_on_the_tick_grid_and_every_quantity_on_the_lot_gr
             assert level.quantity > 0
 
 
-def test_feed_quotes_a_positive_spread_and_the_configured_depth_on_both_sides() -> None:
+def test_feed_when_it_quotes_then_has_a_positive_spread_and_the_configured_depth_each_side() -> (
+    None
+):
     # Arrange
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=3, depth=7)
 
@@ -98,7 +104,7 @@ def test_feed_quotes_a_positive_spread_and_the_configured_depth_on_both_sides() 
     ("symbol", "start"),
     [("BTC-USD", Decimal(60000)), ("ETH-USD", Decimal(3000)), ("SOL-USD", Decimal(150))],
 )
-def test_feed_starts_the_default_instruments_near_their_usual_prices(
+def test_feed_when_started_with_defaults_then_quotes_near_the_usual_prices(
     symbol: str, start: Decimal
 ) -> None:
     # Arrange
@@ -111,7 +117,7 @@ def test_feed_starts_the_default_instruments_near_their_usual_prices(
     assert abs(tick.last_price - start) / start < Decimal("0.01")
 
 
-def test_feed_starts_where_told_when_given_start_prices() -> None:
+def test_feed_when_given_start_prices_then_starts_there() -> None:
     # Arrange
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=7, start_prices={"ETH-USD": Decimal(1000)})
 
@@ -122,7 +128,7 @@ def test_feed_starts_where_told_when_given_start_prices() -> None:
     assert abs(tick.last_price - 1000) < 10
 
 
-def test_feed_shows_enough_depth_for_typical_demo_orders_in_two_levels() -> None:
+def test_feed_when_it_quotes_then_two_levels_hold_a_typical_demo_order() -> None:
     # Arrange: about $30,000 of each (0.5 BTC, 10 ETH, 200 SOL)
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=11)
     demo_size = {"BTC-USD": Decimal("0.5"), "ETH-USD": Decimal(10), "SOL-USD": Decimal(200)}
@@ -137,7 +143,7 @@ def test_feed_shows_enough_depth_for_typical_demo_orders_in_two_levels() -> None
         assert sum(level.quantity for level in tick.bids[:2]) >= wanted
 
 
-def test_feed_keeps_prices_positive_on_a_long_walk_from_a_low_start() -> None:
+def test_feed_when_it_walks_long_from_a_low_start_then_keeps_prices_positive() -> None:
     # Arrange
     penny = Instrument("PEN-USD", "PEN", "USD", Decimal("0.01"), Decimal(1))
     feed = SimulatedFeed([penny], seed=5, start_prices={"PEN-USD": Decimal("0.05")}, volatility=0.2)
@@ -153,9 +159,12 @@ def test_feed_when_asked_for_a_symbol_it_does_not_quote_then_raises_unknown_inst
     # Arrange
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=7)
 
-    # Act / Assert
-    with pytest.raises(UnknownInstrument):
+    # Act
+    with pytest.raises(UnknownInstrument) as raised:
         feed.next_tick("DOGE-USD", 0.0)
+
+    # Assert
+    assert raised.value.code == "UNKNOWN_INSTRUMENT"
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def _tick(**overrides: object) -> Tick:
     return Tick(**fields)  # type: ignore[arg-type]
 
 
-def test_tick_to_dict_then_from_dict_gives_the_same_tick() -> None:
+def test_tick_when_written_to_dict_and_read_back_then_is_the_same() -> None:
     # Arrange
     tick = _tick()
 
@@ -38,7 +38,7 @@ def test_tick_to_dict_then_from_dict_gives_the_same_tick() -> None:
     assert again == tick
 
 
-def test_tick_to_dict_writes_every_amount_as_a_decimal_string() -> None:
+def test_tick_to_dict_when_written_then_every_amount_is_a_decimal_string() -> None:
     # Arrange
     tick = _tick()
 
@@ -182,7 +182,9 @@ def test_tick_when_a_level_quantity_is_not_positive_then_refuses_it(quantity: De
     assert raised.value.code == "TICK_AMOUNT"
 
 
-def test_tick_with_empty_sides_and_no_best_prices_is_a_valid_last_trade_only_tick() -> None:
+def test_tick_when_sides_are_empty_and_no_best_prices_then_is_a_valid_last_trade_only_tick() -> (
+    None
+):
     # Act
     tick = _tick(bids=(), asks=(), best_bid=None, best_ask=None)
 
