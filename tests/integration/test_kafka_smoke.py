@@ -31,7 +31,7 @@ async def _drain(
             stop.set()
 
 
-async def test_two_consumers_in_one_group_split_the_partitions_and_see_every_message(
+async def test_consumer_group_when_two_consumers_join_then_they_split_the_partitions_and_see_all(
     settings: Settings, unique: str
 ) -> None:
     # Arrange
@@ -96,7 +96,7 @@ async def test_two_consumers_in_one_group_split_the_partitions_and_see_every_mes
     assert sorted(int(v) for s in seen for v in s) == list(range(MESSAGES))
 
 
-async def test_a_faust_agent_consumes_what_a_producer_sends(
+async def test_faust_agent_when_a_producer_sends_then_consumes_it(
     settings: Settings, unique: str, tmp_path: Path
 ) -> None:
     # Arrange

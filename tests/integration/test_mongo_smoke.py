@@ -24,7 +24,7 @@ class SmokeOrder(Document):
         bson_encoders = {Decimal: str}
 
 
-async def test_beanie_inserts_queries_and_refuses_a_duplicate_on_a_unique_index(
+async def test_beanie_when_inserting_and_querying_then_round_trips_and_refuses_a_duplicate_key(
     settings: Settings, unique: str
 ) -> None:
     # Arrange
@@ -42,8 +42,9 @@ async def test_beanie_inserts_queries_and_refuses_a_duplicate_on_a_unique_index(
         assert found.quantity == Decimal("0.12345678")
         assert raw is not None
         assert raw["quantity"] == "0.12345678"  # a lossless string, never a float
-        with pytest.raises(DuplicateKeyError):
+        with pytest.raises(DuplicateKeyError) as duplicate:
             await SmokeOrder(order_id="o-1", quantity=Decimal("1")).insert()
+        assert duplicate.value.code == 11000  # MongoDB's duplicate key code, FerretDB's too
     finally:
         await client.drop_database(f"smoke_{unique}")
         await client.close()

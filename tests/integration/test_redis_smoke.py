@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 from oms.config import Settings
 
 
-async def test_set_nx_ex_claims_a_key_once_and_refuses_the_second_claim(
+async def test_set_nx_ex_when_claimed_twice_then_the_first_wins_and_the_second_is_refused(
     settings: Settings, unique: str
 ) -> None:
     # Arrange

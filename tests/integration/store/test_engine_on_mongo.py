@@ -26,7 +26,7 @@ def database(settings: Settings, unique: str) -> Iterator[str]:
     client.close()
 
 
-def test_the_engine_writes_through_the_repository_and_a_restart_recovers_open_orders(
+def test_engine_when_on_mongodb_then_writes_through_and_a_restart_recovers_open_orders(
     settings: Settings, database: str
 ) -> None:
     # Arrange

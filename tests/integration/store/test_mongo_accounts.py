@@ -27,7 +27,7 @@ async def database(settings: Settings, unique: str) -> AsyncIterator[AsyncDataba
     await client.close()
 
 
-async def test_an_account_is_opened_once_and_its_limits_versioned(
+async def test_accounts_when_opened_twice_and_limits_changed_then_refused_once_and_versioned(
     database: AsyncDatabase[dict],
 ) -> None:
     # Arrange
@@ -37,7 +37,7 @@ async def test_an_account_is_opened_once_and_its_limits_versioned(
 
     # Act
     await accounts.open(record)
-    with pytest.raises(AccountExists):
+    with pytest.raises(AccountExists) as exists:
         await accounts.open(record)
     changed = await accounts.set_limits("acct-1", limits)
     await accounts.open(AccountRecord("acct-2", {"USD": Decimal("1")}, limits, 6.0))
@@ -52,11 +52,13 @@ async def test_an_account_is_opened_once_and_its_limits_versioned(
         ("acct-2", 1),
     ]
     assert await accounts.get("nobody") is None
-    with pytest.raises(UnknownAccount):
+    with pytest.raises(UnknownAccount) as unknown:
         await accounts.set_limits("nobody", limits)
+    assert exists.value.code == "ACCOUNT_EXISTS"
+    assert unknown.value.code == "UNKNOWN_ACCOUNT"
 
 
-async def test_the_kill_switch_is_recorded_per_account_and_globally_and_read_back(
+async def test_kill_switch_when_set_per_account_and_globally_then_recorded_and_read_back(
     database: AsyncDatabase[dict],
 ) -> None:
     # Arrange
@@ -78,11 +80,12 @@ async def test_the_kill_switch_is_recorded_per_account_and_globally_and_read_bac
     )
     assert [r.trading_state for r in await accounts.load_all()] == [TradingState.HALTED]
     assert await MongoAccountRepository(database).global_trading_state() is TradingState.REDUCING
-    with pytest.raises(UnknownAccount):
+    with pytest.raises(UnknownAccount) as unknown:
         await accounts.set_trading_state("nobody", TradingState.HALTED)
+    assert unknown.value.code == "UNKNOWN_ACCOUNT"
 
 
-async def test_the_design_indexes_are_created_when_asked_and_a_restart_keeps_them(
+async def test_indexes_when_asked_for_then_created_as_designed_and_a_restart_keeps_them(
     database: AsyncDatabase[dict],
 ) -> None:
     # Arrange: FerretDB gets none by default (it never reads through them), MongoDB all of them

@@ -73,7 +73,7 @@ async def _raw_ids(settings: Settings, database: str) -> list[str]:
     return sorted(ids)
 
 
-async def test_a_saved_order_is_served_at_once_and_written_as_one_document_per_batch(
+async def test_save_when_orders_are_saved_then_served_at_once_and_written_one_document_per_batch(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange
@@ -92,7 +92,7 @@ async def test_a_saved_order_is_served_at_once_and_written_as_one_document_per_b
     assert await _raw_ids(settings, database) == ["o-1", "o-2:00000002"]
 
 
-async def test_replaying_a_batch_changes_nothing(
+async def test_save_when_a_batch_is_replayed_then_changes_nothing(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange
@@ -119,7 +119,7 @@ async def test_replaying_a_batch_changes_nothing(
     assert repository.held("o-1") == StoredOrder(states(history)[-1], tuple(history))
 
 
-async def test_flush_returns_only_once_everything_saved_is_in_mongodb(
+async def test_flush_when_orders_were_saved_then_returns_only_once_all_are_in_mongodb(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange
@@ -145,7 +145,7 @@ async def _page(repository: MongoOrderRepository, query: OrderQuery) -> list[str
 
 
 @pytest.mark.parametrize("indexed", [False, True], ids=["one-sorted-scan", "by-index"])
-async def test_orders_dropped_from_memory_are_read_back_from_mongodb(
+async def test_read_when_orders_left_memory_then_reads_them_back_from_mongodb(
     repository: MongoOrderRepository, indexed: bool
 ) -> None:
     # Arrange: keep_terminal=2, so the three oldest of five settled orders leave memory; both
@@ -266,7 +266,7 @@ async def test_reads_when_mongodb_is_asked_then_they_run_on_the_stores_loop_thre
     assert set(repository.read_threads) == {"oms-store"}
 
 
-async def test_recovery_brings_back_open_orders_finished_ids_and_executions(
+async def test_recover_when_restarted_then_brings_back_open_orders_finished_ids_and_executions(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange: one repository writes, then "crashes" (closes); a new one recovers
@@ -296,7 +296,7 @@ async def test_recovery_brings_back_open_orders_finished_ids_and_executions(
     ]
 
 
-async def test_a_failed_write_is_retried_surfaced_and_finally_written(
+async def test_write_when_it_fails_then_retried_surfaced_and_finally_written(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange: point the writer at a server that does not answer (a real driver failure)
@@ -304,10 +304,12 @@ async def test_a_failed_write_is_retried_surfaced_and_finally_written(
         _save_whole(repository, settled_history("o-1"))
 
         # Act / Assert: the barrier times out with the typed error, the batch is kept
-        with pytest.raises(StoreUnavailable, match="write failed"):
+        with pytest.raises(StoreUnavailable, match="write failed") as away:
             await repository.durable(wait_s=1.0)
+        assert away.value.code == "STORE_UNAVAILABLE"
         assert repository.retries >= 1
         assert repository.last_error is not None
+        assert repository.last_error.code == "STORE_WRITE_FAILED"
         server_back()
         await repository.durable(wait_s=10.0)
 
@@ -315,7 +317,7 @@ async def test_a_failed_write_is_retried_surfaced_and_finally_written(
     assert repository.last_error is None
 
 
-async def test_the_raw_documents_are_valid_beanie_documents(
+async def test_documents_when_written_raw_then_read_as_valid_beanie_documents(
     repository: MongoOrderRepository,
 ) -> None:
     # Arrange
@@ -332,7 +334,7 @@ async def test_the_raw_documents_are_valid_beanie_documents(
     assert document.version == 5
 
 
-async def test_an_open_order_nobody_waits_for_is_written_when_its_hold_ends(
+async def test_write_when_an_open_orders_hold_ends_with_no_waiter_then_writes_it(
     settings: Settings, database: str
 ) -> None:
     # Arrange
@@ -354,7 +356,7 @@ async def test_an_open_order_nobody_waits_for_is_written_when_its_hold_ends(
         await repository.close()
 
 
-async def test_a_batch_is_announced_only_once_written_and_batches_in_the_order_saved(
+async def test_after_durable_when_the_server_is_away_then_announces_only_once_written_in_order(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
     # Arrange: the writer's server does not answer, so nothing can become durable
@@ -376,7 +378,7 @@ async def test_a_batch_is_announced_only_once_written_and_batches_in_the_order_s
     assert await _raw_ids(settings, database) == ["o-1", "o-2:00000002"]
 
 
-async def test_an_announcement_is_a_waiter_so_an_open_order_is_not_held(
+async def test_after_durable_when_an_announcement_waits_then_the_open_order_is_not_held(
     settings: Settings, database: str
 ) -> None:
     # Arrange: a hold far longer than the test waits

@@ -31,7 +31,7 @@ async def client(settings: Settings, unique: str) -> AsyncIterator[aioredis.Redi
     await redis.aclose()
 
 
-async def test_the_first_claim_wins_and_a_second_learns_the_holder(
+async def test_claim_when_a_key_is_claimed_twice_then_the_first_wins_and_the_second_learns_the_holder(
     settings: Settings, client: aioredis.Redis, unique: str
 ) -> None:
     # Arrange
@@ -53,7 +53,7 @@ async def test_the_first_claim_wins_and_a_second_learns_the_holder(
     assert settings.idempotency_ttl_s - 5 < ttl <= settings.idempotency_ttl_s == 24 * 3600
 
 
-async def test_twenty_concurrent_claims_make_exactly_one_first(
+async def test_claim_when_twenty_claims_race_then_exactly_one_is_first(
     settings: Settings, client: aioredis.Redis, unique: str
 ) -> None:
     # Arrange
@@ -71,7 +71,7 @@ async def test_twenty_concurrent_claims_make_exactly_one_first(
     assert {c.order_id for c in claims} == {winners[0].order_id}
 
 
-async def test_the_order_cache_keeps_the_latest_state_with_a_ttl(
+async def test_order_cache_when_states_are_put_then_keeps_the_latest_with_a_ttl(
     settings: Settings, client: aioredis.Redis, unique: str
 ) -> None:
     # Arrange
@@ -91,7 +91,7 @@ async def test_the_order_cache_keeps_the_latest_state_with_a_ttl(
     assert await cache.get(f"missing-{unique}") is None
 
 
-async def test_the_order_book_cache_lives_about_a_second(
+async def test_order_book_cache_when_put_then_lives_about_a_second(
     client: aioredis.Redis, unique: str
 ) -> None:
     # Arrange
@@ -114,7 +114,7 @@ async def test_the_order_book_cache_lives_about_a_second(
     assert 0 < ttl_ms <= 1000
 
 
-async def test_many_concurrent_cache_puts_beyond_the_pool_size_all_land_with_their_ttl(
+async def test_cache_puts_when_more_concurrent_than_the_pool_then_all_land_with_their_ttl(
     settings: Settings, client: aioredis.Redis, unique: str
 ) -> None:
     # Arrange: more concurrent puts than the client's pool has connections (100)
@@ -130,7 +130,7 @@ async def test_many_concurrent_cache_puts_beyond_the_pool_size_all_land_with_the
     assert 0 < await client.ttl(f"order:{orders[-1].order_id}") <= settings.order_cache_ttl_s
 
 
-async def test_many_concurrent_claims_on_distinct_keys_all_win_beyond_the_pool_size(
+async def test_claims_when_more_concurrent_than_the_pool_on_distinct_keys_then_all_win(
     settings: Settings, client: aioredis.Redis, unique: str
 ) -> None:
     # Arrange: more concurrent claims than the client's pool has connections (100)

@@ -146,7 +146,7 @@ def by_account(records: list[Any]) -> dict[str, list[Any]]:
     return grouped
 
 
-async def test_events_of_an_account_arrive_in_publish_order_on_its_murmur2_partition(
+async def test_event_sink_when_publishing_then_an_accounts_events_arrive_in_order_on_its_partition(
     topics: Topics, started: Callable[[KafkaEventSink], Any]
 ) -> None:
     # Arrange
@@ -177,7 +177,7 @@ async def test_events_of_an_account_arrive_in_publish_order_on_its_murmur2_parti
     assert (sink.published, sink.failed) == (len(events) + len(rejections), 0)
 
 
-async def test_drain_returns_once_kafka_acknowledged_everything_handed_over(
+async def test_drain_when_events_were_handed_over_then_returns_once_kafka_acknowledged_them(
     topics: Topics, started: Callable[[KafkaEventSink], Any]
 ) -> None:
     # Arrange
@@ -194,7 +194,7 @@ async def test_drain_returns_once_kafka_acknowledged_everything_handed_over(
     assert await topics.end_offsets(topics.names.order_events) == len(events)
 
 
-async def test_drain_waits_for_what_was_published_before_it_not_for_what_keeps_coming(
+async def test_drain_when_events_keep_coming_then_waits_only_for_those_published_before_it(
     topics: Topics, started: Callable[[KafkaEventSink], Any]
 ) -> None:
     # Arrange: a thread keeps publishing (as the engine under load does) until told to stop
@@ -225,7 +225,7 @@ async def test_drain_waits_for_what_was_published_before_it_not_for_what_keeps_c
     assert sink.published >= len(before)
 
 
-async def test_a_batch_kafka_refuses_is_sent_again_and_drain_fails_until_it_is(
+async def test_drain_when_kafka_refuses_a_batch_then_fails_until_it_is_sent_again(
     topics: Topics, started: Callable[[KafkaEventSink], Any]
 ) -> None:
     # Arrange: Kafka refuses every record batch (the first hand-over and the drain's re-send),
@@ -247,8 +247,9 @@ async def test_a_batch_kafka_refuses_is_sent_again_and_drain_fails_until_it_is(
 
     # Act
     published_from_a_thread(sink, [events])
-    with pytest.raises(EventsNotPublished):
+    with pytest.raises(EventsNotPublished) as refused:
         await sink.drain()
+    assert refused.value.code == "EVENTS_NOT_PUBLISHED"
     refusals["left"] = 0
     await sink.drain()  # the barrier retries: this time everything goes
 
@@ -263,7 +264,7 @@ async def test_a_batch_kafka_refuses_is_sent_again_and_drain_fails_until_it_is(
     )
 
 
-async def test_a_batch_larger_than_one_record_batch_is_split_and_fully_delivered(
+async def test_event_sink_when_a_batch_exceeds_one_record_batch_then_splits_and_delivers_it_all(
     topics: Topics, started: Callable[[KafkaEventSink], Any]
 ) -> None:
     # Arrange: record batches of 2 KiB hold a handful of events each
@@ -295,7 +296,7 @@ async def test_a_batch_larger_than_one_record_batch_is_split_and_fully_delivered
         assert orders == expected
 
 
-async def test_command_bus_given_many_commands_keeps_each_accounts_order_and_partition(
+async def test_command_bus_when_given_many_commands_then_keeps_each_accounts_order_and_partition(
     topics: Topics,
 ) -> None:
     # Arrange
@@ -343,7 +344,7 @@ async def test_command_bus_given_many_commands_keeps_each_accounts_order_and_par
         assert {r.partition for r in grouped[account]} == {kafka_partition(account)}
 
 
-async def test_event_sink_places_each_account_where_a_plain_producer_puts_its_key(
+async def test_event_sink_when_publishing_then_places_each_account_where_a_plain_producer_would(
     topics: Topics, started: Callable[[KafkaEventSink], Any], settings: Settings
 ) -> None:
     # Arrange: a producer with aiokafka's own default partitioner, one record per account

@@ -180,7 +180,7 @@ async def _settled_with_price(p: Pipeline) -> None:
     await _eventually(has_price)
 
 
-async def test_an_order_produced_onto_the_orders_topic_is_settled_and_published(
+async def test_ingestion_when_an_order_is_produced_on_orders_then_settled_and_published(
     pipeline: Pipeline,
 ) -> None:
     # Arrange: a price reaches the engine through the prices topic
@@ -211,7 +211,7 @@ async def test_an_order_produced_onto_the_orders_topic_is_settled_and_published(
     assert {r.key for r in records} == {ACCOUNT.encode()}
 
 
-async def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_is_processed(
+async def test_ingestion_when_a_record_is_poison_then_dead_lettered_and_the_next_processed(
     pipeline: Pipeline,
 ) -> None:
     # Arrange
@@ -254,7 +254,9 @@ async def _committed(settings: Settings, group_id: str, topic: str) -> dict[int,
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
-async def test_an_offset_is_committed_only_after_the_durability_barrier(held: Pipeline) -> None:
+async def test_ingestion_when_the_store_is_held_then_commits_the_offset_only_after_the_barrier(
+    held: Pipeline,
+) -> None:
     # Arrange: the store's flush is held shut
     repository = held.repository
     assert isinstance(repository, HeldRepository)
@@ -290,7 +292,9 @@ async def _status(p: Pipeline, order_id: str, status: OrderStatus) -> Any:
     return await _eventually(reached)
 
 
-async def test_the_command_bus_places_and_cancels_through_kafka(pipeline: Pipeline) -> None:
+async def test_command_bus_when_placing_and_cancelling_then_goes_through_kafka(
+    pipeline: Pipeline,
+) -> None:
     # Arrange
     await _settled_with_price(pipeline)
     bus = KafkaCommandBus(pipeline.settings, pipeline.names)
@@ -312,7 +316,7 @@ async def test_the_command_bus_places_and_cancels_through_kafka(pipeline: Pipeli
     assert order.filled_quantity == 0
 
 
-async def test_an_external_fill_settles_an_order_and_an_overfill_is_dead_lettered(
+async def test_ingestion_when_an_external_fill_arrives_then_settles_and_an_overfill_is_dead_lettered(
     pipeline: Pipeline,
 ) -> None:
     # Arrange: a resting order
@@ -339,7 +343,7 @@ async def test_an_external_fill_settles_an_order_and_an_overfill_is_dead_lettere
     assert orjson.loads(dead[0].value)["offset"] == 2
 
 
-async def test_account_changes_through_kafka_reach_the_owning_engine_ahead_of_its_orders(
+async def test_ingestion_when_account_changes_come_through_kafka_then_reach_the_owner_ahead_of_orders(
     pipeline: Pipeline,
 ) -> None:
     """An account opened (and halted) on another replica: the announcements on ``orders`` open
@@ -450,7 +454,7 @@ async def test_consumer_lag_when_a_record_is_not_durable_yet_then_counts_it_unti
     await _eventually(caught_up)
 
 
-async def test_an_open_account_record_for_a_reserved_id_goes_to_the_dead_letter_topic(
+async def test_ingestion_when_an_account_id_is_reserved_then_dead_letters_the_opening(
     pipeline: Pipeline,
 ) -> None:
     # Arrange
