@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
@@ -183,21 +183,23 @@ def variable_name(settings_cls: type[BaseSettings], field_name: str) -> str:
 def _describe(
     settings_cls: type[BaseSettings], exc: ValidationError, values: Mapping[str, Any]
 ) -> str:
-    """Name each variable pydantic refused, with its text, the type it needs and why."""
+    """Name each variable pydantic refused, with its text, what it must be and why."""
     problems = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
         field = settings_cls.model_fields.get(name)
-        kind = _type_name(field.annotation) if field is not None else "setting"
+        wanted = _wanted(field.annotation) if field is not None else "a valid setting"
         raw = values.get(name, error.get("input"))
         problems.append(
-            f"{variable_name(settings_cls, name)}={raw!r} is not a valid {kind} ({error['msg']})"
+            f"{variable_name(settings_cls, name)}={raw!r} is not {wanted} ({error['msg']})"
         )
     return "; ".join(problems)
 
 
-def _type_name(annotation: object) -> str:
-    """``int`` for int, ``tuple[str, ...]`` for a generic alias."""
+def _wanted(annotation: object) -> str:
+    """What a field takes: ``a valid int``, ``a valid tuple[str, ...]``, ``one of json, text``."""
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in get_args(annotation))
     if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation)
+        return f"a valid {annotation.__name__}"
+    return f"a valid {annotation}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 import pytest
 from pydantic import ValidationError
@@ -133,6 +134,23 @@ def test_from_env_when_several_values_are_bad_then_names_each_variable() -> None
     assert "OMS_HTTP_PORT='x'" in str(raised.value)
     assert "OMS_FEE_RATE='y'" in str(raised.value)
     assert "OMS_LOG_LEVEL" not in str(raised.value)
+
+
+class ChoiceSettings(Settings):
+    """Settings with a field of fixed choices (a log format, say): a ``Literal``."""
+
+    mode: Literal["json", "text"] = "text"
+
+
+def test_from_env_when_a_choice_is_not_listed_then_names_the_variable_and_the_choices() -> None:
+    chosen = ChoiceSettings.from_env({"OMS_MODE": "json"})
+
+    with pytest.raises(SettingsError) as raised:
+        ChoiceSettings.from_env({"OMS_MODE": "xml"})
+
+    assert chosen.mode == "json"
+    assert raised.value.code == "INVALID_SETTING"
+    assert str(raised.value).startswith("OMS_MODE='xml' is not one of json, text (")
 
 
 def test_from_env_when_given_no_mapping_then_reads_the_process_environment(
