@@ -389,7 +389,7 @@ async def _dry_run_reasons(
         return [violation["reason"] for violation in (await response.json())["violations"]]
 
 
-def test_sigkill_mid_flow_then_restart_ends_every_order_once_and_conserves_balances(
+def test_restart_when_sigkilled_mid_flow_then_ends_every_order_once_and_conserves_balances(
     serve: Serve,
 ) -> None:
     serve.start()

@@ -34,7 +34,7 @@ async def _until(
         await asyncio.sleep(0.1)
 
 
-async def test_a_market_order_over_rest_is_settled_and_seen_through_get_events_and_websocket(
+async def test_place_when_a_market_order_comes_over_rest_then_settles_seen_in_get_events_and_websocket(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     committed = (await _metrics(http, replica, until=("oms_ingest_commands_total", 0)))[
@@ -102,7 +102,7 @@ async def _metrics(
     return figures
 
 
-async def test_a_resting_order_is_cancelled_and_a_second_cancel_answers_409(
+async def test_cancel_when_an_order_rests_then_cancelled_and_a_second_cancel_answers_409(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     account = await open_account(http, replica.base, FUNDS)
@@ -131,11 +131,12 @@ async def test_a_resting_order_is_cancelled_and_a_second_cancel_answers_409(
     assert cancelled["filled_quantity"] == "0"
     assert again.status == 409
     assert again.content_type == "application/problem+json"
+    assert (await again.json(content_type=None))["code"] == "ORDER_NOT_CANCELLABLE"
     account_now = await (await http.get(f"{replica.base}/api/accounts/{account}")).json()
     assert Decimal(account_now["balances"]["USD"]["reserved"]) == 0
 
 
-async def test_an_order_produced_straight_onto_kafka_is_processed_like_a_rest_one(
+async def test_ingestion_when_an_order_is_produced_straight_onto_kafka_then_processed_like_a_rest_one(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     account = await open_account(http, replica.base, FUNDS)
@@ -163,7 +164,7 @@ async def test_an_order_produced_straight_onto_kafka_is_processed_like_a_rest_on
     assert order["client_order_id"] == "from-kafka-1"
 
 
-async def test_idempotency_same_key_same_order_other_body_422_and_20_duplicates_make_one(
+async def test_place_when_keys_repeat_then_same_order_other_body_422_and_20_duplicates_make_one(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     account = await open_account(http, replica.base, FUNDS)
@@ -186,6 +187,7 @@ async def test_idempotency_same_key_same_order_other_body_422_and_20_duplicates_
     assert first.status == again.status == 202
     assert (await first.json())["order_id"] == (await again.json())["order_id"]
     assert other.status == 422
+    assert (await other.json(content_type=None))["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert {status for status, _answer in answers} == {202}, answers
     assert len(burst_ids) == 1, answers
     listing = await (await http.get(f"{url}?account_id={account}&limit=100")).json()
@@ -209,7 +211,7 @@ async def _end_offsets(replica: Replica) -> dict[TopicPartition, int]:
         await consumer.stop()
 
 
-async def test_malformed_requests_answer_problem_json_and_nothing_is_stored_or_produced(
+async def test_place_when_requests_are_malformed_then_problem_json_and_nothing_stored_or_produced(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     account = await open_account(http, replica.base, FUNDS)
@@ -221,17 +223,20 @@ async def test_malformed_requests_answer_problem_json_and_nothing_is_stored_or_p
         response = await http.post(
             f"{replica.base}/api/orders", data=body, headers={"Content-Type": "application/json"}
         )
-        answers.append((name, response.status, response.content_type, status))
+        code = (await response.json(content_type=None)).get("code")
+        answers.append((name, response.status, response.content_type, code, status))
     oversized = await http.post(
         f"{replica.base}/api/orders", data=b"{" + b" " * (1024 * 1024) + b"}",
         headers={"Content-Type": "application/json"},
     )  # fmt: skip
 
     assert len(answers) >= 25
-    for name, got, content_type, expected in answers:
+    for name, got, content_type, code, expected in answers:
         assert (got, content_type) == (expected, "application/problem+json"), name
+        assert code == ("MALFORMED_JSON" if expected == 400 else "VALIDATION_FAILED"), name
     assert oversized.status == 413
     assert oversized.content_type == "application/problem+json"
+    assert (await oversized.json(content_type=None))["code"] == "BODY_TOO_LARGE"
     assert await _end_offsets(replica) == before
     listing = await (await http.get(f"{replica.base}/api/orders?account_id={account}")).json()
     assert listing["items"] == []

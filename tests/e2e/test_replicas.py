@@ -134,7 +134,7 @@ async def _ingested(http: aiohttp.ClientSession, replica: Replica) -> float:
     return 0.0
 
 
-async def test_an_account_opened_on_one_replica_trades_and_halts_on_the_one_that_owns_it(
+async def test_account_when_opened_on_one_replica_then_trades_and_halts_on_the_one_that_owns_it(
     pair: tuple[Replica, Replica], http: aiohttp.ClientSession
 ) -> None:
     first, second = pair
@@ -190,7 +190,7 @@ async def _status(http: aiohttp.ClientSession, replica: Replica, order_id: str, 
         await asyncio.sleep(0.2)
 
 
-def test_a_resting_order_fills_once_after_a_replica_joins(
+def test_resting_order_when_a_replica_joins_then_fills_once(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Orders rest on the only replica; a second joins and takes half the accounts; then the

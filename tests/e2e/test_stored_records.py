@@ -84,6 +84,7 @@ async def test_start_when_the_store_holds_reserved_and_broken_records_then_ready
     assert good.status == 200
     assert (await good.json())["balances"]["USD"]["available"] == "1000"
     assert venue.status == 404
+    assert (await venue.json(content_type=None))["code"] == "NOT_FOUND"
     skipped = next(
         line for line in metrics.splitlines() if line.startswith("oms_recovery_skipped_records ")
     )

@@ -324,7 +324,7 @@ _WALK_TICKS = st.tuples(
 
 @settings(max_examples=150, deadline=None)
 @given(setup=resting_books(), walk=st.lists(_WALK_TICKS, min_size=1, max_size=8))
-def test_resting_orders_drain_once_the_price_walks_through_them(
+def test_resting_orders_when_the_price_walks_through_them_then_drain(
     setup: tuple[Instrument, list[VenueOrder]], walk: list[tuple[int, int, list[int]]]
 ) -> None:
     """After the price walks through a resting order's price enough, it drains.
