@@ -42,14 +42,16 @@ def container(env: Synth) -> dict[str, Any]:
 # ---- settings: names and values the app reads ----------------------------------------------
 
 
-def test_config_map_and_secret_set_only_settings_the_app_reads(env: Synth) -> None:
+def test_config_map_and_secret_when_synthesized_then_set_only_settings_the_app_reads(
+    env: Synth,
+) -> None:
     secret = env.resource("app", "kubernetes_secret_v1", "credentials")["data"]
     assert set(config_map(env)) <= SETTING_NAMES
     assert set(secret) == {"OMS_MONGO_URL", "OMS_REDIS_URL"}
     assert set(secret) <= SETTING_NAMES
 
 
-def test_settings_parse_as_the_app_parses_them(env: Synth) -> None:
+def test_config_map_when_the_app_reads_it_then_every_value_parses(env: Synth) -> None:
     values = {k: ("x" if v.startswith("${") else v) for k, v in config_map(env).items()}
     settings = Settings.from_env(values)
     assert settings.http_host == "0.0.0.0"
@@ -57,7 +59,7 @@ def test_settings_parse_as_the_app_parses_them(env: Synth) -> None:
     assert settings.topic_replication_factor == REPLICATION_FACTOR
 
 
-def test_credentials_come_from_the_stores_secrets(env: Synth) -> None:
+def test_credentials_when_synthesized_then_come_from_the_stores_secrets(env: Synth) -> None:
     secret = env.resource("app", "kubernetes_secret_v1", "credentials")["data"]
     for variable, store in (("OMS_MONGO_URL", "documentdb"), ("OMS_REDIS_URL", "redis")):
         lookup = f"data.aws_secretsmanager_secret_version.{store}-secret.secret_string"
@@ -66,7 +68,7 @@ def test_credentials_come_from_the_stores_secrets(env: Synth) -> None:
         assert env.resolve("app", version["secret_id"]) == "${aws_secretsmanager_secret.secret.arn}"
 
 
-def test_store_urls_use_tls(env: Synth) -> None:
+def test_store_urls_when_synthesized_then_use_tls(env: Synth) -> None:
     for store, scheme in (("redis", "rediss://"), ("documentdb", "mongodb://")):
         value = env.resource(store, "aws_secretsmanager_secret_version", "secret-value")
         assert f'"url"="{scheme}' in value["secret_string"].replace(" ", "")
@@ -75,7 +77,7 @@ def test_store_urls_use_tls(env: Synth) -> None:
     assert "retryWrites=false" in mongo["secret_string"]
 
 
-def test_kafka_bootstrap_is_the_tls_endpoint(env: Synth) -> None:
+def test_kafka_bootstrap_when_synthesized_then_is_the_tls_endpoint(env: Synth) -> None:
     bootstrap = config_map(env)["OMS_KAFKA_BOOTSTRAP"]
     if env.profile.kafka.mode == "msk":
         assert env.resolve("app", bootstrap) == "${aws_msk_cluster.cluster.bootstrap_brokers_tls}"
@@ -86,7 +88,9 @@ def test_kafka_bootstrap_is_the_tls_endpoint(env: Synth) -> None:
 # ---- one number: partitions, topics and replicas -------------------------------------------
 
 
-def test_partitions_topics_and_max_replicas_come_from_one_setting(env: Synth) -> None:
+def test_partitions_when_synthesized_then_topics_and_max_replicas_come_from_one_setting(
+    env: Synth,
+) -> None:
     partitions = env.profile.kafka.orders_partitions
     settings = config_map(env)
     assert settings["OMS_ORDERS_PARTITIONS"] == str(partitions)
@@ -98,7 +102,7 @@ def test_partitions_topics_and_max_replicas_come_from_one_setting(env: Synth) ->
     assert spec["minReplicaCount"] == env.profile.app.min_replicas
 
 
-def test_changing_the_partition_count_moves_everything_with_it(tmp_path: Path) -> None:
+def test_partition_count_when_changed_then_moves_everything_with_it(tmp_path: Path) -> None:
     dev = profile_of("dev")
     wider = dataclasses.replace(dev, kafka=dataclasses.replace(dev.kafka, orders_partitions=17))
     synth = synthesize(wider, tmp_path / "wider")
@@ -106,7 +110,7 @@ def test_changing_the_partition_count_moves_everything_with_it(tmp_path: Path) -
     assert scaled_object(synth)["spec"]["maxReplicaCount"] == 17
 
 
-def test_keda_scales_on_the_lag_of_the_orders_group(env: Synth) -> None:
+def test_keda_when_synthesized_then_scales_on_the_lag_of_the_orders_group(env: Synth) -> None:
     (trigger,) = scaled_object(env)["spec"]["triggers"]
     metadata = trigger["metadata"]
     settings = config_map(env)
@@ -119,7 +123,9 @@ def test_keda_scales_on_the_lag_of_the_orders_group(env: Synth) -> None:
     assert scaled_object(env)["spec"]["scaleTargetRef"]["name"] == "oms"
 
 
-def test_keda_trusts_the_self_hosted_cluster_ca(synthesized: dict[str, Synth]) -> None:
+def test_keda_when_kafka_is_self_hosted_then_trusts_the_cluster_ca(
+    synthesized: dict[str, Synth],
+) -> None:
     cost = synthesized["cost"]
     (trigger,) = scaled_object(cost)["spec"]["triggers"]
     auth = cost.resource("app", "kubernetes_manifest", "kafka-trigger-auth")["manifest"]
@@ -129,7 +135,9 @@ def test_keda_trusts_the_self_hosted_cluster_ca(synthesized: dict[str, Synth]) -
     ]
 
 
-def test_msk_brokers_keep_three_replicas_and_a_week(synthesized: dict[str, Synth]) -> None:
+def test_msk_when_synthesized_then_keeps_three_replicas_and_a_week(
+    synthesized: dict[str, Synth],
+) -> None:
     for env in (synthesized["dev"], synthesized["prod"]):
         configuration = env.resource("msk", "aws_msk_configuration", "config")
         properties = dict(
@@ -144,7 +152,9 @@ def test_msk_brokers_keep_three_replicas_and_a_week(synthesized: dict[str, Synth
         assert cluster["number_of_broker_nodes"] % len(env.profile.network.availability_zones) == 0
 
 
-def test_self_hosted_kafka_keeps_the_same_promises(synthesized: dict[str, Synth]) -> None:
+def test_self_hosted_kafka_when_synthesized_then_keeps_the_same_promises(
+    synthesized: dict[str, Synth],
+) -> None:
     cost = synthesized["cost"]
     kafka = cost.resource("kafka", "kubernetes_manifest", "cluster")["manifest"]["spec"]["kafka"]
     assert kafka["config"]["default.replication.factor"] == "3"
@@ -157,7 +167,9 @@ def test_self_hosted_kafka_keeps_the_same_promises(synthesized: dict[str, Synth]
 # ---- the pod: probes, non-root, topics before agents ---------------------------------------
 
 
-def test_probes_check_health_and_readiness_on_the_app_port(env: Synth) -> None:
+def test_probes_when_synthesized_then_check_health_and_readiness_on_the_app_port(
+    env: Synth,
+) -> None:
     main = container(env)
     assert main["liveness_probe"]["http_get"] == {"path": "/health", "port": "http"}
     assert main["readiness_probe"]["http_get"] == {"path": "/ready", "port": "http"}
@@ -166,7 +178,7 @@ def test_probes_check_health_and_readiness_on_the_app_port(env: Synth) -> None:
     assert config_map(env)["OMS_HTTP_PORT"] == "8080"
 
 
-def test_pod_runs_as_the_images_non_root_user(env: Synth) -> None:
+def test_pod_when_synthesized_then_runs_as_the_images_non_root_user(env: Synth) -> None:
     security = pod(env)["security_context"]
     assert security["run_as_non_root"] is True
     assert security["run_as_user"] == security["run_as_group"] == "10001"
@@ -180,7 +192,9 @@ def test_pod_runs_as_the_images_non_root_user(env: Synth) -> None:
     assert pod(env)["automount_service_account_token"] is False
 
 
-def test_topics_are_created_before_the_agents_start(env: Synth) -> None:
+def test_deployment_when_synthesized_then_creates_topics_before_the_agents_start(
+    env: Synth,
+) -> None:
     (init,) = pod(env)["init_container"]
     assert init["args"] == ["topics"]
     assert init["image"] == container(env)["image"]
@@ -188,12 +202,12 @@ def test_topics_are_created_before_the_agents_start(env: Synth) -> None:
     assert init["env_from"] == [{"config_map_ref": {"name": "oms-settings"}}]
 
 
-def test_image_comes_from_the_environments_repository(env: Synth) -> None:
+def test_image_when_synthesized_then_comes_from_the_environments_repository(env: Synth) -> None:
     image = env.resolve("app", container(env)["image"])
     assert image == f"${{aws_ecr_repository.repository.repository_url}}:{env.profile.app.image_tag}"
 
 
-def test_service_budget_and_alb_agree_on_the_node_port(env: Synth) -> None:
+def test_service_budget_and_alb_when_synthesized_then_agree_on_the_node_port(env: Synth) -> None:
     node_port = env.profile.app.node_port
     service = env.resource("app", "kubernetes_service_v1", "service")["spec"]
     assert service["type"] == "NodePort"
@@ -212,7 +226,9 @@ def test_service_budget_and_alb_agree_on_the_node_port(env: Synth) -> None:
     assert budget["spec"]["selector"]["match_labels"] == service["selector"]
 
 
-def test_https_when_a_certificate_is_given(tmp_path: Path) -> None:
+def test_edge_when_a_certificate_is_given_then_serves_https_and_redirects_http(
+    tmp_path: Path,
+) -> None:
     dev = profile_of("dev")
     certificate = "arn:aws:acm:us-east-1:123456789012:certificate/example"
     https = dataclasses.replace(

@@ -38,14 +38,14 @@ def _stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_multi_stage_on_slim_python_311() -> None:
+def test_dockerfile_when_read_then_is_multi_stage_on_slim_python_311() -> None:
     froms = [args for stage in _stages() for word, args in stage if word == "FROM"]
     assert len(froms) >= 2
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE
     assert froms[-1].startswith("${PYTHON_IMAGE} AS runtime")
 
 
-def test_installs_the_lock_file_without_the_test_dev_and_infra_groups() -> None:
+def test_dockerfile_when_read_then_installs_the_lock_without_test_dev_and_infra_groups() -> None:
     syncs = [args for word, args in _instructions() if word == "RUN" and "uv sync" in args]
     assert syncs
     for sync in syncs:
@@ -54,7 +54,7 @@ def test_installs_the_lock_file_without_the_test_dev_and_infra_groups() -> None:
         assert "--no-editable" in sync
 
 
-def test_runtime_stage_runs_as_the_clusters_non_root_user() -> None:
+def test_runtime_stage_when_read_then_runs_as_the_clusters_non_root_user() -> None:
     runtime = _stages()[-1]
     users = [args for word, args in runtime if word == "USER"]
     assert users == [f"{USER_ID}:{USER_ID}"]
@@ -62,7 +62,7 @@ def test_runtime_stage_runs_as_the_clusters_non_root_user() -> None:
     assert ("WORKDIR", WORK_DIR) in runtime
 
 
-def test_healthcheck_asks_health_and_entry_point_is_oms_serve() -> None:
+def test_runtime_stage_when_read_then_checks_health_and_runs_oms_serve() -> None:
     runtime = dict(_stages()[-1])
     assert "/health" in runtime["HEALTHCHECK"]
     assert runtime["ENTRYPOINT"] == '["oms"]'
@@ -71,11 +71,11 @@ def test_healthcheck_asks_health_and_entry_point_is_oms_serve() -> None:
     assert runtime["EXPOSE"] == "8080"
 
 
-def test_image_carries_the_ca_bundle_the_mongo_url_names() -> None:
+def test_dockerfile_when_read_then_carries_the_ca_bundle_the_mongo_url_names() -> None:
     assert RDS_CA_FILE in DOCKERFILE
 
 
-def test_build_context_is_an_allowlist_without_secrets_or_state() -> None:
+def test_build_context_when_read_then_is_an_allowlist_without_secrets_or_state() -> None:
     assert DOCKERIGNORE[[line.strip() for line in DOCKERIGNORE].index("*")] == "*"
     allowed = {line[1:] for line in DOCKERIGNORE if line.startswith("!")}
     assert allowed == {"pyproject.toml", "uv.lock", "README.md", "oms/"}

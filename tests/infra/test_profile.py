@@ -23,79 +23,81 @@ def _write_variant(tmp_path: Path, edit: str, replacement: str) -> Path:
     return variant
 
 
-def test_environments_file_defines_dev_prod_and_cost() -> None:
+def test_environments_when_read_then_are_dev_prod_and_cost() -> None:
     assert environments(ENVIRONMENTS_FILE) == ENVIRONMENTS
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_each_environment_loads(name: str) -> None:
+def test_load_profile_when_given_each_environment_then_loads_it(name: str) -> None:
     profile = load_profile(name, ENVIRONMENTS_FILE)
     assert profile.name == name
     assert profile.prefix == f"oms-{name}"
 
 
-def test_cost_profile_is_the_cost_optimized_one() -> None:
+def test_load_profile_when_cost_then_is_the_cost_optimized_one() -> None:
     cost = load_profile("cost", ENVIRONMENTS_FILE)
     assert cost.network.nat == "instance"
     assert cost.eks.node_capacity == "SPOT"
     assert cost.kafka.mode == "self-hosted"
 
 
-def test_prod_keeps_state_in_s3_and_protects_its_data() -> None:
+def test_load_profile_when_prod_then_keeps_state_in_s3_and_protects_its_data() -> None:
     prod = load_profile("prod", ENVIRONMENTS_FILE)
     assert prod.backend.kind == "s3"
     assert prod.operations.deletion_protection
     assert prod.network.nat == "gateway-per-az"
 
 
-def test_unknown_environment_names_the_known_ones() -> None:
+def test_load_profile_when_the_environment_is_unknown_then_names_the_known_ones() -> None:
     with pytest.raises(ProfileError, match=r"no environment 'staging'.*cost, dev, prod"):
         load_profile("staging", ENVIRONMENTS_FILE)
 
 
-def test_unknown_key_is_refused_with_its_dotted_name(tmp_path: Path) -> None:
+def test_load_profile_when_a_key_is_unknown_then_refused_with_its_dotted_name(
+    tmp_path: Path,
+) -> None:
     path = _write_variant(tmp_path, "[dev.redis]\n", '[dev.redis]\ncolour = "red"\n')
     with pytest.raises(ProfileError, match=r"dev\.redis: unknown key\(s\) colour"):
         load_profile("dev", path)
 
 
-def test_missing_key_is_refused(tmp_path: Path) -> None:
+def test_load_profile_when_a_key_is_missing_then_refused_naming_it(tmp_path: Path) -> None:
     path = _write_variant(tmp_path, 'node_type = "cache.t4g.micro"\n', "")
     with pytest.raises(ProfileError, match=r"dev\.redis: missing key\(s\) node_type"):
         load_profile("dev", path)
 
 
-def test_value_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
+def test_load_profile_when_a_value_has_the_wrong_type_then_refused(tmp_path: Path) -> None:
     path = _write_variant(tmp_path, "orders_partitions = 6", 'orders_partitions = "6"')
     with pytest.raises(ProfileError, match=r"dev\.kafka\.orders_partitions must be a int"):
         load_profile("dev", path)
 
 
-def test_a_boolean_is_not_a_number(tmp_path: Path) -> None:
+def test_load_profile_when_a_number_is_a_boolean_then_refused(tmp_path: Path) -> None:
     path = _write_variant(tmp_path, "nodes = 1", "nodes = true")
     with pytest.raises(ProfileError, match=r"dev\.redis\.nodes must be a int"):
         load_profile("dev", path)
 
 
-def test_fewer_brokers_than_replicas_is_refused(tmp_path: Path) -> None:
+def test_load_profile_when_fewer_brokers_than_replicas_then_refused(tmp_path: Path) -> None:
     path = _write_variant(tmp_path, "brokers = 3", "brokers = 2")
     with pytest.raises(ProfileError, match="replication factor 3 needs as many"):
         load_profile("dev", path)
 
 
-def test_more_replicas_than_partitions_is_refused(tmp_path: Path) -> None:
+def test_load_profile_when_more_replicas_than_partitions_then_refused(tmp_path: Path) -> None:
     path = _write_variant(tmp_path, "min_replicas = 1", "min_replicas = 7")
     with pytest.raises(ProfileError, match="min_replicas must be between 1 and"):
         load_profile("dev", path)
 
 
-def test_s3_backend_without_a_bucket_is_refused(tmp_path: Path) -> None:
+def test_load_profile_when_an_s3_backend_has_no_bucket_then_refused(tmp_path: Path) -> None:
     path = _write_variant(tmp_path, 'kind = "local"', 'kind = "s3"')
     with pytest.raises(ProfileError, match="kind s3 needs bucket and region"):
         load_profile("dev", path)
 
 
-def test_no_secret_is_written_in_the_environments_file() -> None:
+def test_environments_file_when_read_then_holds_no_secret() -> None:
     document = tomllib.loads(ENVIRONMENTS_FILE.read_text())
     keys = {
         key
@@ -116,7 +118,7 @@ def _main_module() -> ModuleType:
     return module
 
 
-def test_main_refuses_an_unknown_environment_before_starting_node(
+def test_main_when_the_environment_is_unknown_then_refuses_before_starting_node(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ENV", "staging")

@@ -20,7 +20,7 @@ def key(purpose: str) -> str:
 # ---- KMS -----------------------------------------------------------------------------------
 
 
-def test_one_key_per_purpose_each_rotated(env: Synth) -> None:
+def test_kms_when_synthesized_then_one_key_per_purpose_each_rotated(env: Synth) -> None:
     keys = env.resources("kms", "aws_kms_key")
     assert set(keys) == {f"{purpose}-key" for purpose in KEY_PURPOSES}
     for name, kms_key in keys.items():
@@ -30,7 +30,7 @@ def test_one_key_per_purpose_each_rotated(env: Synth) -> None:
     assert aliases == {f"alias/{env.profile.prefix}-{purpose}" for purpose in KEY_PURPOSES}
 
 
-def test_only_the_logs_key_trusts_cloudwatch_logs(env: Synth) -> None:
+def test_kms_when_synthesized_then_only_the_logs_key_trusts_cloudwatch_logs(env: Synth) -> None:
     for name, kms_key in env.resources("kms", "aws_kms_key").items():
         principals = [s["Principal"] for s in json.loads(kms_key["policy"])["Statement"]]
         services = [p["Service"] for p in principals if "Service" in p]
@@ -39,7 +39,9 @@ def test_only_the_logs_key_trusts_cloudwatch_logs(env: Synth) -> None:
         )
 
 
-def test_the_ebs_key_is_usable_only_through_ec2_of_this_account(env: Synth) -> None:
+def test_kms_when_synthesized_then_the_ebs_key_is_usable_only_through_this_accounts_ec2(
+    env: Synth,
+) -> None:
     policy = json.loads(env.resource("kms", "aws_kms_key", "ebs-key")["policy"])
     for statement in policy["Statement"]:
         if statement["Principal"] == {"AWS": "*"}:
@@ -51,7 +53,7 @@ def test_the_ebs_key_is_usable_only_through_ec2_of_this_account(env: Synth) -> N
 # ---- encryption at rest, each store with its own key --------------------------------------
 
 
-def test_eks_secrets_and_node_volumes_are_encrypted(env: Synth) -> None:
+def test_eks_when_synthesized_then_secrets_and_node_volumes_are_encrypted(env: Synth) -> None:
     cluster = env.resource("eks", "aws_eks_cluster", "cluster")
     assert cluster["encryption_config"]["resources"] == ["secrets"]
     assert env.resolve("eks", cluster["encryption_config"]["provider"]["key_arn"]) == key("eks")
@@ -62,7 +64,7 @@ def test_eks_secrets_and_node_volumes_are_encrypted(env: Synth) -> None:
     assert template["metadata_options"]["http_tokens"] == "required"
 
 
-def test_image_repository_is_encrypted_and_immutable(env: Synth) -> None:
+def test_image_repository_when_synthesized_then_encrypted_and_immutable(env: Synth) -> None:
     repository = env.resource("eks", "aws_ecr_repository", "repository")
     (encryption,) = repository["encryption_configuration"]
     assert encryption["encryption_type"] == "KMS"
@@ -74,7 +76,9 @@ MSK_ENVIRONMENTS = [e for e in ENVIRONMENTS if profile_of(e).kafka.mode == "msk"
 
 
 @pytest.mark.parametrize("name", MSK_ENVIRONMENTS)
-def test_msk_is_encrypted_at_rest_and_tls_only(name: str, synthesized: dict[str, Synth]) -> None:
+def test_msk_when_synthesized_then_encrypted_at_rest_and_tls_only(
+    name: str, synthesized: dict[str, Synth]
+) -> None:
     env = synthesized[name]
     cluster = env.resource("msk", "aws_msk_cluster", "cluster")
     encryption = cluster["encryption_info"]
@@ -82,7 +86,9 @@ def test_msk_is_encrypted_at_rest_and_tls_only(name: str, synthesized: dict[str,
     assert encryption["encryption_in_transit"] == {"client_broker": "TLS", "in_cluster": True}
 
 
-def test_self_hosted_kafka_volumes_are_encrypted(synthesized: dict[str, Synth]) -> None:
+def test_self_hosted_kafka_when_synthesized_then_its_volumes_are_encrypted(
+    synthesized: dict[str, Synth],
+) -> None:
     cost = synthesized["cost"]
     storage = cost.resource("kafka", "kubernetes_storage_class_v1", "storage-class")
     assert storage["storage_provisioner"] == "ebs.csi.aws.com"
@@ -93,14 +99,18 @@ def test_self_hosted_kafka_volumes_are_encrypted(synthesized: dict[str, Synth]) 
     assert volume["class"] == storage["metadata"]["name"]
 
 
-def test_self_hosted_kafka_listens_with_tls_only(synthesized: dict[str, Synth]) -> None:
+def test_self_hosted_kafka_when_synthesized_then_listens_with_tls_only(
+    synthesized: dict[str, Synth],
+) -> None:
     kafka = synthesized["cost"].resource("kafka", "kubernetes_manifest", "cluster")["manifest"]
     listeners = kafka["spec"]["kafka"]["listeners"]
     assert listeners
     assert all(listener["tls"] is True for listener in listeners)
 
 
-def test_redis_is_encrypted_at_rest_and_requires_tls_and_a_token(env: Synth) -> None:
+def test_redis_when_synthesized_then_encrypted_at_rest_and_requires_tls_and_a_token(
+    env: Synth,
+) -> None:
     group = env.resource("redis", "aws_elasticache_replication_group", "group")
     assert group["at_rest_encryption_enabled"] == "true"
     assert env.resolve("redis", group["kms_key_id"]) == key("redis")
@@ -109,7 +119,9 @@ def test_redis_is_encrypted_at_rest_and_requires_tls_and_a_token(env: Synth) -> 
     assert group["auth_token"].startswith("${data.aws_secretsmanager_random_password.")
 
 
-def test_documentdb_is_encrypted_requires_tls_and_keeps_a_week_of_backups(env: Synth) -> None:
+def test_documentdb_when_synthesized_then_encrypted_tls_only_with_a_week_of_backups(
+    env: Synth,
+) -> None:
     cluster = env.resource("documentdb", "aws_docdb_cluster", "cluster")
     assert cluster["storage_encrypted"] is True
     assert env.resolve("documentdb", cluster["kms_key_id"]) == key("documentdb")
@@ -121,7 +133,9 @@ def test_documentdb_is_encrypted_requires_tls_and_keeps_a_week_of_backups(env: S
     assert len(instances) == env.profile.documentdb.instances
 
 
-def test_documentdb_instances_per_environment(synthesized: dict[str, Synth]) -> None:
+def test_documentdb_when_synthesized_per_environment_then_has_its_instance_count(
+    synthesized: dict[str, Synth],
+) -> None:
     counts = {
         name: len(s.resources("documentdb", "aws_docdb_cluster_instance"))
         for name, s in synthesized.items()
@@ -129,14 +143,16 @@ def test_documentdb_instances_per_environment(synthesized: dict[str, Synth]) -> 
     assert counts == {"dev": 1, "prod": 3, "cost": 1}
 
 
-def test_credentials_are_secrets_encrypted_with_their_store_key(env: Synth) -> None:
+def test_credentials_when_synthesized_then_are_secrets_encrypted_with_their_store_key(
+    env: Synth,
+) -> None:
     for store in ("redis", "documentdb"):
         secret = env.resource(store, "aws_secretsmanager_secret", "secret")
         assert secret["name"] == f"{env.profile.prefix}/{store}"
         assert env.resolve(store, secret["kms_key_id"]) == key(store)
 
 
-def test_every_log_group_is_encrypted_and_expires(env: Synth) -> None:
+def test_log_groups_when_synthesized_then_each_is_encrypted_and_expires(env: Synth) -> None:
     groups = {
         (part, name): group
         for part in ("eks", "msk", "documentdb")
@@ -149,7 +165,7 @@ def test_every_log_group_is_encrypted_and_expires(env: Synth) -> None:
         assert group["retention_in_days"] == env.profile.operations.log_retention_days
 
 
-def test_frontend_bucket_is_private_encrypted_and_tls_only(env: Synth) -> None:
+def test_frontend_bucket_when_synthesized_then_private_encrypted_and_tls_only(env: Synth) -> None:
     (sse,) = env.resources("edge", "aws_s3_bucket_server_side_encryption_configuration").values()
     (rule,) = sse["rule"]
     default = rule["apply_server_side_encryption_by_default"]
@@ -164,7 +180,9 @@ def test_frontend_bucket_is_private_encrypted_and_tls_only(env: Synth) -> None:
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_nat_instance_volume_is_encrypted(synthesized: dict[str, Synth]) -> None:
+def test_nat_instance_when_synthesized_then_its_volume_is_encrypted(
+    synthesized: dict[str, Synth],
+) -> None:
     cost = synthesized["cost"]
     nat = cost.resource("network", "aws_instance", "nat-instance")
     assert nat["root_block_device"]["encrypted"] is True
@@ -189,7 +207,7 @@ def _tiers(env: Synth, part: str, subnet_refs: list[str]) -> set[str]:
     return {tiers[env.resolve(part, ref)] for ref in subnet_refs}
 
 
-def test_data_stores_live_in_the_data_subnets(env: Synth) -> None:
+def test_data_stores_when_synthesized_then_live_in_the_data_subnets(env: Synth) -> None:
     redis = env.resource("redis", "aws_elasticache_subnet_group", "subnets")
     docdb = env.resource("documentdb", "aws_docdb_subnet_group", "subnets")
     assert _tiers(env, "redis", redis["subnet_ids"]) == {"data"}
@@ -201,7 +219,7 @@ def test_data_stores_live_in_the_data_subnets(env: Synth) -> None:
     assert len(redis["subnet_ids"]) == len(docdb["subnet_ids"]) == zones
 
 
-def test_data_subnets_have_no_route_out_of_the_vpc(env: Synth) -> None:
+def test_data_subnets_when_synthesized_then_have_no_route_out_of_the_vpc(env: Synth) -> None:
     associations = env.resources("network", "aws_route_table_association")
     data_tables = {
         a["route_table_id"] for ident, a in associations.items() if ident.startswith("data-rta-")
@@ -213,7 +231,7 @@ def test_data_subnets_have_no_route_out_of_the_vpc(env: Synth) -> None:
         assert subnet["map_public_ip_on_launch"] is False, ident
 
 
-def test_nodes_run_in_the_private_subnets_behind_nat(env: Synth) -> None:
+def test_nodes_when_synthesized_then_run_in_the_private_subnets_behind_nat(env: Synth) -> None:
     nodes = env.resource("eks", "aws_eks_node_group", "nodes")
     assert _tiers(env, "eks", nodes["subnet_ids"]) == {"private"}
     routes = env.resources("network", "aws_route")
@@ -231,13 +249,13 @@ def test_nodes_run_in_the_private_subnets_behind_nat(env: Synth) -> None:
     )
 
 
-def test_prod_cluster_api_is_private(synthesized: dict[str, Synth]) -> None:
+def test_cluster_api_when_prod_then_is_private(synthesized: dict[str, Synth]) -> None:
     vpc_config = synthesized["prod"].resource("eks", "aws_eks_cluster", "cluster")["vpc_config"]
     assert vpc_config["endpoint_private_access"] is True
     assert vpc_config["endpoint_public_access"] is False
 
 
-def test_s3_and_ecr_endpoints(env: Synth) -> None:
+def test_vpc_endpoints_when_synthesized_then_s3_and_ecr_where_the_profile_asks(env: Synth) -> None:
     endpoints = {e["service_name"] for e in env.resources("network", "aws_vpc_endpoint").values()}
     region = env.profile.region
     expected = {f"com.amazonaws.{region}.s3"}
@@ -271,7 +289,7 @@ def _rules(env: Synth, kind: str) -> set[tuple[str, str, int | None, int | None,
     return rules
 
 
-def test_ingress_is_exactly_what_the_design_lists(env: Synth) -> None:
+def test_ingress_when_synthesized_then_is_exactly_what_the_design_lists(env: Synth) -> None:
     node_port = env.profile.app.node_port
     expected = {
         ("alb", "tcp", 80, 80, "0.0.0.0/0"),
@@ -294,7 +312,7 @@ def test_ingress_is_exactly_what_the_design_lists(env: Synth) -> None:
     assert _rules(env, "aws_vpc_security_group_ingress_rule") == expected
 
 
-def test_egress_is_limited_where_it_can_be(env: Synth) -> None:
+def test_egress_when_synthesized_then_is_limited_where_it_can_be(env: Synth) -> None:
     node_port = env.profile.app.node_port
     expected = {
         ("alb", "tcp", node_port, node_port, "eks"),
@@ -305,7 +323,7 @@ def test_egress_is_limited_where_it_can_be(env: Synth) -> None:
     assert _rules(env, "aws_vpc_security_group_egress_rule") == expected
 
 
-def test_stores_use_their_own_group(env: Synth) -> None:
+def test_stores_when_synthesized_then_use_their_own_security_group(env: Synth) -> None:
     redis = env.resource("redis", "aws_elasticache_replication_group", "group")
     docdb = env.resource("documentdb", "aws_docdb_cluster", "cluster")
     (redis_group,) = redis["security_group_ids"]

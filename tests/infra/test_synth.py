@@ -27,14 +27,14 @@ def _strings(node: Any) -> list[str]:
     return []
 
 
-def test_every_stack_of_the_environment_is_synthesized(env: Synth) -> None:
+def test_synth_when_run_then_every_stack_of_the_environment_is_written(env: Synth) -> None:
     kafka = "msk" if env.profile.kafka.mode == "msk" else "kafka"
     expected = {f"{env.profile.prefix}-{part}" for part in (*PARTS, kafka)}
     assert set(env.manifest["stacks"]) == expected
     assert set(env.stacks) == expected
 
 
-def test_each_file_is_json_terraform_reads(env: Synth) -> None:
+def test_synth_when_run_then_each_file_is_json_terraform_reads(env: Synth) -> None:
     for name, entry in env.manifest["stacks"].items():
         text = (env.outdir / entry["synthesizedStackPath"]).read_text()
         document = json.loads(text)
@@ -44,7 +44,7 @@ def test_each_file_is_json_terraform_reads(env: Synth) -> None:
         assert document["resource"], f"{name} creates nothing"
 
 
-def test_every_reference_names_something_the_stack_declares(env: Synth) -> None:
+def test_synth_when_run_then_every_reference_names_something_the_stack_declares(env: Synth) -> None:
     for name, document in env.stacks.items():
         declared = {
             (False, kind, ident)
@@ -61,7 +61,9 @@ def test_every_reference_names_something_the_stack_declares(env: Synth) -> None:
                     assert (bool(data), kind, ident) in declared, f"{name}: {expression}"
 
 
-def test_every_cross_stack_reference_is_an_output_of_the_other_stack(env: Synth) -> None:
+def test_synth_when_run_then_every_cross_stack_reference_is_an_output_of_the_other(
+    env: Synth,
+) -> None:
     for name, document in env.stacks.items():
         for text in _strings(document.get("resource", {})) + _strings(document.get("data", {})):
             if "terraform_remote_state" not in text:
@@ -70,7 +72,9 @@ def test_every_cross_stack_reference_is_an_output_of_the_other_stack(env: Synth)
             assert "terraform_remote_state" not in resolved, f"{name}: {text}"
 
 
-def test_dependencies_in_the_manifest_are_stacks_of_the_same_environment(env: Synth) -> None:
+def test_manifest_when_synthesized_then_dependencies_are_stacks_of_the_same_environment(
+    env: Synth,
+) -> None:
     for name, entry in env.manifest["stacks"].items():
         for dependency in entry["dependencies"]:
             assert dependency in env.stacks, f"{name} depends on unknown {dependency}"
@@ -81,7 +85,7 @@ LOCAL_STATE_ENVIRONMENTS = [e for e in ENVIRONMENTS if profile_of(e).backend.kin
 
 
 @pytest.mark.parametrize("environment", LOCAL_STATE_ENVIRONMENTS)
-def test_local_state_stays_outside_cdktf_out_and_git(
+def test_state_when_local_then_stays_outside_cdktf_out_and_git(
     environment: str, synthesized: dict[str, Synth]
 ) -> None:
     env = synthesized[environment]
@@ -90,7 +94,7 @@ def test_local_state_stays_outside_cdktf_out_and_git(
         assert path == f"../../../terraform-state/{name}.tfstate"
 
 
-def test_s3_state_is_encrypted_and_locked(synthesized: dict[str, Synth]) -> None:
+def test_state_when_in_s3_then_encrypted_and_locked(synthesized: dict[str, Synth]) -> None:
     prod = synthesized["prod"]
     for name, document in prod.stacks.items():
         backend = document["terraform"]["backend"]["s3"]
@@ -99,7 +103,7 @@ def test_s3_state_is_encrypted_and_locked(synthesized: dict[str, Synth]) -> None
         assert backend["key"] == f"oms/prod/{name}.tfstate"
 
 
-def test_no_plain_secret_is_in_the_synthesized_json(env: Synth) -> None:
+def test_synth_when_run_then_no_plain_secret_is_in_the_json(env: Synth) -> None:
     text = json.dumps(env.stacks)
     assert not re.search(r'"(master_password|auth_token)": "(?!\$\{)', text)
     assert "BEGIN" not in text  # no key material
