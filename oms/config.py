@@ -61,6 +61,13 @@ class Settings:
     log_level: str = "INFO"
     # /health fails when the engine thread has not run a heartbeat for this long.
     engine_stall_s: float = 30.0
+    # Recovery: how often the checkpoint of each owned partition is written. A restart reads
+    # the newest checkpoint and what was written after it (``oms.store.recovery_log``), so this
+    # bounds its work: at 2,000 orders/s, 10 s is 20,000 orders' documents.
+    checkpoint_interval_s: float = 10.0
+    # Tests only: the event sink waits this long before handing each chunk of events to Kafka,
+    # so that a crash can be placed between an order's durable write and its publication.
+    event_sink_delay_s: float = 0.0
     # SIGTERM: how long a clean stop may take before the process exits regardless (keep it
     # below the orchestrator's grace period; Kubernetes' default is 30 s).
     shutdown_timeout_s: float = 20.0
