@@ -19,6 +19,10 @@ acknowledged (no Kafka offset committed), so a crash replays it.
 
 Reads come from memory; only an order memory dropped (terminal and durable) is read from
 MongoDB, by ``_id``. Listing past what memory holds merges the terminal orders MongoDB has.
+
+Recovery never reads ``orders``: each write first logs its order documents per partition, and
+checkpoints (``begin_checkpoint``, ``write_checkpoint``) bound how much of that log a restart
+reads (``recover``; see ``oms.store.recovery_log``).
 """
 
 from __future__ import annotations
@@ -793,9 +797,12 @@ class MongoOrderRepository(OrderRepository):
                 ]
                 await self._insert_all(database[finished_collection(self.partitions, p)], slices)
                 self._finished_written[p] = full
-            documents = checkpoint_documents(
+            # Off the loop: with many open orders, encoding them is the checkpoint's big cost,
+            # and the writer's other drains go on meanwhile.
+            documents = await asyncio.to_thread(
+                _checkpoint_of,
+                capture.open_orders[p],
                 ledger=LedgerCheckpoint(tuple(accounts.get(p, ()))),
-                open_orders=[order_document(s.order, s.events) for s in capture.open_orders[p]],
                 versions=capture.versions.get(p, {}),
                 finished_top=dict(self._finished_top.get(p, {})),
                 partial=packed[full * size :],
@@ -945,6 +952,8 @@ class MongoOrderRepository(OrderRepository):
         self._finished_top[p] = tops
         for stored in folded.resave:
             self.memory.save([stored.order], list(stored.events))
+        if folded.resave:
+            self._poke()
 
     def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int]:
         """Per order, its terminal document, else its highest version; and how many were read."""
@@ -1025,6 +1034,13 @@ class MongoOrderRepository(OrderRepository):
             for execution in fold(base, deltas, stored_order).fills
             if account_id is None or execution.account_id == account_id
         ]
+
+
+def _checkpoint_of(open_orders: Sequence[StoredOrder], **fields: Any) -> list[Raw]:
+    """``checkpoint_documents`` with the open orders encoded here (a worker thread)."""
+    return checkpoint_documents(
+        open_orders=[order_document(s.order, s.events) for s in open_orders], **fields
+    )
 
 
 def _owned_recovery(

@@ -442,7 +442,8 @@ class KafkaEventSink(EventSink):
                 fetched = await reader.getmany(*left, timeout_ms=500, max_records=10_000)
                 for tp, records in fetched.items():
                     for record in records:
-                        if record.offset < ends[tp] and record.key in keys:
+                        # A record without a key (its account was not found) may be ours too.
+                        if record.offset < ends[tp] and (record.key is None or record.key in keys):
                             data = orjson.loads(record.value or b"{}")
                             found = (data.get("order_id"), data.get("sequence"))
                             if found in wanted:
