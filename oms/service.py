@@ -58,6 +58,7 @@ FEED_INTERVAL_S = 0.1  # ten ticks a second per symbol: resting orders see the m
 # A checkpoint waits for an idle point, the store and Kafka: past this it is given up (the next
 # one tries again), so that a take-over waiting for the ownership lock is never held long.
 CHECKPOINT_TIMEOUT_S = 15.0
+LAST_CHECKPOINT_TIMEOUT_S = 5.0
 
 
 class SimulatedPricePublisher:
@@ -158,7 +159,11 @@ class Service:
                 )
 
             async def last_checkpoint() -> None:
-                await self._checkpoint_now(engine, repository, sink, "at stop")
+                # Short: the whole stop is bounded by shutdown_timeout_s, and a restart without
+                # it only reads a little more.
+                await self._checkpoint_now(
+                    engine, repository, sink, "at stop", timeout_s=LAST_CHECKPOINT_TIMEOUT_S
+                )
 
             ingestion = StreamIngestion(
                 settings, engine, names=self.names, sink=sink, on_owned=take_over
@@ -284,14 +289,13 @@ class Service:
         why: str,
         *,
         quiet: bool = False,
+        timeout_s: float = CHECKPOINT_TIMEOUT_S,
     ) -> bool:
         """Write a checkpoint of the owned partitions (``_checkpoint``) within a bound; False,
         having logged why (unless ``quiet``: once per run of failures), when it could not."""
         try:
             async with self.ownership:
-                await asyncio.wait_for(
-                    self._checkpoint(engine, repository, sink), CHECKPOINT_TIMEOUT_S
-                )
+                await asyncio.wait_for(self._checkpoint(engine, repository, sink), timeout_s)
         except Exception as error:  # noqa: BLE001 - reported; the next checkpoint tries again
             if not quiet:
                 logger.warning("checkpoint (%s) not written: %r", why, error)

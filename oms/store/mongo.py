@@ -48,7 +48,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from oms.codec import balances_from_dict, balances_to_dict, limits_from_dict, limits_to_dict
+from oms.codec import (
+    CodecError,
+    balances_from_dict,
+    balances_to_dict,
+    limits_from_dict,
+    limits_to_dict,
+)
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
@@ -902,11 +908,14 @@ class MongoOrderRepository(OrderRepository):
         started = time.perf_counter()
         self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
         try:
-            log, read = self._read_log()
-        except LogError:
+            return self._recover_from_log(owned, started)
+        except CodecError:  # the log's documents (or what they hold) cannot be read
             if self._log_whole:  # not a database older than the log: say what is wrong
                 logger.exception("recovery log unreadable: reading every order instead")
             return self._recover_by_scan(owned, started)
+
+    def _recover_from_log(self, owned: frozenset[int] | None, started: float) -> Recovery:
+        log, read = self._read_log()
         memory = self.memory
         open_orders: list[StoredOrder] = []
         finished = 0
@@ -920,7 +929,10 @@ class MongoOrderRepository(OrderRepository):
                 memory.adopt_finished(order_id, account_id, created_at)
             finished += len(folded.finished)
             if base is not None:
-                memory.gone.adopt(("partition", p), base.finished)
+                try:
+                    memory.gone.adopt(("partition", p), base.finished)
+                except ValueError as exc:
+                    raise LogError(f"partition {p}: {exc}") from exc
                 for account_id, key in base.finished_top.items():
                     memory.adopt_finished_top(account_id, key)
             if owned is None or p in owned:
@@ -939,7 +951,10 @@ class MongoOrderRepository(OrderRepository):
         finished = IdFilter()
         tops: dict[str, Key] = {}
         if base is not None:
-            finished.restore(base.finished, base.finished_count)
+            try:
+                finished.restore(base.finished, base.finished_count)
+            except ValueError as exc:
+                raise LogError(f"partition {p}: {exc}") from exc
             tops.update(base.finished_top)
         self._finished_written[p] = finished.full_slices()
         for order_id, account_id, created_at in folded.finished:
@@ -1019,7 +1034,8 @@ class MongoOrderRepository(OrderRepository):
     def _executions(self, account_id: str | None) -> list[Execution]:
         try:
             log, _ = self._read_log()
-        except LogError:
+            folded = [fold(base, deltas, stored_order) for base, deltas in log.values()]
+        except CodecError:
             latest, _ = self._latest_documents(
                 {} if account_id is None else {"account_id": account_id}
             )
@@ -1030,8 +1046,8 @@ class MongoOrderRepository(OrderRepository):
             return [execution for s in stored for execution in executions_of(s)]
         return [
             execution
-            for base, deltas in log.values()
-            for execution in fold(base, deltas, stored_order).fills
+            for partition in folded
+            for execution in partition.fills
             if account_id is None or execution.account_id == account_id
         ]
 

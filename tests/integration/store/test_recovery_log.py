@@ -228,3 +228,27 @@ async def test_open_when_the_database_is_empty_then_the_log_is_whole_from_its_st
         await client.close()
     assert meta is not None
     assert meta["_id"] == f"log:n{PARTITIONS}"
+
+
+async def test_recover_when_a_checkpoint_is_unreadable_then_reads_every_order_instead(
+    settings: Settings, database: str, first: MongoOrderRepository
+) -> None:
+    # Arrange: a checkpoint whose filter slice is cut short
+    _save_whole(first, settled_history("done", "acct-1"))
+    _save_whole(first, open_history("rest", "acct-1", at=101.0))
+    await first.durable()
+    await _checkpoint(first, "acct-1")
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
+    names = await client[database].list_collection_names()
+    epoch = epochs_in(names, PARTITIONS)[0][-1]
+    head = client[database][f"recovery_n{PARTITIONS}_p0_e{epoch:010d}"]
+    await head.update_one({"_id": "checkpoint"}, {"$set": {"partial": b"\x00" * 3}})
+    await client.close()
+
+    # Act
+    recovery, repository = await _recovered(settings, database, {0, 1})
+
+    # Assert: nothing lost, and said so
+    assert recovery.scanned
+    assert [s.order.order_id for s in recovery.open_orders] == ["rest"]
+    assert repository.memory.may_be_stored("done")
