@@ -246,7 +246,9 @@ class Service:
         async with self.ownership:
             self.owned = None  # no checkpoint of a share that is changing
             recovery = await repository.recover(owned)
-            missing = await sink.missing(recovery.unpublished, recovery.events_from)
+            missing = await sink.missing(
+                recovery.unpublished, recovery.events_from, since_time=recovery.log_began
+            )
             sink.republish(missing)
             await sink.drain()
             open_orders = [s for s in recovery.open_orders if mine(s.order.account_id)]

@@ -140,8 +140,10 @@ class Recovery:
     # The owned partitions' events stored after their checkpoints, each order's in sequence
     # order: they may or may not have reached ``order-events`` before the process stopped.
     unpublished: tuple[tuple[OrderEvent, str], ...] = ()
-    # Per partition of ``order-events``, an offset before any of them (None: its beginning).
+    # Per partition of ``order-events``, an offset before any of them (None: see below).
     events_from: Mapping[int, int] | None = None
+    # Without a checkpoint to say where: when the log began (nothing of it was published before).
+    log_began: float | None = None
     scanned: bool = False  # the log was not whole yet: every order document was read
 
 
@@ -265,6 +267,7 @@ class MongoOrderRepository(OrderRepository):
         self._finished_top: dict[int, dict[str, Key]] = {}
         self._finished_written: dict[int, int] = {}  # full filter slices in the log
         self._log_whole = False
+        self._log_began = 0.0
         self.checkpoints = 0  # checkpoints written
 
     @classmethod
@@ -877,8 +880,10 @@ class MongoOrderRepository(OrderRepository):
         Raises ``LogError`` when the log is not whole (a database older than it) or unreadable.
         """
         database = self._sync_database()
-        if database[META].find_one({"_id": meta_id(self.partitions)}) is None:
+        meta = database[META].find_one({"_id": meta_id(self.partitions)})
+        if meta is None:
             raise LogError("the recovery log does not go back to the first order")
+        self._log_began = float(meta.get("at", 0.0))
         epochs = epochs_in(database.list_collection_names(), self.partitions)
         read = 1
         found: dict[int, tuple[PartitionCheckpoint | None, list[Raw]]] = {}
@@ -939,9 +944,14 @@ class MongoOrderRepository(OrderRepository):
                 self._take_partition(p, base, folded)
                 mine.append((base, folded))
         open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
-        return _owned_recovery(
-            Recovery(tuple(open_orders), finished, read, time.perf_counter() - started), mine
+        recovery = Recovery(
+            tuple(open_orders),
+            finished,
+            read,
+            time.perf_counter() - started,
+            log_began=self._log_began,
         )
+        return _owned_recovery(recovery, mine)
 
     def _take_partition(
         self, p: int, base: PartitionCheckpoint | None, folded: PartitionRecovery
@@ -1071,7 +1081,7 @@ def _owned_recovery(
         fills.extend(folded.fills)
         unpublished.extend(folded.unpublished)
         if base is None or base.events_from is None:
-            events_from = None  # no checkpoint says where to start: the topic's beginning
+            events_from = None  # no checkpoint says where: from when the log began
             if base is None:
                 continue
         ledger = ledger.merged(base.ledger)

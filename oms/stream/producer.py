@@ -58,6 +58,8 @@ from oms.stream.security import aiokafka_security
 logger = logging.getLogger(__name__)
 
 _TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled)
+# How far a record's timestamp (the producer's clock) may lag the store's clock.
+_CLOCK_SKEW_S = 60.0
 
 
 def partition_of(account_id: str, partitions: int) -> int:
@@ -409,11 +411,14 @@ class KafkaEventSink(EventSink):
         self,
         events: Sequence[tuple[OrderEvent, str]],
         since: Mapping[int, int] | None,
+        *,
+        since_time: float | None = None,
         timeout_s: float = 60.0,
     ) -> list[tuple[OrderEvent, str]]:
         """Those of ``events`` (with their accounts) that ``order-events`` does not hold, in the
-        order given: the topic is read from ``since`` (per partition; None: its beginning) to
-        where it ends now, looking at the records of these accounts only.
+        order given: the topic is read from ``since`` (per partition), else from the first
+        record stamped after ``since_time`` less a minute of clock skew, else from its
+        beginning, to where it ends now, looking at the records of these accounts only.
 
         An event counts as there when a record with its order id and sequence is. Raises
         ``EventsNotPublished`` when the topic cannot be read to its end within ``timeout_s``.
@@ -426,6 +431,12 @@ class KafkaEventSink(EventSink):
         async with self._reading:
             reader, partitions = await self._read_events()
             ends = await reader.end_offsets(partitions)
+            if since is None and since_time is not None:
+                stamp = int((since_time - _CLOCK_SKEW_S) * 1000)
+                found = await reader.offsets_for_times(dict.fromkeys(partitions, stamp))
+                since = {
+                    tp.partition: ends[tp] if at is None else at.offset for tp, at in found.items()
+                }
             reader.assign(partitions)
             left: set[TopicPartition] = set()
             for tp in partitions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -393,6 +394,7 @@ async def test_missing_when_some_events_are_on_the_topic_then_republishes_only_t
 
     # Act
     missing = await sink.missing(held, since)
+    by_time = await sink.missing(held, None, since_time=time.time())  # no checkpoint: by clock
     sink.republish(missing)
     await sink.drain()
 
@@ -400,6 +402,7 @@ async def test_missing_when_some_events_are_on_the_topic_then_republishes_only_t
     assert [(e.order_id, e.sequence) for e, _ in missing] == [
         ("o-1", 3), ("o-1", 4), ("o-2", 1), ("o-2", 2), ("o-2", 3), ("o-2", 4),
     ]  # fmt: skip
+    assert by_time == missing
     total = len(before) + sum(len(h) for h in after)
     records = await topics.read(topics.names.order_events, total)
     seen = [(orjson.loads(r.value)["order_id"], orjson.loads(r.value)["sequence"]) for r in records]
