@@ -77,6 +77,7 @@ from store import store_ceiling  # bench/store.py  # noqa: E402
 from oms.config import Settings  # noqa: E402
 from oms.domain.commands import PlaceOrder  # noqa: E402
 from oms.domain.enums import OrderType, Side, TimeInForce  # noqa: E402
+from oms.domain.order_ids import client_order_id_order  # noqa: E402
 from oms.loadgen import FUNDS, order_body  # noqa: E402
 from oms.stream.codecs import encode_command  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
@@ -213,12 +214,14 @@ def _orders(accounts: list[str], count: int, offset: int) -> list[PlaceOrder]:
     now = time.time()
     orders = []
     for n in range(offset, offset + count):
-        order_id = uuid.uuid4().hex
+        # The id REST derives from the client order id: the same order by either path.
+        account_id, client_order_id = accounts[n % len(accounts)], f"b-{uuid.uuid4().hex[:12]}"
+        order_id = client_order_id_order(account_id, client_order_id)
         symbol = symbols[n % len(symbols)]
         orders.append(
             PlaceOrder(
                 command_id=f"place:{order_id}", order_id=order_id,
-                client_order_id=f"b-{order_id[:12]}", account_id=accounts[n % len(accounts)],
+                client_order_id=client_order_id, account_id=account_id,
                 symbol=symbol, side=Side.BUY if n % 2 else Side.SELL, type=OrderType.MARKET,
                 quantity=SIZES[symbol], price=None, time_in_force=TimeInForce.IOC,
                 created_at=now,

@@ -200,10 +200,11 @@ def _kafka_install() -> None:
     )
 
 
-def _kafka_prepare(host: str, port: int) -> None:
+def _kafka_prepare(host: str, port: int, directory: Path = KAFKA_DIR) -> None:
+    """Write the broker's configuration under ``directory`` and format its storage once."""
     controller = port + 1
-    data = KAFKA_DIR / "data"
-    config = KAFKA_DIR / "server.properties"
+    data = directory / "data"
+    config = directory / "server.properties"
     config.write_text(
         "\n".join(
             [
@@ -232,7 +233,7 @@ def _kafka_prepare(host: str, port: int) -> None:
             ]
         )
     )
-    log4j = KAFKA_DIR / "log4j.properties"
+    log4j = directory / "log4j.properties"
     log4j.write_text(
         "log4j.rootLogger=WARN, stdout\n"
         "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
@@ -257,18 +258,18 @@ def _kafka_prepare(host: str, port: int) -> None:
         _run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)])
 
 
-def _kafka_command() -> list[str]:
+def _kafka_command(directory: Path = KAFKA_DIR) -> list[str]:
     return [
         "java",
         "-Xms256m",
         "-Xmx1g",
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
-        f"-Dlog4j.configuration=file:{KAFKA_DIR / 'log4j.properties'}",
+        f"-Dlog4j.configuration=file:{directory / 'log4j.properties'}",
         "-cp",
         f"{KAFKA_LIBS}/*",
         "kafka.Kafka",
-        str(KAFKA_DIR / "server.properties"),
+        str(directory / "server.properties"),
     ]
 
 
@@ -304,8 +305,7 @@ def _redis_install() -> None:
     )
 
 
-def _redis_command(host: str, port: int) -> list[str]:
-    data = STATE / "redis"
+def _redis_command(host: str, port: int, data: Path = STATE / "redis") -> list[str]:
     data.mkdir(parents=True, exist_ok=True)
     return [
         "redis-server",
@@ -379,8 +379,7 @@ def _ferret_install() -> None:
     FERRET_STAMP.write_text(_ferret_source_hash())
 
 
-def _ferret_command(host: str, port: int) -> list[str]:
-    data = STATE / "ferretdb" / "data"
+def _ferret_command(host: str, port: int, data: Path = STATE / "ferretdb" / "data") -> list[str]:
     data.mkdir(parents=True, exist_ok=True)
     return [str(FERRET_BIN), "-listen", f"{host}:{port}", "-dir", str(data)]
 

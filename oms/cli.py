@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,11 +13,10 @@ from oms.config import Settings, SettingsError
 
 
 def _serve(settings: Settings) -> int:
-    from oms.service import serve  # noqa: PLC0415  (keep `oms --help` fast)
+    from oms.logs import configure  # noqa: PLC0415  (keep `oms --help` fast)
+    from oms.service import serve  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure(settings)
     return asyncio.run(serve(settings))
 
 
@@ -38,17 +36,31 @@ def _demo(settings: Settings) -> int:
     return asyncio.run(run_demo(settings))
 
 
-def _loadgen(settings: Settings, orders: int, via: str, accounts: int) -> int:
+def _loadgen(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the load; 0 only when the server stayed and every order is accounted for."""
     from oms.loadgen import LoadError, run_loadgen  # noqa: PLC0415
 
+    bounds = {  # the ones given; run_loadgen has the defaults
+        name: value
+        for name, value in (
+            ("give_up_s", args.give_up_after),
+            ("cleanup_wait_s", args.cleanup_wait),
+            ("request_timeout_s", args.request_timeout),
+        )
+        if value is not None
+    }
     try:
-        summary = asyncio.run(run_loadgen(settings, orders, via, accounts=accounts))
+        summary = asyncio.run(
+            run_loadgen(settings, args.orders, args.via, accounts=args.accounts, **bounds)
+        )
     except LoadError as exc:
         print(f"oms loadgen: {exc}", file=sys.stderr)
         return 1
     for line in summary.lines():
-        print(line)
-    return 0
+        print(line, flush=True)
+    if not summary.ok:
+        print("oms loadgen: the run did not end cleanly (see result above)", file=sys.stderr)
+    return 0 if summary.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     loadgen.add_argument("--orders", type=int, default=1000, help="how many (default 1000)")
     loadgen.add_argument("--via", choices=["rest", "kafka"], default="rest")
     loadgen.add_argument("--accounts", type=int, default=4, help="accounts to spread over")
+    loadgen.add_argument(
+        "--give-up-after", type=float, metavar="S",
+        help="stop once the server has answered nothing for S seconds (default 15)",
+    )  # fmt: skip
+    loadgen.add_argument(
+        "--cleanup-wait", type=float, metavar="S",
+        help="then wait up to S seconds for it to return, to cancel what rests (default 15)",
+    )  # fmt: skip
+    loadgen.add_argument(
+        "--request-timeout", type=float, metavar="S",
+        help="the most any one request may take (default 10)",
+    )  # fmt: skip
     commands.add_parser("topics", help="create the Kafka topics that are missing and list them")
     return parser
 
@@ -88,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "topics":
         return _topics(settings)
     if args.command == "loadgen":
-        return _loadgen(settings, args.orders, args.via, args.accounts)
+        return _loadgen(settings, args)
     return _demo(settings)
 
 

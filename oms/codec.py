@@ -56,8 +56,6 @@ def _undec(value: str | None) -> Decimal | None:
 # Digits, an optional fraction; no sign, exponent, NaN or Infinity. Fifteen integer digits is far
 # beyond any real order and keeps a "huge" amount out before it reaches arithmetic.
 _AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,18})?")
-IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-"""An id from outside (account, order, client order, command): 1-64 of ``A-Za-z0-9._:-``."""
 
 
 class InvalidAmount(DomainError):

@@ -28,6 +28,12 @@ class Settings:
     # HTTP API
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Slow and many clients: a request head must arrive within this many seconds of the
+    # connection opening (or of the previous answer: also the idle keep-alive bound), a body
+    # within this many seconds of its head; connections beyond the cap are answered 503.
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 10.0
+    http_max_connections: int = 1024
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_client_id: str = "oms"
@@ -47,6 +53,11 @@ class Settings:
     # MongoDB (FerretDB locally, DocumentDB in AWS)
     mongo_url: str = "mongodb://127.0.0.1:27027/"
     mongo_database: str = "oms"
+    # Finished orders the store keeps in memory (older ones are read back from MongoDB).
+    keep_terminal_orders: int = 100_000
+    # How long a read of MongoDB may take before it answers StoreUnavailable (a 503 naming
+    # MongoDB): below dependency_timeout_s, so the store's reason wins over the door's timeout.
+    store_read_timeout_s: float = 1.5
     # Redis
     redis_url: str = "redis://127.0.0.1:16379/0"
     idempotency_ttl_s: int = 24 * 3600
@@ -59,6 +70,8 @@ class Settings:
     fee_rate: Decimal = Decimal("0.001")
     # Operations
     log_level: str = "INFO"
+    # A log record of the same kind (logger, level, template) repeats at most once per window.
+    log_repeat_window_s: float = 10.0
     # /health fails when the engine thread has not run a heartbeat for this long.
     engine_stall_s: float = 30.0
     # Recovery: how often the checkpoint of each owned partition is written. A restart reads
@@ -71,6 +84,22 @@ class Settings:
     # SIGTERM: how long a clean stop may take before the process exits regardless (keep it
     # below the orchestrator's grace period; Kubernetes' default is 30 s).
     shutdown_timeout_s: float = 20.0
+    # Fault injection for the fault suite (tests/faults): the n-th order's actor raises halfway
+    # through its first turn. 0 (the default) never; never set it in production.
+    fault_fail_order_at: int = 0
+    # Order entry under faults. A request waits at most this long on Redis, Kafka or the engine
+    # before it answers 503 (problem+json, DEPENDENCY_UNAVAILABLE) with Retry-After: a POST
+    # that cannot reach them fails fast instead of hanging for the whole outage.
+    dependency_timeout_s: float = 2.0
+    retry_after_s: int = 2
+    # One Redis connect or reply; a failed one is retried this many times (a pooled connection
+    # that died with a Redis restart is replaced on the retry).
+    redis_timeout_s: float = 1.0
+    redis_retries: int = 1
+    # Every send of the Kafka command bus (REST, tools, account changes) is acknowledged within
+    # this or raises ``KafkaTimeoutError``: aiokafka itself waits for a broker for as long as
+    # its request timeout allows, per step.
+    kafka_send_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

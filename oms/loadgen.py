@@ -4,6 +4,15 @@ It opens its own accounts (over REST), places a seeded mix of MARKET and LIMIT o
 until every order is terminal (cancelling, after a grace period, the limit orders the market has
 not reached), and prints a summary: rates, final states, and each account's balances.
 Every request goes to the address it is given, which ``oms`` only ever sets to 127.0.0.1.
+
+It survives the server dying (``oms.load_target``): every call is bounded, a failed one is
+counted by kind, and an order whose POST got no answer is sent again with the same
+``client_order_id`` (the API answers the order it already has, or places it): its outcome is
+unknown only if the server never answered again. Once the server has answered nothing for
+``give_up_s`` the run stops asking, waits up to ``cleanup_wait_s`` for it to come back to cancel
+what it left resting (and look up the orders whose outcome it never learnt), and reports.
+``Summary.ok`` is False (``oms loadgen`` exits 1) when the server was lost or any order is
+unaccounted for.
 """
 
 from __future__ import annotations
@@ -20,11 +29,14 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from aiokafka.errors import KafkaError
 
 from oms.config import Settings
 from oms.domain.commands import PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from oms.domain.order_ids import client_order_id_order
+from oms.load_target import Answer, Failure, Target
 from oms.stream.names import topic_names
 from oms.stream.producer import KafkaCommandBus
 
@@ -32,39 +44,68 @@ TERMINAL = frozenset({"SETTLED", "CANCELLED", "REJECTED"})
 SIZES = {"BTC-USD": ("0.001", "0.02"), "ETH-USD": ("0.01", "0.3"), "SOL-USD": ("0.1", "10")}
 FUNDS = {"USD": "5000000", "BTC": "50", "ETH": "500", "SOL": "10000"}
 REST_BATCH = 500  # Kafka sends are batched like this too
+REQUEST_TIMEOUT_S = 10.0  # any one call; connecting alone gets CONNECT_TIMEOUT_S
+CONNECT_TIMEOUT_S = 3.0
+GIVE_UP_S = 15.0  # no answer at all for this long: the server is gone
+CLEANUP_WAIT_S = 15.0  # then wait this long for it to come back, to cancel what rests
+RETRY_PAUSES_S = (0.1, 0.25, 0.5, 1.0)  # between attempts of one POST, the last one repeated
+LIST_PAGES = 20  # at most this many pages of 500 per account when looking up unknown outcomes
 
 
 class LoadError(RuntimeError):
-    """The server answered something the load generator cannot go on with."""
+    """The run cannot start (no server, no prices): nothing was placed."""
 
     code = "LOADGEN_FAILED"
 
 
 @dataclass
 class Summary:
-    """What one run did."""
+    """What one run did and saw."""
 
     via: str
-    placed: int = 0
-    refused: int = 0
+    sent: int = 0  # orders for which at least one request went out
+    placed: int = 0  # orders the server took (202, or produced onto Kafka)
+    refused: int = 0  # orders the server answered with something else than 202
+    not_sent: int = 0  # orders never sent (the server was gone, or refused every connection)
+    unknown: int = 0  # orders sent without an answer that says what became of them
     place_s: float = 0.0
     settle_s: float = 0.0
     states: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    unaccounted: int = 0  # placed orders whose terminal state was never seen, plus unknown
+    cancelled_at_cleanup: int = 0
+    server_lost: bool = False
     accounts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """The server stayed, and every order sent ended in a state this run saw."""
+        return not self.server_lost and self.unaccounted == 0 and self.not_sent == 0
 
     def lines(self) -> list[str]:
         """``name: value`` lines, as every benchmark prints them."""
         rate = self.placed / self.place_s if self.place_s else 0.0
         done = self.placed / (self.place_s + self.settle_s) if self.placed else 0.0
+        verdict = "ok" if self.ok else "FAILED"
+        if self.server_lost:
+            verdict += " (the server stopped answering)"
         return [
             f"via: {self.via}",
+            f"orders_sent: {self.sent}",
             f"orders_placed: {self.placed}",
             f"orders_refused: {self.refused}",
+            f"orders_not_sent: {self.not_sent}",
+            f"outcome_unknown: {self.unknown}",
+            *(f"errors_{kind}: {count}" for kind, count in sorted(self.errors.items())),
             f"place_s: {self.place_s:.2f}",
             f"placed_per_s: {rate:.1f}",
             f"all_terminal_s: {self.place_s + self.settle_s:.2f}",
             f"terminal_per_s: {done:.1f}",
             *(f"final_{state.lower()}: {count}" for state, count in sorted(self.states.items())),
+            f"cancelled_at_cleanup: {self.cancelled_at_cleanup}",
+            f"unaccounted: {self.unaccounted}",
+            f"server_lost: {'yes' if self.server_lost else 'no'}",
+            f"result: {verdict}",
         ]
 
 
@@ -112,11 +153,13 @@ def make_orders(
             offset = Decimal(str(round(rng.uniform(-0.002, 0.002), 5)))
             price = (prices[symbol] * (1 + offset)).quantize(instrument.tick_size)
             tif = rng.choice((TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC))
-        order_id = uuid.uuid4().hex
+        # The id REST derives from the client order id: the same order by either path.
+        account_id, client_order_id = accounts[n % len(accounts)], f"lg-{n}"
+        order_id = client_order_id_order(account_id, client_order_id)
         orders.append(
             PlaceOrder(
                 command_id=f"place:{order_id}", order_id=order_id,
-                client_order_id=f"lg-{n}", account_id=accounts[n % len(accounts)],
+                client_order_id=client_order_id, account_id=account_id,
                 symbol=symbol, side=rng.choice((Side.BUY, Side.SELL)), type=kind,
                 quantity=quantity, price=price, time_in_force=tif, created_at=time.time(),
             )
@@ -140,105 +183,218 @@ def order_body(order: PlaceOrder) -> dict[str, Any]:
     return body
 
 
-async def _json(response: aiohttp.ClientResponse, *expected: int) -> Any:
-    body = await response.json(content_type=None)
-    if response.status not in expected:
-        raise LoadError(f"{response.method} {response.url.path} -> {response.status}: {body}")
-    return body
+@dataclass
+class _Run:
+    """One run's view of its orders: what the server answered and what it was last seen as."""
+
+    target: Target
+    summary: Summary
+    placed: dict[str, str] = field(default_factory=dict)  # client order id -> order id (202)
+    states: dict[str, str] = field(default_factory=dict)  # order id -> last status seen
+    unknown: list[PlaceOrder] = field(default_factory=list)  # sent, never answered
+
+    def pending(self) -> list[str]:
+        """Placed orders not yet seen terminal."""
+        return [oid for oid in self.placed.values() if self.states.get(oid) not in TERMINAL]
 
 
-async def open_accounts(http: aiohttp.ClientSession, base: str, names: Sequence[str]) -> None:
+async def _answer(target: Target, method: str, path: str, **kwargs: Any) -> Answer:
+    """A call that must be answered for the run to start; anything else is a ``LoadError``."""
+    answer = await target.call(method, path, **kwargs)
+    if isinstance(answer, Failure):
+        raise LoadError(f"{method} {path}: no answer from {target.base} ({answer.kind})")
+    return answer
+
+
+async def open_accounts(target: Target, names: Sequence[str]) -> None:
     """Open each account with the same starting funds."""
     for name in names:
-        response = await http.post(
-            f"{base}/api/accounts", json={"account_id": name, "balances": FUNDS}
+        answer = await _answer(
+            target, "POST", "/api/accounts", json={"account_id": name, "balances": FUNDS}
         )
-        await _json(response, 201)
+        if answer.status != 201:
+            raise LoadError(f"POST /api/accounts -> {answer.status}: {answer.body}")
 
 
-async def last_prices(http: aiohttp.ClientSession, base: str) -> dict[str, Decimal]:
+async def last_prices(target: Target) -> dict[str, Decimal]:
     """The last price of every instrument, waiting (10 s at most) until the feed has one."""
     deadline = time.monotonic() + 10
     prices: dict[str, Decimal] = {}
     while time.monotonic() < deadline:
         for symbol in SIZES:
-            response = await http.get(f"{base}/api/market-data/prices/{symbol}")
-            if response.status == 200:
-                body = await response.json()
-                if body.get("last_price"):
-                    prices[symbol] = Decimal(body["last_price"])
+            answer = await _answer(target, "GET", f"/api/market-data/prices/{symbol}")
+            body = answer.body
+            if answer.status == 200 and isinstance(body, dict) and body.get("last_price"):
+                prices[symbol] = Decimal(body["last_price"])
         if len(prices) == len(SIZES):
             return prices
         await asyncio.sleep(0.2)
     raise LoadError(f"no prices from the market-data feed for {sorted(set(SIZES) - set(prices))}")
 
 
-async def place_via_rest(
-    http: aiohttp.ClientSession, base: str, orders: Sequence[PlaceOrder], concurrency: int
-) -> tuple[list[str], int]:
-    """POST every order (``concurrency`` in flight); the ids answered, and how many refused."""
+async def place_via_rest(run: _Run, orders: Sequence[PlaceOrder], concurrency: int) -> None:
+    """POST every order (``concurrency`` in flight).
+
+    An order whose POST got no answer is sent again, same body and ``client_order_id`` (the
+    API answers the order it already has, or places it), until answered or the server is gone;
+    then it is ``unknown`` if a request may have reached the server, else ``not_sent``.
+    """
     progress = Progress("placing", len(orders))
     gate = asyncio.Semaphore(concurrency)
-    ids: list[str] = []
-    refused = 0
+    summary = run.summary
+    target = run.target
 
     async def one(order: PlaceOrder) -> None:
-        nonlocal refused
         async with gate:
-            response = await http.post(f"{base}/api/orders", json=order_body(order))
-            body = await response.json(content_type=None)
-        if response.status == 202:
-            ids.append(body["order_id"])
-        else:
-            refused += 1
+            delivered = attempted = False
+            pauses = iter(RETRY_PAUSES_S)
+            while not target.gone:
+                attempted = True
+                answer = await target.call("POST", "/api/orders", json=order_body(order))
+                if isinstance(answer, Answer):
+                    _took(run, order, answer)
+                    break
+                delivered = delivered or answer.maybe_delivered
+                await asyncio.sleep(next(pauses, RETRY_PAUSES_S[-1]))
+            else:
+                if delivered:
+                    summary.unknown += 1
+                    run.unknown.append(order)
+                else:
+                    summary.not_sent += 1
+            summary.sent += attempted
         progress.advance()
 
     await asyncio.gather(*(one(order) for order in orders))
-    return ids, refused
 
 
-async def place_via_kafka(settings: Settings, orders: Sequence[PlaceOrder]) -> list[str]:
-    """Produce every order straight onto the ``orders`` topic (acks=all), in batches."""
+def _took(run: _Run, order: PlaceOrder, answer: Answer) -> None:
+    """Count one answered POST."""
+    body = answer.body
+    if answer.status == 202 and isinstance(body, dict) and isinstance(body.get("order_id"), str):
+        run.summary.placed += 1
+        run.placed[order.client_order_id] = body["order_id"]
+    else:
+        run.summary.refused += 1
+        run.summary.errors[f"http_{answer.status}"] += 1
+
+
+async def place_via_kafka(settings: Settings, run: _Run, orders: Sequence[PlaceOrder]) -> None:
+    """Produce every order straight onto the ``orders`` topic (acks=all), in batches; a batch
+    Kafka does not acknowledge in time stops the run's producing (its orders: unknown)."""
     progress = Progress("producing", len(orders))
+    summary = run.summary
     bus = KafkaCommandBus(settings, topic_names(settings))
-    await bus.start()
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            await bus.start()
+    except (KafkaError, TimeoutError) as error:
+        summary.errors[f"kafka_{type(error).__name__}"] += 1
+        summary.not_sent += len(orders)
+        await bus.stop()
+        return
     try:
         for start in range(0, len(orders), REST_BATCH):
             batch = orders[start : start + REST_BATCH]
-            await bus.send(batch)
+            summary.sent += len(batch)
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    await bus.send(batch)
+            except (KafkaError, TimeoutError) as error:
+                summary.errors[f"kafka_{type(error).__name__}"] += 1
+                summary.unknown += len(batch)
+                run.unknown.extend(batch)
+                summary.not_sent += len(orders) - start - len(batch)
+                return
+            summary.placed += len(batch)
+            run.placed.update((order.client_order_id, order.order_id) for order in batch)
             progress.advance(len(batch))
     finally:
         await bus.stop()
-    return [order.order_id for order in orders]
 
 
-async def wait_terminal(
-    http: aiohttp.ClientSession, base: str, ids: Sequence[str], grace_s: float, timeout_s: float
-) -> Counter[str]:
-    """Poll until every order is terminal; cancel what still rests after ``grace_s``."""
-    progress = Progress("settling", len(ids))
-    states: dict[str, str] = {}
+async def wait_terminal(run: _Run, grace_s: float, timeout_s: float) -> None:
+    """Poll until every placed order is terminal, ``timeout_s`` passes or the server is gone;
+    cancel what still rests after ``grace_s``."""
+    target = run.target
+    progress = Progress("settling", len(run.placed))
     started = time.monotonic()
     cancelled = False
-    while True:
-        pending = [order_id for order_id in ids if states.get(order_id) not in TERMINAL]
-        for order_id in pending:
-            response = await http.get(f"{base}/api/orders/{order_id}")
-            if response.status == 200:
-                status = (await response.json())["status"]
-                if status in TERMINAL:
+    while not target.gone:
+        for order_id in run.pending():
+            answer = await target.call("GET", f"/api/orders/{order_id}")
+            if isinstance(answer, Failure):
+                break  # the server is away: try again next round, until it is gone
+            body = answer.body
+            if answer.status == 200 and isinstance(body, dict):
+                run.states[order_id] = str(body.get("status"))
+                if run.states[order_id] in TERMINAL:
                     progress.advance()
-                states[order_id] = status
-        if all(states.get(order_id) in TERMINAL for order_id in ids):
-            return Counter(states.values())
+        pending = run.pending()
         waited = time.monotonic() - started
-        if waited > timeout_s:
-            raise LoadError(f"{len(pending)} orders not terminal after {timeout_s:.0f}s")
+        if not pending or waited > timeout_s:
+            return
         if waited > grace_s and not cancelled:
-            for order_id in pending:
-                await http.delete(f"{base}/api/orders/{order_id}")
+            await _cancel(run, pending)
             cancelled = True
         await asyncio.sleep(0.2)
+
+
+async def _cancel(run: _Run, order_ids: Sequence[str]) -> int:
+    """Ask to cancel each order (a terminal one answers 409); how many were asked."""
+    asked = 0
+    for order_id in order_ids:
+        answer = await run.target.call("DELETE", f"/api/orders/{order_id}")
+        if isinstance(answer, Failure):
+            break
+        asked += answer.status == 202
+    return asked
+
+
+async def _look_up_unknown(run: _Run, accounts: Sequence[str]) -> None:
+    """Find the orders whose POST was never answered among the accounts' orders (by
+    ``client_order_id``): those found were placed, the rest stay unknown."""
+    wanted = {order.client_order_id for order in run.unknown}
+    for account in accounts:
+        cursor: str | None = None
+        for _ in range(LIST_PAGES):
+            path = f"/api/orders?account_id={account}&limit=500"
+            answer = await run.target.call("GET", path + (f"&cursor={cursor}" if cursor else ""))
+            if not isinstance(answer, Answer) or not isinstance(answer.body, dict):
+                return
+            for item in answer.body.get("items", []):
+                if item.get("client_order_id") in wanted:
+                    run.placed[item["client_order_id"]] = item["order_id"]
+            cursor = answer.body.get("next_cursor")
+            if not cursor:
+                break
+    found = [o for o in run.unknown if o.client_order_id in run.placed]
+    run.unknown = [o for o in run.unknown if o.client_order_id not in run.placed]
+    run.summary.unknown -= len(found)
+    run.summary.placed += len(found)
+
+
+async def clean_up(run: _Run, accounts: Sequence[str], wait_s: float) -> None:
+    """If orders still rest or were never answered: once the server answers again (waiting
+    ``wait_s`` at most), look up the unanswered, cancel what rests and see where they end."""
+    if not run.pending() and not run.unknown:
+        return
+    if not await run.target.wait_back(wait_s):
+        return
+    if run.unknown:
+        await _look_up_unknown(run, accounts)
+    run.summary.cancelled_at_cleanup = await _cancel(run, run.pending())
+    await wait_terminal(run, grace_s=float("inf"), timeout_s=wait_s)
+
+
+def _account(run: _Run) -> None:
+    """Final states, what is unaccounted for, whether the server was lost."""
+    summary = run.summary
+    summary.states = Counter(
+        run.states[oid] for oid in run.placed.values() if run.states.get(oid) in TERMINAL
+    )
+    summary.unaccounted = len(run.pending()) + len(run.unknown)
+    summary.server_lost = run.target.lost
 
 
 async def run_loadgen(
@@ -252,24 +408,38 @@ async def run_loadgen(
     seed: int = 7,
     grace_s: float = 3.0,
     timeout_s: float = 120.0,
+    give_up_s: float = GIVE_UP_S,
+    cleanup_wait_s: float = CLEANUP_WAIT_S,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> Summary:
-    """Open accounts, place ``orders`` orders ``via`` rest or kafka, wait until all are terminal."""
+    """Open accounts, place ``orders`` orders ``via`` rest or kafka, wait until all are terminal.
+
+    Raises ``LoadError`` only when the run cannot start; once orders are placed, whatever the
+    server does, it returns the summary of what it saw (``Summary.ok`` says if all went well).
+    """
     base = base or f"http://{settings.http_host}:{settings.http_port}"
-    run = uuid.uuid4().hex[:6]
-    names = [f"lg-{run}-{n}" for n in range(accounts)]
+    run_id = uuid.uuid4().hex[:6]
+    names = [f"lg-{run_id}-{n}" for n in range(accounts)]
     summary = Summary(via)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-        await open_accounts(http, base, names)
-        commands = make_orders(orders, names, await last_prices(http, base), seed)
+    timeout = aiohttp.ClientTimeout(total=request_timeout_s, connect=CONNECT_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        target = Target(http, base, give_up_s=give_up_s)
+        run = _Run(target, summary)
+        await open_accounts(target, names)
+        commands = make_orders(orders, names, await last_prices(target), seed)
         started = time.monotonic()
         if via == "rest":
-            ids, summary.refused = await place_via_rest(http, base, commands, concurrency)
+            await place_via_rest(run, commands, concurrency)
         else:
-            ids = await place_via_kafka(settings, commands)
-        summary.placed = len(ids)
+            await place_via_kafka(settings, run, commands)
         summary.place_s = time.monotonic() - started
-        summary.states = await wait_terminal(http, base, ids, grace_s, timeout_s)
+        await wait_terminal(run, grace_s, timeout_s)
         summary.settle_s = time.monotonic() - started - summary.place_s
-        for name in names:
-            summary.accounts[name] = await _json(await http.get(f"{base}/api/accounts/{name}"), 200)
+        await clean_up(run, names, cleanup_wait_s)
+        _account(run)
+        summary.errors = target.errors + summary.errors
+        for name in names if not target.gone else ():
+            answer = await target.call("GET", f"/api/accounts/{name}")
+            if isinstance(answer, Answer) and answer.status == 200:
+                summary.accounts[name] = answer.body
     return summary

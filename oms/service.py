@@ -28,19 +28,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from oms.actors.runtime import ActorFailure, tune_gc
 from oms.api.app import build_app
+from oms.api.listener import CappedSite, start_listener
 from oms.config import Settings
+from oms.domain.errors import DomainError
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
+from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
-from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache
+from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
 from oms.stream.names import TopicNames, topic_names
@@ -101,7 +102,8 @@ class Service:
     names: TopicNames = field(init=False)
     stops: list[tuple[str, Stop]] = field(default_factory=list)
     engine: Engine | None = None
-    runner: web.AppRunner | None = None
+    site: CappedSite | None = None
+    skips: Skips = field(default_factory=Skips)  # stored records left out, for /metrics
     # Set (from the engine thread) when an actor fails: the replica must restart.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     # The partitions of ``orders`` this replica owns and how many there are, once rebuilt; a
@@ -132,7 +134,7 @@ class Service:
             accounts_db = accounts_client[settings.mongo_database]
             await init_database(accounts_db)
             accounts = MongoAccountRepository(accounts_db)
-            redis = aioredis.from_url(settings.redis_url)
+            redis = redis_client(settings)  # bounded waits: a stopped Redis is a quick 503
             self._on_stop("redis", redis.aclose)
 
             sink = KafkaEventSink(settings, self.names, account_of=_account_of(repository))
@@ -193,24 +195,35 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_pipeline(repository, ingestion, sink),
+                pipeline=_pipeline(repository, ingestion, sink, self.skips, self._refused),
                 accounts=accounts,
             )
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
+            runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
-            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         except BaseException:
             await self.stop()
             raise
 
     async def _reopen_accounts(self, engine: Engine, accounts: MongoAccountRepository) -> None:
         """Open every stored account in the engine with its opening balances and limits (the
-        owned ones are rebuilt with everything else when the partitions are assigned)."""
+        owned ones are rebuilt with everything else when the partitions are assigned).
+
+        A stored account start-up does not like (a reserved or malformed id, a document that
+        does not read, an opening the engine refuses) is left out and reported, never fatal.
+        """
         from oms.actors.aio import reply  # noqa: PLC0415
 
-        for record in await accounts.load_all():
-            await reply(engine.open_account(record.account_id, record.balances, record.limits))
+        records, broken = await accounts.load_readable()
+        usable, skips = screen_accounts(records)
+        skips += unreadable("account", broken)
+        for record in usable:
+            try:
+                await reply(engine.open_account(record.account_id, record.balances, record.limits))
+            except (DomainError, ArithmeticError) as refused:
+                skips.append(
+                    Skip("account", record.account_id, SkipReason.REFUSED_BY_ENGINE, repr(refused))
+                )
+        self.skips.report("start-up", skips)
 
     async def _recover(
         self,
@@ -252,15 +265,19 @@ class Service:
             sink.republish(missing)
             await sink.drain()
             open_orders = [s for s in recovery.open_orders if mine(s.order.account_id)]
+            records, broken = await accounts.load_readable()
+            usable, skips = screen_accounts(records)
+            skips += unreadable("account", broken) + unreadable("order", recovery.unreadable)
             summary = await reply(
                 engine.rebuild(
                     open_orders,
-                    await accounts.load_all(),
+                    usable,
                     recovery.fills,
                     await accounts.global_trading_state(),
                     ledger=recovery.ledger,
                 )
             )
+            self.skips.report("recovery", skips)
             self.owned = (owned, total)
         logger.info(
             "recovered %d open and %d finished orders (%d documents read%s, %.2fs; %d events"
@@ -327,6 +344,10 @@ class Service:
         await sink.drain()
         await repository.write_checkpoint(capture, ledger, events_from)
 
+    def _refused(self) -> int:
+        """Connections the listener answered 503 for its cap."""
+        return 0 if self.site is None else self.site.refused
+
     def _on_stop(self, name: str, stop: Stop) -> None:
         self.stops.append((name, stop))
 
@@ -360,7 +381,11 @@ def _async(fn: Callable[[], None]) -> Stop:
 
 
 def _pipeline(
-    repository: MongoOrderRepository, ingestion: StreamIngestion, sink: KafkaEventSink
+    repository: MongoOrderRepository,
+    ingestion: StreamIngestion,
+    sink: KafkaEventSink,
+    skips: Skips,
+    connections_refused: Callable[[], int],
 ) -> Callable[[], dict[str, float | Durations]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
@@ -379,6 +404,8 @@ def _pipeline(
             "dead_letters_total": stats.dead_letters,
             "events_published_total": sink.published,
             "events_failed_total": sink.failed,
+            "recovery_skipped_records": skips.distinct,
+            "http_connections_refused_total": connections_refused(),
         }
 
     return figures

@@ -11,13 +11,22 @@ An actor may stop before the directory hears of it (its ``Finished`` notice is s
 it failed): a command that meets a stopped actor here, or that was queued for it before it
 stopped (the actor hands those back, see ``OrderActor._dispatch``), is routed as if the order
 were looked up afresh, so a terminal order answers from the store and any other is rehydrated.
+
+Looking an order up never waits for I/O on the dispatcher thread: the store's memory answers at
+once for every open order and the recent finished ones. An order only MongoDB knows (finished
+long ago, or before a restart) is *loaded*: the store reads it on its own loop and the answer
+comes back as a ``Loaded`` message; what arrives for that order meanwhile waits behind the load,
+in order, and is routed once it is in. A failed load is asked again after a back-off (the store
+waits, not this actor), and the dispatcher is held meanwhile (``Dispatcher.hold``): the engine
+is not idle while a command waits for its order, so no offset is committed past it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, ClassVar
+from concurrent.futures import Future
+from typing import Any, ClassVar, NamedTuple
 
 from pykka import ActorDeadError, ActorRef
 from pykka._envelope import Envelope
@@ -42,9 +51,13 @@ from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.domain.transitions import InvalidTransition, Trigger
-from oms.store.ports import StoredOrder
+from oms.store.ports import StoreClosed, StoredOrder, StoreUnavailable
 
 logger = logging.getLogger(__name__)
+
+# A failed load is asked again after these many seconds, doubling up to the last.
+LOAD_RETRY_FIRST_S = 0.05
+LOAD_RETRY_MAX_S = 2.0
 
 
 class UnknownOrder(DomainError):
@@ -57,6 +70,29 @@ class DirectoryStats:
     """Ask for the directory's counts."""
 
     __slots__ = ()
+
+
+class Loaded(NamedTuple):
+    """The store's answer to a load (told back from the store's thread)."""
+
+    order_id: str
+    stored: StoredOrder | None  # None: the store does not know the order
+    error: BaseException | None  # the load failed (asked again if the store may answer later)
+
+
+# One thing waiting for a load: a routed command, ``VenueFills`` or ``QueryOrder``, and its
+# reply (None for a tell).
+_Waiting = tuple[Any, DispatchFuture[Any] | None]
+
+
+class _Load:
+    """A load in flight: what waits for it, in arrival order, and how many attempts failed."""
+
+    __slots__ = ("failures", "waiting")
+
+    def __init__(self, first: _Waiting) -> None:
+        self.waiting: list[_Waiting] = [first]
+        self.failures = 0
 
 
 class _Live:
@@ -82,6 +118,7 @@ class OrderDirectory(DispatchedActor):
         DirectoryStats: "on_stats",
         ResumeOrders: "on_resume_orders",
         ForgetOrders: "on_forget_orders",
+        Loaded: "on_loaded",
     }
 
     def __init__(self, dispatcher: Dispatcher, ctx: OrderContext, *, max_live: int) -> None:
@@ -91,10 +128,14 @@ class OrderDirectory(DispatchedActor):
         self.max_live = max_live
         self.live: dict[str, _Live] = {}
         self.idle: OrderedDict[str, None] = OrderedDict()  # passivation candidates, oldest first
+        self.loading: dict[str, _Load] = {}  # orders the store is reading, with what waits
         self.peak_live = 0
         self.spawned = 0
         self.rehydrated = 0
         self.passivated = 0
+        self.loads = 0
+        self.load_failures = 0
+        self._failing = 0  # loads whose last attempt failed: an outage is logged once
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -119,11 +160,7 @@ class OrderDirectory(DispatchedActor):
             live = self.live.get(order_id)
             if live is not None and self._deliver(order_id, live, executions, None):
                 continue
-            live = self._find(order_id, create=None)
-            if live is None:
-                logger.info("dropped venue fills for finished or unknown order %s", order_id)
-                continue
-            self._deliver(order_id, live, executions, None)
+            self._look_up(order_id, executions, None)
 
     def on_resume_orders(self, message: ResumeOrders) -> int:
         """After a restart: rehydrate each stored open order and tell it to carry on.
@@ -149,11 +186,9 @@ class OrderDirectory(DispatchedActor):
         # that notice would reach a stopped actor (ActorDeadError, a 500 at the API). Its last
         # state is in the journal, so answer from there as for any order not live.
         if live is None or not live.ref.is_alive():
-            if self.ctx.journal.holds(message.order_id):
-                self.ctx.journal.flush()
-            message.reply.set(self.ctx.journal.repository.get(message.order_id))
+            self._look_up(message.order_id, _QUERY, message.reply)
             return
-        live.ref.actor_inbox.put(Envelope(QueryOrder(), reply_to=message.reply))
+        live.ref.actor_inbox.put(Envelope(_QUERY, reply_to=message.reply))
 
     def _route(self, command: OrderCommand, reply: DispatchFuture[Any] | None) -> None:
         order_id = command.order_id
@@ -161,17 +196,155 @@ class OrderDirectory(DispatchedActor):
         if live is not None and self._deliver(order_id, live, command, reply):
             return
         # Not live, or its actor had stopped (and was forgotten): look the order up afresh.
-        live = self._find(order_id, create=command if isinstance(command, PlaceOrder) else None)
+        self._look_up(order_id, command, reply)
+
+    def _look_up(self, order_id: str, message: Any, reply: DispatchFuture[Any] | None) -> None:
+        """Hand ``message`` on as the store has the order: from memory now, or after a load."""
+        load = self.loading.get(order_id)
+        if load is not None:  # behind the load already asked: in order
+            load.waiting.append((message, reply))
+            return
+        journal = self.ctx.journal
+        if journal.holds(order_id):
+            # The store must hold all of this order before we read it. Flushing only then
+            # (not for every new order id) keeps the journal's batches whole.
+            journal.flush()
+        repository = journal.repository
+        stored = repository.held(order_id)
+        if stored is None and repository.may_be_stored(order_id):
+            self.loading[order_id] = _Load((message, reply))
+            self.dispatcher.hold()
+            self.loads += 1
+            self._load(order_id, 0.0)
+            return
+        self._hand_on(order_id, stored, message, reply)
+
+    def _hand_on(
+        self,
+        order_id: str,
+        stored: StoredOrder | None,
+        message: Any,
+        reply: DispatchFuture[Any] | None,
+    ) -> None:
+        """Route ``message`` for an order that is not live, given what the store has of it."""
+        if message is _QUERY:
+            if reply is not None:
+                reply.set(None if stored is None else stored.order)
+            return
+        live: _Live | None = None
+        if stored is not None and not stored.order.is_terminal:
+            self.rehydrated += 1
+            live = self._spawn(order_id, stored)
+        elif stored is None and isinstance(message, PlaceOrder):
+            self.spawned += 1
+            live = self._spawn(order_id, None)
         if live is None:
-            self._answer_finished(command, reply)
+            if isinstance(message, VenueFills):
+                logger.info("dropped venue fills for finished or unknown order %s", order_id)
+            else:
+                self._answer_finished(stored, message, reply)
             return
         # Just spawned or rehydrated, so not among the idle (an idle order is always live):
         # _deliver without its idle bookkeeping. Every new order comes this way.
         live.routed += 1
         if reply is None:
-            tell(live.ref, command)
+            tell(live.ref, message)
         else:
-            live.ref.actor_inbox.put(Envelope(command, reply_to=reply))
+            live.ref.actor_inbox.put(Envelope(message, reply_to=reply))
+
+    # -- loads -----------------------------------------------------------------------------
+
+    def _load(self, order_id: str, delay_s: float) -> None:
+        """Ask the store for the order (after ``delay_s``); its answer comes back as ``Loaded``."""
+        directory = self.actor_ref
+
+        def on_answer(future: Future[StoredOrder | None]) -> None:
+            # On the store's thread (or at once, here, for an answer it had in memory).
+            error: BaseException | None
+            if future.cancelled():
+                error = StoreClosed(f"the load of order {order_id} was cancelled")
+            else:
+                error = future.exception()
+            loaded = Loaded(order_id, None if error is not None else future.result(), error)
+            try:
+                tell(directory, loaded)
+            except ActorDeadError:
+                # The engine stopped: what waited was never applied, so never committed either.
+                logger.info("load of order %s answered after the engine stopped", order_id)
+
+        self.ctx.journal.repository.read(order_id, delay_s=delay_s).add_done_callback(on_answer)
+
+    def on_loaded(self, message: Loaded) -> None:
+        """A load answered: route what waited for it, in order. A store that did not answer is
+        asked again; one that closed, or cannot read the order, refuses what waited."""
+        order_id = message.order_id
+        load = self.loading.get(order_id)
+        if load is None:  # not ours (a stray answer): nothing waits for it
+            return
+        error = message.error
+        if isinstance(error, StoreUnavailable) and not isinstance(error, StoreClosed):
+            self._load_failed(order_id, load, error)  # MongoDB may answer later: ask again
+            return
+        del self.loading[order_id]
+        if error is not None and not isinstance(error, StoreClosed):
+            logger.error("cannot load order %s, %d waiting refused: %r",
+                         order_id, len(load.waiting), error)  # fmt: skip
+        if load.failures:
+            self._failing -= 1
+            if not self._failing:
+                logger.warning("order loads succeed again (%d failed attempts in all)",
+                               self.load_failures)  # fmt: skip
+        try:
+            for waiting, reply in load.waiting:
+                if error is not None:
+                    self._give_up(order_id, waiting, reply, error)
+                else:
+                    self._after_load(order_id, message.stored, waiting, reply)
+        finally:
+            # Released after what waited is queued: an idleness look comes after all of it. (A
+            # bug escaping here is the dispatcher's ActorFailure: the engine stops trusting
+            # itself and acknowledges nothing more, so what did not get routed is replayed.)
+            self.dispatcher.release()
+
+    def _after_load(
+        self,
+        order_id: str,
+        stored: StoredOrder | None,
+        waiting: Any,
+        reply: DispatchFuture[Any] | None,
+    ) -> None:
+        """One thing that waited for the load: to the actor an earlier one spawned, or on."""
+        live = self.live.get(order_id)
+        if live is not None and live.ref.is_alive():
+            if waiting is _QUERY:
+                live.ref.actor_inbox.put(Envelope(_QUERY, reply_to=reply))
+                return
+            if self._deliver(order_id, live, waiting, reply):
+                return
+        self._hand_on(order_id, stored, waiting, reply)
+
+    def _load_failed(self, order_id: str, load: _Load, error: BaseException) -> None:
+        """Ask again after a back-off; log once per outage, not once per attempt."""
+        self.load_failures += 1
+        if not load.failures:
+            self._failing += 1
+            if self._failing == 1:
+                logger.warning("order loads fail, retrying with back-off: %s", error)
+        load.failures += 1
+        delay = min(LOAD_RETRY_MAX_S, LOAD_RETRY_FIRST_S * 2 ** (load.failures - 1))
+        self._load(order_id, delay)
+
+    @staticmethod
+    def _give_up(
+        order_id: str, waiting: Any, reply: DispatchFuture[Any] | None, error: BaseException
+    ) -> None:
+        """The store closed (the engine is stopping) or cannot read the order (an unreadable
+        document): refuse what waited, nothing applied. Asking again would hold the engine, and
+        every commit behind it, for ever."""
+        if reply is not None:
+            reply.set_exception((type(error), error, None))
+        else:
+            logger.warning("dropped %s for %s: %s", type(waiting).__name__, order_id, error)
 
     def _deliver(
         self,
@@ -199,27 +372,6 @@ class OrderDirectory(DispatchedActor):
             return False
         return True
 
-    def _find(self, order_id: str, *, create: PlaceOrder | None) -> _Live | None:
-        """The live actor; else rehydrate an open stored order; else spawn one for a place."""
-        live = self.live.get(order_id)
-        if live is not None:
-            return live
-        journal = self.ctx.journal
-        if journal.holds(order_id):
-            # The store must hold all of this order before we read it. Flushing only then
-            # (not for every new order id) keeps the journal's batches whole.
-            journal.flush()
-        stored = journal.repository.load(order_id)
-        if stored is not None:
-            if stored.order.is_terminal:
-                return None
-            self.rehydrated += 1
-            return self._spawn(order_id, stored)
-        if create is None:
-            return None
-        self.spawned += 1
-        return self._spawn(order_id, None)
-
     def _spawn(self, order_id: str, stored: StoredOrder | None) -> _Live:
         ref = OrderActor.start(self.dispatcher, self.ctx, stored)
         live = self.live[order_id] = _Live(ref)
@@ -229,9 +381,11 @@ class OrderDirectory(DispatchedActor):
             self._passivate()
         return live
 
-    def _answer_finished(self, command: OrderCommand, reply: DispatchFuture[Any] | None) -> None:
+    @staticmethod
+    def _answer_finished(
+        stored: StoredOrder | None, command: OrderCommand, reply: DispatchFuture[Any] | None
+    ) -> None:
         """A command for a finished (or unknown) order: replay is a no-op, anything else refused."""
-        stored = self.ctx.journal.repository.load(command.order_id)
         if stored is None:
             error: DomainError = UnknownOrder(f"order {command.order_id} is not known")
         elif isinstance(command, PlaceOrder) or any(
@@ -289,15 +443,19 @@ class OrderDirectory(DispatchedActor):
         return len(live)
 
     def on_stats(self, _message: DirectoryStats) -> dict[str, int]:
-        """Live, peak, spawned, rehydrated and passivated counts."""
+        """Live, peak, spawned, rehydrated, passivated, loading, loads and failed loads."""
         return {
             "live": len(self.live),
             "peak_live": self.peak_live,
             "spawned": self.spawned,
             "rehydrated": self.rehydrated,
             "passivated": self.passivated,
+            "loading": len(self.loading),
+            "loads": self.loads,
+            "load_failures": self.load_failures,
         }
 
 
 _RESUME = Resume()
+_QUERY = QueryOrder()
 _STOP = _ActorStop()  # pykka's own stop message, told like ActorRef.stop(block=False) does

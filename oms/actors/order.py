@@ -88,7 +88,16 @@ _OUTCOME_REASON = {
 class OrderContext:
     """What every order actor of an engine shares: its peers, journal, clock and instruments."""
 
-    __slots__ = ("clock", "directory", "instruments", "journal", "record", "risk", "venue")
+    __slots__ = (
+        "clock",
+        "directory",
+        "fail_at",
+        "instruments",
+        "journal",
+        "record",
+        "risk",
+        "venue",
+    )
 
     def __init__(
         self,
@@ -104,6 +113,15 @@ class OrderContext:
         self.directory: ActorRef[Any] | None = None
         self.risk: ActorRef[Any] | None = None
         self.venue: ActorRef[Any] | None = None
+        # Fault injection (``OMS_FAULT_FAIL_ORDER_AT``): the actor of the n-th order placed
+        # from now raises halfway through its first turn; 0 never.
+        self.fail_at = 0
+
+
+class InjectedFailure(RuntimeError):
+    """A failure the fault-injection setting asked for (never raised otherwise)."""
+
+    code = "INJECTED_FAILURE"
 
 
 class OrderActor(DispatchedActor):
@@ -229,6 +247,10 @@ class OrderActor(DispatchedActor):
         assert risk is not None, "the engine wires the supervisor before any order"
         self.in_flight += 1
         tell(risk, _new(Accept, (command, now, self._actor_ref)))
+        if ctx.fail_at:
+            ctx.fail_at -= 1
+            if not ctx.fail_at:  # after risk was asked: the turn is half done, as a bug leaves it
+                raise InjectedFailure(f"injected failure placing {command.order_id}")
         return placed
 
     def on_cancel(self, command: CancelOrder) -> Order:

@@ -124,10 +124,12 @@ class Dispatcher:
         self._drain_every = drain_every
         # (when the queue runs dry, every drain_every messages under load)
         self._drain_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
-        # ``when_idle`` callbacks, and whether the one look that serves them all is queued.
-        self._idle_callbacks: list[Callable[[], None]] = []
+        # ``when_idle`` callbacks (each with "does it wait for holds?"), and whether the one
+        # look that serves them all is queued.
+        self._idle_callbacks: list[tuple[Callable[[], None], bool]] = []
         self._idle_lock = threading.Lock()
         self._idle_look_queued = False
+        self._holds = 0  # outstanding work outside the queue that will post more (see hold)
         self._thread: threading.Thread | None = None
         self.handled = 0
 
@@ -211,8 +213,9 @@ class Dispatcher:
         """
         self._drain_hooks.append((hook, under_load or hook))
 
-    def when_idle(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` on the dispatcher once nothing is queued and the drain hooks ran.
+    def when_idle(self, callback: Callable[[], None], *, holds: bool = True) -> None:
+        """Call ``callback`` on the dispatcher once nothing is queued, the drain hooks ran and
+        (unless ``holds`` is False) nothing is held (see ``hold``).
 
         What a message posts while it runs queues behind this look, so the callback waits for
         it too: every consequence of what was posted before this call has run by then. All the
@@ -220,11 +223,36 @@ class Dispatcher:
         for ever.
         """
         with self._idle_lock:
-            self._idle_callbacks.append(callback)
+            self._idle_callbacks.append((callback, holds))
             if self._idle_look_queued:
                 return
             self._idle_look_queued = True
         self.call_soon(self._look_idle)
+
+    def hold(self) -> None:
+        """Count one piece of outstanding work outside the queue (an actor waits for I/O done
+        elsewhere, and its answer will come back as a message): not idle until ``release``.
+
+        Without it an actor waiting for a load would look idle, and what waits for idleness
+        (the ingestion's offset commit) would pass a command that has not been applied yet.
+        """
+        with self._idle_lock:
+            self._holds += 1
+
+    def release(self) -> None:
+        """The work ``hold`` counted is done (what it posted is queued already)."""
+        with self._idle_lock:
+            self._holds -= 1
+            look = not self._holds and bool(self._idle_callbacks) and not self._idle_look_queued
+            if look:
+                self._idle_look_queued = True
+        if look:
+            self.call_soon(self._look_idle)
+
+    @property
+    def holds(self) -> int:
+        """How many pieces of outstanding work are held (see ``hold``)."""
+        return self._holds
 
     def _look_idle(self) -> None:
         with self._idle_lock:
@@ -236,21 +264,26 @@ class Dispatcher:
             return
         self._drain()
         with self._idle_lock:
-            ready = self._idle_callbacks[:waiting]
-            del self._idle_callbacks[:waiting]
-            again = bool(self._idle_callbacks)  # came after the look: they need one of their own
+            looked = self._idle_callbacks[:waiting]
+            held = self._holds > 0
+            # While something is held, those who wait for holds stay: release() looks again.
+            kept = [entry for entry in looked if held and entry[1]]
+            ready = [callback for callback, waits in looked if not (held and waits)]
+            self._idle_callbacks[:waiting] = kept
+            again = len(self._idle_callbacks) > len(kept)  # came after the look: one of their own
             self._idle_look_queued = again
         if again:
             self.call_soon(self._look_idle)
         for callback in ready:
             callback()
 
-    def wait_idle(self, timeout: float | None = 30.0) -> None:
-        """Block until nothing is queued and the drain hooks have run (tests and benchmarks)."""
+    def wait_idle(self, timeout: float | None = 30.0, *, holds: bool = True) -> None:
+        """Block until nothing is queued, the drain hooks have run and (unless ``holds`` is
+        False) nothing is held (tests, benchmarks and stopping)."""
         if self.on_thread():
             raise BlockingOnDispatcher("wait_idle() on the dispatcher thread")
         done = threading.Event()
-        self.when_idle(done.set)
+        self.when_idle(done.set, holds=holds)
         if not done.wait(timeout):
             raise Timeout(f"dispatcher not idle after {timeout} s")
 

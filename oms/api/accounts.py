@@ -27,7 +27,8 @@ from oms.api.order_request import decode_json_object, field_amount, parse_order_
 from oms.api.orders import new_order
 from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
-from oms.codec import DECIMAL_LIMITS, IDENTIFIER, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
+from oms.codec import DECIMAL_LIMITS, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
+from oms.domain.accounts import InvalidAccountId, check_account_id
 from oms.risk import AccountExists, RiskLimits, TradingState, UnknownAccount
 from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
 from oms.store.ports import AccountRecord
@@ -57,12 +58,12 @@ def _unknown_fields(
 
 
 def _account_id(value: object, errors: list[FieldError]) -> str | None:
-    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
-        errors.append(
-            FieldError("account_id", "must be 1-64 characters: letters, digits, '.', '_', ':', '-'")
-        )
+    """The account id of a body, if it may name a client's account (its grammar, not reserved)."""
+    try:
+        return check_account_id(value)
+    except InvalidAccountId as refused:
+        errors.append(FieldError("account_id", str(refused), refused.code))
         return None
-    return value
 
 
 def _balances(value: object, errors: list[FieldError]) -> dict[str, Decimal]:

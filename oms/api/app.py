@@ -16,12 +16,14 @@ from aiohttp.typedefs import Handler
 
 from oms.api.accounts import add_account_routes
 from oms.api.health import READINESS_KEY, SETTINGS_KEY, Readiness, add_health_routes
+from oms.api.listener import body_deadline
 from oms.api.live import ORDER_FEED_KEY, OrderFeed, ws_orders
 from oms.api.market import MARKET_FEED_KEY, MarketFeed, add_market_routes
 from oms.api.metrics import METRICS_KEY, ApiMetrics, Pipeline
 from oms.api.openapi import get_openapi
 from oms.api.orders import add_order_routes
-from oms.api.problems import Problem, internal_error, problem_middleware
+from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
+from oms.api.problems import DependencyUnavailable, Problem, internal_error, problem_middleware
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.config import Settings
 from oms.engine import Engine
@@ -37,14 +39,26 @@ MAX_BODY_BYTES = 64 * 1024  # an order is a few hundred bytes; anything far bigg
 
 @web.middleware
 async def _unexpected_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A bug answers a 500 problem (logged), never an HTML page or a dropped connection."""
+    """A bug answers a 500 problem (logged), never an HTML page or a dropped connection.
+
+    An error that says Redis, Kafka or MongoDB cannot be reached is no bug: wherever a route
+    met it unguarded, it answers 503 with ``Retry-After`` and counts towards that dependency's
+    outage (logged once, not per request).
+    """
     try:
         return await handler(request)
     except (web.HTTPException, Problem):
         raise
-    except Exception:
-        logger.exception("unexpected error in %s %s", request.method, request.path)
-        return internal_error().response()
+    except Exception as exc:
+        dependency = failed_dependency(exc)
+        if dependency is None:
+            logger.exception("unexpected error in %s %s", request.method, request.path)
+            return internal_error().response()
+        request.app[OUTAGES_KEY].failed(dependency, exc)
+        retry_after_s = request.app[SETTINGS_KEY].retry_after_s
+        return DependencyUnavailable(
+            dependency, retry_after_s, f"{dependency} unavailable"
+        ).response()
 
 
 def build_app(
@@ -72,10 +86,17 @@ def build_app(
     metrics = ApiMetrics(lambda: feed_holder[0] if feed_holder else None, consumer_lag, pipeline)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[metrics.middleware, problem_middleware, _unexpected_middleware],
+        middlewares=[
+            metrics.middleware,
+            problem_middleware,
+            body_deadline(settings.http_body_timeout_s),
+            _unexpected_middleware,
+        ],
     )
+    outages = Outages()
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
+    app[OUTAGES_KEY] = outages
     app[READINESS_KEY] = Readiness(
         ready_probe or (lambda: probe_all(settings)),
         partitions_assigned,
@@ -89,7 +110,14 @@ def build_app(
     if bus is None or idempotency is None or cache is None:
         raise ValueError("an app with an engine needs its bus, idempotency store and cache")
     app[SERVICES_KEY] = ApiServices(
-        settings, engine, bus, idempotency, cache, clock, accounts or MemoryAccountRepository()
+        settings,
+        engine,
+        bus,
+        idempotency,
+        cache,
+        clock,
+        accounts or MemoryAccountRepository(),
+        outages,
     )
     order_feed = OrderFeed(engine)
     feed_holder.append(order_feed)

@@ -8,14 +8,12 @@ every route keeps calling the functions below unchanged.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from oms.api.problems import FieldError, forbidden, invalid_query
-
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+from oms.domain.accounts import IDENTIFIER
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ def query_account(request: web.Request, *, required: bool) -> str | None:
         if required:
             raise invalid_query([FieldError("account_id", "is required")])
         return None
-    if not _ACCOUNT_ID.fullmatch(raw):
+    if not IDENTIFIER.fullmatch(raw):
         raise invalid_query([FieldError("account_id", "is not a valid account id")])
     return acting_account(request, raw)
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from oms.actors.aio import reply
 from oms.api.encoding import book_json, price_json
 from oms.api.live import SUBSCRIBER_QUEUE, pump
+from oms.api.params import bounded_int
 from oms.api.problems import FieldError, Problem, invalid_query, not_found
 from oms.api.services import SERVICES_KEY
 from oms.engine import Engine
@@ -137,12 +138,12 @@ async def get_price(request: web.Request) -> web.Response:
 async def get_order_book(request: web.Request) -> web.Response:
     """``GET /api/market-data/orderbook/{symbol}?depth=``: bids and asks."""
     symbol = _symbol(request)
-    raw = request.query.get("depth")
-    depth = DEFAULT_DEPTH
-    if raw is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEPTH:
-            raise invalid_query([FieldError("depth", f"must be an integer from 1 to {MAX_DEPTH}")])
-        depth = int(raw)
+    errors: list[FieldError] = []
+    depth = bounded_int(
+        request.query, "depth", default=DEFAULT_DEPTH, low=1, high=MAX_DEPTH, errors=errors
+    )
+    if errors:
+        raise invalid_query(errors)
     return _json(book_json(await _tick(request, symbol, depth)))
 
 

@@ -37,6 +37,11 @@ PIPELINE_HELP: dict[str, str] = {
     "dead_letters_total": "Records put on a dead-letter topic",
     "events_published_total": "Order and risk event records acknowledged by Kafka",
     "events_failed_total": "Order and risk event records Kafka did not take",
+    "http_connections_refused_total": "Connections answered 503 because the listener was full",
+    "recovery_skipped_records": (
+        "Distinct stored accounts and orders start-up or recovery left out (a reserved or"
+        " malformed id, an unreadable document, an opening the engine refused): see the log"
+    ),
     "store_write_duration_seconds": (
         "Time to write one drained batch of order documents to MongoDB (its insert_many calls,"
         " retries included): events are published only after it"

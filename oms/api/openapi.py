@@ -31,6 +31,16 @@ _PROBLEM = {
     "description": "A problem (RFC 9457)",
     "content": {"application/problem+json": {"schema": ref("Problem")}},
 }
+_UNAVAILABLE = {
+    **_PROBLEM,
+    "description": (
+        "DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time"
+        " (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome"
+        " is unknown: retry with the same Idempotency-Key or client_order_id, which names the"
+        " same order (its id is derived from them), so a retry never places a second order."
+    ),
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}},
+}
 
 
 def _op(
@@ -87,13 +97,17 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/orders": {
         "post": _op(
-            "Place an order (answered once the command is on its way)",
+            "Place an order (answered once the command is on Kafka)",
             {
                 "202": _answer(
-                    "The order, status NEW (or as it stands, for a repeated key)", ref("Order")
+                    "The order, status NEW (or as it stands, for a repeated key or"
+                    " client_order_id with the same body)",
+                    ref("Order"),
                 )
             },
-            errors=(400, 413, 422),
+            # 409 CLIENT_ORDER_ID_IN_USE: the client_order_id names another order of the
+            # account; 422 IDEMPOTENCY_KEY_REUSED: the key was used for another body.
+            errors=(400, 409, 413, 422),
             body="PlaceOrder",
             parameters=[
                 {
@@ -215,7 +229,12 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[_ACCOUNT_QUERY],
         ),
     },
-    "/health": {"get": _op("Liveness", {"200": _answer("Up", ref("Health"))})},
+    "/health": {
+        "get": _op(
+            "Liveness: the event loop turns, no actor failed, the engine thread makes progress",
+            {"200": _answer("Up", ref("Health")), "503": _answer("Failed", ref("Health"))},
+        )
+    },
     "/ready": {
         "get": _op(
             "Readiness: Kafka, MongoDB, Redis reachable and partitions assigned",
@@ -237,6 +256,17 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op("This document", {"200": _answer("OpenAPI 3.1", {"type": "object"})})
     },
 }
+
+
+# Order entry and order reads wait on Redis, Kafka and the engine: each may answer 503.
+for _path, _method in (
+    ("/api/orders", "post"),
+    ("/api/orders", "get"),
+    ("/api/orders/{order_id}", "get"),
+    ("/api/orders/{order_id}", "delete"),
+    ("/api/orders/{order_id}/events", "get"),
+):
+    PATHS[_path][_method]["responses"]["503"] = _UNAVAILABLE
 
 
 def openapi_document() -> dict[str, Any]:

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import orjson
 
 from oms.api.problems import FieldError, invalid_body, malformed_json
-from oms.codec import IDENTIFIER, InvalidAmount, parse_amount
+from oms.codec import InvalidAmount, parse_amount
+from oms.domain.accounts import IDENTIFIER
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import Instrument, InstrumentStatus
 

@@ -1,8 +1,8 @@
 """Order entry and queries: place, get, list, cancel, history.
 
 ``POST`` and ``DELETE`` turn a request into a command on the ``CommandBus`` and answer 202 once
-the bus holds it; the engine applies it later (on whichever replica owns the account). The order
-is cached right away, so a GET after the 202 finds it (read-your-writes).
+the bus holds it; the engine applies it later (on whichever replica owns the account). A placed
+order is cached before the 202, so a GET after the 202 finds it (read-your-writes).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -21,24 +21,35 @@ from aiohttp import web
 from oms.actors.aio import reply
 from oms.api import identity
 from oms.api.encoding import event_json, order_json
-from oms.api.ids import new_id
+from oms.api.ids import new_id, order_id_for
 from oms.api.order_request import OrderRequest, decode_json_object, parse_order_request
-from oms.api.problems import FieldError, Problem, conflict, invalid_query, not_found
+from oms.api.outages import Dependency
+from oms.api.params import bounded_int
+from oms.api.problems import (
+    DependencyUnavailable,
+    FieldError,
+    Problem,
+    conflict,
+    invalid_query,
+    not_found,
+)
 from oms.api.services import SERVICES_KEY, ApiServices
 from oms.domain.commands import CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order
 from oms.domain.transitions import InvalidTransition, Trigger, next_status
-from oms.store.ports import OrderQuery
+from oms.store.ports import Claim, OrderQuery
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-# A duplicate that finds no order yet waits this long for the first request to cache it.
+# A duplicate that finds no order yet waits this long for the first request to send and cache it
+# (a send takes a few milliseconds), then sends it again.
 _DUPLICATE_WAIT_S = (0.02, 0.05, 0.1, 0.2)
 _ZERO = Decimal(0)
+T = TypeVar("T")
 
 
 def _json(
@@ -91,18 +102,56 @@ def as_new(command: PlaceOrder) -> Order:
     )
 
 
-def _idempotency_key(request: web.Request, order: OrderRequest) -> str | None:
-    """The key this request is deduplicated by, scoped to its account (None: not deduplicated)."""
+def _header_key(request: web.Request) -> str | None:
+    """The request's ``Idempotency-Key``, checked (None: there is none)."""
     header = request.headers.get(IDEMPOTENCY_HEADER)
+    if header is not None and not _KEY.fullmatch(header):
+        raise invalid_query(
+            [FieldError(IDEMPOTENCY_HEADER, "must be 1-128 printable ASCII characters")]
+        )
+    return header
+
+
+def _claim_keys(order: OrderRequest, header: str | None) -> list[tuple[str, str]]:
+    """``(what, key)`` of each claim the request makes, scoped to its account: its client
+    order id (unique per account, key or not) and its idempotency key; none for neither."""
+    claims = []
     if header is not None:
-        if not _KEY.fullmatch(header):
-            raise invalid_query(
-                [FieldError(IDEMPOTENCY_HEADER, "must be 1-128 printable ASCII characters")]
-            )
-        return f"{order.account_id}:key:{header}"
+        claims.append((IDEMPOTENCY_HEADER, f"{order.account_id}:key:{header}"))
     if order.client_order_id is not None:
-        return f"{order.account_id}:client:{order.client_order_id}"
-    return None
+        claims.append(("client_order_id", f"{order.account_id}:client:{order.client_order_id}"))
+    return claims
+
+
+def _holder(claims: list[tuple[str, str]], held: list[Claim], fingerprint: bytes) -> str | None:
+    """The order an earlier request placed with these claims (None: they are all this one's).
+
+    A claim held for another body refuses the request, the key first: the same idempotency key
+    for another order is 422 (the client's bug), the same client order id for another order is
+    409 (that order exists). Claims are made together, not atomically, so a refused request
+    may leave the other one taken for its body; a later request can only meet it with the same
+    body (it then replays an order that does not exist yet, which places it) or be refused.
+    """
+    for (what, _), claim in zip(claims, held, strict=True):
+        if claim.first or claim.fingerprint == fingerprint:
+            continue
+        if what == IDEMPOTENCY_HEADER:
+            raise Problem(
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "Idempotency key reused",
+                "this idempotency key was used for a different order",
+            )
+        raise conflict(
+            "CLIENT_ORDER_ID_IN_USE",
+            "this client_order_id names another order of the account (send the same body to "
+            "get that order back)",
+        )
+    # Every held claim is this body's: the last one names the order (the client order id's,
+    # when there is one: the key's holder can only differ for claims made before ids were
+    # derived, and then it is still the order this body placed).
+    holders = [claim.order_id for claim in held if not claim.first]
+    return holders[-1] if holders else None
 
 
 def _accepted(order: Order, instruments: Mapping[str, Instrument]) -> web.Response:
@@ -114,50 +163,60 @@ def _accepted(order: Order, instruments: Mapping[str, Instrument]) -> web.Respon
 
 
 async def place_order(request: web.Request) -> web.Response:
-    """``POST /api/orders``: validate, deduplicate, cache, send, answer 202 with the NEW order."""
+    """``POST /api/orders``: validate, claim, send, cache, answer 202 with the NEW order.
+
+    The 202 comes only once Kafka holds the command (acks=all), and the order is cached only
+    then, so a cached order was always sent. Redis, Kafka or the engine not answering within
+    ``dependency_timeout_s`` is a 503 with ``Retry-After``: the outcome is unknown, and a retry
+    with the same key or client order id names the same order (its id is derived from them),
+    so it finds or replays that order and can never make a second.
+    """
     services = request.app[SERVICES_KEY]
     body = decode_json_object(await request.read())
     order_request = parse_order_request(body, services.engine.instruments)
     identity.acting_account(request, order_request.account_id)
-    key = _idempotency_key(request, order_request)
-    command = new_order(order_request, new_id(), services.clock())
-    order = as_new(command)
-    if key is None:
-        await services.cache.put(order, services.settings.order_cache_ttl_s)
-    else:
+    header = _header_key(request)
+    deadline = services.deadline()
+    order_id = order_id_for(order_request.account_id, order_request.client_order_id, header)
+    claims = _claim_keys(order_request, header)
+    if claims:
         fingerprint = order_request.fingerprint()
-        claim = await services.claim(key, order, fingerprint)
-        if not claim.first:
-            if claim.fingerprint != fingerprint:
-                raise Problem(
-                    422,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "Idempotency key reused",
-                    "this key (or client_order_id) was used for a different order",
-                )
-            order = await _first_answer(services, order_request, claim.order_id)
+        held = await services.claim([key for _, key in claims], order_id, fingerprint, deadline)
+        holder = _holder(claims, held, fingerprint)
+        if holder is not None:
+            order = await _first_answer(services, order_request, holder, deadline)
             return _accepted(order, services.engine.instruments)
-    await services.bus.send([command])
+    command = new_order(order_request, order_id, services.clock())
+    await services.send([command], deadline)
+    order = as_new(command)
+    await services.remember(order, deadline)
     return _accepted(order, services.engine.instruments)
 
 
-async def _first_answer(services: ApiServices, request: OrderRequest, order_id: str) -> Order:
-    """The order an earlier request with the same key and body placed.
+async def _first_answer(
+    services: ApiServices, request: OrderRequest, order_id: str, deadline: float
+) -> Order:
+    """The order an earlier request with the same key (or client order id) and body placed.
 
-    If it is nowhere yet, the first request may be between its claim and its cache write; wait
-    a little, then send the same command again: the engine places an order id once, so a resend
-    is harmless and covers a first request that died before sending.
+    Found in the engine or the cache, it was sent: answer it as it stands. Found nowhere, the
+    first request may still be between its claim and its send, or have died there (a crash, a
+    503): wait a little, then send the same command again. The engine places an order id once,
+    so a resend is harmless, and it is what keeps a claim from ever answering an order that
+    was never sent.
     """
     for pause in (0.0, *_DUPLICATE_WAIT_S):
         if pause:
             await asyncio.sleep(pause)
-        found = await services.find_order(order_id)
+        try:
+            found = await services.find_order(order_id, deadline)
+        except DependencyUnavailable:
+            break  # the engine cannot say: sending again is the safe answer
         if found is not None:
             return found
     command = new_order(request, order_id, services.clock())
+    await services.send([command], deadline)
     order = as_new(command)
-    await services.cache.put(order, services.settings.order_cache_ttl_s)
-    await services.bus.send([command])
+    await services.remember(order, deadline)
     return order
 
 
@@ -192,7 +251,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         account_id=order.account_id,
         requested_at=services.clock(),
     )
-    await services.bus.send([command])
+    await services.send([command], services.deadline())
     return _json(order_json(order, services.engine.instruments), status=202)
 
 
@@ -200,7 +259,7 @@ async def order_events(request: web.Request) -> web.Response:
     """``GET /api/orders/{order_id}/events``: the history, oldest first."""
     services = request.app[SERVICES_KEY]
     order = await _visible_order(request)
-    events = await reply(services.engine.order_events(order.order_id))
+    events = await _read(services, reply(services.engine.order_events(order.order_id)))
     return _json({"order_id": order.order_id, "events": [event_json(e) for e in events]})
 
 
@@ -234,13 +293,7 @@ def _list_query(request: web.Request) -> OrderQuery:
             errors.append(FieldError("status", "must be one of " + ", ".join(OrderStatus)))
         else:
             status = OrderStatus(query["status"])
-    limit = DEFAULT_LIMIT
-    if "limit" in query:
-        raw = query["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_LIMIT}"))
-        else:
-            limit = int(raw)
+    limit = bounded_int(query, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT, errors=errors)
     if errors:
         raise invalid_query(errors)
     before = decode_cursor(query["cursor"]) if "cursor" in query else None
@@ -257,11 +310,20 @@ async def list_orders(request: web.Request) -> web.Response:
     """``GET /api/orders``: ``{items, next_cursor}``, newest first."""
     services = request.app[SERVICES_KEY]
     query = _list_query(request)
-    orders = await reply(services.engine.list_orders(query))
+    orders = await _read(services, reply(services.engine.list_orders(query)))
     instruments = services.engine.instruments
     items: list[dict[str, Any]] = [order_json(o, instruments) for o in orders]
     next_cursor = encode_cursor(orders[-1]) if len(orders) >= query.limit else None
     return _json({"items": items, "next_cursor": next_cursor})
+
+
+async def _read(services: ApiServices, call: Awaitable[T]) -> T:
+    """An order read (the store's memory, else MongoDB off the engine's thread), bounded like
+    every call the door waits on: a MongoDB that does not answer is a 503 naming it."""
+    settings = services.settings
+    return await services.outages.guard(
+        Dependency.ENGINE, call, settings.dependency_timeout_s, settings.retry_after_s
+    )
 
 
 def add_order_routes(app: web.Application) -> None:

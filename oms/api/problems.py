@@ -14,10 +14,19 @@ PROBLEM_TYPE_BASE = "https://oms.example/problems/"
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
-    """One field of a request that is wrong, and why."""
+    """One field of a request that is wrong, and why; ``code`` is the domain's reason, when the
+    refusal has one a client may act on (``RESERVED_ACCOUNT_ID``)."""
 
     field: str
     message: str
+    code: str | None = None
+
+    def body(self) -> dict[str, str]:
+        """The entry of the problem's ``errors``."""
+        entry = {"field": self.field, "message": self.message}
+        if self.code is not None:
+            entry["code"] = self.code
+        return entry
 
 
 @dataclass(slots=True)
@@ -40,7 +49,7 @@ class Problem(Exception):
             "code": self.code,
         }
         if self.errors:
-            document["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+            document["errors"] = [e.body() for e in self.errors]
         return document
 
     def response(self) -> web.Response:
@@ -83,6 +92,33 @@ def forbidden(detail: str) -> Problem:
 def internal_error() -> Problem:
     """500: a bug; the detail says nothing about the inside."""
     return Problem(500, "INTERNAL_ERROR", "Internal server error", "unexpected error")
+
+
+class DependencyUnavailable(Problem):
+    """503: Redis, Kafka, MongoDB or the engine did not answer in time; try again later.
+
+    On ``POST /api/orders`` the outcome is unknown (the command may be on its way): a retry
+    with the same ``Idempotency-Key`` or ``client_order_id`` names the same order, so it finds
+    or replays that one and never makes a second. ``dependency`` says which one failed.
+    """
+
+    __slots__ = ("dependency", "retry_after_s")
+
+    def __init__(self, dependency: str, retry_after_s: int, detail: str) -> None:
+        """The 503 for ``dependency`` (an ``oms.api.outages.Dependency``)."""
+        Problem.__init__(self, 503, "DEPENDENCY_UNAVAILABLE", "Service unavailable", detail)
+        self.dependency = dependency
+        self.retry_after_s = retry_after_s
+
+    def body(self) -> dict[str, object]:
+        """The problem document, with the ``dependency`` that failed."""
+        return {**Problem.body(self), "dependency": self.dependency}
+
+    def response(self) -> web.Response:
+        """The answer, with ``Retry-After`` (seconds)."""
+        response = Problem.response(self)
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
 
 
 @web.middleware

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oms.codec import IDENTIFIER
+from oms.domain.accounts import IDENTIFIER
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.risk import RejectReason, TradingState
 
@@ -38,9 +38,19 @@ def _map(value: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": value}
 
 
+_PRICE: dict[str, Any] = {
+    "symbol": {"type": "string"},
+    "last_price": _DECIMAL,
+    "best_bid": _NULLABLE_DECIMAL,
+    "best_ask": _NULLABLE_DECIMAL,
+    "time": _TIME,
+}
+
 SCHEMAS: dict[str, Any] = {
     "Problem": _obj(
         {
+            # DEPENDENCY_UNAVAILABLE (503) only: redis, kafka, mongodb or engine
+            "dependency": {"type": "string"},
             "type": {"type": "string", "format": "uri"},
             "title": {"type": "string"},
             "status": {"type": "integer"},
@@ -48,7 +58,14 @@ SCHEMAS: dict[str, Any] = {
             "code": {"type": "string"},
             "errors": {
                 "type": "array",
-                "items": _obj({"field": {"type": "string"}, "message": {"type": "string"}}),
+                "items": _obj(
+                    {
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                        "code": {"type": "string"},
+                    },
+                    ["field", "message"],
+                ),
             },
         },
         ["type", "title", "status", "detail", "code"],
@@ -192,29 +209,21 @@ SCHEMAS: dict[str, Any] = {
         {"state": enum_of(TradingState), "account_id": {"oneOf": [ID, {"type": "null"}]}},
         ["state"],
     ),
-    "Price": _obj(
+    "Price": _obj(_PRICE),
+    "BookLevel": _obj({"price": _DECIMAL, "quantity": _DECIMAL}),
+    # Price's fields plus the levels, as one closed object: an ``allOf`` of the closed Price and
+    # the levels refused every book (Price's ``additionalProperties: false`` saw bids and asks).
+    "OrderBook": _obj(
         {
-            "symbol": {"type": "string"},
-            "last_price": _DECIMAL,
-            "best_bid": _NULLABLE_DECIMAL,
-            "best_ask": _NULLABLE_DECIMAL,
-            "time": _TIME,
+            **_PRICE,
+            "bids": {"type": "array", "items": ref("BookLevel")},
+            "asks": {"type": "array", "items": ref("BookLevel")},
         }
     ),
-    "BookLevel": _obj({"price": _DECIMAL, "quantity": _DECIMAL}),
-    "OrderBook": {
-        "allOf": [
-            ref("Price"),
-            _obj(
-                {
-                    "bids": {"type": "array", "items": ref("BookLevel")},
-                    "asks": {"type": "array", "items": ref("BookLevel")},
-                },
-                closed=False,
-            ),
-        ]
-    },
-    "Health": _obj({"status": {"type": "string"}}),
+    "Health": _obj(
+        {"status": {"type": "string"}, "reason": {"type": "string"}},
+        required=["status"],
+    ),
     "Ready": _obj(
         {"status": {"type": "string"}, "checks": _map({"type": "boolean"})},
     ),

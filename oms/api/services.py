@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiohttp import web
 
 from oms.actors.aio import reply
+from oms.api.outages import Dependency, Outages
+from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
 from oms.store.memory import MemoryAccountRepository
 from oms.store.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
-from oms.store.redis_store import ClaimAndCache, claim_and_cache
-from oms.stream.bus import CommandBus
+from oms.stream.bus import CommandBus, OrderCommand
+
+T = TypeVar("T")
 
 ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
 """Per (topic, partition) the consumer group's lag in messages, read at every scrape."""
 
 ReadyProbe = Callable[[], Awaitable[dict[str, bool]]]
 """Reachability of the servers the process needs (``oms.probes.probe_all`` by default)."""
+
+
+# A cache write after the send gets what is left of the request's time, but at least this: a
+# local Redis answers in a millisecond, and a slow Kafka should not cost the read-your-writes
+# entry. So a POST answers within ``dependency_timeout_s`` plus at most this.
+_CACHE_FLOOR_S = 0.2
 
 
 @dataclass(slots=True)
@@ -36,42 +48,77 @@ class ApiServices:
     clock: Callable[[], float] = field(default=time.time)
     # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
     accounts: AccountRepository = field(default_factory=MemoryAccountRepository)
-    # Claim and cache in one store call, when the stores can (both Redis, one client).
-    _claim_and_cache: ClaimAndCache | None = field(init=False, default=None, repr=False)
+    # One log line per outage of a dependency, not one per request (shared with the middleware).
+    outages: Outages = field(default_factory=Outages)
 
-    def __post_init__(self) -> None:
-        self._claim_and_cache = claim_and_cache(self.idempotency, self.cache)
+    def deadline(self) -> float:
+        """When a request starting now must have its answer from the dependencies (monotonic)."""
+        return time.monotonic() + self.settings.dependency_timeout_s
 
-    async def claim(self, key: str, order: Order, fingerprint: bytes) -> Claim:
-        """Claim ``key`` for ``order``; if the claim wins, the order is cached before this returns.
-
-        Caching only a winner keeps the cache free of orders that were never sent; caching
-        before the command is sent is what lets a GET right after the 202 find the order.
-        """
-        settings = self.settings
-        fused = self._claim_and_cache
-        if fused is not None:
-            return await fused(
-                key, order, fingerprint, settings.idempotency_ttl_s, settings.order_cache_ttl_s
-            )
-        claim = await self.idempotency.claim(
-            key, order.order_id, fingerprint, settings.idempotency_ttl_s
+    async def _guard(self, dependency: Dependency, call: Awaitable[T], deadline: float) -> T:
+        return await self.outages.guard(
+            dependency, call, deadline - time.monotonic(), self.settings.retry_after_s
         )
-        if claim.first:
-            await self.cache.put(order, settings.order_cache_ttl_s)
-        return claim
 
-    async def find_order(self, order_id: str) -> Order | None:
-        """The freshest state known of an order: the engine's, else the cache's.
+    async def claim(
+        self, keys: Sequence[str], order_id: str, fingerprint: bytes, deadline: float
+    ) -> list[Claim]:
+        """Claim every key for ``order_id``; per key, who holds it (503 if Redis cannot say).
 
-        The cache answers right after a 202, while the command may still be on its way to the
-        engine. Only the NEW state taken at the claim is cached: a later state is the engine's
-        until it is durable, and a cache must not keep one a crash could take back.
+        The claims are made together, so Redis gets them in one call (``RedisIdempotencyStore``
+        batches a loop turn's claims). Nothing is cached here: the order is cached only once its
+        command is on Kafka (``remember``), so a cached order is always one that was sent.
         """
-        live = await reply(self.engine.get_order(order_id))
+        store, ttl_s = self.idempotency, self.settings.idempotency_ttl_s
+        if len(keys) == 1:  # the usual case: no task per claim for gather to make
+            claim = store.claim(keys[0], order_id, fingerprint, ttl_s)
+            return [await self._guard(Dependency.REDIS, claim, deadline)]
+        claims = asyncio.gather(*(store.claim(k, order_id, fingerprint, ttl_s) for k in keys))
+        return await self._guard(Dependency.REDIS, claims, deadline)
+
+    async def send(self, commands: Sequence[OrderCommand], deadline: float) -> None:
+        """Hand the commands to the bus; return once they cannot be lost (503 if not in time).
+
+        A 503 here is an unknown outcome: the command may still reach Kafka (the producer keeps
+        it), which is why a retry must name the same order (``oms.api.ids.order_id_for``).
+        """
+        await self._guard(Dependency.KAFKA, self.bus.send(commands), deadline)
+
+    async def remember(self, order: Order, deadline: float) -> None:
+        """Cache a sent order for the GET right after the 202; a failure is logged, not raised:
+        the command is on Kafka, so the 202 is the truth, and the engine will know the order."""
+        budget = max(deadline - time.monotonic(), _CACHE_FLOOR_S)
+        put = self.cache.put(order, self.settings.order_cache_ttl_s)
+        with contextlib.suppress(DependencyUnavailable):
+            await self._guard(Dependency.REDIS, put, time.monotonic() + budget)
+
+    async def find_order(self, order_id: str, deadline: float | None = None) -> Order | None:
+        """The freshest state known of an order: the engine's store, else the cache's.
+
+        Never on the engine's thread: the store answers from its memory (every open order, the
+        recent finished ones; at most one dispatcher round behind the order's actor), else from
+        MongoDB within its read timeout (``StoreUnavailable``, a 503 naming MongoDB, if it does
+        not answer: the cache is not asked then, it may hold a NEW state the order left long
+        ago). The cache answers right after a 202, while the command may still be on its way to
+        the engine. Only the NEW state of a sent order is cached: a later state is the engine's
+        until it is durable, and a cache must not keep one a crash could take back. An engine
+        that cannot answer is a 503; a cache that cannot is a miss (Redis down: orders the
+        engine holds are still served, unknown ones are 404). ``deadline``: the request's, if
+        it started before (else one starts now).
+        """
+        deadline = self.deadline() if deadline is None else deadline
+        live = await self._guard(
+            Dependency.ENGINE, reply(self.engine.get_order(order_id)), deadline
+        )
         if live is not None:
             return live
-        return await self.cache.get(order_id)
+        return await self._cached(order_id, deadline)
+
+    async def _cached(self, order_id: str, deadline: float) -> Order | None:
+        try:
+            return await self._guard(Dependency.REDIS, self.cache.get(order_id), deadline)
+        except DependencyUnavailable:
+            return None
 
 
 SERVICES_KEY = web.AppKey("services", ApiServices)

@@ -3,6 +3,7 @@
 Pure and synchronous: the supervisor actor (``oms.risk.supervisor``) owns one ``RiskBook``.
 """
 
+from oms.domain.accounts import FEES, VENUE
 from oms.risk.account import AccountSnapshot, Balance
 from oms.risk.book import RiskBook
 from oms.risk.checks import CHECKS, OrderContext
@@ -16,7 +17,7 @@ from oms.risk.errors import (
     UnknownAccount,
     UnknownOrder,
 )
-from oms.risk.ledger import FEES, VENUE, LedgerEntry, Posting, imbalance, require_balanced
+from oms.risk.ledger import LedgerEntry, Posting, imbalance, require_balanced
 from oms.risk.limits import DEFAULT_LIMITS, MARKET_PROTECTION_FALLBACK, RiskLimits, TradingState
 from oms.risk.positions import Position
 from oms.risk.reasons import Denial, RejectReason

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_CEILING, Decimal
 
+from oms.domain.accounts import FEES, VENUE, ReservedAccountId, is_reserved
 from oms.domain.commands import ApplyFill, PlaceOrder
 from oms.domain.enums import OrderType, Side
 from oms.domain.errors import InvalidOrder, UnknownInstrument
@@ -46,7 +47,7 @@ from oms.risk.errors import (
     UnknownAccount,
     UnknownOrder,
 )
-from oms.risk.ledger import FEES, VENUE, LedgerEntry, fill_entry
+from oms.risk.ledger import LedgerEntry, fill_entry
 from oms.risk.limits import DEFAULT_LIMITS, MARKET_PROTECTION_FALLBACK, RiskLimits, TradingState
 from oms.risk.positions import PositionState
 from oms.risk.reasons import Denial
@@ -108,9 +109,16 @@ class RiskBook:
         balances: Mapping[str, Decimal],
         limits: RiskLimits | None = None,
     ) -> None:
-        """Open a trading account with its deposits (available) and limits (default if None)."""
+        """Open a trading account with its deposits (available) and limits (default if None).
+
+        The ledger's own ``VENUE`` and ``FEES`` exist already (``AccountExists``); any other
+        spelling of an id the system keeps for itself raises ``ReservedAccountId``. The doors
+        refuse both first: this keeps a stored one out too.
+        """
         if account_id in self._balances:
             raise AccountExists(f"account {account_id!r} already exists")
+        if is_reserved(account_id):
+            raise ReservedAccountId(f"{account_id!r} is reserved by the system")
         for asset, amount in balances.items():
             if amount < 0:
                 raise RiskError(

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from oms.domain.accounts import FEES, VENUE
 from oms.risk.account import AccountState, Bucket
 from oms.risk.errors import RiskError, UnknownAccount
-from oms.risk.ledger import FEES, VENUE
 from oms.risk.positions import PositionState
 from oms.risk.records import Listing, OpenOrder
 

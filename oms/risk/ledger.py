@@ -10,14 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
+# The ledger's own accounts are named in the domain, beside the rule that keeps clients off them.
+from oms.domain.accounts import FEES, VENUE
 from oms.risk.errors import UnbalancedEntry
-
-VENUE = "VENUE"
-"""Contra account of every fill: what the account receives, the venue gives, and the reverse."""
-FEES = "FEES"
-"""Account that collects every fee."""
-LEDGER_ACCOUNTS = frozenset({VENUE, FEES})
-"""Accounts that hold balances but never trade (their balances may go negative)."""
 
 _ZERO = Decimal(0)
 # Builds a NamedTuple straight from a tuple, skipping its Python-level ``__new__``: a fill makes

@@ -12,6 +12,10 @@ What memory holds, and why that is enough to answer without MongoDB:
 Older terminal orders are dropped from memory; their ids go into ``gone``, a filter that says
 "possibly stored" for each of them and "surely not" for ids it never saw (a new order's id, which
 the directory looks up on every placement): only an id it may hold is looked up in MongoDB.
+
+Listing newest first walks a sorted index of what memory holds (per account, and overall), so a
+page costs its own length, never a scan of the account; a long walk (filters that match little)
+gives the lock back every few hundred orders, so the engine's ``save`` never waits behind a read.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from oms.domain.events import OrderEvent
@@ -28,6 +33,9 @@ from oms.domain.orders import Order
 from oms.store.ports import OrderQuery, StoredOrder
 
 Key = tuple[float, str]  # (created_at, order_id): the listing's order and its cursor
+# Orders a listing looks at per hold of the lock: a few hundred dict look-ups (~50 us), so the
+# engine's save waits at most that long behind a read however far the read walks.
+_WALK_CHUNK = 512
 
 
 class IdFilter:
@@ -117,6 +125,41 @@ class IdFilter:
         self._adopted[whose] = tuple(packed[i : i + size] for i in range(0, len(packed), size))
 
 
+class _Listing:
+    """The keys of the orders memory holds, ascending: a page is a bisect and a short walk.
+
+    Sorted by key, not by arrival: ``created_at`` is the door's clock (or a Kafka producer's),
+    and orders reach memory a few milliseconds apart in any order. A dropped order's key stays
+    (``dead``) until the dead are half the list: removing each at once would move the list's
+    tail on every drop, and the oldest keys, where drops happen, are the last a page reaches.
+    """
+
+    __slots__ = ("dead", "keys")
+
+    def __init__(self) -> None:
+        self.keys: list[Key] = []
+        self.dead = 0
+
+    def add(self, key: Key) -> None:
+        """Index a key memory now holds (new orders arrive last: appended)."""
+        keys = self.keys
+        if not keys or keys[-1] < key:
+            keys.append(key)
+            return
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:  # held again (re-adopted): its key never left
+            self.dead -= 1
+            return
+        keys.insert(i, key)
+
+    def drop(self, held: dict[str, Order]) -> None:
+        """One key's order left memory; compact once the dead are half the keys."""
+        self.dead += 1
+        if self.dead > _WALK_CHUNK and self.dead * 2 > len(self.keys):
+            self.keys = [key for key in self.keys if key[1] in held]
+            self.dead = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Drained:
     """One write's worth: every order changed since the last drain, with its history."""
@@ -133,8 +176,8 @@ class WriteBehind:
         self.lock = threading.Lock()
         self._orders: dict[str, Order] = {}
         self._events: dict[str, list[OrderEvent]] = {}
-        self._by_account: dict[str, dict[str, None]] = {}  # creation order, per account
-        self._all: dict[str, None] = {}
+        self._by_account: dict[str, _Listing] = {}  # newest-first listing, per account
+        self._all = _Listing()
         self._pending: dict[str, Order] = {}  # changed since the last drain: latest state
         self._first_mark: dict[str, int] = {}  # per pending order, its oldest unwritten save
         self._since: dict[str, float] = {}  # per pending order, when it became pending
@@ -166,8 +209,7 @@ class WriteBehind:
             for order in orders:
                 order_id = order.order_id
                 if order_id not in known:
-                    self._by_account.setdefault(order.account_id, {})[order_id] = None
-                    self._all[order_id] = None
+                    self._index(order)
                 known[order_id] = order
                 if order_id not in pending:
                     self._first_mark[order_id] = mark
@@ -197,29 +239,43 @@ class WriteBehind:
         return order_id in self.gone
 
     def query(self, query: OrderQuery) -> tuple[list[Order], Key | None]:
-        """Memory's matches (newest first by creation) and the key at or below which memory
-        may miss orders (None: memory holds them all, and at most ``limit`` are returned)."""
-        with self.lock:
-            if query.account_id is None:
-                ids: Iterable[str] = reversed(self._all)
-                dropped = self._dropped_top_all
-            else:
-                ids = reversed(self._by_account.get(query.account_id, {}))
-                dropped = self._dropped_top.get(query.account_id)
-            found: list[Order] = []
-            orders = self._orders
-            for order_id in ids:
-                order = orders[order_id]
-                if query.before is not None and (order.created_at, order.order_id) >= query.before:
-                    continue
-                if query.symbol is not None and order.symbol != query.symbol:
-                    continue
-                if query.status is not None and order.status is not query.status:
-                    continue
-                found.append(order)
-                if dropped is None and len(found) >= query.limit:
-                    break
-            return found, dropped
+        """Memory's first ``limit`` matches, newest first by (created_at, order_id), and the key
+        at or below which memory may miss orders that MongoDB holds (None: it misses none).
+
+        Any thread. The walk holds the lock for at most ``_WALK_CHUNK`` orders at a time and
+        picks up below the last key it saw, so orders saved meanwhile are neither skipped nor
+        seen twice; the dropped key is read with the last chunk (it only grows).
+        """
+        found: list[Order] = []
+        below = query.before
+        while True:
+            with self.lock:
+                if query.account_id is None:
+                    listing: _Listing | None = self._all
+                    dropped = self._dropped_top_all
+                else:
+                    listing = self._by_account.get(query.account_id)
+                    dropped = self._dropped_top.get(query.account_id)
+                if listing is None:
+                    return found, dropped
+                keys, orders = listing.keys, self._orders
+                i = len(keys) if below is None else bisect_left(keys, below)
+                stop = max(0, i - _WALK_CHUNK)
+                while i > stop:
+                    i -= 1
+                    order = orders.get(keys[i][1])
+                    if order is None:  # dropped; its key awaits compaction
+                        continue
+                    if query.symbol is not None and order.symbol != query.symbol:
+                        continue
+                    if query.status is not None and order.status is not query.status:
+                        continue
+                    found.append(order)
+                    if len(found) >= query.limit:
+                        return found, dropped
+                if i == 0:
+                    return found, dropped
+                below = keys[i]
 
     # -- the writer's side (event loop) ------------------------------------------------------
 
@@ -274,11 +330,20 @@ class WriteBehind:
         self._events.pop(order_id, None)
         if order is None:
             return
-        self._all.pop(order_id, None)
+        self._all.drop(self._orders)
         account = self._by_account.get(order.account_id)
         if account is not None:
-            account.pop(order_id, None)
+            account.drop(self._orders)
         self._forget(order_id, order.account_id, order.created_at)
+
+    def _index(self, order: Order) -> None:
+        """List a newly held order (under the lock)."""
+        key = (order.created_at, order.order_id)
+        self._all.add(key)
+        listing = self._by_account.get(order.account_id)
+        if listing is None:
+            listing = self._by_account[order.account_id] = _Listing()
+        listing.add(key)
 
     def _forget(self, order_id: str, account_id: str, created_at: float) -> None:
         self.gone.add(order_id)
@@ -315,8 +380,7 @@ class WriteBehind:
             if held is not None and held.version >= order.version:
                 return
             if held is None:
-                self._by_account.setdefault(order.account_id, {})[order_id] = None
-                self._all[order_id] = None
+                self._index(order)
             self._orders[order_id] = order
             self._events[order_id] = list(stored.events)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
@@ -23,9 +24,23 @@ from oms.store.ports import (
     StoredOrder,
 )
 
+T = TypeVar("T")
+
+
+def answered(value: T) -> Future[T]:
+    """A future that is already resolved with ``value`` (a read memory answers at once)."""
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
 
 class MemoryOrderRepository(OrderRepository):
-    """Orders and events in dicts; per-account creation order kept for newest-first listing."""
+    """Orders and events in dicts; per-account creation order kept for newest-first listing.
+
+    It holds everything, so every read answers at once from memory. Reads from another thread
+    than the engine's see the dicts between two of its steps (each dict or list operation is
+    atomic under the GIL), which is all unit tests and the demo need.
+    """
 
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}
@@ -61,6 +76,18 @@ class MemoryOrderRepository(OrderRepository):
         if order is None:
             return None
         return StoredOrder(order, tuple(self._events.get(order_id, ())))
+
+    def held(self, order_id: str) -> StoredOrder | None:
+        """State and history (memory holds every order here)."""
+        return self.load(order_id)
+
+    def read(self, order_id: str, *, delay_s: float = 0.0) -> Future[StoredOrder | None]:
+        """``load``, already resolved: nothing here is ever out of memory."""
+        return answered(self.load(order_id))
+
+    def read_page(self, query: OrderQuery) -> Future[Sequence[Order]]:
+        """``query``, already resolved."""
+        return answered(self.query(query))
 
     def events(self, order_id: str) -> Sequence[OrderEvent]:
         """The history, oldest first."""

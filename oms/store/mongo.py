@@ -18,7 +18,14 @@ terminal state or the hold's end sends it. Holding is safe: what no barrier cove
 acknowledged (no Kafka offset committed), so a crash replays it.
 
 Reads come from memory; only an order memory dropped (terminal and durable) is read from
-MongoDB, by ``_id``. Listing past what memory holds merges the terminal orders MongoDB has.
+MongoDB, by ``_id``, and listing past what memory holds merges the terminal orders MongoDB has.
+Those reads never run on the caller's thread: ``read``/``read_page`` hand them to the store's
+loop (at most ``read_concurrency`` at once, so a burst of reads cannot crowd out the writer) and
+return a future that fails with ``StoreUnavailable`` after ``read_timeout_s``. On MongoDB and
+DocumentDB a page is served by the ``(account_id, created_at)`` or ``(terminal, created_at)``
+index (sorted by ``created_at`` alone, ties at the page's edge fetched by equality); FerretDB on
+SQLite uses no index at all, so there one query sorts in full (a scan, bounded by the timeout).
+Finished orders read back are kept (the ``read_back`` most recently read): they never change.
 
 Recovery never reads ``orders``: each write first logs its order documents per partition, and
 checkpoints (``begin_checkpoint``, ``write_checkpoint``) bound how much of that log a restart
@@ -35,13 +42,14 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from beanie import init_beanie
 from bson import Binary
+from pydantic import ValidationError
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -56,7 +64,6 @@ from oms.codec import (
     limits_to_dict,
 )
 from oms.config import Settings
-from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
@@ -73,13 +80,17 @@ from oms.store.documents import (
     order_document,
     stored_order,
 )
+from oms.store.memory import answered
 from oms.store.ports import (
     AccountRecord,
     AccountRepository,
     Execution,
     OrderQuery,
     OrderRepository,
+    StoreClosed,
     StoredOrder,
+    StoreError,
+    StoreUnavailable,
     executions_of,
 )
 from oms.store.recovery_log import (
@@ -100,16 +111,23 @@ from oms.store.recovery_log import (
     read_checkpoint,
 )
 
+__all__ = [
+    "MongoAccountRepository",
+    "MongoOrderRepository",
+    "Recovery",
+    "StoreClosed",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreWriteFailed",
+    "init_database",
+    "is_ferretdb",
+]
+
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Raw = dict[str, Any]
 _DUPLICATE_KEY = 11000
-
-
-class StoreError(DomainError):
-    """The store could not do what was asked."""
-
-    code = "STORE_ERROR"
 
 
 class StoreWriteFailed(StoreError):
@@ -118,10 +136,37 @@ class StoreWriteFailed(StoreError):
     code = "STORE_WRITE_FAILED"
 
 
-class StoreUnavailable(StoreError):
-    """What was saved did not become durable in time (or the store is closed)."""
+def _listing_key(order: Order) -> tuple[float, str]:
+    return (order.created_at, order.order_id)
 
-    code = "STORE_UNAVAILABLE"
+
+class _Finished:
+    """Finished orders read back from MongoDB, the most recently read kept (any thread).
+
+    A finished order never changes again, so a copy is always right: a client polling an old
+    order, or a replay asking for it, costs one MongoDB read (a scan on FerretDB), not one each.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._orders: OrderedDict[str, StoredOrder] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, order_id: str) -> StoredOrder | None:
+        with self._lock:
+            stored = self._orders.get(order_id)
+            if stored is not None:
+                self._orders.move_to_end(order_id)
+            return stored
+
+    def put(self, stored: StoredOrder) -> None:
+        if not stored.order.is_terminal:
+            return
+        with self._lock:
+            self._orders[stored.order.order_id] = stored
+            self._orders.move_to_end(stored.order.order_id)
+            while len(self._orders) > self._capacity:
+                self._orders.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +190,7 @@ class Recovery:
     # Without a checkpoint to say where: when the log began (nothing of it was published before).
     log_began: float | None = None
     scanned: bool = False  # the log was not whole yet: every order document was read
+    unreadable: tuple[str, ...] = ()  # ``_id`` of each document skipped: not an order's state
 
 
 async def is_ferretdb(database: AsyncDatabase[Raw]) -> bool:
@@ -178,6 +224,15 @@ async def init_database(
             await collection.create_indexes(wanted)
 
 
+_ORDER_KEYS = (("order_id", str), ("account_id", str), ("terminal", bool), ("version", int),
+               ("created_at", int | float))  # fmt: skip
+
+
+def _has_order_keys(document: Raw) -> bool:
+    """True when ``document`` carries the fields recovery sorts and files orders by."""
+    return all(isinstance(document.get(name), kind) for name, kind in _ORDER_KEYS)
+
+
 def _all_duplicates(error: BulkWriteError) -> bool:
     details = error.details
     errors = details.get("writeErrors", [])
@@ -205,6 +260,9 @@ class MongoOrderRepository(OrderRepository):
         flush_timeout_s: float = 30.0,
         retry_initial_s: float = 0.05,
         retry_max_s: float = 2.0,
+        read_timeout_s: float = 1.5,
+        read_concurrency: int = 2,
+        read_back: int = 10_000,
         partitions: int = 1,
         partition_of: Callable[[str, int], int] | None = None,
     ) -> None:
@@ -228,13 +286,20 @@ class MongoOrderRepository(OrderRepository):
         self.flush_timeout_s = flush_timeout_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
+        self.read_timeout_s = read_timeout_s
+        # Two: FerretDB runs concurrent scans no faster (a page past memory took 37 ms alone,
+        # 59 ms each four at a time, measured), and every slot taken is one the writer shares.
+        self.read_concurrency = read_concurrency
         self.memory = WriteBehind(keep_terminal)
+        self._read_back = _Finished(read_back)
         self.last_error: StoreWriteFailed | None = None
         self.documents_written = 0
         self.duplicates = 0
         self.retries = 0
         self.writes = 0
         self.write_times = Durations()  # per drained batch, from its first insert to durable
+        self.reads = 0  # MongoDB reads (queries) made
+        self.read_threads: Counter[str] = Counter()  # per thread name: where they ran
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
         # Publications waiting for their mark, oldest first (appended by the engine thread only,
         # taken by the writer only).
@@ -254,9 +319,25 @@ class MongoOrderRepository(OrderRepository):
         self._collection: AsyncCollection[Raw] | None = None
         self._sync_client: MongoClient[Raw] | None = None
         self._sync_collection: Collection[Raw] | None = None
-        # The recovery log (``oms.store.recovery_log``): this process's writer id, the writes
-        # it took, how far their order documents are all written, the epoch each partition's
-        # deltas go to, and per partition the finished orders' filter and newest keys.
+        self._init_log()
+        self._open = False  # reads are taken (open, not closing)
+        self._indexed = False  # pages read through the secondary indexes (not FerretDB)
+        self._read_slots: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> MongoOrderRepository:
+        """A repository on the configured server and database."""
+        configured: dict[str, Any] = {
+            "keep_terminal": settings.keep_terminal_orders,
+            "read_timeout_s": settings.store_read_timeout_s,
+        }
+        return cls(settings.mongo_url, settings.mongo_database, **{**configured, **options})
+
+    def _init_log(self) -> None:
+        """The recovery log's state (``oms.store.recovery_log``): this process's writer id, the
+        writes it took, how far their order documents are all written, the epoch each
+        partition's deltas go to, and per partition the finished orders' filter and newest
+        keys."""
         self._database: AsyncDatabase[Raw] | None = None
         self._writer = uuid.uuid4().hex[:12]
         self._drains = 0
@@ -270,11 +351,6 @@ class MongoOrderRepository(OrderRepository):
         self._log_began = 0.0
         self.checkpoints = 0  # checkpoints written
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> MongoOrderRepository:
-        """A repository on the configured server and database."""
-        return cls(settings.mongo_url, settings.mongo_database, **options)
-
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -282,7 +358,12 @@ class MongoOrderRepository(OrderRepository):
         loop = asyncio.get_running_loop()
         self._client = AsyncMongoClient(self.mongo_url)
         database = self._client[self.database_name]
-        await init_database(database, secondary_indexes=self.secondary_indexes)
+        indexed = self.secondary_indexes
+        if indexed is None:
+            indexed = not await is_ferretdb(database)
+        await init_database(database, secondary_indexes=indexed)
+        self._indexed = indexed
+        self._read_slots = asyncio.Semaphore(self.read_concurrency)
         self._database = database
         self._collection = database[OrderDocument.Settings.name]
         await self._note_fresh_log(database)
@@ -296,6 +377,7 @@ class MongoOrderRepository(OrderRepository):
             loop.create_task(self._run(), name=f"oms-store-writer-{i}")
             for i in range(self.concurrency)
         ]
+        self._open = True
 
     async def close(self, wait_s: float | None = None) -> None:
         """Write everything saved so far, stop the writer, disconnect (on the writer's loop).
@@ -322,6 +404,7 @@ class MongoOrderRepository(OrderRepository):
                 f"{self.memory.pending()} orders not written at close: {self.last_error}"
             ) from exc
         finally:
+            self._open = False
             self._workers = []
             self._fail_waiters(StoreUnavailable("the order store is closed"))
             if self._client is not None:
@@ -370,45 +453,37 @@ class MongoOrderRepository(OrderRepository):
             self._poke()
 
     def get(self, order_id: str) -> Order | None:
-        """From memory; a dropped (terminal) order from MongoDB by ``_id``."""
-        order = self.memory.get(order_id)
-        if order is not None:
-            return order
-        stored = self._read_finished(order_id)
-        return None if stored is None else stored.order
+        """The order if memory holds it (no I/O, any thread); ``read`` for the rest."""
+        return self.memory.get(order_id)
 
-    def load(self, order_id: str) -> StoredOrder | None:
-        """State and history, from memory or (dropped orders) MongoDB."""
-        stored = self.memory.load(order_id)
-        if stored is not None:
-            return stored
-        return self._read_finished(order_id)
+    def held(self, order_id: str) -> StoredOrder | None:
+        """State and history if memory holds them (no I/O, any thread)."""
+        return self.memory.load(order_id)
 
-    def events(self, order_id: str) -> Sequence[OrderEvent]:
-        """The history, oldest first."""
-        stored = self.load(order_id)
-        return () if stored is None else stored.events
+    def may_be_stored(self, order_id: str) -> bool:
+        """True when memory dropped (or never held, after a restart) a finished order."""
+        return self.memory.may_be_stored(order_id)
 
-    def query(self, query: OrderQuery) -> Sequence[Order]:
-        """Newest first: from memory, merged with MongoDB's terminal orders when memory dropped
-        some that could be on this page."""
+    def read(
+        self, order_id: str, *, delay_s: float = 0.0
+    ) -> concurrent.futures.Future[StoredOrder | None]:
+        """From memory at once; a dropped (terminal) order from MongoDB by ``_id``, on the
+        store's loop (see the module docstring)."""
+        stored = self.memory.load(order_id) or self._read_back.get(order_id)
+        if stored is not None or not self.memory.may_be_stored(order_id):
+            return answered(stored)
+        return self._on_loop(f"order {order_id}", delay_s, self._read_finished, order_id)
+
+    def read_page(self, query: OrderQuery) -> concurrent.futures.Future[Sequence[Order]]:
+        """Newest first: from memory at once when it holds the whole page, else merged with
+        MongoDB's finished orders on the store's loop."""
         found, dropped = self.memory.query(query)
-        if dropped is None:
-            return found[: query.limit]
-        found.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
-        if (
-            len(found) >= query.limit
-            and (
-                found[query.limit - 1].created_at,
-                found[query.limit - 1].order_id,
-            )
-            > dropped
-        ):
-            return found[: query.limit]
-        merged = {o.order_id: o for o in self._read_finished_page(query)}
-        merged.update((o.order_id, o) for o in found)
-        page = sorted(merged.values(), key=lambda o: (o.created_at, o.order_id), reverse=True)
-        return page[: query.limit]
+        limit = query.limit
+        if dropped is None or (len(found) >= limit and _listing_key(found[limit - 1]) > dropped):
+            return answered(found)
+        if query.status is not None and not query.status.is_terminal:
+            return answered(found)  # memory holds every open order: MongoDB adds none
+        return self._on_loop("a page of orders", 0.0, self._merged_page, query, found)
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything saved so far is written (the durability barrier)."""
@@ -727,23 +802,79 @@ class MongoOrderRepository(OrderRepository):
             f"{self.last_error or 'no write failed; the writer is behind'}"
         )
 
-    # -- reads from MongoDB (any thread, sync driver) ---------------------------------------
+    # -- reads from MongoDB (the store's loop) ----------------------------------------------
 
     def _orders_collection(self) -> Collection[Raw]:
         if self._sync_collection is None:
             raise StoreError("the order store is not open")
         return self._sync_collection
 
-    def _read_finished(self, order_id: str) -> StoredOrder | None:
-        if not self.memory.may_be_stored(order_id):
-            return None
-        try:
-            document = self._orders_collection().find_one({"_id": order_id})
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not read order {order_id}: {exc}") from exc
-        return None if document is None else stored_order(document)
+    def _on_loop(
+        self,
+        what: str,
+        delay_s: float,
+        read: Callable[..., Awaitable[T]],
+        *args: Any,
+    ) -> concurrent.futures.Future[T]:
+        """Run ``read(*args)`` on the store's loop after ``delay_s``, bounded; never raises."""
+        loop = self._loop
+        if loop is None or not self._open:
+            closed: concurrent.futures.Future[T] = concurrent.futures.Future()
+            closed.set_exception(StoreClosed(f"could not read {what}: the order store is closed"))
+            return closed
+        return asyncio.run_coroutine_threadsafe(self._bounded(what, delay_s, read, *args), loop)
 
-    def _read_finished_page(self, query: OrderQuery) -> list[Order]:
+    async def _bounded(
+        self, what: str, delay_s: float, read: Callable[..., Awaitable[T]], *args: Any
+    ) -> T:
+        """``read`` within ``read_timeout_s`` (waiting for a read slot included): a server that
+        does not answer is ``StoreUnavailable``, never a hang."""
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        slots = self._read_slots
+        collection = self._collection
+        if slots is None or collection is None or not self._open:
+            raise StoreClosed(f"could not read {what}: the order store is closed")
+        try:
+            async with asyncio.timeout(self.read_timeout_s), slots:
+                return await read(collection, *args)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"could not read {what}: MongoDB did not answer within {self.read_timeout_s}s"
+            ) from None
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not read {what}: {exc}") from exc
+
+    def _counted(self) -> None:
+        """One more MongoDB read, and the thread it ran on (the engine's must never appear)."""
+        self.reads += 1
+        self.read_threads[threading.current_thread().name] += 1
+
+    async def _read_finished(
+        self, collection: AsyncCollection[Raw], order_id: str
+    ) -> StoredOrder | None:
+        self._counted()
+        document = await collection.find_one({"_id": order_id})
+        if document is None:
+            return None
+        stored = stored_order(document)
+        self._read_back.put(stored)
+        return stored
+
+    async def _merged_page(
+        self, collection: AsyncCollection[Raw], query: OrderQuery, found: list[Order]
+    ) -> Sequence[Order]:
+        """Memory's matches and MongoDB's finished ones, newest first, one page of them."""
+        merged = {o.order_id: o for o in await self._finished_page(collection, query)}
+        merged.update((o.order_id, o) for o in found)  # memory's state is never older
+        page = sorted(merged.values(), key=_listing_key, reverse=True)
+        return page[: query.limit]
+
+    async def _finished_page(
+        self, collection: AsyncCollection[Raw], query: OrderQuery
+    ) -> list[Order]:
+        """The newest finished orders MongoDB holds that match ``query`` (at most ``limit``,
+        plus ties on ``created_at`` at the page's edge, in no particular order)."""
         criteria: Raw = {"terminal": True}
         if query.account_id is not None:
             criteria["account_id"] = query.account_id
@@ -751,22 +882,41 @@ class MongoOrderRepository(OrderRepository):
             criteria["symbol"] = query.symbol
         if query.status is not None:
             criteria["status"] = query.status.value
+        limit = query.limit
+        documents: list[Raw] = []
+        if not self._indexed:
+            # FerretDB on SQLite: no filter reaches an index, every query scans; one scan that
+            # sorts in full is the cheapest there.
+            if query.before is not None:
+                at, order_id = query.before
+                criteria["$or"] = [
+                    {"created_at": {"$lt": at}},
+                    {"created_at": at, "order_id": {"$lt": order_id}},
+                ]
+            documents = await self._find(
+                collection, criteria, [("created_at", -1), ("order_id", -1)], limit
+            )
+            return [stored_order(document).order for document in documents]
+        # MongoDB and DocumentDB: sorting by (created_at, order_id) is not what the
+        # (account_id, created_at) index gives, so the server would sort every matching
+        # document; sort by created_at alone (the index's order) and fetch the ties apart, by
+        # equality: at the cursor (those after it) and at the page's edge (all of them).
+        older = criteria
         if query.before is not None:
             at, order_id = query.before
-            criteria["$or"] = [
-                {"created_at": {"$lt": at}},
-                {"created_at": at, "order_id": {"$lt": order_id}},
-            ]
-        try:
-            cursor = (
-                self._orders_collection()
-                .find(criteria)
-                .sort([("created_at", -1), ("order_id", -1)])
-                .limit(query.limit)
+            documents += await self._find(
+                collection,
+                {**criteria, "created_at": at, "order_id": {"$lt": order_id}},
+                [("order_id", -1)],
+                limit,
             )
-            return [stored_order(document).order for document in cursor]
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not list orders: {exc}") from exc
+            older = {**criteria, "created_at": {"$lt": at}}
+        page = await self._find(collection, older, [("created_at", -1)], limit)
+        documents += page
+        if len(page) >= limit:
+            edge = {**criteria, "created_at": page[-1]["created_at"]}
+            documents += await self._find(collection, edge, [("order_id", -1)], limit)
+        return [stored_order(document).order for document in documents]
 
     # -- the recovery log: checkpoints (the writer's loop) ------------------------------------
 
@@ -925,8 +1075,10 @@ class MongoOrderRepository(OrderRepository):
         open_orders: list[StoredOrder] = []
         finished = 0
         mine: list[tuple[PartitionCheckpoint | None, PartitionRecovery]] = []
+        unreadable: list[str] = []
         for p, (base, deltas) in log.items():
-            folded = fold(base, deltas, stored_order)
+            folded = fold(base, deltas, stored_order, _has_order_keys)
+            unreadable.extend(folded.unreadable)
             for stored in folded.open_orders:
                 memory.adopt_open(stored)
             open_orders.extend(folded.open_orders)
@@ -949,6 +1101,7 @@ class MongoOrderRepository(OrderRepository):
             finished,
             read,
             time.perf_counter() - started,
+            unreadable=tuple(unreadable),
             log_began=self._log_began,
         )
         return _owned_recovery(recovery, mine)
@@ -980,25 +1133,41 @@ class MongoOrderRepository(OrderRepository):
         if folded.resave:
             self._poke()
 
-    def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int]:
-        """Per order, its terminal document, else its highest version; and how many were read."""
+    async def _find(
+        self,
+        collection: AsyncCollection[Raw],
+        criteria: Raw,
+        sort: list[tuple[str, int]],
+        limit: int,
+    ) -> list[Raw]:
+        self._counted()
+        return await collection.find(criteria).sort(sort).limit(limit).to_list()
+
+    def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int, list[str]]:
+        """Per order, its terminal document, else its highest version; how many were read; and
+        the ``_id`` of every document without the fields that say which state it holds."""
         latest: dict[str, Raw] = {}
         scanned = 0
+        unreadable: list[str] = []
         for document in self._orders_collection().find(criteria):
             scanned += 1
+            if not _has_order_keys(document):
+                unreadable.append(str(document.get("_id")))
+                continue
             held = latest.get(document["order_id"])
             if held is None or (
                 not held["terminal"]
                 and (document["terminal"] or document["version"] > held["version"])
             ):
                 latest[document["order_id"]] = document
-        return latest, scanned
+        return latest, scanned, unreadable
 
     def _recover_by_scan(self, owned: frozenset[int] | None, started: float) -> Recovery:
         """Every order document read (a database older than the recovery log): open orders
         into memory, finished ones noted, every owned fill; no checkpoint, nothing to publish
-        (what was published before the log is not known)."""
-        latest, scanned = self._latest_documents({})
+        (what was published before the log is not known). A document that is not an order's
+        state is skipped and named in ``Recovery.unreadable``, never fatal."""
+        latest, scanned, unreadable = self._latest_documents({})
         open_orders: list[StoredOrder] = []
         fills: list[Execution] = []
         finished = 0
@@ -1018,13 +1187,20 @@ class MongoOrderRepository(OrderRepository):
                 if account_id not in top or key > top[account_id]:
                     top[account_id] = key
                 if mine:
-                    fills.extend(executions_of(stored_order(document)))
-            else:
+                    try:
+                        fills.extend(executions_of(stored_order(document)))
+                    except CodecError:
+                        unreadable.append(str(document["_id"]))
+                continue
+            try:
                 stored = stored_order(document)
-                memory.adopt_open(stored)
-                open_orders.append(stored)
-                if mine:
-                    fills.extend(executions_of(stored))
+            except CodecError:
+                unreadable.append(str(document["_id"]))
+                continue
+            memory.adopt_open(stored)
+            open_orders.append(stored)
+            if mine:
+                fills.extend(executions_of(stored))
         for p in range(self.partitions):
             if owned is None or p in owned:
                 self._finished[p] = filters.get(p, IdFilter())
@@ -1037,6 +1213,7 @@ class MongoOrderRepository(OrderRepository):
             finished,
             scanned,
             time.perf_counter() - started,
+            unreadable=tuple(unreadable),
             fills=tuple(fills),
             scanned=True,
         )
@@ -1044,22 +1221,30 @@ class MongoOrderRepository(OrderRepository):
     def _executions(self, account_id: str | None) -> list[Execution]:
         try:
             log, _ = self._read_log()
-            folded = [fold(base, deltas, stored_order) for base, deltas in log.values()]
+            folded = [
+                fold(base, deltas, stored_order, _has_order_keys) for base, deltas in log.values()
+            ]
         except CodecError:
-            latest, _ = self._latest_documents(
-                {} if account_id is None else {"account_id": account_id}
-            )
-            stored = sorted(
-                (stored_order(document) for document in latest.values()),
-                key=lambda s: (s.order.created_at, s.order.order_id),
-            )
-            return [execution for s in stored for execution in executions_of(s)]
+            return self._executions_by_scan(account_id)
         return [
             execution
             for partition in folded
             for execution in partition.fills
             if account_id is None or execution.account_id == account_id
         ]
+
+    def _executions_by_scan(self, account_id: str | None) -> list[Execution]:
+        latest, _, _ = self._latest_documents(
+            {} if account_id is None else {"account_id": account_id}
+        )
+        readable: list[StoredOrder] = []
+        for document in latest.values():
+            # Skipped here as in ``_recover``, which reports them: a broken document has no fill
+            # the ledger could trust.
+            with contextlib.suppress(CodecError):
+                readable.append(stored_order(document))
+        stored = sorted(readable, key=lambda s: (s.order.created_at, s.order.order_id))
+        return [execution for s in stored for execution in executions_of(s)]
 
 
 def _checkpoint_of(open_orders: Sequence[StoredOrder], **fields: Any) -> list[Raw]:
@@ -1177,10 +1362,17 @@ class MongoAccountRepository(AccountRepository):
         raise StoreError("the global kill switch changes too often to record the change")
 
     async def global_trading_state(self) -> TradingState:
-        """The latest version of the global kill switch, ACTIVE if none was recorded."""
-        cursor = self._switches.find({}).sort("version", -1).limit(1)
-        async for raw in cursor:
-            return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
+        """The latest readable version of the global kill switch, ACTIVE if none was recorded.
+
+        A version that does not read is passed over (logged), never fatal: the one before it
+        is what an operator last set that can be known.
+        """
+        async for raw in self._switches.find({}).sort("version", -1):
+            try:
+                return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
+            except ValueError:  # pydantic's ValidationError is one too
+                logger.warning("global kill switch %r does not read; the one before it holds",
+                               raw.get("_id"))  # fmt: skip
         return TradingState.ACTIVE
 
     async def _global_version(self) -> int:
@@ -1197,12 +1389,30 @@ class MongoAccountRepository(AccountRepository):
         return None
 
     async def load_all(self) -> Sequence[AccountRecord]:
-        """Every account's highest version, in opening order."""
-        latest: dict[str, Raw] = {}
-        async for raw in self._collection.find({}):
-            held = latest.get(raw["account_id"])
-            if held is None or raw["version"] > held["version"]:
-                latest[raw["account_id"]] = raw
-        records = [self._record(raw) for raw in latest.values()]
-        records.sort(key=lambda r: (r.opened_at, r.account_id))
+        """Every account's highest version, in opening order (unreadable ones left out)."""
+        records, _ = await self.load_readable()
         return records
+
+    async def load_readable(self) -> tuple[list[AccountRecord], list[str]]:
+        """Every account's highest version, in opening order; and the ``_id`` of each document
+        that does not read as an account (left out: for the caller to report, never fatal)."""
+        latest: dict[str, Raw] = {}
+        unreadable: list[str] = []
+        async for raw in self._collection.find({}):
+            account_id, version = raw.get("account_id"), raw.get("version")
+            if not isinstance(account_id, str) or not isinstance(version, int):
+                unreadable.append(str(raw.get("_id")))
+                continue
+            held = latest.get(account_id)
+            if held is None or version > held["version"]:
+                latest[account_id] = raw
+        records: list[AccountRecord] = []
+        for raw in latest.values():
+            try:
+                records.append(self._record(raw))
+            except (ValidationError, CodecError, ValueError):
+                # The latest version decides the account: an older one would bring back
+                # balances or limits an operator has since replaced.
+                unreadable.append(str(raw.get("_id")))
+        records.sort(key=lambda r: (r.opened_at, r.account_id))
+        return records, unreadable

@@ -3,11 +3,15 @@
 Batch-first: the engine hands over everything one round of messages changed in one call, so a
 real store writes with ``insert_many``/bulk updates instead of a round trip per order.
 
-Threading and asyncio: the engine calls these from its dispatcher thread only, never from an
-event loop, and never concurrently. ``save`` and ``publish`` must not block for I/O: an adapter
-over an async driver queues the batch for its own writer (write-behind) and serves reads of
-what it queued from memory, so ``get``/``load`` see a batch as soon as ``save`` returns;
-``flush`` is the durability barrier (the stream layer commits Kafka offsets only after it).
+Threading and asyncio: the engine calls ``save``, ``after_durable`` and ``flush`` from its
+dispatcher thread only, never concurrently, and nothing it calls there may wait for I/O: ``save``
+queues the batch for the store's own writer (write-behind) and serves what it queued from memory,
+so ``held`` sees a batch as soon as ``save`` returns; ``flush`` is the durability barrier (the
+stream layer commits Kafka offsets only after it). What memory lacks (an old finished order, a
+page past what memory keeps) is read with ``read``/``read_page``: they return at once with a
+future that the store resolves off the caller's thread, within its read timeout, or fails with
+``StoreUnavailable``. Any thread may read: the directory (a load it waits for as a message), the
+API (from its event loop), tools.
 
 Nothing is told to the outside before it is durable: the journal hands each batch's events to
 the event sink and the listeners through ``after_durable``, so an ``order-events`` record, a
@@ -18,13 +22,36 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 
 from oms.domain.enums import OrderStatus, Side
+from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent, OrderFilled
 from oms.domain.orders import Order
 from oms.risk.limits import RiskLimits, TradingState
+
+
+class StoreError(DomainError):
+    """The store could not do what was asked."""
+
+    code = "STORE_ERROR"
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer in time (or is closed): a read or a durability wait gave up.
+
+    The API answers it with 503 and ``Retry-After``; nothing was changed by the attempt.
+    """
+
+    code = "STORE_UNAVAILABLE"
+
+
+class StoreClosed(StoreUnavailable):
+    """The store is not open (before ``open`` or after ``close``): retrying will not help."""
+
+    code = "STORE_CLOSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +81,29 @@ class OrderRepository(ABC):
         """Record one batch: the latest state of each changed order and the events, in order."""
 
     @abstractmethod
-    def get(self, order_id: str) -> Order | None:
-        """The order's latest saved state, or None."""
+    def held(self, order_id: str) -> StoredOrder | None:
+        """The order with its history if memory holds it (no I/O, any thread); else None.
+
+        None with ``may_be_stored`` False means the order is surely unknown.
+        """
+
+    def may_be_stored(self, order_id: str) -> bool:
+        """True when memory lacks the order but the store may have it: ask ``read``."""
+        return False
 
     @abstractmethod
-    def load(self, order_id: str) -> StoredOrder | None:
-        """The order with its whole history, to rehydrate a passivated actor; None if unknown."""
+    def read(self, order_id: str, *, delay_s: float = 0.0) -> Future[StoredOrder | None]:
+        """The order with its history (None if unknown): from memory at once, else from the store
+        off the caller's thread, starting after ``delay_s`` (a retry's back-off).
+
+        Never blocks and never raises: the future fails with ``StoreUnavailable`` when the store
+        does not answer within its read timeout (``StoreClosed`` when it is not open).
+        """
 
     @abstractmethod
-    def events(self, order_id: str) -> Sequence[OrderEvent]:
-        """The order's history in sequence order (empty if unknown)."""
-
-    @abstractmethod
-    def query(self, query: OrderQuery) -> Sequence[Order]:
-        """Orders matching ``query``, newest first, at most ``query.limit``."""
+    def read_page(self, query: OrderQuery) -> Future[Sequence[Order]]:
+        """Orders matching ``query``, newest first by (created_at, order_id), at most
+        ``query.limit``; resolved as ``read`` is."""
 
     def flush(self) -> None:  # noqa: B027 - optional hook: a store without a buffer has none
         """Make everything saved so far durable (no-op for stores that write through)."""

@@ -32,9 +32,10 @@ is read whole once (``MongoOrderRepository``) and checkpointed.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -305,6 +306,7 @@ class PartitionRecovery:
     fills: list[Execution] = field(default_factory=list)  # stored after the checkpoint
     unpublished: list[tuple[OrderEvent, str]] = field(default_factory=list)  # ditto, in order
     resave: list[StoredOrder] = field(default_factory=list)  # maybe missing from ``orders``
+    unreadable: list[str] = field(default_factory=list)  # ``_id`` of order documents skipped
 
 
 def _newer(document: Raw, held: Raw) -> bool:
@@ -312,38 +314,28 @@ def _newer(document: Raw, held: Raw) -> bool:
     return not held["terminal"] and (document["terminal"] or document["version"] > held["version"])
 
 
-def fold(base: PartitionCheckpoint | None, deltas: Sequence[Raw], decode: Any) -> PartitionRecovery:
+def fold(
+    base: PartitionCheckpoint | None,
+    deltas: Sequence[Raw],
+    decode: Callable[[Raw], StoredOrder],
+    usable: Callable[[Raw], bool] = lambda _document: True,
+) -> PartitionRecovery:
     """Each order's latest state after the checkpoint (``base``) and the deltas, and what the
     deltas added to it: fills and events after the version the checkpoint holds.
 
-    ``decode`` turns an order document into a ``StoredOrder`` (``documents.stored_order``).
+    ``decode`` turns an order document into a ``StoredOrder`` (``documents.stored_order``);
+    a document ``usable`` refuses (fields missing) or ``decode`` cannot read is left out and
+    named in ``unreadable``, never fatal. A delta that cannot be unpacked raises ``LogError``.
     """
-    latest: dict[str, Raw] = {}
-    versions: Mapping[str, int] = {}
-    if base is not None:
-        versions = base.versions
-        for document in base.open_orders:
-            latest[document["order_id"]] = document
-    stored_upto: dict[str, int] = {}
-    unsure: dict[str, Raw] = {}  # written by a write whose order documents may be missing
-    batches: list[tuple[str, int, list[Raw]]] = []
-    for delta in deltas:
-        writer = str(delta["writer"])
-        stored_upto[writer] = max(stored_upto.get(writer, 0), int(delta["stored"]))
-        batches.append((writer, int(delta["n"]), delta_orders(delta)))
-    for writer, number, documents in batches:
-        for document in documents:
-            order_id = document["order_id"]
-            held = latest.get(order_id)
-            if held is None or _newer(document, held):
-                latest[order_id] = document
-            if number > stored_upto[writer]:
-                doubt = unsure.get(order_id)
-                if doubt is None or _newer(document, doubt):
-                    unsure[order_id] = document
     result = PartitionRecovery()
+    latest, unsure = _latest(base, deltas, usable, result.unreadable)
+    versions: Mapping[str, int] = {} if base is None else base.versions
     for order_id, document in latest.items():
-        stored: StoredOrder = decode(document)
+        try:
+            stored = decode(document)
+        except CodecError:
+            result.unreadable.append(str(document.get("_id")))
+            continue
         order = stored.order
         if order.is_terminal:
             result.finished.append((order_id, order.account_id, order.created_at))
@@ -354,6 +346,44 @@ def fold(base: PartitionCheckpoint | None, deltas: Sequence[Raw], decode: Any) -
             after = tuple(e for e in stored.events if e.sequence > since)
             result.fills.extend(executions_of(StoredOrder(order, after)))
             result.unpublished.extend((event, order.account_id) for event in after)
-    result.resave = [decode(document) for document in unsure.values()]
+    for document in unsure.values():
+        with contextlib.suppress(CodecError):  # named above, as the order's latest
+            result.resave.append(decode(document))
     result.open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
     return result
+
+
+def _latest(
+    base: PartitionCheckpoint | None,
+    deltas: Sequence[Raw],
+    usable: Callable[[Raw], bool],
+    unreadable: list[str],
+) -> tuple[dict[str, Raw], dict[str, Raw]]:
+    """Per order its latest document, and (of those) the ones written by a write whose order
+    documents may be missing from ``orders``: after the highest write its writer's deltas say
+    is stored."""
+    latest: dict[str, Raw] = {}
+    if base is not None:
+        for document in base.open_orders:
+            latest[document["order_id"]] = document
+    stored_upto: dict[str, int] = {}
+    batches: list[tuple[str, int, list[Raw]]] = []
+    for delta in deltas:
+        writer = str(delta["writer"])
+        stored_upto[writer] = max(stored_upto.get(writer, 0), int(delta["stored"]))
+        batches.append((writer, int(delta["n"]), delta_orders(delta)))
+    unsure: dict[str, Raw] = {}
+    for writer, number, documents in batches:
+        for document in documents:
+            if not usable(document):
+                unreadable.append(str(document.get("_id")))
+                continue
+            order_id = document["order_id"]
+            held = latest.get(order_id)
+            if held is None or _newer(document, held):
+                latest[order_id] = document
+            if number > stored_upto[writer]:
+                doubt = unsure.get(order_id)
+                if doubt is None or _newer(document, doubt):
+                    unsure[order_id] = document
+    return latest, unsure

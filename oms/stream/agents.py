@@ -83,6 +83,7 @@ from oms.stream.topics import dead_letter, ensure_topics
 logger = logging.getLogger(__name__)
 
 Barrier = Callable[[], Awaitable[None]]
+COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
@@ -235,7 +236,10 @@ class StreamIngestion:
         self._failed = asyncio.Event()  # the engine failed: nothing more will be committed
         self._fetching: asyncio.Task[None] | None = None
         self._committing: asyncio.Task[None] | None = None
-        self._processed: dict[TopicPartition, int] = {}  # next offset to process, per partition
+        # Per partition owned, the group's committed offset: read when it is assigned, then
+        # moved by every commit of ours. Lag counts from it, so an idle partition whose records
+        # were all committed before this process started reads 0, not its end offset.
+        self._committed: dict[TopicPartition, int] = {}
         self.prices = (
             PriceFeed(
                 settings, engine, self.names.prices, self._dead, self.stats, steady=self._steady
@@ -303,8 +307,8 @@ class StreamIngestion:
 
     async def settle(self) -> None:
         """Wait (up to ``stop_timeout_s``) until every batch handed over is committed."""
-        if self._committing is None or self._committing.done():
-            return
+        if self._committing is None or self._committing.done() or self.engine.failure:
+            return  # a failed engine's batches are never committed: nothing to wait for
         settled = asyncio.ensure_future(self._settled.wait())
         failed = asyncio.ensure_future(self._failed.wait())
         try:
@@ -333,6 +337,9 @@ class StreamIngestion:
         try:
             hook = self.on_owned
             consumer = self._consumer
+            if consumer is not None:
+                assigned = list(assigned)
+                await self._read_committed(consumer, assigned)
             if hook is None or consumer is None:
                 return
             topic = self.names.orders
@@ -347,6 +354,31 @@ class StreamIngestion:
             self._owned = owned
         finally:
             self._steady.set()
+
+    async def _read_committed(
+        self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]
+    ) -> None:
+        """Where lag counts from on the partitions just assigned: the group's committed offset
+        (whoever committed it), or, for a partition never committed, its first offset (where
+        this consumer starts: ``auto_offset_reset="earliest"``). Nothing of them is in flight
+        here (a rebalance settles first), so no commit of ours can race this."""
+        try:
+            # aiokafka retries a retriable error without end: bounded, so that a broker away
+            # during a rebalance delays the rebuild by this much at most.
+            async with asyncio.timeout(COMMITTED_READ_S):
+                never: list[TopicPartition] = []
+                for tp in assigned:
+                    offset = await consumer.committed(tp)
+                    if offset is None:
+                        never.append(tp)
+                    else:
+                        self._committed[tp] = offset
+                if never:
+                    self._committed.update(await consumer.beginning_offsets(never))
+        except (KafkaError, TimeoutError) as error:
+            # Lag of the partitions not read stays unreported until their next commit: a
+            # figure from nothing would be the partition's end (the bug this replaced).
+            logger.warning("committed offsets not read (%r): their lag waits for a commit", error)
 
     # -- probes ----------------------------------------------------------------------------
 
@@ -366,16 +398,18 @@ class StreamIngestion:
         return any(tp.topic == self.names.orders for tp in self.assignment())
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
-        """For /metrics: per (topic, partition) owned, records not yet durably processed."""
+        """For /metrics: per (topic, partition) owned, records not yet durably processed: the
+        partition's end (its high watermark, known after a fetch) minus the committed offset."""
         lag: dict[tuple[str, int], int] = {}
         consumer = self._consumer
         if consumer is None:
             return lag
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            if highwater is None:
+            committed = self._committed.get(tp)
+            if highwater is None or committed is None:
                 continue
-            lag[(tp.topic, tp.partition)] = max(0, highwater - self._processed.get(tp, 0))
+            lag[(tp.topic, tp.partition)] = max(0, highwater - committed)
         if self.prices is not None:
             lag.update(self.prices.lag())
         return lag
@@ -489,7 +523,6 @@ class StreamIngestion:
                 self._in_flight_records -= batch.records
             if self._in_flight_records < self.max_in_flight:
                 self._room.set()
-            self._processed.update(offsets)
 
     async def _refusals(self, batch: _InFlight) -> None:
         """Dead-letter the cancels and fills the engine refused; wait for every dead letter."""
@@ -518,6 +551,7 @@ class StreamIngestion:
             logger.warning("commit of %s refused (%r): the next owner replays them", mine, error)
         else:
             self.stats.commits += 1
+            self._committed.update(mine)
 
     async def _barrier(self) -> None:
         """Everything the engine did so far is durable (and published) once this returns."""

@@ -9,21 +9,29 @@ produces exactly this, and any other producer may too::
 
     {"type": "PlaceOrder", "order_id": "o-42", "account_id": "acct-1", "symbol": "BTC-USD",
      "side": "BUY", "order_type": "LIMIT", "quantity": "0.5", "price": "30000.00",
-     "time_in_force": "GTC", "client_order_id": "my-42", "command_id": "place:o-42",
-     "created_at": 1767225600.25}
+     "time_in_force": "GTC", "command_id": "place:o-42", "created_at": 1767225600.25}
+
+    {"type": "PlaceOrder", "client_order_id": "my-42", "account_id": "acct-1",
+     "symbol": "BTC-USD", "side": "SELL", "order_type": "MARKET", "quantity": "0.5"}
 
     {"type": "CancelOrder", "order_id": "o-42", "account_id": "acct-1",
      "command_id": "cancel:o-42", "requested_at": 1767225601.0}
 
-  Required for ``PlaceOrder``: ``order_id``, ``account_id``, ``symbol`` (a listed instrument),
-  ``side`` (BUY/SELL), ``order_type`` (MARKET/LIMIT), ``quantity`` (a multiple of the lot size),
-  and ``price`` for a LIMIT order only (a multiple of the tick size). ``time_in_force``
-  (GTC/IOC/FOK) defaults to GTC for LIMIT and IOC for MARKET (a MARKET order cannot be GTC);
-  ``client_order_id`` defaults to ``order_id``; ``command_id`` to ``place:<order_id>``;
-  ``created_at`` to the record's Kafka timestamp (so a replayed record decodes the same).
+  Required for ``PlaceOrder``: ``account_id``, ``order_id`` or ``client_order_id`` (or both),
+  ``symbol`` (a listed instrument), ``side`` (BUY/SELL), ``order_type`` (MARKET/LIMIT),
+  ``quantity`` (a multiple of the lot size), and ``price`` for a LIMIT order only (a multiple of
+  the tick size). ``time_in_force`` (GTC/IOC/FOK) defaults to GTC for LIMIT and IOC for MARKET
+  (a MARKET order cannot be GTC); ``command_id`` to ``place:<order_id>``; ``created_at`` to the
+  record's Kafka timestamp (so a replayed record decodes the same).
+  A ``client_order_id`` names the account's order, as over REST: the order id is derived from
+  it (``oms.domain.order_ids.client_order_id_order(account_id, client_order_id)``) when the
+  record has none, and a record whose ``order_id`` differs is dead-lettered
+  (``ORDER_ID_MISMATCH``), so one client order id is one order whichever path placed it.
+  Without a ``client_order_id`` (or with it equal to ``order_id``) the order id is the
+  producer's and the client order id defaults to it. Placing the same order id twice changes
+  nothing (replay is harmless).
   For ``CancelOrder``: ``order_id`` and ``account_id``; ``command_id`` defaults to
-  ``cancel:<order_id>``, ``requested_at`` to the record's timestamp. The order id is the
-  producer's: placing the same ``order_id`` twice changes nothing (replay is harmless).
+  ``cancel:<order_id>``, ``requested_at`` to the record's timestamp.
 
 ``executions`` (key: ``account_id``) — one fill from a venue or gateway; ``type`` may be omitted::
 
@@ -60,7 +68,6 @@ import orjson
 
 from oms.codec import (
     EVENT_TYPES,
-    IDENTIFIER,
     CodecError,
     InvalidAmount,
     balances_to_dict,
@@ -71,6 +78,7 @@ from oms.codec import (
     limits_to_dict,
     parse_amount,
 )
+from oms.domain.accounts import IDENTIFIER, is_reserved
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
@@ -80,6 +88,7 @@ from oms.domain.events import (
     OrderRejected,
 )
 from oms.domain.instruments import Instrument, InstrumentStatus
+from oms.domain.order_ids import client_order_id_order
 from oms.marketdata import Tick
 from oms.marketdata.tick import InvalidTick
 from oms.risk.limits import RiskLimits, TradingState
@@ -98,6 +107,7 @@ class Reason(StrEnum):
     MISSING_FIELD = "MISSING_FIELD"
     UNKNOWN_FIELD = "UNKNOWN_FIELD"
     INVALID_FIELD = "INVALID_FIELD"
+    ORDER_ID_MISMATCH = "ORDER_ID_MISMATCH"
     INVALID_ENUM = "INVALID_ENUM"
     INVALID_AMOUNT = "INVALID_AMOUNT"
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
@@ -108,6 +118,7 @@ class Reason(StrEnum):
     PRICE_NOT_ALLOWED = "PRICE_NOT_ALLOWED"
     INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE"
     INVALID_TICK = "INVALID_TICK"
+    RESERVED_ACCOUNT_ID = "RESERVED_ACCOUNT_ID"
 
 
 class DecodeError(DomainError):
@@ -309,10 +320,23 @@ def encode_account_command(command: AccountCommand) -> bytes:
     })  # fmt: skip
 
 
+def _account(data: Mapping[str, Any]) -> str:
+    """The account an account command names: required, and one a client may hold (an id the
+    system keeps for itself, such as the ledger's ``VENUE``, is refused with its reason)."""
+    account_id = _identifier(data, "account_id")
+    if is_reserved(account_id):
+        raise DecodeError(
+            Reason.RESERVED_ACCOUNT_ID,
+            f"account_id {account_id!r} is reserved by the system",
+            "account_id",
+        )
+    return account_id
+
+
 def _account_command(data: Mapping[str, Any], kind: str) -> AccountCommand:
     if kind == OPEN_ACCOUNT:
         _check_fields(data, _OPEN_ACCOUNT_FIELDS)
-        account_id = _identifier(data, "account_id")
+        account_id = _account(data)
         raw = _required(data, "balances")
         if not isinstance(raw, dict):
             raise DecodeError(Reason.INVALID_FIELD, "balances must be an object", "balances")
@@ -325,13 +349,13 @@ def _account_command(data: Mapping[str, Any], kind: str) -> AccountCommand:
         _check_fields(data, _SET_LIMITS_FIELDS)
         limits = _limits(data, required=True)
         assert limits is not None
-        return SetLimits(_identifier(data, "account_id"), limits)
+        return SetLimits(_account(data), limits)
     _check_fields(data, _SET_TRADING_STATE_FIELDS)
     state = data.get("state")
     if not isinstance(state, str) or state not in TradingState.__members__:
         allowed = ", ".join(TradingState.__members__)
         raise DecodeError(Reason.INVALID_ENUM, f"state must be one of {allowed}", "state")
-    holder = None if data.get("account_id") is None else _identifier(data, "account_id")
+    holder = None if data.get("account_id") is None else _account(data)
     return SetTradingState(TradingState(state), holder)
 
 
@@ -347,6 +371,37 @@ def _limits(data: Mapping[str, Any], *, required: bool) -> RiskLimits | None:
         return limits_from_dict(raw)
     except CodecError as exc:
         raise DecodeError(Reason.INVALID_FIELD, str(exc), "limits") from None
+
+
+def _order_identity(data: Mapping[str, Any], account_id: str) -> tuple[str, str]:
+    """``(order_id, client_order_id)`` of a place record, by the rule REST follows too.
+
+    A client order id names the account's order: its id is ``client_order_id_order`` of it,
+    derived when the record has none, and a record naming another id is refused
+    (``ORDER_ID_MISMATCH``): it would be a second order with the same client order id, or let
+    a retry through another path place the order twice. A record without one (or with the
+    order id as its own client order id, as REST sends an order with no client order id)
+    names the order by its ``order_id``.
+    """
+    order_id = None if data.get("order_id") is None else _identifier(data, "order_id")
+    client_order_id = (
+        None if data.get("client_order_id") is None else _identifier(data, "client_order_id")
+    )
+    if client_order_id is None or client_order_id == order_id:
+        if order_id is None:
+            raise DecodeError(
+                Reason.MISSING_FIELD, "order_id or client_order_id is required", "order_id"
+            )
+        return order_id, order_id
+    derived = client_order_id_order(account_id, client_order_id)
+    if order_id is not None and order_id != derived:
+        raise DecodeError(
+            Reason.ORDER_ID_MISMATCH,
+            f"order_id {order_id!r} is not the id of client_order_id {client_order_id!r} in"
+            f" account {account_id!r} ({derived}): leave order_id out to have it derived",
+            "order_id",
+        )
+    return derived, client_order_id
 
 
 def command_key(command: Command) -> bytes:
@@ -382,8 +437,8 @@ class CommandDecoder:
     def place_order(self, data: Mapping[str, Any], timestamp: float) -> PlaceOrder:
         """A place-order command, checked as the REST door checks a body."""
         _check_fields(data, _PLACE_FIELDS)
-        order_id = _identifier(data, "order_id")
         account_id = _identifier(data, "account_id")
+        order_id, client_order_id = _order_identity(data, account_id)
         symbol = data.get("symbol")
         if symbol is None:
             raise DecodeError(Reason.MISSING_FIELD, "symbol is required", "symbol")
@@ -425,7 +480,7 @@ class CommandDecoder:
         return PlaceOrder(
             command_id=_identifier(data, "command_id", f"place:{order_id}"),
             order_id=order_id,
-            client_order_id=_identifier(data, "client_order_id", order_id),
+            client_order_id=client_order_id,
             account_id=account_id,
             symbol=instrument.symbol,
             side=side,

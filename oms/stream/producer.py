@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
 from oms.config import Settings
@@ -231,6 +231,21 @@ def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any, Re
         turns = left
 
 
+def _abandon(sent: Sequence[asyncio.Future[Any]]) -> None:
+    """Stop waiting for deliveries after a failure or a cut-short wait (the bound, a cancel).
+
+    With the broker down, waiting for what was handed over would take the whole outage; its
+    outcome is still retrieved when it comes, so none is logged as never retrieved.
+    """
+    for future in sent:
+        future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class EventsNotPublished(DomainError):
     """Order events Kafka refused are still waiting to be sent again."""
 
@@ -241,12 +256,18 @@ class KafkaCommandBus(CommandBus):
     """Order entry's bus: each command onto ``orders`` (fills onto ``executions``), keyed by account.
 
     ``send`` returns once Kafka has acknowledged every command (acks=all): the REST layer's 202.
+    Every send and ``send_account`` is bounded by ``kafka_send_timeout_s`` and raises
+    ``KafkaTimeoutError`` past it: with the broker down, aiokafka waits for metadata, for room
+    in its buffer and for the acknowledgement, each up to its request timeout, and a caller
+    would hang for the whole outage. What timed out may still be delivered later (the producer
+    keeps it): a caller must treat it as an unknown outcome, not as "not sent".
     """
 
     def __init__(self, settings: Settings, names: TopicNames | None = None) -> None:
         self.names = names or TopicNames()
         self._partitioner = CachedPartitioner()
         self._producer = reliable_producer(settings, linger_ms=1, max_batch_size=RECORD_BATCH_BYTES)
+        self._timeout_s = settings.kafka_send_timeout_s
 
     async def start(self) -> None:
         """Connect the producer."""
@@ -257,25 +278,48 @@ class KafkaCommandBus(CommandBus):
         await self._producer.stop()
 
     async def send(self, commands: Sequence[OrderCommand]) -> None:
-        """Produce the commands in order; return when all are acknowledged (raise if one fails)."""
+        """Produce the commands in order; return when all are acknowledged (raise if one fails
+        or if that takes longer than ``kafka_send_timeout_s``)."""
+        await self._bounded(self._send(commands))
+
+    async def _bounded(self, sending: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await sending
+        except TimeoutError:
+            raise KafkaTimeoutError(
+                f"not acknowledged within {self._timeout_s:.1f} s (kafka_send_timeout_s)"
+            ) from None
+
+    async def _send(self, commands: Sequence[OrderCommand]) -> None:
         if len(commands) >= _BUS_BATCH_FROM:
             await self._send_batched(commands)
             return
-        sent = []
-        for command in commands:
-            topic = self.names.executions if isinstance(command, ApplyFill) else self.names.orders
-            sent.append(
-                await self._producer.send(
-                    topic, value=encode_command(command), key=command_key(command)
+        sent: list[asyncio.Future[Any]] = []
+        try:
+            for command in commands:
+                topic = (
+                    self.names.executions if isinstance(command, ApplyFill) else self.names.orders
                 )
-            )
-        if sent:
-            await asyncio.gather(*sent)
+                sent.append(
+                    await self._producer.send(
+                        topic, value=encode_command(command), key=command_key(command)
+                    )
+                )
+            if sent:
+                await asyncio.gather(*sent)
+        except BaseException:
+            _abandon(sent)
+            raise
 
     async def send_account(self, command: AccountCommand) -> None:
         """Produce the change onto ``orders``, keyed by its account, so that the replica owning
         the account applies it in order with the account's orders; a global kill switch (no
-        account) goes to every partition, so that every replica applies it."""
+        account) goes to every partition, so that every replica applies it. Bounded as
+        ``send``."""
+        await self._bounded(self._send_account(command))
+
+    async def _send_account(self, command: AccountCommand) -> None:
         value = encode_account_command(command)
         topic = self.names.orders
         producer = self._producer
@@ -306,10 +350,10 @@ class KafkaCommandBus(CommandBus):
         try:
             for topic, partition, batch, _ in _interleave(*topics):
                 sent.append(await self._producer.send_batch(batch, topic, partition=partition))
-        finally:
-            # Whatever was handed over is awaited even when a later hand-over failed, so its
-            # outcome is seen (not left as a never-retrieved exception).
             results = await asyncio.gather(*sent, return_exceptions=True)
+        except BaseException:
+            _abandon(sent)
+            raise
         for result in results:
             if isinstance(result, BaseException):
                 raise result

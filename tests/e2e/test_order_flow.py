@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +11,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from oms.domain.order_ids import client_order_id_order
 from oms.stream.names import topic_names
 from tests.e2e.conftest import Replica, last_price, open_account
 from tests.malformed_orders import MALFORMED
@@ -140,9 +140,10 @@ async def test_an_order_produced_straight_onto_kafka_is_processed_like_a_rest_on
 ) -> None:
     account = await open_account(http, replica.base, FUNDS)
     await last_price(http, replica.base, "SOL-USD")
-    order_id = uuid.uuid4().hex
+    # No order_id: a client order id names the order, and the id is derived as REST does.
+    order_id = client_order_id_order(account, "from-kafka-1")
     record = {
-        "type": "PlaceOrder", "command_id": f"place:{order_id}", "order_id": order_id,
+        "type": "PlaceOrder",
         "client_order_id": "from-kafka-1", "account_id": account, "symbol": "SOL-USD",
         "side": "BUY", "order_type": "MARKET", "quantity": "1.5", "price": None,
         "time_in_force": "IOC", "created_at": time.time(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
@@ -217,6 +218,8 @@ async def test_get_order_when_awaited_in_event_loop_then_answers() -> None:
     e = make_engine()
     try:
         placed = await reply(e.place_order(place(price="95.00")))
+        # Reads come from the store, which has the order once the round that placed it ended.
+        await asyncio.to_thread(e.wait_idle)
         found = await reply(e.get_order(placed.order_id))
     finally:
         e.stop()

@@ -338,3 +338,30 @@ def test_recover_when_from_a_checkpoint_and_the_fills_after_it_then_ends_as_the_
     assert _view(second) == view
     assert second.resting_count().get(timeout=5) == 2
     second.stop()
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        AccountRecord("bad", {"USD": Decimal("-1")}),
+        AccountRecord("nan", {"USD": Decimal("NaN")}),
+        AccountRecord("venue", {"USD": Decimal(1)}),
+    ],
+    ids=["negative balance", "NaN balance", "reserved id"],
+)
+def test_a_rebuild_when_the_book_refuses_a_stored_account_then_leaves_it_out_and_counts_it(
+    repository: MemoryOrderRepository, refused: AccountRecord
+) -> None:
+    # Arrange
+    engine = _engine(repository)
+
+    # Act
+    try:
+        summary = engine.rebuild([], [ACCOUNTS[0], refused, ACCOUNTS[1]], []).get(timeout=5)
+    finally:
+        engine.stop()
+
+    # Assert: the others are open, the refused one is not, and the summary says so
+    assert summary.accounts_opened == 2
+    assert summary.accounts_refused == 1
+    assert not engine.risk_book.has_account(refused.account_id)

@@ -103,3 +103,41 @@ async def test_the_design_indexes_are_created_when_asked_and_a_restart_keeps_the
     }
     unique = (await database["accounts"].index_information())["account_id_1_version_-1"]
     assert unique["unique"] is True
+
+
+async def test_load_readable_when_a_document_does_not_read_then_leaves_it_out_and_names_it(
+    database: AsyncDatabase[dict],
+) -> None:
+    # Arrange: a good account, and documents written by hand that are not accounts
+    accounts = MongoAccountRepository(database)
+    await accounts.open(AccountRecord("acct-good", {"USD": Decimal("1")}, None, 1.0))
+    collection = database["accounts"]
+    await collection.insert_many([
+        {"_id": "no-fields"},
+        {"_id": "bad-balance:000001", "account_id": "bad-balance", "version": 1,
+         "balances": {"USD": "lots"}, "limits": None, "opened_at": 2.0},
+        {"_id": "bad-state:000001", "account_id": "bad-state", "version": 1, "balances": {},
+         "limits": None, "opened_at": 3.0, "trading_state": "MAYBE"},
+    ])  # fmt: skip
+
+    # Act
+    records, unreadable = await accounts.load_readable()
+
+    # Assert
+    assert [r.account_id for r in records] == ["acct-good"]
+    assert sorted(unreadable) == ["bad-balance:000001", "bad-state:000001", "no-fields"]
+    assert [r.account_id for r in await accounts.load_all()] == ["acct-good"]
+
+
+async def test_global_trading_state_when_the_latest_does_not_read_then_the_one_before_holds(
+    database: AsyncDatabase[dict],
+) -> None:
+    # Arrange
+    accounts = MongoAccountRepository(database)
+    await accounts.set_global_trading_state(TradingState.HALTED)
+    await database["kill_switch"].insert_one(
+        {"_id": "global:000002", "version": 2, "trading_state": "SIDEWAYS", "at": 1.0}
+    )
+
+    # Act / Assert
+    assert await accounts.global_trading_state() is TradingState.HALTED

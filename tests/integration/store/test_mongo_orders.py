@@ -13,8 +13,9 @@ from pymongo import AsyncMongoClient
 from oms.config import Settings
 from oms.domain.enums import OrderStatus
 from oms.store.documents import OrderDocument
-from oms.store.mongo import MongoOrderRepository, StoreUnavailable
+from oms.store.mongo import MongoOrderRepository, StoreClosed, StoreUnavailable
 from oms.store.ports import OrderQuery, StoredOrder
+from oms.store.recovery_log import delta_document, epoch_collection
 from tests.unit.store.histories import open_history, settled_history, states
 
 
@@ -82,13 +83,13 @@ async def test_a_saved_order_is_served_at_once_and_written_as_one_document_per_b
     # Act
     _save_whole(repository, done)
     _save_whole(repository, resting)
-    served = repository.load("o-1")
+    served = repository.held("o-1")
     await repository.durable()
 
     # Assert
     assert served == StoredOrder(states(done)[-1], tuple(done))
     assert repository.get("o-2") == states(resting)[-1]
-    assert list(repository.events("o-2")) == resting
+    assert list((await _read(repository, "o-2")).events) == resting
     assert await _raw_ids(settings, database) == ["o-1", "o-2:00000002"]
 
 
@@ -116,7 +117,7 @@ async def test_replaying_a_batch_changes_nothing(
     assert await _raw_ids(settings, database) == before
     assert repository.duplicates + fresh.duplicates >= 2
     assert repository.last_error is None
-    assert repository.load("o-1") == StoredOrder(states(history)[-1], tuple(history))
+    assert repository.held("o-1") == StoredOrder(states(history)[-1], tuple(history))
 
 
 async def test_flush_returns_only_once_everything_saved_is_in_mongodb(
@@ -134,10 +135,23 @@ async def test_flush_returns_only_once_everything_saved_is_in_mongodb(
     assert repository.backlog == 0
 
 
+async def _read(repository: MongoOrderRepository, order_id: str) -> StoredOrder:
+    stored = await asyncio.wrap_future(repository.read(order_id))
+    assert stored is not None
+    return stored
+
+
+async def _page(repository: MongoOrderRepository, query: OrderQuery) -> list[str]:
+    return [o.order_id for o in await asyncio.wrap_future(repository.read_page(query))]
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["one-sorted-scan", "by-index"])
 async def test_orders_dropped_from_memory_are_read_back_from_mongodb(
-    repository: MongoOrderRepository,
+    repository: MongoOrderRepository, indexed: bool
 ) -> None:
-    # Arrange: keep_terminal=2, so the three oldest of five settled orders leave memory
+    # Arrange: keep_terminal=2, so the three oldest of five settled orders leave memory; both
+    # ways of reading a page (FerretDB's one sorted scan, MongoDB's index walk) give the same
+    repository._indexed = indexed
     for i in range(5):
         _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
     _save_whole(repository, open_history("o-open", at=50.0))
@@ -145,23 +159,112 @@ async def test_orders_dropped_from_memory_are_read_back_from_mongodb(
     assert not repository.memory.holds("o-0")
 
     # Act
-    old = await asyncio.to_thread(repository.load, "o-0")
-    page = await asyncio.to_thread(repository.query, OrderQuery(account_id="acct-1", limit=4))
-    rest = await asyncio.to_thread(
-        repository.query,
+    old = await _read(repository, "o-0")
+    page = await asyncio.wrap_future(repository.read_page(OrderQuery(account_id="acct-1", limit=4)))
+    rest = await _page(
+        repository,
         OrderQuery(account_id="acct-1", limit=4, before=(page[-1].created_at, page[-1].order_id)),
     )
-    settled = await asyncio.to_thread(
-        repository.query, OrderQuery(status=OrderStatus.SETTLED, limit=10)
-    )
+    settled = await _page(repository, OrderQuery(status=OrderStatus.SETTLED, limit=10))
 
     # Assert
     assert old == StoredOrder(states(settled_history("o-0", at=100.0))[-1], tuple(old.events))
     assert len(old.events) == 5
     assert [o.order_id for o in page] == ["o-4", "o-3", "o-2", "o-1"]
-    assert [o.order_id for o in rest] == ["o-0", "o-open"]
-    assert [o.order_id for o in settled] == ["o-4", "o-3", "o-2", "o-1", "o-0"]
-    assert repository.get("never-placed") is None  # answered without a round trip
+    assert rest == ["o-0", "o-open"]
+    assert settled == ["o-4", "o-3", "o-2", "o-1", "o-0"]
+    assert repository.held("never-placed") is None  # answered without a round trip
+    assert (await asyncio.wrap_future(repository.read("never-placed"))) is None
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["one-sorted-scan", "by-index"])
+async def test_pages_when_orders_share_a_creation_time_then_cursor_neither_skips_nor_repeats(
+    repository: MongoOrderRepository, indexed: bool
+) -> None:
+    # Arrange: seven finished orders created in the same instant, all but two only in MongoDB
+    repository._indexed = indexed
+    ids = [f"tie-{i}" for i in range(7)]
+    for order_id in ids:
+        _save_whole(repository, settled_history(order_id, at=200.0))
+    await repository.durable()
+
+    # Act: pages of three, each from the last one's cursor
+    seen: list[str] = []
+    before: tuple[float, str] | None = None
+    for _ in range(4):
+        page = await asyncio.wrap_future(
+            repository.read_page(OrderQuery(account_id="acct-1", limit=3, before=before))
+        )
+        seen += [o.order_id for o in page]
+        if len(page) < 3:
+            break
+        before = (page[-1].created_at, page[-1].order_id)
+
+    # Assert
+    assert seen == sorted(ids, reverse=True)
+
+
+async def test_reads_when_mongodb_does_not_answer_then_store_unavailable_within_the_timeout(
+    database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: the first of three settled orders only in MongoDB, which then goes away
+    for i in range(3):
+        _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
+    await repository.durable()
+    repository.read_timeout_s = 0.5
+    async with _server_away(repository, database):
+        started = asyncio.get_running_loop().time()
+
+        # Act
+        with pytest.raises(StoreUnavailable) as order_away:
+            await asyncio.wrap_future(repository.read("o-0"))
+        with pytest.raises(StoreUnavailable) as page_away:
+            await asyncio.wrap_future(repository.read_page(OrderQuery(account_id="acct-1")))
+        held = await _read(repository, "o-2")  # memory still answers
+
+    # Assert
+    assert order_away.value.code == "STORE_UNAVAILABLE"
+    assert page_away.value.code == "STORE_UNAVAILABLE"
+    assert asyncio.get_running_loop().time() - started < 3.0
+    assert held.order.order_id == "o-2"
+
+
+async def test_reads_when_store_closed_then_store_closed_at_once(
+    settings: Settings, database: str
+) -> None:
+    # Arrange
+    repository = MongoOrderRepository(settings.mongo_url, database, keep_terminal=0)
+    await repository.open()
+    _save_whole(repository, settled_history("o-0"))
+    await repository.durable()
+    await repository.close()
+
+    # Act / Assert
+    with pytest.raises(StoreClosed) as closed:
+        await asyncio.wrap_future(repository.read("o-0"))
+    assert closed.value.code == "STORE_CLOSED"
+
+
+async def test_reads_when_mongodb_is_asked_then_they_run_on_the_stores_loop_thread(
+    settings: Settings, database: str
+) -> None:
+    # Arrange: a store on a loop and thread of its own, as ``oms serve`` runs it
+    repository = MongoOrderRepository(settings.mongo_url, database, keep_terminal=0)
+    await asyncio.to_thread(repository.start)
+    try:
+        _save_whole(repository, settled_history("o-0"))
+        await asyncio.to_thread(repository.flush)
+
+        # Act: asked from this loop's thread
+        stored = await _read(repository, "o-0")
+        await _page(repository, OrderQuery(account_id="acct-1"))
+    finally:
+        await asyncio.to_thread(repository.stop)
+
+    # Assert
+    assert stored.order.order_id == "o-0"
+    assert repository.reads >= 2
+    assert set(repository.read_threads) == {"oms-store"}
 
 
 async def test_recovery_brings_back_open_orders_finished_ids_and_executions(
@@ -177,7 +280,7 @@ async def test_recovery_brings_back_open_orders_finished_ids_and_executions(
     try:
         # Act
         recovery = await recovered.recover()
-        done = await asyncio.to_thread(recovered.get, "o-done")
+        done = (await _read(recovered, "o-done")).order
         fills = await recovered.executions("acct-1")
     finally:
         await recovered.close()
@@ -293,3 +396,57 @@ async def test_an_announcement_is_a_waiter_so_an_open_order_is_not_held(
         assert await _raw_ids(settings, database) == ["o-1:00000002"]
     finally:
         await repository.close()
+
+
+async def test_recovery_when_a_document_does_not_read_then_leaves_it_out_and_names_it(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: a resting order, and documents written by hand that are not an order's state,
+    # where recovery reads them: the recovery log (it never reads ``orders`` itself)
+    resting = open_history("o-rest", at=101.0)
+    _save_whole(repository, resting)
+    await repository.durable()
+    client: AsyncMongoClient[dict] = AsyncMongoClient(settings.mongo_url)
+    broken = [
+        {"_id": "no-fields"},
+        {"_id": "o-broken:00000001", "order_id": "o-broken", "account_id": "acct-1",
+         "symbol": "BTC-USD", "status": "NEW", "terminal": False, "created_at": 102.0,
+         "version": 1, "body": "not json"},
+    ]  # fmt: skip
+    try:
+        await client[database][epoch_collection(1, 0, 0)].insert_one(
+            delta_document("by-hand", 1, 1, broken)
+        )
+    finally:
+        await client.close()
+    recovered = MongoOrderRepository(settings.mongo_url, database)
+    await recovered.open()
+    try:
+        # Act
+        recovery = await recovered.recover()
+        fills = await recovered.executions()
+    finally:
+        await recovered.close()
+
+    # Assert
+    assert [s.order.order_id for s in recovery.open_orders] == ["o-rest"]
+    assert sorted(recovery.unreadable) == ["no-fields", "o-broken:00000001"]
+    assert fills == []
+
+
+async def test_a_finished_order_read_back_when_read_again_then_no_second_mongodb_read(
+    repository: MongoOrderRepository,
+) -> None:
+    # Arrange: three settled orders, the oldest only in MongoDB (keep_terminal=2)
+    for i in range(3):
+        _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
+    await repository.durable()
+    first = await _read(repository, "o-0")
+    reads = repository.reads
+
+    # Act
+    again = await _read(repository, "o-0")
+
+    # Assert: a finished order never changes, so the copy read back answers
+    assert again == first
+    assert repository.reads == reads

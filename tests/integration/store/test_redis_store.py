@@ -11,12 +11,10 @@ import redis.asyncio as aioredis
 
 from oms.config import Settings
 from oms.marketdata import BookLevel, Tick
-from oms.store.memory import MemoryOrderCache
 from oms.store.redis_store import (
     RedisIdempotencyStore,
     RedisOrderBookCache,
     RedisOrderCache,
-    claim_and_cache,
 )
 from tests.unit.store.histories import settled_history, states
 
@@ -116,48 +114,20 @@ async def test_the_order_book_cache_lives_about_a_second(
     assert 0 < ttl_ms <= 1000
 
 
-async def test_a_won_claim_caches_the_order_in_the_same_step_and_a_lost_one_does_not(
+async def test_many_concurrent_cache_puts_beyond_the_pool_size_all_land_with_their_ttl(
     settings: Settings, client: aioredis.Redis, unique: str
 ) -> None:
-    # Arrange
-    store, cache = RedisIdempotencyStore(client), RedisOrderCache(client)
-    fused = claim_and_cache(store, cache)
-    first = states(settled_history(f"o1-{unique}"))[0]
-    second = states(settled_history(f"o2-{unique}"))[0]
-    key = f"acct-{unique}:client:c-1"
-    assert fused is not None
+    # Arrange: more concurrent puts than the client's pool has connections (100)
+    cache = RedisOrderCache(client)
+    orders = [states(settled_history(f"o{i}-{unique}"))[0] for i in range(300)]
 
     # Act
-    won = await fused(key, first, b"fp", settings.idempotency_ttl_s, settings.order_cache_ttl_s)
-    lost = await fused(key, second, b"fp", settings.idempotency_ttl_s, settings.order_cache_ttl_s)
+    await asyncio.gather(*(cache.put(order, settings.order_cache_ttl_s) for order in orders))
+    found = await asyncio.gather(*(cache.get(order.order_id) for order in orders))
 
     # Assert
-    assert (won.first, won.order_id, won.fingerprint) == (True, first.order_id, b"fp")
-    assert (lost.first, lost.order_id, lost.fingerprint) == (False, first.order_id, b"fp")
-    assert await cache.get(first.order_id) == first
-    assert await cache.get(second.order_id) is None
-    assert 0 < await client.ttl(f"order:{first.order_id}") <= settings.order_cache_ttl_s
-
-
-async def test_claims_and_caching_are_fused_only_for_redis_stores_of_one_client(
-    settings: Settings, client: aioredis.Redis
-) -> None:
-    # Arrange
-    other = aioredis.from_url(settings.redis_url)
-    store = RedisIdempotencyStore(client)
-
-    # Act
-    on_one_client = claim_and_cache(store, RedisOrderCache(client))
-    on_two_clients = claim_and_cache(store, RedisOrderCache(other))
-    with_memory_cache = claim_and_cache(store, MemoryOrderCache())
-    other_prefix = claim_and_cache(store, RedisOrderCache(client, prefix="o:"))
-    await other.aclose()
-
-    # Assert
-    assert on_one_client is not None
-    assert on_two_clients is None
-    assert with_memory_cache is None
-    assert other_prefix is None
+    assert found == orders
+    assert 0 < await client.ttl(f"order:{orders[-1].order_id}") <= settings.order_cache_ttl_s
 
 
 async def test_many_concurrent_claims_on_distinct_keys_all_win_beyond_the_pool_size(

@@ -297,7 +297,7 @@ async def test_the_command_bus_places_and_cancels_through_kafka(pipeline: Pipeli
     bus = KafkaCommandBus(pipeline.settings, pipeline.names)
     await bus.start()
     place = PlaceOrder(
-        "place:o-bus", "o-bus", "c-bus", ACCOUNT, "BTC-USD", Side.BUY, OrderType.LIMIT,
+        "place:o-bus", "o-bus", "o-bus", ACCOUNT, "BTC-USD", Side.BUY, OrderType.LIMIT,
         Decimal("0.01"), Decimal("29900.00"), TimeInForce.GTC, time.time(),
     )  # fmt: skip
     try:
@@ -375,3 +375,97 @@ async def test_account_changes_through_kafka_reach_the_owning_engine_ahead_of_it
     snapshot = await reply(pipeline.engine.account(elsewhere))
     assert snapshot.limits == limits
     assert pipeline.ingestion.stats.dead_letters == 0
+
+
+async def _lag_of(ingestion: StreamIngestion, topic: str, partition: int) -> int:
+    """The lag the ingestion reports for one partition, once it knows the partition's end."""
+
+    async def known() -> Any:
+        lag = ingestion.consumer_lag()
+        return lag if (topic, partition) in lag else None
+
+    return int((await _eventually(known))[(topic, partition)])
+
+
+async def test_consumer_lag_when_a_restart_owns_partitions_committed_before_then_reads_zero(
+    pipeline: Pipeline,
+) -> None:
+    # Arrange: five records on partition 0 of orders, processed and committed by this replica
+    orders = pipeline.names.orders
+    for n in range(5):
+        place = _place(f"o-lag-{n}", order_type="LIMIT", price="100.00")
+        await (await pipeline.producer.send(orders, value=place, key=ACCOUNT.encode(),
+                                            partition=0))  # fmt: skip
+
+    async def committed() -> bool:
+        return (await _committed(pipeline.settings, pipeline.group_id, orders)).get(0) == 5
+
+    await _eventually(committed)
+    assert await _lag_of(pipeline.ingestion, orders, 0) == 0
+    await pipeline.ingestion.stop()
+
+    # Act: the replica restarts (a new ingestion in the same group): nothing is outstanding
+    again = StreamIngestion(
+        pipeline.settings, pipeline.engine, names=pipeline.names, group_id=pipeline.group_id,
+        prices=False,
+    )  # fmt: skip
+    await again.start()
+    try:
+        await _eventually(_async(again.partitions_assigned), 30)
+        lag_committed = await _lag_of(again, orders, 0)
+        lag_never_used = await _lag_of(again, orders, 1)
+    finally:
+        await again.stop()
+
+    # Assert: not the partition's end (5) for records committed before the restart
+    assert lag_committed == 0
+    assert lag_never_used == 0
+
+
+async def test_consumer_lag_when_a_record_is_not_durable_yet_then_counts_it_until_committed(
+    held: Pipeline,
+) -> None:
+    # Arrange: the store's flush is held shut, so nothing can be committed
+    repository = held.repository
+    assert isinstance(repository, HeldRepository)
+    repository.gate.clear()
+    orders = held.names.orders
+
+    # Act: two records arrive on a partition never committed before
+    for n in range(2):
+        place = _place(f"o-held-{n}", order_type="LIMIT", price="100.00")
+        await (await held.producer.send(orders, value=place, key=ACCOUNT.encode(),
+                                        partition=1))  # fmt: skip
+    await _eventually(_async(repository.entered.is_set))
+
+    async def both_seen() -> bool:
+        return held.ingestion.consumer_lag().get((orders, 1)) == 2
+
+    await _eventually(both_seen)
+    repository.gate.set()
+
+    # Assert: counted while not durable, gone once committed
+    async def caught_up() -> bool:
+        return held.ingestion.consumer_lag().get((orders, 1)) == 0
+
+    await _eventually(caught_up)
+
+
+async def test_an_open_account_record_for_a_reserved_id_goes_to_the_dead_letter_topic(
+    pipeline: Pipeline,
+) -> None:
+    # Arrange
+    orders = pipeline.names.orders
+    record = orjson.dumps({"type": "OpenAccount", "account_id": "VENUE", "balances": {"USD": "1"}})
+
+    # Act: the reserved opening, then a good order behind it
+    await pipeline.produce(orders, record, key="VENUE")
+    await pipeline.produce(orders, _place("o-after-venue", order_type="LIMIT", price="100.00"))
+
+    # Assert: dead-lettered with its reason, and the order behind it processed
+    await _status(pipeline, "o-after-venue", OrderStatus.ACCEPTED)
+    dead = await read_all(pipeline.settings, dead_letter(orders), lambda seen: len(seen) >= 1)
+    letter = orjson.loads(dead[0].value)
+    assert letter["reason"] == "RESERVED_ACCOUNT_ID"
+    assert letter["value"] == record.decode()
+    assert not pipeline.engine.risk_book.has_account("VENUE")

@@ -417,3 +417,50 @@ def test_call_when_it_raises_then_a_failure_is_reported_and_the_loop_goes_on(
     assert ref.ask(Add(3), timeout=5) == 3
     assert strict.failure is not None
     assert "call" in strict.failure.where
+
+
+def test_when_idle_when_work_is_held_then_waits_for_its_release(dispatcher: Dispatcher) -> None:
+    # Arrange: work outside the queue (a load) that will post more when it is done
+    idle, posted = threading.Event(), threading.Event()
+    dispatcher.call_soon(dispatcher.hold)
+    dispatcher.wait_idle(holds=False)
+
+    # Act
+    dispatcher.when_idle(idle.set)
+
+    # Assert: the queue is empty, yet not idle while held; idle once released
+    assert not idle.wait(0.2)
+    dispatcher.call_soon(posted.set)
+    dispatcher.call_soon(dispatcher.release)
+    assert idle.wait(5)
+    assert posted.is_set()
+    assert dispatcher.holds == 0
+
+
+def test_when_idle_when_asked_not_to_wait_for_holds_then_answered_while_held(
+    dispatcher: Dispatcher,
+) -> None:
+    # Arrange
+    held_waiter, plain = threading.Event(), threading.Event()
+    dispatcher.call_soon(dispatcher.hold)
+    dispatcher.when_idle(held_waiter.set)
+
+    # Act
+    dispatcher.when_idle(plain.set, holds=False)
+
+    # Assert: only the waiter that counts holds waits; both served once released
+    assert plain.wait(5)
+    assert not held_waiter.is_set()
+    dispatcher.call_soon(dispatcher.release)
+    assert held_waiter.wait(5)
+
+
+def test_wait_idle_when_held_then_times_out_with_timeout(dispatcher: Dispatcher) -> None:
+    # Arrange
+    dispatcher.call_soon(dispatcher.hold)
+
+    # Act / Assert
+    with pytest.raises(pykka.Timeout):
+        dispatcher.wait_idle(0.2)
+    dispatcher.call_soon(dispatcher.release)
+    dispatcher.wait_idle(5)

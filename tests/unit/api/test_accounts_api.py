@@ -6,6 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import orjson
+import pytest
 
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.risk import RiskLimits, TradingState
@@ -195,3 +196,49 @@ async def test_market_data_websocket_pushes_live_ticks(api: Api) -> None:
     assert message["type"] == "tick"
     assert message["symbol"] == "ETH-USD"
     assert message["best_ask"] == "2000.10"
+
+
+@pytest.mark.parametrize("account_id", ["VENUE", "FEES", "venue"])
+async def test_open_account_when_the_id_is_reserved_then_422_and_nothing_is_stored(
+    api: Api, account_id: str
+) -> None:
+    # Act
+    response = await api.client.post(
+        "/api/accounts", json={"account_id": account_id, "balances": {"USD": "100"}}
+    )
+
+    # Assert: a field error with its reason code; not recorded, not opened, not announced
+    assert response.status == 422
+    assert response.content_type == PROBLEM_CONTENT_TYPE
+    problem = await response.json()
+    assert problem["code"] == "VALIDATION_FAILED"
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [
+        ("account_id", "RESERVED_ACCOUNT_ID")
+    ]
+    assert await api.accounts.get(account_id) is None
+    assert not api.engine.risk_book.has_account(account_id)
+    assert api.bus.account_changes == []
+
+
+async def test_open_account_when_the_id_breaks_the_grammar_then_422_with_its_code(
+    api: Api,
+) -> None:
+    response = await api.client.post("/api/accounts", json={"account_id": "a b"})
+
+    assert response.status == 422
+    errors = (await response.json())["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [("account_id", "INVALID_ACCOUNT_ID")]
+    assert await api.accounts.get("a b") is None
+
+
+async def test_kill_switch_when_the_account_is_reserved_then_422_and_nothing_changes(
+    api: Api,
+) -> None:
+    response = await api.client.post(
+        "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "FEES"}
+    )
+
+    assert response.status == 422
+    errors = (await response.json())["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [("account_id", "RESERVED_ACCOUNT_ID")]
+    assert api.bus.account_changes == []

@@ -61,3 +61,16 @@ def test_every_reference_in_the_document_resolves() -> None:
     walk(document)
     assert refs
     assert {ref.rsplit("/", 1)[-1] for ref in refs} <= set(schemas)
+
+
+def test_order_entry_documents_its_503_with_retry_after_and_the_client_order_id_409() -> None:
+    paths = openapi_document()["paths"]
+
+    place = paths["/api/orders"]["post"]["responses"]
+    get = paths["/api/orders/{order_id}"]["get"]["responses"]
+
+    assert {"202", "409", "422", "503"} <= set(place)
+    assert "Retry-After" in place["503"]["headers"]
+    assert "unknown" in place["503"]["description"]
+    assert "503" in get
+    assert "dependency" in openapi_document()["components"]["schemas"]["Problem"]["properties"]

@@ -8,6 +8,7 @@ import pytest
 from risk_builders import ACCOUNT, NOW, make_book, place
 from risk_builders import fill as fill_of
 
+from oms.domain.accounts import ReservedAccountId
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import Side
 from oms.risk import (
@@ -351,6 +352,20 @@ def test_open_account_when_id_taken_then_raises_account_exists(account_id: str) 
     # Act / Assert
     with pytest.raises(AccountExists):
         book.open_account(account_id, {"USD": D(1)})
+
+
+@pytest.mark.parametrize("account_id", ["venue", "Fees"])
+def test_open_account_when_id_spells_a_ledger_account_then_raises_reserved(
+    account_id: str,
+) -> None:
+    # Arrange
+    book = make_book()
+
+    # Act / Assert
+    with pytest.raises(ReservedAccountId) as raised:
+        book.open_account(account_id, {"USD": D(1)})
+    assert raised.value.code == "RESERVED_ACCOUNT_ID"
+    assert not book.has_account(account_id)
 
 
 def test_snapshot_when_account_unknown_then_raises_unknown_account() -> None:

@@ -175,3 +175,54 @@ def test_forgetting_what_is_durable_keeps_only_what_waits_to_be_written() -> Non
     assert buffer.may_be_stored("open")
     assert buffer.holds("pending")
     assert [s.order.order_id for s in buffer.drain().states] == ["pending"]
+
+
+def _save_final(buffer: WriteBehind, history: list) -> None:
+    buffer.save([states(history)[-1]], history)
+
+
+def test_listing_when_orders_arrive_out_of_creation_order_then_newest_created_first() -> None:
+    # Arrange: created at 3, 1, 2 (two doors' clocks), saved in that order
+    buffer = WriteBehind()
+    for order_id, at in (("c", 3.0), ("a", 1.0), ("b", 2.0)):
+        _save_final(buffer, settled_history(order_id, at=at))
+
+    # Act
+    first, _ = buffer.query(OrderQuery(account_id="acct-1", limit=2))
+    rest, _ = buffer.query(OrderQuery(account_id="acct-1", limit=2, before=(2.0, "b")))
+
+    # Assert: a page and its cursor follow (created_at, order_id), not arrival
+    assert [o.order_id for o in first] == ["c", "b"]
+    assert [o.order_id for o in rest] == ["a"]
+
+
+def test_listing_when_a_filter_matches_past_many_chunks_then_walks_on_and_stops_at_limit() -> None:
+    # Arrange: one open order under 1,500 settled ones (three chunks of the walk)
+    buffer = WriteBehind()
+    _save_whole(buffer, open_history("open", at=0.5))
+    for i in range(1_500):
+        _save_final(buffer, settled_history(f"s-{i:04d}", at=1.0 + i))
+
+    # Act
+    accepted, _ = buffer.query(OrderQuery(account_id="acct-1", status=OrderStatus.ACCEPTED))
+    newest, _ = buffer.query(OrderQuery(account_id="acct-1", limit=3))
+
+    # Assert
+    assert [o.order_id for o in accepted] == ["open"]
+    assert [o.order_id for o in newest] == ["s-1499", "s-1498", "s-1497"]
+
+
+def test_listing_when_most_orders_dropped_then_skips_them_and_compacts_its_index() -> None:
+    # Arrange: 2,000 settled orders, all but the newest 10 dropped once durable
+    buffer = WriteBehind(keep_terminal=10)
+    for i in range(2_000):
+        _save_final(buffer, settled_history(f"s-{i:04d}", at=1.0 + i))
+
+    # Act
+    buffer.written(buffer.drain())
+    found, dropped = buffer.query(OrderQuery(account_id="acct-1", limit=50))
+
+    # Assert: the ten held, newest first, and where MongoDB takes over
+    assert [o.order_id for o in found] == [f"s-{i:04d}" for i in range(1_999, 1_989, -1)]
+    assert dropped == (1_990.0, "s-1989")
+    assert len(buffer._all.keys) < 1_000  # the dropped keys were compacted away

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from oms.api.ids import order_id_for
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import (
@@ -23,6 +24,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
+from oms.domain.order_ids import client_order_id_order
 from oms.marketdata import BookLevel, Tick
 from oms.risk.limits import RiskLimits, TradingState
 from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
@@ -50,9 +52,10 @@ INSTRUMENTS = {i.symbol: i for i in DEFAULT_INSTRUMENTS}
 DECODER = CommandDecoder(INSTRUMENTS)
 RECORD_TS = 1767225600.5
 
+C1_ORDER_ID = client_order_id_order("acct-1", "c-1")
 PLACE = PlaceOrder(
-    command_id="place:o-1",
-    order_id="o-1",
+    command_id=f"place:{C1_ORDER_ID}",
+    order_id=C1_ORDER_ID,
     client_order_id="c-1",
     account_id="acct-1",
     symbol="BTC-USD",
@@ -141,6 +144,57 @@ def test_a_minimal_place_takes_its_defaults_from_the_order_and_the_record() -> N
     assert command.client_order_id == "o-1"
     assert command.time_in_force is TimeInForce.GTC
     assert command.created_at == RECORD_TS
+
+
+def test_place_when_only_a_client_order_id_then_its_id_is_the_one_rest_gives() -> None:
+    record = _place(order_id=_ABSENT, client_order_id="c-7")
+
+    command = DECODER.order_command(record, RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert command.order_id == client_order_id_order("acct-1", "c-7")
+    assert command.order_id == order_id_for("acct-1", "c-7", "any-key")
+    assert command.command_id == f"place:{command.order_id}"
+    assert command.client_order_id == "c-7"
+
+
+def test_place_when_the_order_id_is_the_derived_one_then_it_is_accepted() -> None:
+    derived = client_order_id_order("acct-1", "c-7")
+
+    command = DECODER.order_command(_place(order_id=derived, client_order_id="c-7"), RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert (command.order_id, command.client_order_id) == (derived, "c-7")
+
+
+def test_place_when_the_order_id_disagrees_with_the_client_order_id_then_order_id_mismatch() -> (
+    None
+):
+    record = _place(order_id="o-1", client_order_id="c-7")
+
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(record, RECORD_TS)
+
+    assert refused.value.reason is Reason.ORDER_ID_MISMATCH
+    assert refused.value.code == "ORDER_ID_MISMATCH"
+    assert refused.value.field == "order_id"
+    assert client_order_id_order("acct-1", "c-7") in str(refused.value)
+
+
+def test_place_when_the_client_order_id_is_the_order_id_then_the_producer_id_stands() -> None:
+    # REST sends an order placed without a client order id this way (the id stands for both).
+    command = DECODER.order_command(_place(order_id="o-9", client_order_id="o-9"), RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert (command.order_id, command.client_order_id) == ("o-9", "o-9")
+
+
+def test_place_when_neither_order_id_nor_client_order_id_then_missing_field() -> None:
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(_place(order_id=_ABSENT), RECORD_TS)
+
+    assert refused.value.reason is Reason.MISSING_FIELD
+    assert refused.value.field == "order_id"
 
 
 def test_a_market_order_defaults_to_ioc() -> None:
@@ -393,7 +447,7 @@ def _as_record(rest_body: bytes) -> bytes:
     if not isinstance(body, dict):
         return rest_body
     record = {("order_type" if k == "type" else k): v for k, v in body.items()}
-    return orjson.dumps({"type": "PlaceOrder", "order_id": "o-1", **record})
+    return orjson.dumps({"type": "PlaceOrder", **record})  # the id derived, as REST does
 
 
 def test_the_good_rest_order_is_a_good_orders_record() -> None:
@@ -453,6 +507,19 @@ ACCOUNT_REFUSALS = [
      {"type": "SetTradingState", "account_id": "a", "state": "OFF"}, Reason.INVALID_ENUM),
     ("a bad account id",
      {"type": "SetTradingState", "account_id": "a b", "state": "HALTED"}, Reason.INVALID_FIELD),
+    ("opening the ledger's venue account",
+     {"type": "OpenAccount", "account_id": "VENUE", "balances": {}}, Reason.RESERVED_ACCOUNT_ID),
+    ("opening the fees account in lower case",
+     {"type": "OpenAccount", "account_id": "fees", "balances": {}}, Reason.RESERVED_ACCOUNT_ID),
+    ("limits for the venue",
+     {"type": "SetLimits", "account_id": "VENUE",
+      "limits": orjson.loads(encode_account_command(SetLimits("a", LIMITS)))["limits"]},
+     Reason.RESERVED_ACCOUNT_ID),
+    ("halting the fees account",
+     {"type": "SetTradingState", "account_id": "FEES", "state": "HALTED"},
+     Reason.RESERVED_ACCOUNT_ID),
+    ("an account id that is not text",
+     {"type": "OpenAccount", "account_id": 7, "balances": {}}, Reason.INVALID_FIELD),
 ]  # fmt: skip
 
 
@@ -465,3 +532,17 @@ def test_a_bad_account_command_is_refused_with_its_reason(
         DECODER.order_command(orjson.dumps(data), RECORD_TS)
 
     assert refused.value.reason is reason
+
+
+def test_the_readme_kafka_example_is_the_order_rest_names_by_its_client_order_id() -> None:
+    # the record of README.md's "Placing, following and cancelling an order"
+    record = orjson.dumps({
+        "type": "PlaceOrder", "client_order_id": "gw-42", "account_id": "alice",
+        "symbol": "BTC-USD", "side": "SELL", "order_type": "MARKET", "quantity": "0.01",
+        "price": None, "time_in_force": "IOC", "created_at": 1767225600.0})  # fmt: skip
+
+    command = DECODER.order_command(record, RECORD_TS)
+
+    assert isinstance(command, PlaceOrder)
+    assert command.order_id == "5F5X9ABJRH370XB6NVYJ0HGB4X"  # the id the README names
+    assert command.order_id == order_id_for("alice", "gw-42", None)

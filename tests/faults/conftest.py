@@ -1,0 +1,40 @@
+"""Fixtures of the fault-injection suite: private servers for the session, a replica per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from oms.config import Settings
+from tests.faults.harness import Replica, replica_env
+from tests.faults.servers import PrivateServers
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServers]:
+    """Kafka, Redis and FerretDB of the suite's own (a test may stop and start any of them)."""
+    private = PrivateServers(tmp_path_factory.mktemp("fault-servers"))
+    try:
+        private.start()
+        yield private
+    finally:
+        private.stop()
+
+
+@pytest.fixture
+def replica(servers: PrivateServers, tmp_path: Path) -> Iterator[Replica]:
+    """A replica on the private servers with its own topics and database; every server is
+    running again before it starts (a test may have left one stopped after a failure)."""
+    servers.start()
+    env = replica_env(servers, uuid.uuid4().hex[:8])
+    yield Replica(env, tmp_path / "serve.log")
+    servers.start()
+    settings = Settings.from_env(env)
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
+    client.drop_database(settings.mongo_database)
+    client.close()
