@@ -510,7 +510,11 @@ class KafkaEventSink(EventSink):
 
     def republish(self, events: Sequence[tuple[OrderEvent, str]]) -> None:
         """Hand ``events`` (durable, found missing from ``order-events``) to the sending task,
-        in the order given, keyed by their accounts; ``drain`` waits for them. On the loop."""
+        in the order given, keyed by their accounts; ``drain`` waits for them. On the loop.
+
+        A rejection among them goes to ``risk-events`` again too, as any published rejection
+        does: only ``order-events`` is checked for what is already there.
+        """
         if not events:
             return
         self._queue.append(list(events))
