@@ -22,8 +22,9 @@ PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_SSL"})
 SCRAM_MECHANISMS = frozenset({"SCRAM-SHA-256", "SCRAM-SHA-512"})
 MSK_IAM = "AWS_MSK_IAM"
 MECHANISMS = SCRAM_MECHANISMS | {MSK_IAM}
-# MSK's token signer (PyPI: aws-msk-iam-sasl-signer-python); imported only when MSK IAM is used
-MSK_SIGNER_MODULE = "aws_msk_iam_sasl_signer"
+# MSK's token signer (PyPI: aws-msk-iam-sasl-signer-python), imported only when MSK IAM is
+# used; the package's __init__ does not import this module, so it is named in full
+MSK_SIGNER_MODULE = "aws_msk_iam_sasl_signer.MSKAuthTokenProvider"
 # a token lives 15 minutes; take a new one this long before it expires
 TOKEN_REFRESH_MARGIN_S = 60.0
 
@@ -99,7 +100,7 @@ def load_msk_signer() -> Signer:
             f"OMS_KAFKA_SASL_MECHANISM={MSK_IAM} needs the aws-msk-iam-sasl-signer-python "
             "package, which is not installed"
         ) from exc
-    signer: Signer = module.MSKAuthTokenProvider.generate_auth_token
+    signer: Signer = module.generate_auth_token
     return signer
 
 

@@ -28,8 +28,11 @@ MSK_IAM = replace(
 )
 
 
+SIGNER_MODULE = "aws_msk_iam_sasl_signer.MSKAuthTokenProvider"
+
+
 class FakeSigner:
-    """Stands in for aws_msk_iam_sasl_signer.MSKAuthTokenProvider: counts its tokens."""
+    """Stands in for the signer module's generate_auth_token: counts its tokens."""
 
     calls: list[str] = []
 
@@ -91,7 +94,7 @@ def test_connect_when_msk_iam_without_a_region_then_refused_naming_it() -> None:
 def test_connect_when_msk_iam_without_the_signer_package_then_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "aws_msk_iam_sasl_signer", None)  # import fails
+    monkeypatch.setitem(sys.modules, SIGNER_MODULE, None)  # import fails
 
     with pytest.raises(SettingsError, match="aws-msk-iam-sasl-signer-python") as raised:
         aiokafka_security(MSK_IAM)
@@ -101,9 +104,9 @@ def test_connect_when_msk_iam_without_the_signer_package_then_refused_naming_it(
 async def test_connect_when_msk_iam_then_oauthbearer_with_tokens_signed_for_the_region(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    signer = types.ModuleType("aws_msk_iam_sasl_signer")
-    signer.MSKAuthTokenProvider = FakeSigner  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "aws_msk_iam_sasl_signer", signer)
+    signer = types.ModuleType(SIGNER_MODULE)
+    signer.generate_auth_token = FakeSigner.generate_auth_token  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, SIGNER_MODULE, signer)
     FakeSigner.calls = []
 
     options = aiokafka_security(MSK_IAM)
