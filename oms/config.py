@@ -50,6 +50,14 @@ class Settings:
     kafka_security_protocol: str = "PLAINTEXT"
     # CA bundle for a private Kafka CA; empty means the system's trusted CAs (enough for MSK).
     kafka_ssl_cafile: str = ""
+    # Who the client is, with security protocol SASL_SSL: "" (none), SCRAM-SHA-256 or
+    # SCRAM-SHA-512 with the username and password below (the self-hosted cluster), or
+    # AWS_MSK_IAM (MSK with IAM access control: the pod's own AWS identity signs a token for
+    # kafka_aws_region; needs the aws-msk-iam-sasl-signer-python package).
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_aws_region: str = ""
     # MongoDB (FerretDB locally, DocumentDB in AWS)
     mongo_url: str = "mongodb://127.0.0.1:27027/"
     mongo_database: str = "oms"
