@@ -30,13 +30,15 @@ def test_kms_when_synthesized_then_one_key_per_purpose_each_rotated(env: Synth) 
     assert aliases == {f"alias/{env.profile.prefix}-{purpose}" for purpose in KEY_PURPOSES}
 
 
-def test_kms_when_synthesized_then_only_the_logs_key_trusts_cloudwatch_logs(env: Synth) -> None:
+def test_only_the_logs_and_alerts_keys_trust_a_service(env: Synth) -> None:
+    trusted = {
+        "logs-key": [f"logs.{env.profile.region}.amazonaws.com"],
+        "alerts-key": ["cloudwatch.amazonaws.com"],
+    }
     for name, kms_key in env.resources("kms", "aws_kms_key").items():
         principals = [s["Principal"] for s in json.loads(kms_key["policy"])["Statement"]]
         services = [p["Service"] for p in principals if "Service" in p]
-        assert services == (
-            [f"logs.{env.profile.region}.amazonaws.com"] if name == "logs-key" else []
-        )
+        assert services == trusted.get(name, [])
 
 
 def test_kms_when_synthesized_then_the_ebs_key_is_usable_only_through_this_accounts_ec2(
@@ -300,7 +302,7 @@ def test_ingress_when_synthesized_then_is_exactly_what_the_design_lists(env: Syn
         ("documentdb", "tcp", 27017, 27017, "eks"),
     }
     if env.profile.kafka.mode == "msk":
-        expected.add(("msk", "tcp", 9092, 9098, "eks"))
+        expected.add(("msk", "tcp", 9098, 9098, "eks"))  # IAM over TLS, nothing else
     if env.profile.network.interface_endpoints:
         expected.add(("endpoints", "tcp", 443, 443, "eks"))
     if env.profile.network.nat == "instance":
