@@ -193,7 +193,7 @@ async def _scenario(env: dict[str, str], log: Path) -> None:
     print(republished[-1] if republished else "no recovery line")
 
 
-def test_sigkill_between_write_and_publication_then_every_stored_event_is_published_once(
+def test_restart_when_sigkilled_between_write_and_publication_then_every_event_is_published_once(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     asyncio.run(_scenario(env, tmp_path / "serve.log"))

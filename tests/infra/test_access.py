@@ -43,7 +43,9 @@ def iam_policy(env: Synth, name: str) -> dict[str, Any]:
 # ---- the edge: HTTPS, WAF, internal paths ----------------------------------------------------
 
 
-def test_prod_serves_https_only_and_redirects_http(synthesized: dict[str, Synth]) -> None:
+def test_edge_when_prod_then_serves_https_only_and_redirects_http(
+    synthesized: dict[str, Synth],
+) -> None:
     prod = synthesized["prod"]
     listeners = prod.resources("edge", "aws_lb_listener")
     assert listeners["https"]["certificate_arn"] == TEST_CERTIFICATE
@@ -53,7 +55,7 @@ def test_prod_serves_https_only_and_redirects_http(synthesized: dict[str, Synth]
     assert redirect["redirect"] == {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}
 
 
-def test_waf_rate_limits_each_address_in_front_of_the_alb(env: Synth) -> None:
+def test_waf_when_synthesized_then_rate_limits_each_address_in_front_of_the_alb(env: Synth) -> None:
     acl = env.resource("edge", "aws_wafv2_web_acl", "waf")
     assert acl["scope"] == "REGIONAL"
     assert acl["default_action"] == {"allow": {}}
@@ -70,7 +72,7 @@ def test_waf_rate_limits_each_address_in_front_of_the_alb(env: Synth) -> None:
     assert association["web_acl_arn"] == "${aws_wafv2_web_acl.waf.arn}"
 
 
-def test_metrics_are_not_served_to_the_internet(env: Synth) -> None:
+def test_edge_when_synthesized_then_metrics_are_not_served_to_the_internet(env: Synth) -> None:
     rule = env.resource("edge", "aws_lb_listener_rule", "internal-paths")
     served = "https" if env.profile.edge.certificate_arn else "http"
     assert rule["listener_arn"] == f"${{aws_lb_listener.{served}.arn}}"
@@ -84,7 +86,7 @@ def test_metrics_are_not_served_to_the_internet(env: Synth) -> None:
 # ---- Kafka: authentication, and each principal's rights --------------------------------------
 
 
-def test_the_apps_topics_are_the_ones_the_access_rules_name(env: Synth) -> None:
+def test_access_rules_when_synthesized_then_name_the_apps_topics(env: Synth) -> None:
     from oms_infra.sizing import topic_partitions  # noqa: PLC0415
 
     values = {k: ("x" if v.startswith("${") else v) for k, v in config_map(env).items()}
@@ -93,7 +95,7 @@ def test_the_apps_topics_are_the_ones_the_access_rules_name(env: Synth) -> None:
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
-def test_msk_admits_only_iam_authenticated_clients(
+def test_msk_when_synthesized_then_admits_only_iam_authenticated_clients(
     name: str, synthesized: dict[str, Synth]
 ) -> None:
     env = synthesized[name]
@@ -107,7 +109,7 @@ def test_msk_admits_only_iam_authenticated_clients(
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
-def test_msk_rights_are_least_privilege_iam_policies_on_pod_identities(
+def test_msk_rights_when_synthesized_then_are_least_privilege_policies_on_pod_identities(
     name: str, synthesized: dict[str, Synth]
 ) -> None:
     env = synthesized[name]
@@ -147,7 +149,9 @@ def test_msk_rights_are_least_privilege_iam_policies_on_pod_identities(
     assert all(f":topic/{cluster}/*/" in r for r in topics["Resource"])
 
 
-def test_keda_reads_the_msk_lag_with_its_iam_identity(synthesized: dict[str, Synth]) -> None:
+def test_keda_when_kafka_is_msk_then_reads_the_lag_with_its_iam_identity(
+    synthesized: dict[str, Synth],
+) -> None:
     dev = synthesized["dev"]
     (trigger,) = scaled_object(dev)["spec"]["triggers"]
     assert trigger["metadata"]["sasl"] == "oauthbearer"
@@ -157,7 +161,7 @@ def test_keda_reads_the_msk_lag_with_its_iam_identity(synthesized: dict[str, Syn
     assert auth["spec"] == {"podIdentity": {"provider": "aws"}}
 
 
-def test_self_hosted_kafka_wants_scram_and_denies_what_no_acl_allows(
+def test_self_hosted_kafka_when_synthesized_then_wants_scram_and_denies_what_no_acl_allows(
     synthesized: dict[str, Synth],
 ) -> None:
     cost = synthesized["cost"]
@@ -170,7 +174,9 @@ def test_self_hosted_kafka_wants_scram_and_denies_what_no_acl_allows(
     assert "allow.everyone.if.no.acl.found" not in kafka["kafka"]["config"]  # Kafka: false
 
 
-def test_self_hosted_kafka_users_have_only_their_acls(synthesized: dict[str, Synth]) -> None:
+def test_self_hosted_kafka_users_when_synthesized_then_have_only_their_acls(
+    synthesized: dict[str, Synth],
+) -> None:
     cost = synthesized["cost"]
     app = manifest(cost, "kafka", f"user-{APP}")["spec"]
     keda = manifest(cost, "kafka", f"user-{KEDA}")["spec"]
@@ -197,7 +203,9 @@ def test_self_hosted_kafka_users_have_only_their_acls(synthesized: dict[str, Syn
 # ---- Kubernetes NetworkPolicies ----------------------------------------------------------------
 
 
-def test_only_the_alb_and_prometheus_reach_the_apps_http_port(env: Synth) -> None:
+def test_network_policy_when_synthesized_then_only_the_alb_and_prometheus_reach_the_app(
+    env: Synth,
+) -> None:
     from oms_infra.stacks.network import plan_subnets  # noqa: PLC0415
 
     policies = {
@@ -227,7 +235,7 @@ def test_only_the_alb_and_prometheus_reach_the_apps_http_port(env: Synth) -> Non
     assert service["external_traffic_policy"] == "Local"
 
 
-def test_the_cni_enforces_network_policies(env: Synth) -> None:
+def test_cni_when_synthesized_then_enforces_network_policies(env: Synth) -> None:
     cni = env.resource("eks", "aws_eks_addon", "addon-vpc-cni")
     assert json.loads(cni["configuration_values"]) == {"enableNetworkPolicy": "true"}
 
@@ -235,7 +243,9 @@ def test_the_cni_enforces_network_policies(env: Synth) -> None:
 # ---- DocumentDB: the app's own user ------------------------------------------------------------
 
 
-def test_the_app_connects_to_documentdb_as_its_own_user_not_the_master(env: Synth) -> None:
+def test_app_when_synthesized_then_connects_to_documentdb_as_its_own_user_not_the_master(
+    env: Synth,
+) -> None:
     from oms_infra.stacks.documentdb import APP_USER, MASTER_USER  # noqa: PLC0415
 
     app_secret = env.resource("documentdb", "aws_secretsmanager_secret_version", "app-secret-value")
@@ -286,7 +296,9 @@ def test_user_job_when_run_then_the_user_gets_readwrite_on_its_database_only(
     )
 
 
-def test_the_job_runs_the_script_the_tests_check(env: Synth) -> None:
+def test_documentdb_user_job_when_synthesized_then_runs_the_script_the_tests_check(
+    env: Synth,
+) -> None:
     import inspect  # noqa: PLC0415
 
     (step,) = manifest(env, "app", "docdb-user-job")["spec"]["template"]["spec"]["containers"]
@@ -297,7 +309,7 @@ def test_the_job_runs_the_script_the_tests_check(env: Synth) -> None:
 # ---- nodes: instance metadata ------------------------------------------------------------------
 
 
-def test_pods_cannot_reach_the_nodes_instance_metadata(env: Synth) -> None:
+def test_pods_when_synthesized_then_cannot_reach_the_nodes_instance_metadata(env: Synth) -> None:
     template = env.resource("eks", "aws_launch_template", "node-template")
     assert template["metadata_options"]["http_tokens"] == "required"
     assert template["metadata_options"]["http_put_response_hop_limit"] == 1

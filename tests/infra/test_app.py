@@ -80,7 +80,9 @@ def test_store_urls_when_synthesized_then_use_tls(env: Synth) -> None:
     assert "retryWrites=false" in mongo["secret_string"]
 
 
-def test_kafka_bootstrap_is_the_authenticated_tls_endpoint(env: Synth) -> None:
+def test_kafka_bootstrap_when_synthesized_then_is_the_authenticated_tls_endpoint(
+    env: Synth,
+) -> None:
     bootstrap = config_map(env)["OMS_KAFKA_BOOTSTRAP"]
     if env.profile.kafka.mode == "msk":
         assert (

@@ -27,7 +27,9 @@ def metrics(env: Synth, namespace: str) -> set[str]:
     return {a["metric_name"] for a in alarms(env).values() if a["namespace"] == namespace}
 
 
-def test_every_alarm_notifies_the_encrypted_topic_and_when_it_clears(env: Synth) -> None:
+def test_alarms_when_synthesized_then_each_notifies_the_encrypted_topic_and_when_it_clears(
+    env: Synth,
+) -> None:
     topic = env.resource("alarms", "aws_sns_topic", "topic")
     assert env.resolve("alarms", topic["kms_master_key_id"]) == "${aws_kms_key.alerts-key.arn}"
     assert alarms(env)
@@ -40,7 +42,7 @@ def test_every_alarm_notifies_the_encrypted_topic_and_when_it_clears(env: Synth)
     assert statement["Action"] == "sns:Publish"
 
 
-def test_alarms_cover_documentdb_redis_and_the_alb(env: Synth) -> None:
+def test_alarms_when_synthesized_then_cover_documentdb_redis_and_the_alb(env: Synth) -> None:
     assert metrics(env, "AWS/DocDB") == {"CPUUtilization", "FreeableMemory"}
     assert metrics(env, "AWS/ElastiCache") == {"Evictions", "DatabaseMemoryUsagePercentage"}
     assert metrics(env, "AWS/ApplicationELB") == {
@@ -61,7 +63,9 @@ def test_alarms_cover_documentdb_redis_and_the_alb(env: Synth) -> None:
     assert evictions["dimensions"]["CacheClusterId"].endswith("-001")
 
 
-def test_freeable_memory_alarm_is_a_share_of_the_instances_memory(env: Synth) -> None:
+def test_freeable_memory_alarm_when_synthesized_then_is_a_share_of_the_instances_memory(
+    env: Synth,
+) -> None:
     from oms_infra.profile import DOCDB_INSTANCE_MEMORY_GIB  # noqa: PLC0415
 
     memory = DOCDB_INSTANCE_MEMORY_GIB[env.profile.documentdb.instance_class] * GIB
@@ -71,7 +75,7 @@ def test_freeable_memory_alarm_is_a_share_of_the_instances_memory(env: Synth) ->
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
-def test_msk_disk_and_under_replication_alarm_per_broker(
+def test_msk_alarms_when_synthesized_then_watch_disk_and_under_replication_per_broker(
     name: str, synthesized: dict[str, Synth]
 ) -> None:
     env = synthesized[name]
@@ -85,14 +89,16 @@ def test_msk_disk_and_under_replication_alarm_per_broker(
     assert len(kafka) == 2 * env.profile.kafka.brokers
 
 
-def test_the_self_hosted_kafka_has_no_cloudwatch_alarms(synthesized: dict[str, Synth]) -> None:
+def test_self_hosted_kafka_when_synthesized_then_has_no_cloudwatch_alarms(
+    synthesized: dict[str, Synth],
+) -> None:
     assert not metrics(synthesized["cost"], "AWS/Kafka")
 
 
 # ---- logs ------------------------------------------------------------------------------------
 
 
-def test_vpc_flow_logs_and_alb_access_logs_land_in_a_bucket_that_expires_them(
+def test_flow_and_access_logs_when_synthesized_then_land_in_a_bucket_that_expires_them(
     env: Synth,
 ) -> None:
     flow = env.resource("logs", "aws_flow_log", "vpc-flow-log")
@@ -109,7 +115,7 @@ def test_vpc_flow_logs_and_alb_access_logs_land_in_a_bucket_that_expires_them(
     assert rule["expiration"] == [{"days": env.profile.operations.log_retention_days}]
 
 
-def test_the_log_bucket_is_private_tls_only_and_writable_only_by_the_log_services(
+def test_log_bucket_when_synthesized_then_private_tls_only_and_writable_only_by_log_services(
     env: Synth,
 ) -> None:
     block = env.resource("logs", "aws_s3_bucket_public_access_block", "public-access")
@@ -131,7 +137,9 @@ def test_the_log_bucket_is_private_tls_only_and_writable_only_by_the_log_service
 # ---- Kafka storage -----------------------------------------------------------------------------
 
 
-def test_byte_retention_keeps_the_topics_within_their_share_of_the_disk(env: Synth) -> None:
+def test_byte_retention_when_synthesized_then_keeps_topics_within_their_share_of_the_disk(
+    env: Synth,
+) -> None:
     from oms_infra.sizing import TOPIC_SHARE_OF_DISK, retention, topic_partitions  # noqa: PLC0415
     from oms_infra.stacks.msk import broker_properties  # noqa: PLC0415
 
@@ -146,7 +154,7 @@ def test_byte_retention_keeps_the_topics_within_their_share_of_the_disk(env: Syn
     assert bounds.segment_bytes <= GIB
 
 
-def test_prod_brokers_keep_gigabytes_per_partition(synthesized: dict[str, Synth]) -> None:
+def test_brokers_when_prod_then_keep_gigabytes_per_partition(synthesized: dict[str, Synth]) -> None:
     from oms_infra.sizing import retention  # noqa: PLC0415
 
     bounds = retention(synthesized["prod"].profile)
@@ -155,7 +163,7 @@ def test_prod_brokers_keep_gigabytes_per_partition(synthesized: dict[str, Synth]
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
-def test_msk_storage_grows_by_itself_up_to_the_ceiling(
+def test_msk_storage_when_synthesized_then_grows_by_itself_up_to_the_ceiling(
     name: str, synthesized: dict[str, Synth]
 ) -> None:
     env = synthesized[name]
@@ -182,7 +190,9 @@ def test_msk_storage_grows_by_itself_up_to_the_ceiling(
 # ---- Prometheus and probes -------------------------------------------------------------------
 
 
-def test_prometheus_scrapes_the_apps_metrics_through_its_service(env: Synth) -> None:
+def test_prometheus_when_synthesized_then_scrapes_the_apps_metrics_through_its_service(
+    env: Synth,
+) -> None:
     monitor = env.resource("app", "kubernetes_manifest", "service-monitor")["manifest"]
     service = env.resource("app", "kubernetes_service_v1", "service")
     assert monitor["kind"] == "ServiceMonitor"
@@ -194,7 +204,9 @@ def test_prometheus_scrapes_the_apps_metrics_through_its_service(env: Synth) -> 
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
-def test_liveness_follows_health_and_readiness_follows_ready(env: Synth) -> None:
+def test_probes_when_synthesized_then_liveness_follows_health_and_readiness_ready(
+    env: Synth,
+) -> None:
     main = container(env)
     assert main["liveness_probe"]["http_get"]["path"] == "/health"
     assert main["readiness_probe"]["http_get"]["path"] == "/ready"

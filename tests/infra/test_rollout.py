@@ -20,21 +20,23 @@ pytestmark = pytest.mark.infra
 APP_SHUTDOWN_WATCHDOG_S = 5  # oms serve exits this long after OMS_SHUTDOWN_TIMEOUT_S at most
 
 
-def test_every_documentdb_url_reads_from_the_primary(env: Synth) -> None:
+def test_documentdb_urls_when_synthesized_then_read_from_the_primary(env: Synth) -> None:
     for secret in ("secret-value", "app-secret-value"):
         value = env.resource("documentdb", "aws_secretsmanager_secret_version", secret)
         assert "readPreference=primary&" in value["secret_string"]
         assert "secondaryPreferred" not in value["secret_string"]
 
 
-def test_a_rollout_takes_a_pod_away_before_adding_one(env: Synth) -> None:
+def test_rollout_when_synthesized_then_takes_a_pod_away_before_adding_one(env: Synth) -> None:
     deployment = env.resource("app", "kubernetes_deployment_v1", "deployment")
     rolling = deployment["spec"]["strategy"]["rolling_update"]
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert rolling == {"max_surge": "0", "max_unavailable": "1"}
 
 
-def test_a_stopping_pod_gets_longer_than_the_apps_bounded_shutdown(env: Synth) -> None:
+def test_stopping_pod_when_synthesized_then_gets_longer_than_the_apps_bounded_shutdown(
+    env: Synth,
+) -> None:
     shutdown = float(config_map(env)["OMS_SHUTDOWN_TIMEOUT_S"])
     (pre_stop,) = container(env)["lifecycle"]["pre_stop"]
     sleep = int(pre_stop["exec"]["command"][1])
@@ -45,7 +47,7 @@ def test_a_stopping_pod_gets_longer_than_the_apps_bounded_shutdown(env: Synth) -
     assert shutdown == Settings().shutdown_timeout_s  # written out, the app's own default
 
 
-def test_cpu_request_is_the_target_rate_at_the_measured_cost_per_order() -> None:
+def test_cpu_request_when_sized_then_is_the_target_rate_at_the_measured_cost_per_order() -> None:
     from oms_infra.sizing import cpu_request  # noqa: PLC0415
 
     requests = {name: cpu_request(profile_of(name)) for name in ("dev", "prod", "cost")}
@@ -55,7 +57,9 @@ def test_cpu_request_is_the_target_rate_at_the_measured_cost_per_order() -> None
     assert cpu_request(busier) == "1100m"  # 1,000 us x 1,000/s + 100m baseline
 
 
-def test_the_container_asks_for_the_sized_cpu_and_has_no_cpu_limit(env: Synth) -> None:
+def test_container_when_synthesized_then_asks_for_the_sized_cpu_with_no_cpu_limit(
+    env: Synth,
+) -> None:
     from oms_infra.sizing import cpu_request  # noqa: PLC0415
 
     resources = container(env)["resources"]
@@ -63,7 +67,7 @@ def test_the_container_asks_for_the_sized_cpu_and_has_no_cpu_limit(env: Synth) -
     assert "cpu" not in resources["limits"]
 
 
-def test_keda_scales_up_slowly_and_down_more_slowly(env: Synth) -> None:
+def test_keda_when_synthesized_then_scales_up_slowly_and_down_more_slowly(env: Synth) -> None:
     behavior = scaled_object(env)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     up, down = behavior["scaleUp"], behavior["scaleDown"]
     assert up["stabilizationWindowSeconds"] >= 60
@@ -75,7 +79,9 @@ def test_keda_scales_up_slowly_and_down_more_slowly(env: Synth) -> None:
 # ---- nodes follow the pods --------------------------------------------------------------------
 
 
-def test_a_cluster_autoscaler_resizes_this_clusters_node_group(env: Synth) -> None:
+def test_cluster_autoscaler_when_synthesized_then_resizes_this_clusters_node_group(
+    env: Synth,
+) -> None:
     deployment = env.resource("autoscaler", "kubernetes_manifest", "deployment")["manifest"]
     (main,) = deployment["spec"]["template"]["spec"]["containers"]
     assert main["image"].endswith(f":v{env.profile.eks.kubernetes_version}.0")
@@ -95,7 +101,9 @@ def test_a_cluster_autoscaler_resizes_this_clusters_node_group(env: Synth) -> No
     assert nodes["lifecycle"]["ignore_changes"] == ["scaling_config[0].desired_size"]
 
 
-def test_the_autoscaler_may_resize_only_groups_tagged_for_this_cluster(env: Synth) -> None:
+def test_cluster_autoscaler_when_synthesized_then_may_resize_only_this_clusters_groups(
+    env: Synth,
+) -> None:
     identity = env.resource("eks", "aws_eks_pod_identity_association", "autoscaler-identity")
     assert (identity["namespace"], identity["service_account"]) == (
         "kube-system",
@@ -110,7 +118,7 @@ def test_the_autoscaler_may_resize_only_groups_tagged_for_this_cluster(env: Synt
     }
 
 
-def test_changing_the_target_rate_moves_the_cpu_request(tmp_path: Path) -> None:
+def test_cpu_request_when_the_target_rate_changes_then_moves_with_it(tmp_path: Path) -> None:
     dev = profile_of("dev")
     busier = dataclasses.replace(dev, app=dataclasses.replace(dev.app, orders_per_s=600))
     synth = synthesize(busier, tmp_path / "busier")

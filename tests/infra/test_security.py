@@ -30,7 +30,9 @@ def test_kms_when_synthesized_then_one_key_per_purpose_each_rotated(env: Synth) 
     assert aliases == {f"alias/{env.profile.prefix}-{purpose}" for purpose in KEY_PURPOSES}
 
 
-def test_only_the_logs_and_alerts_keys_trust_a_service(env: Synth) -> None:
+def test_kms_when_synthesized_then_only_the_logs_and_alerts_keys_trust_a_service(
+    env: Synth,
+) -> None:
     trusted = {
         "logs-key": [f"logs.{env.profile.region}.amazonaws.com"],
         "alerts-key": ["cloudwatch.amazonaws.com"],
