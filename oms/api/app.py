@@ -27,9 +27,9 @@ from oms.api.problems import DependencyUnavailable, Problem, internal_error, pro
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.config import Settings
 from oms.engine import Engine
+from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.probes import probe_all
 from oms.store.memory import MemoryAccountRepository
-from oms.store.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus
 
 logger = logging.getLogger(__name__)

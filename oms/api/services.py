@@ -11,14 +11,14 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from oms.actors.aio import reply
 from oms.api.outages import Dependency, Outages
 from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
+from oms.engine.aio import reply
+from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
 from oms.store.memory import MemoryAccountRepository
-from oms.store.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus, OrderCommand
 
 T = TypeVar("T")

@@ -63,11 +63,11 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pykka import Future
 
-from oms.actors.aio import reply
 from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
+from oms.engine.aio import reply
 from oms.stream.codecs import (
     AccountCommand,
     CommandDecoder,

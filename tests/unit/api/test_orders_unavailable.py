@@ -15,11 +15,12 @@ from oms.api.app import build_app
 from oms.api.engine_bus import EngineCommandBus
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
+from oms.domain.errors import StoreUnavailable
+from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.risk import RiskLimits
+from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache, MemoryOrderRepository
-from oms.store.ports import OrderQuery, StoredOrder, StoreUnavailable
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import FUNDS, tick
 
