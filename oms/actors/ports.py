@@ -85,6 +85,17 @@ class OrderRepository(ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook: a store without a buffer has none
         """Make everything saved so far durable (no-op for stores that write through)."""
 
+    # True when ``durable`` waits for the store's own writer from an event loop (a write-behind
+    # store); False when durability is ``flush`` on the engine's thread (``Engine.durable``).
+    waits_async: bool = False
+
+    async def durable(self) -> None:
+        """Wait, on the caller's event loop, until everything saved so far is durable.
+
+        Only called when ``waits_async``; a store that is durable through ``flush`` needs none.
+        """
+        raise NotImplementedError
+
     def after_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once everything saved so far is durable, in registration order.
 

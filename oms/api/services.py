@@ -18,7 +18,6 @@ from oms.domain.orders import Order
 from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
-from oms.store.memory import MemoryAccountRepository
 from oms.stream.bus import CommandBus, OrderCommand
 
 T = TypeVar("T")
@@ -45,9 +44,9 @@ class ApiServices:
     bus: CommandBus
     idempotency: IdempotencyStore
     cache: OrderCache
-    clock: Callable[[], float] = field(default=time.time)
     # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
-    accounts: AccountRepository = field(default_factory=MemoryAccountRepository)
+    accounts: AccountRepository
+    clock: Callable[[], float] = field(default=time.time)
     # One log line per outage of a dependency, not one per request (shared with the middleware).
     outages: Outages = field(default_factory=Outages)
 

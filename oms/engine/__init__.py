@@ -60,6 +60,7 @@ from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.domain.reasons import Denial
+from oms.engine.aio import to_asyncio
 from oms.engine.ports import (
     AccountRecord,
     EventSink,
@@ -219,6 +220,18 @@ class Engine:
             self.repository.flush()
 
         return self._on_dispatcher(barrier)
+
+    async def durable(self) -> None:
+        """Return once everything saved so far is durable, from the caller's event loop.
+
+        A write-behind store is waited for on the loop (its writer, not the dispatcher, does the
+        work); any other is flushed on the dispatcher (``flush``). Call it once the engine is
+        idle (``idle``) so that the journal has handed the store everything.
+        """
+        if self.repository.waits_async:
+            await self.repository.durable()
+        else:
+            await to_asyncio(self.flush())
 
     # -- recovery --------------------------------------------------------------------------
 

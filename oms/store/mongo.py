@@ -249,6 +249,8 @@ def _all_duplicates(error: BulkWriteError) -> bool:
 class MongoOrderRepository(OrderRepository):
     """Write-behind orders over MongoDB; see the module docstring."""
 
+    waits_async = True  # ``durable`` waits for the writer on the caller's loop
+
     def __init__(
         self,
         mongo_url: str,

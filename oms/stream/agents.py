@@ -49,7 +49,6 @@ end (the latest prices, no stale replay into the venue), and calls ``Engine.on_t
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -222,7 +221,7 @@ class StreamIngestion:
         self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
         self.stats = StreamStats()
         self.decoder = CommandDecoder(engine.instruments)
-        self._durable = durable if durable is not None else _store_durable(engine)
+        self._durable = durable if durable is not None else engine.durable
         self._producer = reliable_producer(settings)
         self._dead = _DeadLetters(self._producer, self.stats)
         self._consumer: AIOKafkaConsumer | None = None
@@ -557,12 +556,9 @@ class StreamIngestion:
         """Everything the engine did so far is durable (and published) once this returns."""
         engine = self.engine
         await self._retry("engine idle", lambda: asyncio.wait_for(reply(engine.idle()), 5.0))
-        if self._durable is not None:
-            # The journal is in the store already (wait_idle ran the drain hooks): wait for the
-            # store's writer without blocking the dispatcher on it.
-            await self._retry("store durable", self._durable)
-        else:
-            await self._retry("store flush", lambda: reply(engine.flush()))
+        # The journal is in the store already (wait_idle ran the drain hooks): wait for the
+        # store's writer without blocking the dispatcher on it (``Engine.durable``).
+        await self._retry("store durable", self._durable)
         if self.sink is not None:
             await self._retry("order events", self.sink.drain)
 
@@ -579,14 +575,6 @@ class StreamIngestion:
                 delay = min(delay * 2, 5.0)
             else:
                 return
-
-
-def _store_durable(engine: Engine) -> Barrier | None:
-    """The repository's async ``durable()``, when the store offers one."""
-    durable = getattr(engine.repository, "durable", None)
-    if durable is not None and inspect.iscoroutinefunction(durable):
-        return durable  # type: ignore[no-any-return]
-    return None
 
 
 class PriceFeed:

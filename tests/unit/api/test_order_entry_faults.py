@@ -17,7 +17,6 @@ from aiokafka.errors import KafkaConnectionError
 from pymongo.errors import ServerSelectionTimeoutError
 
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.api.order_request import parse_order_request
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
@@ -27,6 +26,7 @@ from oms.engine.aio import reply
 from oms.engine.ports import AccountRecord, Claim, IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryOrderCache
 from oms.stream.bus import OrderCommand
+from oms.stream.engine_bus import EngineCommandBus
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 

@@ -12,7 +12,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
 from oms.domain.errors import StoreUnavailable
@@ -20,7 +19,13 @@ from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
 from oms.engine import Engine
 from oms.engine.ports import OrderQuery, StoredOrder
-from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache, MemoryOrderRepository
+from oms.store.memory import (
+    MemoryAccountRepository,
+    MemoryIdempotencyStore,
+    MemoryOrderCache,
+    MemoryOrderRepository,
+)
+from oms.stream.engine_bus import EngineCommandBus
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import FUNDS, tick
 
@@ -70,6 +75,7 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
         MemoryIdempotencyStore(),
         MemoryOrderCache(),
         partitions_assigned=lambda: True,
+        accounts=MemoryAccountRepository(),
     )
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
