@@ -67,6 +67,7 @@ from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
 from oms.engine.aio import reply
+from oms.retrying import retry_until_done
 from oms.stream.codecs import (
     AccountCommand,
     CommandDecoder,
@@ -563,18 +564,15 @@ class StreamIngestion:
             await self._retry("order events", self.sink.drain)
 
     async def _retry(self, what: str, step: Callable[[], Awaitable[Any]]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await step()
-            except Exception as error:  # noqa: BLE001 - retried: never commit past a failure
-                self.stats.barrier_retries += 1
-                logger.warning("durability step %r failed (%r); retrying in %.2fs",
-                               what, error, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            else:
-                return
+        def failed(error: BaseException, _attempt: int, delay: float) -> None:
+            self.stats.barrier_retries += 1
+            logger.warning("durability step %r failed (%r); retrying in %.2fs",
+                           what, error, delay)  # fmt: skip
+
+        # Retried: never commit past a failure (any error, so that none is committed past).
+        await retry_until_done(
+            step, retry_on=Exception, initial_s=0.05, max_s=5.0, on_failure=failed
+        )
 
 
 class PriceFeed:
