@@ -74,7 +74,8 @@ synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdkt
 
 LINTED := oms tests bench devenv infra-cdktf
 
-lint: setup ## ruff (lint and format) and mypy --strict: part of make test
+lint: setup ## ruff (lint and format), mypy --strict and import-linter's layers: part of make test
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy oms
+	$(VENV)/bin/lint-imports

@@ -33,8 +33,9 @@ from oms.config import Settings
 from oms.domain.commands import PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderCancelled, OrderEvent, OrderRejected, OrderSettled
+from oms.domain.limits import RiskLimits
 from oms.engine import Engine
-from oms.risk import RiskLimits
+from oms.store.memory import MemoryOrderRepository
 
 _PROCESS = psutil.Process()
 
@@ -74,6 +75,7 @@ def _thread_cpu_s(thread: threading.Thread | None) -> float:
 def _engine(accounts: int, symbols_seed: int) -> tuple[Engine, list[str]]:
     engine = Engine(
         Settings(feed_seed=symbols_seed),
+        repository=MemoryOrderRepository(),
         # Checks that cost nothing to pass stay on; no limit a benchmark would trip.
         default_limits=RiskLimits(price_collar=Decimal("0.10")),
     )

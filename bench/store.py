@@ -49,9 +49,9 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order, fold
 from oms.engine import Engine
-from oms.risk import RiskLimits
 from oms.store.documents import order_document
 from oms.store.mongo import MongoOrderRepository, init_database
 

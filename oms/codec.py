@@ -30,8 +30,8 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
-from oms.risk.limits import RiskLimits
 
 _new = tuple.__new__
 

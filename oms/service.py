@@ -211,7 +211,7 @@ class Service:
         A stored account start-up does not like (a reserved or malformed id, a document that
         does not read, an opening the engine refuses) is left out and reported, never fatal.
         """
-        from oms.actors.aio import reply  # noqa: PLC0415
+        from oms.engine.aio import reply  # noqa: PLC0415
 
         records, broken = await accounts.load_readable()
         usable, skips = screen_accounts(records)
@@ -245,7 +245,7 @@ class Service:
         order's events in sequence order. Then a checkpoint, so that the next recovery starts
         here (best effort: the periodic one tries again).
         """
-        from oms.actors.aio import reply  # noqa: PLC0415
+        from oms.engine.aio import reply  # noqa: PLC0415
 
         if total != self.settings.orders_partitions:
             logger.warning(
@@ -326,7 +326,7 @@ class Service:
     ) -> None:
         """Where ``order-events`` ends, then at an idle point the ledger and the store's side,
         then once that is durable and its events acknowledged, the checkpoint itself."""
-        from oms.actors.aio import reply  # noqa: PLC0415
+        from oms.engine.aio import reply  # noqa: PLC0415
 
         owned = self.owned
         if owned is None or engine.failure is not None:

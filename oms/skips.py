@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from oms.domain.accounts import InvalidAccountId, check_account_id
-from oms.store.ports import AccountRecord
+from oms.engine.ports import AccountRecord
 
 logger = logging.getLogger(__name__)
 

@@ -47,23 +47,17 @@ from oms.actors.messages import (
     VenueFills,
 )
 from oms.actors.order import OrderActor, OrderContext
+from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
-from oms.domain.errors import DomainError
+from oms.domain.errors import DomainError, StoreClosed, StoreUnavailable, UnknownOrder
 from oms.domain.transitions import InvalidTransition, Trigger
-from oms.store.ports import StoreClosed, StoredOrder, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 # A failed load is asked again after these many seconds, doubling up to the last.
 LOAD_RETRY_FIRST_S = 0.05
 LOAD_RETRY_MAX_S = 2.0
-
-
-class UnknownOrder(DomainError):
-    """No order has this id."""
-
-    code = "UNKNOWN_ORDER"
 
 
 class DirectoryStats:

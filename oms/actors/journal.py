@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from oms.actors.ports import EventSink, OrderRepository
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
-from oms.store.ports import EventSink, OrderRepository
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 
 from pykka import ActorRef
 
+from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchFuture
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.orders import Order
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
-from oms.store.ports import StoredOrder
 from oms.venue import MatchResult, VenueOrder
 
 OrderCommand = PlaceOrder | CancelOrder | ApplyFill

@@ -46,6 +46,7 @@ from oms.actors.messages import (
     VenueCancelled,
     VenueFills,
 )
+from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType
@@ -63,7 +64,6 @@ from oms.domain.events import (
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order, apply
 from oms.domain.transitions import InvalidTransition, Trigger
-from oms.store.ports import StoredOrder
 from oms.venue import MatchResult, Outcome, VenueOrder
 
 logger = logging.getLogger(__name__)

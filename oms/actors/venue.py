@@ -2,9 +2,9 @@
 
 The matcher needs the book at the moment an order arrives, so the venue owns its own copy of
 the market data (ticks are immutable and cheap to apply twice) instead of asking another actor
-for it on every arrival. E3's ``MarketDataActor``/``VenueActor`` are ``ThreadingActor``s (a
-thread each and a GIL hand-off per message); this wrapper keeps the engine's hot path on one
-thread. All the logic stays in E3's pure classes.
+for it on every arrival. It runs on the engine's dispatcher (no thread of its own, no GIL
+hand-off per message), so the engine's hot path stays on one thread. All the logic stays in
+the pure classes.
 """
 
 from __future__ import annotations

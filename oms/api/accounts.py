@@ -12,7 +12,6 @@ import orjson
 from aiohttp import web
 from pykka import Future
 
-from oms.actors.aio import reply
 from oms.api import identity
 from oms.api.encoding import (
     account_json,
@@ -29,9 +28,11 @@ from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
 from oms.codec import DECIMAL_LIMITS, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
 from oms.domain.accounts import InvalidAccountId, check_account_id
-from oms.risk import AccountExists, RiskLimits, TradingState, UnknownAccount
-from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
-from oms.store.ports import AccountRecord
+from oms.domain.commands import OpenAccount, SetLimits, SetTradingState
+from oms.domain.errors import AccountExists, UnknownAccount
+from oms.domain.limits import RiskLimits, TradingState
+from oms.engine.aio import reply
+from oms.engine.ports import AccountRecord
 
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
 LIMIT_FIELDS = frozenset(

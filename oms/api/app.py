@@ -27,9 +27,8 @@ from oms.api.problems import DependencyUnavailable, Problem, internal_error, pro
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.config import Settings
 from oms.engine import Engine
+from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.probes import probe_all
-from oms.store.memory import MemoryAccountRepository
-from oms.store.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus
 
 logger = logging.getLogger(__name__)
@@ -107,16 +106,18 @@ def build_app(
     app.router.add_get("/api/openapi.json", get_openapi, allow_head=False)
     if engine is None:
         return app
-    if bus is None or idempotency is None or cache is None:
-        raise ValueError("an app with an engine needs its bus, idempotency store and cache")
+    if bus is None or idempotency is None or cache is None or accounts is None:
+        raise ValueError(
+            "an app with an engine needs its bus, idempotency store, cache and accounts"
+        )
     app[SERVICES_KEY] = ApiServices(
         settings,
         engine,
         bus,
         idempotency,
         cache,
+        accounts,
         clock,
-        accounts or MemoryAccountRepository(),
         outages,
     )
     order_feed = OrderFeed(engine)

@@ -21,9 +21,11 @@ from typing import Any
 
 from oms.domain.events import OrderEvent
 from oms.domain.instruments import Instrument, display_quote
+from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
+from oms.domain.reasons import Denial
 from oms.marketdata import Tick
-from oms.risk import AccountSnapshot, Denial, RiskLimits
+from oms.risk import AccountSnapshot
 
 
 def amount(value: Decimal) -> str:

@@ -19,7 +19,6 @@ from decimal import Decimal
 import orjson
 from aiohttp import WSMsgType, web
 
-from oms.actors.aio import reply
 from oms.api import identity
 from oms.api.encoding import event_json
 from oms.domain.enums import OrderStatus
@@ -33,6 +32,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.engine import Engine
+from oms.engine.aio import reply
 
 logger = logging.getLogger(__name__)
 

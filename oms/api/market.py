@@ -16,13 +16,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from oms.actors.aio import reply
 from oms.api.encoding import book_json, price_json
 from oms.api.live import SUBSCRIBER_QUEUE, pump
 from oms.api.params import bounded_int
 from oms.api.problems import FieldError, Problem, invalid_query, not_found
 from oms.api.services import SERVICES_KEY
 from oms.engine import Engine
+from oms.engine.aio import reply
 from oms.marketdata import Tick
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from oms.actors.aio import reply
 from oms.api import identity
 from oms.api.encoding import event_json, order_json
 from oms.api.ids import new_id, order_id_for
@@ -39,7 +38,8 @@ from oms.domain.enums import OrderStatus
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order
 from oms.domain.transitions import InvalidTransition, Trigger, next_status
-from oms.store.ports import Claim, OrderQuery
+from oms.engine.aio import reply
+from oms.engine.ports import Claim, OrderQuery
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces

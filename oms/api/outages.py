@@ -24,7 +24,7 @@ from pykka import ActorDeadError
 from pymongo.errors import PyMongoError
 
 from oms.api.problems import DependencyUnavailable
-from oms.store.mongo import StoreError
+from oms.domain.errors import StoreError
 
 logger = logging.getLogger(__name__)
 

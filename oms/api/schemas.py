@@ -6,7 +6,8 @@ from typing import Any
 
 from oms.domain.accounts import IDENTIFIER
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from oms.risk import RejectReason, TradingState
+from oms.domain.limits import TradingState
+from oms.domain.reasons import RejectReason
 
 _DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["0.5"]}
 _NULLABLE_DECIMAL = {"oneOf": [_DECIMAL, {"type": "null"}]}

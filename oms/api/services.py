@@ -11,14 +11,13 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from oms.actors.aio import reply
 from oms.api.outages import Dependency, Outages
 from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.store.memory import MemoryAccountRepository
-from oms.store.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
+from oms.engine.aio import reply
+from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus, OrderCommand
 
 T = TypeVar("T")
@@ -45,9 +44,9 @@ class ApiServices:
     bus: CommandBus
     idempotency: IdempotencyStore
     cache: OrderCache
-    clock: Callable[[], float] = field(default=time.time)
     # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
-    accounts: AccountRepository = field(default_factory=MemoryAccountRepository)
+    accounts: AccountRepository
+    clock: Callable[[], float] = field(default=time.time)
     # One log line per outage of a dependency, not one per request (shared with the middleware).
     outages: Outages = field(default_factory=Outages)
 

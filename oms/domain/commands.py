@@ -6,10 +6,12 @@ and applying the same id again changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.limits import RiskLimits, TradingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,37 @@ class ApplyFill:
     price: Decimal
     fee: Decimal
     executed_at: float
+
+
+# Account commands: the supervisor applies them in order with the account's orders (they travel
+# on ``orders`` keyed by the account, so the replica that owns the account applies them).
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    """Open an account with starting balances (and limits; the book's defaults if None).
+
+    ``exist_ok``: an account already open is left as it is (the opening, recorded once in the
+    store, reaching the replica that owns the account after this one opened it too).
+    """
+
+    account_id: str
+    balances: Mapping[str, Decimal]
+    limits: RiskLimits | None = None
+    exist_ok: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Replace an account's limits."""
+
+    account_id: str
+    limits: RiskLimits
+
+
+@dataclass(frozen=True, slots=True)
+class SetTradingState:
+    """Flip the kill switch of one account (or the global one when ``account_id`` is None)."""
+
+    state: TradingState
+    account_id: str | None = None

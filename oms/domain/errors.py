@@ -24,3 +24,67 @@ class UnknownInstrument(InvalidOrder):
     """The symbol is not a listed instrument."""
 
     code = "UNKNOWN_INSTRUMENT"
+
+
+class RiskError(DomainError):
+    """Base of every error the risk book raises."""
+
+    code = "RISK_ERROR"
+
+
+class AccountExists(RiskError):
+    """``open_account`` for an id that already has an account (or names a ledger account)."""
+
+    code = "ACCOUNT_EXISTS"
+
+
+class UnknownAccount(RiskError):
+    """An operation named an account the book does not hold."""
+
+    code = "UNKNOWN_ACCOUNT"
+
+
+class UnknownOrder(DomainError):
+    """No order has this id: a command or fill for an order nobody holds (or the risk book never
+    accepted, or has long forgotten)."""
+
+    code = "UNKNOWN_ORDER"
+
+
+class InvalidFill(RiskError):
+    """A fill with a non-positive quantity or price, or a negative fee."""
+
+    code = "INVALID_FILL"
+
+
+class InsufficientFunds(RiskError):
+    """Booking would drive an account's available balance below zero; nothing was booked."""
+
+    code = "INSUFFICIENT_FUNDS"
+
+
+class UnbalancedEntry(RiskError):
+    """A ledger entry whose postings do not sum to zero per asset: a bug, never booked."""
+
+    code = "UNBALANCED_ENTRY"
+
+
+class StoreError(DomainError):
+    """The store could not do what was asked."""
+
+    code = "STORE_ERROR"
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer in time (or is closed): a read or a durability wait gave up.
+
+    The API answers it with 503 and ``Retry-After``; nothing was changed by the attempt.
+    """
+
+    code = "STORE_UNAVAILABLE"
+
+
+class StoreClosed(StoreUnavailable):
+    """The store is not open (before ``open`` or after ``close``): retrying will not help."""
+
+    code = "STORE_CLOSED"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from oms.risk.limits import RiskLimits, TradingState
+from oms.domain.limits import RiskLimits, TradingState
 from oms.risk.positions import Position, PositionState
 
 if TYPE_CHECKING:

@@ -19,8 +19,19 @@ from decimal import ROUND_CEILING, Decimal
 from oms.domain.accounts import FEES, VENUE, ReservedAccountId, is_reserved
 from oms.domain.commands import ApplyFill, PlaceOrder
 from oms.domain.enums import OrderType, Side
-from oms.domain.errors import InvalidOrder, UnknownInstrument
+from oms.domain.errors import (
+    AccountExists,
+    InsufficientFunds,
+    InvalidFill,
+    InvalidOrder,
+    RiskError,
+    UnknownAccount,
+    UnknownInstrument,
+    UnknownOrder,
+)
 from oms.domain.instruments import Instrument
+from oms.domain.limits import DEFAULT_LIMITS, MARKET_PROTECTION_FALLBACK, RiskLimits, TradingState
+from oms.domain.reasons import Denial
 from oms.risk.account import (
     SECONDS_PER_DAY,
     AccountSnapshot,
@@ -39,18 +50,8 @@ from oms.risk.checks import (
     run_checks,
 )
 from oms.risk.decision import Reservation, RiskDecision
-from oms.risk.errors import (
-    AccountExists,
-    InsufficientFunds,
-    InvalidFill,
-    RiskError,
-    UnknownAccount,
-    UnknownOrder,
-)
 from oms.risk.ledger import LedgerEntry, fill_entry
-from oms.risk.limits import DEFAULT_LIMITS, MARKET_PROTECTION_FALLBACK, RiskLimits, TradingState
 from oms.risk.positions import PositionState
-from oms.risk.reasons import Denial
 from oms.risk.records import Listing, OpenOrder, Recent
 
 _ZERO = Decimal(0)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from oms.domain.accounts import FEES, VENUE
+from oms.domain.errors import RiskError, UnknownAccount
 from oms.risk.account import AccountState, Bucket
-from oms.risk.errors import RiskError, UnknownAccount
 from oms.risk.positions import PositionState
 from oms.risk.records import Listing, OpenOrder
 

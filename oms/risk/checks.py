@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from oms.domain.commands import PlaceOrder
 from oms.domain.instruments import Instrument, InstrumentStatus
+from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.reasons import Denial, RejectReason, deny
 from oms.risk.account import AccountState
-from oms.risk.limits import RiskLimits, TradingState
 from oms.risk.positions import PositionState
-from oms.risk.reasons import Denial, RejectReason, deny
 
 _ZERO = Decimal(0)
 # Enum members bound once: attribute access on an enum class costs more than a global lookup.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from oms.risk.reasons import Denial
+from oms.domain.reasons import Denial
 
 # NamedTuples rather than frozen dataclasses: one of each is built for every accepted order, and
 # a tuple is built several times faster while staying immutable and comparable by value.

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 # The ledger's own accounts are named in the domain, beside the rule that keeps clients off them.
 from oms.domain.accounts import FEES, VENUE
-from oms.risk.errors import UnbalancedEntry
+from oms.domain.errors import UnbalancedEntry
 
 _ZERO = Decimal(0)
 # Builds a NamedTuple straight from a tuple, skipping its Python-level ``__new__``: a fill makes

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
-from oms.store.ports import OrderQuery, StoredOrder
+from oms.engine.ports import OrderQuery, StoredOrder
 
 Key = tuple[float, str]  # (created_at, order_id): the listing's order and its cursor
 # Orders a listing looks at per hold of the lock: a few hundred dict look-ups (~50 us), so the

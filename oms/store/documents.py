@@ -26,7 +26,7 @@ then. ``_id`` is ``"{order_id}:{version:08d}"`` while the order is open and the 
 ``_id`` alone, and writing a batch twice (a retry, a replay) hits duplicate keys that the writer
 ignores, so a replay changes nothing. The design's ``order_events`` and ``executions`` are the
 events of that history (``OrderFilled`` is an execution: id, quantity, price, fee; see
-``oms.store.ports.executions_of``) and ``positions`` are a fold of the executions: none costs a
+``oms.actors.ports.executions_of``) and ``positions`` are a fold of the executions: none costs a
 document of its own. ``(account_id, client_order_id)`` is not a unique index (an order has
 several documents); a client order id is unique per account because the order id is derived
 from it (``oms.domain.order_ids``), and ``_id`` is unique.
@@ -47,7 +47,7 @@ from oms.codec import CodecError, event_from_dict, event_to_dict
 from oms.domain.errors import DomainError
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order, fold
-from oms.store.ports import StoredOrder
+from oms.engine.ports import StoredOrder
 
 ORDER_INDEXES = [
     IndexModel([("order_id", ASCENDING), ("version", DESCENDING)]),

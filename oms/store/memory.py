@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.events import OrderEvent
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
-from oms.risk.errors import AccountExists, UnknownAccount
-from oms.risk.limits import RiskLimits, TradingState
-from oms.store.ports import (
+from oms.engine.ports import (
     AccountRecord,
     AccountRepository,
     Claim,

@@ -64,12 +64,27 @@ from oms.codec import (
     limits_to_dict,
 )
 from oms.config import Settings
+from oms.domain.errors import (
+    AccountExists,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+    UnknownAccount,
+)
 from oms.domain.events import OrderEvent
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.durations import Durations
+from oms.engine.ports import (
+    AccountRecord,
+    AccountRepository,
+    Execution,
+    OrderQuery,
+    OrderRepository,
+    StoredOrder,
+    executions_of,
+)
 from oms.risk.checkpoint import LedgerCheckpoint
-from oms.risk.errors import AccountExists, UnknownAccount
-from oms.risk.limits import RiskLimits, TradingState
 from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
 from oms.store.documents import (
     DOCUMENT_MODELS,
@@ -81,18 +96,6 @@ from oms.store.documents import (
     stored_order,
 )
 from oms.store.memory import answered
-from oms.store.ports import (
-    AccountRecord,
-    AccountRepository,
-    Execution,
-    OrderQuery,
-    OrderRepository,
-    StoreClosed,
-    StoredOrder,
-    StoreError,
-    StoreUnavailable,
-    executions_of,
-)
 from oms.store.recovery_log import (
     CHECKPOINT,
     DELTA_PREFIX,
@@ -245,6 +248,8 @@ def _all_duplicates(error: BulkWriteError) -> bool:
 
 class MongoOrderRepository(OrderRepository):
     """Write-behind orders over MongoDB; see the module docstring."""
+
+    waits_async = True  # ``durable`` waits for the writer on the caller's loop
 
     def __init__(
         self,

@@ -45,6 +45,7 @@ from bson import Binary
 
 from oms.codec import CodecError
 from oms.domain.events import OrderEvent
+from oms.engine.ports import Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import (
     AccountLedger,
     LedgerCheckpoint,
@@ -52,7 +53,6 @@ from oms.risk.checkpoint import (
     RecordFigures,
 )
 from oms.store.batcher import Key
-from oms.store.ports import Execution, StoredOrder, executions_of
 
 Raw = dict[str, Any]
 

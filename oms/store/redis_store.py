@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 from oms.codec import CodecError, order_from_dict, order_to_dict
 from oms.config import Settings
 from oms.domain.orders import Order
+from oms.engine.ports import Claim, IdempotencyStore, OrderCache
 from oms.marketdata import Tick
-from oms.store.ports import Claim, IdempotencyStore, OrderCache
 
 # Claims in one script: per claim i, KEYS[i] is the idempotency key and ARGV[2i-1..2i] the value
 # and TTL. SET NX EX and, on a taken key, reading the holder happen in one atomic step: a key

@@ -49,7 +49,6 @@ end (the latest prices, no stale replay into the venue), and calls ``Engine.on_t
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -63,11 +62,12 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pykka import Future
 
-from oms.actors.aio import reply
 from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
+from oms.engine.aio import reply
+from oms.retrying import retry_until_done
 from oms.stream.codecs import (
     AccountCommand,
     CommandDecoder,
@@ -222,7 +222,7 @@ class StreamIngestion:
         self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
         self.stats = StreamStats()
         self.decoder = CommandDecoder(engine.instruments)
-        self._durable = durable if durable is not None else _store_durable(engine)
+        self._durable = durable if durable is not None else engine.durable
         self._producer = reliable_producer(settings)
         self._dead = _DeadLetters(self._producer, self.stats)
         self._consumer: AIOKafkaConsumer | None = None
@@ -557,36 +557,22 @@ class StreamIngestion:
         """Everything the engine did so far is durable (and published) once this returns."""
         engine = self.engine
         await self._retry("engine idle", lambda: asyncio.wait_for(reply(engine.idle()), 5.0))
-        if self._durable is not None:
-            # The journal is in the store already (wait_idle ran the drain hooks): wait for the
-            # store's writer without blocking the dispatcher on it.
-            await self._retry("store durable", self._durable)
-        else:
-            await self._retry("store flush", lambda: reply(engine.flush()))
+        # The journal is in the store already (wait_idle ran the drain hooks): wait for the
+        # store's writer without blocking the dispatcher on it (``Engine.durable``).
+        await self._retry("store durable", self._durable)
         if self.sink is not None:
             await self._retry("order events", self.sink.drain)
 
     async def _retry(self, what: str, step: Callable[[], Awaitable[Any]]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await step()
-            except Exception as error:  # noqa: BLE001 - retried: never commit past a failure
-                self.stats.barrier_retries += 1
-                logger.warning("durability step %r failed (%r); retrying in %.2fs",
-                               what, error, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            else:
-                return
+        def failed(error: BaseException, _attempt: int, delay: float) -> None:
+            self.stats.barrier_retries += 1
+            logger.warning("durability step %r failed (%r); retrying in %.2fs",
+                           what, error, delay)  # fmt: skip
 
-
-def _store_durable(engine: Engine) -> Barrier | None:
-    """The repository's async ``durable()``, when the store offers one."""
-    durable = getattr(engine.repository, "durable", None)
-    if durable is not None and inspect.iscoroutinefunction(durable):
-        return durable  # type: ignore[no-any-return]
-    return None
+        # Retried: never commit past a failure (any error, so that none is committed past).
+        await retry_until_done(
+            step, retry_on=Exception, initial_s=0.05, max_s=5.0, on_failure=failed
+        )
 
 
 class PriceFeed:

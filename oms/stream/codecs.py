@@ -79,7 +79,14 @@ from oms.codec import (
     parse_amount,
 )
 from oms.domain.accounts import IDENTIFIER, is_reserved
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import (
+    ApplyFill,
+    CancelOrder,
+    OpenAccount,
+    PlaceOrder,
+    SetLimits,
+    SetTradingState,
+)
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
@@ -88,11 +95,10 @@ from oms.domain.events import (
     OrderRejected,
 )
 from oms.domain.instruments import Instrument, InstrumentStatus
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.order_ids import client_order_id_order
 from oms.marketdata import Tick
 from oms.marketdata.tick import InvalidTick
-from oms.risk.limits import RiskLimits, TradingState
-from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
 
 MAX_RECORD_BYTES = 64 * 1024
 

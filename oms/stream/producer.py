@@ -40,7 +40,7 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
-from oms.store.ports import EventSink
+from oms.engine.ports import EventSink
 from oms.stream.bus import CommandBus, OrderCommand
 from oms.stream.codecs import (
     AccountCommand,

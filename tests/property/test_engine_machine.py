@@ -19,11 +19,12 @@ from oms.domain.commands import CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderAccepted, OrderFilled
 from oms.domain.instruments import DEFAULT_INSTRUMENTS
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.transitions import InvalidTransition
 from oms.engine import Engine
+from oms.engine.ports import OrderQuery
 from oms.marketdata import BookLevel, Tick
-from oms.risk import RiskLimits, TradingState
-from oms.store.ports import OrderQuery
+from oms.store.memory import MemoryOrderRepository
 
 ACCOUNTS = ("acc-1", "acc-2", "acc-3")
 SYMBOLS = ("BTC-USD", "ETH-USD")
@@ -56,6 +57,7 @@ class WholeEngine(RuleBasedStateMachine):
         self.now = 1000.0
         self.engine = Engine(
             Settings(simulated_feed=False, max_live_order_actors=4),
+            repository=MemoryOrderRepository(),
             default_limits=RiskLimits(price_collar=COLLAR),
             clock=lambda: self.now,
         )

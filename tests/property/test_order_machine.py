@@ -16,9 +16,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.events import OrderEvent
+from oms.domain.limits import TradingState
 from oms.domain.orders import apply
 from oms.domain.transitions import ORDER_TRANSITIONS
-from oms.risk import TradingState
 from tests.unit.engine_helpers import make_engine, tick
 
 QUANTITY = Decimal("1")

@@ -25,16 +25,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from oms.domain.commands import ApplyFill, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.errors import InsufficientFunds
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, instrument_map
-from oms.risk import (
-    FEES,
-    VENUE,
-    InsufficientFunds,
-    RiskBook,
-    RiskLimits,
-    TradingState,
-    imbalance,
-)
+from oms.domain.limits import RiskLimits, TradingState
+from oms.risk import FEES, VENUE, RiskBook, imbalance
 
 FEE_RATE = Decimal("0.001")
 INSTRUMENTS = instrument_map(DEFAULT_INSTRUMENTS)

@@ -8,9 +8,10 @@ from decimal import Decimal
 from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.limits import RiskLimits
 from oms.engine import Engine
 from oms.marketdata import BookLevel, Tick
-from oms.risk import RiskLimits
+from oms.store.memory import MemoryOrderRepository
 
 FUNDS = {"USD": Decimal(1_000_000), "BTC": Decimal(10), "ETH": Decimal(100), "SOL": Decimal(1000)}
 _ids = itertools.count(1)
@@ -25,6 +26,7 @@ def make_engine(
     """A started engine with a fixed clock and the accounts a1, a2 opened."""
     engine = Engine(
         Settings(max_live_order_actors=max_live, simulated_feed=False),
+        repository=MemoryOrderRepository(),
         default_limits=limits or RiskLimits(price_collar=Decimal("0.10")),
         clock=lambda: 1000.0,
         simulated_venue=simulated_venue,

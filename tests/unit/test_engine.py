@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from oms.actors.aio import reply
-from oms.actors.directory import UnknownOrder
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.errors import UnknownOrder
 from oms.domain.events import (
     CancelReason,
     OrderAccepted,
@@ -20,11 +19,12 @@ from oms.domain.events import (
     OrderPlaced,
     OrderSettled,
 )
+from oms.domain.limits import TradingState
 from oms.domain.orders import Overfill
 from oms.domain.transitions import InvalidTransition
 from oms.engine import Engine
-from oms.risk import TradingState
-from oms.store.ports import OrderQuery
+from oms.engine.aio import reply
+from oms.engine.ports import OrderQuery
 from tests.unit.engine_helpers import cancel, fill, make_engine, place, tick
 
 

@@ -18,11 +18,11 @@ from oms.domain.events import (
     new_order_filled,
     new_order_placed,
 )
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order, apply
 from oms.engine import Engine
-from oms.risk import RiskLimits, TradingState
+from oms.engine.ports import AccountRecord, Execution, OrderQuery, StoredOrder, executions_of
 from oms.store.memory import MemoryOrderRepository
-from oms.store.ports import AccountRecord, Execution, OrderQuery, StoredOrder, executions_of
 from tests.unit.engine_helpers import FUNDS, cancel, place, tick
 
 ACCOUNTS = [AccountRecord("a1", FUNDS), AccountRecord("a2", FUNDS)]

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from oms.engine.ports import AccountRecord
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
-from oms.store.ports import AccountRecord
 
 
 def test_screen_accounts_when_ids_are_reserved_or_malformed_then_leaves_them_out_with_reasons() -> (

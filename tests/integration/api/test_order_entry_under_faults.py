@@ -20,16 +20,16 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from oms.actors.aio import reply
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.config import Settings
 from oms.domain.order_ids import client_order_id_order
 from oms.engine import Engine
-from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache
-from oms.store.ports import IdempotencyStore, OrderCache, OrderQuery
+from oms.engine.aio import reply
+from oms.engine.ports import IdempotencyStore, OrderCache, OrderQuery
+from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.bus import CommandBus
+from oms.stream.engine_bus import EngineCommandBus
 from oms.stream.names import TopicNames
 from oms.stream.producer import KafkaCommandBus
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
@@ -99,6 +99,7 @@ async def _door(
         idempotency,
         cache,
         market_poll_s=None,
+        accounts=MemoryAccountRepository(),
     )
     try:
         async with TestClient(TestServer(app)) as client:

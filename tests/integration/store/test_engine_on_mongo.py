@@ -10,8 +10,8 @@ from pymongo import MongoClient
 
 from oms.config import Settings
 from oms.domain.enums import OrderStatus
+from oms.domain.limits import RiskLimits
 from oms.engine import Engine
-from oms.risk import RiskLimits
 from oms.store.mongo import MongoOrderRepository
 from tests.unit.engine_helpers import FUNDS, place, tick
 

@@ -10,10 +10,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.config import Settings
-from oms.risk.errors import AccountExists, UnknownAccount
-from oms.risk.limits import RiskLimits, TradingState
+from oms.domain.errors import AccountExists, UnknownAccount
+from oms.domain.limits import RiskLimits, TradingState
+from oms.engine.ports import AccountRecord
 from oms.store.mongo import MongoAccountRepository, init_database, is_ferretdb
-from oms.store.ports import AccountRecord
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from pymongo import AsyncMongoClient
 
 from oms.config import Settings
 from oms.domain.enums import OrderStatus
+from oms.domain.errors import StoreClosed, StoreUnavailable
+from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.documents import OrderDocument
-from oms.store.mongo import MongoOrderRepository, StoreClosed, StoreUnavailable
-from oms.store.ports import OrderQuery, StoredOrder
+from oms.store.mongo import MongoOrderRepository
 from oms.store.recovery_log import delta_document, epoch_collection
 from tests.unit.store.histories import open_history, settled_history, states
 

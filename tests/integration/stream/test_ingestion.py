@@ -19,14 +19,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from oms.actors.aio import reply
 from oms.config import Settings
-from oms.domain.commands import CancelOrder, PlaceOrder
+from oms.domain.commands import CancelOrder, OpenAccount, PlaceOrder, SetTradingState
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.limits import RiskLimits, TradingState
 from oms.engine import Engine
+from oms.engine.aio import reply
 from oms.marketdata import BookLevel, Tick
-from oms.risk import RiskLimits, TradingState
-from oms.risk.supervisor import OpenAccount, SetTradingState
 from oms.store.memory import MemoryOrderRepository
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import decode_event, encode_tick

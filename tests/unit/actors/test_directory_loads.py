@@ -16,20 +16,21 @@ from typing import Any
 
 import pytest
 
-from oms.actors.directory import LOAD_RETRY_FIRST_S, OrderDirectory, UnknownOrder
+from oms.actors.directory import LOAD_RETRY_FIRST_S, OrderDirectory
 from oms.actors.messages import GetOrder
 from oms.actors.runtime import DispatchFuture
 from oms.codec import CodecError
 from oms.config import Settings
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus
+from oms.domain.errors import StoreClosed, StoreUnavailable, UnknownOrder
 from oms.domain.events import OrderCancelled, OrderPlaced
+from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order, fold
 from oms.domain.transitions import InvalidTransition, Trigger
 from oms.engine import Engine
-from oms.risk import RiskLimits
+from oms.engine.ports import StoredOrder
 from oms.store.memory import MemoryOrderRepository, answered
-from oms.store.ports import StoreClosed, StoredOrder, StoreUnavailable
 from tests.unit.engine_helpers import FUNDS, cancel, place, tick
 from tests.unit.store.histories import settled_history
 

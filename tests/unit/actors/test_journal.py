@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 from oms.actors.journal import Journal
 from oms.domain.events import OrderEvent
+from oms.engine.ports import EventSink
 from oms.store.memory import MemoryOrderRepository
-from oms.store.ports import EventSink
 from tests.unit.store.histories import open_history, settled_history, states
 
 

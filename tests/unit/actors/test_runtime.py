@@ -11,7 +11,6 @@ from typing import Any
 import pykka
 import pytest
 
-from oms.actors.aio import reply, to_asyncio
 from oms.actors.runtime import (
     BlockingOnDispatcher,
     DispatchedActor,
@@ -19,6 +18,7 @@ from oms.actors.runtime import (
     DispatchFuture,
     tell,
 )
+from oms.engine.aio import reply, to_asyncio
 
 
 class Add:

@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.durations import Durations
 from oms.engine import Engine
+from oms.engine.ports import AccountRecord
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
-from oms.store.ports import AccountRecord
+from oms.stream.engine_bus import EngineCommandBus
 from tests.unit.engine_helpers import FUNDS, make_engine, tick
 
 

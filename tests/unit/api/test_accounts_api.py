@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from oms.api.problems import PROBLEM_CONTENT_TYPE
-from oms.risk import RiskLimits, TradingState
-from oms.risk.supervisor import OpenAccount, SetTradingState
+from oms.domain.commands import OpenAccount, SetTradingState
+from oms.domain.limits import RiskLimits, TradingState
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 from tests.unit.engine_helpers import tick

@@ -9,7 +9,8 @@ from oms.api.encoding import account_json, order_json, positions_json
 from oms.api.orders import as_new
 from oms.domain.enums import Side
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, instrument_map
-from oms.risk import AccountSnapshot, Balance, Position, RiskLimits, TradingState
+from oms.domain.limits import RiskLimits, TradingState
+from oms.risk import AccountSnapshot, Balance, Position
 from tests.unit.risk.risk_builders import ACCOUNT, NOW, fill, make_book, place
 
 INSTRUMENTS = instrument_map(DEFAULT_INSTRUMENTS)  # BTC-USD ticks 0.01, SOL-USD 0.001

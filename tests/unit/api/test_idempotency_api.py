@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from oms.actors.aio import reply
 from oms.api.order_request import parse_order_request
 from oms.api.services import SERVICES_KEY
-from oms.store.ports import OrderQuery
+from oms.engine.aio import reply
+from oms.engine.ports import OrderQuery
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 

@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.api.listener import CappedSite, start_listener
-from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache
+from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
+from oms.stream.engine_bus import EngineCommandBus
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 
@@ -48,6 +48,7 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
         MemoryOrderCache(),
         partitions_assigned=lambda: True,
         ready_probe=_ready,
+        accounts=MemoryAccountRepository(),
     )
     runner, site = await start_listener(app, settings)
     try:

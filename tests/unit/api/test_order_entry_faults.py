@@ -16,17 +16,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.errors import KafkaConnectionError
 from pymongo.errors import ServerSelectionTimeoutError
 
-from oms.actors.aio import reply
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.api.order_request import parse_order_request
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
 from oms.domain.order_ids import client_order_id_order, idempotency_key_order
 from oms.engine import Engine
+from oms.engine.aio import reply
+from oms.engine.ports import AccountRecord, Claim, IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryOrderCache
-from oms.store.ports import AccountRecord, Claim, IdempotencyStore, OrderCache, OrderQuery
 from oms.stream.bus import OrderCommand
+from oms.stream.engine_bus import EngineCommandBus
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 

@@ -12,14 +12,20 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
-from oms.api.engine_bus import EngineCommandBus
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
+from oms.domain.errors import StoreUnavailable
+from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.risk import RiskLimits
-from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache, MemoryOrderRepository
-from oms.store.ports import OrderQuery, StoredOrder, StoreUnavailable
+from oms.engine.ports import OrderQuery, StoredOrder
+from oms.store.memory import (
+    MemoryAccountRepository,
+    MemoryIdempotencyStore,
+    MemoryOrderCache,
+    MemoryOrderRepository,
+)
+from oms.stream.engine_bus import EngineCommandBus
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import FUNDS, tick
 
@@ -69,6 +75,7 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
         MemoryIdempotencyStore(),
         MemoryOrderCache(),
         partitions_assigned=lambda: True,
+        accounts=MemoryAccountRepository(),
     )
     async with TestClient(TestServer(app)) as test_client:
         yield test_client

@@ -7,7 +7,8 @@ from decimal import Decimal
 from oms.domain.commands import ApplyFill, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, instrument_map
-from oms.risk import RiskBook, RiskLimits
+from oms.domain.limits import RiskLimits
+from oms.risk import RiskBook
 
 FEE_RATE = Decimal("0.001")
 BTC_PRICE = Decimal("50000.00")

@@ -8,9 +8,10 @@ import pytest
 from risk_builders import ACCOUNT, NOW, fill, make_book, place
 
 from oms.domain.enums import Side
-from oms.domain.errors import InvalidOrder, UnknownInstrument
+from oms.domain.errors import InvalidOrder, RiskError, UnknownInstrument, UnknownOrder
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, instrument_map
-from oms.risk import CHECKS, DEFAULT_LIMITS, RiskBook, RiskError, RiskLimits, UnknownOrder
+from oms.domain.limits import DEFAULT_LIMITS, RiskLimits
+from oms.risk import CHECKS, RiskBook
 from oms.risk.checks import (
     check_buying_power,
     check_instrument_trading,

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from oms.domain.enums import Side
+from oms.domain.errors import RiskError, UnknownAccount
 from oms.risk import FEES, VENUE, RiskBook
 from oms.risk.checkpoint import LedgerCheckpoint
-from oms.risk.errors import RiskError, UnknownAccount
 from tests.unit.risk.risk_builders import ACCOUNT, NOW, fill, make_book, place
 
 OPENING = {ACCOUNT: {"USD": Decimal(100000), "BTC": Decimal(2), "ETH": Decimal(0)}}

@@ -9,7 +9,9 @@ from risk_builders import ACCOUNT, NOW, fill, make_book, place
 
 from oms.domain.enums import Side
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, InstrumentStatus, instrument_map
-from oms.risk import Denial, RejectReason, RiskBook, RiskLimits, TradingState
+from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.reasons import Denial, RejectReason
+from oms.risk import RiskBook
 
 
 def reasons(denials: tuple[Denial, ...]) -> list[RejectReason]:

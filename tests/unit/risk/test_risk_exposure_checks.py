@@ -7,7 +7,9 @@ from decimal import Decimal
 from risk_builders import ACCOUNT, NOW, fill, make_book, place
 
 from oms.domain.enums import Side
-from oms.risk import Denial, RejectReason, RiskBook, RiskLimits
+from oms.domain.limits import RiskLimits
+from oms.domain.reasons import Denial, RejectReason
+from oms.risk import RiskBook
 
 D = Decimal
 DAY = 86_400.0

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from oms.risk import FEES, VENUE, LedgerEntry, Posting, UnbalancedEntry, imbalance
+from oms.domain.errors import UnbalancedEntry
+from oms.risk import FEES, VENUE, LedgerEntry, Posting, imbalance
 from oms.risk import require_balanced as balanced
 from oms.risk.ledger import fill_entry
 

@@ -11,19 +11,16 @@ from risk_builders import fill as fill_of
 from oms.domain.accounts import ReservedAccountId
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import Side
-from oms.risk import (
-    FEES,
-    VENUE,
+from oms.domain.errors import (
     AccountExists,
-    Balance,
     InsufficientFunds,
     InvalidFill,
-    RejectReason,
-    RiskLimits,
     UnknownAccount,
     UnknownOrder,
-    imbalance,
 )
+from oms.domain.limits import RiskLimits
+from oms.domain.reasons import RejectReason
+from oms.risk import FEES, VENUE, Balance, imbalance
 
 D = Decimal
 

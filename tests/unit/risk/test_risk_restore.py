@@ -7,9 +7,8 @@ from decimal import Decimal
 import pytest
 
 from oms.domain.enums import Side
-from oms.domain.errors import UnknownInstrument
+from oms.domain.errors import RiskError, UnknownAccount, UnknownInstrument
 from oms.risk import RiskBook
-from oms.risk.errors import RiskError, UnknownAccount
 from tests.unit.risk.risk_builders import ACCOUNT, NOW, fill, make_book, place
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from oms.domain.enums import OrderStatus
+from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.batcher import IdFilter, WriteBehind
 from oms.store.documents import OrderDocument, order_document, order_document_id, stored_order
-from oms.store.ports import OrderQuery, StoredOrder
 from tests.unit.store.histories import open_history, settled_history, states
 
 

@@ -19,7 +19,7 @@ from oms.codec import (
     order_to_dict,
     parse_amount,
 )
-from oms.risk.limits import DEFAULT_LIMITS, RiskLimits
+from oms.domain.limits import DEFAULT_LIMITS, RiskLimits
 from tests.unit.store.histories import cancelled_history, rejected_history, settled_history, states
 
 HISTORIES = [settled_history("o-1"), rejected_history("o-2"), cancelled_history("o-3")]

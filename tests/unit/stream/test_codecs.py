@@ -11,7 +11,14 @@ import orjson
 import pytest
 
 from oms.api.ids import order_id_for
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import (
+    ApplyFill,
+    CancelOrder,
+    OpenAccount,
+    PlaceOrder,
+    SetLimits,
+    SetTradingState,
+)
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import (
     CancelReason,
@@ -24,10 +31,9 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.order_ids import client_order_id_order
 from oms.marketdata import BookLevel, Tick
-from oms.risk.limits import RiskLimits, TradingState
-from oms.risk.supervisor import OpenAccount, SetLimits, SetTradingState
 from oms.stream.codecs import (
     MAX_RECORD_BYTES,
     CommandDecoder,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from oms.risk import Denial, RejectReason
-from oms.risk.reasons import deny
+from oms.domain.reasons import Denial, RejectReason, deny
 
 
 def test_str_when_denial_has_figures_then_renders_code_and_key_values() -> None:

@@ -8,7 +8,6 @@ engine asks it the rest (accounts, limits, kill switch, dry runs, snapshots) and
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -17,9 +16,11 @@ from pykka import ActorDeadError, ActorRef
 
 from oms.actors.messages import Accept, RiskAnswer, Settle, Settled
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
-from oms.domain.commands import PlaceOrder
+from oms.domain.commands import OpenAccount, PlaceOrder, SetLimits, SetTradingState
 from oms.domain.errors import DomainError
-from oms.risk import AccountSnapshot, Denial, RiskBook, RiskLimits, TradingState
+from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.reasons import Denial
+from oms.risk import AccountSnapshot, RiskBook
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
@@ -27,40 +28,10 @@ _new = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
-class OpenAccount:
-    """Open an account with starting balances (and limits; the book's defaults if None).
-
-    ``exist_ok``: an account already open is left as it is (the opening, recorded once in the
-    store, reaching the replica that owns the account after this one opened it too).
-    """
-
-    account_id: str
-    balances: Mapping[str, Decimal]
-    limits: RiskLimits | None = None
-    exist_ok: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SetLimits:
-    """Replace an account's limits."""
-
-    account_id: str
-    limits: RiskLimits
-
-
-@dataclass(frozen=True, slots=True)
 class GetLimits:
     """An account's limits."""
 
     account_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class SetTradingState:
-    """Flip the kill switch of one account (or the global one when ``account_id`` is None)."""
-
-    state: TradingState
-    account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

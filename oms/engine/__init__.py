@@ -3,7 +3,7 @@
 It wires one ``Dispatcher`` (one thread) running the order actors, their directory, the risk
 supervisor and the simulated venue, around the store ports it is handed. Every method returns
 at once: queries and commands give a pykka ``Future`` (``.get()`` in a thread, or
-``await oms.actors.aio.reply(future)`` in an event loop, which never blocks the loop);
+``await oms.engine.aio.reply(future)`` in an event loop, which never blocks the loop);
 fire-and-forget methods return None.
 
 Order reads (``get_order``, ``list_orders``, ``order_events``) never touch the dispatcher: the
@@ -35,38 +35,33 @@ from oms.actors.messages import (
 )
 from oms.actors.order import OrderContext
 from oms.actors.runtime import ActorFailure, Dispatcher, DispatchFuture
-from oms.actors.venue import CountResting, GetBook, SimulatedVenue
-from oms.config import Settings
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
-from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from oms.domain.errors import DomainError
-from oms.domain.events import OrderEvent
-from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
-from oms.domain.orders import Order
-from oms.marketdata import MarketData, SimulatedFeed, Tick
-from oms.risk import (
-    DEFAULT_LIMITS,
-    AccountSnapshot,
-    Denial,
-    RiskBook,
-    RiskLimits,
-    TradingState,
-)
-from oms.risk.checkpoint import LedgerCheckpoint
-from oms.risk.supervisor import (
+from oms.actors.supervisor import (
     GetLimits,
     GetSnapshot,
     GetTotals,
     MarkPrice,
-    OpenAccount,
     RiskSupervisor,
-    SetLimits,
-    SetTradingState,
     Validate,
 )
-from oms.store.memory import MemoryOrderRepository
-from oms.store.mongo import StoreError
-from oms.store.ports import (
+from oms.actors.venue import CountResting, GetBook, SimulatedVenue
+from oms.config import Settings
+from oms.domain.commands import (
+    ApplyFill,
+    CancelOrder,
+    OpenAccount,
+    PlaceOrder,
+    SetLimits,
+    SetTradingState,
+)
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.errors import DomainError, StoreError
+from oms.domain.events import OrderEvent
+from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from oms.domain.limits import DEFAULT_LIMITS, RiskLimits, TradingState
+from oms.domain.orders import Order
+from oms.domain.reasons import Denial
+from oms.engine.aio import to_asyncio
+from oms.engine.ports import (
     AccountRecord,
     EventSink,
     Execution,
@@ -75,6 +70,9 @@ from oms.store.ports import (
     StoredOrder,
     executions_of,
 )
+from oms.marketdata import MarketData, SimulatedFeed, Tick
+from oms.risk import AccountSnapshot, RiskBook
+from oms.risk.checkpoint import LedgerCheckpoint
 from oms.venue import Matcher, VenueOrder
 
 T = TypeVar("T")
@@ -103,19 +101,19 @@ class Engine:
         self,
         settings: Settings,
         *,
-        repository: OrderRepository | None = None,
+        repository: OrderRepository,
         sink: EventSink | None = None,
         instruments: Sequence[Instrument] = DEFAULT_INSTRUMENTS,
         default_limits: RiskLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
         simulated_venue: bool = True,
     ) -> None:
-        """Build (not start) the engine; ``repository`` defaults to an in-memory one."""
+        """Build (not start) the engine on the order repository ``service`` (or a test) gives it."""
         self.settings = settings
         self.clock = clock
         listed = {i.symbol: i for i in instruments if i.symbol in settings.symbols}
         self.instruments: Mapping[str, Instrument] = listed
-        self.repository = repository if repository is not None else MemoryOrderRepository()
+        self.repository = repository
         self.dispatcher = Dispatcher("oms-engine", refusal=is_refusal)
         self._beat_sent: float | None = None  # when the heartbeat in flight was posted
         self.journal = Journal(self.repository, sink)
@@ -222,6 +220,18 @@ class Engine:
             self.repository.flush()
 
         return self._on_dispatcher(barrier)
+
+    async def durable(self) -> None:
+        """Return once everything saved so far is durable, from the caller's event loop.
+
+        A write-behind store is waited for on the loop (its writer, not the dispatcher, does the
+        work); any other is flushed on the dispatcher (``flush``). Call it once the engine is
+        idle (``idle``) so that the journal has handed the store everything.
+        """
+        if self.repository.waits_async:
+            await self.repository.durable()
+        else:
+            await to_asyncio(self.flush())
 
     # -- recovery --------------------------------------------------------------------------
 
@@ -463,7 +473,7 @@ class Engine:
         """Call ``listener(batch_of_events)`` after each journal flush; returns unsubscribe.
 
         It runs on the engine thread: hand the batch on at once (for asyncio:
-        ``oms.actors.aio.queue_listener``).
+        ``oms.engine.aio.queue_listener``).
         """
         return self.journal.subscribe(listener)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from oms.actors.aio import reply
 from oms.engine import Engine
+from oms.engine.aio import reply
 from oms.stream.bus import CommandBus, OrderCommand
 from oms.stream.codecs import AccountCommand
 

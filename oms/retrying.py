@@ -1,0 +1,51 @@
+"""The one retry policy of the process: retry a step until it succeeds, backing off exponentially.
+
+Used wherever giving up would lose something accepted (the ingestion's durability barrier, the
+store's writes): such a step is retried for as long as it fails, each failure reported to the
+caller (for its counters and logs), the pause doubling from ``initial_s`` up to ``max_s``.
+Built on tenacity, so every such loop shares one tested implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+__all__ = ["retry_until_done"]
+
+T = TypeVar("T")
+
+OnFailure = Callable[[BaseException, int, float], None]
+"""Told of each failure: the error, the attempt that failed (0 first) and the pause before the next."""
+
+
+async def retry_until_done(
+    step: Callable[[], Awaitable[T]],
+    *,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    initial_s: float,
+    max_s: float,
+    on_failure: OnFailure,
+) -> T:
+    """``await step()`` until it returns; an error other than ``retry_on`` propagates at once."""
+
+    def report(state: RetryCallState) -> None:
+        outcome, action = state.outcome, state.next_action
+        assert outcome is not None  # tenacity sets both before a sleep
+        assert action is not None
+        error = outcome.exception()
+        assert error is not None
+        on_failure(error, state.attempt_number - 1, action.sleep)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(retry_on),
+        wait=wait_exponential(multiplier=initial_s, max=max_s),
+        before_sleep=report,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await step()
+    raise AssertionError("unreachable: tenacity retries until the step returns or raises")
