@@ -7,6 +7,7 @@ no configuration at all. Nothing else in the project reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -70,6 +71,14 @@ class Settings:
     fee_rate: Decimal = Decimal("0.001")
     # Operations
     log_level: str = "INFO"
+    # "json": one JSON object per line (the container's default, set in the Dockerfile);
+    # "text": one readable line per record, for a terminal.
+    log_format: str = "text"
+    # One log line per HTTP request (logger ``oms.access``); false keeps only its warnings.
+    access_log: bool = True
+    # This process's name on every log line and in /metrics' oms_info; empty: the host name
+    # (the pod's name in Kubernetes).
+    replica: str = ""
     # A log record of the same kind (logger, level, template) repeats at most once per window.
     log_repeat_window_s: float = 10.0
     # /health fails when the engine thread has not run a heartbeat for this long.
@@ -104,7 +113,19 @@ class Settings:
             if raw is None:
                 continue
             values[f.name] = _parse(f.name, f.type, raw)
+            allowed = _CHOICES.get(f.name)
+            if allowed is not None and values[f.name] not in allowed:
+                raise SettingsError(
+                    f"OMS_{f.name.upper()}={raw!r} is not one of {', '.join(allowed)}"
+                )
         return cls(**values)
+
+    def replica_name(self) -> str:
+        """This process's name in logs and metrics: ``replica``, else the host's name."""
+        return self.replica or socket.gethostname()
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {"log_format": ("json", "text")}
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
