@@ -31,6 +31,7 @@ from pymongo import AsyncMongoClient
 from oms.actors.runtime import ActorFailure, tune_gc
 from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
+from oms.api.metrics import Labelled
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
@@ -264,10 +265,10 @@ def _pipeline(
     sink: KafkaEventSink,
     skips: Skips,
     connections_refused: Callable[[], int],
-) -> Callable[[], dict[str, float | Durations]]:
+) -> Callable[[], dict[str, float | Durations | Labelled]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
-    def figures() -> dict[str, float | Durations]:
+    def figures() -> dict[str, float | Durations | Labelled]:
         stats = ingestion.stats
         return {
             "store_backlog_orders": repository.backlog,
@@ -280,6 +281,9 @@ def _pipeline(
             "ingest_commit_failures_total": stats.commit_failures,
             "ingest_barrier_retries_total": stats.barrier_retries,
             "dead_letters_total": stats.dead_letters,
+            # Copied: the ingestion adds keys while the scrape walks them.
+            "dead_letters_by_reason_total": Labelled("reason", dict(stats.by_reason)),
+            "ticks_total": Labelled("symbol", dict(stats.ticks_by_symbol)),
             "events_published_total": sink.published,
             "events_failed_total": sink.failed,
             "recovery_skipped_records": skips.distinct,
