@@ -338,7 +338,8 @@ async def serve(settings: Settings) -> int:
     stopping.cancel()
     starting.result()  # a failed start raises here, after it stopped what it had started
     tune_gc()
-    print(f"oms serving on http://{settings.http_host}:{settings.http_port}", flush=True)
+    # Logged, not printed: in JSON, every line the process writes is one object.
+    logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
     failed = asyncio.create_task(service.failed.wait(), name="oms-engine-failed")
     signalled = asyncio.create_task(stop.wait(), name="oms-stop-signal")
     await asyncio.wait((failed, signalled), return_when=asyncio.FIRST_COMPLETED)
@@ -347,9 +348,9 @@ async def serve(settings: Settings) -> int:
     status = 0
     if service.failed.is_set():
         status = EXIT_ENGINE_FAILED
-        print(f"oms engine failed: {service.engine_trouble()}; stopping", flush=True)
+        logger.critical("oms engine failed: %s; stopping", service.engine_trouble())
     else:
-        print("oms stopping", flush=True)
+        logger.info("oms stopping")
     # The last resort if even the bounded stop cannot end (a thread stuck in I/O).
     watchdog = threading.Timer(settings.shutdown_timeout_s + 5.0, os._exit, (status or 1,))
     watchdog.daemon = True

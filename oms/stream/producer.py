@@ -169,7 +169,7 @@ class PartitionedBatches:
         await producer.partitions_for(topic)
         return cls(producer, topic, partitioner)
 
-    def add(self, key: bytes | None, value: bytes, headers: Headers = ()) -> None:
+    def add(self, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
         """Append one record to its partition's current batch (a new one when that is full)."""
         builders = None if key is None else self._routes.get(key)
         if builders is None:
@@ -214,7 +214,7 @@ class PartitionedBatches:
 
 
 Records = list[tuple[bytes | None, bytes]]
-Headers = Sequence[tuple[str, bytes]]
+Headers = list[tuple[str, bytes]]  # a list: aiokafka's record builder takes nothing else
 
 
 def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any, Records]]:
