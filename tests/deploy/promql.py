@@ -84,11 +84,13 @@ def sample_names(exposition: str) -> set[str]:
 
 
 def tool(name: str) -> str:
-    """The path of Debian's ``prometheus`` package's ``name`` (``promtool``, ``prometheus``)."""
-    path = shutil.which(name)
+    """The path of Debian's ``prometheus`` package's ``name`` (``promtool``, ``prometheus``):
+    the one ``make up`` unpacks under ``.devenv/``, else one installed on the machine."""
+    unpacked = ROOT / ".devenv" / "prometheus" / "usr" / "bin" / name
+    path = str(unpacked) if unpacked.exists() else shutil.which(name)
     if path is None:
         pytest.fail(
-            f"{name} is not installed: `make up` (devenv/devenv.py) installs Debian's prometheus"
-            " package, or `apt-get install -y prometheus`"
+            f"{name} is missing: `make up` (devenv/devenv.py) unpacks Debian's prometheus"
+            " package under .devenv/ (or `apt-get install -y prometheus`)"
         )
     return path

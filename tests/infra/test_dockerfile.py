@@ -68,6 +68,7 @@ def test_healthcheck_asks_health_and_entry_point_is_oms_serve() -> None:
     assert runtime["ENTRYPOINT"] == '["oms"]'
     assert runtime["CMD"] == '["serve"]'
     assert "OMS_HTTP_HOST=0.0.0.0" in runtime["ENV"]
+    assert "OMS_LOG_FORMAT=json" in runtime["ENV"]  # one JSON object per log line
     assert runtime["EXPOSE"] == "8080"
 
 
