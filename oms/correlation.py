@@ -4,8 +4,10 @@ A request id is taken from the caller (``X-Request-ID`` over HTTP, the ``request
 a record on ``orders``) when it is a sane one, else made here. It rides on the command (its
 ``request_id`` field), on the Kafka record of the command (a header, so the record's JSON schema
 does not change), on the order event the command causes, and on every log line written while
-the request or the record is handled: those read the context variables below, which the API's
-middleware and the ingestion set (``oms.logs`` puts them on each record).
+the request or the record is handled: those read the context below (``scope``, ``bind``), which
+the API's middleware and the routes set (``oms.logs`` puts it on each record); a line written
+outside that context (the engine's thread, the ingestion's batches) passes the ids it knows as
+``extra``.
 
 Pure: no I/O, nothing of the project imported, so every layer may use it.
 """
@@ -16,7 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 
 HTTP_HEADER = "X-Request-ID"
 KAFKA_HEADER = "request_id"
@@ -25,20 +27,14 @@ KAFKA_HEADER = "request_id"
 # split or forged with it), short enough to log on every line.
 _SANE = re.compile(r"[\x21-\x7e]{1,128}")
 
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-order_id: ContextVar[str | None] = ContextVar("order_id", default=None)
-account_id: ContextVar[str | None] = ContextVar("account_id", default=None)
-command_id: ContextVar[str | None] = ContextVar("command_id", default=None)
+FIELDS = ("request_id", "order_id", "account_id", "command_id")
+"""Every correlation field a log line may carry, in the order a text line shows them."""
+_NAMES = frozenset(FIELDS)
 
-FIELDS: tuple[tuple[str, ContextVar[str | None]], ...] = (
-    ("request_id", request_id),
-    ("order_id", order_id),
-    ("account_id", account_id),
-    ("command_id", command_id),
-)
-"""Every correlation field a log line may carry, with the variable that holds it."""
-
-_VARS = dict(FIELDS)
+# One variable holding the fields of the current request or record, rather than one variable
+# per field: entering a request is one set and one reset, binding a field is a dict store (the
+# access path pays this on every request).
+_fields: ContextVar[dict[str, str] | None] = ContextVar("correlation", default=None)
 
 
 def new_request_id() -> str:
@@ -82,34 +78,60 @@ def kafka_headers(request: str | None) -> list[tuple[str, bytes]]:
 
 
 def bind(**fields: str | None) -> None:
-    """Set correlation fields for the rest of the current context (a request's task: the API
-    middleware resets them when the request ends)."""
+    """Set correlation fields (None clears one) for the rest of the current scope: a request's
+    (the API middleware opens one per request), else the current context."""
+    _check(fields)
+    current = _fields.get()
+    if current is None:
+        current = {}
+        _fields.set(current)
     for name, value in fields.items():
-        _VARS[name].set(value)
+        if value is None:
+            current.pop(name, None)
+        else:
+            current[name] = value
 
 
 @contextmanager
 def scope(**fields: str | None) -> Iterator[None]:
-    """Set correlation fields inside the ``with`` block only; whatever is bound inside it
-    (these fields or others) is undone when it ends."""
-    unknown = set(fields) - set(_VARS)
-    if unknown:
-        raise TypeError(f"not correlation fields: {', '.join(sorted(unknown))}")
-    tokens: list[tuple[ContextVar[str | None], Token[str | None]]] = [
-        (var, var.set(fields[name] if name in fields else var.get())) for name, var in FIELDS
-    ]
+    """Correlation fields for the ``with`` block only, on top of the enclosing ones; whatever
+    is bound inside it is undone when it ends."""
+    _check(fields)
+    inner = dict(_fields.get() or {})
+    for name, value in fields.items():
+        if value is None:
+            inner.pop(name, None)
+        else:
+            inner[name] = value
+    token = _fields.set(inner)
     try:
         yield
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
+        _fields.reset(token)
+
+
+@contextmanager
+def request(request_id: str) -> Iterator[None]:
+    """A scope of its own for one request: its id, and nothing of any enclosing scope."""
+    token = _fields.set({"request_id": request_id})
+    try:
+        yield
+    finally:
+        _fields.reset(token)
+
+
+def get(name: str) -> str | None:
+    """One correlation field as set now, or None."""
+    current = _fields.get()
+    return None if current is None else current.get(name)
 
 
 def current() -> dict[str, str]:
     """The correlation fields set now (the unset ones left out)."""
-    found: dict[str, str] = {}
-    for name, var in FIELDS:
-        value = var.get()
-        if value is not None:
-            found[name] = value
-    return found
+    return dict(_fields.get() or {})
+
+
+def _check(fields: dict[str, str | None]) -> None:
+    if not _NAMES.issuperset(fields):
+        unknown = ", ".join(sorted(set(fields) - _NAMES))
+        raise TypeError(f"not correlation fields: {unknown}")

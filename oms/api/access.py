@@ -3,7 +3,7 @@
 The request id is the caller's ``X-Request-ID`` when it is a sane one (``oms.correlation``),
 else a new one; it is echoed in the answer's ``X-Request-ID`` (WebSocket upgrades and problem
 answers included), set in the logging context for every line written while the request is
-handled, and the routes put it on the commands they send (``oms.correlation.request_id``).
+handled, and the routes put it on the commands they send (``oms.correlation.get``).
 
 One line per request goes to the ``oms.access`` logger once it is answered: method, path (never
 the query: it may name accounts), status, duration and the caller's key id when there is one.
@@ -39,7 +39,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
     status = 500
-    with correlation.scope(request_id=request_id, order_id=None, account_id=None, command_id=None):
+    with correlation.request(request_id):
         try:
             response = await handler(request)
         except web.HTTPException as exc:

@@ -76,7 +76,7 @@ def new_order(request: OrderRequest, order_id: str, created_at: float) -> PlaceO
         price=request.price,
         time_in_force=request.time_in_force,
         created_at=created_at,
-        request_id=correlation.request_id.get(),
+        request_id=correlation.get("request_id"),
     )
 
 
@@ -256,7 +256,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         order_id=order.order_id,
         account_id=order.account_id,
         requested_at=services.clock(),
-        request_id=correlation.request_id.get(),
+        request_id=correlation.get("request_id"),
     )
     correlation.bind(command_id=command.command_id)
     await services.send([command], services.deadline())

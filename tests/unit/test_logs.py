@@ -11,6 +11,8 @@ from oms import correlation
 from oms.config import Settings
 from oms.logs import ACCESS_LOGGER, ContextFilter, RepeatFilter, configure, formatter
 
+_GATHERED = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+
 
 class Clock:
     """A clock the test moves."""
@@ -164,6 +166,7 @@ def test_text_when_logged_in_a_request_context_then_the_ids_end_the_line() -> No
 def test_configure_when_the_format_is_json_then_the_root_writes_json() -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
+    gathered = [(name, getattr(logging, name)) for name in _GATHERED]
     try:
         configure(Settings(log_format="json", replica="r-9"))
         handler = root.handlers[0]
@@ -174,5 +177,7 @@ def test_configure_when_the_format_is_json_then_the_root_writes_json() -> None:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+        for name, value in gathered:  # what configure turns off for the whole process
+            setattr(logging, name, value)
 
     assert (line["msg"], line["replica"]) == ("hello", "r-9")
