@@ -52,6 +52,7 @@ from oms.risk import (
     RiskLimits,
     TradingState,
 )
+from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.supervisor import (
     GetLimits,
     GetSnapshot,
@@ -229,22 +230,30 @@ class Engine:
         open_orders: Sequence[StoredOrder],
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
+        ledger: LedgerCheckpoint | None = None,
     ) -> Future[RecoverySummary]:
         """Rebuild one replica's state from the store after a restart (a crash included).
 
         Call it once, after ``start`` and before any command, tick or fill reaches the engine.
         ``open_orders`` are the store's open orders with their histories, ``accounts`` every
-        stored account (opening balances and limits), ``executions`` every stored fill (of open
-        and ended orders). The rules, all on the engine thread:
+        stored account (opening balances and limits), ``ledger`` a checkpoint of some accounts
+        (``checkpoint``: their figures when nothing was in flight; None: none), ``executions``
+        the stored fills the checkpoint does not hold (with no checkpoint, every stored fill, of
+        open and ended orders). The rules, all on the engine thread:
 
         - Accounts: one not open yet is opened with its opening balances and limits.
-        - Balances and positions: every stored fill is booked again, in execution time order,
-          through the risk book's own ``post_fill``; an ended order's record is restored with
-          exactly what its fills cost and released after them, so the account ends with
-          opening balances + every stored fill.
-        - Reservations: an open accepted order (ACCEPTED, PARTIALLY_FILLED, FILLED) gets back
-          what its acceptance reserved (at its stored protection price), less what its stored
-          fills took: as if it had never stopped. A NEW order has nothing reserved.
+        - The checkpoint: its accounts take its balances, positions and PnL, each of its open
+          records comes back as it was (what is left reserved and unfilled, the fills it booked),
+          and ``VENUE`` and ``FEES`` get these accounts' share (``oms.risk.checkpoint``).
+        - Balances and positions: every given fill is booked again, in execution time order,
+          through the risk book's own ``post_fill`` (a fill a checkpoint's record booked already
+          changes nothing); an ended order without a record is restored with exactly what its
+          fills cost, and every ended order is released after its fills, so the account ends
+          with its checkpoint (or opening balances) + every fill stored after it.
+        - Reservations: an open accepted order (ACCEPTED, PARTIALLY_FILLED, FILLED) without a
+          checkpoint record gets back what its acceptance reserved (at its stored protection
+          price), less what its stored fills took: as if it had never stopped. A NEW order has
+          nothing reserved.
         - The venue: an open GTC LIMIT order with something left rests again in the matcher
           with its remaining quantity, its next execution id after its stored ones.
         - The order actors: a resting order stays in the store until it is next needed (a
@@ -258,7 +267,7 @@ class Engine:
           from Kafka and happens again, for the first time as far as the ledger knows.
         """
         return self._on_dispatcher(
-            lambda: self._recover(tuple(open_orders), tuple(accounts), tuple(executions))
+            lambda: self._recover(tuple(open_orders), tuple(accounts), tuple(executions), ledger)
         )
 
     def rebuild(
@@ -267,9 +276,11 @@ class Engine:
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
         global_state: TradingState = TradingState.ACTIVE,
+        ledger: LedgerCheckpoint | None = None,
     ) -> Future[RecoverySummary]:
         """Drop every order actor, account, ledger balance and resting order, then ``recover``
-        from what is given: the open orders and fills of the accounts this replica owns now.
+        from what is given: the open orders, checkpoint and fills of the accounts this replica
+        owns now.
 
         For a replica whose share of the accounts changed (a rebalance): another replica may
         have traded its new accounts since, and its former ones must no longer rest in its
@@ -285,15 +296,40 @@ class Engine:
             if self._venue is not None:
                 self.matcher.clear()
             self.risk_book.set_trading_state(global_state)
-            return self._recover(tuple(open_orders), tuple(accounts), tuple(executions))
+            return self._recover(tuple(open_orders), tuple(accounts), tuple(executions), ledger)
 
         return self._on_dispatcher(run)
+
+    def checkpoint(
+        self, owned: Callable[[str], bool], capture: Callable[[], T]
+    ) -> Future[tuple[LedgerCheckpoint, T]]:
+        """At the next idle point, on the engine thread: the ledger of the trading accounts
+        ``owned`` says yes to, and ``capture()`` (the store's side of the same moment).
+
+        Idle means nothing is queued, every consequence of what ran has run, and the journal
+        has gone to the store: the book's figures are then exactly what the saved events made
+        them, which is what lets recovery start from the checkpoint and book only what the
+        store got after it.
+        """
+        reply: DispatchFuture[tuple[LedgerCheckpoint, T]] = DispatchFuture()
+        book = self.risk_book
+
+        def take() -> None:
+            try:
+                ledger = book.export_ledger([a for a in book.account_ids() if owned(a)])
+                reply.set((ledger, capture()))
+            except Exception:  # noqa: BLE001 - goes back to whoever reads the future
+                reply.set_exception()
+
+        self.dispatcher.when_idle(take)
+        return reply
 
     def _recover(
         self,
         open_orders: tuple[StoredOrder, ...],
         accounts: tuple[AccountRecord, ...],
         executions: tuple[Execution, ...],
+        ledger: LedgerCheckpoint | None = None,
     ) -> RecoverySummary:
         book = self.risk_book
         opened = refused = 0
@@ -309,7 +345,8 @@ class Engine:
                 # hand) is left out, not fatal: its orders are then those of an unknown account.
                 refused += 1
                 logger.warning("recovery: cannot open account %s: %r", record.account_id, error)
-        rebuild = _Rebuild(book, open_orders, executions)
+        loaded, skipped = self._load_ledger(ledger, accounts)
+        rebuild = _Rebuild(book, open_orders, executions, loaded)
         rebuild.restore_open_orders()
         ended = rebuild.restore_ended_orders()
         booked = rebuild.book_fills()
@@ -331,9 +368,31 @@ class Engine:
             len(rebuild.restored) - len(ended),
             resting,
             len(resume),
-            rebuild.skipped,
+            rebuild.skipped + skipped,
             refused,
         )
+
+    def _load_ledger(
+        self, ledger: LedgerCheckpoint | None, accounts: tuple[AccountRecord, ...]
+    ) -> tuple[frozenset[str], int]:
+        """Put the checkpoint on the accounts, one at a time (one the book refuses is logged and
+        left at its opening balances); the orders whose records it restored, and how many of
+        its accounts were skipped."""
+        if ledger is None:
+            return frozenset(), 0
+        openings = {record.account_id: record.balances for record in accounts}
+        loaded: set[str] = set()
+        skipped = 0
+        for account in ledger.accounts:
+            one = LedgerCheckpoint((account,))
+            try:
+                self.risk_book.load_ledger(one, openings)
+            except DomainError:
+                skipped += 1
+                logger.exception("recovery: cannot load the checkpoint of %s", account.account_id)
+                continue
+            loaded.update(one.order_ids())
+        return frozenset(loaded), skipped
 
     def _rest_again(self, stored: StoredOrder, restored: set[str]) -> bool:
         """Put an open GTC LIMIT order with something left back in the venue's book."""
@@ -579,10 +638,12 @@ class _Rebuild:
         book: RiskBook,
         open_orders: tuple[StoredOrder, ...],
         executions: tuple[Execution, ...],
+        loaded: frozenset[str] = frozenset(),
     ) -> None:
         self.book = book
         self.open_orders = open_orders
         self.open_ids = {stored.order.order_id for stored in open_orders}
+        self.loaded = loaded  # orders whose records a checkpoint brought back
         # Every fill once: the open orders' own histories, then the store's executions.
         self.fills: dict[tuple[str, str], Execution] = {}
         for stored in open_orders:
@@ -597,6 +658,9 @@ class _Rebuild:
         """Each open accepted order reserves again what its acceptance reserved."""
         for stored in self.open_orders:
             order = stored.order
+            if order.order_id in self.loaded:
+                self.restored.add(order.order_id)  # its record came back with the checkpoint
+                continue
             protection = order.protection_price or order.price
             if order.status is OrderStatus.NEW or protection is None:
                 continue
@@ -612,13 +676,18 @@ class _Rebuild:
             self.restored.add(order.order_id)
 
     def restore_ended_orders(self) -> list[str]:
-        """Each ended order with fills gets a record reserving exactly what its fills cost."""
+        """Each ended order with fills gets a record reserving exactly what its fills cost,
+        unless a checkpoint brought its record back; every ended one is to be released."""
         by_order: dict[str, list[Execution]] = {}
         for execution in self.fills.values():
             if execution.order_id not in self.open_ids:
                 by_order.setdefault(execution.order_id, []).append(execution)
-        ended: list[str] = []
+        # Open at the checkpoint, ended since (with or without fills after it).
+        ended = sorted(self.loaded - self.open_ids)
+        self.restored.update(ended)
         for order_id, done in by_order.items():
+            if order_id in self.loaded:
+                continue
             first = done[0]
             is_buy = first.side is Side.BUY
             cost = sum(

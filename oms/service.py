@@ -7,7 +7,10 @@ simulated market-data publisher, then the HTTP API. Everything runs in one async
 the engine, which runs on its own dispatcher thread, and the store's writer, on a thread of its
 own. The balances, reservations and resting orders of the accounts this replica owns are rebuilt
 from the store when the group assigns it its partitions, and again whenever its share changes
-(``take_over``, called by the ingestion before it hands anything over).
+(``take_over``, called by the ingestion before it hands anything over): from each owned
+partition's newest checkpoint and what was written after it, and what of that never reached
+``order-events`` is published then. A checkpoint of the owned partitions is written right after,
+every ``checkpoint_interval_s`` while running, and once more at a clean stop.
 
 The simulated feed publishes its ticks to the ``prices`` topic instead of feeding the engine
 directly, so every replica's books move together through the one path real prices take.
@@ -54,6 +57,10 @@ logger = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[Any]]
 FEED_INTERVAL_S = 0.1  # ten ticks a second per symbol: resting orders see the market move
+# A checkpoint waits for an idle point, the store and Kafka: past this it is given up (the next
+# one tries again), so that a take-over waiting for the ownership lock is never held long.
+CHECKPOINT_TIMEOUT_S = 15.0
+LAST_CHECKPOINT_TIMEOUT_S = 5.0
 
 
 class SimulatedPricePublisher:
@@ -100,6 +107,10 @@ class Service:
     skips: Skips = field(default_factory=Skips)  # stored records left out, for /metrics
     # Set (from the engine thread) when an actor fails: the replica must restart.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
+    # The partitions of ``orders`` this replica owns and how many there are, once rebuilt; a
+    # take-over and a checkpoint never run at once (a checkpoint is of one share).
+    owned: tuple[frozenset[int], int] | None = None
+    ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -114,7 +125,9 @@ class Service:
         try:
             # The store's writer runs on a loop and thread of its own: the engine's durability
             # barrier (a blocking flush on the engine thread) never waits on this loop.
-            repository = MongoOrderRepository.from_settings(settings)
+            repository = MongoOrderRepository.from_settings(
+                settings, partitions=settings.orders_partitions, partition_of=partition_of
+            )
             await asyncio.to_thread(repository.start)
             self._on_stop("order store", _async(repository.stop))
             accounts_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
@@ -144,13 +157,27 @@ class Service:
             # The state of the accounts this replica owns is rebuilt from the store when the
             # group gives it its partitions, and again whenever its share changes.
             async def take_over(owned: frozenset[int], total: int) -> None:
-                await self._recover(engine, repository, accounts, owned, total)
+                await self._recover(
+                    engine, repository, accounts, sink=sink, owned=owned, total=total
+                )
+
+            async def last_checkpoint() -> None:
+                # Short: the whole stop is bounded by shutdown_timeout_s, and a restart without
+                # it only reads a little more.
+                await self._checkpoint_now(
+                    engine, repository, sink, "at stop", timeout_s=LAST_CHECKPOINT_TIMEOUT_S
+                )
 
             ingestion = StreamIngestion(
                 settings, engine, names=self.names, sink=sink, on_owned=take_over
             )
+            self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
             self._on_stop("stream ingestion", ingestion.stop)
+            checkpoints = asyncio.create_task(
+                self._checkpoints(engine, repository, sink), name="oms-checkpoints"
+            )
+            self._on_stop("checkpoints", _cancel(checkpoints))
 
             bus = KafkaCommandBus(settings, self.names)
             await bus.start()
@@ -204,34 +231,119 @@ class Service:
         engine: Engine,
         repository: MongoOrderRepository,
         accounts: MongoAccountRepository,
+        *,
+        sink: KafkaEventSink,
         owned: frozenset[int],
         total: int,
     ) -> None:
         """Rebuild balances, reservations, resting orders and open orders of the accounts in
         the ``owned`` partitions of ``orders`` from the store (``Engine.rebuild``), before any
         of their commands is fetched. Another replica may have traded them until now, and the
-        ones this replica no longer owns must not stay in its venue."""
+        ones this replica no longer owns must not stay in its venue.
+
+        The outbox: what the store holds of them after their checkpoints and ``order-events``
+        does not (a crash came between the write and Kafka's ack) is published first, each
+        order's events in sequence order. Then a checkpoint, so that the next recovery starts
+        here (best effort: the periodic one tries again).
+        """
         from oms.actors.aio import reply  # noqa: PLC0415
+
+        if total != self.settings.orders_partitions:
+            logger.warning(
+                "orders has %d partitions, OMS_ORDERS_PARTITIONS says %d: the recovery log "
+                "follows the setting", total, self.settings.orders_partitions,
+            )  # fmt: skip
 
         def mine(account_id: str) -> bool:
             return partition_of(account_id, total) in owned
 
-        recovery = await repository.recover()
-        open_orders = [s for s in recovery.open_orders if mine(s.order.account_id)]
-        executions = [e for e in await repository.executions() if mine(e.account_id)]
-        records, broken = await accounts.load_readable()
-        usable, skips = screen_accounts(records)
-        skips += unreadable("account", broken) + unreadable("order", recovery.unreadable)
-        summary = await reply(
-            engine.rebuild(open_orders, usable, executions, await accounts.global_trading_state())
-        )
-        self.skips.report("recovery", skips)
+        async with self.ownership:
+            self.owned = None  # no checkpoint of a share that is changing
+            recovery = await repository.recover(owned)
+            missing = await sink.missing(
+                recovery.unpublished, recovery.events_from, since_time=recovery.log_began
+            )
+            sink.republish(missing)
+            await sink.drain()
+            open_orders = [s for s in recovery.open_orders if mine(s.order.account_id)]
+            records, broken = await accounts.load_readable()
+            usable, skips = screen_accounts(records)
+            skips += unreadable("account", broken) + unreadable("order", recovery.unreadable)
+            summary = await reply(
+                engine.rebuild(
+                    open_orders,
+                    usable,
+                    recovery.fills,
+                    await accounts.global_trading_state(),
+                    ledger=recovery.ledger,
+                )
+            )
+            self.skips.report("recovery", skips)
+            self.owned = (owned, total)
         logger.info(
-            "recovered %d open and %d finished orders (%d documents, %.2fs) for partitions %s"
-            " of %d: %s",
-            len(open_orders), recovery.finished, recovery.documents, recovery.seconds,
-            sorted(owned), total, summary,
+            "recovered %d open and %d finished orders (%d documents read%s, %.2fs; %d events"
+            " published again of %d stored after the checkpoints) for partitions %s of %d: %s",
+            len(open_orders), recovery.finished, recovery.documents,
+            ", every order document: the log was not whole" if recovery.scanned else "",
+            recovery.seconds, len(missing), len(recovery.unpublished), sorted(owned), total,
+            summary,
         )  # fmt: skip
+        await self._checkpoint_now(engine, repository, sink, "after the take-over")
+
+    async def _checkpoints(
+        self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink
+    ) -> None:
+        """Every ``checkpoint_interval_s``, a checkpoint of the owned partitions."""
+        failing = False
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval_s)
+            failing = not await self._checkpoint_now(
+                engine, repository, sink, "periodic", quiet=failing
+            )
+
+    async def _checkpoint_now(
+        self,
+        engine: Engine,
+        repository: MongoOrderRepository,
+        sink: KafkaEventSink,
+        why: str,
+        *,
+        quiet: bool = False,
+        timeout_s: float = CHECKPOINT_TIMEOUT_S,
+    ) -> bool:
+        """Write a checkpoint of the owned partitions (``_checkpoint``) within a bound; False,
+        having logged why (unless ``quiet``: once per run of failures), when it could not."""
+        try:
+            async with self.ownership:
+                await asyncio.wait_for(self._checkpoint(engine, repository, sink), timeout_s)
+        except Exception as error:  # noqa: BLE001 - reported; the next checkpoint tries again
+            if not quiet:
+                logger.warning("checkpoint (%s) not written: %r", why, error)
+            return False
+        return True
+
+    async def _checkpoint(
+        self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink
+    ) -> None:
+        """Where ``order-events`` ends, then at an idle point the ledger and the store's side,
+        then once that is durable and its events acknowledged, the checkpoint itself."""
+        from oms.actors.aio import reply  # noqa: PLC0415
+
+        owned = self.owned
+        if owned is None or engine.failure is not None:
+            return
+        partitions, total = owned
+
+        def mine(account_id: str) -> bool:
+            return partition_of(account_id, total) in partitions
+
+        events_from = await sink.end_offsets()
+        ledger, capture = await reply(
+            engine.checkpoint(mine, lambda: repository.begin_checkpoint(partitions))
+        )
+        await repository.durable(capture.mark)
+        await sink.drain()
+        await repository.write_checkpoint(capture, ledger, events_from)
 
     def _refused(self) -> int:
         """Connections the listener answered 503 for its cap."""
@@ -248,6 +360,16 @@ class Service:
                 await stop()
             except Exception:
                 logger.exception("stopping %s failed", name)
+
+
+def _cancel(task: asyncio.Task[None]) -> Stop:
+    """Cancel a background task and wait for it to end."""
+
+    async def run() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return run
 
 
 def _async(fn: Callable[[], None]) -> Stop:

@@ -90,7 +90,16 @@ def cluster_name(profile: Profile) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KafkaEndpoint:
-    """How clients reach Kafka: TLS bootstrap servers, and the CA to trust if not a public one."""
+    """How clients reach Kafka and prove who they are.
+
+    Both flavours speak SASL over TLS. MSK checks AWS IAM (``AWS_MSK_IAM``): the pods' roles
+    carry the access rules, written against ``cluster_arn``. The self-hosted cluster checks
+    SCRAM passwords (``SCRAM-SHA-512``) that its user operator keeps in Secrets named after
+    each principal in ``users_namespace``, with Kafka ACLs; its CA is a private one.
+    """
 
     bootstrap_servers: str
     ca_secret: tuple[str, str] | None  # (namespace, name) of a Secret with ca.crt, or None
+    mechanism: str  # OMS_KAFKA_SASL_MECHANISM: AWS_MSK_IAM or SCRAM-SHA-512
+    cluster_arn: str | None = None  # MSK
+    users_namespace: str | None = None  # self-hosted: where the user Secrets are

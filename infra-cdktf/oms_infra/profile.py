@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,21 @@ MIN_INSYNC_REPLICAS = 2  # with acks=all a write survives the loss of one broker
 CONSUMER_GROUP = "oms"  # the app's OMS_KAFKA_GROUP_ID; KEDA reads the lag of this group
 ORDERS_TOPIC = "orders"
 HTTP_PORT = 8080
+
+# Memory of the DocumentDB instance classes a profile may name (GiB): the freeable-memory alarm
+# fires below a share of it. Add a class here to use it.
+DOCDB_INSTANCE_MEMORY_GIB = {
+    "db.t3.medium": 4,
+    "db.t4g.medium": 4,
+    "db.r5.large": 16,
+    "db.r6g.large": 16,
+    "db.r5.xlarge": 32,
+    "db.r6g.xlarge": 32,
+    "db.r5.2xlarge": 64,
+    "db.r6g.2xlarge": 64,
+    "db.r5.4xlarge": 128,
+    "db.r6g.4xlarge": 128,
+}
 
 NAT_MODES = ("single-gateway", "gateway-per-az", "instance")
 KAFKA_MODES = ("msk", "self-hosted")
@@ -66,6 +82,7 @@ class Kafka:
     broker_instance_type: str
     broker_memory: str
     broker_volume_gib: int
+    broker_volume_max_gib: int  # MSK storage autoscaling grows each broker's volume up to this
     orders_partitions: int
 
 
@@ -87,9 +104,11 @@ class DocumentDb:
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """The public side: ALB and the static-frontend bucket."""
+    """The public side: ALB, its web application firewall, and the static-frontend bucket."""
 
     certificate_arn: str
+    https_only: bool  # refuse to synthesize without a certificate (prod)
+    waf_requests_per_minute_per_ip: int  # the WAF's rate-based rule blocks an address above it
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +119,7 @@ class App:
     min_replicas: int
     lag_threshold: int
     node_port: int
-    cpu_request: str
+    orders_per_s: int  # the rate one replica is sized for: its CPU request (oms_infra.sizing)
     memory_request: str
     memory_limit: str
 
@@ -113,6 +132,7 @@ class Operations:
     log_retention_days: int
     kms_deletion_window_days: int
     deletion_protection: bool
+    alarm_email: str  # subscribed to the alarms' SNS topic; "" = subscribe someone later
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +168,12 @@ class Profile:
         return f"oms-{self.name}"
 
 
-def load_profile(env: str, path: Path) -> Profile:
-    """Read environment ``env`` from the TOML file at ``path`` and check that it can exist."""
+def load_profile(env: str, path: Path, overrides: Mapping[str, Any] | None = None) -> Profile:
+    """Read environment ``env`` from the TOML file at ``path`` and check that it can exist.
+
+    ``overrides`` replaces values by dotted name (``{"edge.certificate_arn": "arn:..."}``)
+    before the checks, as if the file said so: the same types and rules apply.
+    """
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -162,6 +186,14 @@ def load_profile(env: str, path: Path) -> Profile:
     raw = document[env]
     if not isinstance(raw, dict):
         raise ProfileError(f"{env} must be a table")
+    for dotted, value in (overrides or {}).items():
+        *tables, key = dotted.split(".")
+        target = raw
+        for table in tables:
+            target = target.setdefault(table, {})
+            if not isinstance(target, dict):
+                raise ProfileError(f"{env}.{dotted}: {table} is not a table")
+        target[key] = value
     profile: Profile = _build(Profile, {"name": env, **raw}, env)
     _check(profile)
     return profile
@@ -236,6 +268,26 @@ def _check(p: Profile) -> None:
         (
             30000 <= p.app.node_port <= 32767,
             "app.node_port must be in the NodePort range 30000-32767",
+        ),
+        (p.app.orders_per_s >= 1, "app.orders_per_s must be at least 1"),
+        (
+            not p.edge.https_only or p.edge.certificate_arn.startswith("arn:"),
+            "edge.https_only: this environment serves HTTPS only, set edge.certificate_arn "
+            "to an ACM certificate ARN",
+        ),
+        (
+            10 <= p.edge.waf_requests_per_minute_per_ip <= 2_000_000_000,
+            "edge.waf_requests_per_minute_per_ip must be at least 10 (the WAF's minimum)",
+        ),
+        (
+            k.broker_volume_gib <= k.broker_volume_max_gib <= 16384,
+            "kafka.broker_volume_max_gib must be between broker_volume_gib and 16384",
+        ),
+        (
+            p.documentdb.instance_class in DOCDB_INSTANCE_MEMORY_GIB,
+            "documentdb.instance_class: one of "
+            + ", ".join(DOCDB_INSTANCE_MEMORY_GIB)
+            + " (profile.DOCDB_INSTANCE_MEMORY_GIB)",
         ),
         (
             p.redis.nodes >= 1 and p.documentdb.instances >= 1,

@@ -229,7 +229,12 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[_ACCOUNT_QUERY],
         ),
     },
-    "/health": {"get": _op("Liveness", {"200": _answer("Up", ref("Health"))})},
+    "/health": {
+        "get": _op(
+            "Liveness: the event loop turns, no actor failed, the engine thread makes progress",
+            {"200": _answer("Up", ref("Health")), "503": _answer("Failed", ref("Health"))},
+        )
+    },
     "/ready": {
         "get": _op(
             "Readiness: Kafka, MongoDB, Redis reachable and partitions assigned",
@@ -256,8 +261,10 @@ PATHS: dict[str, dict[str, Any]] = {
 # Order entry and order reads wait on Redis, Kafka and the engine: each may answer 503.
 for _path, _method in (
     ("/api/orders", "post"),
+    ("/api/orders", "get"),
     ("/api/orders/{order_id}", "get"),
     ("/api/orders/{order_id}", "delete"),
+    ("/api/orders/{order_id}/events", "get"),
 ):
     PATHS[_path][_method]["responses"]["503"] = _UNAVAILABLE
 

@@ -223,7 +223,10 @@ SCHEMAS: dict[str, Any] = {
             "asks": {"type": "array", "items": ref("BookLevel")},
         }
     ),
-    "Health": _obj({"status": {"type": "string"}}),
+    "Health": _obj(
+        {"status": {"type": "string"}, "reason": {"type": "string"}},
+        required=["status"],
+    ),
     "Ready": _obj(
         {"status": {"type": "string"}, "checks": _map({"type": "boolean"})},
     ),

@@ -13,7 +13,7 @@ so it always covers the exact cost at the protection price).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_CEILING, Decimal
 
 from oms.domain.accounts import FEES, VENUE, ReservedAccountId, is_reserved
@@ -29,6 +29,7 @@ from oms.risk.account import (
     Bucket,
     day_index,
 )
+from oms.risk.checkpoint import LedgerCheckpoint, export_accounts, load_accounts
 from oms.risk.checks import (
     OrderContext,
     checks_for,
@@ -432,6 +433,31 @@ class RiskBook:
     def open_order_count(self, account_id: str) -> int:
         """How many accepted orders of the account are not yet released."""
         return self._account(account_id).open_orders
+
+    # Checkpoints
+
+    def export_ledger(self, account_ids: Iterable[str]) -> LedgerCheckpoint:
+        """The figures of these trading accounts and their open records (``oms.risk.checkpoint``).
+
+        Take it when nothing is in flight (the engine does, at an idle point), so that it agrees
+        with what the store holds of their orders.
+        """
+        return export_accounts((self._account(a) for a in account_ids), self._open.values())
+
+    def load_ledger(
+        self, checkpoint: LedgerCheckpoint, openings: Mapping[str, Mapping[str, Decimal]]
+    ) -> None:
+        """Put a checkpoint on accounts just opened with ``openings`` (their opening balances):
+        balances, positions, PnL and open records as they were, and their share of ``VENUE``
+        and ``FEES``. Raises ``UnknownAccount`` or ``RiskError`` and changes nothing."""
+        load_accounts(
+            checkpoint,
+            accounts=self._accounts,
+            balances=self._balances,
+            records=self._open,
+            listings=self._listings,
+            openings=openings,
+        )
 
     # Views
 

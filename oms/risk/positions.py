@@ -28,7 +28,15 @@ class Position:
 class PositionState:
     """The live, mutable position of one account in one symbol, with its open-order quantities."""
 
-    __slots__ = ("average_price", "open_buy", "open_sell", "quantity", "realized_pnl", "symbol")
+    __slots__ = (
+        "average_price",
+        "fees",
+        "open_buy",
+        "open_sell",
+        "quantity",
+        "realized_pnl",
+        "symbol",
+    )
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -36,6 +44,9 @@ class PositionState:
         # Average entry price of the open quantity, fees excluded (fees go to realized PnL).
         self.average_price = _ZERO
         self.realized_pnl = _ZERO
+        # Fees paid on this symbol's fills (in its quote asset): a ledger checkpoint needs them to
+        # tell the FEES share of the account's outflows from the VENUE share.
+        self.fees = _ZERO
         # Unfilled quantity of accepted, not yet released orders: the position limit and the
         # concentration check count them as if they were already filled.
         self.open_buy = _ZERO
@@ -68,6 +79,7 @@ class PositionState:
                 # The fill went through zero: what is left opened a new position at this price.
                 self.average_price = price
         self.realized_pnl += realized
+        self.fees += fee
         return realized
 
     def unrealized_pnl(self, mark: Decimal | None) -> Decimal:

@@ -28,7 +28,8 @@ ignores, so a replay changes nothing. The design's ``order_events`` and ``execut
 events of that history (``OrderFilled`` is an execution: id, quantity, price, fee; see
 ``oms.store.ports.executions_of``) and ``positions`` are a fold of the executions: none costs a
 document of its own. ``(account_id, client_order_id)`` is not a unique index (an order has
-several documents); the Redis idempotency claim at the door deduplicates client order ids.
+several documents); a client order id is unique per account because the order id is derived
+from it (``oms.domain.order_ids``), and ``_id`` is unique.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ DocumentDB a page is served by the ``(account_id, created_at)`` or ``(terminal, 
 index (sorted by ``created_at`` alone, ties at the page's edge fetched by equality); FerretDB on
 SQLite uses no index at all, so there one query sorts in full (a scan, bounded by the timeout).
 Finished orders read back are kept (the ``read_back`` most recently read): they never change.
+
+Recovery never reads ``orders``: each write first logs its order documents per partition, and
+checkpoints (``begin_checkpoint``, ``write_checkpoint``) bound how much of that log a restart
+reads (``recover``; see ``oms.store.recovery_log``).
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ import dataclasses
 import logging
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from beanie import init_beanie
+from bson import Binary
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -61,9 +67,10 @@ from oms.config import Settings
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
+from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.errors import AccountExists, UnknownAccount
 from oms.risk.limits import RiskLimits, TradingState
-from oms.store.batcher import Drained, WriteBehind
+from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
 from oms.store.documents import (
     DOCUMENT_MODELS,
     INDEXES,
@@ -85,6 +92,23 @@ from oms.store.ports import (
     StoreError,
     StoreUnavailable,
     executions_of,
+)
+from oms.store.recovery_log import (
+    CHECKPOINT,
+    DELTA_PREFIX,
+    META,
+    Capture,
+    LogError,
+    PartitionCheckpoint,
+    PartitionRecovery,
+    checkpoint_documents,
+    delta_document,
+    epoch_collection,
+    epochs_in,
+    finished_collection,
+    fold,
+    meta_id,
+    read_checkpoint,
 )
 
 __all__ = [
@@ -147,12 +171,25 @@ class _Finished:
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What ``recover`` read back: the open orders (now in memory) and some counts."""
+    """What ``recover`` read back: the open orders (now in memory), what the owned partitions
+    need to rebuild their ledger and publish what may not be on ``order-events``, and counts."""
 
-    open_orders: tuple[StoredOrder, ...]
-    finished: int  # terminal orders left in MongoDB only
-    documents: int  # documents scanned
+    open_orders: tuple[StoredOrder, ...]  # of every partition
+    finished: int  # terminal orders the log (or the scan) named; memory does not hold them
+    documents: int  # documents read
     seconds: float
+    # The owned partitions' checkpoints (None: none yet, or the documents were scanned).
+    ledger: LedgerCheckpoint | None = None
+    # The owned partitions' fills stored after their checkpoints (every fill, after a scan).
+    fills: tuple[Execution, ...] = ()
+    # The owned partitions' events stored after their checkpoints, each order's in sequence
+    # order: they may or may not have reached ``order-events`` before the process stopped.
+    unpublished: tuple[tuple[OrderEvent, str], ...] = ()
+    # Per partition of ``order-events``, an offset before any of them (None: see below).
+    events_from: Mapping[int, int] | None = None
+    # Without a checkpoint to say where: when the log began (nothing of it was published before).
+    log_began: float | None = None
+    scanned: bool = False  # the log was not whole yet: every order document was read
     unreadable: tuple[str, ...] = ()  # ``_id`` of each document skipped: not an order's state
 
 
@@ -226,8 +263,19 @@ class MongoOrderRepository(OrderRepository):
         read_timeout_s: float = 1.5,
         read_concurrency: int = 2,
         read_back: int = 10_000,
+        partitions: int = 1,
+        partition_of: Callable[[str, int], int] | None = None,
     ) -> None:
-        """Configure; nothing connects until ``open`` (in a loop) or ``start`` (own thread)."""
+        """Configure; nothing connects until ``open`` (in a loop) or ``start`` (own thread).
+
+        ``partitions`` and ``partition_of`` (account id, count -> partition) say which partition
+        of ``orders`` owns each account: the recovery log is kept per partition.
+        """
+        if partitions > 1 and partition_of is None:
+            raise StoreError("several partitions need a partition_of")
+        self.partitions = partitions
+        self._partition_of = partition_of
+        self._partition_cache: dict[str, int] = {}
         self.mongo_url = mongo_url
         self.database_name = database
         self.max_batch = max_batch
@@ -271,6 +319,7 @@ class MongoOrderRepository(OrderRepository):
         self._collection: AsyncCollection[Raw] | None = None
         self._sync_client: MongoClient[Raw] | None = None
         self._sync_collection: Collection[Raw] | None = None
+        self._init_log()
         self._open = False  # reads are taken (open, not closing)
         self._indexed = False  # pages read through the secondary indexes (not FerretDB)
         self._read_slots: asyncio.Semaphore | None = None
@@ -283,6 +332,24 @@ class MongoOrderRepository(OrderRepository):
             "read_timeout_s": settings.store_read_timeout_s,
         }
         return cls(settings.mongo_url, settings.mongo_database, **{**configured, **options})
+
+    def _init_log(self) -> None:
+        """The recovery log's state (``oms.store.recovery_log``): this process's writer id, the
+        writes it took, how far their order documents are all written, the epoch each
+        partition's deltas go to, and per partition the finished orders' filter and newest
+        keys."""
+        self._database: AsyncDatabase[Raw] | None = None
+        self._writer = uuid.uuid4().hex[:12]
+        self._drains = 0
+        self._stored_through = 0
+        self._epoch_lock = threading.Lock()  # a drain and a checkpoint's capture never cross
+        self._epochs: dict[int, int] = {}
+        self._finished: dict[int, IdFilter] = {}
+        self._finished_top: dict[int, dict[str, Key]] = {}
+        self._finished_written: dict[int, int] = {}  # full filter slices in the log
+        self._log_whole = False
+        self._log_began = 0.0
+        self.checkpoints = 0  # checkpoints written
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -297,7 +364,9 @@ class MongoOrderRepository(OrderRepository):
         await init_database(database, secondary_indexes=indexed)
         self._indexed = indexed
         self._read_slots = asyncio.Semaphore(self.read_concurrency)
+        self._database = database
         self._collection = database[OrderDocument.Settings.name]
+        await self._note_fresh_log(database)
         self._sync_client = MongoClient(self.mongo_url)
         self._sync_collection = self._sync_client[self.database_name][OrderDocument.Settings.name]
         self._wake = asyncio.Event()
@@ -325,7 +394,7 @@ class MongoOrderRepository(OrderRepository):
             await asyncio.wait_for(
                 asyncio.shield(asyncio.gather(*workers)), wait_s or self.flush_timeout_s
             )
-            last: list[Any] = [self.memory.drain(), False]  # marks of empty saves, if any
+            last: list[Any] = [self.memory.drain(), False, self._drains]  # empty saves' marks
             self._in_order.append(last)
             self._complete(last)
         except TimeoutError as exc:
@@ -447,22 +516,79 @@ class MongoOrderRepository(OrderRepository):
         """Orders waiting to be written (for metrics and readiness)."""
         return self.memory.pending()
 
-    async def recover(self) -> Recovery:
-        """Read MongoDB back: open orders into memory, finished ones noted.
+    async def recover(self, owned: Iterable[int] | None = None) -> Recovery:
+        """Read the store back: every partition's open orders into memory and its finished
+        orders noted (for lookups and listings); for the ``owned`` partitions (None: all) also
+        their checkpoints, the fills and events stored after them, and the orders to write again.
 
         Call it after ``open``/``start`` and before the engine runs, or whenever the replica's
         share of the accounts changed (what memory held that nothing waits to write is dropped
-        first). It scans ``orders`` once.
+        first). It reads the recovery log (``oms.store.recovery_log``): per partition the newest
+        checkpoint and what was written after it, never ``orders``, unless the log does not go
+        back to the database's first order (a database older than the log): then it reads every
+        order document once, as it did before the log, and the checkpoints that follow make the
+        log whole.
         """
-        return await asyncio.to_thread(self._recover)
+        chosen = None if owned is None else frozenset(owned)
+        return await asyncio.to_thread(self._recover, chosen)
 
-    def recover_now(self) -> Recovery:
+    def recover_now(self, owned: Iterable[int] | None = None) -> Recovery:
         """``recover`` for a caller outside any event loop (tools, tests); blocks its thread."""
-        return self._recover()
+        return self._recover(None if owned is None else frozenset(owned))
 
     async def executions(self, account_id: str | None = None) -> list[Execution]:
-        """Every stored fill (of one account, or all), order by order, to rebuild the ledger."""
+        """The fills a recovery books on top of the checkpoints (of one account, or all): those
+        stored after each partition's newest checkpoint; every stored fill before there is one."""
         return await asyncio.to_thread(self._executions, account_id)
+
+    # -- checkpoints (engine thread, then any loop) ------------------------------------------
+
+    def begin_checkpoint(self, partitions: Iterable[int]) -> Capture:
+        """The store's side of a checkpoint of ``partitions``: call it on the engine thread at an
+        idle point (``Engine.checkpoint``'s capture), with the ledger taken there too.
+
+        It notes the mark of everything saved so far, the open orders of those partitions and
+        the versions of their orders not yet written, and starts each partition's next epoch:
+        writes taken from now on go there. Then ``await durable(capture.mark)``, wait until
+        Kafka acknowledged the events published up to then, and ``write_checkpoint``.
+        """
+        chosen = frozenset(partitions)
+        partition = self._partition
+        with self._epoch_lock:
+            mark, open_orders, versions = self.memory.capture(lambda a: partition(a) in chosen)
+            epochs: dict[int, int] = {}
+            for p in sorted(chosen):
+                epochs[p] = self._epochs[p] = self._epochs.get(p, 0) + 1
+        by_partition: dict[int, list[StoredOrder]] = {p: [] for p in chosen}
+        for stored in open_orders:
+            by_partition[partition(stored.order.account_id)].append(stored)
+        known: dict[int, dict[str, int]] = {p: {} for p in chosen}
+        for order_id, version in versions.items():
+            order = self.memory.get(order_id)
+            if order is not None:
+                known[partition(order.account_id)][order_id] = version
+        return Capture(mark, epochs, {p: tuple(held) for p, held in by_partition.items()}, known)
+
+    async def write_checkpoint(
+        self,
+        capture: Capture,
+        ledger: LedgerCheckpoint,
+        events_from: Mapping[int, int] | None,
+    ) -> int:
+        """Write the checkpoint ``capture`` began with the ``ledger`` taken with it, then drop
+        each partition's older epochs; how many partitions got one.
+
+        Only once everything up to ``capture.mark`` is durable and its events are on
+        ``order-events``: recovery trusts both. ``events_from`` are the ends of ``order-events``'
+        partitions read before the capture (where anything published after it can only be).
+        """
+        loop = self._loop
+        if loop is None:
+            raise StoreError("the order store is not open")
+        written = asyncio.run_coroutine_threadsafe(
+            self._write_checkpoint(capture, ledger, events_from), loop
+        )
+        return await asyncio.wrap_future(written)
 
     # -- the writer (its loop) --------------------------------------------------------------
 
@@ -493,13 +619,17 @@ class MongoOrderRepository(OrderRepository):
             self._signalled = False
             if self.linger_s and memory.pending() < self.max_batch and not self._waiters:
                 await asyncio.sleep(self.linger_s)
-            drained = memory.drain(self._required(), self.hold_open_s)
-            entry: list[Any] = [drained, False]
+            with self._epoch_lock:
+                drained = memory.drain(self._required(), self.hold_open_s)
+                self._drains += 1
+                number = self._drains
+                epochs = dict(self._epochs)
+            entry: list[Any] = [drained, False, number]
             self._in_order.append(entry)
             attempt = 0
             while drained.states:
                 try:
-                    await self._write(drained)
+                    await self._write(drained, number, epochs)
                     break
                 except Exception as exc:  # noqa: BLE001 - a bug, not the server: keep the batch
                     self._failed(exc, attempt)
@@ -522,8 +652,9 @@ class MongoOrderRepository(OrderRepository):
         entry[1] = True
         in_order = self._in_order
         while in_order and in_order[0][1]:
-            drained, _ = in_order.popleft()
+            drained, _, number = in_order.popleft()
             self.memory.written(drained)
+            self._stored_through = max(self._stored_through, number)
         durable = self.memory.durable
         self._announce_durable(durable)  # before the waiters: a barrier sees them published
         self._resolve_waiters(durable)
@@ -537,12 +668,72 @@ class MongoOrderRepository(OrderRepository):
             except Exception:  # a listener's bug must not stop the writer
                 logger.exception("publishing a durable batch failed")
 
-    async def _write(self, drained: Drained) -> None:
+    async def _write(self, drained: Drained, number: int, epochs: Mapping[int, int]) -> None:
         documents = [order_document(s.order, s.events) for s in drained.states]
         started = time.perf_counter()
+        # The log first: a recovery that finds an order document must find its delta too, or
+        # it would not know that state and a replay could decide it differently.
+        await self._log(documents, number, epochs)
         for start in range(0, len(documents), self.max_batch):
             await self._insert(documents[start : start + self.max_batch])
+        self._note_finished(drained)
         self.write_times.observe(time.perf_counter() - started)
+
+    async def _log(self, documents: list[Raw], number: int, epochs: Mapping[int, int]) -> None:
+        """One delta per partition the write touches, into the partition's current epoch."""
+        by_partition: dict[int, list[Raw]] = {}
+        for document in documents:
+            by_partition.setdefault(self._partition(document["account_id"]), []).append(document)
+        await asyncio.gather(
+            *(
+                self._insert_log(
+                    epoch_collection(self.partitions, p, epochs.get(p, 0)),
+                    delta_document(self._writer, number, self._stored_through, held),
+                )
+                for p, held in by_partition.items()
+            )
+        )
+
+    async def _insert_log(self, name: str, document: Raw) -> None:
+        """Insert one log document, retried as the order documents are (a duplicate: done)."""
+        attempt = 0
+        while True:
+            database = self._database
+            assert database is not None
+            try:
+                await database[name].insert_one(document)
+            except DuplicateKeyError:
+                return
+            except PyMongoError as exc:
+                self._failed(exc, attempt)
+            else:
+                return
+            attempt += 1
+            await asyncio.sleep(min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1)))
+
+    def _note_finished(self, drained: Drained) -> None:
+        """Written terminal orders join their partition's filter and newest keys."""
+        for state in drained.states:
+            order = state.order
+            if order.is_terminal:
+                p = self._partition(order.account_id)
+                self._finished.setdefault(p, IdFilter()).add(order.order_id)
+                tops = self._finished_top.setdefault(p, {})
+                key = (order.created_at, order.order_id)
+                top = tops.get(order.account_id)
+                if top is None or key > top:
+                    tops[order.account_id] = key
+
+    def _partition(self, account_id: str) -> int:
+        cache = self._partition_cache
+        found = cache.get(account_id)
+        if found is None:
+            partition_of = self._partition_of
+            found = 0 if partition_of is None else partition_of(account_id, self.partitions)
+            if len(cache) >= 100_000:
+                cache.clear()
+            cache[account_id] = found
+        return found
 
     async def _insert(self, documents: list[Raw]) -> None:
         attempt = 0
@@ -727,6 +918,221 @@ class MongoOrderRepository(OrderRepository):
             documents += await self._find(collection, edge, [("order_id", -1)], limit)
         return [stored_order(document).order for document in documents]
 
+    # -- the recovery log: checkpoints (the writer's loop) ------------------------------------
+
+    async def _note_fresh_log(self, database: AsyncDatabase[Raw]) -> None:
+        """A database without orders starts its log with its first order: say so once."""
+        metas = database[META]
+        if await metas.find_one({"_id": meta_id(self.partitions)}) is not None:
+            self._log_whole = True
+            return
+        if await database[OrderDocument.Settings.name].find_one({}, {"_id": 1}) is None:
+            with contextlib.suppress(DuplicateKeyError):
+                await metas.insert_one({"_id": meta_id(self.partitions), "at": time.time()})
+            self._log_whole = True
+
+    async def _write_checkpoint(
+        self,
+        capture: Capture,
+        ledger: LedgerCheckpoint,
+        events_from: Mapping[int, int] | None,
+    ) -> int:
+        database = self._database
+        if database is None:
+            raise StoreError("the order store is not open")
+        accounts: dict[int, list[Any]] = {}
+        for account in ledger.accounts:
+            accounts.setdefault(self._partition(account.account_id), []).append(account)
+        written = 0
+        for p, epoch in capture.epochs.items():
+            finished = self._finished.get(p) or IdFilter()
+            packed, count = finished.slices()
+            size, full = finished.slice_bytes, finished.full_slices()
+            done = self._finished_written.get(p, 0)
+            if full > done:
+                slices = [
+                    {"_id": k, "bits": Binary(packed[k * size : (k + 1) * size])}
+                    for k in range(done, full)
+                ]
+                await self._insert_all(database[finished_collection(self.partitions, p)], slices)
+                self._finished_written[p] = full
+            # Off the loop: with many open orders, encoding them is the checkpoint's big cost,
+            # and the writer's other drains go on meanwhile.
+            documents = await asyncio.to_thread(
+                _checkpoint_of,
+                capture.open_orders[p],
+                ledger=LedgerCheckpoint(tuple(accounts.get(p, ()))),
+                versions=capture.versions.get(p, {}),
+                finished_top=dict(self._finished_top.get(p, {})),
+                partial=packed[full * size :],
+                full_slices=full,
+                finished_count=count,
+                events_from=events_from,
+                at=time.time(),
+            )
+            collection = database[epoch_collection(self.partitions, p, epoch)]
+            await self._insert_all(collection, documents[:-1])
+            try:
+                await collection.insert_one(documents[-1])
+            except DuplicateKeyError:
+                # Another owner wrote this epoch's checkpoint (a rebalance crossed ours): it is
+                # as true as ours, and ours is not needed.
+                logger.warning("partition %d epoch %d already had a checkpoint", p, epoch)
+                continue
+            written += 1
+            self.checkpoints += 1
+            await self._drop_epochs_before(database, p, epoch)
+        if not self._log_whole:
+            await self._note_whole_log(database)
+        return written
+
+    async def _insert_all(self, collection: AsyncCollection[Raw], documents: list[Raw]) -> None:
+        """Insert, a document already there counting as written (a retried checkpoint)."""
+        if not documents:
+            return
+        try:
+            await collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            if not _all_duplicates(exc):
+                raise
+
+    async def _drop_epochs_before(self, database: AsyncDatabase[Raw], p: int, epoch: int) -> None:
+        """The partition's epochs before its newest checkpoint: nothing reads them again."""
+        names = await database.list_collection_names()
+        for old in epochs_in(names, self.partitions).get(p, []):
+            if old < epoch:
+                await database.drop_collection(epoch_collection(self.partitions, p, old))
+
+    async def _note_whole_log(self, database: AsyncDatabase[Raw]) -> None:
+        """Once every partition has a checkpoint, the log no longer needs ``orders`` read."""
+        epochs = epochs_in(await database.list_collection_names(), self.partitions)
+        for p in range(self.partitions):
+            for epoch in reversed(epochs.get(p, [])):
+                name = epoch_collection(self.partitions, p, epoch)
+                if await database[name].find_one({"_id": CHECKPOINT}, {"_id": 1}) is not None:
+                    break
+            else:
+                return
+        with contextlib.suppress(DuplicateKeyError):
+            await database[META].insert_one({"_id": meta_id(self.partitions), "at": time.time()})
+        self._log_whole = True
+
+    # -- the recovery log: reading it back (a thread of its own, sync driver) ----------------
+
+    def _sync_database(self) -> Any:
+        if self._sync_client is None:
+            raise StoreError("the order store is not open")
+        return self._sync_client[self.database_name]
+
+    def _read_log(self) -> tuple[dict[int, tuple[PartitionCheckpoint | None, list[Raw]]], int]:
+        """Per partition its newest checkpoint and the deltas after it; documents read.
+
+        Raises ``LogError`` when the log is not whole (a database older than it) or unreadable.
+        """
+        database = self._sync_database()
+        meta = database[META].find_one({"_id": meta_id(self.partitions)})
+        if meta is None:
+            raise LogError("the recovery log does not go back to the first order")
+        self._log_began = float(meta.get("at", 0.0))
+        epochs = epochs_in(database.list_collection_names(), self.partitions)
+        read = 1
+        found: dict[int, tuple[PartitionCheckpoint | None, list[Raw]]] = {}
+        for p in range(self.partitions):
+            base: PartitionCheckpoint | None = None
+            deltas: list[Raw] = []
+            for epoch in reversed(epochs.get(p, [])):
+                documents = list(database[epoch_collection(self.partitions, p, epoch)].find({}))
+                read += len(documents)
+                by_id = {str(d["_id"]): d for d in documents}
+                deltas.extend(d for i, d in by_id.items() if i.startswith(DELTA_PREFIX))
+                head = by_id.get(CHECKPOINT)
+                if head is not None:
+                    full: list[Raw] = []
+                    if head.get("full_slices"):
+                        full = list(database[finished_collection(self.partitions, p)].find({}))
+                        read += len(full)
+                    base = read_checkpoint(head, by_id, full)
+                    break
+            found[p] = (base, deltas)
+            with self._epoch_lock:
+                newest = epochs.get(p, [0])[-1]
+                self._epochs[p] = max(self._epochs.get(p, 0), newest)
+        return found, read
+
+    def _recover(self, owned: frozenset[int] | None) -> Recovery:
+        started = time.perf_counter()
+        self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
+        try:
+            return self._recover_from_log(owned, started)
+        except CodecError:  # the log's documents (or what they hold) cannot be read
+            if self._log_whole:  # not a database older than the log: say what is wrong
+                logger.exception("recovery log unreadable: reading every order instead")
+            return self._recover_by_scan(owned, started)
+
+    def _recover_from_log(self, owned: frozenset[int] | None, started: float) -> Recovery:
+        log, read = self._read_log()
+        memory = self.memory
+        open_orders: list[StoredOrder] = []
+        finished = 0
+        mine: list[tuple[PartitionCheckpoint | None, PartitionRecovery]] = []
+        unreadable: list[str] = []
+        for p, (base, deltas) in log.items():
+            folded = fold(base, deltas, stored_order, _has_order_keys)
+            unreadable.extend(folded.unreadable)
+            for stored in folded.open_orders:
+                memory.adopt_open(stored)
+            open_orders.extend(folded.open_orders)
+            for order_id, account_id, created_at in folded.finished:
+                memory.adopt_finished(order_id, account_id, created_at)
+            finished += len(folded.finished)
+            if base is not None:
+                try:
+                    memory.gone.adopt(("partition", p), base.finished)
+                except ValueError as exc:
+                    raise LogError(f"partition {p}: {exc}") from exc
+                for account_id, key in base.finished_top.items():
+                    memory.adopt_finished_top(account_id, key)
+            if owned is None or p in owned:
+                self._take_partition(p, base, folded)
+                mine.append((base, folded))
+        open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
+        recovery = Recovery(
+            tuple(open_orders),
+            finished,
+            read,
+            time.perf_counter() - started,
+            unreadable=tuple(unreadable),
+            log_began=self._log_began,
+        )
+        return _owned_recovery(recovery, mine)
+
+    def _take_partition(
+        self, p: int, base: PartitionCheckpoint | None, folded: PartitionRecovery
+    ) -> None:
+        """An owned partition: its filter and newest keys go on from the log, and what may be
+        missing from ``orders`` (a write cut short after its delta) is written again."""
+        finished = IdFilter()
+        tops: dict[str, Key] = {}
+        if base is not None:
+            try:
+                finished.restore(base.finished, base.finished_count)
+            except ValueError as exc:
+                raise LogError(f"partition {p}: {exc}") from exc
+            tops.update(base.finished_top)
+        self._finished_written[p] = finished.full_slices()
+        for order_id, account_id, created_at in folded.finished:
+            finished.add(order_id)
+            key = (created_at, order_id)
+            top = tops.get(account_id)
+            if top is None or key > top:
+                tops[account_id] = key
+        self._finished[p] = finished
+        self._finished_top[p] = tops
+        for stored in folded.resave:
+            self.memory.save([stored.order], list(stored.events))
+        if folded.resave:
+            self._poke()
+
     async def _find(
         self,
         collection: AsyncCollection[Raw],
@@ -756,19 +1162,35 @@ class MongoOrderRepository(OrderRepository):
                 latest[document["order_id"]] = document
         return latest, scanned, unreadable
 
-    def _recover(self) -> Recovery:
-        """Read back what ``recover`` says; a document that is not an order's state (a broken
-        body, missing fields) is skipped and named in ``Recovery.unreadable``, never fatal."""
-        started = time.perf_counter()
-        self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
+    def _recover_by_scan(self, owned: frozenset[int] | None, started: float) -> Recovery:
+        """Every order document read (a database older than the recovery log): open orders
+        into memory, finished ones noted, every owned fill; no checkpoint, nothing to publish
+        (what was published before the log is not known). A document that is not an order's
+        state is skipped and named in ``Recovery.unreadable``, never fatal."""
         latest, scanned, unreadable = self._latest_documents({})
         open_orders: list[StoredOrder] = []
+        fills: list[Execution] = []
         finished = 0
         memory = self.memory
+        filters: dict[int, IdFilter] = {}
+        tops: dict[int, dict[str, Key]] = {}
         for order_id, document in latest.items():
+            p = self._partition(document["account_id"])
+            mine = owned is None or p in owned
             if document["terminal"]:
-                memory.adopt_finished(order_id, document["account_id"], document["created_at"])
+                account_id, created_at = document["account_id"], document["created_at"]
+                memory.adopt_finished(order_id, account_id, created_at)
                 finished += 1
+                filters.setdefault(p, IdFilter()).add(order_id)
+                top = tops.setdefault(p, {})
+                key = (created_at, order_id)
+                if account_id not in top or key > top[account_id]:
+                    top[account_id] = key
+                if mine:
+                    try:
+                        fills.extend(executions_of(stored_order(document)))
+                    except CodecError:
+                        unreadable.append(str(document["_id"]))
                 continue
             try:
                 stored = stored_order(document)
@@ -777,12 +1199,41 @@ class MongoOrderRepository(OrderRepository):
                 continue
             memory.adopt_open(stored)
             open_orders.append(stored)
+            if mine:
+                fills.extend(executions_of(stored))
+        for p in range(self.partitions):
+            if owned is None or p in owned:
+                self._finished[p] = filters.get(p, IdFilter())
+                self._finished_top[p] = tops.get(p, {})
+                self._finished_written[p] = 0
         open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
+        fills.sort(key=lambda e: (e.executed_at, e.order_id))
         return Recovery(
-            tuple(open_orders), finished, scanned, time.perf_counter() - started, tuple(unreadable)
+            tuple(open_orders),
+            finished,
+            scanned,
+            time.perf_counter() - started,
+            unreadable=tuple(unreadable),
+            fills=tuple(fills),
+            scanned=True,
         )
 
     def _executions(self, account_id: str | None) -> list[Execution]:
+        try:
+            log, _ = self._read_log()
+            folded = [
+                fold(base, deltas, stored_order, _has_order_keys) for base, deltas in log.values()
+            ]
+        except CodecError:
+            return self._executions_by_scan(account_id)
+        return [
+            execution
+            for partition in folded
+            for execution in partition.fills
+            if account_id is None or execution.account_id == account_id
+        ]
+
+    def _executions_by_scan(self, account_id: str | None) -> list[Execution]:
         latest, _, _ = self._latest_documents(
             {} if account_id is None else {"account_id": account_id}
         )
@@ -794,6 +1245,41 @@ class MongoOrderRepository(OrderRepository):
                 readable.append(stored_order(document))
         stored = sorted(readable, key=lambda s: (s.order.created_at, s.order.order_id))
         return [execution for s in stored for execution in executions_of(s)]
+
+
+def _checkpoint_of(open_orders: Sequence[StoredOrder], **fields: Any) -> list[Raw]:
+    """``checkpoint_documents`` with the open orders encoded here (a worker thread)."""
+    return checkpoint_documents(
+        open_orders=[order_document(s.order, s.events) for s in open_orders], **fields
+    )
+
+
+def _owned_recovery(
+    recovery: Recovery, owned: list[tuple[PartitionCheckpoint | None, PartitionRecovery]]
+) -> Recovery:
+    """``recovery`` with the owned partitions' checkpoints, later fills and events merged."""
+    ledger = LedgerCheckpoint()
+    fills: list[Execution] = []
+    unpublished: list[tuple[OrderEvent, str]] = []
+    events_from: dict[int, int] | None = {}
+    for base, folded in owned:
+        fills.extend(folded.fills)
+        unpublished.extend(folded.unpublished)
+        if base is None or base.events_from is None:
+            events_from = None  # no checkpoint says where: from when the log began
+            if base is None:
+                continue
+        ledger = ledger.merged(base.ledger)
+        if events_from is not None and base.events_from is not None:
+            for q, offset in base.events_from.items():
+                events_from[q] = min(offset, events_from.get(q, offset))
+    return dataclasses.replace(
+        recovery,
+        ledger=ledger,
+        fills=tuple(fills),
+        unpublished=tuple(unpublished),
+        events_from=events_from,
+    )
 
 
 class MongoAccountRepository(AccountRepository):

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -58,6 +59,8 @@ from oms.stream.security import aiokafka_security
 logger = logging.getLogger(__name__)
 
 _TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled)
+# How far a record's timestamp (the producer's clock) may lag the store's clock.
+_CLOCK_SKEW_S = 60.0
 
 
 def partition_of(account_id: str, partitions: int) -> int:
@@ -385,6 +388,11 @@ class KafkaEventSink(EventSink):
 
     ``account_of`` answers for an order the sink has not seen placed (one rehydrated after a
     restart); it runs on the dispatcher thread, so it should be the repository's ``get``.
+
+    The outbox side, for recovery: ``end_offsets`` tells where ``order-events`` ends now (a
+    checkpoint records it before its moment), ``missing`` reads the topic from there and says
+    which of the events the store holds are not on it, and ``republish`` sends those, each
+    order's in sequence order, after which ``drain`` waits for them as for any other.
     """
 
     def __init__(
@@ -414,13 +422,19 @@ class KafkaEventSink(EventSink):
         # Batches Kafka refused, kept until drain() sends them again (the barrier retries it).
         self._unpublished: deque[tuple[str, int, Records]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._settings = settings
+        self._delay_s = settings.event_sink_delay_s
+        self._reader: AIOKafkaConsumer | None = None  # reads order-events back (the outbox)
+        self._reading = asyncio.Lock()
         self.published = 0
         self.failed = 0
+        self.republished = 0
 
     async def start(self) -> None:
         """Connect and start the sending task on the running loop."""
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
+        self._reading = asyncio.Lock()
         await self._producer.start()
         self._task = asyncio.create_task(self._run(), name="oms-event-sink")
         self._loop = asyncio.get_running_loop()
@@ -434,7 +448,108 @@ class KafkaEventSink(EventSink):
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
         await self._producer.stop()
+
+    # -- the outbox (on the loop) ----------------------------------------------------------
+
+    async def end_offsets(self) -> dict[int, int]:
+        """Per partition of ``order-events``, the offset its next record will take."""
+        async with self._reading:
+            reader, partitions = await self._read_events()
+            ends = await reader.end_offsets(partitions)
+            return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+    async def missing(
+        self,
+        events: Sequence[tuple[OrderEvent, str]],
+        since: Mapping[int, int] | None,
+        *,
+        since_time: float | None = None,
+        timeout_s: float = 60.0,
+    ) -> list[tuple[OrderEvent, str]]:
+        """Those of ``events`` (with their accounts) that ``order-events`` does not hold, in the
+        order given: the topic is read from ``since`` (per partition), else from the first
+        record stamped after ``since_time`` less a minute of clock skew, else from its
+        beginning, to where it ends now, looking at the records of these accounts only.
+
+        An event counts as there when a record with its order id and sequence is. Raises
+        ``EventsNotPublished`` when the topic cannot be read to its end within ``timeout_s``.
+        """
+        if not events:
+            return []
+        wanted = {(event.order_id, event.sequence) for event, _ in events}
+        keys = {account.encode() for _, account in events}
+        seen: set[tuple[str, int]] = set()
+        async with self._reading:
+            reader, partitions = await self._read_events()
+            ends = await reader.end_offsets(partitions)
+            if since is None and since_time is not None:
+                stamp = int((since_time - _CLOCK_SKEW_S) * 1000)
+                found = await reader.offsets_for_times(dict.fromkeys(partitions, stamp))
+                since = {
+                    tp.partition: ends[tp] if at is None else at.offset for tp, at in found.items()
+                }
+            reader.assign(partitions)
+            left: set[TopicPartition] = set()
+            for tp in partitions:
+                start = 0 if since is None else since.get(tp.partition, 0)
+                if ends[tp] > start:
+                    reader.seek(tp, start)
+                    left.add(tp)
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while left:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise EventsNotPublished(
+                        f"order-events could not be read to its end within {timeout_s}s"
+                    )
+                fetched = await reader.getmany(*left, timeout_ms=500, max_records=10_000)
+                for tp, records in fetched.items():
+                    for record in records:
+                        # A record without a key (its account was not found) may be ours too.
+                        if record.offset < ends[tp] and (record.key is None or record.key in keys):
+                            data = orjson.loads(record.value or b"{}")
+                            found = (data.get("order_id"), data.get("sequence"))
+                            if found in wanted:
+                                seen.add(found)
+                for tp in tuple(left):
+                    if await reader.position(tp) >= ends[tp]:
+                        left.discard(tp)
+        return [(e, a) for e, a in events if (e.order_id, e.sequence) not in seen]
+
+    def republish(self, events: Sequence[tuple[OrderEvent, str]]) -> None:
+        """Hand ``events`` (durable, found missing from ``order-events``) to the sending task,
+        in the order given, keyed by their accounts; ``drain`` waits for them. On the loop.
+
+        A rejection among them goes to ``risk-events`` again too, as any published rejection
+        does: only ``order-events`` is checked for what is already there.
+        """
+        if not events:
+            return
+        self._queue.append(list(events))
+        self._enqueued += 1
+        self.republished += len(events)
+        self._wake.set()
+
+    async def _read_events(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+        """The reader (started once) and the partitions of ``order-events``."""
+        reader = self._reader
+        if reader is None:
+            settings = self._settings
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                client_id=f"{settings.kafka_client_id}-outbox",
+                group_id=None,
+                enable_auto_commit=False,
+                **aiokafka_security(settings),
+            )
+            await reader.start()
+            self._reader = reader
+        topic = self.names.order_events
+        numbers = await self._producer.partitions_for(topic)
+        return reader, [TopicPartition(topic, q) for q in sorted(numbers)]
 
     async def drain(self) -> None:
         """Return once every batch published before this call is acknowledged by Kafka.
@@ -511,6 +626,8 @@ class KafkaEventSink(EventSink):
                     chunk.append(queue.popleft())
                     taken += len(chunk[-1])
                 self._unsettled = taken
+                if self._delay_s:
+                    await asyncio.sleep(self._delay_s)  # tests: a window to crash in
                 try:
                     await self._produce(chunk)
                 except Exception:

@@ -241,8 +241,11 @@ class Load:
     async def run(self, seconds: float) -> None:
         """Place orders for ``seconds`` at the configured rates; return once every intent is
         definite (or has retried for ``RETRY_FOR_S``)."""
+        # No connection limit: a POST's time is the server's, never a wait for a free connection
+        # in this client (retries through an outage put a few hundred requests in flight).
         async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=POST_BOUND_S + 5)
+            timeout=aiohttp.ClientTimeout(total=POST_BOUND_S + 5),
+            connector=aiohttp.TCPConnector(limit=0),
         ) as http:
             producer = Producer(self.settings.kafka_bootstrap)
             try:

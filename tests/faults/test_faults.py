@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 import aiohttp
-import pytest
 
 from tests.faults.harness import Context, Replica, check, scenario
 from tests.faults.servers import PrivateServers
@@ -112,11 +111,6 @@ def test_sigkill_when_clients_retry_then_nothing_is_lost_or_doubled(
     check(result)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11: an event durable but not yet published when killed is never published "
-    "(the outbox lands with the recovery work)",
-)
 def test_sigkill_when_clients_do_not_retry_then_every_202_survives(
     replica: Replica, servers: PrivateServers
 ) -> None:
@@ -145,10 +139,6 @@ def test_ferretdb_restart_when_under_load_then_nothing_is_lost(
     assert not replica.exits, replica.exits
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: POST answers 500 without Redis; a lost key lets a retry duplicate",
-)
 def test_redis_restart_when_under_load_then_no_retry_creates_a_second_order(
     replica: Replica, servers: PrivateServers
 ) -> None:

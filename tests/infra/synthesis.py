@@ -26,6 +26,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 from oms_infra.profile import Profile, load_profile  # noqa: E402  (needs the path above)
 
+# prod serves HTTPS only and refuses to synthesize without a certificate: the tests give it one
+TEST_CERTIFICATE = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+)
+TEST_OVERRIDES: dict[str, dict[str, Any]] = {"prod": {"edge.certificate_arn": TEST_CERTIFICATE}}
+
 REMOTE_OUTPUT = re.compile(r"data\.terraform_remote_state\.([\w-]+)\.outputs\.([\w-]+)")
 
 
@@ -71,8 +77,8 @@ class Synth:
 
 
 def profile_of(env: str) -> Profile:
-    """The checked-in profile of environment ``env``."""
-    return load_profile(env, ENVIRONMENTS_FILE)
+    """The checked-in profile of environment ``env`` (prod with ``TEST_CERTIFICATE``)."""
+    return load_profile(env, ENVIRONMENTS_FILE, TEST_OVERRIDES.get(env))
 
 
 def synthesize(profile: Profile, outdir: Path) -> Synth:

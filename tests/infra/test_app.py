@@ -59,11 +59,14 @@ def test_settings_parse_as_the_app_parses_them(env: Synth) -> None:
 
 def test_credentials_come_from_the_stores_secrets(env: Synth) -> None:
     secret = env.resource("app", "kubernetes_secret_v1", "credentials")["data"]
-    for variable, store in (("OMS_MONGO_URL", "documentdb"), ("OMS_REDIS_URL", "redis")):
-        lookup = f"data.aws_secretsmanager_secret_version.{store}-secret.secret_string"
+    for variable, source, arn in (
+        ("OMS_MONGO_URL", "documentdb-app", "${aws_secretsmanager_secret.app-secret.arn}"),
+        ("OMS_REDIS_URL", "redis", "${aws_secretsmanager_secret.secret.arn}"),
+    ):
+        lookup = f"data.aws_secretsmanager_secret_version.{source}-secret.secret_string"
         assert secret[variable] == f"${{jsondecode({lookup}).url}}"
-        version = env.stack("app")["data"]["aws_secretsmanager_secret_version"][f"{store}-secret"]
-        assert env.resolve("app", version["secret_id"]) == "${aws_secretsmanager_secret.secret.arn}"
+        version = env.stack("app")["data"]["aws_secretsmanager_secret_version"][f"{source}-secret"]
+        assert env.resolve("app", version["secret_id"]) == arn
 
 
 def test_store_urls_use_tls(env: Synth) -> None:
@@ -75,10 +78,12 @@ def test_store_urls_use_tls(env: Synth) -> None:
     assert "retryWrites=false" in mongo["secret_string"]
 
 
-def test_kafka_bootstrap_is_the_tls_endpoint(env: Synth) -> None:
+def test_kafka_bootstrap_is_the_authenticated_tls_endpoint(env: Synth) -> None:
     bootstrap = config_map(env)["OMS_KAFKA_BOOTSTRAP"]
     if env.profile.kafka.mode == "msk":
-        assert env.resolve("app", bootstrap) == "${aws_msk_cluster.cluster.bootstrap_brokers_tls}"
+        assert (
+            env.resolve("app", bootstrap) == "${aws_msk_cluster.cluster.bootstrap_brokers_sasl_iam}"
+        )
     else:
         assert bootstrap == "oms-kafka-kafka-bootstrap.kafka.svc:9093"
 
@@ -124,8 +129,8 @@ def test_keda_trusts_the_self_hosted_cluster_ca(synthesized: dict[str, Synth]) -
     (trigger,) = scaled_object(cost)["spec"]["triggers"]
     auth = cost.resource("app", "kubernetes_manifest", "kafka-trigger-auth")["manifest"]
     assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
-    assert auth["spec"]["secretTargetRef"] == [
-        {"parameter": "ca", "name": "kafka-ca", "key": "ca.crt"}
+    assert {"parameter": "ca", "name": "kafka-ca", "key": "ca.crt"} in auth["spec"][
+        "secretTargetRef"
     ]
 
 
@@ -139,6 +144,7 @@ def test_msk_brokers_keep_three_replicas_and_a_week(synthesized: dict[str, Synth
         assert properties["min.insync.replicas"] == "2"
         assert properties["auto.create.topics.enable"] == "false"
         assert properties["log.retention.hours"] == "168"
+        assert int(properties["log.retention.bytes"]) > 0
         cluster = env.resource("msk", "aws_msk_cluster", "cluster")
         assert cluster["number_of_broker_nodes"] >= REPLICATION_FACTOR
         assert cluster["number_of_broker_nodes"] % len(env.profile.network.availability_zones) == 0
@@ -185,7 +191,10 @@ def test_topics_are_created_before_the_agents_start(env: Synth) -> None:
     assert init["args"] == ["topics"]
     assert init["image"] == container(env)["image"]
     assert container(env)["args"] == ["serve"]
-    assert init["env_from"] == [{"config_map_ref": {"name": "oms-settings"}}]
+    kafka_password = [{"secret_ref": {"name": "oms-kafka"}}]
+    assert init["env_from"] == [{"config_map_ref": {"name": "oms-settings"}}] + (
+        kafka_password if env.profile.kafka.mode == "self-hosted" else []
+    )
 
 
 def test_image_comes_from_the_environments_repository(env: Synth) -> None:

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 from oms_infra.profile import ProfileError, environments, load_profile
 
-from tests.infra.synthesis import ENVIRONMENTS, ENVIRONMENTS_FILE, INFRA
+from tests.infra.synthesis import ENVIRONMENTS, ENVIRONMENTS_FILE, INFRA, profile_of
 
 pytestmark = pytest.mark.infra
 
@@ -29,9 +29,40 @@ def test_environments_file_defines_dev_prod_and_cost() -> None:
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_each_environment_loads(name: str) -> None:
-    profile = load_profile(name, ENVIRONMENTS_FILE)
+    profile = profile_of(name)  # prod with a certificate: see the next test
     assert profile.name == name
     assert profile.prefix == f"oms-{name}"
+
+
+def test_load_when_prod_has_no_certificate_then_refused_naming_the_key() -> None:
+    with pytest.raises(ProfileError, match=r"edge\.https_only.*set edge\.certificate_arn"):
+        load_profile("prod", ENVIRONMENTS_FILE)
+
+
+def test_load_when_an_override_is_given_then_it_replaces_the_files_value() -> None:
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/x"
+    prod = load_profile("prod", ENVIRONMENTS_FILE, {"edge.certificate_arn": certificate})
+    assert prod.edge.certificate_arn == certificate
+    assert prod.edge.https_only is True
+
+
+def test_load_when_an_override_has_the_wrong_type_then_refused() -> None:
+    with pytest.raises(ProfileError, match=r"prod\.edge\.certificate_arn must be a str"):
+        load_profile("prod", ENVIRONMENTS_FILE, {"edge.certificate_arn": 42})
+
+
+def test_load_when_an_unknown_documentdb_class_then_refused_naming_the_known_ones(
+    tmp_path: Path,
+) -> None:
+    path = _write_variant(tmp_path, 'instance_class = "db.t3.medium"', 'instance_class = "db.x9"')
+    with pytest.raises(ProfileError, match=r"documentdb\.instance_class: one of db\.t3\.medium"):
+        load_profile("dev", path)
+
+
+def test_load_when_the_storage_ceiling_is_below_the_volume_then_refused(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, "broker_volume_max_gib = 100", "broker_volume_max_gib = 10")
+    with pytest.raises(ProfileError, match="broker_volume_max_gib must be between"):
+        load_profile("dev", path)
 
 
 def test_cost_profile_is_the_cost_optimized_one() -> None:
@@ -42,7 +73,7 @@ def test_cost_profile_is_the_cost_optimized_one() -> None:
 
 
 def test_prod_keeps_state_in_s3_and_protects_its_data() -> None:
-    prod = load_profile("prod", ENVIRONMENTS_FILE)
+    prod = profile_of("prod")
     assert prod.backend.kind == "s3"
     assert prod.operations.deletion_protection
     assert prod.network.nat == "gateway-per-az"
@@ -124,3 +155,14 @@ def test_main_refuses_an_unknown_environment_before_starting_node(
     status = main.main()
     assert status == 2
     assert "no environment 'staging'" in capsys.readouterr().err
+
+
+def test_main_when_prod_has_no_certificate_then_exits_2_before_starting_node(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ENV", "prod")
+    monkeypatch.delenv("INFRA_CONFIG", raising=False)
+    main = _main_module()
+    status = main.main()
+    assert status == 2
+    assert "serves HTTPS only" in capsys.readouterr().err

@@ -30,13 +30,15 @@ def test_one_key_per_purpose_each_rotated(env: Synth) -> None:
     assert aliases == {f"alias/{env.profile.prefix}-{purpose}" for purpose in KEY_PURPOSES}
 
 
-def test_only_the_logs_key_trusts_cloudwatch_logs(env: Synth) -> None:
+def test_only_the_logs_and_alerts_keys_trust_a_service(env: Synth) -> None:
+    trusted = {
+        "logs-key": [f"logs.{env.profile.region}.amazonaws.com"],
+        "alerts-key": ["cloudwatch.amazonaws.com"],
+    }
     for name, kms_key in env.resources("kms", "aws_kms_key").items():
         principals = [s["Principal"] for s in json.loads(kms_key["policy"])["Statement"]]
         services = [p["Service"] for p in principals if "Service" in p]
-        assert services == (
-            [f"logs.{env.profile.region}.amazonaws.com"] if name == "logs-key" else []
-        )
+        assert services == trusted.get(name, [])
 
 
 def test_the_ebs_key_is_usable_only_through_ec2_of_this_account(env: Synth) -> None:
@@ -282,7 +284,7 @@ def test_ingress_is_exactly_what_the_design_lists(env: Synth) -> None:
         ("documentdb", "tcp", 27017, 27017, "eks"),
     }
     if env.profile.kafka.mode == "msk":
-        expected.add(("msk", "tcp", 9092, 9098, "eks"))
+        expected.add(("msk", "tcp", 9098, 9098, "eks"))  # IAM over TLS, nothing else
     if env.profile.network.interface_endpoints:
         expected.add(("endpoints", "tcp", 443, 443, "eks"))
     if env.profile.network.nat == "instance":

@@ -12,7 +12,18 @@ from tests.infra.synthesis import ENVIRONMENTS, Synth, profile_of
 
 pytestmark = pytest.mark.infra
 
-PARTS = ("kms", "network", "eks", "redis", "documentdb", "edge", "app")
+PARTS = (
+    "kms",
+    "network",
+    "logs",
+    "eks",
+    "autoscaler",
+    "redis",
+    "documentdb",
+    "edge",
+    "app",
+    "alarms",
+)
 INTERPOLATION = re.compile(r"\$\{(.*?)\}")
 REFERENCE = re.compile(r"(?<![\w.-])(data\.)?((?:aws|kubernetes)_[a-z0-9_]+)\.([A-Za-z0-9_-]+)")
 

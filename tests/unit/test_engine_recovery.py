@@ -279,6 +279,67 @@ def test_a_rebuild_for_fewer_accounts_keeps_theirs_and_lets_the_others_go(
     assert engine.resting_count().get(timeout=5) == 2
 
 
+def _after(stored: StoredOrder, version: int) -> StoredOrder:
+    """The order with only the events after ``version`` (what a checkpoint does not hold)."""
+    return StoredOrder(stored.order, tuple(e for e in stored.events if e.sequence > version))
+
+
+def test_recover_when_from_a_checkpoint_and_the_fills_after_it_then_ends_as_the_live_engine(
+    repository: MemoryOrderRepository,
+) -> None:
+    # Arrange: a life with a checkpoint in the middle: orders ended before it, open across it
+    # (part-filled before and after), accepted after it, ended after it
+    first = _engine(repository)
+    for record in ACCOUNTS:
+        first.open_account(record.account_id, record.balances).get(timeout=5)
+    first.on_tick(tick())
+    first.wait_idle()
+    first.place_order(place(kind=OrderType.MARKET, price=None, order_id="m1")).get(timeout=5)
+    first.place_order(place(price="99.00", order_id="rest-buy")).get(timeout=5)
+    first.place_order(
+        place(account="a2", side=Side.SELL, price="101.00", quantity="0.3", order_id="rest-sell")
+    ).get(timeout=5)
+    first.wait_idle()
+    first.on_tick(tick(bid="98.80", ask="98.90", size="0.2", ts=1001.0))  # part-fills rest-buy
+    first.wait_idle()
+    ledger, versions = first.checkpoint(
+        lambda _account: True,
+        lambda: {o.order_id: o.version for o in repository.query(OrderQuery(limit=10_000))},
+    ).get(timeout=5)
+    first.on_tick(tick(bid="98.80", ask="98.90", size="0.1", ts=1002.0))  # and again, after it
+    first.place_order(place(kind=OrderType.MARKET, price=None, order_id="m2")).get(timeout=5)
+    first.place_order(place(price="98.00", order_id="late-rest")).get(timeout=5)
+    first.wait_idle()
+    first.cancel_order(cancel("rest-sell", account="a2")).get(timeout=5)
+    first.wait_idle()
+    view = _view(first)
+    first.stop()
+    open_orders, _ = _stored(repository)
+    after = [
+        execution
+        for order in repository.query(OrderQuery(limit=10_000))
+        for execution in executions_of(
+            _after(repository.load(order.order_id), versions.get(order.order_id, 0))  # type: ignore[arg-type]
+        )
+    ]
+    second = _engine(repository)
+
+    # Act
+    summary = second.recover(open_orders, ACCOUNTS, after, ledger).get(timeout=5)
+    second.wait_idle()
+
+    # Assert
+    assert {a.account_id for a in ledger.accounts} == {"a1", "a2"}
+    assert ledger.order_ids() == {"rest-buy", "rest-sell"}
+    assert [e.order_id for e in after].count("rest-buy") == 1  # only its fill after the checkpoint
+    assert summary.orders_finished == 2  # rest-sell (cancelled after it) and m2
+    assert summary.resting == 2  # rest-buy and late-rest
+    assert summary.skipped == 0
+    assert _view(second) == view
+    assert second.resting_count().get(timeout=5) == 2
+    second.stop()
+
+
 @pytest.mark.parametrize(
     "refused",
     [

@@ -1,18 +1,28 @@
-"""The oms Deployment: what runs in each pod, and how tightly it is locked down.
+"""The oms Deployment: what runs in each pod, how it rolls, and how tightly it is locked down.
 
 Each pod runs ``oms topics`` first (an init container: it creates the topics with the partition
 counts and replication factor of the ConfigMap, and is idempotent), then ``oms serve``. Both run
 as the image's non-root user with a read-only root filesystem, no capabilities and the runtime's
 seccomp profile; ``/tmp`` and the working directory are the only writable places.
+
+Rolling. KEDA may hold the Deployment at its maximum, one replica per partition; a surge pod
+would own no partition and the rollout would wait on it. So a rollout takes one pod away first
+(``maxSurge`` 0, ``maxUnavailable`` 1) and starts its successor, which the group then gives the
+freed partitions. Stopping. The pod first sleeps ``PRE_STOP_S`` (the endpoint leaves every
+node's routing while it still serves), then gets SIGTERM: ``oms serve`` makes in-flight work
+durable and leaves the group within ``SHUTDOWN_TIMEOUT_S`` (``OMS_SHUTDOWN_TIMEOUT_S``, set in
+the ConfigMap), and its watchdog exits ``SHUTDOWN_WATCHDOG_S`` later at the latest. The grace
+period covers all three with a margin, so Kubernetes never has to SIGKILL a clean stop.
 """
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import ITerraformDependable, TerraformResourceLifecycle
 from cdktf_cdktf_provider_kubernetes import deployment_v1 as k8s
 from constructs import Construct
 
 from oms_infra.profile import HTTP_PORT, Profile
+from oms_infra.sizing import cpu_request
 
 NAME = "oms"
 CONFIG_MAP = "oms-settings"
@@ -21,6 +31,12 @@ KAFKA_CA_SECRET = "kafka-ca"
 KAFKA_CA_DIR = "/etc/oms/kafka-ca"
 WORK_DIR = "/var/lib/oms"  # writable: faust keeps its data directory under the working dir
 USER_ID = 10001  # the image's `oms` user (Dockerfile)
+KAFKA_SECRET = "oms-kafka"  # SCRAM only: OMS_KAFKA_SASL_PASSWORD
+PRE_STOP_S = 5
+SHUTDOWN_TIMEOUT_S = 20  # OMS_SHUTDOWN_TIMEOUT_S (the app's default, written out)
+SHUTDOWN_WATCHDOG_S = 5  # the app exits this long after the timeout whatever it is doing
+GRACE_MARGIN_S = 5
+TERMINATION_GRACE_S = PRE_STOP_S + SHUTDOWN_TIMEOUT_S + SHUTDOWN_WATCHDOG_S + GRACE_MARGIN_S
 
 
 def oms_deployment(
@@ -31,6 +47,8 @@ def oms_deployment(
     namespace: str,
     labels: dict[str, str],
     with_kafka_ca: bool,
+    with_kafka_password: bool,
+    depends_on: list[ITerraformDependable],
 ) -> k8s.DeploymentV1:
     """The Deployment: init container ``oms topics``, container ``oms serve``, locked down."""
     app = profile.app
@@ -44,6 +62,29 @@ def oms_deployment(
             secret_ref=k8s.DeploymentV1SpecTemplateSpecContainerEnvFromSecretRef(name=SECRET)
         ),
     ]
+    # the init container talks to Kafka only: the settings, and the Kafka password if any
+    init_env_from = [
+        k8s.DeploymentV1SpecTemplateSpecInitContainerEnvFrom(
+            config_map_ref=k8s.DeploymentV1SpecTemplateSpecInitContainerEnvFromConfigMapRef(
+                name=CONFIG_MAP
+            )
+        )
+    ]
+    if with_kafka_password:
+        env_from.append(
+            k8s.DeploymentV1SpecTemplateSpecContainerEnvFrom(
+                secret_ref=k8s.DeploymentV1SpecTemplateSpecContainerEnvFromSecretRef(
+                    name=KAFKA_SECRET
+                )
+            )
+        )
+        init_env_from.append(
+            k8s.DeploymentV1SpecTemplateSpecInitContainerEnvFrom(
+                secret_ref=k8s.DeploymentV1SpecTemplateSpecInitContainerEnvFromSecretRef(
+                    name=KAFKA_SECRET
+                )
+            )
+        )
     mounts = [
         k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="tmp", mount_path="/tmp"),
         k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="work", mount_path=WORK_DIR),
@@ -82,13 +123,7 @@ def oms_deployment(
         name="topics",
         image=image,
         args=["topics"],
-        env_from=[
-            k8s.DeploymentV1SpecTemplateSpecInitContainerEnvFrom(
-                config_map_ref=k8s.DeploymentV1SpecTemplateSpecInitContainerEnvFromConfigMapRef(
-                    name=CONFIG_MAP
-                )
-            )
-        ],
+        env_from=init_env_from,
         working_dir=WORK_DIR,
         volume_mount=[
             k8s.DeploymentV1SpecTemplateSpecInitContainerVolumeMount(
@@ -114,10 +149,20 @@ def oms_deployment(
         env_from=env_from,
         volume_mount=mounts,
         security_context=locked_down,
-        # no CPU limit: throttling stalls the event loop and heartbeats; requests reserve
+        # no CPU limit: throttling stalls the event loop and heartbeats; the request reserves
+        # what app.orders_per_s needs (sizing.cpu_request says how)
         resources=k8s.DeploymentV1SpecTemplateSpecContainerResources(
-            requests={"cpu": app.cpu_request, "memory": app.memory_request},
+            requests={"cpu": cpu_request(profile), "memory": app.memory_request},
             limits={"memory": app.memory_limit},
+        ),
+        lifecycle=k8s.DeploymentV1SpecTemplateSpecContainerLifecycle(
+            pre_stop=[
+                k8s.DeploymentV1SpecTemplateSpecContainerLifecyclePreStop(
+                    exec=k8s.DeploymentV1SpecTemplateSpecContainerLifecyclePreStopExec(
+                        command=["sleep", str(PRE_STOP_S)]
+                    )
+                )
+            ]
         ),
         startup_probe=k8s.DeploymentV1SpecTemplateSpecContainerStartupProbe(
             http_get=k8s.DeploymentV1SpecTemplateSpecContainerStartupProbeHttpGet(
@@ -134,7 +179,8 @@ def oms_deployment(
             timeout_seconds=2,
             failure_threshold=3,
         ),
-        # /ready asks Kafka, MongoDB and Redis (2 s each at most)
+        # /health fails when the engine thread stalls or an actor failed: restart the pod.
+        # /ready asks Kafka, MongoDB and Redis (2 s each at most): take it out of the Service
         readiness_probe=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
             http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(
                 path="/ready", port="http"
@@ -154,7 +200,7 @@ def oms_deployment(
             strategy=k8s.DeploymentV1SpecStrategy(
                 type="RollingUpdate",
                 rolling_update=k8s.DeploymentV1SpecStrategyRollingUpdate(
-                    max_surge="1", max_unavailable="0"
+                    max_surge="0", max_unavailable="1"
                 ),
             ),
             template=k8s.DeploymentV1SpecTemplate(
@@ -174,7 +220,7 @@ def oms_deployment(
                     init_container=[topics],
                     container=[container],
                     volume=volumes,
-                    termination_grace_period_seconds=30,
+                    termination_grace_period_seconds=TERMINATION_GRACE_S,
                     topology_spread_constraint=[
                         k8s.DeploymentV1SpecTemplateSpecTopologySpreadConstraint(
                             max_skew=1,
@@ -192,4 +238,5 @@ def oms_deployment(
         ),
         # KEDA owns the replica count once it runs
         lifecycle=TerraformResourceLifecycle(ignore_changes=["spec[0].replicas"]),
+        depends_on=depends_on,
     )

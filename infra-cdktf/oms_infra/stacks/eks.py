@@ -3,7 +3,13 @@
 Kubernetes secrets are envelope-encrypted with the ``eks`` key; node volumes are encrypted with
 the ``ebs`` key through a launch template (which also requires IMDSv2). The control plane's
 logs go to a log group encrypted with the ``logs`` key. The node group runs in the private
-subnets; its Auto Scaling group is what the ALB forwards to (see ``edge``).
+subnets; its Auto Scaling group is what the ALB forwards to (see ``edge``), and what the cluster
+autoscaler (``autoscaler`` stack) resizes between ``eks.nodes_min`` and ``nodes_max``: its role
+is here, given to its service account through EKS Pod Identity. The VPC CNI enforces
+Kubernetes NetworkPolicies (the app stack's).
+
+Pods get AWS credentials from EKS Pod Identity only: the instance metadata service answers one
+hop, the node itself, so a pod cannot take the node's role.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from cdktf_cdktf_provider_aws.eks_node_group import (
     EksNodeGroupScalingConfig,
     EksNodeGroupUpdateConfig,
 )
+from cdktf_cdktf_provider_aws.eks_pod_identity_association import EksPodIdentityAssociation
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
@@ -55,6 +62,49 @@ NODE_POLICIES = (
     "AmazonEC2ContainerRegistryReadOnly",
 )
 CLUSTER_LOG_TYPES = ["api", "audit", "authenticator"]
+AUTOSCALER_NAMESPACE = "kube-system"
+AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+
+def autoscaler_policy(cluster: str) -> dict[str, Any]:
+    """What the cluster autoscaler needs (its AWS documentation's minimal policy)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadGroupsAndTypes",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                    "eks:DescribeNodegroup",
+                ],
+                "Resource": "*",
+            },
+            {
+                # EKS tags its managed node groups' Auto Scaling groups with this key
+                "Sid": "ResizeOnlyThisClustersGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:SetDesiredCapacity",
+                    "autoscaling:TerminateInstanceInAutoScalingGroup",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"
+                    }
+                },
+            },
+        ],
+    }
 
 
 def assume_role_policy(service: str, *, tag_session: bool = False) -> str:
@@ -190,9 +240,10 @@ class EksStack(OmsStack):
                     ),
                 )
             ],
-            # IMDSv2 only; two hops so that pods on the node network (the CNI) still reach it
+            # IMDSv2 only, one hop: the node's own processes (kubelet, and the CNI on the host
+            # network) reach it, pods do not, so no pod can act with the node's role
             metadata_options=LaunchTemplateMetadataOptions(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
             ),
             # with its own groups in a launch template, EKS does not add the cluster group:
             # name both so that nodes talk to the control plane and to each other
@@ -227,6 +278,7 @@ class EksStack(OmsStack):
         self.node_asg_name = self.node_group.resources.get(0).autoscaling_groups.get(0).name
 
         self._addons(profile, kms)
+        self._autoscaler_identity(profile)
 
         self.repository = EcrRepository(
             self,
@@ -242,9 +294,34 @@ class EksStack(OmsStack):
             force_delete=not profile.operations.deletion_protection,
         )
 
+    def _autoscaler_identity(self, profile: Profile) -> None:
+        """The cluster autoscaler's role: read Auto Scaling, resize only this cluster's groups."""
+        name = cluster_name(profile)
+        role = IamRole(
+            self,
+            "autoscaler-role",
+            name=f"{name}-cluster-autoscaler",
+            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
+        )
+        IamRolePolicy(
+            self,
+            "autoscaler-policy",
+            role=role.id,
+            name="resize-own-node-groups",
+            policy=json.dumps(autoscaler_policy(name)),
+        )
+        EksPodIdentityAssociation(
+            self,
+            "autoscaler-identity",
+            cluster_name=self.cluster.name,
+            namespace=AUTOSCALER_NAMESPACE,
+            service_account=AUTOSCALER_SERVICE_ACCOUNT,
+            role_arn=role.arn,
+        )
+
     def _addons(self, profile: Profile, kms: KmsStack) -> None:
         """The add-ons EKS manages; the EBS CSI driver gets its role through Pod Identity."""
-        for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+        for addon in ("kube-proxy", "eks-pod-identity-agent"):
             EksAddon(
                 self,
                 f"addon-{addon}",
@@ -252,6 +329,15 @@ class EksStack(OmsStack):
                 addon_name=addon,
                 resolve_conflicts_on_update="OVERWRITE",
             )
+        EksAddon(
+            self,
+            "addon-vpc-cni",
+            cluster_name=self.cluster.name,
+            addon_name="vpc-cni",
+            resolve_conflicts_on_update="OVERWRITE",
+            # without it the CNI ignores NetworkPolicies: the app's would be decoration
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+        )
         EksAddon(
             self,
             "addon-coredns",

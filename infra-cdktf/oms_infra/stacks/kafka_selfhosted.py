@@ -1,10 +1,13 @@
 """Self-hosted Kafka for the cost profile: a Strimzi cluster on the EKS nodes instead of MSK.
 
 Three KRaft nodes (controller and broker each), one per zone where possible, on EBS volumes the
-EBS CSI driver encrypts with the ``kafka`` key. Clients connect over TLS on 9093; the brokers'
-certificates come from the cluster CA Strimzi generates, which the app stack copies into the
-app's namespace for the app and for KEDA. The Strimzi operator must be installed first
-(README: add-ons); its CRDs are what these manifests need at plan time.
+EBS CSI driver encrypts with the ``kafka`` key. Clients connect over TLS on 9093 and
+authenticate with SCRAM-SHA-512; the brokers' certificates come from the cluster CA Strimzi
+generates, which the app stack copies into the app's namespace for the app and for KEDA.
+Authorization is Kafka's own (``simple``): a client may do only what the ACLs of its
+``KafkaUser`` allow (``oms_infra.kafka_access``); the user operator creates each user's password
+in a Secret of the same name. The Strimzi operator must be installed first (README: add-ons);
+its CRDs are what these manifests need at plan time.
 
 Same broker settings as MSK (``broker_properties``): three replicas, two in sync, no automatic
 topic creation, seven days of retention. Nodes are spot in this profile: with three replicas
@@ -27,6 +30,7 @@ from cdktf_cdktf_provider_kubernetes.storage_class_v1 import (
 from constructs import Construct
 
 from oms_infra.base import KafkaEndpoint, OmsStack
+from oms_infra.kafka_access import grants, strimzi_acls
 from oms_infra.profile import Profile
 from oms_infra.stacks.eks import EksStack
 from oms_infra.stacks.kms import KmsStack
@@ -105,7 +109,7 @@ class SelfHostedKafkaStack(OmsStack):
             },
             depends_on=[namespace, storage],
         )
-        Manifest(
+        cluster = Manifest(
             self,
             "cluster",
             manifest={
@@ -123,17 +127,44 @@ class SelfHostedKafkaStack(OmsStack):
                     "kafka": {
                         "version": kafka.version,
                         "listeners": [
-                            {"name": "tls", "port": TLS_PORT, "type": "internal", "tls": True}
+                            {
+                                "name": "tls",
+                                "port": TLS_PORT,
+                                "type": "internal",
+                                "tls": True,
+                                "authentication": {"type": "scram-sha-512"},
+                            }
                         ],
-                        "config": broker_properties(),
+                        # deny by default: only what a KafkaUser's ACLs allow
+                        "authorization": {"type": "simple"},
+                        "config": broker_properties(profile),
                     },
+                    "entityOperator": {"userOperator": {}},
                 },
             },
             wait=ManifestWait(condition=[ManifestWaitCondition(type="Ready", status="True")]),
             timeouts=ManifestTimeouts(create="30m", update="30m"),
             depends_on=[pool],
         )
+        self.cluster = cluster
+        for principal, principal_grants in grants(profile).items():
+            Manifest(
+                self,
+                f"user-{principal}",
+                manifest={
+                    "apiVersion": "kafka.strimzi.io/v1beta2",
+                    "kind": "KafkaUser",
+                    "metadata": {"name": principal, "namespace": NAMESPACE, "labels": labels},
+                    "spec": {
+                        "authentication": {"type": "scram-sha-512"},
+                        "authorization": {"type": "simple", "acls": strimzi_acls(principal_grants)},
+                    },
+                },
+                depends_on=[cluster],
+            )
         self.endpoint = KafkaEndpoint(
             bootstrap_servers=f"{CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:{TLS_PORT}",
             ca_secret=(NAMESPACE, f"{CLUSTER}-cluster-ca-cert"),
+            mechanism="SCRAM-SHA-512",
+            users_namespace=NAMESPACE,
         )

@@ -2,9 +2,10 @@
 
 One key per data owner keeps the blast radius of a key policy or a disabled key small, and lets
 CloudTrail say which store a decrypt was for. Every key lets the account's IAM policies grant its
-use (the usual root statement); two keys also need a service principal: CloudWatch Logs for
-``logs``, and EC2 on behalf of the account (the Auto Scaling role of the node group, the NAT
-instance) for ``ebs`` — the same condition AWS's own aws/ebs key uses.
+use (the usual root statement); three keys also need a service principal: CloudWatch Logs for
+``logs``, CloudWatch for ``alerts`` (an alarm publishes to the encrypted SNS topic as the
+CloudWatch service), and EC2 on behalf of the account (the Auto Scaling role of the node group,
+the NAT instance) for ``ebs`` — the same condition AWS's own aws/ebs key uses.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ KEY_PURPOSES = {
     "documentdb": "DocumentDB storage, snapshots and its credentials secret",
     "s3": "the static frontend bucket",
     "logs": "CloudWatch log groups",
+    "alerts": "the SNS topic CloudWatch alarms publish to",
 }
 
 _USE_KEY = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
@@ -85,6 +87,16 @@ class KmsStack(OmsStack):
                             )
                         }
                     },
+                }
+            )
+        if purpose == "alerts":
+            statements.append(
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
                 }
             )
         if purpose == "ebs":

@@ -43,7 +43,7 @@ from oms_infra.profile import Profile
 from oms_infra.stacks.kms import KmsStack
 
 ANYWHERE = "0.0.0.0/0"
-KAFKA_PORTS = (9092, 9098)  # MSK's client ports: plaintext, TLS, SASL/SCRAM, IAM (public too)
+KAFKA_IAM_PORT = 9098  # MSK's port for IAM-authenticated clients over TLS: the only one open
 REDIS_PORT = 6379
 DOCUMENTDB_PORT = 27017
 
@@ -323,7 +323,7 @@ class NetworkStack(OmsStack):
         # each store's group decides who gets in.
         send("eks", "all-out", None, cidr=ANYWHERE)
         if "msk" in groups:
-            allow("msk", "kafka-from-eks", KAFKA_PORTS, source="eks")
+            allow("msk", "kafka-iam-from-eks", (KAFKA_IAM_PORT, KAFKA_IAM_PORT), source="eks")
         allow("redis", "redis-from-eks", (REDIS_PORT, REDIS_PORT), source="eks")
         allow("documentdb", "mongo-from-eks", (DOCUMENTDB_PORT, DOCUMENTDB_PORT), source="eks")
         if "endpoints" in groups:

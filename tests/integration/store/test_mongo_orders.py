@@ -15,6 +15,7 @@ from oms.domain.enums import OrderStatus
 from oms.store.documents import OrderDocument
 from oms.store.mongo import MongoOrderRepository, StoreClosed, StoreUnavailable
 from oms.store.ports import OrderQuery, StoredOrder
+from oms.store.recovery_log import delta_document, epoch_collection
 from tests.unit.store.histories import open_history, settled_history, states
 
 
@@ -400,18 +401,22 @@ async def test_an_announcement_is_a_waiter_so_an_open_order_is_not_held(
 async def test_recovery_when_a_document_does_not_read_then_leaves_it_out_and_names_it(
     settings: Settings, database: str, repository: MongoOrderRepository
 ) -> None:
-    # Arrange: a resting order, and documents written by hand that are not an order's state
+    # Arrange: a resting order, and documents written by hand that are not an order's state,
+    # where recovery reads them: the recovery log (it never reads ``orders`` itself)
     resting = open_history("o-rest", at=101.0)
     _save_whole(repository, resting)
     await repository.durable()
     client: AsyncMongoClient[dict] = AsyncMongoClient(settings.mongo_url)
+    broken = [
+        {"_id": "no-fields"},
+        {"_id": "o-broken:00000001", "order_id": "o-broken", "account_id": "acct-1",
+         "symbol": "BTC-USD", "status": "NEW", "terminal": False, "created_at": 102.0,
+         "version": 1, "body": "not json"},
+    ]  # fmt: skip
     try:
-        await client[database]["orders"].insert_many([
-            {"_id": "no-fields"},
-            {"_id": "o-broken:00000001", "order_id": "o-broken", "account_id": "acct-1",
-             "symbol": "BTC-USD", "status": "NEW", "terminal": False, "created_at": 102.0,
-             "version": 1, "body": "not json"},
-        ])  # fmt: skip
+        await client[database][epoch_collection(1, 0, 0)].insert_one(
+            delta_document("by-hand", 1, 1, broken)
+        )
     finally:
         await client.close()
     recovered = MongoOrderRepository(settings.mongo_url, database)

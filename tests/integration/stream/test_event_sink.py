@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -370,3 +371,49 @@ async def test_event_sink_places_each_account_where_a_plain_producer_puts_its_ke
     assert {a: {r.partition for r in grouped[a]} for a in ACCOUNTS} == {
         a: {p} for a, p in expected.items()
     }
+
+
+async def test_missing_when_some_events_are_on_the_topic_then_republishes_only_the_others(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    """The outbox at recovery: of the events the store holds after a checkpoint, those already
+    on ``order-events`` (published before a crash) are not sent again; the rest are, each
+    order's in sequence order, and then every event is on the topic exactly once."""
+    # Arrange: events of an order before the checkpoint, then three orders after it of which
+    # only part reached the topic before the "crash"
+    sink = await started(KafkaEventSink(topics.settings, topics.names))
+    before = order_events("o-before", "acct-0")
+    published_from_a_thread(sink, [before])
+    await sink.drain()
+    since = await sink.end_offsets()
+    after = [order_events(f"o-{n}", ACCOUNTS[n]) for n in range(3)]
+    reached = [after[0][:4], after[1][:2]]  # o-0 whole, o-1 half, o-2 nothing
+    published_from_a_thread(sink, reached)
+    await sink.drain()
+    held = [(e, ACCOUNTS[n]) for n, h in enumerate(after) for e in h]
+
+    # Act
+    missing = await sink.missing(held, since)
+    by_time = await sink.missing(held, None, since_time=time.time())  # no checkpoint: by clock
+    sink.republish(missing)
+    await sink.drain()
+
+    # Assert
+    assert [(e.order_id, e.sequence) for e, _ in missing] == [
+        ("o-1", 3), ("o-1", 4), ("o-2", 1), ("o-2", 2), ("o-2", 3), ("o-2", 4),
+    ]  # fmt: skip
+    assert by_time == missing
+    total = len(before) + sum(len(h) for h in after)
+    records = await topics.read(topics.names.order_events, total)
+    seen = [(orjson.loads(r.value)["order_id"], orjson.loads(r.value)["sequence"]) for r in records]
+    assert len(seen) == len(set(seen)) == total
+    for account, grouped in by_account(records).items():
+        for order_id in {orjson.loads(r.value)["order_id"] for r in grouped}:
+            sequences = [
+                orjson.loads(r.value)["sequence"]
+                for r in grouped
+                if orjson.loads(r.value)["order_id"] == order_id
+            ]
+            assert sequences == sorted(sequences), (account, order_id)
+    assert await sink.missing(held, since) == []
+    assert sink.republished == 6
