@@ -40,11 +40,14 @@ RUN groupadd --system --gid "${OMS_UID}" oms \
 ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
     /etc/oms/rds-global-bundle.pem
 COPY --from=build /app/.venv /app/.venv
+# Logs as one JSON object per line (ts, level, logger, msg, replica, request_id, ...): what a
+# log pipeline (CloudWatch, Loki) parses; a terminal run keeps the text format.
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     OMS_HTTP_HOST=0.0.0.0 \
-    OMS_HTTP_PORT=8080
+    OMS_HTTP_PORT=8080 \
+    OMS_LOG_FORMAT=json
 # faust keeps its data directory under the working directory: make it the user's own
 WORKDIR /var/lib/oms
 USER 10001:10001

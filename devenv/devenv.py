@@ -397,6 +397,43 @@ def _ferret_ready(url: str) -> bool:
         client.close()
 
 
+# --- Prometheus's tools (for the tests; not a server devenv runs) -----------------------------
+
+PROMETHEUS_DIR = STATE / "prometheus"
+PROMETHEUS_BIN = PROMETHEUS_DIR / "usr" / "bin"
+PROMETHEUS_TOOLS = ("prometheus", "promtool")
+
+
+def prometheus_tools() -> None:
+    """Unpack Debian's ``prometheus`` package under ``.devenv/prometheus`` (once).
+
+    Unpacked, not installed: installing it would also register a Prometheus service that a
+    host with systemd starts at once, listening on every interface. The tests run the two
+    binaries themselves: ``promtool`` checks and tests the alert rules and the dashboard's
+    queries, ``prometheus`` scrapes a live ``oms serve`` on 127.0.0.1 (tests/deploy/promql.py).
+    """
+    if all((PROMETHEUS_BIN / tool).exists() for tool in PROMETHEUS_TOOLS):
+        return
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise DevenvError("prometheus's tools are missing and there is no apt-get to fetch them")
+    debs = PROMETHEUS_DIR / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    _run(["apt-get", "update", "-qq"])
+    _run(["apt-get", "download", "-qq", "prometheus"], cwd=debs)
+    packages = sorted(debs.glob("prometheus_*.deb"))
+    if not packages:
+        raise DevenvError(f"apt-get download left no prometheus package in {debs}")
+    _run(["dpkg-deb", "-x", str(packages[-1]), str(PROMETHEUS_DIR)])
+
+
+def _prometheus_version() -> str:
+    out = subprocess.run(
+        [str(PROMETHEUS_BIN / "promtool"), "--version"], capture_output=True, text=True, check=False
+    )
+    words = (out.stdout or out.stderr).split()
+    return words[2] if len(words) > 2 else "?"
+
+
 # --- wiring -------------------------------------------------------------------------------------
 
 
@@ -453,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "up":
             for server in servers(settings):
                 server.up()
+            prometheus_tools()
+            _say(f"prometheus tools {_prometheus_version()} in {PROMETHEUS_BIN}")
             _say(f"all servers ready in {time.monotonic() - started:.1f}s")
         elif args.action == "down":
             for server in reversed(servers(settings)):

@@ -5,7 +5,8 @@ amount is a decimal *string* written with ``str(Decimal)``, which keeps the expo
 trip gives back an equal Decimal with the same digits (``"1.50"`` stays ``"1.50"``); no amount
 ever passes through a float. Timestamps are JSON numbers (epoch seconds), enums their upper-case
 values. An event's ``type`` is its class name; ``OrderPlaced``'s own order type travels as
-``order_type`` (the same names as ``oms.stream.codecs``).
+``order_type`` (the same names as ``oms.stream.codecs``). An event's ``request_id`` is written
+only when it has one (older documents have none and read back as None).
 
 Pure: no I/O, imports only the domain and the risk limits' value type.
 """
@@ -173,6 +174,8 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["detail"] = event.detail
     elif isinstance(event, OrderCancelled):
         data["reason"] = event.reason.value
+    if event.request_id is not None:  # absent rather than null: most events have none
+        data["request_id"] = event.request_id
     return data
 
 
@@ -189,6 +192,9 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
     kind = d["type"]
     order_id, command_id = d["order_id"], d["command_id"]
     sequence, at = int(d["sequence"]), float(d["at"])
+    request = d.get("request_id")
+    if request is not None and not isinstance(request, str):
+        raise TypeError(f"request_id must be a string, got {type(request).__name__}")
     if kind == "OrderFilled":
         return OrderFilled(
             order_id,
@@ -198,6 +204,7 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
             Decimal(d["quantity"]),
             Decimal(d["price"]),
             Decimal(d["fee"]),
+            request,
         )
     if kind == "OrderPlaced":
         return OrderPlaced(
@@ -213,15 +220,20 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
             quantity=Decimal(d["quantity"]),
             price=_undec(d["price"]),
             time_in_force=TimeInForce(d["time_in_force"]),
+            request_id=request,
         )
     if kind == "OrderAccepted":
-        return OrderAccepted(order_id, sequence, command_id, at, Decimal(d["protection_price"]))
+        return OrderAccepted(
+            order_id, sequence, command_id, at, Decimal(d["protection_price"]), request
+        )
     if kind == "OrderRejected":
-        return OrderRejected(order_id, sequence, command_id, at, d["reason"], d["detail"])
+        return OrderRejected(order_id, sequence, command_id, at, d["reason"], d["detail"], request)
     if kind == "OrderCancelled":
-        return OrderCancelled(order_id, sequence, command_id, at, CancelReason(d["reason"]))
+        return OrderCancelled(
+            order_id, sequence, command_id, at, CancelReason(d["reason"]), request
+        )
     if kind == "OrderSettled":
-        return OrderSettled(order_id, sequence, command_id, at)
+        return OrderSettled(order_id, sequence, command_id, at, request)
     raise CodecError(f"unknown order event type {kind!r}")
 
 

@@ -11,6 +11,7 @@ pydantic-settings turns each variable's text into its field's type (an int, a fl
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -95,6 +96,14 @@ class Settings(BaseSettings):
     fee_rate: Decimal = Decimal("0.001")
     # Operations
     log_level: str = "INFO"
+    # "json": one JSON object per line (the container's default, set in the Dockerfile);
+    # "text": one readable line per record, for a terminal.
+    log_format: Literal["json", "text"] = "text"
+    # One log line per HTTP request (logger ``oms.access``); false keeps only its warnings.
+    access_log: bool = True
+    # This process's name on every log line and in /metrics' oms_info; empty: the host name
+    # (the pod's name in Kubernetes).
+    replica: str = ""
     # A log record of the same kind (logger, level, template) repeats at most once per window.
     log_repeat_window_s: float = 10.0
     # /health fails when the engine thread has not run a heartbeat for this long.
@@ -167,6 +176,10 @@ class Settings(BaseSettings):
         Not ``model_copy(update=...)``: that checks neither the names nor the values.
         """
         return type(self)(**{**self.model_dump(), **changes})
+
+    def replica_name(self) -> str:
+        """This process's name in logs and metrics: ``replica``, else the host's name."""
+        return self.replica or socket.gethostname()
 
 
 class _Variables(PydanticBaseSettingsSource):

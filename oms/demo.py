@@ -2,8 +2,10 @@
 
 What it shows: the process's readiness (Kafka, MongoDB and Redis each answering, partitions
 assigned), orders placed through ``POST /api/orders`` travelling REST -> Kafka -> engine ->
-MongoDB, their final states, one order's history, each account's balances and positions, and
-what the run left in MongoDB and Redis.
+MongoDB, their final states, one order's history and its lines in the service's log (found by
+the request id its events carry), each account's balances and positions, and what the run left
+in MongoDB and Redis. The service's own log goes to a file (JSON lines, as in its container),
+so what the demo prints is the demo's.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +30,7 @@ from oms.loadgen import Summary, run_loadgen
 
 SERVE_START_TIMEOUT_S = 60.0
 DEMO_ORDERS = 2000
+FOLLOWED_LINES = 8  # of one order's log lines, the first few
 
 
 def _step(title: str) -> None:
@@ -69,7 +74,7 @@ def _has_reserved(balance: dict[str, str]) -> bool:
     return Decimal(balance.get("reserved", "0")) != 0
 
 
-async def _one_history(base: str, account: str) -> None:
+async def _one_history(base: str, account: str, log: Path) -> None:
     async with aiohttp.ClientSession() as http:
         listing = await (await http.get(f"{base}/api/orders?account_id={account}&limit=50")).json()
         settled = next((o for o in listing["items"] if o["status"] == "SETTLED"), None)
@@ -78,6 +83,25 @@ async def _one_history(base: str, account: str) -> None:
         history = await (await http.get(f"{base}/api/orders/{settled['order_id']}/events")).json()
     steps = " -> ".join(f"{e['type']}#{e['sequence']}" for e in history["events"])
     print(f"history of order {settled['order_id']}: {steps}")
+    request_id = history["events"][0].get("request_id")
+    if request_id is not None:
+        _follow(log, settled["order_id"], request_id)
+
+
+def _follow(log: Path, order_id: str, request_id: str) -> None:
+    """The service's log lines of one order: its placing request's, and those naming it."""
+    print(f"its log lines (request_id {request_id}; `grep {request_id} {log}`):")
+    shown = 0
+    for raw in log.read_bytes().splitlines():
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if line.get("request_id") == request_id or line.get("order_id") == order_id:
+            print(f"  {line['ts']} {line['level']} {line['logger']} {line['msg']}")
+            shown += 1
+            if shown == FOLLOWED_LINES:
+                break
 
 
 async def _stored(settings: Settings) -> None:
@@ -100,10 +124,13 @@ async def _stored(settings: Settings) -> None:
 async def run_demo(settings: Settings) -> int:
     """Run the demo end to end; 0 when every order reached a terminal state."""
     base = f"http://{settings.http_host}:{settings.http_port}"
-    _step(f"starting oms serve on {base}")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "oms.cli", "serve", env=dict(os.environ)
-    )
+    log = Path(tempfile.gettempdir()) / f"oms-demo-serve-{os.getpid()}.log"
+    _step(f"starting oms serve on {base} (its log: {log})")
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "oms.cli", "serve",
+            env={**os.environ, "OMS_LOG_FORMAT": "json"}, stdout=out, stderr=out,
+        )  # fmt: skip
     ok = False
     try:
         ready = await _wait_until_ready(base, process)
@@ -114,7 +141,7 @@ async def run_demo(settings: Settings) -> int:
             print(line)
         _step("accounts after the run")
         _print_accounts(summary)
-        await _one_history(base, next(iter(summary.accounts)))
+        await _one_history(base, next(iter(summary.accounts)), log)
         _step("what the run left in the stores")
         await _stored(settings)
         ok = summary.placed == DEMO_ORDERS and sum(summary.states.values()) == DEMO_ORDERS

@@ -34,6 +34,7 @@ from pymongo import AsyncMongoClient
 from oms.actors.runtime import ActorFailure, tune_gc
 from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
+from oms.api.metrics import Labelled
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
@@ -386,10 +387,10 @@ def _pipeline(
     sink: KafkaEventSink,
     skips: Skips,
     connections_refused: Callable[[], int],
-) -> Callable[[], dict[str, float | Durations]]:
+) -> Callable[[], dict[str, float | Durations | Labelled]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
-    def figures() -> dict[str, float | Durations]:
+    def figures() -> dict[str, float | Durations | Labelled]:
         stats = ingestion.stats
         return {
             "store_backlog_orders": repository.backlog,
@@ -402,6 +403,9 @@ def _pipeline(
             "ingest_commit_failures_total": stats.commit_failures,
             "ingest_barrier_retries_total": stats.barrier_retries,
             "dead_letters_total": stats.dead_letters,
+            # Copied: the ingestion adds keys while the scrape walks them.
+            "dead_letters_by_reason_total": Labelled("reason", dict(stats.by_reason)),
+            "ticks_total": Labelled("symbol", dict(stats.ticks_by_symbol)),
             "events_published_total": sink.published,
             "events_failed_total": sink.failed,
             "recovery_skipped_records": skips.distinct,
@@ -456,7 +460,8 @@ async def serve(settings: Settings) -> int:
     stopping.cancel()
     starting.result()  # a failed start raises here, after it stopped what it had started
     tune_gc()
-    print(f"oms serving on http://{settings.http_host}:{settings.http_port}", flush=True)
+    # Logged, not printed: in JSON, every line the process writes is one object.
+    logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
     failed = asyncio.create_task(service.failed.wait(), name="oms-engine-failed")
     signalled = asyncio.create_task(stop.wait(), name="oms-stop-signal")
     await asyncio.wait((failed, signalled), return_when=asyncio.FIRST_COMPLETED)
@@ -465,9 +470,9 @@ async def serve(settings: Settings) -> int:
     status = 0
     if service.failed.is_set():
         status = EXIT_ENGINE_FAILED
-        print(f"oms engine failed: {service.engine_trouble()}; stopping", flush=True)
+        logger.critical("oms engine failed: %s; stopping", service.engine_trouble())
     else:
-        print("oms stopping", flush=True)
+        logger.info("oms stopping")
     # The last resort if even the bounded stop cannot end (a thread stuck in I/O).
     watchdog = threading.Timer(settings.shutdown_timeout_s + 5.0, os._exit, (status or 1,))
     watchdog.daemon = True

@@ -234,7 +234,10 @@ class OrderDirectory(DispatchedActor):
             live = self._spawn(order_id, None)
         if live is None:
             if isinstance(message, VenueFills):
-                logger.info("dropped venue fills for finished or unknown order %s", order_id)
+                logger.info(
+                    "dropped venue fills for finished or unknown order %s", order_id,
+                    extra={"order_id": order_id},
+                )  # fmt: skip
             else:
                 self._answer_finished(stored, message, reply)
             return
@@ -338,7 +341,10 @@ class OrderDirectory(DispatchedActor):
         if reply is not None:
             reply.set_exception((type(error), error, None))
         else:
-            logger.warning("dropped %s for %s: %s", type(waiting).__name__, order_id, error)
+            logger.warning(
+                "dropped %s for %s: %s", type(waiting).__name__, order_id, error,
+                extra={"order_id": order_id},
+            )  # fmt: skip
 
     def _deliver(
         self,
@@ -393,7 +399,10 @@ class OrderDirectory(DispatchedActor):
             error = InvalidTransition(stored.order.status, trigger)
         if reply is None:
             if isinstance(command, ApplyFill):
-                logger.warning("refused fill %s: %s", command.command_id, error)
+                logger.warning(
+                    "refused fill %s: %s", command.command_id, error,
+                    extra={"order_id": command.order_id, "command_id": command.command_id},
+                )  # fmt: skip
             return
         reply.set_exception((type(error), error, None))
 

@@ -154,6 +154,10 @@ class OrderActor(DispatchedActor):
     arriving = False  # Submit sent, the venue's Matched not back yet
     cancel_wanted = False  # a cancel waits for the venue (arrival or cancel answer)
     cancel_id: str | None = None  # the CancelOrder the OrderCancelled will answer
+    # The requests whose commands the risk answer and the requested cancel answer, for their
+    # events (``oms.correlation``); None when the command came without one.
+    place_request: str | None = None
+    cancel_request: str | None = None
 
     def __init__(
         self,
@@ -169,6 +173,8 @@ class OrderActor(DispatchedActor):
             self.order = restored.order
             self.applied = {event.command_id for event in restored.events}
             self.at_venue = not restored.order.is_terminal and restored.order.status is not _NEW
+            if restored.events and restored.events[0].request_id is not None:
+                self.place_request = restored.events[0].request_id  # a NEW order asks risk again
 
     # -- after the actor stopped -----------------------------------------------------------
 
@@ -218,6 +224,9 @@ class OrderActor(DispatchedActor):
             return self.order
         ctx = self.ctx
         now = ctx.clock()
+        request = command.request_id
+        if request is not None:
+            self.place_request = request
         placed = self._record(
             new_order_placed(
                 command.order_id,
@@ -232,13 +241,20 @@ class OrderActor(DispatchedActor):
                 command.quantity,
                 command.price,
                 command.time_in_force,
+                request,
             ),
         )
         invalid = self._invalid(command)
         if invalid is not None:
             self._record(
                 new_order_rejected(
-                    command.order_id, 2, command.command_id, now, invalid.code, str(invalid)
+                    command.order_id,
+                    2,
+                    command.command_id,
+                    now,
+                    invalid.code,
+                    str(invalid),
+                    request,
                 ),
             )
             self._finish()
@@ -262,13 +278,14 @@ class OrderActor(DispatchedActor):
         if order.status is _NEW:
             # Legal from NEW: cancelled before risk answered; an acceptance that still arrives
             # is released at once (see on_risk_answer).
-            self._event_cancel(command.command_id, CancelReason.REQUESTED)
+            self._event_cancel(command.command_id, CancelReason.REQUESTED, command.request_id)
             return self._current()
         if order.status is _FILLED or order.is_terminal:
             raise InvalidTransition(order.status, Trigger.CANCEL)
         self.applied.add(command.command_id)
         if self.cancel_id is None:
             self.cancel_id = command.command_id
+            self.cancel_request = command.request_id
         if self.closing is not None or self.cancel_wanted:
             return order  # already on its way out
         if self.at_venue:
@@ -308,7 +325,10 @@ class OrderActor(DispatchedActor):
                 continue
             if order.status is _FILLED or order.is_terminal or left <= 0:
                 logger.info(
-                    "dropped venue fill %s: %s has nothing left", fill.command_id, order.order_id
+                    "dropped venue fill %s: %s has nothing left",
+                    fill.command_id,
+                    order.order_id,
+                    extra={"order_id": order.order_id, "account_id": order.account_id},
                 )
                 continue
             if fill.quantity > left:
@@ -372,7 +392,13 @@ class OrderActor(DispatchedActor):
                 detail = "; ".join(str(denial) for denial in decision.denials)
             self._record(
                 new_order_rejected(
-                    order.order_id, order.version + 1, _place_id(self), now, reason, detail
+                    order.order_id,
+                    order.version + 1,
+                    _place_id(self),
+                    now,
+                    reason,
+                    detail,
+                    self.place_request,
                 )
             )
             self._finish()
@@ -382,7 +408,12 @@ class OrderActor(DispatchedActor):
         order_id = order.order_id
         self._record(
             new_order_accepted(
-                order_id, order.version + 1, f"place:{order_id}", now, reservation.protection_price
+                order_id,
+                order.version + 1,
+                f"place:{order_id}",
+                now,
+                reservation.protection_price,
+                self.place_request,
             )
         )
         venue = ctx.venue
@@ -508,13 +539,14 @@ class OrderActor(DispatchedActor):
             reason = self.closing or CancelReason.REQUESTED
             # Carries the cancel's own id when one was asked for, so that a replay of that
             # CancelOrder after the actor is gone is still recognised from the history.
-            command_id = (
-                self.cancel_id
-                if reason is CancelReason.REQUESTED and self.cancel_id
-                else f"cancel:{order.order_id}"
-            )
+            if reason is CancelReason.REQUESTED and self.cancel_id:
+                command_id, request = self.cancel_id, self.cancel_request
+            else:
+                command_id, request = f"cancel:{order.order_id}", None
             self._record(
-                new_order_cancelled(order.order_id, order.version + 1, command_id, now, reason)
+                new_order_cancelled(
+                    order.order_id, order.version + 1, command_id, now, reason, request
+                )
             )
         self._finish()
 
@@ -545,11 +577,11 @@ class OrderActor(DispatchedActor):
         assert order is not None, "only an existing order settles"
         tell(risk, _new(Settle, (order.order_id, fills, release, self._actor_ref)))
 
-    def _event_cancel(self, command_id: str, reason: CancelReason) -> None:
+    def _event_cancel(self, command_id: str, reason: CancelReason, request: str | None) -> None:
         order = self._current()
         self._record(
             new_order_cancelled(
-                order.order_id, order.version + 1, command_id, self.ctx.clock(), reason
+                order.order_id, order.version + 1, command_id, self.ctx.clock(), reason, request
             )
         )
         if not self.in_flight:

@@ -98,7 +98,10 @@ class SimulatedVenue(DispatchedActor):
         except (VenueError, UnknownInstrument) as refused:
             # Risk accepted what the venue refuses: say so, and answer so that the order does
             # not hang ACCEPTED.
-            logger.warning("venue refused order %s: %s: %s", order.order_id, refused.code, refused)
+            logger.warning(
+                "venue refused order %s: %s: %s", order.order_id, refused.code, refused,
+                extra={"order_id": order.order_id, "account_id": order.account_id},
+            )  # fmt: skip
             result = MatchResult((), order.quantity, Outcome.CANCELLED_REMAINDER)
         tell(message.reply_to, _new(Matched, (result, self.clock())))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -12,6 +13,7 @@ import orjson
 from aiohttp import web
 from pykka import Future
 
+from oms import correlation
 from oms.api import identity
 from oms.api.encoding import (
     account_json,
@@ -33,6 +35,8 @@ from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
 from oms.engine.aio import reply
 from oms.engine.ports import AccountRecord
+
+logger = logging.getLogger(__name__)
 
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
 LIMIT_FIELDS = frozenset(
@@ -146,6 +150,7 @@ async def open_account(request: web.Request) -> web.Response:
     if errors or account_id is None:
         raise invalid_body(errors)
     identity.require_admin(request)
+    correlation.bind(account_id=account_id)
     record = AccountRecord(account_id, balances, limits, opened_at=services.clock())
     try:
         # Recorded first: an account the engine knows must be one a restart can re-open.
@@ -220,6 +225,7 @@ async def put_limits(request: web.Request) -> web.Response:
     """``PUT /api/risk/limits/{account_id}``: replace every limit (absent ones switch off)."""
     identity.require_admin(request)
     account_id = request.match_info["account_id"]
+    correlation.bind(account_id=account_id)
     errors: list[FieldError] = []
     limits = parse_limits(await _body(request), errors, prefix="")
     if errors:
@@ -250,6 +256,7 @@ async def kill_switch(request: web.Request) -> web.Response:
         account_id = _account_id(body["account_id"], errors)
     if errors or state is None:
         raise invalid_body(errors)
+    correlation.bind(account_id=account_id)
     services = request.app[SERVICES_KEY]
     try:
         # Recorded first (the store knows every account): a restart must not resume what an
@@ -263,6 +270,11 @@ async def kill_switch(request: web.Request) -> web.Response:
     await _here(services.engine.set_kill_switch(state, account_id))
     # To the replica owning the account (every replica, for the global switch).
     await services.bus.send_account(SetTradingState(state, account_id))
+    # An operator's act that stops trading: on-call must find who did it and when.
+    logger.warning(
+        "kill switch set to %s for %s", state.value,
+        "every account" if account_id is None else f"account {account_id}",
+    )  # fmt: skip
     return _json({"state": state.value, "account_id": account_id})
 
 

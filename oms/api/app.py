@@ -14,12 +14,19 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
-from oms.api.health import READINESS_KEY, SETTINGS_KEY, Readiness, add_health_routes
+from oms.api.health import (
+    READINESS_KEY,
+    SETTINGS_KEY,
+    Readiness,
+    add_health_routes,
+    readiness_checks,
+)
 from oms.api.listener import body_deadline
 from oms.api.live import ORDER_FEED_KEY, OrderFeed, ws_orders
 from oms.api.market import MARKET_FEED_KEY, MarketFeed, add_market_routes
-from oms.api.metrics import METRICS_KEY, ApiMetrics, Pipeline
+from oms.api.metrics import METRICS_KEY, ApiMetrics, Pipeline, Sources
 from oms.api.openapi import get_openapi
 from oms.api.orders import add_order_routes
 from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
@@ -82,10 +89,19 @@ def build_app(
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     """
     feed_holder: list[OrderFeed] = []
-    metrics = ApiMetrics(lambda: feed_holder[0] if feed_holder else None, consumer_lag, pipeline)
+    sources = Sources(
+        orders=lambda: feed_holder[0] if feed_holder else None,
+        lag=consumer_lag,
+        pipeline=pipeline,
+        kill_switches=None if engine is None else engine.risk_book.kill_switches,
+        replica=settings.replica_name(),
+    )
+    # /metrics shows readiness as /ready answers it (``app`` is bound below, before any request).
+    metrics = ApiMetrics(sources, readiness=lambda: readiness_checks(app))
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
+            access_middleware,  # outermost: it names the request and logs what was answered
             metrics.middleware,
             problem_middleware,
             body_deadline(settings.http_body_timeout_s),
@@ -101,6 +117,7 @@ def build_app(
         partitions_assigned,
         None if engine is None else engine.trouble,
     )
+    add_access(app)
     add_health_routes(app)
     app.router.add_get("/metrics", metrics.handle, allow_head=False)
     app.router.add_get("/api/openapi.json", get_openapi, allow_head=False)

@@ -43,17 +43,22 @@ async def health(request: web.Request) -> web.Response:
     return _json({"status": "ok"})
 
 
+async def readiness_checks(app: web.Application) -> dict[str, bool]:
+    """What ``/ready`` answers, check by check (``/metrics`` shows it too)."""
+    readiness = app.get(READINESS_KEY)
+    if readiness is None:
+        return await probe_all(app[SETTINGS_KEY])
+    checks = dict(await readiness.probe())
+    if readiness.partitions_assigned is not None:
+        checks["partitions"] = bool(readiness.partitions_assigned())
+    if readiness.trouble is not None:
+        checks["engine"] = readiness.trouble() is None
+    return checks
+
+
 async def ready(request: web.Request) -> web.Response:
     """Readiness: Kafka, MongoDB and Redis each answer a real request; partitions assigned."""
-    readiness = request.app.get(READINESS_KEY)
-    if readiness is None:
-        checks = await probe_all(request.app[SETTINGS_KEY])
-    else:
-        checks = dict(await readiness.probe())
-        if readiness.partitions_assigned is not None:
-            checks["partitions"] = bool(readiness.partitions_assigned())
-        if readiness.trouble is not None:
-            checks["engine"] = readiness.trouble() is None
+    checks = await readiness_checks(request.app)
     ok = all(checks.values())
     return _json({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
 

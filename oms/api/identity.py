@@ -12,16 +12,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from oms import correlation
 from oms.api.problems import FieldError, forbidden, invalid_query
 from oms.domain.accounts import IDENTIFIER
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The party behind a request: tied to one account, or not (an admin, or nobody yet)."""
+    """The party behind a request: tied to one account, or not (an admin, or nobody yet).
+    ``key_id`` names the API key it used (never the key): the access log writes it."""
 
     account_id: str | None
     is_admin: bool
+    key_id: str | None = None
 
 
 UNRESTRICTED = Caller(account_id=None, is_admin=True)
@@ -42,6 +45,7 @@ def acting_account(request: web.Request, account_id: str) -> str:
     """The account named by the request, if the caller may act for it (else 403)."""
     if not may_act_for(request, account_id):
         raise forbidden(f"this key may not act for account {account_id}")
+    correlation.bind(account_id=account_id)  # every log line of the request names it
     return account_id
 
 

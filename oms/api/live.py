@@ -3,8 +3,16 @@
 The engine calls its listeners on its own thread after each journal flush; ``OrderFeed`` hands
 each batch to the event loop at once (``call_soon_threadsafe``) and does everything else there:
 it keeps the account and status of every open order (events other than ``OrderPlaced`` do not
-carry the account), counts orders by status for ``/metrics``, and pushes each event to the
-WebSockets of ``/ws/orders`` subscribed to its account.
+carry the account), counts orders by status, rejections by reason and the latency of each order's
+decision for ``/metrics``, and pushes each event to the WebSockets of ``/ws/orders`` subscribed
+to its account.
+
+The latency legs use the events' own clocks, so they cost a subtraction per order, no timer:
+``entry`` from the order's placing (``OrderPlaced.at``: the door's clock, or the Kafka record's)
+to risk's decision (``OrderAccepted``/``OrderRejected.at``, on the engine); ``durable`` from the
+decision to the moment this feed got it, which in ``oms serve`` is once MongoDB has it (the
+journal publishes only what is written); ``accept`` the two together: what a client waits from
+placing an order to its decision being visible outside (the SLO's figure).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -31,23 +40,31 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.reasons import RejectReason
+from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.aio import reply
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 10_000  # a client this far behind is disconnected rather than buffered forever
+LATENCY_LEGS = ("entry", "durable", "accept")
+# From a few milliseconds to seconds (a store away); the design's SLO, 50 ms, is a bound.
+LATENCY_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _Open:
     """An order the feed has seen placed and not yet seen end."""
 
-    __slots__ = ("account_id", "remaining", "status")
+    __slots__ = ("account_id", "placed_at", "remaining", "status")
 
-    def __init__(self, account_id: str, status: OrderStatus, remaining: Decimal) -> None:
+    def __init__(
+        self, account_id: str, status: OrderStatus, remaining: Decimal, placed_at: float
+    ) -> None:
         self.account_id = account_id
         self.status = status
         self.remaining = remaining
+        self.placed_at = placed_at
 
 
 class OrderFeed:
@@ -58,6 +75,11 @@ class OrderFeed:
         self._open: dict[str, _Open] = {}
         self.open_by_status: Counter[OrderStatus] = Counter()  # open orders now, by status
         self.ended_by_status: Counter[OrderStatus] = Counter()  # orders that ended, ever
+        # Orders that moved into each status, ever (a second partial fill is no move).
+        self.entered: Counter[OrderStatus] = Counter(dict.fromkeys(OrderStatus, 0))
+        # Rejections by reason code, ever (every risk code from 0: a rate needs a series).
+        self.rejects: Counter[str] = Counter(dict.fromkeys(map(str, RejectReason), 0))
+        self.latency = {leg: Durations(LATENCY_BOUNDS_S) for leg in LATENCY_LEGS}
         self._subscribers: dict[str, set[asyncio.Queue[str | None]]] = {}
         self._batches: asyncio.Queue[Sequence[OrderEvent]] = asyncio.Queue()
         self._unsubscribe: Callable[[], None] | None = None
@@ -115,8 +137,9 @@ class OrderFeed:
         return those of orders this feed never saw placed, in order."""
         untracked: list[OrderEvent] = []
         track, subscribers = self._track, self._subscribers
+        now = time.time()
         for event in batch:
-            tracked = track(event)
+            tracked = track(event, now)
             if tracked is None:
                 untracked.append(event)
                 continue
@@ -161,16 +184,27 @@ class OrderFeed:
                     queue.get_nowait()
                     queue.put_nowait(None)
 
-    def _track(self, event: OrderEvent) -> tuple[str, OrderStatus] | None:
-        """Move the order to its next status; None for an order this feed never saw placed."""
+    def _track(self, event: OrderEvent, now: float) -> tuple[str, OrderStatus] | None:
+        """Move the order to its next status (``now``: when the feed got it, for the latency);
+        None for an order this feed never saw placed."""
         if isinstance(event, OrderPlaced):
-            self._open[event.order_id] = _Open(event.account_id, OrderStatus.NEW, event.quantity)
+            self._open[event.order_id] = _Open(
+                event.account_id, OrderStatus.NEW, event.quantity, event.at
+            )
             self.open_by_status[OrderStatus.NEW] += 1
+            self.entered[OrderStatus.NEW] += 1
             return event.account_id, OrderStatus.NEW
+        decided = isinstance(event, OrderAccepted | OrderRejected)
+        if decided and isinstance(event, OrderRejected):
+            self.rejects[event.reason] += 1
         entry = self._open.get(event.order_id)
         if entry is None:
             return None
         status = _next(entry, event)
+        if status is not entry.status:
+            self.entered[status] += 1
+        if decided and entry.status is OrderStatus.NEW:
+            self._decided(entry.placed_at, event.at, now)
         self.open_by_status[entry.status] -= 1
         entry.status = status
         if status.is_terminal:
@@ -179,6 +213,14 @@ class OrderFeed:
         else:
             self.open_by_status[status] += 1
         return entry.account_id, status
+
+    def _decided(self, placed_at: float, decided_at: float, now: float) -> None:
+        """Time the legs of one order's decision (clocks of other hosts may run a little
+        apart: a leg never counts below zero)."""
+        latency = self.latency
+        latency["entry"].observe(max(decided_at - placed_at, 0.0))
+        latency["durable"].observe(max(now - decided_at, 0.0))
+        latency["accept"].observe(max(now - placed_at, 0.0))
 
     def counts(self) -> dict[OrderStatus, int]:
         """Orders by status: open ones as they stand, ended ones since the process started."""

@@ -1,28 +1,56 @@
-"""``/metrics`` in Prometheus text: orders by status, request latency, consumer lag, and the
-counters of the pipeline behind the API (store, ingestion, event sink).
+"""``/metrics`` in Prometheus text: orders by status and what moves them, request and order
+latency, consumer lag, the kill switches, readiness, and the counters of the pipeline behind
+the API (store, ingestion, event sink).
 
 Each application has its own registry (several apps in one test process must not clash).
-Orders by status and consumer lag are read at scrape time from what the app is handed, so the
-hot paths do no metric work beyond one histogram observation per request.
+Everything but the request latency is read at scrape time from what the app is handed (the
+order feed's counters, the risk book's switches, the service's pipeline figures), so the hot
+paths do no metric work beyond one histogram observation per request and a few counter steps
+per order on the event loop. Readiness probes real servers, so a scrape refreshes it at most
+every ``READY_REFRESH_S``. The dashboard (``deploy/grafana/oms.json``) and the alert rules
+(``deploy/prometheus/oms-rules.yml``) read these names: a test checks that each one exists.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from oms import __version__
 from oms.api.live import OrderFeed
 from oms.api.services import ConsumerLag
+from oms.domain.limits import TradingState
 from oms.durations import Durations
 
-Pipeline = Callable[[], Mapping[str, float | Durations]]
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """A pipeline figure per value of one label: ``oms_<name>{<label>="<key>"} <value>``."""
+
+    label: str
+    values: Mapping[str, float]
+
+
+Pipeline = Callable[[], Mapping[str, float | Durations | Labelled]]
+KillSwitches = Callable[[], tuple[TradingState, Mapping[str, TradingState]]]
+"""The global kill switch and every account whose switch is not ACTIVE."""
+ReadyChecks = Callable[[], Awaitable[dict[str, bool]]]
+"""What ``/ready`` checks, check by check."""
+
+READY_REFRESH_S = 10.0  # a scrape probes the servers at most this often
 
 # What each pipeline figure is (``oms_<name>``); a name ending ``_total`` is a counter.
 PIPELINE_HELP: dict[str, str] = {
@@ -35,6 +63,8 @@ PIPELINE_HELP: dict[str, str] = {
     "ingest_commit_failures_total": "Commits refused (a rebalance moved the partition)",
     "ingest_barrier_retries_total": "Durability barrier steps that failed and were retried",
     "dead_letters_total": "Records put on a dead-letter topic",
+    "dead_letters_by_reason_total": "Records put on a dead-letter topic, by reason code",
+    "ticks_total": "Market-data ticks handed to the engine, by symbol",
     "events_published_total": "Order and risk event records acknowledged by Kafka",
     "events_failed_total": "Order and risk event records Kafka did not take",
     "http_connections_refused_total": "Connections answered 503 because the listener was full",
@@ -51,70 +81,149 @@ PIPELINE_HELP: dict[str, str] = {
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where the scrape-time figures come from (None: this app has no such part)."""
+
+    orders: Callable[[], OrderFeed | None]
+    lag: ConsumerLag | None = None
+    pipeline: Pipeline | None = None
+    kill_switches: KillSwitches | None = None
+    replica: str = ""
+
+
 class _Scraped(Collector):
-    """Gauges computed when Prometheus scrapes."""
+    """Figures computed when Prometheus scrapes."""
 
-    def __init__(
-        self,
-        orders: Callable[[], OrderFeed | None],
-        lag: ConsumerLag | None,
-        pipeline: Pipeline | None = None,
-    ) -> None:
-        self._orders = orders
-        self._lag = lag
-        self._pipeline = pipeline
+    def __init__(self, sources: Sources) -> None:
+        self._sources = sources
+        self.ready: dict[str, bool] | None = None  # the last readiness probed, by ApiMetrics
 
-    def collect(
-        self,
-    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
-        """Orders by status, and the consumer group's lag per topic and partition."""
-        feed = self._orders()
+    def collect(self) -> Iterator[Metric]:
+        """Every figure of the sources this app has."""
+        sources = self._sources
+        info = GaugeMetricFamily(
+            "oms_info", "This process: its version and replica name", labels=["version", "replica"]
+        )
+        info.add_metric([__version__, sources.replica], 1)
+        yield info
+        feed = sources.orders()
         if feed is not None:
-            orders = GaugeMetricFamily(
-                "oms_orders",
-                "Orders by status: open ones now, ended ones since the process started",
-                labels=["status"],
-            )
-            for status, count in feed.counts().items():
-                orders.add_metric([status.value], count)
-            yield orders
-        if self._lag is not None:
+            yield from _order_metrics(feed)
+        if sources.lag is not None:
             lag = GaugeMetricFamily(
                 "oms_consumer_lag",
                 "Messages behind, per topic and partition",
                 labels=["topic", "partition"],
             )
-            for (topic, partition), behind in sorted(self._lag().items()):
+            for (topic, partition), behind in sorted(sources.lag().items()):
                 lag.add_metric([topic, str(partition)], behind)
             yield lag
-        if self._pipeline is not None:
-            yield from _pipeline_metrics(self._pipeline())
+        if sources.kill_switches is not None:
+            yield from _kill_switch_metrics(*sources.kill_switches())
+        if self.ready is not None:
+            yield from _ready_metrics(self.ready)
+        if sources.pipeline is not None:
+            yield from _pipeline_metrics(sources.pipeline())
 
 
-def _pipeline_metrics(
-    figures: Mapping[str, float | Durations],
-) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+def _order_metrics(feed: OrderFeed) -> Iterator[Metric]:
+    orders = GaugeMetricFamily(
+        "oms_orders",
+        "Orders by status: open ones now, ended ones since the process started",
+        labels=["status"],
+    )
+    for status, count in feed.counts().items():
+        orders.add_metric([status.value], count)
+    yield orders
+    entered = CounterMetricFamily(
+        "oms_order_transitions",
+        "Orders that moved into each status (a rate is orders per second by status)",
+        labels=["status"],
+    )
+    for status, count in feed.entered.items():
+        entered.add_metric([status.value], count)
+    yield entered
+    rejects = CounterMetricFamily(
+        "oms_order_rejects", "Orders rejected, by reason code", labels=["reason"]
+    )
+    for reason, count in sorted(feed.rejects.items()):
+        rejects.add_metric([reason], count)
+    yield rejects
+    latency = HistogramMetricFamily(
+        "oms_order_latency_seconds",
+        "Legs of an order's decision, by the events' clocks: entry (placed to risk's decision),"
+        " durable (decision to written and visible), accept (the two: the SLO's figure)",
+        labels=["leg"],
+    )
+    for leg, durations in feed.latency.items():
+        latency.add_metric([leg], durations.cumulative(), durations.total_s)
+    yield latency
+
+
+def _kill_switch_metrics(
+    global_state: TradingState, switched: Mapping[str, TradingState]
+) -> Iterator[Metric]:
+    switch = GaugeMetricFamily(
+        "oms_kill_switch",
+        "The global kill switch: 1 for the state it is in (ACTIVE, REDUCING or HALTED)",
+        labels=["state"],
+    )
+    accounts = GaugeMetricFamily(
+        "oms_kill_switch_accounts",
+        "Accounts this replica holds whose own kill switch is REDUCING or HALTED",
+        labels=["state"],
+    )
+    for state in TradingState:
+        switch.add_metric([state.value], 1 if state is global_state else 0)
+        if state is not TradingState.ACTIVE:
+            accounts.add_metric([state.value], sum(1 for s in switched.values() if s is state))
+    yield switch
+    yield accounts
+
+
+def _ready_metrics(checks: Mapping[str, bool]) -> Iterator[Metric]:
+    ready = GaugeMetricFamily("oms_ready", "1 while /ready answers 200 (every check passes)")
+    ready.add_metric([], 1 if all(checks.values()) else 0)
+    yield ready
+    each = GaugeMetricFamily(
+        "oms_ready_check",
+        "Each check of /ready: 1 passes (kafka, mongodb, redis, partitions, engine)",
+        labels=["check"],
+    )
+    for name, ok in sorted(checks.items()):
+        each.add_metric([name], 1 if ok else 0)
+    yield each
+
+
+def _pipeline_metrics(figures: Mapping[str, float | Durations | Labelled]) -> Iterator[Metric]:
     for name, value in sorted(figures.items()):
         described = PIPELINE_HELP.get(name, name)
+        counter = name.endswith("_total")
+        family = f"oms_{name.removesuffix('_total')}" if counter else f"oms_{name}"
         if isinstance(value, Durations):
             yield HistogramMetricFamily(
                 f"oms_{name}", described, buckets=value.cumulative(), sum_value=value.total_s
             )
-        elif name.endswith("_total"):
-            yield CounterMetricFamily(f"oms_{name.removesuffix('_total')}", described, value=value)
+        elif isinstance(value, Labelled):
+            labelled: CounterMetricFamily | GaugeMetricFamily = (
+                CounterMetricFamily(family, described, labels=[value.label])
+                if counter
+                else GaugeMetricFamily(family, described, labels=[value.label])
+            )
+            for key, figure in sorted(value.values.items()):
+                labelled.add_metric([key], figure)
+            yield labelled
+        elif counter:
+            yield CounterMetricFamily(family, described, value=value)
         else:
-            yield GaugeMetricFamily(f"oms_{name}", described, value=value)
+            yield GaugeMetricFamily(family, described, value=value)
 
 
 class ApiMetrics:
     """The app's registry and its instruments."""
 
-    def __init__(
-        self,
-        orders: Callable[[], OrderFeed | None],
-        lag: ConsumerLag | None = None,
-        pipeline: Pipeline | None = None,
-    ) -> None:
+    def __init__(self, sources: Sources, readiness: ReadyChecks | None = None) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "oms_http_request_duration_seconds",
@@ -123,7 +232,10 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_Scraped(orders, lag, pipeline))
+        self._scraped = _Scraped(sources)
+        self.registry.register(self._scraped)
+        self._readiness = readiness
+        self._probed_at: float | None = None
         # (method, route, status) -> its histogram: ``labels()`` locks and builds a key each time.
         self._children: dict[tuple[str, str, int], Any] = {}
 
@@ -154,7 +266,14 @@ class ApiMetrics:
             child.observe(time.perf_counter() - started)
 
     async def handle(self, _request: web.Request) -> web.Response:
-        """``GET /metrics``."""
+        """``GET /metrics`` (readiness probed again when the last probe is old enough)."""
+        readiness = self._readiness
+        now = time.monotonic()
+        if readiness is not None and (
+            self._probed_at is None or now - self._probed_at >= READY_REFRESH_S
+        ):
+            self._probed_at = now
+            self._scraped.ready = await readiness()
         response = web.Response(body=generate_latest(self.registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
+from oms import correlation
 from oms.api import identity
 from oms.api.encoding import event_json, order_json
 from oms.api.ids import new_id, order_id_for
@@ -61,7 +62,8 @@ def _json(
 
 
 def new_order(request: OrderRequest, order_id: str, created_at: float) -> PlaceOrder:
-    """The command for a validated request (its id derived from the order's: replay is harmless)."""
+    """The command for a validated request (its id derived from the order's: replay is harmless),
+    named by the HTTP request that sends it (``oms.correlation``)."""
     return PlaceOrder(
         command_id=f"place:{order_id}",
         order_id=order_id,
@@ -74,6 +76,7 @@ def new_order(request: OrderRequest, order_id: str, created_at: float) -> PlaceO
         price=request.price,
         time_in_force=request.time_in_force,
         created_at=created_at,
+        request_id=correlation.get("request_id"),
     )
 
 
@@ -178,6 +181,7 @@ async def place_order(request: web.Request) -> web.Response:
     header = _header_key(request)
     deadline = services.deadline()
     order_id = order_id_for(order_request.account_id, order_request.client_order_id, header)
+    correlation.bind(order_id=order_id, command_id=f"place:{order_id}")
     claims = _claim_keys(order_request, header)
     if claims:
         fingerprint = order_request.fingerprint()
@@ -223,9 +227,11 @@ async def _first_answer(
 async def _visible_order(request: web.Request) -> Order:
     services = request.app[SERVICES_KEY]
     order_id = request.match_info["order_id"]
+    correlation.bind(order_id=order_id)
     order = await services.find_order(order_id)
     if order is None or not identity.may_act_for(request, order.account_id):
         raise not_found(f"order {order_id}")
+    correlation.bind(account_id=order.account_id)
     return order
 
 
@@ -250,7 +256,9 @@ async def cancel_order(request: web.Request) -> web.Response:
         order_id=order.order_id,
         account_id=order.account_id,
         requested_at=services.clock(),
+        request_id=correlation.get("request_id"),
     )
+    correlation.bind(command_id=command.command_id)
     await services.send([command], services.deadline())
     return _json(order_json(order, services.engine.instruments), status=202)
 

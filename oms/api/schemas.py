@@ -127,6 +127,9 @@ SCHEMAS: dict[str, Any] = {
             "sequence": {"type": "integer", "minimum": 1},
             "command_id": {"type": "string"},
             "at": _TIME,
+            # The request (X-Request-ID) or Kafka record whose command caused the event; null
+            # for the venue's fills and settlement.
+            "request_id": {"type": ["string", "null"]},
         },
         closed=False,  # each kind adds its own fields (quantity, price, reason, ...)
     ),

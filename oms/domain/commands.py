@@ -1,7 +1,9 @@
 """Commands: what someone asks the engine to do. Imperative names, immutable, each with an id.
 
 A command's ``command_id`` is what makes replay safe: whoever applies a command remembers its id
-and applying the same id again changes nothing.
+and applying the same id again changes nothing. ``request_id`` names the request (or Kafka
+record) that asked for it, for the logs and the events it causes (``oms.correlation``); it plays
+no part in any decision.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class PlaceOrder:
     price: Decimal | None
     time_in_force: TimeInForce
     created_at: float  # epoch seconds, assigned at the door
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class CancelOrder:
     order_id: str
     account_id: str
     requested_at: float
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

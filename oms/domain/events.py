@@ -8,7 +8,7 @@ history alone says which commands it has already applied.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
@@ -30,9 +30,18 @@ def positional_builder(cls: type[T]) -> Callable[..., T]:
     """
     if "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
-    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    declared = fields(cls)  # type: ignore[arg-type]
+    names = [field.name for field in declared]
     scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = [f"def build({', '.join(names)}):", "    obj = new(cls)"]
+    # A field with a default may be left out, as with the dataclass's own constructor.
+    parameters = []
+    for i, field in enumerate(declared):
+        if field.default is MISSING:
+            parameters.append(field.name)
+        else:
+            scope[f"default{i}"] = field.default
+            parameters.append(f"{field.name}=default{i}")
+    lines = [f"def build({', '.join(parameters)}):", "    obj = new(cls)"]
     for i, name in enumerate(names):
         scope[f"set{i}"] = cls.__dict__[name].__set__
         lines.append(f"    set{i}(obj, {name})")
@@ -69,6 +78,7 @@ class OrderPlaced:
     quantity: Decimal
     price: Decimal | None
     time_in_force: TimeInForce
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,7 @@ class OrderAccepted:
     command_id: str
     at: float
     protection_price: Decimal
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,7 @@ class OrderRejected:
     at: float
     reason: str
     detail: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,7 @@ class OrderFilled:
     quantity: Decimal
     price: Decimal
     fee: Decimal
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +129,7 @@ class OrderCancelled:
     command_id: str
     at: float
     reason: CancelReason
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +140,7 @@ class OrderSettled:
     sequence: int
     command_id: str
     at: float
+    request_id: str | None = None
 
 
 OrderEvent: TypeAlias = (

@@ -99,6 +99,9 @@ class RiskBook:
         }
         self._accounts: dict[str, AccountState] = {}
         self._global_state = TradingState.ACTIVE
+        # Accounts whose kill switch is not ACTIVE: few, so /metrics can copy them from another
+        # thread (a dict copy is one step under the GIL) instead of walking every account.
+        self._switched: dict[str, TradingState] = {}
         self._open: dict[str, OpenOrder] = {}
         self._recent = Recent(self._remember_orders)
 
@@ -152,6 +155,14 @@ class RiskBook:
             self._global_state = state
         else:
             self._account(account_id).trading_state = state
+            if state is TradingState.ACTIVE:
+                self._switched.pop(account_id, None)
+            else:
+                self._switched[account_id] = state
+
+    def kill_switches(self) -> tuple[TradingState, dict[str, TradingState]]:
+        """The global switch and every account not ACTIVE; safe to call from any thread."""
+        return self._global_state, self._switched.copy()
 
     def trading_state(self, account_id: str | None = None) -> TradingState:
         """The kill-switch state of one account, or the global one."""

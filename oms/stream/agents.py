@@ -63,6 +63,7 @@ from aiokafka.errors import KafkaError
 from pykka import Future
 
 from oms.config import Settings
+from oms.correlation import from_record
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
@@ -101,6 +102,9 @@ class StreamStats:
     commits: int = 0
     commit_failures: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+    # Ticks handed to the engine per symbol (every listed one from 0, so that a symbol whose
+    # feed never started shows as flat, not as missing).
+    ticks_by_symbol: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,7 @@ class _Record:
     key: bytes | None
     value: bytes | None
     timestamp: float | None
+    request_id: str | None = None  # an ``orders`` record's (``oms.correlation.from_record``)
 
 
 @dataclass(slots=True)
@@ -132,11 +137,17 @@ class _DeadLetters:
         self._producer = producer
         self._stats = stats
 
-    async def send(self, record: _Record, reason: str, detail: str) -> asyncio.Future[Any]:
-        """Queue one dead letter (keyed as the source record); await the result for its ack."""
+    async def send(
+        self, record: _Record, reason: str, detail: str, **context: str | None
+    ) -> asyncio.Future[Any]:
+        """Queue one dead letter (keyed as the source record); await the result for its ack.
+
+        ``context``: the correlation fields known of the record (order, account, command ids)
+        for the log line, besides the record's own request id."""
         logger.warning(
             "dead letter %s[%d]@%d: %s %s",
             record.topic, record.partition, record.offset, reason, detail,
+            extra={"request_id": record.request_id, **context},
         )  # fmt: skip
         self._stats.dead_letters += 1
         self._stats.by_reason[reason] = self._stats.by_reason.get(reason, 0) + 1
@@ -149,6 +160,7 @@ class _DeadLetters:
             value=record.value,
             key=record.key,
             timestamp=record.timestamp,
+            request_id=record.request_id,
         )
         future: asyncio.Future[Any] = await self._producer.send(
             dead_letter(record.topic), value=value, key=record.key
@@ -156,7 +168,7 @@ class _DeadLetters:
         return future
 
 
-def _record(message: ConsumerRecord[bytes, bytes]) -> _Record:
+def _record(message: ConsumerRecord[bytes, bytes], request_id: str | None = None) -> _Record:
     return _Record(
         topic=message.topic,
         partition=message.partition,
@@ -164,6 +176,7 @@ def _record(message: ConsumerRecord[bytes, bytes]) -> _Record:
         key=message.key,
         value=message.value,
         timestamp=message.timestamp / 1000,
+        request_id=request_id,
     )
 
 
@@ -220,7 +233,7 @@ class StreamIngestion:
         self._steady = asyncio.Event()
         self._steady.set()
         self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
-        self.stats = StreamStats()
+        self.stats = StreamStats(ticks_by_symbol=dict.fromkeys(engine.instruments, 0))
         self.decoder = CommandDecoder(engine.instruments)
         self._durable = durable if durable is not None else engine.durable
         self._producer = reliable_producer(settings)
@@ -459,12 +472,24 @@ class StreamIngestion:
         for tp, messages in batches.items():
             if not messages:
                 continue
-            decode = order_command if tp.topic == orders_topic else fill
+            orders = tp.topic == orders_topic
             for message in messages:
+                # Places and cancels carry their request id (the producer's header, else the
+                # record's coordinates) on to their events and log lines; fills have none.
+                request_id = (
+                    from_record(message.headers, tp.topic, tp.partition, message.offset)
+                    if orders
+                    else None
+                )
                 try:
-                    command: Command = decode(message.value, message.timestamp / 1000)
+                    command: Command = (
+                        order_command(message.value, message.timestamp / 1000, request_id)
+                        if orders
+                        else fill(message.value, message.timestamp / 1000)
+                    )
                 except DecodeError as error:
-                    dead.append(await self._dead.send(_record(message), error.code, str(error)))
+                    record = _record(message, request_id)
+                    dead.append(await self._dead.send(record, error.code, str(error)))
                     continue
                 if isinstance(command, PlaceOrder):
                     places.append(command)
@@ -473,7 +498,7 @@ class StreamIngestion:
                     engine.submit(places)
                     places = []
                 if isinstance(command, CancelOrder):
-                    answers.append((_record(message), engine.cancel_order(command)))
+                    answers.append((_record(message, request_id), engine.cancel_order(command)))
                 elif isinstance(command, ApplyFill):
                     answers.append((_record(message), engine.apply_fill(command)))
                 else:
@@ -665,6 +690,8 @@ class PriceFeed:
                         continue
                     self.engine.on_tick(tick)
                     self._stats.ticks += 1
+                    by_symbol = self._stats.ticks_by_symbol
+                    by_symbol[tick.symbol] = by_symbol.get(tick.symbol, 0) + 1
                 if messages:
                     self._position[tp] = messages[-1].offset + 1
             if dead:

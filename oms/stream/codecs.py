@@ -32,6 +32,10 @@ produces exactly this, and any other producer may too::
   nothing (replay is harmless).
   For ``CancelOrder``: ``order_id`` and ``account_id``; ``command_id`` defaults to
   ``cancel:<order_id>``, ``requested_at`` to the record's timestamp.
+  A record's ``request_id`` header (printable ASCII, at most 128 characters) names the request
+  it answers: it goes on the command, on the events the command causes and on the log lines
+  written while it is handled (REST's bus sets it to the HTTP request's ``X-Request-ID``). A
+  record without one is named after itself: ``<topic>/<partition>/<offset>``.
 
 ``executions`` (key: ``account_id``) — one fill from a venue or gateway; ``type`` may be omitted::
 
@@ -422,15 +426,17 @@ class CommandDecoder:
         self.instruments = instruments
 
     def order_command(
-        self, raw: bytes | None, timestamp: float
+        self, raw: bytes | None, timestamp: float, request_id: str | None = None
     ) -> PlaceOrder | CancelOrder | AccountCommand:
-        """A record of ``orders``; ``timestamp`` (the record's) fills an absent time."""
+        """A record of ``orders``; ``timestamp`` (the record's) fills an absent time, and
+        ``request_id`` (from the record's headers, ``oms.correlation.from_record``) goes on a
+        place or cancel."""
         data = loads_object(raw)
         kind = data.get("type")
         if kind == PLACE_ORDER:
-            return self.place_order(data, timestamp)
+            return self.place_order(data, timestamp, request_id)
         if kind == CANCEL_ORDER:
-            return self.cancel_order(data, timestamp)
+            return self.cancel_order(data, timestamp, request_id)
         if kind in _ACCOUNT_COMMANDS:
             return _account_command(data, kind)
         raise DecodeError(
@@ -440,7 +446,9 @@ class CommandDecoder:
             "type",
         )
 
-    def place_order(self, data: Mapping[str, Any], timestamp: float) -> PlaceOrder:
+    def place_order(
+        self, data: Mapping[str, Any], timestamp: float, request_id: str | None = None
+    ) -> PlaceOrder:
         """A place-order command, checked as the REST door checks a body."""
         _check_fields(data, _PLACE_FIELDS)
         account_id = _identifier(data, "account_id")
@@ -495,9 +503,12 @@ class CommandDecoder:
             price=price,
             time_in_force=time_in_force,
             created_at=_timestamp(data, "created_at", timestamp),
+            request_id=request_id,
         )
 
-    def cancel_order(self, data: Mapping[str, Any], timestamp: float) -> CancelOrder:
+    def cancel_order(
+        self, data: Mapping[str, Any], timestamp: float, request_id: str | None = None
+    ) -> CancelOrder:
         """A cancel command."""
         _check_fields(data, _CANCEL_FIELDS)
         order_id = _identifier(data, "order_id")
@@ -506,6 +517,7 @@ class CommandDecoder:
             order_id=order_id,
             account_id=_identifier(data, "account_id"),
             requested_at=_timestamp(data, "requested_at", timestamp),
+            request_id=request_id,
         )
 
     def fill(self, raw: bytes | None, timestamp: float) -> ApplyFill:
@@ -661,10 +673,12 @@ def dead_letter_value(
     value: bytes | None,
     key: bytes | None,
     timestamp: float | None,
+    request_id: str | None = None,
 ) -> bytes:
     """The value put on ``<topic>.dlq``: why, where it came from, and the original bytes.
 
-    The original value goes as text when it is UTF-8 (``value``), else base64 (``value_b64``).
+    The original value goes as text when it is UTF-8 (``value``), else base64 (``value_b64``);
+    ``request_id`` when the record was named by one (its header, or its coordinates).
     """
     data: dict[str, Any] = {
         "reason": reason,
@@ -675,6 +689,8 @@ def dead_letter_value(
         "timestamp": timestamp,
         "key": None if key is None else key.decode("utf-8", "replace"),
     }
+    if request_id is not None:
+        data["request_id"] = request_id
     if value is None:
         data["value"] = None
     else:

@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
 from oms.config import Settings
+from oms.correlation import kafka_headers
 from oms.domain.commands import ApplyFill
 from oms.domain.errors import DomainError
 from oms.domain.events import (
@@ -171,16 +172,16 @@ class PartitionedBatches:
         await producer.partitions_for(topic)
         return cls(producer, topic, partitioner)
 
-    def add(self, key: bytes | None, value: bytes) -> None:
+    def add(self, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
         """Append one record to its partition's current batch (a new one when that is full)."""
         builders = None if key is None else self._routes.get(key)
         if builders is None:
             builders = self._route(key)
         builder, records = builders[-1]
-        if builder.append(key=key, value=value, timestamp=None) is None:
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
             # A batch always takes its first record, however large.
             builder, records = self._create(), []
-            builder.append(key=key, value=value, timestamp=None)
+            builder.append(key=key, value=value, timestamp=None, headers=headers)
             builders.append((builder, records))
         records.append((key, value))
 
@@ -216,6 +217,7 @@ class PartitionedBatches:
 
 
 Records = list[tuple[bytes | None, bytes]]
+Headers = list[tuple[str, bytes]]  # a list: aiokafka's record builder takes nothing else
 
 
 def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any, Records]]:
@@ -253,7 +255,8 @@ class EventsNotPublished(DomainError):
 
 
 class KafkaCommandBus(CommandBus):
-    """Order entry's bus: each command onto ``orders`` (fills onto ``executions``), keyed by account.
+    """Order entry's bus: each command onto ``orders`` (fills onto ``executions``), keyed by account,
+    with its request id in the record's ``request_id`` header (``oms.correlation``).
 
     ``send`` returns once Kafka has acknowledged every command (acks=all): the REST layer's 202.
     Every send and ``send_account`` is bounded by ``kafka_send_timeout_s`` and raises
@@ -298,12 +301,16 @@ class KafkaCommandBus(CommandBus):
         sent: list[asyncio.Future[Any]] = []
         try:
             for command in commands:
-                topic = (
-                    self.names.executions if isinstance(command, ApplyFill) else self.names.orders
-                )
+                if isinstance(command, ApplyFill):
+                    topic, headers = self.names.executions, None
+                else:
+                    topic, headers = self.names.orders, kafka_headers(command.request_id)
                 sent.append(
                     await self._producer.send(
-                        topic, value=encode_command(command), key=command_key(command)
+                        topic,
+                        value=encode_command(command),
+                        key=command_key(command),
+                        headers=headers,
                     )
                 )
             if sent:
@@ -344,7 +351,11 @@ class KafkaCommandBus(CommandBus):
                     )
                 executions.add(command_key(command), encode_command(command))
             else:
-                orders.add(command_key(command), encode_command(command))
+                orders.add(
+                    command_key(command),
+                    encode_command(command),
+                    kafka_headers(command.request_id),
+                )
         topics = (orders,) if executions is None else (orders, executions)
         sent: list[asyncio.Future[Any]] = []
         try:

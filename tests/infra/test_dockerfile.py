@@ -68,6 +68,7 @@ def test_runtime_stage_when_read_then_checks_health_and_runs_oms_serve() -> None
     assert runtime["ENTRYPOINT"] == '["oms"]'
     assert runtime["CMD"] == '["serve"]'
     assert "OMS_HTTP_HOST=0.0.0.0" in runtime["ENV"]
+    assert "OMS_LOG_FORMAT=json" in runtime["ENV"]  # one JSON object per log line
     assert runtime["EXPOSE"] == "8080"
 
 

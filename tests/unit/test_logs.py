@@ -1,10 +1,17 @@
-"""The repeat filter keeps an outage's log to a line per kind per window, with a count."""
+"""Log lines: JSON or text with their correlation ids, and an outage kept to a line per kind per
+window with a count."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
-from oms.logs import RepeatFilter
+from oms import correlation
+from oms.config import Settings
+from oms.logs import ACCESS_LOGGER, ContextFilter, RepeatFilter, configure, formatter
+
+_GATHERED = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
 
 
 class Clock:
@@ -63,3 +70,114 @@ def test_filter_when_more_kinds_than_it_keeps_then_the_oldest_is_forgotten() -> 
 
     assert repeats.filter(_record("a")) is True
     assert repeats.filter(_record("c")) is False
+
+
+def test_filter_when_the_record_is_an_access_line_then_never_dropped() -> None:
+    repeats = RepeatFilter(10.0, clock=Clock())
+    lines = [logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 1, "%s", ("GET",), None)]
+    lines *= 3
+
+    assert [repeats.filter(line) for line in lines] == [True, True, True]
+
+
+def _emit(log_format: str, *, window_s: float = 10.0, clock: Clock | None = None) -> Emitter:
+    return Emitter(log_format, window_s, clock or Clock())
+
+
+class Emitter:
+    """A logger wired as ``configure`` wires the root one, writing to a string."""
+
+    def __init__(self, log_format: str, window_s: float, clock: Clock) -> None:
+        self.stream = io.StringIO()
+        handler = logging.StreamHandler(self.stream)
+        handler.setFormatter(formatter(log_format))
+        handler.addFilter(RepeatFilter(window_s, clock=clock))
+        handler.addFilter(ContextFilter("replica-1"))
+        self.logger = logging.getLogger(f"oms.test.{log_format}.{id(self)}")
+        self.logger.handlers[:] = [handler]
+        self.logger.propagate = False
+        self.logger.setLevel(logging.INFO)
+
+    def lines(self) -> list[str]:
+        return self.stream.getvalue().splitlines()
+
+
+def test_json_when_logged_in_a_request_context_then_one_object_with_its_ids() -> None:
+    emitter = _emit("json")
+
+    with correlation.scope(request_id="req-1", order_id="o-1"):
+        emitter.logger.warning("order %s refused", "o-1", extra={"account_id": "a-1"})
+
+    (line,) = emitter.lines()
+    record = json.loads(line)
+    assert list(record)[:4] == ["ts", "level", "logger", "msg"]
+    assert record["level"] == "WARNING"
+    assert record["logger"] == emitter.logger.name
+    assert record["msg"] == "order o-1 refused"
+    assert record["ts"].endswith("+00:00")
+    assert record["replica"] == "replica-1"
+    assert (record["request_id"], record["order_id"], record["account_id"]) == (
+        "req-1", "o-1", "a-1",
+    )  # fmt: skip
+    assert "command_id" not in record  # only the ids that are known
+
+
+def test_json_when_an_exception_is_logged_then_it_stays_one_line() -> None:
+    emitter = _emit("json")
+
+    try:
+        int("boom")
+    except ValueError:
+        emitter.logger.exception("failed")
+
+    (line,) = emitter.lines()
+    assert "ValueError: invalid literal" in json.loads(line)["exc_info"]
+
+
+def test_json_when_repeats_were_dropped_then_the_next_line_counts_them() -> None:
+    clock = Clock()
+    emitter = _emit("json", clock=clock)
+    for _ in range(4):
+        emitter.logger.error("Unable connect to node %s", 1)
+    clock.now = 11.0
+
+    emitter.logger.error("Unable connect to node %s", 1)
+
+    first, last = (json.loads(line) for line in emitter.lines())
+    assert "repeated" not in first
+    assert last["repeated"] == 3
+    assert last["msg"] == "Unable connect to node 1 [repeated 3 more times in 11s]"
+
+
+def test_text_when_logged_in_a_request_context_then_the_ids_end_the_line() -> None:
+    emitter = _emit("text")
+
+    with correlation.scope(request_id="req-1", command_id="place:o-1"):
+        emitter.logger.info("placed")
+    emitter.logger.info("outside")
+
+    inside, outside = emitter.lines()
+    assert inside.endswith(
+        " INFO " + emitter.logger.name + " placed [request_id=req-1 command_id=place:o-1]"
+    )
+    assert outside.endswith(" outside")
+
+
+def test_configure_when_the_format_is_json_then_the_root_writes_json() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    gathered = [(name, getattr(logging, name)) for name in _GATHERED]
+    try:
+        configure(Settings(log_format="json", replica="r-9"))
+        handler = root.handlers[0]
+        record = logging.LogRecord("oms.x", logging.INFO, __file__, 1, "hello", None, None)
+        for step in handler.filters:
+            assert step.filter(record)
+        line = json.loads(handler.format(record))
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for name, value in gathered:  # what configure turns off for the whole process
+            setattr(logging, name, value)
+
+    assert (line["msg"], line["replica"]) == ("hello", "r-9")

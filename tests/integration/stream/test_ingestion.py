@@ -315,6 +315,48 @@ async def test_command_bus_when_placing_and_cancelling_then_goes_through_kafka(
     assert order.filled_quantity == 0
 
 
+async def test_the_command_bus_when_commands_name_requests_then_their_events_carry_them(
+    pipeline: Pipeline,
+) -> None:
+    # Arrange: one place alone (the bus's one-by-one path), twenty together (its batches), and
+    # one produced by another system without a request id
+    await _settled_with_price(pipeline)
+    bus = KafkaCommandBus(pipeline.settings, pipeline.names)
+    await bus.start()
+
+    def place(order_id: str) -> PlaceOrder:
+        return PlaceOrder(
+            f"place:{order_id}", order_id, order_id, ACCOUNT, "BTC-USD", Side.BUY,
+            OrderType.MARKET, Decimal("0.01"), None, TimeInForce.IOC, time.time(),
+            request_id=f"req-{order_id}",
+        )  # fmt: skip
+
+    try:
+        # Act
+        await bus.send([place("o-alone")])
+        await bus.send([place(f"o-batch-{i}") for i in range(20)])
+        await pipeline.produce(pipeline.names.orders, _place("o-other"))
+        for order_id in ("o-alone", "o-batch-19", "o-other"):
+            await _status(pipeline, order_id, OrderStatus.SETTLED)
+    finally:
+        await bus.stop()
+
+    # Assert: in the engine's history and on order-events
+    for order_id in ("o-alone", "o-batch-0", "o-batch-19"):
+        events = await reply(pipeline.engine.order_events(order_id))
+        assert [e.request_id for e in events[:2]] == [f"req-{order_id}"] * 2
+    other = (await reply(pipeline.engine.order_events("o-other")))[0].request_id
+    assert other is not None
+    assert other.startswith(f"{pipeline.names.orders}/")
+    published = await read_all(
+        pipeline.settings, pipeline.names.order_events, lambda seen: len(seen) >= 22 * 4
+    )
+    placed = [decode_event(r.value)[0] for r in published]
+    named = {e.order_id: e.request_id for e in placed if type(e).__name__ == "OrderPlaced"}
+    assert named["o-batch-7"] == "req-o-batch-7"
+    assert named["o-other"] == other
+
+
 async def test_ingestion_when_an_external_fill_arrives_then_settles_and_an_overfill_is_dead_lettered(
     pipeline: Pipeline,
 ) -> None:

@@ -6,6 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
+from oms.api.metrics import Labelled
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
 from tests.malformed_orders import GOOD
@@ -70,6 +71,82 @@ async def test_metrics_when_an_order_settled_then_count_it_by_status_latency_and
     assert 'oms_store_write_duration_seconds_bucket{le="0.05"} 3.0' in text
     assert 'oms_store_write_duration_seconds_bucket{le="+Inf"} 4.0' in text
     assert "oms_store_write_duration_seconds_count 4.0" in text
+
+
+async def test_metrics_when_orders_are_decided_then_transitions_rejects_and_latency_legs(
+    api: Api,
+) -> None:
+    crossing = {**GOOD, "account_id": "a1", "price": "100.10"}
+    too_big = {**crossing, "client_order_id": "big", "quantity": "100000"}
+    await api.client.post("/api/orders", json=crossing)
+    await api.client.post("/api/orders", json=too_big)
+    await api.settle()
+
+    text = await (await api.client.get("/metrics")).text()
+
+    assert 'oms_order_transitions_total{status="NEW"} 2.0' in text
+    assert 'oms_order_transitions_total{status="SETTLED"} 1.0' in text
+    assert 'oms_order_transitions_total{status="REJECTED"} 1.0' in text
+    assert 'oms_order_transitions_total{status="CANCELLED"} 0.0' in text
+    assert 'oms_order_rejects_total{reason="INSUFFICIENT_BUYING_POWER"} 1.0' in text
+    assert 'oms_order_rejects_total{reason="KILL_SWITCH_GLOBAL"} 0.0' in text
+    for leg in ("entry", "durable", "accept"):
+        assert f'oms_order_latency_seconds_count{{leg="{leg}"}} 2.0' in text
+        assert f'oms_order_latency_seconds_bucket{{le="0.05",leg="{leg}"}}' in text
+
+
+async def test_metrics_when_a_kill_switch_is_pulled_then_the_switches_show_it(api: Api) -> None:
+    await api.client.post("/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"})
+    await api.client.post("/api/risk/kill-switch", json={"state": "REDUCING"})
+
+    text = await (await api.client.get("/metrics")).text()
+
+    assert 'oms_kill_switch{state="REDUCING"} 1.0' in text
+    assert 'oms_kill_switch{state="ACTIVE"} 0.0' in text
+    assert 'oms_kill_switch_accounts{state="HALTED"} 1.0' in text
+    assert 'oms_kill_switch_accounts{state="REDUCING"} 0.0' in text
+
+
+async def test_metrics_show_readiness_check_by_check_and_who_answers(api: Api) -> None:
+    text = await (await api.client.get("/metrics")).text()
+
+    assert "oms_ready 1.0" in text
+    assert 'oms_ready_check{check="partitions"} 1.0' in text
+    assert 'oms_ready_check{check="engine"} 1.0' in text
+    assert f'oms_info{{replica="{api.engine.settings.replica_name()}",version="0.1.0"}} 1.0' in text
+
+
+async def test_metrics_when_readiness_fails_then_oms_ready_is_0() -> None:
+    async def kafka_down() -> dict[str, bool]:
+        return {"kafka": False, "mongodb": True, "redis": True}
+
+    app = build_app(Settings(replica="r-7"), ready_probe=kafka_down)
+    async with TestClient(TestServer(app)) as client:
+        text = await (await client.get("/metrics")).text()
+
+    assert "oms_ready 0.0" in text
+    assert 'oms_ready_check{check="kafka"} 0.0' in text
+    assert 'oms_info{replica="r-7",version="0.1.0"} 1.0' in text
+
+
+async def test_metrics_when_a_pipeline_figure_is_labelled_then_one_series_per_label() -> None:
+    async def up() -> dict[str, bool]:
+        return {"kafka": True}
+
+    figures = {
+        "ticks_total": Labelled("symbol", {"BTC-USD": 12, "SOL-USD": 0}),
+        "dead_letters_by_reason_total": Labelled("reason", {"MALFORMED_JSON": 2}),
+        "store_backlog_orders": 3,
+    }
+    app = build_app(Settings(), ready_probe=up, pipeline=lambda: figures)
+    async with TestClient(TestServer(app)) as client:
+        text = await (await client.get("/metrics")).text()
+
+    assert 'oms_ticks_total{symbol="BTC-USD"} 12.0' in text
+    assert 'oms_ticks_total{symbol="SOL-USD"} 0.0' in text
+    assert 'oms_dead_letters_by_reason_total{reason="MALFORMED_JSON"} 2.0' in text
+    assert "# TYPE oms_ticks_total counter" in text
+    assert "oms_store_backlog_orders 3.0" in text
 
 
 async def test_request_when_the_route_is_unknown_then_404_problem(api: Api) -> None:

@@ -45,13 +45,14 @@ CASES = [
             _ONE,
             _ONE,
             TimeInForce.GTC,
+            "req-1",
         ),
     ),
-    (new_order_accepted, OrderAccepted, ("o-1", 2, "place:o-1", 2.0, _ONE)),
-    (new_order_rejected, OrderRejected, ("o-1", 2, "place:o-1", 2.0, "CODE", "detail")),
-    (new_order_filled, OrderFilled, ("o-1", 3, "o-1:1", 3.0, _ONE, _ONE, Decimal(0))),
-    (new_order_cancelled, OrderCancelled, ("o-1", 3, "c-2", 3.0, CancelReason.REQUESTED)),
-    (new_order_settled, OrderSettled, ("o-1", 4, "settle:o-1", 4.0)),
+    (new_order_accepted, OrderAccepted, ("o-1", 2, "place:o-1", 2.0, _ONE, "req-1")),
+    (new_order_rejected, OrderRejected, ("o-1", 2, "place:o-1", 2.0, "CODE", "detail", "req-1")),
+    (new_order_filled, OrderFilled, ("o-1", 3, "o-1:1", 3.0, _ONE, _ONE, Decimal(0), None)),
+    (new_order_cancelled, OrderCancelled, ("o-1", 3, "c-2", 3.0, CancelReason.REQUESTED, "r-2")),
+    (new_order_settled, OrderSettled, ("o-1", 4, "settle:o-1", 4.0, None)),
     (positional_builder(ApplyFill), ApplyFill, ("o-1:1", "o-1", "a-1", _ONE, _ONE, _ONE, 3.0)),
 ]
 
@@ -83,6 +84,13 @@ def test_built_event_when_written_then_frozen_like_any_other(
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(built, name, "other")
+
+
+def test_builder_when_a_defaulted_field_is_left_out_then_it_takes_its_default() -> None:
+    built = new_order_settled("o-1", 4, "settle:o-1", 4.0)
+
+    assert built == OrderSettled("o-1", 4, "settle:o-1", 4.0)
+    assert built.request_id is None
 
 
 def test_builder_when_class_has_post_init_then_refused() -> None:

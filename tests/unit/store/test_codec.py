@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -40,6 +41,34 @@ def test_order_state_when_written_to_json_and_read_back_then_unchanged(history: 
         assert [str(v) for v in back if isinstance(v, Decimal)] == [
             str(v) for v in order if isinstance(v, Decimal)
         ]  # same digits and exponent, not just equal values
+
+
+def test_event_when_it_has_a_request_id_then_it_survives_the_round_trip() -> None:
+    placed = replace(settled_history("o-1")[0], request_id="req-1")
+
+    data = event_to_dict(placed)
+
+    assert data["request_id"] == "req-1"
+    assert event_from_dict(orjson.loads(orjson.dumps(data))) == placed
+
+
+def test_event_when_it_has_no_request_id_then_none_is_written_and_none_read_back() -> None:
+    """Documents written before events carried request ids read back unchanged."""
+    fill = settled_history("o-1")[2]
+
+    data = event_to_dict(fill)
+
+    assert "request_id" not in data
+    assert event_from_dict(data).request_id is None
+
+
+def test_event_when_its_request_id_is_not_text_then_unreadable_record() -> None:
+    data = {**event_to_dict(settled_history("o-1")[0]), "request_id": 42}
+
+    with pytest.raises(CodecError) as refused:
+        event_from_dict(data)
+
+    assert refused.value.code == "UNREADABLE_RECORD"
 
 
 def test_to_dict_when_a_record_has_amounts_then_writes_decimal_strings_never_numbers() -> None:

@@ -127,6 +127,25 @@ def test_cancel_order_when_encoded_and_decoded_then_round_trips_exactly() -> Non
     assert DECODER.order_command(encode_command(cancel), RECORD_TS) == cancel
 
 
+def test_decode_when_given_the_record_request_id_then_the_place_and_the_cancel_carry_it() -> None:
+    cancel = CancelOrder("cancel:o-1", "o-1", "acct-1", 1767225601.0)
+
+    place = DECODER.order_command(encode_command(PLACE), RECORD_TS, "req-7")
+    cancelled = DECODER.order_command(encode_command(cancel), RECORD_TS, "req-8")
+
+    assert place == replace(PLACE, request_id="req-7")
+    assert cancelled == replace(cancel, request_id="req-8")
+
+
+def test_encode_when_a_command_has_a_request_id_then_the_value_keeps_its_schema() -> None:
+    """The request id travels in a record header (the bus's), never in the JSON value: other
+    producers' records keep the schema they were written against."""
+    value = orjson.loads(encode_command(replace(PLACE, request_id="req-7")))
+
+    assert "request_id" not in value
+    assert DECODER.order_command(orjson.dumps(value), RECORD_TS) == PLACE
+
+
 def test_apply_fill_when_encoded_and_decoded_then_round_trips_exactly() -> None:
     fill = ApplyFill("x-1", "o-1", "acct-1", Decimal("0.2"), Decimal("29999.50"), Decimal("0"), 5.0)
 
@@ -250,6 +269,8 @@ EVENTS: list[OrderEvent] = [
     OrderFilled("o-1", 3, "x-1", 3.0, Decimal("0.2"), Decimal("30000.10"), Decimal("0")),
     OrderCancelled("o-1", 4, "cancel:o-1", 4.0, CancelReason.REMAINDER),
     OrderSettled("o-1", 5, "settle:o-1", 5.0),
+    OrderAccepted("o-3", 2, "place:o-3", 2.0, Decimal("30000.10"), "req-3"),
+    OrderCancelled("o-3", 3, "cancel:x", 3.0, CancelReason.REQUESTED, "req-4"),
 ]  # fmt: skip
 
 
@@ -289,6 +310,18 @@ def test_dead_letter_when_written_then_carries_the_reason_the_origin_and_the_byt
         "offset": 42, "timestamp": 1.5, "key": "acct-1", "value": "{oops",
     }  # fmt: skip
     assert binary["value_b64"] == "//4="
+
+
+def test_dead_letter_when_the_record_has_a_request_id_then_the_letter_names_it() -> None:
+    letter = orjson.loads(
+        dead_letter_value(
+            reason="MALFORMED_JSON", detail="x", topic="orders", partition=3, offset=42,
+            value=b"{oops", key=b"acct-1", timestamp=1.5, request_id="req-9",
+        )
+    )  # fmt: skip
+
+    assert letter["request_id"] == "req-9"
+    assert letter["reason"] == "MALFORMED_JSON"
 
 
 # -- refusals ----------------------------------------------------------------------------------
