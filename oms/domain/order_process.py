@@ -140,7 +140,8 @@ PHASE_MOVES: Mapping[tuple[Phase, Step], Phase] = MappingProxyType(
         (_P.ARRIVING, _S.ARRIVED_RESTING): _P.RESTING,
         (_P.ARRIVING, _S.ARRIVED_CLOSED): _P.CLOSING,
         (_P.ARRIVING, _S.CANCEL): _P.CANCEL_HELD,
-        # Odd but legal: fills from outside while the simulated venue decides (both fill it).
+        # Odd but legal: fills from outside while the simulated venue decides (both fill it;
+        # the venue's fills are then kept to what is left, as on a resting order).
         (_P.ARRIVING, _S.FILL): _P.ARRIVING,
         (_P.ARRIVING, _S.SETTLED): _P.ARRIVING,
         (_P.ARRIVING, _S.RELEASE): _P.SETTLING,  # filled whole from outside: the answer still comes
@@ -643,12 +644,13 @@ class OrderProcess:
         to = _MOVES[phase].get(step)
         if to is None or not self.pending:
             raise InvalidPhaseMove(phase, step)
-        if phase in _LATE:
-            # Filled whole from outside while the venue decided: the fills it made find nothing
-            # left (dropped, as venue fills on a filled order are), and what it rests is taken
-            # out, or it would fill an order that has nothing left.
+        if order.filled_quantity:
+            # Filled from outside while the venue decided (both venues fill it): the venue's
+            # fills are kept to what is left, as its fills on a resting order are, rather than
+            # refused as an overfill. Filled whole meanwhile (SETTLING): they find nothing left,
+            # and what the venue rests is taken out, or it would fill an order that has none.
             fills = self._keep(fills)
-            if resting:
+            if resting and phase in _LATE:
                 self.context.effects.append(WITHDRAW_FROM_VENUE)
         self.pending -= 1
         self.phase = to
