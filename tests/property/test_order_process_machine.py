@@ -13,6 +13,7 @@ every step the invariants below hold:
   accepted, and exactly once by the time an accepted order is done.
 - The process waits for exactly the requests the world has not answered.
 - Done means ended: DONE once the order is terminal and nothing is in flight, reported once.
+- An order reports itself idle only when it rests with nothing in flight.
 - The order is the fold of the events the process wrote.
 - Nothing hangs: with one venue filling it, an order with every answer and fill in is resting,
   working or done.
@@ -81,6 +82,7 @@ class OrderProcessMachine(RuleBasedStateMachine):
         self.outside_fills = 0
         self.terminal: Order | None = None
         self.replay_changed = False
+        self.idle_when_busy = False
 
     # -- the world's side of the outbox ----------------------------------------------------
 
@@ -102,8 +104,11 @@ class OrderProcessMachine(RuleBasedStateMachine):
                 self.held = None
             elif effect is REPORT_FINISHED:
                 self.finished += 1
+            elif effect is REPORT_IDLE:
+                process = self.process
+                self.idle_when_busy |= process.phase is not _P.RESTING or bool(process.pending)
             else:
-                assert effect is REPORT_IDLE or isinstance(effect, DropVenueFill), effect
+                assert isinstance(effect, DropVenueFill), effect
         order = self.process.order
         if order is not None and order.is_terminal and self.terminal is None:
             self.terminal = order
@@ -340,6 +345,11 @@ class OrderProcessMachine(RuleBasedStateMachine):
             assert not self.process.pending
         elif order is not None and order.is_terminal:
             assert self.process.pending, "a terminal order waits only for answers"
+
+    @invariant()
+    def idle_only_when_resting_with_nothing_in_flight(self) -> None:
+        """An order reports itself idle only when it rests with nothing in flight."""
+        assert not self.idle_when_busy
 
     @invariant()
     def the_order_is_the_fold_of_its_events(self) -> None:
