@@ -326,8 +326,8 @@ class OrderActor(DispatchedActor):
         The outbox is shared by every order on this dispatcher, so it is emptied even when
         recording or sending fails: the next order must not inherit this one's decisions. The
         effects are told in the order they were decided, each as the message it stands for;
-        the four every order makes are tested first and sent inline (measured: a helper call
-        per effect was a tenth of the actor's time per order).
+        the four every order makes are tested first and sent inline (a call per effect, or a
+        type test where an identity test will do, shows in the time per order).
         """
         ctx = self.ctx
         out = ctx.process
@@ -343,20 +343,20 @@ class OrderActor(DispatchedActor):
                 for event in events:
                     record(order, event)
             for effect in effects:
-                if type(effect) is SettleWithRisk:
-                    assert ctx.risk is not None, "the engine wires the supervisor first"
-                    settle = (order.order_id, effect.fills, effect.release, self._actor_ref)
-                    tell(ctx.risk, _new(Settle, settle))
-                elif type(effect) is AskRisk:
-                    assert ctx.risk is not None, "the engine wires the supervisor first"
-                    tell(ctx.risk, _new(Accept, (effect.order, effect.now, self._actor_ref)))
-                elif effect is SUBMIT_TO_VENUE:
+                if effect is SUBMIT_TO_VENUE:
                     assert ctx.venue is not None, "only an engine with a venue submits to it"
                     tell(ctx.venue, _new(Submit, (_venue_order(order), self._actor_ref)))
                 elif effect is REPORT_FINISHED:
                     self._stop()
                     if ctx.directory is not None:
                         tell(ctx.directory, _new(Finished, (order.order_id,)))
+                elif isinstance(effect, SettleWithRisk):
+                    assert ctx.risk is not None, "the engine wires the supervisor first"
+                    settle = (order.order_id, effect.fills, effect.release, self._actor_ref)
+                    tell(ctx.risk, _new(Settle, settle))
+                elif isinstance(effect, AskRisk):
+                    assert ctx.risk is not None, "the engine wires the supervisor first"
+                    tell(ctx.risk, _new(Accept, (effect.order, effect.now, self._actor_ref)))
                 else:
                     self._send_other(effect, order)
         finally:

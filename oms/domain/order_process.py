@@ -390,8 +390,9 @@ class OrderProcess:
 
     The four methods every order goes through (``place``, ``risk_accepted``, ``arrived``,
     ``settled``) and what they call look the phase table up and record events inline rather
-    than through ``next_phase`` and ``_record``: measured, the helper calls alone were a fifth of
-    the actor's time per order. The table they read is the same.
+    than through ``next_phase`` and ``_record``: measured against the old actor's handlers
+    (driven directly, old and new interleaved in one process), the first version, with a helper
+    call for each, took about a fifth longer per order. The table they read is the same.
     """
 
     __slots__ = (
@@ -698,7 +699,10 @@ class OrderProcess:
             raise InvalidPhaseMove(phase, step)
         self.pending -= 1
         self.phase = to
-        self._after(now)
+        if to is _ENDING and not self.pending:
+            self._end(now)  # what ``_after`` would do: every order ends here
+        else:
+            self._after(now)
 
     # -- the machinery ---------------------------------------------------------------------
 
@@ -757,7 +761,18 @@ class OrderProcess:
                 booked += 1
         finally:
             if booked:
-                self._settle_fills(fills if booked == len(fills) else fills[:booked])
+                # ``_settle_fills``, inline: every order books its fills here.
+                if booked < len(fills):
+                    fills = fills[:booked]
+                phase = self.phase
+                release = phase in _MAY_RELEASE and (
+                    order.status is _FILLED
+                    or (phase is _CLOSING and order.filled_quantity == self.close_at)
+                )
+                if release:
+                    self.phase = _MOVES[phase][_RELEASE]
+                self.pending += 1
+                self.context.effects.append(_new(SettleWithRisk, (fills, release)))
 
     def _settle_fills(self, fills: tuple[ApplyFill, ...]) -> None:
         """Ask risk to book ``fills``, and to release the reservation with them if they were
