@@ -66,8 +66,7 @@ class Replica:
 @pytest.fixture
 async def replica(settings: Settings) -> AsyncIterator[Replica]:
     run = uuid.uuid4().hex[:8]
-    mine = dataclasses.replace(
-        settings,
+    mine = settings.replace(
         http_port=_free_port(),
         topic_suffix=f"reads-{run}",
         kafka_group_id=f"oms-reads-{run}",
