@@ -32,7 +32,14 @@ def replica(servers: PrivateServers, tmp_path: Path) -> Iterator[Replica]:
     running again before it starts (a test may have left one stopped after a failure)."""
     servers.start()
     env = replica_env(servers, uuid.uuid4().hex[:8])
-    yield Replica(env, tmp_path / "serve.log")
+    replica = Replica(env, tmp_path / "serve.log")
+    yield replica
+    # A scenario that failed part-way leaves its process running (its supervision died with its
+    # event loop): never let it outlive the test.
+    process = replica.process
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(10)
     servers.start()
     settings = Settings.from_env(env)
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
