@@ -38,6 +38,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -84,6 +85,7 @@ from oms.engine.ports import (
     StoredOrder,
     executions_of,
 )
+from oms.retrying import retry_until_done
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
 from oms.store.documents import (
@@ -631,15 +633,16 @@ class MongoOrderRepository(OrderRepository):
                 epochs = dict(self._epochs)
             entry: list[Any] = [drained, False, number]
             self._in_order.append(entry)
-            attempt = 0
-            while drained.states:
-                try:
-                    await self._write(drained, number, epochs)
-                    break
-                except Exception as exc:  # noqa: BLE001 - a bug, not the server: keep the batch
-                    self._failed(exc, attempt)
-                    attempt += 1
-                    await asyncio.sleep(self.retry_max_s)
+            if drained.states:
+                # Any error here is a bug, not the server (``_write`` retries those itself): keep
+                # the batch and try it again every ``retry_max_s``, reported as a failed write.
+                await retry_until_done(
+                    functools.partial(self._write, drained, number, epochs),
+                    retry_on=Exception,
+                    initial_s=self.retry_max_s,
+                    max_s=self.retry_max_s,
+                    on_failure=self._failure_reported,
+                )
             self._complete(entry)
             if self._closing:
                 wake.set()
@@ -701,20 +704,24 @@ class MongoOrderRepository(OrderRepository):
 
     async def _insert_log(self, name: str, document: Raw) -> None:
         """Insert one log document, retried as the order documents are (a duplicate: done)."""
-        attempt = 0
-        while True:
+
+        async def insert() -> None:
             database = self._database
             assert database is not None
-            try:
+            with contextlib.suppress(DuplicateKeyError):
                 await database[name].insert_one(document)
-            except DuplicateKeyError:
-                return
-            except PyMongoError as exc:
-                self._failed(exc, attempt)
-            else:
-                return
-            attempt += 1
-            await asyncio.sleep(min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1)))
+
+        await self._retried(insert)
+
+    async def _retried(self, write: Callable[[], Awaitable[None]]) -> None:
+        """``write`` until MongoDB takes it: the store's one back-off, every failure reported."""
+        await retry_until_done(
+            write,
+            retry_on=PyMongoError,
+            initial_s=self.retry_initial_s,
+            max_s=self.retry_max_s,
+            on_failure=self._failure_reported,
+        )
 
     def _note_finished(self, drained: Drained) -> None:
         """Written terminal orders join their partition's filter and newest keys."""
@@ -741,31 +748,25 @@ class MongoOrderRepository(OrderRepository):
         return found
 
     async def _insert(self, documents: list[Raw]) -> None:
-        attempt = 0
-        while True:
+        async def insert() -> None:
             collection = self._collection  # read each time: a reconnect may replace it
             assert collection is not None
             try:
                 await collection.insert_many(documents, ordered=False)
             except BulkWriteError as exc:
                 if not _all_duplicates(exc):
-                    self._failed(exc, attempt)
-                else:
-                    self.duplicates += len(exc.details.get("writeErrors", []))
-                    break
-            except PyMongoError as exc:
-                self._failed(exc, attempt)
-            else:
-                break
-            attempt += 1
-            await asyncio.sleep(min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1)))
+                    raise  # some document was not written: retried
+                self.duplicates += len(exc.details.get("writeErrors", []))
+
+        await self._retried(insert)
         if self.last_error is not None:
             logger.warning("order store writes succeed again after %s", self.last_error)
             self.last_error = None
         self.writes += 1
         self.documents_written += len(documents)
 
-    def _failed(self, error: Exception, attempt: int) -> None:
+    def _failure_reported(self, error: BaseException, attempt: int, _pause_s: float) -> None:
+        """Count a failed write and keep it for waiters; log the first and every tenth."""
         self.retries += 1
         self.last_error = StoreWriteFailed(f"write failed (attempt {attempt + 1}): {error!r}")
         if attempt == 0 or attempt % 10 == 0:
