@@ -624,7 +624,7 @@ def encode_risk_event(event: RiskEvent) -> bytes:
         "type": event.type.value,
         "account_id": event.account_id,
         "order_id": event.order_id,
-        "reason": event.reason,
+        "reason": str(event.reason),
         "detail": event.detail,
         "at": event.at,
     })  # fmt: skip

@@ -33,6 +33,7 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.reasons import RejectReason
 from oms.stream.names import TopicNames
 from oms.stream.producer import EventsNotPublished, KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
@@ -57,7 +58,14 @@ def order_events(order_id: str, account: str, *, rejected: bool = False) -> list
     if rejected:
         return [
             opening,
-            OrderRejected(order_id, 2, f"place:{order_id}", at, "INSUFFICIENT_FUNDS", "need=1"),
+            OrderRejected(
+                order_id,
+                2,
+                f"place:{order_id}",
+                at,
+                RejectReason.INSUFFICIENT_BUYING_POWER,
+                "need=1",
+            ),
         ]
     return [
         opening,
