@@ -198,6 +198,7 @@ class Service:
                 consumer_lag=ingestion.consumer_lag,
                 pipeline=_pipeline(repository, ingestion, sink, self.skips, self._refused),
                 accounts=accounts,
+                risk_events=sink,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)

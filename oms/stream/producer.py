@@ -42,7 +42,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.engine.ports import EventSink
-from oms.stream.bus import CommandBus, OrderCommand
+from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 from oms.stream.codecs import (
     AccountCommand,
     RiskEvent,
@@ -370,7 +370,7 @@ class KafkaCommandBus(CommandBus):
                 raise result
 
 
-class KafkaEventSink(EventSink):
+class KafkaEventSink(EventSink, RiskEventSink):
     """Publishes each batch of order events on ``order-events`` (and rejections on ``risk-events``).
 
     ``publish`` is called on the engine's dispatcher thread and must not block it: it finds each
@@ -717,6 +717,7 @@ class KafkaEventSink(EventSink):
             await asyncio.wait(list(self._pending))
 
     async def publish_risk_event(self, event: RiskEvent) -> None:
-        """Publish one risk event (a kill-switch change from the API) and wait for the ack."""
+        """Publish one risk event (a kill-switch or limits change from the API) and wait for
+        the ack."""
         key = b"" if event.account_id is None else event.account_id.encode()
         await (await self._producer.send(self.names.risk_events, encode_risk_event(event), key))

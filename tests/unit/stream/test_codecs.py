@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from oms.api.ids import order_id_for
+from oms.codec import limits_from_dict
 from oms.domain.commands import (
     ApplyFill,
     CancelOrder,
@@ -51,6 +52,8 @@ from oms.stream.codecs import (
     encode_event,
     encode_risk_event,
     encode_tick,
+    kill_switch_change,
+    limits_change,
     rejection,
 )
 from tests.malformed_orders import GOOD, MALFORMED
@@ -623,3 +626,20 @@ def test_decode_event_when_a_rejection_is_read_then_its_reason_is_the_enum_membe
     # Assert
     assert isinstance(decoded, OrderRejected)
     assert decoded.reason is RejectReason.INSUFFICIENT_BUYING_POWER
+
+
+def test_risk_event_when_a_kill_switch_or_limits_change_then_round_trips_with_its_figures() -> None:
+    # Arrange
+    limits = RiskLimits(max_order_notional=Decimal("5000.5"), price_collar=Decimal("0.05"))
+    halted = kill_switch_change(TradingState.HALTED, None, 9.0)
+    replaced = limits_change("acct-1", limits, 10.0)
+
+    # Act
+    halted_back = decode_risk_event(encode_risk_event(halted))
+    replaced_back = decode_risk_event(encode_risk_event(replaced))
+
+    # Assert
+    assert halted_back == RiskEvent(RiskEventType.KILL_SWITCH, None, "HALTED", "", 9.0)
+    assert replaced_back == replaced
+    assert (replaced_back.type, replaced_back.reason) == (RiskEventType.LIMITS, "LIMITS_REPLACED")
+    assert limits_from_dict(orjson.loads(replaced_back.detail)) == limits
