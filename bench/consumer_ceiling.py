@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from oms.config import Settings  # noqa: E402
-from oms.stream.producer import reliable_producer  # noqa: E402
+from oms.stream.partitioner import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security, kafka_ssl_context  # noqa: E402
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics  # noqa: E402
 

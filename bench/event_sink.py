@@ -47,8 +47,8 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.reasons import RejectReason
+from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaEventSink
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
 
 INTERLEAVE = 125  # orders whose events are interleaved: about one journal batch of 4 events each

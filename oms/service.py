@@ -45,13 +45,10 @@ from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_d
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
+from oms.stream.command_bus import KafkaCommandBus
+from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames, topic_names
-from oms.stream.producer import (
-    KafkaCommandBus,
-    KafkaEventSink,
-    partition_of,
-    reliable_producer,
-)
+from oms.stream.partitioner import partition_of, reliable_producer
 
 logger = logging.getLogger(__name__)
 

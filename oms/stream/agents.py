@@ -76,8 +76,9 @@ from oms.stream.codecs import (
     dead_letter_value,
     decode_tick,
 )
+from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaEventSink, reliable_producer
+from oms.stream.partitioner import reliable_producer
 from oms.stream.security import aiokafka_security
 from oms.stream.topics import dead_letter, ensure_topics
 

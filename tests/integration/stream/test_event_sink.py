@@ -41,8 +41,9 @@ from oms.stream.codecs import (
     kill_switch_change,
     limits_change,
 )
+from oms.stream.command_bus import KafkaCommandBus
+from oms.stream.event_sink import EventsNotPublished, KafkaEventSink
 from oms.stream.names import TopicNames
-from oms.stream.producer import EventsNotPublished, KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
 from tests.integration.stream.records import read_all
 from tests.unit.store.histories import placed
