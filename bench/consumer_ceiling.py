@@ -8,7 +8,7 @@ partitions, keyed like accounts), then consumes them twice in this process with 
 - ``faust``: a faust-streaming agent taking events in batches (``stream.take_events(1000,
   within=0.01)``), the way the design recommends;
 - ``aiokafka``: a group consumer calling ``getmany(max_records=1000)`` and committing each batch,
-  which is what ``oms.stream.agents.StreamIngestion`` does.
+  which is what ``oms.stream.ingestion.StreamIngestion`` does.
 
 Prints ``name: value`` lines: records/s and process CPU microseconds per record for each, so the
 figure does not depend on what else the machine runs. The topic is deleted afterwards;

@@ -43,10 +43,10 @@ from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
-from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
+from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
 from oms.stream.partitioner import partition_of, reliable_producer
 
