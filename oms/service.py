@@ -41,7 +41,9 @@ from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
-from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
+from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_accounts import MongoAccountRepository
+from oms.store.mongo_schema import init_database
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.codecs import encode_tick
 from oms.stream.command_bus import KafkaCommandBus

@@ -1,4 +1,5 @@
-"""MongoDB repositories: a write-behind order repository, and accounts.
+"""The MongoDB order repository, write-behind (accounts: ``oms.store.mongo_accounts``; the
+schema: ``oms.store.mongo_schema``).
 
 ``MongoOrderRepository`` is what the engine is handed. ``save`` (engine thread) puts the batch in
 memory (``oms.store.batcher``) and returns; a writer coroutine on an asyncio loop drains memory
@@ -48,9 +49,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from beanie import init_beanie
 from bson import Binary
-from pydantic import ValidationError
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -59,26 +58,17 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from oms.codec import (
     CodecError,
-    balances_from_dict,
-    balances_to_dict,
-    limits_from_dict,
-    limits_to_dict,
 )
 from oms.config import Settings
 from oms.domain.errors import (
-    AccountExists,
     StoreClosed,
     StoreError,
     StoreUnavailable,
-    UnknownAccount,
 )
 from oms.domain.events import OrderEvent
-from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.durations import Durations
 from oms.engine.ports import (
-    AccountRecord,
-    AccountRepository,
     Execution,
     OrderQuery,
     OrderRepository,
@@ -89,15 +79,12 @@ from oms.retrying import retry_until_done
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
 from oms.store.documents import (
-    DOCUMENT_MODELS,
-    INDEXES,
-    AccountDocument,
-    KillSwitchDocument,
     OrderDocument,
     order_document,
     stored_order,
 )
 from oms.store.memory import answered
+from oms.store.mongo_schema import init_database, is_ferretdb
 from oms.store.recovery_log import (
     CHECKPOINT,
     DELTA_PREFIX,
@@ -117,15 +104,12 @@ from oms.store.recovery_log import (
 )
 
 __all__ = [
-    "MongoAccountRepository",
     "MongoOrderRepository",
     "Recovery",
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
     "StoreWriteFailed",
-    "init_database",
-    "is_ferretdb",
 ]
 
 logger = logging.getLogger(__name__)
@@ -196,37 +180,6 @@ class Recovery:
     log_began: float | None = None
     scanned: bool = False  # the log was not whole yet: every order document was read
     unreadable: tuple[str, ...] = ()  # ``_id`` of each document skipped: not an order's state
-
-
-async def is_ferretdb(database: AsyncDatabase[Raw]) -> bool:
-    """True when the server is FerretDB (its ``buildInfo`` says so)."""
-    info = await database.command("buildInfo")
-    return "ferretdbVersion" in info
-
-
-async def init_database(
-    database: AsyncDatabase[Raw], *, secondary_indexes: bool | None = None
-) -> None:
-    """Bind the beanie documents and create the indexes that are missing; safe on every start.
-
-    ``secondary_indexes`` None: on MongoDB and DocumentDB yes, on FerretDB no. FerretDB 1.24
-    on SQLite never reads through them (an indexed equality scans every document, measured),
-    while they cost writes: ``insert_many`` of order documents went from ~4,700 to ~2,550
-    documents/s with them. ``_id`` stays unique everywhere, which is all the store relies on.
-    Beanie's own index creation re-sends every index on each start, and FerretDB 1.24 drops the
-    connection when ``createIndexes`` names an index that exists: only missing ones are sent.
-    """
-    await init_beanie(database=database, document_models=DOCUMENT_MODELS, skip_indexes=True)
-    if secondary_indexes is None:
-        secondary_indexes = not await is_ferretdb(database)
-    if not secondary_indexes:
-        return
-    for name, indexes in INDEXES.items():
-        collection = database[name]
-        existing = set(await collection.index_information())
-        wanted = [i for i in indexes if i.document["name"] not in existing]
-        if wanted:
-            await collection.create_indexes(wanted)
 
 
 _ORDER_KEYS = (("order_id", str), ("account_id", str), ("terminal", bool), ("version", int),
@@ -1286,139 +1239,3 @@ def _owned_recovery(
         unpublished=tuple(unpublished),
         events_from=events_from,
     )
-
-
-class MongoAccountRepository(AccountRepository):
-    """Accounts as insert-only versions ``{account_id}:{version:06d}`` (no updates, as orders)."""
-
-    def __init__(self, database: AsyncDatabase[Raw]) -> None:
-        """Use ``database`` (its client belongs to the caller's loop); run ``init_database`` once."""
-        self._collection: AsyncCollection[Raw] = database[AccountDocument.Settings.name]
-        self._switches: AsyncCollection[Raw] = database[KillSwitchDocument.Settings.name]
-
-    @staticmethod
-    def _document(record: AccountRecord) -> Raw:
-        return {
-            "_id": f"{record.account_id}:{record.version:06d}",
-            "account_id": record.account_id,
-            "version": record.version,
-            "balances": balances_to_dict(record.balances),
-            "limits": None if record.limits is None else limits_to_dict(record.limits),
-            "opened_at": record.opened_at,
-            "trading_state": record.trading_state.value,
-        }
-
-    @staticmethod
-    def _record(raw: Raw) -> AccountRecord:
-        document = AccountDocument.model_validate(raw)
-        return AccountRecord(
-            account_id=document.account_id,
-            balances=balances_from_dict(document.balances),
-            limits=None if document.limits is None else limits_from_dict(document.limits),
-            opened_at=document.opened_at,
-            version=document.version,
-            trading_state=TradingState(document.trading_state),
-        )
-
-    async def open(self, record: AccountRecord) -> None:
-        """Insert version 1; a taken id is a duplicate key."""
-        if record.version != 1:
-            raise StoreError("a new account starts at version 1")
-        try:
-            await self._collection.insert_one(self._document(record))
-        except DuplicateKeyError as exc:
-            raise AccountExists(f"account {record.account_id!r} already exists") from exc
-
-    async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
-        """Insert the next version with the new limits (retried if another writer raced us)."""
-        return await self._next_version(account_id, limits=limits)
-
-    async def set_trading_state(self, account_id: str, state: TradingState) -> AccountRecord:
-        """Insert the next version with the new kill switch (retried as ``set_limits``)."""
-        return await self._next_version(account_id, trading_state=state)
-
-    async def _next_version(self, account_id: str, **changes: Any) -> AccountRecord:
-        for _ in range(5):
-            held = await self.get(account_id)
-            if held is None:
-                raise UnknownAccount(f"account {account_id!r} is not known")
-            record = dataclasses.replace(held, **changes, version=held.version + 1)
-            try:
-                await self._collection.insert_one(self._document(record))
-            except DuplicateKeyError:
-                continue
-            return record
-        raise StoreError(f"account {account_id!r} changes too often to record the change")
-
-    async def set_global_trading_state(self, state: TradingState) -> None:
-        """Insert the next version of the global kill switch (retried if another writer raced)."""
-        for _ in range(5):
-            version = await self._global_version() + 1
-            document = {
-                "_id": f"global:{version:06d}",
-                "version": version,
-                "trading_state": state.value,
-                "at": time.time(),
-            }
-            try:
-                await self._switches.insert_one(document)
-            except DuplicateKeyError:
-                continue
-            return
-        raise StoreError("the global kill switch changes too often to record the change")
-
-    async def global_trading_state(self) -> TradingState:
-        """The latest readable version of the global kill switch, ACTIVE if none was recorded.
-
-        A version that does not read is passed over (logged), never fatal: the one before it
-        is what an operator last set that can be known.
-        """
-        async for raw in self._switches.find({}).sort("version", -1):
-            try:
-                return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
-            except ValueError:  # pydantic's ValidationError is one too
-                logger.warning("global kill switch %r does not read; the one before it holds",
-                               raw.get("_id"))  # fmt: skip
-        return TradingState.ACTIVE
-
-    async def _global_version(self) -> int:
-        cursor = self._switches.find({}).sort("version", -1).limit(1)
-        async for raw in cursor:
-            return int(raw["version"])
-        return 0
-
-    async def get(self, account_id: str) -> AccountRecord | None:
-        """The highest version of the account."""
-        cursor = self._collection.find({"account_id": account_id}).sort("version", -1).limit(1)
-        async for raw in cursor:
-            return self._record(raw)
-        return None
-
-    async def load_all(self) -> Sequence[AccountRecord]:
-        """Every account's highest version, in opening order (unreadable ones left out)."""
-        records, _ = await self.load_readable()
-        return records
-
-    async def load_readable(self) -> tuple[list[AccountRecord], list[str]]:
-        """Every account's highest version, in opening order; and the ``_id`` of each document
-        that does not read as an account (left out: for the caller to report, never fatal)."""
-        latest: dict[str, Raw] = {}
-        unreadable: list[str] = []
-        async for raw in self._collection.find({}):
-            account_id, version = raw.get("account_id"), raw.get("version")
-            if not isinstance(account_id, str) or not isinstance(version, int):
-                unreadable.append(str(raw.get("_id")))
-                continue
-            held = latest.get(account_id)
-            if held is None or version > held["version"]:
-                latest[account_id] = raw
-        records: list[AccountRecord] = []
-        for raw in latest.values():
-            try:
-                records.append(self._record(raw))
-            except (ValidationError, CodecError, ValueError):
-                # The latest version decides the account: an older one would bring back
-                # balances or limits an operator has since replaced.
-                unreadable.append(str(raw.get("_id")))
-        records.sort(key=lambda r: (r.opened_at, r.account_id))
-        return records, unreadable
