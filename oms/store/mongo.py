@@ -56,33 +56,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from oms.codec import (
-    CodecError,
-)
+from oms.codec import CodecError
 from oms.config import Settings
-from oms.domain.errors import (
-    StoreClosed,
-    StoreError,
-    StoreUnavailable,
-)
+from oms.domain.errors import StoreClosed, StoreError, StoreUnavailable
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
-from oms.engine.ports import (
-    Execution,
-    OrderQuery,
-    OrderRepository,
-    StoredOrder,
-    executions_of,
-)
+from oms.engine.ports import Execution, OrderQuery, OrderRepository, StoredOrder, executions_of
 from oms.retrying import retry_until_done
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
-from oms.store.documents import (
-    OrderDocument,
-    order_document,
-    stored_order,
-)
+from oms.store.documents import OrderDocument, order_document, stored_order
 from oms.store.memory import answered
 from oms.store.mongo_schema import init_database, is_ferretdb
 from oms.store.recovery_log import (

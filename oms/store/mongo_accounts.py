@@ -20,20 +20,10 @@ from oms.codec import (
     limits_from_dict,
     limits_to_dict,
 )
-from oms.domain.errors import (
-    AccountExists,
-    StoreError,
-    UnknownAccount,
-)
+from oms.domain.errors import AccountExists, StoreError, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
-from oms.engine.ports import (
-    AccountRecord,
-    AccountRepository,
-)
-from oms.store.documents import (
-    AccountDocument,
-    KillSwitchDocument,
-)
+from oms.engine.ports import AccountRecord, AccountRepository
+from oms.store.documents import AccountDocument, KillSwitchDocument
 
 __all__ = ["MongoAccountRepository"]
 

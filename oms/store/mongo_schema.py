@@ -8,10 +8,7 @@ from typing import Any
 from beanie import init_beanie
 from pymongo.asynchronous.database import AsyncDatabase
 
-from oms.store.documents import (
-    DOCUMENT_MODELS,
-    INDEXES,
-)
+from oms.store.documents import DOCUMENT_MODELS, INDEXES
 
 __all__ = ["init_database", "is_ferretdb"]
 

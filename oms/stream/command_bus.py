@@ -13,12 +13,7 @@ from oms.config import Settings
 from oms.correlation import kafka_headers
 from oms.domain.commands import ApplyFill
 from oms.stream.bus import CommandBus, OrderCommand
-from oms.stream.codecs import (
-    AccountCommand,
-    command_key,
-    encode_account_command,
-    encode_command,
-)
+from oms.stream.codecs import AccountCommand, command_key, encode_account_command, encode_command
 from oms.stream.names import TopicNames
 from oms.stream.partitioner import (
     RECORD_BATCH_BYTES,

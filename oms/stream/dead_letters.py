@@ -10,9 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from oms.stream.codecs import (
-    dead_letter_value,
-)
+from oms.stream.codecs import dead_letter_value
 from oms.stream.topics import dead_letter
 
 logger = logging.getLogger(__name__)

@@ -17,21 +17,10 @@ from aiokafka.errors import KafkaError
 
 from oms.config import Settings
 from oms.domain.errors import DomainError
-from oms.domain.events import (
-    OrderCancelled,
-    OrderEvent,
-    OrderPlaced,
-    OrderRejected,
-    OrderSettled,
-)
+from oms.domain.events import OrderCancelled, OrderEvent, OrderPlaced, OrderRejected, OrderSettled
 from oms.engine.ports import EventSink
 from oms.stream.bus import RiskEventSink
-from oms.stream.codecs import (
-    RiskEvent,
-    encode_event,
-    encode_risk_event,
-    rejection,
-)
+from oms.stream.codecs import RiskEvent, encode_event, encode_risk_event, rejection
 from oms.stream.names import TopicNames
 from oms.stream.partitioner import (
     RECORD_BATCH_BYTES,

@@ -67,11 +67,7 @@ from oms.domain.errors import DomainError
 from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.retrying import retry_until_done
-from oms.stream.codecs import (
-    AccountCommand,
-    CommandDecoder,
-    DecodeError,
-)
+from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames

@@ -15,10 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from oms.config import Settings
 from oms.engine import Engine
-from oms.stream.codecs import (
-    DecodeError,
-    decode_tick,
-)
+from oms.stream.codecs import DecodeError, decode_tick
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats
 from oms.stream.security import aiokafka_security
 

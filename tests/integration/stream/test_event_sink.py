@@ -35,12 +35,7 @@ from oms.domain.events import (
 )
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.reasons import RejectReason
-from oms.stream.codecs import (
-    RiskEventType,
-    decode_risk_event,
-    kill_switch_change,
-    limits_change,
-)
+from oms.stream.codecs import RiskEventType, decode_risk_event, kill_switch_change, limits_change
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import EventsNotPublished, KafkaEventSink
 from oms.stream.names import TopicNames
