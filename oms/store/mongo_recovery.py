@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,17 +119,12 @@ class RecoveryLog:
     _log_whole: bool
     _log_began: float
 
-    def _partition(self, account_id: str) -> int:
-        raise NotImplementedError  # the repository's
-
-    def _poke(self) -> None:
-        raise NotImplementedError  # the repository's
-
-    def _orders_collection(self) -> Collection[Raw]:
-        raise NotImplementedError  # the repository's
-
-    def _counted(self) -> None:
-        raise NotImplementedError  # the repository's
+    # The repository's methods this half calls: declared, not defined, so that nothing here
+    # can stand in for them whatever the order of the bases.
+    _partition: Callable[[str], int]
+    _poke: Callable[[], None]
+    _orders_collection: Callable[[], Collection[Raw]]
+    _counted: Callable[[], None]
 
     # -- the recovery log: checkpoints (the writer's loop) ------------------------------------
 
