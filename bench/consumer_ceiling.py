@@ -8,7 +8,7 @@ partitions, keyed like accounts), then consumes them twice in this process with 
 - ``faust``: a faust-streaming agent taking events in batches (``stream.take_events(1000,
   within=0.01)``), the way the design recommends;
 - ``aiokafka``: a group consumer calling ``getmany(max_records=1000)`` and committing each batch,
-  which is what ``oms.stream.agents.StreamIngestion`` does.
+  which is what ``oms.stream.ingestion.StreamIngestion`` does.
 
 Prints ``name: value`` lines: records/s and process CPU microseconds per record for each, so the
 figure does not depend on what else the machine runs. The topic is deleted afterwards;
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from oms.config import Settings  # noqa: E402
-from oms.stream.producer import reliable_producer  # noqa: E402
+from oms.stream.partitioner import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security, kafka_ssl_context  # noqa: E402
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics  # noqa: E402
 

@@ -79,8 +79,9 @@ from oms.domain.enums import OrderType, Side, TimeInForce  # noqa: E402
 from oms.domain.order_ids import client_order_id_order  # noqa: E402
 from oms.loadgen import FUNDS, order_body  # noqa: E402
 from oms.stream.codecs import encode_command  # noqa: E402
+from oms.stream.command_bus import KafkaCommandBus  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
-from oms.stream.producer import KafkaCommandBus, reliable_producer  # noqa: E402
+from oms.stream.partitioner import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security  # noqa: E402
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics  # noqa: E402
 

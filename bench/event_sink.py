@@ -46,8 +46,9 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.reasons import RejectReason
+from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaEventSink
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
 
 INTERLEAVE = 125  # orders whose events are interleaved: about one journal batch of 4 events each
@@ -79,7 +80,7 @@ def history(n: int, accounts: int, reject_every: int, at: float) -> list[OrderEv
                 2,
                 f"place:{order_id}",
                 at + 0.0001,
-                "INSUFFICIENT_FUNDS",
+                RejectReason.INSUFFICIENT_BUYING_POWER,
                 "required=1060.13 available=12.50",
             ),
         ]

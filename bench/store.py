@@ -53,7 +53,8 @@ from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order, fold
 from oms.engine import Engine
 from oms.store.documents import order_document
-from oms.store.mongo import MongoOrderRepository, init_database
+from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_schema import init_database
 
 
 def history(n: int, at: float) -> list[OrderEvent]:

@@ -33,6 +33,7 @@ from oms.domain.events import (
 )
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
+from oms.domain.reasons import RejectionReason, rejection_reason
 
 _new = tuple.__new__
 
@@ -104,7 +105,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "fees": str(order.fees),
         "average_fill_price": decimal_text(order.average_fill_price),
         "protection_price": decimal_text(order.protection_price),
-        "reject_reason": order.reject_reason,
+        "reject_reason": None if order.reject_reason is None else order.reject_reason.value,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "version": order.version,
@@ -132,7 +133,7 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
                 Decimal(data["fees"]),
                 _undec(data["average_fill_price"]),
                 _undec(data["protection_price"]),
-                data["reject_reason"],
+                _reject_reason(data["reject_reason"]),
                 float(data["created_at"]),
                 float(data["updated_at"]),
                 int(data["version"]),
@@ -140,6 +141,10 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
         )
     except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
         raise CodecError(f"not an order: {exc!r}") from exc
+
+
+def _reject_reason(value: str | None) -> RejectionReason | None:
+    return None if value is None else rejection_reason(value)
 
 
 # -- events --------------------------------------------------------------------------------
@@ -170,7 +175,7 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
     elif isinstance(event, OrderAccepted):
         data["protection_price"] = str(event.protection_price)
     elif isinstance(event, OrderRejected):
-        data["reason"] = event.reason
+        data["reason"] = event.reason.value
         data["detail"] = event.detail
     elif isinstance(event, OrderCancelled):
         data["reason"] = event.reason.value
@@ -227,7 +232,9 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
             order_id, sequence, command_id, at, Decimal(d["protection_price"]), request
         )
     if kind == "OrderRejected":
-        return OrderRejected(order_id, sequence, command_id, at, d["reason"], d["detail"], request)
+        return OrderRejected(
+            order_id, sequence, command_id, at, rejection_reason(d["reason"]), d["detail"], request
+        )
     if kind == "OrderCancelled":
         return OrderCancelled(
             order_id, sequence, command_id, at, CancelReason(d["reason"]), request

@@ -37,8 +37,8 @@ from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from oms.domain.order_ids import client_order_id_order
 from oms.load_target import Answer, Failure, Target
+from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.names import topic_names
-from oms.stream.producer import KafkaCommandBus
 
 TERMINAL = frozenset({"SETTLED", "CANCELLED", "REJECTED"})
 SIZES = {"BTC-USD": ("0.001", "0.02"), "ETH-USD": ("0.01", "0.3"), "SOL-USD": ("0.1", "10")}

@@ -1,9 +1,15 @@
 """The one retry policy of the process: retry a step until it succeeds, backing off exponentially.
 
 Used wherever giving up would lose something accepted (the ingestion's durability barrier, the
-store's writes): such a step is retried for as long as it fails, each failure reported to the
-caller (for its counters and logs), the pause doubling from ``initial_s`` up to ``max_s``.
-Built on tenacity, so every such loop shares one tested implementation.
+store's writes and recovery-log inserts): such a step is retried for as long as it fails, each
+failure reported to the caller (for its counters and logs: the caller decides how often to log,
+so an outage is logged once, not once per attempt), the pause doubling from ``initial_s`` up to
+``max_s`` (equal figures give a fixed pause). Built on tenacity, so every such loop shares one
+tested implementation.
+
+A retry that is not a loop (the directory re-asks the store for an order by scheduling a new
+load, its engine thread must not block) takes its pause from ``backoff_s``: the same tenacity
+wait, so every back-off of the process follows one curve.
 """
 
 from __future__ import annotations
@@ -13,12 +19,19 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-__all__ = ["retry_until_done"]
+__all__ = ["backoff_s", "retry_until_done"]
 
 T = TypeVar("T")
 
 OnFailure = Callable[[BaseException, int, float], None]
 """Told of each failure: the error, the attempt that failed (0 first) and the pause before the next."""
+
+
+def backoff_s(failures: int, *, initial_s: float, max_s: float) -> float:
+    """The pause after the ``failures``-th failure in a row (1 first): ``initial_s``, doubling,
+    capped at ``max_s``; the pause ``retry_until_done`` takes after as many failures (tenacity's
+    ``wait_exponential``, checked equal in tests/unit/test_retrying.py)."""
+    return float(min(max_s, initial_s * 2 ** (failures - 1)))
 
 
 async def retry_until_done(

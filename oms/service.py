@@ -41,17 +41,16 @@ from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
-from oms.store.mongo import MongoAccountRepository, MongoOrderRepository, init_database
+from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_accounts import MongoAccountRepository
+from oms.store.mongo_schema import init_database
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
-from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import encode_tick
+from oms.stream.command_bus import KafkaCommandBus
+from oms.stream.event_sink import KafkaEventSink
+from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
-from oms.stream.producer import (
-    KafkaCommandBus,
-    KafkaEventSink,
-    partition_of,
-    reliable_producer,
-)
+from oms.stream.partitioner import partition_of, reliable_producer
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +197,7 @@ class Service:
                 consumer_lag=ingestion.consumer_lag,
                 pipeline=_pipeline(repository, ingestion, sink, self.skips, self._refused),
                 accounts=accounts,
+                risk_events=sink,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)

@@ -52,6 +52,7 @@ from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError, StoreClosed, StoreUnavailable, UnknownOrder
 from oms.domain.transitions import InvalidTransition, Trigger
+from oms.retrying import backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -328,7 +329,7 @@ class OrderDirectory(DispatchedActor):
             if self._failing == 1:
                 logger.warning("order loads fail, retrying with back-off: %s", error)
         load.failures += 1
-        delay = min(LOAD_RETRY_MAX_S, LOAD_RETRY_FIRST_S * 2 ** (load.failures - 1))
+        delay = backoff_s(load.failures, initial_s=LOAD_RETRY_FIRST_S, max_s=LOAD_RETRY_MAX_S)
         self._load(order_id, delay)
 
     @staticmethod

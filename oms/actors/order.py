@@ -61,6 +61,7 @@ from oms.domain.order_process import (
     SettleWithRisk,
 )
 from oms.domain.orders import Order
+from oms.domain.reasons import OrderCheckReason, RejectionReason, known_rejection_reason
 from oms.venue import Outcome, VenueOrder
 
 logger = logging.getLogger(__name__)
@@ -284,10 +285,11 @@ class OrderActor(DispatchedActor):
                     reservation.protection_price, ctx.clock(), to_venue=ctx.venue is not None
                 )
             else:
+                reason: RejectionReason
                 if decision is None:
-                    reason, detail = answer.error or "RISK_ERROR", ""
+                    reason, detail = _risk_error(answer.error)
                 else:
-                    reason = str(decision.denials[0].reason)
+                    reason = decision.denials[0].reason
                     detail = "; ".join(str(denial) for denial in decision.denials)
                 self.process.risk_rejected(reason, detail, ctx.clock())
         finally:
@@ -384,6 +386,16 @@ class OrderActor(DispatchedActor):
             )
         else:  # an effect this shell does not know: a bug, never skipped in silence
             raise TypeError(f"unknown effect {effect!r}")
+
+
+def _risk_error(code: str | None) -> tuple[RejectionReason, str]:
+    """The rejection for a risk book that raised instead of deciding: the error's code when it
+    is a rejection reason (an unlisted instrument, an invalid quantity), else ``RISK_ERROR``
+    with the code as the detail."""
+    if code is None:
+        return OrderCheckReason.RISK_ERROR, ""
+    known = known_rejection_reason(code)
+    return (OrderCheckReason.RISK_ERROR, code) if known is None else (known, "")
 
 
 def _venue_order(order: Order) -> VenueOrder:

@@ -35,6 +35,7 @@ from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
 from oms.engine.aio import reply
 from oms.engine.ports import AccountRecord
+from oms.stream.codecs import kill_switch_change, limits_change
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +238,10 @@ async def put_limits(request: web.Request) -> web.Response:
         raise not_found(f"account {account_id}") from None
     await _here(services.engine.set_limits(account_id, limits))
     await services.bus.send_account(SetLimits(account_id, limits))  # to the account's owner
+    # Announced once recorded: a reader never hears of limits a restart would not restore.
+    await services.risk_events.publish_risk_event(
+        limits_change(account_id, limits, services.clock())
+    )
     return _json({"account_id": account_id, "limits": limits_json(limits)})
 
 
@@ -270,6 +275,10 @@ async def kill_switch(request: web.Request) -> web.Response:
     await _here(services.engine.set_kill_switch(state, account_id))
     # To the replica owning the account (every replica, for the global switch).
     await services.bus.send_account(SetTradingState(state, account_id))
+    # Announced once recorded, as the limits are.
+    await services.risk_events.publish_risk_event(
+        kill_switch_change(state, account_id, services.clock())
+    )
     # An operator's act that stops trading: on-call must find who did it and when.
     logger.warning(
         "kill switch set to %s for %s", state.value,

@@ -36,7 +36,7 @@ from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.probes import probe_all
-from oms.stream.bus import CommandBus
+from oms.stream.bus import CommandBus, RiskEventSink
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ def build_app(
     clock: Callable[[], float] = time.time,
     market_poll_s: float | None = 0.25,
     accounts: AccountRepository | None = None,
+    risk_events: RiskEventSink | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -123,9 +124,16 @@ def build_app(
     app.router.add_get("/api/openapi.json", get_openapi, allow_head=False)
     if engine is None:
         return app
-    if bus is None or idempotency is None or cache is None or accounts is None:
+    if (
+        bus is None
+        or idempotency is None
+        or cache is None
+        or accounts is None
+        or risk_events is None
+    ):
         raise ValueError(
-            "an app with an engine needs its bus, idempotency store, cache and accounts"
+            "an app with an engine needs its bus, idempotency store, cache, accounts and "
+            "risk event sink"
         )
     app[SERVICES_KEY] = ApiServices(
         settings,
@@ -134,6 +142,7 @@ def build_app(
         idempotency,
         cache,
         accounts,
+        risk_events,
         clock,
         outages,
     )

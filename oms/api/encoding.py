@@ -92,7 +92,7 @@ def order_json(order: Order, instruments: Mapping[str, Instrument]) -> dict[str,
             if order.average_fill_price is None
             else quote_amount(order.average_fill_price, _quantum(instruments, order.symbol))
         ),
-        "reject_reason": order.reject_reason,
+        "reject_reason": None if order.reject_reason is None else order.reject_reason.value,
         "created_at": created_at,
         "updated_at": created_at if same_time else iso_time(order.updated_at),
         "version": order.version,

@@ -40,7 +40,7 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
-from oms.domain.reasons import RejectReason
+from oms.domain.reasons import REJECTION_REASONS
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.aio import reply
@@ -77,8 +77,8 @@ class OrderFeed:
         self.ended_by_status: Counter[OrderStatus] = Counter()  # orders that ended, ever
         # Orders that moved into each status, ever (a second partial fill is no move).
         self.entered: Counter[OrderStatus] = Counter(dict.fromkeys(OrderStatus, 0))
-        # Rejections by reason code, ever (every risk code from 0: a rate needs a series).
-        self.rejects: Counter[str] = Counter(dict.fromkeys(map(str, RejectReason), 0))
+        # Rejections by reason code, ever (every code from 0: a rate needs a series).
+        self.rejects: Counter[str] = Counter(dict.fromkeys(map(str, REJECTION_REASONS), 0))
         self.latency = {leg: Durations(LATENCY_BOUNDS_S) for leg in LATENCY_LEGS}
         self._subscribers: dict[str, set[asyncio.Queue[str | None]]] = {}
         self._batches: asyncio.Queue[Sequence[OrderEvent]] = asyncio.Queue()
@@ -196,7 +196,7 @@ class OrderFeed:
             return event.account_id, OrderStatus.NEW
         decided = isinstance(event, OrderAccepted | OrderRejected)
         if decided and isinstance(event, OrderRejected):
-            self.rejects[event.reason] += 1
+            self.rejects[event.reason.value] += 1
         entry = self._open.get(event.order_id)
         if entry is None:
             return None

@@ -7,7 +7,7 @@ from typing import Any
 from oms.domain.accounts import IDENTIFIER
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.limits import TradingState
-from oms.domain.reasons import RejectReason
+from oms.domain.reasons import REJECTION_REASONS, RejectReason
 
 _DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["0.5"]}
 _NULLABLE_DECIMAL = {"oneOf": [_DECIMAL, {"type": "null"}]}
@@ -85,7 +85,10 @@ SCHEMAS: dict[str, Any] = {
             "status": enum_of(OrderStatus),
             "filled_quantity": _DECIMAL,
             "average_fill_price": _NULLABLE_DECIMAL,
-            "reject_reason": {"type": ["string", "null"]},
+            "reject_reason": {
+                "type": ["string", "null"],
+                "enum": [*(reason.value for reason in REJECTION_REASONS), None],
+            },
             "created_at": _TIME,
             "updated_at": _TIME,
             "version": {"type": "integer", "minimum": 1},

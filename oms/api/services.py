@@ -18,7 +18,7 @@ from oms.domain.orders import Order
 from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
-from oms.stream.bus import CommandBus, OrderCommand
+from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 
 T = TypeVar("T")
 
@@ -46,6 +46,8 @@ class ApiServices:
     cache: OrderCache
     # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
     accounts: AccountRepository
+    # Where kill-switch and limits changes are announced once recorded (``risk-events``).
+    risk_events: RiskEventSink
     clock: Callable[[], float] = field(default=time.time)
     # One log line per outage of a dependency, not one per request (shared with the middleware).
     outages: Outages = field(default_factory=Outages)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
 
 from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.reasons import RejectionReason
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class OrderRejected:
     sequence: int
     command_id: str
     at: float
-    reason: str
+    reason: RejectionReason
     detail: str
     request_id: str | None = None
 

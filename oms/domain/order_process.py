@@ -66,6 +66,7 @@ from oms.domain.events import (
 )
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order, apply
+from oms.domain.reasons import OrderCheckReason, RejectionReason, known_rejection_reason
 from oms.domain.transitions import InvalidTransition, Trigger
 
 
@@ -492,7 +493,7 @@ class OrderProcess:
             2,
             command.command_id,
             now,
-            invalid.code,
+            _validation_reason(invalid),
             str(invalid),
             command.request_id,
         )
@@ -635,8 +636,8 @@ class OrderProcess:
         else:
             self.pending -= 1
 
-    def risk_rejected(self, reason: str, detail: str, now: float) -> None:
-        """Risk refused the order (or could not decide: ``reason`` is its error code)."""
+    def risk_rejected(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """Risk refused the order (or could not decide: ``RISK_ERROR``)."""
         order = self._current()
         phase = self.phase
         to = _MOVES[phase].get(_REJECT)
@@ -908,6 +909,12 @@ def _invalid(command: PlaceOrder, instruments: Mapping[str, Instrument]) -> Inva
     except InvalidOrder as invalid:
         return invalid
     return None
+
+
+def _validation_reason(invalid: InvalidOrder) -> RejectionReason:
+    """The closed reason of a failed validation (each code ``_invalid`` can return is one; an
+    unlisted one would be a new check without its reason: ``INVALID_ORDER``, not a crash)."""
+    return known_rejection_reason(invalid.code) or OrderCheckReason.INVALID_ORDER
 
 
 def _as_placed(order: Order) -> PlaceOrder:

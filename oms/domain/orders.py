@@ -17,6 +17,7 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.reasons import RejectionReason
 from oms.domain.transitions import Trigger, next_status
 
 _ZERO = Decimal(0)
@@ -73,7 +74,7 @@ class Order(NamedTuple):
     fees: Decimal
     average_fill_price: Decimal | None
     protection_price: Decimal | None
-    reject_reason: str | None
+    reject_reason: RejectionReason | None
     created_at: float
     updated_at: float
     version: int  # the sequence number of the last event applied
@@ -203,7 +204,7 @@ def _with(
     status: OrderStatus,
     *,
     protection_price: Decimal | None = None,
-    reject_reason: str | None = None,
+    reject_reason: RejectionReason | None = None,
 ) -> Order:
     return _new(
         Order,

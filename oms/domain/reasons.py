@@ -1,9 +1,16 @@
-"""Why the risk supervisor denies an order: one closed set of reason codes, each denial with its numbers."""
+"""Why an order is rejected: closed sets of reason codes, each risk denial with its numbers.
+
+``RejectReason`` is what risk's checks deny; ``OrderCheckReason`` what the order process rejects
+without a denial (the order fails the stateless validation, or risk could not decide on it).
+``RejectionReason``, either of them, is what ``OrderRejected.reason`` and ``Order.reject_reason``
+carry; the two sets share no value, so a stored or sent code names exactly one member.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeAlias
 
 
 class RejectReason(StrEnum):
@@ -25,6 +32,45 @@ class RejectReason(StrEnum):
     KILL_SWITCH_ACCOUNT = "KILL_SWITCH_ACCOUNT"
     KILL_SWITCH_GLOBAL = "KILL_SWITCH_GLOBAL"
     REDUCE_ONLY = "REDUCE_ONLY"
+
+
+class OrderCheckReason(StrEnum):
+    """Why the order process rejects an order that no risk check denied.
+
+    The validation codes are ``InvalidOrder``'s (``oms.domain.instruments`` and the order
+    process's own checks); an unlisted instrument is risk's ``UNKNOWN_INSTRUMENT``.
+    """
+
+    INVALID_ORDER = "INVALID_ORDER"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    QUANTITY_NOT_MULTIPLE_OF_LOT = "QUANTITY_NOT_MULTIPLE_OF_LOT"
+    INVALID_PRICE = "INVALID_PRICE"
+    PRICE_NOT_MULTIPLE_OF_TICK = "PRICE_NOT_MULTIPLE_OF_TICK"
+    PRICE_REQUIRED = "PRICE_REQUIRED"
+    PRICE_NOT_ALLOWED = "PRICE_NOT_ALLOWED"
+    RISK_ERROR = "RISK_ERROR"  # risk raised instead of deciding; the detail names its error
+
+
+RejectionReason: TypeAlias = RejectReason | OrderCheckReason
+"""Every reason an order can be rejected for (``OrderRejected.reason``)."""
+
+REJECTION_REASONS: tuple[RejectionReason, ...] = (*RejectReason, *OrderCheckReason)
+"""Every rejection reason, risk's first, in declaration order."""
+
+_BY_VALUE: dict[str, RejectionReason] = {reason.value: reason for reason in REJECTION_REASONS}
+
+
+def rejection_reason(code: str) -> RejectionReason:
+    """The rejection reason ``code`` names; ``ValueError`` when it names none."""
+    found = _BY_VALUE.get(code)
+    if found is None:
+        raise ValueError(f"{code!r} is not a rejection reason")
+    return found
+
+
+def known_rejection_reason(code: str) -> RejectionReason | None:
+    """The rejection reason ``code`` names, or None when it names none."""
+    return _BY_VALUE.get(code)
 
 
 @dataclass(frozen=True, slots=True)

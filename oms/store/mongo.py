@@ -1,4 +1,5 @@
-"""MongoDB repositories: a write-behind order repository, and accounts.
+"""The MongoDB order repository, write-behind (accounts: ``oms.store.mongo_accounts``; the
+schema: ``oms.store.mongo_schema``).
 
 ``MongoOrderRepository`` is what the engine is handed. ``save`` (engine thread) puts the batch in
 memory (``oms.store.batcher``) and returns; a writer coroutine on an asyncio loop drains memory
@@ -29,7 +30,7 @@ Finished orders read back are kept (the ``read_back`` most recently read): they 
 
 Recovery never reads ``orders``: each write first logs its order documents per partition, and
 checkpoints (``begin_checkpoint``, ``write_checkpoint``) bound how much of that log a restart
-reads (``recover``; see ``oms.store.recovery_log``).
+reads (``recover``: ``oms.store.mongo_recovery``; the format: ``oms.store.recovery_log``).
 """
 
 from __future__ import annotations
@@ -37,100 +38,52 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
+import functools
 import logging
 import threading
 import time
 import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from beanie import init_beanie
-from bson import Binary
-from pydantic import ValidationError
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from oms.codec import (
-    CodecError,
-    balances_from_dict,
-    balances_to_dict,
-    limits_from_dict,
-    limits_to_dict,
-)
 from oms.config import Settings
-from oms.domain.errors import (
-    AccountExists,
-    StoreClosed,
-    StoreError,
-    StoreUnavailable,
-    UnknownAccount,
-)
+from oms.domain.errors import StoreClosed, StoreError, StoreUnavailable
 from oms.domain.events import OrderEvent
-from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.durations import Durations
-from oms.engine.ports import (
-    AccountRecord,
-    AccountRepository,
-    Execution,
-    OrderQuery,
-    OrderRepository,
-    StoredOrder,
-    executions_of,
-)
+from oms.engine.ports import Execution, OrderQuery, OrderRepository, StoredOrder
+from oms.retrying import retry_until_done
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
-from oms.store.documents import (
-    DOCUMENT_MODELS,
-    INDEXES,
-    AccountDocument,
-    KillSwitchDocument,
-    OrderDocument,
-    order_document,
-    stored_order,
-)
+from oms.store.documents import OrderDocument, order_document, stored_order
 from oms.store.memory import answered
+from oms.store.mongo_recovery import Recovery, RecoveryLog, all_duplicates
+from oms.store.mongo_schema import init_database, is_ferretdb
 from oms.store.recovery_log import (
-    CHECKPOINT,
-    DELTA_PREFIX,
-    META,
     Capture,
-    LogError,
-    PartitionCheckpoint,
-    PartitionRecovery,
-    checkpoint_documents,
     delta_document,
     epoch_collection,
-    epochs_in,
-    finished_collection,
-    fold,
-    meta_id,
-    read_checkpoint,
 )
 
 __all__ = [
-    "MongoAccountRepository",
     "MongoOrderRepository",
-    "Recovery",
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
     "StoreWriteFailed",
-    "init_database",
-    "is_ferretdb",
 ]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Raw = dict[str, Any]
-_DUPLICATE_KEY = 11000
 
 
 class StoreWriteFailed(StoreError):
@@ -172,81 +125,7 @@ class _Finished:
                 self._orders.popitem(last=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """What ``recover`` read back: the open orders (now in memory), what the owned partitions
-    need to rebuild their ledger and publish what may not be on ``order-events``, and counts."""
-
-    open_orders: tuple[StoredOrder, ...]  # of every partition
-    finished: int  # terminal orders the log (or the scan) named; memory does not hold them
-    documents: int  # documents read
-    seconds: float
-    # The owned partitions' checkpoints (None: none yet, or the documents were scanned).
-    ledger: LedgerCheckpoint | None = None
-    # The owned partitions' fills stored after their checkpoints (every fill, after a scan).
-    fills: tuple[Execution, ...] = ()
-    # The owned partitions' events stored after their checkpoints, each order's in sequence
-    # order: they may or may not have reached ``order-events`` before the process stopped.
-    unpublished: tuple[tuple[OrderEvent, str], ...] = ()
-    # Per partition of ``order-events``, an offset before any of them (None: see below).
-    events_from: Mapping[int, int] | None = None
-    # Without a checkpoint to say where: when the log began (nothing of it was published before).
-    log_began: float | None = None
-    scanned: bool = False  # the log was not whole yet: every order document was read
-    unreadable: tuple[str, ...] = ()  # ``_id`` of each document skipped: not an order's state
-
-
-async def is_ferretdb(database: AsyncDatabase[Raw]) -> bool:
-    """True when the server is FerretDB (its ``buildInfo`` says so)."""
-    info = await database.command("buildInfo")
-    return "ferretdbVersion" in info
-
-
-async def init_database(
-    database: AsyncDatabase[Raw], *, secondary_indexes: bool | None = None
-) -> None:
-    """Bind the beanie documents and create the indexes that are missing; safe on every start.
-
-    ``secondary_indexes`` None: on MongoDB and DocumentDB yes, on FerretDB no. FerretDB 1.24
-    on SQLite never reads through them (an indexed equality scans every document, measured),
-    while they cost writes: ``insert_many`` of order documents went from ~4,700 to ~2,550
-    documents/s with them. ``_id`` stays unique everywhere, which is all the store relies on.
-    Beanie's own index creation re-sends every index on each start, and FerretDB 1.24 drops the
-    connection when ``createIndexes`` names an index that exists: only missing ones are sent.
-    """
-    await init_beanie(database=database, document_models=DOCUMENT_MODELS, skip_indexes=True)
-    if secondary_indexes is None:
-        secondary_indexes = not await is_ferretdb(database)
-    if not secondary_indexes:
-        return
-    for name, indexes in INDEXES.items():
-        collection = database[name]
-        existing = set(await collection.index_information())
-        wanted = [i for i in indexes if i.document["name"] not in existing]
-        if wanted:
-            await collection.create_indexes(wanted)
-
-
-_ORDER_KEYS = (("order_id", str), ("account_id", str), ("terminal", bool), ("version", int),
-               ("created_at", int | float))  # fmt: skip
-
-
-def _has_order_keys(document: Raw) -> bool:
-    """True when ``document`` carries the fields recovery sorts and files orders by."""
-    return all(isinstance(document.get(name), kind) for name, kind in _ORDER_KEYS)
-
-
-def _all_duplicates(error: BulkWriteError) -> bool:
-    details = error.details
-    errors = details.get("writeErrors", [])
-    return (
-        bool(errors)
-        and not details.get("writeConcernErrors")
-        and all(e.get("code") == _DUPLICATE_KEY for e in errors)
-    )
-
-
-class MongoOrderRepository(OrderRepository):
+class MongoOrderRepository(RecoveryLog, OrderRepository):
     """Write-behind orders over MongoDB; see the module docstring."""
 
     waits_async = True  # ``durable`` waits for the writer on the caller's loop
@@ -631,15 +510,16 @@ class MongoOrderRepository(OrderRepository):
                 epochs = dict(self._epochs)
             entry: list[Any] = [drained, False, number]
             self._in_order.append(entry)
-            attempt = 0
-            while drained.states:
-                try:
-                    await self._write(drained, number, epochs)
-                    break
-                except Exception as exc:  # noqa: BLE001 - a bug, not the server: keep the batch
-                    self._failed(exc, attempt)
-                    attempt += 1
-                    await asyncio.sleep(self.retry_max_s)
+            if drained.states:
+                # Any error here is a bug, not the server (``_write`` retries those itself): keep
+                # the batch and try it again every ``retry_max_s``, reported as a failed write.
+                await retry_until_done(
+                    functools.partial(self._write, drained, number, epochs),
+                    retry_on=Exception,
+                    initial_s=self.retry_max_s,
+                    max_s=self.retry_max_s,
+                    on_failure=self._failure_reported,
+                )
             self._complete(entry)
             if self._closing:
                 wake.set()
@@ -701,20 +581,24 @@ class MongoOrderRepository(OrderRepository):
 
     async def _insert_log(self, name: str, document: Raw) -> None:
         """Insert one log document, retried as the order documents are (a duplicate: done)."""
-        attempt = 0
-        while True:
+
+        async def insert() -> None:
             database = self._database
             assert database is not None
-            try:
+            with contextlib.suppress(DuplicateKeyError):
                 await database[name].insert_one(document)
-            except DuplicateKeyError:
-                return
-            except PyMongoError as exc:
-                self._failed(exc, attempt)
-            else:
-                return
-            attempt += 1
-            await asyncio.sleep(min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1)))
+
+        await self._retried(insert)
+
+    async def _retried(self, write: Callable[[], Awaitable[None]]) -> None:
+        """``write`` until MongoDB takes it: the store's one back-off, every failure reported."""
+        await retry_until_done(
+            write,
+            retry_on=PyMongoError,
+            initial_s=self.retry_initial_s,
+            max_s=self.retry_max_s,
+            on_failure=self._failure_reported,
+        )
 
     def _note_finished(self, drained: Drained) -> None:
         """Written terminal orders join their partition's filter and newest keys."""
@@ -741,31 +625,25 @@ class MongoOrderRepository(OrderRepository):
         return found
 
     async def _insert(self, documents: list[Raw]) -> None:
-        attempt = 0
-        while True:
+        async def insert() -> None:
             collection = self._collection  # read each time: a reconnect may replace it
             assert collection is not None
             try:
                 await collection.insert_many(documents, ordered=False)
             except BulkWriteError as exc:
-                if not _all_duplicates(exc):
-                    self._failed(exc, attempt)
-                else:
-                    self.duplicates += len(exc.details.get("writeErrors", []))
-                    break
-            except PyMongoError as exc:
-                self._failed(exc, attempt)
-            else:
-                break
-            attempt += 1
-            await asyncio.sleep(min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1)))
+                if not all_duplicates(exc):
+                    raise  # some document was not written: retried
+                self.duplicates += len(exc.details.get("writeErrors", []))
+
+        await self._retried(insert)
         if self.last_error is not None:
             logger.warning("order store writes succeed again after %s", self.last_error)
             self.last_error = None
         self.writes += 1
         self.documents_written += len(documents)
 
-    def _failed(self, error: Exception, attempt: int) -> None:
+    def _failure_reported(self, error: BaseException, attempt: int, _pause_s: float) -> None:
+        """Count a failed write and keep it for waiters; log the first and every tenth."""
         self.retries += 1
         self.last_error = StoreWriteFailed(f"write failed (attempt {attempt + 1}): {error!r}")
         if attempt == 0 or attempt % 10 == 0:
@@ -922,502 +800,3 @@ class MongoOrderRepository(OrderRepository):
             edge = {**criteria, "created_at": page[-1]["created_at"]}
             documents += await self._find(collection, edge, [("order_id", -1)], limit)
         return [stored_order(document).order for document in documents]
-
-    # -- the recovery log: checkpoints (the writer's loop) ------------------------------------
-
-    async def _note_fresh_log(self, database: AsyncDatabase[Raw]) -> None:
-        """A database without orders starts its log with its first order: say so once."""
-        metas = database[META]
-        if await metas.find_one({"_id": meta_id(self.partitions)}) is not None:
-            self._log_whole = True
-            return
-        if await database[OrderDocument.Settings.name].find_one({}, {"_id": 1}) is None:
-            with contextlib.suppress(DuplicateKeyError):
-                await metas.insert_one({"_id": meta_id(self.partitions), "at": time.time()})
-            self._log_whole = True
-
-    async def _write_checkpoint(
-        self,
-        capture: Capture,
-        ledger: LedgerCheckpoint,
-        events_from: Mapping[int, int] | None,
-    ) -> int:
-        database = self._database
-        if database is None:
-            raise StoreError("the order store is not open")
-        accounts: dict[int, list[Any]] = {}
-        for account in ledger.accounts:
-            accounts.setdefault(self._partition(account.account_id), []).append(account)
-        written = 0
-        for p, epoch in capture.epochs.items():
-            finished = self._finished.get(p) or IdFilter()
-            packed, count = finished.slices()
-            size, full = finished.slice_bytes, finished.full_slices()
-            done = self._finished_written.get(p, 0)
-            if full > done:
-                slices = [
-                    {"_id": k, "bits": Binary(packed[k * size : (k + 1) * size])}
-                    for k in range(done, full)
-                ]
-                await self._insert_all(database[finished_collection(self.partitions, p)], slices)
-                self._finished_written[p] = full
-            # Off the loop: with many open orders, encoding them is the checkpoint's big cost,
-            # and the writer's other drains go on meanwhile.
-            documents = await asyncio.to_thread(
-                _checkpoint_of,
-                capture.open_orders[p],
-                ledger=LedgerCheckpoint(tuple(accounts.get(p, ()))),
-                versions=capture.versions.get(p, {}),
-                finished_top=dict(self._finished_top.get(p, {})),
-                partial=packed[full * size :],
-                full_slices=full,
-                finished_count=count,
-                events_from=events_from,
-                at=time.time(),
-            )
-            collection = database[epoch_collection(self.partitions, p, epoch)]
-            await self._insert_all(collection, documents[:-1])
-            try:
-                await collection.insert_one(documents[-1])
-            except DuplicateKeyError:
-                # Another owner wrote this epoch's checkpoint (a rebalance crossed ours): it is
-                # as true as ours, and ours is not needed.
-                logger.warning("partition %d epoch %d already had a checkpoint", p, epoch)
-                continue
-            written += 1
-            self.checkpoints += 1
-            await self._drop_epochs_before(database, p, epoch)
-        if not self._log_whole:
-            await self._note_whole_log(database)
-        return written
-
-    async def _insert_all(self, collection: AsyncCollection[Raw], documents: list[Raw]) -> None:
-        """Insert, a document already there counting as written (a retried checkpoint)."""
-        if not documents:
-            return
-        try:
-            await collection.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            if not _all_duplicates(exc):
-                raise
-
-    async def _drop_epochs_before(self, database: AsyncDatabase[Raw], p: int, epoch: int) -> None:
-        """The partition's epochs before its newest checkpoint: nothing reads them again."""
-        names = await database.list_collection_names()
-        for old in epochs_in(names, self.partitions).get(p, []):
-            if old < epoch:
-                await database.drop_collection(epoch_collection(self.partitions, p, old))
-
-    async def _note_whole_log(self, database: AsyncDatabase[Raw]) -> None:
-        """Once every partition has a checkpoint, the log no longer needs ``orders`` read."""
-        epochs = epochs_in(await database.list_collection_names(), self.partitions)
-        for p in range(self.partitions):
-            for epoch in reversed(epochs.get(p, [])):
-                name = epoch_collection(self.partitions, p, epoch)
-                if await database[name].find_one({"_id": CHECKPOINT}, {"_id": 1}) is not None:
-                    break
-            else:
-                return
-        with contextlib.suppress(DuplicateKeyError):
-            await database[META].insert_one({"_id": meta_id(self.partitions), "at": time.time()})
-        self._log_whole = True
-
-    # -- the recovery log: reading it back (a thread of its own, sync driver) ----------------
-
-    def _sync_database(self) -> Any:
-        if self._sync_client is None:
-            raise StoreError("the order store is not open")
-        return self._sync_client[self.database_name]
-
-    def _read_log(self) -> tuple[dict[int, tuple[PartitionCheckpoint | None, list[Raw]]], int]:
-        """Per partition its newest checkpoint and the deltas after it; documents read.
-
-        Raises ``LogError`` when the log is not whole (a database older than it) or unreadable.
-        """
-        database = self._sync_database()
-        meta = database[META].find_one({"_id": meta_id(self.partitions)})
-        if meta is None:
-            raise LogError("the recovery log does not go back to the first order")
-        self._log_began = float(meta.get("at", 0.0))
-        epochs = epochs_in(database.list_collection_names(), self.partitions)
-        read = 1
-        found: dict[int, tuple[PartitionCheckpoint | None, list[Raw]]] = {}
-        for p in range(self.partitions):
-            base: PartitionCheckpoint | None = None
-            deltas: list[Raw] = []
-            for epoch in reversed(epochs.get(p, [])):
-                documents = list(database[epoch_collection(self.partitions, p, epoch)].find({}))
-                read += len(documents)
-                by_id = {str(d["_id"]): d for d in documents}
-                deltas.extend(d for i, d in by_id.items() if i.startswith(DELTA_PREFIX))
-                head = by_id.get(CHECKPOINT)
-                if head is not None:
-                    full: list[Raw] = []
-                    if head.get("full_slices"):
-                        full = list(database[finished_collection(self.partitions, p)].find({}))
-                        read += len(full)
-                    base = read_checkpoint(head, by_id, full)
-                    break
-            found[p] = (base, deltas)
-            with self._epoch_lock:
-                newest = epochs.get(p, [0])[-1]
-                self._epochs[p] = max(self._epochs.get(p, 0), newest)
-        return found, read
-
-    def _recover(self, owned: frozenset[int] | None) -> Recovery:
-        started = time.perf_counter()
-        self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
-        try:
-            return self._recover_from_log(owned, started)
-        except CodecError:  # the log's documents (or what they hold) cannot be read
-            if self._log_whole:  # not a database older than the log: say what is wrong
-                logger.exception("recovery log unreadable: reading every order instead")
-            return self._recover_by_scan(owned, started)
-
-    def _recover_from_log(self, owned: frozenset[int] | None, started: float) -> Recovery:
-        log, read = self._read_log()
-        memory = self.memory
-        open_orders: list[StoredOrder] = []
-        finished = 0
-        mine: list[tuple[PartitionCheckpoint | None, PartitionRecovery]] = []
-        unreadable: list[str] = []
-        for p, (base, deltas) in log.items():
-            folded = fold(base, deltas, stored_order, _has_order_keys)
-            unreadable.extend(folded.unreadable)
-            for stored in folded.open_orders:
-                memory.adopt_open(stored)
-            open_orders.extend(folded.open_orders)
-            for order_id, account_id, created_at in folded.finished:
-                memory.adopt_finished(order_id, account_id, created_at)
-            finished += len(folded.finished)
-            if base is not None:
-                try:
-                    memory.gone.adopt(("partition", p), base.finished)
-                except ValueError as exc:
-                    raise LogError(f"partition {p}: {exc}") from exc
-                for account_id, key in base.finished_top.items():
-                    memory.adopt_finished_top(account_id, key)
-            if owned is None or p in owned:
-                self._take_partition(p, base, folded)
-                mine.append((base, folded))
-        open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
-        recovery = Recovery(
-            tuple(open_orders),
-            finished,
-            read,
-            time.perf_counter() - started,
-            unreadable=tuple(unreadable),
-            log_began=self._log_began,
-        )
-        return _owned_recovery(recovery, mine)
-
-    def _take_partition(
-        self, p: int, base: PartitionCheckpoint | None, folded: PartitionRecovery
-    ) -> None:
-        """An owned partition: its filter and newest keys go on from the log, and what may be
-        missing from ``orders`` (a write cut short after its delta) is written again."""
-        finished = IdFilter()
-        tops: dict[str, Key] = {}
-        if base is not None:
-            try:
-                finished.restore(base.finished, base.finished_count)
-            except ValueError as exc:
-                raise LogError(f"partition {p}: {exc}") from exc
-            tops.update(base.finished_top)
-        self._finished_written[p] = finished.full_slices()
-        for order_id, account_id, created_at in folded.finished:
-            finished.add(order_id)
-            key = (created_at, order_id)
-            top = tops.get(account_id)
-            if top is None or key > top:
-                tops[account_id] = key
-        self._finished[p] = finished
-        self._finished_top[p] = tops
-        for stored in folded.resave:
-            self.memory.save([stored.order], list(stored.events))
-        if folded.resave:
-            self._poke()
-
-    async def _find(
-        self,
-        collection: AsyncCollection[Raw],
-        criteria: Raw,
-        sort: list[tuple[str, int]],
-        limit: int,
-    ) -> list[Raw]:
-        self._counted()
-        return await collection.find(criteria).sort(sort).limit(limit).to_list()
-
-    def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int, list[str]]:
-        """Per order, its terminal document, else its highest version; how many were read; and
-        the ``_id`` of every document without the fields that say which state it holds."""
-        latest: dict[str, Raw] = {}
-        scanned = 0
-        unreadable: list[str] = []
-        for document in self._orders_collection().find(criteria):
-            scanned += 1
-            if not _has_order_keys(document):
-                unreadable.append(str(document.get("_id")))
-                continue
-            held = latest.get(document["order_id"])
-            if held is None or (
-                not held["terminal"]
-                and (document["terminal"] or document["version"] > held["version"])
-            ):
-                latest[document["order_id"]] = document
-        return latest, scanned, unreadable
-
-    def _recover_by_scan(self, owned: frozenset[int] | None, started: float) -> Recovery:
-        """Every order document read (a database older than the recovery log): open orders
-        into memory, finished ones noted, every owned fill; no checkpoint, nothing to publish
-        (what was published before the log is not known). A document that is not an order's
-        state is skipped and named in ``Recovery.unreadable``, never fatal."""
-        latest, scanned, unreadable = self._latest_documents({})
-        open_orders: list[StoredOrder] = []
-        fills: list[Execution] = []
-        finished = 0
-        memory = self.memory
-        filters: dict[int, IdFilter] = {}
-        tops: dict[int, dict[str, Key]] = {}
-        for order_id, document in latest.items():
-            p = self._partition(document["account_id"])
-            mine = owned is None or p in owned
-            if document["terminal"]:
-                account_id, created_at = document["account_id"], document["created_at"]
-                memory.adopt_finished(order_id, account_id, created_at)
-                finished += 1
-                filters.setdefault(p, IdFilter()).add(order_id)
-                top = tops.setdefault(p, {})
-                key = (created_at, order_id)
-                if account_id not in top or key > top[account_id]:
-                    top[account_id] = key
-                if mine:
-                    try:
-                        fills.extend(executions_of(stored_order(document)))
-                    except CodecError:
-                        unreadable.append(str(document["_id"]))
-                continue
-            try:
-                stored = stored_order(document)
-            except CodecError:
-                unreadable.append(str(document["_id"]))
-                continue
-            memory.adopt_open(stored)
-            open_orders.append(stored)
-            if mine:
-                fills.extend(executions_of(stored))
-        for p in range(self.partitions):
-            if owned is None or p in owned:
-                self._finished[p] = filters.get(p, IdFilter())
-                self._finished_top[p] = tops.get(p, {})
-                self._finished_written[p] = 0
-        open_orders.sort(key=lambda s: (s.order.created_at, s.order.order_id))
-        fills.sort(key=lambda e: (e.executed_at, e.order_id))
-        return Recovery(
-            tuple(open_orders),
-            finished,
-            scanned,
-            time.perf_counter() - started,
-            unreadable=tuple(unreadable),
-            fills=tuple(fills),
-            scanned=True,
-        )
-
-    def _executions(self, account_id: str | None) -> list[Execution]:
-        try:
-            log, _ = self._read_log()
-            folded = [
-                fold(base, deltas, stored_order, _has_order_keys) for base, deltas in log.values()
-            ]
-        except CodecError:
-            return self._executions_by_scan(account_id)
-        return [
-            execution
-            for partition in folded
-            for execution in partition.fills
-            if account_id is None or execution.account_id == account_id
-        ]
-
-    def _executions_by_scan(self, account_id: str | None) -> list[Execution]:
-        latest, _, _ = self._latest_documents(
-            {} if account_id is None else {"account_id": account_id}
-        )
-        readable: list[StoredOrder] = []
-        for document in latest.values():
-            # Skipped here as in ``_recover``, which reports them: a broken document has no fill
-            # the ledger could trust.
-            with contextlib.suppress(CodecError):
-                readable.append(stored_order(document))
-        stored = sorted(readable, key=lambda s: (s.order.created_at, s.order.order_id))
-        return [execution for s in stored for execution in executions_of(s)]
-
-
-def _checkpoint_of(open_orders: Sequence[StoredOrder], **fields: Any) -> list[Raw]:
-    """``checkpoint_documents`` with the open orders encoded here (a worker thread)."""
-    return checkpoint_documents(
-        open_orders=[order_document(s.order, s.events) for s in open_orders], **fields
-    )
-
-
-def _owned_recovery(
-    recovery: Recovery, owned: list[tuple[PartitionCheckpoint | None, PartitionRecovery]]
-) -> Recovery:
-    """``recovery`` with the owned partitions' checkpoints, later fills and events merged."""
-    ledger = LedgerCheckpoint()
-    fills: list[Execution] = []
-    unpublished: list[tuple[OrderEvent, str]] = []
-    events_from: dict[int, int] | None = {}
-    for base, folded in owned:
-        fills.extend(folded.fills)
-        unpublished.extend(folded.unpublished)
-        if base is None or base.events_from is None:
-            events_from = None  # no checkpoint says where: from when the log began
-            if base is None:
-                continue
-        ledger = ledger.merged(base.ledger)
-        if events_from is not None and base.events_from is not None:
-            for q, offset in base.events_from.items():
-                events_from[q] = min(offset, events_from.get(q, offset))
-    return dataclasses.replace(
-        recovery,
-        ledger=ledger,
-        fills=tuple(fills),
-        unpublished=tuple(unpublished),
-        events_from=events_from,
-    )
-
-
-class MongoAccountRepository(AccountRepository):
-    """Accounts as insert-only versions ``{account_id}:{version:06d}`` (no updates, as orders)."""
-
-    def __init__(self, database: AsyncDatabase[Raw]) -> None:
-        """Use ``database`` (its client belongs to the caller's loop); run ``init_database`` once."""
-        self._collection: AsyncCollection[Raw] = database[AccountDocument.Settings.name]
-        self._switches: AsyncCollection[Raw] = database[KillSwitchDocument.Settings.name]
-
-    @staticmethod
-    def _document(record: AccountRecord) -> Raw:
-        return {
-            "_id": f"{record.account_id}:{record.version:06d}",
-            "account_id": record.account_id,
-            "version": record.version,
-            "balances": balances_to_dict(record.balances),
-            "limits": None if record.limits is None else limits_to_dict(record.limits),
-            "opened_at": record.opened_at,
-            "trading_state": record.trading_state.value,
-        }
-
-    @staticmethod
-    def _record(raw: Raw) -> AccountRecord:
-        document = AccountDocument.model_validate(raw)
-        return AccountRecord(
-            account_id=document.account_id,
-            balances=balances_from_dict(document.balances),
-            limits=None if document.limits is None else limits_from_dict(document.limits),
-            opened_at=document.opened_at,
-            version=document.version,
-            trading_state=TradingState(document.trading_state),
-        )
-
-    async def open(self, record: AccountRecord) -> None:
-        """Insert version 1; a taken id is a duplicate key."""
-        if record.version != 1:
-            raise StoreError("a new account starts at version 1")
-        try:
-            await self._collection.insert_one(self._document(record))
-        except DuplicateKeyError as exc:
-            raise AccountExists(f"account {record.account_id!r} already exists") from exc
-
-    async def set_limits(self, account_id: str, limits: RiskLimits) -> AccountRecord:
-        """Insert the next version with the new limits (retried if another writer raced us)."""
-        return await self._next_version(account_id, limits=limits)
-
-    async def set_trading_state(self, account_id: str, state: TradingState) -> AccountRecord:
-        """Insert the next version with the new kill switch (retried as ``set_limits``)."""
-        return await self._next_version(account_id, trading_state=state)
-
-    async def _next_version(self, account_id: str, **changes: Any) -> AccountRecord:
-        for _ in range(5):
-            held = await self.get(account_id)
-            if held is None:
-                raise UnknownAccount(f"account {account_id!r} is not known")
-            record = dataclasses.replace(held, **changes, version=held.version + 1)
-            try:
-                await self._collection.insert_one(self._document(record))
-            except DuplicateKeyError:
-                continue
-            return record
-        raise StoreError(f"account {account_id!r} changes too often to record the change")
-
-    async def set_global_trading_state(self, state: TradingState) -> None:
-        """Insert the next version of the global kill switch (retried if another writer raced)."""
-        for _ in range(5):
-            version = await self._global_version() + 1
-            document = {
-                "_id": f"global:{version:06d}",
-                "version": version,
-                "trading_state": state.value,
-                "at": time.time(),
-            }
-            try:
-                await self._switches.insert_one(document)
-            except DuplicateKeyError:
-                continue
-            return
-        raise StoreError("the global kill switch changes too often to record the change")
-
-    async def global_trading_state(self) -> TradingState:
-        """The latest readable version of the global kill switch, ACTIVE if none was recorded.
-
-        A version that does not read is passed over (logged), never fatal: the one before it
-        is what an operator last set that can be known.
-        """
-        async for raw in self._switches.find({}).sort("version", -1):
-            try:
-                return TradingState(KillSwitchDocument.model_validate(raw).trading_state)
-            except ValueError:  # pydantic's ValidationError is one too
-                logger.warning("global kill switch %r does not read; the one before it holds",
-                               raw.get("_id"))  # fmt: skip
-        return TradingState.ACTIVE
-
-    async def _global_version(self) -> int:
-        cursor = self._switches.find({}).sort("version", -1).limit(1)
-        async for raw in cursor:
-            return int(raw["version"])
-        return 0
-
-    async def get(self, account_id: str) -> AccountRecord | None:
-        """The highest version of the account."""
-        cursor = self._collection.find({"account_id": account_id}).sort("version", -1).limit(1)
-        async for raw in cursor:
-            return self._record(raw)
-        return None
-
-    async def load_all(self) -> Sequence[AccountRecord]:
-        """Every account's highest version, in opening order (unreadable ones left out)."""
-        records, _ = await self.load_readable()
-        return records
-
-    async def load_readable(self) -> tuple[list[AccountRecord], list[str]]:
-        """Every account's highest version, in opening order; and the ``_id`` of each document
-        that does not read as an account (left out: for the caller to report, never fatal)."""
-        latest: dict[str, Raw] = {}
-        unreadable: list[str] = []
-        async for raw in self._collection.find({}):
-            account_id, version = raw.get("account_id"), raw.get("version")
-            if not isinstance(account_id, str) or not isinstance(version, int):
-                unreadable.append(str(raw.get("_id")))
-                continue
-            held = latest.get(account_id)
-            if held is None or version > held["version"]:
-                latest[account_id] = raw
-        records: list[AccountRecord] = []
-        for raw in latest.values():
-            try:
-                records.append(self._record(raw))
-            except (ValidationError, CodecError, ValueError):
-                # The latest version decides the account: an older one would bring back
-                # balances or limits an operator has since replaced.
-                unreadable.append(str(raw.get("_id")))
-        records.sort(key=lambda r: (r.opened_at, r.account_id))
-        return records, unreadable

@@ -2,6 +2,7 @@
 
 The REST layer answers 202 once the command is accepted for processing, so ``send`` returns
 when the command is durable on its way (Kafka acknowledged it, acks=all), not when it is applied.
+An account change the API made is also announced as a risk event (``RiskEventSink``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
-from oms.stream.codecs import AccountCommand
+from oms.stream.codecs import AccountCommand, RiskEvent
 
 OrderCommand = PlaceOrder | CancelOrder | ApplyFill
 
@@ -26,3 +27,15 @@ class CommandBus(ABC):
     async def send_account(self, command: AccountCommand) -> None:
         """Hand an account change (already recorded in the store) to the engine that owns the
         account; a global kill switch to every engine. Return once it cannot be lost."""
+
+
+class RiskEventSink(ABC):
+    """Where risk events are published for others (``risk-events`` on Kafka)."""
+
+    @abstractmethod
+    async def publish_risk_event(self, event: RiskEvent) -> None:
+        """Publish one risk event; return once it cannot be lost (Kafka acknowledged it).
+
+        Called only after the change it reports is durable (recorded in the store), so a
+        reader never hears of a change a restart would undo.
+        """

@@ -604,11 +604,21 @@ class RiskEventType(StrEnum):
 
     ORDER_REJECTED = "ORDER_REJECTED"
     KILL_SWITCH = "KILL_SWITCH"
+    LIMITS = "LIMITS"
+
+
+LIMITS_REPLACED = "LIMITS_REPLACED"
+"""The ``reason`` of a ``LIMITS`` event: every limit was replaced (``PUT`` sets them all)."""
 
 
 @dataclass(frozen=True, slots=True)
 class RiskEvent:
-    """A rejection or a kill-switch change, for ``risk-events``; ``account_id`` None is global."""
+    """A rejection, a kill-switch change or a limits change, for ``risk-events``.
+
+    ``reason``: the rejection's code, the kill switch's new state, or ``LIMITS_REPLACED``;
+    ``detail``: the rejection's figures, or the new limits as ``oms.codec`` JSON; ``account_id``
+    None is the global kill switch.
+    """
 
     type: RiskEventType
     account_id: str | None
@@ -624,7 +634,7 @@ def encode_risk_event(event: RiskEvent) -> bytes:
         "type": event.type.value,
         "account_id": event.account_id,
         "order_id": event.order_id,
-        "reason": event.reason,
+        "reason": str(event.reason),
         "detail": event.detail,
         "at": event.at,
     })  # fmt: skip
@@ -658,6 +668,17 @@ def rejection(event: OrderRejected, account_id: str | None) -> RiskEvent:
         detail=event.detail,
         at=event.at,
     )
+
+
+def kill_switch_change(state: TradingState, account_id: str | None, at: float) -> RiskEvent:
+    """The risk event of a kill switch set to ``state`` (one account, or every one: None)."""
+    return RiskEvent(RiskEventType.KILL_SWITCH, account_id, state.value, "", at)
+
+
+def limits_change(account_id: str, limits: RiskLimits, at: float) -> RiskEvent:
+    """The risk event of an account's limits replaced by ``limits`` (in ``detail``, as JSON)."""
+    detail = orjson.dumps(limits_to_dict(limits)).decode()
+    return RiskEvent(RiskEventType.LIMITS, account_id, LIMITS_REPLACED, detail, at)
 
 
 # -- dead letters ------------------------------------------------------------------------------

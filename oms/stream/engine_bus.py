@@ -1,4 +1,5 @@
-"""A command bus that hands commands straight to an in-process engine (tests, single process)."""
+"""A command bus that hands commands straight to an in-process engine, and risk events kept in
+memory (tests, single process)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Sequence
 
 from oms.engine import Engine
 from oms.engine.aio import reply
-from oms.stream.bus import CommandBus, OrderCommand
-from oms.stream.codecs import AccountCommand
+from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
+from oms.stream.codecs import AccountCommand, RiskEvent
 
 
 class EngineCommandBus(CommandBus):
@@ -30,3 +31,14 @@ class EngineCommandBus(CommandBus):
         """Apply the change to the engine (the only one: it owns every account)."""
         self.account_changes.append(command)
         await reply(self.engine.apply_account_change(command))
+
+
+class KeptRiskEvents(RiskEventSink):
+    """Keeps every risk event in ``events``, in order; nothing goes through Kafka."""
+
+    def __init__(self) -> None:
+        self.events: list[RiskEvent] = []
+
+    async def publish_risk_event(self, event: RiskEvent) -> None:
+        """Keep the event."""
+        self.events.append(event)

@@ -23,7 +23,7 @@ from oms.config import Settings
 from oms.marketdata import BookLevel, Tick
 from oms.stream.codecs import encode_tick
 from oms.stream.names import topic_names
-from oms.stream.producer import partition_of
+from oms.stream.partitioner import partition_of
 from tests.e2e.conftest import (
     Replica,
     drop_database,

@@ -45,6 +45,7 @@ from oms.domain.order_process import (
     SettleWithRisk,
 )
 from oms.domain.orders import Order, fold
+from oms.domain.reasons import RejectReason
 from tests.unit.domain.test_order_process import (
     NOW,
     PRICE,
@@ -147,7 +148,7 @@ class OrderProcessMachine(RuleBasedStateMachine):
                 self.accepted += 1
                 self.process.risk_accepted(PRICE, NOW, to_venue=self.with_venue)
             else:
-                self.process.risk_rejected("INSUFFICIENT_BUYING_POWER", "", NOW)
+                self.process.risk_rejected(RejectReason.INSUFFICIENT_BUYING_POWER, "", NOW)
         else:
             assert isinstance(request, SettleWithRisk)
             self.process.settled(NOW, released=request.release)

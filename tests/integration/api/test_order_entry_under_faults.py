@@ -29,9 +29,9 @@ from oms.engine.ports import IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.bus import CommandBus
-from oms.stream.engine_bus import EngineCommandBus
+from oms.stream.command_bus import KafkaCommandBus
+from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaCommandBus
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
 from tests.integration.private_servers import PrivateKafka, PrivateRedis, free_port
 from tests.integration.stream.records import read_all
@@ -100,6 +100,7 @@ async def _door(
         cache,
         market_poll_s=None,
         accounts=MemoryAccountRepository(),
+        risk_events=KeptRiskEvents(),
     )
     try:
         async with TestClient(TestServer(app)) as client:

@@ -13,7 +13,8 @@ from oms.config import Settings
 from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
 from oms.engine.ports import AccountRecord
-from oms.store.mongo import MongoAccountRepository, init_database, is_ferretdb
+from oms.store.mongo_accounts import MongoAccountRepository
+from oms.store.mongo_schema import init_database, is_ferretdb
 
 
 @pytest.fixture

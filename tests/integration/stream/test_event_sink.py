@@ -33,8 +33,12 @@ from oms.domain.events import (
     OrderRejected,
     OrderSettled,
 )
+from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.reasons import RejectReason
+from oms.stream.codecs import RiskEventType, decode_risk_event, kill_switch_change, limits_change
+from oms.stream.command_bus import KafkaCommandBus
+from oms.stream.event_sink import EventsNotPublished, KafkaEventSink
 from oms.stream.names import TopicNames
-from oms.stream.producer import EventsNotPublished, KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
 from tests.integration.stream.records import read_all
 from tests.unit.store.histories import placed
@@ -57,7 +61,14 @@ def order_events(order_id: str, account: str, *, rejected: bool = False) -> list
     if rejected:
         return [
             opening,
-            OrderRejected(order_id, 2, f"place:{order_id}", at, "INSUFFICIENT_FUNDS", "need=1"),
+            OrderRejected(
+                order_id,
+                2,
+                f"place:{order_id}",
+                at,
+                RejectReason.INSUFFICIENT_BUYING_POWER,
+                "need=1",
+            ),
         ]
     return [
         opening,
@@ -418,3 +429,33 @@ async def test_missing_when_some_events_are_on_the_topic_then_republishes_only_t
             assert sequences == sorted(sequences), (account, order_id)
     assert await sink.missing(held, since) == []
     assert sink.republished == 6
+
+
+async def test_publish_risk_event_when_the_kill_switch_and_limits_change_then_risk_events_has_them(
+    topics: Topics, started: Callable[[KafkaEventSink], Any]
+) -> None:
+    # Arrange
+    sink = await started(KafkaEventSink(topics.settings, topics.names))
+    account = ACCOUNTS[0]
+    limits = RiskLimits(max_order_quantity=Decimal("0.1"))
+    changes = [
+        kill_switch_change(TradingState.HALTED, account, 1.0),
+        limits_change(account, limits, 2.0),
+        kill_switch_change(TradingState.REDUCING, None, 3.0),
+    ]
+
+    # Act
+    for change in changes:
+        await sink.publish_risk_event(change)
+
+    # Assert: each acknowledged, keyed by its account (empty: global), one account's in order
+    records = await topics.read(topics.names.risk_events, len(changes))
+    assert sorted((decode_risk_event(r.value) for r in records), key=lambda e: e.at) == changes
+    mine = [r for r in records if r.key == account.encode()]
+    assert [decode_risk_event(r.value).type for r in sorted(mine, key=lambda r: r.offset)] == [
+        RiskEventType.KILL_SWITCH,
+        RiskEventType.LIMITS,
+    ]
+    assert {r.partition for r in mine} == {kafka_partition(account)}
+    [everyone] = [r for r in records if r.key in (b"", None)]
+    assert decode_risk_event(everyone.value).reason == "REDUCING"

@@ -27,10 +27,11 @@ from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
-from oms.stream.agents import StreamIngestion
 from oms.stream.codecs import decode_event, encode_tick
+from oms.stream.command_bus import KafkaCommandBus
+from oms.stream.event_sink import KafkaEventSink
+from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaCommandBus, KafkaEventSink
 from oms.stream.topics import dead_letter
 from tests.integration.stream.records import read_all
 

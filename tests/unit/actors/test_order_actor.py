@@ -15,8 +15,10 @@ from oms.actors.journal import Journal
 from oms.actors.messages import Accept, Finished, Matched, RiskAnswer, Settle, Settled, Submit
 from oms.actors.order import InjectedFailure, OrderActor, OrderContext
 from oms.actors.runtime import DispatchedActor, Dispatcher
+from oms.domain.events import OrderRejected
 from oms.domain.instruments import DEFAULT_INSTRUMENTS
 from oms.domain.order_process import Phase
+from oms.domain.reasons import OrderCheckReason, RejectionReason, RejectReason
 from oms.risk.decision import Reservation, RiskDecision
 from oms.store.memory import MemoryOrderRepository
 from oms.venue import Execution, MatchResult, Outcome
@@ -121,3 +123,35 @@ def test_place_when_fault_injection_counts_down_to_this_order_then_fails_after_a
     assert [type(m) for m in _told(dispatcher)] == [Accept, Accept]  # risk was asked first
     assert second.process.phase is Phase.AWAITING_RISK
     assert ctx.fail_at == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "detail"),
+    [
+        ("UNKNOWN_INSTRUMENT", RejectReason.UNKNOWN_INSTRUMENT, ""),
+        ("INVALID_QUANTITY", OrderCheckReason.INVALID_QUANTITY, ""),
+        ("ALREADY_OPEN", OrderCheckReason.RISK_ERROR, "ALREADY_OPEN"),
+        (None, OrderCheckReason.RISK_ERROR, ""),
+    ],
+    ids=["a rejection code", "a validation code", "another error", "no code"],
+)
+def test_risk_answer_when_risk_raised_then_rejected_with_a_closed_reason_and_the_code_kept(
+    dispatcher: Dispatcher,
+    ctx: OrderContext,
+    error: str | None,
+    reason: RejectionReason,
+    detail: str,
+) -> None:
+    # Arrange
+    actor = OrderActor(dispatcher, ctx)
+    actor.on_place(place_command())
+    _told(dispatcher)
+
+    # Act
+    actor.on_risk_answer(RiskAnswer(None, error))
+
+    # Assert
+    rejected = ctx.journal._events[-1]
+    assert isinstance(rejected, OrderRejected)
+    assert (rejected.reason, rejected.detail) == (reason, detail)
+    assert rejected.reason is reason

@@ -15,7 +15,7 @@ from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.ports import AccountRecord
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
-from oms.stream.engine_bus import EngineCommandBus
+from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.unit.engine_helpers import FUNDS, make_engine, tick
 
 
@@ -28,6 +28,7 @@ class Api:
     bus: EngineCommandBus
     cache: MemoryOrderCache
     accounts: MemoryAccountRepository
+    risk_events: KeptRiskEvents
 
     async def settle(self) -> None:
         """Wait until the engine has handled everything sent so far (and what it caused)."""
@@ -55,6 +56,7 @@ async def api() -> AsyncIterator[Api]:
     write_times = _write_times()
     cache = MemoryOrderCache()
     accounts = MemoryAccountRepository()
+    risk_events = KeptRiskEvents()
     for account_id in engine.risk_book.account_ids():  # the accounts make_engine opened
         await accounts.open(AccountRecord(account_id, FUNDS))
     app = build_app(
@@ -73,7 +75,8 @@ async def api() -> AsyncIterator[Api]:
         ready_probe=_ready,
         market_poll_s=0.02,
         accounts=accounts,
+        risk_events=risk_events,
     )
     async with TestClient(TestServer(app)) as client:
-        yield Api(client, engine, bus, cache, accounts)
+        yield Api(client, engine, bus, cache, accounts, risk_events)
     engine.stop()

@@ -7,10 +7,13 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from oms.api.problems import PROBLEM_CONTENT_TYPE
+from oms.codec import limits_from_dict
 from oms.domain.commands import OpenAccount, SetTradingState
 from oms.domain.limits import RiskLimits, TradingState
+from oms.stream.codecs import LIMITS_REPLACED, RiskEventType
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 from tests.unit.engine_helpers import tick
@@ -263,4 +266,62 @@ async def test_kill_switch_when_the_account_is_reserved_then_422_and_nothing_cha
     assert response.status == 422
     errors = (await response.json())["errors"]
     assert [(e["field"], e["code"]) for e in errors] == [("account_id", "RESERVED_ACCOUNT_ID")]
+    assert api.bus.account_changes == []
+
+
+async def test_kill_switch_when_changed_then_each_recorded_change_is_a_risk_event(
+    api: Api,
+) -> None:
+    # Act
+    await api.client.post("/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"})
+    await api.client.post("/api/risk/kill-switch", json={"state": "REDUCING"})
+    missing = await api.client.post(
+        "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "ghost"}
+    )
+    invalid = await api.client.post("/api/risk/kill-switch", json={"state": "OFF"})
+
+    # Assert: one event per recorded change; none for what was refused
+    assert [(e.type, e.account_id, e.reason) for e in api.risk_events.events] == [
+        (RiskEventType.KILL_SWITCH, "a1", "HALTED"),
+        (RiskEventType.KILL_SWITCH, None, "REDUCING"),
+    ]
+    assert (missing.status, (await missing.json())["code"]) == (404, "NOT_FOUND")
+    assert (invalid.status, (await invalid.json())["code"]) == (422, "VALIDATION_FAILED")
+
+
+async def test_limits_when_replaced_then_a_risk_event_carries_the_new_limits(api: Api) -> None:
+    # Act
+    put = await api.client.put("/api/risk/limits/a1", json={"max_order_quantity": "0.1"})
+    missing = await api.client.put("/api/risk/limits/ghost", json={})
+
+    # Assert
+    assert put.status == 200
+    [event] = api.risk_events.events
+    assert (event.type, event.account_id, event.reason) == (
+        RiskEventType.LIMITS, "a1", LIMITS_REPLACED,
+    )  # fmt: skip
+    assert limits_from_dict(orjson.loads(event.detail)) == RiskLimits(
+        max_order_quantity=Decimal("0.1")
+    )
+    assert (missing.status, (await missing.json())["code"]) == (404, "NOT_FOUND")
+
+
+async def test_kill_switch_when_the_store_does_not_record_it_then_no_risk_event(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange
+    async def down(*_: object) -> None:
+        raise ServerSelectionTimeoutError("127.0.0.1:27027: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(api.accounts, "set_trading_state", down)
+
+    # Act
+    response = await api.client.post(
+        "/api/risk/kill-switch", json={"state": "HALTED", "account_id": "a1"}
+    )
+
+    # Assert
+    assert response.status == 503
+    assert (await response.json())["code"] == "DEPENDENCY_UNAVAILABLE"
+    assert api.risk_events.events == []
     assert api.bus.account_changes == []

@@ -14,7 +14,7 @@ import pytest
 from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
-from oms.stream.engine_bus import EngineCommandBus
+from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 
@@ -49,6 +49,7 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
         partitions_assigned=lambda: True,
         ready_probe=_ready,
         accounts=MemoryAccountRepository(),
+        risk_events=KeptRiskEvents(),
     )
     runner, site = await start_listener(app, settings)
     try:

@@ -26,7 +26,7 @@ from oms.engine.aio import reply
 from oms.engine.ports import AccountRecord, Claim, IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryOrderCache
 from oms.stream.bus import OrderCommand
-from oms.stream.engine_bus import EngineCommandBus
+from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 
@@ -130,7 +130,14 @@ async def door() -> AsyncIterator[Door]:
     engine.wait_idle()
     claims, cache, bus = RedisLikeClaims(), RedisLikeCache(), KafkaLikeBus(engine)
     app = build_app(
-        SETTINGS, engine, bus, claims, cache, market_poll_s=None, accounts=DownAccounts()
+        SETTINGS,
+        engine,
+        bus,
+        claims,
+        cache,
+        market_poll_s=None,
+        accounts=DownAccounts(),
+        risk_events=KeptRiskEvents(),
     )
     async with TestClient(TestServer(app)) as client:
         yield Door(client, engine, claims, cache, bus)

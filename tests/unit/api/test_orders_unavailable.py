@@ -25,7 +25,7 @@ from oms.store.memory import (
     MemoryOrderCache,
     MemoryOrderRepository,
 )
-from oms.stream.engine_bus import EngineCommandBus
+from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import FUNDS, tick
 
@@ -76,6 +76,7 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
         MemoryOrderCache(),
         partitions_assigned=lambda: True,
         accounts=MemoryAccountRepository(),
+        risk_events=KeptRiskEvents(),
     )
     async with TestClient(TestServer(app)) as test_client:
         yield test_client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -41,6 +42,7 @@ from oms.domain.order_process import (
     next_phase,
 )
 from oms.domain.orders import Overfill, fold
+from oms.domain.reasons import OrderCheckReason, RejectionReason, RejectReason
 from oms.domain.transitions import InvalidTransition, Trigger
 
 _P = Phase
@@ -178,7 +180,7 @@ def withdrawn(ctx: ProcessContext) -> OrderProcess:
 def done(ctx: ProcessContext) -> OrderProcess:
     """DONE: rejected by risk."""
     process = placed_process(ctx)
-    process.risk_rejected("KILL_SWITCH_GLOBAL", "", NOW)
+    process.risk_rejected(RejectReason.KILL_SWITCH_GLOBAL, "", NOW)
     return process
 
 
@@ -268,7 +270,7 @@ SCENARIOS: dict[
     ),
     (_P.AWAITING_RISK, _S.REJECT): (
         None,
-        lambda p: p.risk_rejected("NO_MARKET_PRICE", "", NOW),
+        lambda p: p.risk_rejected(RejectReason.NO_MARKET_PRICE, "", NOW),
         (),
     ),
     (_P.AWAITING_RISK, _S.CANCEL): (None, lambda p: p.cancel(cancel_command(), NOW), ()),
@@ -278,7 +280,11 @@ SCENARIOS: dict[
         lambda p: p.risk_accepted(PRICE, NOW, to_venue=False),
         (),
     ),
-    (_P.WITHDRAWN, _S.REJECT): (None, lambda p: p.risk_rejected("RISK_ERROR", "", NOW), ()),
+    (_P.WITHDRAWN, _S.REJECT): (
+        None,
+        lambda p: p.risk_rejected(OrderCheckReason.RISK_ERROR, "", NOW),
+        (),
+    ),
     (_P.ARRIVING, _S.ARRIVED_RESTING): (
         None,
         lambda p: p.arrived((fill(1, "0.3"),), None, NOW, resting=True),
@@ -494,7 +500,7 @@ def test_message_when_the_table_has_the_move_then_the_process_moves_along_it(
 MESSAGES: dict[Step, Send] = {
     _S.ACCEPT: lambda p: p.risk_accepted(PRICE, NOW, to_venue=True),
     _S.ACCEPT_EXTERNAL: lambda p: p.risk_accepted(PRICE, NOW, to_venue=False),
-    _S.REJECT: lambda p: p.risk_rejected("INSUFFICIENT_BUYING_POWER", "", NOW),
+    _S.REJECT: lambda p: p.risk_rejected(RejectReason.INSUFFICIENT_BUYING_POWER, "", NOW),
     _S.ARRIVED_RESTING: lambda p: p.arrived((), None, NOW, resting=True),
     _S.ARRIVED_CLOSED: lambda p: p.arrived((), CancelReason.REMAINDER, NOW, resting=False),
     _S.VENUE_CANCELLED: lambda p: p.venue_cancelled(Decimal("0.5"), NOW),
@@ -603,6 +609,38 @@ def test_place_when_quantity_off_lot_then_rejected_with_its_reason_and_finished(
     assert process.phase is _P.DONE
 
 
+_INVALID = {
+    "unlisted": ({"symbol": "DOGE-XYZ"}, RejectReason.UNKNOWN_INSTRUMENT),
+    "zero quantity": ({"quantity": Decimal(0)}, OrderCheckReason.INVALID_QUANTITY),
+    "off lot": ({"quantity": Decimal("0.00001")}, OrderCheckReason.QUANTITY_NOT_MULTIPLE_OF_LOT),
+    "zero price": ({"price": Decimal(0)}, OrderCheckReason.INVALID_PRICE),
+    "off tick": ({"price": Decimal("100.001")}, OrderCheckReason.PRICE_NOT_MULTIPLE_OF_TICK),
+    "no price": ({"price": None}, OrderCheckReason.PRICE_REQUIRED),
+    "market price": (
+        {"type": OrderType.MARKET, "time_in_force": TimeInForce.IOC},
+        OrderCheckReason.PRICE_NOT_ALLOWED,
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "reason"), _INVALID.values(), ids=list(_INVALID))
+def test_place_when_validation_fails_then_rejected_with_its_closed_reason_member(
+    change: dict[str, object], reason: RejectionReason
+) -> None:
+    # Arrange
+    ctx = context()
+    process = OrderProcess(ctx)
+    command = replace(place_command(), **change)  # type: ignore[arg-type]
+
+    # Act
+    process.place(command, NOW)
+
+    # Assert
+    rejected = take(ctx)[0][-1]
+    assert isinstance(rejected, OrderRejected)
+    assert rejected.reason is reason
+
+
 def test_place_when_replayed_then_nothing_changes() -> None:
     ctx = context()
     process = placed_process(ctx)
@@ -620,12 +658,15 @@ def test_risk_answer_when_rejected_then_rejected_with_risk_reason_and_finished()
     process = placed_process(ctx)
     take(ctx)
 
-    process.risk_rejected("INSUFFICIENT_BUYING_POWER", "need=100 available=5", NOW)
+    process.risk_rejected(RejectReason.INSUFFICIENT_BUYING_POWER, "need=100 available=5", NOW)
 
     events, effects = take(ctx)
     [rejected] = events
     assert isinstance(rejected, OrderRejected)
-    assert (rejected.reason, rejected.command_id) == ("INSUFFICIENT_BUYING_POWER", "place:o-1")
+    assert (rejected.reason, rejected.command_id) == (
+        RejectReason.INSUFFICIENT_BUYING_POWER,
+        "place:o-1",
+    )
     assert effects == [REPORT_FINISHED]
     assert (process.phase, process.pending) == (_P.DONE, 0)
 

@@ -18,6 +18,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.orders import Order, apply, fold
+from oms.domain.reasons import RejectReason
 from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
 
 QTY = Decimal("2")
@@ -46,7 +47,7 @@ def _event(order: Order, trigger: Trigger) -> OrderEvent:
     if trigger is Trigger.ACCEPT:
         return OrderAccepted("o-1", seq, "c-1", at, Decimal("100"))
     if trigger is Trigger.REJECT:
-        return OrderRejected("o-1", seq, "c-1", at, "INSUFFICIENT_BUYING_POWER", "")
+        return OrderRejected("o-1", seq, "c-1", at, RejectReason.INSUFFICIENT_BUYING_POWER, "")
     if trigger is Trigger.CANCEL:
         return OrderCancelled("o-1", seq, f"x-{seq}", at, CancelReason.REQUESTED)
     if trigger is Trigger.SETTLE:

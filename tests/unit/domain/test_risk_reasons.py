@@ -1,10 +1,20 @@
-"""Denials render as ``CODE: key=value`` and carry their figures."""
+"""Denials render as ``CODE: key=value`` and carry their figures; rejection reasons are closed."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from oms.domain.reasons import Denial, RejectReason, deny
+import pytest
+
+from oms.domain.reasons import (
+    REJECTION_REASONS,
+    Denial,
+    OrderCheckReason,
+    RejectReason,
+    deny,
+    known_rejection_reason,
+    rejection_reason,
+)
 
 
 def test_str_when_denial_has_figures_then_renders_code_and_key_values() -> None:
@@ -54,3 +64,42 @@ def test_reject_reasons_when_listed_then_each_value_is_its_name() -> None:
     # Assert
     assert mismatched == []
     assert len(reasons) == 16
+
+
+def test_rejection_reason_when_given_each_value_then_names_its_own_member() -> None:
+    # Arrange
+    values = [reason.value for reason in REJECTION_REASONS]
+
+    # Act
+    named = [rejection_reason(value) for value in values]
+
+    # Assert
+    assert named == list(REJECTION_REASONS)
+    assert all(type(reason) in (RejectReason, OrderCheckReason) for reason in named)
+
+
+def test_rejection_reasons_when_listed_then_no_value_is_in_both_sets() -> None:
+    # Arrange
+    risk, process = {r.value for r in RejectReason}, {r.value for r in OrderCheckReason}
+
+    # Act
+    shared = risk & process
+
+    # Assert
+    assert shared == set()
+    assert len(REJECTION_REASONS) == len(risk) + len(process)
+
+
+def test_rejection_reason_when_the_code_is_unknown_then_value_error_and_none_when_asked_softly() -> (
+    None
+):
+    # Arrange
+    code = "INSUFFICIENT_FUNDS"  # a ledger error's code, not a rejection reason
+
+    # Act
+    with pytest.raises(ValueError, match="INSUFFICIENT_FUNDS"):
+        rejection_reason(code)
+    soft = known_rejection_reason(code)
+
+    # Assert
+    assert soft is None

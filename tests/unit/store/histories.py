@@ -16,6 +16,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.orders import Order, fold
+from oms.domain.reasons import RejectReason
 
 
 def placed(order_id: str, account_id: str = "acct-1", at: float = 1_767_225_600.25) -> OrderPlaced:
@@ -77,7 +78,12 @@ def rejected_history(order_id: str) -> list[OrderEvent]:
     return [
         placed(order_id),
         OrderRejected(
-            order_id, 2, f"place:{order_id}", 1.0e9, "INSUFFICIENT_FUNDS", "need=1 have=0"
+            order_id,
+            2,
+            f"place:{order_id}",
+            1.0e9,
+            RejectReason.INSUFFICIENT_BUYING_POWER,
+            "need=1 have=0",
         ),
     ]
 

@@ -20,7 +20,9 @@ from oms.codec import (
     order_to_dict,
     parse_amount,
 )
+from oms.domain.events import OrderRejected
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits
+from oms.domain.reasons import RejectReason
 from tests.unit.store.histories import cancelled_history, rejected_history, settled_history, states
 
 HISTORIES = [settled_history("o-1"), rejected_history("o-2"), cancelled_history("o-3")]
@@ -167,3 +169,47 @@ def test_parse_amount_when_anything_else_then_refused_invalid_amount(value: obje
 def test_parse_amount_when_zero_then_an_amount_only_where_zero_is_allowed() -> None:
     assert parse_amount("0", zero_ok=True) == 0
     assert parse_amount("0.00", zero_ok=True) == 0
+
+
+def test_event_from_dict_when_the_rejection_reason_is_unknown_then_refused_unreadable_record() -> (
+    None
+):
+    # Arrange
+    data = event_to_dict(rejected_history("o-2")[-1])
+    data["reason"] = "NOT_A_REASON"
+
+    # Act
+    with pytest.raises(CodecError) as refused:
+        event_from_dict(data)
+
+    # Assert
+    assert refused.value.code == "UNREADABLE_RECORD"
+
+
+def test_order_from_dict_when_the_reject_reason_is_unknown_then_refused_unreadable_record() -> None:
+    # Arrange
+    data = order_to_dict(states(rejected_history("o-2"))[-1])
+    data["reject_reason"] = "NOT_A_REASON"
+
+    # Act
+    with pytest.raises(CodecError) as refused:
+        order_from_dict(data)
+
+    # Assert
+    assert refused.value.code == "UNREADABLE_RECORD"
+
+
+def test_rejection_when_written_and_read_back_then_the_same_string_and_the_enum_member() -> None:
+    # Arrange
+    rejected = rejected_history("o-2")[-1]
+    order = states(rejected_history("o-2"))[-1]
+
+    # Act
+    event_data, order_data = event_to_dict(rejected), order_to_dict(order)
+    event_back, order_back = event_from_dict(event_data), order_from_dict(order_data)
+
+    # Assert
+    assert event_data["reason"] == order_data["reject_reason"] == "INSUFFICIENT_BUYING_POWER"
+    assert isinstance(event_back, OrderRejected)
+    assert event_back.reason is RejectReason.INSUFFICIENT_BUYING_POWER
+    assert order_back.reject_reason is RejectReason.INSUFFICIENT_BUYING_POWER

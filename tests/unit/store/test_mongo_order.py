@@ -1,6 +1,11 @@
-"""The repository's bookkeeping that needs no server: durability advances in drain order."""
+"""The repository's bookkeeping that needs no server: durability advances in drain order, and
+failed writes are retried (``oms.retrying``) with duplicates counting as written."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError
 
 from oms.store.mongo import MongoOrderRepository
 from tests.unit.store.histories import open_history, states
@@ -24,3 +29,77 @@ def test_complete_when_drains_finish_out_of_order_then_the_durable_mark_advances
     assert memory.durable == 4
     assert not repository._in_order
     assert repository._stored_through == 2  # both writes' order documents are written
+
+
+class _FlakyCollection:
+    """Fails each call with the next of ``errors`` (None: succeeds), counting calls."""
+
+    def __init__(self, *errors: Exception | None) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def _call(self) -> None:
+        self.calls += 1
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+
+    async def insert_many(self, documents: list[dict[str, Any]], *, ordered: bool) -> None:
+        await self._call()
+
+    async def insert_one(self, document: dict[str, Any]) -> None:
+        await self._call()
+
+
+def _fast_retrying() -> MongoOrderRepository:
+    return MongoOrderRepository(
+        "mongodb://unused/", "unused", retry_initial_s=0.001, retry_max_s=0.002
+    )
+
+
+async def test_insert_when_the_server_fails_twice_then_retried_and_written_once() -> None:
+    # Arrange
+    repository = _fast_retrying()
+    collection = _FlakyCollection(AutoReconnect("down"), AutoReconnect("down"), None)
+    repository._collection = collection  # type: ignore[assignment]
+
+    # Act
+    await repository._insert([{"_id": "a"}, {"_id": "b"}])
+
+    # Assert
+    assert collection.calls == 3
+    assert (repository.retries, repository.writes, repository.documents_written) == (2, 1, 2)
+    assert repository.last_error is None  # cleared once a write succeeds again
+
+
+async def test_insert_when_every_document_is_already_there_then_written_without_a_retry() -> None:
+    # Arrange
+    repository = _fast_retrying()
+    duplicates = BulkWriteError({"writeErrors": [{"code": 11000}, {"code": 11000}]})
+    collection = _FlakyCollection(duplicates)
+    repository._collection = collection  # type: ignore[assignment]
+
+    # Act
+    await repository._insert([{"_id": "a"}, {"_id": "b"}])
+
+    # Assert
+    assert collection.calls == 1
+    assert (repository.retries, repository.duplicates, repository.writes) == (0, 2, 1)
+
+
+async def test_insert_log_when_the_server_fails_then_retried_until_written_a_duplicate_counting() -> (
+    None
+):
+    # Arrange
+    repository = _fast_retrying()
+    collection = _FlakyCollection(AutoReconnect("down"), DuplicateKeyError("there"))
+    repository._database = {"log": collection}  # type: ignore[assignment]
+
+    # Act
+    await repository._insert_log("log", {"_id": "d"})
+
+    # Assert
+    assert collection.calls == 2
+    assert repository.retries == 1
+    assert repository.last_error is not None
+    assert repository.last_error.code == "STORE_WRITE_FAILED"

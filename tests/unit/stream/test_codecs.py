@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from oms.api.ids import order_id_for
+from oms.codec import limits_from_dict
 from oms.domain.commands import (
     ApplyFill,
     CancelOrder,
@@ -33,6 +34,7 @@ from oms.domain.events import (
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.order_ids import client_order_id_order
+from oms.domain.reasons import RejectReason
 from oms.marketdata import BookLevel, Tick
 from oms.stream.codecs import (
     MAX_RECORD_BYTES,
@@ -50,6 +52,8 @@ from oms.stream.codecs import (
     encode_event,
     encode_risk_event,
     encode_tick,
+    kill_switch_change,
+    limits_change,
     rejection,
 )
 from tests.malformed_orders import GOOD, MALFORMED
@@ -265,7 +269,7 @@ EVENTS: list[OrderEvent] = [
         Decimal("0.5"), None, TimeInForce.FOK,
     ),
     OrderAccepted("o-1", 2, "place:o-1", 2.0, Decimal("30000.10")),
-    OrderRejected("o-1", 2, "place:o-1", 2.0, "INSUFFICIENT_BUYING_POWER", "needed=1, had=0"),
+    OrderRejected("o-1", 2, "place:o-1", 2.0, RejectReason.INSUFFICIENT_BUYING_POWER, "needed=1, had=0"),
     OrderFilled("o-1", 3, "x-1", 3.0, Decimal("0.2"), Decimal("30000.10"), Decimal("0")),
     OrderCancelled("o-1", 4, "cancel:o-1", 4.0, CancelReason.REMAINDER),
     OrderSettled("o-1", 5, "settle:o-1", 5.0),
@@ -282,11 +286,11 @@ def test_order_event_when_encoded_and_decoded_then_round_trips_with_its_account(
 
 
 def test_risk_event_when_encoded_and_decoded_then_round_trips() -> None:
-    rejected = OrderRejected("o-1", 2, "place:o-1", 2.0, "KILL_SWITCH_GLOBAL", "")
+    rejected = OrderRejected("o-1", 2, "place:o-1", 2.0, RejectReason.KILL_SWITCH_GLOBAL, "")
     kill = RiskEvent(RiskEventType.KILL_SWITCH, None, "HALTED", "by admin", 9.0)
 
     assert decode_risk_event(encode_risk_event(rejection(rejected, "acct-1"))) == RiskEvent(
-        RiskEventType.ORDER_REJECTED, "acct-1", "KILL_SWITCH_GLOBAL", "", 2.0, "o-1"
+        RiskEventType.ORDER_REJECTED, "acct-1", RejectReason.KILL_SWITCH_GLOBAL, "", 2.0, "o-1"
     )
     assert decode_risk_event(encode_risk_event(kill)) == kill
 
@@ -596,3 +600,46 @@ def test_decode_order_when_given_the_readme_example_then_names_it_as_rest_does()
     assert isinstance(command, PlaceOrder)
     assert command.order_id == "5F5X9ABJRH370XB6NVYJ0HGB4X"  # the id the README names
     assert command.order_id == order_id_for("alice", "gw-42", None)
+
+
+def test_decode_event_when_the_rejection_reason_is_unknown_then_refused_invalid_field() -> None:
+    # Arrange
+    rejected = next(event for event in EVENTS if isinstance(event, OrderRejected))
+    record = orjson.loads(encode_event(rejected, "acct-1"))
+    record["reason"] = "FREE_TEXT"
+
+    # Act
+    with pytest.raises(DecodeError) as refused:
+        decode_event(orjson.dumps(record))
+
+    # Assert
+    assert refused.value.reason is Reason.INVALID_FIELD
+
+
+def test_decode_event_when_a_rejection_is_read_then_its_reason_is_the_enum_member() -> None:
+    # Arrange
+    rejected = next(event for event in EVENTS if isinstance(event, OrderRejected))
+
+    # Act
+    decoded, _ = decode_event(encode_event(rejected, "acct-1"))
+
+    # Assert
+    assert isinstance(decoded, OrderRejected)
+    assert decoded.reason is RejectReason.INSUFFICIENT_BUYING_POWER
+
+
+def test_risk_event_when_a_kill_switch_or_limits_change_then_round_trips_with_its_figures() -> None:
+    # Arrange
+    limits = RiskLimits(max_order_notional=Decimal("5000.5"), price_collar=Decimal("0.05"))
+    halted = kill_switch_change(TradingState.HALTED, None, 9.0)
+    replaced = limits_change("acct-1", limits, 10.0)
+
+    # Act
+    halted_back = decode_risk_event(encode_risk_event(halted))
+    replaced_back = decode_risk_event(encode_risk_event(replaced))
+
+    # Assert
+    assert halted_back == RiskEvent(RiskEventType.KILL_SWITCH, None, "HALTED", "", 9.0)
+    assert replaced_back == replaced
+    assert (replaced_back.type, replaced_back.reason) == (RiskEventType.LIMITS, "LIMITS_REPLACED")
+    assert limits_from_dict(orjson.loads(replaced_back.detail)) == limits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from oms.stream.producer import CachedPartitioner, partition_of
+from oms.stream.partitioner import CachedPartitioner, partition_of
 
 
 def test_cached_partitioner_when_asked_for_any_key_and_count_then_agrees_with_the_default() -> None:

@@ -1,4 +1,4 @@
-"""The agents: Kafka records in, engine commands out, offsets committed only once durable.
+"""The ingestion agent: Kafka records in, engine commands out, offsets committed only once durable.
 
 ``orders`` and ``executions`` are consumed by one batch agent per replica: an aiokafka consumer
 in the shared group, with the range assignor so that partition *i* of both topics (both keyed by
@@ -41,9 +41,8 @@ The loop, per replica:
 Account changes (``OpenAccount``, ``SetLimits``, ``SetTradingState``) arrive on ``orders`` too,
 keyed by account: each waits until the orders before it are decided, then goes to risk.
 
-``prices`` is not in the group: every replica needs every tick. ``PriceFeed`` is a plain aiokafka
-consumer without a group id that assigns itself all partitions of ``prices``, starts at their
-end (the latest prices, no stale replay into the venue), and calls ``Engine.on_tick``.
+Ticks come in through ``oms.stream.price_feed``; what cannot be decoded or applied goes to
+``<topic>.dlq`` through ``oms.stream.dead_letters``.
 """
 
 from __future__ import annotations
@@ -52,12 +51,11 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pykka import Future
@@ -69,17 +67,14 @@ from oms.domain.errors import DomainError
 from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.retrying import retry_until_done
-from oms.stream.codecs import (
-    AccountCommand,
-    CommandDecoder,
-    DecodeError,
-    dead_letter_value,
-    decode_tick,
-)
+from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
+from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
+from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames
-from oms.stream.producer import KafkaEventSink, reliable_producer
+from oms.stream.partitioner import reliable_producer
+from oms.stream.price_feed import PriceFeed
 from oms.stream.security import aiokafka_security
-from oms.stream.topics import dead_letter, ensure_topics
+from oms.stream.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
 
@@ -90,94 +85,14 @@ OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
 
 
-@dataclass
-class StreamStats:
-    """Counters for /metrics and tests."""
-
-    batches: int = 0
-    commands: int = 0
-    dead_letters: int = 0
-    ticks: int = 0
-    barrier_retries: int = 0
-    commits: int = 0
-    commit_failures: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
-    # Ticks handed to the engine per symbol (every listed one from 0, so that a symbol whose
-    # feed never started shows as flat, not as missing).
-    ticks_by_symbol: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    """What the dead-letter topic needs of a consumed record."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: float | None
-    request_id: str | None = None  # an ``orders`` record's (``oms.correlation.from_record``)
-
-
 @dataclass(slots=True)
 class _InFlight:
     """One fetched batch, handed to the engine, not yet committed."""
 
     offsets: dict[TopicPartition, int]  # next offset to commit, per partition
     records: int
-    answers: list[tuple[_Record, Future[Any]]]
+    answers: list[tuple[Record, Future[Any]]]
     dead: list[asyncio.Future[Any]]
-
-
-class _DeadLetters:
-    """Puts records that cannot be decoded or applied on ``<topic>.dlq`` with the reason."""
-
-    def __init__(self, producer: AIOKafkaProducer, stats: StreamStats) -> None:
-        self._producer = producer
-        self._stats = stats
-
-    async def send(
-        self, record: _Record, reason: str, detail: str, **context: str | None
-    ) -> asyncio.Future[Any]:
-        """Queue one dead letter (keyed as the source record); await the result for its ack.
-
-        ``context``: the correlation fields known of the record (order, account, command ids)
-        for the log line, besides the record's own request id."""
-        logger.warning(
-            "dead letter %s[%d]@%d: %s %s",
-            record.topic, record.partition, record.offset, reason, detail,
-            extra={"request_id": record.request_id, **context},
-        )  # fmt: skip
-        self._stats.dead_letters += 1
-        self._stats.by_reason[reason] = self._stats.by_reason.get(reason, 0) + 1
-        value = dead_letter_value(
-            reason=reason,
-            detail=detail,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            value=record.value,
-            key=record.key,
-            timestamp=record.timestamp,
-            request_id=record.request_id,
-        )
-        future: asyncio.Future[Any] = await self._producer.send(
-            dead_letter(record.topic), value=value, key=record.key
-        )
-        return future
-
-
-def _record(message: ConsumerRecord[bytes, bytes], request_id: str | None = None) -> _Record:
-    return _Record(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        timestamp=message.timestamp / 1000,
-        request_id=request_id,
-    )
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -237,7 +152,7 @@ class StreamIngestion:
         self.decoder = CommandDecoder(engine.instruments)
         self._durable = durable if durable is not None else engine.durable
         self._producer = reliable_producer(settings)
-        self._dead = _DeadLetters(self._producer, self.stats)
+        self._dead = DeadLetters(self._producer, self.stats)
         self._consumer: AIOKafkaConsumer | None = None
         self._in_flight: deque[_InFlight] = deque()
         self._in_flight_records = 0
@@ -465,7 +380,7 @@ class StreamIngestion:
         order_command = self.decoder.order_command
         fill = self.decoder.fill
         offsets: dict[TopicPartition, int] = {}
-        answers: list[tuple[_Record, Future[Any]]] = []
+        answers: list[tuple[Record, Future[Any]]] = []
         dead: list[asyncio.Future[Any]] = []
         places: list[PlaceOrder] = []
         count = 0
@@ -488,7 +403,7 @@ class StreamIngestion:
                         else fill(message.value, message.timestamp / 1000)
                     )
                 except DecodeError as error:
-                    record = _record(message, request_id)
+                    record = record_of(message, request_id)
                     dead.append(await self._dead.send(record, error.code, str(error)))
                     continue
                 if isinstance(command, PlaceOrder):
@@ -498,15 +413,15 @@ class StreamIngestion:
                     engine.submit(places)
                     places = []
                 if isinstance(command, CancelOrder):
-                    answers.append((_record(message, request_id), engine.cancel_order(command)))
+                    answers.append((record_of(message, request_id), engine.cancel_order(command)))
                 elif isinstance(command, ApplyFill):
-                    answers.append((_record(message), engine.apply_fill(command)))
+                    answers.append((record_of(message), engine.apply_fill(command)))
                 else:
                     # Rare, and ordered with the account's orders: what was placed before it is
                     # decided first (a place goes directory -> order -> risk, a change straight
                     # to risk, so without waiting a halt could overtake an earlier order).
                     await reply(engine.idle())
-                    answers.append((_record(message), engine.apply_account_change(command)))
+                    answers.append((record_of(message), engine.apply_account_change(command)))
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
@@ -598,117 +513,3 @@ class StreamIngestion:
         await retry_until_done(
             step, retry_on=Exception, initial_s=0.05, max_s=5.0, on_failure=failed
         )
-
-
-class PriceFeed:
-    """Every partition of ``prices`` on every replica, outside the group, into ``on_tick``."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        engine: Engine,
-        topic: str,
-        dead: _DeadLetters,
-        stats: StreamStats,
-        *,
-        steady: asyncio.Event | None = None,
-        from_beginning: bool = False,
-    ) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.topic = topic
-        self._steady = steady  # ticks wait while it is clear (the engine is being rebuilt)
-        self._dead = dead
-        self._stats = stats
-        self._from_beginning = from_beginning
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._position: dict[TopicPartition, int] = {}
-
-    async def start(self) -> None:
-        """Assign every partition, start at the end, and consume in a task."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            client_id=f"{self.settings.kafka_client_id}-prices",
-            group_id=None,
-            enable_auto_commit=False,
-            **aiokafka_security(self.settings),
-        )
-        partitions = await _partitions(self.settings, self.topic)
-        await consumer.start()
-        assigned = [TopicPartition(self.topic, p) for p in partitions]
-        consumer.assign(assigned)
-        if self._from_beginning:
-            await consumer.seek_to_beginning(*assigned)
-        else:
-            await consumer.seek_to_end(*assigned)
-        for tp in assigned:
-            self._position[tp] = await consumer.position(tp)
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run(consumer), name="oms-prices")
-
-    async def stop(self) -> None:
-        """Stop consuming (nothing to commit: a replica always starts at the latest prices)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    def assigned(self) -> bool:
-        """True once every partition of ``prices`` is assigned to this replica."""
-        return self._consumer is not None and bool(self._consumer.assignment())
-
-    def lag(self) -> dict[tuple[str, int], int]:
-        """Per partition, ticks published but not yet handed to the engine."""
-        lag: dict[tuple[str, int], int] = {}
-        if self._consumer is None:
-            return lag
-        for tp, position in self._position.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                lag[(tp.topic, tp.partition)] = max(0, highwater - position)
-        return lag
-
-    async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        instruments = self.engine.instruments
-        while True:
-            batch = await consumer.getmany(timeout_ms=500, max_records=1000)
-            if self._steady is not None:
-                await self._steady.wait()
-            dead: list[asyncio.Future[Any]] = []
-            for tp, messages in batch.items():
-                for message in messages:
-                    try:
-                        tick = decode_tick(message.value, instruments)
-                    except DecodeError as error:
-                        record = _Record(
-                            tp.topic, tp.partition, message.offset, message.key,
-                            message.value, message.timestamp / 1000,
-                        )  # fmt: skip
-                        dead.append(await self._dead.send(record, error.code, str(error)))
-                        continue
-                    self.engine.on_tick(tick)
-                    self._stats.ticks += 1
-                    by_symbol = self._stats.ticks_by_symbol
-                    by_symbol[tick.symbol] = by_symbol.get(tick.symbol, 0) + 1
-                if messages:
-                    self._position[tp] = messages[-1].offset + 1
-            if dead:
-                await asyncio.gather(*dead, return_exceptions=True)
-
-
-async def _partitions(settings: Settings, topic: str) -> list[int]:
-    """The partition ids of ``topic``, as the broker knows them now."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_security(settings)
-    )
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    ids = sorted(p["partition"] for d in described if d["topic"] == topic for p in d["partitions"])
-    if not ids:
-        raise RuntimeError(f"topic {topic} has no partitions (create it first)")
-    return ids

@@ -1,59 +1,35 @@
-"""Producing to Kafka: order entry's command bus and the engine's event sink.
-
-Both use one aiokafka producer each with ``acks=all`` and idempotence on, so a retried send is
-neither lost nor duplicated and records of one partition keep their order. Keys are the account
-id, so one account's commands and events stay in order on one partition.
-
-Many records at once (the sink's batches, the bus given many commands) do not go through
-``producer.send``: that costs tens of microseconds of Python per record (a future per record,
-the partitioner, the accumulator). They are grouped per partition here (``PartitionedBatches``,
-the same murmur2 partitioning) straight into the producer's own record batches, and each batch
-is handed over whole with ``send_batch``: one future per batch. That path keeps what ``send``
-gives: the accumulator stamps every batch with the producer id and the partition's next sequence
-number when it takes it (so idempotence and ordered retries hold), and it holds at most one
-waiting batch per partition, taken in the order handed over, with one request in flight per
-broker (so batches of one partition are written in the order they were sent).
-"""
+"""The engine's event sink on Kafka: order events onto ``order-events``, rejections and the
+API's kill-switch and limits changes onto ``risk-events``, and the outbox recovery reads back
+(batching and partitioning: ``oms.stream.partitioner``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from itertools import chain
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, KafkaTimeoutError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from oms.config import Settings
-from oms.correlation import kafka_headers
-from oms.domain.commands import ApplyFill
 from oms.domain.errors import DomainError
-from oms.domain.events import (
-    OrderCancelled,
-    OrderEvent,
-    OrderPlaced,
-    OrderRejected,
-    OrderSettled,
-)
+from oms.domain.events import OrderCancelled, OrderEvent, OrderPlaced, OrderRejected, OrderSettled
 from oms.engine.ports import EventSink
-from oms.stream.bus import CommandBus, OrderCommand
-from oms.stream.codecs import (
-    AccountCommand,
-    RiskEvent,
-    command_key,
-    encode_account_command,
-    encode_command,
-    encode_event,
-    encode_risk_event,
-    rejection,
-)
+from oms.stream.bus import RiskEventSink
+from oms.stream.codecs import RiskEvent, encode_event, encode_risk_event, rejection
 from oms.stream.names import TopicNames
+from oms.stream.partitioner import (
+    RECORD_BATCH_BYTES,
+    CachedPartitioner,
+    PartitionedBatches,
+    Records,
+    interleave,
+    reliable_producer,
+)
 from oms.stream.security import aiokafka_security
 
 logger = logging.getLogger(__name__)
@@ -61,191 +37,9 @@ logger = logging.getLogger(__name__)
 _TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled)
 # How far a record's timestamp (the producer's clock) may lag the store's clock.
 _CLOCK_SKEW_S = 60.0
-
-
-def partition_of(account_id: str, partitions: int) -> int:
-    """The partition of ``orders`` (of ``partitions``, numbered from 0) an account's commands
-    go to: the default partitioner's (``CachedPartitioner``), so the replica consuming it owns
-    the account."""
-    if partitions < 1:
-        raise ValueError("a topic has at least one partition")
-    return int(_PARTITIONER(account_id.encode(), list(range(partitions)), []))
-
-
-class CachedPartitioner:
-    """Kafka's default partitioner (murmur2 of the key), remembering each key's partition.
-
-    aiokafka computes murmur2 in pure Python for every keyed message; keys here are account ids
-    (or symbols), few and repeated, so the hash is computed once per key and partition count.
-    The answer is the default partitioner's, so other producers of the topic (any client
-    using murmur2) put an account's messages on the same partition.
-    """
-
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self._default = DefaultPartitioner()
-        self._index: dict[tuple[bytes, int], int] = {}
-        self._max_keys = max_keys
-
-    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-        """The partition of ``key`` among ``all_partitions`` (random among ``available`` if None)."""
-        if key is None:
-            return int(self._default(key, all_partitions, available))
-        slot = (key, len(all_partitions))
-        index = self._index.get(slot)
-        if index is None:
-            partition = int(self._default(key, all_partitions, available))
-            if len(self._index) >= self._max_keys:
-                self._index.clear()
-            self._index[slot] = all_partitions.index(partition)
-            return partition
-        return all_partitions[index]
-
-
-_PARTITIONER = CachedPartitioner()
-
-
-def reliable_producer(
-    settings: Settings, *, linger_ms: int = 2, max_batch_size: int = 16_384
-) -> AIOKafkaProducer:
-    """A producer that loses nothing it acknowledged: acks=all, idempotent, ordered retries."""
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id=f"{settings.kafka_client_id}-producer",
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=linger_ms,
-        max_batch_size=max_batch_size,
-        partitioner=CachedPartitioner(),
-        **aiokafka_security(settings),
-    )
-
-
-# Record batches of the sink and the bus: about 400 order events or commands each. A batch waits
-# in the producer until the request before it is answered (one request in flight per broker), so
-# a larger batch carries more per round trip (aiokafka's default, 16 KiB, is about 50 records);
-# well below the broker's 1 MiB limit on one batch (message.max.bytes).
-RECORD_BATCH_BYTES = 128 * 1024
 # Events taken off the sink's queue at once: enough to fill a few batches per partition, few
 # enough that encoding them holds the event loop for milliseconds, not a backlog's seconds.
 _CHUNK_EVENTS = 2_048
-# From this many commands the bus groups them into batches; fewer go one by one, because a batch
-# of its own for each small call would queue behind the other calls' batches of the partition
-# (one waiting batch per partition), where ``send`` adds to the batch being filled.
-_BUS_BATCH_FROM = 16
-
-
-class PartitionedBatches:
-    """One topic's records grouped per partition into the producer's record batches, in order.
-
-    The partition of a key is ``partitioner``'s (murmur2, as ``send`` would choose); a record
-    without a key goes to a random available partition, as with ``send``. A full batch is closed
-    and a new one started for the partition. Build it on the event loop after
-    ``await producer.partitions_for(topic)`` (see ``for_topic``).
-    """
-
-    __slots__ = (
-        "_by_partition",
-        "_create",
-        "_partitioner",
-        "_partitions",
-        "_producer",
-        "_routes",
-        "topic",
-    )
-
-    def __init__(
-        self, producer: AIOKafkaProducer, topic: str, partitioner: CachedPartitioner
-    ) -> None:
-        self.topic = topic
-        self._producer = producer
-        self._create = producer.create_batch
-        self._partitioner = partitioner
-        self._partitions = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
-        self._routes: dict[bytes, list[Any]] = {}
-        self._by_partition: dict[int, list[Any]] = {}
-
-    @classmethod
-    async def for_topic(
-        cls, producer: AIOKafkaProducer, topic: str, partitioner: CachedPartitioner
-    ) -> PartitionedBatches:
-        """Empty batches for ``topic``, once the producer knows its partitions."""
-        await producer.partitions_for(topic)
-        return cls(producer, topic, partitioner)
-
-    def add(self, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
-        """Append one record to its partition's current batch (a new one when that is full)."""
-        builders = None if key is None else self._routes.get(key)
-        if builders is None:
-            builders = self._route(key)
-        builder, records = builders[-1]
-        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            # A batch always takes its first record, however large.
-            builder, records = self._create(), []
-            builder.append(key=key, value=value, timestamp=None, headers=headers)
-            builders.append((builder, records))
-        records.append((key, value))
-
-    def _route(self, key: bytes | None) -> list[Any]:
-        available = self._producer.client.cluster.available_partitions_for_topic(self.topic)
-        partition = self._partitioner(key, self._partitions, list(available or ()))
-        builders = self._by_partition.get(partition)
-        if builders is None:
-            builders = self._by_partition[partition] = [(self._create(), [])]
-        if key is not None:
-            self._routes[key] = builders
-        return builders
-
-    def records(self) -> int:
-        """How many records were added."""
-        return sum(len(r) for _, r in chain.from_iterable(self._by_partition.values()))
-
-    def batches(self) -> Iterator[tuple[int, Any, Records]]:
-        """``(partition, batch, its records)`` of every partition's batches in order, partitions
-        taking turns.
-
-        Taking turns lets each partition's first batch leave with the next request while a
-        partition's second batch waits for its first to be taken.
-        """
-        queues = [(p, deque(builders)) for p, builders in self._by_partition.items()]
-        while queues:
-            for partition, builders in queues:
-                batch, records = builders.popleft()
-                # Closed, it leaves with the next request instead of lingering for more records.
-                batch.close()
-                yield partition, batch, records
-            queues = [(p, builders) for p, builders in queues if builders]
-
-
-Records = list[tuple[bytes | None, bytes]]
-Headers = list[tuple[str, bytes]]  # a list: aiokafka's record builder takes nothing else
-
-
-def _interleave(*topics: PartitionedBatches) -> Iterator[tuple[str, int, Any, Records]]:
-    """Every ``(topic, partition, batch, records)`` of ``topics``, each partition's in order."""
-    turns = [(t.topic, t.batches()) for t in topics]
-    while turns:
-        left = []
-        for topic, batches in turns:
-            turn = next(batches, None)
-            if turn is not None:
-                yield topic, turn[0], turn[1], turn[2]
-                left.append((topic, batches))
-        turns = left
-
-
-def _abandon(sent: Sequence[asyncio.Future[Any]]) -> None:
-    """Stop waiting for deliveries after a failure or a cut-short wait (the bound, a cancel).
-
-    With the broker down, waiting for what was handed over would take the whole outage; its
-    outcome is still retrieved when it comes, so none is logged as never retrieved.
-    """
-    for future in sent:
-        future.add_done_callback(_retrieve)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 class EventsNotPublished(DomainError):
@@ -254,123 +48,7 @@ class EventsNotPublished(DomainError):
     code = "EVENTS_NOT_PUBLISHED"
 
 
-class KafkaCommandBus(CommandBus):
-    """Order entry's bus: each command onto ``orders`` (fills onto ``executions``), keyed by account,
-    with its request id in the record's ``request_id`` header (``oms.correlation``).
-
-    ``send`` returns once Kafka has acknowledged every command (acks=all): the REST layer's 202.
-    Every send and ``send_account`` is bounded by ``kafka_send_timeout_s`` and raises
-    ``KafkaTimeoutError`` past it: with the broker down, aiokafka waits for metadata, for room
-    in its buffer and for the acknowledgement, each up to its request timeout, and a caller
-    would hang for the whole outage. What timed out may still be delivered later (the producer
-    keeps it): a caller must treat it as an unknown outcome, not as "not sent".
-    """
-
-    def __init__(self, settings: Settings, names: TopicNames | None = None) -> None:
-        self.names = names or TopicNames()
-        self._partitioner = CachedPartitioner()
-        self._producer = reliable_producer(settings, linger_ms=1, max_batch_size=RECORD_BATCH_BYTES)
-        self._timeout_s = settings.kafka_send_timeout_s
-
-    async def start(self) -> None:
-        """Connect the producer."""
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        """Send what is pending, then disconnect."""
-        await self._producer.stop()
-
-    async def send(self, commands: Sequence[OrderCommand]) -> None:
-        """Produce the commands in order; return when all are acknowledged (raise if one fails
-        or if that takes longer than ``kafka_send_timeout_s``)."""
-        await self._bounded(self._send(commands))
-
-    async def _bounded(self, sending: Awaitable[None]) -> None:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await sending
-        except TimeoutError:
-            raise KafkaTimeoutError(
-                f"not acknowledged within {self._timeout_s:.1f} s (kafka_send_timeout_s)"
-            ) from None
-
-    async def _send(self, commands: Sequence[OrderCommand]) -> None:
-        if len(commands) >= _BUS_BATCH_FROM:
-            await self._send_batched(commands)
-            return
-        sent: list[asyncio.Future[Any]] = []
-        try:
-            for command in commands:
-                if isinstance(command, ApplyFill):
-                    topic, headers = self.names.executions, None
-                else:
-                    topic, headers = self.names.orders, kafka_headers(command.request_id)
-                sent.append(
-                    await self._producer.send(
-                        topic,
-                        value=encode_command(command),
-                        key=command_key(command),
-                        headers=headers,
-                    )
-                )
-            if sent:
-                await asyncio.gather(*sent)
-        except BaseException:
-            _abandon(sent)
-            raise
-
-    async def send_account(self, command: AccountCommand) -> None:
-        """Produce the change onto ``orders``, keyed by its account, so that the replica owning
-        the account applies it in order with the account's orders; a global kill switch (no
-        account) goes to every partition, so that every replica applies it. Bounded as
-        ``send``."""
-        await self._bounded(self._send_account(command))
-
-    async def _send_account(self, command: AccountCommand) -> None:
-        value = encode_account_command(command)
-        topic = self.names.orders
-        producer = self._producer
-        holder = command.account_id
-        if holder is not None:
-            await (await producer.send(topic, value=value, key=holder.encode()))
-            return
-        partitions = sorted(await producer.partitions_for(topic))
-        sent = [await producer.send(topic, value=value, partition=p) for p in partitions]
-        await asyncio.gather(*sent)
-
-    async def _send_batched(self, commands: Sequence[OrderCommand]) -> None:
-        orders = await PartitionedBatches.for_topic(
-            self._producer, self.names.orders, self._partitioner
-        )
-        executions: PartitionedBatches | None = None
-        for command in commands:
-            if isinstance(command, ApplyFill):
-                if executions is None:
-                    executions = await PartitionedBatches.for_topic(
-                        self._producer, self.names.executions, self._partitioner
-                    )
-                executions.add(command_key(command), encode_command(command))
-            else:
-                orders.add(
-                    command_key(command),
-                    encode_command(command),
-                    kafka_headers(command.request_id),
-                )
-        topics = (orders,) if executions is None else (orders, executions)
-        sent: list[asyncio.Future[Any]] = []
-        try:
-            for topic, partition, batch, _ in _interleave(*topics):
-                sent.append(await self._producer.send_batch(batch, topic, partition=partition))
-            results = await asyncio.gather(*sent, return_exceptions=True)
-        except BaseException:
-            _abandon(sent)
-            raise
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-
-class KafkaEventSink(EventSink):
+class KafkaEventSink(EventSink, RiskEventSink):
     """Publishes each batch of order events on ``order-events`` (and rejections on ``risk-events``).
 
     ``publish`` is called on the engine's dispatcher thread and must not block it: it finds each
@@ -659,7 +337,7 @@ class KafkaEventSink(EventSink):
                     risks.add(key, encode_risk_event(rejection(event, account)))
         topics = (events,) if risks is None else (events, risks)
         self._unsettled = sum(t.records() for t in topics)
-        for topic, partition, batch, records in _interleave(*topics):
+        for topic, partition, batch, records in interleave(*topics):
             self._unsettled -= len(records)
             await self._hand_over(topic, partition, batch, records)
 
@@ -717,6 +395,7 @@ class KafkaEventSink(EventSink):
             await asyncio.wait(list(self._pending))
 
     async def publish_risk_event(self, event: RiskEvent) -> None:
-        """Publish one risk event (a kill-switch change from the API) and wait for the ack."""
+        """Publish one risk event (a kill-switch or limits change from the API) and wait for
+        the ack."""
         key = b"" if event.account_id is None else event.account_id.encode()
         await (await self._producer.send(self.names.risk_events, encode_risk_event(event), key))
