@@ -35,12 +35,7 @@ from cdktf_cdktf_provider_aws.lb_listener_rule import (
 )
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-)
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
 from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
     S3BucketServerSideEncryptionConfigurationA,
     S3BucketServerSideEncryptionConfigurationRuleA,
@@ -60,6 +55,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssoci
 from constructs import Construct
 
 from oms_infra.base import OmsStack
+from oms_infra.buckets import lock_down_bucket
 from oms_infra.profile import Profile
 from oms_infra.stacks.eks import EksStack
 from oms_infra.stacks.kms import KmsStack
@@ -243,21 +239,7 @@ class EdgeStack(OmsStack):
             bucket_prefix=f"{profile.prefix}-frontend-",
             force_destroy=not profile.operations.deletion_protection,
         )
-        S3BucketPublicAccessBlock(
-            self,
-            "frontend-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        S3BucketOwnershipControls(
-            self,
-            "frontend-ownership",
-            bucket=bucket.id,
-            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
-        )
+        lock_down_bucket(self, "frontend-", bucket.id)
         S3BucketVersioningA(
             self,
             "frontend-versioning",

@@ -23,12 +23,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter,
 )
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-)
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
 from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
     S3BucketServerSideEncryptionConfigurationA,
     S3BucketServerSideEncryptionConfigurationRuleA,
@@ -37,6 +32,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from constructs import Construct
 
 from oms_infra.base import OmsStack
+from oms_infra.buckets import lock_down_bucket
 from oms_infra.profile import Profile
 from oms_infra.stacks.network import NetworkStack
 
@@ -60,21 +56,7 @@ class LogsStack(OmsStack):
             force_destroy=not profile.operations.deletion_protection,
         )
         bucket = self.bucket
-        S3BucketPublicAccessBlock(
-            self,
-            "public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        S3BucketOwnershipControls(
-            self,
-            "ownership",
-            bucket=bucket.id,
-            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
-        )
+        lock_down_bucket(self, "", bucket.id)
         S3BucketServerSideEncryptionConfigurationA(
             self,
             "encryption",
