@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:16379/0"
     idempotency_ttl_s: int = 24 * 3600
     order_cache_ttl_s: int = 3600
+    # Rate limits (oms.api.rate_limits), shared by every replica through Redis: requests a
+    # second per credential (times its role's share: admin and trader 1, risk and viewer 1/4)
+    # and per client address, each after a burst of up to ``*_burst`` at once; 0 switches a
+    # limit off. High enough for the load tools (the REST door of one replica takes ~900/s).
+    rate_limit_key_per_s: float = 1000.0
+    rate_limit_key_burst: int = 2000
+    rate_limit_ip_per_s: float = 2000.0
+    rate_limit_ip_burst: int = 4000
     # Engine
     symbols: CommaSeparated = DEFAULT_SYMBOLS
     max_live_order_actors: int = 100_000
