@@ -617,7 +617,8 @@ class RiskEvent:
 
     ``reason``: the rejection's code, the kill switch's new state, or ``LIMITS_REPLACED``;
     ``detail``: the rejection's figures, or the new limits as ``oms.codec`` JSON; ``account_id``
-    None is the global kill switch.
+    None is the global kill switch; ``by``: who made an operator's change (``key:<key id>`` or
+    ``sub:<subject>``, as the audit names them; None for a rejection).
     """
 
     type: RiskEventType
@@ -626,6 +627,7 @@ class RiskEvent:
     detail: str
     at: float
     order_id: str | None = None
+    by: str | None = None
 
 
 def encode_risk_event(event: RiskEvent) -> bytes:
@@ -637,6 +639,7 @@ def encode_risk_event(event: RiskEvent) -> bytes:
         "reason": str(event.reason),
         "detail": event.detail,
         "at": event.at,
+        "by": event.by,
     })  # fmt: skip
 
 
@@ -648,6 +651,7 @@ def decode_risk_event(raw: bytes | None) -> RiskEvent:
         raise DecodeError(Reason.UNKNOWN_COMMAND, f"unknown risk event type {kind!r}", "type")
     account_id = data.get("account_id")
     order_id = data.get("order_id")
+    by = data.get("by")
     return RiskEvent(
         type=RiskEventType(kind),
         account_id=None if account_id is None else _identifier(data, "account_id"),
@@ -655,6 +659,7 @@ def decode_risk_event(raw: bytes | None) -> RiskEvent:
         reason=_text(data, "reason"),
         detail=str(data.get("detail", "")),
         at=_timestamp(data, "at", None),
+        by=None if by is None else _text(data, "by"),
     )
 
 
@@ -670,15 +675,21 @@ def rejection(event: OrderRejected, account_id: str | None) -> RiskEvent:
     )
 
 
-def kill_switch_change(state: TradingState, account_id: str | None, at: float) -> RiskEvent:
-    """The risk event of a kill switch set to ``state`` (one account, or every one: None)."""
-    return RiskEvent(RiskEventType.KILL_SWITCH, account_id, state.value, "", at)
+def kill_switch_change(
+    state: TradingState, account_id: str | None, at: float, by: str | None = None
+) -> RiskEvent:
+    """The risk event of a kill switch set to ``state`` (one account, or every one: None) by
+    the caller ``by``."""
+    return RiskEvent(RiskEventType.KILL_SWITCH, account_id, state.value, "", at, by=by)
 
 
-def limits_change(account_id: str, limits: RiskLimits, at: float) -> RiskEvent:
-    """The risk event of an account's limits replaced by ``limits`` (in ``detail``, as JSON)."""
+def limits_change(
+    account_id: str, limits: RiskLimits, at: float, by: str | None = None
+) -> RiskEvent:
+    """The risk event of an account's limits replaced by ``limits`` (in ``detail``, as JSON) by
+    the caller ``by``."""
     detail = orjson.dumps(limits_to_dict(limits)).decode()
-    return RiskEvent(RiskEventType.LIMITS, account_id, LIMITS_REPLACED, detail, at)
+    return RiskEvent(RiskEventType.LIMITS, account_id, LIMITS_REPLACED, detail, at, by=by)
 
 
 # -- dead letters ------------------------------------------------------------------------------
