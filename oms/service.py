@@ -39,6 +39,7 @@ from oms.api.credentials import Authenticator
 from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled
+from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
@@ -46,9 +47,12 @@ from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
+from oms.store.memory_rate_limits import MemoryRateLimits
 from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
+from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
+from oms.store.redis_rate_limits import RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
     RedisOrderCache,
@@ -210,6 +214,14 @@ class Service:
                 accounts=accounts,
                 risk_events=sink,
                 authenticator=authenticator,
+                # Shared by the replicas through Redis, this replica's own while it is away;
+                # the buckets of a deployment are apart from another's on the same Redis.
+                rate_limiter=RateLimiter(
+                    settings,
+                    RedisRateLimits(redis, deployment=settings.topic_suffix),
+                    MemoryRateLimits(),
+                ),
+                audit_log=MongoAuditLog(accounts_db),
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)

@@ -14,7 +14,7 @@ from aiohttp import web
 from pykka import Future
 
 from oms import correlation
-from oms.api import identity
+from oms.api import audit, identity
 from oms.api.encoding import (
     account_json,
     balances_json,
@@ -28,9 +28,17 @@ from oms.api.order_request import decode_json_object, field_amount, parse_order_
 from oms.api.orders import new_order
 from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
-from oms.codec import DECIMAL_LIMITS, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
+from oms.codec import (
+    DECIMAL_LIMITS,
+    PER_SYMBOL_LIMITS,
+    InvalidAmount,
+    balances_to_dict,
+    limits_to_dict,
+    parse_amount,
+)
 from oms.domain.access import Action
 from oms.domain.accounts import InvalidAccountId, check_account_id
+from oms.domain.audit import AuditAction
 from oms.domain.commands import OpenAccount, SetLimits, SetTradingState
 from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
@@ -163,6 +171,16 @@ async def open_account(request: web.Request) -> web.Response:
         if held is not None:
             await services.bus.send_account(OpenAccount(account_id, held.balances, held.limits))
         raise conflict("ACCOUNT_EXISTS", f"account {account_id} already exists") from None
+    await audit.record(
+        request,
+        AuditAction.ACCOUNT_OPENED,
+        at=record.opened_at,
+        account_id=account_id,
+        detail={
+            "balances": balances_to_dict(balances),
+            "limits": None if limits is None else limits_to_dict(limits),
+        },
+    )
     # This replica serves it at once; the one owning its partition of ``orders`` (where its
     # orders go) learns it from the announcement, ahead of any of its orders.
     snapshot = await reply(
@@ -234,12 +252,18 @@ async def put_limits(request: web.Request) -> web.Response:
         await services.accounts.set_limits(account_id, limits)  # the store knows every account
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
+    at, by = services.clock(), identity.caller(request).who
+    await audit.record(
+        request,
+        AuditAction.LIMITS_CHANGED,
+        at=at,
+        account_id=account_id,
+        detail={"limits": limits_to_dict(limits)},
+    )
     await _here(services.engine.set_limits(account_id, limits))
     await services.bus.send_account(SetLimits(account_id, limits))  # to the account's owner
     # Announced once recorded: a reader never hears of limits a restart would not restore.
-    await services.risk_events.publish_risk_event(
-        limits_change(account_id, limits, services.clock())
-    )
+    await services.risk_events.publish_risk_event(limits_change(account_id, limits, at, by))
     return _json({"account_id": account_id, "limits": limits_json(limits)})
 
 
@@ -272,13 +296,19 @@ async def kill_switch(request: web.Request) -> web.Response:
             await services.accounts.set_trading_state(account_id, state)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
+    at, by = services.clock(), identity.caller(request).who
+    await audit.record(
+        request,
+        AuditAction.KILL_SWITCH_CHANGED,
+        at=at,
+        account_id=account_id,
+        detail={"state": state.value, "scope": "global" if account_id is None else "account"},
+    )
     await _here(services.engine.set_kill_switch(state, account_id))
     # To the replica owning the account (every replica, for the global switch).
     await services.bus.send_account(SetTradingState(state, account_id))
     # Announced once recorded, as the limits are.
-    await services.risk_events.publish_risk_event(
-        kill_switch_change(state, account_id, services.clock())
-    )
+    await services.risk_events.publish_risk_event(kill_switch_change(state, account_id, at, by))
     # An operator's act that stops trading: on-call must find who did it and when.
     logger.warning(
         "kill switch set to %s for %s by %s", state.value,

@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 
 from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
+from oms.api.audit import AuditLog, add_audit_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, ws_ticket
 from oms.api.health import (
     READINESS_KEY,
@@ -33,6 +34,7 @@ from oms.api.openapi import get_openapi
 from oms.api.orders import add_order_routes
 from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
 from oms.api.problems import DependencyUnavailable, Problem, internal_error, problem_middleware
+from oms.api.rate_limits import RATE_LIMITER_KEY, RateLimiter, rate_limit_middleware
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.config import Settings
 from oms.engine import Engine
@@ -85,6 +87,8 @@ def build_app(
     accounts: AccountRepository | None = None,
     risk_events: RiskEventSink | None = None,
     authenticator: Authenticator | None = None,
+    rate_limiter: RateLimiter | None = None,
+    audit_log: AuditLog | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -92,7 +96,8 @@ def build_app(
     subscribes to its journal while it runs. ``partitions_assigned`` and ``consumer_lag`` come
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     ``authenticator`` resolves callers (``oms.api.identity``); without it every guarded path
-    answers 401.
+    answers 401. ``rate_limiter`` counts their requests (none: no limits); ``audit_log`` keeps
+    who changed accounts, limits and kill switches (``oms.api.audit``).
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -112,7 +117,8 @@ def build_app(
             problem_middleware,
             body_deadline(settings.http_body_timeout_s),
             _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
-            auth_middleware,  # innermost: every /api and /ws route runs with a known caller
+            auth_middleware,  # every /api and /ws route runs with a known caller
+            rate_limit_middleware,  # innermost: counts a known caller's requests (429 past)
         ],
     )
     outages = Outages()
@@ -127,6 +133,8 @@ def build_app(
     if authenticator is not None:
         app[CREDENTIALS_KEY] = authenticator
         app[AUTHENTICATOR_KEY] = authenticator
+    if rate_limiter is not None:
+        app[RATE_LIMITER_KEY] = rate_limiter
     add_access(app)
     add_health_routes(app)
     app.router.add_get("/metrics", metrics.handle, allow_head=False)
@@ -140,10 +148,11 @@ def build_app(
         or accounts is None
         or risk_events is None
         or authenticator is None
+        or audit_log is None
     ):
         raise ValueError(
             "an app with an engine needs its bus, idempotency store, cache, accounts, "
-            "risk event sink and authenticator"
+            "risk event sink, authenticator and audit log"
         )
     app[SERVICES_KEY] = ApiServices(
         settings,
@@ -164,6 +173,7 @@ def build_app(
     add_order_routes(app)
     add_account_routes(app)
     add_market_routes(app)
+    add_audit_routes(app, audit_log)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
     app.router.add_post("/api/ws-ticket", ws_ticket)
 

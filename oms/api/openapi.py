@@ -194,6 +194,17 @@ PATHS: dict[str, dict[str, Any]] = {
             body="KillSwitch",
         ),
     },
+    "/api/audit": {
+        "get": _op(
+            "Who opened accounts and changed limits, kill switches and keys, newest first",
+            {"200": _answer("A page of audit entries", ref("AuditPage"))},
+            errors=(422,),
+            parameters=[
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                _query("cursor", {"type": "string"}),
+            ],
+        ),
+    },
     "/api/market-data/prices/{symbol}": {
         "get": _op(
             "Last price, best bid and ask, time",
@@ -217,7 +228,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op(
             "WebSocket of live ticks ({type: tick, ...OrderBook})",
             _WEBSOCKET,
-            errors=(422,),
+            errors=(400, 422),  # 400: a plain GET, not a WebSocket upgrade
             parameters=[_query("symbols", {"type": "string", "examples": ["BTC-USD,ETH-USD"]})],
         ),
     },
@@ -225,7 +236,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op(
             "WebSocket of an account's order events ({type: order_event, account_id, order_id, status, event})",
             _WEBSOCKET,
-            errors=(422,),
+            errors=(400, 422),  # 400: a plain GET, not a WebSocket upgrade
             parameters=[_query("account_id", ID)],
         ),
     },

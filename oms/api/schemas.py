@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from oms.domain.accounts import IDENTIFIER
+from oms.domain.audit import AuditAction
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.limits import TradingState
 from oms.domain.reasons import REJECTION_REASONS, RejectReason
@@ -52,6 +53,8 @@ SCHEMAS: dict[str, Any] = {
         {
             # DEPENDENCY_UNAVAILABLE (503) only: redis, kafka, mongodb or engine
             "dependency": {"type": "string"},
+            # RATE_LIMITED (429) only: which limit refused the request
+            "limit": {"type": "string", "enum": ["key", "address"]},
             "type": {"type": "string", "format": "uri"},
             "title": {"type": "string"},
             "status": {"type": "integer"},
@@ -233,5 +236,24 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Ready": _obj(
         {"status": {"type": "string"}, "checks": _map({"type": "boolean"})},
+    ),
+    "AuditEntry": _obj(
+        {
+            "id": {"type": "string", "description": "sorts by time; the cursor of the next page"},
+            "action": enum_of(AuditAction),
+            "who": {"type": "string", "examples": ["key:3f9c2a7e1b0d4c55"]},
+            "role": {"type": ["string", "null"]},
+            "at": {"type": "number", "description": "seconds since 1970 (UTC)"},
+            "source": {"type": ["string", "null"], "description": "the client address"},
+            "account_id": {"type": ["string", "null"]},
+            "detail": {"type": "object", "description": "what changed"},
+            "request_id": {"type": ["string", "null"]},
+        }
+    ),
+    "AuditPage": _obj(
+        {
+            "items": {"type": "array", "items": ref("AuditEntry")},
+            "next_cursor": {"type": ["string", "null"]},
+        }
     ),
 }

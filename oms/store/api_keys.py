@@ -22,6 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.config import Settings
 from oms.domain.access import ApiKey, Role, compose_key, key_digest
+from oms.domain.audit import AuditAction, AuditEntry
+from oms.store.mongo_audit import local_operator, record_now
 
 COLLECTION = "api_keys"
 
@@ -109,6 +111,7 @@ def create_key(
     client, collection = _collection(settings)
     try:
         collection.insert_one(key_document(issued.record))
+        _audit(client, settings, AuditAction.KEY_CREATED, issued.record)
     finally:
         client.close()
     return issued
@@ -131,6 +134,22 @@ def revoke_key(settings: Settings, key_id: str, *, clock: Any = time.time) -> bo
         result = collection.update_one(
             {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": clock()}}
         )
+        revoked = bool(result.modified_count == 1)
+        if revoked:
+            raw = collection.find_one({"_id": key_id})
+            if raw is not None:
+                _audit(client, settings, AuditAction.KEY_REVOKED, key_record(raw))
     finally:
         client.close()
-    return bool(result.modified_count == 1)
+    return revoked
+
+
+def _audit(client: MongoClient[Raw], settings: Settings, action: AuditAction, key: ApiKey) -> None:
+    """Record a key's creation or revocation in ``audit``: its id, role, accounts and name,
+    never its secret or digest. Named after the operator running the process."""
+    who, host = local_operator()
+    detail = {"key_id": key.key_id, "role": key.role.value, "accounts": sorted(key.accounts),
+              "name": key.name}  # fmt: skip
+    at = key.created_at if action is AuditAction.KEY_CREATED else (key.revoked_at or time.time())
+    entry = AuditEntry(action, who=who, at=at, source=host, detail=detail)
+    record_now(client[settings.mongo_database], entry)

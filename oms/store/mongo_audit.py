@@ -9,18 +9,21 @@ by a little: entries a few milliseconds apart may list in the other order, never
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import logging
 import os
 import re
+import socket
 import time
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
 
 from oms.domain.audit import AuditAction, AuditEntry
 
-__all__ = ["AUDIT_COLLECTION", "ENTRY_ID", "MongoAuditLog"]
+__all__ = ["AUDIT_COLLECTION", "ENTRY_ID", "MongoAuditLog", "local_operator", "record_now"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,25 @@ def new_entry_id(now: float) -> str:
     return f"{int(now * 1_000_000):020d}-{os.urandom(4).hex()}"
 
 
+def local_operator() -> tuple[str, str]:
+    """Who runs this process and where, for changes made straight on MongoDB (``oms keys``):
+    ``cli:<user>@<host>`` and the host. The CLI has no key to name: whoever can reach the
+    database is the operator, so the audit names the account and machine it ran from."""
+    host = socket.gethostname()
+    try:
+        user = getpass.getuser()
+    except OSError:  # no login name in the environment or the password database (a container)
+        user = f"uid{os.getuid()}"
+    return f"cli:{user}@{host}", host
+
+
+def record_now(database: Database[Raw], entry: AuditEntry) -> AuditEntry:
+    """``MongoAuditLog.record`` for synchronous callers (``oms keys``, on its own client)."""
+    stored = dataclasses.replace(entry, entry_id=new_entry_id(entry.at or time.time()))
+    database[AUDIT_COLLECTION].insert_one(audit_document(stored))
+    return stored
+
+
 class MongoAuditLog:
     """``AuditLog`` on MongoDB (``oms.api.audit``); the CLI writes key changes through it too."""
 
@@ -45,7 +67,7 @@ class MongoAuditLog:
     async def record(self, entry: AuditEntry) -> AuditEntry:
         """Insert ``entry``; the entry as stored (with its id)."""
         stored = dataclasses.replace(entry, entry_id=new_entry_id(entry.at or time.time()))
-        await self._collection.insert_one(_document(stored))
+        await self._collection.insert_one(audit_document(stored))
         return stored
 
     async def page(self, before: str | None, limit: int) -> list[AuditEntry]:
@@ -61,7 +83,8 @@ class MongoAuditLog:
         return entries
 
 
-def _document(entry: AuditEntry) -> Raw:
+def audit_document(entry: AuditEntry) -> Raw:
+    """The stored form of an entry."""
     return {
         "_id": entry.entry_id,
         "action": entry.action.value,

@@ -27,6 +27,7 @@ from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.engine.ports import IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
+from oms.store.memory_audit import MemoryAuditLog
 from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
 from oms.stream.bus import CommandBus
 from oms.stream.command_bus import KafkaCommandBus
@@ -104,6 +105,7 @@ async def _door(
         accounts=MemoryAccountRepository(),
         risk_events=KeptRiskEvents(),
         authenticator=keys.authenticator,
+        audit_log=MemoryAuditLog(),
     )
     try:
         async with TestClient(TestServer(app), headers=keys.headers()) as client:

@@ -15,6 +15,7 @@ from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.ports import AccountRecord
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
+from oms.store.memory_audit import MemoryAuditLog
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
 from tests.unit.engine_helpers import FUNDS, make_engine, tick
@@ -31,6 +32,7 @@ class Api:
     accounts: MemoryAccountRepository
     risk_events: KeptRiskEvents
     keys: MemoryKeys  # the client sends an admin key; ``keys.headers(role, accounts)`` others
+    audit: MemoryAuditLog
 
     async def settle(self) -> None:
         """Wait until the engine has handled everything sent so far (and what it caused)."""
@@ -59,6 +61,7 @@ async def api() -> AsyncIterator[Api]:
     cache = MemoryOrderCache()
     accounts = MemoryAccountRepository()
     risk_events = KeptRiskEvents()
+    audit = MemoryAuditLog()
     for account_id in engine.risk_book.account_ids():  # the accounts make_engine opened
         await accounts.open(AccountRecord(account_id, FUNDS))
     keys = MemoryKeys(engine.settings)
@@ -80,7 +83,8 @@ async def api() -> AsyncIterator[Api]:
         accounts=accounts,
         risk_events=risk_events,
         authenticator=keys.authenticator,
+        audit_log=audit,
     )
     async with TestClient(TestServer(app), headers=keys.headers()) as client:
-        yield Api(client, engine, bus, cache, accounts, risk_events, keys)
+        yield Api(client, engine, bus, cache, accounts, risk_events, keys, audit)
     engine.stop()

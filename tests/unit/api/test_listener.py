@@ -16,6 +16,7 @@ from oms.api.listener import CappedSite, start_listener
 from oms.domain.access import Role
 from oms.store.api_keys import mint_key
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
+from oms.store.memory_audit import MemoryAuditLog
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
 from tests.malformed_orders import GOOD
@@ -56,6 +57,7 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
         accounts=MemoryAccountRepository(),
         risk_events=KeptRiskEvents(),
         authenticator=keys.authenticator,
+        audit_log=MemoryAuditLog(),
     )
     runner, site = await start_listener(app, settings)
     try:

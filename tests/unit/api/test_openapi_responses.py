@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from oms.api.openapi import openapi_document
+from oms.domain.audit import AuditAction, AuditEntry
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 from tests.unit.api.schema_check import problems
@@ -56,6 +57,10 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
 ) -> None:
     # Arrange: orders settled and resting, a book with levels on both sides
     settled, resting = await _orders(api)
+    detail = {"limits": {"max_order_notional": "5000"}}
+    for n in range(2):
+        await api.audit.record(AuditEntry(AuditAction.LIMITS_CHANGED, "key:k", 1.0 + n,
+                                          "risk", "10.0.0.1", "a1", detail, "req-1"))  # fmt: skip
     urls = {
         "/api/instruments": ["/api/instruments"],
         "/api/accounts/{account_id}": ["/api/accounts/a1", "/api/accounts/ghost"],
@@ -76,6 +81,8 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
         "/ready": ["/ready"],
         "/metrics": ["/metrics"],
         "/api/openapi.json": ["/api/openapi.json"],
+        "/api/audit": ["/api/audit", "/api/audit?limit=1", "/api/audit?limit=0",
+                       "/api/audit?cursor=%2F"],
     }  # fmt: skip
     assert set(urls) == _get_routes(), "a GET route without a URL here is left unchecked"
 

@@ -25,6 +25,7 @@ from oms.engine import Engine
 from oms.engine.aio import reply
 from oms.engine.ports import AccountRecord, Claim, IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryOrderCache
+from oms.store.memory_audit import MemoryAuditLog
 from oms.stream.bus import OrderCommand
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
@@ -141,6 +142,7 @@ async def door() -> AsyncIterator[Door]:
         accounts=DownAccounts(),
         risk_events=KeptRiskEvents(),
         authenticator=keys.authenticator,
+        audit_log=MemoryAuditLog(),
     )
     async with TestClient(TestServer(app), headers=keys.headers()) as client:
         yield Door(client, engine, claims, cache, bus)

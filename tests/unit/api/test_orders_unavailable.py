@@ -25,6 +25,7 @@ from oms.store.memory import (
     MemoryOrderCache,
     MemoryOrderRepository,
 )
+from oms.store.memory_audit import MemoryAuditLog
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
 from tests.malformed_orders import GOOD
@@ -80,6 +81,7 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
         accounts=MemoryAccountRepository(),
         risk_events=KeptRiskEvents(),
         authenticator=keys.authenticator,
+        audit_log=MemoryAuditLog(),
     )
     async with TestClient(TestServer(app), headers=keys.headers()) as test_client:
         yield test_client

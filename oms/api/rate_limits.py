@@ -1,0 +1,183 @@
+"""Rate limits per caller and per client address, shared by every replica (429 past them).
+
+Every authenticated request (a route under ``/api`` or ``/ws`` whose caller is known) counts
+against two GCRA buckets at once (``oms.domain.rate_limits``): its credential's (the API key, or
+the JWT's subject) and its client address's. The key's rate is ``OMS_RATE_LIMIT_KEY_PER_S``
+times its role's share (``ROLE_SHARE``), its burst likewise; the address's is
+``OMS_RATE_LIMIT_IP_PER_S``. Past either: 429 ``RATE_LIMITED`` naming the limit, with
+``Retry-After``. A rate of 0 switches that limit off. Probes, metrics and the OpenAPI document
+are never limited; a request refused 401 never reaches a bucket (the edge's WAF rule bounds
+floods by address in AWS).
+
+Redis down: each replica falls back to its own in-memory buckets (the same rates, the same
+algorithm) and tries Redis again after ``SHARED_RETRY_S``; so during an outage a caller spread
+over N replicas gets at most N times its rate, never an unlimited one, and reads go on being
+served. Order entry needs Redis anyway (its idempotency claim): it answers 503 while Redis is
+away, so it fails closed whatever the limiter does. One log line when the fallback starts and
+one when Redis counts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import redis.exceptions as redis_errors
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from oms.api.identity import Caller, known_caller
+from oms.api.problems import Problem
+from oms.config import Settings
+from oms.domain.access import Role
+from oms.domain.rate_limits import MICROS, Bucket, LimitScope, Rate, Verdict
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimitStore(Protocol):
+    """Where buckets are counted: Redis (shared) or this process's memory (``oms.store``)."""
+
+    async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        """Count one request against every bucket at once, or refuse it saying how long."""
+
+
+# A role's share of the per-key rate (and burst). Traders place and cancel in bursts, admins
+# script the desk's set-up; risk and viewers read, so a quarter leaves them ample room.
+ROLE_SHARE: dict[Role, float] = {
+    Role.ADMIN: 1.0,
+    Role.TRADER: 1.0,
+    Role.RISK: 0.25,
+    Role.VIEWER: 0.25,
+}
+
+# How long a check may wait on Redis before this replica counts on its own: a local Redis
+# answers in about a millisecond, and a limiter must not add the dependency timeout to a read.
+SHARED_TIMEOUT_S = 0.25
+# After Redis failed, how long the replica counts on its own before asking Redis again: one
+# failed call per second, not one per request, while it is away.
+SHARED_RETRY_S = 1.0
+
+# Redis errors that say "not reachable now" (``oms.api.outages`` lists the same family).
+_REDIS_DOWN: tuple[type[Exception], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.OutOfMemoryError,
+    redis_errors.ClusterError,
+    redis_errors.TryAgainError,
+    TimeoutError,
+)
+
+
+class RateLimited(Problem):
+    """429: past a rate limit; ``limit`` says which (``key`` or ``address``)."""
+
+    __slots__ = ("limit", "retry_after_s")
+
+    def __init__(self, limit: LimitScope, retry_after_s: int) -> None:
+        """The 429 of ``limit``, to be retried after ``retry_after_s`` seconds."""
+        detail = f"too many requests for this {limit.value}; retry after {retry_after_s} s"
+        Problem.__init__(self, 429, "RATE_LIMITED", "Too many requests", detail)
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+    def body(self) -> dict[str, object]:
+        """The problem document, with the ``limit`` that refused the request."""
+        return {**Problem.body(self), "limit": self.limit.value}
+
+    def response(self) -> web.Response:
+        """The answer, with ``Retry-After`` (whole seconds, at least 1)."""
+        response = Problem.response(self)
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
+
+class RateLimiter:
+    """Decides whether a caller's request passes: Redis first, this replica's buckets after."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        shared: RateLimitStore,
+        local: RateLimitStore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``shared``: every replica's buckets (Redis); ``local``: this one's (memory)."""
+        self._key_rate = _rate(settings.rate_limit_key_per_s, settings.rate_limit_key_burst)
+        self._address_rate = _rate(settings.rate_limit_ip_per_s, settings.rate_limit_ip_burst)
+        self._shared = shared
+        self._local = local
+        self._clock = clock
+        self._local_until = 0.0  # while the clock is below this, Redis is not asked
+        self.fallbacks = 0  # checks answered by the local buckets (for tests and metrics)
+
+    @property
+    def enabled(self) -> bool:
+        """False when both limits are switched off."""
+        return self._key_rate is not None or self._address_rate is not None
+
+    def buckets(self, who: Caller) -> list[Bucket]:
+        """The buckets a request of ``who`` counts against."""
+        buckets: list[Bucket] = []
+        if self._key_rate is not None:
+            share = ROLE_SHARE[who.role]
+            rate = Rate(self._key_rate.per_s * share, max(1, int(self._key_rate.burst * share)))
+            buckets.append(Bucket(LimitScope.KEY, who.who, rate))
+        if self._address_rate is not None and who.client:
+            buckets.append(Bucket(LimitScope.ADDRESS, who.client, self._address_rate))
+        return buckets
+
+    async def check(self, who: Caller) -> Verdict:
+        """Count a request of ``who``; the verdict (Redis's, or this replica's if it is away)."""
+        buckets = self.buckets(who)
+        if self._clock() >= self._local_until:
+            try:
+                async with asyncio.timeout(SHARED_TIMEOUT_S):
+                    verdict = await self._shared.acquire(buckets)
+            except _REDIS_DOWN as exc:
+                self._fall_back(exc)
+            else:
+                if self._local_until:
+                    self._local_until = 0.0
+                    logger.warning("rate limits: Redis counts again; buckets shared")
+                return verdict
+        self.fallbacks += 1
+        return await self._local.acquire(buckets)
+
+    def _fall_back(self, error: BaseException) -> None:
+        if not self._local_until:
+            logger.warning(
+                "rate limits: Redis unavailable (%r); each replica counts on its own until it"
+                " answers", error,
+            )  # fmt: skip
+        self._local_until = self._clock() + SHARED_RETRY_S
+
+
+def _rate(per_s: float, burst: int) -> Rate | None:
+    return None if per_s <= 0 else Rate(per_s, max(1, burst))
+
+
+def retry_after_s(verdict: Verdict) -> int:
+    """``Retry-After`` of a refusal: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(verdict.retry_after_us / MICROS))
+
+
+RATE_LIMITER_KEY = web.AppKey("rate_limiter", RateLimiter)
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """429 a request of a known caller past its limits; mounted inside the auth middleware."""
+    who = known_caller(request)
+    limiter = request.app.get(RATE_LIMITER_KEY)
+    if who is not None and limiter is not None and limiter.enabled:
+        verdict = await limiter.check(who)
+        if not verdict.allowed:
+            assert verdict.refused_by is not None
+            raise RateLimited(verdict.refused_by, retry_after_s(verdict))
+    return await handler(request)
