@@ -12,9 +12,10 @@ floods by address in AWS).
 Redis down: each replica falls back to its own in-memory buckets (the same rates, the same
 algorithm) and tries Redis again after ``SHARED_RETRY_S``; so during an outage a caller spread
 over N replicas gets at most N times its rate, never an unlimited one, and reads go on being
-served. Order entry needs Redis anyway (its idempotency claim): it answers 503 while Redis is
-away, so it fails closed whatever the limiter does. One log line when the fallback starts and
-one when Redis counts again.
+served. An order with an ``Idempotency-Key`` or a ``client_order_id`` needs Redis for its claim:
+it answers 503 while Redis is away (fails closed); one without either (a retry would be a new
+order anyway) is held by the replica's bucket like any request. One log line when the fallback
+starts and one when Redis counts again.
 """
 
 from __future__ import annotations
