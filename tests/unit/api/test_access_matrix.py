@@ -115,6 +115,7 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/audit"): _case("GET", "/api/audit", 200),
     ("POST", "/api/ws-ticket"): _case("POST", "/api/ws-ticket", 200),
+    ("GET", "/api/me"): _case("GET", "/api/me", 200),
 }
 
 

@@ -13,7 +13,7 @@ from oms.api.credentials import Authenticator
 from oms.api.identity import Caller
 from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
-from oms.domain.access import ApiKey, Role
+from oms.domain.access import ApiKey, Role, split_key
 from oms.store.api_keys import mint_key
 from oms.store.memory import MemoryKeyDirectory, MemoryTicketStore
 from tests.unit.api.conftest import Api
@@ -196,3 +196,24 @@ async def test_key_lookup_when_mongodb_hangs_then_503_within_the_dependency_boun
     # Assert
     assert refused.value.dependency == "mongodb"
     assert time.monotonic() - started < 1.0
+
+
+async def test_me_when_asked_then_names_the_callers_role_and_accounts_never_the_secret(
+    api: Api,
+) -> None:
+    # Arrange
+    token = api.keys.token(Role.TRADER, ("a1", "a2"))
+
+    # Act
+    response = await api.client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    body = await response.json()
+
+    # Assert
+    assert response.status == 200
+    assert body["role"] == "trader"
+    assert body["accounts"] == ["a1", "a2"]
+    assert body["subject"] is None
+    assert token.startswith(f"oms_{body['key_id']}_")
+    parts = split_key(token)
+    assert parts is not None
+    assert parts[1] not in await response.text()
