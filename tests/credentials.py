@@ -8,6 +8,11 @@ token and sends it as ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import aiohttp
+from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
+from yarl import URL
 
 from oms.api.credentials import Authenticator
 from oms.config import Settings
@@ -40,6 +45,36 @@ class MemoryKeys:
         return bearer(self.token(role, accounts))
 
 
-def admin_headers(settings: Settings) -> dict[str, str]:
-    """``Authorization`` for a new admin key stored in the settings' MongoDB database."""
-    return bearer(create_key(settings, Role.ADMIN, name="tests").key)
+# Where each real ``oms serve`` a test started answers, and an admin token of its database:
+# ``authenticated_session`` sends it to that address (``start_replica`` and the fault harness
+# fill it in). A request that sets its own Authorization keeps it.
+_TOKENS: dict[str, str] = {}
+
+
+def _origin(url: URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port}"
+
+
+def register_server(base: str, token: str) -> None:
+    """Send ``token`` to the server at ``base`` (``http://127.0.0.1:<port>``) from now on."""
+    _TOKENS[_origin(URL(base))] = token
+
+
+async def _authorize(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+    if "Authorization" not in request.headers:
+        token = _TOKENS.get(_origin(request.url))
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+    return await handler(request)
+
+
+def authenticated_session(**kwargs: Any) -> aiohttp.ClientSession:
+    """An HTTP client that presents each registered server's admin token to it."""
+    return aiohttp.ClientSession(middlewares=(_authorize,), **kwargs)
+
+
+def admin_for(base: str, settings: Settings) -> str:
+    """Make an admin key in ``settings``' database and send it to the server at ``base``."""
+    token = create_key(settings, Role.ADMIN, name="tests").key
+    register_server(base, token)
+    return token

@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
-from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, ws_ticket
+from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -176,6 +176,7 @@ def build_app(
     add_audit_routes(app, audit_log)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
     app.router.add_post("/api/ws-ticket", ws_ticket)
+    app.router.add_get("/api/me", whoami, allow_head=False)
 
     async def start_feeds(_app: web.Application) -> None:
         await order_feed.start()

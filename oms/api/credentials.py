@@ -151,6 +151,18 @@ class Authenticator:
 AUTHENTICATOR_KEY = web.AppKey("authenticator", Authenticator)
 
 
+async def whoami(request: web.Request) -> web.Response:
+    """``GET /api/me``: the caller's role, accounts and key id or JWT subject (never a secret)."""
+    who = caller(request)
+    body = {
+        "role": who.role.value,
+        "accounts": sorted(who.accounts),
+        "key_id": who.key_id,
+        "subject": who.subject,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
 async def ws_ticket(request: web.Request) -> web.Response:
     """``POST /api/ws-ticket``: ``{"ticket", "expires_in_s"}`` for ``/ws/*?ticket=``."""
     authenticator = request.app[AUTHENTICATOR_KEY]

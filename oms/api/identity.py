@@ -104,6 +104,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "/api/risk/kill-switch"): Action.HALT_ACCOUNT,
     ("GET", "/api/audit"): Action.READ_AUDIT,
     ("POST", "/api/ws-ticket"): Action.OPEN_STREAM,
+    ("GET", "/api/me"): Action.READ_SELF,
 }
 
 OPEN_PATHS = frozenset({"/api/openapi.json"})

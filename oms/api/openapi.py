@@ -240,6 +240,27 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[_query("account_id", ID)],
         ),
     },
+    "/api/me": {
+        "get": _op(
+            "Who the credential says the caller is: role, accounts, key id or JWT subject",
+            {
+                "200": _answer(
+                    "The caller",
+                    {
+                        "type": "object",
+                        "required": ["role", "accounts", "key_id", "subject"],
+                        "properties": {
+                            "role": {"enum": ["admin", "risk", "trader", "viewer"]},
+                            "accounts": {"type": "array", "items": {"type": "string"}},
+                            "key_id": {"type": ["string", "null"]},
+                            "subject": {"type": ["string", "null"]},
+                        },
+                        "additionalProperties": False,
+                    },
+                )
+            },
+        ),
+    },
     "/api/ws-ticket": {
         "post": _op(
             "A single-use ticket for a browser's WebSocket: open /ws/...?ticket=<ticket> within"

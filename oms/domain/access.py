@@ -45,6 +45,7 @@ class Action(StrEnum):
     MANAGE_KEYS = "manage_keys"
     READ_AUDIT = "read_audit"
     OPEN_STREAM = "open_stream"  # a WebSocket ticket (the socket itself checks its action)
+    READ_SELF = "read_self"  # who the caller is: its role and accounts (a UI adapts to them)
 
 
 class Reach(StrEnum):
@@ -55,6 +56,7 @@ class Reach(StrEnum):
 
 
 _VIEWER = {
+    Action.READ_SELF: Reach.ANY,
     Action.READ_MARKET: Reach.ANY,
     Action.OPEN_STREAM: Reach.ANY,
     Action.READ_ACCOUNT: Reach.OWN,
