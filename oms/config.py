@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Mapping
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BeforeValidator, ValidationError, field_validator
@@ -41,6 +42,8 @@ def _split_commas(value: object) -> object:
 
 # A tuple of text from an environment variable: comma-separated, blanks around items dropped.
 CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_split_commas)]
+# Networks (CIDRs, or single addresses), comma-separated; one that does not parse stops oms.
+Networks = Annotated[tuple[IPv4Network | IPv6Network, ...], BeforeValidator(_split_commas)]
 
 
 class Settings(BaseSettings):
@@ -99,6 +102,10 @@ class Settings(BaseSettings):
     rate_limit_key_burst: int = 2000
     rate_limit_ip_per_s: float = 2000.0
     rate_limit_ip_burst: int = 4000
+    # Proxies whose X-Forwarded-For is believed (the ALB's subnets in AWS): a request from one
+    # of them is from the right-most forwarded address that is not a proxy (oms.api.
+    # client_address), for the rate limits per address and the audit. Empty: the peer address.
+    trusted_proxies: Networks = ()
     # Engine
     symbols: CommaSeparated = DEFAULT_SYMBOLS
     max_live_order_actors: int = 100_000

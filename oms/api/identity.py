@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from oms import correlation
+from oms.api.client_address import client_address
 from oms.api.problems import FieldError, Problem, invalid_query
 from oms.domain.access import Action, Reach, Role, may, reach
 from oms.domain.accounts import IDENTIFIER
@@ -142,7 +143,7 @@ async def _resolve(request: web.Request) -> Caller:
     credentials = request.app.get(CREDENTIALS_KEY)
     if credentials is None:  # an app built without identity serves no guarded route
         raise unauthenticated(AccessRefusal.INVALID_CREDENTIAL, "no credential is accepted here")
-    client = request.remote
+    client = client_address(request)  # behind a trusted proxy, the address it saw
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
