@@ -57,6 +57,7 @@ def test_config_map_when_the_app_reads_it_then_every_value_parses(env: Synth) ->
     assert settings.http_host == "0.0.0.0"
     assert settings.http_port == 8080
     assert settings.topic_replication_factor == REPLICATION_FACTOR
+    assert [str(n) for n in settings.trusted_proxies] == [env.profile.network.vpc_cidr]
 
 
 def test_credentials_when_synthesized_then_come_from_the_stores_secrets(env: Synth) -> None:

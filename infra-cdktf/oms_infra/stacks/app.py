@@ -142,6 +142,9 @@ def app_settings(profile: Profile, kafka: KafkaEndpoint) -> dict[str, str]:
         "OMS_TOPIC_REPLICATION_FACTOR": str(REPLICATION_FACTOR),
         "OMS_MONGO_DATABASE": MONGO_DATABASE,
         "OMS_LOG_LEVEL": "INFO",
+        # Only the ALB (in the VPC's public subnets) reaches the pods' port (NetworkPolicy):
+        # its X-Forwarded-For names the client for the rate limits per address and the audit.
+        "OMS_TRUSTED_PROXIES": profile.network.vpc_cidr,
         # written out so that the grace period (deployment.TERMINATION_GRACE_S) is built on it
         "OMS_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
     }
