@@ -202,6 +202,13 @@ class Service:
                 self._on_stop("simulated feed", publisher.stop)
 
             authenticator = self._authenticator(accounts_db, redis)
+            # Shared by the replicas through Redis, this replica's own while it is away; the
+            # buckets of a deployment are apart from another's on the same Redis.
+            limiter = RateLimiter(
+                settings,
+                RedisRateLimits(redis, deployment=settings.topic_suffix),
+                MemoryRateLimits(),
+            )
             app = build_app(
                 settings,
                 engine,
@@ -210,17 +217,13 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_pipeline(repository, ingestion, sink, self.skips, self._refused),
+                pipeline=_with_limits(
+                    _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                ),
                 accounts=accounts,
                 risk_events=sink,
                 authenticator=authenticator,
-                # Shared by the replicas through Redis, this replica's own while it is away;
-                # the buckets of a deployment are apart from another's on the same Redis.
-                rate_limiter=RateLimiter(
-                    settings,
-                    RedisRateLimits(redis, deployment=settings.topic_suffix),
-                    MemoryRateLimits(),
-                ),
+                rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
             )
             runner, self.site = await start_listener(app, settings)
@@ -449,6 +452,21 @@ def _pipeline(
         }
 
     return figures
+
+
+def _with_limits(
+    figures: Callable[[], dict[str, float | Durations | Labelled]], limiter: RateLimiter
+) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    """``figures`` and the rate limiter's: requests refused by limit, checks counted locally."""
+
+    def with_limits() -> dict[str, float | Durations | Labelled]:
+        return {
+            **figures(),
+            "rate_limited_total": Labelled("limit", dict(limiter.refused)),
+            "rate_limit_local_checks_total": limiter.fallbacks,
+        }
+
+    return with_limits
 
 
 def _account_of(repository: MongoOrderRepository) -> Callable[[str], str | None]:

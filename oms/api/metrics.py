@@ -68,6 +68,10 @@ PIPELINE_HELP: dict[str, str] = {
     "events_published_total": "Order and risk event records acknowledged by Kafka",
     "events_failed_total": "Order and risk event records Kafka did not take",
     "http_connections_refused_total": "Connections answered 503 because the listener was full",
+    "rate_limited_total": "Requests answered 429, by the limit that refused them (key, address)",
+    "rate_limit_local_checks_total": (
+        "Rate-limit checks this replica counted on its own because Redis did not answer"
+    ),
     "recovery_skipped_records": (
         "Distinct stored accounts and orders start-up or recovery left out (a reserved or"
         " malformed id, an unreadable document, an opening the engine refused): see the log"

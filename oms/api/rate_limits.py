@@ -115,7 +115,8 @@ class RateLimiter:
         self._local = local
         self._clock = clock
         self._local_until = 0.0  # while the clock is below this, Redis is not asked
-        self.fallbacks = 0  # checks answered by the local buckets (for tests and metrics)
+        self.fallbacks = 0  # checks answered by the local buckets (for /metrics)
+        self.refused: dict[str, int] = {}  # requests refused, by the limit that refused them
 
     @property
     def enabled(self) -> bool:
@@ -135,7 +136,13 @@ class RateLimiter:
 
     async def check(self, who: Caller) -> Verdict:
         """Count a request of ``who``; the verdict (Redis's, or this replica's if it is away)."""
-        buckets = self.buckets(who)
+        verdict = await self._check(self.buckets(who))
+        if verdict.refused_by is not None:
+            scope = verdict.refused_by.value
+            self.refused[scope] = self.refused.get(scope, 0) + 1
+        return verdict
+
+    async def _check(self, buckets: list[Bucket]) -> Verdict:
         if self._clock() >= self._local_until:
             try:
                 async with asyncio.timeout(SHARED_TIMEOUT_S):

@@ -132,6 +132,7 @@ async def test_requests_when_redis_is_down_then_bounded_by_the_replica_and_order
                   "type": "MARKET", "quantity": "0.01"},
         )  # fmt: skip
         order_body = await order.json(content_type=None)
+        metrics = await (await http.get(f"{replica.base}/metrics")).text()
 
     # Assert: the replica's own bucket held the key to its burst and rate (the one request
     # before the outage counted in Redis, not here); a keyed order answered 503 naming Redis
@@ -144,3 +145,6 @@ async def test_requests_when_redis_is_down_then_bounded_by_the_replica_and_order
     assert order.status == 503
     assert (order_body["code"], order_body["dependency"]) == ("DEPENDENCY_UNAVAILABLE", "redis")
     assert log.read_text().count("rate limits: Redis unavailable") == 1
+    figures = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line[:1] != "#")
+    assert float(figures['oms_rate_limited_total{limit="key"}']) == statuses.count(429)
+    assert float(figures["oms_rate_limit_local_checks_total"]) >= 3 * BURST

@@ -77,6 +77,7 @@ async def test_get_when_a_key_bursts_past_its_limit_then_429_with_retry_after_an
         statuses = await _statuses(client, headers, 4)
         refused = await client.get("/api/instruments", headers=headers)
         body = await refused.json(content_type=None)
+        counted = client.app[RATE_LIMITER_KEY].refused  # type: ignore[index]
     finally:
         await client.close()
 
@@ -87,6 +88,7 @@ async def test_get_when_a_key_bursts_past_its_limit_then_429_with_retry_after_an
     assert refused.headers["Retry-After"] == "1"
     assert body["code"] == "RATE_LIMITED"
     assert body["limit"] == "key"
+    assert counted == {"key": 1}
 
 
 async def test_get_when_a_viewer_bursts_then_its_role_gets_a_quarter_of_the_burst(
