@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import redis.exceptions as redis_errors
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from oms.api.identity import Caller, known_caller
+from oms.api.outages import Dependency, failed_dependency
 from oms.api.problems import Problem
 from oms.config import Settings
 from oms.domain.access import Role
@@ -62,17 +62,6 @@ SHARED_TIMEOUT_S = 0.25
 # After Redis failed, how long the replica counts on its own before asking Redis again: one
 # failed call per second, not one per request, while it is away.
 SHARED_RETRY_S = 1.0
-
-# Redis errors that say "not reachable now" (``oms.api.outages`` lists the same family).
-_REDIS_DOWN: tuple[type[Exception], ...] = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.ReadOnlyError,
-    redis_errors.OutOfMemoryError,
-    redis_errors.ClusterError,
-    redis_errors.TryAgainError,
-    TimeoutError,
-)
 
 
 class RateLimited(Problem):
@@ -109,7 +98,13 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``shared``: every replica's buckets (Redis); ``local``: this one's (memory)."""
-        self._key_rate = _rate(settings.rate_limit_key_per_s, settings.rate_limit_key_burst)
+        key_rate = _rate(settings.rate_limit_key_per_s, settings.rate_limit_key_burst)
+        self._key_rates: dict[Role, Rate] | None = None
+        if key_rate is not None:
+            self._key_rates = {
+                role: Rate(key_rate.per_s * share, max(1, int(key_rate.burst * share)))
+                for role, share in ROLE_SHARE.items()
+            }
         self._address_rate = _rate(settings.rate_limit_ip_per_s, settings.rate_limit_ip_burst)
         self._shared = shared
         self._local = local
@@ -121,15 +116,13 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         """False when both limits are switched off."""
-        return self._key_rate is not None or self._address_rate is not None
+        return self._key_rates is not None or self._address_rate is not None
 
     def buckets(self, who: Caller) -> list[Bucket]:
         """The buckets a request of ``who`` counts against."""
         buckets: list[Bucket] = []
-        if self._key_rate is not None:
-            share = ROLE_SHARE[who.role]
-            rate = Rate(self._key_rate.per_s * share, max(1, int(self._key_rate.burst * share)))
-            buckets.append(Bucket(LimitScope.KEY, who.who, rate))
+        if self._key_rates is not None:
+            buckets.append(Bucket(LimitScope.KEY, who.who, self._key_rates[who.role]))
         if self._address_rate is not None and who.client:
             buckets.append(Bucket(LimitScope.ADDRESS, who.client, self._address_rate))
         return buckets
@@ -147,7 +140,11 @@ class RateLimiter:
             try:
                 async with asyncio.timeout(SHARED_TIMEOUT_S):
                     verdict = await self._shared.acquire(buckets)
-            except _REDIS_DOWN as exc:
+            except Exception as exc:
+                # Redis unreachable or too slow: count here. Anything else (a script's bug) is
+                # a 500, as everywhere else.
+                if not isinstance(exc, TimeoutError) and failed_dependency(exc) != Dependency.REDIS:
+                    raise
                 self._fall_back(exc)
             else:
                 if self._local_until:
