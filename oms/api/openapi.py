@@ -13,6 +13,7 @@ from aiohttp import web
 
 from oms import __version__
 from oms.api.schemas import ID, SCHEMAS, enum_of, ref
+from oms.domain.audit import ENTRY_ID
 from oms.domain.enums import OrderStatus
 
 
@@ -201,7 +202,7 @@ PATHS: dict[str, dict[str, Any]] = {
             errors=(422,),
             parameters=[
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-                _query("cursor", {"type": "string"}),
+                _query("cursor", {"type": "string", "pattern": f"^{ENTRY_ID.pattern}$"}),
             ],
         ),
     },

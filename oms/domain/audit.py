@@ -9,9 +9,14 @@ what changed (balances, limits, a state, a key's id, role and accounts).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+# An entry's id: its time in microseconds (20 digits) and 8 random hex digits, so ids sort by
+# time; the cursor of ``GET /api/audit`` is one.
+ENTRY_ID = re.compile(r"[0-9]{20}-[0-9a-f]{8}")
 
 
 class AuditAction(StrEnum):

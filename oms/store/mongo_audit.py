@@ -12,7 +12,6 @@ import dataclasses
 import getpass
 import logging
 import os
-import re
 import socket
 import time
 from typing import Any
@@ -23,12 +22,11 @@ from pymongo.database import Database
 
 from oms.domain.audit import AuditAction, AuditEntry
 
-__all__ = ["AUDIT_COLLECTION", "ENTRY_ID", "MongoAuditLog", "local_operator", "record_now"]
+__all__ = ["AUDIT_COLLECTION", "MongoAuditLog", "local_operator", "record_now"]
 
 logger = logging.getLogger(__name__)
 
 AUDIT_COLLECTION = "audit"
-ENTRY_ID = re.compile(r"[0-9]{20}-[0-9a-f]{8}")  # what a cursor must look like
 
 Raw = dict[str, Any]
 

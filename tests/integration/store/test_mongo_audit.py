@@ -9,8 +9,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.config import Settings
-from oms.domain.audit import AuditAction, AuditEntry
-from oms.store.mongo_audit import ENTRY_ID, MongoAuditLog
+from oms.domain.audit import ENTRY_ID, AuditAction, AuditEntry
+from oms.store.mongo_audit import MongoAuditLog
 
 
 @pytest.fixture
