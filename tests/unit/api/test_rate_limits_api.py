@@ -15,6 +15,7 @@ from oms.api.identity import CREDENTIALS_KEY, Caller, auth_middleware
 from oms.api.problems import problem_middleware
 from oms.api.rate_limits import (
     RATE_LIMITER_KEY,
+    ROLE_SHARE,
     SHARED_RETRY_S,
     RateLimiter,
     rate_limit_middleware,
@@ -204,3 +205,9 @@ async def test_check_when_redis_answers_again_then_the_shared_buckets_count_agai
     assert still_local.allowed
     assert shared_again.allowed
     assert limiter.fallbacks == 2
+
+
+def test_role_share_when_roles_are_listed_then_every_role_has_a_share() -> None:
+    # Assert: a role without a share would answer 500 on its first request
+    assert set(ROLE_SHARE) == set(Role)
+    assert all(0 < share <= 1 for share in ROLE_SHARE.values())
