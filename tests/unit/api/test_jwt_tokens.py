@@ -201,9 +201,10 @@ def test_settings_when_a_symmetric_or_no_algorithm_then_refused_at_start(algorit
     assert "OMS_JWT_ALGORITHMS" in str(refused.value)
 
 
-def test_verifier_when_issuer_or_audience_missing_then_refuses_to_start() -> None:
-    with pytest.raises(ValueError, match="ISSUER"):
-        JwtVerifier(Settings(jwt_public_key=PUBLIC_PEM))
+def test_settings_when_a_jwt_key_lacks_issuer_or_audience_then_refused_at_start() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"OMS_JWT_PUBLIC_KEY": PUBLIC_PEM, "OMS_JWT_ISSUER": ISSUER})
+    assert "OMS_JWT_AUDIENCE" in str(refused.value)
 
 
 async def test_verify_when_many_arrive_before_the_first_fetch_then_one_fetch_serves_them(
