@@ -51,7 +51,7 @@ from types import MappingProxyType
 from typing import NamedTuple, TypeAlias
 
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
-from oms.domain.enums import OrderStatus, OrderType
+from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
 from oms.domain.events import (
     CancelReason,
@@ -349,6 +349,7 @@ _ACCEPTED = OrderStatus.ACCEPTED
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _LIMIT = OrderType.LIMIT
+_TERMINAL = TERMINAL_STATUSES  # a set lookup: ``is_terminal`` is a property call more
 _REQUESTED = CancelReason.REQUESTED
 _REMAINDER = CancelReason.REMAINDER
 _UNPLACED = Phase.UNPLACED
@@ -853,7 +854,7 @@ class OrderProcess:
         event: OrderEvent | None = None
         if status is _FILLED:
             event = new_order_settled(order_id, order.version + 1, f"settle:{order_id}", now)
-        elif not status.is_terminal:
+        elif status not in _TERMINAL:
             reason = self.close_reason or _REQUESTED
             # Carries the cancel's own id when one was asked for, so that a replay of that
             # CancelOrder after the actor is gone is still recognised from the history.
