@@ -251,7 +251,7 @@ def next_phase(phase: Phase, step: Step) -> Phase:
 
 # -- effects: what the process asks the outside world to do -----------------------------------
 # Messages, so written as every message is (``oms.domain.messages``): ``NamedTuple``s, made
-# ``distinct`` so that two effects with equal fields (the empty ones above all) never compare
+# ``distinct`` so that two effects with equal fields (the empty ones especially) never compare
 # equal. The two made for every order (``AskRisk``, ``SettleWithRisk``) are built straight from
 # a tuple; those without data (or with only a flag) are built once, below, and tested by identity.
 
