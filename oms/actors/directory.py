@@ -51,6 +51,7 @@ from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError, StoreClosed, StoreUnavailable, UnknownOrder
+from oms.domain.messages import distinct
 from oms.domain.transitions import InvalidTransition, Trigger
 from oms.retrying import backoff_s
 
@@ -61,12 +62,12 @@ LOAD_RETRY_FIRST_S = 0.05
 LOAD_RETRY_MAX_S = 2.0
 
 
-class DirectoryStats:
+@distinct
+class DirectoryStats(NamedTuple):
     """Ask for the directory's counts."""
 
-    __slots__ = ()
 
-
+@distinct
 class Loaded(NamedTuple):
     """The store's answer to a load (told back from the store's thread)."""
 

@@ -1,11 +1,23 @@
-"""The explicit message protocol between the engine's actors.
+"""The explicit message protocol between the engine's actors, and the one message style.
 
-``NamedTuple``s, as pykka's own messages are: immutable (pykka hands the same object across
-threads without copying it) and, unlike a frozen dataclass, cheap to build. That matters here:
-every order makes about eight of them, and a frozen dataclass pays an ``object.__setattr__`` per
-field (about 0.3 us each on this machine) where a tuple is one allocation. The actors dispatch on
-the exact type, so two messages with equal fields never stand in for one another.
-Replies between actors are messages told back to ``reply_to``, never a blocking ``get()``.
+The rule, for all of oms: **every message an actor receives, and every effect the order process
+emits, is a ``NamedTuple`` made ``distinct``** (``oms.domain.messages``). These here; the risk
+supervisor's queries (``oms.actors.supervisor``), the venue's and the directory's own
+(``oms.actors.venue``, ``oms.actors.directory``); the order process's effects
+(``oms.domain.order_process``). Why a ``NamedTuple``: immutable (pykka hands the same object
+across threads without copying it) and, unlike a frozen dataclass, cheap to build. That matters
+here: every order makes about eight of them, and a frozen dataclass pays an
+``object.__setattr__`` per field (about 0.3 us each on this machine) where a tuple is one
+allocation. Why ``distinct``: a plain ``NamedTuple`` equals any tuple with the same fields, so
+``Resume() == QueryOrder()``; distinct ones are equal only to their own type. The actors dispatch
+on the exact type (``handlers``, keyed by class) and test singletons by identity, never by
+equality, so two messages with equal fields never stand in for one another either way.
+
+Domain commands and events (``oms.domain.commands``, ``oms.domain.events``) are not messages of
+this kind but records: stored, serialized, replayed. They stay frozen slotted dataclasses, and an
+actor that receives one (a routed ``PlaceOrder``, the supervisor's ``OpenAccount``) receives the
+record itself. Replies between actors are messages told back to ``reply_to``, never a blocking
+``get()``.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from pykka import ActorRef
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchFuture
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.messages import distinct
 from oms.domain.orders import Order
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
@@ -28,6 +41,7 @@ OrderCommand = PlaceOrder | CancelOrder | ApplyFill
 # -- to the directory -------------------------------------------------------------------------
 
 
+@distinct
 class Route(NamedTuple):
     """Deliver a command to its order's actor; ``reply`` (if any) gets the actor's answer."""
 
@@ -35,33 +49,39 @@ class Route(NamedTuple):
     reply: DispatchFuture[Any] | None = None
 
 
+@distinct
 class RouteMany(NamedTuple):
     """Deliver many commands in one hop (the stream layer's and the benchmark's batches)."""
 
     commands: tuple[OrderCommand, ...]
 
 
+@distinct
 class RouteVenueFills(NamedTuple):
     """Executions the venue made on resting orders, per order (from a market tick)."""
 
     fills: tuple[tuple[str, tuple[ApplyFill, ...]], ...]
 
 
+@distinct
 class ForgetOrders(NamedTuple):
     """Stop every live order actor and forget it (their states are durable): the replica's
     share of the accounts changed, and what it owns now is rebuilt from the store."""
 
 
+@distinct
 class ResumeOrders(NamedTuple):
     """After a restart: spawn the actors of these stored open orders and let each go on."""
 
     orders: tuple[StoredOrder, ...]
 
 
+@distinct
 class Resume(NamedTuple):
     """To a rehydrated order actor after a restart: carry on from the stored state."""
 
 
+@distinct
 class GetOrder(NamedTuple):
     """Ask for an order's current state; ``reply`` gets it (None if unknown)."""
 
@@ -69,6 +89,7 @@ class GetOrder(NamedTuple):
     reply: DispatchFuture[Order | None]
 
 
+@distinct
 class Idle(NamedTuple):
     """From an order actor: nothing in flight, resting at the venue; may be passivated.
 
@@ -80,6 +101,7 @@ class Idle(NamedTuple):
     handled: int
 
 
+@distinct
 class Finished(NamedTuple):
     """From an order actor: the order is terminal and the actor has stopped."""
 
@@ -89,16 +111,19 @@ class Finished(NamedTuple):
 # -- to an order actor ------------------------------------------------------------------------
 
 
+@distinct
 class VenueFills(NamedTuple):
     """Executions from the simulated venue (clipped to what is left; never refused loudly)."""
 
     fills: tuple[ApplyFill, ...]
 
 
+@distinct
 class QueryOrder(NamedTuple):
     """Answer with the order's current state."""
 
 
+@distinct
 class RiskAnswer(NamedTuple):
     """The supervisor's decision on a new order (``error``: the book refused to decide)."""
 
@@ -106,6 +131,7 @@ class RiskAnswer(NamedTuple):
     error: str | None = None
 
 
+@distinct
 class Settled(NamedTuple):
     """The supervisor booked the fills (and released the reservation when asked)."""
 
@@ -113,6 +139,7 @@ class Settled(NamedTuple):
     released: Decimal | None
 
 
+@distinct
 class Matched(NamedTuple):
     """The venue's answer to an arriving order."""
 
@@ -120,6 +147,7 @@ class Matched(NamedTuple):
     at: float
 
 
+@distinct
 class VenueCancelled(NamedTuple):
     """The venue's answer to a cancel: what it removed, or None if it no longer held the order."""
 
@@ -130,6 +158,7 @@ class VenueCancelled(NamedTuple):
 # -- to the risk supervisor -------------------------------------------------------------------
 
 
+@distinct
 class Accept(NamedTuple):
     """Check and, if it passes, reserve for a new order; answer ``RiskAnswer`` to ``reply_to``."""
 
@@ -138,6 +167,7 @@ class Accept(NamedTuple):
     reply_to: ActorRef[Any]
 
 
+@distinct
 class Settle(NamedTuple):
     """Book these fills; then, if ``release``, release what is left of the reservation."""
 
@@ -150,6 +180,7 @@ class Settle(NamedTuple):
 # -- to the simulated venue -------------------------------------------------------------------
 
 
+@distinct
 class Submit(NamedTuple):
     """An accepted order arrives at the venue; answer ``Matched`` to ``reply_to``."""
 
@@ -157,6 +188,7 @@ class Submit(NamedTuple):
     reply_to: ActorRef[Any]
 
 
+@distinct
 class CancelAtVenue(NamedTuple):
     """Take the order out of the venue; answer ``VenueCancelled`` to ``reply_to`` if given."""
 
@@ -164,6 +196,7 @@ class CancelAtVenue(NamedTuple):
     reply_to: ActorRef[Any] | None
 
 
+@distinct
 class MarketTick(NamedTuple):
     """A market-data tick: update the book, fill the resting orders it crosses."""
 

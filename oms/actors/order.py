@@ -88,7 +88,7 @@ class OrderContext:
         "instruments",
         "journal",
         "process",
-        "record",
+        "record_all",
         "risk",
         "venue",
     )
@@ -101,7 +101,8 @@ class OrderContext:
         clock: Callable[[], float],
     ) -> None:
         self.journal = journal
-        self.record = journal.record  # bound once: every event of every order goes through it
+        # Bound once: every message's events go through it (one call, not one per event).
+        self.record_all = journal.record_all
         self.instruments = instruments
         self.clock = clock
         # The order processes' shared context and outbox: one dispatcher thread runs them all.
@@ -344,10 +345,8 @@ class OrderActor(DispatchedActor):
             if order is None:  # refused before anything was decided
                 return
             if events:
-                record = ctx.record
-                # Each with the order as it stands now: the journal keeps one order per id.
-                for event in events:
-                    record(order, event)
+                # With the order as it stands now: the journal keeps one order per id.
+                ctx.record_all(order, events)
             for effect in effects:
                 if effect is SUBMIT_TO_VENUE:
                     assert ctx.venue is not None, "only an engine with a venue submits to it"

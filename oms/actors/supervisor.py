@@ -8,9 +8,8 @@ engine asks it the rest (accounts, limits, kill switch, dry runs, snapshots) and
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pykka import ActorDeadError, ActorRef
 
@@ -19,6 +18,7 @@ from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import OpenAccount, PlaceOrder, SetLimits, SetTradingState
 from oms.domain.errors import DomainError
 from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.messages import distinct
 from oms.domain.reasons import Denial
 from oms.risk import AccountSnapshot, RiskBook
 
@@ -26,16 +26,19 @@ logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
 _new = tuple.__new__
 
+# The engine's queries and notices to the supervisor: messages, so NamedTuples made distinct
+# (the one style: ``oms.actors.messages``).
 
-@dataclass(frozen=True, slots=True)
-class GetLimits:
+
+@distinct
+class GetLimits(NamedTuple):
     """An account's limits."""
 
     account_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class MarkPrice:
+@distinct
+class MarkPrice(NamedTuple):
     """The last price of a symbol (collar reference, MARKET notional, PnL mark)."""
 
     symbol: str
@@ -43,23 +46,23 @@ class MarkPrice:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class Validate:
+@distinct
+class Validate(NamedTuple):
     """Run every check on an order without changing anything (a dry run)."""
 
     order: PlaceOrder
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class GetSnapshot:
+@distinct
+class GetSnapshot(NamedTuple):
     """An account's balances, positions, PnL, trading state and limits."""
 
     account_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class GetTotals:
+@distinct
+class GetTotals(NamedTuple):
     """Per asset, the sum over every account (incl. VENUE and FEES) of available + reserved."""
 
 

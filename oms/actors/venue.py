@@ -10,7 +10,7 @@ the pure classes.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pykka import ActorRef
 
@@ -25,6 +25,7 @@ from oms.actors.messages import (
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
 from oms.domain.errors import UnknownInstrument
+from oms.domain.messages import distinct
 from oms.marketdata import MarketData, OrderBook, Tick
 from oms.venue import Matcher, MatchResult, Outcome, VenueError
 
@@ -33,20 +34,17 @@ logger = logging.getLogger(__name__)
 _new = tuple.__new__
 
 
-class GetBook:
+@distinct
+class GetBook(NamedTuple):
     """Ask for a symbol's current book snapshot (a ``Tick``), ``depth`` levels a side."""
 
-    __slots__ = ("depth", "symbol")
-
-    def __init__(self, symbol: str, depth: int | None = None) -> None:
-        self.symbol = symbol
-        self.depth = depth
+    symbol: str
+    depth: int | None = None
 
 
-class CountResting:
+@distinct
+class CountResting(NamedTuple):
     """Ask how many orders rest in the venue."""
-
-    __slots__ = ()
 
 
 class SimulatedVenue(DispatchedActor):

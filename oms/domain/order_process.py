@@ -45,14 +45,13 @@ here, a global a tenth of that).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple, TypeAlias
 
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
-from oms.domain.enums import OrderStatus, OrderType
+from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
 from oms.domain.events import (
     CancelReason,
@@ -65,6 +64,7 @@ from oms.domain.events import (
     new_order_settled,
 )
 from oms.domain.instruments import Instrument
+from oms.domain.messages import distinct
 from oms.domain.orders import Order, apply
 from oms.domain.reasons import OrderCheckReason, RejectionReason, known_rejection_reason
 from oms.domain.transitions import InvalidTransition, Trigger
@@ -250,12 +250,13 @@ def next_phase(phase: Phase, step: Step) -> Phase:
 
 
 # -- effects: what the process asks the outside world to do -----------------------------------
-# Small immutable values. The two made for every order (``AskRisk``, ``SettleWithRisk``) are
-# ``NamedTuple``s built straight from a tuple (as ``oms.actors.messages`` builds its messages:
-# a frozen dataclass costs a Python call and a descriptor write per field); the others are frozen
-# dataclasses built once, so that two of them never compare equal as empty tuples would.
+# Messages, so written as every message is (``oms.domain.messages``): ``NamedTuple``s, made
+# ``distinct`` so that two effects with equal fields (the empty ones especially) never compare
+# equal. The two made for every order (``AskRisk``, ``SettleWithRisk``) are built straight from
+# a tuple; those without data (or with only a flag) are built once, below, and tested by identity.
 
 
+@distinct
 class AskRisk(NamedTuple):
     """Ask risk to check the order as placed and, if it passes, reserve for it (answer: accept
     or reject)."""
@@ -264,20 +265,21 @@ class AskRisk(NamedTuple):
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitToVenue:
+@distinct
+class SubmitToVenue(NamedTuple):
     """Send the accepted order (as the process holds it) to the simulated venue (answer: its
     arrival result)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PullFromVenue:
+@distinct
+class PullFromVenue(NamedTuple):
     """Take the order out of the venue's book; ``answer``: the venue reports what it removed
     (False: a withdrawal nobody waits for, of an order filled from outside)."""
 
     answer: bool
 
 
+@distinct
 class SettleWithRisk(NamedTuple):
     """Ask risk to book these fills and then, if ``release``, release what is left of the
     reservation (answer: settled, or released)."""
@@ -286,18 +288,18 @@ class SettleWithRisk(NamedTuple):
     release: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ReportIdle:
+@distinct
+class ReportIdle(NamedTuple):
     """Nothing in flight and resting at the venue: the order's actor may be passivated."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReportFinished:
+@distinct
+class ReportFinished(NamedTuple):
     """The order has ended and nothing is in flight: stop its actor, the directory forgets it."""
 
 
-@dataclass(frozen=True, slots=True)
-class DropVenueFill:
+@distinct
+class DropVenueFill(NamedTuple):
     """A simulated venue's execution the order has no room for (it filled or ended meanwhile):
     not applied, to be logged."""
 
@@ -347,6 +349,7 @@ _ACCEPTED = OrderStatus.ACCEPTED
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _LIMIT = OrderType.LIMIT
+_TERMINAL = TERMINAL_STATUSES  # a set lookup: ``is_terminal`` is a property call more
 _REQUESTED = CancelReason.REQUESTED
 _REMAINDER = CancelReason.REMAINDER
 _UNPLACED = Phase.UNPLACED
@@ -851,7 +854,7 @@ class OrderProcess:
         event: OrderEvent | None = None
         if status is _FILLED:
             event = new_order_settled(order_id, order.version + 1, f"settle:{order_id}", now)
-        elif not status.is_terminal:
+        elif status not in _TERMINAL:
             reason = self.close_reason or _REQUESTED
             # Carries the cancel's own id when one was asked for, so that a replay of that
             # CancelOrder after the actor is gone is still recognised from the history.

@@ -1,6 +1,6 @@
 """The write-behind buffer: what the engine saved, served from memory until (and after) it is durable.
 
-No I/O here: the MongoDB writer (``oms.store.mongo``) drains it and reports what it wrote. Two
+No I/O here: the MongoDB writer (``oms.store.mongo_writer``) drains it and reports what it wrote. Two
 threads touch it: the engine's dispatcher thread (``save`` and the reads) and the writer's event
 loop (``drain``, ``written``); one lock keeps each of their steps whole.
 

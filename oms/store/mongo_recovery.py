@@ -1,11 +1,11 @@
 """The order store's recovery log in MongoDB: checkpoints written, and the log read back.
 
-Each write first logs its order documents per partition (``MongoOrderRepository._log``);
+Each write first logs its order documents per partition (``MongoWriter._log``);
 checkpoints (``begin_checkpoint``, ``write_checkpoint``) bound how much of that log a restart
 reads; ``recover`` folds each partition's checkpoint and later deltas back into the open orders,
 the owned partitions' ledger, fills and unpublished events (the format:
-``oms.store.recovery_log``). ``RecoveryLog`` holds those methods of ``MongoOrderRepository``,
-which owns the state they use.
+``oms.store.recovery_log``). ``RecoveryLog`` is the part of ``MongoOrderRepository`` that does
+this, beside its writer and its reads; it owns the partitions' epochs and finished orders.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bson import Binary
-from pymongo import MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from oms.codec import CodecError
@@ -32,8 +30,9 @@ from oms.domain.errors import StoreError
 from oms.domain.events import OrderEvent
 from oms.engine.ports import Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import LedgerCheckpoint
-from oms.store.batcher import IdFilter, Key, WriteBehind
+from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
 from oms.store.documents import OrderDocument, order_document, stored_order
+from oms.store.mongo_connection import MongoConnection, Raw
 from oms.store.recovery_log import (
     CHECKPOINT,
     DELTA_PREFIX,
@@ -55,7 +54,6 @@ __all__ = ["Recovery", "RecoveryLog", "all_duplicates"]
 
 logger = logging.getLogger(__name__)
 
-Raw = dict[str, Any]
 _DUPLICATE_KEY = 11000
 
 
@@ -103,32 +101,109 @@ def all_duplicates(error: BulkWriteError) -> bool:
 
 
 class RecoveryLog:
-    """The recovery-log half of ``MongoOrderRepository`` (its state is the repository's)."""
+    """The recovery log of one repository: the partitions' epochs and finished orders, the
+    checkpoints written, and the log read back (the writer logs each write's deltas here first:
+    ``oms.store.mongo_writer``)."""
 
-    partitions: int
-    database_name: str
-    memory: WriteBehind
-    checkpoints: int
-    _database: AsyncDatabase[Raw] | None
-    _sync_client: MongoClient[Raw] | None
-    _epoch_lock: threading.Lock
-    _epochs: dict[int, int]
-    _finished: dict[int, IdFilter]
-    _finished_top: dict[int, dict[str, Key]]
-    _finished_written: dict[int, int]
-    _log_whole: bool
-    _log_began: float
+    def __init__(
+        self,
+        connection: MongoConnection,
+        memory: WriteBehind,
+        *,
+        partitions: int,
+        partition_of: Callable[[str, int], int] | None,
+        wake_writer: Callable[[], None],
+    ) -> None:
+        """The log's state: the epoch each partition's deltas go to, and per partition the
+        finished orders' filter and newest keys. ``partition_of`` (account id, count ->
+        partition) says which partition of ``orders`` owns each account; ``wake_writer`` is
+        called when recovery put orders in memory to write again."""
+        if partitions > 1 and partition_of is None:
+            raise StoreError("several partitions need a partition_of")
+        self._connection = connection
+        self.memory = memory
+        self.partitions = partitions
+        self._partition_of = partition_of
+        self._partition_cache: dict[str, int] = {}
+        self._wake_writer = wake_writer
+        self.epoch_lock = threading.Lock()  # a drain and a checkpoint's capture never cross
+        self._epochs: dict[int, int] = {}
+        self._finished: dict[int, IdFilter] = {}
+        self._finished_top: dict[int, dict[str, Key]] = {}
+        self._finished_written: dict[int, int] = {}  # full filter slices in the log
+        self._log_whole = False
+        self._log_began = 0.0
+        self.checkpoints = 0  # checkpoints written
 
-    # The repository's methods this half calls: declared, not defined, so that nothing here
-    # can stand in for them whatever the order of the bases.
-    _partition: Callable[[str], int]
-    _poke: Callable[[], None]
-    _orders_collection: Callable[[], Collection[Raw]]
-    _counted: Callable[[], None]
+    def partition(self, account_id: str) -> int:
+        """The partition of ``orders`` that owns ``account_id`` (cached; any thread)."""
+        cache = self._partition_cache
+        found = cache.get(account_id)
+        if found is None:
+            partition_of = self._partition_of
+            found = 0 if partition_of is None else partition_of(account_id, self.partitions)
+            if len(cache) >= 100_000:
+                cache.clear()
+            cache[account_id] = found
+        return found
+
+    # -- the writer's side (its loop) ---------------------------------------------------------
+
+    def current_epochs(self) -> dict[int, int]:
+        """The epoch each partition's deltas go to now (hold ``epoch_lock``)."""
+        return dict(self._epochs)
+
+    def note_written(self, drained: Drained) -> None:
+        """Written terminal orders join their partition's filter and newest keys."""
+        for state in drained.states:
+            order = state.order
+            if order.is_terminal:
+                p = self.partition(order.account_id)
+                self._finished.setdefault(p, IdFilter()).add(order.order_id)
+                tops = self._finished_top.setdefault(p, {})
+                key = (order.created_at, order.order_id)
+                top = tops.get(order.account_id)
+                if top is None or key > top:
+                    tops[order.account_id] = key
+
+    # -- checkpoints (engine thread, then any loop) ------------------------------------------
+
+    def begin_checkpoint(self, partitions: Iterable[int]) -> Capture:
+        """The store's side of a checkpoint of ``partitions`` (``MongoOrderRepository``'s)."""
+        chosen = frozenset(partitions)
+        partition = self.partition
+        with self.epoch_lock:
+            mark, open_orders, versions = self.memory.capture(lambda a: partition(a) in chosen)
+            epochs: dict[int, int] = {}
+            for p in sorted(chosen):
+                epochs[p] = self._epochs[p] = self._epochs.get(p, 0) + 1
+        by_partition: dict[int, list[StoredOrder]] = {p: [] for p in chosen}
+        for stored in open_orders:
+            by_partition[partition(stored.order.account_id)].append(stored)
+        known: dict[int, dict[str, int]] = {p: {} for p in chosen}
+        for order_id, version in versions.items():
+            order = self.memory.get(order_id)
+            if order is not None:
+                known[partition(order.account_id)][order_id] = version
+        return Capture(mark, epochs, {p: tuple(held) for p, held in by_partition.items()}, known)
+
+    async def write_checkpoint(
+        self,
+        capture: Capture,
+        ledger: LedgerCheckpoint,
+        events_from: Mapping[int, int] | None,
+    ) -> int:
+        """Write the checkpoint ``capture`` began (on the store's loop, from any loop)."""
+        loop = self._connection.loop
+        if loop is None:
+            raise StoreError("the order store is not open")
+        written = asyncio.run_coroutine_threadsafe(
+            self._write_checkpoint(capture, ledger, events_from), loop
+        )
+        return await asyncio.wrap_future(written)
 
     # -- the recovery log: checkpoints (the writer's loop) ------------------------------------
-
-    async def _note_fresh_log(self, database: AsyncDatabase[Raw]) -> None:
+    async def note_fresh_log(self, database: AsyncDatabase[Raw]) -> None:
         """A database without orders starts its log with its first order: say so once."""
         metas = database[META]
         if await metas.find_one({"_id": meta_id(self.partitions)}) is not None:
@@ -145,12 +220,12 @@ class RecoveryLog:
         ledger: LedgerCheckpoint,
         events_from: Mapping[int, int] | None,
     ) -> int:
-        database = self._database
+        database = self._connection.database
         if database is None:
             raise StoreError("the order store is not open")
         accounts: dict[int, list[Any]] = {}
         for account in ledger.accounts:
-            accounts.setdefault(self._partition(account.account_id), []).append(account)
+            accounts.setdefault(self.partition(account.account_id), []).append(account)
         written = 0
         for p, epoch in capture.epochs.items():
             finished = self._finished.get(p) or IdFilter()
@@ -227,17 +302,12 @@ class RecoveryLog:
 
     # -- the recovery log: reading it back (a thread of its own, sync driver) ----------------
 
-    def _sync_database(self) -> Any:
-        if self._sync_client is None:
-            raise StoreError("the order store is not open")
-        return self._sync_client[self.database_name]
-
     def _read_log(self) -> tuple[dict[int, tuple[PartitionCheckpoint | None, list[Raw]]], int]:
         """Per partition its newest checkpoint and the deltas after it; documents read.
 
         Raises ``LogError`` when the log is not whole (a database older than it) or unreadable.
         """
-        database = self._sync_database()
+        database = self._connection.sync_database()
         meta = database[META].find_one({"_id": meta_id(self.partitions)})
         if meta is None:
             raise LogError("the recovery log does not go back to the first order")
@@ -262,12 +332,13 @@ class RecoveryLog:
                     base = read_checkpoint(head, by_id, full)
                     break
             found[p] = (base, deltas)
-            with self._epoch_lock:
+            with self.epoch_lock:
                 newest = epochs.get(p, [0])[-1]
                 self._epochs[p] = max(self._epochs.get(p, 0), newest)
         return found, read
 
-    def _recover(self, owned: frozenset[int] | None) -> Recovery:
+    def recover(self, owned: frozenset[int] | None) -> Recovery:
+        """Read the store back (``MongoOrderRepository.recover``); blocks its thread."""
         started = time.perf_counter()
         self.memory.forget_durable()  # MongoDB is the truth; memory may hold what others moved on
         try:
@@ -339,17 +410,7 @@ class RecoveryLog:
         for stored in folded.resave:
             self.memory.save([stored.order], list(stored.events))
         if folded.resave:
-            self._poke()
-
-    async def _find(
-        self,
-        collection: AsyncCollection[Raw],
-        criteria: Raw,
-        sort: list[tuple[str, int]],
-        limit: int,
-    ) -> list[Raw]:
-        self._counted()
-        return await collection.find(criteria).sort(sort).limit(limit).to_list()
+            self._wake_writer()
 
     def _latest_documents(self, criteria: Raw) -> tuple[dict[str, Raw], int, list[str]]:
         """Per order, its terminal document, else its highest version; how many were read; and
@@ -357,7 +418,7 @@ class RecoveryLog:
         latest: dict[str, Raw] = {}
         scanned = 0
         unreadable: list[str] = []
-        for document in self._orders_collection().find(criteria):
+        for document in self._connection.sync_orders_collection().find(criteria):
             scanned += 1
             if not _has_order_keys(document):
                 unreadable.append(str(document.get("_id")))
@@ -383,7 +444,7 @@ class RecoveryLog:
         filters: dict[int, IdFilter] = {}
         tops: dict[int, dict[str, Key]] = {}
         for order_id, document in latest.items():
-            p = self._partition(document["account_id"])
+            p = self.partition(document["account_id"])
             mine = owned is None or p in owned
             if document["terminal"]:
                 account_id, created_at = document["account_id"], document["created_at"]
@@ -426,7 +487,8 @@ class RecoveryLog:
             scanned=True,
         )
 
-    def _executions(self, account_id: str | None) -> list[Execution]:
+    def executions(self, account_id: str | None) -> list[Execution]:
+        """The fills a recovery books (``MongoOrderRepository.executions``); blocks its thread."""
         try:
             log, _ = self._read_log()
             folded = [

@@ -50,15 +50,15 @@ async def _server_away(
 ) -> AsyncIterator[Callable[[], None]]:
     """Point the writer at a server that does not answer (a real driver failure, retried every
     0.2 s at most); the function it yields brings the real server back."""
-    good = repository._collection
+    good = repository.connection.orders
     dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
     )
-    repository._collection = dead[database]["orders"]
-    repository.retry_max_s = 0.2
+    repository.connection.orders = dead[database]["orders"]
+    repository.writer.retry_max_s = 0.2
 
     def back() -> None:
-        repository._collection = good
+        repository.connection.orders = good
 
     try:
         yield back
@@ -152,7 +152,7 @@ async def test_read_when_orders_left_memory_then_reads_them_back_from_mongodb(
 ) -> None:
     # Arrange: keep_terminal=2, so the three oldest of five settled orders leave memory; both
     # ways of reading a page (FerretDB's one sorted scan, MongoDB's index walk) give the same
-    repository._indexed = indexed
+    repository.reader._indexed = indexed
     for i in range(5):
         _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
     _save_whole(repository, open_history("o-open", at=50.0))
@@ -183,7 +183,7 @@ async def test_pages_when_orders_share_a_creation_time_then_cursor_neither_skips
     repository: MongoOrderRepository, indexed: bool
 ) -> None:
     # Arrange: seven finished orders created in the same instant, all but two only in MongoDB
-    repository._indexed = indexed
+    repository.reader._indexed = indexed
     ids = [f"tie-{i}" for i in range(7)]
     for order_id in ids:
         _save_whole(repository, settled_history(order_id, at=200.0))
@@ -212,7 +212,7 @@ async def test_reads_when_mongodb_does_not_answer_then_store_unavailable_within_
     for i in range(3):
         _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
     await repository.durable()
-    repository.read_timeout_s = 0.5
+    repository.reader.read_timeout_s = 0.5
     async with _server_away(repository, database):
         started = asyncio.get_running_loop().time()
 

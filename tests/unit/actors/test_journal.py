@@ -102,3 +102,41 @@ def test_under_load_only_finished_orders_are_handed_over_and_the_rest_wait_whole
     # Assert
     assert sink.published == done + midway
     assert store.get("o-open") == states(midway)[-1]
+
+
+def test_record_all_when_a_message_applied_several_events_then_held_as_if_each_was_recorded() -> (
+    None
+):
+    # Arrange: the order's whole settled life, recorded as one message's events
+    store, sink = MemoryOrderRepository(), _Sink()
+    journal = Journal(store, sink)
+    done = settled_history("o-done")
+
+    # Act
+    journal.record_all(states(done)[-1], done)
+    journal.flush_finished()
+
+    # Assert: finished, so handed over whole under load
+    assert sink.published == done
+    assert not journal.holds("o-done")
+
+
+def test_flush_finished_when_the_finished_order_was_flushed_already_then_hands_over_nothing() -> (
+    None
+):
+    # Arrange: a settled order flushed when the queue ran dry, then an open one recorded
+    store, sink = MemoryOrderRepository(), _Sink()
+    journal = Journal(store, sink)
+    done, midway = settled_history("o-done"), open_history("o-open")
+    for event, order in zip(done, states(done), strict=True):
+        journal.record(order, event)
+    journal.flush()
+    for event, order in zip(midway, states(midway), strict=True):
+        journal.record(order, event)
+
+    # Act
+    journal.flush_finished()
+
+    # Assert: nothing more published; the open order still held
+    assert sink.published == done
+    assert journal.holds("o-open")

@@ -1,13 +1,13 @@
 """pykka's private names the runtime relies on are still there and still behave the same.
 
-Why oms touches pykka's insides at all: ``oms/actors/runtime.py`` runs pykka actors on one
+Why oms touches pykka's insides at all: ``oms/actors/runtime/`` runs pykka actors on one
 shared dispatcher thread instead of a thread each (a ``ThreadingActor`` per order tops out near
 5,000 orders/s here and costs a thread per live order). To do that it implements pykka's
 runtime hooks (``_create_actor_inbox``, ``_create_future``, ``_start_actor_loop``) and
 replays pykka's actor loop one message at a time: ``_actor_loop_setup`` for ``on_start``,
 ``_handle_receive`` for pykka's own messages, ``_handle_failure`` for pykka's log-and-stop rule
-on a failed tell, ``_stop`` when ``_ActorStop`` arrives. Its savings, measured and explained in
-runtime.py's docstrings, need more: an ``Envelope`` only for an ask (a bare message for a tell,
+on a failed tell, ``_stop`` when ``_ActorStop`` arrives (all in ``runtime/pykka_bridge.py``).
+Its savings, measured and explained in the runtime's docstrings, need more: an ``Envelope`` only for an ask (a bare message for a tell,
 recognised by ``type(item) is Envelope``), a stop told as pykka's own ``_ActorStop`` without
 building a future, ``Actor.__init__`` skipped (no uuid4 and no ``threading.Event`` per actor),
 and one object as both inbox and stopped flag. ``oms/actors/order.py`` and
@@ -20,6 +20,7 @@ the runtime, then move the pin.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import inspect
 import logging
@@ -37,7 +38,16 @@ from pykka._envelope import Envelope
 from pykka._types import OptExcInfo
 from pykka.messages import ProxyCall, _ActorStop
 
-PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
+ROOT = Path(__file__).resolve().parents[3]
+PYPROJECT = ROOT / "pyproject.toml"
+
+# Every private pykka name oms imports, each checked by a test below.
+CHECKED_PRIVATE_IMPORTS = {
+    ("pykka._envelope", "Envelope"),
+    ("pykka.messages", "_ActorStop"),
+    ("pykka._types", "OptExcInfo"),
+    ("pykka._actor", "ActorInbox"),
+}
 
 
 class RecordingInbox:
@@ -115,6 +125,31 @@ def test_pin_when_read_from_pyproject_then_is_exact_and_is_the_installed_version
     assert importlib.metadata.version("pykka") == spec.removeprefix("pykka=="), (
         "the installed pykka is not the pinned one: run this file against the pinned version"
     )
+
+
+def _private_pykka_imports() -> dict[tuple[str, str], list[str]]:
+    """Every ``from pykka... import name`` in oms whose module or name is private, and where."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for path in sorted((ROOT / "oms").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("pykka"):
+                continue
+            module = node.module or ""
+            for alias in node.names:
+                if "._" in module or alias.name.startswith("_"):
+                    where = str(path.relative_to(ROOT))
+                    found.setdefault((module, alias.name), []).append(where)
+    return found
+
+
+def test_private_imports_when_oms_is_scanned_then_each_is_one_these_tests_check() -> None:
+    found = _private_pykka_imports()
+
+    unchecked = {
+        name: where for name, where in found.items() if name not in CHECKED_PRIVATE_IMPORTS
+    }
+    assert not unchecked, f"pykka private names used but not checked here: {unchecked}"
+    assert found, "no private pykka name is used any more: drop the exact pin and this file"
 
 
 def test_envelope_when_built_then_has_message_and_reply_to_in_two_slots() -> None:

@@ -21,14 +21,14 @@ def test_complete_when_drains_finish_out_of_order_then_the_durable_mark_advances
     for event, order in zip(second_history, states(second_history), strict=True):
         memory.save([order], [event])
     second = [memory.drain(), False, 2]
-    repository._in_order.extend([first, second])
+    repository.writer._in_order.extend([first, second])
 
-    repository._complete(second)  # the later write finished first
+    repository.writer._complete(second)  # the later write finished first
     assert memory.durable == 0
-    repository._complete(first)
+    repository.writer._complete(first)
     assert memory.durable == 4
-    assert not repository._in_order
-    assert repository._stored_through == 2  # both writes' order documents are written
+    assert not repository.writer._in_order
+    assert repository.writer._stored_through == 2  # both writes' order documents are written
 
 
 class _FlakyCollection:
@@ -61,10 +61,10 @@ async def test_insert_when_the_server_fails_twice_then_retried_and_written_once(
     # Arrange
     repository = _fast_retrying()
     collection = _FlakyCollection(AutoReconnect("down"), AutoReconnect("down"), None)
-    repository._collection = collection  # type: ignore[assignment]
+    repository.connection.orders = collection  # type: ignore[assignment]
 
     # Act
-    await repository._insert([{"_id": "a"}, {"_id": "b"}])
+    await repository.writer._insert([{"_id": "a"}, {"_id": "b"}])
 
     # Assert
     assert collection.calls == 3
@@ -77,10 +77,10 @@ async def test_insert_when_every_document_is_already_there_then_written_without_
     repository = _fast_retrying()
     duplicates = BulkWriteError({"writeErrors": [{"code": 11000}, {"code": 11000}]})
     collection = _FlakyCollection(duplicates)
-    repository._collection = collection  # type: ignore[assignment]
+    repository.connection.orders = collection  # type: ignore[assignment]
 
     # Act
-    await repository._insert([{"_id": "a"}, {"_id": "b"}])
+    await repository.writer._insert([{"_id": "a"}, {"_id": "b"}])
 
     # Assert
     assert collection.calls == 1
@@ -93,10 +93,10 @@ async def test_insert_log_when_the_server_fails_then_retried_until_written_a_dup
     # Arrange
     repository = _fast_retrying()
     collection = _FlakyCollection(AutoReconnect("down"), DuplicateKeyError("there"))
-    repository._database = {"log": collection}  # type: ignore[assignment]
+    repository.connection.database = {"log": collection}  # type: ignore[assignment]
 
     # Act
-    await repository._insert_log("log", {"_id": "d"})
+    await repository.writer._insert_log("log", {"_id": "d"})
 
     # Assert
     assert collection.calls == 2

@@ -1,0 +1,391 @@
+"""The order repository's write-behind writer: memory to MongoDB, and the durability barrier.
+
+``save`` (engine thread) puts the batch in memory (``oms.store.batcher``) and returns; writer
+coroutines on the store's loop drain memory and write each changed order as one insert-only
+document (``oms.store.documents``), many per ``insert_many(ordered=False)``. While one write is in
+flight the next batch gathers, so under load the batches grow by themselves (group commit);
+``linger_s`` adds a short wait when idle.
+
+Durability: every ``save`` gets a mark; ``flush()`` (a thread) and ``await durable()`` (a loop)
+wait until the writer has written past it, and ``after_durable`` callbacks (the journal's
+publication of a batch's events) run on the writer, in order, as soon as it has. A failed write
+is logged, kept and retried with backoff until it succeeds (duplicate keys are a replay and count
+as written); a waiter that runs out of time gets ``StoreUnavailable`` carrying the last failure.
+Nothing is dropped.
+
+An open order's change that nobody waits for yet is held back up to ``hold_open_s`` (most
+orders end within milliseconds, so their whole life becomes one document); a waiter's mark, a
+terminal state or the hold's end sends it. Holding is safe: what no barrier covered was never
+acknowledged (no Kafka offset committed), so a crash replays it.
+
+Each write first logs its order documents per partition into the recovery log
+(``oms.store.mongo_recovery``), which owns the partitions' epochs and finished orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+
+from oms.domain.errors import StoreError, StoreUnavailable
+from oms.domain.events import OrderEvent
+from oms.domain.orders import Order
+from oms.durations import Durations
+from oms.retrying import retry_until_done
+from oms.store.batcher import Drained, WriteBehind
+from oms.store.documents import order_document
+from oms.store.mongo_connection import MongoConnection, Raw
+from oms.store.mongo_recovery import RecoveryLog, all_duplicates
+from oms.store.recovery_log import delta_document, epoch_collection
+
+__all__ = ["MongoWriter", "StoreWriteFailed"]
+
+logger = logging.getLogger(__name__)
+
+
+class StoreWriteFailed(StoreError):
+    """A write to MongoDB failed; the writer keeps the batch and retries it."""
+
+    code = "STORE_WRITE_FAILED"
+
+
+class MongoWriter:
+    """The write-behind writer of one repository; see the module docstring."""
+
+    def __init__(
+        self,
+        connection: MongoConnection,
+        memory: WriteBehind,
+        recovery_log: RecoveryLog,
+        *,
+        max_batch: int,
+        linger_s: float,
+        concurrency: int,
+        hold_open_s: float,
+        flush_timeout_s: float,
+        retry_initial_s: float,
+        retry_max_s: float,
+    ) -> None:
+        """Configure; nothing runs until ``start`` (on the store's loop)."""
+        self._connection = connection
+        self.memory = memory
+        self._recovery_log = recovery_log
+        self.max_batch = max_batch
+        self.linger_s = linger_s
+        self.concurrency = concurrency
+        self.hold_open_s = hold_open_s
+        self.flush_timeout_s = flush_timeout_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.last_error: StoreWriteFailed | None = None
+        self.documents_written = 0
+        self.duplicates = 0
+        self.retries = 0
+        self.writes = 0
+        self.write_times = Durations()  # per drained batch, from its first insert to durable
+        self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        # Publications waiting for their mark, oldest first (appended by the engine thread only,
+        # taken by the writer only).
+        self._announce: deque[tuple[int, Callable[[], None]]] = deque()
+        self._waiters_lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._signalled = False
+        self._closing = False
+        self._workers: list[asyncio.Task[None]] = []
+        # Drains in the order they were taken, each with "written yet?": the durable mark only
+        # advances over a written prefix, whatever order concurrent writes finish in.
+        self._in_order: deque[list[Any]] = deque()
+        # The recovery log's view of this writer: its id, the writes it took, and how far
+        # their order documents are all written (each delta carries them).
+        self._writer = uuid.uuid4().hex[:12]
+        self._drains = 0
+        self._stored_through = 0
+
+    # -- lifecycle (the store's loop) ---------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between ``start`` and ``close``."""
+        return bool(self._workers)
+
+    def start(self) -> None:
+        """Start ``concurrency`` writers on the running loop (the connection's)."""
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._workers = [
+            loop.create_task(self._run(), name=f"oms-store-writer-{i}")
+            for i in range(self.concurrency)
+        ]
+
+    async def close(self, wait_s: float | None = None) -> None:
+        """Write everything saved so far and stop the writers; waiters left fail.
+
+        Raises ``StoreUnavailable`` if the last writes could not be made within ``wait_s``
+        (``flush_timeout_s`` by default).
+        """
+        workers = self._workers
+        if not workers:
+            return
+        self._closing = True
+        self.poke()
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.gather(*workers)), wait_s or self.flush_timeout_s
+            )
+            last: list[Any] = [self.memory.drain(), False, self._drains]  # empty saves' marks
+            self._in_order.append(last)
+            self._complete(last)
+        except TimeoutError as exc:
+            for worker in workers:
+                worker.cancel()
+            raise StoreUnavailable(
+                f"{self.memory.pending()} orders not written at close: {self.last_error}"
+            ) from exc
+        finally:
+            self._workers = []
+            self._fail_waiters(StoreUnavailable("the order store is closed"))
+
+    # -- the engine's side (dispatcher thread) ------------------------------------------------
+
+    def save(self, orders: Sequence[Order], events: Sequence[OrderEvent]) -> None:
+        """Take the batch into memory and wake the writer; never waits for I/O."""
+        self.memory.save(orders, events)
+        if not self._signalled:
+            self._signalled = True
+            self.poke()
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the writer once everything saved so far is written.
+
+        It counts as a waiter: the writer holds nothing back that a publication waits for.
+        """
+        self._announce.append((self.memory.saved, callback))
+        if not self._signalled:
+            self._signalled = True
+            self.poke()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything saved so far is written (the durability barrier)."""
+        if self._connection.on_loop_thread():
+            raise StoreError("flush() would block the writer's own loop: await durable()")
+        waiter = self._waiter(self.memory.saved)
+        limit = self.flush_timeout_s if timeout is None else timeout
+        try:
+            waiter.result(limit)
+        except concurrent.futures.TimeoutError as exc:
+            raise self._unavailable(limit) from exc
+
+    # -- for the stream layer and the service (any loop) --------------------------------------
+
+    async def durable(self, mark: int | None = None, wait_s: float | None = None) -> None:
+        """Wait until everything saved up to ``mark`` (default: so far) is written."""
+        waiter = self._waiter(self.memory.saved if mark is None else mark)
+        limit = self.flush_timeout_s if wait_s is None else wait_s
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(waiter), limit)
+        except TimeoutError as exc:
+            raise self._unavailable(limit) from exc
+
+    def poke(self) -> None:
+        """Wake the writers (any thread)."""
+        loop, wake = self._connection.loop, self._wake
+        if loop is None or wake is None:
+            raise StoreError("the order store is not open")
+        if self._connection.on_loop_thread():
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    # -- the writer (its loop) ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        """One writer: drain, write, report; ``concurrency`` of them overlap their writes."""
+        wake = self._wake
+        assert wake is not None
+        memory = self.memory
+        recovery_log = self._recovery_log
+        while True:
+            if self._closing and not memory.pending() and not self._in_order:
+                wake.set()  # let the other writers see it too
+                return
+            if memory.pending():  # held open orders: look again when they are due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.hold_open_s)
+            else:
+                await wake.wait()
+            wake.clear()
+            self._signalled = False
+            if self.linger_s and memory.pending() < self.max_batch and not self._waiters:
+                await asyncio.sleep(self.linger_s)
+            with recovery_log.epoch_lock:
+                drained = memory.drain(self._required(), self.hold_open_s)
+                self._drains += 1
+                number = self._drains
+                epochs = recovery_log.current_epochs()
+            entry: list[Any] = [drained, False, number]
+            self._in_order.append(entry)
+            if drained.states:
+                # Any error here is a bug, not the server (``_write`` retries those itself): keep
+                # the batch and try it again every ``retry_max_s``, reported as a failed write.
+                await retry_until_done(
+                    functools.partial(self._write, drained, number, epochs),
+                    retry_on=Exception,
+                    initial_s=self.retry_max_s,
+                    max_s=self.retry_max_s,
+                    on_failure=self._failure_reported,
+                )
+            self._complete(entry)
+            if self._closing:
+                wake.set()
+
+    def _required(self) -> int:
+        """The highest mark someone waits on (everything, when closing)."""
+        if self._closing:
+            return self.memory.saved
+        announce = self._announce
+        with self._waiters_lock:
+            waited = max((mark for mark, _ in self._waiters), default=0)
+        return max(waited, announce[-1][0]) if announce else waited
+
+    def _complete(self, entry: list[Any]) -> None:
+        entry[1] = True
+        in_order = self._in_order
+        while in_order and in_order[0][1]:
+            drained, _, number = in_order.popleft()
+            self.memory.written(drained)
+            self._stored_through = max(self._stored_through, number)
+        durable = self.memory.durable
+        self._announce_durable(durable)  # before the waiters: a barrier sees them published
+        self._resolve_waiters(durable)
+
+    def _announce_durable(self, durable: int) -> None:
+        announce = self._announce
+        while announce and announce[0][0] <= durable:
+            _, callback = announce.popleft()
+            try:
+                callback()
+            except Exception:  # a listener's bug must not stop the writer
+                logger.exception("publishing a durable batch failed")
+
+    async def _write(self, drained: Drained, number: int, epochs: Mapping[int, int]) -> None:
+        documents = [order_document(s.order, s.events) for s in drained.states]
+        started = time.perf_counter()
+        # The log first: a recovery that finds an order document must find its delta too, or
+        # it would not know that state and a replay could decide it differently.
+        await self._log(documents, number, epochs)
+        for start in range(0, len(documents), self.max_batch):
+            await self._insert(documents[start : start + self.max_batch])
+        self._recovery_log.note_written(drained)
+        self.write_times.observe(time.perf_counter() - started)
+
+    async def _log(self, documents: list[Raw], number: int, epochs: Mapping[int, int]) -> None:
+        """One delta per partition the write touches, into the partition's current epoch."""
+        recovery_log = self._recovery_log
+        partitions = recovery_log.partitions
+        by_partition: dict[int, list[Raw]] = {}
+        for document in documents:
+            p = recovery_log.partition(document["account_id"])
+            by_partition.setdefault(p, []).append(document)
+        await asyncio.gather(
+            *(
+                self._insert_log(
+                    epoch_collection(partitions, p, epochs.get(p, 0)),
+                    delta_document(self._writer, number, self._stored_through, held),
+                )
+                for p, held in by_partition.items()
+            )
+        )
+
+    async def _insert_log(self, name: str, document: Raw) -> None:
+        """Insert one log document, retried as the order documents are (a duplicate: done)."""
+
+        async def insert() -> None:
+            database = self._connection.database
+            assert database is not None
+            with contextlib.suppress(DuplicateKeyError):
+                await database[name].insert_one(document)
+
+        await self._retried(insert)
+
+    async def _retried(self, write: Callable[[], Awaitable[None]]) -> None:
+        """``write`` until MongoDB takes it: the store's one back-off, every failure reported."""
+        await retry_until_done(
+            write,
+            retry_on=PyMongoError,
+            initial_s=self.retry_initial_s,
+            max_s=self.retry_max_s,
+            on_failure=self._failure_reported,
+        )
+
+    async def _insert(self, documents: list[Raw]) -> None:
+        async def insert() -> None:
+            collection = self._connection.orders  # read each time: a reconnect may replace it
+            assert collection is not None
+            try:
+                await collection.insert_many(documents, ordered=False)
+            except BulkWriteError as exc:
+                if not all_duplicates(exc):
+                    raise  # some document was not written: retried
+                self.duplicates += len(exc.details.get("writeErrors", []))
+
+        await self._retried(insert)
+        if self.last_error is not None:
+            logger.warning("order store writes succeed again after %s", self.last_error)
+            self.last_error = None
+        self.writes += 1
+        self.documents_written += len(documents)
+
+    def _failure_reported(self, error: BaseException, attempt: int, _pause_s: float) -> None:
+        """Count a failed write and keep it for waiters; log the first and every tenth."""
+        self.retries += 1
+        self.last_error = StoreWriteFailed(f"write failed (attempt {attempt + 1}): {error!r}")
+        if attempt == 0 or attempt % 10 == 0:
+            logger.error("order store write failed, retrying: %s", error, exc_info=error)
+
+    def _waiter(self, mark: int) -> concurrent.futures.Future[None]:
+        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self.memory.durable >= mark:
+            waiter.set_result(None)
+            return waiter
+        if not self._workers:
+            waiter.set_exception(StoreUnavailable("the order store is not open"))
+            return waiter
+        with self._waiters_lock:
+            self._waiters.append((mark, waiter))
+        if self.memory.durable >= mark:  # written while we queued
+            self._resolve_waiters(self.memory.durable)
+        self.poke()
+        return waiter
+
+    def _resolve_waiters(self, durable: int) -> None:
+        with self._waiters_lock:
+            ready = [w for m, w in self._waiters if m <= durable]
+            self._waiters = [(m, w) for m, w in self._waiters if m > durable]
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _fail_waiters(self, error: StoreError) -> None:
+        with self._waiters_lock:
+            waiting, self._waiters = self._waiters, []
+        for _, waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    def _unavailable(self, timeout: float) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"not durable after {timeout}s ({self.memory.pending()} orders pending): "
+            f"{self.last_error or 'no write failed; the writer is behind'}"
+        )
