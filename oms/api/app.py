@@ -32,6 +32,7 @@ from oms.api.orders import add_order_routes
 from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
 from oms.api.problems import DependencyUnavailable, Problem, internal_error, problem_middleware
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
+from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
@@ -105,6 +106,7 @@ def build_app(
             access_middleware,  # outermost: it names the request and logs what was answered
             metrics.middleware,
             problem_middleware,
+            web_app_middleware(settings),  # the web app's files, where no API route matched
             body_deadline(settings.http_body_timeout_s),
             _unexpected_middleware,
         ],
