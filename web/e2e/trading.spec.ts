@@ -10,7 +10,6 @@ const base = process.env.OMS_WEB_BASE ?? 'http://127.0.0.1:8080';
 const account = process.env.OMS_WEB_ACCOUNT ?? 'alice';
 const traderKey = process.env.OMS_WEB_TRADER_KEY ?? 'no-auth';
 const riskKey = process.env.OMS_WEB_RISK_KEY ?? traderKey;
-const readmeShot = process.env.OMS_WEB_README_SHOT; // docs/web-app.png when asked for
 const screens = path.resolve('test-results', 'screens');
 const SYMBOL = 'BTC-USD';
 
@@ -105,7 +104,8 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
     await expect(page.getByTestId('balance-USD')).not.toHaveText(usdBefore ?? '');
     await expect(page.getByTestId(`position-${SYMBOL}`)).toHaveText('0.01');
     await shot(page, '05-market-settled');
-    if (readmeShot) await page.screenshot({ path: readmeShot });
+    // the README's picture (`make web-screenshot` copies it to docs/web-app.png)
+    await page.screenshot({ path: path.join(screens, 'web-app.png') });
   });
 
   await test.step("an invalid quantity shows the server's error next to the field", async () => {

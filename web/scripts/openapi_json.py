@@ -8,8 +8,12 @@ route or schema change that the web app's types do not follow fails the tests.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import orjson
+
+# The document of this checkout's oms, whichever venv runs the script (a worktree shares one).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from oms.api.openapi import openapi_document
 
