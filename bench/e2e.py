@@ -74,10 +74,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from store import store_ceiling  # bench/store.py  # noqa: E402
 
 from oms.config import Settings  # noqa: E402
+from oms.domain.access import Role  # noqa: E402
 from oms.domain.commands import PlaceOrder  # noqa: E402
 from oms.domain.enums import OrderType, Side, TimeInForce  # noqa: E402
 from oms.domain.order_ids import client_order_id_order  # noqa: E402
 from oms.loadgen import FUNDS, order_body  # noqa: E402
+from oms.store.api_keys import create_key  # noqa: E402
 from oms.stream.codecs import encode_command  # noqa: E402
 from oms.stream.command_bus import KafkaCommandBus  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
@@ -157,6 +159,9 @@ class Server:
         self.settings = settings
         self.base = f"http://{HOST}:{settings.http_port}"
         self._process: subprocess.Popen[bytes] | None = None
+        # The benchmark's own admin key, made in the run's database (as `oms keys create` does).
+        self.key = create_key(settings, Role.ADMIN, name="bench/e2e.py").key
+        self.headers = {"Authorization": f"Bearer {self.key}"}
 
     def environ(self) -> dict[str, str]:
         s = self.settings
@@ -262,8 +267,9 @@ class PostPool:
     only what ``oms serve`` answers (no chunked bodies); ``--client aiohttp`` uses aiohttp.
     """
 
-    def __init__(self, host: str, port: int, limit: int) -> None:
+    def __init__(self, host: str, port: int, limit: int, key: str) -> None:
         self.host, self.port, self.limit = host, port, limit
+        self._authorization = f"Authorization: Bearer {key}\r\n".encode()
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._opened = 0
         self._free = asyncio.Condition()
@@ -274,8 +280,15 @@ class PostPool:
         try:
             writer.write(
                 b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s"
-                % (path.encode(), self.host.encode(), self.port, len(body), body)
+                b"%sContent-Length: %d\r\n\r\n%s"
+                % (
+                    path.encode(),
+                    self.host.encode(),
+                    self.port,
+                    self._authorization,
+                    len(body),
+                    body,
+                )
             )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -716,12 +729,14 @@ async def main() -> None:
         db = mongo[settings.mongo_database]
         timeout = aiohttp.ClientTimeout(total=60)
         connector = aiohttp.TCPConnector(limit=max(100, args.concurrency * 2))
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, headers=server.headers
+        ) as http:
             await _wait_prices(http, server.base)
             accounts = [f"bench-{run}-{n}" for n in range(args.accounts)]
             await _open_accounts(http, server.base, accounts)
             pool = (
-                PostPool(HOST, settings.http_port, max(100, args.concurrency * 2))
+                PostPool(HOST, settings.http_port, max(100, args.concurrency * 2), server.key)
                 if args.via == "rest" and args.client == "lean"
                 else None
             )

@@ -1,4 +1,4 @@
-"""The ``oms`` command: ``oms serve``, ``oms demo``, ``oms topics``."""
+"""The ``oms`` command: ``oms serve``, ``oms demo``, ``oms loadgen``, ``oms topics``, ``oms keys``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from oms import __version__
 from oms.config import Settings, SettingsError
@@ -50,7 +52,9 @@ def _loadgen(settings: Settings, args: argparse.Namespace) -> int:
     }
     try:
         summary = asyncio.run(
-            run_loadgen(settings, args.orders, args.via, accounts=args.accounts, **bounds)
+            run_loadgen(
+                settings, args.orders, args.via, accounts=args.accounts, key=args.key, **bounds
+            )
         )
     except LoadError as exc:
         print(f"oms loadgen: {exc}", file=sys.stderr)
@@ -60,6 +64,58 @@ def _loadgen(settings: Settings, args: argparse.Namespace) -> int:
     if not summary.ok:
         print("oms loadgen: the run did not end cleanly (see result above)", file=sys.stderr)
     return 0 if summary.ok else 1
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    """``oms keys create|list|revoke``: straight on MongoDB, no server needed."""
+    from pymongo.errors import PyMongoError  # noqa: PLC0415
+
+    from oms.domain.access import Role  # noqa: PLC0415
+    from oms.store.api_keys import create_key, list_keys, revoke_key  # noqa: PLC0415
+
+    try:
+        if args.keys_command == "create":
+            issued = create_key(settings, Role(args.role), frozenset(args.account), args.name)
+            print(f"key_id: {issued.key_id}")
+            print(f"key: {issued.key}")
+            print("(the key is shown this once: only its digest is stored)", file=sys.stderr)
+            return 0
+        if args.keys_command == "list":
+            for key in list_keys(settings):
+                state = "active" if key.revoked_at is None else "revoked"
+                accounts = ",".join(sorted(key.accounts)) or "-"
+                print(f"{key.key_id}  {key.role.value:<6}  {state:<7}  accounts={accounts}  "
+                      f"created={_iso(key.created_at)}  name={key.name!r}")  # fmt: skip
+            return 0
+        revoked = revoke_key(settings, args.key_id)
+    except PyMongoError as exc:
+        print(f"oms keys: MongoDB at {settings.mongo_url} failed: {exc}", file=sys.stderr)
+        return 1
+    if not revoked:
+        print(f"oms keys: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id} (every replica refuses it within "
+          f"{settings.api_key_cache_ttl_s:g} s)")  # fmt: skip
+    return 0
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+
+
+def _add_keys_parser(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="create, list or revoke API keys (in MongoDB)")
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a key; prints key_id: and key: once")
+    create.add_argument("--role", required=True, choices=["admin", "risk", "trader", "viewer"])
+    create.add_argument(
+        "--account", action="append", default=[], metavar="ID",
+        help="an account the key may act for (repeat for several; viewer and trader keys)",
+    )  # fmt: skip
+    create.add_argument("--name", default="", help="who or what holds it")
+    actions.add_parser("list", help="every key, never its secret")
+    revoke = actions.add_parser("revoke", help="stop a key working (within the cache TTL)")
+    revoke.add_argument("key_id")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-timeout", type=float, metavar="S",
         help="the most any one request may take (default 10)",
     )  # fmt: skip
+    loadgen.add_argument(
+        "--key", help="the API key to send (default: make an admin key in MongoDB)"
+    )
     commands.add_parser("topics", help="create the Kafka topics that are missing and list them")
+    _add_keys_parser(commands)
     return parser
 
 
@@ -112,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _topics(settings)
     if args.command == "loadgen":
         return _loadgen(settings, args)
+    if args.command == "keys":
+        return _keys(settings, args)
     return _demo(settings)
 
 

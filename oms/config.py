@@ -16,11 +16,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BeforeValidator, ValidationError
+from pydantic import BeforeValidator, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
+ASYMMETRIC_JWT_ALGORITHMS = frozenset(
+    ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+)
 
 
 class SettingsError(ValueError):
@@ -138,6 +141,29 @@ class Settings(BaseSettings):
     # this or raises ``KafkaTimeoutError``: aiokafka itself waits for a broker for as long as
     # its request timeout allows, per step.
     kafka_send_timeout_s: float = 5.0
+    # Identity (README "Who may do what"). A replica remembers what it read of an API key for
+    # this long, so a revoked key stops working on every replica within it (the issue asks 10 s).
+    api_key_cache_ttl_s: float = 5.0
+    # A WebSocket ticket (POST /api/ws-ticket) is good for one socket within this many seconds.
+    ws_ticket_ttl_s: int = 30
+    # JWT bearer tokens from an OAuth2/OIDC provider: off unless a JWKS URL or a PEM public key
+    # is set. Issuer and audience are then required; only asymmetric algorithms are accepted
+    # (never "none", never HS256, which would take the public key as a shared secret).
+    jwt_jwks_url: str = ""
+    jwt_public_key: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: CommaSeparated = ("RS256", "ES256")
+    # The claims naming the caller's role (admin, risk, trader, viewer) and its accounts (a
+    # list, or one space- or comma-separated string).
+    jwt_role_claim: str = "role"
+    jwt_accounts_claim: str = "accounts"
+    # How long a fetched JWKS document is used before it is fetched again (a token signed by a
+    # key id it lacks fetches it at once, at most once per jwt_jwks_min_refetch_s).
+    jwt_jwks_ttl_s: float = 300.0
+    jwt_jwks_min_refetch_s: float = 10.0
+    # Clock skew allowed on exp/nbf/iat.
+    jwt_leeway_s: float = 10.0
 
     model_config = SettingsConfigDict(
         env_prefix="OMS_",
@@ -180,6 +206,18 @@ class Settings(BaseSettings):
         Not ``model_copy(update=...)``: that checks neither the names nor the values.
         """
         return type(self)(**{**self.model_dump(), **changes})
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        """Only public-key signatures: HS* would verify with the public key as a shared secret
+        (anyone holding it could sign), and "none" verifies nothing."""
+        refused = [a for a in algorithms if a not in ASYMMETRIC_JWT_ALGORITHMS]
+        if refused or not algorithms:
+            raise ValueError(
+                "must be one or more of " + ", ".join(sorted(ASYMMETRIC_JWT_ALGORITHMS))
+            )
+        return algorithms
 
     def replica_name(self) -> str:
         """This process's name in logs and metrics: ``replica``, else the host's name."""

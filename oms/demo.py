@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from oms.config import Settings
-from oms.loadgen import Summary, run_loadgen
+from oms.loadgen import Summary, own_key, run_loadgen
 
 SERVE_START_TIMEOUT_S = 60.0
 DEMO_ORDERS = 2000
@@ -74,8 +74,8 @@ def _has_reserved(balance: dict[str, str]) -> bool:
     return Decimal(balance.get("reserved", "0")) != 0
 
 
-async def _one_history(base: str, account: str, log: Path) -> None:
-    async with aiohttp.ClientSession() as http:
+async def _one_history(base: str, account: str, log: Path, key: str) -> None:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
         listing = await (await http.get(f"{base}/api/orders?account_id={account}&limit=50")).json()
         settled = next((o for o in listing["items"] if o["status"] == "SETTLED"), None)
         if settled is None:
@@ -136,12 +136,14 @@ async def run_demo(settings: Settings) -> int:
         ready = await _wait_until_ready(base, process)
         print(f"GET /ready -> {ready}")
         _step(f"placing {DEMO_ORDERS} orders over REST (-> Kafka -> engine -> MongoDB)")
-        summary = await run_loadgen(settings, DEMO_ORDERS, "rest", base=base)
+        key = await asyncio.to_thread(own_key, settings, "oms demo")
+        print("made an admin API key for the demo (`oms keys list` shows it; revoke it after)")
+        summary = await run_loadgen(settings, DEMO_ORDERS, "rest", base=base, key=key)
         for line in summary.lines():
             print(line)
         _step("accounts after the run")
         _print_accounts(summary)
-        await _one_history(base, next(iter(summary.accounts)), log)
+        await _one_history(base, next(iter(summary.accounts)), log, key)
         _step("what the run left in the stores")
         await _stored(settings)
         ok = summary.placed == DEMO_ORDERS and sum(summary.states.values()) == DEMO_ORDERS

@@ -1,6 +1,7 @@
 """``oms loadgen``: place N orders on a running ``oms serve``, over REST or straight onto Kafka.
 
-It opens its own accounts (over REST), places a seeded mix of MARKET and LIMIT orders, waits
+It makes its own admin API key (``oms.store.api_keys.create_key``, straight in MongoDB, as
+``oms keys create`` does) unless it is handed one, opens its own accounts (over REST), places a seeded mix of MARKET and LIMIT orders, waits
 until every order is terminal (cancelling, after a grace period, the limit orders the market has
 not reached), and prints a summary: rates, final states, and each account's balances.
 Every request goes to the address it is given, which ``oms`` only ever sets to 127.0.0.1.
@@ -30,13 +31,16 @@ from typing import Any
 
 import aiohttp
 from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
 
 from oms.config import Settings
+from oms.domain.access import Role
 from oms.domain.commands import PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from oms.domain.order_ids import client_order_id_order
 from oms.load_target import Answer, Failure, Target
+from oms.store.api_keys import create_key
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.names import topic_names
 
@@ -397,6 +401,14 @@ def _account(run: _Run) -> None:
     summary.server_lost = run.target.lost
 
 
+def own_key(settings: Settings, name: str) -> str:
+    """A new admin key for a tool (it opens accounts, then trades them), stored in MongoDB."""
+    try:
+        return create_key(settings, Role.ADMIN, name=name).key
+    except PyMongoError as exc:
+        raise LoadError(f"cannot make an API key in MongoDB ({exc}); pass --key") from exc
+
+
 async def run_loadgen(
     settings: Settings,
     orders: int,
@@ -411,18 +423,23 @@ async def run_loadgen(
     give_up_s: float = GIVE_UP_S,
     cleanup_wait_s: float = CLEANUP_WAIT_S,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
+    key: str | None = None,
 ) -> Summary:
     """Open accounts, place ``orders`` orders ``via`` rest or kafka, wait until all are terminal.
 
     Raises ``LoadError`` only when the run cannot start; once orders are placed, whatever the
     server does, it returns the summary of what it saw (``Summary.ok`` says if all went well).
+    ``key`` is the API key (or JWT) it sends; None makes an admin key in the settings' MongoDB.
     """
     base = base or f"http://{settings.http_host}:{settings.http_port}"
     run_id = uuid.uuid4().hex[:6]
     names = [f"lg-{run_id}-{n}" for n in range(accounts)]
     summary = Summary(via)
     timeout = aiohttp.ClientTimeout(total=request_timeout_s, connect=CONNECT_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    if key is None:
+        key = await asyncio.to_thread(own_key, settings, "oms loadgen")
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
         target = Target(http, base, give_up_s=give_up_s)
         run = _Run(target, summary)
         await open_accounts(target, names)

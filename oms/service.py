@@ -28,11 +28,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.actors.runtime import ActorFailure, tune_gc
 from oms.api.app import build_app
+from oms.api.credentials import Authenticator
+from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled
 from oms.config import Settings
@@ -41,10 +45,16 @@ from oms.durations import Durations
 from oms.engine import Engine
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
+from oms.store.api_keys import MongoKeyDirectory
 from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_schema import init_database
-from oms.store.redis_store import RedisIdempotencyStore, RedisOrderCache, redis_client
+from oms.store.redis_store import (
+    RedisIdempotencyStore,
+    RedisOrderCache,
+    RedisTicketStore,
+    redis_client,
+)
 from oms.stream.codecs import encode_tick
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
@@ -187,6 +197,7 @@ class Service:
                 await publisher.start()
                 self._on_stop("simulated feed", publisher.stop)
 
+            authenticator = self._authenticator(accounts_db, redis)
             app = build_app(
                 settings,
                 engine,
@@ -198,12 +209,25 @@ class Service:
                 pipeline=_pipeline(repository, ingestion, sink, self.skips, self._refused),
                 accounts=accounts,
                 risk_events=sink,
+                authenticator=authenticator,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
         except BaseException:
             await self.stop()
             raise
+
+    def _authenticator(
+        self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
+    ) -> Authenticator:
+        """Who callers are: API keys in MongoDB, WebSocket tickets in Redis, JWTs if set up."""
+        settings = self.settings
+        jwt = None
+        if settings.jwt_public_key or settings.jwt_jwks_url:
+            jwt = JwtVerifier(settings)
+            self._on_stop("jwks client", jwt.close)
+        keys = MongoKeyDirectory(database)
+        return Authenticator(settings, keys, RedisTicketStore(redis), jwt)
 
     async def _reopen_accounts(self, engine: Engine, accounts: MongoAccountRepository) -> None:
         """Open every stored account in the engine with its opening balances and limits (the

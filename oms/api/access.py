@@ -55,7 +55,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 def _log(request: web.Request, status: int, seconds: float) -> None:
     duration_ms = round(seconds * 1000, 3)
-    key_id = identity.caller(request).key_id
+    who = identity.known_caller(request)
     access_log.info(
         "%s %s %d %.1fms",
         request.method, request.path, status, duration_ms,
@@ -64,7 +64,8 @@ def _log(request: web.Request, status: int, seconds: float) -> None:
             "path": request.path,
             "status": status,
             "duration_ms": duration_ms,
-            "key_id": key_id,
+            "key_id": None if who is None else who.key_id,
+            "subject": None if who is None else who.subject,
         },
     )  # fmt: skip
 

@@ -29,6 +29,7 @@ from oms.api.orders import new_order
 from oms.api.problems import FieldError, conflict, invalid_body, not_found
 from oms.api.services import SERVICES_KEY
 from oms.codec import DECIMAL_LIMITS, PER_SYMBOL_LIMITS, InvalidAmount, parse_amount
+from oms.domain.access import Action
 from oms.domain.accounts import InvalidAccountId, check_account_id
 from oms.domain.commands import OpenAccount, SetLimits, SetTradingState
 from oms.domain.errors import AccountExists, UnknownAccount
@@ -150,7 +151,7 @@ async def open_account(request: web.Request) -> web.Response:
     limits = parse_limits(body["limits"], errors) if body.get("limits") is not None else None
     if errors or account_id is None:
         raise invalid_body(errors)
-    identity.require_admin(request)
+    identity.require(request, Action.OPEN_ACCOUNT)
     correlation.bind(account_id=account_id)
     record = AccountRecord(account_id, balances, limits, opened_at=services.clock())
     try:
@@ -176,8 +177,7 @@ async def open_account(request: web.Request) -> web.Response:
 
 
 async def _snapshot(request: web.Request, account_id: str) -> Any:
-    if not identity.may_act_for(request, account_id):
-        raise not_found(f"account {account_id}")
+    identity.acting_account(request, account_id)
     try:
         return await reply(request.app[SERVICES_KEY].engine.account(account_id))
     except UnknownAccount:
@@ -224,9 +224,7 @@ async def get_limits(request: web.Request) -> web.Response:
 
 async def put_limits(request: web.Request) -> web.Response:
     """``PUT /api/risk/limits/{account_id}``: replace every limit (absent ones switch off)."""
-    identity.require_admin(request)
-    account_id = request.match_info["account_id"]
-    correlation.bind(account_id=account_id)
+    account_id = identity.acting_account(request, request.match_info["account_id"])
     errors: list[FieldError] = []
     limits = parse_limits(await _body(request), errors, prefix="")
     if errors:
@@ -247,7 +245,6 @@ async def put_limits(request: web.Request) -> web.Response:
 
 async def kill_switch(request: web.Request) -> web.Response:
     """``POST /api/risk/kill-switch``: ACTIVE, HALTED or REDUCING, for one account or all."""
-    identity.require_admin(request)
     body = await _body(request)
     errors = _unknown_fields(body, frozenset({"state", "account_id"}))
     raw_state = body.get("state")
@@ -261,7 +258,10 @@ async def kill_switch(request: web.Request) -> web.Response:
         account_id = _account_id(body["account_id"], errors)
     if errors or state is None:
         raise invalid_body(errors)
-    correlation.bind(account_id=account_id)
+    if account_id is None:
+        identity.require(request, Action.HALT_ALL)
+    else:
+        identity.acting_account(request, account_id)
     services = request.app[SERVICES_KEY]
     try:
         # Recorded first (the store knows every account): a restart must not resume what an
@@ -281,8 +281,9 @@ async def kill_switch(request: web.Request) -> web.Response:
     )
     # An operator's act that stops trading: on-call must find who did it and when.
     logger.warning(
-        "kill switch set to %s for %s", state.value,
+        "kill switch set to %s for %s by %s", state.value,
         "every account" if account_id is None else f"account {account_id}",
+        identity.caller(request).who,
     )  # fmt: skip
     return _json({"state": state.value, "account_id": account_id})
 

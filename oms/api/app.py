@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 
 from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
+from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -23,6 +24,7 @@ from oms.api.health import (
     add_health_routes,
     readiness_checks,
 )
+from oms.api.identity import CREDENTIALS_KEY, auth_middleware
 from oms.api.listener import body_deadline
 from oms.api.live import ORDER_FEED_KEY, OrderFeed, ws_orders
 from oms.api.market import MARKET_FEED_KEY, MarketFeed, add_market_routes
@@ -83,12 +85,15 @@ def build_app(
     market_poll_s: float | None = 0.25,
     accounts: AccountRepository | None = None,
     risk_events: RiskEventSink | None = None,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
     ``engine`` must be started by the caller (and stopped after the app); the app only
     subscribes to its journal while it runs. ``partitions_assigned`` and ``consumer_lag`` come
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
+    ``authenticator`` resolves callers (``oms.api.identity``); without it every guarded path
+    answers 401.
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -108,7 +113,8 @@ def build_app(
             problem_middleware,
             web_app_middleware(settings),  # the web app's files, where no API route matched
             body_deadline(settings.http_body_timeout_s),
-            _unexpected_middleware,
+            _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
+            auth_middleware,  # innermost: every /api and /ws route runs with a known caller
         ],
     )
     outages = Outages()
@@ -120,6 +126,9 @@ def build_app(
         partitions_assigned,
         None if engine is None else engine.trouble,
     )
+    if authenticator is not None:
+        app[CREDENTIALS_KEY] = authenticator
+        app[AUTHENTICATOR_KEY] = authenticator
     add_access(app)
     add_health_routes(app)
     app.router.add_get("/metrics", metrics.handle, allow_head=False)
@@ -132,10 +141,11 @@ def build_app(
         or cache is None
         or accounts is None
         or risk_events is None
+        or authenticator is None
     ):
         raise ValueError(
-            "an app with an engine needs its bus, idempotency store, cache, accounts and "
-            "risk event sink"
+            "an app with an engine needs its bus, idempotency store, cache, accounts, "
+            "risk event sink and authenticator"
         )
     app[SERVICES_KEY] = ApiServices(
         settings,
@@ -157,6 +167,8 @@ def build_app(
     add_account_routes(app)
     add_market_routes(app)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
+    app.router.add_post("/api/ws-ticket", ws_ticket)
+    app.router.add_get("/api/me", whoami, allow_head=False)
 
     async def start_feeds(_app: web.Application) -> None:
         await order_feed.start()

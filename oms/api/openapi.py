@@ -226,7 +226,48 @@ PATHS: dict[str, dict[str, Any]] = {
             "WebSocket of an account's order events ({type: order_event, account_id, order_id, status, event})",
             _WEBSOCKET,
             errors=(422,),
-            parameters=[_ACCOUNT_QUERY],
+            parameters=[_query("account_id", ID)],
+        ),
+    },
+    "/api/me": {
+        "get": _op(
+            "Who the credential says the caller is: role, accounts, key id or JWT subject",
+            {
+                "200": _answer(
+                    "The caller",
+                    {
+                        "type": "object",
+                        "required": ["role", "accounts", "key_id", "subject"],
+                        "properties": {
+                            "role": {"enum": ["admin", "risk", "trader", "viewer"]},
+                            "accounts": {"type": "array", "items": {"type": "string"}},
+                            "key_id": {"type": ["string", "null"]},
+                            "subject": {"type": ["string", "null"]},
+                        },
+                        "additionalProperties": False,
+                    },
+                )
+            },
+        ),
+    },
+    "/api/ws-ticket": {
+        "post": _op(
+            "A single-use ticket for a browser's WebSocket: open /ws/...?ticket=<ticket> within"
+            " expires_in_s (browsers cannot send Authorization on a WebSocket)",
+            {
+                "200": _answer(
+                    "The ticket",
+                    {
+                        "type": "object",
+                        "required": ["ticket", "expires_in_s"],
+                        "properties": {
+                            "ticket": {"type": "string"},
+                            "expires_in_s": {"type": "integer", "minimum": 1},
+                        },
+                        "additionalProperties": False,
+                    },
+                )
+            },
         ),
     },
     "/health": {
@@ -268,6 +309,60 @@ for _path, _method in (
 ):
     PATHS[_path][_method]["responses"]["503"] = _UNAVAILABLE
 
+# Who may call: every /api and /ws route takes a bearer credential (an API key or a JWT; a
+# WebSocket also a ticket), and may answer 401 (none, or a bad one), 403 (a role or an account
+# the caller lacks) and 429 (over a rate limit, with Retry-After). The open ones take none.
+_OPEN = frozenset({"/health", "/ready", "/metrics", "/api/openapi.json"})
+_UNAUTHENTICATED = {
+    **_PROBLEM,
+    "description": "MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer"
+    " <API key or JWT> (unknown, revoked and expired credentials prove nobody)",
+    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+}
+_FORBIDDEN = {
+    **_PROBLEM,
+    "description": "ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts"
+    " do not allow this (another account's order answers 404 instead)",
+}
+_TOO_MANY = {
+    **_PROBLEM,
+    "description": "Over a rate limit (per key, per client address); retry after Retry-After",
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}},
+}
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "oms_<key_id>_<secret>",
+        "description": "An API key made by `oms keys create`",
+    },
+    "jwt": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A JWT from the configured OAuth2/OIDC provider (role and accounts in"
+        " its claims)",
+    },
+    "wsTicket": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "ticket",
+        "description": "WebSockets only: a ticket from POST /api/ws-ticket, good once",
+    },
+}
+_BEARER: list[dict[str, list[str]]] = [{"apiKey": []}, {"jwt": []}]
+for _path, _item in PATHS.items():
+    for _operation in _item.values():
+        if _path in _OPEN:
+            _operation["security"] = []
+            continue
+        _operation["security"] = (
+            [*_BEARER, {"wsTicket": []}] if _path.startswith("/ws/") else _BEARER
+        )
+        _operation["responses"].update(
+            {"401": _UNAUTHENTICATED, "403": _FORBIDDEN, "429": _TOO_MANY}
+        )
+
 
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
@@ -282,7 +377,8 @@ def openapi_document() -> dict[str, Any]:
             "application/problem+json (RFC 9457).",
         },
         "paths": PATHS,
-        "components": {"schemas": SCHEMAS},
+        "security": _BEARER,
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

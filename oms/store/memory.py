@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from oms.domain.access import ApiKey
 from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.events import OrderEvent
 from oms.domain.limits import RiskLimits, TradingState
@@ -202,3 +204,41 @@ class MemoryAccountRepository(AccountRepository):
     async def load_all(self) -> Sequence[AccountRecord]:
         """Every account, in opening order."""
         return list(self._accounts.values())
+
+
+class MemoryKeyDirectory:
+    """API keys in a dict (``oms.api.credentials.KeyDirectory``), for unit tests."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+
+    def add(self, record: ApiKey) -> None:
+        """Store a key (``oms.store.api_keys.mint_key`` makes one)."""
+        self.keys[record.key_id] = record
+
+    def revoke(self, key_id: str, at: float) -> None:
+        """Mark a key revoked."""
+        self.keys[key_id] = dataclasses.replace(self.keys[key_id], revoked_at=at)
+
+    async def find_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, or None."""
+        return self.keys.get(key_id)
+
+
+class MemoryTicketStore:
+    """WebSocket tickets in a dict (``oms.api.credentials.TicketStore``), for unit tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tickets: dict[str, tuple[float, bytes]] = {}
+
+    async def put_ticket(self, ticket: str, payload: bytes, ttl_s: int) -> None:
+        """Hold ``payload`` until ``ttl_s`` from now."""
+        self._tickets[ticket] = (self._clock() + ttl_s, payload)
+
+    async def take_ticket(self, ticket: str) -> bytes | None:
+        """The payload, once, if not expired."""
+        held = self._tickets.pop(ticket, None)
+        if held is None or held[0] <= self._clock():
+            return None
+        return held[1]

@@ -1,7 +1,7 @@
 """Redis: idempotency keys of order entry, the hot order cache, and the order-book cache.
 
 Keys: ``idempotency:{key}`` (the API scopes ``key`` by account), ``order:{order_id}``,
-``orderbook:{symbol}``. Values are JSON (orjson) with decimal strings (``oms.codec``).
+``orderbook:{symbol}``, ``ws-ticket:{ticket}``. Values are JSON (orjson) with decimal strings (``oms.codec``).
 """
 
 from __future__ import annotations
@@ -230,3 +230,22 @@ class RedisOrderBookCache:
             return None
         book: dict[str, Any] = orjson.loads(raw)
         return book
+
+
+class RedisTicketStore:
+    """``ws-ticket:{ticket}``: a WebSocket ticket's caller, taken once (``GETDEL``), so any
+    replica honours it and none twice (``oms.api.credentials.TicketStore``)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "ws-ticket:") -> None:
+        """Use ``client`` (owned by the caller)."""
+        self._client = client
+        self._prefix = prefix
+
+    async def put_ticket(self, ticket: str, payload: bytes, ttl_s: int) -> None:
+        """Hold the ticket for ``ttl_s`` seconds."""
+        await self._client.set(self._prefix + ticket, payload, ex=ttl_s)
+
+    async def take_ticket(self, ticket: str) -> bytes | None:
+        """The ticket's payload, deleted in the same step."""
+        raw = await self._client.getdel(self._prefix + ticket)
+        return raw.encode() if isinstance(raw, str) else raw

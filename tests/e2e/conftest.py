@@ -24,7 +24,10 @@ import pytest
 from pymongo import MongoClient
 
 from oms.config import Settings
+from oms.domain.access import Role
 from oms.probes import probe_all
+from oms.store.api_keys import create_key
+from tests.credentials import authenticated_session, register_server
 
 READY_TIMEOUT_S = 90.0
 
@@ -36,6 +39,7 @@ class Replica:
     base: str
     settings: Settings
     process: subprocess.Popen[bytes]
+    key: str  # an admin API key in the run's database (``authenticated_session`` sends it)
 
 
 def _free_port() -> int:
@@ -89,6 +93,9 @@ def start_replica(overrides: Mapping[str, str], log_path: Any) -> Replica:
     port = _free_port()
     environ = {**os.environ, **overrides, "OMS_HTTP_PORT": str(port)}
     settings = Settings.from_env(environ)
+    key = create_key(settings, Role.ADMIN, name="e2e tests").key
+    base = f"http://127.0.0.1:{port}"
+    register_server(base, key)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "oms.cli", "serve"],
@@ -96,7 +103,7 @@ def start_replica(overrides: Mapping[str, str], log_path: Any) -> Replica:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    replica = Replica(f"http://127.0.0.1:{port}", settings, process)
+    replica = Replica(base, settings, process, key)
     try:
         _wait_ready(replica.base, process)
     except BaseException:
@@ -138,8 +145,8 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client for one test."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+    """An HTTP client for one test, with the admin key of each replica it talks to."""
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
 
 

@@ -28,6 +28,7 @@ from pymongo import MongoClient
 from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
+from tests.credentials import admin_for, authenticated_session
 from tests.e2e.conftest import _free_port, _wait_ready, last_price, open_account
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
@@ -49,6 +50,7 @@ class Serve:
         self.log = log
         self.base = f"http://127.0.0.1:{env['OMS_HTTP_PORT']}"
         self.process: subprocess.Popen[bytes] | None = None
+        admin_for(self.base, Settings.from_env(env))
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -324,7 +326,7 @@ async def _scenario(serve: Serve) -> None:
     timeout = aiohttp.ClientTimeout(total=10)
     rng = random.Random(5)
     accepted: list[str] = []
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with authenticated_session(timeout=timeout) as http:
         accounts = [await open_account(http, serve.base, FUNDS, prefix="crash") for _ in range(2)]
         halted = await open_account(http, serve.base, FUNDS, prefix="halted")
         await _kill_switch(http, serve.base, "HALTED", halted)
@@ -340,7 +342,7 @@ async def _scenario(serve: Serve) -> None:
 
     await asyncio.to_thread(serve.start)  # same topics, group, database and port
 
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with authenticated_session(timeout=timeout) as http:
         histories = await _settle_everything(http, serve.base, accounts, accepted)
         for order_id in accepted:
             assert histories[order_id], f"accepted order {order_id} is unknown after the restart"
@@ -363,7 +365,7 @@ async def _scenario(serve: Serve) -> None:
     # A clean restart rebuilds exactly these balances from the store alone.
     await asyncio.to_thread(serve.stop)
     await asyncio.to_thread(serve.start)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with authenticated_session(timeout=timeout) as http:
         assert await _balances(http, serve.base, accounts) == (now, reserved)
         assert await _dry_run_reasons(http, serve.base, bodies[0]) == ["KILL_SWITCH_GLOBAL"]
 

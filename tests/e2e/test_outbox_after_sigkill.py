@@ -28,6 +28,7 @@ from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
 from oms.stream.names import topic_names
+from tests.credentials import authenticated_session
 from tests.e2e.conftest import _free_port, last_price, open_account
 from tests.e2e.test_crash_recovery import Serve, _order_body, _place, _settle_everything
 
@@ -146,7 +147,7 @@ async def _scenario(env: dict[str, str], log: Path) -> None:
     timeout = aiohttp.ClientTimeout(total=10)
     rng = random.Random(11)
     accepted: list[str] = []
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with authenticated_session(timeout=timeout) as http:
         accounts = [await open_account(http, slow.base, FUNDS, prefix="outbox") for _ in range(2)]
         prices = {s: await last_price(http, slow.base, s) for s in SYMBOLS}
         bodies = [_order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
@@ -165,7 +166,7 @@ async def _scenario(env: dict[str, str], log: Path) -> None:
     again = Serve({**env, "OMS_EVENT_SINK_DELAY_S": "0"}, log)
     await asyncio.to_thread(again.start)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with authenticated_session(timeout=timeout) as http:
             await _settle_everything(http, again.base, accounts, accepted)
         stored = await asyncio.to_thread(_stored, env)
         deadline = time.monotonic() + 20

@@ -24,6 +24,7 @@ from oms.marketdata import BookLevel, Tick
 from oms.stream.codecs import encode_tick
 from oms.stream.names import topic_names
 from oms.stream.partitioner import partition_of
+from tests.credentials import authenticated_session
 from tests.e2e.conftest import (
     Replica,
     drop_database,
@@ -205,7 +206,7 @@ def test_resting_order_when_a_replica_joins_then_fills_once(
 
         async def scenario() -> list[str]:
             nonlocal second
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async with authenticated_session(timeout=aiohttp.ClientTimeout(total=30)) as http:
                 await _publish_tick(first.settings, "29999.50", "30000.50")
                 await last_price(http, first.base, "BTC-USD")
                 accounts = [

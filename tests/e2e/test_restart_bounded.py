@@ -23,6 +23,7 @@ from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument
 from oms.stream.names import topic_names
+from tests.credentials import authenticated_session
 from tests.e2e.conftest import _free_port, last_price, open_account
 from tests.e2e.test_crash_recovery import Serve
 
@@ -124,7 +125,7 @@ def _restart(serve: Serve) -> tuple[float, int]:
 
 async def _scenario(serve: Serve) -> list[tuple[int, float, int]]:
     await asyncio.to_thread(serve.start)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=10)) as http:
         accounts = [await open_account(http, serve.base, FUNDS, prefix="bounded") for _ in "ab"]
         await last_price(http, serve.base, "BTC-USD")
     runs: list[tuple[int, float, int]] = []

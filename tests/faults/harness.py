@@ -43,6 +43,7 @@ from oms.config import Settings
 from oms.domain.order_ids import client_order_id_order
 from oms.store.documents import OrderDocument, stored_order
 from oms.stream.names import topic_names
+from tests.credentials import admin_for, authenticated_session
 from tests.faults.servers import PrivateServers, free_port
 
 FUNDS = {"USD": "10000000", "BTC": "100", "ETH": "1000"}
@@ -70,6 +71,7 @@ class Replica:
         self.base = f"http://127.0.0.1:{env['OMS_HTTP_PORT']}"
         self.settings = Settings.from_env(env)
         self.process: subprocess.Popen[bytes] | None = None
+        self.key: str | None = None  # an admin key in its database, made at the first start
         self.exits: list[int] = []  # exit statuses of processes that ended on their own
         self._watch: asyncio.Task[None] | None = None
         self._wanted = False
@@ -88,6 +90,8 @@ class Replica:
     async def start(self, extra: dict[str, str] | None = None) -> None:
         """Start it, wait until ``/ready``, and restart it whenever it exits on its own."""
         self._wanted = True
+        if self.key is None:
+            self.key = await asyncio.to_thread(admin_for, self.base, self.settings)
         self.spawn(extra)
         await self.ready()
         if self._watch is None:
@@ -104,7 +108,7 @@ class Replica:
     async def ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Wait until ``/ready`` answers 200."""
         deadline = time.monotonic() + timeout_s
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+        async with authenticated_session(timeout=aiohttp.ClientTimeout(total=3)) as http:
             while True:
                 try:
                     async with http.get(f"{self.base}/ready") as response:
@@ -243,7 +247,7 @@ class Load:
         definite (or has retried for ``RETRY_FOR_S``)."""
         # No connection limit: a POST's time is the server's, never a wait for a free connection
         # in this client (retries through an outage put a few hundred requests in flight).
-        async with aiohttp.ClientSession(
+        async with authenticated_session(
             timeout=aiohttp.ClientTimeout(total=POST_BOUND_S + 5),
             connector=aiohttp.TCPConnector(limit=0),
         ) as http:
@@ -273,7 +277,7 @@ class Load:
     async def post_again(self, intents: list[Intent]) -> None:
         """POST these intents again with the same key and body, as a client that never saw
         their answers would; every order id answered is added to the intent."""
-        async with aiohttp.ClientSession(
+        async with authenticated_session(
             timeout=aiohttp.ClientTimeout(total=POST_BOUND_S + 5)
         ) as http:
             for intent in intents:
@@ -451,7 +455,7 @@ async def published_events(settings: Settings) -> Counter[tuple[str, int, str]]:
 async def open_accounts(base: str, count: int) -> list[str]:
     """Open ``count`` funded accounts (retrying while the replica starts)."""
     accounts = [f"fa-{uuid.uuid4().hex[:8]}" for _ in range(count)]
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for account in accounts:
             body = {"account_id": account, "balances": FUNDS}
             async with http.post(f"{base}/api/accounts", json=body) as response:
@@ -462,7 +466,7 @@ async def open_accounts(base: str, count: int) -> list[str]:
 async def last_prices(base: str) -> dict[str, Decimal]:
     """Each symbol's last price, waiting for the feed's first ticks."""
     prices: dict[str, Decimal] = {}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=5)) as http:
         deadline = time.monotonic() + 30
         while len(prices) < len(SYMBOLS):
             for symbol in SYMBOLS:
@@ -477,7 +481,7 @@ async def last_prices(base: str) -> dict[str, Decimal]:
 async def settle(replica: Replica, accounts: list[str]) -> dict[str, dict[str, Any]]:
     """Cancel whatever rests until every stored order of ``accounts`` is terminal; the orders."""
     deadline = time.monotonic() + SETTLE_DEADLINE_S
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=10)) as http:
         while True:
             await replica.ready()
             stored = await asyncio.to_thread(stored_orders, replica.settings)
@@ -500,7 +504,7 @@ async def balances(base: str, accounts: list[str]) -> tuple[dict[str, Decimal], 
     """Per asset, the accounts' totals; and everything still reserved."""
     totals: dict[str, Decimal] = {}
     reserved = Decimal(0)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for account in accounts:
             async with http.get(f"{base}/api/accounts/{account}") as response:
                 assert response.status == 200, await response.text()

@@ -16,6 +16,7 @@ from collections import Counter
 
 import aiohttp
 
+from tests.credentials import authenticated_session
 from tests.faults.harness import Context, Replica, check, scenario
 from tests.faults.servers import PrivateServers
 
@@ -66,7 +67,7 @@ async def _touch_old_orders(ctx: Context, seconds: float) -> list[int]:
     base = ctx.replica.base
     statuses: list[int] = []
     deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for n, order_id in enumerate(old):
             if time.monotonic() > deadline:
                 break
@@ -97,7 +98,7 @@ async def _read_burst(ctx: Context) -> None:
                 statuses.append(one.status)
                 await one.read()
 
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=10)) as http:
         await asyncio.gather(*(reader(http, n) for n in range(4)))
     print(f"reads: {len(statuses)}, answers: {dict(Counter(statuses))}")
     assert all(status == 200 for status in statuses), Counter(statuses)

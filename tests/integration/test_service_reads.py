@@ -28,6 +28,7 @@ from oms.domain.events import OrderEvent, OrderSettled
 from oms.service import Service
 from oms.store.mongo import MongoOrderRepository
 from oms.stream.topics import delete_topics
+from tests.credentials import admin_for, authenticated_session
 from tests.e2e.conftest import last_price, open_account
 
 FUNDS = {"USD": "10000000", "BTC": "100"}
@@ -91,6 +92,7 @@ async def replica(settings: Settings) -> AsyncIterator[Replica]:
         assert service.engine is not None
         service.engine.subscribe(on_durable)
         base = f"http://127.0.0.1:{mine.http_port}"
+        await asyncio.to_thread(admin_for, base, mine)
         await _ready(base)
         yield Replica(service, base, settled)
     finally:
@@ -102,7 +104,7 @@ async def replica(settings: Settings) -> AsyncIterator[Replica]:
 
 
 async def _ready(base: str) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with authenticated_session() as http:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -158,7 +160,7 @@ def _burst(base: str, paths: list[str]) -> tuple[Counter[int], float]:
     async def read() -> Counter[int]:
         statuses: Counter[int] = Counter()
         timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with authenticated_session(timeout=timeout) as http:
             await asyncio.gather(*(_reader(http, base, paths, statuses) for _ in range(READERS)))
         return statuses
 
@@ -172,7 +174,7 @@ async def test_read_burst_when_orders_flow_then_all_settle_and_no_mongodb_read_o
 ) -> None:
     # Arrange: settled orders, most of them in MongoDB only, and reads that reach them there
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with authenticated_session(timeout=timeout) as http:
         base = replica.base
         account = await open_account(http, base, FUNDS, prefix="reads")
         await last_price(http, base, "BTC-USD")

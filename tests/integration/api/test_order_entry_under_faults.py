@@ -33,6 +33,7 @@ from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from oms.stream.names import TopicNames
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics
+from tests.credentials import MemoryKeys
 from tests.integration.private_servers import PrivateKafka, PrivateRedis, free_port
 from tests.integration.stream.records import read_all
 from tests.malformed_orders import GOOD
@@ -92,6 +93,7 @@ async def _door(
     engine = make_engine()
     engine.on_tick(tick())
     engine.wait_idle()
+    keys = MemoryKeys(settings)
     app = build_app(
         settings,
         engine,
@@ -101,9 +103,10 @@ async def _door(
         market_poll_s=None,
         accounts=MemoryAccountRepository(),
         risk_events=KeptRiskEvents(),
+        authenticator=keys.authenticator,
     )
     try:
-        async with TestClient(TestServer(app)) as client:
+        async with TestClient(TestServer(app), headers=keys.headers()) as client:
             yield Door(client, engine)
     finally:
         engine.stop()

@@ -16,6 +16,7 @@ from oms.engine import Engine
 from oms.engine.ports import AccountRecord
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from tests.credentials import MemoryKeys
 from tests.unit.engine_helpers import FUNDS, make_engine, tick
 
 
@@ -29,6 +30,7 @@ class Api:
     cache: MemoryOrderCache
     accounts: MemoryAccountRepository
     risk_events: KeptRiskEvents
+    keys: MemoryKeys  # the client sends an admin key; ``keys.headers(role, accounts)`` others
 
     async def settle(self) -> None:
         """Wait until the engine has handled everything sent so far (and what it caused)."""
@@ -59,6 +61,7 @@ async def api() -> AsyncIterator[Api]:
     risk_events = KeptRiskEvents()
     for account_id in engine.risk_book.account_ids():  # the accounts make_engine opened
         await accounts.open(AccountRecord(account_id, FUNDS))
+    keys = MemoryKeys(engine.settings)
     app = build_app(
         engine.settings,
         engine,
@@ -76,7 +79,8 @@ async def api() -> AsyncIterator[Api]:
         market_poll_s=0.02,
         accounts=accounts,
         risk_events=risk_events,
+        authenticator=keys.authenticator,
     )
-    async with TestClient(TestServer(app)) as client:
-        yield Api(client, engine, bus, cache, accounts, risk_events)
+    async with TestClient(TestServer(app), headers=keys.headers()) as client:
+        yield Api(client, engine, bus, cache, accounts, risk_events, keys)
     engine.stop()

@@ -13,8 +13,11 @@ import pytest
 
 from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
+from oms.domain.access import Role
+from oms.store.api_keys import mint_key
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from tests.credentials import MemoryKeys
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 
@@ -40,6 +43,8 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
         http_body_timeout_s=BODY_S,
         http_max_connections=cap,
     )
+    keys = MemoryKeys(settings)
+    keys.directory.add(ADMIN.record)
     app = build_app(
         settings,
         engine,
@@ -50,6 +55,7 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
         ready_probe=_ready,
         accounts=MemoryAccountRepository(),
         risk_events=KeptRiskEvents(),
+        authenticator=keys.authenticator,
     )
     runner, site = await start_listener(app, settings)
     try:
@@ -73,9 +79,13 @@ async def _closed_after(reader: asyncio.StreamReader, within: float) -> tuple[by
     return received, time.monotonic() - started
 
 
+ADMIN = mint_key(Role.ADMIN, frozenset(), "listener tests", 0.0)  # raw requests send its token
+
+
 def _order_request(body: bytes, *, length: int | None = None) -> bytes:
     return (
         b"POST /api/orders HTTP/1.1\r\nHost: oms\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + ADMIN.key.encode() + b"\r\n"
         b"Content-Length: " + str(len(body) if length is None else length).encode() + b"\r\n\r\n"
     ) + body
 

@@ -25,7 +25,7 @@ async def test_run_loadgen_when_the_server_stays_then_every_order_ends_and_the_r
 
     # Act
     summary = await run_loadgen(api.engine.settings, 40, "rest", base=base, grace_s=0.5,
-                                timeout_s=20)  # fmt: skip
+                                timeout_s=20, key=api.keys.token())  # fmt: skip
 
     # Assert
     assert summary.ok, summary.lines()
@@ -43,7 +43,13 @@ def _closed_port() -> int:
 
 async def test_run_loadgen_when_nothing_listens_then_load_error_not_a_traceback() -> None:
     with pytest.raises(LoadError, match="connect_refused") as failed:
-        await run_loadgen(Settings(), 10, "rest", base=f"http://127.0.0.1:{_closed_port()}")
+        await run_loadgen(
+            Settings(),
+            10,
+            "rest",
+            base=f"http://127.0.0.1:{_closed_port()}",
+            key="no-server-to-check-it",
+        )
 
     assert failed.value.code == "LOADGEN_FAILED"
 

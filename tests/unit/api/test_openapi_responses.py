@@ -76,6 +76,7 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
         "/ready": ["/ready"],
         "/metrics": ["/metrics"],
         "/api/openapi.json": ["/api/openapi.json"],
+        "/api/me": ["/api/me"],
     }  # fmt: skip
     assert set(urls) == _get_routes(), "a GET route without a URL here is left unchecked"
 

@@ -27,6 +27,7 @@ from oms.engine.ports import AccountRecord, Claim, IdempotencyStore, OrderCache,
 from oms.store.memory import MemoryAccountRepository, MemoryOrderCache
 from oms.stream.bus import OrderCommand
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from tests.credentials import MemoryKeys
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import make_engine, tick
 
@@ -129,6 +130,7 @@ async def door() -> AsyncIterator[Door]:
     engine.on_tick(tick())
     engine.wait_idle()
     claims, cache, bus = RedisLikeClaims(), RedisLikeCache(), KafkaLikeBus(engine)
+    keys = MemoryKeys(SETTINGS)
     app = build_app(
         SETTINGS,
         engine,
@@ -138,8 +140,9 @@ async def door() -> AsyncIterator[Door]:
         market_poll_s=None,
         accounts=DownAccounts(),
         risk_events=KeptRiskEvents(),
+        authenticator=keys.authenticator,
     )
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app), headers=keys.headers()) as client:
         yield Door(client, engine, claims, cache, bus)
     engine.stop()
 

@@ -26,6 +26,7 @@ from oms.store.memory import (
     MemoryOrderRepository,
 )
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from tests.credentials import MemoryKeys
 from tests.malformed_orders import GOOD
 from tests.unit.engine_helpers import FUNDS, tick
 
@@ -68,6 +69,7 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
         engine.open_account(account, FUNDS).get(timeout=5)
     engine.on_tick(tick())
     engine.wait_idle()
+    keys = MemoryKeys(engine.settings)
     app = build_app(
         engine.settings,
         engine,
@@ -77,8 +79,9 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
         partitions_assigned=lambda: True,
         accounts=MemoryAccountRepository(),
         risk_events=KeptRiskEvents(),
+        authenticator=keys.authenticator,
     )
-    async with TestClient(TestServer(app)) as test_client:
+    async with TestClient(TestServer(app), headers=keys.headers()) as test_client:
         yield test_client
     engine.stop()
 

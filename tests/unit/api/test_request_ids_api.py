@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from oms.domain.access import Role, split_key
 from oms.logs import ContextFilter, formatter
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
@@ -143,10 +144,12 @@ async def test_place_when_its_risk_rejects_then_the_rejection_carries_the_reques
 async def test_access_log_when_a_request_is_answered_then_one_line_names_it(
     api: Api, lines: Lines
 ) -> None:
+    token = api.keys.token(Role.TRADER, ("a1",))
+    key_id, secret = split_key(token) or ("", "")
     response = await api.client.post(
         "/api/orders?account_id=a1",
         json=CROSSING,
-        headers={"X-Request-ID": "place-req-4", "Authorization": "Bearer sk-live-secret"},
+        headers={"X-Request-ID": "place-req-4", "Authorization": f"Bearer {token}"},
     )
 
     (access,) = lines.of("oms.access")
@@ -154,11 +157,11 @@ async def test_access_log_when_a_request_is_answered_then_one_line_names_it(
     assert access["request_id"] == "place-req-4"
     assert (access["method"], access["path"], access["status"]) == ("POST", "/api/orders", 202)
     assert access["duration_ms"] >= 0
-    assert access["key_id"] is None  # nobody authenticates yet
+    assert access["key_id"] == key_id
     assert access["account_id"] == "a1"
     assert access["order_id"] == (await response.json())["order_id"]
     assert access["replica"] == "test-replica"
-    assert "sk-live-secret" not in lines.stream.getvalue()
+    assert secret not in lines.stream.getvalue()
     assert "account_id=a1" not in access["path"]  # the query is never logged
 
 
@@ -174,7 +177,7 @@ async def test_log_line_when_written_while_handling_a_request_then_it_names_the_
     (switched,) = [r for r in lines.records() if r["msg"].startswith("kill switch set to")]
     assert response.status == 200
     assert switched["level"] == "WARNING"
-    assert switched["msg"] == "kill switch set to HALTED for account a1"
+    assert switched["msg"].startswith("kill switch set to HALTED for account a1 by key:")
     assert (switched["request_id"], switched["account_id"]) == ("halt-req-1", "a1")
 
 
