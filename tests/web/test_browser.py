@@ -1,9 +1,8 @@
 """The web app in a real browser: Playwright drives Debian's chromium against a real ``oms serve``.
 
 This module starts the replica on the local servers (its own topics, group and database, as
-the e2e suite does), opens the account, makes the keys when the server has them (``oms keys
-create``; before API keys exist every key passes), then runs ``web/e2e/trading.spec.ts`` with
-``npx playwright test``. The story's screenshots land in ``web/test-results/screens/`` (ignored
+the e2e suite does), opens the account, makes a trader and a risk key for it (``oms keys
+create``'s own function), then runs ``web/e2e/trading.spec.ts`` with ``npx playwright test``. The story's screenshots land in ``web/test-results/screens/`` (ignored
 by git); ``make web-screenshot`` copies the README's from there.
 """
 
@@ -13,14 +12,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from oms.domain.access import Role
+from oms.store.api_keys import create_key
 from tests.e2e.conftest import (
     Replica,
     drop_database,
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.e2e
 WEB = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT_TIMEOUT_S = 150
-NO_AUTH_KEY = "no-auth-yet"  # any key passes a server without API keys
 
 
 def _require_built() -> None:
@@ -52,26 +51,6 @@ def _require_built() -> None:
         pytest.fail(f"the web app is not set up ({', '.join(missing)} missing): run `make setup`")
 
 
-def _key(overrides: Mapping[str, str], role: str, account_id: str | None) -> str:
-    """A new key of ``role`` made by ``oms keys create``; NO_AUTH_KEY on a server without keys."""
-    command = [sys.executable, "-m", "oms.cli", "keys", "create", "--role", role]
-    if account_id is not None:
-        command += ["--account", account_id]
-    done = subprocess.run(
-        command,
-        env={**os.environ, **overrides},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0 and "invalid choice: 'keys'" in done.stderr:
-        return NO_AUTH_KEY
-    assert done.returncode == 0, done.stderr
-    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
-    return lines["key"].strip()
-
-
 def _open_account(base: str, admin_key: str, account_id: str) -> None:
     body = json.dumps({"account_id": account_id, "balances": {"USD": "100000", "BTC": "2"}})
     request = urllib.request.Request(
@@ -85,29 +64,30 @@ def _open_account(base: str, admin_key: str, account_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, dict[str, str]]]:
-    """One ``oms serve`` serving web/dist, and the run's settings overrides."""
+def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    """One ``oms serve`` serving web/dist."""
     _require_built()
     require_servers()
     overrides = run_overrides(uuid.uuid4().hex[:8])
     started = start_replica(overrides, tmp_path_factory.mktemp("serve") / "serve.log")
     try:
-        yield started, overrides
+        yield started
     finally:
         stop_replica(started)
         drop_database(started.settings)
 
 
 def test_trading_story_when_driven_in_chromium_then_every_step_holds(
-    replica: tuple[Replica, dict[str, str]],
+    replica: Replica,
 ) -> None:
     # Arrange: an account, a trader key for it and a risk key
-    served, overrides = replica
+    served = replica
     account_id = f"web-{uuid.uuid4().hex[:8]}"
-    admin_key = _key(overrides, "admin", None)
+    admin_key = create_key(served.settings, Role.ADMIN, name="web-admin").key
     _open_account(served.base, admin_key, account_id)
-    trader_key = _key(overrides, "trader", account_id)
-    risk_key = _key(overrides, "risk", account_id)
+    mine = frozenset({account_id})
+    trader_key = create_key(served.settings, Role.TRADER, mine, name="web-trader").key
+    risk_key = create_key(served.settings, Role.RISK, mine, name="web-risk").key
     shutil.rmtree(WEB / "test-results" / "screens", ignore_errors=True)
 
     # Act: the Playwright story (log in, limit, cancel, market, invalid quantity, reload, halt)

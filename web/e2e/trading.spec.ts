@@ -8,7 +8,7 @@ import path from 'node:path';
 
 const base = process.env.OMS_WEB_BASE ?? 'http://127.0.0.1:8080';
 const account = process.env.OMS_WEB_ACCOUNT ?? 'alice';
-const traderKey = process.env.OMS_WEB_TRADER_KEY ?? 'no-auth';
+const traderKey = process.env.OMS_WEB_TRADER_KEY ?? '';
 const riskKey = process.env.OMS_WEB_RISK_KEY ?? traderKey;
 const screens = path.resolve('test-results', 'screens');
 const SYMBOL = 'BTC-USD';
@@ -57,8 +57,13 @@ async function placeOrder(page: Page, order: { type: string; side?: 'Buy' | 'Sel
 }
 
 test('a trader logs in, trades, is halted by risk, and stays logged in on reload', async ({ page, request }) => {
-  // Nothing may leave 127.0.0.1 (the host resolver rule refuses names; this refuses the rest).
-  await page.context().route(/^(?!https?:\/\/127\.0\.0\.1[:/]|wss?:\/\/127\.0\.0\.1[:/]|data:)/, (route) => route.abort());
+  // Nothing may leave 127.0.0.1 (the host resolver rule refuses names; this refuses the rest,
+  // and the app must not even try).
+  const outside: string[] = [];
+  await page.context().route(/^(?!https?:\/\/127\.0\.0\.1[:/]|wss?:\/\/127\.0\.0\.1[:/]|data:)/, (route) => {
+    outside.push(route.request().url());
+    return route.abort();
+  });
 
   await test.step('log in with an API key', async () => {
     await page.goto('/');
@@ -69,10 +74,19 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
     await shot(page, '02-desk');
   });
 
-  await test.step('no serious accessibility violations (axe-core)', async () => {
-    const results = await new AxeBuilder({ page }).analyze();
-    const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    expect(serious.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
+  await test.step('no serious accessibility violations (axe-core), dark and light', async () => {
+    for (const theme of ['dark', 'light']) {
+      const results = await new AxeBuilder({ page }).analyze();
+      const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      expect(serious.map((v) => `${theme}: ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+      await page.getByRole('button', { name: /^Switch to/ }).click();
+    }
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  });
+
+  await test.step("a trader's screen has no kill switch", async () => {
+    await expect(page.locator('section.role, .role')).toHaveText('trader key');
+    await expect(page.locator('section.kill-switch')).toHaveCount(0);
   });
 
   const openOrders = page.locator('section.open-orders');
@@ -146,4 +160,6 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
     await expect(page.locator('section.trade-form .reason')).toHaveText(/KILL_SWITCH_ACCOUNT/);
     await shot(page, '09-refused-when-halted');
   });
+
+  expect(outside).toEqual([]);
 });

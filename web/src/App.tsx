@@ -51,8 +51,8 @@ function Loaded({ session, theme, onTheme, onLogout }: { session: Session; theme
 
   useEffect(() => {
     let alive = true;
-    Promise.all([api.openapi().then(capabilitiesOf, () => BASE_CAPABILITIES), api.instruments()]).then(
-      ([capabilities, instruments]) => alive && setDesk({ api, accountId: session.accountId, capabilities, instruments }),
+    Promise.all([api.openapi().then(capabilitiesOf, () => BASE_CAPABILITIES), api.instruments(), api.me()]).then(
+      ([capabilities, instruments, me]) => alive && setDesk({ api, accountId: session.accountId, capabilities, instruments, me }),
       (failure: unknown) => {
         if (!alive) return;
         if (failure instanceof ApiError && failure.status === 401) onLogout(); // the key was revoked

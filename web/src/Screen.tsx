@@ -14,7 +14,9 @@ import { TradeHistory } from './components/TradeHistory';
 
 /** The trading screen: book and depth | chart, open orders, history | order entry, account. */
 export function Screen({ theme, onTheme, onLogout }: { theme: Theme; onTheme: () => void; onLogout: () => void }) {
-  const { accountId, instruments } = useDesk();
+  const { accountId, instruments, me } = useDesk();
+  // the kill switch is for risk and admin keys; without identities the server decides
+  const mayHalt = me === null || me.role === 'risk' || me.role === 'admin';
   const [symbol, setSymbol] = useState(instruments[0]?.symbol ?? 'BTC-USD');
   const orders = useOrders();
   const market = useMarket(symbol);
@@ -28,6 +30,7 @@ export function Screen({ theme, onTheme, onLogout }: { theme: Theme; onTheme: ()
         <span>
           Account <strong data-testid="account-id">{accountId}</strong>
         </span>
+        {me && <span className="role">{me.role} key</span>}
         <span className={`live live-${orders.live}`} title="order events">
           orders {orders.live}
         </span>
@@ -51,7 +54,7 @@ export function Screen({ theme, onTheme, onLogout }: { theme: Theme; onTheme: ()
         <div className="col col-entry">
           <TradeForm symbol={symbol} onSymbol={setSymbol} place={orders.place} orders={orders.orders} />
           <PositionTable account={account} error={error} />
-          <KillSwitch current={account?.trading_state ?? null} onChanged={() => setBump((b) => b + 1)} />
+          {mayHalt && <KillSwitch current={account?.trading_state ?? null} onChanged={() => setBump((b) => b + 1)} />}
         </div>
       </main>
     </div>

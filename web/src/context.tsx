@@ -1,5 +1,5 @@
 import { createContext, useContext } from 'react';
-import type { Api, Capabilities, Instrument } from './services/api';
+import type { Api, Capabilities, Instrument, Me } from './services/api';
 
 /** What every panel of a logged-in screen shares. */
 export type Desk = {
@@ -7,6 +7,8 @@ export type Desk = {
   accountId: string;
   capabilities: Capabilities;
   instruments: Instrument[];
+  /** the key's role and accounts; null when the server has no identities */
+  me: Me | null;
 };
 
 export const DeskContext = createContext<Desk | null>(null);

@@ -17,12 +17,19 @@ export function Login({ onLogin, makeApi = (key) => new Api(key) }: Props) {
     setBusy(true);
     setError(null);
     try {
-      await makeApi(key.trim()).account(accountId.trim());
-      onLogin({ key: key.trim(), accountId: accountId.trim() });
+      const api = makeApi(key.trim());
+      const me = await api.me();
+      const chosen = accountId.trim() || (me?.accounts.length === 1 ? me.accounts[0]! : '');
+      if (!chosen) {
+        setError(me ? `This ${me.role} key may act for ${me.accounts.length ? me.accounts.join(', ') : 'every account'}: name one.` : 'Name the account.');
+        return;
+      }
+      await api.account(chosen);
+      onLogin({ key: key.trim(), accountId: chosen });
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 401) setError('This API key is not valid.');
       else if (failure instanceof ApiError && (failure.status === 403 || failure.status === 404))
-        setError(`This key may not trade account ${accountId.trim()}, or it does not exist.`);
+        setError(`This key may not use account ${accountId.trim() || '(its own)'}, or it does not exist.`);
       else setError(failure instanceof ApiError ? failure.message : 'The server cannot be reached.');
     } finally {
       setBusy(false);
@@ -36,7 +43,10 @@ export function Login({ onLogin, makeApi = (key) => new Api(key) }: Props) {
         <label htmlFor="login-key">API key</label>
         <input id="login-key" type="password" autoComplete="off" required value={key} onChange={(e) => setKey(e.target.value)} />
         <label htmlFor="login-account">Account</label>
-        <input id="login-account" required value={accountId} onChange={(e) => setAccountId(e.target.value)} />
+        <input id="login-account" aria-describedby="login-account-hint" value={accountId} onChange={(e) => setAccountId(e.target.value)} />
+        <p className="hint" id="login-account-hint">
+          Leave empty to use the key's own account.
+        </p>
         <p className="field-error" role="alert">{error ?? '\u00a0'}</p>
         <button type="submit" className="primary" disabled={busy}>
           Log in

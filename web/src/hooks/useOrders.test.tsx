@@ -29,7 +29,7 @@ it('test_apply_event_when_rejected_then_status_and_reason_move', () => {
 it('test_use_orders_when_live_events_arrive_then_open_orders_follow', async () => {
   const api = fakeApi(() => json({ items: [order({ order_id: 'O1', status: 'ACCEPTED' })], next_cursor: null }));
   const wrapper = ({ children }: { children: ReactNode }) => (
-    <DeskContext.Provider value={{ api, accountId: 'alice', capabilities: BASE_CAPABILITIES, instruments: INSTRUMENTS }}>{children}</DeskContext.Provider>
+    <DeskContext.Provider value={{ api, accountId: 'alice', capabilities: BASE_CAPABILITIES, instruments: INSTRUMENTS, me: null }}>{children}</DeskContext.Provider>
   );
   const { result } = renderHook(() => useOrders(), { wrapper });
   await waitFor(() => expect(result.current.open.map((o) => o.order_id)).toEqual(['O1']));

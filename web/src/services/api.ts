@@ -27,6 +27,8 @@ export type OrderEntry = Omit<Schemas['PlaceOrder'], 'type' | 'time_in_force'> &
   post_only?: boolean;
 };
 export type Amend = { price?: string; quantity?: string };
+/** Who the key is (GET /api/me): its role and the accounts it may act for. */
+export type Me = paths['/api/me']['get']['responses'][200]['content']['application/json'];
 
 export const OPEN_STATUSES: readonly OrderStatus[] = ['NEW', 'ACCEPTED', 'PARTIALLY_FILLED'];
 
@@ -135,6 +137,16 @@ export class Api {
   async wsTicket(): Promise<string> {
     const answer = await this.call<{ ticket: string }>('POST', '/api/ws-ticket');
     return answer.ticket;
+  }
+
+  /** The key's role and accounts; null from a server without identities (every key passes). */
+  async me(): Promise<Me | null> {
+    try {
+      return await this.call<Me>('GET', '/api/me');
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 404) return null;
+      throw failure;
+    }
   }
 
   openapi(): Promise<OpenApiDocument> {

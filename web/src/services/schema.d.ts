@@ -45,6 +45,25 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 409: {
                     headers: {
@@ -57,6 +76,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -99,9 +128,38 @@ export interface paths {
                         "application/json": components["schemas"]["Account"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -144,6 +202,35 @@ export interface paths {
                         "application/json": components["schemas"]["Instrument"][];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -184,6 +271,25 @@ export interface paths {
                         "application/json": components["schemas"]["OrderBook"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
@@ -196,6 +302,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -240,9 +356,109 @@ export interface paths {
                         "application/json": components["schemas"]["Price"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the credential says the caller is: role, accounts, key id or JWT subject */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The caller */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            accounts: string[];
+                            key_id: string | null;
+                            /** @enum {unknown} */
+                            role: "admin" | "risk" | "trader" | "viewer";
+                            subject: string | null;
+                        };
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -327,9 +543,38 @@ export interface paths {
                         "application/json": components["schemas"]["OrderPage"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -383,6 +628,25 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 409: {
                     headers: {
@@ -404,6 +668,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -456,9 +730,38 @@ export interface paths {
                         "application/json": components["schemas"]["Order"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -500,6 +803,25 @@ export interface paths {
                         "application/json": components["schemas"]["Order"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
@@ -512,6 +834,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 409: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -563,9 +895,38 @@ export interface paths {
                         "application/json": components["schemas"]["OrderHistory"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -633,6 +994,25 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
@@ -645,6 +1025,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -687,6 +1077,25 @@ export interface paths {
                         "application/json": components["schemas"]["AccountLimits"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
@@ -699,6 +1108,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -757,6 +1176,25 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
@@ -769,6 +1207,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -812,6 +1260,25 @@ export interface paths {
                         "application/json": components["schemas"]["Positions"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 404: {
                     headers: {
@@ -824,6 +1291,16 @@ export interface paths {
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -881,9 +1358,106 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ws-ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A single-use ticket for a browser's WebSocket: open /ws/...?ticket=<ticket> within expires_in_s (browsers cannot send Authorization on a WebSocket) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The ticket */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            expires_in_s: number;
+                            ticket: string;
+                        };
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1050,9 +1624,38 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1079,8 +1682,8 @@ export interface paths {
         /** WebSocket of an account's order events ({type: order_event, account_id, order_id, status, event}) */
         get: {
             parameters: {
-                query: {
-                    account_id: string;
+                query?: {
+                    account_id?: string;
                 };
                 header?: never;
                 path?: never;
@@ -1095,9 +1698,38 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description A problem (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {

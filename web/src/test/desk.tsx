@@ -28,7 +28,7 @@ export function problem(status: number, code: string, errors?: { field: string; 
 }
 
 export function renderWithDesk(ui: ReactElement, api: Api, capabilities: Partial<Capabilities> = {}): RenderResult {
-  const desk: Desk = { api, accountId: 'alice', capabilities: { ...BASE_CAPABILITIES, ...capabilities }, instruments: INSTRUMENTS };
+  const desk: Desk = { api, accountId: 'alice', capabilities: { ...BASE_CAPABILITIES, ...capabilities }, instruments: INSTRUMENTS, me: null };
   // a wrapper, not a parent element: `rerender` keeps the context
   return render(ui, { wrapper: ({ children }) => <DeskContext.Provider value={desk}>{children}</DeskContext.Provider> });
 }
