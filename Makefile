@@ -78,7 +78,7 @@ demo: up ## set up, start oms serve and drive a demo through it
 	$(PY) -m oms.cli demo
 	@echo
 	@echo "The trading web app: run \`make serve\` and open http://$${OMS_HTTP_HOST:-127.0.0.1}:$${OMS_HTTP_PORT:-8080}/"
-	@echo "(log in with an API key and an account; see the README's \"The web app\")"
+	@echo "  and log in with a key: $(VENV)/bin/oms keys create --role trader --account <an account above>"
 	$(call elapsed,demo)
 
 # The client's types are generated from the server's OpenAPI document (openapi-typescript).

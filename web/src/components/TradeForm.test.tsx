@@ -72,3 +72,14 @@ it('test_form_when_server_lists_stops_gtd_and_post_only_then_offers_them', async
   expect(screen.getByLabelText('Expires at')).toBeInTheDocument();
   expect(screen.getByLabelText('Post only')).toBeInTheDocument();
 });
+
+it('test_side_when_arrow_key_pressed_then_moves_the_choice_and_focus', async () => {
+  renderWithDesk(<TradeForm symbol="BTC-USD" onSymbol={() => undefined} place={vi.fn()} orders={[]} />, api);
+
+  screen.getByRole('radio', { name: 'Buy' }).focus();
+  await userEvent.keyboard('{ArrowRight}');
+
+  expect(screen.getByRole('radio', { name: 'Sell' })).toHaveAttribute('aria-checked', 'true');
+  expect(screen.getByRole('radio', { name: 'Sell' })).toHaveFocus();
+  expect(screen.getByRole('button', { name: 'Sell BTC-USD' })).toBeInTheDocument();
+});

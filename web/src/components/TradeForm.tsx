@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { useDesk } from '../context';
 import { ApiError, type Order, type OrderEntry } from '../services/api';
 
@@ -37,6 +37,18 @@ export function TradeForm({ symbol, onSymbol, place, orders }: Props) {
   const expiring = timeInForce === 'GTD' && fields.has('expire_at');
   const last = orders.find((o) => o.order_id === lastId) ?? null;
   const instrument = instruments.find((i) => i.symbol === symbol);
+
+  // A radio group: one tab stop, the arrow keys (and B / S) move the choice.
+  function sideKeys(event: KeyboardEvent<HTMLDivElement>) {
+    const key = event.key.toLowerCase();
+    const next = ['arrowleft', 'arrowright', 'arrowup', 'arrowdown'].includes(key)
+      ? side === 'BUY' ? 'SELL' : 'BUY'
+      : key === 'b' ? 'BUY' : key === 's' ? 'SELL' : null;
+    if (next === null) return;
+    event.preventDefault();
+    setSide(next);
+    event.currentTarget.querySelector<HTMLButtonElement>(`.side.${next.toLowerCase()}`)?.focus();
+  }
 
   function chooseType(next: string) {
     setType(next);
@@ -90,13 +102,14 @@ export function TradeForm({ symbol, onSymbol, place, orders }: Props) {
     <section className="panel trade-form" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>Place order</h2>
       <form onSubmit={submit} noValidate>
-        <div className="side-toggle" role="radiogroup" aria-label="Side">
+        <div className="side-toggle" role="radiogroup" aria-label="Side" onKeyDown={sideKeys}>
           {(['BUY', 'SELL'] as const).map((s) => (
             <button
               key={s}
               type="button"
               role="radio"
               aria-checked={side === s}
+              tabIndex={side === s ? 0 : -1}
               className={`side ${s.toLowerCase()} ${side === s ? 'active' : ''}`}
               onClick={() => setSide(s)}
             >
