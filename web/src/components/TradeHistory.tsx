@@ -3,13 +3,12 @@ import { useDesk } from '../context';
 import { ApiError, type Order, type OrderEvent, type OrderStatus } from '../services/api';
 import { Time, trimDecimal } from './format';
 
-const STATUSES: OrderStatus[] = ['NEW', 'ACCEPTED', 'PARTIALLY_FILLED', 'FILLED', 'SETTLED', 'REJECTED', 'CANCELLED'];
 const PAGE = 20;
 
 /** Every order of the account, newest first, filtered by symbol and status and paged with the
  * server's cursor; a row opens its fills. The first page follows live events (`version`). */
 export function TradeHistory({ version }: { version: number }) {
-  const { api, accountId, instruments } = useDesk();
+  const { api, accountId, instruments, capabilities } = useDesk();
   const id = useId();
   const [symbol, setSymbol] = useState('');
   const [status, setStatus] = useState<OrderStatus | ''>('');
@@ -61,7 +60,7 @@ export function TradeHistory({ version }: { version: number }) {
           <label htmlFor={`${id}-status`}>Status</label>
           <select id={`${id}-status`} value={status} onChange={(e) => refilter(() => setStatus(e.target.value as OrderStatus | ''))}>
             <option value="">all</option>
-            {STATUSES.map((s) => (
+            {capabilities.statuses.map((s) => (
               <option key={s}>{s}</option>
             ))}
           </select>

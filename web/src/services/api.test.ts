@@ -54,6 +54,7 @@ it('test_capabilities_when_document_has_patch_stops_and_tickets_then_offered', (
             post_only: {},
           },
         },
+        Order: { properties: { status: { enum: ['NEW', 'ACCEPTED', 'EXPIRED'] } } },
       },
     },
   };
@@ -65,6 +66,7 @@ it('test_capabilities_when_document_has_patch_stops_and_tickets_then_offered', (
   expect(capabilities.orderTypes).toContain('STOP_LIMIT');
   expect(capabilities.timesInForce).toContain('GTD');
   expect(capabilities.orderFields).toContain('post_only');
+  expect(capabilities.statuses).toContain('EXPIRED');
 });
 
 it('test_capabilities_when_document_is_todays_then_no_amend_and_no_ticket', async () => {

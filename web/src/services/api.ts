@@ -167,6 +167,8 @@ export type Capabilities = {
   orderFields: string[];
   amend: boolean;
   wsTicket: boolean;
+  /** every order status the server may answer (EXPIRED arrives with GTD) */
+  statuses: string[];
 };
 
 export const BASE_CAPABILITIES: Capabilities = {
@@ -175,11 +177,13 @@ export const BASE_CAPABILITIES: Capabilities = {
   orderFields: ['account_id', 'symbol', 'side', 'type', 'quantity', 'price', 'time_in_force'],
   amend: false,
   wsTicket: false,
+  statuses: ['NEW', 'ACCEPTED', 'PARTIALLY_FILLED', 'FILLED', 'SETTLED', 'REJECTED', 'CANCELLED'],
 };
 
 /** Read the capabilities from the server's own OpenAPI document. */
 export function capabilitiesOf(document: OpenApiDocument): Capabilities {
   const place = document.components?.schemas?.PlaceOrder?.properties ?? {};
+  const order = document.components?.schemas?.Order?.properties ?? {};
   const strings = (values: unknown[] | undefined, fallback: string[]): string[] =>
     values ? values.filter((v): v is string => typeof v === 'string') : fallback;
   return {
@@ -188,5 +192,6 @@ export function capabilitiesOf(document: OpenApiDocument): Capabilities {
     orderFields: Object.keys(place).length ? Object.keys(place) : BASE_CAPABILITIES.orderFields,
     amend: 'patch' in (document.paths['/api/orders/{order_id}'] ?? {}),
     wsTicket: '/api/ws-ticket' in document.paths,
+    statuses: strings(order.status?.enum, BASE_CAPABILITIES.statuses),
   };
 }
