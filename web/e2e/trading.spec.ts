@@ -102,6 +102,18 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
     await shot(page, '03-limit-accepted');
   });
 
+  // Amend is offered once the server has PATCH /api/orders/{id} (the order-types work).
+  const document = (await (await request.get(`${base}/api/openapi.json`)).json()) as { paths: Record<string, object> };
+  if ('patch' in (document.paths['/api/orders/{order_id}'] ?? {})) {
+    await test.step('amend its quantity: the open order shows the new one', async () => {
+      const row = openOrders.locator(`tr[data-order-id="${limitId}"]`);
+      await row.getByRole('button', { name: /^Amend/ }).click();
+      await row.getByLabel('Quantity').fill('0.02');
+      await row.getByRole('button', { name: 'Send amend' }).click();
+      await expect(row.locator('td.num').first()).toHaveText('0.02');
+    });
+  }
+
   await test.step('cancel it: CANCELLED', async () => {
     await openOrders.locator(`tr[data-order-id="${limitId}"]`).getByRole('button', { name: /^Cancel/ }).click();
     await expect(openOrders.locator(`tr[data-order-id="${limitId}"]`)).toHaveCount(0);

@@ -39,6 +39,9 @@ export type Orders = {
 };
 
 const RECENT = 100;
+const RELOAD_AFTER_MS = 100;
+// Events whose whole effect on the order is its status (and reject reason).
+const STATUS_ONLY = new Set(['OrderPlaced', 'OrderAccepted', 'OrderRejected', 'OrderCancelled', 'OrderSettled']);
 
 /** The account's orders: a first page read over REST, then kept current by `/ws/orders`. */
 export function useOrders(): Orders {
@@ -67,6 +70,17 @@ export function useOrders(): Orders {
     void reload().catch(() => undefined);
   }, [reload]);
 
+  // One read for a burst of events (a market order's fills and settlement arrive together).
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const soon = useCallback(() => {
+    if (pending.current !== null) return;
+    pending.current = setTimeout(() => {
+      pending.current = null;
+      void reload().catch(() => undefined);
+    }, RELOAD_AFTER_MS);
+  }, [reload]);
+  useEffect(() => () => void (pending.current !== null && clearTimeout(pending.current)), []);
+
   const live = useWebSocket('/ws/orders', { account_id: accountId }, (message) => {
     if (!isOrderEvent(message)) {
       if ((message as { type?: string }).type === 'subscribed') void reload().catch(() => undefined);
@@ -74,11 +88,13 @@ export function useOrders(): Orders {
     }
     setOrders((current) => {
       if (!current.has(message.order_id)) {
-        void reload().catch(() => undefined); // placed elsewhere (another tab, Kafka): read it
+        soon(); // placed elsewhere (another tab, Kafka): read it
         return current;
       }
       return applyEvent(current, message);
     });
+    // a fill or an amend changes more than the status: read the orders again
+    if (!STATUS_ONLY.has(message.event.type)) soon();
     setVersion((v) => v + 1);
   });
 
