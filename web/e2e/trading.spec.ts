@@ -15,7 +15,8 @@ const SYMBOL = 'BTC-USD';
 
 async function shot(page: Page, name: string): Promise<void> {
   mkdirSync(screens, { recursive: true });
-  await page.screenshot({ path: path.join(screens, `${name}.png`), fullPage: true });
+  // caret 'initial': hiding the caret injects a <style>, which the page's CSP (rightly) refuses
+  await page.screenshot({ path: path.join(screens, `${name}.png`), fullPage: true, caret: 'initial' });
 }
 
 async function logIn(page: Page, key: string): Promise<void> {
@@ -63,6 +64,14 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
   await page.context().route(/^(?!https?:\/\/127\.0\.0\.1[:/]|wss?:\/\/127\.0\.0\.1[:/]|data:)/, (route) => {
     outside.push(route.request().url());
     return route.abort();
+  });
+
+  // The page must run under oms serve's Content-Security-Policy, without an uncaught error.
+  const faults: string[] = [];
+  page.on('pageerror', (error) => faults.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text()))
+      faults.push(`${message.text()} at ${message.location().url}:${message.location().lineNumber}`);
   });
 
   await test.step('log in with an API key', async () => {
@@ -131,7 +140,7 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
     await expect(page.getByTestId(`position-${SYMBOL}`)).toHaveText('0.01');
     await shot(page, '05-market-settled');
     // the README's picture (`make web-screenshot` copies it to docs/web-app.png)
-    await page.screenshot({ path: path.join(screens, 'web-app.png') });
+    await page.screenshot({ path: path.join(screens, 'web-app.png'), caret: 'initial' });
   });
 
   await test.step("an invalid quantity shows the server's error next to the field", async () => {
@@ -174,4 +183,5 @@ test('a trader logs in, trades, is halted by risk, and stays logged in on reload
   });
 
   expect(outside).toEqual([]);
+  expect(faults).toEqual([]);
 });

@@ -18,7 +18,13 @@ export function PriceChart({ symbol, prices, theme }: Props) {
 
   useEffect(() => {
     if (!box.current) return;
-    const made = createChart(box.current, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: true } });
+    const made = createChart(box.current, {
+      autoSize: true,
+      timeScale: { timeVisible: true, secondsVisible: true },
+      // Its logo is injected with an inline <style>, which the page's CSP refuses; the
+      // attribution its licence asks for is the link in the panel's heading instead.
+      layout: { attributionLogo: false },
+    });
     chart.current = made;
     series.current = made.addLineSeries({ lineWidth: 2, priceLineVisible: true });
     return () => {
@@ -43,7 +49,12 @@ export function PriceChart({ symbol, prices, theme }: Props) {
 
   return (
     <section className="panel price-chart" aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`}>{symbol} last price</h2>
+      <div className="panel-head">
+        <h2 id={`${id}-title`}>{symbol} last price</h2>
+        <a className="attribution" href="https://www.tradingview.com/" target="_blank" rel="noreferrer noopener">
+          Charting by TradingView
+        </a>
+      </div>
       <p className="visually-hidden" aria-live="off">
         {prices.length ? `Last price ${prices[prices.length - 1]!.value}` : 'No prices yet'}
       </p>
