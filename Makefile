@@ -55,7 +55,7 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_INPUTS)
 	cd $(WEB) && npx tsc -b && npx vite build --logLevel warn
 
 $(CHROMIUM):
-	apt-get update && apt-get install -y chromium
+	DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 web: $(WEB)/dist/index.html ## build the web app into web/dist (only when its inputs changed)
 

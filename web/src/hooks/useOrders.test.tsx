@@ -47,3 +47,25 @@ it('test_use_orders_when_live_events_arrive_then_open_orders_follow', async () =
   expect(result.current.version).toBe(1);
   expect(result.current.live).toBe('open');
 });
+
+it('test_use_orders_when_server_takes_tickets_then_the_socket_opens_with_a_fresh_one', async () => {
+  let tickets = 0;
+  const api = fakeApi((method, path) =>
+    method === 'POST' && path === '/api/ws-ticket'
+      ? json({ ticket: `t${++tickets}`, expires_in_s: 30 })
+      : json({ items: [], next_cursor: null }),
+  );
+  const wrapper = ({ children }: { children: ReactNode }) => (
+    <DeskContext.Provider value={{ api, accountId: 'alice', capabilities: { ...BASE_CAPABILITIES, wsTicket: true }, instruments: INSTRUMENTS, me: null }}>
+      {children}
+    </DeskContext.Provider>
+  );
+
+  renderHook(() => useOrders(), { wrapper });
+
+  await waitFor(() => expect(FakeSocket.made.length).toBeGreaterThan(0));
+  const url = new URL(FakeSocket.made.at(-1)!.url);
+  expect(url.pathname).toBe('/ws/orders');
+  expect(url.searchParams.get('ticket')).toMatch(/^t\d+$/);
+  expect(url.searchParams.get('account_id')).toBe('alice');
+});
