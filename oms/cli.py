@@ -71,6 +71,7 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from pymongo.errors import PyMongoError  # noqa: PLC0415
 
     from oms.domain.access import Role  # noqa: PLC0415
+    from oms.domain.accounts import InvalidAccountId  # noqa: PLC0415
     from oms.store.api_keys import create_key, list_keys, revoke_key  # noqa: PLC0415
 
     try:
@@ -88,6 +89,9 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
                       f"created={_iso(key.created_at)}  name={key.name!r}")  # fmt: skip
             return 0
         revoked = revoke_key(settings, args.key_id)
+    except InvalidAccountId as exc:
+        print(f"oms keys: {exc}", file=sys.stderr)
+        return 2
     except PyMongoError as exc:
         print(f"oms keys: MongoDB at {settings.mongo_url} failed: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BeforeValidator, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     jwt_jwks_url: str = ""
     jwt_public_key: str = ""
     jwt_issuer: str = ""
-    jwt_audience: str = ""
+    jwt_audience: str = Field("", validate_default=True)  # checked with the fields above it
     jwt_algorithms: CommaSeparated = ("RS256", "ES256")
     # The claims naming the caller's role (admin, risk, trader, viewer) and its accounts (a
     # list, or one space- or comma-separated string).
@@ -206,6 +206,18 @@ class Settings(BaseSettings):
         Not ``model_copy(update=...)``: that checks neither the names nor the values.
         """
         return type(self)(**{**self.model_dump(), **changes})
+
+    @field_validator("jwt_audience")
+    @classmethod
+    def _jwt_complete(cls, audience: str, info: ValidationInfo) -> str:
+        """A JWT key without an issuer and an audience would take tokens minted for anyone."""
+        keyed = info.data.get("jwt_public_key") or info.data.get("jwt_jwks_url")
+        if keyed and not (audience and info.data.get("jwt_issuer")):
+            raise ValueError(
+                "OMS_JWT_ISSUER and OMS_JWT_AUDIENCE are required with OMS_JWT_PUBLIC_KEY or "
+                "OMS_JWT_JWKS_URL"
+            )
+        return audience
 
     @field_validator("jwt_algorithms")
     @classmethod

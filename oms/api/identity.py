@@ -169,11 +169,13 @@ async def _resolve(request: web.Request) -> Caller:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller of a guarded path once, and check its role against the route."""
-    if not guarded(request.path):
+    resource = request.match_info.route.resource
+    # The matched route decides too, not only the path as sent: no spelling of a path that
+    # reaches an /api or /ws route can skip the check.
+    if not (guarded(request.path) or (resource is not None and guarded(resource.canonical))):
         return await handler(request)
     who = await _resolve(request)
     request[CALLER_KEY] = who
-    resource = request.match_info.route.resource
     if resource is None or request.match_info.http_exception is not None:
         return await handler(request)  # the router's own 404 or 405
     action = ROUTE_ACTIONS.get((request.method, resource.canonical))

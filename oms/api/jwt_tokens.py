@@ -14,6 +14,7 @@ not one of the roles.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class JwtVerifier:
         self._jwks: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._fetching = asyncio.Lock()
 
     async def close(self) -> None:
         """Close the JWKS client (the app's cleanup)."""
@@ -86,15 +88,12 @@ class JwtVerifier:
         return _caller(claims, settings, client)
 
     async def _jwk(self, kid: object) -> Any:
-        now = self._clock()
-        settings = self._settings
-        stale = self._fetched_at is None or now - self._fetched_at >= settings.jwt_jwks_ttl_s
-        unknown = not isinstance(kid, str) or kid not in self._jwks
-        may_refetch = self._fetched_at is None or now - self._fetched_at >= (
-            settings.jwt_jwks_min_refetch_s
-        )
-        if stale or (unknown and may_refetch):
-            await self._fetch()
+        if self._due(kid):
+            # One fetch at a time: a request that finds one running waits for it and uses its
+            # keys (the check is made again once it has the lock).
+            async with self._fetching:
+                if self._due(kid):
+                    await self._fetch()
         if isinstance(kid, str):
             found = self._jwks.get(kid)
         elif len(self._jwks) == 1:  # a provider with one key may leave kid out
@@ -103,8 +102,19 @@ class JwtVerifier:
             found = None
         return None if found is None else found.key
 
+    def _due(self, kid: object) -> bool:
+        """True when the JWKS must be fetched for ``kid``: never fetched, older than its TTL,
+        or lacking ``kid`` and not fetched within the last ``jwt_jwks_min_refetch_s``."""
+        if self._fetched_at is None:
+            return True
+        since = self._clock() - self._fetched_at
+        settings = self._settings
+        if since >= settings.jwt_jwks_ttl_s:
+            return True
+        unknown = not isinstance(kid, str) or kid not in self._jwks
+        return unknown and since >= settings.jwt_jwks_min_refetch_s
+
     async def _fetch(self) -> None:
-        self._fetched_at = self._clock()
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=_FETCH_TIMEOUT_S)
@@ -124,8 +134,10 @@ class JwtVerifier:
         except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as failed:
             # Keep the keys held: a provider's hiccup must not log everyone out.
             logger.warning("JWKS fetch from %s failed: %s", self._settings.jwt_jwks_url, failed)
-            return
-        self._jwks = keys
+        else:
+            self._jwks = keys
+        finally:
+            self._fetched_at = self._clock()
 
 
 def _caller(claims: dict[str, Any], settings: Settings, client: str | None) -> Caller | None:

@@ -22,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.config import Settings
 from oms.domain.access import ApiKey, Role, compose_key, key_digest
+from oms.domain.accounts import check_account_id
 
 COLLECTION = "api_keys"
 
@@ -104,7 +105,12 @@ def create_key(
     *,
     clock: Any = time.time,
 ) -> IssuedKey:
-    """Make a key and store its digest; the token is in the answer only."""
+    """Make a key and store its digest; the token is in the answer only.
+
+    Raises ``InvalidAccountId`` for an account no client may hold (malformed, or reserved).
+    """
+    for account_id in accounts:
+        check_account_id(account_id)
     issued = mint_key(role, accounts, name, clock())
     client, collection = _collection(settings)
     try:

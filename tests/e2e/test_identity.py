@@ -4,6 +4,9 @@ opens a socket on the other, and JWTs checked against a JWKS document served on 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -15,6 +18,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oms.domain.access import Role
@@ -158,6 +162,23 @@ def _jwt(**changes: Any) -> str:
     return jwt.encode(claims, SIGNER, algorithm="RS256", headers={"kid": "e2e"})
 
 
+def _hs256_with_public_key() -> str:
+    """The key-confusion attack: HS256 "signed" with the published public key as the secret."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": now + 300, "role": "admin"}
+    pem = SIGNER.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "e2e"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    mac = hmac.new(pem, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(mac)}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 async def test_jwt_when_checked_by_a_real_replica_then_good_passes_and_bad_ones_get_401(
     pair: tuple[Replica, Replica], http: aiohttp.ClientSession
 ) -> None:
@@ -175,6 +196,7 @@ async def test_jwt_when_checked_by_a_real_replica_then_good_passes_and_bad_ones_
             None,
             algorithm="none",
         ),
+        "HS256 with the public key": _hs256_with_public_key(),
         "another signer": jwt.encode(
             {
                 "iss": ISSUER,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from oms.api.credentials import Authenticator
 from oms.api.identity import Caller
@@ -217,3 +218,20 @@ async def test_me_when_asked_then_names_the_callers_role_and_accounts_never_the_
     parts = split_key(token)
     assert parts is not None
     assert parts[1] not in await response.text()
+
+
+@pytest.mark.parametrize(
+    "path", ["/%61pi/orders?account_id=a1", "/api/./orders?account_id=a1", "/api/orders/"]
+)
+async def test_request_when_path_is_spelt_oddly_then_still_needs_a_credential(
+    api: Api, plain: aiohttp.ClientSession, path: str
+) -> None:
+    # Arrange
+    url = URL(str(api.client.make_url("/")).rstrip("/") + path, encoded=True)
+
+    # Act
+    response = await plain.get(url)
+
+    # Assert
+    assert response.status in {401, 404}, await response.text()
+    assert response.status != 200

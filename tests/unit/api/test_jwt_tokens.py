@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -200,6 +201,24 @@ def test_settings_when_a_symmetric_or_no_algorithm_then_refused_at_start(algorit
     assert "OMS_JWT_ALGORITHMS" in str(refused.value)
 
 
-def test_verifier_when_issuer_or_audience_missing_then_refuses_to_start() -> None:
-    with pytest.raises(ValueError, match="ISSUER"):
-        JwtVerifier(Settings(jwt_public_key=PUBLIC_PEM))
+def test_settings_when_a_jwt_key_lacks_issuer_or_audience_then_refused_at_start() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"OMS_JWT_PUBLIC_KEY": PUBLIC_PEM, "OMS_JWT_ISSUER": ISSUER})
+    assert "OMS_JWT_AUDIENCE" in str(refused.value)
+
+
+async def test_verify_when_many_arrive_before_the_first_fetch_then_one_fetch_serves_them(
+    jwks: tuple[str, list[int]],
+) -> None:
+    # Arrange
+    url, fetches = jwks
+    verifier = JwtVerifier(_settings(jwt_jwks_url=url))
+    tokens = [_token(_claims(sub=f"user-{n}")) for n in range(10)]
+
+    # Act
+    callers = await asyncio.gather(*(verifier.verify(token, None) for token in tokens))
+    await verifier.close()
+
+    # Assert
+    assert all(who is not None for who in callers)
+    assert fetches[0] == 1
