@@ -5,8 +5,24 @@
 # The uv and Python base images are pinned by tag; pin them by digest in CI for reproducibility.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ghcr.io/astral-sh/uv:0.13.8 AS uv
+
+# ---- web: the trading app's static build (web/dist), from the committed package-lock.json.
+# Only vite build here: the type check and the tests run in `make test`, not in the image.
+FROM ${NODE_IMAGE} AS web
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    npm_config_audit=false \
+    npm_config_fund=false
+WORKDIR /web
+# Dependencies first, so that this layer is rebuilt only when the lock file changes.
+COPY web/package.json web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci
+COPY web/index.html web/vite.config.ts web/tsconfig.json ./
+COPY web/public ./public
+COPY web/src ./src
+RUN npx vite build
 
 # ---- build: resolve nothing, install exactly the lock file's runtime packages into /app/.venv
 FROM ${PYTHON_IMAGE} AS build
@@ -40,6 +56,8 @@ RUN groupadd --system --gid "${OMS_UID}" oms \
 ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
     /etc/oms/rds-global-bundle.pem
 COPY --from=build /app/.venv /app/.venv
+# oms serve serves the web app at / from here (hashed assets immutable, index.html no-cache)
+COPY --from=web /web/dist /app/web
 # Logs as one JSON object per line (ts, level, logger, msg, replica, request_id, ...): what a
 # log pipeline (CloudWatch, Loki) parses; a terminal run keeps the text format.
 ENV PATH=/app/.venv/bin:$PATH \
@@ -47,7 +65,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     OMS_HTTP_HOST=0.0.0.0 \
     OMS_HTTP_PORT=8080 \
-    OMS_LOG_FORMAT=json
+    OMS_LOG_FORMAT=json \
+    OMS_WEB_DIST_DIR=/app/web
 # faust keeps its data directory under the working directory: make it the user's own
 WORKDIR /var/lib/oms
 USER 10001:10001

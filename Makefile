@@ -24,6 +24,7 @@ define elapsed
 endef
 
 .PHONY: help setup up down status test demo serve bench synth lint check
+.PHONY: web web-types web-types-check web-unit test-web web-screenshot
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,7 +38,28 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-setup: $(VENV)/.synced ## create the venv from uv.lock (cached)
+# ---- the web app (web/): npm ci from the committed lock file, vite build only when an input
+# changed; Debian's chromium for the browser tests (Playwright's own download is not used).
+WEB := web
+NPM_ENV := PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_config_audit=false npm_config_fund=false \
+	npm_config_update_notifier=false
+CHROMIUM := /usr/bin/chromium
+WEB_INPUTS := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
+	$(WEB)/vite.config.ts $(WEB)/tsconfig.json
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && $(NPM_ENV) npm ci --no-audit --no-fund
+	@touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_INPUTS)
+	cd $(WEB) && npx tsc -b && npx vite build --logLevel warn
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+web: $(WEB)/dist/index.html ## build the web app into web/dist (only when its inputs changed)
+
+setup: $(VENV)/.synced $(WEB)/dist/index.html $(CHROMIUM) ## the venv from uv.lock, the web app's build, chromium (cached)
 
 up: setup ## install (once) and start the local Kafka, Redis and FerretDB
 	$(PY) devenv/devenv.py up
@@ -48,13 +70,40 @@ down: ## stop the local servers devenv started
 status: setup ## tell which local servers run and answer
 	$(PY) devenv/devenv.py status
 
-test: up lint ## set up, lint, then run the whole test suite
+test: up lint web-unit ## set up, lint, then run the whole test suite (the browser tests too)
 	$(PY) -m pytest
 	$(call elapsed,test)
 
 demo: up ## set up, start oms serve and drive a demo through it
 	$(PY) -m oms.cli demo
+	@echo
+	@echo "The trading web app: run \`make serve\` and open http://$${OMS_HTTP_HOST:-127.0.0.1}:$${OMS_HTTP_PORT:-8080}/"
+	@echo "  and log in with a key: $(VENV)/bin/oms keys create --role trader --account <an account above>"
 	$(call elapsed,demo)
+
+# The client's types are generated from the server's OpenAPI document (openapi-typescript).
+web-types: $(WEB)/node_modules/.installed ## regenerate web/openapi.json and the client's types from the server
+	$(PY) $(WEB)/scripts/openapi_json.py > $(WEB)/openapi.json
+	cd $(WEB) && npx openapi-typescript openapi.json -o src/services/schema.d.ts --silent
+
+# Drift fails: the committed document and types must be what the server makes today.
+web-types-check: $(WEB)/node_modules/.installed
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	&& $(PY) $(WEB)/scripts/openapi_json.py > "$$tmp/openapi.json" \
+	&& (cd $(WEB) && npx openapi-typescript "$$tmp/openapi.json" -o "$$tmp/schema.d.ts" --silent) \
+	&& diff -u $(WEB)/openapi.json "$$tmp/openapi.json" \
+	&& diff -u $(WEB)/src/services/schema.d.ts "$$tmp/schema.d.ts" \
+	|| { echo "web types are stale: run 'make web-types' and commit" >&2; exit 1; }
+
+web-unit: setup web-types-check ## the web app's type check and vitest unit tests
+	cd $(WEB) && npx tsc -b && npx vitest run
+
+test-web: up web-unit ## the web app: types, vitest, then the Playwright story in chromium on oms serve
+	$(PY) -m pytest tests/web tests/unit/api/test_webapp.py tests/unit/api/test_web_types.py
+	$(call elapsed,test-web)
+
+web-screenshot: ## copy the browser test's picture of the app to docs/web-app.png (the README's)
+	cp $(WEB)/test-results/screens/web-app.png docs/web-app.png
 
 serve: up ## run oms serve in the foreground
 	$(PY) -m oms.cli serve

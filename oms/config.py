@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     simulated_feed: bool = True
     feed_seed: int = 7
     fee_rate: Decimal = Decimal("0.001")
+    # The web app's built files (``web/dist``: ``make setup`` builds them), served at ``/``.
+    # Empty: the checkout's ``web/dist`` beside the ``oms`` package; a relative path is taken
+    # from the checkout too; the container sets its own (the package is installed elsewhere).
+    web_dist_dir: str = ""
     # Operations
     log_level: str = "INFO"
     # "json": one JSON object per line (the container's default, set in the Dockerfile);

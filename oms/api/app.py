@@ -36,6 +36,7 @@ from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
 from oms.api.problems import DependencyUnavailable, Problem, internal_error, problem_middleware
 from oms.api.rate_limits import RATE_LIMITER_KEY, RateLimiter, rate_limit_middleware
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
+from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
@@ -115,6 +116,7 @@ def build_app(
             access_middleware,  # outermost: it names the request and logs what was answered
             metrics.middleware,
             problem_middleware,
+            web_app_middleware(settings),  # the web app's files, where no API route matched
             body_deadline(settings.http_body_timeout_s),
             _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
             auth_middleware,  # every /api and /ws route runs with a known caller

@@ -79,4 +79,25 @@ def test_dockerfile_when_read_then_carries_the_ca_bundle_the_mongo_url_names() -
 def test_build_context_when_read_then_is_an_allowlist_without_secrets_or_state() -> None:
     assert DOCKERIGNORE[[line.strip() for line in DOCKERIGNORE].index("*")] == "*"
     allowed = {line[1:] for line in DOCKERIGNORE if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "uv.lock", "README.md", "oms/"}
+    assert allowed == {
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "oms/",
+        *(f"web/{name}" for name in WEB_SOURCES),
+    }
+
+
+WEB_SOURCES = ("package.json", "package-lock.json", "index.html", "vite.config.ts")
+WEB_SOURCES += ("tsconfig.json", "public/", "src/")
+
+
+def test_web_stage_when_read_then_builds_from_the_lock_file_into_the_runtimes_web_dir() -> None:
+    web = next(stage for stage in _stages() if stage[0][1].endswith(" AS web"))
+    runs = [args for word, args in web if word == "RUN"]
+    runtime = dict(_stages()[-1])
+    assert "ARG NODE_IMAGE=node:20" in DOCKERFILE
+    assert any("npm ci" in run for run in runs)  # the committed package-lock.json, exactly
+    assert any("vite build" in run for run in runs)
+    assert ("COPY", "--from=web /web/dist /app/web") in _stages()[-1]
+    assert "OMS_WEB_DIST_DIR=/app/web" in runtime["ENV"]

@@ -36,6 +36,7 @@ def test_kms_when_synthesized_then_only_the_logs_and_alerts_keys_trust_a_service
     trusted = {
         "logs-key": [f"logs.{env.profile.region}.amazonaws.com"],
         "alerts-key": ["cloudwatch.amazonaws.com"],
+        "s3-key": ["cloudfront.amazonaws.com"],  # decrypts the web app for its distribution
     }
     for name, kms_key in env.resources("kms", "aws_kms_key").items():
         principals = [s["Principal"] for s in json.loads(kms_key["policy"])["Statement"]]
@@ -179,7 +180,8 @@ def test_frontend_bucket_when_synthesized_then_private_encrypted_and_tls_only(en
     flags = ("block_public_acls", "block_public_policy", "ignore_public_acls")
     assert all(block[flag] is True for flag in (*flags, "restrict_public_buckets"))
     (policy,) = env.resources("edge", "aws_s3_bucket_policy").values()
-    (statement,) = json.loads(policy["policy"])["Statement"]
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    statement = statements["RefusePlainHttp"]  # (the other lets CloudFront read: test_frontend)
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 

@@ -11,7 +11,9 @@ A WAF web ACL sits in front: a rate-based rule blocks an address sending more th
 ``edge.waf_requests_per_minute_per_ip`` requests a minute (answering 429), and two AWS managed
 rule groups drop addresses with a bad reputation and known exploit patterns. It is the coarse,
 per-address flood guard; per-key limits are the app's.
-The bucket is private, versioned, encrypted with the ``s3`` key, and refuses plain HTTP.
+The bucket is private, versioned, encrypted with the ``s3`` key, and refuses plain HTTP; a
+CloudFront distribution serves the web app from it and routes ``/api`` and ``/ws`` to the ALB
+(``oms_infra.frontend``), and only that distribution may read it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from constructs import Construct
 
 from oms_infra.base import OmsStack
 from oms_infra.buckets import lock_down_bucket
+from oms_infra.frontend import frontend_distribution
 from oms_infra.profile import Profile
 from oms_infra.stacks.eks import EksStack
 from oms_infra.stacks.kms import KmsStack
@@ -211,7 +214,9 @@ class EdgeStack(OmsStack):
             ],
         )
         self._firewall(profile)
-        self._frontend_bucket(profile, kms)
+        bucket = self._frontend_bucket(profile, kms)
+        self.distribution = frontend_distribution(self, profile, bucket, self.alb)
+        self._frontend_policy(bucket, self.distribution.arn)
 
     def _firewall(self, profile: Profile) -> None:
         """The WAF web ACL (rate limit, managed rules) and its association with the ALB."""
@@ -232,7 +237,7 @@ class EdgeStack(OmsStack):
             self, "waf-alb", resource_arn=self.alb.arn, web_acl_arn=self.web_acl.arn
         )
 
-    def _frontend_bucket(self, profile: Profile, kms: KmsStack) -> None:
+    def _frontend_bucket(self, profile: Profile, kms: KmsStack) -> S3Bucket:
         bucket = S3Bucket(
             self,
             "frontend",
@@ -259,6 +264,10 @@ class EdgeStack(OmsStack):
                 )
             ],
         )
+        return bucket
+
+    def _frontend_policy(self, bucket: S3Bucket, distribution_arn: str) -> None:
+        """Plain HTTP refused; objects readable by the one CloudFront distribution only."""
         S3BucketPolicy(
             self,
             "frontend-tls-only",
@@ -274,7 +283,15 @@ class EdgeStack(OmsStack):
                             "Action": "s3:*",
                             "Resource": [bucket.arn, f"{bucket.arn}/*"],
                             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
+                        },
+                        {
+                            "Sid": "CloudFrontReadsTheWebApp",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudfront.amazonaws.com"},
+                            "Action": "s3:GetObject",
+                            "Resource": f"{bucket.arn}/*",
+                            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+                        },
                     ],
                 }
             ),

@@ -99,6 +99,23 @@ class KmsStack(OmsStack):
                     "Resource": "*",
                 }
             )
+        if purpose == "s3":
+            # The frontend bucket's objects are encrypted with this key: CloudFront's origin
+            # access control decrypts them for this account's distributions only.
+            statements.append(
+                {
+                    "Sid": "CloudFrontReadsTheFrontend",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": {
+                        "StringLike": {
+                            "AWS:SourceArn": f"arn:{partition}:cloudfront::{account}:distribution/*"
+                        }
+                    },
+                }
+            )
         if purpose == "ebs":
             via_ec2 = {
                 "kms:CallerAccount": account,
