@@ -21,6 +21,7 @@ from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.orders import Order
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
+from oms.risk.restore import BookRestore
 from oms.venue import MatchResult, VenueOrder
 
 OrderCommand = PlaceOrder | CancelOrder | ApplyFill
@@ -147,6 +148,13 @@ class Settle(NamedTuple):
     reply_to: ActorRef[Any]
 
 
+class RestoreBook(NamedTuple):
+    """Recovery: put accounts, a checkpoint, reservations and fills back into the book, all in
+    one turn; answers ``BookRestored`` (``oms.risk.restore``)."""
+
+    plan: BookRestore
+
+
 # -- to the simulated venue -------------------------------------------------------------------
 
 
@@ -170,10 +178,31 @@ class MarketTick(NamedTuple):
     tick: Tick
 
 
+class ForgetResting(NamedTuple):
+    """A rebuild: take every resting order out (the replica's share of the accounts changed;
+    what it owns now rests again through ``RestAgain``)."""
+
+
+class RestingOrder(NamedTuple):
+    """A stored GTC LIMIT order to rest again after a restart."""
+
+    order: VenueOrder
+    remaining: Decimal
+    executions_so_far: int  # its next execution id is ``{order_id}:{n + 1}``
+
+
+class RestAgain(NamedTuple):
+    """Recovery: put these orders back in the book without matching; answers the ids of those
+    that were resting already (left as they are)."""
+
+    orders: tuple[RestingOrder, ...]
+
+
 __all__ = [
     "Accept",
     "CancelAtVenue",
     "Finished",
+    "ForgetResting",
     "GetOrder",
     "Idle",
     "MarketTick",
@@ -181,6 +210,9 @@ __all__ = [
     "Order",
     "OrderCommand",
     "QueryOrder",
+    "RestAgain",
+    "RestingOrder",
+    "RestoreBook",
     "RiskAnswer",
     "Route",
     "RouteMany",

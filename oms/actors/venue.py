@@ -16,8 +16,10 @@ from pykka import ActorRef
 
 from oms.actors.messages import (
     CancelAtVenue,
+    ForgetResting,
     MarketTick,
     Matched,
+    RestAgain,
     RouteVenueFills,
     Submit,
     VenueCancelled,
@@ -58,6 +60,8 @@ class SimulatedVenue(DispatchedActor):
         CancelAtVenue: "on_cancel",
         GetBook: "on_get_book",
         CountResting: "on_count_resting",
+        ForgetResting: "on_forget_resting",
+        RestAgain: "on_rest_again",
     }
 
     def __init__(
@@ -141,3 +145,19 @@ class SimulatedVenue(DispatchedActor):
     def on_count_resting(self, _message: CountResting) -> int:
         """How many orders rest."""
         return self.matcher.resting_count()
+
+    def on_forget_resting(self, _message: ForgetResting) -> None:
+        """Take every resting order out (a rebuild; the market data stays)."""
+        self.matcher.clear()
+
+    def on_rest_again(self, message: RestAgain) -> tuple[str, ...]:
+        """Rest the stored orders again without matching; the ids that rested already."""
+        matcher = self.matcher
+        already: list[str] = []
+        for resting in message.orders:
+            order_id = resting.order.order_id
+            if matcher.remaining(order_id) is not None:
+                already.append(order_id)
+                continue
+            matcher.restore(resting.order, resting.remaining, resting.executions_so_far)
+        return tuple(already)

@@ -58,14 +58,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
-from pykka import Future
 
 from oms.config import Settings
 from oms.correlation import from_record
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
-from oms.engine.aio import reply
 from oms.retrying import retry_until_done
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
@@ -91,7 +89,7 @@ class _InFlight:
 
     offsets: dict[TopicPartition, int]  # next offset to commit, per partition
     records: int
-    answers: list[tuple[Record, Future[Any]]]
+    answers: list[tuple[Record, asyncio.Future[Any]]]
     dead: list[asyncio.Future[Any]]
 
 
@@ -380,7 +378,7 @@ class StreamIngestion:
         order_command = self.decoder.order_command
         fill = self.decoder.fill
         offsets: dict[TopicPartition, int] = {}
-        answers: list[tuple[Record, Future[Any]]] = []
+        answers: list[tuple[Record, asyncio.Future[Any]]] = []
         dead: list[asyncio.Future[Any]] = []
         places: list[PlaceOrder] = []
         count = 0
@@ -420,7 +418,7 @@ class StreamIngestion:
                     # Rare, and ordered with the account's orders: what was placed before it is
                     # decided first (a place goes directory -> order -> risk, a change straight
                     # to risk, so without waiting a halt could overtake an earlier order).
-                    await reply(engine.idle())
+                    await engine.idle()
                     answers.append((record_of(message), engine.apply_account_change(command)))
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
@@ -468,7 +466,7 @@ class StreamIngestion:
         """Dead-letter the cancels and fills the engine refused; wait for every dead letter."""
         for record, answer in batch.answers:
             try:
-                await reply(answer)
+                await answer
             except DomainError as error:
                 batch.dead.append(await self._dead.send(record, error.code, str(error)))
         dead = batch.dead
@@ -496,7 +494,7 @@ class StreamIngestion:
     async def _barrier(self) -> None:
         """Everything the engine did so far is durable (and published) once this returns."""
         engine = self.engine
-        await self._retry("engine idle", lambda: asyncio.wait_for(reply(engine.idle()), 5.0))
+        await self._retry("engine idle", lambda: asyncio.wait_for(engine.idle(), 5.0))
         # The journal is in the store already (wait_idle ran the drain hooks): wait for the
         # store's writer without blocking the dispatcher on it (``Engine.durable``).
         await self._retry("store durable", self._durable)

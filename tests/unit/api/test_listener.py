@@ -13,6 +13,7 @@ import pytest
 
 from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
+from oms.engine import Engine
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.malformed_orders import GOOD
@@ -40,10 +41,11 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
         http_body_timeout_s=BODY_S,
         http_max_connections=cap,
     )
+    facade = Engine(engine)  # what the API holds: the engine's async use cases
     app = build_app(
         settings,
-        engine,
-        EngineCommandBus(engine),
+        facade,
+        EngineCommandBus(facade),
         MemoryIdempotencyStore(),
         MemoryOrderCache(),
         partitions_assigned=lambda: True,
