@@ -9,7 +9,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from oms.actors.messages import MarketTick, Matched, RouteVenueFills, Submit
+from oms.actors.messages import (
+    ForgetResting,
+    MarketTick,
+    Matched,
+    RestAgain,
+    RestingOrder,
+    RouteVenueFills,
+    Submit,
+)
 from oms.actors.runtime import DispatchedActor, Dispatcher
 from oms.actors.venue import CountResting, SimulatedVenue
 from oms.domain.enums import OrderType, Side, TimeInForce
@@ -180,3 +188,33 @@ def test_submit_when_the_matcher_has_a_bug_then_the_venue_fails_loudly_and_stops
     assert venue.of(Matched) == []
     assert "DivisionByZero" in caplog.text
     assert not alive
+
+
+def test_rest_again_when_stored_orders_come_back_then_they_rest_without_matching(
+    venue: Venue,
+) -> None:
+    # Arrange: one order already resting, one stored that rests no more
+    venue.tell(Submit(_buy("o-1"), venue.inbox))
+    stored = (
+        RestingOrder(_buy("o-1"), Decimal("0.5"), 0),
+        RestingOrder(_buy("o-2", limit="99.00"), Decimal("0.3"), 2),
+    )
+
+    # Act
+    already = venue.ref.ask(RestAgain(stored), timeout=5)
+
+    # Assert: the one resting already is left as it was and named; the other rests again
+    assert already == ("o-1",)
+    assert venue.resting() == 2
+    assert venue.of(Matched)[-1].result.outcome is Outcome.RESTING  # o-1's submit, nothing new
+
+
+def test_forget_resting_when_a_rebuild_starts_then_nothing_rests(venue: Venue) -> None:
+    # Arrange
+    venue.tell(Submit(_buy("o-1"), venue.inbox))
+
+    # Act
+    venue.tell(ForgetResting())
+
+    # Assert
+    assert venue.resting() == 0
