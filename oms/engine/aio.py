@@ -1,4 +1,4 @@
-"""Actor replies in asyncio without blocking the event loop.
+"""Actor replies in asyncio without blocking the event loop (the async ``Engine``'s bridge).
 
 pykka's ``Future.__await__`` calls ``get()``, which blocks the awaiting thread: inside an event
 loop that stalls every other coroutine until the actor answers. ``to_asyncio`` instead resolves
@@ -49,7 +49,11 @@ def to_asyncio(
 
 
 async def reply(future: Future[T]) -> T:
-    """Await an actor's reply from a coroutine: ``order = await reply(engine.get_order(id))``."""
+    """Await an actor's reply from a coroutine: ``order = await reply(core.place_order(cmd))``.
+
+    For tests and ``oms.engine`` itself: the layers above hold the async ``Engine``, which
+    answers values (import-linter keeps this module from them).
+    """
     return await to_asyncio(future)
 
 

@@ -195,7 +195,8 @@ class Engine:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(batch_of_events)`` on the engine thread after each journal flush;
-        returns unsubscribe. Hand the batch on at once (``oms.engine.aio.queue_listener``)."""
+        returns unsubscribe. Hand the batch on at once (to an event loop:
+        ``loop.call_soon_threadsafe``, as ``oms.api.live`` does)."""
         return self.core.subscribe(listener)
 
     # -- risk ------------------------------------------------------------------------------

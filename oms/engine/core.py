@@ -343,8 +343,8 @@ class EngineCore:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(batch_of_events)`` after each journal flush; returns unsubscribe.
 
-        It runs on the engine thread: hand the batch on at once (for asyncio:
-        ``oms.engine.aio.queue_listener``).
+        It runs on the engine thread: hand the batch on at once (to an event loop:
+        ``loop.call_soon_threadsafe``, as ``oms.api.live`` does).
         """
         return self.journal.subscribe(listener)
 
