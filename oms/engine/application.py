@@ -57,7 +57,11 @@ KillSwitches = Callable[[], tuple[TradingState, dict[str, TradingState]]]
 
 
 class Engine:
-    """Orders, risk, market data, settlement and recovery as async use cases."""
+    """Orders, risk, market data, settlement and recovery as async use cases.
+
+    Call the use cases from a running event loop (their answers resolve on it); ``submit``,
+    ``on_tick``, ``subscribe`` and the lifecycle methods may be called from any thread.
+    """
 
     def __init__(self, core: EngineCore) -> None:
         """Serve the use cases of ``core`` (built, started and stopped through this object)."""
