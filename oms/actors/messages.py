@@ -183,19 +183,16 @@ class ForgetResting(NamedTuple):
     what it owns now rests again through ``RestAgain``)."""
 
 
-class RestingOrder(NamedTuple):
-    """A stored GTC LIMIT order to rest again after a restart."""
-
-    order: VenueOrder
-    remaining: Decimal
-    executions_so_far: int  # its next execution id is ``{order_id}:{n + 1}``
-
-
 class RestAgain(NamedTuple):
-    """Recovery: put these orders back in the book without matching; answers the ids of those
-    that were resting already (left as they are)."""
+    """Recovery: put these stored open GTC LIMIT orders back in the book, with what is left of
+    them, without matching; answers the ids of those that were resting already (left as they
+    are).
 
-    orders: tuple[RestingOrder, ...]
+    The stored orders themselves, not a copy per order: a rebuild of a million resting orders
+    would otherwise hold a million more tuples at once, each one more for the collector to scan.
+    """
+
+    orders: tuple[StoredOrder, ...]
 
 
 __all__ = [
@@ -211,7 +208,6 @@ __all__ = [
     "OrderCommand",
     "QueryOrder",
     "RestAgain",
-    "RestingOrder",
     "RestoreBook",
     "RiskAnswer",
     "Route",

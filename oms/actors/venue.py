@@ -24,11 +24,12 @@ from oms.actors.messages import (
     Submit,
     VenueCancelled,
 )
+from oms.actors.ports import StoredOrder, execution_number, executions_of
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
 from oms.domain.errors import UnknownInstrument
 from oms.marketdata import MarketData, OrderBook, Tick
-from oms.venue import Matcher, MatchResult, Outcome, VenueError
+from oms.venue import Matcher, MatchResult, Outcome, VenueError, VenueOrder
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
@@ -154,10 +155,33 @@ class SimulatedVenue(DispatchedActor):
         """Rest the stored orders again without matching; the ids that rested already."""
         matcher = self.matcher
         already: list[str] = []
-        for resting in message.orders:
-            order_id = resting.order.order_id
-            if matcher.remaining(order_id) is not None:
-                already.append(order_id)
+        for stored in message.orders:
+            order = stored.order
+            if matcher.remaining(order.order_id) is not None:
+                already.append(order.order_id)
                 continue
-            matcher.restore(resting.order, resting.remaining, resting.executions_so_far)
+            protection = order.protection_price or order.price
+            if protection is None:  # a MARKET order: recovery never sends one
+                raise VenueError(f"order {order.order_id} has no price to rest at",
+                                 code="NOT_RESTABLE")  # fmt: skip
+            left = order.remaining_quantity
+            venue_order = VenueOrder(
+                order.order_id, order.account_id, order.symbol, order.side, order.type,
+                order.time_in_force, left, order.price, protection,
+            )  # fmt: skip
+            matcher.restore(venue_order, left, _executions_so_far(stored))
         return tuple(already)
+
+
+def _executions_so_far(stored: StoredOrder) -> int:
+    """The highest n among the order's stored ``{order_id}:{n}`` executions (0 if none): its
+    next execution id here is ``n + 1``, so ids stay unique across a restart."""
+    prefix = f"{stored.order.order_id}:"
+    return max(
+        (
+            execution_number(e.execution_id)
+            for e in executions_of(stored)
+            if e.execution_id.startswith(prefix)
+        ),
+        default=0,
+    )

@@ -26,14 +26,8 @@ from typing import Any
 
 from pykka import ActorRef, Future
 
-from oms.actors.messages import (
-    ForgetOrders,
-    ForgetResting,
-    RestAgain,
-    RestingOrder,
-    RestoreBook,
-    ResumeOrders,
-)
+from oms.actors.messages import ForgetOrders, ForgetResting, RestAgain, RestoreBook, ResumeOrders
+from oms.actors.ports import execution_number
 from oms.actors.runtime import Dispatcher, DispatchFuture
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -41,7 +35,6 @@ from oms.domain.limits import TradingState
 from oms.engine.ports import AccountRecord, Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.restore import AccountOpening, BookRestore, BookRestored, EndedOrder
-from oms.venue import VenueOrder
 
 __all__ = ["Recovery", "RecoverySummary", "book_plan"]
 
@@ -120,22 +113,20 @@ class Recovery:
         reply: DispatchFuture[RecoverySummary],
     ) -> None:
         """Step 3: the resting orders back into the venue; then step 4."""
+        with_record = restored.restored
+        venue = self._venue
         candidates = (
             ()
-            if self._venue is None
-            else tuple(
-                r for r in map(_resting, stored) if r and r.order.order_id in restored.restored
-            )
+            if venue is None
+            else tuple(s for s in stored if s.order.order_id in with_record and _may_rest(s))
         )
-        if not candidates:
-            self._resume(stored, restored, frozenset(), reply)
+        if venue is None or not candidates:
+            self._resume(stored, restored, (), frozenset(), reply)
             return
-        assert self._venue is not None
-        answer = self._venue.ask(RestAgain(candidates), block=False)
+        answer = venue.ask(RestAgain(candidates), block=False)
 
         def rested(already: tuple[str, ...]) -> None:
-            ids = {r.order.order_id for r in candidates}.difference(already)
-            self._resume(stored, restored, frozenset(ids), reply)
+            self._resume(stored, restored, candidates, frozenset(already), reply)
 
         _then(answer, reply, rested)
 
@@ -143,11 +134,13 @@ class Recovery:
         self,
         stored: tuple[StoredOrder, ...],
         restored: BookRestored,
-        rested: frozenset[str],
+        candidates: tuple[StoredOrder, ...],
+        already: frozenset[str],
         reply: DispatchFuture[RecoverySummary],
     ) -> None:
-        """Step 4: every open order that does not rest again carries on."""
-        resume = tuple(s for s in stored if s.order.order_id not in rested)
+        """Step 4: every open order that does not rest again (not a candidate, or resting at the
+        venue already) carries on."""
+        resume = _not_rested(stored, candidates, already)
         if resume:
             self._directory.tell(ResumeOrders(resume))
         reply.set(
@@ -156,12 +149,32 @@ class Recovery:
                 restored.booked,
                 restored.ended,
                 len(restored.restored) - restored.ended,
-                len(rested),
+                len(candidates) - len(already),
                 len(resume),
                 restored.skipped,
                 restored.refused,
             )
         )
+
+
+def _not_rested(
+    stored: tuple[StoredOrder, ...],
+    candidates: tuple[StoredOrder, ...],
+    already: frozenset[str],
+) -> tuple[StoredOrder, ...]:
+    """The stored orders, in order, less the candidates that rested: ``candidates`` is a
+    subsequence of ``stored`` (same objects, same order), so one walk of both finds them, with
+    no set of a million resting ids (tens of megabytes) and no second look at each order."""
+    rest: list[StoredOrder] = []
+    walk = iter(candidates)
+    nxt = next(walk, None)
+    for one in stored:
+        if one is nxt:
+            nxt = next(walk, None)
+            if one.order.order_id not in already:
+                continue
+        rest.append(one)
+    return tuple(rest)
 
 
 def book_plan(
@@ -187,7 +200,7 @@ def book_plan(
         if execution.order_id not in open_ids:
             by_order.setdefault(execution.order_id, []).append(execution)
     ordered = sorted(
-        fills.values(), key=lambda e: (e.executed_at, e.order_id, _execution_number(e))
+        fills.values(), key=lambda e: (e.executed_at, e.order_id, execution_number(e.execution_id))
     )
     return BookRestore(
         reset,
@@ -223,23 +236,16 @@ def _ended(order_id: str, done: list[Execution]) -> EndedOrder:
     )  # fmt: skip
 
 
-def _resting(stored: StoredOrder) -> RestingOrder | None:
-    """An open GTC LIMIT order with something left, as the venue rests it; None for others."""
+def _may_rest(stored: StoredOrder) -> bool:
+    """An open GTC LIMIT order with something left and a price to rest at."""
     order = stored.order
-    protection = order.protection_price or order.price
-    if (
-        protection is None
-        or order.type is not OrderType.LIMIT
-        or order.time_in_force is not TimeInForce.GTC
-        or order.status not in _MAY_REST
-        or not order.remaining_quantity > 0
-    ):
-        return None
-    venue_order = VenueOrder(
-        order.order_id, order.account_id, order.symbol, order.side, order.type,
-        order.time_in_force, order.remaining_quantity, order.price, protection,
-    )  # fmt: skip
-    return RestingOrder(venue_order, order.remaining_quantity, _venue_fills(stored))
+    return (
+        (order.protection_price or order.price) is not None
+        and order.type is OrderType.LIMIT
+        and order.time_in_force is TimeInForce.GTC
+        and order.status in _MAY_REST
+        and order.remaining_quantity > 0
+    )
 
 
 def _then(
@@ -260,18 +266,3 @@ def _then(
 
     assert isinstance(answer, DispatchFuture)  # an ask on the dispatcher's actors
     answer.add_done_callback(done)
-
-
-def _execution_number(execution: Execution) -> int:
-    """The n of a simulated venue's execution id ``{order_id}:{n}`` (0 for other ids)."""
-    _, _, n = execution.execution_id.rpartition(":")
-    return int(n) if n.isdigit() else 0
-
-
-def _venue_fills(stored: StoredOrder) -> int:
-    """The highest n among the order's stored ``{order_id}:{n}`` executions (0 if none)."""
-    prefix = f"{stored.order.order_id}:"
-    return max(
-        (_execution_number(e) for e in executions_of(stored) if e.execution_id.startswith(prefix)),
-        default=0,
-    )

@@ -9,7 +9,7 @@ the book's own state (which orders a checkpoint brought back, which records coul
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -65,7 +65,7 @@ class BookRestored(NamedTuple):
     refused: int  # stored accounts the book would not open (logged)
     booked: int  # fills booked
     ended: int  # ended orders restored and released
-    restored: frozenset[str]  # orders with a record in the book (open ones and ended ones)
+    restored: Set[str]  # orders with a record in the book (open ones and ended ones); not copied
     skipped: int  # checkpoint accounts, records or fills the book refused (logged)
 
 
@@ -118,7 +118,7 @@ def restore_book(book: RiskBook, plan: BookRestore) -> BookRestored:
             logger.exception("recovery: could not book fill %s", fill.command_id)
     for order_id in ended:
         book.release(order_id)
-    return BookRestored(opened, refused, booked, len(ended), frozenset(restored), skipped)
+    return BookRestored(opened, refused, booked, len(ended), restored, skipped)
 
 
 def _open_accounts(book: RiskBook, accounts: tuple[AccountOpening, ...]) -> tuple[int, int]:

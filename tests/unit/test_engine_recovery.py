@@ -367,3 +367,20 @@ def test_a_rebuild_when_the_book_refuses_a_stored_account_then_leaves_it_out_and
     assert summary.accounts_opened == 2
     assert summary.accounts_refused == 1
     assert not engine.risk_book.has_account(refused.account_id)
+
+
+def test_a_rebuild_when_resting_orders_come_back_then_the_venue_rests_each_once(
+    restarted: tuple[EngineCore, tuple[object, ...]], repository: MemoryOrderRepository
+) -> None:
+    # Arrange: the recovered engine (two orders resting again)
+    engine, before = restarted
+    open_orders, executions = _stored(repository)
+
+    # Act: its share is rebuilt from the same store (the venue is emptied first, by message)
+    summary = engine.rebuild(open_orders, ACCOUNTS, executions).get(timeout=5)
+    engine.wait_idle()
+
+    # Assert: both rest again, once, nothing resumed, and the books read as before
+    assert (summary.resting, summary.resumed, summary.orders_open) == (2, 0, 2)
+    assert engine.resting_count().get(timeout=5) == 2
+    assert _view(engine) == before
