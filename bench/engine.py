@@ -1,4 +1,4 @@
-"""Engine benchmark: orders from place to SETTLED through the ``Engine``, and resting orders.
+"""EngineCore benchmark: orders from place to SETTLED through the ``EngineCore``, and resting orders.
 
     python bench/engine.py --orders 100000      # throughput and per-order latency
     python bench/engine.py --resting 1000000    # memory and threads with R resting limit orders
@@ -34,7 +34,7 @@ from oms.domain.commands import PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderCancelled, OrderEvent, OrderRejected, OrderSettled
 from oms.domain.limits import RiskLimits
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.store.memory import MemoryOrderRepository
 
 _PROCESS = psutil.Process()
@@ -72,8 +72,8 @@ def _thread_cpu_s(thread: threading.Thread | None) -> float:
     return 0.0
 
 
-def _engine(accounts: int, symbols_seed: int) -> tuple[Engine, list[str]]:
-    engine = Engine(
+def _engine(accounts: int, symbols_seed: int) -> tuple[EngineCore, list[str]]:
+    engine = EngineCore(
         Settings(feed_seed=symbols_seed),
         repository=MemoryOrderRepository(),
         # Checks that cost nothing to pass stay on; no limit a benchmark would trip.
@@ -94,7 +94,7 @@ def _engine(accounts: int, symbols_seed: int) -> tuple[Engine, list[str]]:
     return engine, ids
 
 
-def _orders(engine: Engine, accounts: list[str], n: int, seed: int) -> list[PlaceOrder]:
+def _orders(engine: EngineCore, accounts: list[str], n: int, seed: int) -> list[PlaceOrder]:
     rng = random.Random(seed)
     books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
     out: list[PlaceOrder] = []

@@ -15,8 +15,8 @@ drops it afterwards.
   over consecutive batches (placed+accepted, then a fill, then fill+settled), from the first
   save until ``durable()`` says the last one is written.
 - ``engine_orders_per_s``: the engine itself (``--engine-orders`` marketable orders, batches of
-  500 through ``Engine.submit``, at most 5,000 in flight) on ``MongoOrderRepository``, from the
-  first submit until every order is terminal *and* ``Engine.flush()`` (the durability barrier)
+  500 through ``EngineCore.submit``, at most 5,000 in flight) on ``MongoOrderRepository``, from the
+  first submit until every order is terminal *and* ``EngineCore.flush()`` (the durability barrier)
   has returned; ``engine_flush_ms`` is that last barrier alone.
 - ``recover_s``: ``MongoOrderRepository.recover()`` reading back the engine run's database.
 """
@@ -51,7 +51,7 @@ from oms.domain.events import (
 )
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order, fold
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.store.documents import order_document
 from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_schema import init_database
@@ -162,7 +162,7 @@ def engine_rate(settings: Settings, database: str, orders: int) -> dict[str, flo
     """Orders/s through the engine on the MongoDB repository, until durable."""
     repository = MongoOrderRepository(settings.mongo_url, database)
     repository.start()
-    engine = Engine(
+    engine = EngineCore(
         Settings(feed_seed=7, mongo_url=settings.mongo_url),
         repository=repository,
         default_limits=RiskLimits(price_collar=Decimal("0.10")),
@@ -217,7 +217,7 @@ def engine_rate(settings: Settings, database: str, orders: int) -> dict[str, flo
     }
 
 
-def _marketable(engine: Engine, accounts: list[str], n: int) -> list[PlaceOrder]:
+def _marketable(engine: EngineCore, accounts: list[str], n: int) -> list[PlaceOrder]:
     rng = random.Random(7)
     books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
     now = time.time()

@@ -44,6 +44,7 @@ from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
 from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
@@ -155,7 +156,7 @@ class Service:
             await sink.start()
             self._on_stop("event sink", sink.stop)
 
-            engine = Engine(settings, repository=repository, sink=sink)
+            engine = Engine(EngineCore(settings, repository=repository, sink=sink))
             loop = asyncio.get_running_loop()
 
             def on_failure(_failure: ActorFailure) -> None:
@@ -251,14 +252,12 @@ class Service:
         A stored account start-up does not like (a reserved or malformed id, a document that
         does not read, an opening the engine refuses) is left out and reported, never fatal.
         """
-        from oms.engine.aio import reply  # noqa: PLC0415
-
         records, broken = await accounts.load_readable()
         usable, skips = screen_accounts(records)
         skips += unreadable("account", broken)
         for record in usable:
             try:
-                await reply(engine.open_account(record.account_id, record.balances, record.limits))
+                await engine.open_account(record.account_id, record.balances, record.limits)
             except (DomainError, ArithmeticError) as refused:
                 skips.append(
                     Skip("account", record.account_id, SkipReason.REFUSED_BY_ENGINE, repr(refused))
@@ -285,8 +284,6 @@ class Service:
         order's events in sequence order. Then a checkpoint, so that the next recovery starts
         here (best effort: the periodic one tries again).
         """
-        from oms.engine.aio import reply  # noqa: PLC0415
-
         if total != self.settings.orders_partitions:
             logger.warning(
                 "orders has %d partitions, OMS_ORDERS_PARTITIONS says %d: the recovery log "
@@ -308,14 +305,12 @@ class Service:
             records, broken = await accounts.load_readable()
             usable, skips = screen_accounts(records)
             skips += unreadable("account", broken) + unreadable("order", recovery.unreadable)
-            summary = await reply(
-                engine.rebuild(
-                    open_orders,
-                    usable,
-                    recovery.fills,
-                    await accounts.global_trading_state(),
-                    ledger=recovery.ledger,
-                )
+            summary = await engine.rebuild(
+                open_orders,
+                usable,
+                recovery.fills,
+                await accounts.global_trading_state(),
+                ledger=recovery.ledger,
             )
             self.skips.report("recovery", skips)
             self.owned = (owned, total)
@@ -366,8 +361,6 @@ class Service:
     ) -> None:
         """Where ``order-events`` ends, then at an idle point the ledger and the store's side,
         then once that is durable and its events acknowledged, the checkpoint itself."""
-        from oms.engine.aio import reply  # noqa: PLC0415
-
         owned = self.owned
         if owned is None or engine.failure is not None:
             return
@@ -377,8 +370,8 @@ class Service:
             return partition_of(account_id, total) in partitions
 
         events_from = await sink.end_offsets()
-        ledger, capture = await reply(
-            engine.checkpoint(mine, lambda: repository.begin_checkpoint(partitions))
+        ledger, capture = await engine.checkpoint(
+            mine, lambda: repository.begin_checkpoint(partitions)
         )
         await repository.durable(capture.mark)
         await sink.drain()

@@ -34,6 +34,7 @@ from oms.domain.messages import distinct
 from oms.domain.orders import Order
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
+from oms.risk.restore import BookRestore
 from oms.venue import MatchResult, VenueOrder
 
 OrderCommand = PlaceOrder | CancelOrder | ApplyFill
@@ -177,6 +178,13 @@ class Settle(NamedTuple):
     reply_to: ActorRef[Any]
 
 
+class RestoreBook(NamedTuple):
+    """Recovery: put accounts, a checkpoint, reservations and fills back into the book, all in
+    one turn; answers ``BookRestored`` (``oms.risk.restore``)."""
+
+    plan: BookRestore
+
+
 # -- to the simulated venue -------------------------------------------------------------------
 
 
@@ -203,10 +211,28 @@ class MarketTick(NamedTuple):
     tick: Tick
 
 
+class ForgetResting(NamedTuple):
+    """A rebuild: take every resting order out (the replica's share of the accounts changed;
+    what it owns now rests again through ``RestAgain``)."""
+
+
+class RestAgain(NamedTuple):
+    """Recovery: put these stored open GTC LIMIT orders back in the book, with what is left of
+    them, without matching; answers the ids of those that were resting already (left as they
+    are).
+
+    The stored orders themselves, not a copy per order: a rebuild of a million resting orders
+    would otherwise hold a million more tuples at once, each one more for the collector to scan.
+    """
+
+    orders: tuple[StoredOrder, ...]
+
+
 __all__ = [
     "Accept",
     "CancelAtVenue",
     "Finished",
+    "ForgetResting",
     "GetOrder",
     "Idle",
     "MarketTick",
@@ -214,6 +240,8 @@ __all__ = [
     "Order",
     "OrderCommand",
     "QueryOrder",
+    "RestAgain",
+    "RestoreBook",
     "RiskAnswer",
     "Route",
     "RouteMany",

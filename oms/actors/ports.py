@@ -129,6 +129,12 @@ class Execution:
     executed_at: float
 
 
+def execution_number(execution_id: str) -> int:
+    """The n of a simulated venue's execution id ``{order_id}:{n}`` (0 for other ids)."""
+    _, _, n = execution_id.rpartition(":")
+    return int(n) if n.isdigit() else 0
+
+
 def executions_of(stored: StoredOrder) -> list[Execution]:
     """The fills of one order, in the order they were applied (an ``OrderFilled`` is a fill)."""
     order = stored.order

@@ -2,7 +2,8 @@
 
 A thin explicit-message wrapper: every decision is the book's. Order actors tell it ``Accept``
 and ``Settle`` and get ``RiskAnswer`` and ``Settled`` told back (no future, no blocking); the
-engine asks it the rest (accounts, limits, kill switch, dry runs, snapshots) and gets futures.
+engine asks it the rest (accounts, limits, kill switch, dry runs, snapshots, and recovery's
+``RestoreBook``) and gets futures.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from pykka import ActorDeadError, ActorRef
 
-from oms.actors.messages import Accept, RiskAnswer, Settle, Settled
+from oms.actors.messages import Accept, RestoreBook, RiskAnswer, Settle, Settled
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import OpenAccount, PlaceOrder, SetLimits, SetTradingState
 from oms.domain.errors import DomainError
@@ -21,6 +22,7 @@ from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.messages import distinct
 from oms.domain.reasons import Denial
 from oms.risk import AccountSnapshot, RiskBook
+from oms.risk.restore import BookRestored, restore_book
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
@@ -80,6 +82,7 @@ class RiskSupervisor(DispatchedActor):
         Validate: "on_validate",
         GetSnapshot: "on_get_snapshot",
         GetTotals: "on_get_totals",
+        RestoreBook: "on_restore_book",
     }
 
     def __init__(self, dispatcher: Dispatcher, book: RiskBook) -> None:
@@ -144,6 +147,10 @@ class RiskSupervisor(DispatchedActor):
     def on_get_totals(self, _message: GetTotals) -> dict[str, Decimal]:
         """The conservation totals."""
         return self.book.totals()
+
+    def on_restore_book(self, message: RestoreBook) -> BookRestored:
+        """Recovery: rebuild the book from the store's plan, in this one turn."""
+        return restore_book(self.book, message.plan)
 
 
 def _answer(order: ActorRef[Any], answer: object) -> None:

@@ -16,18 +16,21 @@ from pykka import ActorRef
 
 from oms.actors.messages import (
     CancelAtVenue,
+    ForgetResting,
     MarketTick,
     Matched,
+    RestAgain,
     RouteVenueFills,
     Submit,
     VenueCancelled,
 )
+from oms.actors.ports import StoredOrder, execution_number, executions_of
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
 from oms.domain.errors import UnknownInstrument
 from oms.domain.messages import distinct
 from oms.marketdata import MarketData, OrderBook, Tick
-from oms.venue import Matcher, MatchResult, Outcome, VenueError
+from oms.venue import Matcher, MatchResult, Outcome, VenueError, VenueOrder
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
@@ -56,6 +59,8 @@ class SimulatedVenue(DispatchedActor):
         CancelAtVenue: "on_cancel",
         GetBook: "on_get_book",
         CountResting: "on_count_resting",
+        ForgetResting: "on_forget_resting",
+        RestAgain: "on_rest_again",
     }
 
     def __init__(
@@ -139,3 +144,42 @@ class SimulatedVenue(DispatchedActor):
     def on_count_resting(self, _message: CountResting) -> int:
         """How many orders rest."""
         return self.matcher.resting_count()
+
+    def on_forget_resting(self, _message: ForgetResting) -> None:
+        """Take every resting order out (a rebuild; the market data stays)."""
+        self.matcher.clear()
+
+    def on_rest_again(self, message: RestAgain) -> tuple[str, ...]:
+        """Rest the stored orders again without matching; the ids that rested already."""
+        matcher = self.matcher
+        already: list[str] = []
+        for stored in message.orders:
+            order = stored.order
+            if matcher.remaining(order.order_id) is not None:
+                already.append(order.order_id)
+                continue
+            protection = order.protection_price or order.price
+            if protection is None:  # a MARKET order: recovery never sends one
+                raise VenueError(f"order {order.order_id} has no price to rest at",
+                                 code="NOT_RESTABLE")  # fmt: skip
+            left = order.remaining_quantity
+            venue_order = VenueOrder(
+                order.order_id, order.account_id, order.symbol, order.side, order.type,
+                order.time_in_force, left, order.price, protection,
+            )  # fmt: skip
+            matcher.restore(venue_order, left, _executions_so_far(stored))
+        return tuple(already)
+
+
+def _executions_so_far(stored: StoredOrder) -> int:
+    """The highest n among the order's stored ``{order_id}:{n}`` executions (0 if none): its
+    next execution id here is ``n + 1``, so ids stay unique across a restart."""
+    prefix = f"{stored.order.order_id}:"
+    return max(
+        (
+            execution_number(e.execution_id)
+            for e in executions_of(stored)
+            if e.execution_id.startswith(prefix)
+        ),
+        default=0,
+    )

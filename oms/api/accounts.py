@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from aiohttp import web
-from pykka import Future
 
 from oms import correlation
 from oms.api import audit, identity
@@ -42,7 +41,6 @@ from oms.domain.audit import AuditAction
 from oms.domain.commands import OpenAccount, SetLimits, SetTradingState
 from oms.domain.errors import AccountExists, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
-from oms.engine.aio import reply
 from oms.engine.ports import AccountRecord
 from oms.stream.codecs import kill_switch_change, limits_change
 
@@ -183,9 +181,7 @@ async def open_account(request: web.Request) -> web.Response:
     )
     # This replica serves it at once; the one owning its partition of ``orders`` (where its
     # orders go) learns it from the announcement, ahead of any of its orders.
-    snapshot = await reply(
-        services.engine.open_account(account_id, balances, limits, exist_ok=True)
-    )
+    snapshot = await services.engine.open_account(account_id, balances, limits, exist_ok=True)
     await services.bus.send_account(OpenAccount(account_id, balances, limits))
     return _json(
         account_json(snapshot, services.engine.instruments),
@@ -197,7 +193,7 @@ async def open_account(request: web.Request) -> web.Response:
 async def _snapshot(request: web.Request, account_id: str) -> Any:
     identity.acting_account(request, account_id)
     try:
-        return await reply(request.app[SERVICES_KEY].engine.account(account_id))
+        return await request.app[SERVICES_KEY].engine.account(account_id)
     except UnknownAccount:
         raise not_found(f"account {account_id}") from None
 
@@ -214,7 +210,7 @@ async def validate_order(request: web.Request) -> web.Response:
     order_request = parse_order_request(await _body(request), services.engine.instruments)
     identity.acting_account(request, order_request.account_id)
     command = new_order(order_request, f"dry-run:{new_id()}", services.clock())
-    denials = await reply(services.engine.validate(command))
+    denials = await services.engine.validate(command)
     return _json({"accepted": not denials, "violations": [denial_json(d) for d in denials]})
 
 
@@ -318,11 +314,11 @@ async def kill_switch(request: web.Request) -> web.Response:
     return _json({"state": state.value, "account_id": account_id})
 
 
-async def _here(change: Future[Any]) -> None:
+async def _here(change: Awaitable[Any]) -> None:
     """Apply an account change to this replica's engine too, if it knows the account (it may
     be owned, and so far only known, by another replica: the announcement reaches that one)."""
     with contextlib.suppress(UnknownAccount):
-        await reply(change)
+        await change
 
 
 def add_account_routes(app: web.Application) -> None:

@@ -105,7 +105,7 @@ def build_app(
         orders=lambda: feed_holder[0] if feed_holder else None,
         lag=consumer_lag,
         pipeline=pipeline,
-        kill_switches=None if engine is None else engine.risk_book.kill_switches,
+        kill_switches=None if engine is None else engine.kill_switches,
         replica=settings.replica_name(),
     )
     # /metrics shows readiness as /ready answers it (``app`` is bound below, before any request).

@@ -43,7 +43,6 @@ from oms.domain.events import (
 from oms.domain.reasons import REJECTION_REASONS
 from oms.durations import Durations
 from oms.engine import Engine
-from oms.engine.aio import reply
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ class OrderFeed:
 
     async def _fan_out_untracked(self, event: OrderEvent) -> None:
         """An order placed before this process listened: ask the engine where it belongs."""
-        order = await reply(self.engine.get_order(event.order_id))
+        order = await self.engine.get_order(event.order_id)
         if order is None:
             return
         queues = self._subscribers.get(order.account_id)

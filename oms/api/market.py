@@ -22,7 +22,6 @@ from oms.api.params import bounded_int
 from oms.api.problems import FieldError, Problem, invalid_query, not_found
 from oms.api.services import SERVICES_KEY
 from oms.engine import Engine
-from oms.engine.aio import reply
 from oms.marketdata import Tick
 
 logger = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ class MarketFeed:
                 await self._wake.wait()
             for symbol in self.engine.instruments:
                 try:
-                    tick = await reply(self.engine.order_book(symbol, LIVE_DEPTH))
+                    tick = await self.engine.order_book(symbol, LIVE_DEPTH)
                 except Exception:
                     logger.exception("market feed could not read %s", symbol)
                     tick = None
@@ -119,7 +118,7 @@ def _symbol(request: web.Request) -> str:
 
 
 async def _tick(request: web.Request, symbol: str, depth: int | None) -> Tick:
-    tick = await reply(request.app[SERVICES_KEY].engine.order_book(symbol, depth))
+    tick = await request.app[SERVICES_KEY].engine.order_book(symbol, depth)
     if tick is None:
         raise Problem(404, "NO_MARKET_DATA", "No market data", f"no tick for {symbol} yet")
     return tick

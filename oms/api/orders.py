@@ -39,7 +39,6 @@ from oms.domain.enums import OrderStatus
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order
 from oms.domain.transitions import InvalidTransition, Trigger, next_status
-from oms.engine.aio import reply
 from oms.engine.ports import Claim, OrderQuery
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -267,7 +266,7 @@ async def order_events(request: web.Request) -> web.Response:
     """``GET /api/orders/{order_id}/events``: the history, oldest first."""
     services = request.app[SERVICES_KEY]
     order = await _visible_order(request)
-    events = await _read(services, reply(services.engine.order_events(order.order_id)))
+    events = await _read(services, services.engine.order_events(order.order_id))
     return _json({"order_id": order.order_id, "events": [event_json(e) for e in events]})
 
 
@@ -318,7 +317,7 @@ async def list_orders(request: web.Request) -> web.Response:
     """``GET /api/orders``: ``{items, next_cursor}``, newest first."""
     services = request.app[SERVICES_KEY]
     query = _list_query(request)
-    orders = await _read(services, reply(services.engine.list_orders(query)))
+    orders = await _read(services, services.engine.list_orders(query))
     instruments = services.engine.instruments
     items: list[dict[str, Any]] = [order_json(o, instruments) for o in orders]
     next_cursor = encode_cursor(orders[-1]) if len(orders) >= query.limit else None

@@ -20,11 +20,10 @@ from typing import TypeVar
 import redis.exceptions as redis_errors
 from aiohttp import web
 from aiokafka.errors import KafkaError
-from pykka import ActorDeadError
 from pymongo.errors import PyMongoError
 
 from oms.api.problems import DependencyUnavailable
-from oms.domain.errors import StoreError
+from oms.domain.errors import EngineUnavailable, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def failed_dependency(error: BaseException) -> Dependency | None:
         return Dependency.KAFKA
     if isinstance(error, StoreError | PyMongoError):
         return Dependency.MONGODB
-    if isinstance(error, ActorDeadError):  # the engine is stopping, or one of its actors died
+    if isinstance(error, EngineUnavailable):  # the engine is stopping, or one of its actors died
         return Dependency.ENGINE
     return None
 

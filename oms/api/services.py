@@ -16,7 +16,6 @@ from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.engine.aio import reply
 from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
 from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 
@@ -108,9 +107,7 @@ class ApiServices:
         it started before (else one starts now).
         """
         deadline = self.deadline() if deadline is None else deadline
-        live = await self._guard(
-            Dependency.ENGINE, reply(self.engine.get_order(order_id)), deadline
-        )
+        live = await self._guard(Dependency.ENGINE, self.engine.get_order(order_id), deadline)
         if live is not None:
             return live
         return await self._cached(order_id, deadline)

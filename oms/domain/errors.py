@@ -88,3 +88,12 @@ class StoreClosed(StoreUnavailable):
     """The store is not open (before ``open`` or after ``close``): retrying will not help."""
 
     code = "STORE_CLOSED"
+
+
+class EngineUnavailable(DomainError):
+    """The engine cannot answer: it is stopping or stopped, or the actor asked is gone.
+
+    The API answers it with 503 (``engine``); nothing was changed by the attempt.
+    """
+
+    code = "ENGINE_UNAVAILABLE"

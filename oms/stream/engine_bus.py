@@ -7,7 +7,6 @@ from collections import deque
 from collections.abc import Sequence
 
 from oms.engine import Engine
-from oms.engine.aio import reply
 from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 from oms.stream.codecs import AccountCommand, RiskEvent
 
@@ -30,7 +29,7 @@ class EngineCommandBus(CommandBus):
     async def send_account(self, command: AccountCommand) -> None:
         """Apply the change to the engine (the only one: it owns every account)."""
         self.account_changes.append(command)
-        await reply(self.engine.apply_account_change(command))
+        await self.engine.apply_account_change(command)
 
 
 class KeptRiskEvents(RiskEventSink):

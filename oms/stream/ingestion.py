@@ -21,15 +21,15 @@ The loop, per replica:
    over before the first is committed: fetching and deciding overlap the durability of what
    came before. The bound counts records, not fetches: at a steady trickle each fetch holds a
    few records, and a bound on fetches would cap the rate at fetches per barrier.
-2. **Barrier**, in a second task: wait until the engine is idle (``Engine.idle``: every message
-   the batches caused, place -> accepted -> filled -> settled, has run and the journal went to
-   the store),
-   then until the store has written it (``durable()``, else ``Engine.flush()``), then until the
-   event sink has Kafka's ack for the events (which the store released only once written).
-   Then the refused cancels and fills go to the dead-letter topic, and once every dead letter
-   is acknowledged, the batches' offsets are **committed**. One barrier covers every batch
-   handed over before it began. A failing step is retried with back-off, never skipped: a store
-   that is down stops commits (lag grows) instead of committing what it has not stored.
+2. **Barrier** (``oms.stream.commit_barrier``, its own task): wait until the engine is idle
+   (``Engine.idle``: every message the batches caused, place -> accepted -> filled -> settled,
+   has run and the journal went to the store), then until the store has written it
+   (``Engine.durable``), then until the event sink has Kafka's ack for the events (which the
+   store released only once written). Then the refused cancels and fills go to the dead-letter
+   topic, and once every dead letter is acknowledged, the batches' offsets are **committed**.
+   One barrier covers every batch handed over before it began. A failing step is retried with
+   back-off, never skipped: a store that is down stops commits (lag grows) instead of
+   committing what it has not stored.
 3. On a **rebalance** (partitions revoked) or a stop, what is in flight is made durable and
    committed first, within ``stop_timeout_s``; what is not stays uncommitted, and whoever owns
    the partition next replays it. Replay changes nothing: commands carry ids.
@@ -49,25 +49,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
-from pykka import Future
 
 from oms.config import Settings
 from oms.correlation import from_record
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
-from oms.domain.errors import DomainError
 from oms.engine import Engine
-from oms.engine.aio import reply
-from oms.retrying import retry_until_done
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
+from oms.stream.commit_barrier import CommitBarrier, Handed, Step
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames
@@ -83,16 +78,6 @@ COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
-
-
-@dataclass(slots=True)
-class _InFlight:
-    """One fetched batch, handed to the engine, not yet committed."""
-
-    offsets: dict[TopicPartition, int]  # next offset to commit, per partition
-    records: int
-    answers: list[tuple[Record, Future[Any]]]
-    dead: list[asyncio.Future[Any]]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -150,18 +135,26 @@ class StreamIngestion:
         self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
         self.stats = StreamStats(ticks_by_symbol=dict.fromkeys(engine.instruments, 0))
         self.decoder = CommandDecoder(engine.instruments)
-        self._durable = durable if durable is not None else engine.durable
         self._producer = reliable_producer(settings)
         self._dead = DeadLetters(self._producer, self.stats)
         self._consumer: AIOKafkaConsumer | None = None
-        self._in_flight: deque[_InFlight] = deque()
-        self._in_flight_records = 0
-        self._room = asyncio.Event()  # fewer than max_in_flight records in flight
-        self._room.set()
-        self._handed = asyncio.Event()  # a batch was handed over
-        self._settled = asyncio.Event()  # nothing in flight
-        self._settled.set()
-        self._failed = asyncio.Event()  # the engine failed: nothing more will be committed
+        # Engine idle (every consequence of the batches has run and the journal went to the
+        # store), then the store's writer done (without blocking the dispatcher on it), then
+        # Kafka's ack for the events the store released.
+        steps: list[tuple[str, Step]] = [
+            ("engine idle", lambda: asyncio.wait_for(engine.idle(), 5.0)),
+            ("store durable", durable if durable is not None else engine.durable),
+        ]
+        if sink is not None:
+            steps.append(("order events", sink.drain))
+        self._commits: CommitBarrier[TopicPartition] = CommitBarrier(
+            steps=steps,
+            commit=self._commit_offsets,
+            dead_letter=self._dead.send,
+            failure=self._engine_failure,
+            stats=self.stats,
+            max_in_flight=max_in_flight,
+        )
         self._fetching: asyncio.Task[None] | None = None
         self._committing: asyncio.Task[None] | None = None
         # Per partition owned, the group's committed offset: read when it is assigned, then
@@ -203,7 +196,7 @@ class StreamIngestion:
             )
             self._consumer = consumer
             self._fetching = asyncio.create_task(self._fetch(consumer), name="oms-ingest-fetch")
-            self._committing = asyncio.create_task(self._commit(consumer), name="oms-ingest-commit")
+            self._committing = asyncio.create_task(self._commits.run(), name="oms-ingest-commit")
             if self.prices is not None:
                 await self.prices.start()
         except BaseException:
@@ -223,10 +216,10 @@ class StreamIngestion:
         if committing is not None:
             committing.cancel()
             await asyncio.gather(committing, return_exceptions=True)
-        if self._in_flight:
+        if self._commits.in_flight:
             logger.error(
                 "%d batches were not made durable; their offsets stay uncommitted",
-                len(self._in_flight),
+                self._commits.in_flight,
             )
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
@@ -237,18 +230,7 @@ class StreamIngestion:
         """Wait (up to ``stop_timeout_s``) until every batch handed over is committed."""
         if self._committing is None or self._committing.done() or self.engine.failure:
             return  # a failed engine's batches are never committed: nothing to wait for
-        settled = asyncio.ensure_future(self._settled.wait())
-        failed = asyncio.ensure_future(self._failed.wait())
-        try:
-            await asyncio.wait(
-                (settled, failed),
-                timeout=self.stop_timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            settled.cancel()
-            failed.cancel()
-        if not self._settled.is_set():
+        if not await self._commits.settle(self.stop_timeout_s):
             logger.error("in-flight batches not durable after %.1fs", self.stop_timeout_s)
 
     def rebalancing(self) -> None:
@@ -277,8 +259,8 @@ class StreamIngestion:
             known = consumer.partitions_for_topic(topic)
             total = len(known) if known else self.settings.orders_partitions
             self._steady.clear()
-            await self._barrier()
-            await self._retry("take over the owned accounts", lambda: hook(owned, total))
+            await self._commits.durable()
+            await self._commits.retry("take over the owned accounts", lambda: hook(owned, total))
             self._owned = owned
         finally:
             self._steady.set()
@@ -346,8 +328,8 @@ class StreamIngestion:
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            await self._room.wait()
-            room = max(1, min(self.batch_size, self.max_in_flight - self._in_flight_records))
+            await self._commits.wait_for_room()
+            room = min(self.batch_size, self._commits.room())
             generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=room)
             if not batches:
@@ -363,24 +345,18 @@ class StreamIngestion:
                     if messages and tp in owned:
                         consumer.seek(tp, messages[0].offset)
                 continue
-            batch = await self._hand_over(batches)
-            self._in_flight.append(batch)
-            self._in_flight_records += batch.records
-            if self._in_flight_records >= self.max_in_flight:
-                self._room.clear()
-            self._settled.clear()
-            self._handed.set()
+            self._commits.hand(await self._hand_over(batches))
 
     async def _hand_over(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> _InFlight:
+    ) -> Handed[TopicPartition]:
         """Decode and hand one fetched batch to the engine, in order per partition."""
         engine = self.engine
         orders_topic = self.names.orders
         order_command = self.decoder.order_command
         fill = self.decoder.fill
         offsets: dict[TopicPartition, int] = {}
-        answers: list[tuple[Record, Future[Any]]] = []
+        answers: list[tuple[Record, asyncio.Future[Any]]] = []
         dead: list[asyncio.Future[Any]] = []
         places: list[PlaceOrder] = []
         count = 0
@@ -420,66 +396,26 @@ class StreamIngestion:
                     # Rare, and ordered with the account's orders: what was placed before it is
                     # decided first (a place goes directory -> order -> risk, a change straight
                     # to risk, so without waiting a halt could overtake an earlier order).
-                    await reply(engine.idle())
+                    await engine.idle()
                     answers.append((record_of(message), engine.apply_account_change(command)))
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
             engine.submit(places)
-        return _InFlight(offsets, count, answers, dead)
+        return Handed(offsets, count, answers, dead)
 
-    # -- the committing task ---------------------------------------------------------------
+    # -- the commit barrier's hooks -------------------------------------------------------
 
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
-        in_flight = self._in_flight
-        while True:
-            if not in_flight:
-                self._settled.set()
-                await self._handed.wait()
-                self._handed.clear()
-                continue
-            covered = len(in_flight)
-            await self._barrier()
-            if self.engine.failure is not None:
-                # An actor failed while these (or earlier) batches were decided: what the engine
-                # did may be half done, so nothing more is acknowledged. The replica restarts
-                # from the store and whoever owns the partitions next replays from the last
-                # commit (replay changes nothing that was durable).
-                logger.critical(
-                    "engine failed (%s); %d batches stay uncommitted", self.engine.failure.where,
-                    len(in_flight),
-                )  # fmt: skip
-                self._failed.set()
-                return
-            done: list[_InFlight] = [in_flight.popleft() for _ in range(covered)]
-            offsets: dict[TopicPartition, int] = {}
-            for batch in done:
-                await self._refusals(batch)
-                offsets.update(batch.offsets)  # later batches hold later offsets
-            await self._commit_offsets(consumer, offsets)
-            for batch in done:
-                self.stats.batches += 1
-                self.stats.commands += batch.records
-                self._in_flight_records -= batch.records
-            if self._in_flight_records < self.max_in_flight:
-                self._room.set()
+    def _engine_failure(self) -> str | None:
+        failure = self.engine.failure
+        return None if failure is None else failure.where
 
-    async def _refusals(self, batch: _InFlight) -> None:
-        """Dead-letter the cancels and fills the engine refused; wait for every dead letter."""
-        for record, answer in batch.answers:
-            try:
-                await reply(answer)
-            except DomainError as error:
-                batch.dead.append(await self._dead.send(record, error.code, str(error)))
-        dead = batch.dead
-        if dead:
-            await self._retry("dead letters", lambda: asyncio.gather(*dead))
-
-    async def _commit_offsets(
-        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
-    ) -> None:
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit what this replica still owns; a partition gone to another replica is replayed
         there (replay changes nothing), so a refused commit is logged, not retried."""
+        consumer = self._consumer
+        if consumer is None:
+            return
         owned = consumer.assignment()
         mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
         if not mine:
@@ -492,24 +428,3 @@ class StreamIngestion:
         else:
             self.stats.commits += 1
             self._committed.update(mine)
-
-    async def _barrier(self) -> None:
-        """Everything the engine did so far is durable (and published) once this returns."""
-        engine = self.engine
-        await self._retry("engine idle", lambda: asyncio.wait_for(reply(engine.idle()), 5.0))
-        # The journal is in the store already (wait_idle ran the drain hooks): wait for the
-        # store's writer without blocking the dispatcher on it (``Engine.durable``).
-        await self._retry("store durable", self._durable)
-        if self.sink is not None:
-            await self._retry("order events", self.sink.drain)
-
-    async def _retry(self, what: str, step: Callable[[], Awaitable[Any]]) -> None:
-        def failed(error: BaseException, _attempt: int, delay: float) -> None:
-            self.stats.barrier_retries += 1
-            logger.warning("durability step %r failed (%r); retrying in %.2fs",
-                           what, error, delay)  # fmt: skip
-
-        # Retried: never commit past a failure (any error, so that none is committed past).
-        await retry_until_done(
-            step, retry_on=Exception, initial_s=0.05, max_s=5.0, on_failure=failed
-        )

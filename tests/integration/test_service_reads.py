@@ -59,7 +59,7 @@ class Replica:
     @property
     def repository(self) -> MongoOrderRepository:
         assert self.service.engine is not None
-        repository = self.service.engine.repository
+        repository = self.service.engine.core.repository
         assert isinstance(repository, MongoOrderRepository)
         return repository
 

@@ -21,7 +21,7 @@ from oms.domain.events import OrderAccepted, OrderFilled
 from oms.domain.instruments import DEFAULT_INSTRUMENTS
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.transitions import InvalidTransition
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.engine.ports import OrderQuery
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
@@ -55,7 +55,7 @@ class WholeEngine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now = 1000.0
-        self.engine = Engine(
+        self.engine = EngineCore(
             Settings(simulated_feed=False, max_live_order_actors=4),
             repository=MemoryOrderRepository(),
             default_limits=RiskLimits(price_collar=COLLAR),

@@ -9,7 +9,7 @@ from oms.config import Settings
 from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.limits import RiskLimits
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 
@@ -22,9 +22,9 @@ def make_engine(
     max_live: int = 1000,
     simulated_venue: bool = True,
     limits: RiskLimits | None = None,
-) -> Engine:
+) -> EngineCore:
     """A started engine with a fixed clock and the accounts a1, a2 opened."""
-    engine = Engine(
+    engine = EngineCore(
         Settings(max_live_order_actors=max_live, simulated_feed=False),
         repository=MemoryOrderRepository(),
         default_limits=limits or RiskLimits(price_collar=Decimal("0.10")),

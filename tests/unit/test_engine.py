@@ -22,14 +22,14 @@ from oms.domain.events import (
 from oms.domain.limits import TradingState
 from oms.domain.orders import Overfill
 from oms.domain.transitions import InvalidTransition
-from oms.engine import Engine
 from oms.engine.aio import reply
+from oms.engine.core import EngineCore
 from oms.engine.ports import OrderQuery
 from tests.unit.engine_helpers import cancel, fill, make_engine, place, tick
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
+def engine() -> Iterator[EngineCore]:
     e = make_engine()
     e.on_tick(tick())
     e.wait_idle()
@@ -37,12 +37,12 @@ def engine() -> Iterator[Engine]:
     e.stop()
 
 
-def _settle(engine: Engine) -> None:
+def _settle(engine: EngineCore) -> None:
     engine.wait_idle()
 
 
 def test_market_order_when_book_deep_enough_then_settled_and_totals_unchanged(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     before = engine.totals().get(timeout=5)
 
@@ -64,7 +64,7 @@ def test_market_order_when_book_deep_enough_then_settled_and_totals_unchanged(
     assert account.positions["BTC-USD"].quantity == Decimal("0.5")
 
 
-def test_limit_order_when_resting_then_cancel_releases_reservation(engine: Engine) -> None:
+def test_limit_order_when_resting_then_cancel_releases_reservation(engine: EngineCore) -> None:
     placed = engine.place_order(place(price="95.00")).get(timeout=5)
     _settle(engine)
     assert engine.account("a1").get(timeout=5).balances["USD"].reserved > 0
@@ -79,7 +79,7 @@ def test_limit_order_when_resting_then_cancel_releases_reservation(engine: Engin
     assert engine.resting_count().get(timeout=5) == 0
 
 
-def test_resting_order_when_market_crosses_it_then_settled(engine: Engine) -> None:
+def test_resting_order_when_market_crosses_it_then_settled(engine: EngineCore) -> None:
     placed = engine.place_order(place(price="99.00")).get(timeout=5)
     _settle(engine)
 
@@ -94,7 +94,7 @@ def test_resting_order_when_market_crosses_it_then_settled(engine: Engine) -> No
 
 
 def test_ioc_when_book_too_thin_then_filled_part_booked_and_rest_cancelled(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = engine.place_order(place(quantity="1.5", tif=TimeInForce.IOC)).get(timeout=5)
     _settle(engine)
@@ -111,7 +111,7 @@ def test_ioc_when_book_too_thin_then_filled_part_booked_and_rest_cancelled(
     assert account.balances["USD"].reserved == 0
 
 
-def test_fok_when_not_fillable_whole_then_killed_without_fills(engine: Engine) -> None:
+def test_fok_when_not_fillable_whole_then_killed_without_fills(engine: EngineCore) -> None:
     placed = engine.place_order(place(quantity="2", tif=TimeInForce.FOK)).get(timeout=5)
     _settle(engine)
 
@@ -121,7 +121,7 @@ def test_fok_when_not_fillable_whole_then_killed_without_fills(engine: Engine) -
     assert events[-1].reason is CancelReason.FOK_KILLED
 
 
-def test_place_when_buying_power_short_then_rejected_with_reason(engine: Engine) -> None:
+def test_place_when_buying_power_short_then_rejected_with_reason(engine: EngineCore) -> None:
     placed = engine.place_order(place(quantity="100000", price="100.10")).get(timeout=5)
     _settle(engine)
 
@@ -131,7 +131,7 @@ def test_place_when_buying_power_short_then_rejected_with_reason(engine: Engine)
     assert order.reject_reason == "INSUFFICIENT_BUYING_POWER"
 
 
-def test_place_when_quantity_off_lot_then_rejected_as_invalid(engine: Engine) -> None:
+def test_place_when_quantity_off_lot_then_rejected_as_invalid(engine: EngineCore) -> None:
     placed = engine.place_order(place(quantity="0.00001")).get(timeout=5)
     _settle(engine)
 
@@ -140,7 +140,7 @@ def test_place_when_quantity_off_lot_then_rejected_as_invalid(engine: Engine) ->
     assert order.reject_reason == "QUANTITY_NOT_MULTIPLE_OF_LOT"
 
 
-def test_place_when_global_kill_switch_then_rejected(engine: Engine) -> None:
+def test_place_when_global_kill_switch_then_rejected(engine: EngineCore) -> None:
     engine.set_kill_switch(TradingState.HALTED).get(timeout=5)
 
     placed = engine.place_order(place()).get(timeout=5)
@@ -151,7 +151,7 @@ def test_place_when_global_kill_switch_then_rejected(engine: Engine) -> None:
     assert order.reject_reason == "KILL_SWITCH_GLOBAL"
 
 
-def test_place_when_replayed_then_nothing_changes(engine: Engine) -> None:
+def test_place_when_replayed_then_nothing_changes(engine: EngineCore) -> None:
     command = place(kind=OrderType.MARKET, price=None)
     engine.place_order(command).get(timeout=5)
     _settle(engine)
@@ -166,7 +166,7 @@ def test_place_when_replayed_then_nothing_changes(engine: Engine) -> None:
     assert engine.account("a1").get(timeout=5) == account
 
 
-def test_cancel_when_order_settled_then_refused(engine: Engine) -> None:
+def test_cancel_when_order_settled_then_refused(engine: EngineCore) -> None:
     command = place(kind=OrderType.MARKET, price=None)
     engine.place_order(command).get(timeout=5)
     _settle(engine)
@@ -175,19 +175,19 @@ def test_cancel_when_order_settled_then_refused(engine: Engine) -> None:
         engine.cancel_order(cancel(command.order_id)).get(timeout=5)
 
 
-def test_cancel_when_order_unknown_then_unknown_order(engine: Engine) -> None:
+def test_cancel_when_order_unknown_then_unknown_order(engine: EngineCore) -> None:
     with pytest.raises(UnknownOrder):
         engine.cancel_order(cancel("nope")).get(timeout=5)
 
 
-def test_validate_when_dry_run_then_denials_and_nothing_reserved(engine: Engine) -> None:
+def test_validate_when_dry_run_then_denials_and_nothing_reserved(engine: EngineCore) -> None:
     denials = engine.validate(place(quantity="100000")).get(timeout=5)
 
     assert [d.reason for d in denials] == ["INSUFFICIENT_BUYING_POWER"]
     assert engine.account("a1").get(timeout=5).balances["USD"].reserved == 0
 
 
-def test_list_orders_when_several_then_newest_first_and_filtered(engine: Engine) -> None:
+def test_list_orders_when_several_then_newest_first_and_filtered(engine: EngineCore) -> None:
     first = engine.place_order(place(price="95.00")).get(timeout=5)
     second = engine.place_order(place(kind=OrderType.MARKET, price=None)).get(timeout=5)
     engine.place_order(place(account="a2", price="95.00")).get(timeout=5)
@@ -200,7 +200,7 @@ def test_list_orders_when_several_then_newest_first_and_filtered(engine: Engine)
     assert {o.account_id for o in resting} == {"a1", "a2"}
 
 
-def test_subscribe_when_order_settles_then_listener_gets_its_events(engine: Engine) -> None:
+def test_subscribe_when_order_settles_then_listener_gets_its_events(engine: EngineCore) -> None:
     seen: list[OrderEvent] = []
 
     def listener(batch: Sequence[OrderEvent]) -> None:

@@ -1,4 +1,4 @@
-"""``Engine.recover``: one replica's state rebuilt from the store after a restart."""
+"""``EngineCore.recover``: one replica's state rebuilt from the store after a restart."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from oms.domain.events import (
 )
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order, apply
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.engine.ports import AccountRecord, Execution, OrderQuery, StoredOrder, executions_of
 from oms.store.memory import MemoryOrderRepository
 from tests.unit.engine_helpers import FUNDS, cancel, place, tick
@@ -28,8 +28,8 @@ from tests.unit.engine_helpers import FUNDS, cancel, place, tick
 ACCOUNTS = [AccountRecord("a1", FUNDS), AccountRecord("a2", FUNDS)]
 
 
-def _engine(repository: MemoryOrderRepository) -> Engine:
-    engine = Engine(
+def _engine(repository: MemoryOrderRepository) -> EngineCore:
+    engine = EngineCore(
         Settings(simulated_feed=False),
         repository=repository,
         default_limits=RiskLimits(price_collar=Decimal("0.10")),
@@ -52,7 +52,7 @@ def _stored(repository: MemoryOrderRepository) -> tuple[list[StoredOrder], list[
     return open_orders, executions
 
 
-def _view(engine: Engine) -> tuple[object, ...]:
+def _view(engine: EngineCore) -> tuple[object, ...]:
     """Balances, positions (not their unrealized PnL: marks come with the next ticks), totals."""
     accounts = {a: engine.account(a).get(timeout=5) for a in ("a1", "a2")}
     positions = {
@@ -72,7 +72,7 @@ def repository() -> MemoryOrderRepository:
 
 
 @pytest.fixture
-def restarted(repository: MemoryOrderRepository) -> Iterator[tuple[Engine, tuple[object, ...]]]:
+def restarted(repository: MemoryOrderRepository) -> Iterator[tuple[EngineCore, tuple[object, ...]]]:
     """A first engine's life (settled, resting and part-filled orders), then a second engine
     recovered from its store; yields the second engine and the first one's final view."""
     first = _engine(repository)
@@ -108,7 +108,7 @@ def restarted(repository: MemoryOrderRepository) -> Iterator[tuple[Engine, tuple
 
 
 def test_recover_when_restarted_then_balances_reservations_positions_and_resting_orders_come_back(
-    restarted: tuple[Engine, tuple[object, ...]],
+    restarted: tuple[EngineCore, tuple[object, ...]],
 ) -> None:
     engine, before = restarted
     assert _view(engine) == before
@@ -117,7 +117,7 @@ def test_recover_when_restarted_then_balances_reservations_positions_and_resting
 
 
 def test_commands_when_replayed_after_a_restart_then_change_nothing_and_resting_orders_go_on(
-    restarted: tuple[Engine, tuple[object, ...]], repository: MemoryOrderRepository
+    restarted: tuple[EngineCore, tuple[object, ...]], repository: MemoryOrderRepository
 ) -> None:
     engine, before = restarted
     replayed = engine.place_order(place(kind=OrderType.MARKET, price=None, order_id="m1"))
@@ -252,7 +252,7 @@ def test_recover_when_an_account_was_halted_then_it_stays_halted(
 
 
 def test_recover_when_the_replica_keeps_fewer_accounts_then_keeps_theirs_and_lets_the_others_go(
-    restarted: tuple[Engine, tuple[object, ...]], repository: MemoryOrderRepository
+    restarted: tuple[EngineCore, tuple[object, ...]], repository: MemoryOrderRepository
 ) -> None:
     """After a rebalance that leaves this replica only a1: a1's balances and resting order as
     the store has them, a2's resting order out of the venue (its new owner fills it), a2 back
@@ -367,3 +367,20 @@ def test_a_rebuild_when_the_book_refuses_a_stored_account_then_leaves_it_out_and
     assert summary.accounts_opened == 2
     assert summary.accounts_refused == 1
     assert not engine.risk_book.has_account(refused.account_id)
+
+
+def test_a_rebuild_when_resting_orders_come_back_then_the_venue_rests_each_once(
+    restarted: tuple[EngineCore, tuple[object, ...]], repository: MemoryOrderRepository
+) -> None:
+    # Arrange: the recovered engine (two orders resting again)
+    engine, before = restarted
+    open_orders, executions = _stored(repository)
+
+    # Act: its share is rebuilt from the same store (the venue is emptied first, by message)
+    summary = engine.rebuild(open_orders, ACCOUNTS, executions).get(timeout=5)
+    engine.wait_idle()
+
+    # Assert: both rest again, once, nothing resumed, and the books read as before
+    assert (summary.resting, summary.resumed, summary.orders_open) == (2, 0, 2)
+    assert engine.resting_count().get(timeout=5) == 2
+    assert _view(engine) == before

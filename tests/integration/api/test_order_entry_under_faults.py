@@ -25,6 +25,7 @@ from oms.config import Settings
 from oms.domain.order_ids import client_order_id_order
 from oms.engine import Engine
 from oms.engine.aio import reply
+from oms.engine.core import EngineCore
 from oms.engine.ports import IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
@@ -63,7 +64,7 @@ class Door:
     """An API over a real engine (accounts a1, a2) and the given bus and Redis stores."""
 
     client: TestClient[Any, Any]
-    engine: Engine
+    engine: EngineCore
     slowest_s: float = 0.0
 
     async def post(self, body: dict[str, Any], key: str) -> tuple[int, Any, Any]:
@@ -95,10 +96,11 @@ async def _door(
     engine.on_tick(tick())
     engine.wait_idle()
     keys = MemoryKeys(settings)
+    facade = Engine(engine)  # what the API holds: the engine's async use cases
     app = build_app(
         settings,
-        engine,
-        bus or EngineCommandBus(engine),
+        facade,
+        bus or EngineCommandBus(facade),
         idempotency,
         cache,
         market_poll_s=None,

@@ -11,7 +11,7 @@ from pymongo import MongoClient
 from oms.config import Settings
 from oms.domain.enums import OrderStatus
 from oms.domain.limits import RiskLimits
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.store.mongo import MongoOrderRepository
 from tests.unit.engine_helpers import FUNDS, place, tick
 
@@ -32,7 +32,7 @@ def test_engine_when_on_mongodb_then_writes_through_and_a_restart_recovers_open_
     # Arrange
     repository = MongoOrderRepository(settings.mongo_url, database)
     repository.start()
-    engine = Engine(
+    engine = EngineCore(
         Settings(max_live_order_actors=1000, simulated_feed=False),
         repository=repository,
         default_limits=RiskLimits(price_collar=Decimal("0.10")),

@@ -24,7 +24,7 @@ from oms.domain.commands import CancelOrder, OpenAccount, PlaceOrder, SetTrading
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.limits import RiskLimits, TradingState
 from oms.engine import Engine
-from oms.engine.aio import reply
+from oms.engine.core import EngineCore
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 from oms.stream.codecs import decode_event, encode_tick
@@ -71,7 +71,7 @@ class Pipeline:
         await (await self.producer.send(topic, value=value, key=key.encode()))
 
     async def order(self, order_id: str) -> Any:
-        return await reply(self.engine.get_order(order_id))
+        return await self.engine.get_order(order_id)
 
 
 async def _eventually(check: Callable[[], Any], within: float = 20.0) -> Any:
@@ -101,7 +101,7 @@ async def _pipeline(
     names = TopicNames.suffixed(unique)
     group_id = f"oms-test-{unique}"
     sink = KafkaEventSink(settings, names, account_of=lambda _: None)
-    engine = Engine(settings, repository=repository, sink=sink)
+    engine = Engine(EngineCore(settings, repository=repository, sink=sink))
     ingestion = StreamIngestion(settings, engine, names=names, group_id=group_id, sink=sink)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
@@ -113,7 +113,7 @@ async def _pipeline(
     try:
         await ingestion.start()
         await _eventually(_async(ingestion.partitions_assigned), 30)
-        await reply(engine.open_account(ACCOUNT, {"USD": Decimal(1_000_000)}))
+        await engine.open_account(ACCOUNT, {"USD": Decimal(1_000_000)})
         yield pipeline
     finally:
         if isinstance(repository, HeldRepository):
@@ -175,7 +175,7 @@ async def _settled_with_price(p: Pipeline) -> None:
     await p.produce(p.names.prices, encode_tick(_tick("30000.00")), key="BTC-USD")
 
     async def has_price() -> bool:
-        return await reply(p.engine.order_book("BTC-USD")) is not None
+        return await p.engine.order_book("BTC-USD") is not None
 
     await _eventually(has_price)
 
@@ -344,9 +344,9 @@ async def test_the_command_bus_when_commands_name_requests_then_their_events_car
 
     # Assert: in the engine's history and on order-events
     for order_id in ("o-alone", "o-batch-0", "o-batch-19"):
-        events = await reply(pipeline.engine.order_events(order_id))
+        events = await pipeline.engine.order_events(order_id)
         assert [e.request_id for e in events[:2]] == [f"req-{order_id}"] * 2
-    other = (await reply(pipeline.engine.order_events("o-other")))[0].request_id
+    other = (await pipeline.engine.order_events("o-other"))[0].request_id
     assert other is not None
     assert other.startswith(f"{pipeline.names.orders}/")
     published = await read_all(
@@ -410,14 +410,14 @@ async def test_ingestion_when_account_changes_come_through_kafka_then_reach_the_
 
         # Assert
         async def globally_halted() -> bool:
-            return pipeline.engine.risk_book.trading_state() is TradingState.HALTED
+            return pipeline.engine.core.risk_book.trading_state() is TradingState.HALTED
 
         await _eventually(globally_halted)
     finally:
         await bus.stop()
     assert settled.filled_quantity == Decimal("0.01")
     assert halted.reject_reason == "KILL_SWITCH_ACCOUNT"
-    snapshot = await reply(pipeline.engine.account(elsewhere))
+    snapshot = await pipeline.engine.account(elsewhere)
     assert snapshot.limits == limits
     assert pipeline.ingestion.stats.dead_letters == 0
 
@@ -513,4 +513,4 @@ async def test_ingestion_when_an_account_id_is_reserved_then_dead_letters_the_op
     letter = orjson.loads(dead[0].value)
     assert letter["reason"] == "RESERVED_ACCOUNT_ID"
     assert letter["value"] == record.decode()
-    assert not pipeline.engine.risk_book.has_account("VENUE")
+    assert not pipeline.engine.core.risk_book.has_account("VENUE")

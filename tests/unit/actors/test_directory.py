@@ -22,7 +22,7 @@ from oms.domain.enums import OrderStatus, OrderType
 from oms.domain.events import OrderCancelled, OrderFilled
 from oms.domain.orders import Order
 from oms.domain.transitions import InvalidTransition, Trigger
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from tests.unit.engine_helpers import cancel, fill, make_engine, place, tick
 
 T = TypeVar("T")
@@ -31,7 +31,7 @@ _CROSSING = {"bid": "94.00", "ask": "94.10", "size": "10"}  # fills a BUY restin
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
+def engine() -> Iterator[EngineCore]:
     e = make_engine(max_live=2)
     e.on_tick(tick())
     e.wait_idle()
@@ -39,7 +39,7 @@ def engine() -> Iterator[Engine]:
     e.stop()
 
 
-def test_terminal_order_when_settled_then_its_actor_is_gone(engine: Engine) -> None:
+def test_terminal_order_when_settled_then_its_actor_is_gone(engine: EngineCore) -> None:
     engine.place_order(place(kind=OrderType.MARKET, price=None)).get(timeout=5)
     engine.wait_idle()
 
@@ -49,7 +49,7 @@ def test_terminal_order_when_settled_then_its_actor_is_gone(engine: Engine) -> N
     assert stats["live"] == 0
 
 
-def test_resting_orders_when_more_than_cap_then_idle_ones_passivated(engine: Engine) -> None:
+def test_resting_orders_when_more_than_cap_then_idle_ones_passivated(engine: EngineCore) -> None:
     ids = [engine.place_order(place(price="95.00")).get(timeout=5).order_id for _ in range(5)]
     engine.wait_idle()
 
@@ -64,7 +64,7 @@ def test_resting_orders_when_more_than_cap_then_idle_ones_passivated(engine: Eng
         assert order.status is OrderStatus.ACCEPTED
 
 
-def test_passivated_order_when_cancelled_then_rehydrated_and_cancelled(engine: Engine) -> None:
+def test_passivated_order_when_cancelled_then_rehydrated_and_cancelled(engine: EngineCore) -> None:
     first = engine.place_order(place(price="95.00")).get(timeout=5)
     for _ in range(4):
         engine.place_order(place(price="95.00")).get(timeout=5)
@@ -82,7 +82,7 @@ def test_passivated_order_when_cancelled_then_rehydrated_and_cancelled(engine: E
 
 
 def test_passivated_order_when_market_crosses_it_then_rehydrated_and_settled(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     ids = [engine.place_order(place(price="95.00")).get(timeout=5).order_id for _ in range(4)]
     engine.wait_idle()
@@ -95,7 +95,7 @@ def test_passivated_order_when_market_crosses_it_then_rehydrated_and_settled(
     assert engine.stats().get(timeout=5)["rehydrated"] >= 2
 
 
-def test_place_when_replayed_for_passivated_order_then_nothing_changes(engine: Engine) -> None:
+def test_place_when_replayed_for_passivated_order_then_nothing_changes(engine: EngineCore) -> None:
     command = place(price="95.00")
     engine.place_order(command).get(timeout=5)
     for _ in range(4):
@@ -111,7 +111,7 @@ def test_place_when_replayed_for_passivated_order_then_nothing_changes(engine: E
     assert engine.resting_count().get(timeout=5) == 5
 
 
-def test_cancel_when_replayed_then_nothing_changes(engine: Engine) -> None:
+def test_cancel_when_replayed_then_nothing_changes(engine: EngineCore) -> None:
     placed = engine.place_order(place(price="95.00")).get(timeout=5)
     engine.wait_idle()
     command = cancel(placed.order_id)
@@ -128,23 +128,23 @@ def test_cancel_when_replayed_then_nothing_changes(engine: Engine) -> None:
 # -- an actor that stopped before the directory heard of it ---------------------------------------
 
 
-def _on_engine_thread(engine: Engine, fn: Callable[[], T]) -> T:
+def _on_engine_thread(engine: EngineCore, fn: Callable[[], T]) -> T:
     """Run ``fn`` on the dispatcher thread, the only one that may touch the directory's state."""
     return engine._on_dispatcher(fn).get(timeout=5)
 
 
-def _directory(engine: Engine) -> OrderDirectory:
+def _directory(engine: EngineCore) -> OrderDirectory:
     directory = engine._directory._actor_weakref()
     assert isinstance(directory, OrderDirectory)
     return directory
 
 
-def _live(engine: Engine, order_id: str) -> _Live:
+def _live(engine: EngineCore, order_id: str) -> _Live:
     """The directory's entry for a live order: the ref a later race will find stale."""
     return _on_engine_thread(engine, lambda: _directory(engine).live[order_id])
 
 
-def _keep_stale(engine: Engine, order_id: str, stale: _Live) -> None:
+def _keep_stale(engine: EngineCore, order_id: str, stale: _Live) -> None:
     """Put back a stopped actor's entry: the directory between the actor's stop and its notice."""
     assert not stale.ref.is_alive()
 
@@ -154,19 +154,19 @@ def _keep_stale(engine: Engine, order_id: str, stale: _Live) -> None:
     _on_engine_thread(engine, put_back)
 
 
-def _resting(engine: Engine) -> Order:
+def _resting(engine: EngineCore) -> Order:
     """A BUY LIMIT at 95.00, resting at the venue with its actor live and idle."""
     placed = engine.place_order(place(price="95.00")).get(timeout=5)
     engine.wait_idle()
     return placed
 
 
-def _events(engine: Engine, order_id: str, kind: type) -> list[Any]:
+def _events(engine: EngineCore, order_id: str, kind: type) -> list[Any]:
     return [e for e in engine.order_events(order_id).get(timeout=5) if isinstance(e, kind)]
 
 
 def test_get_order_when_actor_stopped_before_its_finished_notice_then_answered_from_journal(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -182,7 +182,7 @@ def test_get_order_when_actor_stopped_before_its_finished_notice_then_answered_f
 
 
 def test_get_order_when_queued_behind_actors_stop_then_answered_from_journal(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -201,7 +201,7 @@ def test_get_order_when_queued_behind_actors_stop_then_answered_from_journal(
 
 
 def test_cancel_when_actor_stopped_because_order_settled_then_refused_not_cancellable(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -219,7 +219,7 @@ def test_cancel_when_actor_stopped_because_order_settled_then_refused_not_cancel
 
 
 def test_cancel_when_replayed_to_stopped_actor_of_cancelled_order_then_nothing_changes(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -236,7 +236,7 @@ def test_cancel_when_replayed_to_stopped_actor_of_cancelled_order_then_nothing_c
 
 
 def test_submitted_cancel_when_actor_stopped_then_directory_keeps_routing(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -253,7 +253,7 @@ def test_submitted_cancel_when_actor_stopped_then_directory_keeps_routing(
 
 
 def test_cancel_when_routed_to_passivated_actors_stale_ref_then_rehydrated_and_cancelled(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -273,7 +273,7 @@ def test_cancel_when_routed_to_passivated_actors_stale_ref_then_rehydrated_and_c
 
 
 def test_fill_when_routed_to_passivated_actors_stale_ref_then_applied_once(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -292,7 +292,7 @@ def test_fill_when_routed_to_passivated_actors_stale_ref_then_applied_once(
 
 
 def test_venue_fills_when_routed_to_passivated_actors_stale_ref_then_rehydrated_and_settled(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -310,7 +310,7 @@ def test_venue_fills_when_routed_to_passivated_actors_stale_ref_then_rehydrated_
 
 
 def test_cancel_when_queued_behind_actors_stop_then_delivered_to_rehydrated_actor(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     stale = _live(engine, placed.order_id)
@@ -336,7 +336,7 @@ def test_cancel_when_queued_behind_actors_stop_then_delivered_to_rehydrated_acto
 
 
 def test_cancel_when_queued_to_actor_after_its_order_settled_then_refused_not_cancellable(
-    engine: Engine,
+    engine: EngineCore,
 ) -> None:
     placed = _resting(engine)
     actor = _live(engine, placed.order_id).ref._actor_weakref()

@@ -28,7 +28,7 @@ from oms.domain.events import OrderCancelled, OrderPlaced
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order, fold
 from oms.domain.transitions import InvalidTransition, Trigger
-from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.engine.ports import StoredOrder
 from oms.store.memory import MemoryOrderRepository, answered
 from tests.unit.engine_helpers import FUNDS, cancel, place, tick
@@ -83,8 +83,8 @@ def store() -> ArchiveStore:
 
 
 @pytest.fixture
-def engine(store: ArchiveStore) -> Iterator[Engine]:
-    e = Engine(
+def engine(store: ArchiveStore) -> Iterator[EngineCore]:
+    e = EngineCore(
         Settings(simulated_feed=False),
         repository=store,
         default_limits=RiskLimits(price_collar=Decimal("0.10")),
@@ -106,7 +106,7 @@ def _code(future: Any) -> str:
 
 
 def test_commands_when_their_order_loads_after_failures_then_applied_in_order(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Arrange: an id memory cannot rule out (a filter's false positive), MongoDB away twice
     placed = place(order_id="ghost", price="95.00")
@@ -135,7 +135,7 @@ def test_commands_when_their_order_loads_after_failures_then_applied_in_order(
 
 
 def test_engine_idle_when_a_load_is_outstanding_then_resolves_only_after_it(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Arrange: a cancel of an order only MongoDB has, told as the ingestion does
     engine.submit([cancel("old-1")])
@@ -154,7 +154,7 @@ def test_engine_idle_when_a_load_is_outstanding_then_resolves_only_after_it(
 
 
 def test_replays_when_order_only_in_mongodb_then_answered_from_it_and_nothing_changes(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Arrange: a settled order memory no longer holds
     archived = store.archive["old-1"]
@@ -184,7 +184,7 @@ def test_replays_when_order_only_in_mongodb_then_answered_from_it_and_nothing_ch
 
 
 def test_cancel_when_mongodb_does_not_know_the_order_then_unknown_order(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Act
     answer = engine.cancel_order(cancel("gone"))
@@ -195,7 +195,7 @@ def test_cancel_when_mongodb_does_not_know_the_order_then_unknown_order(
 
 
 def test_query_when_order_only_in_mongodb_then_answered_after_its_load(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Arrange
     directory = engine._directory
@@ -211,7 +211,7 @@ def test_query_when_order_only_in_mongodb_then_answered_after_its_load(
 
 
 def test_load_when_store_closed_then_what_waited_is_refused_and_engine_idles(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Arrange
     answer = engine.cancel_order(cancel("old-1"))
@@ -226,7 +226,7 @@ def test_load_when_store_closed_then_what_waited_is_refused_and_engine_idles(
 
 
 def test_get_order_when_only_mongodb_has_it_then_read_by_the_store_not_the_engine(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Act: the engine's read goes to the store; nothing queues on the dispatcher for it
     found = engine.get_order("old-1")
@@ -238,7 +238,7 @@ def test_get_order_when_only_mongodb_has_it_then_read_by_the_store_not_the_engin
 
 
 def test_load_when_document_unreadable_then_refused_with_its_code_not_retried(
-    engine: Engine, store: ArchiveStore
+    engine: EngineCore, store: ArchiveStore
 ) -> None:
     # Arrange
     answer = engine.cancel_order(cancel("old-1"))

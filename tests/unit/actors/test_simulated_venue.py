@@ -9,11 +9,21 @@ from typing import Any, ClassVar
 
 import pytest
 
-from oms.actors.messages import MarketTick, Matched, RouteVenueFills, Submit
+from oms.actors.messages import (
+    ForgetResting,
+    MarketTick,
+    Matched,
+    RestAgain,
+    RouteVenueFills,
+    Submit,
+)
+from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher
 from oms.actors.venue import CountResting, SimulatedVenue
 from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.events import OrderAccepted, OrderEvent, OrderFilled, OrderPlaced
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, instrument_map
+from oms.domain.orders import fold
 from oms.marketdata import MarketData
 from oms.marketdata.book import L2Book
 from oms.venue import Matcher, MatchResult, Outcome, VenueOrder
@@ -180,3 +190,51 @@ def test_submit_when_the_matcher_has_a_bug_then_the_venue_fails_loudly_and_stops
     assert venue.of(Matched) == []
     assert "DivisionByZero" in caplog.text
     assert not alive
+
+
+def _stored_buy(order_id: str, limit: str, fills: tuple[tuple[str, str], ...] = ()) -> StoredOrder:
+    """A stored accepted GTC LIMIT BUY of 0.5 with ``fills`` as (execution id, quantity)."""
+    price = Decimal(limit)
+    events: list[OrderEvent] = [
+        OrderPlaced(
+            order_id, 1, f"place-{order_id}", 1.0, f"cl-{order_id}", "a1", "BTC-USD", Side.BUY,
+            OrderType.LIMIT, Decimal("0.5"), price, TimeInForce.GTC,
+        ),
+        OrderAccepted(order_id, 2, f"risk-{order_id}", 1.0, price),
+    ]  # fmt: skip
+    for n, (execution_id, quantity) in enumerate(fills, start=3):
+        events.append(OrderFilled(order_id, n, execution_id, 1.0, Decimal(quantity), price, _FEE))
+    return StoredOrder(fold(events), tuple(events))
+
+
+_FEE = Decimal("0.01")
+
+
+def test_rest_again_when_stored_orders_come_back_then_they_rest_without_matching(
+    venue: Venue,
+) -> None:
+    # Arrange: one order already resting, one stored that rests no more (0.2 of it filled)
+    venue.tell(Submit(_buy("o-1"), venue.inbox))
+    stored = (_stored_buy("o-1", "100.00"), _stored_buy("o-2", "99.00", (("o-2:2", "0.2"),)))
+
+    # Act
+    already = venue.ref.ask(RestAgain(stored), timeout=5)
+    venue.tell(MarketTick(tick(bid="97.00", ask="98.00", ts=3000.0)))
+
+    # Assert: the one resting already is left as it was and named; the other rested with what
+    # was left, and its next execution id follows its stored ones
+    assert already == ("o-1",)
+    fills = {oid: f for routed in venue.of(RouteVenueFills) for oid, f in routed.fills}
+    assert [(f.command_id, f.quantity) for f in fills["o-2"]] == [("o-2:3", Decimal("0.3"))]
+    assert [f.quantity for f in fills["o-1"]] == [Decimal("0.5")]
+
+
+def test_forget_resting_when_a_rebuild_starts_then_nothing_rests(venue: Venue) -> None:
+    # Arrange
+    venue.tell(Submit(_buy("o-1"), venue.inbox))
+
+    # Act
+    venue.tell(ForgetResting())
+
+    # Assert
+    assert venue.resting() == 0

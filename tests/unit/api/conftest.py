@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from oms.api.app import build_app
 from oms.durations import Durations
 from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.engine.ports import AccountRecord
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
@@ -26,7 +27,7 @@ class Api:
     """The client and what stands behind it."""
 
     client: TestClient[Any, Any]
-    engine: Engine
+    engine: EngineCore
     bus: EngineCommandBus
     cache: MemoryOrderCache
     accounts: MemoryAccountRepository
@@ -56,7 +57,8 @@ async def api() -> AsyncIterator[Api]:
     engine = make_engine()
     engine.on_tick(tick())
     engine.wait_idle()
-    bus = EngineCommandBus(engine)
+    facade = Engine(engine)  # what the API holds: the engine's async use cases
+    bus = EngineCommandBus(facade)
     write_times = _write_times()
     cache = MemoryOrderCache()
     accounts = MemoryAccountRepository()
@@ -67,7 +69,7 @@ async def api() -> AsyncIterator[Api]:
     keys = MemoryKeys(engine.settings)
     app = build_app(
         engine.settings,
-        engine,
+        facade,
         bus,
         MemoryIdempotencyStore(),
         cache,

@@ -15,6 +15,7 @@ from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
 from oms.domain.access import Role
 from oms.store.api_keys import mint_key
+from oms.engine import Engine
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
@@ -46,10 +47,11 @@ async def listener(request: pytest.FixtureRequest) -> AsyncIterator[CappedSite]:
     )
     keys = MemoryKeys(settings)
     keys.directory.add(ADMIN.record)
+    facade = Engine(engine)  # what the API holds: the engine's async use cases
     app = build_app(
         settings,
-        engine,
-        EngineCommandBus(engine),
+        facade,
+        EngineCommandBus(facade),
         MemoryIdempotencyStore(),
         MemoryOrderCache(),
         partitions_assigned=lambda: True,

@@ -23,6 +23,7 @@ from oms.config import Settings
 from oms.domain.order_ids import client_order_id_order, idempotency_key_order
 from oms.engine import Engine
 from oms.engine.aio import reply
+from oms.engine.core import EngineCore
 from oms.engine.ports import AccountRecord, Claim, IdempotencyStore, OrderCache, OrderQuery
 from oms.store.memory import MemoryAccountRepository, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
@@ -106,7 +107,7 @@ class DownAccounts(MemoryAccountRepository):
 @dataclass
 class Door:
     client: TestClient[Any, Any]
-    engine: Engine
+    engine: EngineCore
     claims: RedisLikeClaims
     cache: RedisLikeCache
     bus: KafkaLikeBus
@@ -130,11 +131,12 @@ async def door() -> AsyncIterator[Door]:
     engine = make_engine()
     engine.on_tick(tick())
     engine.wait_idle()
-    claims, cache, bus = RedisLikeClaims(), RedisLikeCache(), KafkaLikeBus(engine)
+    facade = Engine(engine)  # what the API holds: the engine's async use cases
+    claims, cache, bus = RedisLikeClaims(), RedisLikeCache(), KafkaLikeBus(facade)
     keys = MemoryKeys(SETTINGS)
     app = build_app(
         SETTINGS,
-        engine,
+        facade,
         bus,
         claims,
         cache,

@@ -18,6 +18,7 @@ from oms.domain.errors import StoreUnavailable
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
 from oms.engine import Engine
+from oms.engine.core import EngineCore
 from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.memory import (
     MemoryAccountRepository,
@@ -59,7 +60,7 @@ class MongoAway(MemoryOrderRepository):
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient[Any, Any]]:
-    engine = Engine(
+    engine = EngineCore(
         Settings(simulated_feed=False),
         repository=MongoAway(),
         default_limits=RiskLimits(price_collar=Decimal("0.10")),
@@ -71,10 +72,11 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
     engine.on_tick(tick())
     engine.wait_idle()
     keys = MemoryKeys(engine.settings)
+    facade = Engine(engine)  # what the API holds: the engine's async use cases
     app = build_app(
         engine.settings,
-        engine,
-        EngineCommandBus(engine),
+        facade,
+        EngineCommandBus(facade),
         MemoryIdempotencyStore(),
         MemoryOrderCache(),
         partitions_assigned=lambda: True,
