@@ -178,6 +178,7 @@ class Settle(NamedTuple):
     reply_to: ActorRef[Any]
 
 
+@distinct
 class RestoreBook(NamedTuple):
     """Recovery: put accounts, a checkpoint, reservations and fills back into the book, all in
     one turn; answers ``BookRestored`` (``oms.risk.restore``)."""
@@ -211,11 +212,13 @@ class MarketTick(NamedTuple):
     tick: Tick
 
 
+@distinct
 class ForgetResting(NamedTuple):
     """A rebuild: take every resting order out (the replica's share of the accounts changed;
     what it owns now rests again through ``RestAgain``)."""
 
 
+@distinct
 class RestAgain(NamedTuple):
     """Recovery: put these stored open GTC LIMIT orders back in the book, with what is left of
     them, without matching; answers the ids of those that were resting already (left as they
