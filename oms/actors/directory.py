@@ -49,7 +49,7 @@ from oms.actors.messages import (
 from oms.actors.order import OrderActor, OrderContext
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError, StoreClosed, StoreUnavailable, UnknownOrder
 from oms.domain.transitions import InvalidTransition, Trigger
 from oms.retrying import backoff_s
@@ -396,7 +396,12 @@ class OrderDirectory(DispatchedActor):
                 reply.set(stored.order)
             return
         else:
-            trigger = Trigger.CANCEL if isinstance(command, CancelOrder) else Trigger.FILL
+            if isinstance(command, CancelOrder):
+                trigger = Trigger.CANCEL
+            elif isinstance(command, AmendOrder):
+                trigger = Trigger.AMEND
+            else:
+                trigger = Trigger.FILL
             error = InvalidTransition(stored.order.status, trigger)
         if reply is None:
             if isinstance(command, ApplyFill):

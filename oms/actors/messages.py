@@ -17,13 +17,14 @@ from pykka import ActorRef
 
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchFuture
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.orders import Order
+from oms.domain.reasons import Denial
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
 from oms.venue import MatchResult, VenueOrder
 
-OrderCommand = PlaceOrder | CancelOrder | ApplyFill
+OrderCommand = PlaceOrder | CancelOrder | ApplyFill | AmendOrder
 
 # -- to the directory -------------------------------------------------------------------------
 
@@ -127,6 +128,23 @@ class VenueCancelled(NamedTuple):
     leaves: Decimal | None
 
 
+class AmendAnswer(NamedTuple):
+    """The supervisor's decision on an amend: the protection price it reserved up to, or the
+    denials (``error``: the book refused to decide, e.g. nothing left unfilled)."""
+
+    protection_price: Decimal | None
+    denials: tuple[Denial, ...] = ()
+    error: str | None = None
+
+
+class VenueAmended(NamedTuple):
+    """The venue's answer to an amend: what it holds now (not positive: it refused, nothing
+    changed), or None if it no longer held the order."""
+
+    order_id: str
+    remaining: Decimal | None
+
+
 # -- to the risk supervisor -------------------------------------------------------------------
 
 
@@ -147,6 +165,25 @@ class Settle(NamedTuple):
     reply_to: ActorRef[Any]
 
 
+class ReserveAmend(NamedTuple):
+    """Check an amend and reserve for it; answer ``AmendAnswer`` to ``reply_to``."""
+
+    order_id: str
+    delta: Decimal
+    price: Decimal
+    now: float
+    reply_to: ActorRef[Any]
+
+
+class CommitAmendment(NamedTuple):
+    """An amend is done (``delta`` zero: refused): adjust the open order, trim its reservation."""
+
+    order_id: str
+    delta: Decimal
+    price: Decimal
+    venue_remaining: Decimal | None
+
+
 # -- to the simulated venue -------------------------------------------------------------------
 
 
@@ -164,6 +201,14 @@ class CancelAtVenue(NamedTuple):
     reply_to: ActorRef[Any] | None
 
 
+class AmendResting(NamedTuple):
+    """Change a resting order to ``order``'s terms by ``delta``; answer ``VenueAmended``."""
+
+    order: VenueOrder
+    delta: Decimal
+    reply_to: ActorRef[Any]
+
+
 class MarketTick(NamedTuple):
     """A market-data tick: update the book, fill the resting orders it crosses."""
 
@@ -172,7 +217,10 @@ class MarketTick(NamedTuple):
 
 __all__ = [
     "Accept",
+    "AmendAnswer",
+    "AmendResting",
     "CancelAtVenue",
+    "CommitAmendment",
     "Finished",
     "GetOrder",
     "Idle",
@@ -181,6 +229,7 @@ __all__ = [
     "Order",
     "OrderCommand",
     "QueryOrder",
+    "ReserveAmend",
     "RiskAnswer",
     "Route",
     "RouteMany",
@@ -188,6 +237,7 @@ __all__ = [
     "Settle",
     "Settled",
     "Submit",
+    "VenueAmended",
     "VenueCancelled",
     "VenueFills",
 ]

@@ -24,12 +24,16 @@ from pykka._envelope import Envelope
 from oms.actors.journal import Journal
 from oms.actors.messages import (
     Accept,
+    AmendAnswer,
+    AmendResting,
     CancelAtVenue,
+    CommitAmendment,
     Finished,
     GetOrder,
     Idle,
     Matched,
     QueryOrder,
+    ReserveAmend,
     Resume,
     RiskAnswer,
     Route,
@@ -37,12 +41,13 @@ from oms.actors.messages import (
     Settle,
     Settled,
     Submit,
+    VenueAmended,
     VenueCancelled,
     VenueFills,
 )
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.domain.events import CancelReason
 from oms.domain.instruments import Instrument
@@ -52,12 +57,15 @@ from oms.domain.order_process import (
     REPORT_IDLE,
     SUBMIT_TO_VENUE,
     WITHDRAW_FROM_VENUE,
+    AmendAtVenue,
     AskRisk,
+    CommitAmend,
     DropVenueFill,
     Effect,
     OrderProcess,
     Phase,
     ProcessContext,
+    ReserveForAmend,
     SettleWithRisk,
 )
 from oms.domain.orders import Order
@@ -71,7 +79,7 @@ _AWAITING_RISK = Phase.AWAITING_RISK
 # Builds a message (a NamedTuple) straight from a tuple of its fields, skipping the generated
 # ``__new__``'s Python frame: half the cost, and these are made several times per order.
 _new = tuple.__new__
-_ROUTED = (PlaceOrder, CancelOrder, ApplyFill)  # the commands the directory routes here
+_ROUTED = (PlaceOrder, CancelOrder, ApplyFill, AmendOrder)  # the commands the directory routes here
 _OUTCOME_REASON = {
     Outcome.CANCELLED_REMAINDER: CancelReason.REMAINDER,
     Outcome.KILLED: CancelReason.FOK_KILLED,
@@ -132,6 +140,9 @@ class OrderActor(DispatchedActor):
         VenueFills: "on_venue_fills",
         ApplyFill: "on_fill",
         CancelOrder: "on_cancel",
+        AmendOrder: "on_amend",
+        AmendAnswer: "on_amend_answer",
+        VenueAmended: "on_venue_amended",
         VenueCancelled: "on_venue_cancelled",
         QueryOrder: "on_query",
         Resume: "on_resume",
@@ -232,6 +243,14 @@ class OrderActor(DispatchedActor):
         finally:
             self._emit()
 
+    def on_amend(self, command: AmendOrder) -> Order:
+        """Amend price and/or quantity; refused (``InvalidTransition``) once FILLED or terminal."""
+        self.handled += 1
+        try:
+            return self.process.amend(command, self.ctx.clock())
+        finally:
+            self._emit()
+
     def on_fill(self, fill: ApplyFill) -> Order:
         """An external execution: refused loudly if it does not fit (overfill, terminal)."""
         self.handled += 1
@@ -292,6 +311,30 @@ class OrderActor(DispatchedActor):
                     reason = decision.denials[0].reason
                     detail = "; ".join(str(denial) for denial in decision.denials)
                 self.process.risk_rejected(reason, detail, ctx.clock())
+        finally:
+            self._emit()
+
+    def on_amend_answer(self, answer: AmendAnswer) -> None:
+        """Risk reserved for the amend (on to the venue) or refused it (the order stays)."""
+        ctx = self.ctx
+        try:
+            if answer.protection_price is not None:
+                self.process.amend_reserved(answer.protection_price, ctx.clock())
+            else:
+                reason: RejectionReason
+                if answer.denials:
+                    reason = answer.denials[0].reason
+                    detail = "; ".join(str(denial) for denial in answer.denials)
+                else:
+                    reason, detail = _risk_error(answer.error)
+                self.process.amend_denied(reason, detail, ctx.clock())
+        finally:
+            self._emit()
+
+    def on_venue_amended(self, message: VenueAmended) -> None:
+        """The venue changed the resting order (or refused, or no longer held it)."""
+        try:
+            self.process.venue_amended(message.remaining, self.ctx.clock())
         finally:
             self._emit()
 
@@ -380,6 +423,27 @@ class OrderActor(DispatchedActor):
             assert venue is not None, "only an order at the venue is taken out of it"
             reply = self._actor_ref if effect is PULL_FROM_VENUE else None
             tell(venue, CancelAtVenue(order.order_id, reply))
+        elif isinstance(effect, ReserveForAmend):
+            assert self.ctx.risk is not None, "the engine wires the supervisor first"
+            tell(
+                self.ctx.risk,
+                ReserveAmend(
+                    order.order_id, effect.delta, effect.price, effect.now, self._actor_ref
+                ),
+            )
+        elif isinstance(effect, AmendAtVenue):
+            venue = self.ctx.venue
+            assert venue is not None, "only an order at the venue is amended there"
+            terms = _venue_order(order)._replace(
+                limit_price=effect.price, protection_price=effect.price
+            )
+            tell(venue, AmendResting(terms, effect.delta, self._actor_ref))
+        elif isinstance(effect, CommitAmend):
+            assert self.ctx.risk is not None, "the engine wires the supervisor first"
+            tell(
+                self.ctx.risk,
+                CommitAmendment(order.order_id, effect.delta, effect.price, effect.venue_remaining),
+            )
         elif isinstance(effect, DropVenueFill):
             logger.info(
                 "dropped venue fill %s: %s has nothing left", effect.fill.command_id, order.order_id

@@ -10,16 +10,19 @@ the pure classes.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pykka import ActorRef
 
 from oms.actors.messages import (
+    AmendResting,
     CancelAtVenue,
     MarketTick,
     Matched,
     RouteVenueFills,
     Submit,
+    VenueAmended,
     VenueCancelled,
 )
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
@@ -56,6 +59,7 @@ class SimulatedVenue(DispatchedActor):
         Submit: "on_submit",
         MarketTick: "on_tick",
         CancelAtVenue: "on_cancel",
+        AmendResting: "on_amend",
         GetBook: "on_get_book",
         CountResting: "on_count_resting",
     }
@@ -132,6 +136,16 @@ class SimulatedVenue(DispatchedActor):
         leaves = self.matcher.cancel(message.order_id)
         if message.reply_to is not None:
             tell(message.reply_to, VenueCancelled(message.order_id, leaves))
+
+    def on_amend(self, message: AmendResting) -> None:
+        """Change a resting order; tell what it holds now (None: no longer resting here)."""
+        order = message.order
+        try:
+            remaining = self.matcher.amend(order, message.delta)
+        except (VenueError, UnknownInstrument) as refused:
+            logger.warning("venue refused amend of %s: %s", order.order_id, refused.code)
+            remaining = Decimal(0)  # refused, nothing changed
+        tell(message.reply_to, VenueAmended(order.order_id, remaining))
 
     def on_get_book(self, message: GetBook) -> Tick | None:
         """A snapshot of the book (None before the first tick)."""

@@ -46,6 +46,24 @@ class CancelOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """Change an open LIMIT order's ``price`` and/or ``quantity`` (None: kept as it is).
+
+    ``quantity`` is the order's new whole quantity, filled part included: it must stay above
+    what has filled. A lower quantity at the same price keeps the order's place in the venue's
+    queue; a new price or a larger quantity loses it (as exchanges do).
+    """
+
+    command_id: str
+    order_id: str
+    account_id: str
+    requested_at: float
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyFill:
     """Book one execution against an order (from the simulated venue or an external gateway).
 

@@ -144,8 +144,43 @@ class OrderSettled:
     request_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderAmended:
+    """The order now has ``quantity`` (filled part included) at ``price``; risk reserved for it
+    up to ``protection_price`` and the venue holds it so."""
+
+    order_id: str
+    sequence: int
+    command_id: str  # the AmendOrder's id
+    at: float
+    quantity: Decimal
+    price: Decimal
+    protection_price: Decimal
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendRejected:
+    """An amend was refused: ``reason`` is a code, ``detail`` its figures; the order is as it was."""
+
+    order_id: str
+    sequence: int
+    command_id: str  # the AmendOrder's id
+    at: float
+    reason: RejectionReason
+    detail: str
+    request_id: str | None = None
+
+
 OrderEvent: TypeAlias = (
-    OrderPlaced | OrderAccepted | OrderRejected | OrderFilled | OrderCancelled | OrderSettled
+    OrderPlaced
+    | OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderCancelled
+    | OrderSettled
+    | OrderAmended
+    | AmendRejected
 )
 
 
@@ -156,3 +191,5 @@ new_order_rejected = positional_builder(OrderRejected)
 new_order_filled = positional_builder(OrderFilled)
 new_order_cancelled = positional_builder(OrderCancelled)
 new_order_settled = positional_builder(OrderSettled)
+new_order_amended = positional_builder(OrderAmended)
+new_amend_rejected = positional_builder(AmendRejected)

@@ -45,19 +45,21 @@ here, a global a tenth of that).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
 from oms.domain.events import (
     CancelReason,
     OrderEvent,
+    new_amend_rejected,
     new_order_accepted,
+    new_order_amended,
     new_order_cancelled,
     new_order_filled,
     new_order_placed,
@@ -66,8 +68,13 @@ from oms.domain.events import (
 )
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order, apply
-from oms.domain.reasons import OrderCheckReason, RejectionReason, known_rejection_reason
-from oms.domain.transitions import InvalidTransition, Trigger
+from oms.domain.reasons import (
+    OrderCheckReason,
+    RejectionReason,
+    RejectReason,
+    known_rejection_reason,
+)
+from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
 
 
 class Phase(StrEnum):
@@ -86,6 +93,8 @@ class Phase(StrEnum):
     RESTING = "RESTING"  # in the venue's book (rehydrated orders start here)
     CANCELLING = "CANCELLING"  # the venue was asked to take it out
     WORKING = "WORKING"  # open, not in the simulated venue's book: fills come from outside
+    AMEND_RISK = "AMEND_RISK"  # resting, an amend asked risk to reserve for the new terms
+    AMEND_VENUE = "AMEND_VENUE"  # risk reserved for the amend: the venue was asked to change it
     CLOSING = "CLOSING"  # nothing more rests: waiting for the fills up to ``close_at``
     SETTLING = "SETTLING"  # every fill is in: the release of the reservation is asked
     ENDING = "ENDING"  # released: waiting for the last answers, then SETTLED or CANCELLED
@@ -115,6 +124,11 @@ class Step(StrEnum):
     RELEASE = "RELEASE"  # nothing more can fill: ask risk to release the reservation
     RELEASED = "RELEASED"  # risk released the reservation
     RESUME = "RESUME"  # after a restart: the arrival's answer was lost
+    AMEND = "AMEND"  # an AmendOrder not seen before, that passes the order's own checks
+    AMEND_RESERVED = "AMEND_RESERVED"  # risk reserved for the amended terms
+    AMEND_DENIED = "AMEND_DENIED"  # risk refused the amended terms
+    VENUE_AMENDED = "VENUE_AMENDED"  # the venue changed the order (or refused: nothing changed)
+    VENUE_AMEND_NOT_HELD = "VENUE_AMEND_NOT_HELD"  # the venue no longer held it: fills on the way
     END = "END"  # released and nothing in flight: SETTLED or CANCELLED, then done
 
 
@@ -172,6 +186,36 @@ PHASE_MOVES: Mapping[tuple[Phase, Step], Phase] = MappingProxyType(
         (_P.CANCELLING, _S.VENUE_NOT_HELD): _P.WORKING,  # filled whole there: fills on their way
         # A fill completed the order while its cancel was on the way; the venue's answer comes.
         (_P.CANCELLING, _S.RELEASE): _P.SETTLING,
+        # -- amending a resting order: risk first (it reserves for the larger of the old and the
+        # new terms, so no fill ever finds too little reserved), then the venue, then the amend
+        # is recorded and risk trims the reservation to the new terms. Fills go on meanwhile.
+        (_P.RESTING, _S.AMEND): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.AMEND_RESERVED): _P.AMEND_VENUE,
+        (_P.AMEND_RISK, _S.AMEND_DENIED): _P.RESTING,
+        (_P.AMEND_RISK, _S.CANCEL): _P.CANCELLING,  # the cancel wins: the amend's answer is late
+        (_P.AMEND_RISK, _S.FILL): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.VENUE_FILLS): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.SETTLED): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.RELEASE): _P.SETTLING,  # filled whole meanwhile: the answer is late
+        (_P.AMEND_VENUE, _S.VENUE_AMENDED): _P.RESTING,
+        (_P.AMEND_VENUE, _S.VENUE_AMEND_NOT_HELD): _P.WORKING,  # filled whole there
+        # Sent after the amend, the cancel reaches the venue after it: the venue's answer to the
+        # amend comes first, and the leaves the cancel reports are of the amended order.
+        (_P.AMEND_VENUE, _S.CANCEL): _P.CANCELLING,
+        (_P.AMEND_VENUE, _S.FILL): _P.AMEND_VENUE,
+        (_P.AMEND_VENUE, _S.VENUE_FILLS): _P.AMEND_VENUE,
+        (_P.AMEND_VENUE, _S.SETTLED): _P.AMEND_VENUE,
+        (_P.AMEND_VENUE, _S.RELEASE): _P.SETTLING,
+        # Late answers to an amend (a cancel or the last fill crossed it): recorded, no move.
+        **{
+            (phase, step): phase
+            for phase in (_P.CANCELLING, _P.CLOSING, _P.WORKING, _P.SETTLING, _P.ENDING)
+            for step in (_S.AMEND_RESERVED, _S.AMEND_DENIED, _S.VENUE_AMENDED)
+        },
+        **{
+            (phase, _S.VENUE_AMEND_NOT_HELD): phase
+            for phase in (_P.CANCELLING, _P.CLOSING, _P.WORKING, _P.SETTLING, _P.ENDING)
+        },
         # -- open, not in the venue's book ---------------------------------------------------
         (_P.WORKING, _S.CANCEL): _P.CLOSING,  # closes at what has filled: released at once
         (_P.WORKING, _S.FILL): _P.WORKING,
@@ -304,6 +348,34 @@ class DropVenueFill:
     fill: ApplyFill
 
 
+class ReserveForAmend(NamedTuple):
+    """Ask risk to check the order with ``delta`` more quantity (negative: less) at ``price``
+    and, if it passes, reserve for the larger of the old and the new terms (answer: reserved,
+    with the protection price, or denied)."""
+
+    delta: Decimal
+    price: Decimal
+    now: float
+
+
+class AmendAtVenue(NamedTuple):
+    """Ask the venue to change the resting order by ``delta`` quantity, to ``price`` (answer:
+    what it now holds, or that it no longer holds the order)."""
+
+    delta: Decimal
+    price: Decimal
+
+
+class CommitAmend(NamedTuple):
+    """Tell risk the amend's outcome (``delta`` zero and the old price: it was refused) and let
+    it trim the reservation; ``venue_remaining`` is what the venue holds after the amend (None:
+    unknown). No answer: the trim only gives back."""
+
+    delta: Decimal
+    price: Decimal
+    venue_remaining: Decimal | None
+
+
 Effect: TypeAlias = (
     AskRisk
     | SubmitToVenue
@@ -312,6 +384,9 @@ Effect: TypeAlias = (
     | ReportIdle
     | ReportFinished
     | DropVenueFill
+    | ReserveForAmend
+    | AmendAtVenue
+    | CommitAmend
 )
 
 # Effects without data (or with only a flag) are built once and shared by every order.
@@ -377,7 +452,20 @@ _RELEASE = Step.RELEASE
 _RELEASED = Step.RELEASED
 _RESUME = Step.RESUME
 _END = Step.END
-_AT_VENUE = (_RESTING, _CANCELLING)  # the venue's book holds the order (a fill may withdraw it)
+_AMEND = Step.AMEND
+_AMEND_RESERVED = Step.AMEND_RESERVED
+_AMEND_DENIED = Step.AMEND_DENIED
+_VENUE_AMENDED = Step.VENUE_AMENDED
+_VENUE_AMEND_NOT_HELD = Step.VENUE_AMEND_NOT_HELD
+_ZERO = Decimal(0)
+_AMEND_RISK = Phase.AMEND_RISK
+_AMEND_VENUE = Phase.AMEND_VENUE
+_AT_VENUE = (
+    _RESTING,
+    _CANCELLING,
+    _AMEND_RISK,
+    _AMEND_VENUE,
+)  # the venue's book holds the order (a fill may withdraw it)
 _LATE = (_SETTLING, _ENDING)  # answers here crossed the last fill
 
 
@@ -397,6 +485,7 @@ class OrderProcess:
     """
 
     __slots__ = (
+        "amending",
         "applied",
         "cancel_id",
         "cancel_request",
@@ -423,6 +512,7 @@ class OrderProcess:
         # answers, carried by the events they cause; None when a command came without one.
         self.place_request: str | None = None
         self.cancel_request: str | None = None
+        self.amending: AmendOrder | None = None  # the amend in flight (AMEND_RISK, AMEND_VENUE)
 
     @classmethod
     def restored(
@@ -535,8 +625,8 @@ class OrderProcess:
             self.cancel_id = command_id
             self.cancel_request = command.request_id
         self.phase = to
-        if phase is _RESTING:
-            self._ask(PULL_FROM_VENUE)
+        if phase is _RESTING or phase is _AMEND_RISK or phase is _AMEND_VENUE:
+            self._ask(PULL_FROM_VENUE)  # an amend in flight gets its answer late
         elif phase is _WORKING:
             self.close_reason = _REQUESTED
             self.close_at = order.filled_quantity
@@ -599,6 +689,176 @@ class OrderProcess:
         self.close_reason = None if order.status is _FILLED else _REMAINDER
         self.close_at = order.filled_quantity
         self._after(now)
+
+    def amend(self, command: AmendOrder, now: float) -> Order:
+        """Change a resting LIMIT order's price and/or quantity; refused (``InvalidTransition``)
+        once FILLED or ended.
+
+        Answers the order as it stands: the amend is on its way (risk, then the venue), or was
+        refused at once with an ``AmendRejected`` event (its reason: not a resting LIMIT order,
+        nothing to change, a quantity not above the filled, off the instrument's grid, or
+        another amend still in flight).
+        """
+        order = self._current()
+        command_id = command.command_id
+        if command_id in self.applied:
+            return order
+        status = order.status
+        if status is _FILLED or status.is_terminal:
+            raise InvalidTransition(status, Trigger.AMEND)
+        quantity = order.quantity if command.quantity is None else command.quantity
+        price = order.price if command.price is None else command.price
+        refusal = self._amend_refusal(order, quantity, price)
+        if refusal is not None:
+            self._reject_amend(command, *refusal, now)
+            return self._current()
+        assert price is not None, "a LIMIT order has its price"
+        self.phase = next_phase(self.phase, _AMEND)
+        self.applied.add(command_id)
+        self.amending = replace(command, quantity=quantity, price=price)
+        self._ask(_new(ReserveForAmend, (quantity - order.quantity, price, now)))
+        return order
+
+    def _amend_refusal(  # noqa: PLR0911 - one return per refusal, in the order they are tested
+        self, order: Order, quantity: Decimal, price: Decimal | None
+    ) -> tuple[RejectionReason, str] | None:
+        """Why the order refuses these terms before anyone is asked, or None."""
+        phase = self.phase
+        if phase is _AMEND_RISK or phase is _AMEND_VENUE:
+            return OrderCheckReason.AMEND_IN_PROGRESS, "the previous amend is not done"
+        if order.type is not _LIMIT or price is None or phase is not _RESTING:
+            return OrderCheckReason.ORDER_NOT_AMENDABLE, (
+                f"a {order.type.value} order {order.status.value} is not resting at the venue"
+            )
+        if quantity == order.quantity and price == order.price:
+            return OrderCheckReason.NOTHING_TO_AMEND, "price and quantity are unchanged"
+        if quantity <= order.filled_quantity:
+            return OrderCheckReason.QUANTITY_BELOW_FILLED, (
+                f"quantity={quantity}, filled={order.filled_quantity}"
+            )
+        instrument = self.context.instruments.get(order.symbol)
+        if instrument is None:
+            return RejectReason.UNKNOWN_INSTRUMENT, f"{order.symbol!r} is not listed"
+        try:
+            instrument.check_quantity(quantity)
+            instrument.check_price(price)
+        except InvalidOrder as invalid:
+            return _validation_reason(invalid), str(invalid)
+        return None
+
+    def _reject_amend(
+        self, command: AmendOrder, reason: RejectionReason, detail: str, now: float
+    ) -> None:
+        """Record the refusal of ``command`` (the order is otherwise unchanged)."""
+        order = self._current()
+        event = new_amend_rejected(
+            order.order_id,
+            order.version + 1,
+            command.command_id,
+            now,
+            reason,
+            detail,
+            command.request_id,
+        )
+        self._record(apply(order, event), event)
+
+    def amend_reserved(self, protection_price: Decimal, now: float) -> None:
+        """Risk reserved for the amended terms: on to the venue (or, if a cancel or the last
+        fill crossed the amend, refused as too late and the reservation trimmed back)."""
+        order = self._current()
+        amend = self.amending
+        phase = self.phase
+        to = next_phase(phase, _AMEND_RESERVED)
+        if amend is None or not self.pending:
+            raise InvalidPhaseMove(phase, _AMEND_RESERVED)
+        assert amend.quantity is not None, "the amend's terms were completed"
+        assert amend.price is not None, "the amend's terms were completed"
+        self.pending -= 1
+        context = self.context
+        if to is _AMEND_VENUE:
+            if amend.quantity > order.filled_quantity:
+                self.phase = to
+                # A LIMIT order's protection price is its price: the venue's answer records it.
+                assert protection_price == amend.price, "risk protects a LIMIT at its price"
+                self._ask(_new(AmendAtVenue, (amend.quantity - order.quantity, amend.price)))
+                return
+            # Fills made while risk decided took the order to the new quantity.
+            self.phase = _RESTING
+            reason = OrderCheckReason.QUANTITY_BELOW_FILLED
+            detail = f"quantity={amend.quantity}, filled={order.filled_quantity}"
+        else:
+            self.phase = to
+            reason, detail = OrderCheckReason.ORDER_NOT_AMENDABLE, "the order is closing"
+        self._end_amend(reason, detail, now)
+        context.effects.append(_new(CommitAmend, (_ZERO, order.price, None)))
+        self._after(now)
+
+    def amend_denied(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """Risk refused the amended terms: the order stays as it was."""
+        self._current()
+        phase = self.phase
+        to = next_phase(phase, _AMEND_DENIED)
+        if self.amending is None or not self.pending:
+            raise InvalidPhaseMove(phase, _AMEND_DENIED)
+        self.pending -= 1
+        self.phase = to
+        self._end_amend(reason, detail, now)
+        self._after(now)
+
+    def venue_amended(self, remaining: Decimal | None, now: float) -> None:
+        """The venue's answer to the amend: what it now holds (nothing changed there when that
+        is not positive: the amend was below what it had filled), or None: it no longer held
+        the order (filled whole, its fills on their way)."""
+        order = self._current()
+        amend = self.amending
+        phase = self.phase
+        step = _VENUE_AMEND_NOT_HELD if remaining is None else _VENUE_AMENDED
+        to = next_phase(phase, step)
+        if amend is None or not self.pending:
+            raise InvalidPhaseMove(phase, step)
+        assert amend.quantity is not None, "the amend's terms were completed"
+        assert amend.price is not None, "the amend's terms were completed"
+        self.pending -= 1
+        self.phase = to
+        status = order.status
+        if (
+            remaining is not None
+            and remaining > 0
+            and (status is _ACCEPTED or status is _PARTIALLY_FILLED)
+            and amend.quantity > order.filled_quantity
+        ):
+            event = new_order_amended(
+                order.order_id,
+                order.version + 1,
+                amend.command_id,
+                now,
+                amend.quantity,
+                amend.price,
+                amend.price,
+                amend.request_id,
+            )
+            delta = amend.quantity - order.quantity
+            self._record(apply(order, event), event)
+            self.amending = None
+            self.context.effects.append(_new(CommitAmend, (delta, amend.price, remaining)))
+        else:
+            if remaining is None:
+                reason, detail = OrderCheckReason.ORDER_NOT_AMENDABLE, "no longer at the venue"
+            else:
+                reason = OrderCheckReason.QUANTITY_BELOW_FILLED
+                detail = f"quantity={amend.quantity}, filled={order.quantity - remaining}"
+            self._end_amend(reason, detail, now)
+            self.context.effects.append(_new(CommitAmend, (_ZERO, order.price, None)))
+        self._after(now)
+
+    def _end_amend(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """The amend in flight is refused: recorded if the order may still record it."""
+        amend = self.amending
+        assert amend is not None, "only an amend in flight ends"
+        self.amending = None
+        order = self._current()
+        if (order.status, Trigger.AMEND_REJECT) in ORDER_TRANSITIONS:
+            self._reject_amend(amend, reason, detail, now)
 
     # -- answers ---------------------------------------------------------------------------
 

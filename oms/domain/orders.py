@@ -9,7 +9,9 @@ from typing import NamedTuple
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
+    AmendRejected,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
     OrderFilled,
@@ -30,6 +32,8 @@ _CANCEL = Trigger.CANCEL
 _SETTLE = Trigger.SETTLE
 _PARTIAL_FILL = Trigger.PARTIAL_FILL
 _FILL = Trigger.FILL
+_AMEND = Trigger.AMEND
+_AMEND_REJECT = Trigger.AMEND_REJECT
 _new = tuple.__new__  # builds an Order from a tuple of its fields, skipping __new__'s call
 
 
@@ -90,7 +94,7 @@ class Order(NamedTuple):
         return self.status.is_terminal
 
 
-def apply(order: Order | None, event: OrderEvent) -> Order:
+def apply(order: Order | None, event: OrderEvent) -> Order:  # noqa: PLR0911 - one per event kind
     """The order after ``event``; raises (and changes nothing) if the event is not legal now.
 
     ``order`` is None only for the first event, which must be ``OrderPlaced``.
@@ -117,6 +121,8 @@ def apply(order: Order | None, event: OrderEvent) -> Order:
     if isinstance(event, OrderRejected):
         status = next_status(order.status, _REJECT)
         return _with(order, event, status, reject_reason=event.reason)
+    if isinstance(event, OrderAmended | AmendRejected):
+        return _amended(order, event)
     raise WrongOrder(f"{order.order_id} already exists")
 
 
@@ -195,6 +201,26 @@ def _filled(order: Order, event: OrderFilled) -> Order:
             event.at,
             event.sequence,
         ),
+    )
+
+
+def _amended(order: Order, event: OrderAmended | AmendRejected) -> Order:
+    """An amend applied, or its refusal recorded (the order otherwise as it was)."""
+    if isinstance(event, AmendRejected):
+        return _with(order, event, next_status(order.status, _AMEND_REJECT))
+    status = next_status(order.status, _AMEND)
+    if event.quantity <= order.filled_quantity or event.price <= 0:
+        raise Overfill(
+            f"{order.order_id}: amend to {event.quantity} at {event.price} "
+            f"with {order.filled_quantity} filled",
+        )
+    return order._replace(
+        quantity=event.quantity,
+        price=event.price,
+        status=status,
+        protection_price=event.protection_price,
+        updated_at=event.at,
+        version=event.sequence,
     )
 
 

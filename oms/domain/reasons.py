@@ -49,6 +49,11 @@ class OrderCheckReason(StrEnum):
     PRICE_REQUIRED = "PRICE_REQUIRED"
     PRICE_NOT_ALLOWED = "PRICE_NOT_ALLOWED"
     RISK_ERROR = "RISK_ERROR"  # risk raised instead of deciding; the detail names its error
+    # Why an amend is refused (``AmendRejected.reason``; risk's denials are ``RejectReason``s).
+    QUANTITY_BELOW_FILLED = "QUANTITY_BELOW_FILLED"  # the new quantity is not above the filled
+    ORDER_NOT_AMENDABLE = "ORDER_NOT_AMENDABLE"  # not a LIMIT order, or not open yet / any more
+    AMEND_IN_PROGRESS = "AMEND_IN_PROGRESS"  # one amend at a time: the previous one is not done
+    NOTHING_TO_AMEND = "NOTHING_TO_AMEND"  # neither price nor quantity differs
 
 
 RejectionReason: TypeAlias = RejectReason | OrderCheckReason

@@ -19,6 +19,8 @@ class Trigger(StrEnum):
     PARTIAL_FILL = "PARTIAL_FILL"
     FILL = "FILL"  # the fill that completes the quantity
     SETTLE = "SETTLE"
+    AMEND = "AMEND"  # price and/or quantity changed; the status stays
+    AMEND_REJECT = "AMEND_REJECT"  # an amend refused (the order stays as it was): recorded
 
 
 _S = OrderStatus
@@ -37,6 +39,17 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = MappingPr
         # The filled part stays filled: it was booked fill by fill and is settled.
         (_S.PARTIALLY_FILLED, _T.CANCEL): _S.CANCELLED,
         (_S.FILLED, _T.SETTLE): _S.SETTLED,
+        # An open order may be amended (price and/or quantity, never below what has filled);
+        # the status stays: an amended PARTIALLY_FILLED order is still partially filled. A NEW
+        # order is not amended (risk has not reserved for it yet: cancel and place again), nor
+        # a FILLED or terminal one.
+        (_S.ACCEPTED, _T.AMEND): _S.ACCEPTED,
+        (_S.PARTIALLY_FILLED, _T.AMEND): _S.PARTIALLY_FILLED,
+        # A refused amend is recorded on the order's history, which it does not otherwise change.
+        (_S.NEW, _T.AMEND_REJECT): _S.NEW,
+        (_S.ACCEPTED, _T.AMEND_REJECT): _S.ACCEPTED,
+        (_S.PARTIALLY_FILLED, _T.AMEND_REJECT): _S.PARTIALLY_FILLED,
+        (_S.FILLED, _T.AMEND_REJECT): _S.FILLED,
         # Deliberately absent: (CANCELLED, FILL / PARTIAL_FILL). Real venues do send a fill after
         # a cancel, but only one that crossed the cancel in flight. The order actor treats a
         # cancel as done only when the venue has confirmed it and every fill the venue made before

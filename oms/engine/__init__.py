@@ -46,6 +46,7 @@ from oms.actors.supervisor import (
 from oms.actors.venue import CountResting, GetBook, SimulatedVenue
 from oms.config import Settings
 from oms.domain.commands import (
+    AmendOrder,
     ApplyFill,
     CancelOrder,
     OpenAccount,
@@ -438,6 +439,12 @@ class Engine:
     def cancel_order(self, command: CancelOrder) -> Future[Order]:
         """Ask to cancel; resolves with the order (cancel in progress) or fails with
         ``InvalidTransition`` (already FILLED or terminal) or ``UnknownOrder``."""
+        return self._route(command)
+
+    def amend_order(self, command: AmendOrder) -> Future[Order]:
+        """Ask to amend price and/or quantity; resolves with the order (amend in progress, or
+        refused with an ``AmendRejected`` event) or fails with ``InvalidTransition`` (already
+        FILLED or terminal) or ``UnknownOrder``."""
         return self._route(command)
 
     def apply_fill(self, fill: ApplyFill) -> Future[Order]:

@@ -296,6 +296,39 @@ class Matcher:
             self._compact()
         return record[2]
 
+    def amend(self, order: VenueOrder, delta: Decimal) -> Decimal | None:
+        """Change a resting order to ``order``'s price by ``delta`` quantity; what it now holds.
+
+        A smaller quantity at the same price keeps the order's place in the queue; a new price
+        or a larger quantity rests it again behind every order at that price (as exchanges do).
+        It does not match on the spot: the next tick that crosses its new price fills it, as it
+        fills any resting order. ``None``: the order does not rest here (filled whole, or never
+        rested); a result that is not positive: ``delta`` would take away more than it holds,
+        and nothing changed.
+        """
+        order_id = order.order_id
+        key = self._key_of.get(order_id)
+        if key is None:
+            return None
+        symbol = self._symbols.get(order.symbol)
+        if symbol is None:
+            raise UnknownInstrument(f"{order.symbol!r} is not listed on this venue")
+        _, account_id, held, fills = self._by_key[key]
+        remaining = held + delta
+        if not remaining > 0:
+            return remaining
+        is_buy = order.side is _BUY
+        cap = _stricter_cap(order, is_buy=is_buy)
+        ticks = cap / symbol.tick_size
+        price_ticks = math.floor(ticks) if is_buy else math.ceil(ticks)
+        resting_ticks = -(key >> _SEQ_BITS) if is_buy else key >> _SEQ_BITS
+        if price_ticks == resting_ticks and delta <= 0:
+            self._by_key[key] = (order_id, account_id, remaining, fills)
+            return remaining
+        self.cancel(order_id)
+        self._rest(symbol, order, cap, remaining, fills, is_buy=is_buy)
+        return remaining
+
     def _compact(self) -> None:
         """Drop every cancelled entry from every heap (amortised: runs once per many cancels)."""
         by_key = self._by_key
