@@ -22,8 +22,10 @@ from typing import Any
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
+    AmendRejected,
     CancelReason,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
     OrderFilled,
@@ -179,6 +181,13 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["detail"] = event.detail
     elif isinstance(event, OrderCancelled):
         data["reason"] = event.reason.value
+    elif isinstance(event, OrderAmended):
+        data["quantity"] = str(event.quantity)
+        data["price"] = str(event.price)
+        data["protection_price"] = str(event.protection_price)
+    elif isinstance(event, AmendRejected):
+        data["reason"] = event.reason.value
+        data["detail"] = event.detail
     if event.request_id is not None:  # absent rather than null: most events have none
         data["request_id"] = event.request_id
     return data
@@ -187,13 +196,14 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
 EVENT_TYPES = frozenset(
     kind.__name__
     for kind in (
-        OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled
+        OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled,
+        OrderAmended, AmendRejected,
     )
 )  # fmt: skip
 """The ``type`` an order event is written with (its class name)."""
 
 
-def _read_event(d: Mapping[str, Any]) -> OrderEvent:
+def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911 - one per event type
     kind = d["type"]
     order_id, command_id = d["order_id"], d["command_id"]
     sequence, at = int(d["sequence"]), float(d["at"])
@@ -241,6 +251,15 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
         )
     if kind == "OrderSettled":
         return OrderSettled(order_id, sequence, command_id, at, request)
+    if kind == "OrderAmended":
+        return OrderAmended(
+            order_id, sequence, command_id, at, Decimal(d["quantity"]), Decimal(d["price"]),
+            Decimal(d["protection_price"]), request,
+        )  # fmt: skip
+    if kind == "AmendRejected":
+        return AmendRejected(
+            order_id, sequence, command_id, at, rejection_reason(d["reason"]), d["detail"], request
+        )
     raise CodecError(f"unknown order event type {kind!r}")
 
 

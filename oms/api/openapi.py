@@ -144,6 +144,13 @@ PATHS: dict[str, dict[str, Any]] = {
             errors=(404, 409),
             parameters=[_path_param("order_id")],
         ),
+        "patch": _op(
+            "Ask to amend an order's quantity and/or price (a resting LIMIT order)",
+            {"202": _answer("Amend requested; the order as it stood", ref("Order"))},
+            errors=(400, 404, 409, 422),
+            body="AmendOrder",
+            parameters=[_path_param("order_id")],
+        ),
     },
     "/api/orders/{order_id}/events": {
         "get": _op(

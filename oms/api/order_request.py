@@ -164,3 +164,40 @@ def parse_order_request(
         price=price,
         time_in_force=time_in_force,
     )
+
+
+AMEND_FIELDS = frozenset({"quantity", "price"})
+
+
+@dataclass(frozen=True, slots=True)
+class AmendRequest:
+    """An amend body that passed every stateless check: the new quantity and/or price."""
+
+    quantity: Decimal | None
+    price: Decimal | None
+
+
+def parse_amend_request(body: Mapping[str, Any], instrument: Instrument) -> AmendRequest:
+    """Validate a decoded amend body against the order's instrument; raise a 422 problem
+    listing every wrong field."""
+    errors: list[FieldError] = [
+        FieldError(name, "unknown field") for name in sorted(set(body) - AMEND_FIELDS)
+    ]
+    quantity = price = None
+    if body.get("quantity") is not None:
+        quantity = field_amount(body["quantity"], "quantity", errors)
+    if body.get("price") is not None:
+        price = field_amount(body["price"], "price", errors)
+    if body.get("quantity") is None and body.get("price") is None:
+        errors.append(FieldError("", "an amend needs a quantity or a price"))
+    if quantity is not None and quantity % instrument.lot_size != 0:
+        errors.append(
+            FieldError("quantity", f"must be a multiple of the lot size {instrument.lot_size}")
+        )
+    if price is not None and price % instrument.tick_size != 0:
+        errors.append(
+            FieldError("price", f"must be a multiple of the tick size {instrument.tick_size}")
+        )
+    if errors:
+        raise invalid_body(errors)
+    return AmendRequest(quantity=quantity, price=price)

@@ -107,6 +107,11 @@ SCHEMAS: dict[str, Any] = {
         },
         ["account_id", "symbol", "side", "type", "quantity"],
     ),
+    "AmendOrder": {
+        **_obj({"quantity": _DECIMAL, "price": _DECIMAL}, []),
+        # The new whole quantity (filled part included) and/or the new price: one at least.
+        "minProperties": 1,
+    },
     "OrderPage": _obj(
         {
             "items": {"type": "array", "items": ref("Order")},
@@ -124,6 +129,8 @@ SCHEMAS: dict[str, Any] = {
                     "OrderFilled",
                     "OrderCancelled",
                     "OrderSettled",
+                    "OrderAmended",
+                    "AmendRejected",
                 ],
             },
             "order_id": {"type": "string"},

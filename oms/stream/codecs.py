@@ -17,6 +17,9 @@ produces exactly this, and any other producer may too::
     {"type": "CancelOrder", "order_id": "o-42", "account_id": "acct-1",
      "command_id": "cancel:o-42", "requested_at": 1767225601.0}
 
+    {"type": "AmendOrder", "order_id": "o-42", "account_id": "acct-1", "quantity": "0.8",
+     "price": "29950.00", "command_id": "amend:a-1", "requested_at": 1767225601.5}
+
   Required for ``PlaceOrder``: ``account_id``, ``order_id`` or ``client_order_id`` (or both),
   ``symbol`` (a listed instrument), ``side`` (BUY/SELL), ``order_type`` (MARKET/LIMIT),
   ``quantity`` (a multiple of the lot size), and ``price`` for a LIMIT order only (a multiple of
@@ -32,6 +35,10 @@ produces exactly this, and any other producer may too::
   nothing (replay is harmless).
   For ``CancelOrder``: ``order_id`` and ``account_id``; ``command_id`` defaults to
   ``cancel:<order_id>``, ``requested_at`` to the record's timestamp.
+  For ``AmendOrder``: ``order_id``, ``account_id``, ``command_id`` (each amend is its own: no
+  default) and ``quantity`` (the new whole quantity, filled part included) and/or ``price``;
+  ``requested_at`` defaults to the record's timestamp. Grid and state checks are the order's:
+  an amend it refuses is an ``AmendRejected`` event with its reason, not a dead letter.
   A record's ``request_id`` header (printable ASCII, at most 128 characters) names the request
   it answers: it goes on the command, on the events the command causes and on the log lines
   written while it is handled (REST's bus sets it to the HTTP request's ``X-Request-ID``). A
@@ -49,7 +56,8 @@ produces exactly this, and any other producer may too::
 ``best_bid``, ``best_ask``, ``bids``/``asks`` (lists of ``{"price", "quantity"}``), ``ts``.
 
 ``order-events`` (key: ``account_id``) — one state change: ``type`` (the event's class name:
-OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled),
+OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled,
+OrderAmended, AmendRejected),
 ``order_id``, ``account_id``, ``sequence``, ``command_id``, ``at`` and the event's own fields.
 
 ``risk-events`` (key: ``account_id``, empty for global) — ``type`` (ORDER_REJECTED,
@@ -84,6 +92,7 @@ from oms.codec import (
 )
 from oms.domain.accounts import IDENTIFIER, is_reserved
 from oms.domain.commands import (
+    AmendOrder,
     ApplyFill,
     CancelOrder,
     OpenAccount,
@@ -142,7 +151,7 @@ class DecodeError(DomainError):
         self.field = field
 
 
-Command = PlaceOrder | CancelOrder | ApplyFill
+Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder
 
 
 # -- reading helpers ---------------------------------------------------------------------------
@@ -245,6 +254,7 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 
 PLACE_ORDER = "PlaceOrder"
 CANCEL_ORDER = "CancelOrder"
+AMEND_ORDER = "AmendOrder"
 APPLY_FILL = "ApplyFill"
 
 _PLACE_FIELDS = frozenset({
@@ -252,6 +262,9 @@ _PLACE_FIELDS = frozenset({
     "order_type", "quantity", "price", "time_in_force", "created_at",
 })  # fmt: skip
 _CANCEL_FIELDS = frozenset({"type", "command_id", "order_id", "account_id", "requested_at"})
+_AMEND_FIELDS = frozenset({
+    "type", "command_id", "order_id", "account_id", "quantity", "price", "requested_at",
+})  # fmt: skip
 _FILL_FIELDS = frozenset({
     "type", "execution_id", "order_id", "account_id", "quantity", "price", "fee", "executed_at",
 })  # fmt: skip
@@ -280,6 +293,16 @@ def encode_command(command: Command) -> bytes:
             "command_id": command.command_id,
             "order_id": command.order_id,
             "account_id": command.account_id,
+            "requested_at": command.requested_at,
+        })  # fmt: skip
+    if isinstance(command, AmendOrder):
+        return orjson.dumps({
+            "type": AMEND_ORDER,
+            "command_id": command.command_id,
+            "order_id": command.order_id,
+            "account_id": command.account_id,
+            "quantity": decimal_text(command.quantity),
+            "price": decimal_text(command.price),
             "requested_at": command.requested_at,
         })  # fmt: skip
     return orjson.dumps({
@@ -427,7 +450,7 @@ class CommandDecoder:
 
     def order_command(
         self, raw: bytes | None, timestamp: float, request_id: str | None = None
-    ) -> PlaceOrder | CancelOrder | AccountCommand:
+    ) -> PlaceOrder | CancelOrder | AmendOrder | AccountCommand:
         """A record of ``orders``; ``timestamp`` (the record's) fills an absent time, and
         ``request_id`` (from the record's headers, ``oms.correlation.from_record``) goes on a
         place or cancel."""
@@ -437,11 +460,14 @@ class CommandDecoder:
             return self.place_order(data, timestamp, request_id)
         if kind == CANCEL_ORDER:
             return self.cancel_order(data, timestamp, request_id)
+        if kind == AMEND_ORDER:
+            return self.amend_order(data, timestamp, request_id)
         if kind in _ACCOUNT_COMMANDS:
             return _account_command(data, kind)
         raise DecodeError(
             Reason.UNKNOWN_COMMAND,
-            f"type must be one of {', '.join((PLACE_ORDER, CANCEL_ORDER, *_ACCOUNT_COMMANDS))},"
+            f"type must be one of "
+            f"{', '.join((PLACE_ORDER, CANCEL_ORDER, AMEND_ORDER, *_ACCOUNT_COMMANDS))},"
             f" got {kind!r}",
             "type",
         )
@@ -517,6 +543,27 @@ class CommandDecoder:
             order_id=order_id,
             account_id=_identifier(data, "account_id"),
             requested_at=_timestamp(data, "requested_at", timestamp),
+            request_id=request_id,
+        )
+
+    def amend_order(
+        self, data: Mapping[str, Any], timestamp: float, request_id: str | None = None
+    ) -> AmendOrder:
+        """An amend command: the new quantity and/or price, each a positive decimal string."""
+        _check_fields(data, _AMEND_FIELDS)
+        quantity = None if data.get("quantity") is None else _amount(data, "quantity")
+        price = None if data.get("price") is None else _amount(data, "price")
+        if quantity is None and price is None:
+            raise DecodeError(
+                Reason.MISSING_FIELD, "an amend needs a quantity or a price", "quantity"
+            )
+        return AmendOrder(
+            command_id=_identifier(data, "command_id"),
+            order_id=_identifier(data, "order_id"),
+            account_id=_identifier(data, "account_id"),
+            requested_at=_timestamp(data, "requested_at", timestamp),
+            quantity=quantity,
+            price=price,
             request_id=request_id,
         )
 

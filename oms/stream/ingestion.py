@@ -62,7 +62,7 @@ from pykka import Future
 
 from oms.config import Settings
 from oms.correlation import from_record
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
 from oms.engine.aio import reply
@@ -82,7 +82,7 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
-Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
+Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | AccountCommand
 
 
 @dataclass(slots=True)
@@ -414,6 +414,8 @@ class StreamIngestion:
                     places = []
                 if isinstance(command, CancelOrder):
                     answers.append((record_of(message, request_id), engine.cancel_order(command)))
+                elif isinstance(command, AmendOrder):
+                    answers.append((record_of(message, request_id), engine.amend_order(command)))
                 elif isinstance(command, ApplyFill):
                     answers.append((record_of(message), engine.apply_fill(command)))
                 else:

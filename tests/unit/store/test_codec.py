@@ -23,19 +23,31 @@ from oms.codec import (
 from oms.domain.events import OrderRejected
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits
 from oms.domain.reasons import RejectReason
-from tests.unit.store.histories import cancelled_history, rejected_history, settled_history, states
+from tests.unit.store.histories import (
+    amended_history,
+    cancelled_history,
+    rejected_history,
+    settled_history,
+    states,
+)
 
-HISTORIES = [settled_history("o-1"), rejected_history("o-2"), cancelled_history("o-3")]
+HISTORIES = [
+    settled_history("o-1"),
+    rejected_history("o-2"),
+    cancelled_history("o-3"),
+    amended_history("o-4"),
+]
+_KINDS = ["settled", "rejected", "cancelled", "amended"]
 
 
-@pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
+@pytest.mark.parametrize("history", HISTORIES, ids=_KINDS)
 def test_event_when_written_to_json_and_read_back_then_unchanged(history: list) -> None:
     for event in history:
         wire = orjson.dumps(event_to_dict(event))
         assert event_from_dict(orjson.loads(wire)) == event
 
 
-@pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
+@pytest.mark.parametrize("history", HISTORIES, ids=_KINDS)
 def test_order_state_when_written_to_json_and_read_back_then_unchanged(history: list) -> None:
     for order in states(history):
         back = order_from_dict(orjson.loads(orjson.dumps(order_to_dict(order))))
