@@ -28,10 +28,12 @@ from oms.domain.events import (
     OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    OrderTriggered,
 )
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
@@ -111,6 +113,10 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "version": order.version,
+        "post_only": order.post_only,
+        "stop_price": decimal_text(order.stop_price),
+        "expire_at": order.expire_at,
+        "triggered_at": order.triggered_at,
     }
 
 
@@ -139,10 +145,29 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
                 float(data["created_at"]),
                 float(data["updated_at"]),
                 int(data["version"]),
+                # Absent from orders stored before issue 15: their defaults.
+                _flag(data.get("post_only", False)),
+                _undec(data.get("stop_price")),
+                _time(data.get("expire_at")),
+                _time(data.get("triggered_at")),
             ),
         )
     except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
         raise CodecError(f"not an order: {exc!r}") from exc
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"a flag must be true or false, got {value!r}")
+    return value
+
+
+def _time(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a time must be epoch seconds, got {value!r}")
+    return float(value)
 
 
 def _reject_reason(value: str | None) -> RejectionReason | None:
@@ -174,6 +199,13 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["quantity"] = str(event.quantity)
         data["price"] = decimal_text(event.price)
         data["time_in_force"] = event.time_in_force.value
+        # Written only when set: an OrderPlaced without them reads as before issue 15.
+        if event.post_only:
+            data["post_only"] = True
+        if event.stop_price is not None:
+            data["stop_price"] = str(event.stop_price)
+        if event.expire_at is not None:
+            data["expire_at"] = event.expire_at
     elif isinstance(event, OrderAccepted):
         data["protection_price"] = str(event.protection_price)
     elif isinstance(event, OrderRejected):
@@ -188,6 +220,8 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
     elif isinstance(event, AmendRejected):
         data["reason"] = event.reason.value
         data["detail"] = event.detail
+    elif isinstance(event, OrderTriggered):
+        data["last_price"] = str(event.last_price)
     if event.request_id is not None:  # absent rather than null: most events have none
         data["request_id"] = event.request_id
     return data
@@ -197,7 +231,7 @@ EVENT_TYPES = frozenset(
     kind.__name__
     for kind in (
         OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled,
-        OrderAmended, AmendRejected,
+        OrderAmended, AmendRejected, OrderTriggered, OrderExpired,
     )
 )  # fmt: skip
 """The ``type`` an order event is written with (its class name)."""
@@ -236,6 +270,9 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911 - one per 
             price=_undec(d["price"]),
             time_in_force=TimeInForce(d["time_in_force"]),
             request_id=request,
+            post_only=_flag(d.get("post_only", False)),
+            stop_price=_undec(d.get("stop_price")),
+            expire_at=_time(d.get("expire_at")),
         )
     if kind == "OrderAccepted":
         return OrderAccepted(
@@ -256,6 +293,10 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911 - one per 
             order_id, sequence, command_id, at, Decimal(d["quantity"]), Decimal(d["price"]),
             Decimal(d["protection_price"]), request,
         )  # fmt: skip
+    if kind == "OrderTriggered":
+        return OrderTriggered(order_id, sequence, command_id, at, Decimal(d["last_price"]), request)
+    if kind == "OrderExpired":
+        return OrderExpired(order_id, sequence, command_id, at, request)
     if kind == "AmendRejected":
         return AmendRejected(
             order_id, sequence, command_id, at, rejection_reason(d["reason"]), d["detail"], request

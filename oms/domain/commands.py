@@ -18,7 +18,9 @@ from oms.domain.limits import RiskLimits, TradingState
 
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
-    """Place a new order. ``price`` is set for LIMIT orders only."""
+    """Place a new order. ``price`` is set for LIMIT and STOP_LIMIT orders only,
+    ``stop_price`` for stops only, ``expire_at`` (epoch seconds) for GTD only; ``post_only``
+    (LIMIT only) refuses to take liquidity on arrival."""
 
     command_id: str
     order_id: str
@@ -32,6 +34,9 @@ class PlaceOrder:
     time_in_force: TimeInForce
     created_at: float  # epoch seconds, assigned at the door
     request_id: str | None = None
+    post_only: bool = False
+    stop_price: Decimal | None = None
+    expire_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

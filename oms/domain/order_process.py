@@ -67,6 +67,7 @@ from oms.domain.events import (
     new_order_settled,
 )
 from oms.domain.instruments import Instrument
+from oms.domain.order_terms import term_problems
 from oms.domain.orders import Order, apply
 from oms.domain.reasons import (
     OrderCheckReason,
@@ -422,6 +423,7 @@ _ACCEPTED = OrderStatus.ACCEPTED
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _LIMIT = OrderType.LIMIT
+_MARKET = OrderType.MARKET
 _REQUESTED = CancelReason.REQUESTED
 _REMAINDER = CancelReason.REMAINDER
 _UNPLACED = Phase.UNPLACED
@@ -562,6 +564,9 @@ class OrderProcess:
             command.price,
             command.time_in_force,
             command.request_id,
+            command.post_only,
+            command.stop_price,
+            command.expire_at,
         )
         placed = apply(None, event)
         context = self.context
@@ -1164,8 +1169,24 @@ def _invalid(command: PlaceOrder, instruments: Mapping[str, Instrument]) -> Inva
             if command.price is None:
                 return InvalidOrder("a LIMIT order needs a price", code="PRICE_REQUIRED")
             instrument.check_price(command.price)
-        elif command.price is not None:
+        elif command.price is not None and command.type is _MARKET:
             return InvalidOrder("a MARKET order takes no price", code="PRICE_NOT_ALLOWED")
+        problems = term_problems(
+            command.type,
+            command.time_in_force,
+            price=command.price,
+            stop_price=command.stop_price,
+            expire_at=command.expire_at,
+            post_only=command.post_only,
+            now=command.created_at,  # as placed: an expiry due since is the timer's to make
+        )
+        if problems:
+            field, reason, message = problems[0]
+            return InvalidOrder(f"{field} {message}", code=reason.value)
+        if command.price is not None:
+            instrument.check_price(command.price)
+        if command.stop_price is not None:
+            instrument.check_price(command.stop_price)
     except InvalidOrder as invalid:
         return invalid
     return None
@@ -1191,6 +1212,10 @@ def _as_placed(order: Order) -> PlaceOrder:
         order.price,
         order.time_in_force,
         order.created_at,
+        None,
+        order.post_only,
+        order.stop_price,
+        order.expire_at,
     )
 
 

@@ -14,10 +14,12 @@ from oms.domain.events import (
     OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    OrderTriggered,
 )
 from oms.domain.reasons import RejectionReason
 from oms.domain.transitions import Trigger, next_status
@@ -34,6 +36,8 @@ _PARTIAL_FILL = Trigger.PARTIAL_FILL
 _FILL = Trigger.FILL
 _AMEND = Trigger.AMEND
 _AMEND_REJECT = Trigger.AMEND_REJECT
+_TRIGGER = Trigger.TRIGGER
+_EXPIRE = Trigger.EXPIRE
 _new = tuple.__new__  # builds an Order from a tuple of its fields, skipping __new__'s call
 
 
@@ -82,6 +86,11 @@ class Order(NamedTuple):
     created_at: float
     updated_at: float
     version: int  # the sequence number of the last event applied
+    # Issue 15's fields, last and with defaults so that an order stored before them loads.
+    post_only: bool = False
+    stop_price: Decimal | None = None
+    expire_at: float | None = None  # GTD: epoch seconds
+    triggered_at: float | None = None  # a stop order: when its stop price was crossed
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -123,6 +132,8 @@ def apply(order: Order | None, event: OrderEvent) -> Order:  # noqa: PLR0911 - o
         return _with(order, event, status, reject_reason=event.reason)
     if isinstance(event, OrderAmended | AmendRejected):
         return _amended(order, event)
+    if isinstance(event, OrderTriggered | OrderExpired):
+        return _timed(order, event)
     raise WrongOrder(f"{order.order_id} already exists")
 
 
@@ -159,6 +170,10 @@ def _placed(event: OrderPlaced) -> Order:
             event.at,
             event.at,
             1,
+            event.post_only,
+            event.stop_price,
+            event.expire_at,
+            None,
         ),
     )
 
@@ -200,6 +215,10 @@ def _filled(order: Order, event: OrderFilled) -> Order:
             order.created_at,
             event.at,
             event.sequence,
+            order.post_only,
+            order.stop_price,
+            order.expire_at,
+            order.triggered_at,
         ),
     )
 
@@ -222,6 +241,16 @@ def _amended(order: Order, event: OrderAmended | AmendRejected) -> Order:
         updated_at=event.at,
         version=event.sequence,
     )
+
+
+def _timed(order: Order, event: OrderTriggered | OrderExpired) -> Order:
+    """A stop triggered (once: it then works as what it became) or a GTD order expired."""
+    if isinstance(event, OrderExpired):
+        return _with(order, event, next_status(order.status, _EXPIRE))
+    status = next_status(order.status, _TRIGGER)
+    if order.stop_price is None or order.triggered_at is not None:
+        raise WrongOrder(f"{order.order_id} is not an untriggered stop order")
+    return _with(order, event, status)._replace(triggered_at=event.at)
 
 
 def _with(
@@ -254,5 +283,9 @@ def _with(
             order.created_at,
             event.at,
             event.sequence,
+            order.post_only,
+            order.stop_price,
+            order.expire_at,
+            order.triggered_at,
         ),
     )

@@ -21,6 +21,8 @@ class Trigger(StrEnum):
     SETTLE = "SETTLE"
     AMEND = "AMEND"  # price and/or quantity changed; the status stays
     AMEND_REJECT = "AMEND_REJECT"  # an amend refused (the order stays as it was): recorded
+    TRIGGER = "TRIGGER"  # a stop order's stop price was crossed: it works as what it becomes
+    EXPIRE = "EXPIRE"  # a GTD order's time came
 
 
 _S = OrderStatus
@@ -50,6 +52,16 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = MappingPr
         (_S.ACCEPTED, _T.AMEND_REJECT): _S.ACCEPTED,
         (_S.PARTIALLY_FILLED, _T.AMEND_REJECT): _S.PARTIALLY_FILLED,
         (_S.FILLED, _T.AMEND_REJECT): _S.FILLED,
+        # The venue refuses a post-only order that would take liquidity on arrival: risk had
+        # accepted it, so it is rejected from ACCEPTED (with POST_ONLY_WOULD_CROSS), never
+        # filled as a taker; its reservation is released.
+        (_S.ACCEPTED, _T.REJECT): _S.REJECTED,
+        # A stop rests ACCEPTED, untriggered; triggered, it stays ACCEPTED (nothing filled yet).
+        (_S.ACCEPTED, _T.TRIGGER): _S.ACCEPTED,
+        # A GTD order expires as a cancel would end it: the filled part stays filled and settled.
+        (_S.NEW, _T.EXPIRE): _S.EXPIRED,
+        (_S.ACCEPTED, _T.EXPIRE): _S.EXPIRED,
+        (_S.PARTIALLY_FILLED, _T.EXPIRE): _S.EXPIRED,
         # Deliberately absent: (CANCELLED, FILL / PARTIAL_FILL). Real venues do send a fill after
         # a cancel, but only one that crossed the cancel in flight. The order actor treats a
         # cancel as done only when the venue has confirmed it and every fill the venue made before

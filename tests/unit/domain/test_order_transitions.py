@@ -14,12 +14,14 @@ from oms.domain.events import (
     OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    OrderTriggered,
 )
-from oms.domain.orders import Order, Overfill, apply, fold
+from oms.domain.orders import Order, Overfill, WrongOrder, apply, fold
 from oms.domain.reasons import OrderCheckReason, RejectReason
 from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
 
@@ -36,10 +38,11 @@ def _placed() -> OrderPlaced:
         "acc",
         "BTC-USD",
         Side.BUY,
-        OrderType.LIMIT,
+        OrderType.STOP_LIMIT,  # a stop, so that TRIGGER has an order to trigger
         QTY,
         Decimal("100"),
         TimeInForce.GTC,
+        stop_price=Decimal("101"),
     )
 
 
@@ -54,6 +57,10 @@ def _event(order: Order, trigger: Trigger) -> OrderEvent:  # noqa: PLR0911 - one
         return OrderCancelled("o-1", seq, f"x-{seq}", at, CancelReason.REQUESTED)
     if trigger is Trigger.SETTLE:
         return OrderSettled("o-1", seq, f"s-{seq}", at)
+    if trigger is Trigger.TRIGGER:
+        return OrderTriggered("o-1", seq, f"t-{seq}", at, Decimal("101"))
+    if trigger is Trigger.EXPIRE:
+        return OrderExpired("o-1", seq, f"e-{seq}", at)
     if trigger is Trigger.AMEND:
         return OrderAmended("o-1", seq, f"a-{seq}", at, QTY + 1, Decimal("99"), Decimal("99"))
     if trigger is Trigger.AMEND_REJECT:
@@ -75,6 +82,7 @@ _PATH: dict[OrderStatus, tuple[Trigger, ...]] = {
     OrderStatus.SETTLED: (Trigger.ACCEPT, Trigger.FILL, Trigger.SETTLE),
     OrderStatus.REJECTED: (Trigger.REJECT,),
     OrderStatus.CANCELLED: (Trigger.ACCEPT, Trigger.CANCEL),
+    OrderStatus.EXPIRED: (Trigger.ACCEPT, Trigger.EXPIRE),
 }
 
 
@@ -96,11 +104,19 @@ ILLEGAL = sorted(
 )
 
 
-def test_table_when_read_then_holds_the_designs_ten_moves_and_the_six_of_amends() -> None:
+def test_table_when_read_then_holds_the_designs_ten_moves_and_those_of_issue_15() -> None:
     amends = {
         move for move in ORDER_TRANSITIONS if move[1] in {Trigger.AMEND, Trigger.AMEND_REJECT}
     }
-    assert len(ORDER_TRANSITIONS) - len(amends) == 10
+    later = {
+        (OrderStatus.ACCEPTED, Trigger.REJECT),  # post-only refused at the venue
+        (OrderStatus.ACCEPTED, Trigger.TRIGGER),
+        (OrderStatus.NEW, Trigger.EXPIRE),
+        (OrderStatus.ACCEPTED, Trigger.EXPIRE),
+        (OrderStatus.PARTIALLY_FILLED, Trigger.EXPIRE),
+    }
+    assert later <= set(ORDER_TRANSITIONS)
+    assert len(ORDER_TRANSITIONS) - len(amends) - len(later) == 10
     assert all(ORDER_TRANSITIONS[move] is move[0] for move in amends)  # an amend keeps the status
     assert len(amends) == 6
     assert {status for status, _ in ORDER_TRANSITIONS} == {
@@ -198,3 +214,13 @@ def test_amend_rejected_when_applied_then_only_version_moves() -> None:
     after = apply(order, _event(order, Trigger.AMEND_REJECT))
 
     assert after._replace(version=order.version, updated_at=order.updated_at) == order
+
+
+def test_trigger_when_applied_then_triggered_at_set_and_a_second_trigger_refused() -> None:
+    order = order_in(OrderStatus.ACCEPTED)
+
+    triggered = apply(order, _event(order, Trigger.TRIGGER))
+
+    assert triggered.triggered_at == triggered.updated_at
+    with pytest.raises(WrongOrder):
+        apply(triggered, _event(triggered, Trigger.TRIGGER))
