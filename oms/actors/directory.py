@@ -43,7 +43,9 @@ from oms.actors.messages import (
     ResumeOrders,
     Route,
     RouteMany,
+    RouteTriggered,
     RouteVenueFills,
+    Triggered,
     VenueFills,
 )
 from oms.actors.order import OrderActor, OrderContext
@@ -107,6 +109,7 @@ class OrderDirectory(DispatchedActor):
         Route: "on_route",
         RouteMany: "on_route_many",
         RouteVenueFills: "on_venue_fills",
+        RouteTriggered: "on_triggered",
         Idle: "on_idle",
         Finished: "on_finished",
         GetOrder: "on_get_order",
@@ -156,6 +159,14 @@ class OrderDirectory(DispatchedActor):
             if live is not None and self._deliver(order_id, live, executions, None):
                 continue
             self._look_up(order_id, executions, None)
+
+    def on_triggered(self, message: RouteTriggered) -> None:
+        """Stop orders the market triggered, to their actors (rehydrated if need be)."""
+        for order_id, triggered in message.triggers:
+            live = self.live.get(order_id)
+            if live is not None and self._deliver(order_id, live, triggered, None):
+                continue
+            self._look_up(order_id, triggered, None)
 
     def on_resume_orders(self, message: ResumeOrders) -> int:
         """After a restart: rehydrate each stored open order and tell it to carry on.
@@ -234,9 +245,9 @@ class OrderDirectory(DispatchedActor):
             self.spawned += 1
             live = self._spawn(order_id, None)
         if live is None:
-            if isinstance(message, VenueFills):
+            if isinstance(message, VenueFills | Triggered):
                 logger.info(
-                    "dropped venue fills for finished or unknown order %s", order_id,
+                    "dropped venue fills or trigger for finished or unknown order %s", order_id,
                     extra={"order_id": order_id},
                 )  # fmt: skip
             else:

@@ -17,14 +17,14 @@ from pykka import ActorRef
 
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchFuture
-from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
 from oms.domain.orders import Order
 from oms.domain.reasons import Denial
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
 from oms.venue import MatchResult, VenueOrder
 
-OrderCommand = PlaceOrder | CancelOrder | ApplyFill | AmendOrder
+OrderCommand = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | ExpireOrder
 
 # -- to the directory -------------------------------------------------------------------------
 
@@ -46,6 +46,12 @@ class RouteVenueFills(NamedTuple):
     """Executions the venue made on resting orders, per order (from a market tick)."""
 
     fills: tuple[tuple[str, tuple[ApplyFill, ...]], ...]
+
+
+class RouteTriggered(NamedTuple):
+    """Stop orders a market tick triggered, each with its arrival as what it became."""
+
+    triggers: tuple[tuple[str, Triggered], ...]
 
 
 class ForgetOrders(NamedTuple):
@@ -118,6 +124,14 @@ class Matched(NamedTuple):
     """The venue's answer to an arriving order."""
 
     result: MatchResult
+    at: float
+
+
+class Triggered(NamedTuple):
+    """The last price crossed the order's stop: it arrived as what it became (``result``)."""
+
+    result: MatchResult
+    last_price: Decimal
     at: float
 
 
@@ -233,10 +247,12 @@ __all__ = [
     "RiskAnswer",
     "Route",
     "RouteMany",
+    "RouteTriggered",
     "RouteVenueFills",
     "Settle",
     "Settled",
     "Submit",
+    "Triggered",
     "VenueAmended",
     "VenueCancelled",
     "VenueFills",

@@ -37,17 +37,19 @@ from oms.actors.messages import (
     Resume,
     RiskAnswer,
     Route,
+    RouteTriggered,
     RouteVenueFills,
     Settle,
     Settled,
     Submit,
+    Triggered,
     VenueAmended,
     VenueCancelled,
     VenueFills,
 )
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
-from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.domain.events import CancelReason
 from oms.domain.instruments import Instrument
@@ -79,7 +81,8 @@ _AWAITING_RISK = Phase.AWAITING_RISK
 # Builds a message (a NamedTuple) straight from a tuple of its fields, skipping the generated
 # ``__new__``'s Python frame: half the cost, and these are made several times per order.
 _new = tuple.__new__
-_ROUTED = (PlaceOrder, CancelOrder, ApplyFill, AmendOrder)  # the commands the directory routes here
+_ROUTED = (PlaceOrder, CancelOrder, ApplyFill, AmendOrder, ExpireOrder)
+_POST_ONLY_REJECTED = Outcome.POST_ONLY_REJECTED  # the commands the directory routes here
 _OUTCOME_REASON = {
     Outcome.CANCELLED_REMAINDER: CancelReason.REMAINDER,
     Outcome.KILLED: CancelReason.FOK_KILLED,
@@ -141,6 +144,8 @@ class OrderActor(DispatchedActor):
         ApplyFill: "on_fill",
         CancelOrder: "on_cancel",
         AmendOrder: "on_amend",
+        ExpireOrder: "on_expire",
+        Triggered: "on_triggered",
         AmendAnswer: "on_amend_answer",
         VenueAmended: "on_venue_amended",
         VenueCancelled: "on_venue_cancelled",
@@ -204,6 +209,8 @@ class OrderActor(DispatchedActor):
             again: Any = Route(message, reply)
         elif order is not None and type(message) is VenueFills:
             again = RouteVenueFills(((order.order_id, message.fills),))
+        elif order is not None and type(message) is Triggered:
+            again = RouteTriggered(((order.order_id, message),))
         elif order is not None and type(message) is QueryOrder and reply is not None:
             again = GetOrder(order.order_id, reply)
         else:
@@ -248,6 +255,30 @@ class OrderActor(DispatchedActor):
         self.handled += 1
         try:
             return self.process.amend(command, self.ctx.clock())
+        finally:
+            self._emit()
+
+    def on_expire(self, command: ExpireOrder) -> Order:
+        """A GTD order's time came: EXPIRED once what is left is out (too late: nothing)."""
+        self.handled += 1
+        try:
+            return self.process.expire(command, self.ctx.clock())
+        finally:
+            self._emit()
+
+    def on_triggered(self, message: Triggered) -> None:
+        """The market crossed this stop order's price: it arrived as what it became."""
+        self.handled += 1
+        result = message.result
+        outcome = result.outcome
+        try:
+            self.process.triggered(
+                message.last_price,
+                tuple([execution.to_fill(message.at) for execution in result.executions]),
+                _OUTCOME_REASON.get(outcome),
+                self.ctx.clock(),
+                resting=outcome is _RESTING,
+            )
         finally:
             self._emit()
 
@@ -344,6 +375,13 @@ class OrderActor(DispatchedActor):
         at = message.at
         outcome = result.outcome
         try:
+            if outcome is _POST_ONLY_REJECTED:
+                self.process.refused_at_venue(
+                    OrderCheckReason.POST_ONLY_WOULD_CROSS,
+                    "a post-only order would have taken liquidity on arrival",
+                    self.ctx.clock(),
+                )
+                return
             self.process.arrived(
                 tuple([execution.to_fill(at) for execution in result.executions]),
                 _OUTCOME_REASON.get(outcome),
@@ -478,5 +516,9 @@ def _venue_order(order: Order) -> VenueOrder:
             order.quantity,
             order.price,
             protection_price,
+            order.post_only,
+            # A triggered stop is at the venue as what it became (it only re-arrives after a
+            # restart, when recovery restores it as such).
+            order.stop_price if order.triggered_at is None else None,
         ),
     )

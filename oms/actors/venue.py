@@ -20,8 +20,10 @@ from oms.actors.messages import (
     CancelAtVenue,
     MarketTick,
     Matched,
+    RouteTriggered,
     RouteVenueFills,
     Submit,
+    Triggered,
     VenueAmended,
     VenueCancelled,
 )
@@ -119,7 +121,22 @@ class SimulatedVenue(DispatchedActor):
             # The book kept a newer tick: this one is not the market any more (a replayed or
             # reordered ``prices`` record), so its liquidity must not fill resting orders.
             return
-        executions = self.matcher.on_tick(tick)
+        matcher = self.matcher
+        triggered = matcher.trigger(tick, self.market.book(tick.symbol))
+        if triggered:
+            # Told before the tick's fills: the directory hands them on in this order, so an
+            # order hears that it was triggered before it hears of fills on what it became.
+            at = tick.ts
+            last = tick.last_price
+            tell(
+                self.directory,
+                RouteTriggered(
+                    tuple(
+                        (order.order_id, Triggered(result, last, at)) for order, result in triggered
+                    )
+                ),
+            )
+        executions = matcher.on_tick(tick)
         if not executions:
             return
         at = tick.ts

@@ -118,6 +118,17 @@ PATHS: dict[str, dict[str, Any]] = {
                 }
             ],
         ),
+        "delete": _op(
+            "Ask to cancel every open order of an account (of one symbol)",
+            {
+                "202": _answer(
+                    "Cancel-all requested; how many open orders it asked to cancel",
+                    ref("CancelAll"),
+                )
+            },
+            errors=(403, 422),
+            parameters=[_query("account_id", ID), _query("symbol", {"type": "string"})],
+        ),
         "get": _op(
             "Orders, newest first",
             {"200": _answer("A page of orders", ref("OrderPage"))},

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -40,7 +40,7 @@ from oms.api.problems import (
     not_found,
 )
 from oms.api.services import SERVICES_KEY, ApiServices
-from oms.domain.commands import AmendOrder, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order
@@ -83,6 +83,9 @@ def new_order(request: OrderRequest, order_id: str, created_at: float) -> PlaceO
         time_in_force=request.time_in_force,
         created_at=created_at,
         request_id=correlation.get("request_id"),
+        post_only=request.post_only,
+        stop_price=request.stop_price,
+        expire_at=request.expire_at,
     )
 
 
@@ -108,6 +111,9 @@ def as_new(command: PlaceOrder) -> Order:
         created_at=command.created_at,
         updated_at=command.created_at,
         version=1,
+        post_only=command.post_only,
+        stop_price=command.stop_price,
+        expire_at=command.expire_at,
     )
 
 
@@ -182,7 +188,7 @@ async def place_order(request: web.Request) -> web.Response:
     """
     services = request.app[SERVICES_KEY]
     body = decode_json_object(await request.read())
-    order_request = parse_order_request(body, services.engine.instruments)
+    order_request = parse_order_request(body, services.engine.instruments, services.clock())
     identity.acting_account(request, order_request.account_id)
     header = _header_key(request)
     deadline = services.deadline()
@@ -267,6 +273,39 @@ async def cancel_order(request: web.Request) -> web.Response:
     correlation.bind(command_id=command.command_id)
     await services.send([command], services.deadline())
     return _json(order_json(order, services.engine.instruments), status=202)
+
+
+_OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+async def cancel_all_orders(request: web.Request) -> web.Response:
+    """``DELETE /api/orders?account_id=..[&symbol=..]``: 202 with how many open orders it asked
+    to cancel (those the account had as the request came; the engine cancels what it finds
+    open when the command reaches it)."""
+    services = request.app[SERVICES_KEY]
+    unknown = sorted(set(request.query) - {"account_id", "symbol"})
+    if unknown:
+        raise invalid_query([FieldError(name, "unknown parameter") for name in unknown])
+    account_id = identity.query_account(request, required=True)
+    assert account_id is not None  # required=True answers 422 instead of None
+    symbol = request.query.get("symbol")
+    if symbol is not None and symbol not in services.engine.instruments:
+        raise invalid_query([FieldError("symbol", "is not a listed instrument")])
+    asked = 0
+    for status in _OPEN:
+        query = OrderQuery(account_id=account_id, symbol=symbol, status=status, limit=10**6)
+        found: Sequence[Order] = await _read(services, reply(services.engine.list_orders(query)))
+        asked += len(found)
+    command = CancelAll(
+        command_id=f"cancel-all:{new_id()}",
+        account_id=account_id,
+        requested_at=services.clock(),
+        symbol=symbol,
+        request_id=correlation.get("request_id"),
+    )
+    correlation.bind(command_id=command.command_id)
+    await services.send([command], services.deadline())
+    return _json({"account_id": account_id, "symbol": symbol, "requested": asked}, status=202)
 
 
 async def amend_order(request: web.Request) -> web.Response:
@@ -387,6 +426,7 @@ def add_order_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/api/orders", place_order)
     router.add_get("/api/orders", list_orders, allow_head=False)
+    router.add_delete("/api/orders", cancel_all_orders)
     router.add_get("/api/orders/{order_id}", get_order, allow_head=False)
     router.add_delete("/api/orders/{order_id}", cancel_order)
     router.add_patch("/api/orders/{order_id}", amend_order)

@@ -69,6 +69,28 @@ class AmendOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Cancel every open order of an account (only those of ``symbol`` if given)."""
+
+    command_id: str
+    account_id: str
+    requested_at: float
+    symbol: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireOrder:
+    """A GTD order's time has come: end what is left of it (EXPIRED). ``command_id`` is
+    ``expire:<order_id>``, one per order, so the timer firing twice is harmless."""
+
+    command_id: str
+    order_id: str
+    account_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyFill:
     """Book one execution against an order (from the simulated venue or an external gateway).
 

@@ -51,7 +51,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
 from oms.domain.events import (
@@ -61,10 +61,12 @@ from oms.domain.events import (
     new_order_accepted,
     new_order_amended,
     new_order_cancelled,
+    new_order_expired,
     new_order_filled,
     new_order_placed,
     new_order_rejected,
     new_order_settled,
+    new_order_triggered,
 )
 from oms.domain.instruments import Instrument
 from oms.domain.order_terms import term_problems
@@ -130,6 +132,8 @@ class Step(StrEnum):
     AMEND_DENIED = "AMEND_DENIED"  # risk refused the amended terms
     VENUE_AMENDED = "VENUE_AMENDED"  # the venue changed the order (or refused: nothing changed)
     VENUE_AMEND_NOT_HELD = "VENUE_AMEND_NOT_HELD"  # the venue no longer held it: fills on the way
+    TRIGGERED_RESTING = "TRIGGERED_RESTING"  # a stop triggered: it rests as the LIMIT it became
+    TRIGGERED_CLOSED = "TRIGGERED_CLOSED"  # ... it arrived and nothing rests (MARKET, filled)
     END = "END"  # released and nothing in flight: SETTLED or CANCELLED, then done
 
 
@@ -217,6 +221,17 @@ PHASE_MOVES: Mapping[tuple[Phase, Step], Phase] = MappingProxyType(
             (phase, _S.VENUE_AMEND_NOT_HELD): phase
             for phase in (_P.CANCELLING, _P.CLOSING, _P.WORKING, _P.SETTLING, _P.ENDING)
         },
+        # -- stops: an untriggered stop rests (the venue holds it apart); the market triggers
+        # it, and it arrives then as the MARKET or LIMIT order it becomes.
+        (_P.RESTING, _S.TRIGGERED_RESTING): _P.RESTING,
+        (_P.RESTING, _S.TRIGGERED_CLOSED): _P.CLOSING,
+        # Triggered while its cancel was on the way: the venue takes out what rests, or has
+        # nothing left to take (its answer, not held, then finds the order closing).
+        (_P.CANCELLING, _S.TRIGGERED_RESTING): _P.CANCELLING,
+        (_P.CANCELLING, _S.TRIGGERED_CLOSED): _P.CLOSING,
+        # The cancel's not-held answer came first. (Closed by its trigger, the order has every
+        # fill at once and moves on to SETTLING, where a late not-held answer already fits.)
+        (_P.WORKING, _S.TRIGGERED_CLOSED): _P.CLOSING,
         # -- open, not in the venue's book ---------------------------------------------------
         (_P.WORKING, _S.CANCEL): _P.CLOSING,  # closes at what has filled: released at once
         (_P.WORKING, _S.FILL): _P.WORKING,
@@ -426,6 +441,7 @@ _LIMIT = OrderType.LIMIT
 _MARKET = OrderType.MARKET
 _REQUESTED = CancelReason.REQUESTED
 _REMAINDER = CancelReason.REMAINDER
+_EXPIRED = CancelReason.EXPIRED
 _UNPLACED = Phase.UNPLACED
 _PLACED = Phase.PLACED
 _AWAITING_RISK = Phase.AWAITING_RISK
@@ -459,6 +475,8 @@ _AMEND_RESERVED = Step.AMEND_RESERVED
 _AMEND_DENIED = Step.AMEND_DENIED
 _VENUE_AMENDED = Step.VENUE_AMENDED
 _VENUE_AMEND_NOT_HELD = Step.VENUE_AMEND_NOT_HELD
+_TRIGGERED_RESTING = Step.TRIGGERED_RESTING
+_TRIGGERED_CLOSED = Step.TRIGGERED_CLOSED
 _ZERO = Decimal(0)
 _AMEND_RISK = Phase.AMEND_RISK
 _AMEND_VENUE = Phase.AMEND_VENUE
@@ -469,6 +487,10 @@ _AT_VENUE = (
     _AMEND_VENUE,
 )  # the venue's book holds the order (a fill may withdraw it)
 _LATE = (_SETTLING, _ENDING)  # answers here crossed the last fill
+# Phases where the order is already leaving (a cancel or a close is under way).
+_ON_ITS_WAY_OUT = frozenset(
+    {Phase.CANCEL_HELD, Phase.CANCELLING, Phase.CLOSING, Phase.SETTLING, Phase.ENDING}
+)
 
 
 class OrderProcess:
@@ -494,6 +516,7 @@ class OrderProcess:
         "close_at",
         "close_reason",
         "context",
+        "expiring",
         "order",
         "pending",
         "phase",
@@ -515,6 +538,7 @@ class OrderProcess:
         self.place_request: str | None = None
         self.cancel_request: str | None = None
         self.amending: AmendOrder | None = None  # the amend in flight (AMEND_RISK, AMEND_VENUE)
+        self.expiring = False  # on its way out because its GTD time came (no cancel asked)
 
     @classmethod
     def restored(
@@ -865,6 +889,90 @@ class OrderProcess:
         if (order.status, Trigger.AMEND_REJECT) in ORDER_TRANSITIONS:
             self._reject_amend(amend, reason, detail, now)
 
+    def expire(self, command: ExpireOrder, now: float) -> Order:
+        """The order's GTD time came: EXPIRED once what was left is out (the filled part
+        stays filled and is settled). Too late (FILLED or ended) or already on its way out
+        for a cancel: nothing to do. Answers the order as it stands."""
+        order = self._current()
+        command_id = command.command_id
+        status = order.status
+        if command_id in self.applied or status is _FILLED or status.is_terminal:
+            return order
+        phase = self.phase
+        to = next_phase(phase, _CANCEL)  # the phase table's: an expiry leaves as a cancel does
+        if status is _NEW:
+            event = new_order_expired(order.order_id, order.version + 1, command_id, now, None)
+            expired = apply(order, event)
+            self.phase = to
+            self._record(expired, event)
+            if to is _DONE:
+                self._finish()
+            return expired
+        self.applied.add(command_id)
+        self.phase = to
+        if self.cancel_id is None and phase not in _ON_ITS_WAY_OUT:
+            self.expiring = True
+        if phase is _RESTING or phase is _AMEND_RISK or phase is _AMEND_VENUE:
+            self._ask(PULL_FROM_VENUE)
+        elif phase is _WORKING:
+            self.close_reason = _EXPIRED if self.expiring else _REQUESTED
+            self.close_at = order.filled_quantity
+            self._after(now)
+        return order
+
+    def triggered(
+        self,
+        last_price: Decimal,
+        fills: tuple[ApplyFill, ...],
+        reason: CancelReason | None,
+        now: float,
+        *,
+        resting: bool,
+    ) -> None:
+        """The last price crossed the stop: ``OrderTriggered``, then the venue's arrival of what
+        it became (its fills, and whether the rest rests or is gone: ``reason``)."""
+        order = self._current()
+        phase = self.phase
+        step = _TRIGGERED_RESTING if resting else _TRIGGERED_CLOSED
+        to = next_phase(phase, step)
+        event = new_order_triggered(
+            order.order_id, order.version + 1, f"trigger:{order.order_id}", now, last_price, None
+        )
+        triggered = apply(order, event)  # refused (nothing changed) unless an untriggered stop
+        self._record(triggered, event)
+        self.phase = to
+        if to is _CLOSING:
+            self.close_reason = reason
+            filled = triggered.filled_quantity
+            for fill in fills:
+                filled += fill.quantity
+            self.close_at = triggered.quantity if reason is None else filled
+        kept = self._keep(fills)
+        if kept:
+            self._book(kept)
+        else:
+            self._after(now)
+
+    def refused_at_venue(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """The venue refused the arriving order (a post-only order that would take liquidity):
+        REJECTED with ``reason``, and its reservation released; nothing rests or fills."""
+        order = self._current()
+        phase = self.phase
+        if _MOVES[phase].get(_ARRIVED_CLOSED) is None or not self.pending:
+            raise InvalidPhaseMove(phase, _ARRIVED_CLOSED)
+        if order.status is _ACCEPTED:
+            event = new_order_rejected(
+                order.order_id,
+                order.version + 1,
+                f"place:{order.order_id}",
+                now,
+                reason,
+                detail,
+                self.place_request,
+            )
+            self._record(apply(order, event), event)
+        self.arrived((), _REMAINDER, now, resting=False)
+
     # -- answers ---------------------------------------------------------------------------
 
     def risk_accepted(self, protection_price: Decimal, now: float, *, to_venue: bool) -> None:
@@ -981,7 +1089,7 @@ class OrderProcess:
         self.phase = to
         if to is _CLOSING:
             assert leaves is not None, "only leaves close the order"
-            self.close_reason = _REQUESTED
+            self.close_reason = _EXPIRED if self.expiring else _REQUESTED
             self.close_at = order.quantity - leaves
         self._after(now)
 
@@ -1124,9 +1232,14 @@ class OrderProcess:
                 command_id, request = self.cancel_id, self.cancel_request
             else:
                 command_id, request = f"cancel:{order_id}", None
-            event = new_order_cancelled(
-                order_id, order.version + 1, command_id, now, reason, request
-            )
+            if reason is _EXPIRED:
+                event = new_order_expired(
+                    order_id, order.version + 1, f"expire:{order_id}", now, None
+                )
+            else:
+                event = new_order_cancelled(
+                    order_id, order.version + 1, command_id, now, reason, request
+                )
         context = self.context
         if event is not None:
             self.order = apply(order, event)

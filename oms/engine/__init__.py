@@ -14,7 +14,9 @@ costs trading nothing but the GIL's share.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ from oms.config import Settings
 from oms.domain.commands import (
     AmendOrder,
     ApplyFill,
+    CancelAll,
     CancelOrder,
     OpenAccount,
     PlaceOrder,
@@ -62,6 +65,7 @@ from oms.domain.limits import DEFAULT_LIMITS, RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.domain.reasons import Denial
 from oms.engine.aio import to_asyncio
+from oms.engine.expiry import ExpiryTimer
 from oms.engine.ports import (
     AccountRecord,
     EventSink,
@@ -142,6 +146,7 @@ class Engine:
         self._ctx.risk = self._risk
         self._ctx.directory = self._directory
         self._ctx.venue = self._venue
+        self.expiries = ExpiryTimer(clock, self.submit)
         self.feed: SimulatedFeed | None = (
             SimulatedFeed(listed, settings.feed_seed) if settings.simulated_feed else None
         )
@@ -185,11 +190,13 @@ class Engine:
         self.dispatcher.on_failure(callback)
 
     def start(self) -> None:
-        """Start the dispatcher thread."""
+        """Start the dispatcher thread (and the GTD timer's)."""
         self.dispatcher.start()
+        self.expiries.start()
 
     def stop(self) -> None:
         """Finish what is queued, flush the journal and stop."""
+        self.expiries.stop()
         if self.dispatcher.is_running:
             # Not for outstanding loads: a store that does not answer would hold the stop for
             # ever, and what waits for a load was never applied, so never committed either.
@@ -303,6 +310,7 @@ class Engine:
 
         def run() -> RecoverySummary:
             self._directory.tell(ForgetOrders())
+            self.expiries.clear()  # recovery schedules the GTD orders this replica owns now
             self.risk_book.clear()
             if self._venue is not None:
                 self.matcher.clear()
@@ -366,6 +374,9 @@ class Engine:
         resting = 0
         resume: list[StoredOrder] = []
         for stored in open_orders:
+            order = stored.order
+            if order.expire_at is not None:  # due while down: expires at the timer's next round
+                self.expiries.schedule(order.order_id, order.account_id, order.expire_at)
             if self._rest_again(stored, rebuild.restored):
                 resting += 1
             else:
@@ -406,25 +417,32 @@ class Engine:
         return frozenset(loaded), skipped
 
     def _rest_again(self, stored: StoredOrder, restored: set[str]) -> bool:
-        """Put an open GTC LIMIT order with something left back in the venue's book."""
+        """Put an open GTC or GTD LIMIT order with something left back in the venue's book,
+        an untriggered stop back among its stops (a triggered STOP_LIMIT rests as a LIMIT)."""
         order = stored.order
         protection = order.protection_price or order.price
+        untriggered = order.type in _STOPS and order.triggered_at is None
+        kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else order.type
         if (
             self._venue is None
             or protection is None
             or order.order_id not in restored
-            or order.type is not OrderType.LIMIT
-            or order.time_in_force is not TimeInForce.GTC
+            or not (untriggered or kind is OrderType.LIMIT)
+            or (order.time_in_force not in _RESTING_TIF and not untriggered)
             or order.status not in _MAY_REST
             or not order.remaining_quantity > 0
             or self.matcher.remaining(order.order_id) is not None
         ):
             return False
         venue_order = VenueOrder(
-            order.order_id, order.account_id, order.symbol, order.side, order.type,
-            order.time_in_force, order.remaining_quantity, order.price, protection,
+            order.order_id, order.account_id, order.symbol, order.side,
+            order.type if untriggered else kind, order.time_in_force, order.remaining_quantity,
+            order.price, protection, order.post_only, order.stop_price if untriggered else None,
         )  # fmt: skip
-        self.matcher.restore(venue_order, order.remaining_quantity, _venue_fills(stored))
+        if untriggered:
+            self.matcher.restore_stop(venue_order)
+        else:
+            self.matcher.restore(venue_order, order.remaining_quantity, _venue_fills(stored))
         return True
 
     # -- orders ----------------------------------------------------------------------------
@@ -434,6 +452,8 @@ class Engine:
 
         Placing the same order id again changes nothing and answers the order as it stands.
         """
+        if command.expire_at is not None:
+            self.expiries.schedule(command.order_id, command.account_id, command.expire_at)
         return self._route(command)
 
     def cancel_order(self, command: CancelOrder) -> Future[Order]:
@@ -451,9 +471,86 @@ class Engine:
         """Apply an external execution; fails with ``InvalidTransition`` or ``Overfill``."""
         return self._route(fill)
 
-    def submit(self, commands: Sequence[OrderCommand]) -> None:
-        """Many commands in one hop, no answers (the stream layer's batches)."""
-        self._directory.tell(RouteMany(tuple(commands)))
+    def submit(self, commands: Sequence[OrderCommand | CancelAll]) -> None:
+        """Many commands in one hop, no answers (the stream layer's batches); a cancel-all
+        goes its own way (``cancel_all``), after the commands before it."""
+        routed: list[OrderCommand] = []
+        for command in commands:
+            if isinstance(command, CancelAll):
+                if routed:
+                    self._directory.tell(RouteMany(tuple(routed)))
+                    routed = []
+                # Once idle: the orders placed before it are then in the store, for it to find.
+                self.dispatcher.when_idle(functools.partial(self._sweep, command))
+                continue
+            if type(command) is PlaceOrder and command.expire_at is not None:
+                self.expiries.schedule(command.order_id, command.account_id, command.expire_at)
+            routed.append(command)
+        if routed:
+            self._directory.tell(RouteMany(tuple(routed)))
+
+    def _sweep(self, command: CancelAll) -> None:
+        self.cancel_all(command)  # nobody waits: a failure is logged by cancel_all
+
+    def expire_due(self) -> int:
+        """Expire every GTD order whose time has come by the engine's clock now; how many (the
+        timer's thread does this by itself: for tests and a clock that is set by hand)."""
+        return self.expiries.fire_due()
+
+    def cancel_all(self, command: CancelAll) -> Future[int]:
+        """Cancel every open order of the account (of one symbol if given); resolves with how
+        many it asked to cancel.
+
+        The open orders are the store's (its memory holds every open order; one placed in the
+        same instant may be missed: cancel-all is a sweep, not a barrier). Each gets its own
+        ``CancelOrder`` whose id derives from the cancel-all's, so a replayed cancel-all
+        changes nothing that was cancelled already.
+        """
+        reply: DispatchFuture[int] = DispatchFuture()
+        pages = [
+            self.repository.read_page(
+                OrderQuery(
+                    account_id=command.account_id,
+                    symbol=command.symbol,
+                    status=status,
+                    limit=_CANCEL_ALL_MAX,
+                )
+            )
+            for status in _OPEN
+        ]
+        waiting = [len(pages)]
+        found: list[Order] = []
+        lock = threading.Lock()
+
+        def done(page: concurrent.futures.Future[Sequence[Order]]) -> None:
+            try:
+                orders = page.result()
+            except Exception:  # noqa: BLE001 - logged, and goes back to whoever reads the future
+                logger.warning("cancel-all %s: the store did not answer", command.command_id)
+                reply.set_exception()
+                return
+            with lock:
+                found.extend(orders)
+                waiting[0] -= 1
+                if waiting[0]:
+                    return
+            cancels = tuple(
+                CancelOrder(
+                    f"{command.command_id}:{order.order_id}",
+                    order.order_id,
+                    order.account_id,
+                    command.requested_at,
+                    command.request_id,
+                )
+                for order in found
+            )
+            if cancels:
+                self._directory.tell(RouteMany(cancels))
+            reply.set(len(cancels))
+
+        for page in pages:
+            page.add_done_callback(done)
+        return reply
 
     def get_order(self, order_id: str) -> Future[Order | None]:
         """The order's latest saved state, or None; fails with ``StoreUnavailable`` when only
@@ -597,6 +694,11 @@ class Engine:
 
 
 _MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+_RESTING_TIF = (TimeInForce.GTC, TimeInForce.GTD)
+_OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+# A cancel-all reads at most this many orders of each open status (far beyond a real account).
+_CANCEL_ALL_MAX = 100_000
 
 
 def is_refusal(error: Exception) -> bool:

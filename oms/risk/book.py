@@ -64,6 +64,7 @@ _new = tuple.__new__
 # Enum members bound once: attribute access on an enum class costs more than a global lookup.
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
+_STOP_MARKET = OrderType.STOP_MARKET
 # The checks an amend does not run again: it is the same order, not one more.
 _NEW_ORDER_ONLY = (check_velocity_orders, check_velocity_notional)
 # Stand-in position for a symbol the account has never ordered in; checks only read it.
@@ -642,7 +643,21 @@ class RiskBook:
             raise InvalidOrder(f"quantity {quantity} must be positive", code="INVALID_QUANTITY")
         is_buy = order.side == _BUY
         reference = self._marks.get(symbol)
-        if order.type == _MARKET:
+        if order.type is _STOP_MARKET:
+            # Reserved like the MARKET order it becomes, priced where it will trigger: its
+            # protection is the collar's edge around its stop price.
+            stop = order.stop_price
+            if stop is None or not stop > 0:
+                raise InvalidOrder(
+                    f"STOP_MARKET order {order.order_id} needs a stop price",
+                    code="STOP_PRICE_REQUIRED",
+                )
+            band = account.limits.price_collar
+            price = stop
+            protection = listing.protection(
+                stop, MARKET_PROTECTION_FALLBACK if band is None else band, is_buy=is_buy
+            )
+        elif order.type == _MARKET:
             if reference is None:
                 return (deny_no_market_price(symbol),)
             band = account.limits.price_collar

@@ -62,7 +62,7 @@ from pykka import Future
 
 from oms.config import Settings
 from oms.correlation import from_record
-from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.engine import Engine
 from oms.engine.aio import reply
@@ -82,7 +82,7 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
-Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | AccountCommand
+Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll | AccountCommand
 
 
 @dataclass(slots=True)
@@ -416,6 +416,11 @@ class StreamIngestion:
                     answers.append((record_of(message, request_id), engine.cancel_order(command)))
                 elif isinstance(command, AmendOrder):
                     answers.append((record_of(message, request_id), engine.amend_order(command)))
+                elif isinstance(command, CancelAll):
+                    # The store must hold what was placed before it: those orders are its to
+                    # find (a place goes directory -> order -> journal -> store).
+                    await reply(engine.idle())
+                    answers.append((record_of(message, request_id), engine.cancel_all(command)))
                 elif isinstance(command, ApplyFill):
                     answers.append((record_of(message), engine.apply_fill(command)))
                 else:

@@ -93,3 +93,72 @@ async def test_amend_when_the_order_is_unknown_then_404(api: Api) -> None:
 
     assert response.status == 404
     assert (await response.json())["code"] == "NOT_FOUND"
+
+
+async def test_cancel_all_when_the_account_has_resting_orders_then_202_with_the_count(
+    api: Api,
+) -> None:
+    for n in range(2):
+        await _place(api, {**RESTING, "client_order_id": f"am-all-{n}"})
+
+    response = await api.client.delete("/api/orders", params={"account_id": "a1"})
+    await api.settle()
+
+    assert response.status == 202, await response.text()
+    assert (await response.json())["requested"] == 2
+    page = await (await api.client.get("/api/orders", params={"account_id": "a1"})).json()
+    assert {order["status"] for order in page["items"]} == {"CANCELLED"}
+
+
+async def test_cancel_all_when_the_symbol_is_unknown_then_422(api: Api) -> None:
+    response = await api.client.delete(
+        "/api/orders", params={"account_id": "a1", "symbol": "DOGE-USD"}
+    )
+
+    assert response.status == 422
+
+
+async def test_place_when_a_stop_lacks_its_stop_price_then_422_naming_it(api: Api) -> None:
+    body = {**RESTING, "type": "STOP_LIMIT"}
+
+    response = await api.client.post("/api/orders", json=body)
+
+    assert response.status == 422
+    assert {e["field"] for e in (await response.json())["errors"]} == {"stop_price"}
+
+
+async def test_place_when_gtd_expire_at_is_past_or_missing_then_422(api: Api) -> None:
+    for extra in ({}, {"expire_at": "2001-01-01T00:00:00Z"}, {"expire_at": "tomorrow"}):
+        body = {**RESTING, "time_in_force": "GTD", **extra}
+
+        response = await api.client.post("/api/orders", json=body)
+
+        assert response.status == 422, extra
+        assert {e["field"] for e in (await response.json())["errors"]} == {"expire_at"}
+
+
+async def test_place_when_gtd_and_stop_are_good_then_202_with_their_fields(api: Api) -> None:
+    body = {
+        **RESTING, "type": "STOP_LIMIT", "stop_price": "96.00", "time_in_force": "GTD",
+        "expire_at": "2099-01-01T00:00:00Z",
+    }  # fmt: skip
+
+    response = await api.client.post("/api/orders", json=body)
+
+    assert response.status == 202, await response.text()
+    order = await response.json()
+    assert (order["type"], order["stop_price"], order["time_in_force"]) == (
+        "STOP_LIMIT", "96.00", "GTD"
+    )  # fmt: skip
+    assert order["expire_at"].startswith("2099-01-01T00:00:00")
+    assert order["triggered_at"] is None
+
+
+async def test_place_when_post_only_on_a_market_order_then_422(api: Api) -> None:
+    body = {**RESTING, "type": "MARKET", "time_in_force": "IOC", "post_only": True}
+    del body["price"]
+
+    response = await api.client.post("/api/orders", json=body)
+
+    assert response.status == 422
+    assert {e["field"] for e in (await response.json())["errors"]} == {"post_only"}

@@ -548,6 +548,52 @@ for _phase, _reach in ((_P.AMEND_RISK, amend_risk), (_P.AMEND_VENUE, amend_venue
     )
 
 
+def stop_resting(ctx: ProcessContext) -> OrderProcess:
+    """RESTING: an untriggered STOP_LIMIT BUY (stop 100.50, limit 101.00) held by the venue."""
+    process = OrderProcess(ctx)
+    command = replace(
+        place_command(), type=OrderType.STOP_LIMIT, price=Decimal("101.00"),
+        stop_price=Decimal("100.50"),
+    )  # fmt: skip
+    process.place(command, NOW)
+    process.risk_accepted(Decimal("101.00"), NOW, to_venue=True)
+    process.arrived((), None, NOW, resting=True)
+    return process
+
+
+def _trigger_resting(p: OrderProcess) -> object:
+    return p.triggered(Decimal("100.50"), (), None, NOW, resting=True)
+
+
+def _trigger_closed(p: OrderProcess) -> object:
+    return p.triggered(
+        Decimal("100.50"), (fill(1, "0.3"),), CancelReason.REMAINDER, NOW, resting=False
+    )
+
+
+SCENARIOS.update(
+    {
+        (_P.RESTING, _S.TRIGGERED_RESTING): (stop_resting, _trigger_resting, ()),
+        (_P.RESTING, _S.TRIGGERED_CLOSED): (stop_resting, _trigger_closed, (_S.RELEASE,)),
+        (_P.CANCELLING, _S.TRIGGERED_RESTING): (
+            _steps_then(stop_resting, _cancel),
+            _trigger_resting,
+            (),
+        ),
+        (_P.CANCELLING, _S.TRIGGERED_CLOSED): (
+            _steps_then(stop_resting, _cancel),
+            _trigger_closed,
+            (_S.RELEASE,),
+        ),
+        (_P.WORKING, _S.TRIGGERED_CLOSED): (
+            _steps_then(stop_resting, _cancel, lambda p: p.venue_cancelled(None, NOW)),
+            _trigger_closed,
+            (_S.RELEASE,),
+        ),
+    }
+)
+
+
 def _walk(phase: Phase, steps: tuple[Step, ...]) -> tuple[Phase, list[tuple[Phase, Step]]]:
     """Where the table takes ``phase`` through ``steps``, and the moves it made."""
     moves = []
@@ -617,6 +663,8 @@ MESSAGES: dict[Step, Send] = {
     _S.RESUME: lambda p: p.resume(NOW),
     _S.VENUE_FILLS: lambda p: p.venue_fills((fill(7, "0.1"),), NOW),
     **_AMEND_ANSWERS,
+    _S.TRIGGERED_RESTING: _trigger_resting,
+    _S.TRIGGERED_CLOSED: _trigger_closed,
 }
 ILLEGAL = [
     (phase, step)

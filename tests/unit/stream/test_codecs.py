@@ -15,6 +15,7 @@ from oms.codec import limits_from_dict
 from oms.domain.commands import (
     AmendOrder,
     ApplyFill,
+    CancelAll,
     CancelOrder,
     OpenAccount,
     PlaceOrder,
@@ -136,6 +137,33 @@ def test_amend_order_when_encoded_and_decoded_then_round_trips_exactly() -> None
     amend = AmendOrder("amend:a-1", "o-1", "acct-1", 1767225601.5, Decimal("0.8"), None)
 
     assert DECODER.order_command(encode_command(amend), RECORD_TS) == amend
+
+
+def test_cancel_all_when_encoded_and_decoded_then_round_trips_exactly() -> None:
+    cancel_all = CancelAll("all:1", "acct-1", 1767225602.0, "BTC-USD")
+
+    assert DECODER.order_command(encode_command(cancel_all), RECORD_TS) == cancel_all
+
+
+def test_place_when_stop_gtd_and_post_only_then_round_trips_exactly() -> None:
+    stop = replace(
+        PLACE, type=OrderType.STOP_LIMIT, stop_price=Decimal("30100.00"),
+        time_in_force=TimeInForce.GTD, expire_at=RECORD_TS + 60,
+    )  # fmt: skip
+    post_only = replace(PLACE, post_only=True)
+
+    for command in (stop, post_only):
+        assert DECODER.order_command(encode_command(command), RECORD_TS) == command
+
+
+def test_place_when_gtd_without_expire_at_then_refused_naming_the_field() -> None:
+    record = orjson.loads(encode_command(replace(PLACE, time_in_force=TimeInForce.GTD)))
+
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(orjson.dumps(record), RECORD_TS)
+
+    assert refused.value.reason is Reason.INVALID_FIELD
+    assert refused.value.field == "expire_at"
 
 
 @pytest.mark.parametrize(
