@@ -36,6 +36,7 @@ from oms.domain.events import (
     OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
@@ -229,7 +230,7 @@ class OrderFeed:
         return {s: self.open_by_status[s] + self.ended_by_status[s] for s in OrderStatus}
 
 
-def _next(entry: _Open, event: OrderEvent) -> OrderStatus:
+def _next(entry: _Open, event: OrderEvent) -> OrderStatus:  # noqa: PLR0911 - one per event kind
     if isinstance(event, OrderFilled):
         entry.remaining -= event.quantity
         return OrderStatus.FILLED if entry.remaining <= 0 else OrderStatus.PARTIALLY_FILLED
@@ -241,10 +242,12 @@ def _next(entry: _Open, event: OrderEvent) -> OrderStatus:
         return OrderStatus.CANCELLED
     if isinstance(event, OrderSettled):
         return OrderStatus.SETTLED
+    if isinstance(event, OrderExpired):
+        return OrderStatus.EXPIRED
     if isinstance(event, OrderAmended):  # the filled part stays; what is left follows the amend
         entry.remaining += event.quantity - entry.quantity
         entry.quantity = event.quantity
-    return entry.status  # an AmendRejected changes nothing
+    return entry.status  # an AmendRejected or OrderTriggered keeps the status
 
 
 ORDER_FEED_KEY = web.AppKey("order_feed", OrderFeed)
