@@ -145,6 +145,8 @@ SCHEMAS: dict[str, Any] = {
                     "OrderSettled",
                     "OrderAmended",
                     "AmendRejected",
+                    "OrderTriggered",
+                    "OrderExpired",
                 ],
             },
             "order_id": {"type": "string"},
