@@ -618,8 +618,24 @@ class Engine:
         state: TradingState,
         account_id: str | None = None,
     ) -> Future[TradingState]:
-        """Halt (or reduce-only, or resume) one account, or everything when None."""
-        return self._risk.ask(SetTradingState(state, account_id), block=False)
+        """Halt (or reduce-only, or resume) one account, or everything when None.
+
+        HALTED also cancels what the halted accounts have open (a cancel-all each, once what
+        was queued before the halt has run): nothing new is accepted, and nothing old stays
+        in the market. REDUCING leaves open orders as they are (it only refuses new orders
+        that would grow a position).
+        """
+        answer = self._risk.ask(SetTradingState(state, account_id), block=False)
+        if state is TradingState.HALTED:
+            at = self.clock()
+            self.dispatcher.when_idle(functools.partial(self._halt_sweep, account_id, at))
+        return answer
+
+    def _halt_sweep(self, account_id: str | None, at: float) -> None:
+        """Cancel every open order of the halted account (of every account: the global one)."""
+        accounts = [account_id] if account_id is not None else list(self.risk_book.account_ids())
+        for account in accounts:
+            self.cancel_all(CancelAll(f"halt:{account}:{at!r}", account, at))
 
     def apply_account_change(
         self, change: OpenAccount | SetLimits | SetTradingState

@@ -12,7 +12,7 @@ from oms.config import Settings
 from oms.domain.commands import CancelAll
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.events import OrderExpired, OrderTriggered
-from oms.domain.limits import RiskLimits
+from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.domain.reasons import OrderCheckReason
 from oms.engine import Engine
@@ -217,3 +217,18 @@ def test_cancel_all_when_replayed_then_nothing_more_changes(engine: Engine) -> N
 
     assert again == 0
     assert _order(engine, command.order_id) == cancelled
+
+
+def test_kill_switch_when_an_account_is_halted_then_its_open_orders_are_cancelled(
+    engine: Engine,
+) -> None:
+    mine, other = place(price="95.00"), place(account="a2", price="95.00")
+    for command in (mine, other):
+        engine.place_order(command).get(timeout=5)
+    engine.wait_idle()
+
+    engine.set_kill_switch(TradingState.HALTED, "a1").get(timeout=5)
+    engine.wait_idle()
+
+    assert _order(engine, mine.order_id).status is OrderStatus.CANCELLED
+    assert _order(engine, other.order_id).status is OrderStatus.ACCEPTED
