@@ -26,6 +26,14 @@ confirming has arrived: the venue reports the quantity it removed (its leaves), 
 closed once ``filled == quantity - leaves``. That is why a fill crossing a cancel in flight never
 meets a CANCELLED order.
 
+An amend (a resting LIMIT order only) asks risk first, which reserves for the larger of the old
+and the new terms (the venue may fill either until it has changed the order), then the venue,
+and only then records ``OrderAmended`` and lets risk trim the reservation (``CommitAmend``); a
+refusal anywhere is an ``AmendRejected`` event and the order stays as it was. A stop rests
+untriggered in RESTING until the venue reports it triggered (``OrderTriggered``, then its
+arrival as what it became); a GTD order's expiry leaves as a cancel does and ends EXPIRED; a
+post-only order the venue refuses is REJECTED from ACCEPTED and its reservation released.
+
 Recovery goes through the same decisions: a NEW order rehydrated from the store sits in PLACED,
 the phase of a just-placed order, and ``Resume`` makes the move a placement makes (ask risk); an
 accepted one whose arrival result was lost is closed the way the venue closes an IOC remainder.
