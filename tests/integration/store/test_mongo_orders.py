@@ -460,8 +460,7 @@ async def test_a_finished_order_read_back_when_read_again_then_no_second_mongodb
 async def test_read_when_orders_of_issue_15_left_memory_then_their_new_fields_and_events_round_trip(
     repository: MongoOrderRepository,
 ) -> None:
-    # Arrange: an amended order, cancelled since, and a triggered GTD stop that expired (ended
-    # orders: a fresh repository reads them from their one document)
+    # Arrange: an amended order, cancelled since, and a triggered GTD stop that expired
     amended = [
         *amended_history("o-amended"),
         OrderCancelled("o-amended", 5, "cancel:o-amended", 1.0e9 + 2, CancelReason.REQUESTED),
