@@ -2,6 +2,7 @@
 
     python bench/engine.py --orders 100000      # throughput and per-order latency
     python bench/engine.py --resting 1000000    # memory and threads with R resting limit orders
+    python bench/engine.py --mix --orders 20000 # limits, amends, cancels, stops beside MARKET
 
 Prints ``name: value`` lines only (a script reads them); never asserts a timing.
 
@@ -21,6 +22,7 @@ import random
 import sys
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from oms.actors.runtime import tune_gc
 from oms.config import Settings
-from oms.domain.commands import PlaceOrder
+from oms.domain.commands import AmendOrder, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderCancelled, OrderEvent, OrderRejected, OrderSettled
 from oms.domain.limits import RiskLimits
@@ -288,6 +290,131 @@ def resting(r: int, accounts: int, batch: int, seed: int) -> None:
     engine.stop()
 
 
+def _mix_commands(
+    engine: EngineCore, accounts: list[str], n: int, seed: int
+) -> tuple[list[PlaceOrder], list[AmendOrder], list[CancelOrder]]:
+    """``n`` orders: 40% resting LIMITs (each then amended and cancelled), 20% stops that the
+    next tick triggers (STOP_MARKET IOC, stop just behind the market), 40% marketable LIMITs."""
+    rng = random.Random(seed)
+    books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
+    places: list[PlaceOrder] = []
+    amends: list[AmendOrder] = []
+    cancels: list[CancelOrder] = []
+    now = time.time()
+    for i in range(n):
+        symbol = rng.choice(list(engine.instruments))
+        instrument = engine.instruments[symbol]
+        book = books[symbol]
+        assert book is not None
+        assert book.best_ask is not None
+        assert book.best_bid is not None
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        quantity = instrument.lot_size * rng.randint(2, 20)
+        account = rng.choice(accounts)
+        tick = instrument.tick_size
+        roll = rng.random()
+        if roll < 0.4:  # rests well off the touch, then amended (smaller, or repriced), cancelled
+            away = tick * rng.randint(500, 1500)
+            price = book.best_bid - away if side is Side.BUY else book.best_ask + away
+            places.append(
+                PlaceOrder(f"c{i}", f"m{i}", f"cl{i}", account, symbol, side,
+                           OrderType.LIMIT, quantity, price, TimeInForce.GTC, now)
+            )  # fmt: skip
+            if rng.random() < 0.5:
+                amends.append(
+                    AmendOrder(f"a{i}", f"m{i}", account, now, quantity - instrument.lot_size)
+                )
+            else:
+                nearer = price + tick if side is Side.BUY else price - tick
+                amends.append(AmendOrder(f"a{i}", f"m{i}", account, now, None, nearer))
+            cancels.append(CancelOrder(f"x{i}", f"m{i}", account, now))
+        elif roll < 0.6:  # a stop the next tick triggers: it then fills as a MARKET order
+            behind = (book.best_bid * Decimal("0.02")).quantize(tick)  # beyond a tick's move
+            stop = book.best_bid - behind if side is Side.BUY else book.best_ask + behind
+            places.append(
+                PlaceOrder(f"c{i}", f"m{i}", f"cl{i}", account, symbol, side,
+                           OrderType.STOP_MARKET, quantity, None, TimeInForce.IOC, now,
+                           None, False, stop)
+            )  # fmt: skip
+        else:  # marketable: fills on arrival
+            through = tick * rng.randint(1, 50)
+            price = book.best_ask + through if side is Side.BUY else book.best_bid - through
+            places.append(
+                PlaceOrder(f"c{i}", f"m{i}", f"cl{i}", account, symbol, side,
+                           OrderType.LIMIT, quantity, price, TimeInForce.IOC, now)
+            )  # fmt: skip
+    return places, amends, cancels
+
+
+def mix(n: int, accounts: int, batch: int, seed: int) -> None:
+    """The mixed profile (``--mix``): limits that rest, are amended and cancelled; stops the
+    market triggers; marketable limits. Every command goes through ``submit`` in batches; the
+    clock stops once every order is terminal. Printed beside a MARKET-only run of the same
+    size (``market_orders_per_s``), which the mix is measured against."""
+    engine, ids = _engine(accounts, seed)
+    places, amends, cancels = _mix_commands(engine, ids, n, seed)
+    ended = [0]
+    finished = threading.Event()
+
+    def listener(events: list[OrderEvent]) -> None:
+        for event in events:
+            if type(event) in (OrderSettled, OrderCancelled, OrderRejected):
+                ended[0] += 1
+        if ended[0] >= n:
+            finished.set()
+
+    engine.subscribe(listener)  # type: ignore[arg-type]
+    tune_gc()
+    start = time.perf_counter()
+    for commands in (places, amends):
+        for first in range(0, len(commands), batch):
+            engine.submit(commands[first : first + batch])
+        engine.wait_idle(600)
+    engine.advance_market(time.time())  # triggers every stop
+    engine.wait_idle(600)
+    for first in range(0, len(cancels), batch):
+        engine.submit(cancels[first : first + batch])
+    finished.wait(600)
+    elapsed = time.perf_counter() - start
+    engine.stop()
+    market = _market_only(n, accounts, batch, seed)
+    print(f"mix_orders: {n}")
+    print(f"mix_amends: {len(amends)}")
+    print(f"mix_cancels: {len(cancels)}")
+    print(f"mix_ended: {ended[0]}")
+    print(f"mix_elapsed_s: {elapsed:.2f}")
+    print(f"mix_orders_per_s: {n / elapsed:.1f}")
+    print(f"mix_commands_per_s: {(n + len(amends) + len(cancels)) / elapsed:.1f}")
+    print(f"market_orders_per_s: {market:.1f}")
+
+
+def _market_only(n: int, accounts: int, batch: int, seed: int) -> float:
+    """Orders per second of ``n`` MARKET orders, submitted as the mix submits its commands."""
+    engine, ids = _engine(accounts, seed)
+    orders = [
+        replace(order, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.IOC)
+        for order in _orders(engine, ids, n, seed)
+    ]
+    ended = [0]
+    finished = threading.Event()
+
+    def listener(events: list[OrderEvent]) -> None:
+        for event in events:
+            if type(event) in (OrderSettled, OrderCancelled, OrderRejected):
+                ended[0] += 1
+        if ended[0] >= n:
+            finished.set()
+
+    engine.subscribe(listener)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    for first in range(0, n, batch):
+        engine.submit(orders[first : first + batch])
+    finished.wait(600)
+    elapsed = time.perf_counter() - start
+    engine.stop()
+    return n / elapsed
+
+
 def main() -> None:
     """Parse the arguments and run one mode."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -297,6 +424,11 @@ def main() -> None:
         type=int,
         default=None,
         help="hold this many resting limit orders (e.g. 1000000) instead",
+    )
+    parser.add_argument(
+        "--mix",
+        action="store_true",
+        help="the mixed profile (limits, amends, cancels, stops) beside MARKET orders instead",
     )
     parser.add_argument("--accounts", type=int, default=16)
     parser.add_argument("--window", type=int, default=4000, help="orders in flight at most")
@@ -310,7 +442,9 @@ def main() -> None:
     )
     parser.add_argument("--latency-orders", type=int, default=20_000)
     args = parser.parse_args()
-    if args.resting is not None:
+    if args.mix:
+        mix(args.orders, args.accounts, args.batch, args.seed)
+    elif args.resting is not None:
         resting(args.resting, args.accounts, max(args.batch, 1000), args.seed)
     else:
         throughput(args.orders, args.accounts, args.window, args.batch, args.seed)

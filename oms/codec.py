@@ -22,14 +22,18 @@ from typing import Any
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
+    AmendRejected,
     CancelReason,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    OrderTriggered,
 )
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
@@ -109,6 +113,10 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "version": order.version,
+        "post_only": order.post_only,
+        "stop_price": decimal_text(order.stop_price),
+        "expire_at": order.expire_at,
+        "triggered_at": order.triggered_at,
     }
 
 
@@ -137,10 +145,29 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
                 float(data["created_at"]),
                 float(data["updated_at"]),
                 int(data["version"]),
+                # Absent from orders stored before issue 15: their defaults.
+                _flag(data.get("post_only", False)),
+                _undec(data.get("stop_price")),
+                _time(data.get("expire_at")),
+                _time(data.get("triggered_at")),
             ),
         )
     except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
         raise CodecError(f"not an order: {exc!r}") from exc
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"a flag must be true or false, got {value!r}")
+    return value
+
+
+def _time(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a time must be epoch seconds, got {value!r}")
+    return float(value)
 
 
 def _reject_reason(value: str | None) -> RejectionReason | None:
@@ -172,6 +199,13 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["quantity"] = str(event.quantity)
         data["price"] = decimal_text(event.price)
         data["time_in_force"] = event.time_in_force.value
+        # Written only when set: an OrderPlaced without them reads as before issue 15.
+        if event.post_only:
+            data["post_only"] = True
+        if event.stop_price is not None:
+            data["stop_price"] = str(event.stop_price)
+        if event.expire_at is not None:
+            data["expire_at"] = event.expire_at
     elif isinstance(event, OrderAccepted):
         data["protection_price"] = str(event.protection_price)
     elif isinstance(event, OrderRejected):
@@ -179,6 +213,15 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["detail"] = event.detail
     elif isinstance(event, OrderCancelled):
         data["reason"] = event.reason.value
+    elif isinstance(event, OrderAmended):
+        data["quantity"] = str(event.quantity)
+        data["price"] = str(event.price)
+        data["protection_price"] = str(event.protection_price)
+    elif isinstance(event, AmendRejected):
+        data["reason"] = event.reason.value
+        data["detail"] = event.detail
+    elif isinstance(event, OrderTriggered):
+        data["last_price"] = str(event.last_price)
     if event.request_id is not None:  # absent rather than null: most events have none
         data["request_id"] = event.request_id
     return data
@@ -187,13 +230,14 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
 EVENT_TYPES = frozenset(
     kind.__name__
     for kind in (
-        OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled
+        OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled,
+        OrderAmended, AmendRejected, OrderTriggered, OrderExpired,
     )
 )  # fmt: skip
 """The ``type`` an order event is written with (its class name)."""
 
 
-def _read_event(d: Mapping[str, Any]) -> OrderEvent:
+def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911 - one per event type
     kind = d["type"]
     order_id, command_id = d["order_id"], d["command_id"]
     sequence, at = int(d["sequence"]), float(d["at"])
@@ -226,6 +270,9 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
             price=_undec(d["price"]),
             time_in_force=TimeInForce(d["time_in_force"]),
             request_id=request,
+            post_only=_flag(d.get("post_only", False)),
+            stop_price=_undec(d.get("stop_price")),
+            expire_at=_time(d.get("expire_at")),
         )
     if kind == "OrderAccepted":
         return OrderAccepted(
@@ -241,6 +288,19 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:
         )
     if kind == "OrderSettled":
         return OrderSettled(order_id, sequence, command_id, at, request)
+    if kind == "OrderAmended":
+        return OrderAmended(
+            order_id, sequence, command_id, at, Decimal(d["quantity"]), Decimal(d["price"]),
+            Decimal(d["protection_price"]), request,
+        )  # fmt: skip
+    if kind == "OrderTriggered":
+        return OrderTriggered(order_id, sequence, command_id, at, Decimal(d["last_price"]), request)
+    if kind == "OrderExpired":
+        return OrderExpired(order_id, sequence, command_id, at, request)
+    if kind == "AmendRejected":
+        return AmendRejected(
+            order_id, sequence, command_id, at, rejection_reason(d["reason"]), d["detail"], request
+        )
     raise CodecError(f"unknown order event type {kind!r}")
 
 

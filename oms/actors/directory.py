@@ -43,13 +43,15 @@ from oms.actors.messages import (
     ResumeOrders,
     Route,
     RouteMany,
+    RouteTriggered,
     RouteVenueFills,
+    Triggered,
     VenueFills,
 )
 from oms.actors.order import OrderActor, OrderContext
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.errors import DomainError, StoreClosed, StoreUnavailable, UnknownOrder
 from oms.domain.messages import distinct
 from oms.domain.transitions import InvalidTransition, Trigger
@@ -108,6 +110,7 @@ class OrderDirectory(DispatchedActor):
         Route: "on_route",
         RouteMany: "on_route_many",
         RouteVenueFills: "on_venue_fills",
+        RouteTriggered: "on_triggered",
         Idle: "on_idle",
         Finished: "on_finished",
         GetOrder: "on_get_order",
@@ -157,6 +160,14 @@ class OrderDirectory(DispatchedActor):
             if live is not None and self._deliver(order_id, live, executions, None):
                 continue
             self._look_up(order_id, executions, None)
+
+    def on_triggered(self, message: RouteTriggered) -> None:
+        """Stop orders the market triggered, to their actors (rehydrated if need be)."""
+        for order_id, triggered in message.triggers:
+            live = self.live.get(order_id)
+            if live is not None and self._deliver(order_id, live, triggered, None):
+                continue
+            self._look_up(order_id, triggered, None)
 
     def on_resume_orders(self, message: ResumeOrders) -> int:
         """After a restart: rehydrate each stored open order and tell it to carry on.
@@ -235,9 +246,9 @@ class OrderDirectory(DispatchedActor):
             self.spawned += 1
             live = self._spawn(order_id, None)
         if live is None:
-            if isinstance(message, VenueFills):
+            if isinstance(message, VenueFills | Triggered):
                 logger.info(
-                    "dropped venue fills for finished or unknown order %s", order_id,
+                    "dropped venue fills or trigger for finished or unknown order %s", order_id,
                     extra={"order_id": order_id},
                 )  # fmt: skip
             else:
@@ -397,7 +408,12 @@ class OrderDirectory(DispatchedActor):
                 reply.set(stored.order)
             return
         else:
-            trigger = Trigger.CANCEL if isinstance(command, CancelOrder) else Trigger.FILL
+            if isinstance(command, CancelOrder):
+                trigger = Trigger.CANCEL
+            elif isinstance(command, AmendOrder):
+                trigger = Trigger.AMEND
+            else:
+                trigger = Trigger.FILL
             error = InvalidTransition(stored.order.status, trigger)
         if reply is None:
             if isinstance(command, ApplyFill):

@@ -29,15 +29,16 @@ from pykka import ActorRef
 
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchFuture
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
 from oms.domain.messages import distinct
 from oms.domain.orders import Order
+from oms.domain.reasons import Denial
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
 from oms.risk.restore import BookRestore
 from oms.venue import MatchResult, VenueOrder
 
-OrderCommand = PlaceOrder | CancelOrder | ApplyFill
+OrderCommand = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | ExpireOrder
 
 # -- to the directory -------------------------------------------------------------------------
 
@@ -62,6 +63,13 @@ class RouteVenueFills(NamedTuple):
     """Executions the venue made on resting orders, per order (from a market tick)."""
 
     fills: tuple[tuple[str, tuple[ApplyFill, ...]], ...]
+
+
+@distinct
+class RouteTriggered(NamedTuple):
+    """Stop orders a market tick triggered, each with its arrival as what it became."""
+
+    triggers: tuple[tuple[str, Triggered], ...]
 
 
 @distinct
@@ -149,11 +157,39 @@ class Matched(NamedTuple):
 
 
 @distinct
+class Triggered(NamedTuple):
+    """The last price crossed the order's stop: it arrived as what it became (``result``)."""
+
+    result: MatchResult
+    last_price: Decimal
+    at: float
+
+
+@distinct
 class VenueCancelled(NamedTuple):
     """The venue's answer to a cancel: what it removed, or None if it no longer held the order."""
 
     order_id: str
     leaves: Decimal | None
+
+
+@distinct
+class AmendAnswer(NamedTuple):
+    """The supervisor's decision on an amend: the protection price it reserved up to, or the
+    denials (``error``: the book refused to decide, e.g. nothing left unfilled)."""
+
+    protection_price: Decimal | None
+    denials: tuple[Denial, ...] = ()
+    error: str | None = None
+
+
+@distinct
+class VenueAmended(NamedTuple):
+    """The venue's answer to an amend: what it holds now (not positive: it refused, nothing
+    changed), or None if it no longer held the order."""
+
+    order_id: str
+    remaining: Decimal | None
 
 
 # -- to the risk supervisor -------------------------------------------------------------------
@@ -176,6 +212,27 @@ class Settle(NamedTuple):
     fills: tuple[ApplyFill, ...]
     release: bool
     reply_to: ActorRef[Any]
+
+
+@distinct
+class ReserveAmend(NamedTuple):
+    """Check an amend and reserve for it; answer ``AmendAnswer`` to ``reply_to``."""
+
+    order_id: str
+    delta: Decimal
+    price: Decimal
+    now: float
+    reply_to: ActorRef[Any]
+
+
+@distinct
+class CommitAmendment(NamedTuple):
+    """An amend is done (``delta`` zero: refused): adjust the open order, trim its reservation."""
+
+    order_id: str
+    delta: Decimal
+    price: Decimal
+    venue_remaining: Decimal | None
 
 
 @distinct
@@ -206,6 +263,15 @@ class CancelAtVenue(NamedTuple):
 
 
 @distinct
+class AmendResting(NamedTuple):
+    """Change a resting order to ``order``'s terms by ``delta``; answer ``VenueAmended``."""
+
+    order: VenueOrder
+    delta: Decimal
+    reply_to: ActorRef[Any]
+
+
+@distinct
 class MarketTick(NamedTuple):
     """A market-data tick: update the book, fill the resting orders it crosses."""
 
@@ -233,7 +299,10 @@ class RestAgain(NamedTuple):
 
 __all__ = [
     "Accept",
+    "AmendAnswer",
+    "AmendResting",
     "CancelAtVenue",
+    "CommitAmendment",
     "Finished",
     "ForgetResting",
     "GetOrder",
@@ -243,15 +312,19 @@ __all__ = [
     "Order",
     "OrderCommand",
     "QueryOrder",
+    "ReserveAmend",
     "RestAgain",
     "RestoreBook",
     "RiskAnswer",
     "Route",
     "RouteMany",
+    "RouteTriggered",
     "RouteVenueFills",
     "Settle",
     "Settled",
     "Submit",
+    "Triggered",
+    "VenueAmended",
     "VenueCancelled",
     "VenueFills",
 ]

@@ -24,25 +24,32 @@ from pykka._envelope import Envelope
 from oms.actors.journal import Journal
 from oms.actors.messages import (
     Accept,
+    AmendAnswer,
+    AmendResting,
     CancelAtVenue,
+    CommitAmendment,
     Finished,
     GetOrder,
     Idle,
     Matched,
     QueryOrder,
+    ReserveAmend,
     Resume,
     RiskAnswer,
     Route,
+    RouteTriggered,
     RouteVenueFills,
     Settle,
     Settled,
     Submit,
+    Triggered,
+    VenueAmended,
     VenueCancelled,
     VenueFills,
 )
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
 from oms.domain.errors import DomainError
 from oms.domain.events import CancelReason
 from oms.domain.instruments import Instrument
@@ -52,12 +59,15 @@ from oms.domain.order_process import (
     REPORT_IDLE,
     SUBMIT_TO_VENUE,
     WITHDRAW_FROM_VENUE,
+    AmendAtVenue,
     AskRisk,
+    CommitAmend,
     DropVenueFill,
     Effect,
     OrderProcess,
     Phase,
     ProcessContext,
+    ReserveForAmend,
     SettleWithRisk,
 )
 from oms.domain.orders import Order
@@ -71,7 +81,8 @@ _AWAITING_RISK = Phase.AWAITING_RISK
 # Builds a message (a NamedTuple) straight from a tuple of its fields, skipping the generated
 # ``__new__``'s Python frame: half the cost, and these are made several times per order.
 _new = tuple.__new__
-_ROUTED = (PlaceOrder, CancelOrder, ApplyFill)  # the commands the directory routes here
+_ROUTED = (PlaceOrder, CancelOrder, ApplyFill, AmendOrder, ExpireOrder)
+_POST_ONLY_REJECTED = Outcome.POST_ONLY_REJECTED  # the commands the directory routes here
 _OUTCOME_REASON = {
     Outcome.CANCELLED_REMAINDER: CancelReason.REMAINDER,
     Outcome.KILLED: CancelReason.FOK_KILLED,
@@ -133,6 +144,11 @@ class OrderActor(DispatchedActor):
         VenueFills: "on_venue_fills",
         ApplyFill: "on_fill",
         CancelOrder: "on_cancel",
+        AmendOrder: "on_amend",
+        ExpireOrder: "on_expire",
+        Triggered: "on_triggered",
+        AmendAnswer: "on_amend_answer",
+        VenueAmended: "on_venue_amended",
         VenueCancelled: "on_venue_cancelled",
         QueryOrder: "on_query",
         Resume: "on_resume",
@@ -194,6 +210,8 @@ class OrderActor(DispatchedActor):
             again: Any = Route(message, reply)
         elif order is not None and type(message) is VenueFills:
             again = RouteVenueFills(((order.order_id, message.fills),))
+        elif order is not None and type(message) is Triggered:
+            again = RouteTriggered(((order.order_id, message),))
         elif order is not None and type(message) is QueryOrder and reply is not None:
             again = GetOrder(order.order_id, reply)
         else:
@@ -230,6 +248,38 @@ class OrderActor(DispatchedActor):
         self.handled += 1
         try:
             return self.process.cancel(command, self.ctx.clock())
+        finally:
+            self._emit()
+
+    def on_amend(self, command: AmendOrder) -> Order:
+        """Amend price and/or quantity; refused (``InvalidTransition``) once FILLED or terminal."""
+        self.handled += 1
+        try:
+            return self.process.amend(command, self.ctx.clock())
+        finally:
+            self._emit()
+
+    def on_expire(self, command: ExpireOrder) -> Order:
+        """A GTD order's time came: EXPIRED once what is left is out (too late: nothing)."""
+        self.handled += 1
+        try:
+            return self.process.expire(command, self.ctx.clock())
+        finally:
+            self._emit()
+
+    def on_triggered(self, message: Triggered) -> None:
+        """The market crossed this stop order's price: it arrived as what it became."""
+        self.handled += 1
+        result = message.result
+        outcome = result.outcome
+        try:
+            self.process.triggered(
+                message.last_price,
+                tuple([execution.to_fill(message.at) for execution in result.executions]),
+                _OUTCOME_REASON.get(outcome),
+                self.ctx.clock(),
+                resting=outcome is _RESTING,
+            )
         finally:
             self._emit()
 
@@ -296,12 +346,43 @@ class OrderActor(DispatchedActor):
         finally:
             self._emit()
 
+    def on_amend_answer(self, answer: AmendAnswer) -> None:
+        """Risk reserved for the amend (on to the venue) or refused it (the order stays)."""
+        ctx = self.ctx
+        try:
+            if answer.protection_price is not None:
+                self.process.amend_reserved(answer.protection_price, ctx.clock())
+            else:
+                reason: RejectionReason
+                if answer.denials:
+                    reason = answer.denials[0].reason
+                    detail = "; ".join(str(denial) for denial in answer.denials)
+                else:
+                    reason, detail = _risk_error(answer.error)
+                self.process.amend_denied(reason, detail, ctx.clock())
+        finally:
+            self._emit()
+
+    def on_venue_amended(self, message: VenueAmended) -> None:
+        """The venue changed the resting order (or refused, or no longer held it)."""
+        try:
+            self.process.venue_amended(message.remaining, self.ctx.clock())
+        finally:
+            self._emit()
+
     def on_matched(self, message: Matched) -> None:
         """The venue's answer to the arrival: fills, and whether the rest rests or is gone."""
         result = message.result
         at = message.at
         outcome = result.outcome
         try:
+            if outcome is _POST_ONLY_REJECTED:
+                self.process.refused_at_venue(
+                    OrderCheckReason.POST_ONLY_WOULD_CROSS,
+                    "a post-only order would have taken liquidity on arrival",
+                    self.ctx.clock(),
+                )
+                return
             self.process.arrived(
                 tuple([execution.to_fill(at) for execution in result.executions]),
                 _OUTCOME_REASON.get(outcome),
@@ -379,6 +460,27 @@ class OrderActor(DispatchedActor):
             assert venue is not None, "only an order at the venue is taken out of it"
             reply = self._actor_ref if effect is PULL_FROM_VENUE else None
             tell(venue, CancelAtVenue(order.order_id, reply))
+        elif isinstance(effect, ReserveForAmend):
+            assert self.ctx.risk is not None, "the engine wires the supervisor first"
+            tell(
+                self.ctx.risk,
+                ReserveAmend(
+                    order.order_id, effect.delta, effect.price, effect.now, self._actor_ref
+                ),
+            )
+        elif isinstance(effect, AmendAtVenue):
+            venue = self.ctx.venue
+            assert venue is not None, "only an order at the venue is amended there"
+            terms = _venue_order(order)._replace(
+                limit_price=effect.price, protection_price=effect.price
+            )
+            tell(venue, AmendResting(terms, effect.delta, self._actor_ref))
+        elif isinstance(effect, CommitAmend):
+            assert self.ctx.risk is not None, "the engine wires the supervisor first"
+            tell(
+                self.ctx.risk,
+                CommitAmendment(order.order_id, effect.delta, effect.price, effect.venue_remaining),
+            )
         elif isinstance(effect, DropVenueFill):
             logger.info(
                 "dropped venue fill %s: %s has nothing left", effect.fill.command_id, order.order_id
@@ -413,5 +515,9 @@ def _venue_order(order: Order) -> VenueOrder:
             order.quantity,
             order.price,
             protection_price,
+            order.post_only,
+            # A triggered stop is at the venue as what it became (it only re-arrives after a
+            # restart, when recovery restores it as such).
+            order.stop_price if order.triggered_at is None else None,
         ),
     )

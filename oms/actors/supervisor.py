@@ -14,7 +14,16 @@ from typing import Any, ClassVar, NamedTuple
 
 from pykka import ActorDeadError, ActorRef
 
-from oms.actors.messages import Accept, RestoreBook, RiskAnswer, Settle, Settled
+from oms.actors.messages import (
+    Accept,
+    AmendAnswer,
+    CommitAmendment,
+    ReserveAmend,
+    RestoreBook,
+    RiskAnswer,
+    Settle,
+    Settled,
+)
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import OpenAccount, PlaceOrder, SetLimits, SetTradingState
 from oms.domain.errors import DomainError
@@ -74,6 +83,8 @@ class RiskSupervisor(DispatchedActor):
     handlers: ClassVar[dict[type, str]] = {
         Accept: "on_accept",
         Settle: "on_settle",
+        ReserveAmend: "on_reserve_amend",
+        CommitAmendment: "on_commit_amend",
         MarkPrice: "on_mark_price",
         OpenAccount: "on_open_account",
         SetLimits: "on_set_limits",
@@ -110,6 +121,27 @@ class RiskSupervisor(DispatchedActor):
                 logger.exception("could not book fill %s", fill.command_id)
         released = book.release(message.order_id) if message.release else None
         _answer(message.reply_to, _new(Settled, (message.order_id, released)))
+
+    def on_reserve_amend(self, message: ReserveAmend) -> None:
+        """Decide on an amend (reserving for it if it passes) and tell the order actor."""
+        try:
+            outcome = self.book.reserve_amend(
+                message.order_id, message.delta, message.price, message.now
+            )
+        except DomainError as error:  # not open any more, nothing left unfilled
+            answer = AmendAnswer(None, (), error.code)
+        else:
+            if isinstance(outcome, Decimal):
+                answer = AmendAnswer(outcome)
+            else:
+                answer = AmendAnswer(None, outcome)
+        _answer(message.reply_to, answer)
+
+    def on_commit_amend(self, message: CommitAmendment) -> None:
+        """Adjust the amended order and trim its reservation (no answer: it only gives back)."""
+        self.book.commit_amend(
+            message.order_id, message.delta, message.price, message.venue_remaining
+        )
 
     def on_mark_price(self, message: MarkPrice) -> None:
         """Record a last price."""

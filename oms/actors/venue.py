@@ -10,23 +10,29 @@ the pure classes.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
 from pykka import ActorRef
 
 from oms.actors.messages import (
+    AmendResting,
     CancelAtVenue,
     ForgetResting,
     MarketTick,
     Matched,
     RestAgain,
+    RouteTriggered,
     RouteVenueFills,
     Submit,
+    Triggered,
+    VenueAmended,
     VenueCancelled,
 )
 from oms.actors.ports import StoredOrder, execution_number, executions_of
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
+from oms.domain.enums import OrderType
 from oms.domain.errors import UnknownInstrument
 from oms.domain.messages import distinct
 from oms.marketdata import MarketData, OrderBook, Tick
@@ -34,6 +40,7 @@ from oms.venue import Matcher, MatchResult, Outcome, VenueError, VenueOrder
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
+_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 _new = tuple.__new__
 
 
@@ -57,6 +64,7 @@ class SimulatedVenue(DispatchedActor):
         Submit: "on_submit",
         MarketTick: "on_tick",
         CancelAtVenue: "on_cancel",
+        AmendResting: "on_amend",
         GetBook: "on_get_book",
         CountResting: "on_count_resting",
         ForgetResting: "on_forget_resting",
@@ -118,7 +126,22 @@ class SimulatedVenue(DispatchedActor):
             # The book kept a newer tick: this one is not the market any more (a replayed or
             # reordered ``prices`` record), so its liquidity must not fill resting orders.
             return
-        executions = self.matcher.on_tick(tick)
+        matcher = self.matcher
+        triggered = matcher.trigger(tick, self.market.book(tick.symbol))
+        if triggered:
+            # Told before the tick's fills: the directory hands them on in this order, so an
+            # order hears that it was triggered before it hears of fills on what it became.
+            at = tick.ts
+            last = tick.last_price
+            tell(
+                self.directory,
+                RouteTriggered(
+                    tuple(
+                        (order.order_id, Triggered(result, last, at)) for order, result in triggered
+                    )
+                ),
+            )
+        executions = matcher.on_tick(tick)
         if not executions:
             return
         at = tick.ts
@@ -135,6 +158,16 @@ class SimulatedVenue(DispatchedActor):
         leaves = self.matcher.cancel(message.order_id)
         if message.reply_to is not None:
             tell(message.reply_to, VenueCancelled(message.order_id, leaves))
+
+    def on_amend(self, message: AmendResting) -> None:
+        """Change a resting order; tell what it holds now (None: no longer resting here)."""
+        order = message.order
+        try:
+            remaining = self.matcher.amend(order, message.delta)
+        except (VenueError, UnknownInstrument) as refused:
+            logger.warning("venue refused amend of %s: %s", order.order_id, refused.code)
+            remaining = Decimal(0)  # refused, nothing changed
+        tell(message.reply_to, VenueAmended(order.order_id, remaining))
 
     def on_get_book(self, message: GetBook) -> Tick | None:
         """A snapshot of the book (None before the first tick)."""
@@ -163,11 +196,19 @@ class SimulatedVenue(DispatchedActor):
                 raise VenueError(f"order {order.order_id} has no price to rest at",
                                  code="NOT_RESTABLE")  # fmt: skip
             left = order.remaining_quantity
+            # An untriggered stop goes back among the stops; a triggered STOP_LIMIT rests as
+            # the LIMIT it became.
+            untriggered = order.type in _STOPS and order.triggered_at is None
+            kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else order.type
             venue_order = VenueOrder(
-                order.order_id, order.account_id, order.symbol, order.side, order.type,
-                order.time_in_force, left, order.price, protection,
+                order.order_id, order.account_id, order.symbol, order.side,
+                order.type if untriggered else kind, order.time_in_force, left, order.price,
+                protection, order.post_only, order.stop_price if untriggered else None,
             )  # fmt: skip
-            matcher.restore(venue_order, left, _executions_so_far(stored))
+            if untriggered:
+                matcher.restore_stop(venue_order)
+            else:
+                matcher.restore(venue_order, left, _executions_so_far(stored))
         return tuple(already)
 
 

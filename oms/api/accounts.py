@@ -207,7 +207,9 @@ async def get_account(request: web.Request) -> web.Response:
 async def validate_order(request: web.Request) -> web.Response:
     """``POST /api/risk/validate``: every pre-trade check as a dry run; nothing changes."""
     services = request.app[SERVICES_KEY]
-    order_request = parse_order_request(await _body(request), services.engine.instruments)
+    order_request = parse_order_request(
+        await _body(request), services.engine.instruments, services.clock()
+    )
     identity.acting_account(request, order_request.account_id)
     command = new_order(order_request, f"dry-run:{new_id()}", services.clock())
     denials = await services.engine.validate(command)

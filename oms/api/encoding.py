@@ -96,6 +96,10 @@ def order_json(order: Order, instruments: Mapping[str, Instrument]) -> dict[str,
         "created_at": created_at,
         "updated_at": created_at if same_time else iso_time(order.updated_at),
         "version": order.version,
+        "stop_price": optional_amount(order.stop_price),
+        "expire_at": None if order.expire_at is None else iso_time(order.expire_at),
+        "post_only": order.post_only,
+        "triggered_at": None if order.triggered_at is None else iso_time(order.triggered_at),
     }
 
 

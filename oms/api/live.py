@@ -33,8 +33,10 @@ from oms.api.encoding import event_json
 from oms.domain.enums import OrderStatus
 from oms.domain.events import (
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
@@ -55,13 +57,14 @@ LATENCY_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 
 class _Open:
     """An order the feed has seen placed and not yet seen end."""
 
-    __slots__ = ("account_id", "placed_at", "remaining", "status")
+    __slots__ = ("account_id", "placed_at", "quantity", "remaining", "status")
 
     def __init__(
         self, account_id: str, status: OrderStatus, remaining: Decimal, placed_at: float
     ) -> None:
         self.account_id = account_id
         self.status = status
+        self.quantity = remaining  # the order's whole quantity (an amend changes it)
         self.remaining = remaining
         self.placed_at = placed_at
 
@@ -226,7 +229,7 @@ class OrderFeed:
         return {s: self.open_by_status[s] + self.ended_by_status[s] for s in OrderStatus}
 
 
-def _next(entry: _Open, event: OrderEvent) -> OrderStatus:
+def _next(entry: _Open, event: OrderEvent) -> OrderStatus:  # noqa: PLR0911 - one per event kind
     if isinstance(event, OrderFilled):
         entry.remaining -= event.quantity
         return OrderStatus.FILLED if entry.remaining <= 0 else OrderStatus.PARTIALLY_FILLED
@@ -238,7 +241,12 @@ def _next(entry: _Open, event: OrderEvent) -> OrderStatus:
         return OrderStatus.CANCELLED
     if isinstance(event, OrderSettled):
         return OrderStatus.SETTLED
-    return entry.status
+    if isinstance(event, OrderExpired):
+        return OrderStatus.EXPIRED
+    if isinstance(event, OrderAmended):  # the filled part stays; what is left follows the amend
+        entry.remaining += event.quantity - entry.quantity
+        entry.quantity = event.quantity
+    return entry.status  # an AmendRejected or OrderTriggered keeps the status
 
 
 ORDER_FEED_KEY = web.AppKey("order_feed", OrderFeed)

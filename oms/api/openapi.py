@@ -119,6 +119,17 @@ PATHS: dict[str, dict[str, Any]] = {
                 }
             ],
         ),
+        "delete": _op(
+            "Ask to cancel every open order of an account (of one symbol)",
+            {
+                "202": _answer(
+                    "Cancel-all requested; how many open orders it asked to cancel",
+                    ref("CancelAll"),
+                )
+            },
+            errors=(403, 422),
+            parameters=[_query("account_id", ID), _query("symbol", {"type": "string"})],
+        ),
         "get": _op(
             "Orders, newest first",
             {"200": _answer("A page of orders", ref("OrderPage"))},
@@ -143,6 +154,13 @@ PATHS: dict[str, dict[str, Any]] = {
             "Ask to cancel an order",
             {"202": _answer("Cancel requested; the order as it stood", ref("Order"))},
             errors=(404, 409),
+            parameters=[_path_param("order_id")],
+        ),
+        "patch": _op(
+            "Ask to amend an order's quantity and/or price (a resting LIMIT order)",
+            {"202": _answer("Amend requested; the order as it stood", ref("Order"))},
+            errors=(400, 404, 409, 422),
+            body="AmendOrder",
             parameters=[_path_param("order_id")],
         ),
     },

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -21,9 +22,10 @@ from oms.codec import InvalidAmount, parse_amount
 from oms.domain.accounts import IDENTIFIER
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.instruments import Instrument, InstrumentStatus
+from oms.domain.order_terms import term_problems
 
 REQUIRED = ("account_id", "symbol", "side", "type", "quantity")
-OPTIONAL = ("client_order_id", "price", "time_in_force")
+OPTIONAL = ("client_order_id", "price", "time_in_force", "stop_price", "expire_at", "post_only")
 KNOWN = frozenset(REQUIRED + OPTIONAL)
 
 
@@ -39,6 +41,9 @@ class OrderRequest:
     quantity: Decimal
     price: Decimal | None
     time_in_force: TimeInForce
+    stop_price: Decimal | None = None
+    expire_at: float | None = None
+    post_only: bool = False
 
     def fingerprint(self) -> bytes:
         """Canonical bytes of what was asked: two bodies asking the same thing compare equal."""
@@ -52,6 +57,9 @@ class OrderRequest:
                 str(self.quantity.normalize()),
                 None if self.price is None else str(self.price.normalize()),
                 self.time_in_force.value,
+                None if self.stop_price is None else str(self.stop_price.normalize()),
+                self.expire_at,
+                self.post_only,
             ]
         )
 
@@ -104,8 +112,65 @@ def field_amount(value: object, name: str, errors: list[FieldError]) -> Decimal 
         return None
 
 
+def _terms(  # noqa: PLR0917 - what the terms are checked against
+    body: Mapping[str, Any],
+    order_type: OrderType | None,
+    time_in_force: TimeInForce | None,
+    price: Decimal | None,
+    instrument: Instrument | None,
+    now: float,
+    errors: list[FieldError],
+) -> tuple[Decimal | None, float | None, bool]:
+    """``stop_price``, ``expire_at`` and ``post_only``, read and checked with the type and time
+    in force (``oms.domain.order_terms``, the check every door shares); errors appended."""
+    stop_price = None
+    if body.get("stop_price") is not None:
+        stop_price = field_amount(body["stop_price"], "stop_price", errors)
+    expire_at = _expire_at(body, errors)
+    post_only = body.get("post_only", False)
+    if not isinstance(post_only, bool):
+        errors.append(FieldError("post_only", "must be true or false"))
+        post_only = False
+    if instrument is not None and stop_price is not None and stop_price % instrument.tick_size:
+        errors.append(
+            FieldError("stop_price", f"must be a multiple of the tick size {instrument.tick_size}")
+        )
+    if order_type is None:
+        return stop_price, expire_at, post_only
+    taker = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+    tif = time_in_force or (TimeInForce.IOC if taker else TimeInForce.GTC)
+    plain = order_type in (OrderType.LIMIT, OrderType.MARKET)
+    errors += [
+        FieldError(problem.field, problem.message)
+        for problem in term_problems(
+            order_type, tif, price=price, stop_price=stop_price, expire_at=expire_at,
+            post_only=post_only, now=now,
+        )
+        # A LIMIT's or MARKET's price and time in force keep their own checks and messages.
+        if not (plain and problem.field in ("price", "time_in_force"))
+    ]  # fmt: skip
+    return stop_price, expire_at, post_only
+
+
+def _expire_at(body: Mapping[str, Any], errors: list[FieldError]) -> float | None:
+    value = body.get("expire_at")
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value if isinstance(value, str) else "")
+    except ValueError:
+        errors.append(
+            FieldError("expire_at", "must be an RFC 3339 time, e.g. 2030-01-01T00:00:00Z")
+        )
+        return None
+    if moment.tzinfo is None:
+        errors.append(FieldError("expire_at", "must carry its offset (Z or +hh:mm)"))
+        return None
+    return moment.timestamp()
+
+
 def parse_order_request(
-    body: Mapping[str, Any], instruments: Mapping[str, Instrument]
+    body: Mapping[str, Any], instruments: Mapping[str, Instrument], now: float = 0.0
 ) -> OrderRequest:
     """Validate a decoded body; raise a 422 problem listing every wrong field."""
     errors: list[FieldError] = [
@@ -139,6 +204,9 @@ def parse_order_request(
         errors.append(
             FieldError("price", f"must be a multiple of the tick size {instrument.tick_size}")
         )
+    stop_price, expire_at, post_only = _terms(
+        body, order_type, time_in_force, price, instrument, now, errors
+    )
 
     if order_type is OrderType.LIMIT and "price" not in body:
         errors.append(FieldError("price", "is required for a LIMIT order"))
@@ -153,7 +221,11 @@ def parse_order_request(
     if not (account_id and isinstance(symbol, str) and side and order_type and quantity):
         raise invalid_body([FieldError("", "incomplete order")])
     if time_in_force is None:
-        time_in_force = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+        time_in_force = (
+            TimeInForce.IOC
+            if order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+            else TimeInForce.GTC
+        )
     return OrderRequest(
         account_id=account_id,
         client_order_id=client_order_id,
@@ -163,4 +235,44 @@ def parse_order_request(
         quantity=quantity,
         price=price,
         time_in_force=time_in_force,
+        stop_price=stop_price,
+        expire_at=expire_at,
+        post_only=post_only,
     )
+
+
+AMEND_FIELDS = frozenset({"quantity", "price"})
+
+
+@dataclass(frozen=True, slots=True)
+class AmendRequest:
+    """An amend body that passed every stateless check: the new quantity and/or price."""
+
+    quantity: Decimal | None
+    price: Decimal | None
+
+
+def parse_amend_request(body: Mapping[str, Any], instrument: Instrument) -> AmendRequest:
+    """Validate a decoded amend body against the order's instrument; raise a 422 problem
+    listing every wrong field."""
+    errors: list[FieldError] = [
+        FieldError(name, "unknown field") for name in sorted(set(body) - AMEND_FIELDS)
+    ]
+    quantity = price = None
+    if body.get("quantity") is not None:
+        quantity = field_amount(body["quantity"], "quantity", errors)
+    if body.get("price") is not None:
+        price = field_amount(body["price"], "price", errors)
+    if body.get("quantity") is None and body.get("price") is None:
+        errors.append(FieldError("", "an amend needs a quantity or a price"))
+    if quantity is not None and quantity % instrument.lot_size != 0:
+        errors.append(
+            FieldError("quantity", f"must be a multiple of the lot size {instrument.lot_size}")
+        )
+    if price is not None and price % instrument.tick_size != 0:
+        errors.append(
+            FieldError("price", f"must be a multiple of the tick size {instrument.tick_size}")
+        )
+    if errors:
+        raise invalid_body(errors)
+    return AmendRequest(quantity=quantity, price=price)

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,7 +22,12 @@ from oms import correlation
 from oms.api import identity
 from oms.api.encoding import event_json, order_json
 from oms.api.ids import new_id, order_id_for
-from oms.api.order_request import OrderRequest, decode_json_object, parse_order_request
+from oms.api.order_request import (
+    OrderRequest,
+    decode_json_object,
+    parse_amend_request,
+    parse_order_request,
+)
 from oms.api.outages import Dependency
 from oms.api.params import bounded_int
 from oms.api.problems import (
@@ -30,12 +35,13 @@ from oms.api.problems import (
     FieldError,
     Problem,
     conflict,
+    invalid_body,
     invalid_query,
     not_found,
 )
 from oms.api.services import SERVICES_KEY, ApiServices
-from oms.domain.commands import CancelOrder, PlaceOrder
-from oms.domain.enums import OrderStatus
+from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
+from oms.domain.enums import OrderStatus, OrderType
 from oms.domain.instruments import Instrument
 from oms.domain.orders import Order
 from oms.domain.transitions import InvalidTransition, Trigger, next_status
@@ -76,6 +82,9 @@ def new_order(request: OrderRequest, order_id: str, created_at: float) -> PlaceO
         time_in_force=request.time_in_force,
         created_at=created_at,
         request_id=correlation.get("request_id"),
+        post_only=request.post_only,
+        stop_price=request.stop_price,
+        expire_at=request.expire_at,
     )
 
 
@@ -101,6 +110,9 @@ def as_new(command: PlaceOrder) -> Order:
         created_at=command.created_at,
         updated_at=command.created_at,
         version=1,
+        post_only=command.post_only,
+        stop_price=command.stop_price,
+        expire_at=command.expire_at,
     )
 
 
@@ -175,7 +187,7 @@ async def place_order(request: web.Request) -> web.Response:
     """
     services = request.app[SERVICES_KEY]
     body = decode_json_object(await request.read())
-    order_request = parse_order_request(body, services.engine.instruments)
+    order_request = parse_order_request(body, services.engine.instruments, services.clock())
     identity.acting_account(request, order_request.account_id)
     header = _header_key(request)
     deadline = services.deadline()
@@ -262,6 +274,81 @@ async def cancel_order(request: web.Request) -> web.Response:
     return _json(order_json(order, services.engine.instruments), status=202)
 
 
+_OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+async def cancel_all_orders(request: web.Request) -> web.Response:
+    """``DELETE /api/orders?account_id=..[&symbol=..]``: 202 with how many open orders it asked
+    to cancel (those the account had as the request came; the engine cancels what it finds
+    open when the command reaches it)."""
+    services = request.app[SERVICES_KEY]
+    unknown = sorted(set(request.query) - {"account_id", "symbol"})
+    if unknown:
+        raise invalid_query([FieldError(name, "unknown parameter") for name in unknown])
+    account_id = identity.query_account(request, required=True)
+    assert account_id is not None  # required=True answers 422 instead of None
+    symbol = request.query.get("symbol")
+    if symbol is not None and symbol not in services.engine.instruments:
+        raise invalid_query([FieldError("symbol", "is not a listed instrument")])
+    asked = 0
+    for status in _OPEN:
+        query = OrderQuery(account_id=account_id, symbol=symbol, status=status, limit=10**6)
+        found: Sequence[Order] = await _read(services, services.engine.list_orders(query))
+        asked += len(found)
+    command = CancelAll(
+        command_id=f"cancel-all:{new_id()}",
+        account_id=account_id,
+        requested_at=services.clock(),
+        symbol=symbol,
+        request_id=correlation.get("request_id"),
+    )
+    correlation.bind(command_id=command.command_id)
+    await services.send([command], services.deadline())
+    return _json({"account_id": account_id, "symbol": symbol, "requested": asked}, status=202)
+
+
+async def amend_order(request: web.Request) -> web.Response:
+    """``PATCH /api/orders/{order_id}``: 202 amend requested (``quantity`` and/or ``price``);
+    409 when the order can no longer be amended; 422 for a body it could never take.
+
+    The order decides on the amend with its state when the command reaches it: an amend it
+    refuses then (risk's limits, another amend in flight, fills meanwhile) is an
+    ``AmendRejected`` event in its history, and the order stays as it was.
+    """
+    services = request.app[SERVICES_KEY]
+    body = decode_json_object(await request.read())
+    order = await _visible_order(request)
+    instrument = services.engine.instruments.get(order.symbol)
+    if instrument is None:  # listed when it was placed: a listing changed under it
+        raise conflict("ORDER_NOT_AMENDABLE", f"{order.symbol} is no longer listed")
+    amend = parse_amend_request(body, instrument)
+    try:
+        next_status(order.status, Trigger.AMEND)
+    except InvalidTransition:
+        if order.status is not OrderStatus.NEW:  # a NEW order may be accepted by now
+            raise conflict(
+                "ORDER_NOT_AMENDABLE", f"order {order.order_id} is {order.status.value}"
+            ) from None
+    if order.type is not OrderType.LIMIT:
+        raise conflict("ORDER_NOT_AMENDABLE", f"a {order.type.value} order is not amended")
+    if amend.quantity is not None and amend.quantity <= order.filled_quantity:
+        raise invalid_body(
+            [FieldError("quantity", f"must be above the filled quantity {order.filled_quantity}")]
+        )
+    command = AmendOrder(
+        command_id=f"amend:{new_id()}",
+        order_id=order.order_id,
+        account_id=order.account_id,
+        requested_at=services.clock(),
+        quantity=amend.quantity,
+        price=amend.price,
+        request_id=correlation.get("request_id"),
+    )
+    correlation.bind(command_id=command.command_id)
+    await services.send([command], services.deadline())
+    return _json(order_json(order, services.engine.instruments), status=202)
+
+
 async def order_events(request: web.Request) -> web.Response:
     """``GET /api/orders/{order_id}/events``: the history, oldest first."""
     services = request.app[SERVICES_KEY]
@@ -338,6 +425,8 @@ def add_order_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/api/orders", place_order)
     router.add_get("/api/orders", list_orders, allow_head=False)
+    router.add_delete("/api/orders", cancel_all_orders)
     router.add_get("/api/orders/{order_id}", get_order, allow_head=False)
     router.add_delete("/api/orders/{order_id}", cancel_order)
+    router.add_patch("/api/orders/{order_id}", amend_order)
     router.add_get("/api/orders/{order_id}/events", order_events, allow_head=False)

@@ -95,6 +95,10 @@ SCHEMAS: dict[str, Any] = {
             "created_at": _TIME,
             "updated_at": _TIME,
             "version": {"type": "integer", "minimum": 1},
+            "stop_price": _NULLABLE_DECIMAL,
+            "expire_at": {"oneOf": [_TIME, {"type": "null"}]},
+            "post_only": {"type": "boolean"},
+            "triggered_at": {"oneOf": [_TIME, {"type": "null"}]},
         }
     ),
     "PlaceOrder": _obj(
@@ -107,9 +111,24 @@ SCHEMAS: dict[str, Any] = {
             "quantity": _DECIMAL,
             "price": _DECIMAL,
             "time_in_force": enum_of(TimeInForce),
+            "stop_price": _DECIMAL,  # STOP_MARKET and STOP_LIMIT only
+            "expire_at": _TIME,  # GTD only (RFC 3339, in the future)
+            "post_only": {"type": "boolean"},  # LIMIT only
         },
         ["account_id", "symbol", "side", "type", "quantity"],
     ),
+    "CancelAll": _obj(
+        {
+            "account_id": {"type": "string"},
+            "symbol": {"type": ["string", "null"]},
+            "requested": {"type": "integer", "minimum": 0},
+        }
+    ),
+    "AmendOrder": {
+        **_obj({"quantity": _DECIMAL, "price": _DECIMAL}, []),
+        # The new whole quantity (filled part included) and/or the new price: one at least.
+        "minProperties": 1,
+    },
     "OrderPage": _obj(
         {
             "items": {"type": "array", "items": ref("Order")},
@@ -127,6 +146,10 @@ SCHEMAS: dict[str, Any] = {
                     "OrderFilled",
                     "OrderCancelled",
                     "OrderSettled",
+                    "OrderAmended",
+                    "AmendRejected",
+                    "OrderTriggered",
+                    "OrderExpired",
                 ],
             },
             "order_id": {"type": "string"},

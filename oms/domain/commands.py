@@ -18,7 +18,9 @@ from oms.domain.limits import RiskLimits, TradingState
 
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
-    """Place a new order. ``price`` is set for LIMIT orders only."""
+    """Place a new order. ``price`` is set for LIMIT and STOP_LIMIT orders only,
+    ``stop_price`` for stops only, ``expire_at`` (epoch seconds) for GTD only; ``post_only``
+    (LIMIT only) refuses to take liquidity on arrival."""
 
     command_id: str
     order_id: str
@@ -32,6 +34,9 @@ class PlaceOrder:
     time_in_force: TimeInForce
     created_at: float  # epoch seconds, assigned at the door
     request_id: str | None = None
+    post_only: bool = False
+    stop_price: Decimal | None = None
+    expire_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,46 @@ class CancelOrder:
     account_id: str
     requested_at: float
     request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """Change an open LIMIT order's ``price`` and/or ``quantity`` (None: kept as it is).
+
+    ``quantity`` is the order's new whole quantity, filled part included: it must stay above
+    what has filled. A lower quantity at the same price keeps the order's place in the venue's
+    queue; a new price or a larger quantity loses it (as exchanges do).
+    """
+
+    command_id: str
+    order_id: str
+    account_id: str
+    requested_at: float
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Cancel every open order of an account (only those of ``symbol`` if given)."""
+
+    command_id: str
+    account_id: str
+    requested_at: float
+    symbol: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireOrder:
+    """A GTD order's time has come: end what is left of it (EXPIRED). ``command_id`` is
+    ``expire:<order_id>``, one per order, so the timer firing twice is harmless."""
+
+    command_id: str
+    order_id: str
+    account_id: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)

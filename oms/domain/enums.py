@@ -17,14 +17,18 @@ class OrderType(StrEnum):
 
     MARKET = "MARKET"
     LIMIT = "LIMIT"
+    STOP_MARKET = "STOP_MARKET"  # rests untriggered; a MARKET order once the last price crosses
+    STOP_LIMIT = "STOP_LIMIT"  # rests untriggered; a LIMIT order once the last price crosses
 
 
 class TimeInForce(StrEnum):
-    """How long an order may rest: until cancelled, immediate-or-cancel, fill-or-kill."""
+    """How long an order may rest: until cancelled, immediate-or-cancel, fill-or-kill, or
+    until its ``expire_at`` (good-till-date)."""
 
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
+    GTD = "GTD"
 
 
 class OrderStatus(StrEnum):
@@ -37,6 +41,7 @@ class OrderStatus(StrEnum):
     SETTLED = "SETTLED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # a GTD order whose time came; the filled part stays filled
 
     @property
     def is_terminal(self) -> bool:
@@ -44,4 +49,6 @@ class OrderStatus(StrEnum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.SETTLED})
+TERMINAL_STATUSES = frozenset(
+    {OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.SETTLED, OrderStatus.EXPIRED}
+)

@@ -80,6 +80,9 @@ class OrderPlaced:
     price: Decimal | None
     time_in_force: TimeInForce
     request_id: str | None = None
+    post_only: bool = False
+    stop_price: Decimal | None = None
+    expire_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +147,69 @@ class OrderSettled:
     request_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """The last price crossed the stop order's ``stop_price``: it works now as the MARKET or
+    LIMIT order it becomes."""
+
+    order_id: str
+    sequence: int
+    command_id: str
+    at: float
+    last_price: Decimal
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    """A GTD order reached its ``expire_at``: what was left will never fill."""
+
+    order_id: str
+    sequence: int
+    command_id: str
+    at: float
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAmended:
+    """The order now has ``quantity`` (filled part included) at ``price``; risk reserved for it
+    up to ``protection_price`` and the venue holds it so."""
+
+    order_id: str
+    sequence: int
+    command_id: str  # the AmendOrder's id
+    at: float
+    quantity: Decimal
+    price: Decimal
+    protection_price: Decimal
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendRejected:
+    """An amend was refused: ``reason`` is a code, ``detail`` its figures; the order is as it was."""
+
+    order_id: str
+    sequence: int
+    command_id: str  # the AmendOrder's id
+    at: float
+    reason: RejectionReason
+    detail: str
+    request_id: str | None = None
+
+
 OrderEvent: TypeAlias = (
-    OrderPlaced | OrderAccepted | OrderRejected | OrderFilled | OrderCancelled | OrderSettled
+    OrderPlaced
+    | OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderCancelled
+    | OrderSettled
+    | OrderAmended
+    | AmendRejected
+    | OrderTriggered
+    | OrderExpired
 )
 
 
@@ -156,3 +220,7 @@ new_order_rejected = positional_builder(OrderRejected)
 new_order_filled = positional_builder(OrderFilled)
 new_order_cancelled = positional_builder(OrderCancelled)
 new_order_settled = positional_builder(OrderSettled)
+new_order_amended = positional_builder(OrderAmended)
+new_amend_rejected = positional_builder(AmendRejected)
+new_order_triggered = positional_builder(OrderTriggered)
+new_order_expired = positional_builder(OrderExpired)

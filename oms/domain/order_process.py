@@ -26,6 +26,14 @@ confirming has arrived: the venue reports the quantity it removed (its leaves), 
 closed once ``filled == quantity - leaves``. That is why a fill crossing a cancel in flight never
 meets a CANCELLED order.
 
+An amend (a resting LIMIT order only) asks risk first, which reserves for the larger of the old
+and the new terms (the venue may fill either until it has changed the order), then the venue,
+and only then records ``OrderAmended`` and lets risk trim the reservation (``CommitAmend``); a
+refusal anywhere is an ``AmendRejected`` event and the order stays as it was. A stop rests
+untriggered in RESTING until the venue reports it triggered (``OrderTriggered``, then its
+arrival as what it became); a GTD order's expiry leaves as a cancel does and ends EXPIRED; a
+post-only order the venue refuses is REJECTED from ACCEPTED and its reservation released.
+
 Recovery goes through the same decisions: a NEW order rehydrated from the store sits in PLACED,
 the phase of a just-placed order, and ``Resume`` makes the move a placement makes (ask risk); an
 accepted one whose arrival result was lost is closed the way the venue closes an IOC remainder.
@@ -45,29 +53,40 @@ here, a global a tenth of that).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
 from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
 from oms.domain.events import (
     CancelReason,
     OrderEvent,
+    new_amend_rejected,
     new_order_accepted,
+    new_order_amended,
     new_order_cancelled,
+    new_order_expired,
     new_order_filled,
     new_order_placed,
     new_order_rejected,
     new_order_settled,
+    new_order_triggered,
 )
 from oms.domain.instruments import Instrument
 from oms.domain.messages import distinct
+from oms.domain.order_terms import term_problems
 from oms.domain.orders import Order, apply
-from oms.domain.reasons import OrderCheckReason, RejectionReason, known_rejection_reason
-from oms.domain.transitions import InvalidTransition, Trigger
+from oms.domain.reasons import (
+    OrderCheckReason,
+    RejectionReason,
+    RejectReason,
+    known_rejection_reason,
+)
+from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
 
 
 class Phase(StrEnum):
@@ -86,6 +105,8 @@ class Phase(StrEnum):
     RESTING = "RESTING"  # in the venue's book (rehydrated orders start here)
     CANCELLING = "CANCELLING"  # the venue was asked to take it out
     WORKING = "WORKING"  # open, not in the simulated venue's book: fills come from outside
+    AMEND_RISK = "AMEND_RISK"  # resting, an amend asked risk to reserve for the new terms
+    AMEND_VENUE = "AMEND_VENUE"  # risk reserved for the amend: the venue was asked to change it
     CLOSING = "CLOSING"  # nothing more rests: waiting for the fills up to ``close_at``
     SETTLING = "SETTLING"  # every fill is in: the release of the reservation is asked
     ENDING = "ENDING"  # released: waiting for the last answers, then SETTLED or CANCELLED
@@ -115,6 +136,13 @@ class Step(StrEnum):
     RELEASE = "RELEASE"  # nothing more can fill: ask risk to release the reservation
     RELEASED = "RELEASED"  # risk released the reservation
     RESUME = "RESUME"  # after a restart: the arrival's answer was lost
+    AMEND = "AMEND"  # an AmendOrder not seen before, that passes the order's own checks
+    AMEND_RESERVED = "AMEND_RESERVED"  # risk reserved for the amended terms
+    AMEND_DENIED = "AMEND_DENIED"  # risk refused the amended terms
+    VENUE_AMENDED = "VENUE_AMENDED"  # the venue changed the order (or refused: nothing changed)
+    VENUE_AMEND_NOT_HELD = "VENUE_AMEND_NOT_HELD"  # the venue no longer held it: fills on the way
+    TRIGGERED_RESTING = "TRIGGERED_RESTING"  # a stop triggered: it rests as the LIMIT it became
+    TRIGGERED_CLOSED = "TRIGGERED_CLOSED"  # ... it arrived and nothing rests (MARKET, filled)
     END = "END"  # released and nothing in flight: SETTLED or CANCELLED, then done
 
 
@@ -172,6 +200,47 @@ PHASE_MOVES: Mapping[tuple[Phase, Step], Phase] = MappingProxyType(
         (_P.CANCELLING, _S.VENUE_NOT_HELD): _P.WORKING,  # filled whole there: fills on their way
         # A fill completed the order while its cancel was on the way; the venue's answer comes.
         (_P.CANCELLING, _S.RELEASE): _P.SETTLING,
+        # -- amending a resting order: risk first (it reserves for the larger of the old and the
+        # new terms, so no fill ever finds too little reserved), then the venue, then the amend
+        # is recorded and risk trims the reservation to the new terms. Fills go on meanwhile.
+        (_P.RESTING, _S.AMEND): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.AMEND_RESERVED): _P.AMEND_VENUE,
+        (_P.AMEND_RISK, _S.AMEND_DENIED): _P.RESTING,
+        (_P.AMEND_RISK, _S.CANCEL): _P.CANCELLING,  # the cancel wins: the amend's answer is late
+        (_P.AMEND_RISK, _S.FILL): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.VENUE_FILLS): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.SETTLED): _P.AMEND_RISK,
+        (_P.AMEND_RISK, _S.RELEASE): _P.SETTLING,  # filled whole meanwhile: the answer is late
+        (_P.AMEND_VENUE, _S.VENUE_AMENDED): _P.RESTING,
+        (_P.AMEND_VENUE, _S.VENUE_AMEND_NOT_HELD): _P.WORKING,  # filled whole there
+        # Sent after the amend, the cancel reaches the venue after it: the venue's answer to the
+        # amend comes first, and the leaves the cancel reports are of the amended order.
+        (_P.AMEND_VENUE, _S.CANCEL): _P.CANCELLING,
+        (_P.AMEND_VENUE, _S.FILL): _P.AMEND_VENUE,
+        (_P.AMEND_VENUE, _S.VENUE_FILLS): _P.AMEND_VENUE,
+        (_P.AMEND_VENUE, _S.SETTLED): _P.AMEND_VENUE,
+        (_P.AMEND_VENUE, _S.RELEASE): _P.SETTLING,
+        # Late answers to an amend (a cancel or the last fill crossed it): recorded, no move.
+        **{
+            (phase, step): phase
+            for phase in (_P.CANCELLING, _P.CLOSING, _P.WORKING, _P.SETTLING, _P.ENDING)
+            for step in (_S.AMEND_RESERVED, _S.AMEND_DENIED, _S.VENUE_AMENDED)
+        },
+        **{
+            (phase, _S.VENUE_AMEND_NOT_HELD): phase
+            for phase in (_P.CANCELLING, _P.CLOSING, _P.WORKING, _P.SETTLING, _P.ENDING)
+        },
+        # -- stops: an untriggered stop rests (the venue holds it apart); the market triggers
+        # it, and it arrives then as the MARKET or LIMIT order it becomes.
+        (_P.RESTING, _S.TRIGGERED_RESTING): _P.RESTING,
+        (_P.RESTING, _S.TRIGGERED_CLOSED): _P.CLOSING,
+        # Triggered while its cancel was on the way: the venue takes out what rests, or has
+        # nothing left to take (its answer, not held, then finds the order closing).
+        (_P.CANCELLING, _S.TRIGGERED_RESTING): _P.CANCELLING,
+        (_P.CANCELLING, _S.TRIGGERED_CLOSED): _P.CLOSING,
+        # The cancel's not-held answer came first. (Closed by its trigger, the order has every
+        # fill at once and moves on to SETTLING, where a late not-held answer already fits.)
+        (_P.WORKING, _S.TRIGGERED_CLOSED): _P.CLOSING,
         # -- open, not in the venue's book ---------------------------------------------------
         (_P.WORKING, _S.CANCEL): _P.CLOSING,  # closes at what has filled: released at once
         (_P.WORKING, _S.FILL): _P.WORKING,
@@ -306,6 +375,37 @@ class DropVenueFill(NamedTuple):
     fill: ApplyFill
 
 
+@distinct
+class ReserveForAmend(NamedTuple):
+    """Ask risk to check the order with ``delta`` more quantity (negative: less) at ``price``
+    and, if it passes, reserve for the larger of the old and the new terms (answer: reserved,
+    with the protection price, or denied)."""
+
+    delta: Decimal
+    price: Decimal
+    now: float
+
+
+@distinct
+class AmendAtVenue(NamedTuple):
+    """Ask the venue to change the resting order by ``delta`` quantity, to ``price`` (answer:
+    what it now holds, or that it no longer holds the order)."""
+
+    delta: Decimal
+    price: Decimal
+
+
+@distinct
+class CommitAmend(NamedTuple):
+    """Tell risk the amend's outcome (``delta`` zero and the old price: it was refused) and let
+    it trim the reservation; ``venue_remaining`` is what the venue holds after the amend (None:
+    unknown). No answer: the trim only gives back."""
+
+    delta: Decimal
+    price: Decimal
+    venue_remaining: Decimal | None
+
+
 Effect: TypeAlias = (
     AskRisk
     | SubmitToVenue
@@ -314,6 +414,9 @@ Effect: TypeAlias = (
     | ReportIdle
     | ReportFinished
     | DropVenueFill
+    | ReserveForAmend
+    | AmendAtVenue
+    | CommitAmend
 )
 
 # Effects without data (or with only a flag) are built once and shared by every order.
@@ -350,8 +453,10 @@ _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _LIMIT = OrderType.LIMIT
 _TERMINAL = TERMINAL_STATUSES  # a set lookup: ``is_terminal`` is a property call more
+_MARKET = OrderType.MARKET
 _REQUESTED = CancelReason.REQUESTED
 _REMAINDER = CancelReason.REMAINDER
+_EXPIRED = CancelReason.EXPIRED
 _UNPLACED = Phase.UNPLACED
 _PLACED = Phase.PLACED
 _AWAITING_RISK = Phase.AWAITING_RISK
@@ -380,8 +485,27 @@ _RELEASE = Step.RELEASE
 _RELEASED = Step.RELEASED
 _RESUME = Step.RESUME
 _END = Step.END
-_AT_VENUE = (_RESTING, _CANCELLING)  # the venue's book holds the order (a fill may withdraw it)
+_AMEND = Step.AMEND
+_AMEND_RESERVED = Step.AMEND_RESERVED
+_AMEND_DENIED = Step.AMEND_DENIED
+_VENUE_AMENDED = Step.VENUE_AMENDED
+_VENUE_AMEND_NOT_HELD = Step.VENUE_AMEND_NOT_HELD
+_TRIGGERED_RESTING = Step.TRIGGERED_RESTING
+_TRIGGERED_CLOSED = Step.TRIGGERED_CLOSED
+_ZERO = Decimal(0)
+_AMEND_RISK = Phase.AMEND_RISK
+_AMEND_VENUE = Phase.AMEND_VENUE
+_AT_VENUE = (
+    _RESTING,
+    _CANCELLING,
+    _AMEND_RISK,
+    _AMEND_VENUE,
+)  # the venue's book holds the order (a fill may withdraw it)
 _LATE = (_SETTLING, _ENDING)  # answers here crossed the last fill
+# Phases where the order is already leaving (a cancel or a close is under way).
+_ON_ITS_WAY_OUT = frozenset(
+    {Phase.CANCEL_HELD, Phase.CANCELLING, Phase.CLOSING, Phase.SETTLING, Phase.ENDING}
+)
 
 
 class OrderProcess:
@@ -400,12 +524,14 @@ class OrderProcess:
     """
 
     __slots__ = (
+        "amending",
         "applied",
         "cancel_id",
         "cancel_request",
         "close_at",
         "close_reason",
         "context",
+        "expiring",
         "order",
         "pending",
         "phase",
@@ -426,6 +552,8 @@ class OrderProcess:
         # answers, carried by the events they cause; None when a command came without one.
         self.place_request: str | None = None
         self.cancel_request: str | None = None
+        self.amending: AmendOrder | None = None  # the amend in flight (AMEND_RISK, AMEND_VENUE)
+        self.expiring = False  # on its way out because its GTD time came (no cancel asked)
 
     @classmethod
     def restored(
@@ -475,6 +603,9 @@ class OrderProcess:
             command.price,
             command.time_in_force,
             command.request_id,
+            command.post_only,
+            command.stop_price,
+            command.expire_at,
         )
         placed = apply(None, event)
         context = self.context
@@ -538,8 +669,8 @@ class OrderProcess:
             self.cancel_id = command_id
             self.cancel_request = command.request_id
         self.phase = to
-        if phase is _RESTING:
-            self._ask(PULL_FROM_VENUE)
+        if phase is _RESTING or phase is _AMEND_RISK or phase is _AMEND_VENUE:
+            self._ask(PULL_FROM_VENUE)  # an amend in flight gets its answer late
         elif phase is _WORKING:
             self.close_reason = _REQUESTED
             self.close_at = order.filled_quantity
@@ -602,6 +733,260 @@ class OrderProcess:
         self.close_reason = None if order.status is _FILLED else _REMAINDER
         self.close_at = order.filled_quantity
         self._after(now)
+
+    def amend(self, command: AmendOrder, now: float) -> Order:
+        """Change a resting LIMIT order's price and/or quantity; refused (``InvalidTransition``)
+        once FILLED or ended.
+
+        Answers the order as it stands: the amend is on its way (risk, then the venue), or was
+        refused at once with an ``AmendRejected`` event (its reason: not a resting LIMIT order,
+        nothing to change, a quantity not above the filled, off the instrument's grid, or
+        another amend still in flight).
+        """
+        order = self._current()
+        command_id = command.command_id
+        if command_id in self.applied:
+            return order
+        status = order.status
+        if status is _FILLED or status.is_terminal:
+            raise InvalidTransition(status, Trigger.AMEND)
+        quantity = order.quantity if command.quantity is None else command.quantity
+        price = order.price if command.price is None else command.price
+        refusal = self._amend_refusal(order, quantity, price)
+        if refusal is not None:
+            self._reject_amend(command, *refusal, now)
+            return self._current()
+        assert price is not None, "a LIMIT order has its price"
+        self.phase = next_phase(self.phase, _AMEND)
+        self.applied.add(command_id)
+        self.amending = replace(command, quantity=quantity, price=price)
+        self._ask(_new(ReserveForAmend, (quantity - order.quantity, price, now)))
+        return order
+
+    def _amend_refusal(  # noqa: PLR0911 - one return per refusal, in the order they are tested
+        self, order: Order, quantity: Decimal, price: Decimal | None
+    ) -> tuple[RejectionReason, str] | None:
+        """Why the order refuses these terms before anyone is asked, or None."""
+        phase = self.phase
+        if phase is _AMEND_RISK or phase is _AMEND_VENUE:
+            return OrderCheckReason.AMEND_IN_PROGRESS, "the previous amend is not done"
+        if order.type is not _LIMIT or price is None or phase is not _RESTING:
+            return OrderCheckReason.ORDER_NOT_AMENDABLE, (
+                f"a {order.type.value} order {order.status.value} is not resting at the venue"
+            )
+        if quantity == order.quantity and price == order.price:
+            return OrderCheckReason.NOTHING_TO_AMEND, "price and quantity are unchanged"
+        if quantity <= order.filled_quantity:
+            return OrderCheckReason.QUANTITY_BELOW_FILLED, (
+                f"quantity={quantity}, filled={order.filled_quantity}"
+            )
+        instrument = self.context.instruments.get(order.symbol)
+        if instrument is None:
+            return RejectReason.UNKNOWN_INSTRUMENT, f"{order.symbol!r} is not listed"
+        try:
+            instrument.check_quantity(quantity)
+            instrument.check_price(price)
+        except InvalidOrder as invalid:
+            return _validation_reason(invalid), str(invalid)
+        return None
+
+    def _reject_amend(
+        self, command: AmendOrder, reason: RejectionReason, detail: str, now: float
+    ) -> None:
+        """Record the refusal of ``command`` (the order is otherwise unchanged)."""
+        order = self._current()
+        event = new_amend_rejected(
+            order.order_id,
+            order.version + 1,
+            command.command_id,
+            now,
+            reason,
+            detail,
+            command.request_id,
+        )
+        self._record(apply(order, event), event)
+
+    def amend_reserved(self, protection_price: Decimal, now: float) -> None:
+        """Risk reserved for the amended terms: on to the venue (or, if a cancel or the last
+        fill crossed the amend, refused as too late and the reservation trimmed back)."""
+        order = self._current()
+        amend = self.amending
+        phase = self.phase
+        to = next_phase(phase, _AMEND_RESERVED)
+        if amend is None or not self.pending:
+            raise InvalidPhaseMove(phase, _AMEND_RESERVED)
+        assert amend.quantity is not None, "the amend's terms were completed"
+        assert amend.price is not None, "the amend's terms were completed"
+        self.pending -= 1
+        context = self.context
+        if to is _AMEND_VENUE:
+            if amend.quantity > order.filled_quantity:
+                self.phase = to
+                # A LIMIT order's protection price is its price: the venue's answer records it.
+                assert protection_price == amend.price, "risk protects a LIMIT at its price"
+                self._ask(_new(AmendAtVenue, (amend.quantity - order.quantity, amend.price)))
+                return
+            # Fills made while risk decided took the order to the new quantity.
+            self.phase = _RESTING
+            reason = OrderCheckReason.QUANTITY_BELOW_FILLED
+            detail = f"quantity={amend.quantity}, filled={order.filled_quantity}"
+        else:
+            self.phase = to
+            reason, detail = OrderCheckReason.ORDER_NOT_AMENDABLE, "the order is closing"
+        self._end_amend(reason, detail, now)
+        context.effects.append(_new(CommitAmend, (_ZERO, order.price, None)))
+        self._after(now)
+
+    def amend_denied(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """Risk refused the amended terms: the order stays as it was."""
+        self._current()
+        phase = self.phase
+        to = next_phase(phase, _AMEND_DENIED)
+        if self.amending is None or not self.pending:
+            raise InvalidPhaseMove(phase, _AMEND_DENIED)
+        self.pending -= 1
+        self.phase = to
+        self._end_amend(reason, detail, now)
+        self._after(now)
+
+    def venue_amended(self, remaining: Decimal | None, now: float) -> None:
+        """The venue's answer to the amend: what it now holds (nothing changed there when that
+        is not positive: the amend was below what it had filled), or None: it no longer held
+        the order (filled whole, its fills on their way)."""
+        order = self._current()
+        amend = self.amending
+        phase = self.phase
+        step = _VENUE_AMEND_NOT_HELD if remaining is None else _VENUE_AMENDED
+        to = next_phase(phase, step)
+        if amend is None or not self.pending:
+            raise InvalidPhaseMove(phase, step)
+        assert amend.quantity is not None, "the amend's terms were completed"
+        assert amend.price is not None, "the amend's terms were completed"
+        self.pending -= 1
+        self.phase = to
+        status = order.status
+        if (
+            remaining is not None
+            and remaining > 0
+            and (status is _ACCEPTED or status is _PARTIALLY_FILLED)
+            and amend.quantity > order.filled_quantity
+        ):
+            event = new_order_amended(
+                order.order_id,
+                order.version + 1,
+                amend.command_id,
+                now,
+                amend.quantity,
+                amend.price,
+                amend.price,
+                amend.request_id,
+            )
+            delta = amend.quantity - order.quantity
+            self._record(apply(order, event), event)
+            self.amending = None
+            self.context.effects.append(_new(CommitAmend, (delta, amend.price, remaining)))
+        else:
+            if remaining is None:
+                reason, detail = OrderCheckReason.ORDER_NOT_AMENDABLE, "no longer at the venue"
+            else:
+                reason = OrderCheckReason.QUANTITY_BELOW_FILLED
+                detail = f"quantity={amend.quantity}, filled={order.quantity - remaining}"
+            self._end_amend(reason, detail, now)
+            self.context.effects.append(_new(CommitAmend, (_ZERO, order.price, None)))
+        self._after(now)
+
+    def _end_amend(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """The amend in flight is refused: recorded if the order may still record it."""
+        amend = self.amending
+        assert amend is not None, "only an amend in flight ends"
+        self.amending = None
+        order = self._current()
+        if (order.status, Trigger.AMEND_REJECT) in ORDER_TRANSITIONS:
+            self._reject_amend(amend, reason, detail, now)
+
+    def expire(self, command: ExpireOrder, now: float) -> Order:
+        """The order's GTD time came: EXPIRED once what was left is out (the filled part
+        stays filled and is settled). Too late (FILLED or ended) or already on its way out
+        for a cancel: nothing to do. Answers the order as it stands."""
+        order = self._current()
+        command_id = command.command_id
+        status = order.status
+        if command_id in self.applied or status is _FILLED or status.is_terminal:
+            return order
+        phase = self.phase
+        to = next_phase(phase, _CANCEL)  # the phase table's: an expiry leaves as a cancel does
+        if status is _NEW:
+            event = new_order_expired(order.order_id, order.version + 1, command_id, now, None)
+            expired = apply(order, event)
+            self.phase = to
+            self._record(expired, event)
+            if to is _DONE:
+                self._finish()
+            return expired
+        self.applied.add(command_id)
+        self.phase = to
+        if self.cancel_id is None and phase not in _ON_ITS_WAY_OUT:
+            self.expiring = True
+        if phase is _RESTING or phase is _AMEND_RISK or phase is _AMEND_VENUE:
+            self._ask(PULL_FROM_VENUE)
+        elif phase is _WORKING:
+            self.close_reason = _EXPIRED if self.expiring else _REQUESTED
+            self.close_at = order.filled_quantity
+            self._after(now)
+        return order
+
+    def triggered(
+        self,
+        last_price: Decimal,
+        fills: tuple[ApplyFill, ...],
+        reason: CancelReason | None,
+        now: float,
+        *,
+        resting: bool,
+    ) -> None:
+        """The last price crossed the stop: ``OrderTriggered``, then the venue's arrival of what
+        it became (its fills, and whether the rest rests or is gone: ``reason``)."""
+        order = self._current()
+        phase = self.phase
+        step = _TRIGGERED_RESTING if resting else _TRIGGERED_CLOSED
+        to = next_phase(phase, step)
+        event = new_order_triggered(
+            order.order_id, order.version + 1, f"trigger:{order.order_id}", now, last_price, None
+        )
+        triggered = apply(order, event)  # refused (nothing changed) unless an untriggered stop
+        self._record(triggered, event)
+        self.phase = to
+        if to is _CLOSING:
+            self.close_reason = reason
+            filled = triggered.filled_quantity
+            for fill in fills:
+                filled += fill.quantity
+            self.close_at = triggered.quantity if reason is None else filled
+        kept = self._keep(fills)
+        if kept:
+            self._book(kept)
+        else:
+            self._after(now)
+
+    def refused_at_venue(self, reason: RejectionReason, detail: str, now: float) -> None:
+        """The venue refused the arriving order (a post-only order that would take liquidity):
+        REJECTED with ``reason``, and its reservation released; nothing rests or fills."""
+        order = self._current()
+        phase = self.phase
+        if _MOVES[phase].get(_ARRIVED_CLOSED) is None or not self.pending:
+            raise InvalidPhaseMove(phase, _ARRIVED_CLOSED)
+        if order.status is _ACCEPTED:
+            event = new_order_rejected(
+                order.order_id,
+                order.version + 1,
+                f"place:{order.order_id}",
+                now,
+                reason,
+                detail,
+                self.place_request,
+            )
+            self._record(apply(order, event), event)
+        self.arrived((), _REMAINDER, now, resting=False)
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -719,7 +1104,7 @@ class OrderProcess:
         self.phase = to
         if to is _CLOSING:
             assert leaves is not None, "only leaves close the order"
-            self.close_reason = _REQUESTED
+            self.close_reason = _EXPIRED if self.expiring else _REQUESTED
             self.close_at = order.quantity - leaves
         self._after(now)
 
@@ -862,9 +1247,14 @@ class OrderProcess:
                 command_id, request = self.cancel_id, self.cancel_request
             else:
                 command_id, request = f"cancel:{order_id}", None
-            event = new_order_cancelled(
-                order_id, order.version + 1, command_id, now, reason, request
-            )
+            if reason is _EXPIRED:
+                event = new_order_expired(
+                    order_id, order.version + 1, f"expire:{order_id}", now, None
+                )
+            else:
+                event = new_order_cancelled(
+                    order_id, order.version + 1, command_id, now, reason, request
+                )
         context = self.context
         if event is not None:
             self.order = apply(order, event)
@@ -907,8 +1297,24 @@ def _invalid(command: PlaceOrder, instruments: Mapping[str, Instrument]) -> Inva
             if command.price is None:
                 return InvalidOrder("a LIMIT order needs a price", code="PRICE_REQUIRED")
             instrument.check_price(command.price)
-        elif command.price is not None:
+        elif command.price is not None and command.type is _MARKET:
             return InvalidOrder("a MARKET order takes no price", code="PRICE_NOT_ALLOWED")
+        problems = term_problems(
+            command.type,
+            command.time_in_force,
+            price=command.price,
+            stop_price=command.stop_price,
+            expire_at=command.expire_at,
+            post_only=command.post_only,
+            now=command.created_at,  # as placed: an expiry due since is the timer's to make
+        )
+        if problems:
+            field, reason, message = problems[0]
+            return InvalidOrder(f"{field} {message}", code=reason.value)
+        if command.price is not None:
+            instrument.check_price(command.price)
+        if command.stop_price is not None:
+            instrument.check_price(command.stop_price)
     except InvalidOrder as invalid:
         return invalid
     return None
@@ -934,6 +1340,10 @@ def _as_placed(order: Order) -> PlaceOrder:
         order.price,
         order.time_in_force,
         order.created_at,
+        None,
+        order.post_only,
+        order.stop_price,
+        order.expire_at,
     )
 
 

@@ -9,13 +9,17 @@ from typing import NamedTuple
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
+    AmendRejected,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    OrderTriggered,
 )
 from oms.domain.reasons import RejectionReason
 from oms.domain.transitions import Trigger, next_status
@@ -30,6 +34,10 @@ _CANCEL = Trigger.CANCEL
 _SETTLE = Trigger.SETTLE
 _PARTIAL_FILL = Trigger.PARTIAL_FILL
 _FILL = Trigger.FILL
+_AMEND = Trigger.AMEND
+_AMEND_REJECT = Trigger.AMEND_REJECT
+_TRIGGER = Trigger.TRIGGER
+_EXPIRE = Trigger.EXPIRE
 _new = tuple.__new__  # builds an Order from a tuple of its fields, skipping __new__'s call
 
 
@@ -55,7 +63,7 @@ class Order(NamedTuple):
     """The current state of one order, as its events made it.
 
     A NamedTuple rather than a frozen dataclass: every event builds a new Order, and a frozen
-    dataclass pays one ``object.__setattr__`` per field (about 4 us for these 19), a tuple one
+    dataclass pays one ``object.__setattr__`` per field (about 4 us for the first 19), a tuple one
     allocation (under 1 us). It is just as immutable.
     """
 
@@ -78,6 +86,11 @@ class Order(NamedTuple):
     created_at: float
     updated_at: float
     version: int  # the sequence number of the last event applied
+    # Issue 15's fields, last and with defaults so that an order stored before them loads.
+    post_only: bool = False
+    stop_price: Decimal | None = None
+    expire_at: float | None = None  # GTD: epoch seconds
+    triggered_at: float | None = None  # a stop order: when its stop price was crossed
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -90,7 +103,7 @@ class Order(NamedTuple):
         return self.status.is_terminal
 
 
-def apply(order: Order | None, event: OrderEvent) -> Order:
+def apply(order: Order | None, event: OrderEvent) -> Order:  # noqa: PLR0911 - one per event kind
     """The order after ``event``; raises (and changes nothing) if the event is not legal now.
 
     ``order`` is None only for the first event, which must be ``OrderPlaced``.
@@ -117,6 +130,10 @@ def apply(order: Order | None, event: OrderEvent) -> Order:
     if isinstance(event, OrderRejected):
         status = next_status(order.status, _REJECT)
         return _with(order, event, status, reject_reason=event.reason)
+    if isinstance(event, OrderAmended | AmendRejected):
+        return _amended(order, event)
+    if isinstance(event, OrderTriggered | OrderExpired):
+        return _timed(order, event)
     raise WrongOrder(f"{order.order_id} already exists")
 
 
@@ -153,6 +170,10 @@ def _placed(event: OrderPlaced) -> Order:
             event.at,
             event.at,
             1,
+            event.post_only,
+            event.stop_price,
+            event.expire_at,
+            None,
         ),
     )
 
@@ -194,8 +215,42 @@ def _filled(order: Order, event: OrderFilled) -> Order:
             order.created_at,
             event.at,
             event.sequence,
+            order.post_only,
+            order.stop_price,
+            order.expire_at,
+            order.triggered_at,
         ),
     )
+
+
+def _amended(order: Order, event: OrderAmended | AmendRejected) -> Order:
+    """An amend applied, or its refusal recorded (the order otherwise as it was)."""
+    if isinstance(event, AmendRejected):
+        return _with(order, event, next_status(order.status, _AMEND_REJECT))
+    status = next_status(order.status, _AMEND)
+    if event.quantity <= order.filled_quantity or event.price <= 0:
+        raise Overfill(
+            f"{order.order_id}: amend to {event.quantity} at {event.price} "
+            f"with {order.filled_quantity} filled",
+        )
+    return order._replace(
+        quantity=event.quantity,
+        price=event.price,
+        status=status,
+        protection_price=event.protection_price,
+        updated_at=event.at,
+        version=event.sequence,
+    )
+
+
+def _timed(order: Order, event: OrderTriggered | OrderExpired) -> Order:
+    """A stop triggered (once: it then works as what it became) or a GTD order expired."""
+    if isinstance(event, OrderExpired):
+        return _with(order, event, next_status(order.status, _EXPIRE))
+    status = next_status(order.status, _TRIGGER)
+    if order.stop_price is None or order.triggered_at is not None:
+        raise WrongOrder(f"{order.order_id} is not an untriggered stop order")
+    return _with(order, event, status)._replace(triggered_at=event.at)
 
 
 def _with(
@@ -228,5 +283,9 @@ def _with(
             order.created_at,
             event.at,
             event.sequence,
+            order.post_only,
+            order.stop_price,
+            order.expire_at,
+            order.triggered_at,
         ),
     )

@@ -49,6 +49,20 @@ class OrderCheckReason(StrEnum):
     PRICE_REQUIRED = "PRICE_REQUIRED"
     PRICE_NOT_ALLOWED = "PRICE_NOT_ALLOWED"
     RISK_ERROR = "RISK_ERROR"  # risk raised instead of deciding; the detail names its error
+    # Why an amend is refused (``AmendRejected.reason``; risk's denials are ``RejectReason``s).
+    QUANTITY_BELOW_FILLED = "QUANTITY_BELOW_FILLED"  # the new quantity is not above the filled
+    ORDER_NOT_AMENDABLE = "ORDER_NOT_AMENDABLE"  # not a LIMIT order, or not open yet / any more
+    AMEND_IN_PROGRESS = "AMEND_IN_PROGRESS"  # one amend at a time: the previous one is not done
+    NOTHING_TO_AMEND = "NOTHING_TO_AMEND"  # neither price nor quantity differs
+    # The terms of stops, expiry and post-only (``oms.domain.order_terms``).
+    STOP_PRICE_REQUIRED = "STOP_PRICE_REQUIRED"
+    STOP_PRICE_NOT_ALLOWED = "STOP_PRICE_NOT_ALLOWED"
+    EXPIRE_AT_REQUIRED = "EXPIRE_AT_REQUIRED"
+    EXPIRE_AT_NOT_ALLOWED = "EXPIRE_AT_NOT_ALLOWED"
+    EXPIRE_AT_IN_PAST = "EXPIRE_AT_IN_PAST"
+    INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE"
+    POST_ONLY_NOT_ALLOWED = "POST_ONLY_NOT_ALLOWED"
+    POST_ONLY_WOULD_CROSS = "POST_ONLY_WOULD_CROSS"  # the venue: it would take liquidity
 
 
 RejectionReason: TypeAlias = RejectReason | OrderCheckReason

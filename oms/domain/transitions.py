@@ -19,6 +19,10 @@ class Trigger(StrEnum):
     PARTIAL_FILL = "PARTIAL_FILL"
     FILL = "FILL"  # the fill that completes the quantity
     SETTLE = "SETTLE"
+    AMEND = "AMEND"  # price and/or quantity changed; the status stays
+    AMEND_REJECT = "AMEND_REJECT"  # an amend refused (the order stays as it was): recorded
+    TRIGGER = "TRIGGER"  # a stop order's stop price was crossed: it works as what it becomes
+    EXPIRE = "EXPIRE"  # a GTD order's time came
 
 
 _S = OrderStatus
@@ -37,6 +41,27 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = MappingPr
         # The filled part stays filled: it was booked fill by fill and is settled.
         (_S.PARTIALLY_FILLED, _T.CANCEL): _S.CANCELLED,
         (_S.FILLED, _T.SETTLE): _S.SETTLED,
+        # An open order may be amended (price and/or quantity, never below what has filled);
+        # the status stays: an amended PARTIALLY_FILLED order is still partially filled. A NEW
+        # order is not amended (risk has not reserved for it yet: cancel and place again), nor
+        # a FILLED or terminal one.
+        (_S.ACCEPTED, _T.AMEND): _S.ACCEPTED,
+        (_S.PARTIALLY_FILLED, _T.AMEND): _S.PARTIALLY_FILLED,
+        # A refused amend is recorded on the order's history, which it does not otherwise change.
+        (_S.NEW, _T.AMEND_REJECT): _S.NEW,
+        (_S.ACCEPTED, _T.AMEND_REJECT): _S.ACCEPTED,
+        (_S.PARTIALLY_FILLED, _T.AMEND_REJECT): _S.PARTIALLY_FILLED,
+        (_S.FILLED, _T.AMEND_REJECT): _S.FILLED,
+        # The venue refuses a post-only order that would take liquidity on arrival: risk had
+        # accepted it, so it is rejected from ACCEPTED (with POST_ONLY_WOULD_CROSS), never
+        # filled as a taker; its reservation is released.
+        (_S.ACCEPTED, _T.REJECT): _S.REJECTED,
+        # A stop rests ACCEPTED, untriggered; triggered, it stays ACCEPTED (nothing filled yet).
+        (_S.ACCEPTED, _T.TRIGGER): _S.ACCEPTED,
+        # A GTD order expires as a cancel would end it: the filled part stays filled and settled.
+        (_S.NEW, _T.EXPIRE): _S.EXPIRED,
+        (_S.ACCEPTED, _T.EXPIRE): _S.EXPIRED,
+        (_S.PARTIALLY_FILLED, _T.EXPIRE): _S.EXPIRED,
         # Deliberately absent: (CANCELLED, FILL / PARTIAL_FILL). Real venues do send a fill after
         # a cancel, but only one that crossed the cancel in flight. The order actor treats a
         # cancel as done only when the venue has confirmed it and every fill the venue made before

@@ -29,7 +29,9 @@ from oms.actors.messages import OrderCommand
 from oms.actors.runtime import ActorFailure
 from oms.config import Settings
 from oms.domain.commands import (
+    AmendOrder,
     ApplyFill,
+    CancelAll,
     CancelOrder,
     OpenAccount,
     PlaceOrder,
@@ -174,13 +176,29 @@ class Engine:
         FILLED or terminal) or ``UnknownOrder``."""
         return self._answer(lambda: self.core.cancel_order(command))
 
+    def amend_order(self, command: AmendOrder) -> asyncio.Future[Order]:
+        """Ask to amend price and/or quantity: the order (amend in progress, or refused with an
+        ``AmendRejected`` event), or ``InvalidTransition`` (already FILLED or terminal) or
+        ``UnknownOrder``."""
+        return self._answer(lambda: self.core.amend_order(command))
+
+    def cancel_all(self, command: CancelAll) -> asyncio.Future[int]:
+        """Cancel every open order of the account (of one symbol if given): how many it asked
+        to cancel (``EngineCore.cancel_all``)."""
+        return self._answer(lambda: self.core.cancel_all(command))
+
     def apply_fill(self, fill: ApplyFill) -> asyncio.Future[Order]:
         """Apply an external execution; ``InvalidTransition`` or ``Overfill`` if refused."""
         return self._answer(lambda: self.core.apply_fill(fill))
 
-    def submit(self, commands: Sequence[OrderCommand]) -> None:
-        """Many commands in one hop, no answers (the stream layer's batches)."""
+    def submit(self, commands: Sequence[OrderCommand | CancelAll]) -> None:
+        """Many commands in one hop, no answers (the stream layer's batches; a cancel-all runs
+        after the commands before it)."""
         self.core.submit(commands)
+
+    def expire_due(self) -> int:
+        """Expire the GTD orders due by the engine's clock now; how many (``EngineCore``)."""
+        return self.core.expire_due()
 
     async def get_order(self, order_id: str) -> Order | None:
         """The order's latest saved state, or None; ``StoreUnavailable`` when only MongoDB

@@ -15,7 +15,9 @@ costs trading nothing but the GIL's share.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -44,19 +46,23 @@ from oms.actors.supervisor import (
 from oms.actors.venue import CountResting, GetBook, SimulatedVenue
 from oms.config import Settings
 from oms.domain.commands import (
+    AmendOrder,
     ApplyFill,
+    CancelAll,
     CancelOrder,
     OpenAccount,
     PlaceOrder,
     SetLimits,
     SetTradingState,
 )
+from oms.domain.enums import OrderStatus
 from oms.domain.errors import DomainError, StoreError
 from oms.domain.events import OrderEvent
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.domain.reasons import Denial
+from oms.engine.expiry import ExpiryTimer
 from oms.engine.ports import (
     AccountRecord,
     EventSink,
@@ -126,6 +132,7 @@ class EngineCore:
         self._recovery = Recovery(
             self.dispatcher, risk=self._risk, directory=self._directory, venue=self._venue
         )
+        self.expiries = ExpiryTimer(clock, self.submit)
         self.feed: SimulatedFeed | None = (
             SimulatedFeed(listed, settings.feed_seed) if settings.simulated_feed else None
         )
@@ -169,11 +176,13 @@ class EngineCore:
         self.dispatcher.on_failure(callback)
 
     def start(self) -> None:
-        """Start the dispatcher thread."""
+        """Start the dispatcher thread (and the GTD timer's)."""
         self.dispatcher.start()
+        self.expiries.start()
 
     def stop(self) -> None:
         """Finish what is queued, flush the journal and stop."""
+        self.expiries.stop()
         if self.dispatcher.is_running:
             # Not for outstanding loads: a store that does not answer would hold the stop for
             # ever, and what waits for a load was never applied, so never committed either.
@@ -237,8 +246,11 @@ class EngineCore:
           checkpoint record gets back what its acceptance reserved (at its stored protection
           price), less what its stored fills took: as if it had never stopped. A NEW order has
           nothing reserved.
-        - The venue: an open GTC LIMIT order with something left rests again in the matcher
-          with its remaining quantity, its next execution id after its stored ones.
+        - The venue: an open GTC or GTD LIMIT order with something left rests again in the
+          matcher with its remaining quantity, its next execution id after its stored ones; an
+          untriggered stop goes back among the stops (a triggered STOP_LIMIT rests as a LIMIT).
+        - GTD expiry: every open order with an ``expire_at`` is scheduled again (one due while
+          the replica was down expires at the timer's next round).
         - The order actors: a resting order stays in the store until it is next needed (a
           fill, a cancel, a replayed command rehydrates it). Every other open order is resumed
           (``OrderActor.on_resume``): NEW is asked to risk again (accepted or rejected now,
@@ -249,6 +261,7 @@ class EngineCore:
           What the store never got (not durable, so its offset was never committed) is replayed
           from Kafka and happens again, for the first time as far as the ledger knows.
         """
+        self._schedule_expiries(open_orders)
         return self._recovery.run(open_orders, accounts, executions, ledger)
 
     def rebuild(
@@ -271,7 +284,15 @@ class EngineCore:
         recorded global kill switch.
         """
 
+        self.expiries.clear()  # the GTD orders this replica owns now are scheduled below
+        self._schedule_expiries(open_orders)
         return self._recovery.run(open_orders, accounts, executions, ledger, reset=global_state)
+
+    def _schedule_expiries(self, open_orders: Sequence[StoredOrder]) -> None:
+        for stored in open_orders:
+            order = stored.order
+            if order.expire_at is not None:  # due while down: expires at the timer's next round
+                self.expiries.schedule(order.order_id, order.account_id, order.expire_at)
 
     def checkpoint(
         self, owned: Callable[[str], bool], capture: Callable[[], T]
@@ -304,6 +325,8 @@ class EngineCore:
 
         Placing the same order id again changes nothing and answers the order as it stands.
         """
+        if command.expire_at is not None:
+            self.expiries.schedule(command.order_id, command.account_id, command.expire_at)
         return self._route(command)
 
     def cancel_order(self, command: CancelOrder) -> Future[Order]:
@@ -311,13 +334,99 @@ class EngineCore:
         ``InvalidTransition`` (already FILLED or terminal) or ``UnknownOrder``."""
         return self._route(command)
 
+    def amend_order(self, command: AmendOrder) -> Future[Order]:
+        """Ask to amend price and/or quantity; resolves with the order (amend in progress, or
+        refused with an ``AmendRejected`` event) or fails with ``InvalidTransition`` (already
+        FILLED or terminal) or ``UnknownOrder``."""
+        return self._route(command)
+
     def apply_fill(self, fill: ApplyFill) -> Future[Order]:
         """Apply an external execution; fails with ``InvalidTransition`` or ``Overfill``."""
         return self._route(fill)
 
-    def submit(self, commands: Sequence[OrderCommand]) -> None:
-        """Many commands in one hop, no answers (the stream layer's batches)."""
-        self._directory.tell(RouteMany(tuple(commands)))
+    def submit(self, commands: Sequence[OrderCommand | CancelAll]) -> None:
+        """Many commands in one hop, no answers (the stream layer's batches); a cancel-all
+        goes its own way (``cancel_all``), after the commands before it."""
+        routed: list[OrderCommand] = []
+        for command in commands:
+            if isinstance(command, CancelAll):
+                if routed:
+                    self._directory.tell(RouteMany(tuple(routed)))
+                    routed = []
+                # Once idle: the orders placed before it are then in the store, for it to find.
+                self.dispatcher.when_idle(functools.partial(self._sweep, command))
+                continue
+            if type(command) is PlaceOrder and command.expire_at is not None:
+                self.expiries.schedule(command.order_id, command.account_id, command.expire_at)
+            routed.append(command)
+        if routed:
+            self._directory.tell(RouteMany(tuple(routed)))
+
+    def _sweep(self, command: CancelAll) -> None:
+        self.cancel_all(command)  # nobody waits: a failure is logged by cancel_all
+
+    def expire_due(self) -> int:
+        """Expire every GTD order whose time has come by the engine's clock now; how many (the
+        timer's thread does this by itself: for tests and a clock that is set by hand)."""
+        return self.expiries.fire_due()
+
+    def cancel_all(self, command: CancelAll) -> Future[int]:
+        """Cancel every open order of the account (of one symbol if given); resolves with how
+        many it asked to cancel.
+
+        The open orders are the store's (its memory holds every open order; one placed in the
+        same instant may be missed: cancel-all is a sweep, not a barrier). Only orders placed
+        at or before the cancel-all was requested are cancelled: the sweep runs later (once the
+        engine is idle), and an order placed after the trader's cancel-all was answered is not
+        its to cancel. Each gets its own ``CancelOrder`` whose id derives from the cancel-all's,
+        so a replayed cancel-all changes nothing that was cancelled already.
+        """
+        reply: DispatchFuture[int] = DispatchFuture()
+        pages = [
+            self.repository.read_page(
+                OrderQuery(
+                    account_id=command.account_id,
+                    symbol=command.symbol,
+                    status=status,
+                    limit=_CANCEL_ALL_MAX,
+                )
+            )
+            for status in _OPEN
+        ]
+        waiting = [len(pages)]
+        found: list[Order] = []
+        lock = threading.Lock()
+
+        def done(page: concurrent.futures.Future[Sequence[Order]]) -> None:
+            try:
+                orders = page.result()
+            except Exception:  # noqa: BLE001 - logged, and goes back to whoever reads the future
+                logger.warning("cancel-all %s: the store did not answer", command.command_id)
+                reply.set_exception()
+                return
+            with lock:
+                found.extend(orders)
+                waiting[0] -= 1
+                if waiting[0]:
+                    return
+            cancels = tuple(
+                CancelOrder(
+                    f"{command.command_id}:{order.order_id}",
+                    order.order_id,
+                    order.account_id,
+                    command.requested_at,
+                    command.request_id,
+                )
+                for order in found
+                if order.created_at <= command.requested_at
+            )
+            if cancels:
+                self._directory.tell(RouteMany(cancels))
+            reply.set(len(cancels))
+
+        for page in pages:
+            page.add_done_callback(done)
+        return reply
 
     def get_order(self, order_id: str) -> Future[Order | None]:
         """The order's latest saved state, or None; fails with ``StoreUnavailable`` when only
@@ -385,8 +494,24 @@ class EngineCore:
         state: TradingState,
         account_id: str | None = None,
     ) -> Future[TradingState]:
-        """Halt (or reduce-only, or resume) one account, or everything when None."""
-        return self._risk.ask(SetTradingState(state, account_id), block=False)
+        """Halt (or reduce-only, or resume) one account, or everything when None.
+
+        HALTED also cancels what the halted accounts have open (a cancel-all each, once what
+        was queued before the halt has run): nothing new is accepted, and nothing old stays
+        in the market. REDUCING leaves open orders as they are (it only refuses new orders
+        that would grow a position).
+        """
+        answer = self._risk.ask(SetTradingState(state, account_id), block=False)
+        if state is TradingState.HALTED:
+            at = self.clock()
+            self.dispatcher.when_idle(functools.partial(self._halt_sweep, account_id, at))
+        return answer
+
+    def _halt_sweep(self, account_id: str | None, at: float) -> None:
+        """Cancel every open order of the halted account (of every account: the global one)."""
+        accounts = [account_id] if account_id is not None else list(self.risk_book.account_ids())
+        for account in accounts:
+            self.cancel_all(CancelAll(f"halt:{account}:{at!r}", account, at))
 
     def apply_account_change(
         self, change: OpenAccount | SetLimits | SetTradingState
@@ -458,6 +583,11 @@ class EngineCore:
         if self._venue is None:
             raise RuntimeError("the engine was built without the simulated venue")
         return self._venue
+
+
+_OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+# A cancel-all reads at most this many orders of each open status (far beyond a real account).
+_CANCEL_ALL_MAX = 100_000
 
 
 def is_refusal(error: Exception) -> bool:

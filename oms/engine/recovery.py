@@ -54,6 +54,8 @@ class RecoverySummary:
 
 
 _MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+_RESTING_TIF = (TimeInForce.GTC, TimeInForce.GTD)
 
 
 class Recovery:
@@ -237,12 +239,15 @@ def _ended(order_id: str, done: list[Execution]) -> EndedOrder:
 
 
 def _may_rest(stored: StoredOrder) -> bool:
-    """An open GTC LIMIT order with something left and a price to rest at."""
+    """An open GTC or GTD LIMIT order (or an untriggered stop, or a triggered STOP_LIMIT) with
+    something left and a price to rest at."""
     order = stored.order
+    untriggered = order.type in _STOPS and order.triggered_at is None
+    kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else order.type
     return (
         (order.protection_price or order.price) is not None
-        and order.type is OrderType.LIMIT
-        and order.time_in_force is TimeInForce.GTC
+        and (untriggered or kind is OrderType.LIMIT)
+        and (untriggered or order.time_in_force in _RESTING_TIF)
         and order.status in _MAY_REST
         and order.remaining_quantity > 0
     )

@@ -18,7 +18,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from oms.domain.accounts import FEES, VENUE, ReservedAccountId, is_reserved
 from oms.domain.commands import ApplyFill, PlaceOrder
-from oms.domain.enums import OrderType, Side
+from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import (
     AccountExists,
     InsufficientFunds,
@@ -31,7 +31,7 @@ from oms.domain.errors import (
 )
 from oms.domain.instruments import Instrument
 from oms.domain.limits import DEFAULT_LIMITS, MARKET_PROTECTION_FALLBACK, RiskLimits, TradingState
-from oms.domain.reasons import Denial
+from oms.domain.reasons import Denial, RejectReason, deny
 from oms.risk.account import (
     SECONDS_PER_DAY,
     AccountSnapshot,
@@ -42,7 +42,10 @@ from oms.risk.account import (
 )
 from oms.risk.checkpoint import LedgerCheckpoint, export_accounts, load_accounts
 from oms.risk.checks import (
+    Check,
     OrderContext,
+    check_velocity_notional,
+    check_velocity_orders,
     checks_for,
     deny_no_market_price,
     deny_unknown_account,
@@ -61,6 +64,9 @@ _new = tuple.__new__
 # Enum members bound once: attribute access on an enum class costs more than a global lookup.
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
+_STOP_MARKET = OrderType.STOP_MARKET
+# The checks an amend does not run again: it is the same order, not one more.
+_NEW_ORDER_ONLY = (check_velocity_orders, check_velocity_notional)
 # Stand-in position for a symbol the account has never ordered in; checks only read it.
 _FLAT = PositionState("")
 
@@ -369,6 +375,117 @@ class RiskBook:
         self._recent.put(order_id, record)
         return left
 
+    def reserve_amend(
+        self, order_id: str, delta: Decimal, price: Decimal, now: float
+    ) -> Decimal | tuple[Denial, ...]:
+        """Check an open LIMIT order as amended (``delta`` more quantity, negative for less, at
+        ``price``) and, if nothing denies it, reserve for the larger of its old and new terms:
+        the venue may fill it on either until it has changed it. The protection price of the
+        new terms, or the denials (nothing changed then).
+
+        The checks see the order's unfilled part as amended, in place of what it reserves and
+        holds open now; velocity is not counted again (an amend is not a new order). Raises
+        ``UnknownOrder`` when the order is not open, ``InvalidOrder`` (QUANTITY_BELOW_FILLED)
+        when the new quantity is not above what the book has booked for it.
+        """
+        record = self._open.get(order_id)
+        if record is None:
+            raise UnknownOrder(f"no open order {order_id!r} to amend")
+        remaining = record.remaining + delta
+        if not remaining > 0:
+            raise InvalidOrder(
+                f"order {order_id}: {-delta} less leaves nothing unfilled",
+                code="QUANTITY_BELOW_FILLED",
+            )
+        account = record.account
+        listing = record.listing
+        is_buy = record.is_buy
+        amended = PlaceOrder(
+            f"amend:{order_id}", order_id, "", account.account_id, listing.symbol,
+            Side.BUY if is_buy else Side.SELL, OrderType.LIMIT, remaining, price,
+            TimeInForce.GTC, now,
+        )  # fmt: skip
+        checks = tuple(check for check in account.checks if check not in _NEW_ORDER_ONLY)
+        # The record's own reservation and open quantity are lifted while the checks run (one
+        # thread owns the book: nobody sees it in between), so they count the new terms only.
+        bucket = record.quote if is_buy else record.base
+        position = record.position
+        reserved, held = record.reserved, record.remaining
+        bucket.reserved -= reserved
+        bucket.available += reserved
+        if is_buy:
+            position.open_buy -= held
+        else:
+            position.open_sell -= held
+        try:
+            outcome = self._evaluate(amended, now, checks)
+        finally:
+            bucket.available -= reserved
+            bucket.reserved += reserved
+            if is_buy:
+                position.open_buy += held
+            else:
+                position.open_sell += held
+        if not isinstance(outcome, OrderContext):
+            return outcome
+        extra = outcome.reserve_amount - reserved
+        if extra > 0:
+            if bucket.available < extra:  # lifted, it was checked with its own reservation
+                return (deny(RejectReason.INSUFFICIENT_BUYING_POWER, required=extra,
+                             available=bucket.available),)  # fmt: skip
+            bucket.available -= extra
+            bucket.reserved += extra
+            record.reserved = reserved + extra
+            record.amount += extra
+        return outcome.protection
+
+    def commit_amend(
+        self, order_id: str, delta: Decimal, price: Decimal, venue_remaining: Decimal | None
+    ) -> Decimal:
+        """The amend is done (``delta`` zero: refused): the order's unfilled part changes by
+        ``delta`` at ``price``, and its reservation is trimmed to what its fills can still
+        cost. Gives back what was trimmed (zero when the order is no longer open).
+
+        ``venue_remaining``: what the venue holds after the amend; the rest of the unfilled
+        part was filled before it, on the old terms, and its fills are still to be booked
+        here. None: not known, and every unfilled unit is counted at the dearer price.
+        """
+        record = self._open.get(order_id)
+        if record is None:
+            return _ZERO
+        old_price = record.protection
+        remaining = record.remaining + delta
+        remaining = remaining if remaining > 0 else _ZERO
+        position = record.position
+        if record.is_buy:
+            position.open_buy += remaining - record.remaining
+        else:
+            position.open_sell += remaining - record.remaining
+        record.remaining = remaining
+        record.protection = price
+        if not record.is_buy:
+            need = remaining
+        else:
+            quantum, factor = record.listing.quote_quantum, self._fee_factor
+            if venue_remaining is None:
+                dearer = price if price > old_price else old_price
+                need = (remaining * dearer * factor).quantize(quantum, ROUND_CEILING)
+            else:
+                before = remaining - venue_remaining
+                before = before if before > 0 else _ZERO
+                need = (venue_remaining * price * factor).quantize(quantum, ROUND_CEILING) + (
+                    before * old_price * factor
+                ).quantize(quantum, ROUND_CEILING)
+        trim = record.reserved - need
+        if not trim > 0:
+            return _ZERO
+        bucket = record.reserve_bucket
+        bucket.reserved -= trim
+        bucket.available += trim
+        record.reserved = need
+        record.amount -= trim
+        return trim
+
     def restore_open(
         self,
         order_id: str,
@@ -510,7 +627,9 @@ class RiskBook:
             return seen
         raise UnknownOrder(f"no accepted order {fill.order_id!r} for fill {fill.command_id}")
 
-    def _evaluate(self, order: PlaceOrder, now: float) -> OrderContext | tuple[Denial, ...]:
+    def _evaluate(
+        self, order: PlaceOrder, now: float, checks: tuple[Check, ...] | None = None
+    ) -> OrderContext | tuple[Denial, ...]:
         """Pass the gates, build the context and run every check: the context, or the denials."""
         account = self._accounts.get(order.account_id)
         if account is None:
@@ -524,7 +643,21 @@ class RiskBook:
             raise InvalidOrder(f"quantity {quantity} must be positive", code="INVALID_QUANTITY")
         is_buy = order.side == _BUY
         reference = self._marks.get(symbol)
-        if order.type == _MARKET:
+        if order.type is _STOP_MARKET:
+            # Reserved like the MARKET order it becomes, priced where it will trigger: its
+            # protection is the collar's edge around its stop price.
+            stop = order.stop_price
+            if stop is None or not stop > 0:
+                raise InvalidOrder(
+                    f"STOP_MARKET order {order.order_id} needs a stop price",
+                    code="STOP_PRICE_REQUIRED",
+                )
+            band = account.limits.price_collar
+            price = stop
+            protection = listing.protection(
+                stop, MARKET_PROTECTION_FALLBACK if band is None else band, is_buy=is_buy
+            )
+        elif order.type == _MARKET:
             if reference is None:
                 return (deny_no_market_price(symbol),)
             band = account.limits.price_collar
@@ -560,7 +693,7 @@ class RiskBook:
             self._marks,  # marks
             now,  # now
         )
-        return run_checks(ctx, account.checks) or ctx
+        return run_checks(ctx, account.checks if checks is None else checks) or ctx
 
 
 def _require_funds(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.stream.codecs import AccountCommand, RiskEvent
 
-OrderCommand = PlaceOrder | CancelOrder | ApplyFill
+OrderCommand = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll
 
 
 class CommandBus(ABC):

@@ -17,6 +17,12 @@ produces exactly this, and any other producer may too::
     {"type": "CancelOrder", "order_id": "o-42", "account_id": "acct-1",
      "command_id": "cancel:o-42", "requested_at": 1767225601.0}
 
+    {"type": "AmendOrder", "order_id": "o-42", "account_id": "acct-1", "quantity": "0.8",
+     "price": "29950.00", "command_id": "amend:a-1", "requested_at": 1767225601.5}
+
+    {"type": "CancelAll", "account_id": "acct-1", "symbol": "BTC-USD",
+     "command_id": "cancel-all:c-1", "requested_at": 1767225602.0}
+
   Required for ``PlaceOrder``: ``account_id``, ``order_id`` or ``client_order_id`` (or both),
   ``symbol`` (a listed instrument), ``side`` (BUY/SELL), ``order_type`` (MARKET/LIMIT),
   ``quantity`` (a multiple of the lot size), and ``price`` for a LIMIT order only (a multiple of
@@ -32,6 +38,13 @@ produces exactly this, and any other producer may too::
   nothing (replay is harmless).
   For ``CancelOrder``: ``order_id`` and ``account_id``; ``command_id`` defaults to
   ``cancel:<order_id>``, ``requested_at`` to the record's timestamp.
+  For ``AmendOrder``: ``order_id``, ``account_id``, ``command_id`` (each amend is its own: no
+  default) and ``quantity`` (the new whole quantity, filled part included) and/or ``price``;
+  ``requested_at`` defaults to the record's timestamp. Grid and state checks are the order's:
+  an amend it refuses is an ``AmendRejected`` event with its reason, not a dead letter.
+  For ``CancelAll``: ``account_id`` and ``command_id``; ``symbol`` (only that symbol's orders)
+  is optional, ``requested_at`` defaults to the record's timestamp. Each open order of the
+  account gets a cancel whose id derives from the command id (a replay changes nothing).
   A record's ``request_id`` header (printable ASCII, at most 128 characters) names the request
   it answers: it goes on the command, on the events the command causes and on the log lines
   written while it is handled (REST's bus sets it to the HTTP request's ``X-Request-ID``). A
@@ -49,7 +62,8 @@ produces exactly this, and any other producer may too::
 ``best_bid``, ``best_ask``, ``bids``/``asks`` (lists of ``{"price", "quantity"}``), ``ts``.
 
 ``order-events`` (key: ``account_id``) — one state change: ``type`` (the event's class name:
-OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled),
+OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled,
+OrderAmended, AmendRejected),
 ``order_id``, ``account_id``, ``sequence``, ``command_id``, ``at`` and the event's own fields.
 
 ``risk-events`` (key: ``account_id``, empty for global) — ``type`` (ORDER_REJECTED,
@@ -84,7 +98,9 @@ from oms.codec import (
 )
 from oms.domain.accounts import IDENTIFIER, is_reserved
 from oms.domain.commands import (
+    AmendOrder,
     ApplyFill,
+    CancelAll,
     CancelOrder,
     OpenAccount,
     PlaceOrder,
@@ -101,6 +117,7 @@ from oms.domain.events import (
 from oms.domain.instruments import Instrument, InstrumentStatus
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.order_ids import client_order_id_order
+from oms.domain.order_terms import PRICED, term_problems
 from oms.marketdata import Tick
 from oms.marketdata.tick import InvalidTick
 
@@ -142,7 +159,7 @@ class DecodeError(DomainError):
         self.field = field
 
 
-Command = PlaceOrder | CancelOrder | ApplyFill
+Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll
 
 
 # -- reading helpers ---------------------------------------------------------------------------
@@ -245,13 +262,20 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 
 PLACE_ORDER = "PlaceOrder"
 CANCEL_ORDER = "CancelOrder"
+AMEND_ORDER = "AmendOrder"
+CANCEL_ALL = "CancelAll"
 APPLY_FILL = "ApplyFill"
 
 _PLACE_FIELDS = frozenset({
     "type", "command_id", "order_id", "client_order_id", "account_id", "symbol", "side",
     "order_type", "quantity", "price", "time_in_force", "created_at",
+    "stop_price", "expire_at", "post_only",
 })  # fmt: skip
 _CANCEL_FIELDS = frozenset({"type", "command_id", "order_id", "account_id", "requested_at"})
+_CANCEL_ALL_FIELDS = frozenset({"type", "command_id", "account_id", "symbol", "requested_at"})
+_AMEND_FIELDS = frozenset({
+    "type", "command_id", "order_id", "account_id", "quantity", "price", "requested_at",
+})  # fmt: skip
 _FILL_FIELDS = frozenset({
     "type", "execution_id", "order_id", "account_id", "quantity", "price", "fee", "executed_at",
 })  # fmt: skip
@@ -260,7 +284,7 @@ _FILL_FIELDS = frozenset({
 def encode_command(command: Command) -> bytes:
     """The record value of a command (``orders`` for place/cancel, ``executions`` for fills)."""
     if isinstance(command, PlaceOrder):
-        return orjson.dumps({
+        place = {
             "type": PLACE_ORDER,
             "command_id": command.command_id,
             "order_id": command.order_id,
@@ -273,13 +297,39 @@ def encode_command(command: Command) -> bytes:
             "price": decimal_text(command.price),
             "time_in_force": command.time_in_force.value,
             "created_at": command.created_at,
-        })  # fmt: skip
+        }
+        # Written only when set: a plain order's record is as it was before them.
+        if command.stop_price is not None:
+            place["stop_price"] = str(command.stop_price)
+        if command.expire_at is not None:
+            place["expire_at"] = command.expire_at
+        if command.post_only:
+            place["post_only"] = True
+        return orjson.dumps(place)
     if isinstance(command, CancelOrder):
         return orjson.dumps({
             "type": CANCEL_ORDER,
             "command_id": command.command_id,
             "order_id": command.order_id,
             "account_id": command.account_id,
+            "requested_at": command.requested_at,
+        })  # fmt: skip
+    if isinstance(command, CancelAll):
+        return orjson.dumps({
+            "type": CANCEL_ALL,
+            "command_id": command.command_id,
+            "account_id": command.account_id,
+            "symbol": command.symbol,
+            "requested_at": command.requested_at,
+        })  # fmt: skip
+    if isinstance(command, AmendOrder):
+        return orjson.dumps({
+            "type": AMEND_ORDER,
+            "command_id": command.command_id,
+            "order_id": command.order_id,
+            "account_id": command.account_id,
+            "quantity": decimal_text(command.quantity),
+            "price": decimal_text(command.price),
             "requested_at": command.requested_at,
         })  # fmt: skip
     return orjson.dumps({
@@ -427,7 +477,7 @@ class CommandDecoder:
 
     def order_command(
         self, raw: bytes | None, timestamp: float, request_id: str | None = None
-    ) -> PlaceOrder | CancelOrder | AccountCommand:
+    ) -> PlaceOrder | CancelOrder | AmendOrder | CancelAll | AccountCommand:
         """A record of ``orders``; ``timestamp`` (the record's) fills an absent time, and
         ``request_id`` (from the record's headers, ``oms.correlation.from_record``) goes on a
         place or cancel."""
@@ -437,11 +487,26 @@ class CommandDecoder:
             return self.place_order(data, timestamp, request_id)
         if kind == CANCEL_ORDER:
             return self.cancel_order(data, timestamp, request_id)
+        if kind == AMEND_ORDER:
+            return self.amend_order(data, timestamp, request_id)
+        if kind == CANCEL_ALL:
+            _check_fields(data, _CANCEL_ALL_FIELDS)
+            symbol = data.get("symbol")
+            if symbol is not None and symbol not in self.instruments:
+                raise DecodeError(Reason.UNKNOWN_SYMBOL, f"{symbol!r} is not listed", "symbol")
+            return CancelAll(
+                command_id=_identifier(data, "command_id"),
+                account_id=_identifier(data, "account_id"),
+                requested_at=_timestamp(data, "requested_at", timestamp),
+                symbol=symbol,
+                request_id=request_id,
+            )
         if kind in _ACCOUNT_COMMANDS:
             return _account_command(data, kind)
         raise DecodeError(
             Reason.UNKNOWN_COMMAND,
-            f"type must be one of {', '.join((PLACE_ORDER, CANCEL_ORDER, *_ACCOUNT_COMMANDS))},"
+            f"type must be one of "
+            f"{', '.join((PLACE_ORDER, CANCEL_ORDER, AMEND_ORDER, CANCEL_ALL, *_ACCOUNT_COMMANDS))},"
             f" got {kind!r}",
             "type",
         )
@@ -471,9 +536,12 @@ class CommandDecoder:
                 "quantity",
             )
         price: Decimal | None = None
-        if order_type is OrderType.LIMIT:
+        stop_price, expire_at, post_only = self._terms(data, order_type, instrument, timestamp)
+        if order_type in PRICED:
             if data.get("price") is None:
-                raise DecodeError(Reason.PRICE_REQUIRED, "a LIMIT order needs a price", "price")
+                raise DecodeError(
+                    Reason.PRICE_REQUIRED, f"a {order_type} order needs a price", "price"
+                )
             price = _amount(data, "price")
             if price % instrument.tick_size != 0:
                 raise DecodeError(
@@ -482,8 +550,11 @@ class CommandDecoder:
                     "price",
                 )
         elif data.get("price") is not None:
-            raise DecodeError(Reason.PRICE_NOT_ALLOWED, "a MARKET order has no price", "price")
-        default_tif = TimeInForce.IOC if order_type is OrderType.MARKET else TimeInForce.GTC
+            raise DecodeError(
+                Reason.PRICE_NOT_ALLOWED, f"a {order_type} order has no price", "price"
+            )
+        taker = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+        default_tif = TimeInForce.IOC if taker else TimeInForce.GTC
         time_in_force = _enum(data, "time_in_force", TimeInForce, default_tif)
         if order_type is OrderType.MARKET and time_in_force is TimeInForce.GTC:
             raise DecodeError(
@@ -504,7 +575,48 @@ class CommandDecoder:
             time_in_force=time_in_force,
             created_at=_timestamp(data, "created_at", timestamp),
             request_id=request_id,
+            post_only=post_only,
+            stop_price=stop_price,
+            expire_at=expire_at,
         )
+
+    @staticmethod
+    def _terms(
+        data: Mapping[str, Any], order_type: OrderType, instrument: Instrument, timestamp: float
+    ) -> tuple[Decimal | None, float | None, bool]:
+        """``stop_price``, ``expire_at`` (epoch seconds) and ``post_only``, checked with the
+        order's type and time in force as every door checks them (``oms.domain.order_terms``)."""
+        stop_price = None if data.get("stop_price") is None else _amount(data, "stop_price")
+        if stop_price is not None and stop_price % instrument.tick_size != 0:
+            raise DecodeError(
+                Reason.PRICE_NOT_MULTIPLE_OF_TICK,
+                f"stop_price {stop_price} is not a multiple of the tick size",
+                "stop_price",
+            )
+        expire_at = None if data.get("expire_at") is None else _timestamp(data, "expire_at", 0.0)
+        post_only = data.get("post_only", False)
+        if not isinstance(post_only, bool):
+            raise DecodeError(Reason.INVALID_FIELD, "post_only must be true or false", "post_only")
+        plain = order_type in (OrderType.LIMIT, OrderType.MARKET)
+        taker = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+        tif_text = data.get("time_in_force")
+        tif = (
+            TimeInForce(tif_text)
+            if isinstance(tif_text, str) and tif_text in TimeInForce.__members__
+            else (TimeInForce.IOC if taker else TimeInForce.GTC)
+        )
+        price = data.get("price")
+        for problem in term_problems(
+            order_type, tif, price=None if price is None else Decimal(0),
+            stop_price=stop_price, expire_at=expire_at, post_only=post_only,
+            now=_timestamp(data, "created_at", timestamp),
+        ):  # fmt: skip
+            if problem.field == "price" or (plain and problem.field == "time_in_force"):
+                continue  # the price's own checks say it, as they always have
+            raise DecodeError(
+                Reason.INVALID_FIELD, f"{problem.field} {problem.message}", problem.field
+            )
+        return stop_price, expire_at, post_only
 
     def cancel_order(
         self, data: Mapping[str, Any], timestamp: float, request_id: str | None = None
@@ -517,6 +629,27 @@ class CommandDecoder:
             order_id=order_id,
             account_id=_identifier(data, "account_id"),
             requested_at=_timestamp(data, "requested_at", timestamp),
+            request_id=request_id,
+        )
+
+    def amend_order(
+        self, data: Mapping[str, Any], timestamp: float, request_id: str | None = None
+    ) -> AmendOrder:
+        """An amend command: the new quantity and/or price, each a positive decimal string."""
+        _check_fields(data, _AMEND_FIELDS)
+        quantity = None if data.get("quantity") is None else _amount(data, "quantity")
+        price = None if data.get("price") is None else _amount(data, "price")
+        if quantity is None and price is None:
+            raise DecodeError(
+                Reason.MISSING_FIELD, "an amend needs a quantity or a price", "quantity"
+            )
+        return AmendOrder(
+            command_id=_identifier(data, "command_id"),
+            order_id=_identifier(data, "order_id"),
+            account_id=_identifier(data, "account_id"),
+            requested_at=_timestamp(data, "requested_at", timestamp),
+            quantity=quantity,
+            price=price,
             request_id=request_id,
         )
 

@@ -17,7 +17,14 @@ from aiokafka.errors import KafkaError
 
 from oms.config import Settings
 from oms.domain.errors import DomainError
-from oms.domain.events import OrderCancelled, OrderEvent, OrderPlaced, OrderRejected, OrderSettled
+from oms.domain.events import (
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderPlaced,
+    OrderRejected,
+    OrderSettled,
+)
 from oms.engine.ports import EventSink
 from oms.stream.bus import RiskEventSink
 from oms.stream.codecs import RiskEvent, encode_event, encode_risk_event, rejection
@@ -34,7 +41,7 @@ from oms.stream.security import aiokafka_security
 
 logger = logging.getLogger(__name__)
 
-_TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled)
+_TERMINAL_EVENTS = (OrderRejected, OrderCancelled, OrderSettled, OrderExpired)
 # How far a record's timestamp (the producer's clock) may lag the store's clock.
 _CLOCK_SKEW_S = 60.0
 # Events taken off the sink's queue at once: enough to fill a few batches per partition, few

@@ -59,7 +59,7 @@ from aiokafka.errors import KafkaError
 
 from oms.config import Settings
 from oms.correlation import from_record
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.engine import Engine
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.commit_barrier import CommitBarrier, Handed, Step
@@ -77,7 +77,7 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
-Command = PlaceOrder | CancelOrder | ApplyFill | AccountCommand
+Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll | AccountCommand
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -390,6 +390,13 @@ class StreamIngestion:
                     places = []
                 if isinstance(command, CancelOrder):
                     answers.append((record_of(message, request_id), engine.cancel_order(command)))
+                elif isinstance(command, AmendOrder):
+                    answers.append((record_of(message, request_id), engine.amend_order(command)))
+                elif isinstance(command, CancelAll):
+                    # The store must hold what was placed before it: those orders are its to
+                    # find (a place goes directory -> order -> journal -> store).
+                    await engine.idle()
+                    answers.append((record_of(message, request_id), engine.cancel_all(command)))
                 elif isinstance(command, ApplyFill):
                     answers.append((record_of(message), engine.apply_fill(command)))
                 else:

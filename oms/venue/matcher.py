@@ -55,6 +55,8 @@ _BUY = Side.BUY
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _GTC = TimeInForce.GTC
+_GTD = TimeInForce.GTD
+_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 _FOK = TimeInForce.FOK
 _FILLED = Outcome.FILLED
 _RESTING = Outcome.RESTING
@@ -91,7 +93,7 @@ class Matcher:
     reservation (which holds ``quantity * protection_price * (1 + fee_rate)``).
     """
 
-    __slots__ = ("_by_key", "_fee_rate", "_key_of", "_seq", "_stale", "_symbols")
+    __slots__ = ("_by_key", "_fee_rate", "_key_of", "_seq", "_stale", "_stops", "_symbols")
 
     def __init__(
         self,
@@ -108,6 +110,8 @@ class Matcher:
         self._by_key: dict[int, _Record] = {}  # heap key -> record, for fills
         self._seq = 0
         self._stale = 0  # heap entries whose order was cancelled
+        # Untriggered stop orders, per symbol: few, so each tick scans its symbol's.
+        self._stops: dict[str, dict[str, VenueOrder]] = {}
 
     # -- arrival ---------------------------------------------------------------------------
 
@@ -127,12 +131,20 @@ class Matcher:
         quantity = order.quantity
         if not quantity > 0:
             raise VenueError(f"order {order_id} has no quantity", code="INVALID_QUANTITY")
+        if order.type in _STOPS:
+            return self._hold_stop(order)
         is_buy = order.side is _BUY
         # MARKET orders need no limit check; calling the helper only for LIMIT saves a call.
         cap = (
             order.protection_price if order.type is _MARKET else _stricter_cap(order, is_buy=is_buy)
         )
         levels = book.asks if is_buy else book.bids
+        if (
+            order.post_only
+            and levels
+            and (levels[0].price <= cap if is_buy else levels[0].price >= cap)
+        ):
+            return MatchResult(_NO_EXECUTIONS, quantity, Outcome.POST_ONLY_REJECTED)
         lot = symbol.lot_size
         if order.time_in_force is _FOK and not _can_fill(levels, cap, quantity, lot, is_buy=is_buy):
             return MatchResult(_NO_EXECUTIONS, quantity, Outcome.KILLED)
@@ -165,7 +177,8 @@ class Matcher:
             if not remaining:
                 return _new(MatchResult, (tuple(executions), remaining, _FILLED))
 
-        if order.type is _LIMIT and order.time_in_force is _GTC:
+        tif = order.time_in_force
+        if order.type is _LIMIT and (tif is _GTC or tif is _GTD):
             self._rest(symbol, order, cap, remaining, len(executions), is_buy=is_buy)
             return _new(MatchResult, (tuple(executions), remaining, _RESTING))
         return _new(MatchResult, (tuple(executions), remaining, _CANCELLED_REMAINDER))
@@ -180,8 +193,8 @@ class Matcher:
             raise UnknownInstrument(f"{order.symbol!r} is not listed on this venue")
         if order.order_id in self._key_of:
             raise VenueError(f"order {order.order_id} is already resting", code="DUPLICATE_ORDER")
-        if order.type is not OrderType.LIMIT or order.time_in_force is not TimeInForce.GTC:
-            raise VenueError("only GTC LIMIT orders rest", code="NOT_RESTABLE")
+        if order.type is not OrderType.LIMIT or order.time_in_force not in (_GTC, _GTD):
+            raise VenueError("only GTC and GTD LIMIT orders rest", code="NOT_RESTABLE")
         if not remaining > 0 or executions_so_far < 0:
             raise VenueError("a restored order needs a positive remainder", code="INVALID_QUANTITY")
         is_buy = order.side is Side.BUY
@@ -289,12 +302,45 @@ class Matcher:
         """Remove a resting order; returns the quantity it still had, or ``None`` if not resting."""
         key = self._key_of.pop(order_id, None)
         if key is None:
-            return None
+            return self._drop_stop(order_id)
         record = self._by_key.pop(key)
         self._stale += 1
         if self._stale > _MIN_STALE_TO_COMPACT and self._stale > len(self._by_key):
             self._compact()
         return record[2]
+
+    def amend(self, order: VenueOrder, delta: Decimal) -> Decimal | None:
+        """Change a resting order to ``order``'s price by ``delta`` quantity; what it now holds.
+
+        A smaller quantity at the same price keeps the order's place in the queue; a new price
+        or a larger quantity rests it again behind every order at that price (as exchanges do).
+        It does not match on the spot: the next tick that crosses its new price fills it, as it
+        fills any resting order. ``None``: the order does not rest here (filled whole, or never
+        rested); a result that is not positive: ``delta`` would take away more than it holds,
+        and nothing changed.
+        """
+        order_id = order.order_id
+        key = self._key_of.get(order_id)
+        if key is None:
+            return None
+        symbol = self._symbols.get(order.symbol)
+        if symbol is None:
+            raise UnknownInstrument(f"{order.symbol!r} is not listed on this venue")
+        _, account_id, held, fills = self._by_key[key]
+        remaining = held + delta
+        if not remaining > 0:
+            return remaining
+        is_buy = order.side is _BUY
+        cap = _stricter_cap(order, is_buy=is_buy)
+        ticks = cap / symbol.tick_size
+        price_ticks = math.floor(ticks) if is_buy else math.ceil(ticks)
+        resting_ticks = -(key >> _SEQ_BITS) if is_buy else key >> _SEQ_BITS
+        if price_ticks == resting_ticks and delta <= 0:
+            self._by_key[key] = (order_id, account_id, remaining, fills)
+            return remaining
+        self.cancel(order_id)
+        self._rest(symbol, order, cap, remaining, fills, is_buy=is_buy)
+        return remaining
 
     def _compact(self) -> None:
         """Drop every cancelled entry from every heap (amortised: runs once per many cancels)."""
@@ -306,9 +352,60 @@ class Matcher:
         self._stale = 0
 
     def remaining(self, order_id: str) -> Decimal | None:
-        """What is left of a resting order, or ``None`` if it is not resting."""
+        """What is left of a resting order (or untriggered stop), or ``None`` if neither."""
         key = self._key_of.get(order_id)
-        return None if key is None else self._by_key[key][2]
+        if key is None:
+            for stops in self._stops.values():
+                stop = stops.get(order_id)
+                if stop is not None:
+                    return stop.quantity
+            return None
+        return self._by_key[key][2]
+
+    # -- stops -----------------------------------------------------------------------------
+
+    def _hold_stop(self, order: VenueOrder) -> MatchResult:
+        """Keep an arriving stop order untriggered (it answers as resting)."""
+        if order.stop_price is None:
+            raise VenueError(f"stop order {order.order_id} has no stop price", code="MISSING_PRICE")
+        if order.symbol not in self._symbols:
+            raise UnknownInstrument(f"{order.symbol!r} is not listed on this venue")
+        self._stops.setdefault(order.symbol, {})[order.order_id] = order
+        return MatchResult(_NO_EXECUTIONS, order.quantity, _RESTING)
+
+    def restore_stop(self, order: VenueOrder) -> None:
+        """Put an untriggered stop order back (after a restart)."""
+        self._hold_stop(order)
+
+    def _drop_stop(self, order_id: str) -> Decimal | None:
+        for stops in self._stops.values():
+            stop = stops.pop(order_id, None)
+            if stop is not None:
+                return stop.quantity
+        return None
+
+    def trigger(self, tick: Tick, book: L2Book) -> list[tuple[VenueOrder, MatchResult]]:
+        """The stop orders ``tick``'s last price crosses (a BUY at or above its stop price, a
+        SELL at or below), each taken out of the stops and arrived at once as the MARKET or
+        LIMIT order it becomes: its match against ``book``, as any arrival's."""
+        stops = self._stops.get(tick.symbol)
+        if not stops:
+            return []
+        last = tick.last_price
+        crossed = [
+            stop
+            for stop in stops.values()
+            if stop.stop_price is not None
+            and (last >= stop.stop_price if stop.side is _BUY else last <= stop.stop_price)
+        ]
+        triggered: list[tuple[VenueOrder, MatchResult]] = []
+        for stop in crossed:
+            del stops[stop.order_id]
+            working = stop._replace(
+                type=_MARKET if stop.type is OrderType.STOP_MARKET else _LIMIT, stop_price=None
+            )
+            triggered.append((working, self.on_arrival(working, book)))
+        return triggered
 
     def resting_count(self) -> int:
         """How many orders rest in the index."""
@@ -317,6 +414,7 @@ class Matcher:
     def clear(self) -> None:
         """Take every resting order out (nothing is filled or reported): the replica no longer
         owns their accounts, or is about to restore the ones it owns from the store."""
+        self._stops.clear()
         self._key_of.clear()
         self._by_key.clear()
         for symbol in self._symbols.values():

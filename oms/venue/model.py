@@ -45,6 +45,8 @@ class VenueOrder(NamedTuple):
     quantity: Decimal
     limit_price: Decimal | None
     protection_price: Decimal
+    post_only: bool = False  # refused (POST_ONLY_REJECTED) rather than take liquidity
+    stop_price: Decimal | None = None  # a stop rests untriggered until the last price crosses
 
 
 class Execution(NamedTuple):
@@ -85,6 +87,8 @@ class Outcome(StrEnum):
     """IOC, or MARKET, or the protection price was reached: the remainder is cancelled."""
     KILLED = "KILLED"
     """FOK that could not fill whole: no executions at all."""
+    POST_ONLY_REJECTED = "POST_ONLY_REJECTED"
+    """A post-only order that would have taken liquidity: no executions, nothing rests."""
 
 
 class MatchResult(NamedTuple):

@@ -1,7 +1,9 @@
-"""The whole engine against a plain model: accounts, symbols, prices, places, cancels, kill switch.
+"""The whole engine against a plain model: accounts, symbols, prices, places, cancels, kill switch,
+amends, stops (triggered by the market), GTD expiry, cancel-all and replays.
 
 Fills come from the simulated venue as prices move through resting orders (and at once for
-marketable ones); a ``drain`` rule moves every market through all resting orders.
+marketable ones); a ``drain`` rule moves every market through all resting orders (twice: the
+first pass triggers the stops, the second fills what they became).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from oms.config import Settings
-from oms.domain.commands import CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderAccepted, OrderFilled
 from oms.domain.instruments import DEFAULT_INSTRUMENTS
@@ -75,6 +77,8 @@ class WholeEngine(RuleBasedStateMachine):
         self.limits: dict[str, RiskLimits] = {a: RiskLimits(price_collar=COLLAR) for a in ACCOUNTS}
         self.drained = False
         self.n = 0
+        self.commands: list[PlaceOrder | CancelOrder | AmendOrder] = []  # replayed by ``replay``
+        self.ended: dict[str, object] = {}  # terminal orders as first seen: they never change
 
     def teardown(self) -> None:
         self.engine.stop()
@@ -107,6 +111,9 @@ class WholeEngine(RuleBasedStateMachine):
         tif=st.sampled_from(TimeInForce),
         lots=st.integers(min_value=1, max_value=400),
         offset=st.integers(min_value=-60, max_value=60),
+        stop_offset=st.integers(min_value=1, max_value=40),
+        lifetime=st.integers(min_value=1, max_value=20),
+        post_only=st.booleans(),
     )
     def place(
         self,
@@ -118,14 +125,26 @@ class WholeEngine(RuleBasedStateMachine):
         tif: TimeInForce,
         lots: int,
         offset: int,
+        stop_offset: int,
+        lifetime: int,
+        post_only: bool,
     ) -> None:
-        """Place an order near the market (``offset`` tenths of a percent away)."""
+        """Place an order near the market (``offset`` tenths of a percent away); a stop's stop
+        price ``stop_offset`` tenths of a percent away on the side it waits for; a GTD order
+        lives ``lifetime`` seconds."""
         instrument = INSTRUMENTS[symbol]
         price = None
-        if kind is OrderType.LIMIT:
+        if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             price = (self.prices[symbol] * (1 + Decimal(offset) / 1000)).quantize(
                 instrument.tick_size
             )
+        stop_price = None
+        if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
+            away = Decimal(stop_offset if side is Side.BUY else -stop_offset) / 1000
+            stop_price = (self.prices[symbol] * (1 + away)).quantize(instrument.tick_size)
+        if kind is OrderType.STOP_MARKET and tif in (TimeInForce.GTC, TimeInForce.GTD):
+            tif = TimeInForce.IOC
+        expire_at = self.now + lifetime if tif is TimeInForce.GTD else None
         self.n += 1
         command = PlaceOrder(
             f"p{self.n}",
@@ -139,6 +158,10 @@ class WholeEngine(RuleBasedStateMachine):
             price,
             tif,
             self.now,
+            None,
+            post_only and kind is OrderType.LIMIT and tif in (TimeInForce.GTC, TimeInForce.GTD),
+            stop_price,
+            expire_at,
         )
         limits = self.limits[account]
         self.placed[command.order_id] = Placed(
@@ -149,6 +172,7 @@ class WholeEngine(RuleBasedStateMachine):
             limits.max_order_notional,
         )
         self.engine.place_order(command).get(timeout=5)
+        self.commands.append(command)
         self.engine.wait_idle()
         self.drained = False
 
@@ -159,13 +183,62 @@ class WholeEngine(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(sorted(self.placed)))
         self.n += 1
         # FILLED and terminal orders refuse the cancel, as they should.
+        command = CancelOrder(
+            f"x{self.n}", order_id, self.placed[order_id].command.account_id, self.now
+        )
+        self.commands.append(command)
         with contextlib.suppress(InvalidTransition):
-            self.engine.cancel_order(
-                CancelOrder(
-                    f"x{self.n}", order_id, self.placed[order_id].command.account_id, self.now
-                ),
-            ).get(timeout=5)
+            self.engine.cancel_order(command).get(timeout=5)
         self.engine.wait_idle()
+
+    @precondition(lambda self: bool(self.placed))
+    @rule(
+        data=st.data(),
+        lots=st.one_of(st.none(), st.integers(min_value=1, max_value=400)),
+        offset=st.one_of(st.none(), st.integers(min_value=-60, max_value=60)),
+    )
+    def amend(self, data: st.DataObject, lots: int | None, offset: int | None) -> None:
+        """Amend some order's quantity and/or price (refused once FILLED or ended; rejected
+        with a reason when it does not rest or risk refuses the new terms)."""
+        order_id = data.draw(st.sampled_from(sorted(self.placed)))
+        placed = self.placed[order_id].command
+        instrument = INSTRUMENTS[placed.symbol]
+        quantity = None if lots is None else instrument.lot_size * lots * 10
+        price = None
+        if offset is not None or quantity is None:
+            price = (self.prices[placed.symbol] * (1 + Decimal(offset or 1) / 1000)).quantize(
+                instrument.tick_size
+            )
+        self.n += 1
+        command = AmendOrder(f"a{self.n}", order_id, placed.account_id, self.now, quantity, price)
+        self.commands.append(command)
+        with contextlib.suppress(InvalidTransition):
+            self.engine.amend_order(command).get(timeout=5)
+        self.engine.wait_idle()
+
+    @rule(seconds=st.integers(min_value=1, max_value=15))
+    def time_passes(self, seconds: int) -> None:
+        """The clock moves on; GTD orders whose time came expire."""
+        self.now += seconds
+        self.engine.expire_due()
+        self.engine.wait_idle()
+
+    @rule(account=st.sampled_from(ACCOUNTS), symbol=st.one_of(st.none(), st.sampled_from(SYMBOLS)))
+    def cancel_all(self, account: str, symbol: str | None) -> None:
+        """Cancel every open order of an account (of one symbol)."""
+        self.n += 1
+        self.engine.cancel_all(CancelAll(f"all{self.n}", account, self.now, symbol)).get(timeout=5)
+        self.engine.wait_idle()
+
+    @precondition(lambda self: bool(self.commands))
+    @rule(data=st.data())
+    def replay(self, data: st.DataObject) -> None:
+        """Any command sent again changes nothing."""
+        command = data.draw(st.sampled_from(self.commands))
+        before = self.engine.get_order(command.order_id).get(timeout=5)
+        self.engine.submit([command])
+        self.engine.wait_idle()
+        assert self.engine.get_order(command.order_id).get(timeout=5) == before
 
     @rule(account=st.one_of(st.none(), st.sampled_from(ACCOUNTS)), halt=st.booleans())
     def kill_switch(self, account: str | None, halt: bool) -> None:
@@ -198,19 +271,23 @@ class WholeEngine(RuleBasedStateMachine):
 
     @rule()
     def drain(self) -> None:
-        """Move every market through every resting order (deep books both ways), then back."""
+        """Move every market through every resting order (deep books both ways), then back;
+        twice, so that what a stop became on the first pass fills on the second."""
         for symbol in SYMBOLS:
             mid = self.prices[symbol]
             tick_size = INSTRUMENTS[symbol].tick_size
             low, high = tick_size * 10, (mid * 100).quantize(tick_size)
-            self.now += 1
-            self.engine.on_tick(
-                Tick(symbol, low, None, low, (), (BookLevel(low, Decimal(10**6)),), self.now)
-            )
-            self.now += 1
-            self.engine.on_tick(
-                Tick(symbol, high, high, None, (BookLevel(high, Decimal(10**6)),), (), self.now)
-            )
+            for _ in range(2):
+                self.now += 1
+                self.engine.on_tick(
+                    Tick(symbol, low, None, low, (), (BookLevel(low, Decimal(10**6)),), self.now)
+                )
+                self.engine.wait_idle()
+                self.now += 1
+                self.engine.on_tick(
+                    Tick(symbol, high, high, None, (BookLevel(high, Decimal(10**6)),), (), self.now)
+                )
+                self.engine.wait_idle()
             self._move(symbol, mid, Decimal(1))
         self.engine.wait_idle()
         self.drained = True
@@ -264,11 +341,24 @@ class WholeEngine(RuleBasedStateMachine):
             assert not placed.halted, f"{order_id} accepted under the kill switch"
             if placed.max_quantity is not None:
                 assert command.quantity <= placed.max_quantity, order_id
-            price = command.price if command.price is not None else placed.reference
+            price = command.price or command.stop_price or placed.reference
             if placed.max_notional is not None:
                 assert command.quantity * price <= placed.max_notional, order_id
             if command.price is not None:
                 assert abs(command.price - placed.reference) <= placed.reference * COLLAR * 2
+
+    @invariant()
+    def filled_never_exceeds_quantity(self) -> None:
+        """Filled never exceeds quantity (the amended quantity included)."""
+        for order in self._orders():
+            assert order.filled_quantity <= order.quantity, order
+
+    @invariant()
+    def terminal_never_changes(self) -> None:
+        """A terminal order never changes again."""
+        for order in self._orders():
+            if order.is_terminal:
+                assert self.ended.setdefault(order.order_id, order) == order, order.order_id
 
     @invariant()
     def every_order_terminal_once_drained(self) -> None:

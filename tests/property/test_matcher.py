@@ -61,8 +61,12 @@ BOOK_SPECS = st.tuples(st.integers(MID - 25, MID + 25), st.integers(1, 4), _LEVE
 def _order_specs(*, gtc_limit: bool) -> st.SearchStrategy[tuple[Any, ...]]:
     return st.tuples(
         st.sampled_from(Side),
-        st.just(OrderType.LIMIT) if gtc_limit else st.sampled_from(OrderType),
-        st.just(TimeInForce.GTC) if gtc_limit else st.sampled_from(TimeInForce),
+        st.just(OrderType.LIMIT)
+        if gtc_limit
+        else st.sampled_from((OrderType.MARKET, OrderType.LIMIT)),
+        st.just(TimeInForce.GTC)
+        if gtc_limit
+        else st.sampled_from((TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)),
         st.integers(1, 200),  # lots
         st.integers(MID - 30, MID + 30),  # limit (or reference) price in ticks
         st.integers(0, 3),  # protection stricter than the limit by this many ticks

@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal
 
 from oms.config import Settings
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.limits import RiskLimits
 from oms.engine.core import EngineCore
@@ -80,6 +80,20 @@ def place(
 def cancel(order_id: str, account: str = "a1") -> CancelOrder:
     """A CancelOrder with a fresh id."""
     return CancelOrder(f"cancel-{next(_ids)}", order_id, account, 1000.0)
+
+
+def amend(
+    order_id: str, *, quantity: str | None = None, price: str | None = None, account: str = "a1"
+) -> AmendOrder:
+    """An AmendOrder with a fresh id."""
+    return AmendOrder(
+        f"amend-{next(_ids)}",
+        order_id,
+        account,
+        1000.0,
+        None if quantity is None else Decimal(quantity),
+        None if price is None else Decimal(price),
+    )
 
 
 def fill(order_id: str, quantity: str, price: str, account: str = "a1") -> ApplyFill:

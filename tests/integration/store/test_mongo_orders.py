@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from oms.config import Settings
-from oms.domain.enums import OrderStatus
+from oms.domain.enums import OrderStatus, OrderType, TimeInForce
 from oms.domain.errors import StoreClosed, StoreUnavailable
+from oms.domain.events import CancelReason, OrderCancelled, OrderExpired, OrderTriggered
 from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.documents import OrderDocument
 from oms.store.mongo import MongoOrderRepository
 from oms.store.recovery_log import delta_document, epoch_collection
-from tests.unit.store.histories import open_history, settled_history, states
+from tests.unit.store.histories import amended_history, open_history, settled_history, states
 
 
 def _save_whole(repository: MongoOrderRepository, history: list) -> None:
@@ -453,3 +455,44 @@ async def test_a_finished_order_read_back_when_read_again_then_no_second_mongodb
     # Assert: a finished order never changes, so the copy read back answers
     assert again == first
     assert repository.reads == reads
+
+
+async def test_read_when_orders_of_issue_15_left_memory_then_their_new_fields_and_events_round_trip(
+    repository: MongoOrderRepository,
+) -> None:
+    # Arrange: an amended order, cancelled since, and a triggered GTD stop that expired
+    amended = [
+        *amended_history("o-amended"),
+        OrderCancelled("o-amended", 5, "cancel:o-amended", 1.0e9 + 2, CancelReason.REQUESTED),
+    ]
+    placed = replace(
+        open_history("o-stop")[0], type=OrderType.STOP_LIMIT, stop_price=Decimal("30200.00"),
+        time_in_force=TimeInForce.GTD, expire_at=1_767_229_200.0,
+    )  # fmt: skip
+    accepted = open_history("o-stop")[1]
+    stop = [
+        placed,
+        accepted,
+        OrderTriggered("o-stop", 3, "trigger:o-stop", accepted.at + 1, Decimal("30200.10")),
+        OrderExpired("o-stop", 4, "expire:o-stop", accepted.at + 2),
+    ]
+    _save_whole(repository, amended)
+    _save_whole(repository, stop)
+    await repository.durable()
+
+    for i in range(2):  # keep_terminal=2: these two push the others out of memory
+        _save_whole(repository, settled_history(f"o-later-{i}"))
+    await repository.durable()
+    assert not repository.memory.holds("o-amended")
+    assert not repository.memory.holds("o-stop")
+
+    # Act: both come back from MongoDB
+    back_amended = await _read(repository, "o-amended")
+    back_stop = await _read(repository, "o-stop")
+
+    # Assert
+    assert back_amended == StoredOrder(states(amended)[-1], tuple(amended))
+    assert back_amended.order.quantity == Decimal("0.80")
+    assert back_stop == StoredOrder(states(stop)[-1], tuple(stop))
+    assert back_stop.order.status is OrderStatus.EXPIRED
+    assert back_stop.order.triggered_at == accepted.at + 1

@@ -14,8 +14,8 @@ import pytest
 from oms.api.app import build_app
 from oms.api.listener import CappedSite, start_listener
 from oms.domain.access import Role
-from oms.store.api_keys import mint_key
 from oms.engine import Engine
+from oms.store.api_keys import mint_key
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents

@@ -40,6 +40,7 @@ def test_openapi_when_built_then_carries_the_problem_and_order_schemas() -> None
         "order_id", "client_order_id", "account_id", "symbol", "side", "type", "quantity",
         "price", "time_in_force", "status", "filled_quantity", "average_fill_price",
         "reject_reason", "created_at", "updated_at", "version",
+        "stop_price", "expire_at", "post_only", "triggered_at",
     }  # fmt: skip
 
 

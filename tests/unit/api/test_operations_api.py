@@ -165,7 +165,7 @@ async def test_request_when_the_method_is_wrong_then_405_problem_naming_the_allo
 
     assert response.status == 405
     assert response.content_type == PROBLEM_CONTENT_TYPE
-    assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
+    assert set(response.headers["Allow"].split(",")) == {"GET", "POST", "DELETE"}
     assert (await response.json())["code"] == "METHOD_NOT_ALLOWED"
 
 

@@ -37,6 +37,7 @@ async def test_place_when_the_order_is_good_then_202_new_and_a_get_finds_it_at_o
         "order_id", "client_order_id", "account_id", "symbol", "side", "type", "quantity",
         "price", "time_in_force", "status", "filled_quantity", "average_fill_price",
         "reject_reason", "created_at", "updated_at", "version",
+        "stop_price", "expire_at", "post_only", "triggered_at",
     }  # fmt: skip
     got = await api.client.get(f"/api/orders/{placed['order_id']}")
     assert got.status == 200

@@ -8,12 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
+    AmendRejected,
     CancelReason,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
     OrderFilled,
@@ -30,13 +32,16 @@ from oms.domain.order_process import (
     REPORT_IDLE,
     SUBMIT_TO_VENUE,
     WITHDRAW_FROM_VENUE,
+    AmendAtVenue,
     AskRisk,
+    CommitAmend,
     DropVenueFill,
     Effect,
     InvalidPhaseMove,
     OrderProcess,
     Phase,
     ProcessContext,
+    ReserveForAmend,
     SettleWithRisk,
     Step,
     next_phase,
@@ -204,6 +209,34 @@ REACH: dict[Phase, Callable[[ProcessContext], OrderProcess]] = {
 def _then(process: OrderProcess, act: Callable[[OrderProcess], object]) -> OrderProcess:
     act(process)
     return process
+
+
+def amend_command(
+    n: int = 1, *, quantity: str | None = "2", price: str | None = None, order_id: str = "o-1"
+) -> AmendOrder:
+    """An AmendOrder with its own id (by default: to a quantity of 2 at the same price)."""
+    return AmendOrder(
+        f"amend-{n}",
+        order_id,
+        "a1",
+        NOW,
+        None if quantity is None else Decimal(quantity),
+        None if price is None else Decimal(price),
+    )
+
+
+def amend_risk(ctx: ProcessContext) -> OrderProcess:
+    """AMEND_RISK: resting, an amend asked risk."""
+    return _then(resting(ctx), lambda p: p.amend(amend_command(), NOW))
+
+
+def amend_venue(ctx: ProcessContext) -> OrderProcess:
+    """AMEND_VENUE: risk reserved for the amend, the venue was asked."""
+    return _then(amend_risk(ctx), lambda p: p.amend_reserved(PRICE, NOW))
+
+
+REACH[_P.AMEND_RISK] = amend_risk
+REACH[_P.AMEND_VENUE] = amend_venue
 
 
 def test_reach_when_driven_by_messages_then_each_phase_is_reached() -> None:
@@ -441,6 +474,126 @@ SCENARIOS: dict[
 }
 
 
+def _steps_then(
+    reach: Callable[[ProcessContext], OrderProcess], *acts: Callable[[OrderProcess], object]
+) -> Callable[[ProcessContext], OrderProcess]:
+    """A process reached by ``reach``, then sent ``acts`` in turn."""
+
+    def build(ctx: ProcessContext) -> OrderProcess:
+        process = reach(ctx)
+        for act in acts:
+            act(process)
+        return process
+
+    return build
+
+
+def _cancel(p: OrderProcess) -> object:
+    return p.cancel(cancel_command(), NOW)
+
+
+def _fill_whole(p: OrderProcess) -> object:
+    return p.venue_fills((fill(1, "1"),), NOW)
+
+
+_AMEND_ANSWERS: dict[Step, Send] = {
+    _S.AMEND_RESERVED: lambda p: p.amend_reserved(PRICE, NOW),
+    _S.AMEND_DENIED: lambda p: p.amend_denied(RejectReason.PRICE_OUTSIDE_COLLAR, "", NOW),
+    _S.VENUE_AMENDED: lambda p: p.venue_amended(Decimal("2"), NOW),
+    _S.VENUE_AMEND_NOT_HELD: lambda p: p.venue_amended(None, NOW),
+}
+# A late answer to an amend: where each phase is reached with the amend's risk answer still due
+# (risk steps) or its venue answer still due (venue steps).
+_LATE_REACH: dict[Phase, tuple[Callable[[OrderProcess], object], ...]] = {
+    _P.CANCELLING: (_cancel,),
+    _P.CLOSING: (_cancel, lambda p: p.venue_cancelled(Decimal("0.6"), NOW)),
+    _P.WORKING: (_cancel, lambda p: p.venue_cancelled(None, NOW)),
+    _P.SETTLING: (_fill_whole,),
+    _P.ENDING: (_fill_whole, lambda p: p.settled(NOW, released=True)),
+}
+for _phase, _acts in _LATE_REACH.items():
+    for _step, _send in _AMEND_ANSWERS.items():
+        _before = amend_risk if _step in {_S.AMEND_RESERVED, _S.AMEND_DENIED} else amend_venue
+        SCENARIOS[(_phase, _step)] = (
+            _steps_then(_before, *_acts),
+            _send,
+            (_S.END,) if _phase is _P.ENDING else (),
+        )
+SCENARIOS.update(
+    {
+        (_P.RESTING, _S.AMEND): (None, lambda p: p.amend(amend_command(), NOW), ()),
+        (_P.AMEND_RISK, _S.AMEND_RESERVED): (None, _AMEND_ANSWERS[_S.AMEND_RESERVED], ()),
+        (_P.AMEND_RISK, _S.AMEND_DENIED): (None, _AMEND_ANSWERS[_S.AMEND_DENIED], ()),
+        (_P.AMEND_VENUE, _S.VENUE_AMENDED): (None, _AMEND_ANSWERS[_S.VENUE_AMENDED], ()),
+        (_P.AMEND_VENUE, _S.VENUE_AMEND_NOT_HELD): (
+            None,
+            _AMEND_ANSWERS[_S.VENUE_AMEND_NOT_HELD],
+            (),
+        ),
+    }
+)
+for _phase, _reach in ((_P.AMEND_RISK, amend_risk), (_P.AMEND_VENUE, amend_venue)):
+    SCENARIOS.update(
+        {
+            (_phase, _S.CANCEL): (None, _cancel, ()),
+            (_phase, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
+            (_phase, _S.VENUE_FILLS): (None, lambda p: p.venue_fills((fill(1, "0.2"),), NOW), ()),
+            (_phase, _S.SETTLED): (
+                _steps_then(_reach, lambda p: p.venue_fills((fill(1, "0.2"),), NOW)),
+                lambda p: p.settled(NOW, released=False),
+                (),
+            ),
+            (_phase, _S.RELEASE): (None, _fill_whole, ()),
+        }
+    )
+
+
+def stop_resting(ctx: ProcessContext) -> OrderProcess:
+    """RESTING: an untriggered STOP_LIMIT BUY (stop 100.50, limit 101.00) held by the venue."""
+    process = OrderProcess(ctx)
+    command = replace(
+        place_command(), type=OrderType.STOP_LIMIT, price=Decimal("101.00"),
+        stop_price=Decimal("100.50"),
+    )  # fmt: skip
+    process.place(command, NOW)
+    process.risk_accepted(Decimal("101.00"), NOW, to_venue=True)
+    process.arrived((), None, NOW, resting=True)
+    return process
+
+
+def _trigger_resting(p: OrderProcess) -> object:
+    return p.triggered(Decimal("100.50"), (), None, NOW, resting=True)
+
+
+def _trigger_closed(p: OrderProcess) -> object:
+    return p.triggered(
+        Decimal("100.50"), (fill(1, "0.3"),), CancelReason.REMAINDER, NOW, resting=False
+    )
+
+
+SCENARIOS.update(
+    {
+        (_P.RESTING, _S.TRIGGERED_RESTING): (stop_resting, _trigger_resting, ()),
+        (_P.RESTING, _S.TRIGGERED_CLOSED): (stop_resting, _trigger_closed, (_S.RELEASE,)),
+        (_P.CANCELLING, _S.TRIGGERED_RESTING): (
+            _steps_then(stop_resting, _cancel),
+            _trigger_resting,
+            (),
+        ),
+        (_P.CANCELLING, _S.TRIGGERED_CLOSED): (
+            _steps_then(stop_resting, _cancel),
+            _trigger_closed,
+            (_S.RELEASE,),
+        ),
+        (_P.WORKING, _S.TRIGGERED_CLOSED): (
+            _steps_then(stop_resting, _cancel, lambda p: p.venue_cancelled(None, NOW)),
+            _trigger_closed,
+            (_S.RELEASE,),
+        ),
+    }
+)
+
+
 def _walk(phase: Phase, steps: tuple[Step, ...]) -> tuple[Phase, list[tuple[Phase, Step]]]:
     """Where the table takes ``phase`` through ``steps``, and the moves it made."""
     moves = []
@@ -509,6 +662,9 @@ MESSAGES: dict[Step, Send] = {
     _S.RELEASED: lambda p: p.settled(NOW, released=True),
     _S.RESUME: lambda p: p.resume(NOW),
     _S.VENUE_FILLS: lambda p: p.venue_fills((fill(7, "0.1"),), NOW),
+    **_AMEND_ANSWERS,
+    _S.TRIGGERED_RESTING: _trigger_resting,
+    _S.TRIGGERED_CLOSED: _trigger_closed,
 }
 ILLEGAL = [
     (phase, step)
@@ -1020,3 +1176,167 @@ def test_restored_when_order_rests_then_resting_and_its_history_replays_nothing(
     assert process.phase is _P.RESTING
     assert events == []
     assert effects == [REPORT_IDLE]
+
+
+# -- amends ----------------------------------------------------------------------------------
+
+
+def test_amend_when_resting_then_risk_asked_for_the_difference_at_the_new_price() -> None:
+    ctx = context()
+    process = resting(ctx)
+    take(ctx)
+
+    answer = process.amend(amend_command(quantity="3", price="99.00"), NOW)
+
+    assert answer.quantity == QUANTITY  # unchanged until the venue has changed it
+    assert process.phase is _P.AMEND_RISK
+    assert take(ctx) == ([], [ReserveForAmend(Decimal("2"), Decimal("99.00"), NOW)])
+
+
+def test_amend_when_risk_reserved_then_venue_asked_then_amended_and_risk_told() -> None:
+    ctx = context()
+    process = amend_risk(ctx)
+    take(ctx)
+    process.amend_reserved(PRICE, NOW)
+    assert take(ctx) == ([], [AmendAtVenue(Decimal("1"), PRICE)])
+
+    process.venue_amended(Decimal("2"), NOW)
+
+    events, effects = take(ctx)
+    assert [type(e) for e in events] == [OrderAmended]
+    assert process.order is not None
+    assert process.order.quantity == Decimal("2")
+    assert effects == [CommitAmend(Decimal("1"), PRICE, Decimal("2")), REPORT_IDLE]
+    assert process.phase is _P.RESTING
+
+
+def test_amend_when_risk_denies_then_rejected_with_its_reason_and_order_unchanged() -> None:
+    ctx = context()
+    process = amend_risk(ctx)
+    take(ctx)
+    before = process.order
+
+    process.amend_denied(RejectReason.INSUFFICIENT_BUYING_POWER, "required=1", NOW)
+
+    events, _ = take(ctx)
+    assert [type(e) for e in events] == [AmendRejected]
+    assert events[0].reason is RejectReason.INSUFFICIENT_BUYING_POWER  # type: ignore[union-attr]
+    assert process.order == before._replace(version=before.version + 1)  # type: ignore[union-attr]
+    assert process.phase is _P.RESTING
+
+
+def test_amend_when_venue_filled_beyond_new_quantity_then_rejected_and_reservation_trimmed() -> (
+    None
+):
+    ctx = context()
+    process = amend_venue(ctx)
+    take(ctx)
+
+    process.venue_amended(Decimal("0"), NOW)
+
+    events, effects = take(ctx)
+    assert [type(e) for e in events] == [AmendRejected]
+    assert events[0].reason is OrderCheckReason.QUANTITY_BELOW_FILLED  # type: ignore[union-attr]
+    assert CommitAmend(Decimal("0"), PRICE, None) in effects
+
+
+@pytest.mark.parametrize(
+    ("terms", "reason"),
+    [
+        ({"quantity": "1", "price": None}, OrderCheckReason.NOTHING_TO_AMEND),
+        ({"quantity": "1.000001"}, OrderCheckReason.QUANTITY_NOT_MULTIPLE_OF_LOT),
+        ({"quantity": None, "price": "100.001"}, OrderCheckReason.PRICE_NOT_MULTIPLE_OF_TICK),
+    ],
+)
+def test_amend_when_terms_invalid_then_rejected_at_once_with_reason(
+    terms: dict[str, str | None], reason: OrderCheckReason
+) -> None:
+    ctx = context()
+    process = resting(ctx)
+    take(ctx)
+
+    process.amend(amend_command(**terms), NOW)  # type: ignore[arg-type]
+
+    events, effects = take(ctx)
+    assert [type(e) for e in events] == [AmendRejected]
+    assert events[0].reason is reason  # type: ignore[union-attr]
+    assert effects == []
+    assert process.phase is _P.RESTING
+
+
+def test_amend_when_partially_filled_and_quantity_not_above_filled_then_rejected() -> None:
+    ctx = context()
+    process = resting(ctx)
+    process.venue_fills((fill(1, "0.4"),), NOW)
+    process.settled(NOW, released=False)
+    take(ctx)
+
+    process.amend(amend_command(quantity="0.4"), NOW)
+
+    events, _ = take(ctx)
+    assert events[0].reason is OrderCheckReason.QUANTITY_BELOW_FILLED  # type: ignore[union-attr]
+
+
+def test_amend_when_another_in_flight_then_rejected_amend_in_progress() -> None:
+    ctx = context()
+    process = amend_risk(ctx)
+    take(ctx)
+
+    process.amend(amend_command(2, quantity="3"), NOW)
+
+    events, _ = take(ctx)
+    assert events[0].reason is OrderCheckReason.AMEND_IN_PROGRESS  # type: ignore[union-attr]
+    assert process.phase is _P.AMEND_RISK
+
+
+def test_amend_when_new_then_rejected_not_amendable() -> None:
+    ctx = context()
+    process = placed_process(ctx)
+    take(ctx)
+
+    process.amend(amend_command(), NOW)
+
+    events, _ = take(ctx)
+    assert events[0].reason is OrderCheckReason.ORDER_NOT_AMENDABLE  # type: ignore[union-attr]
+    assert process.phase is _P.AWAITING_RISK
+
+
+def test_amend_when_filled_then_refused_invalid_transition_and_nothing_changes() -> None:
+    ctx = context()
+    process = resting(ctx)
+    process.venue_fills((fill(1, "1"),), NOW)
+    take(ctx)
+    before = snapshot(process)
+
+    with pytest.raises(InvalidTransition) as refused:
+        process.amend(amend_command(), NOW)
+
+    assert refused.value.trigger is Trigger.AMEND
+    assert snapshot(process) == before
+
+
+def test_amend_when_replayed_then_nothing_changes() -> None:
+    ctx = context()
+    process = amend_risk(ctx)
+    take(ctx)
+    before = snapshot(process)
+
+    process.amend(amend_command(), NOW)
+
+    assert snapshot(process) == before
+
+
+def test_amend_when_cancel_crosses_it_then_late_answer_rejected_and_order_cancelled() -> None:
+    ctx = context()
+    process = amend_risk(ctx)
+    process.cancel(cancel_command(), NOW)
+    take(ctx)
+
+    process.amend_reserved(PRICE, NOW)
+    process.venue_cancelled(QUANTITY, NOW)
+    process.settled(NOW, released=True)
+
+    assert process.order is not None
+    assert process.order.status is OrderStatus.CANCELLED
+    assert process.order.quantity == QUANTITY
+    assert process.phase is _P.DONE

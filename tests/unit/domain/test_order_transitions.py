@@ -8,17 +8,21 @@ import pytest
 
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.events import (
+    AmendRejected,
     CancelReason,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
+    OrderExpired,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    OrderTriggered,
 )
-from oms.domain.orders import Order, apply, fold
-from oms.domain.reasons import RejectReason
+from oms.domain.orders import Order, Overfill, WrongOrder, apply, fold
+from oms.domain.reasons import OrderCheckReason, RejectReason
 from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
 
 QTY = Decimal("2")
@@ -34,14 +38,15 @@ def _placed() -> OrderPlaced:
         "acc",
         "BTC-USD",
         Side.BUY,
-        OrderType.LIMIT,
+        OrderType.STOP_LIMIT,  # a stop, so that TRIGGER has an order to trigger
         QTY,
         Decimal("100"),
         TimeInForce.GTC,
+        stop_price=Decimal("101"),
     )
 
 
-def _event(order: Order, trigger: Trigger) -> OrderEvent:
+def _event(order: Order, trigger: Trigger) -> OrderEvent:  # noqa: PLR0911 - one per trigger
     """The event that fires ``trigger`` on ``order`` (one sequence number after it)."""
     seq, at = order.version + 1, order.updated_at + 1
     if trigger is Trigger.ACCEPT:
@@ -52,6 +57,16 @@ def _event(order: Order, trigger: Trigger) -> OrderEvent:
         return OrderCancelled("o-1", seq, f"x-{seq}", at, CancelReason.REQUESTED)
     if trigger is Trigger.SETTLE:
         return OrderSettled("o-1", seq, f"s-{seq}", at)
+    if trigger is Trigger.TRIGGER:
+        return OrderTriggered("o-1", seq, f"t-{seq}", at, Decimal("101"))
+    if trigger is Trigger.EXPIRE:
+        return OrderExpired("o-1", seq, f"e-{seq}", at)
+    if trigger is Trigger.AMEND:
+        return OrderAmended("o-1", seq, f"a-{seq}", at, QTY + 1, Decimal("99"), Decimal("99"))
+    if trigger is Trigger.AMEND_REJECT:
+        return AmendRejected(
+            "o-1", seq, f"a-{seq}", at, OrderCheckReason.QUANTITY_BELOW_FILLED, "quantity=0.1"
+        )
     remaining = order.remaining_quantity
     quantity = remaining if trigger is Trigger.FILL else Decimal("0.5")
     if quantity <= 0:
@@ -67,6 +82,7 @@ _PATH: dict[OrderStatus, tuple[Trigger, ...]] = {
     OrderStatus.SETTLED: (Trigger.ACCEPT, Trigger.FILL, Trigger.SETTLE),
     OrderStatus.REJECTED: (Trigger.REJECT,),
     OrderStatus.CANCELLED: (Trigger.ACCEPT, Trigger.CANCEL),
+    OrderStatus.EXPIRED: (Trigger.ACCEPT, Trigger.EXPIRE),
 }
 
 
@@ -88,8 +104,21 @@ ILLEGAL = sorted(
 )
 
 
-def test_table_when_read_then_holds_exactly_the_designs_ten_moves() -> None:
-    assert len(ORDER_TRANSITIONS) == 10
+def test_table_when_read_then_holds_the_designs_ten_moves_and_those_of_issue_15() -> None:
+    amends = {
+        move for move in ORDER_TRANSITIONS if move[1] in {Trigger.AMEND, Trigger.AMEND_REJECT}
+    }
+    later = {
+        (OrderStatus.ACCEPTED, Trigger.REJECT),  # post-only refused at the venue
+        (OrderStatus.ACCEPTED, Trigger.TRIGGER),
+        (OrderStatus.NEW, Trigger.EXPIRE),
+        (OrderStatus.ACCEPTED, Trigger.EXPIRE),
+        (OrderStatus.PARTIALLY_FILLED, Trigger.EXPIRE),
+    }
+    assert later <= set(ORDER_TRANSITIONS)
+    assert len(ORDER_TRANSITIONS) - len(amends) - len(later) == 10
+    assert all(ORDER_TRANSITIONS[move] is move[0] for move in amends)  # an amend keeps the status
+    assert len(amends) == 6
     assert {status for status, _ in ORDER_TRANSITIONS} == {
         OrderStatus.NEW,
         OrderStatus.ACCEPTED,
@@ -154,3 +183,44 @@ def test_fold_when_history_replayed_then_same_order() -> None:
 
     assert fold(history) == order
     assert order.status is OrderStatus.SETTLED
+
+
+def test_amend_when_applied_then_quantity_price_and_protection_change_and_status_stays() -> None:
+    order = order_in(OrderStatus.PARTIALLY_FILLED)
+
+    after = apply(order, _event(order, Trigger.AMEND))
+
+    assert after.status is OrderStatus.PARTIALLY_FILLED
+    assert (after.quantity, after.price, after.protection_price) == (
+        QTY + 1, Decimal("99"), Decimal("99")
+    )  # fmt: skip
+    assert after.filled_quantity == order.filled_quantity
+
+
+def test_amend_when_quantity_not_above_filled_then_refused_and_nothing_changes() -> None:
+    order = order_in(OrderStatus.PARTIALLY_FILLED)  # 0.5 filled
+    seq, at = order.version + 1, order.updated_at + 1
+    event = OrderAmended("o-1", seq, "a-1", at, Decimal("0.5"), Decimal("99"), Decimal("99"))
+
+    with pytest.raises(Overfill) as refused:
+        apply(order, event)
+
+    assert refused.value.code == "OVERFILL"
+
+
+def test_amend_rejected_when_applied_then_only_version_moves() -> None:
+    order = order_in(OrderStatus.ACCEPTED)
+
+    after = apply(order, _event(order, Trigger.AMEND_REJECT))
+
+    assert after._replace(version=order.version, updated_at=order.updated_at) == order
+
+
+def test_trigger_when_applied_then_triggered_at_set_and_a_second_trigger_refused() -> None:
+    order = order_in(OrderStatus.ACCEPTED)
+
+    triggered = apply(order, _event(order, Trigger.TRIGGER))
+
+    assert triggered.triggered_at == triggered.updated_at
+    with pytest.raises(WrongOrder):
+        apply(triggered, _event(triggered, Trigger.TRIGGER))

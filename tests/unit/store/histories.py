@@ -6,8 +6,10 @@ from decimal import Decimal
 
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import (
+    AmendRejected,
     CancelReason,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderEvent,
     OrderFilled,
@@ -16,7 +18,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.orders import Order, fold
-from oms.domain.reasons import RejectReason
+from oms.domain.reasons import OrderCheckReason, RejectReason
 
 
 def placed(order_id: str, account_id: str = "acct-1", at: float = 1_767_225_600.25) -> OrderPlaced:
@@ -94,6 +96,21 @@ def cancelled_history(order_id: str) -> list[OrderEvent]:
         *open_history(order_id),
         OrderCancelled(order_id, 3, f"cancel:{order_id}", 1.0e9, CancelReason.REQUESTED),
     ]
+
+
+def amended_history(order_id: str) -> list[OrderEvent]:
+    """Placed, accepted, an amend refused, then one made (more, at a lower price)."""
+    return [
+        *open_history(order_id),
+        AmendRejected(
+            order_id, 3, f"amend:{order_id}-1", 1.0e9, OrderCheckReason.NOTHING_TO_AMEND,
+            "price and quantity are unchanged", "req-1",
+        ),
+        OrderAmended(
+            order_id, 4, f"amend:{order_id}-2", 1.0e9 + 1, Decimal("0.80"), Decimal("29990.00"),
+            Decimal("29990.00"),
+        ),
+    ]  # fmt: skip
 
 
 def states(history: list[OrderEvent]) -> list[Order]:

@@ -23,19 +23,31 @@ from oms.codec import (
 from oms.domain.events import OrderRejected
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits
 from oms.domain.reasons import RejectReason
-from tests.unit.store.histories import cancelled_history, rejected_history, settled_history, states
+from tests.unit.store.histories import (
+    amended_history,
+    cancelled_history,
+    rejected_history,
+    settled_history,
+    states,
+)
 
-HISTORIES = [settled_history("o-1"), rejected_history("o-2"), cancelled_history("o-3")]
+HISTORIES = [
+    settled_history("o-1"),
+    rejected_history("o-2"),
+    cancelled_history("o-3"),
+    amended_history("o-4"),
+]
+_KINDS = ["settled", "rejected", "cancelled", "amended"]
 
 
-@pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
+@pytest.mark.parametrize("history", HISTORIES, ids=_KINDS)
 def test_event_when_written_to_json_and_read_back_then_unchanged(history: list) -> None:
     for event in history:
         wire = orjson.dumps(event_to_dict(event))
         assert event_from_dict(orjson.loads(wire)) == event
 
 
-@pytest.mark.parametrize("history", HISTORIES, ids=["settled", "rejected", "cancelled"])
+@pytest.mark.parametrize("history", HISTORIES, ids=_KINDS)
 def test_order_state_when_written_to_json_and_read_back_then_unchanged(history: list) -> None:
     for order in states(history):
         back = order_from_dict(orjson.loads(orjson.dumps(order_to_dict(order))))
@@ -213,3 +225,27 @@ def test_rejection_when_written_and_read_back_then_the_same_string_and_the_enum_
     assert isinstance(event_back, OrderRejected)
     assert event_back.reason is RejectReason.INSUFFICIENT_BUYING_POWER
     assert order_back.reject_reason is RejectReason.INSUFFICIENT_BUYING_POWER
+
+
+def test_order_from_dict_when_stored_before_issue_15_then_loads_with_the_defaults() -> None:
+    order = states(settled_history("o-9"))[-1]
+    old = order_to_dict(order)
+    for name in ("post_only", "stop_price", "expire_at", "triggered_at"):
+        del old[name]
+
+    back = order_from_dict(old)
+
+    assert back == order
+    assert (back.post_only, back.stop_price, back.expire_at, back.triggered_at) == (
+        False, None, None, None
+    )  # fmt: skip
+
+
+def test_event_when_placed_with_stop_gtd_post_only_then_round_trips_and_old_ones_omit_them() -> (
+    None
+):
+    plain = settled_history("o-10")[0]
+    stop = replace(plain, stop_price=Decimal("30100.10"), expire_at=1.9e9, post_only=True)
+
+    assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(stop)))) == stop
+    assert not {"post_only", "stop_price", "expire_at"} & set(event_to_dict(plain))

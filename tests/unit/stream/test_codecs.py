@@ -13,7 +13,9 @@ import pytest
 from oms.api.ids import order_id_for
 from oms.codec import limits_from_dict
 from oms.domain.commands import (
+    AmendOrder,
     ApplyFill,
+    CancelAll,
     CancelOrder,
     OpenAccount,
     PlaceOrder,
@@ -129,6 +131,62 @@ def test_cancel_order_when_encoded_and_decoded_then_round_trips_exactly() -> Non
     cancel = CancelOrder("cancel:o-1", "o-1", "acct-1", 1767225601.0)
 
     assert DECODER.order_command(encode_command(cancel), RECORD_TS) == cancel
+
+
+def test_amend_order_when_encoded_and_decoded_then_round_trips_exactly() -> None:
+    amend = AmendOrder("amend:a-1", "o-1", "acct-1", 1767225601.5, Decimal("0.8"), None)
+
+    assert DECODER.order_command(encode_command(amend), RECORD_TS) == amend
+
+
+def test_cancel_all_when_encoded_and_decoded_then_round_trips_exactly() -> None:
+    cancel_all = CancelAll("all:1", "acct-1", 1767225602.0, "BTC-USD")
+
+    assert DECODER.order_command(encode_command(cancel_all), RECORD_TS) == cancel_all
+
+
+def test_place_when_stop_gtd_and_post_only_then_round_trips_exactly() -> None:
+    stop = replace(
+        PLACE, type=OrderType.STOP_LIMIT, stop_price=Decimal("30100.00"),
+        time_in_force=TimeInForce.GTD, expire_at=RECORD_TS + 60,
+    )  # fmt: skip
+    post_only = replace(PLACE, post_only=True)
+
+    for command in (stop, post_only):
+        assert DECODER.order_command(encode_command(command), RECORD_TS) == command
+
+
+def test_place_when_gtd_without_expire_at_then_refused_naming_the_field() -> None:
+    record = orjson.loads(encode_command(replace(PLACE, time_in_force=TimeInForce.GTD)))
+
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(orjson.dumps(record), RECORD_TS)
+
+    assert refused.value.reason is Reason.INVALID_FIELD
+    assert refused.value.field == "expire_at"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"type": "AmendOrder", "order_id": "o-1", "account_id": "a", "command_id": "c"},
+         Reason.MISSING_FIELD),
+        ({"type": "AmendOrder", "order_id": "o-1", "account_id": "a", "price": "1"},
+         Reason.MISSING_FIELD),
+        ({"type": "AmendOrder", "order_id": "o-1", "account_id": "a", "command_id": "c",
+          "price": 1}, Reason.INVALID_AMOUNT),
+        ({"type": "AmendOrder", "order_id": "o-1", "account_id": "a", "command_id": "c",
+          "price": "1", "side": "BUY"}, Reason.UNKNOWN_FIELD),
+    ],
+    ids=["no terms", "no command id", "number price", "unknown field"],
+)  # fmt: skip
+def test_decode_amend_when_the_record_is_bad_then_refused_with_its_reason(
+    record: dict[str, object], reason: Reason
+) -> None:
+    with pytest.raises(DecodeError) as refused:
+        DECODER.order_command(orjson.dumps(record), RECORD_TS)
+
+    assert refused.value.reason is reason
 
 
 def test_decode_when_given_the_record_request_id_then_the_place_and_the_cancel_carry_it() -> None:
@@ -337,7 +395,7 @@ ORDER_REFUSALS: list[tuple[str, bytes | None, Reason]] = [
     ("too large", b'"' + b"x" * MAX_RECORD_BYTES + b'"', Reason.TOO_LARGE),
     ("a list", b"[1, 2]", Reason.NOT_AN_OBJECT),
     ("no type", orjson.dumps({"order_id": "o-1"}), Reason.UNKNOWN_COMMAND),
-    ("unknown type", _place(type="AmendOrder"), Reason.UNKNOWN_COMMAND),
+    ("unknown type", _place(type="ReplaceOrder"), Reason.UNKNOWN_COMMAND),
     ("lower-case type", _place(type="placeorder"), Reason.UNKNOWN_COMMAND),
     ("unknown field", _place(leverage="10"), Reason.UNKNOWN_FIELD),
     ("REST's type field", _place(order_type=_ABSENT, time_in_force="GTC"), Reason.MISSING_FIELD),

@@ -601,7 +601,7 @@ export interface paths {
                 query?: {
                     account_id?: string;
                     symbol?: string;
-                    status?: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED";
+                    status?: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED" | "EXPIRED";
                     limit?: number;
                     cursor?: string;
                 };
@@ -773,7 +773,68 @@ export interface paths {
                 };
             };
         };
-        delete?: never;
+        /** Ask to cancel every open order of an account (of one symbol) */
+        delete: {
+            parameters: {
+                query?: {
+                    account_id?: string;
+                    symbol?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Cancel-all requested; how many open orders it asked to cancel */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CancelAll"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -941,7 +1002,98 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /** Ask to amend an order's quantity and/or price (a resting LIMIT order) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    order_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AmendOrder"];
+                };
+            };
+            responses: {
+                /** @description Amend requested; the order as it stood */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Order"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/orders/{order_id}/events": {
@@ -1872,6 +2024,12 @@ export interface components {
             account_id: string;
             limits: components["schemas"]["Limits"];
         };
+        AmendOrder: {
+            /** @example 0.5 */
+            price?: string;
+            /** @example 0.5 */
+            quantity?: string;
+        };
         AuditEntry: {
             account_id: string | null;
             /** @enum {string} */
@@ -1906,6 +2064,11 @@ export interface components {
             price: string;
             /** @example 0.5 */
             quantity: string;
+        };
+        CancelAll: {
+            account_id: string;
+            requested: number;
+            symbol: string | null;
         };
         Health: {
             reason?: string;
@@ -1957,24 +2120,28 @@ export interface components {
             client_order_id: string;
             /** Format: date-time */
             created_at: string;
+            expire_at: string | null;
             /** @example 0.5 */
             filled_quantity: string;
             order_id: string;
+            post_only: boolean;
             price: string | null;
             /** @example 0.5 */
             quantity: string;
             /** @enum {string|null} */
-            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | null;
+            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | null;
             /** @enum {string} */
             side: "BUY" | "SELL";
             /** @enum {string} */
-            status: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED";
+            status: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED" | "EXPIRED";
+            stop_price: string | null;
             /** @example BTC-USD */
             symbol: string;
             /** @enum {string} */
-            time_in_force: "GTC" | "IOC" | "FOK";
+            time_in_force: "GTC" | "IOC" | "FOK" | "GTD";
+            triggered_at: string | null;
             /** @enum {string} */
-            type: "MARKET" | "LIMIT";
+            type: "MARKET" | "LIMIT" | "STOP_MARKET" | "STOP_LIMIT";
             /** Format: date-time */
             updated_at: string;
             version: number;
@@ -1998,7 +2165,7 @@ export interface components {
             request_id: string | null;
             sequence: number;
             /** @enum {string} */
-            type: "OrderPlaced" | "OrderAccepted" | "OrderRejected" | "OrderFilled" | "OrderCancelled" | "OrderSettled";
+            type: "OrderPlaced" | "OrderAccepted" | "OrderRejected" | "OrderFilled" | "OrderCancelled" | "OrderSettled" | "OrderAmended" | "AmendRejected" | "OrderTriggered" | "OrderExpired";
         };
         OrderHistory: {
             events: components["schemas"]["OrderEvent"][];
@@ -2011,17 +2178,22 @@ export interface components {
         PlaceOrder: {
             account_id: string;
             client_order_id?: string;
+            /** Format: date-time */
+            expire_at?: string;
+            post_only?: boolean;
             /** @example 0.5 */
             price?: string;
             /** @example 0.5 */
             quantity: string;
             /** @enum {string} */
             side: "BUY" | "SELL";
+            /** @example 0.5 */
+            stop_price?: string;
             symbol: string;
             /** @enum {string} */
-            time_in_force?: "GTC" | "IOC" | "FOK";
+            time_in_force?: "GTC" | "IOC" | "FOK" | "GTD";
             /** @enum {string} */
-            type: "MARKET" | "LIMIT";
+            type: "MARKET" | "LIMIT" | "STOP_MARKET" | "STOP_LIMIT";
         };
         Position: {
             /** @example 0.5 */

@@ -1,0 +1,102 @@
+"""The order's own terms beyond price and quantity: stops, expiry and post-only, checked once.
+
+One stateless check that every door shares (REST's body, a Kafka record, the order process for
+anything that reached it another way): which of ``price``, ``stop_price``, ``expire_at`` and
+``post_only`` an order of a given type and time in force takes, and whether its expiry is still
+ahead. Each problem names its field and its reason code (a member of ``OrderCheckReason``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import NamedTuple
+
+from oms.domain.enums import OrderType, TimeInForce
+from oms.domain.reasons import OrderCheckReason
+
+PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+"""The types that take a ``price`` (and need one)."""
+STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
+"""The types that rest untriggered until the last price crosses their ``stop_price``."""
+
+
+class TermProblem(NamedTuple):
+    """One wrong term: the field, its reason code and what is wrong."""
+
+    field: str
+    reason: OrderCheckReason
+    message: str
+
+
+def term_problems(
+    order_type: OrderType,
+    time_in_force: TimeInForce,
+    *,
+    price: Decimal | None,
+    stop_price: Decimal | None,
+    expire_at: float | None,
+    post_only: bool,
+    now: float,
+) -> list[TermProblem]:
+    """Every problem with these terms (empty: they fit together)."""
+    problems: list[TermProblem] = []
+    if order_type in PRICED and price is None:
+        problems.append(
+            TermProblem("price", OrderCheckReason.PRICE_REQUIRED, f"a {order_type} order needs one")
+        )
+    if order_type not in PRICED and price is not None:
+        problems.append(
+            TermProblem("price", OrderCheckReason.PRICE_NOT_ALLOWED, f"a {order_type} has none")
+        )
+    if order_type in STOPS and stop_price is None:
+        problems.append(
+            TermProblem("stop_price", OrderCheckReason.STOP_PRICE_REQUIRED, "a stop needs one")
+        )
+    if order_type not in STOPS and stop_price is not None:
+        problems.append(
+            TermProblem(
+                "stop_price", OrderCheckReason.STOP_PRICE_NOT_ALLOWED, "only a stop order has one"
+            )
+        )
+    if time_in_force is TimeInForce.GTD:
+        if expire_at is None:
+            problems.append(
+                TermProblem(
+                    "expire_at", OrderCheckReason.EXPIRE_AT_REQUIRED, "a GTD order needs one"
+                )
+            )
+        elif expire_at <= now:
+            problems.append(
+                TermProblem(
+                    "expire_at", OrderCheckReason.EXPIRE_AT_IN_PAST, "must be in the future"
+                )
+            )
+    elif expire_at is not None:
+        problems.append(
+            TermProblem(
+                "expire_at", OrderCheckReason.EXPIRE_AT_NOT_ALLOWED, "only a GTD order has one"
+            )
+        )
+    # A MARKET order's GTC is refused at the doors; the engine has always let it run as IOC.
+    if (time_in_force is TimeInForce.GTD and order_type is OrderType.MARKET) or (
+        time_in_force in (TimeInForce.GTC, TimeInForce.GTD) and order_type is OrderType.STOP_MARKET
+    ):
+        problems.append(
+            TermProblem(
+                "time_in_force",
+                OrderCheckReason.INVALID_TIME_IN_FORCE,
+                f"a {order_type} order does not rest once it works: use IOC or FOK",
+            )
+        )
+    if post_only and (order_type is not OrderType.LIMIT or time_in_force in _TAKERS):
+        problems.append(
+            TermProblem(
+                "post_only",
+                OrderCheckReason.POST_ONLY_NOT_ALLOWED,
+                "only a resting LIMIT order (GTC or GTD) may be post-only",
+            )
+        )
+    return problems
+
+
+_TAKERS = (TimeInForce.IOC, TimeInForce.FOK)
