@@ -81,8 +81,20 @@ _AWAITING_RISK = Phase.AWAITING_RISK
 # Builds a message (a NamedTuple) straight from a tuple of its fields, skipping the generated
 # ``__new__``'s Python frame: half the cost, and these are made several times per order.
 _new = tuple.__new__
+# The commands the directory routes here.
 _ROUTED = (PlaceOrder, CancelOrder, ApplyFill, AmendOrder, ExpireOrder)
-_POST_ONLY_REJECTED = Outcome.POST_ONLY_REJECTED  # the commands the directory routes here
+# The arrivals the venue refused outright, with the rejection's reason code and detail.
+_REFUSED_AT_VENUE = {
+    Outcome.POST_ONLY_REJECTED: (
+        OrderCheckReason.POST_ONLY_WOULD_CROSS,
+        "a post-only order would have taken liquidity on arrival",
+    ),
+    Outcome.STOP_WRONG_SIDE: (
+        OrderCheckReason.STOP_PRICE_WRONG_SIDE,
+        "the last price had already passed the stop price on arrival (a BUY stop must be above "
+        "it, a SELL stop below)",
+    ),
+}
 _OUTCOME_REASON = {
     Outcome.CANCELLED_REMAINDER: CancelReason.REMAINDER,
     Outcome.KILLED: CancelReason.FOK_KILLED,
@@ -376,12 +388,9 @@ class OrderActor(DispatchedActor):
         at = message.at
         outcome = result.outcome
         try:
-            if outcome is _POST_ONLY_REJECTED:
-                self.process.refused_at_venue(
-                    OrderCheckReason.POST_ONLY_WOULD_CROSS,
-                    "a post-only order would have taken liquidity on arrival",
-                    self.ctx.clock(),
-                )
+            refused = _REFUSED_AT_VENUE.get(outcome)
+            if refused is not None:
+                self.process.refused_at_venue(*refused, self.ctx.clock())
                 return
             self.process.arrived(
                 tuple([execution.to_fill(at) for execution in result.executions]),

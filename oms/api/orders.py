@@ -41,9 +41,11 @@ from oms.api.problems import (
 )
 from oms.api.services import SERVICES_KEY, ApiServices
 from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
-from oms.domain.enums import OrderStatus, OrderType
+from oms.domain.enums import OrderStatus, OrderType, Side
 from oms.domain.instruments import Instrument
+from oms.domain.order_terms import stop_on_wrong_side
 from oms.domain.orders import Order
+from oms.domain.reasons import OrderCheckReason
 from oms.domain.transitions import InvalidTransition, Trigger, next_status
 from oms.engine.ports import Claim, OrderQuery
 
@@ -201,11 +203,37 @@ async def place_order(request: web.Request) -> web.Response:
         if holder is not None:
             order = await _first_answer(services, order_request, holder, deadline)
             return _accepted(order, services.engine.instruments)
+    _check_stop_side(order_request, services.engine.last_price(order_request.symbol))
     command = new_order(order_request, order_id, services.clock())
     await services.send([command], deadline)
     order = as_new(command)
     await services.remember(order, deadline)
     return _accepted(order, services.engine.instruments)
+
+
+def _check_stop_side(order: OrderRequest, last_price: Decimal | None) -> None:
+    """422 ``STOP_PRICE_WRONG_SIDE`` for a stop the last price has already passed (a BUY stop
+    at or below it, a SELL stop at or above: ``oms.domain.order_terms.stop_on_wrong_side``).
+
+    Checked after the claims, for a new order only: a repeated request answers the order its
+    first one placed, even when the market has since moved past its stop (it may well have
+    triggered it). A refused body leaves its claims held; sent again, it goes on to the engine,
+    whose venue applies the same rule on arrival (REJECTED with the same reason code).
+    """
+    stop_price = order.stop_price
+    if stop_price is None or not stop_on_wrong_side(order.side, stop_price, last_price):
+        return
+    above = "above" if order.side is Side.BUY else "below"
+    raise invalid_body(
+        [
+            FieldError(
+                "stop_price",
+                f"a {order.side} stop must be {above} the last price {last_price}: "
+                "it would trigger at once",
+                code=OrderCheckReason.STOP_PRICE_WRONG_SIDE,
+            )
+        ]
+    )
 
 
 async def _first_answer(

@@ -111,7 +111,14 @@ SCHEMAS: dict[str, Any] = {
             "quantity": _DECIMAL,
             "price": _DECIMAL,
             "time_in_force": enum_of(TimeInForce),
-            "stop_price": _DECIMAL,  # STOP_MARKET and STOP_LIMIT only
+            "stop_price": {
+                **_DECIMAL,
+                "description": "STOP_MARKET and STOP_LIMIT only. Triggers when the last price"
+                " reaches it: a BUY stop must be above the last price, a SELL stop below"
+                " (422 STOP_PRICE_WRONG_SIDE at the door when a last price is known; an order"
+                " that reaches the venue on the wrong side is REJECTED with that reason)."
+                " A STOP_LIMIT's price may be on either side of its stop_price.",
+            },
             "expire_at": _TIME,  # GTD only (RFC 3339, in the future)
             "post_only": {"type": "boolean"},  # LIMIT only
         },

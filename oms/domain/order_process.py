@@ -969,8 +969,9 @@ class OrderProcess:
             self._after(now)
 
     def refused_at_venue(self, reason: RejectionReason, detail: str, now: float) -> None:
-        """The venue refused the arriving order (a post-only order that would take liquidity):
-        REJECTED with ``reason``, and its reservation released; nothing rests or fills."""
+        """The venue refused the arriving order (a post-only order that would take liquidity, a
+        stop the last price had already passed): REJECTED with ``reason``, and its reservation
+        released; nothing rests or fills."""
         order = self._current()
         phase = self.phase
         if _MOVES[phase].get(_ARRIVED_CLOSED) is None or not self.pending:

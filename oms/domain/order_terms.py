@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from oms.domain.enums import OrderType, TimeInForce
+from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.reasons import OrderCheckReason
 
 PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
@@ -100,3 +100,21 @@ def term_problems(
 
 
 _TAKERS = (TimeInForce.IOC, TimeInForce.FOK)
+
+
+def stop_on_wrong_side(side: Side, stop_price: Decimal, last_price: Decimal | None) -> bool:
+    """Whether a stop's trigger is already behind the market: a BUY stop at or below the last
+    price, a SELL stop at or above it (None: no last price yet, so no side to be wrong about).
+
+    Such a stop would trigger on the next tick, which is never what its sender meant (a buy
+    stop guards against a rise from here). The REST door refuses it with 422 when it knows a
+    last price, the venue rejects one that arrives wrong-side anyway (a Kafka command, or the
+    market moved on the way): both with ``STOP_PRICE_WRONG_SIDE``, through this one rule.
+
+    A STOP_LIMIT's limit price has no side rule: Binance, CME and Interactive Brokers all take
+    a buy stop-limit whose limit is below its stop (it rests, triggered, below the market, as
+    its sender may mean to), so refusing one would refuse a legal order.
+    """
+    if last_price is None:
+        return False
+    return stop_price <= last_price if side is Side.BUY else stop_price >= last_price

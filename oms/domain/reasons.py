@@ -57,6 +57,8 @@ class OrderCheckReason(StrEnum):
     # The terms of stops, expiry and post-only (``oms.domain.order_terms``).
     STOP_PRICE_REQUIRED = "STOP_PRICE_REQUIRED"
     STOP_PRICE_NOT_ALLOWED = "STOP_PRICE_NOT_ALLOWED"
+    # A BUY stop at or below the last price, a SELL stop at or above it: it would trigger at once.
+    STOP_PRICE_WRONG_SIDE = "STOP_PRICE_WRONG_SIDE"
     EXPIRE_AT_REQUIRED = "EXPIRE_AT_REQUIRED"
     EXPIRE_AT_NOT_ALLOWED = "EXPIRE_AT_NOT_ALLOWED"
     EXPIRE_AT_IN_PAST = "EXPIRE_AT_IN_PAST"

@@ -52,9 +52,10 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = MappingPr
         (_S.ACCEPTED, _T.AMEND_REJECT): _S.ACCEPTED,
         (_S.PARTIALLY_FILLED, _T.AMEND_REJECT): _S.PARTIALLY_FILLED,
         (_S.FILLED, _T.AMEND_REJECT): _S.FILLED,
-        # The venue refuses a post-only order that would take liquidity on arrival: risk had
-        # accepted it, so it is rejected from ACCEPTED (with POST_ONLY_WOULD_CROSS), never
-        # filled as a taker; its reservation is released.
+        # The venue refuses a post-only order that would take liquidity on arrival, or a stop
+        # the last price has already passed: risk had accepted it, so it is rejected from
+        # ACCEPTED (with POST_ONLY_WOULD_CROSS or STOP_PRICE_WRONG_SIDE), never filled as a
+        # taker; its reservation is released.
         (_S.ACCEPTED, _T.REJECT): _S.REJECTED,
         # A stop rests ACCEPTED, untriggered; triggered, it stays ACCEPTED (nothing filled yet).
         (_S.ACCEPTED, _T.TRIGGER): _S.ACCEPTED,

@@ -273,6 +273,11 @@ class Engine:
         """A market-data tick: marks risk's price, then lets the venue fill what it crosses."""
         self.core.on_tick(tick)
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The venue's last price of ``symbol``, or None (``EngineCore.last_price``); from the
+        event loop without waiting for the engine thread."""
+        return self.core.last_price(symbol)
+
     def order_book(self, symbol: str, depth: int | None = None) -> asyncio.Future[Tick | None]:
         """The venue's book of ``symbol`` as a tick (None before the first one)."""
         return self._answer(lambda: self.core.order_book(symbol, depth))

@@ -548,6 +548,18 @@ class EngineCore:
             self.on_tick(tick)
         return ticks
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The venue's last price of ``symbol`` (None before its first tick, or without the
+        simulated venue), read from any thread without a hop to the engine's.
+
+        Safe off the engine thread: a book swaps one immutable tick reference per update and
+        the listed books never change, so a reader sees one whole tick, a moment old at most.
+        """
+        market = self.market if self._venue is not None else None
+        if market is None or symbol not in self.instruments:
+            return None
+        return market.last_price(symbol)
+
     def order_book(self, symbol: str, depth: int | None = None) -> Future[Tick | None]:
         """The venue's book of ``symbol`` as a tick (None before the first one)."""
         return self._venue_ref().ask(GetBook(symbol, depth), block=False)

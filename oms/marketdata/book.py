@@ -31,6 +31,11 @@ class L2Book(Protocol):
         """Ask levels, lowest price first."""
         ...
 
+    @property
+    def last_price(self) -> Decimal | None:
+        """Price of the last trade (None: none yet)."""
+        ...
+
 
 class OrderBook:
     """The L2 book of one symbol: the latest tick applied to it, or nothing yet."""

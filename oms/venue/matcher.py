@@ -39,6 +39,7 @@ from heapq import heapify, heappop, heappush
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import UnknownInstrument
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from oms.domain.order_terms import stop_on_wrong_side
 from oms.marketdata.book import L2Book
 from oms.marketdata.tick import BookLevel, Tick
 from oms.venue.model import Execution, MatchResult, Outcome, VenueError, VenueOrder
@@ -132,7 +133,7 @@ class Matcher:
         if not quantity > 0:
             raise VenueError(f"order {order_id} has no quantity", code="INVALID_QUANTITY")
         if order.type in _STOPS:
-            return self._hold_stop(order)
+            return self._arrive_stop(order, book)
         is_buy = order.side is _BUY
         # MARKET orders need no limit check; calling the helper only for LIMIT saves a call.
         cap = (
@@ -372,6 +373,14 @@ class Matcher:
             raise UnknownInstrument(f"{order.symbol!r} is not listed on this venue")
         self._stops.setdefault(order.symbol, {})[order.order_id] = order
         return MatchResult(_NO_EXECUTIONS, order.quantity, _RESTING)
+
+    def _arrive_stop(self, order: VenueOrder, book: L2Book) -> MatchResult:
+        """Hold an arriving stop, unless the last price has already passed its stop price
+        (``STOP_WRONG_SIDE``: it would trigger at once, which its sender never meant)."""
+        stop_price = order.stop_price
+        if stop_price is not None and stop_on_wrong_side(order.side, stop_price, book.last_price):
+            return MatchResult(_NO_EXECUTIONS, order.quantity, Outcome.STOP_WRONG_SIDE)
+        return self._hold_stop(order)
 
     def restore_stop(self, order: VenueOrder) -> None:
         """Put an untriggered stop order back (after a restart)."""

@@ -89,6 +89,9 @@ class Outcome(StrEnum):
     """FOK that could not fill whole: no executions at all."""
     POST_ONLY_REJECTED = "POST_ONLY_REJECTED"
     """A post-only order that would have taken liquidity: no executions, nothing rests."""
+    STOP_WRONG_SIDE = "STOP_WRONG_SIDE"
+    """A stop whose trigger the last price has already passed (``stop_on_wrong_side``): no
+    executions, nothing waits."""
 
 
 class MatchResult(NamedTuple):

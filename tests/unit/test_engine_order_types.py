@@ -160,6 +160,31 @@ def test_stop_market_when_last_price_crosses_then_triggered_and_filled(engine: E
     assert engine.totals().get(timeout=5) == before
 
 
+@pytest.mark.parametrize(
+    ("side", "stop_price"), [(Side.BUY, "100.00"), (Side.BUY, "99.00"), (Side.SELL, "100.00")]
+)
+def test_stop_when_the_last_price_has_passed_it_on_arrival_then_rejected_and_released(
+    engine: EngineCore, side: Side, stop_price: str
+) -> None:
+    # The way a Kafka command arrives: no market at decode time, so the venue decides.
+    before = engine.totals().get(timeout=5)
+    command = replace(
+        place(side=side, kind=OrderType.STOP_MARKET, price=None, tif=TimeInForce.IOC),
+        stop_price=Decimal(stop_price),
+    )  # last price 100.00
+
+    engine.place_order(command).get(timeout=5)
+
+    order = _order(engine, command.order_id)
+    assert order.status is OrderStatus.REJECTED
+    assert order.reject_reason is OrderCheckReason.STOP_PRICE_WRONG_SIDE
+    assert order.filled_quantity == 0
+    assert _reserved(engine) == 0
+    assert _reserved(engine, "BTC") == 0
+    assert engine.resting_count().get(timeout=5) == 0
+    assert engine.totals().get(timeout=5) == before
+
+
 def test_stop_limit_when_triggered_then_rests_as_limit_until_crossed(engine: EngineCore) -> None:
     command = replace(
         place(side=Side.SELL, kind=OrderType.STOP_LIMIT, price="98.00"),

@@ -139,8 +139,8 @@ async def test_place_when_gtd_expire_at_is_past_or_missing_then_422(api: Api) ->
 
 async def test_place_when_gtd_and_stop_are_good_then_202_with_their_fields(api: Api) -> None:
     body = {
-        **RESTING, "type": "STOP_LIMIT", "stop_price": "96.00", "time_in_force": "GTD",
-        "expire_at": "2099-01-01T00:00:00Z",
+        **RESTING, "type": "STOP_LIMIT", "stop_price": "101.00", "price": "101.50",
+        "time_in_force": "GTD", "expire_at": "2099-01-01T00:00:00Z",
     }  # fmt: skip
 
     response = await api.client.post("/api/orders", json=body)
@@ -148,10 +148,44 @@ async def test_place_when_gtd_and_stop_are_good_then_202_with_their_fields(api: 
     assert response.status == 202, await response.text()
     order = await response.json()
     assert (order["type"], order["stop_price"], order["time_in_force"]) == (
-        "STOP_LIMIT", "96.00", "GTD"
+        "STOP_LIMIT", "101.00", "GTD"
     )  # fmt: skip
     assert order["expire_at"].startswith("2099-01-01T00:00:00")
     assert order["triggered_at"] is None
+
+
+async def test_place_when_a_stop_is_at_or_behind_the_last_price_then_422_and_sends_nothing(
+    api: Api,
+) -> None:
+    # The last price is 100.00: a BUY stop must be above it, a SELL stop below.
+    wrong = [("BUY", "STOP_MARKET", "100.00"), ("BUY", "STOP_LIMIT", "99.00"),
+             ("SELL", "STOP_MARKET", "100.00"), ("SELL", "STOP_LIMIT", "101.00")]  # fmt: skip
+    sent = api.bus.sent_count
+    for side, kind, stop_price in wrong:
+        body = {**RESTING, "side": side, "type": kind, "stop_price": stop_price,
+                "client_order_id": f"stop-{side}-{kind}"}  # fmt: skip
+        if kind == "STOP_MARKET":
+            body = {**body, "time_in_force": "IOC"}
+            del body["price"]
+
+        response = await api.client.post("/api/orders", json=body)
+
+        assert response.status == 422, (side, kind, stop_price)
+        assert response.content_type == PROBLEM_CONTENT_TYPE
+        [error] = (await response.json())["errors"]
+        assert (error["field"], error["code"]) == ("stop_price", "STOP_PRICE_WRONG_SIDE")
+    assert api.bus.sent_count == sent
+
+
+async def test_place_when_a_stop_is_on_the_right_side_then_202_and_it_waits(api: Api) -> None:
+    body = {**RESTING, "side": "SELL", "type": "STOP_LIMIT", "stop_price": "99.00",
+            "price": "98.50", "client_order_id": "stop-right"}  # fmt: skip
+
+    placed = await _place(api, body)
+
+    order = await api.client.get(f"/api/orders/{placed['order_id']}")
+    assert (await order.json())["status"] == "ACCEPTED"
+    assert (await order.json())["triggered_at"] is None
 
 
 async def test_place_when_post_only_on_a_market_order_then_422(api: Api) -> None:

@@ -107,3 +107,17 @@ def test_stop_when_cancelled_untriggered_then_its_quantity_comes_back() -> None:
 
     assert matcher.cancel("s") == Decimal("2")
     assert matcher.cancel("s") is None
+
+
+def test_stop_when_the_last_price_has_passed_it_on_arrival_then_refused_and_not_held() -> None:
+    matcher = Matcher(FEE_RATE)
+    stop = VenueOrder(
+        "s", "acct-1", "BTC-USD", Side.BUY, OrderType.STOP_MARKET, TimeInForce.IOC,
+        Decimal("1"), None, Decimal("110.00"), False, Decimal("100.00"),
+    )  # fmt: skip
+
+    result = matcher.on_arrival(stop, EMPTY)  # last 100.00: a BUY stop at 100.00 is behind it
+
+    assert result.outcome is Outcome.STOP_WRONG_SIDE
+    assert result.executions == ()
+    assert matcher.remaining("s") is None

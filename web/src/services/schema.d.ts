@@ -2129,7 +2129,7 @@ export interface components {
             /** @example 0.5 */
             quantity: string;
             /** @enum {string|null} */
-            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | null;
+            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "STOP_PRICE_WRONG_SIDE" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | null;
             /** @enum {string} */
             side: "BUY" | "SELL";
             /** @enum {string} */
@@ -2187,7 +2187,10 @@ export interface components {
             quantity: string;
             /** @enum {string} */
             side: "BUY" | "SELL";
-            /** @example 0.5 */
+            /**
+             * @description STOP_MARKET and STOP_LIMIT only. Triggers when the last price reaches it: a BUY stop must be above the last price, a SELL stop below (422 STOP_PRICE_WRONG_SIDE at the door when a last price is known; an order that reaches the venue on the wrong side is REJECTED with that reason). A STOP_LIMIT's price may be on either side of its stop_price.
+             * @example 0.5
+             */
             stop_price?: string;
             symbol: string;
             /** @enum {string} */
