@@ -15,7 +15,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from oms.domain.order_ids import client_order_id_order
+from oms.marketdata import BookLevel, Tick
+from oms.stream.codecs import encode_tick
 from oms.stream.names import topic_names
+from tests.credentials import authenticated_session
 from tests.e2e.conftest import (
     Replica,
     drop_database,
@@ -169,12 +172,29 @@ async def test_post_only_when_it_would_cross_then_rejected_over_rest_and_kafka(
         assert order["filled_quantity"] == "0"
 
 
+async def _publish_eth_tick(replica: Replica, last: Decimal) -> None:
+    """One ETH-USD tick on the run's ``prices`` (where the simulated feed publishes too, on the
+    same partition): last price and bid at ``last``, ask one tick above, 10 ETH on each side,
+    stamped now, so it is newer than the feed's tick before it."""
+    ask = last + Decimal("0.01")
+    tick = Tick("ETH-USD", last, last, ask, (BookLevel(last, Decimal(10)),),
+                (BookLevel(ask, Decimal(10)),), time.time())  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=replica.settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_names(replica.settings).prices, encode_tick(tick), b"ETH-USD"
+        )
+    finally:
+        await producer.stop()
+
+
 async def test_stop_when_the_market_crosses_then_triggered_and_filled_over_rest_and_kafka(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     account = await open_account(http, replica.base, FUNDS)
-    # A BUY stop a little below the market: the next tick's last price is above it.
-    stop = (await last_price(http, replica.base, "ETH-USD") * Decimal("0.98")).quantize(
+    # A BUY stop 2% above the market waits (the walk does not go that far in a few seconds)...
+    stop = (await last_price(http, replica.base, "ETH-USD") * Decimal("1.02")).quantize(
         Decimal("0.01")
     )
     rest_id = await _place(http, replica.base, {
@@ -185,6 +205,12 @@ async def test_stop_when_the_market_crosses_then_triggered_and_filled_over_rest_
     await _produce(replica, account, _kafka_place(
         account, "k-stop", order_type="STOP_MARKET", stop_price=str(stop), time_in_force="IOC"
     ))  # fmt: skip
+    for order_id in (rest_id, kafka_id):
+        waiting = await _until(http, replica.base, order_id, {"ACCEPTED"})
+        assert waiting["triggered_at"] is None
+
+    # ...until a tick's last price reaches it: triggered, it fills as a MARKET order.
+    await _publish_eth_tick(replica, stop)
 
     for order_id in (rest_id, kafka_id):
         order = await _until(http, replica.base, order_id, TERMINAL)
@@ -192,6 +218,47 @@ async def test_stop_when_the_market_crosses_then_triggered_and_filled_over_rest_
         assert order["triggered_at"] is not None
         events = await _events_until(http, replica.base, order_id, "OrderTriggered")
         assert [e["type"] for e in events][:3] == ["OrderPlaced", "OrderAccepted", "OrderTriggered"]
+
+
+async def test_stop_when_the_market_is_already_past_it_then_refused_over_rest_and_kafka(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    account = await open_account(http, replica.base, FUNDS)
+    # A BUY stop 2% below the market would trigger at once: never what its sender meant.
+    stop = (await last_price(http, replica.base, "ETH-USD") * Decimal("0.98")).quantize(
+        Decimal("0.01")
+    )
+    body = {
+        "account_id": account, "symbol": "ETH-USD", "side": "BUY", "type": "STOP_MARKET",
+        "quantity": "0.1", "stop_price": str(stop), "time_in_force": "IOC",
+    }  # fmt: skip
+
+    response = await http.post(f"{replica.base}/api/orders", json=body)
+    kafka_id = client_order_id_order(account, "k-stop-wrong")
+    await _produce(replica, account, _kafka_place(
+        account, "k-stop-wrong", order_type="STOP_MARKET", stop_price=str(stop),
+        time_in_force="IOC",
+    ))  # fmt: skip
+
+    assert response.status == 422, await response.text()
+    [error] = (await response.json())["errors"]
+    assert (error["field"], error["code"]) == ("stop_price", "STOP_PRICE_WRONG_SIDE")
+    # Over Kafka there is no market at decode time: the venue rejects it on arrival.
+    order = await _until(http, replica.base, kafka_id, TERMINAL)
+    assert (order["status"], order["reject_reason"]) == ("REJECTED", "STOP_PRICE_WRONG_SIDE")
+    assert await _reserved_drops_to_zero(http, replica.base, account)
+
+
+async def _reserved_drops_to_zero(http: aiohttp.ClientSession, base: str, account: str) -> bool:
+    """Whether nothing of the account stays reserved (its release may lag its order's end)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        document = await (await http.get(f"{base}/api/accounts/{account}")).json()
+        if all(Decimal(b["reserved"]) == 0 for b in document["balances"].values()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
 
 
 async def test_gtd_when_its_time_comes_then_expired_over_rest_and_kafka(
@@ -257,7 +324,7 @@ async def test_gtd_when_its_time_comes_while_serve_is_down_then_expired_after_re
     log = tmp_path_factory.mktemp("gtd") / "serve.log"
     first = await asyncio.to_thread(start_replica, own_run, log)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        async with authenticated_session(timeout=aiohttp.ClientTimeout(total=30)) as http:
             account = await open_account(http, first.base, FUNDS)
             price = await _far_below(http, first.base)
             expire = time.time() + 8
@@ -274,7 +341,7 @@ async def test_gtd_when_its_time_comes_while_serve_is_down_then_expired_after_re
     await asyncio.sleep(expire - time.time() + 0.5)  # its time comes while nothing runs
     second = await asyncio.to_thread(start_replica, own_run, log)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        async with authenticated_session(timeout=aiohttp.ClientTimeout(total=30)) as http:
             order = await _until(http, second.base, order_id, TERMINAL)
             assert order["status"] == "EXPIRED"
             account_now = await (await http.get(f"{second.base}/api/accounts/{account}")).json()
