@@ -75,6 +75,7 @@ from oms.engine.recovery import Recovery, RecoverySummary
 from oms.marketdata import MarketData, SimulatedFeed, Tick
 from oms.risk import AccountSnapshot, RiskBook
 from oms.risk.checkpoint import LedgerCheckpoint
+from oms.risk.positions import growing_orders
 from oms.venue import Matcher
 
 T = TypeVar("T")
@@ -370,9 +371,14 @@ class EngineCore:
         timer's thread does this by itself: for tests and a clock that is set by hand)."""
         return self.expiries.fire_due()
 
-    def cancel_all(self, command: CancelAll) -> Future[int]:
-        """Cancel every open order of the account (of one symbol if given); resolves with how
-        many it asked to cancel.
+    def cancel_all(
+        self,
+        command: CancelAll,
+        select: Callable[[Sequence[Order]], Iterable[Order]] | None = None,
+    ) -> Future[int]:
+        """Cancel every open order of the account (of one symbol if given), or those of them
+        ``select`` picks (a kill switch's REDUCING sweep); resolves with how many it asked to
+        cancel.
 
         The open orders are the store's (its memory holds every open order; one placed in the
         same instant may be missed: cancel-all is a sweep, not a barrier). Only orders placed
@@ -409,6 +415,10 @@ class EngineCore:
                 waiting[0] -= 1
                 if waiting[0]:
                     return
+            # By id: an order whose status changed between two pages' reads is in both.
+            placed_before = list(
+                {o.order_id: o for o in found if o.created_at <= command.requested_at}.values()
+            )
             cancels = tuple(
                 CancelOrder(
                     f"{command.command_id}:{order.order_id}",
@@ -417,8 +427,7 @@ class EngineCore:
                     command.requested_at,
                     command.request_id,
                 )
-                for order in found
-                if order.created_at <= command.requested_at
+                for order in (placed_before if select is None else select(placed_before))
             )
             if cancels:
                 self._directory.tell(RouteMany(cancels))
@@ -496,22 +505,37 @@ class EngineCore:
     ) -> Future[TradingState]:
         """Halt (or reduce-only, or resume) one account, or everything when None.
 
-        HALTED also cancels what the halted accounts have open (a cancel-all each, once what
-        was queued before the halt has run): nothing new is accepted, and nothing old stays
-        in the market. REDUCING leaves open orders as they are (it only refuses new orders
-        that would grow a position).
+        Both sweep what the accounts have open, through the cancel-all (one each, once what was
+        queued before the switch has run). HALTED cancels every open order: nothing new is
+        accepted, and nothing old stays in the market. REDUCING cancels the open orders that
+        would grow the account's absolute position in their symbol and keeps the reducing ones
+        (``oms.risk.positions.growing_orders``: the rule risk's REDUCING check applies to new
+        orders), judged against the positions when the sweep runs.
         """
         answer = self._risk.ask(SetTradingState(state, account_id), block=False)
-        if state is TradingState.HALTED:
+        if state is not TradingState.ACTIVE:
             at = self.clock()
-            self.dispatcher.when_idle(functools.partial(self._halt_sweep, account_id, at))
+            sweep = functools.partial(self._kill_switch_sweep, state, account_id, at)
+            self.dispatcher.when_idle(sweep)
         return answer
 
-    def _halt_sweep(self, account_id: str | None, at: float) -> None:
-        """Cancel every open order of the halted account (of every account: the global one)."""
-        accounts = [account_id] if account_id is not None else list(self.risk_book.account_ids())
+    def _kill_switch_sweep(self, state: TradingState, account_id: str | None, at: float) -> None:
+        """Cancel the open orders the switch ends, of the account (of every account: the global
+        one). On the engine thread, so the positions it reads are the risk book's own."""
+        book = self.risk_book
+        accounts = [account_id] if account_id is not None else list(book.account_ids())
         for account in accounts:
-            self.cancel_all(CancelAll(f"halt:{account}:{at!r}", account, at))
+            if state is TradingState.HALTED:
+                self.cancel_all(CancelAll(f"halt:{account}:{at!r}", account, at))
+            elif book.has_account(account):  # an unknown one has nothing open (its switch fails)
+                positions = {
+                    symbol: position.quantity
+                    for symbol, position in book.snapshot(account).positions.items()
+                }
+                self.cancel_all(
+                    CancelAll(f"reduce:{account}:{at!r}", account, at),
+                    functools.partial(growing_orders, positions),
+                )
 
     def apply_account_change(
         self, change: OpenAccount | SetLimits | SetTradingState

@@ -8,8 +8,12 @@ sold at: in spot trading that is the only cost basis the book knows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+
+from oms.domain.enums import Side
+from oms.domain.orders import Order
 
 _ZERO = Decimal(0)
 
@@ -107,3 +111,31 @@ class PositionState:
         if is_buy:
             return self.quantity < 0 and self.open_buy + quantity <= -self.quantity
         return self.quantity > 0 and self.open_sell + quantity <= self.quantity
+
+
+def growing_orders(positions: Mapping[str, Decimal], orders: Iterable[Order]) -> list[Order]:
+    """The open orders a REDUCING kill switch cancels: those that would grow the account's
+    absolute position in their symbol (``positions``: its signed quantity per symbol).
+
+    Each order is judged by ``PositionState.reduces``, the rule risk's REDUCING check applies
+    to a new order, against the position and the reducing orders kept before it, oldest first:
+    what is left of it must fit inside the position with them. So with no position every order
+    grows; on a long, every BUY grows, and so does the SELL that would take the sells kept
+    before it past zero. A kept order counts among the open quantity the next one is judged with.
+    """
+    probes: dict[str, PositionState] = {}
+    growing: list[Order] = []
+    for order in sorted(orders, key=lambda o: (o.created_at, o.order_id)):
+        probe = probes.get(order.symbol)
+        if probe is None:
+            probe = probes[order.symbol] = PositionState(order.symbol)
+            probe.quantity = positions.get(order.symbol, _ZERO)
+        left = order.quantity - order.filled_quantity
+        is_buy = order.side is Side.BUY
+        if not probe.reduces(is_buy=is_buy, quantity=left):
+            growing.append(order)
+        elif is_buy:
+            probe.open_buy += left
+        else:
+            probe.open_sell += left
+    return growing

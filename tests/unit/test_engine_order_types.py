@@ -14,7 +14,7 @@ from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.events import OrderExpired, OrderTriggered
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
-from oms.domain.reasons import OrderCheckReason
+from oms.domain.reasons import OrderCheckReason, RejectReason
 from oms.engine.core import EngineCore
 from oms.store.memory import MemoryOrderRepository
 from tests.unit.engine_helpers import FUNDS, place, tick
@@ -277,3 +277,83 @@ def test_kill_switch_when_an_account_is_halted_then_its_open_orders_are_cancelle
 
     assert _order(engine, mine.order_id).status is OrderStatus.CANCELLED
     assert _order(engine, other.order_id).status is OrderStatus.ACCEPTED
+
+
+def _long_one_btc(engine: EngineCore) -> None:
+    """a1 buys 1 BTC at the ask: a long position of 1."""
+    engine.place_order(place(quantity="1", price="100.10")).get(timeout=5)
+    engine.wait_idle()
+    assert engine.account("a1").get(timeout=5).positions["BTC-USD"].quantity == Decimal("1")
+
+
+def test_kill_switch_when_an_account_is_reducing_then_only_its_growing_orders_are_cancelled(
+    engine: EngineCore,
+) -> None:
+    _long_one_btc(engine)
+    reducing = replace(place(side=Side.SELL, quantity="0.4", price="105.00"), created_at=1.0)
+    growing = replace(place(side=Side.BUY, quantity="0.5", price="95.00"), created_at=2.0)
+    # With the 0.4 kept before it, this SELL would take the long of 1 past zero: it grows.
+    crossing = replace(place(side=Side.SELL, quantity="0.8", price="106.00"), created_at=3.0)
+    other = place(account="a2", price="95.00")
+    for command in (reducing, growing, crossing, other):
+        engine.place_order(command).get(timeout=5)
+    engine.wait_idle()
+
+    engine.set_kill_switch(TradingState.REDUCING, "a1").get(timeout=5)
+    engine.wait_idle()
+
+    assert _order(engine, reducing.order_id).status is OrderStatus.ACCEPTED
+    assert _order(engine, growing.order_id).status is OrderStatus.CANCELLED
+    assert _order(engine, crossing.order_id).status is OrderStatus.CANCELLED
+    assert _order(engine, other.order_id).status is OrderStatus.ACCEPTED
+    # The reducing SELL still holds its BTC; the cancelled BUY's USD came back.
+    assert _reserved(engine, "BTC") == Decimal("0.4")
+    assert _reserved(engine) == 0
+
+
+def test_kill_switch_when_reducing_with_no_position_then_every_open_order_is_cancelled(
+    engine: EngineCore,
+) -> None:
+    buy = place(price="95.00")
+    sell = replace(place(side=Side.SELL, price="105.00"), created_at=1.0)
+    for command in (buy, sell):
+        engine.place_order(command).get(timeout=5)
+    engine.wait_idle()
+
+    engine.set_kill_switch(TradingState.REDUCING, "a1").get(timeout=5)
+    engine.wait_idle()
+
+    assert [_order(engine, c.order_id).status for c in (buy, sell)] == [OrderStatus.CANCELLED] * 2
+    assert (_reserved(engine), _reserved(engine, "BTC")) == (0, 0)
+
+
+def test_kill_switch_when_reducing_globally_then_every_accounts_growing_orders_are_cancelled(
+    engine: EngineCore,
+) -> None:
+    _long_one_btc(engine)
+    stop_loss = replace(
+        place(side=Side.SELL, kind=OrderType.STOP_MARKET, price=None, tif=TimeInForce.IOC),
+        stop_price=Decimal("90.00"),
+    )
+    others = place(account="a2", price="95.00")
+    for command in (stop_loss, others):
+        engine.place_order(command).get(timeout=5)
+    engine.wait_idle()
+
+    engine.set_kill_switch(TradingState.REDUCING).get(timeout=5)
+    engine.wait_idle()
+
+    assert _order(engine, stop_loss.order_id).status is OrderStatus.ACCEPTED  # it protects
+    assert _order(engine, others.order_id).status is OrderStatus.CANCELLED
+
+
+def test_kill_switch_when_reducing_then_a_new_growing_order_is_still_refused(
+    engine: EngineCore,
+) -> None:
+    engine.set_kill_switch(TradingState.REDUCING, "a1").get(timeout=5)
+    engine.wait_idle()
+    command = place(price="95.00")
+
+    engine.place_order(command).get(timeout=5)
+
+    assert _order(engine, command.order_id).reject_reason is RejectReason.REDUCE_ONLY

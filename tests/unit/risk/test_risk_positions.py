@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
-from oms.risk.positions import PositionState
+from oms.api.orders import as_new
+from oms.domain.enums import Side
+from oms.domain.orders import Order
+from oms.risk.positions import PositionState, growing_orders
+from tests.unit.engine_helpers import place
 
 D = Decimal
 
@@ -87,3 +92,30 @@ def test_reduces_when_open_sells_and_order_fit_inside_the_long_then_true_else_fa
 
     # Assert
     assert (fits, too_big, adds) == (True, False, False)
+
+
+def _open(side: Side, quantity: str, *, filled: str = "0", created_at: float = 1.0) -> Order:
+    order = as_new(replace(place(side=side, quantity=quantity), created_at=created_at))
+    return order._replace(filled_quantity=D(filled))
+
+
+def test_growing_orders_when_short_then_buys_that_fit_are_kept_and_sells_grow() -> None:
+    # Arrange: short 1; a BUY of 0.6 fits, a second BUY of 0.6 would cross zero.
+    first = _open(Side.BUY, "0.6", created_at=1.0)
+    second = _open(Side.BUY, "0.6", created_at=2.0)
+    sell = _open(Side.SELL, "0.1", created_at=3.0)
+
+    # Act
+    growing = growing_orders({"BTC-USD": D("-1")}, [sell, second, first])
+
+    # Assert
+    assert growing == [second, sell]
+
+
+def test_growing_orders_when_partly_filled_then_only_what_is_left_is_judged() -> None:
+    # Arrange: long 1; a SELL of 1.5 with 0.5 filled has 1 left, which fits.
+    order = _open(Side.SELL, "1.5", filled="0.5")
+
+    # Act / Assert
+    assert growing_orders({"BTC-USD": D("1")}, [order]) == []
+    assert growing_orders({}, [order]) == [order]  # no position: everything grows
