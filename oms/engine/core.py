@@ -262,8 +262,8 @@ class EngineCore:
           What the store never got (not durable, so its offset was never committed) is replayed
           from Kafka and happens again, for the first time as far as the ledger knows.
         """
-        self._schedule_expiries(open_orders)
-        return self._recovery.run(open_orders, accounts, executions, ledger)
+        run = self._recovery.run(open_orders, accounts, executions, ledger)
+        return self._expiries_after(run, open_orders)
 
     def rebuild(
         self,
@@ -285,9 +285,29 @@ class EngineCore:
         recorded global kill switch.
         """
 
-        self.expiries.clear()  # the GTD orders this replica owns now are scheduled below
-        self._schedule_expiries(open_orders)
-        return self._recovery.run(open_orders, accounts, executions, ledger, reset=global_state)
+        self.expiries.clear()  # the GTD orders this replica owns now are scheduled once rebuilt
+        run = self._recovery.run(open_orders, accounts, executions, ledger, reset=global_state)
+        return self._expiries_after(run, open_orders)
+
+    def _expiries_after(
+        self, run: Future[RecoverySummary], open_orders: Sequence[StoredOrder]
+    ) -> Future[RecoverySummary]:
+        """Schedule the GTD orders of ``open_orders`` once ``run`` (a recovery) has succeeded.
+
+        Not before: an expiry due while the replica was down fires at the timer's next round,
+        and its order's actor would then start while the recovery (a rebuild drops every order
+        actor) is still under way; the venue's answer to its cancel found the actor gone and
+        failed the engine. Once the recovery has answered, its last messages are queued ahead
+        of any expiry. A failed recovery schedules nothing (it is retried, or the replica stops).
+        """
+        assert isinstance(run, DispatchFuture)  # the recovery's own reply
+
+        def done(answer: DispatchFuture[RecoverySummary]) -> None:
+            if answer.exception() is None:
+                self._schedule_expiries(open_orders)
+
+        run.add_done_callback(done)
+        return run
 
     def _schedule_expiries(self, open_orders: Sequence[StoredOrder]) -> None:
         for stored in open_orders:
