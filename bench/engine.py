@@ -37,6 +37,7 @@ from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderCancelled, OrderEvent, OrderRejected, OrderSettled
 from oms.domain.limits import RiskLimits
 from oms.engine.core import EngineCore
+from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 
 _PROCESS = psutil.Process()
@@ -294,7 +295,8 @@ def _mix_commands(
     engine: EngineCore, accounts: list[str], n: int, seed: int
 ) -> tuple[list[PlaceOrder], list[AmendOrder], list[CancelOrder]]:
     """``n`` orders: 40% resting LIMITs (each then amended and cancelled), 20% stops that the
-    next tick triggers (STOP_MARKET IOC, stop just behind the market), 40% marketable LIMITs."""
+    market then reaches (STOP_MARKET IOC, 2% beyond the touch: a stop already behind the
+    market is refused, ``STOP_PRICE_WRONG_SIDE``), 40% marketable LIMITs."""
     rng = random.Random(seed)
     books = {s: engine.order_book(s).get(timeout=10) for s in engine.instruments}
     places: list[PlaceOrder] = []
@@ -328,9 +330,9 @@ def _mix_commands(
                 nearer = price + tick if side is Side.BUY else price - tick
                 amends.append(AmendOrder(f"a{i}", f"m{i}", account, now, None, nearer))
             cancels.append(CancelOrder(f"x{i}", f"m{i}", account, now))
-        elif roll < 0.6:  # a stop the next tick triggers: it then fills as a MARKET order
-            behind = (book.best_bid * Decimal("0.02")).quantize(tick)  # beyond a tick's move
-            stop = book.best_bid - behind if side is Side.BUY else book.best_ask + behind
+        elif roll < 0.6:  # a stop the market then reaches: it then fills as a MARKET order
+            beyond = (book.best_bid * Decimal("0.02")).quantize(tick)  # beyond a tick's move
+            stop = book.best_ask + beyond if side is Side.BUY else book.best_bid - beyond
             places.append(
                 PlaceOrder(f"c{i}", f"m{i}", f"cl{i}", account, symbol, side,
                            OrderType.STOP_MARKET, quantity, None, TimeInForce.IOC, now,
@@ -344,6 +346,29 @@ def _mix_commands(
                            OrderType.LIMIT, quantity, price, TimeInForce.IOC, now)
             )  # fmt: skip
     return places, amends, cancels
+
+
+def _through_the_stops(engine: EngineCore, places: list[PlaceOrder]) -> list[Tick]:
+    """Per symbol, a tick up to its BUY stops, then one down to its SELL stops (each side's
+    stops of a symbol share one price: they were priced from one book), with depth for all.
+
+    The last price and the bid sit at the stop, the ask one tick above: every stop of that side
+    triggers and fills, within its protection (the collar around its stop price).
+    """
+    stops = {(p.symbol, p.side): p.stop_price for p in places if p.stop_price is not None}
+    ticks: list[Tick] = []
+    for side in (Side.BUY, Side.SELL):
+        for (symbol, stop_side), stop in sorted(stops.items()):
+            if stop_side is not side or stop is None:
+                continue
+            instrument = engine.instruments[symbol]
+            ask = stop + instrument.tick_size
+            depth = instrument.lot_size * 10**9
+            ticks.append(
+                Tick(symbol, stop, stop, ask, (BookLevel(stop, depth),), (BookLevel(ask, depth),),
+                     time.time())
+            )  # fmt: skip
+    return ticks
 
 
 def mix(n: int, accounts: int, batch: int, seed: int) -> None:
@@ -370,10 +395,11 @@ def mix(n: int, accounts: int, batch: int, seed: int) -> None:
         for first in range(0, len(commands), batch):
             engine.submit(commands[first : first + batch])
         engine.wait_idle(600)
-    engine.advance_market(time.time())  # triggers every stop
-    engine.wait_idle(600)
     for first in range(0, len(cancels), batch):
         engine.submit(cancels[first : first + batch])
+    engine.wait_idle(600)  # the resting LIMITs are gone before the market moves
+    for tick in _through_the_stops(engine, places):  # triggers every stop
+        engine.on_tick(tick)
     finished.wait(600)
     elapsed = time.perf_counter() - start
     engine.stop()
