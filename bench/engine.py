@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -129,10 +130,21 @@ def _orders(engine: EngineCore, accounts: list[str], n: int, seed: int) -> list[
     return out
 
 
-def _flow(n: int, accounts: int, window: int, batch: int, seed: int) -> dict[str, float]:
-    """Place ``n`` orders, at most ``window`` in flight, and wait until every one is terminal."""
+_WINDOW = 4000  # orders in flight at most, by default
+
+
+def _flow(
+    n: int, accounts: int, window: int, batch: int, seed: int, *, market_only: bool = False
+) -> dict[str, float]:
+    """Place ``n`` orders, at most ``window`` in flight, and wait until every one is terminal
+    (``market_only``: each order as a MARKET IOC, the profile the NautilusTrader figure is of)."""
     engine, ids = _engine(accounts, seed)
     orders = _orders(engine, ids, n, seed)
+    if market_only:
+        orders = [
+            replace(order, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.IOC)
+            for order in orders
+        ]
     submitted_at: dict[str, float] = {}
     latencies: list[float] = []
     done = [0, 0]  # settled, other terminal
@@ -194,7 +206,9 @@ def _flow(n: int, accounts: int, window: int, batch: int, seed: int) -> dict[str
     }
 
 
-def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> None:
+def throughput(
+    n: int, accounts: int, window: int, batch: int, seed: int, *, market_only: bool = False
+) -> None:
     """Place ``n`` orders and wait until every one is terminal; print the figures.
 
     ``orders_per_cpu_s`` divides by the CPU time of the dispatcher thread (the engine's only
@@ -202,7 +216,7 @@ def throughput(n: int, accounts: int, window: int, batch: int, seed: int) -> Non
     load, this much less. ``p50_ms``/``p99_ms`` here are dominated by the ``window`` of orders
     queued ahead of each one (Little's law: about window / throughput); see ``latency``.
     """
-    figures = _flow(n, accounts, window, batch, seed)
+    figures = _flow(n, accounts, window, batch, seed, market_only=market_only)
     cpu = figures["dispatcher_cpu_s"]
     print(f"orders: {n}")
     print(f"settled: {figures['settled']}")
@@ -403,7 +417,11 @@ def mix(n: int, accounts: int, batch: int, seed: int) -> None:
     finished.wait(600)
     elapsed = time.perf_counter() - start
     engine.stop()
-    market = _market_only(n, accounts, batch, seed)
+    unwindowed = _market_only(n, accounts, batch, seed)
+    # Each windowed profile in a process of its own: run after the mix in this one, the heap
+    # the mix left (frozen by tune_gc, fragmented) slowed them by a fifth to a third.
+    market = _orders_per_s_of(["--market-only"], n, accounts, seed)
+    default = _orders_per_s_of([], n, accounts, seed)
     print(f"mix_orders: {n}")
     print(f"mix_amends: {len(amends)}")
     print(f"mix_cancels: {len(cancels)}")
@@ -411,7 +429,28 @@ def mix(n: int, accounts: int, batch: int, seed: int) -> None:
     print(f"mix_elapsed_s: {elapsed:.2f}")
     print(f"mix_orders_per_s: {n / elapsed:.1f}")
     print(f"mix_commands_per_s: {(n + len(amends) + len(cancels)) / elapsed:.1f}")
+    # Beside the mix, in the same run: the same number of MARKET IOC orders all submitted at
+    # once, as the mix submits its commands (its peer figure); the same MARKET orders with at
+    # most ``_WINDOW`` in flight; and the default profile (MARKET and marketable LIMIT orders,
+    # windowed), the one issue 4's target of twice the NautilusTrader backtest's ~7,900 market
+    # orders/s on this machine was set for.
+    print(f"market_unwindowed_orders_per_s: {unwindowed:.1f}")
     print(f"market_orders_per_s: {market:.1f}")
+    print(f"market_vs_nautilus_7900: {market / 7900:.2f}")
+    print(f"default_profile_orders_per_s: {default:.1f}")
+    print(f"default_profile_vs_nautilus_7900: {default / 7900:.2f}")
+
+
+def _orders_per_s_of(flags: list[str], n: int, accounts: int, seed: int) -> float:
+    """``orders_per_s`` of this benchmark's throughput profile run in a fresh process."""
+    command = [sys.executable, __file__, "--orders", str(n), "--accounts", str(accounts)]
+    command += ["--seed", str(seed), "--latency-window", "0", *flags]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    for line in printed.splitlines():
+        name, _, value = line.partition(": ")
+        if name == "orders_per_s":
+            return float(value)
+    raise RuntimeError(f"no orders_per_s in {printed!r}")
 
 
 def _market_only(n: int, accounts: int, batch: int, seed: int) -> float:
@@ -457,7 +496,7 @@ def main() -> None:
         help="the mixed profile (limits, amends, cancels, stops) beside MARKET orders instead",
     )
     parser.add_argument("--accounts", type=int, default=16)
-    parser.add_argument("--window", type=int, default=4000, help="orders in flight at most")
+    parser.add_argument("--window", type=int, default=_WINDOW, help="orders in flight at most")
     parser.add_argument("--batch", type=int, default=500, help="orders per submit")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -467,13 +506,23 @@ def main() -> None:
         help="orders in flight in the latency run (0: skip it)",
     )
     parser.add_argument("--latency-orders", type=int, default=20_000)
+    parser.add_argument(
+        "--market-only", action="store_true", help="every order a MARKET IOC (throughput mode)"
+    )
     args = parser.parse_args()
     if args.mix:
         mix(args.orders, args.accounts, args.batch, args.seed)
     elif args.resting is not None:
         resting(args.resting, args.accounts, max(args.batch, 1000), args.seed)
     else:
-        throughput(args.orders, args.accounts, args.window, args.batch, args.seed)
+        throughput(
+            args.orders,
+            args.accounts,
+            args.window,
+            args.batch,
+            args.seed,
+            market_only=args.market_only,
+        )
         if args.latency_window > 0:
             latency(args.latency_orders, args.accounts, args.latency_window, args.seed)
 
