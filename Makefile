@@ -112,6 +112,7 @@ serve: up ## run oms serve in the foreground
 bench: up ## run every benchmark in bench/ (prints name: value lines)
 	@echo "== bench/engine.py (place -> SETTLED)"; $(PY) bench/engine.py
 	@echo "== bench/engine.py --resting 1000000"; $(PY) bench/engine.py --resting 1000000
+	@echo "== bench/engine.py --mix (limits, amends, cancels, stops; beside the MARKET profile)"; $(PY) bench/engine.py --mix
 	@echo "== bench/store.py (MongoDB write-behind)"; $(PY) bench/store.py
 	@echo "== bench/e2e.py --via rest"; $(PY) bench/e2e.py --via rest
 	@echo "== bench/e2e.py --via kafka"; $(PY) bench/e2e.py --via kafka
