@@ -7,6 +7,7 @@ group, MongoDB database and port, so runs never see each other's records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -128,6 +129,25 @@ def drop_database(settings: Settings) -> None:
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
     client.drop_database(settings.mongo_database)
     client.close()
+
+
+@contextlib.contextmanager
+def two_replicas(overrides: Mapping[str, str], logs: Any) -> Iterator[tuple[Replica, Replica]]:
+    """Two replicas of one run (one database, one Redis, one consumer group); only the first
+    runs the simulated price feed. Both stopped and the database dropped after."""
+    first = start_replica(overrides, logs / "first.log")
+    try:
+        second = start_replica({**overrides, "OMS_SIMULATED_FEED": "false"}, logs / "second.log")
+    except BaseException:
+        stop_replica(first)
+        drop_database(first.settings)
+        raise
+    try:
+        yield first, second
+    finally:
+        stop_replica(second)
+        stop_replica(first)
+        drop_database(first.settings)
 
 
 @pytest.fixture(scope="module")

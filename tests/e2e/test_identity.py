@@ -26,12 +26,10 @@ from oms.store.api_keys import create_key, revoke_key
 from tests.credentials import bearer
 from tests.e2e.conftest import (
     Replica,
-    drop_database,
     open_account,
     require_servers,
     run_overrides,
-    start_replica,
-    stop_replica,
+    two_replicas,
 )
 
 pytestmark = pytest.mark.e2e
@@ -82,19 +80,8 @@ def pair(
         "OMS_JWT_AUDIENCE": AUDIENCE,
     }
     logs = tmp_path_factory.mktemp("identity")
-    first = start_replica(overrides, logs / "first.log")
-    try:
-        second = start_replica({**overrides, "OMS_SIMULATED_FEED": "false"}, logs / "second.log")
-    except BaseException:
-        stop_replica(first)
-        drop_database(first.settings)
-        raise
-    try:
-        yield first, second
-    finally:
-        stop_replica(second)
-        stop_replica(first)
-        drop_database(first.settings)
+    with two_replicas(overrides, logs) as pair:
+        yield pair
 
 
 async def _status(http: aiohttp.ClientSession, url: str, token: str) -> int:

@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     run_overrides,
     start_replica,
     stop_replica,
+    two_replicas,
 )
 from tests.integration.private_servers import PrivateRedis
 
@@ -38,19 +39,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, Re
     require_servers()
     overrides = {**run_overrides(uuid.uuid4().hex[:8]), **LIMITS}
     logs = tmp_path_factory.mktemp("limits")
-    first = start_replica(overrides, logs / "first.log")
-    try:
-        second = start_replica({**overrides, "OMS_SIMULATED_FEED": "false"}, logs / "second.log")
-    except BaseException:
-        stop_replica(first)
-        drop_database(first.settings)
-        raise
-    try:
-        yield first, second
-    finally:
-        stop_replica(second)
-        stop_replica(first)
-        drop_database(first.settings)
+    with two_replicas(overrides, logs) as pair:
+        yield pair
 
 
 async def _get(
