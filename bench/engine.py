@@ -133,6 +133,31 @@ def _orders(engine: EngineCore, accounts: list[str], n: int, seed: int) -> list[
 _WINDOW = 4000  # orders in flight at most, by default
 
 
+def _as_market(orders: list[PlaceOrder]) -> list[PlaceOrder]:
+    """The same orders, each a MARKET IOC (the profile the NautilusTrader figure is of)."""
+    return [
+        replace(order, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.IOC)
+        for order in orders
+    ]
+
+
+def _count_ended(engine: EngineCore, n: int) -> tuple[list[int], threading.Event]:
+    """Count the orders that end (settled, cancelled or rejected) in ``ended[0]``; ``finished``
+    is set once ``n`` have."""
+    ended = [0]
+    finished = threading.Event()
+
+    def listener(events: list[OrderEvent]) -> None:
+        for event in events:
+            if type(event) in (OrderSettled, OrderCancelled, OrderRejected):
+                ended[0] += 1
+        if ended[0] >= n:
+            finished.set()
+
+    engine.subscribe(listener)  # type: ignore[arg-type]
+    return ended, finished
+
+
 def _flow(
     n: int, accounts: int, window: int, batch: int, seed: int, *, market_only: bool = False
 ) -> dict[str, float]:
@@ -141,10 +166,7 @@ def _flow(
     engine, ids = _engine(accounts, seed)
     orders = _orders(engine, ids, n, seed)
     if market_only:
-        orders = [
-            replace(order, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.IOC)
-            for order in orders
-        ]
+        orders = _as_market(orders)
     submitted_at: dict[str, float] = {}
     latencies: list[float] = []
     done = [0, 0]  # settled, other terminal
@@ -392,17 +414,7 @@ def mix(n: int, accounts: int, batch: int, seed: int) -> None:
     size (``market_orders_per_s``), which the mix is measured against."""
     engine, ids = _engine(accounts, seed)
     places, amends, cancels = _mix_commands(engine, ids, n, seed)
-    ended = [0]
-    finished = threading.Event()
-
-    def listener(events: list[OrderEvent]) -> None:
-        for event in events:
-            if type(event) in (OrderSettled, OrderCancelled, OrderRejected):
-                ended[0] += 1
-        if ended[0] >= n:
-            finished.set()
-
-    engine.subscribe(listener)  # type: ignore[arg-type]
+    ended, finished = _count_ended(engine, n)
     tune_gc()
     start = time.perf_counter()
     for commands in (places, amends):
@@ -456,21 +468,8 @@ def _orders_per_s_of(flags: list[str], n: int, accounts: int, seed: int) -> floa
 def _market_only(n: int, accounts: int, batch: int, seed: int) -> float:
     """Orders per second of ``n`` MARKET orders, submitted as the mix submits its commands."""
     engine, ids = _engine(accounts, seed)
-    orders = [
-        replace(order, type=OrderType.MARKET, price=None, time_in_force=TimeInForce.IOC)
-        for order in _orders(engine, ids, n, seed)
-    ]
-    ended = [0]
-    finished = threading.Event()
-
-    def listener(events: list[OrderEvent]) -> None:
-        for event in events:
-            if type(event) in (OrderSettled, OrderCancelled, OrderRejected):
-                ended[0] += 1
-        if ended[0] >= n:
-            finished.set()
-
-    engine.subscribe(listener)  # type: ignore[arg-type]
+    orders = _as_market(_orders(engine, ids, n, seed))
+    _, finished = _count_ended(engine, n)
     start = time.perf_counter()
     for first in range(0, n, batch):
         engine.submit(orders[first : first + batch])
