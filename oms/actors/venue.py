@@ -32,15 +32,14 @@ from oms.actors.messages import (
 from oms.actors.ports import StoredOrder, execution_number, executions_of
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
-from oms.domain.enums import OrderType
 from oms.domain.errors import UnknownInstrument
 from oms.domain.messages import distinct
+from oms.domain.order_terms import STOPS, resting_type
 from oms.marketdata import MarketData, OrderBook, Tick
 from oms.venue import Matcher, MatchResult, Outcome, VenueError, VenueOrder
 
 logger = logging.getLogger(__name__)
 # Builds a message (a NamedTuple) from a tuple of its fields without the Python-level __new__.
-_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 _new = tuple.__new__
 
 
@@ -198,12 +197,12 @@ class SimulatedVenue(DispatchedActor):
             left = order.remaining_quantity
             # An untriggered stop goes back among the stops; a triggered STOP_LIMIT rests as
             # the LIMIT it became.
-            untriggered = order.type in _STOPS and order.triggered_at is None
-            kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else order.type
+            kind = resting_type(order.type, order.triggered_at)
+            untriggered = kind in STOPS
             venue_order = VenueOrder(
-                order.order_id, order.account_id, order.symbol, order.side,
-                order.type if untriggered else kind, order.time_in_force, left, order.price,
-                protection, order.post_only, order.stop_price if untriggered else None,
+                order.order_id, order.account_id, order.symbol, order.side, kind,
+                order.time_in_force, left, order.price, protection, order.post_only,
+                order.stop_price if untriggered else None,
             )  # fmt: skip
             if untriggered:
                 matcher.restore_stop(venue_order)

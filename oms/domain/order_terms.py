@@ -20,6 +20,19 @@ STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 """The types that rest untriggered until the last price crosses their ``stop_price``."""
 
 
+def resting_type(order_type: OrderType, triggered_at: float | None) -> OrderType:
+    """The type an order stands as now: an untriggered stop as itself (so ``in STOPS`` says it
+    rests among the stops), a triggered one as what it became (STOP_LIMIT -> LIMIT,
+    STOP_MARKET -> MARKET), any other as its type."""
+    if triggered_at is None:
+        return order_type
+    if order_type is OrderType.STOP_LIMIT:
+        return OrderType.LIMIT
+    if order_type is OrderType.STOP_MARKET:
+        return OrderType.MARKET
+    return order_type
+
+
 class TermProblem(NamedTuple):
     """One wrong term: the field, its reason code and what is wrong."""
 

@@ -32,6 +32,7 @@ from oms.actors.runtime import Dispatcher, DispatchFuture
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.limits import TradingState
+from oms.domain.order_terms import STOPS, resting_type
 from oms.engine.ports import AccountRecord, Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.restore import AccountOpening, BookRestore, BookRestored, EndedOrder
@@ -54,7 +55,6 @@ class RecoverySummary:
 
 
 _MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
-_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 _RESTING_TIF = (TimeInForce.GTC, TimeInForce.GTD)
 
 
@@ -242,8 +242,8 @@ def _may_rest(stored: StoredOrder) -> bool:
     """An open GTC or GTD LIMIT order (or an untriggered stop, or a triggered STOP_LIMIT) with
     something left and a price to rest at."""
     order = stored.order
-    untriggered = order.type in _STOPS and order.triggered_at is None
-    kind = OrderType.LIMIT if order.type is OrderType.STOP_LIMIT else order.type
+    kind = resting_type(order.type, order.triggered_at)
+    untriggered = kind in STOPS
     return (
         (order.protection_price or order.price) is not None
         and (untriggered or kind is OrderType.LIMIT)

@@ -39,7 +39,7 @@ from heapq import heapify, heappop, heappush
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.errors import UnknownInstrument
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
-from oms.domain.order_terms import stop_on_wrong_side
+from oms.domain.order_terms import STOPS, stop_on_wrong_side
 from oms.marketdata.book import L2Book
 from oms.marketdata.tick import BookLevel, Tick
 from oms.venue.model import Execution, MatchResult, Outcome, VenueError, VenueOrder
@@ -57,7 +57,6 @@ _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _GTC = TimeInForce.GTC
 _GTD = TimeInForce.GTD
-_STOPS = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 _FOK = TimeInForce.FOK
 _FILLED = Outcome.FILLED
 _RESTING = Outcome.RESTING
@@ -132,7 +131,7 @@ class Matcher:
         quantity = order.quantity
         if not quantity > 0:
             raise VenueError(f"order {order_id} has no quantity", code="INVALID_QUANTITY")
-        if order.type in _STOPS:
+        if order.type in STOPS:
             return self._arrive_stop(order, book)
         is_buy = order.side is _BUY
         # MARKET orders need no limit check; calling the helper only for LIMIT saves a call.
