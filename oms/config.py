@@ -46,6 +46,28 @@ CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_split_commas)]
 Networks = Annotated[tuple[IPv4Network | IPv6Network, ...], BeforeValidator(_split_commas)]
 
 
+def _symbol_pairs(value: object) -> object:
+    """``"BTC-USD=BTCUSDT, ETH-USD=ETHUSDT"`` -> ``(("BTC-USD", "BTCUSDT"), ...)``; a mapping
+    given in code becomes its pairs. A tuple (hashable, as every setting is) passes as is."""
+    if isinstance(value, Mapping):
+        return tuple((str(ours), str(theirs).upper()) for ours, theirs in value.items())
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise ValueError(f"{item.strip()!r} is not OUR-SYMBOL=EXCHANGESYMBOL")
+        pairs[ours.strip()] = theirs.strip().upper()
+    return tuple(pairs.items())
+
+
+# Our instrument and the exchange's symbol, from ``BTC-USD=BTCUSDT,ETH-USD=ETHUSDT``.
+SymbolMap = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_symbol_pairs)]
+
+
 class Settings(BaseSettings):
     """Everything the process needs to know about where it runs and how big it is."""
 
@@ -109,8 +131,32 @@ class Settings(BaseSettings):
     # Engine
     symbols: CommaSeparated = DEFAULT_SYMBOLS
     max_live_order_actors: int = 100_000
+    # False: this replica publishes no market data at all and only reads ``prices``.
     simulated_feed: bool = True
     feed_seed: int = 7
+    # Market data (README "Market data"): where the ticks on ``prices`` come from. "simulated":
+    # the seeded random walk; "exchange": Binance spot's public WebSocket streams (diff depth
+    # and trades) at market_data_url, resynced from its REST snapshot at market_data_rest_url.
+    market_data: Literal["simulated", "exchange"] = "simulated"
+    market_data_url: str = "wss://stream.binance.com:9443"
+    market_data_rest_url: str = "https://api.binance.com"
+    # Our symbol=the exchange's, comma-separated; an instrument left out is not fed.
+    market_data_symbols: SymbolMap = (
+        ("BTC-USD", "BTCUSDT"),
+        ("ETH-USD", "ETHUSDT"),
+        ("SOL-USD", "SOLUSDT"),
+    )
+    # A symbol with no update for this long stops taking MARKET orders (MARKET_DATA_STALE)
+    # until ticks come back; 0 switches the check off.
+    market_data_stale_s: float = 10.0
+    # One publisher per symbol across the replicas: a Redis lease per symbol held this long,
+    # renewed every third of it; a replica that dies loses its symbols within it.
+    market_data_lease_s: float = 6.0
+    # Reconnecting the exchange's WebSocket: the pause doubles from the first figure to the
+    # second; a connection that says nothing for market_data_idle_s is dropped and made again.
+    market_data_reconnect_initial_s: float = 0.5
+    market_data_reconnect_max_s: float = 10.0
+    market_data_idle_s: float = 30.0
     fee_rate: Decimal = Decimal("0.001")
     # The web app's built files (``web/dist``: ``make setup`` builds them), served at ``/``.
     # Empty: the checkout's ``web/dist`` beside the ``oms`` package; a relative path is taken

@@ -94,6 +94,10 @@ _REFUSED_AT_VENUE = {
         "the last price had already passed the stop price on arrival (a BUY stop must be above "
         "it, a SELL stop below)",
     ),
+    Outcome.MARKET_DATA_STALE: (
+        OrderCheckReason.MARKET_DATA_STALE,
+        "the symbol's market data has stopped: a MARKET order would fill against an old book",
+    ),
 }
 _OUTCOME_REASON = {
     Outcome.CANCELLED_REMAINDER: CancelReason.REMAINDER,

@@ -32,10 +32,12 @@ from oms.actors.messages import (
 from oms.actors.ports import StoredOrder, execution_number, executions_of
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.domain.commands import ApplyFill
+from oms.domain.enums import OrderType
 from oms.domain.errors import UnknownInstrument
 from oms.domain.messages import distinct
 from oms.domain.order_terms import STOPS, resting_type
 from oms.marketdata import MarketData, OrderBook, Tick
+from oms.marketdata.freshness import Freshness
 from oms.venue import Matcher, MatchResult, Outcome, VenueError, VenueOrder
 
 logger = logging.getLogger(__name__)
@@ -77,13 +79,17 @@ class SimulatedVenue(DispatchedActor):
         matcher: Matcher,
         directory: ActorRef[Any],
         clock: Any,
+        *,
+        freshness: Freshness | None = None,
     ) -> None:
-        """Own ``market`` and ``matcher``; send executions on resting orders to ``directory``."""
+        """Own ``market`` and ``matcher``; send executions on resting orders to ``directory``;
+        note in ``freshness`` when each book moved (None: no stale-feed check)."""
         super().__init__(dispatcher)
         self.market = market
         self.matcher = matcher
         self.directory = directory
         self.clock = clock
+        self.freshness = freshness
 
     def on_submit(self, message: Submit) -> None:
         """Match the arriving order now and tell the order actor what happened.
@@ -101,6 +107,17 @@ class SimulatedVenue(DispatchedActor):
         resting = self.matcher.remaining(order.order_id)
         if resting is not None:
             result = MatchResult((), resting, Outcome.RESTING)
+            tell(message.reply_to, _new(Matched, (result, self.clock())))
+            return
+        freshness = self.freshness
+        if (
+            freshness is not None
+            and order.type is OrderType.MARKET
+            and freshness.stale(order.symbol, self.clock())
+        ):
+            # Refused like a post-only that would cross: nothing filled, nothing rests. Only a
+            # MARKET order: a LIMIT or a stop names its price and waits for the market to move.
+            result = MatchResult((), order.quantity, Outcome.MARKET_DATA_STALE)
             tell(message.reply_to, _new(Matched, (result, self.clock())))
             return
         try:
@@ -125,6 +142,8 @@ class SimulatedVenue(DispatchedActor):
             # The book kept a newer tick: this one is not the market any more (a replayed or
             # reordered ``prices`` record), so its liquidity must not fill resting orders.
             return
+        if self.freshness is not None:
+            self.freshness.saw(tick.symbol, self.clock())
         matcher = self.matcher
         triggered = matcher.trigger(tick, self.market.book(tick.symbol))
         if triggered:

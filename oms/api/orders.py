@@ -204,6 +204,8 @@ async def place_order(request: web.Request) -> web.Response:
             order = await _first_answer(services, order_request, holder, deadline)
             return _accepted(order, services.engine.instruments)
     _check_stop_side(order_request, services.engine.last_price(order_request.symbol))
+    if order_request.type is OrderType.MARKET:
+        _check_market_data(order_request, services.engine.market_data_stale(order_request.symbol))
     command = new_order(order_request, order_id, services.clock())
     await services.send([command], deadline)
     order = as_new(command)
@@ -231,6 +233,26 @@ def _check_stop_side(order: OrderRequest, last_price: Decimal | None) -> None:
                 f"a {order.side} stop must be {above} the last price {last_price}: "
                 "it would trigger at once",
                 code=OrderCheckReason.STOP_PRICE_WRONG_SIDE,
+            )
+        ]
+    )
+
+
+def _check_market_data(order: OrderRequest, stale: bool) -> None:
+    """422 ``MARKET_DATA_STALE`` for a MARKET order on a symbol whose feed has stopped
+    (``oms.marketdata.freshness``): it would fill against a book that may no longer be the
+    market. Like the stop's side, checked for a new order only; one that reaches the venue
+    anyway (a Kafka command, the feed stopping on the way) is REJECTED there with the same code.
+    """
+    if not stale:
+        return
+    raise invalid_body(
+        [
+            FieldError(
+                "type",
+                f"{order.symbol} has had no market data for longer than the stale bound: "
+                "MARKET orders wait until its feed is back (a LIMIT order is taken)",
+                code=OrderCheckReason.MARKET_DATA_STALE,
             )
         ]
     )

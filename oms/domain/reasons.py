@@ -65,6 +65,9 @@ class OrderCheckReason(StrEnum):
     INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE"
     POST_ONLY_NOT_ALLOWED = "POST_ONLY_NOT_ALLOWED"
     POST_ONLY_WOULD_CROSS = "POST_ONLY_WOULD_CROSS"  # the venue: it would take liquidity
+    # The venue: the symbol's market data stopped (no update for OMS_MARKET_DATA_STALE_S), so a
+    # MARKET order would fill against a book that may no longer be the market.
+    MARKET_DATA_STALE = "MARKET_DATA_STALE"
 
 
 RejectionReason: TypeAlias = RejectReason | OrderCheckReason

@@ -278,6 +278,14 @@ class Engine:
         event loop without waiting for the engine thread."""
         return self.core.last_price(symbol)
 
+    def market_data_stale(self, symbol: str) -> bool:
+        """Whether ``symbol``'s feed has stopped (``EngineCore.market_data_stale``)."""
+        return self.core.market_data_stale(symbol)
+
+    def market_data_ages(self) -> dict[str, float]:
+        """Seconds since each symbol's book last moved (``EngineCore.market_data_ages``)."""
+        return self.core.market_data_ages()
+
     def order_book(self, symbol: str, depth: int | None = None) -> asyncio.Future[Tick | None]:
         """The venue's book of ``symbol`` as a tick (None before the first one)."""
         return self._answer(lambda: self.core.order_book(symbol, depth))

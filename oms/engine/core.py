@@ -73,6 +73,7 @@ from oms.engine.ports import (
 )
 from oms.engine.recovery import Recovery, RecoverySummary
 from oms.marketdata import MarketData, SimulatedFeed, Tick
+from oms.marketdata.freshness import Freshness
 from oms.risk import AccountSnapshot, RiskBook
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.positions import growing_orders
@@ -117,6 +118,8 @@ class EngineCore:
             max_live=settings.max_live_order_actors,
         )
         self._venue: ActorRef[Any] | None = None
+        # When each book last moved (the venue writes it), for the stale-feed check.
+        self.freshness = Freshness(settings.market_data_stale_s)
         if simulated_venue:
             self.market = MarketData(listed)
             self.matcher = Matcher(settings.fee_rate, listed)
@@ -126,6 +129,7 @@ class EngineCore:
                 self.matcher,
                 self._directory,
                 clock,
+                freshness=self.freshness,
             )
         self._ctx.risk = self._risk
         self._ctx.directory = self._directory
@@ -603,6 +607,15 @@ class EngineCore:
         if market is None or symbol not in self.instruments:
             return None
         return market.last_price(symbol)
+
+    def market_data_stale(self, symbol: str) -> bool:
+        """Whether ``symbol``'s feed has stopped (``oms.marketdata.freshness``): the venue then
+        refuses MARKET orders on it. Read from any thread."""
+        return self._venue is not None and self.freshness.stale(symbol, self.clock())
+
+    def market_data_ages(self) -> dict[str, float]:
+        """Seconds since each symbol's book last moved, by the engine's clock."""
+        return self.freshness.ages(self.clock())
 
     def order_book(self, symbol: str, depth: int | None = None) -> Future[Tick | None]:
         """The venue's book of ``symbol`` as a tick (None before the first one)."""

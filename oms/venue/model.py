@@ -92,6 +92,9 @@ class Outcome(StrEnum):
     STOP_WRONG_SIDE = "STOP_WRONG_SIDE"
     """A stop whose trigger the last price has already passed (``stop_on_wrong_side``): no
     executions, nothing waits."""
+    MARKET_DATA_STALE = "MARKET_DATA_STALE"
+    """A MARKET order on a symbol whose feed has stopped (``oms.marketdata.freshness``): no
+    executions against a book that may no longer be the market."""
 
 
 class MatchResult(NamedTuple):
