@@ -12,8 +12,10 @@ partition's newest checkpoint and what was written after it, and what of that ne
 ``order-events`` is published then. A checkpoint of the owned partitions is written right after,
 every ``checkpoint_interval_s`` while running, and once more at a clean stop.
 
-The simulated feed publishes its ticks to the ``prices`` topic instead of feeding the engine
-directly, so every replica's books move together through the one path real prices take.
+Market data (the simulated walk, or an exchange's streams with ``OMS_MARKET_DATA=exchange``)
+is published on the ``prices`` topic instead of feeding the engine directly, so every
+replica's books move together through the one path; each symbol is published by the one
+replica holding its lease in Redis (``oms.stream.price_publisher``).
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ import logging
 import os
 import signal
 import threading
-import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -45,7 +46,6 @@ from oms.domain.errors import DomainError
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
-from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
 from oms.store.memory_rate_limits import MemoryRateLimits
@@ -53,6 +53,7 @@ from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
+from oms.store.redis_leases import RedisLeases
 from oms.store.redis_rate_limits import RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
@@ -60,53 +61,21 @@ from oms.store.redis_store import (
     RedisTicketStore,
     redis_client,
 )
-from oms.stream.codecs import encode_tick
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
+from oms.stream.exchange_feed import FeedStats
 from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
-from oms.stream.partitioner import partition_of, reliable_producer
+from oms.stream.partitioner import partition_of
+from oms.stream.price_publisher import ExchangeSource, PricePublisher, SimulatedSource
 
 logger = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[Any]]
-FEED_INTERVAL_S = 0.1  # ten ticks a second per symbol: resting orders see the market move
 # A checkpoint waits for an idle point, the store and Kafka: past this it is given up (the next
 # one tries again), so that a take-over waiting for the ownership lock is never held long.
 CHECKPOINT_TIMEOUT_S = 15.0
 LAST_CHECKPOINT_TIMEOUT_S = 5.0
-
-
-class SimulatedPricePublisher:
-    """Steps the seeded simulated feed and publishes each tick on ``prices`` (keyed by symbol)."""
-
-    def __init__(self, settings: Settings, feed: SimulatedFeed, topic: str) -> None:
-        self._feed = feed
-        self._topic = topic
-        self._producer: AIOKafkaProducer = reliable_producer(settings)
-        self._task: asyncio.Task[None] | None = None
-        self.published = 0
-
-    async def start(self) -> None:
-        """Connect and start publishing."""
-        await self._producer.start()
-        self._task = asyncio.create_task(self._run(), name="oms-simulated-feed")
-
-    async def stop(self) -> None:
-        """Stop publishing and disconnect."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self._producer.stop()
-
-    async def _run(self) -> None:
-        while True:
-            for tick in self._feed.step(time.time()):
-                await self._producer.send(
-                    self._topic, key=tick.symbol.encode(), value=encode_tick(tick)
-                )
-                self.published += 1
-            await asyncio.sleep(FEED_INTERVAL_S)
 
 
 @dataclass
@@ -125,6 +94,8 @@ class Service:
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
+    publisher: PricePublisher | None = None  # this replica's market-data publisher
+    feed_stats: FeedStats = field(default_factory=FeedStats)  # its exchange streams' figures
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -197,10 +168,8 @@ class Service:
             await bus.start()
             self._on_stop("command bus", bus.stop)
 
-            if settings.simulated_feed and engine.feed is not None:
-                publisher = SimulatedPricePublisher(settings, engine.feed, self.names.prices)
-                await publisher.start()
-                self._on_stop("simulated feed", publisher.stop)
+            if settings.simulated_feed:
+                await self._start_market_data(engine, redis)
 
             authenticator = self._authenticator(accounts_db, redis)
             # Shared by the replicas through Redis, this replica's own while it is away; the
@@ -218,8 +187,11 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_with_limits(
-                    _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                pipeline=_with_extra(
+                    _with_limits(
+                        _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                    ),
+                    self._market_data_figures,
                 ),
                 accounts=accounts,
                 risk_events=sink,
@@ -232,6 +204,55 @@ class Service:
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_market_data(self, engine: Engine, redis: aioredis.Redis) -> None:
+        """The market-data publisher: the simulated walk or the exchange's streams, each symbol
+        published by whichever replica holds its lease."""
+        settings = self.settings
+        source: SimulatedSource | ExchangeSource
+        if settings.market_data == "exchange":
+            source = ExchangeSource(settings, self.feed_stats)
+            symbols = tuple(s for s in source.symbols if s in engine.instruments)
+            self._on_stop("exchange session", source.close)  # after the publisher stopped
+        elif engine.feed is not None:
+            source = SimulatedSource(engine.feed, engine.last_price)
+            symbols = engine.feed.symbols
+        else:
+            return
+        publisher = PricePublisher(
+            settings,
+            self.names.prices,
+            source,
+            symbols=symbols,
+            leases=RedisLeases(redis, deployment=settings.topic_suffix),
+            # Unique per process: a restarted replica of the same name is another holder.
+            owner=f"{settings.replica_name()}:{uuid.uuid4().hex[:12]}",
+        )
+        await publisher.start()
+        self.publisher = publisher
+        self._on_stop("market data", publisher.stop)
+
+    def _market_data_figures(self) -> dict[str, float | Durations | Labelled]:
+        """Per symbol: the feed's age and staleness, what this replica publishes and holds."""
+        engine, publisher, feeds = self.engine, self.publisher, self.feed_stats
+        if engine is None:
+            return {}
+        figures: dict[str, float | Durations | Labelled] = {
+            "market_data_age_seconds": Labelled("symbol", engine.market_data_ages()),
+            "market_data_stale": Labelled(
+                "symbol",
+                {s: float(engine.market_data_stale(s)) for s in engine.instruments},
+            ),
+        }
+        if publisher is not None:
+            held = publisher.leases.held
+            figures["market_data_published_total"] = Labelled("symbol", dict(publisher.published))
+            figures["market_data_lease_held"] = Labelled(
+                "symbol", {s: float(s in held) for s in publisher.leases.symbols}
+            )
+            figures["market_data_reconnects_total"] = Labelled("symbol", dict(feeds.disconnects))
+            figures["market_data_resyncs_total"] = Labelled("symbol", dict(feeds.resyncs))
+        return figures
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
@@ -460,6 +481,18 @@ def _with_limits(
         }
 
     return with_limits
+
+
+def _with_extra(
+    figures: Callable[[], dict[str, float | Durations | Labelled]],
+    extra: Callable[[], dict[str, float | Durations | Labelled]],
+) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    """``figures`` and ``extra``'s."""
+
+    def both() -> dict[str, float | Durations | Labelled]:
+        return {**figures(), **extra()}
+
+    return both
 
 
 def _account_of(repository: MongoOrderRepository) -> Callable[[str], str | None]:

@@ -65,6 +65,19 @@ PIPELINE_HELP: dict[str, str] = {
     "dead_letters_total": "Records put on a dead-letter topic",
     "dead_letters_by_reason_total": "Records put on a dead-letter topic, by reason code",
     "ticks_total": "Market-data ticks handed to the engine, by symbol",
+    "market_data_age_seconds": (
+        "Seconds since the symbol's book last moved, by the engine's clock (the stale-feed check)"
+    ),
+    "market_data_stale": (
+        "1 while the symbol's feed is stale (no update for OMS_MARKET_DATA_STALE_S): MARKET"
+        " orders are refused with MARKET_DATA_STALE"
+    ),
+    "market_data_published_total": "Ticks this replica published on prices, by symbol",
+    "market_data_lease_held": "1 while this replica holds the symbol's publisher lease",
+    "market_data_reconnects_total": "Exchange WebSocket connections lost and made again",
+    "market_data_resyncs_total": (
+        "Exchange books resynced from a snapshot (a gap in the update ids, a bad frame)"
+    ),
     "events_published_total": "Order and risk event records acknowledged by Kafka",
     "events_failed_total": "Order and risk event records Kafka did not take",
     "http_connections_refused_total": "Connections answered 503 because the listener was full",

@@ -88,8 +88,10 @@ def parse_event(frame: Mapping[str, Any]) -> DepthUpdate | Trade | None:
     return None
 
 
-def parse_snapshot(body: Mapping[str, Any]) -> DepthSnapshot:
+def parse_snapshot(body: object) -> DepthSnapshot:
     """``GET /api/v3/depth``'s answer."""
+    if not isinstance(body, Mapping):
+        raise FeedFrameError("the depth snapshot must be an object")
     return DepthSnapshot(
         _update_id(body, "lastUpdateId"), _levels(body, "bids"), _levels(body, "asks")
     )

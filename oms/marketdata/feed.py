@@ -90,6 +90,15 @@ class SimulatedFeed:
         """The symbols this feed quotes, in listing order."""
         return tuple(self._walks)
 
+    def resume(self, symbol: str, price: Decimal) -> None:
+        """Continue ``symbol``'s walk from ``price``: the market as the replica that published
+        it before this one left it (its lease moved here), not this walk's own start."""
+        walk = self._walks.get(symbol)
+        if walk is None:
+            raise UnknownInstrument(f"{symbol!r} is not quoted by this feed")
+        ticks = int((price / walk.instrument.tick_size).to_integral_value(ROUND_HALF_EVEN))
+        walk.mid = max(walk.floor, ticks)
+
     def next_tick(self, symbol: str, now: float) -> Tick:
         """Advance ``symbol``'s walk one step and return its new snapshot stamped ``now``."""
         walk = self._walks.get(symbol)

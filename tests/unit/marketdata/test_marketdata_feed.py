@@ -174,3 +174,14 @@ def test_feed_when_a_parameter_is_out_of_range_then_refuses_it(bad: dict[str, ob
     # Act / Assert
     with pytest.raises(ValueError, match="must"):
         SimulatedFeed(DEFAULT_INSTRUMENTS, seed=7, **bad)  # type: ignore[arg-type]
+
+
+def test_resume_when_another_replica_left_the_market_elsewhere_then_walk_continues_there() -> None:
+    feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=1, volatility=0.0)
+
+    feed.resume("BTC-USD", Decimal("61234.56"))
+    tick = feed.next_tick("BTC-USD", 1.0)
+
+    assert tick.best_bid is not None
+    assert tick.best_ask is not None
+    assert tick.best_bid <= Decimal("61234.56") <= tick.best_ask
