@@ -124,10 +124,13 @@ class BinanceSymbolFeed:
     async def _connection(self) -> bool:
         """One connection, until it ends; whether it published anything."""
         published = False
-        self._book.reset()  # what was missed while away is unknown: a snapshot again
+        # What was missed while away is unknown: a snapshot again, and no last price until
+        # the first trade of this connection (the old one may be long gone).
+        self._book.reset()
+        self._last_price = None
         async with self._session.ws_connect(
             self.stream_url,
-            receive_timeout=self._settings.market_data_idle_s,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=self._settings.market_data_idle_s),
             autoping=True,
         ) as ws:
             FeedStats.count(self._stats.connects, self.symbol)
@@ -138,9 +141,9 @@ class BinanceSymbolFeed:
                 try:
                     tick = await self._on_frame(message.data)
                 except _Resync as why:
+                    # The book has reset itself (keeping a gap's event for the snapshot).
                     FeedStats.count(self._stats.resyncs, self.symbol)
                     logger.warning("market data %s: resync from a snapshot: %s", self.symbol, why)
-                    self._book.reset()
                     continue
                 if tick is not None:
                     await self._publish(tick)
@@ -154,6 +157,7 @@ class BinanceSymbolFeed:
             frame = orjson.loads(text)
             event = parse_event(frame) if isinstance(frame, dict) else None
         except (orjson.JSONDecodeError, FeedFrameError) as error:
+            self._book.reset()  # the frame may have been an update: the book is unknown
             raise _Resync(f"unreadable frame: {error}") from None
         if event is None or event.exchange_symbol != self.exchange_symbol:
             return None
@@ -170,6 +174,7 @@ class BinanceSymbolFeed:
         try:
             return book.tick(self.symbol, self._last_price, self._clock(), BOOK_DEPTH)
         except InvalidTick as error:
+            self._book.reset()
             raise _Resync(f"{error.code}: {error}") from None
 
     async def _load_snapshot(self) -> None:
