@@ -130,16 +130,18 @@ class PricePublisher:
         await self._producer.start()
         self._rounds = asyncio.create_task(self.leases.run(), name="oms-feed-leases")
 
-    async def stop(self) -> None:
-        """Stop every source, give the leases back, disconnect."""
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop every source, give the leases back, disconnect. ``release=False`` leaves the
+        leases to expire, as a crash would (tests of the hand-over)."""
         if self._rounds is not None:
             self._rounds.cancel()
             await asyncio.gather(self._rounds, return_exceptions=True)
-        try:
-            async with asyncio.timeout(RELEASE_TIMEOUT_S):
-                await self.leases.release_all()
-        except TimeoutError:
-            logger.warning("market data: leases not released in time; they expire by themselves")
+        if release:
+            try:
+                async with asyncio.timeout(RELEASE_TIMEOUT_S):
+                    await self.leases.release_all()
+            except TimeoutError:
+                logger.warning("market data: leases not released in time; they expire anyway")
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
