@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     market_data_stale_s: float = 10.0
     # One publisher per symbol across the replicas: a Redis lease per symbol held this long,
     # renewed every third of it; a replica that dies loses its symbols within it.
-    market_data_lease_s: float = 6.0
+    market_data_lease_s: float = 3.0
     # Reconnecting the exchange's WebSocket: the pause doubles from the first figure to the
     # second; a connection that says nothing for market_data_idle_s is dropped and made again.
     market_data_reconnect_initial_s: float = 0.5

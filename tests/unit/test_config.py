@@ -210,3 +210,34 @@ def test_replace_when_a_name_or_value_is_wrong_then_refuses_it(
 ) -> None:
     with pytest.raises(ValidationError, match=error):
         Settings().replace(**changes)
+
+
+def test_from_env_when_market_data_symbols_are_pairs_then_maps_ours_to_the_exchanges() -> None:
+    settings = Settings.from_env(
+        {
+            "OMS_MARKET_DATA": "exchange",
+            "OMS_MARKET_DATA_SYMBOLS": " BTC-USD=btcusdt , ETH-USD=ETHUSDT,",
+            "OMS_MARKET_DATA_STALE_S": "2.5",
+        }
+    )
+
+    assert settings.market_data == "exchange"
+    assert dict(settings.market_data_symbols) == {"BTC-USD": "BTCUSDT", "ETH-USD": "ETHUSDT"}
+    assert settings.market_data_stale_s == 2.5
+    assert hash(settings)  # every setting stays hashable
+
+
+@pytest.mark.parametrize("text", ["BTC-USD", "BTC-USD=", "=BTCUSDT"])
+def test_from_env_when_a_market_data_symbol_is_not_a_pair_then_names_the_variable(
+    text: str,
+) -> None:
+    with pytest.raises(SettingsError, match="OMS_MARKET_DATA_SYMBOLS") as raised:
+        Settings.from_env({"OMS_MARKET_DATA_SYMBOLS": text})
+
+    assert raised.value.code == "INVALID_SETTING"
+    assert "OUR-SYMBOL=EXCHANGESYMBOL" in str(raised.value)
+
+
+def test_from_env_when_market_data_source_unknown_then_names_the_choices() -> None:
+    with pytest.raises(SettingsError, match="one of simulated, exchange"):
+        Settings.from_env({"OMS_MARKET_DATA": "live"})
