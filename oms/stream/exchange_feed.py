@@ -33,7 +33,7 @@ import orjson
 
 from oms.config import Settings
 from oms.marketdata import InvalidTick, Tick
-from oms.marketdata.binance import DepthUpdate, FeedFrameError, Trade, parse_event, parse_snapshot
+from oms.marketdata.binance import FeedFrameError, Trade, parse_event, parse_snapshot
 from oms.marketdata.depth import DepthBook, SequenceGap
 from oms.retrying import backoff_s
 
@@ -164,13 +164,16 @@ class BinanceSymbolFeed:
         book = self._book
         if isinstance(event, Trade):
             self._last_price = event.price
-        elif isinstance(event, DepthUpdate):
+        else:
             try:
-                book.on_update(event)
+                changed = book.on_update(event)
             except SequenceGap as gap:
                 raise _Resync(str(gap)) from None
             if not book.synced and time.monotonic() >= self._snapshot_after:
                 await self._load_snapshot()
+                changed = book.synced
+            if not changed:
+                return None  # buffered, or already in the book: nothing new to say
         try:
             return book.tick(self.symbol, self._last_price, self._clock(), BOOK_DEPTH)
         except InvalidTick as error:

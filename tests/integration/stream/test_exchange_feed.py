@@ -8,6 +8,7 @@ the Kafka producer) publishes to this test's ``prices`` topic, and the ticks are
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -121,4 +122,49 @@ async def test_feed_when_replaying_a_gap_and_a_disconnect_then_publishes_only_wh
     assert replay.snapshot_requests == 3
     assert stats.resyncs == {"BTC-USD": 1}
     assert stats.disconnects.get("BTC-USD", 0) >= 1
+    assert publisher.published == {"BTC-USD": EXPECTED_TICKS}
+
+
+async def test_feed_when_the_exchange_goes_silent_then_reconnects_after_the_idle_bound(
+    settings: Settings, unique: str, replay: BinanceReplay
+) -> None:
+    # Arrange: the replay says nothing more once both sessions are played.
+    feed_settings = settings.replace(
+        topic_suffix=f"idle-{unique}",
+        market_data="exchange",
+        market_data_url=replay.url,
+        market_data_rest_url=replay.rest_url,
+        market_data_symbols={"BTC-USD": "BTCUSDT"},
+        market_data_reconnect_initial_s=0.05,
+        market_data_idle_s=0.5,
+    )
+    topic = topic_names(feed_settings).prices
+    await ensure_topics(feed_settings, (TopicSpec(topic, 1, "symbol"),))
+    redis = redis_client(feed_settings)
+    stats = FeedStats()
+    source = ExchangeSource(feed_settings, stats)
+    publisher = PricePublisher(
+        feed_settings,
+        topic,
+        source,
+        symbols=("BTC-USD",),
+        leases=RedisLeases(redis, deployment=feed_settings.topic_suffix),
+        owner=f"it-{unique}",
+    )
+
+    # Act
+    await publisher.start()
+    try:
+        await asyncio.wait_for(replay.finished.wait(), timeout=10.0)
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while replay.connections < 4:
+            assert asyncio.get_running_loop().time() < deadline, replay.connections
+            await asyncio.sleep(0.05)
+    finally:
+        await publisher.stop()
+        await source.close()
+        await redis.aclose()
+
+    # Assert: each silent connection was dropped and made again; nothing more was published.
+    assert stats.connects["BTC-USD"] >= 4
     assert publisher.published == {"BTC-USD": EXPECTED_TICKS}
