@@ -109,7 +109,8 @@ PATHS: dict[str, dict[str, Any]] = {
             # 409 CLIENT_ORDER_ID_IN_USE: the client_order_id names another order of the
             # account; 422 IDEMPOTENCY_KEY_REUSED: the key was used for another body; 422
             # VALIDATION_FAILED with an error coded STOP_PRICE_WRONG_SIDE: a stop the last
-            # price has already passed.
+            # price has already passed, or MARKET_DATA_STALE: a MARKET order on a symbol whose
+            # feed has stopped.
             errors=(400, 409, 413, 422),
             body="PlaceOrder",
             parameters=[
