@@ -38,13 +38,14 @@ from oms.api.app import build_app
 from oms.api.credentials import Authenticator
 from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
-from oms.api.metrics import Labelled
+from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.legs import Legs
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
@@ -125,6 +126,8 @@ class Service:
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Where each part times its legs of an order's way (oms.legs), shown on /metrics.
+    legs: Legs = field(default_factory=Legs)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -140,7 +143,10 @@ class Service:
             # The store's writer runs on a loop and thread of its own: the engine's durability
             # barrier (a blocking flush on the engine thread) never waits on this loop.
             repository = MongoOrderRepository.from_settings(
-                settings, partitions=settings.orders_partitions, partition_of=partition_of
+                settings,
+                partitions=settings.orders_partitions,
+                partition_of=partition_of,
+                legs=self.legs,
             )
             await asyncio.to_thread(repository.start)
             self._on_stop("order store", _async(repository.stop))
@@ -152,7 +158,9 @@ class Service:
             redis = redis_client(settings)  # bounded waits: a stopped Redis is a quick 503
             self._on_stop("redis", redis.aclose)
 
-            sink = KafkaEventSink(settings, self.names, account_of=_account_of(repository))
+            sink = KafkaEventSink(
+                settings, self.names, account_of=_account_of(repository), legs=self.legs
+            )
             await sink.start()
             self._on_stop("event sink", sink.stop)
 
@@ -183,7 +191,7 @@ class Service:
                 )
 
             ingestion = StreamIngestion(
-                settings, engine, names=self.names, sink=sink, on_owned=take_over
+                settings, engine, names=self.names, sink=sink, on_owned=take_over, legs=self.legs
             )
             self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
@@ -219,13 +227,17 @@ class Service:
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
                 pipeline=_with_limits(
-                    _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                    _pipeline(
+                        repository, ingestion, sink, self.skips, self._refused, legs=self.legs
+                    ),
+                    limiter,
                 ),
                 accounts=accounts,
                 risk_events=sink,
                 authenticator=authenticator,
                 rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
+                legs=self.legs,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
@@ -419,10 +431,12 @@ def _pipeline(
     sink: KafkaEventSink,
     skips: Skips,
     connections_refused: Callable[[], int],
-) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    *,
+    legs: Legs,
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
-    def figures() -> dict[str, float | Durations | Labelled]:
+    def figures() -> dict[str, float | Durations | Labelled | LabelledDurations]:
         stats = ingestion.stats
         return {
             "store_backlog_orders": repository.backlog,
@@ -442,17 +456,19 @@ def _pipeline(
             "events_failed_total": sink.failed,
             "recovery_skipped_records": skips.distinct,
             "http_connections_refused_total": connections_refused(),
+            "order_leg_seconds": LabelledDurations("leg", legs.durations),
         }
 
     return figures
 
 
 def _with_limits(
-    figures: Callable[[], dict[str, float | Durations | Labelled]], limiter: RateLimiter
-) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    figures: Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]],
+    limiter: RateLimiter,
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
     """``figures`` and the rate limiter's: requests refused by limit, checks counted locally."""
 
-    def with_limits() -> dict[str, float | Durations | Labelled]:
+    def with_limits() -> dict[str, float | Durations | Labelled | LabelledDurations]:
         return {
             **figures(),
             "rate_limited_total": Labelled("limit", dict(limiter.refused)),

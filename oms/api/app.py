@@ -40,6 +40,7 @@ from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
+from oms.legs import Legs
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
 
@@ -90,6 +91,7 @@ def build_app(
     authenticator: Authenticator | None = None,
     rate_limiter: RateLimiter | None = None,
     audit_log: AuditLog | None = None,
+    legs: Legs | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -98,7 +100,9 @@ def build_app(
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     ``authenticator`` resolves callers (``oms.api.identity``); without it every guarded path
     answers 401. ``rate_limiter`` counts their requests (none: no limits); ``audit_log`` keeps
-    who changed accounts, limits and kill switches (``oms.api.audit``).
+    who changed accounts, limits and kill switches (``oms.api.audit``). ``legs`` is where the
+    door and the order feed time their legs of an order (``oms.legs``; the service shares it
+    with the ingestion, the store and the event sink).
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -166,8 +170,9 @@ def build_app(
         risk_events,
         clock,
         outages,
+        legs or Legs(),
     )
-    order_feed = OrderFeed(engine)
+    order_feed = OrderFeed(engine, app[SERVICES_KEY].legs)
     feed_holder.append(order_feed)
     market_feed = MarketFeed(engine, market_poll_s)
     app[ORDER_FEED_KEY] = order_feed
