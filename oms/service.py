@@ -47,6 +47,7 @@ from oms.engine import Engine
 from oms.engine.core import EngineCore
 from oms.legs import Legs
 from oms.marketdata import SimulatedFeed
+from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
 from oms.store.memory_rate_limits import MemoryRateLimits
@@ -191,7 +192,13 @@ class Service:
                 )
 
             ingestion = StreamIngestion(
-                settings, engine, names=self.names, sink=sink, on_owned=take_over, legs=self.legs
+                settings,
+                engine,
+                names=self.names,
+                sink=sink,
+                on_owned=take_over,
+                legs=self.legs,
+                batch_size=settings.ingest_batch_size,
             )
             self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
@@ -525,6 +532,7 @@ async def serve(settings: Settings) -> int:
     tune_gc()
     # Logged, not printed: in JSON, every line the process writes is one object.
     logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
+    logger.info("speed levers: %s", describe_levers(settings))
     failed = asyncio.create_task(service.failed.wait(), name="oms-engine-failed")
     signalled = asyncio.create_task(stop.wait(), name="oms-stop-signal")
     await asyncio.wait((failed, signalled), return_when=asyncio.FIRST_COMPLETED)

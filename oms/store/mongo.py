@@ -121,6 +121,9 @@ class MongoOrderRepository(OrderRepository):
         configured: dict[str, Any] = {
             "keep_terminal": settings.keep_terminal_orders,
             "read_timeout_s": settings.store_read_timeout_s,
+            "max_batch": settings.store_max_batch,
+            "linger_s": settings.store_linger_s,
+            "concurrency": settings.store_concurrency,
         }
         return cls(settings.mongo_url, settings.mongo_database, **{**configured, **options})
 

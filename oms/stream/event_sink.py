@@ -93,7 +93,9 @@ class KafkaEventSink(EventSink, RiskEventSink):
     ) -> None:
         self.names = names or TopicNames()
         self._partitioner = CachedPartitioner()
-        self._producer = reliable_producer(settings, max_batch_size=batch_bytes)
+        self._producer = reliable_producer(
+            settings, linger_ms=settings.events_linger_ms, max_batch_size=batch_bytes
+        )
         # Its ``publish`` leg: from a durable batch's arrival here to its hand-over.
         self.legs = legs or Legs()
         self._account_of = account_of

@@ -210,3 +210,17 @@ def test_replace_when_a_name_or_value_is_wrong_then_refuses_it(
 ) -> None:
     with pytest.raises(ValidationError, match=error):
         Settings().replace(**changes)
+
+
+def test_from_env_when_speed_levers_are_set_then_reads_each_and_refuses_a_bad_one() -> None:
+    settings = Settings.from_env(
+        {"OMS_EVENT_LOOP": "asyncio", "OMS_ORDERS_LINGER_MS": "2", "OMS_STORE_LINGER_S": "0"}
+    )
+
+    assert (settings.event_loop, settings.orders_linger_ms, settings.store_linger_s) == (
+        "asyncio",
+        2,
+        0.0,
+    )
+    with pytest.raises(SettingsError, match="OMS_ENGINE_DRAIN_EVERY"):
+        Settings.from_env({"OMS_ENGINE_DRAIN_EVERY": "0"})
