@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     store_max_batch: int = Field(1000, gt=0)
     store_linger_s: float = Field(0.002, ge=0.0)
     store_concurrency: int = Field(2, gt=0)
+    # The door's middlewares: "folded" runs the access log and metrics in one, auth and the rate
+    # limit in another (oms.api.door); "layered" mounts the four separately. Same behaviour.
+    http_middleware: Literal["folded", "layered"] = "folded"
     # Local servers only (devenv, the test suites' private servers): FerretDB's SQLite
     # `synchronous` pragma, on its write-ahead log. "full" syncs the log on every commit;
     # "normal" syncs it only at checkpoints: a crash of FerretDB or of the process loses

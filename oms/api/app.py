@@ -18,6 +18,7 @@ from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
+from oms.api.door import folded_middlewares
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -114,19 +115,24 @@ def build_app(
     )
     # /metrics shows readiness as /ready answers it (``app`` is bound below, before any request).
     metrics = ApiMetrics(sources, readiness=lambda: readiness_checks(app))
-    app = web.Application(
-        client_max_size=MAX_BODY_BYTES,
-        middlewares=[
+    middle = [
+        problem_middleware,
+        web_app_middleware(settings),  # the web app's files, where no API route matched
+        body_deadline(settings.http_body_timeout_s),
+        _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
+    ]
+    if settings.http_middleware == "folded":  # the same four, in two frames (oms.api.door)
+        outer, inner = folded_middlewares(metrics)
+        middlewares = [outer, *middle, inner]
+    else:
+        middlewares = [
             access_middleware,  # outermost: it names the request and logs what was answered
             metrics.middleware,
-            problem_middleware,
-            web_app_middleware(settings),  # the web app's files, where no API route matched
-            body_deadline(settings.http_body_timeout_s),
-            _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
+            *middle,
             auth_middleware,  # every /api and /ws route runs with a known caller
             rate_limit_middleware,  # innermost: counts a known caller's requests (429 past)
-        ],
-    )
+        ]
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     outages = Outages()
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
