@@ -6,6 +6,8 @@
 
 Each lever is a setting (``oms/config.py``; README "Speed levers"); *on* is the default the code
 ships, *off* the value before issue 19 (``all``: every lever off at once against every one on).
+The tunings (``store_linger``, ``store_concurrency``, ``store_max_batch``, ``drain_every``,
+``ingest_batch``) kept their defaults: their *off* is the other value worth trying.
 A run starts ``bench/e2e.py`` (``--skip-ceilings``) with the lever's setting in its environment
 (``oms serve`` and the benchmark's own Kafka producer read it), on a private FerretDB of its own:
 a fresh SQLite directory on a free loopback port, started with the run's ``synchronous``
@@ -89,12 +91,21 @@ LEVERS = (
         {"OMS_DEVENV_SQLITE_SYNCHRONOUS": "full"},
     ),
 )
+# Settings whose default did not change: "off" here is the other value worth trying, not an
+# earlier one. Not in ``all``; run them by name.
+TUNINGS = (
+    Lever("store_linger", {"OMS_STORE_LINGER_S": "0.002"}, {"OMS_STORE_LINGER_S": "0"}),
+    Lever("store_concurrency", {"OMS_STORE_CONCURRENCY": "2"}, {"OMS_STORE_CONCURRENCY": "1"}),
+    Lever("store_max_batch", {"OMS_STORE_MAX_BATCH": "1000"}, {"OMS_STORE_MAX_BATCH": "250"}),
+    Lever("drain_every", {"OMS_ENGINE_DRAIN_EVERY": "256"}, {"OMS_ENGINE_DRAIN_EVERY": "64"}),
+    Lever("ingest_batch", {"OMS_INGEST_BATCH_SIZE": "1000"}, {"OMS_INGEST_BATCH_SIZE": "250"}),
+)
 ALL = Lever(
     "all",
     {k: v for lever in LEVERS for k, v in lever.on.items()},
     {k: v for lever in LEVERS for k, v in lever.off.items()},
 )
-BY_NAME = {lever.name: lever for lever in (ALL, *LEVERS)}
+BY_NAME = {lever.name: lever for lever in (ALL, *LEVERS, *TUNINGS)}
 # The default matrix: 28 runs of about 28 s (a run's fixed cost, ~20 s, is starting oms serve,
 # its topics and accounts, and draining): about 13 minutes. The others by name.
 DEFAULT_LEVERS = ("all", "event_loop", "middleware", "ferretdb")
