@@ -34,6 +34,7 @@ def describe_levers(settings: Settings) -> str:
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     return (
         f"event_loop={loop} redis_parser={settings.redis_parser}"
+        f" http_middleware={settings.http_middleware}"
         f" gil_switch_interval_s={sys.getswitchinterval():g}"
         f" engine_drain_every={settings.engine_drain_every}"
         f" ingest_batch_size={settings.ingest_batch_size}"
