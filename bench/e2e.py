@@ -26,6 +26,17 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   handed the event to its producer (the record's CreateTime): the journal, the MongoDB write
   (an event leaves only once durable) and, for an order that ends at once, the rest of its life.
   Out: until this process read it back from ``order-events``.
+- ``leg_post_*``: from the moment an order was due to its 202 (REST: the door's validation,
+  Redis claim, produce to ``orders`` acknowledged, cache, and the HTTP round trip) or to its
+  produce being acknowledged (Kafka), per order, by this process's clock.
+- ``leg_door_*``, ``leg_consume_*``, ``leg_engine_*``, ``leg_to_write_*``, ``leg_write_*``,
+  ``leg_publish_*``: the service's own legs during that phase (``/metrics``'
+  ``oms_order_leg_seconds{leg}``, ``oms.legs``): the door's handler time of a POST (REST);
+  the ``orders`` record's timestamp to the ingestion's fetch; that fetch to risk's decision
+  (the dispatcher's queue and the actors); an order's last change to the start of the write
+  that holds it; that write; the durable batch reaching the event sink to its hand-over to
+  the producer. Read from histogram buckets, interpolated within a bucket as Prometheus's
+  ``histogram_quantile`` does (bounds 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 40, 50 ms...).
 - ``store_write_mean_ms``, ``store_write_p50_le_ms``, ``store_write_p99_le_ms``: during that
   phase, how long the service's MongoDB writes took (its ``/metrics`` histogram
   ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
@@ -527,6 +538,7 @@ async def _latency(
     placer: Placer, watch: EventWatch, accounts: list[str], args: argparse.Namespace
 ) -> dict[str, float]:
     due: dict[str, float] = {}  # order id -> when it was due
+    posted: dict[str, float] = {}  # order id -> when its 202 (or produce's ack) came back
     accepted = watch.seen  # order id -> when its OrderAccepted arrived
     wall_offset = time.time() - time.perf_counter()  # perf_counter -> wall clock, for the legs
     total = int(args.rate * args.latency_seconds)
@@ -537,8 +549,10 @@ async def _latency(
 
     async def send(chunk: list[PlaceOrder], at: float) -> None:
         ids = await placer.place(chunk)
+        answered = time.perf_counter()
         for order_id in ids:
             due[order_id] = at
+            posted[order_id] = answered
 
     started = time.perf_counter()
     for index in range(0, total, per_call):
@@ -552,6 +566,7 @@ async def _latency(
     seen = [i for i in due if i in accepted]
     results: dict[str, float] = {"offered": total, "seen_accepted": len(seen)}
     results |= _percentiles("", [accepted[i] - due[i] for i in seen])
+    results |= _percentiles("leg_post_", [posted[i] - due[i] for i in seen])
     # Where the time goes (wall clock: the service and this process share the machine's clock).
     entry, durable, out = [], [], []
     for i in seen:
@@ -592,6 +607,57 @@ async def _write_times(http: aiohttp.ClientSession, base: str) -> dict[str, floa
         elif line.startswith("oms_store_write_duration_seconds_sum "):
             figures["sum"] = float(line.split()[1])
     return figures
+
+
+_LEG_BUCKET = re.compile(r'^oms_order_leg_seconds_bucket\{le="([^"]+)",leg="([^"]+)"\} (\S+)$')
+SERVICE_LEGS = ("door", "consume", "engine", "to_write", "write", "publish")
+
+
+async def _leg_times(http: aiohttp.ClientSession, base: str) -> dict[tuple[str, str], float]:
+    """The service's leg histograms from /metrics: (leg, le) -> cumulative count."""
+    async with http.get(f"{base}/metrics") as response:
+        text = await response.text()
+    buckets: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        bucket = _LEG_BUCKET.match(line)
+        if bucket is not None:
+            buckets[bucket.group(2), bucket.group(1)] = float(bucket.group(3))
+    return buckets
+
+
+def _leg_figures(
+    before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
+) -> dict[str, float]:
+    """``leg_<name>_p50_ms``/``_p99_ms`` of each service leg between two scrapes (the door's
+    leg is the service's ``post``), interpolated within the bucket as ``histogram_quantile``."""
+    figures: dict[str, float] = {}
+    for leg in SERVICE_LEGS:
+        source = "post" if leg == "door" else leg
+        counts = sorted(
+            (float(key[1]), after[key] - before.get(key, 0.0)) for key in after if key[0] == source
+        )
+        for name, share in (("p50", 0.5), ("p99", 0.99)):
+            figures[f"leg_{leg}_{name}_ms"] = 1000 * _quantile(counts, share)
+    return figures
+
+
+def _quantile(cumulative: list[tuple[float, float]], share: float) -> float:
+    """The ``share`` quantile of a histogram given as sorted (upper bound, cumulative count);
+    NaN when empty, the highest finite bound when it falls in +Inf."""
+    if not cumulative or cumulative[-1][1] <= 0:
+        return float("nan")
+    rank = share * cumulative[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in cumulative:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            inside = count - lower_count
+            return lower_bound + (bound - lower_bound) * (
+                (rank - lower_count) / inside if inside else 1.0
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
 
 
 def _write_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -677,7 +743,7 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     print(f"store_writes: {results['store_writes']:.0f}")
     for name in ("store_write_mean_ms", "store_write_p50_le_ms", "store_write_p99_le_ms"):
         print(f"{name}: {results[name]:.1f}")
-    for leg in ("entry", "durable", "out"):
+    for leg in ("entry", "durable", "out", "post", *SERVICE_LEGS):
         print(f"leg_{leg}_p50_ms: {results[f'leg_{leg}_p50_ms']:.1f}")
         print(f"leg_{leg}_p99_ms: {results[f'leg_{leg}_p99_ms']:.1f}")
     print(f"machine_cores: {os.cpu_count()}")
@@ -757,8 +823,10 @@ async def main() -> None:
                 fresh = [f"lat-{run}-{n}" for n in range(4)]
                 await _open_accounts(http, server.base, fresh)
                 writes_before = await _write_times(http, server.base)
+                legs_before = await _leg_times(http, server.base)
                 results |= await latency(placer, fresh, args)
                 results |= _write_figures(writes_before, await _write_times(http, server.base))
+                results |= _leg_figures(legs_before, await _leg_times(http, server.base))
                 refused = placer.refused
     finally:
         server.stop()

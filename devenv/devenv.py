@@ -375,13 +375,29 @@ def _ferret_install() -> None:
     if shutil.which("go") is None:
         raise DevenvError("FerretDB is built from source here and needs go on PATH")
     FERRET_BIN.parent.mkdir(parents=True, exist_ok=True)
-    _run(["go", "build", "-o", str(FERRET_BIN), "."], env=_go_env(), cwd=FERRET_SRC)
+    # Built beside it, then renamed over it: a running FerretDB keeps its old file, where
+    # writing into it would fail ("text file busy").
+    built = FERRET_BIN.with_suffix(".new")
+    _run(["go", "build", "-o", str(built), "."], env=_go_env(), cwd=FERRET_SRC)
+    built.replace(FERRET_BIN)
     FERRET_STAMP.write_text(_ferret_source_hash())
 
 
-def _ferret_command(host: str, port: int, data: Path = STATE / "ferretdb" / "data") -> list[str]:
+def _ferret_command(
+    host: str,
+    port: int,
+    data: Path = STATE / "ferretdb" / "data",
+    synchronous: str | None = None,
+) -> list[str]:
+    """FerretDB on SQLite in ``data``, its ``synchronous`` pragma the settings'
+    (``OMS_DEVENV_SQLITE_SYNCHRONOUS``; README "Speed levers" says what each keeps)."""
     data.mkdir(parents=True, exist_ok=True)
-    return [str(FERRET_BIN), "-listen", f"{host}:{port}", "-dir", str(data)]
+    command = [str(FERRET_BIN), "-listen", f"{host}:{port}", "-dir", str(data)]
+    if not _ferret_installed():  # built before -sqlite-pragmas existed
+        _say("ferretdb: the binary predates devenv/ferretdb (make up rebuilds it): its own pragmas")
+        return command
+    mode = synchronous or Settings.from_env().devenv_sqlite_synchronous
+    return [*command, "-sqlite-pragmas", f"synchronous({mode})"]
 
 
 def _ferret_ready(url: str) -> bool:
@@ -472,7 +488,9 @@ def servers(settings: Settings) -> list[Server]:
             port=mongo_port,
             installed=_ferret_installed,
             install=_ferret_install,
-            command=lambda: _ferret_command(mongo_host, mongo_port),
+            command=lambda: _ferret_command(
+                mongo_host, mongo_port, synchronous=settings.devenv_sqlite_synchronous
+            ),
             ready=lambda: _ferret_ready(settings.mongo_url),
             version=lambda: f"{FERRETDB_VERSION} (SQLite)",
         ),

@@ -15,9 +15,11 @@ from oms.config import Settings, SettingsError
 
 def _serve(settings: Settings) -> int:
     from oms.logs import configure  # noqa: PLC0415  (keep `oms --help` fast)
+    from oms.process_levers import set_process_levers  # noqa: PLC0415
     from oms.service import serve  # noqa: PLC0415
 
     configure(settings)
+    set_process_levers(settings)  # the loop asyncio.run makes is the chosen one
     return asyncio.run(serve(settings))
 
 

@@ -202,6 +202,43 @@ class Settings(BaseSettings):
     # this or raises ``KafkaTimeoutError``: aiokafka itself waits for a broker for as long as
     # its request timeout allows, per step.
     kafka_send_timeout_s: float = 5.0
+    # Speed levers (issue 19; README "Speed levers" says what each does and what it costs). Each
+    # default is the side expected to win; bench/levers.sh measures both sides of each.
+    # The event loop of `oms serve`, and of the store's own thread: uvloop (libuv, C) or the
+    # standard library's. Either gives the same behaviour; only the cost of a loop turn differs.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # redis-py's reply parser: hiredis (C; redis-py takes it whenever it is installed) or its
+    # own pure-Python one.
+    redis_parser: Literal["hiredis", "python"] = "hiredis"
+    # sys.setswitchinterval: how long a thread keeps the GIL while another waits for it. The
+    # event loop and the engine's dispatcher are two busy threads of one process: at Python's
+    # 5 ms a request that arrives while the dispatcher runs waits up to 5 ms for the loop to
+    # get the GIL back. 0 leaves Python's own.
+    gil_switch_interval_s: float = Field(0.001, ge=0.0)
+    # Messages the engine's dispatcher handles, under steady load, between two flushes of its
+    # journal to the store (when its queue runs dry it flushes anyway).
+    engine_drain_every: int = Field(256, gt=0)
+    # Records the ingestion fetches from Kafka at once (one hand-over to the engine).
+    ingest_batch_size: int = Field(1000, gt=0)
+    # How long the producer of the command path (POST -> orders: a 202 waits for its ack) and
+    # of the event path (order-events) waits for more records before it sends a batch. With
+    # one request in flight per broker, batches still grow under load while one is on its way.
+    orders_linger_ms: int = Field(0, ge=0)
+    events_linger_ms: int = Field(0, ge=0)
+    # The store's group commit: at most this many order documents per insert_many, this long
+    # a wait for more when a write finds few (and nobody waits on a barrier), and this many
+    # writes in flight at once.
+    store_max_batch: int = Field(1000, gt=0)
+    store_linger_s: float = Field(0.002, ge=0.0)
+    store_concurrency: int = Field(2, gt=0)
+    # The door's middlewares: "folded" runs the access log and metrics in one, auth and the rate
+    # limit in another (oms.api.door); "layered" mounts the four separately. Same behaviour.
+    http_middleware: Literal["folded", "layered"] = "folded"
+    # Local servers only (devenv, the test suites' private servers): FerretDB's SQLite
+    # `synchronous` pragma, on its write-ahead log. "full" syncs the log on every commit;
+    # "normal" syncs it only at checkpoints: a crash of FerretDB or of the process loses
+    # nothing, a power loss or an OS crash can lose the last commits.
+    devenv_sqlite_synchronous: Literal["full", "normal"] = "normal"
     # Identity (README "Who may do what"). A replica remembers what it read of an API key for
     # this long, so a revoked key stops working on every replica within it (the issue asks 10 s).
     api_key_cache_ttl_s: float = 5.0

@@ -32,6 +32,11 @@ class Durations:
         self.counts[bisect_left(self.bounds, seconds)] += 1
         self.total_s += seconds
 
+    def observe_many(self, seconds: float, times: int) -> None:
+        """Count the same duration ``times`` times (a batch's orders that shared one wait)."""
+        self.counts[bisect_left(self.bounds, seconds)] += times
+        self.total_s += seconds * times
+
     @property
     def count(self) -> int:
         """How many durations were counted."""

@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +39,15 @@ from oms.api.app import build_app
 from oms.api.credentials import Authenticator
 from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
-from oms.api.metrics import Labelled
+from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
 from oms.domain.errors import DomainError
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.legs import Legs
+from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
 from oms.store.memory_rate_limits import MemoryRateLimits
@@ -96,6 +98,8 @@ class Service:
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
     publisher: PricePublisher | None = None  # this replica's market-data publisher
     feed_stats: FeedStats = field(default_factory=FeedStats)  # its exchange streams' figures
+    # Where each part times its legs of an order's way (oms.legs), shown on /metrics.
+    legs: Legs = field(default_factory=Legs)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -111,7 +115,10 @@ class Service:
             # The store's writer runs on a loop and thread of its own: the engine's durability
             # barrier (a blocking flush on the engine thread) never waits on this loop.
             repository = MongoOrderRepository.from_settings(
-                settings, partitions=settings.orders_partitions, partition_of=partition_of
+                settings,
+                partitions=settings.orders_partitions,
+                partition_of=partition_of,
+                legs=self.legs,
             )
             await asyncio.to_thread(repository.start)
             self._on_stop("order store", _async(repository.stop))
@@ -123,7 +130,9 @@ class Service:
             redis = redis_client(settings)  # bounded waits: a stopped Redis is a quick 503
             self._on_stop("redis", redis.aclose)
 
-            sink = KafkaEventSink(settings, self.names, account_of=_account_of(repository))
+            sink = KafkaEventSink(
+                settings, self.names, account_of=_account_of(repository), legs=self.legs
+            )
             await sink.start()
             self._on_stop("event sink", sink.stop)
 
@@ -154,7 +163,13 @@ class Service:
                 )
 
             ingestion = StreamIngestion(
-                settings, engine, names=self.names, sink=sink, on_owned=take_over
+                settings,
+                engine,
+                names=self.names,
+                sink=sink,
+                on_owned=take_over,
+                legs=self.legs,
+                batch_size=settings.ingest_batch_size,
             )
             self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
@@ -189,7 +204,10 @@ class Service:
                 consumer_lag=ingestion.consumer_lag,
                 pipeline=_with_extra(
                     _with_limits(
-                        _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                        _pipeline(
+                            repository, ingestion, sink, self.skips, self._refused, legs=self.legs
+                        ),
+                        limiter,
                     ),
                     self._market_data_figures,
                 ),
@@ -198,6 +216,7 @@ class Service:
                 authenticator=authenticator,
                 rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
+                legs=self.legs,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
@@ -440,10 +459,12 @@ def _pipeline(
     sink: KafkaEventSink,
     skips: Skips,
     connections_refused: Callable[[], int],
-) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    *,
+    legs: Legs,
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
     """The figures ``/metrics`` shows of the store, the ingestion and the event sink."""
 
-    def figures() -> dict[str, float | Durations | Labelled]:
+    def figures() -> dict[str, float | Durations | Labelled | LabelledDurations]:
         stats = ingestion.stats
         return {
             "store_backlog_orders": repository.backlog,
@@ -463,17 +484,19 @@ def _pipeline(
             "events_failed_total": sink.failed,
             "recovery_skipped_records": skips.distinct,
             "http_connections_refused_total": connections_refused(),
+            "order_leg_seconds": LabelledDurations("leg", legs.durations),
         }
 
     return figures
 
 
 def _with_limits(
-    figures: Callable[[], dict[str, float | Durations | Labelled]], limiter: RateLimiter
-) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    figures: Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]],
+    limiter: RateLimiter,
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
     """``figures`` and the rate limiter's: requests refused by limit, checks counted locally."""
 
-    def with_limits() -> dict[str, float | Durations | Labelled]:
+    def with_limits() -> dict[str, float | Durations | Labelled | LabelledDurations]:
         return {
             **figures(),
             "rate_limited_total": Labelled("limit", dict(limiter.refused)),
@@ -484,12 +507,12 @@ def _with_limits(
 
 
 def _with_extra(
-    figures: Callable[[], dict[str, float | Durations | Labelled]],
-    extra: Callable[[], dict[str, float | Durations | Labelled]],
-) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    figures: Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]],
+    extra: Callable[[], Mapping[str, float | Durations | Labelled | LabelledDurations]],
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
     """``figures`` and ``extra``'s."""
 
-    def both() -> dict[str, float | Durations | Labelled]:
+    def both() -> dict[str, float | Durations | Labelled | LabelledDurations]:
         return {**figures(), **extra()}
 
     return both
@@ -542,6 +565,7 @@ async def serve(settings: Settings) -> int:
     tune_gc()
     # Logged, not printed: in JSON, every line the process writes is one object.
     logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
+    logger.info("speed levers: %s", describe_levers(settings))
     failed = asyncio.create_task(service.failed.wait(), name="oms-engine-failed")
     signalled = asyncio.create_task(stop.wait(), name="oms-stop-signal")
     await asyncio.wait((failed, signalled), return_when=asyncio.FIRST_COMPLETED)

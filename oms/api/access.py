@@ -35,8 +35,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     included. The context is reset afterwards, so the next request on a kept-alive connection
     starts clean.
     """
-    request_id = correlation.from_caller(request.headers.get(correlation.HTTP_HEADER))
-    request[REQUEST_ID_KEY] = request_id
+    request_id = begin(request)
     started = time.perf_counter()
     status = 500
     with correlation.request(request_id):
@@ -50,10 +49,18 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             return response
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                _log(request, status, time.perf_counter() - started)
+                log_access(request, status, time.perf_counter() - started)
 
 
-def _log(request: web.Request, status: int, seconds: float) -> None:
+def begin(request: web.Request) -> str:
+    """Name the request (its id kept on it for the answer's header): the caller's sane id or a
+    new one."""
+    request_id = correlation.from_caller(request.headers.get(correlation.HTTP_HEADER))
+    request[REQUEST_ID_KEY] = request_id
+    return request_id
+
+
+def log_access(request: web.Request, status: int, seconds: float) -> None:
     duration_ms = round(seconds * 1000, 3)
     who = identity.known_caller(request)
     access_log.info(

@@ -18,6 +18,7 @@ from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
+from oms.api.door import folded_middlewares
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -40,6 +41,7 @@ from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
+from oms.legs import Legs
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
 
@@ -90,6 +92,7 @@ def build_app(
     authenticator: Authenticator | None = None,
     rate_limiter: RateLimiter | None = None,
     audit_log: AuditLog | None = None,
+    legs: Legs | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -98,7 +101,9 @@ def build_app(
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     ``authenticator`` resolves callers (``oms.api.identity``); without it every guarded path
     answers 401. ``rate_limiter`` counts their requests (none: no limits); ``audit_log`` keeps
-    who changed accounts, limits and kill switches (``oms.api.audit``).
+    who changed accounts, limits and kill switches (``oms.api.audit``). ``legs`` is where the
+    door and the order feed time their legs of an order (``oms.legs``; the service shares it
+    with the ingestion, the store and the event sink).
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -110,19 +115,24 @@ def build_app(
     )
     # /metrics shows readiness as /ready answers it (``app`` is bound below, before any request).
     metrics = ApiMetrics(sources, readiness=lambda: readiness_checks(app))
-    app = web.Application(
-        client_max_size=MAX_BODY_BYTES,
-        middlewares=[
+    middle = [
+        problem_middleware,
+        web_app_middleware(settings),  # the web app's files, where no API route matched
+        body_deadline(settings.http_body_timeout_s),
+        _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
+    ]
+    if settings.http_middleware == "folded":  # the same four, in two frames (oms.api.door)
+        outer, inner = folded_middlewares(metrics)
+        middlewares = [outer, *middle, inner]
+    else:
+        middlewares = [
             access_middleware,  # outermost: it names the request and logs what was answered
             metrics.middleware,
-            problem_middleware,
-            web_app_middleware(settings),  # the web app's files, where no API route matched
-            body_deadline(settings.http_body_timeout_s),
-            _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
+            *middle,
             auth_middleware,  # every /api and /ws route runs with a known caller
             rate_limit_middleware,  # innermost: counts a known caller's requests (429 past)
-        ],
-    )
+        ]
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     outages = Outages()
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
@@ -166,8 +176,9 @@ def build_app(
         risk_events,
         clock,
         outages,
+        legs or Legs(),
     )
-    order_feed = OrderFeed(engine)
+    order_feed = OrderFeed(engine, app[SERVICES_KEY].legs)
     feed_holder.append(order_feed)
     market_feed = MarketFeed(engine, market_poll_s)
     app[ORDER_FEED_KEY] = order_feed

@@ -170,15 +170,22 @@ async def _resolve(request: web.Request) -> Caller:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller of a guarded path once, and check its role against the route."""
+    await authorize(request)
+    return await handler(request)
+
+
+async def authorize(request: web.Request) -> None:
+    """The auth middleware's work (also run by ``oms.api.door``'s folded one): resolve the
+    caller of a guarded path, keep it on the request, refuse a role the route does not allow."""
     resource = request.match_info.route.resource
     # The matched route decides too, not only the path as sent: no spelling of a path that
     # reaches an /api or /ws route can skip the check.
     if not (guarded(request.path) or (resource is not None and guarded(resource.canonical))):
-        return await handler(request)
+        return
     who = await _resolve(request)
     request[CALLER_KEY] = who
     if resource is None or request.match_info.http_exception is not None:
-        return await handler(request)  # the router's own 404 or 405
+        return  # the router's own 404 or 405
     action = ROUTE_ACTIONS.get((request.method, resource.canonical))
     if action is None:
         raise refused(AccessRefusal.NO_ACCESS_RULE, "this route has no access rule")
@@ -187,7 +194,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             AccessRefusal.ROLE_FORBIDS_ACTION, f"role {who.role.value} may not {action.value}"
         )
     request[ACTION_KEY] = action
-    return await handler(request)
 
 
 def caller(request: web.Request) -> Caller:

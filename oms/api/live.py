@@ -45,6 +45,7 @@ from oms.domain.events import (
 from oms.domain.reasons import REJECTION_REASONS
 from oms.durations import Durations
 from oms.engine import Engine
+from oms.legs import Legs
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,9 @@ class _Open:
 class OrderFeed:
     """Order events from the engine to ``/ws/orders`` subscribers and to the status counts."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, legs: Legs | None = None) -> None:
         self.engine = engine
+        self.legs = legs or Legs()  # its ``engine`` leg, from the ingestion's fetch
         self._open: dict[str, _Open] = {}
         self.open_by_status: Counter[OrderStatus] = Counter()  # open orders now, by status
         self.ended_by_status: Counter[OrderStatus] = Counter()  # orders that ended, ever
@@ -207,6 +209,7 @@ class OrderFeed:
             self.entered[status] += 1
         if decided and entry.status is OrderStatus.NEW:
             self._decided(entry.placed_at, event.at, now)
+            self.legs.decided(event.order_id, event.at)
         self.open_by_status[entry.status] -= 1
         entry.status = status
         if status.is_terminal:

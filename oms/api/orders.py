@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import re
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -187,6 +188,7 @@ async def place_order(request: web.Request) -> web.Response:
     with the same key or client order id names the same order (its id is derived from them),
     so it finds or replays that order and can never make a second.
     """
+    started = time.perf_counter()
     services = request.app[SERVICES_KEY]
     body = decode_json_object(await request.read())
     order_request = parse_order_request(body, services.engine.instruments, services.clock())
@@ -210,6 +212,7 @@ async def place_order(request: web.Request) -> web.Response:
     await services.send([command], deadline)
     order = as_new(command)
     await services.remember(order, deadline)
+    services.legs.durations["post"].observe(time.perf_counter() - started)
     return _accepted(order, services.engine.instruments)
 
 

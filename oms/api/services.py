@@ -17,6 +17,7 @@ from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
+from oms.legs import Legs
 from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ class ApiServices:
     clock: Callable[[], float] = field(default=time.time)
     # One log line per outage of a dependency, not one per request (shared with the middleware).
     outages: Outages = field(default_factory=Outages)
+    # The door's ``post`` leg (and the order feed's ``engine`` leg): oms.legs.
+    legs: Legs = field(default_factory=Legs)
 
     def deadline(self) -> float:
         """When a request starting now must have its answer from the dependencies (monotonic)."""

@@ -104,7 +104,9 @@ class EngineCore:
         listed = {i.symbol: i for i in instruments if i.symbol in settings.symbols}
         self.instruments: Mapping[str, Instrument] = listed
         self.repository = repository
-        self.dispatcher = Dispatcher("oms-engine", refusal=is_refusal)
+        self.dispatcher = Dispatcher(
+            "oms-engine", drain_every=settings.engine_drain_every, refusal=is_refusal
+        )
         self._beat_sent: float | None = None  # when the heartbeat in flight was posted
         self.journal = Journal(self.repository, sink)
         self.dispatcher.add_drain_hook(self.journal.flush, under_load=self.journal.flush_finished)

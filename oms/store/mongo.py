@@ -29,6 +29,7 @@ from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
 from oms.engine.ports import Execution, OrderQuery, OrderRepository, StoredOrder
+from oms.legs import Legs
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.store.batcher import WriteBehind
 from oms.store.mongo_connection import MongoConnection
@@ -72,6 +73,7 @@ class MongoOrderRepository(OrderRepository):
         read_back: int = 10_000,
         partitions: int = 1,
         partition_of: Callable[[str, int], int] | None = None,
+        legs: Legs | None = None,
     ) -> None:
         """Configure; nothing connects until ``open`` (in a loop) or ``start`` (own thread).
 
@@ -99,6 +101,7 @@ class MongoOrderRepository(OrderRepository):
             flush_timeout_s=flush_timeout_s,
             retry_initial_s=retry_initial_s,
             retry_max_s=retry_max_s,
+            legs=legs,
         )
         # Two read slots: FerretDB runs concurrent scans no faster (a page past memory took
         # 37 ms alone, 59 ms each four at a time, measured), and every slot taken is one the
@@ -118,6 +121,9 @@ class MongoOrderRepository(OrderRepository):
         configured: dict[str, Any] = {
             "keep_terminal": settings.keep_terminal_orders,
             "read_timeout_s": settings.store_read_timeout_s,
+            "max_batch": settings.store_max_batch,
+            "linger_s": settings.store_linger_s,
+            "concurrency": settings.store_concurrency,
         }
         return cls(settings.mongo_url, settings.mongo_database, **{**configured, **options})
 

@@ -42,6 +42,7 @@ from oms.domain.errors import StoreError, StoreUnavailable
 from oms.domain.events import OrderEvent
 from oms.domain.orders import Order
 from oms.durations import Durations
+from oms.legs import Legs
 from oms.retrying import retry_until_done
 from oms.store.batcher import Drained, WriteBehind
 from oms.store.documents import order_document
@@ -76,6 +77,7 @@ class MongoWriter:
         flush_timeout_s: float,
         retry_initial_s: float,
         retry_max_s: float,
+        legs: Legs | None = None,
     ) -> None:
         """Configure; nothing runs until ``start`` (on the store's loop)."""
         self._connection = connection
@@ -94,6 +96,8 @@ class MongoWriter:
         self.retries = 0
         self.writes = 0
         self.write_times = Durations()  # per drained batch, from its first insert to durable
+        # Its ``to_write`` and ``write`` legs, per order document (oms.legs).
+        self.legs = legs or Legs()
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
         # Publications waiting for their mark, oldest first (appended by the engine thread only,
         # taken by the writer only).
@@ -281,14 +285,21 @@ class MongoWriter:
 
     async def _write(self, drained: Drained, number: int, epochs: Mapping[int, int]) -> None:
         documents = [order_document(s.order, s.events) for s in drained.states]
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.time()
         # The log first: a recovery that finds an order document must find its delta too, or
         # it would not know that state and a replay could decide it differently.
         await self._log(documents, number, epochs)
         for start in range(0, len(documents), self.max_batch):
             await self._insert(documents[start : start + self.max_batch])
         self._recovery_log.note_written(drained)
-        self.write_times.observe(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.write_times.observe(took)
+        durations = self.legs.durations
+        durations["write"].observe_many(took, len(documents))
+        to_write = durations["to_write"]
+        for state in drained.states:
+            if state.events:  # its newest change: what this write made durable last
+                to_write.observe(max(began - state.events[-1].at, 0.0))
 
     async def _log(self, documents: list[Raw], number: int, epochs: Mapping[int, int]) -> None:
         """One delta per partition the write touches, into the partition's current epoch."""

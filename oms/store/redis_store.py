@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -50,6 +51,9 @@ return redis.call('MGET', unpack(KEYS))
 """
 MAX_PER_CALL = 500
 _POOL_CONNECTIONS = 100
+# redis-py's reply parsers, by the setting's name (README "Speed levers"). hiredis is one of
+# oms's dependencies, so redis-py would take it by default; "python" is for measuring it.
+REDIS_PARSERS: dict[str, type[Any]] = {"hiredis": _AsyncHiredisParser, "python": _AsyncRESP2Parser}
 
 _Item = tuple[str, tuple[bytes | int, ...]]  # a key and its script arguments
 
@@ -71,6 +75,7 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), settings.redis_retries),
+        parser_class=REDIS_PARSERS[settings.redis_parser],
     )
     return aioredis.Redis.from_pool(pool)
 

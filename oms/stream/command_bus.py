@@ -45,7 +45,9 @@ class KafkaCommandBus(CommandBus):
     def __init__(self, settings: Settings, names: TopicNames | None = None) -> None:
         self.names = names or TopicNames()
         self._partitioner = CachedPartitioner()
-        self._producer = reliable_producer(settings, linger_ms=1, max_batch_size=RECORD_BATCH_BYTES)
+        self._producer = reliable_producer(
+            settings, linger_ms=settings.orders_linger_ms, max_batch_size=RECORD_BATCH_BYTES
+        )
         self._timeout_s = settings.kafka_send_timeout_s
 
     async def start(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -26,6 +27,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.engine.ports import EventSink
+from oms.legs import Legs
 from oms.stream.bus import RiskEventSink
 from oms.stream.codecs import RiskEvent, encode_event, encode_risk_event, rejection
 from oms.stream.names import TopicNames
@@ -87,16 +89,22 @@ class KafkaEventSink(EventSink, RiskEventSink):
         *,
         account_of: Callable[[str], str | None] | None = None,
         batch_bytes: int = RECORD_BATCH_BYTES,
+        legs: Legs | None = None,
     ) -> None:
         self.names = names or TopicNames()
         self._partitioner = CachedPartitioner()
-        self._producer = reliable_producer(settings, max_batch_size=batch_bytes)
+        self._producer = reliable_producer(
+            settings, linger_ms=settings.events_linger_ms, max_batch_size=batch_bytes
+        )
+        # Its ``publish`` leg: from a durable batch's arrival here to its hand-over.
+        self.legs = legs or Legs()
         self._account_of = account_of
         self._accounts: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         # Appended on the dispatcher thread, taken on the loop: deque's append and popleft are
         # atomic, so no lock; what publish appended before drain() is called, drain() sees.
-        self._queue: deque[list[tuple[OrderEvent, str | None]]] = deque()
+        # Each batch with the wall time it arrived (for the ``publish`` leg).
+        self._queue: deque[tuple[float, list[tuple[OrderEvent, str | None]]]] = deque()
         self._signalled = False
         self._wake = asyncio.Event()
         self._unsettled = 0  # records taken off the queue, not yet handed to the producer
@@ -213,7 +221,7 @@ class KafkaEventSink(EventSink, RiskEventSink):
         """
         if not events:
             return
-        self._queue.append(list(events))
+        self._queue.append((time.time(), list(events)))
         self._enqueued += 1
         self.republished += len(events)
         self._wake.set()
@@ -274,7 +282,7 @@ class KafkaEventSink(EventSink, RiskEventSink):
                 if isinstance(event, _TERMINAL_EVENTS):
                     accounts.pop(event.order_id, None)
             batch.append((event, account))
-        self._queue.append(batch)
+        self._queue.append((time.time(), batch))
         self._enqueued += 1
         loop = self._loop
         # One wake-up in flight is enough: the loop takes everything queued when it runs. The
@@ -306,10 +314,10 @@ class KafkaEventSink(EventSink, RiskEventSink):
             self._wake.clear()
             while queue:
                 chunk = [queue.popleft()]
-                taken = len(chunk[0])
+                taken = len(chunk[0][1])
                 while queue and taken < _CHUNK_EVENTS:
                     chunk.append(queue.popleft())
-                    taken += len(chunk[-1])
+                    taken += len(chunk[-1][1])
                 self._unsettled = taken
                 if self._delay_s:
                     await asyncio.sleep(self._delay_s)  # tests: a window to crash in
@@ -326,13 +334,17 @@ class KafkaEventSink(EventSink, RiskEventSink):
                 # A backlog is many chunks: let the loop's other tasks run between them.
                 await asyncio.sleep(0)
 
-    async def _produce(self, chunk: list[list[tuple[OrderEvent, str | None]]]) -> None:
+    async def _produce(
+        self, chunk: list[tuple[float, list[tuple[OrderEvent, str | None]]]]
+    ) -> None:
         """Encode the chunk into batches per partition and hand each to the producer."""
         producer, partitioner = self._producer, self._partitioner
         events = await PartitionedBatches.for_topic(producer, self.names.order_events, partitioner)
         add = events.add
         risks: PartitionedBatches | None = None
-        for batch in chunk:
+        now, publish = time.time(), self.legs.durations["publish"]
+        for arrived, batch in chunk:
+            publish.observe_many(max(now - arrived, 0.0), len(batch))
             for event, account in batch:
                 key = None if account is None else account.encode()
                 add(key, encode_event(event, account))

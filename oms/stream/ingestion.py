@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -61,6 +62,7 @@ from oms.config import Settings
 from oms.correlation import from_record
 from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.engine import Engine
+from oms.legs import Legs
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.commit_barrier import CommitBarrier, Handed, Step
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
@@ -117,8 +119,11 @@ class StreamIngestion:
         prices: bool = True,
         stop_timeout_s: float = 10.0,
         on_owned: OwnerHook | None = None,
+        legs: Legs | None = None,
     ) -> None:
         self.settings = settings
+        # Its ``consume`` leg, and each place's fetch time for the order feed's ``engine`` leg.
+        self.legs = legs or Legs()
         self.engine = engine
         self.names = names or TopicNames()
         self.group_id = group_id or settings.kafka_group_id
@@ -360,6 +365,9 @@ class StreamIngestion:
         dead: list[asyncio.Future[Any]] = []
         places: list[PlaceOrder] = []
         count = 0
+        legs = self.legs
+        fetched_at = time.time()
+        consume = legs.durations["consume"]
         for tp, messages in batches.items():
             if not messages:
                 continue
@@ -383,6 +391,8 @@ class StreamIngestion:
                     dead.append(await self._dead.send(record, error.code, str(error)))
                     continue
                 if isinstance(command, PlaceOrder):
+                    consume.observe(max(fetched_at - message.timestamp / 1000, 0.0))
+                    legs.fetched(command.order_id, fetched_at)
                     places.append(command)
                     continue
                 if places:  # keep the record order: places before this one go first

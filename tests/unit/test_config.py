@@ -241,3 +241,17 @@ def test_from_env_when_a_market_data_symbol_is_not_a_pair_then_names_the_variabl
 def test_from_env_when_market_data_source_unknown_then_names_the_choices() -> None:
     with pytest.raises(SettingsError, match="one of simulated, exchange"):
         Settings.from_env({"OMS_MARKET_DATA": "live"})
+
+
+def test_from_env_when_speed_levers_are_set_then_reads_each_and_refuses_a_bad_one() -> None:
+    settings = Settings.from_env(
+        {"OMS_EVENT_LOOP": "asyncio", "OMS_ORDERS_LINGER_MS": "2", "OMS_STORE_LINGER_S": "0"}
+    )
+
+    assert (settings.event_loop, settings.orders_linger_ms, settings.store_linger_s) == (
+        "asyncio",
+        2,
+        0.0,
+    )
+    with pytest.raises(SettingsError, match="OMS_ENGINE_DRAIN_EVERY"):
+        Settings.from_env({"OMS_ENGINE_DRAIN_EVERY": "0"})

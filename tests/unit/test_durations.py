@@ -42,3 +42,12 @@ def test_cumulative_when_durations_observed_then_each_bucket_counts_those_at_or_
     assert durations.count == len(seconds)
     for (bound, count), limit in zip(buckets, durations.bounds, strict=False):
         assert count == sum(1 for value in seconds if value <= limit), bound
+
+
+def test_observe_many_when_a_batch_shared_one_wait_then_counts_it_once_per_order() -> None:
+    durations = Durations((0.01, 0.05))
+
+    durations.observe_many(0.02, 3)
+
+    assert durations.cumulative() == [("0.01", 0), ("0.05", 3), ("+Inf", 3)]
+    assert durations.total_s == pytest.approx(0.06)

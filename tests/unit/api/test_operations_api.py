@@ -6,9 +6,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
-from oms.api.metrics import Labelled
+from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.problems import PROBLEM_CONTENT_TYPE
+from oms.api.services import SERVICES_KEY
 from oms.config import Settings
+from oms.durations import Durations
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 
@@ -147,6 +149,40 @@ async def test_metrics_when_a_pipeline_figure_is_labelled_then_one_series_per_la
     assert 'oms_dead_letters_by_reason_total{reason="MALFORMED_JSON"} 2.0' in text
     assert "# TYPE oms_ticks_total counter" in text
     assert "oms_store_backlog_orders 3.0" in text
+
+
+async def test_place_when_answered_202_then_the_door_counts_its_post_leg(api: Api) -> None:
+    legs = api.client.server.app[SERVICES_KEY].legs
+
+    response = await api.client.post("/api/orders", json={**GOOD, "account_id": "a1"})
+
+    assert response.status == 202
+    assert legs.durations["post"].count == 1
+
+
+async def test_place_when_refused_then_the_door_counts_no_post_leg(api: Api) -> None:
+    legs = api.client.server.app[SERVICES_KEY].legs
+
+    response = await api.client.post("/api/orders", json={**GOOD, "quantity": 1})
+
+    assert response.status == 422
+    assert legs.durations["post"].count == 0
+
+
+async def test_metrics_when_a_pipeline_figure_is_a_histogram_per_label_then_one_per_label() -> None:
+    async def up() -> dict[str, bool]:
+        return {"kafka": True}
+
+    engine, write = Durations((0.01,)), Durations((0.01,))
+    engine.observe(0.004)
+    figures = {"order_leg_seconds": LabelledDurations("leg", {"engine": engine, "write": write})}
+    app = build_app(Settings(), ready_probe=up, pipeline=lambda: figures)
+    async with TestClient(TestServer(app)) as client:
+        text = await (await client.get("/metrics")).text()
+
+    assert "# TYPE oms_order_leg_seconds histogram" in text
+    assert 'oms_order_leg_seconds_bucket{le="0.01",leg="engine"} 1.0' in text
+    assert 'oms_order_leg_seconds_count{leg="write"} 0.0' in text
 
 
 async def test_request_when_the_route_is_unknown_then_404_problem(api: Api) -> None:
