@@ -25,6 +25,7 @@ from oms.domain.orders import Order
 from oms.domain.reasons import OrderCheckReason
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.engine.ports import AccountRecord, OrderQuery, executions_of
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
@@ -34,6 +35,7 @@ from tests.fake_binance import FakeBinance
 pytestmark = pytest.mark.integration
 
 SYMBOL = "BTC-USDT"
+FUNDS = {"USDT": Decimal(1_000_000), "BTC": Decimal(10)}
 
 
 @dataclass
@@ -45,14 +47,10 @@ class Rig:
     gateway: VenueGateway
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    fake = FakeBinance(prices={"BTCUSDT": Decimal("100.00")}, hang_s=3.0)
-    await fake.start()
-    port = CcxtVenue(
-        build_exchange(CcxtSettings("binance", "key", "secret", url=fake.url, timeout_s=0.5))
-    )
-    await port.open()
+async def _engine_on(
+    port: CcxtVenue, repository: MemoryOrderRepository, *, query_delay_s: float
+) -> tuple[Engine, VenueGateway]:
+    """A started engine trading through ``port``, its fills routed straight back into it."""
     rules = (await port.instrument_rules())[SYMBOL]
     instrument = Instrument(SYMBOL, "BTC", "USDT", rules.tick_size, rules.lot_size)
     engines: list[Engine] = []
@@ -60,10 +58,10 @@ async def rig() -> AsyncIterator[Rig]:
     async def publish(fills: Sequence[ApplyFill]) -> None:
         engines[0].submit(list(fills))
 
-    gateway = VenueGateway(port, publish, query_delay_s=0.3, poll_s=0.1)
+    gateway = VenueGateway(port, publish, query_delay_s=query_delay_s, poll_s=0.1)
     core = EngineCore(
         Settings(simulated_feed=False, symbols=(SYMBOL,)),
-        repository=MemoryOrderRepository(),
+        repository=repository,
         instruments=(instrument,),
         default_limits=RiskLimits(price_collar=Decimal("0.10")),
         gateway=gateway,
@@ -72,17 +70,43 @@ async def rig() -> AsyncIterator[Rig]:
     engines.append(engine)
     engine.start()
     gateway.start()
-    await engine.open_account("a1", {"USDT": Decimal(1_000_000), "BTC": Decimal(10)})
+    return engine, gateway
+
+
+def _tick(engine: Engine) -> None:
     bid, ask = Decimal("100.00"), Decimal("100.10")
     bids, asks = (BookLevel(bid, Decimal(5)),), (BookLevel(ask, Decimal(5)),)
     engine.on_tick(Tick(SYMBOL, bid, bid, ask, bids, asks, time.time()))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBinance]:
+    exchange = FakeBinance(prices={"BTCUSDT": Decimal("100.00")}, hang_s=3.0)
+    await exchange.start()
+    yield exchange
+    await exchange.stop()
+
+
+@pytest.fixture
+async def port(fake: FakeBinance) -> AsyncIterator[CcxtVenue]:
+    adapter = CcxtVenue(
+        build_exchange(CcxtSettings("binance", "key", "secret", url=fake.url, timeout_s=0.5))
+    )
+    await adapter.open()
+    yield adapter
+    await adapter.close()
+
+
+@pytest.fixture
+async def rig(fake: FakeBinance, port: CcxtVenue) -> AsyncIterator[Rig]:
+    engine, gateway = await _engine_on(port, MemoryOrderRepository(), query_delay_s=0.3)
+    await engine.open_account("a1", FUNDS)
+    _tick(engine)
     try:
         yield Rig(fake, engine, gateway)
     finally:
         await gateway.stop()
         engine.stop()
-        await port.close()
-        await fake.stop()
 
 
 def _limit(order_id: str, price: str, quantity: str = "0.5") -> PlaceOrder:
@@ -169,3 +193,41 @@ async def test_cancel_when_resting_at_the_venue_then_cancelled_there_and_here(ri
 
     assert rig.fake.order("OMSE1").status == "CANCELED"
     assert order.filled_quantity == 0
+
+
+async def test_restart_when_an_order_is_in_doubt_then_it_comes_back_in_doubt_and_is_queried(
+    fake: FakeBinance, port: CcxtVenue
+) -> None:
+    # Arrange: a first engine whose place got no answer, stopped before its query is due.
+    repository = MemoryOrderRepository()
+    first, first_gateway = await _engine_on(port, repository, query_delay_s=60)
+    await first.open_account("a1", FUNDS)
+    _tick(first)
+    fake.hang_next_place = True
+    await first.place_order(_limit("OMSF1", "99.00"))
+    await _until(first, "OMSF1", OrderStatus.IN_DOUBT)
+    await first.durable()
+    await first_gateway.stop()
+    first.stop()
+    open_orders, executions = [], []
+    for order in repository.query(OrderQuery(limit=100)):
+        stored = repository.load(order.order_id)
+        assert stored is not None
+        executions.extend(executions_of(stored))
+        if not order.is_terminal:
+            open_orders.append(stored)
+
+    # Act: a second engine recovers from the store.
+    second, second_gateway = await _engine_on(port, repository, query_delay_s=0.3)
+    try:
+        await second.recover(open_orders, [AccountRecord("a1", FUNDS)], executions)
+        resolved = await _until(second, "OMSF1", OrderStatus.ACCEPTED)
+    finally:
+        await second_gateway.stop()
+        second.stop()
+
+    # Assert: restored in doubt, asked (never placed again), resolved by the venue's word.
+    assert [o.order.status for o in open_orders] == [OrderStatus.IN_DOUBT]
+    posts = [method for method, path in fake.requests if path == "/api/v3/order"]
+    assert posts.count("POST") == 1
+    assert resolved.reject_reason is None
