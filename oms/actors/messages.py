@@ -191,6 +191,8 @@ class VenueAmended(NamedTuple):
 
     order_id: str
     remaining: Decimal | None
+    # Why a venue refused outright (a network venue without an in-place amend), else None.
+    refused: RejectionReason | None = None
 
 
 @distinct

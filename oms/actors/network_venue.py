@@ -105,7 +105,8 @@ class NetworkVenue(DispatchedActor):
     def on_amend(self, message: AmendResting) -> None:
         """Refused, nothing changed: no adapter amends in place yet (Binance spot has no amend,
         ``AmendSupport.UNSUPPORTED``), and a cancel and a new place is not an amend."""
-        tell(message.reply_to, VenueAmended(message.order.order_id, Decimal(0)))
+        refused = OrderCheckReason.VENUE_AMEND_UNSUPPORTED
+        tell(message.reply_to, VenueAmended(message.order.order_id, Decimal(0), refused))
 
     def on_query(self, message: QueryAtVenue) -> None:
         """Ask the venue for its word on a restored in-doubt order."""

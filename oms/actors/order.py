@@ -386,7 +386,7 @@ class OrderActor(DispatchedActor):
     def on_venue_amended(self, message: VenueAmended) -> None:
         """The venue changed the resting order (or refused, or no longer held it)."""
         try:
-            self.process.venue_amended(message.remaining, self.ctx.clock())
+            self.process.venue_amended(message.remaining, self.ctx.clock(), refused=message.refused)
         finally:
             self._emit()
 

@@ -16,9 +16,9 @@ from decimal import Decimal
 import pytest
 
 from oms.config import Settings
-from oms.domain.commands import ApplyFill, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from oms.domain.events import OrderInDoubt
+from oms.domain.events import AmendRejected, OrderInDoubt
 from oms.domain.instruments import Instrument
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
@@ -231,3 +231,28 @@ async def test_restart_when_an_order_is_in_doubt_then_it_comes_back_in_doubt_and
     posts = [method for method, path in fake.requests if path == "/api/v3/order"]
     assert posts.count("POST") == 1
     assert resolved.reject_reason is None
+
+
+async def test_amend_when_the_venue_has_no_amend_then_rejected_and_the_order_unchanged(
+    rig: Rig,
+) -> None:
+    await rig.engine.place_order(_limit("OMSG1", "95.00"))
+    await _until(rig.engine, "OMSG1", OrderStatus.ACCEPTED)
+    for _ in range(100):  # at the venue (an amend while it arrives there is refused) ...
+        if "OMSG1" in rig.fake.orders:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # ... and its answer back
+
+    amend = AmendOrder("amend-OMSG1", "OMSG1", "a1", time.time(), None, Decimal("96.00"))
+    await rig.engine.amend_order(amend)
+    await rig.engine.durable()
+    events = await rig.engine.order_events("OMSG1")
+
+    refusals = [e for e in events if isinstance(e, AmendRejected)]
+    assert [r.reason for r in refusals] == [OrderCheckReason.VENUE_AMEND_UNSUPPORTED]
+    order = await rig.engine.get_order("OMSG1")
+    assert order is not None
+    assert order.price == Decimal("95.00")
+    assert rig.fake.order("OMSG1").price == Decimal("95.00")
+    assert ("DELETE", "/api/v3/order") not in rig.fake.requests  # never a cancel-replace
