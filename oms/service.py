@@ -69,7 +69,7 @@ from oms.stream.names import TopicNames, topic_names
 from oms.stream.partitioner import partition_of, reliable_producer
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
 from oms.venue.gateway import VenueGateway
-from oms.venue.port import InstrumentRules
+from oms.venue.port import InstrumentRules, VenuePort
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ class Service:
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The network venue ``OMS_VENUE`` chose (None: the simulated one), for whoever must ask it
+    # what it holds (reconciliation).
+    venue: VenuePort | None = None
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -264,6 +267,7 @@ class Service:
         )
         self._on_stop("venue", port.close)
         await port.open()
+        self.venue = port
         instruments = _venue_instruments(await port.instrument_rules(), settings.symbols)
         # The venue's fills go onto executions, the engine's durable input, like any external
         # fill: booked once (by execution id) whichever replica reads them.
