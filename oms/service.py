@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,9 @@ from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.rate_limits import RateLimiter
-from oms.config import Settings
+from oms.config import Settings, SettingsError
 from oms.domain.errors import DomainError
+from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
@@ -70,6 +71,9 @@ from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
 from oms.stream.partitioner import partition_of
 from oms.stream.price_publisher import ExchangeSource, PricePublisher, SimulatedSource
+from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
+from oms.venue.gateway import VenueGateway
+from oms.venue.port import InstrumentRules, VenuePort
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +104,9 @@ class Service:
     feed_stats: FeedStats = field(default_factory=FeedStats)  # its exchange streams' figures
     # Where each part times its legs of an order's way (oms.legs), shown on /metrics.
     legs: Legs = field(default_factory=Legs)
+    # The network venue ``OMS_VENUE`` chose (None: the simulated one), for whoever must ask it
+    # what it holds (reconciliation).
+    venue: VenuePort | None = None
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -136,7 +143,11 @@ class Service:
             await sink.start()
             self._on_stop("event sink", sink.stop)
 
-            engine = Engine(EngineCore(settings, repository=repository, sink=sink))
+            gateway, listed = await self._venue(settings)
+            core = EngineCore(
+                settings, repository=repository, sink=sink, instruments=listed, gateway=gateway
+            )
+            engine = Engine(core)
             loop = asyncio.get_running_loop()
 
             def on_failure(_failure: ActorFailure) -> None:
@@ -272,6 +283,47 @@ class Service:
             figures["market_data_reconnects_total"] = Labelled("symbol", dict(feeds.disconnects))
             figures["market_data_resyncs_total"] = Labelled("symbol", dict(feeds.resyncs))
         return figures
+
+    async def _venue(
+        self, settings: Settings
+    ) -> tuple[VenueGateway | None, tuple[Instrument, ...]]:
+        """The venue the engine trades on: the simulated one (no gateway, the default
+        instruments), or an exchange through ccxt (README "Trading on an exchange"): its gateway,
+        and the configured symbols with the exchange's own tick and lot sizes."""
+        if settings.venue == "simulated":
+            return None, DEFAULT_INSTRUMENTS
+        key, secret = settings.venue_credentials()
+        port = CcxtVenue(
+            build_exchange(
+                CcxtSettings(
+                    exchange=settings.venue_exchange,
+                    api_key=key,
+                    api_secret=secret,
+                    sandbox=settings.venue_sandbox,
+                    url=settings.venue_url or None,
+                    timeout_s=settings.venue_timeout_s,
+                )
+            )
+        )
+        self._on_stop("venue", port.close)
+        await port.open()
+        self.venue = port
+        instruments = _venue_instruments(await port.instrument_rules(), settings.symbols)
+        # The venue's fills go onto executions, the engine's durable input, like any external
+        # fill: booked once (by execution id) whichever replica reads them.
+        fills = KafkaCommandBus(settings, self.names)
+        await fills.start()
+        self._on_stop("venue fills", fills.stop)
+        gateway = VenueGateway(port, fills.send, query_delay_s=settings.venue_query_delay_s)
+        gateway.start()
+        self._on_stop("venue gateway", gateway.stop)
+        logger.info(
+            "trading on %s through ccxt%s: %s",
+            settings.venue_exchange,
+            " (sandbox)" if settings.venue_sandbox else "",
+            ", ".join(i.symbol for i in instruments),
+        )
+        return gateway, instruments
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
@@ -432,6 +484,28 @@ class Service:
                 await stop()
             except Exception:
                 logger.exception("stopping %s failed", name)
+
+
+def _venue_instruments(
+    rules: Mapping[str, InstrumentRules], symbols: Sequence[str]
+) -> tuple[Instrument, ...]:
+    """The configured symbols as the exchange lists them (its tick and lot sizes); a symbol it
+    does not list stops the start: orders for it could only be refused."""
+    missing = [symbol for symbol in symbols if symbol not in rules]
+    if missing:
+        raise SettingsError(
+            f"OMS_SYMBOLS names {', '.join(missing)}, which the venue does not list "
+            "(oms symbols are BASE-QUOTE, e.g. BTC-USDT)"
+        )
+    instruments = []
+    for symbol in symbols:
+        rule = rules[symbol]
+        base, _, quote = symbol.partition("-")
+        status = InstrumentStatus.TRADING if rule.trading else InstrumentStatus.HALTED
+        instruments.append(
+            Instrument(symbol, base, quote, rule.tick_size, rule.lot_size, status=status)
+        )
+    return tuple(instruments)
 
 
 def _cancel(task: asyncio.Task[None]) -> Stop:

@@ -68,6 +68,16 @@ class OrderCheckReason(StrEnum):
     # The venue: the symbol's market data stopped (no update for OMS_MARKET_DATA_STALE_S), so a
     # MARKET order would fill against a book that may no longer be the market.
     MARKET_DATA_STALE = "MARKET_DATA_STALE"
+    # A network venue's refusals of a place (the port's RefusalReason codes), and its word that
+    # it never had an order whose place was in doubt.
+    VENUE_INSUFFICIENT_FUNDS = "VENUE_INSUFFICIENT_FUNDS"
+    VENUE_INVALID_ORDER = "VENUE_INVALID_ORDER"
+    VENUE_DUPLICATE_ORDER = "VENUE_DUPLICATE_ORDER"
+    VENUE_UNKNOWN_SYMBOL = "VENUE_UNKNOWN_SYMBOL"
+    VENUE_AUTHENTICATION = "VENUE_AUTHENTICATION"
+    VENUE_REFUSED = "VENUE_REFUSED"
+    VENUE_ORDER_NOT_FOUND = "VENUE_ORDER_NOT_FOUND"
+    VENUE_AMEND_UNSUPPORTED = "VENUE_AMEND_UNSUPPORTED"  # no in-place amend (Binance spot)
 
 
 RejectionReason: TypeAlias = RejectReason | OrderCheckReason

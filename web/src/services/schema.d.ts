@@ -601,7 +601,7 @@ export interface paths {
                 query?: {
                     account_id?: string;
                     symbol?: string;
-                    status?: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED" | "EXPIRED";
+                    status?: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED" | "EXPIRED" | "IN_DOUBT";
                     limit?: number;
                     cursor?: string;
                 };
@@ -2129,11 +2129,11 @@ export interface components {
             /** @example 0.5 */
             quantity: string;
             /** @enum {string|null} */
-            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "STOP_PRICE_WRONG_SIDE" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | "MARKET_DATA_STALE" | null;
+            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "STOP_PRICE_WRONG_SIDE" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | "MARKET_DATA_STALE" | "VENUE_INSUFFICIENT_FUNDS" | "VENUE_INVALID_ORDER" | "VENUE_DUPLICATE_ORDER" | "VENUE_UNKNOWN_SYMBOL" | "VENUE_AUTHENTICATION" | "VENUE_REFUSED" | "VENUE_ORDER_NOT_FOUND" | "VENUE_AMEND_UNSUPPORTED" | null;
             /** @enum {string} */
             side: "BUY" | "SELL";
             /** @enum {string} */
-            status: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED" | "EXPIRED";
+            status: "NEW" | "ACCEPTED" | "PARTIALLY_FILLED" | "FILLED" | "SETTLED" | "REJECTED" | "CANCELLED" | "EXPIRED" | "IN_DOUBT";
             stop_price: string | null;
             /** @example BTC-USD */
             symbol: string;
@@ -2165,7 +2165,7 @@ export interface components {
             request_id: string | null;
             sequence: number;
             /** @enum {string} */
-            type: "OrderPlaced" | "OrderAccepted" | "OrderRejected" | "OrderFilled" | "OrderCancelled" | "OrderSettled" | "OrderAmended" | "AmendRejected" | "OrderTriggered" | "OrderExpired";
+            type: "OrderPlaced" | "OrderAccepted" | "OrderRejected" | "OrderFilled" | "OrderCancelled" | "OrderSettled" | "OrderAmended" | "AmendRejected" | "OrderTriggered" | "OrderExpired" | "OrderInDoubt" | "OrderDoubtResolved";
         };
         OrderHistory: {
             events: components["schemas"]["OrderEvent"][];
