@@ -53,6 +53,7 @@ from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
+from oms.store.redis_owners import RedisOwnerMap
 from oms.store.redis_rate_limits import RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
@@ -65,6 +66,7 @@ from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
+from oms.stream.owner_beacon import OwnerBeacon
 from oms.stream.partitioner import partition_of, reliable_producer
 
 logger = logging.getLogger(__name__)
@@ -226,12 +228,34 @@ class Service:
                 authenticator=authenticator,
                 rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
+                # Started last before the listener: in the map once it can answer.
+                owners=await self._start_owner_map(redis, ingestion),
+                owned=ingestion.owned_now,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_owner_map(
+        self, redis: aioredis.Redis, ingestion: StreamIngestion
+    ) -> RedisOwnerMap:
+        """The owner map in Redis, and this replica's beacon in it: written as its share of
+        ``orders`` changes and every heartbeat, taken out at a stop (README "Several
+        replicas"). Reads that reach another replica find their owner there."""
+        settings = self.settings
+        owners = RedisOwnerMap(
+            redis,
+            deployment=settings.topic_suffix,
+            group=ingestion.group_id,
+            ttl_s=settings.owner_ttl_s,
+        )
+        beacon = OwnerBeacon(settings, owners, ingestion.owned_now)
+        ingestion.on_share = beacon.poke
+        await beacon.start()
+        self._on_stop("owner map", beacon.stop)
+        return owners
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis

@@ -17,7 +17,9 @@ from aiohttp.typedefs import Handler
 from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
+from oms.api.cluster import add_cluster_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
+from oms.api.forwarding import add_forwarding
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -39,6 +41,7 @@ from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
+from oms.engine.owners import OwnerMap
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
@@ -90,6 +93,8 @@ def build_app(
     authenticator: Authenticator | None = None,
     rate_limiter: RateLimiter | None = None,
     audit_log: AuditLog | None = None,
+    owners: OwnerMap | None = None,
+    owned: Callable[[], frozenset[int] | None] | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -98,7 +103,9 @@ def build_app(
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     ``authenticator`` resolves callers (``oms.api.identity``); without it every guarded path
     answers 401. ``rate_limiter`` counts their requests (none: no limits); ``audit_log`` keeps
-    who changed accounts, limits and kill switches (``oms.api.audit``).
+    who changed accounts, limits and kill switches (``oms.api.audit``). ``owners`` (the owner
+    map) and ``owned`` (the partitions this replica owns now) make account reads the owner's
+    (``oms.api.forwarding``); without them this replica answers for every account.
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -138,6 +145,7 @@ def build_app(
     if rate_limiter is not None:
         app[RATE_LIMITER_KEY] = rate_limiter
     add_access(app)
+    add_forwarding(app, settings, owners, owned)
     add_health_routes(app)
     app.router.add_get("/metrics", metrics.handle, allow_head=False)
     app.router.add_get("/api/openapi.json", get_openapi, allow_head=False)
@@ -179,6 +187,7 @@ def build_app(
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
     app.router.add_post("/api/ws-ticket", ws_ticket)
     app.router.add_get("/api/me", whoami, allow_head=False)
+    add_cluster_routes(app)
 
     async def start_feeds(_app: web.Application) -> None:
         await order_feed.start()

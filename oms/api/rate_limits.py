@@ -30,7 +30,7 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from oms.api.identity import Caller, known_caller
+from oms.api.identity import Caller, forwarded, known_caller
 from oms.api.outages import Dependency, failed_dependency
 from oms.api.problems import Problem
 from oms.config import Settings
@@ -177,10 +177,12 @@ RATE_LIMITER_KEY = web.AppKey("rate_limiter", RateLimiter)
 
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """429 a request of a known caller past its limits; mounted inside the auth middleware."""
+    """429 a request of a known caller past its limits; mounted inside the auth middleware.
+
+    A read another replica forwarded here was counted there: it is not counted twice."""
     who = known_caller(request)
     limiter = request.app.get(RATE_LIMITER_KEY)
-    if who is not None and limiter is not None and limiter.enabled:
+    if who is not None and limiter is not None and limiter.enabled and not forwarded(request):
         verdict = await limiter.check(who)
         if not verdict.allowed:
             assert verdict.refused_by is not None

@@ -117,6 +117,7 @@ class StreamIngestion:
         prices: bool = True,
         stop_timeout_s: float = 10.0,
         on_owned: OwnerHook | None = None,
+        on_share: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -128,6 +129,8 @@ class StreamIngestion:
         self.stop_timeout_s = stop_timeout_s
         self.on_owned = on_owned
         self._owned: frozenset[int] | None = None  # orders partitions the hook was last told
+        # Told (no arguments) when a rebalance begins and when it is done: ``owned_now`` moved.
+        self.on_share = on_share
         # Set while nothing is being handed over from a rebalance: the fetch loop and the price
         # feed wait on it, so the engine is quiet while what it owns is rebuilt.
         self._steady = asyncio.Event()
@@ -238,6 +241,8 @@ class StreamIngestion:
         meanwhile is fetched again)."""
         self._generation += 1
         self._steady.clear()
+        if self.on_share is not None:
+            self.on_share()
 
     async def took(self, assigned: Iterable[TopicPartition]) -> None:
         """After a rebalance, before any record of the new assignment is handed over: if this
@@ -264,6 +269,15 @@ class StreamIngestion:
             self._owned = owned
         finally:
             self._steady.set()
+            if self.on_share is not None:
+                self.on_share()
+
+    def owned_now(self) -> frozenset[int] | None:
+        """The partitions of ``orders`` whose accounts this replica owns and has rebuilt, or None
+        while a rebalance is under way (or the engine failed): then it answers for none."""
+        if not self._steady.is_set() or self.engine.failure is not None:
+            return None
+        return self._owned
 
     async def _read_committed(
         self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]

@@ -1,0 +1,191 @@
+"""Reads answered by the account's owner, from any replica: here if it owns the account, else
+forwarded to it over the internal hop.
+
+Only the replica that owns an account's partition of ``orders`` holds its balances,
+reservations, positions, PnL, limits, trading state and live orders. A read of an account
+(``GET /api/accounts/{id}``, positions, limits, ``POST /api/risk/validate``, an order and its
+history, one account's order list, ``/ws/orders``) therefore asks ``where``: this replica if
+it owns the partition (and has rebuilt it), else the owner the map in Redis names
+(``oms.engine.owners``), to which the request goes with its caller signed
+(``oms.api.internal_hop``), over one shared aiohttp session, within ``OMS_FORWARD_TIMEOUT_S``.
+
+Never a stale answer: no owner known, an owner that does not answer in time, a map that names
+this replica while it does not own the partition (a rebalance is under way), or a forwarded
+request reaching a replica that no longer owns it, each answers 503 ``OWNER_UNAVAILABLE`` with
+``Retry-After``. A forwarded request is never forwarded again (no loops across a rebalance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from enum import StrEnum
+
+import aiohttp
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from oms.api import identity
+from oms.api.identity import FORWARD_HEADER, HOP_KEY
+from oms.api.internal_hop import HopSigner
+from oms.api.problems import Problem
+from oms.config import Settings
+from oms.correlation import HTTP_HEADER as REQUEST_ID_HEADER
+from oms.engine.owners import Owner, OwnerMap
+from oms.stream.partitioner import partition_of
+
+logger = logging.getLogger(__name__)
+
+# The answer's headers a forwarded read passes back as they are (the rest aiohttp sets again).
+_PASSED_BACK = ("Content-Type", "Retry-After", "Location", "WWW-Authenticate")
+
+
+class RoutingRefusal(StrEnum):
+    """Why a read could not be answered by its account's owner: the problem's ``code``."""
+
+    OWNER_UNAVAILABLE = "OWNER_UNAVAILABLE"  # 503: no owner known, or it did not answer
+
+
+class OwnerUnavailable(Problem):
+    """503 ``OWNER_UNAVAILABLE``: the owner of the account is not known or did not answer."""
+
+    __slots__ = ("retry_after_s",)
+
+    def __init__(self, retry_after_s: int, detail: str) -> None:
+        """The 503, to be retried after ``retry_after_s`` seconds."""
+        code = RoutingRefusal.OWNER_UNAVAILABLE.value
+        Problem.__init__(self, 503, code, "Owner unavailable", detail)
+        self.retry_after_s = retry_after_s
+
+    def response(self) -> web.Response:
+        """The answer, with ``Retry-After`` (seconds)."""
+        response = Problem.response(self)
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
+
+class Forwarder:
+    """Decides where an account's read is answered and forwards it there."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        owners: OwnerMap,
+        owned: Callable[[], frozenset[int] | None],
+        signer: HopSigner,
+    ) -> None:
+        """``owned``: the partitions this replica owns and has rebuilt (None: rebalancing)."""
+        self.settings = settings
+        self.owners = owners
+        self.owned = owned
+        self.signer = signer
+        self.address = settings.advertised_url()
+        self._session: aiohttp.ClientSession | None = None
+        self.forwarded = 0  # reads sent to their owner
+        self.unavailable = 0  # reads answered 503 OWNER_UNAVAILABLE
+
+    def _unavailable(self, detail: str) -> OwnerUnavailable:
+        self.unavailable += 1
+        return OwnerUnavailable(self.settings.retry_after_s, detail)
+
+    async def where(self, account_id: str, *, forwarded: bool) -> Owner | None:
+        """None when this replica answers for ``account_id``; else the owner to forward to.
+
+        Raises ``OwnerUnavailable`` when no replica can answer the truth now.
+        """
+        partition = partition_of(account_id, self.settings.orders_partitions)
+        owned = self.owned()
+        if owned is not None and partition in owned:
+            return None
+        if forwarded:  # the map named this replica, which no longer (or not yet) owns it
+            raise self._unavailable(f"partition {partition} is not owned here now")
+        if not self.signer.enabled:
+            raise self._unavailable("another replica owns this account (no internal token set)")
+        try:
+            async with asyncio.timeout(self.settings.forward_timeout_s):
+                owner = await self.owners.owner(partition)
+        except (RedisError, OSError, TimeoutError) as error:
+            raise self._unavailable(f"the owner map could not be read: {error!r}") from None
+        if owner is None or owner.address == self.address:
+            raise self._unavailable(f"no replica owns partition {partition} now")
+        return owner
+
+    def session(self) -> aiohttp.ClientSession:
+        """The one client session of the hop (made on first use, on the running loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.forward_timeout_s),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session (the app's cleanup)."""
+        if self._session is not None:
+            await self._session.close()
+
+    def signed_headers(self, request: web.Request, body: bytes) -> dict[str, str]:
+        """The headers of a forwarded request: its caller signed, and its request id."""
+        who = identity.caller(request)
+        headers = {FORWARD_HEADER: self.signer.sign(who, request.method, request.path_qs, body)}
+        for name in ("Content-Type", "Accept", REQUEST_ID_HEADER):
+            if name in request.headers:
+                headers[name] = request.headers[name]
+        return headers
+
+    async def forward(self, request: web.Request, owner: Owner) -> web.Response:
+        """The owner's answer to ``request`` (503 ``OWNER_UNAVAILABLE`` if it gives none)."""
+        body = await request.read()
+        url = owner.address + request.path_qs
+        try:
+            async with self.session().request(
+                request.method, url, data=body or None, headers=self.signed_headers(request, body)
+            ) as answer:
+                payload = await answer.read()
+                headers = {k: answer.headers[k] for k in _PASSED_BACK if k in answer.headers}
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            logger.warning("owner %s did not answer %s: %r", owner.replica, request.path, error)
+            raise self._unavailable(f"the owner ({owner.replica}) did not answer") from None
+        self.forwarded += 1
+        return web.Response(body=payload, status=status, headers=headers)
+
+
+FORWARDER_KEY = web.AppKey("forwarder", Forwarder)
+
+
+async def from_owner(request: web.Request, account_id: str) -> web.Response | None:
+    """The owner's answer when another replica owns ``account_id``; None: answer here.
+
+    Call it once the caller's access to the account is checked (the owner trusts the check).
+    An app without a forwarder (one replica, the unit tests' app) answers everything itself.
+    """
+    forwarder = request.app.get(FORWARDER_KEY)
+    if forwarder is None:
+        return None
+    owner = await forwarder.where(account_id, forwarded=identity.forwarded(request))
+    if owner is None:
+        return None
+    return await forwarder.forward(request, owner)
+
+
+def add_forwarding(
+    app: web.Application,
+    settings: Settings,
+    owners: OwnerMap | None,
+    owned: Callable[[], frozenset[int] | None] | None,
+) -> None:
+    """Check every request that claims another replica sent it (refused without a token), and,
+    given the owner map and this replica's share, answer account reads from their owner."""
+    signer = HopSigner(settings.internal_token)
+    app[HOP_KEY] = signer
+    if owners is None or owned is None:
+        return
+    forwarder = Forwarder(settings, owners, owned, signer)
+    app[FORWARDER_KEY] = forwarder
+
+    async def close(_app: web.Application) -> None:
+        await forwarder.close()
+
+    app.on_cleanup.append(close)
