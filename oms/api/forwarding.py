@@ -89,12 +89,16 @@ class Forwarder:
         self.unavailable += 1
         return OwnerUnavailable(self.settings.retry_after_s, detail)
 
+    def partition(self, account_id: str) -> int:
+        """The partition of ``orders`` that holds ``account_id``."""
+        return partition_of(account_id, self.settings.orders_partitions)
+
     async def where(self, account_id: str, *, forwarded: bool) -> Owner | None:
         """None when this replica answers for ``account_id``; else the owner to forward to.
 
         Raises ``OwnerUnavailable`` when no replica can answer the truth now.
         """
-        partition = partition_of(account_id, self.settings.orders_partitions)
+        partition = self.partition(account_id)
         owned = self.owned()
         if owned is not None and partition in owned:
             return None
@@ -125,10 +129,14 @@ class Forwarder:
         if self._session is not None:
             await self._session.close()
 
-    def signed_headers(self, request: web.Request, body: bytes) -> dict[str, str]:
-        """The headers of a forwarded request: its caller signed, and its request id."""
+    def signed_headers(
+        self, request: web.Request, body: bytes, path_qs: str | None = None
+    ) -> dict[str, str]:
+        """The headers of a forwarded request (to ``path_qs``, the request's own by default):
+        its caller signed, and its request id."""
         who = identity.caller(request)
-        headers = {FORWARD_HEADER: self.signer.sign(who, request.method, request.path_qs, body)}
+        path_qs = request.path_qs if path_qs is None else path_qs
+        headers = {FORWARD_HEADER: self.signer.sign(who, request.method, path_qs, body)}
         for name in ("Content-Type", "Accept", REQUEST_ID_HEADER):
             if name in request.headers:
                 headers[name] = request.headers[name]
@@ -150,6 +158,62 @@ class Forwarder:
             raise self._unavailable(f"the owner ({owner.replica}) did not answer") from None
         self.forwarded += 1
         return web.Response(body=payload, status=status, headers=headers)
+
+    async def proxy_socket(
+        self, request: web.Request, owner: Owner, path_qs: str
+    ) -> web.WebSocketResponse:
+        """The owner's WebSocket at ``path_qs``, relayed to the client (text messages, as the
+        owner sends them) until either side closes.
+
+        The owner's socket is opened first: an owner that refuses or does not answer is a 503
+        ``OWNER_UNAVAILABLE`` on the client's handshake, not a socket that never speaks.
+        """
+        headers = self.signed_headers(request, b"", path_qs)
+        try:
+            upstream = await self.session().ws_connect(
+                owner.address + path_qs,
+                headers=headers,
+                heartbeat=_SOCKET_HEARTBEAT_S,
+                timeout=aiohttp.ClientWSTimeout(ws_close=self.settings.forward_timeout_s),
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            logger.warning("owner %s refused %s: %r", owner.replica, request.path, error)
+            raise self._unavailable(f"the owner ({owner.replica}) did not open the feed") from None
+        self.forwarded += 1
+        ws = web.WebSocketResponse(heartbeat=_SOCKET_HEARTBEAT_S)
+        try:
+            await ws.prepare(request)
+            await _relay(upstream, ws)
+        finally:
+            await upstream.close()
+            await ws.close()
+        return ws
+
+
+_SOCKET_HEARTBEAT_S = 30.0  # as the owner's own socket: a silent peer is noticed within it
+
+
+async def _relay(upstream: aiohttp.ClientWebSocketResponse, ws: web.WebSocketResponse) -> None:
+    """Text from the owner to the client until either closes (the client only pings)."""
+
+    async def downstream() -> None:
+        async for message in upstream:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            await ws.send_str(message.data)
+
+    async def client() -> None:
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.ERROR:
+                break
+
+    tasks = {asyncio.create_task(downstream()), asyncio.create_task(client())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 FORWARDER_KEY = web.AppKey("forwarder", Forwarder)

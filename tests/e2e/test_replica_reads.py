@@ -291,3 +291,31 @@ async def test_forwarded_read_when_measured_then_latency_is_printed(
     for name, (p50, p99) in figures.items():
         print(f"read_{name}_p50_ms: {p50:.2f}\nread_{name}_p99_ms: {p99:.2f}")
     assert figures["forwarded"][0] < 250.0, figures
+
+
+async def test_order_feed_when_opened_on_the_other_replica_then_relays_the_owners_events(
+    pair: tuple[Replica, Replica], split: dict[int, Replica], http: aiohttp.ClientSession
+) -> None:
+    # Arrange: a socket for an account opened on the replica that does not own it, held open
+    # past the hop's timeout (the relay must outlive it)
+    first, _second = pair
+    await last_price(http, first.base, "BTC-USD")
+    account = await open_account(http, first.base, FUNDS, prefix="feed")
+    owner = _owner(split, account)
+    other = _other(pair, owner)
+    async with http.ws_connect(f"{other.base}/ws/orders?account_id={account}") as ws:
+        hello = await ws.receive_json(timeout=10)
+        await asyncio.sleep(1.5)
+
+        # Act: an order placed on the owner
+        order_id = await _place(http, owner, _market(account, 0))
+        statuses = []
+        while "SETTLED" not in statuses:
+            message = await ws.receive_json(timeout=DEADLINE_S)
+            if message.get("order_id") == order_id:
+                statuses.append(message["status"])
+
+    # Assert: the owner's events, in order, through the other replica
+    assert hello == {"type": "subscribed", "account_id": account}
+    assert statuses[0] in ("NEW", "ACCEPTED"), statuses
+    assert statuses[-1] == "SETTLED", statuses
