@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # 503 OWNER_UNAVAILABLE. Every replica of a deployment needs the same value.
     internal_token: str = ""
     # How the other replicas reach this one (``http://10.0.3.7:8080``); empty: http://host:port
-    # of the listener (the host name when it listens on every address).
+    # of the listener (the host's address when it listens on every address).
     advertise_url: str = ""
     # The longest a forwarded read waits for the owner before its 503 OWNER_UNAVAILABLE.
     forward_timeout_s: float = 1.0
@@ -270,7 +270,12 @@ class Settings(BaseSettings):
             return self.advertise_url.rstrip("/")
         host = self.http_host
         if host in ("0.0.0.0", "::", ""):
-            host = socket.gethostname()
+            # Listening on every address: the host's own (a pod's /etc/hosts maps its name to
+            # its IP, which other pods reach; its bare name they cannot resolve).
+            try:
+                host = socket.gethostbyname(socket.gethostname())
+            except OSError:
+                host = socket.gethostname()
         return f"http://{host}:{self.http_port}"
 
 
