@@ -19,7 +19,7 @@ from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
 from oms.api.cluster import add_cluster_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
-from oms.api.forwarding import add_forwarding
+from oms.api.forwarding import add_forwarding, with_forwarding
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -111,7 +111,7 @@ def build_app(
     sources = Sources(
         orders=lambda: feed_holder[0] if feed_holder else None,
         lag=consumer_lag,
-        pipeline=pipeline,
+        pipeline=with_forwarding(pipeline, lambda: app),
         kill_switches=None if engine is None else engine.kill_switches,
         replica=settings.replica_name(),
     )

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -232,6 +233,26 @@ async def from_owner(request: web.Request, account_id: str) -> web.Response | No
     if owner is None:
         return None
     return await forwarder.forward(request, owner)
+
+
+def with_forwarding(
+    pipeline: Callable[[], Mapping[str, Any]] | None, app: Callable[[], web.Application]
+) -> Callable[[], Mapping[str, Any]]:
+    """The pipeline's figures and, once the app forwards reads, how many it sent to their
+    owner and how many found none (``oms_reads_*`` on ``/metrics``)."""
+
+    def figures() -> Mapping[str, Any]:
+        found: Mapping[str, Any] = {} if pipeline is None else pipeline()
+        forwarder = app().get(FORWARDER_KEY)
+        if forwarder is None:
+            return found
+        return {
+            **found,
+            "reads_forwarded_total": forwarder.forwarded,
+            "reads_owner_unavailable_total": forwarder.unavailable,
+        }
+
+    return figures
 
 
 def add_forwarding(

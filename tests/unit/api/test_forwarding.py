@@ -316,3 +316,21 @@ async def test_cluster_when_the_caller_is_not_admin_then_403() -> None:
     finally:
         with pytest.raises(StopAsyncIteration):
             await anext(generator)
+
+
+async def test_metrics_when_reads_were_forwarded_or_found_no_owner_then_counts_both(
+    pair: Pair,
+) -> None:
+    # Arrange: one read the owner answers, one whose owner is gone
+    headers = pair.first.keys.headers(Role.ADMIN)
+    await pair.first.client.get("/api/accounts/b2", headers=headers)
+    dead = ReplicaEntry("dead", f"http://127.0.0.1:{_free_port()}", ON_SECOND, 0.0)
+    await pair.owners.publish(dead, released=())
+    await pair.first.client.get("/api/accounts/b2", headers=headers)
+
+    # Act
+    text = await (await pair.first.client.get("/metrics")).text()
+
+    # Assert
+    assert "oms_reads_forwarded_total 1.0" in text
+    assert "oms_reads_owner_unavailable_total 1.0" in text
