@@ -120,8 +120,7 @@ class Forwarder:
         """The one client session of the hop (made on first use, on the running loop)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.settings.forward_timeout_s),
-                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=self.settings.forward_timeout_s)
             )
         return self._session
 
