@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
+from yarl import URL
 
 from oms.api import identity
 from oms.api.identity import FORWARD_HEADER, HOP_KEY
@@ -145,7 +146,8 @@ class Forwarder:
     async def forward(self, request: web.Request, owner: Owner) -> web.Response:
         """The owner's answer to ``request`` (503 ``OWNER_UNAVAILABLE`` if it gives none)."""
         body = await request.read()
-        url = owner.address + request.path_qs
+        # As sent (encoded=True): the owner checks the signature over the path it receives.
+        url = URL(owner.address + request.path_qs, encoded=True)
         try:
             async with self.session().request(
                 request.method, url, data=body or None, headers=self.signed_headers(request, body)
@@ -171,7 +173,7 @@ class Forwarder:
         headers = self.signed_headers(request, b"", path_qs)
         try:
             upstream = await self.session().ws_connect(
-                owner.address + path_qs,
+                URL(owner.address + path_qs, encoded=True),
                 headers=headers,
                 heartbeat=_SOCKET_HEARTBEAT_S,
                 timeout=aiohttp.ClientWSTimeout(ws_close=self.settings.forward_timeout_s),

@@ -334,3 +334,21 @@ async def test_metrics_when_reads_were_forwarded_or_found_no_owner_then_counts_b
     # Assert
     assert "oms_reads_forwarded_total 1.0" in text
     assert "oms_reads_owner_unavailable_total 1.0" in text
+
+
+async def test_order_list_when_its_query_is_oddly_encoded_then_the_owner_still_trusts_the_hop(
+    pair: Pair,
+) -> None:
+    # Arrange: a query the client encodes (the signature covers the path and query as sent)
+    headers = pair.first.keys.headers(Role.ADMIN)
+
+    # Act
+    answers = []
+    for query in ("symbol=BTC%2DUSD", "symbol=%C2%B2", "symbol=a%20b"):
+        response = await pair.first.client.get(
+            f"/api/orders?account_id=b2&{query}", headers=headers
+        )
+        answers.append((response.status, await response.json()))
+
+    # Assert: the owner's answers (b2 has no orders there), never a 401 UNTRUSTED_HOP
+    assert answers == [(200, {"items": [], "next_cursor": None})] * 3
