@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
@@ -141,6 +142,7 @@ async def _replica(
     cache: MemoryOrderCache,
     owned: frozenset[int],
     port: int,
+    share: list[frozenset[int]] | None = None,
     **changes: Any,
 ) -> AsyncIterator[Replica]:
     engine = make_engine()
@@ -162,7 +164,7 @@ async def _replica(
         rate_limiter=RateLimiter(settings, MemoryRateLimits(), MemoryRateLimits()),
         audit_log=MemoryAuditLog(),
         owners=owners,
-        owned=lambda: owned,
+        owned=(lambda: owned) if share is None else (lambda: share[0]),
     )
     await owners.publish(ReplicaEntry(settings.replica, settings.advertised_url(), owned, 0.0), ())
     async with TestClient(TestServer(app, host="127.0.0.1", port=port)) as client:
@@ -352,3 +354,45 @@ async def test_order_list_when_its_query_is_oddly_encoded_then_the_owner_still_t
 
     # Assert: the owner's answers (b2 has no orders there), never a 401 UNTRUSTED_HOP
     assert answers == [(200, {"items": [], "next_cursor": None})] * 3
+
+
+async def test_order_feed_when_the_owner_cannot_be_reached_then_the_handshake_is_503(
+    pair: Pair,
+) -> None:
+    # Arrange
+    dead = ReplicaEntry("dead", f"http://127.0.0.1:{_free_port()}", ON_SECOND, 0.0)
+    await pair.owners.publish(dead, released=())
+
+    # Act
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await pair.first.client.ws_connect(
+            "/ws/orders?account_id=b2", headers=pair.first.keys.headers(Role.ADMIN)
+        )
+
+    # Assert
+    assert refused.value.status == 503
+
+
+async def test_order_feed_when_the_accounts_partition_moves_away_then_the_socket_closes() -> None:
+    # Arrange: a socket for a1, owned here, until a rebalance gives a1's partition away
+    share = [ON_FIRST]
+    generator = _replica(
+        MemoryOwnerMap(ttl_s=60), MemoryOrderCache(), ON_FIRST, _free_port(), share
+    )
+    replica = await anext(generator)
+    try:
+        ws = await replica.client.ws_connect(
+            "/ws/orders?account_id=a1", headers=replica.keys.headers(Role.ADMIN)
+        )
+        hello = await ws.receive_json(timeout=5)
+
+        # Act
+        share[0] = frozenset({4})
+        closing = await ws.receive(timeout=5)
+
+        # Assert: closed, so the client reconnects to the new owner
+        assert hello["type"] == "subscribed"
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    finally:
+        with pytest.raises(StopAsyncIteration):
+            await anext(generator)
