@@ -253,6 +253,11 @@ class Service:
         )
         beacon = OwnerBeacon(settings, owners, ingestion.owned_now)
         ingestion.on_share = beacon.poke
+        if not settings.internal_token:
+            logger.info(
+                "OMS_INTERNAL_TOKEN is not set: reads of accounts another replica owns answer"
+                " 503 OWNER_UNAVAILABLE (one replica alone owns every account)"
+            )
         await beacon.start()
         self._on_stop("owner map", beacon.stop)
         return owners
