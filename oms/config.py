@@ -136,6 +136,20 @@ class Settings(BaseSettings):
     # of them is from the right-most forwarded address that is not a proxy (oms.api.
     # client_address), for the rate limits per address and the audit. Empty: the peer address.
     trusted_proxies: Networks = ()
+    # Several replicas (README "Several replicas"): reads of an account another replica owns
+    # are forwarded to it over an internal hop signed with this shared secret (HMAC-SHA256 of
+    # the request and the caller). Empty: no hop is trusted or made, and such a read answers
+    # 503 OWNER_UNAVAILABLE. Every replica of a deployment needs the same value.
+    internal_token: str = ""
+    # How the other replicas reach this one (``http://10.0.3.7:8080``); empty: http://host:port
+    # of the listener (the host's address when it listens on every address).
+    advertise_url: str = ""
+    # The longest a forwarded read waits for the owner before its 503 OWNER_UNAVAILABLE.
+    forward_timeout_s: float = 1.0
+    # The owner map in Redis: each replica writes its partitions every heartbeat; an entry not
+    # refreshed within the TTL (a killed replica's) expires.
+    owner_heartbeat_s: float = 1.0
+    owner_ttl_s: float = 4.0
     # Engine
     symbols: CommaSeparated = DEFAULT_SYMBOLS
     max_live_order_actors: int = 100_000
@@ -391,6 +405,20 @@ class Settings(BaseSettings):
     def replica_name(self) -> str:
         """This process's name in logs and metrics: ``replica``, else the host's name."""
         return self.replica or socket.gethostname()
+
+    def advertised_url(self) -> str:
+        """Where the other replicas reach this one: ``advertise_url``, else the listener's."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = self.http_host
+        if host in ("0.0.0.0", "::", ""):
+            # Listening on every address: the host's own (a pod's /etc/hosts maps its name to
+            # its IP, which other pods reach; its bare name they cannot resolve).
+            try:
+                host = socket.gethostbyname(socket.gethostname())
+            except OSError:
+                host = socket.gethostname()
+        return f"http://{host}:{self.http_port}"
 
 
 class _Variables(PydanticBaseSettingsSource):

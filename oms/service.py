@@ -57,6 +57,7 @@ from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
 from oms.store.redis_leases import RedisLeases
+from oms.store.redis_owners import RedisOwnerMap
 from oms.store.redis_rate_limits import RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
@@ -69,6 +70,7 @@ from oms.stream.event_sink import KafkaEventSink
 from oms.stream.exchange_feed import FeedStats
 from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
+from oms.stream.owner_beacon import OwnerBeacon
 from oms.stream.partitioner import partition_of
 from oms.stream.price_publisher import ExchangeSource, PricePublisher, SimulatedSource
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
@@ -228,6 +230,9 @@ class Service:
                 rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
                 legs=self.legs,
+                # Started last before the listener: in the map once it can answer.
+                owners=await self._start_owner_map(redis, ingestion),
+                owned=ingestion.owned_now,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
@@ -324,6 +329,30 @@ class Service:
             ", ".join(i.symbol for i in instruments),
         )
         return gateway, instruments
+
+    async def _start_owner_map(
+        self, redis: aioredis.Redis, ingestion: StreamIngestion
+    ) -> RedisOwnerMap:
+        """The owner map in Redis, and this replica's beacon in it: written as its share of
+        ``orders`` changes and every heartbeat, taken out at a stop (README "Several
+        replicas"). Reads that reach another replica find their owner there."""
+        settings = self.settings
+        owners = RedisOwnerMap(
+            redis,
+            deployment=settings.topic_suffix,
+            group=ingestion.group_id,
+            ttl_s=settings.owner_ttl_s,
+        )
+        beacon = OwnerBeacon(settings, owners, ingestion.owned_now)
+        ingestion.on_share = beacon.poke
+        if not settings.internal_token:
+            logger.info(
+                "OMS_INTERNAL_TOKEN is not set: reads of accounts another replica owns answer"
+                " 503 OWNER_UNAVAILABLE (one replica alone owns every account)"
+            )
+        await beacon.start()
+        self._on_stop("owner map", beacon.stop)
+        return owners
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis

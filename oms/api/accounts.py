@@ -22,6 +22,7 @@ from oms.api.encoding import (
     limits_json,
     positions_json,
 )
+from oms.api.forwarding import from_owner
 from oms.api.ids import new_id
 from oms.api.order_request import decode_json_object, field_amount, parse_order_request
 from oms.api.orders import new_order
@@ -191,16 +192,37 @@ async def open_account(request: web.Request) -> web.Response:
 
 
 async def _snapshot(request: web.Request, account_id: str) -> Any:
+    """The account as this replica (its owner) holds it; 404 when it was never opened.
+
+    An account opened on another replica is recorded in MongoDB before its ``OpenAccount`` is
+    announced on ``orders``: until the announcement reaches this replica, nothing of the
+    account can have happened here (its orders come after it on the same partition), so its
+    record is its state. It is opened here from the record at once, as a POST on this replica
+    would have; the announcement then finds it open.
+    """
     identity.acting_account(request, account_id)
+    services = request.app[SERVICES_KEY]
     try:
-        return await request.app[SERVICES_KEY].engine.account(account_id)
+        return await services.engine.account(account_id)
     except UnknownAccount:
-        raise not_found(f"account {account_id}") from None
+        record = await services.accounts.get(account_id)
+        if record is None:
+            raise not_found(f"account {account_id}") from None
+    snapshot = await services.engine.open_account(
+        account_id, record.balances, record.limits, exist_ok=True
+    )
+    if record.trading_state is not TradingState.ACTIVE:
+        await services.engine.set_kill_switch(record.trading_state, account_id)
+        snapshot = await services.engine.account(account_id)
+    return snapshot
 
 
 async def get_account(request: web.Request) -> web.Response:
-    """``GET /api/accounts/{account_id}``: balances, reservations, positions, PnL."""
-    snapshot = await _snapshot(request, request.match_info["account_id"])
+    """``GET /api/accounts/{account_id}``: balances, reservations, positions, PnL (the owner's)."""
+    account_id = identity.acting_account(request, request.match_info["account_id"])
+    if (answer := await from_owner(request, account_id)) is not None:
+        return answer
+    snapshot = await _snapshot(request, account_id)
     return _json(account_json(snapshot, request.app[SERVICES_KEY].engine.instruments))
 
 
@@ -211,6 +233,8 @@ async def validate_order(request: web.Request) -> web.Response:
         await _body(request), services.engine.instruments, services.clock()
     )
     identity.acting_account(request, order_request.account_id)
+    if (answer := await from_owner(request, order_request.account_id)) is not None:
+        return answer  # the owner's balances and limits decide
     command = new_order(order_request, f"dry-run:{new_id()}", services.clock())
     denials = await services.engine.validate(command)
     return _json({"accepted": not denials, "violations": [denial_json(d) for d in denials]})
@@ -220,6 +244,8 @@ async def get_positions(request: web.Request) -> web.Response:
     """``GET /api/risk/positions?account_id=``: positions and balances."""
     account_id = identity.query_account(request, required=True)
     assert account_id is not None  # required=True answers 422 instead of None
+    if (answer := await from_owner(request, account_id)) is not None:
+        return answer
     snapshot = await _snapshot(request, account_id)
     return _json(
         {
@@ -234,6 +260,8 @@ async def get_limits(request: web.Request) -> web.Response:
     """``GET /api/risk/limits?account_id=``."""
     account_id = identity.query_account(request, required=True)
     assert account_id is not None
+    if (answer := await from_owner(request, account_id)) is not None:
+        return answer
     snapshot = await _snapshot(request, account_id)
     return _json({"account_id": account_id, "limits": limits_json(snapshot.limits)})
 

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
+from oms.api.cluster import add_cluster_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
 from oms.api.door import folded_middlewares
+from oms.api.forwarding import add_forwarding, with_forwarding
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -40,6 +42,7 @@ from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
+from oms.engine.owners import OwnerMap
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
 from oms.legs import Legs
 from oms.probes import probe_all
@@ -93,6 +96,8 @@ def build_app(
     rate_limiter: RateLimiter | None = None,
     audit_log: AuditLog | None = None,
     legs: Legs | None = None,
+    owners: OwnerMap | None = None,
+    owned: Callable[[], frozenset[int] | None] | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -103,36 +108,23 @@ def build_app(
     answers 401. ``rate_limiter`` counts their requests (none: no limits); ``audit_log`` keeps
     who changed accounts, limits and kill switches (``oms.api.audit``). ``legs`` is where the
     door and the order feed time their legs of an order (``oms.legs``; the service shares it
-    with the ingestion, the store and the event sink).
+    with the ingestion, the store and the event sink). ``owners`` (the owner map) and ``owned``
+    (the partitions this replica owns now) make account reads the owner's
+    (``oms.api.forwarding``); without them this replica answers for every account.
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
         orders=lambda: feed_holder[0] if feed_holder else None,
         lag=consumer_lag,
-        pipeline=pipeline,
+        pipeline=with_forwarding(pipeline, lambda: app),
         kill_switches=None if engine is None else engine.kill_switches,
         replica=settings.replica_name(),
     )
     # /metrics shows readiness as /ready answers it (``app`` is bound below, before any request).
     metrics = ApiMetrics(sources, readiness=lambda: readiness_checks(app))
-    middle = [
-        problem_middleware,
-        web_app_middleware(settings),  # the web app's files, where no API route matched
-        body_deadline(settings.http_body_timeout_s),
-        _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
-    ]
-    if settings.http_middleware == "folded":  # the same four, in two frames (oms.api.door)
-        outer, inner = folded_middlewares(metrics)
-        middlewares = [outer, *middle, inner]
-    else:
-        middlewares = [
-            access_middleware,  # outermost: it names the request and logs what was answered
-            metrics.middleware,
-            *middle,
-            auth_middleware,  # every /api and /ws route runs with a known caller
-            rate_limit_middleware,  # innermost: counts a known caller's requests (429 past)
-        ]
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=_middlewares(settings, metrics)
+    )
     outages = Outages()
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
@@ -148,6 +140,7 @@ def build_app(
     if rate_limiter is not None:
         app[RATE_LIMITER_KEY] = rate_limiter
     add_access(app)
+    add_forwarding(app, settings, owners, owned)
     add_health_routes(app)
     app.router.add_get("/metrics", metrics.handle, allow_head=False)
     app.router.add_get("/api/openapi.json", get_openapi, allow_head=False)
@@ -190,6 +183,7 @@ def build_app(
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
     app.router.add_post("/api/ws-ticket", ws_ticket)
     app.router.add_get("/api/me", whoami, allow_head=False)
+    add_cluster_routes(app)
 
     async def start_feeds(_app: web.Application) -> None:
         await order_feed.start()
@@ -202,3 +196,23 @@ def build_app(
     app.on_startup.append(start_feeds)
     app.on_shutdown.append(stop_feeds)
     return app
+
+
+def _middlewares(settings: Settings, metrics: ApiMetrics) -> list[Middleware]:
+    """The door's middleware stack, outermost first (``OMS_HTTP_MIDDLEWARE`` picks the frames)."""
+    middle = [
+        problem_middleware,
+        web_app_middleware(settings),  # the web app's files, where no API route matched
+        body_deadline(settings.http_body_timeout_s),
+        _unexpected_middleware,  # around the caller's resolution: MongoDB/Redis down is a 503
+    ]
+    if settings.http_middleware == "folded":  # the same four, in two frames (oms.api.door)
+        outer, inner = folded_middlewares(metrics)
+        return [outer, *middle, inner]
+    return [
+        access_middleware,  # outermost: it names the request and logs what was answered
+        metrics.middleware,
+        *middle,
+        auth_middleware,  # every /api and /ws route runs with a known caller
+        rate_limit_middleware,  # innermost: counts a known caller's requests (429 past)
+    ]

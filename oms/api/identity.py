@@ -38,6 +38,9 @@ class AccessRefusal(StrEnum):
     ROLE_FORBIDS_ACTION = "ROLE_FORBIDS_ACTION"  # 403: the caller's role may not do this
     ACCOUNT_NOT_PERMITTED = "ACCOUNT_NOT_PERMITTED"  # 403: not one of the caller's accounts
     NO_ACCESS_RULE = "NO_ACCESS_RULE"  # 403: a route nobody gave an action (fails closed)
+    # 401: a request claiming to come from another replica whose signature does not hold
+    # (no internal token here, a wrong one, a changed request, an old one)
+    UNTRUSTED_HOP = "UNTRUSTED_HOP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,17 @@ class Credentials(Protocol):
         """The caller a WebSocket ticket was issued to, once (None: unknown, used, expired)."""
 
 
+class InternalHop(Protocol):
+    """The trust between replicas (``oms.api.internal_hop``): a read forwarded to the owner
+    carries the caller the first replica resolved, signed with the shared internal token."""
+
+    def trusted_caller(self, request: web.Request, body: bytes) -> Caller | None:
+        """The caller a forwarded request was signed for, or None (the signature fails)."""
+
+
 CALLER_KEY = web.RequestKey("caller", Caller)
+FORWARDED_KEY = web.RequestKey("forwarded", bool)  # set on a request another replica signed
+HOP_KEY = web.AppKey("internal_hop", InternalHop)
 ACTION_KEY = web.RequestKey("action", Action)
 CREDENTIALS_KEY = web.AppKey("credentials", Credentials)
 
@@ -106,9 +119,12 @@ ROUTE_ACTIONS: dict[tuple[str, str], Action] = {
     ("GET", "/api/audit"): Action.READ_AUDIT,
     ("POST", "/api/ws-ticket"): Action.OPEN_STREAM,
     ("GET", "/api/me"): Action.READ_SELF,
+    ("GET", "/api/cluster"): Action.READ_CLUSTER,
 }
 
 OPEN_PATHS = frozenset({"/api/openapi.json"})
+# The header of a request one replica forwards to another: the caller it resolved, signed.
+FORWARD_HEADER = "X-OMS-Forwarded"
 TICKET_PARAMETER = "ticket"
 
 
@@ -139,7 +155,21 @@ def refused(code: AccessRefusal, detail: str) -> Problem:
     return Problem(403, code.value, "Forbidden", detail)
 
 
+async def _forwarded(request: web.Request, hop: InternalHop | None) -> Caller:
+    """The caller another replica resolved and signed (the request is then not counted again
+    by the rate limits, and its route answers here or 503, never forwards it on)."""
+    who = None if hop is None else hop.trusted_caller(request, await request.read())
+    if who is None:
+        raise unauthenticated(
+            AccessRefusal.UNTRUSTED_HOP, "this request is not signed by a replica of this service"
+        )
+    request[FORWARDED_KEY] = True
+    return who
+
+
 async def _resolve(request: web.Request) -> Caller:
+    if FORWARD_HEADER in request.headers:
+        return await _forwarded(request, request.app.get(HOP_KEY))
     credentials = request.app.get(CREDENTIALS_KEY)
     if credentials is None:  # an app built without identity serves no guarded route
         raise unauthenticated(AccessRefusal.INVALID_CREDENTIAL, "no credential is accepted here")
@@ -201,6 +231,11 @@ def caller(request: web.Request) -> Caller:
     if CALLER_KEY not in request:
         raise unauthenticated(AccessRefusal.MISSING_CREDENTIAL, "no credential")
     return request[CALLER_KEY]
+
+
+def forwarded(request: web.Request) -> bool:
+    """True for a request another replica forwarded here (its caller checked there)."""
+    return FORWARDED_KEY in request
 
 
 def known_caller(request: web.Request) -> Caller | None:

@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 
 from oms.api import identity
 from oms.api.encoding import event_json
+from oms.api.forwarding import FORWARDER_KEY, Forwarder
 from oms.domain.enums import OrderStatus
 from oms.domain.events import (
     OrderAccepted,
@@ -303,16 +304,55 @@ async def pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str | None]) -> N
 
 
 async def ws_orders(request: web.Request) -> web.WebSocketResponse:
-    """``WS /ws/orders?account_id=``: every event of the account's orders, as it happens."""
+    """``WS /ws/orders?account_id=``: every event of the account's orders, as it happens.
+
+    The events are the owner's (its engine decides the account's orders): on another replica
+    the owner's socket is relayed (``Forwarder.proxy_socket``). When the account's partition
+    leaves this replica, its sockets are closed (``_ended_here``): the client reconnects (the
+    web app does, and reads the orders again) and lands on the new owner.
+    """
     account_id = identity.query_account(request, required=True)
     assert account_id is not None
+    forwarder = request.app.get(FORWARDER_KEY)
+    if forwarder is not None:
+        owner = await forwarder.where(account_id, forwarded=identity.forwarded(request))
+        if owner is not None:
+            return await forwarder.proxy_socket(request, owner, _without_ticket(request))
     feed = request.app[ORDER_FEED_KEY]
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
     queue = feed.subscribe(account_id)
+    watch = None
+    if forwarder is not None:
+        watch = asyncio.create_task(_ended_here(forwarder, account_id, queue))
     try:
         await ws.send_str(orjson.dumps({"type": "subscribed", "account_id": account_id}).decode())
         await pump(ws, queue)
     finally:
+        if watch is not None:
+            watch.cancel()
         feed.unsubscribe(account_id, queue)
     return ws
+
+
+OWNERSHIP_CHECK_S = 0.5  # how soon a socket notices its account went to another replica
+
+
+async def _ended_here(
+    forwarder: Forwarder, account_id: str, queue: asyncio.Queue[str | None]
+) -> None:
+    """End the socket (a None on its queue) once another replica owns the account: its events
+    are decided there from now on. A rebalance under way (no share known) ends nothing yet."""
+    partition = forwarder.partition(account_id)
+    while True:
+        await asyncio.sleep(OWNERSHIP_CHECK_S)
+        owned = forwarder.owned()
+        if owned is not None and partition not in owned:
+            queue.put_nowait(None)
+            return
+
+
+def _without_ticket(request: web.Request) -> str:
+    """The path and query to open on the owner: the ticket was taken here (it is good once)."""
+    query = [(k, v) for k, v in request.query.items() if k != identity.TICKET_PARAMETER]
+    return str(request.rel_url.with_query(query))

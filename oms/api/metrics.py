@@ -94,6 +94,10 @@ PIPELINE_HELP: dict[str, str] = {
     "rate_limit_local_checks_total": (
         "Rate-limit checks this replica counted on its own because Redis did not answer"
     ),
+    "reads_forwarded_total": "Account and order reads (and order feeds) sent to their owner",
+    "reads_owner_unavailable_total": (
+        "Reads answered 503 OWNER_UNAVAILABLE: no owner known, or it did not answer in time"
+    ),
     "recovery_skipped_records": (
         "Distinct stored accounts and orders start-up or recovery left out (a reserved or"
         " malformed id, an unreadable document, an opening the engine refused): see the log"

@@ -283,6 +283,14 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         ),
     },
+    "/api/cluster": {
+        "get": _op(
+            "This replica, its partitions of orders, and the owner map: every live replica"
+            " (name, internal address, partitions, last heartbeat) and the partitions none holds",
+            {"200": _answer("The cluster as this replica sees it", ref("Cluster"))},
+            errors=(503,),
+        ),
+    },
     "/api/ws-ticket": {
         "post": _op(
             "A single-use ticket for a browser's WebSocket: open /ws/...?ticket=<ticket> within"
@@ -341,6 +349,30 @@ for _path, _method in (
     ("/api/orders/{order_id}/events", "get"),
 ):
     PATHS[_path][_method]["responses"]["503"] = _UNAVAILABLE
+
+# Reads of an account are its owner's: answered here or forwarded to the replica that owns it.
+_OWNER_UNAVAILABLE = (
+    "OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a"
+    " replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale"
+    " answer: try again after `Retry-After` seconds"
+)
+for _path, _method in (
+    ("/api/accounts/{account_id}", "get"),
+    ("/api/risk/positions", "get"),
+    ("/api/risk/limits", "get"),
+    ("/api/risk/validate", "post"),
+    ("/api/orders", "get"),
+    ("/api/orders/{order_id}", "get"),
+    ("/api/orders/{order_id}/events", "get"),
+):
+    _known = PATHS[_path][_method]["responses"].get("503")
+    PATHS[_path][_method]["responses"]["503"] = {
+        **(_known or _UNAVAILABLE),
+        "description": (_known or {"description": ""})["description"]
+        + (" Or " if _known else "")
+        + _OWNER_UNAVAILABLE,
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}},
+    }
 
 # Who may call: every /api and /ws route takes a bearer credential (an API key or a JWT; a
 # WebSocket also a ticket), and may answer 401 (none, or a bad one), 403 (a role or an account

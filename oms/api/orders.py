@@ -22,6 +22,7 @@ from aiohttp import web
 from oms import correlation
 from oms.api import identity
 from oms.api.encoding import event_json, order_json
+from oms.api.forwarding import from_owner
 from oms.api.ids import new_id, order_id_for
 from oms.api.order_request import (
     OrderRequest,
@@ -300,9 +301,17 @@ async def _visible_order(request: web.Request) -> Order:
 
 
 async def get_order(request: web.Request) -> web.Response:
-    """``GET /api/orders/{order_id}``."""
+    """``GET /api/orders/{order_id}``: the owner's state of the order.
+
+    What this replica finds of the order (its store, MongoDB, or the NEW cached at the 202)
+    names the account; the answer is the owner's, so a NEW cached here is never served once
+    the owner holds a later state.
+    """
     instruments = request.app[SERVICES_KEY].engine.instruments
-    return _json(order_json(await _visible_order(request), instruments))
+    order = await _visible_order(request)
+    if (answer := await from_owner(request, order.account_id)) is not None:
+        return answer
+    return _json(order_json(order, instruments))
 
 
 async def cancel_order(request: web.Request) -> web.Response:
@@ -412,6 +421,8 @@ async def order_events(request: web.Request) -> web.Response:
     """``GET /api/orders/{order_id}/events``: the history, oldest first."""
     services = request.app[SERVICES_KEY]
     order = await _visible_order(request)
+    if (answer := await from_owner(request, order.account_id)) is not None:
+        return answer
     events = await _read(services, services.engine.order_events(order.order_id))
     return _json({"order_id": order.order_id, "events": [event_json(e) for e in events]})
 
@@ -460,9 +471,15 @@ def _list_query(request: web.Request) -> OrderQuery:
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    """``GET /api/orders``: ``{items, next_cursor}``, newest first."""
+    """``GET /api/orders``: ``{items, next_cursor}``, newest first.
+
+    One account's list is its owner's (its live orders are there); a list across every account
+    (no ``account_id``, a caller that reaches them all) is read here, from what is durable.
+    """
     services = request.app[SERVICES_KEY]
     query = _list_query(request)
+    if query.account_id is not None and (answer := await from_owner(request, query.account_id)):
+        return answer
     orders = await _read(services, services.engine.list_orders(query))
     instruments = services.engine.instruments
     items: list[dict[str, Any]] = [order_json(o, instruments) for o in orders]

@@ -30,7 +30,7 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from oms.api.identity import Caller, known_caller
+from oms.api.identity import Caller, forwarded, known_caller
 from oms.api.outages import Dependency, failed_dependency
 from oms.api.problems import Problem
 from oms.config import Settings
@@ -184,10 +184,12 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
 
 async def limit(request: web.Request) -> None:
     """The rate-limit middleware's work (also run by ``oms.api.door``'s folded one, after
-    ``identity.authorize``): count a known caller's request, 429 past its limits."""
+    ``identity.authorize``): count a known caller's request, 429 past its limits.
+
+    A read another replica forwarded here was counted there: it is not counted twice."""
     who = known_caller(request)
     limiter = request.app.get(RATE_LIMITER_KEY)
-    if who is not None and limiter is not None and limiter.enabled:
+    if who is not None and limiter is not None and limiter.enabled and not forwarded(request):
         verdict = await limiter.check(who)
         if not verdict.allowed:
             assert verdict.refused_by is not None

@@ -282,6 +282,26 @@ SCHEMAS: dict[str, Any] = {
             "request_id": {"type": ["string", "null"]},
         }
     ),
+    "Cluster": _obj(
+        {
+            "replica": {"type": "string"},
+            "address": {"type": "string"},
+            "partitions": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "partitions_total": {"type": "integer", "minimum": 1},
+            "replicas": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "replica": {"type": "string"},
+                        "address": {"type": "string"},
+                        "partitions": {"type": "array", "items": {"type": "integer"}},
+                        "heartbeat": _TIME,
+                    }
+                ),
+            },
+            "unowned": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        }
+    ),
     "AuditPage": _obj(
         {
             "items": {"type": "array", "items": ref("AuditEntry")},

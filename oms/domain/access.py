@@ -46,6 +46,7 @@ class Action(StrEnum):
     READ_AUDIT = "read_audit"
     OPEN_STREAM = "open_stream"  # a WebSocket ticket (the socket itself checks its action)
     READ_SELF = "read_self"  # who the caller is: its role and accounts (a UI adapts to them)
+    READ_CLUSTER = "read_cluster"  # the replicas, their partitions and the owner map (ops)
 
 
 class Reach(StrEnum):

@@ -120,6 +120,7 @@ class StreamIngestion:
         stop_timeout_s: float = 10.0,
         on_owned: OwnerHook | None = None,
         legs: Legs | None = None,
+        on_share: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         # Its ``consume`` leg, and each place's fetch time for the order feed's ``engine`` leg.
@@ -133,6 +134,10 @@ class StreamIngestion:
         self.stop_timeout_s = stop_timeout_s
         self.on_owned = on_owned
         self._owned: frozenset[int] | None = None  # orders partitions the hook was last told
+        # Told (no arguments) when a rebalance begins and when it is done, and at a stop:
+        # ``owned_now`` moved.
+        self.on_share = on_share
+        self._leaving = False  # set once ``stop`` began: this replica answers for nothing more
         # Set while nothing is being handed over from a rebalance: the fetch loop and the price
         # feed wait on it, so the engine is quiet while what it owns is rebuilt.
         self._steady = asyncio.Event()
@@ -210,6 +215,10 @@ class StreamIngestion:
 
     async def stop(self) -> None:
         """Stop fetching, make what is in flight durable and commit it, then leave the group."""
+        # From now on another replica may own these partitions at any moment.
+        self._leaving = True
+        if self.on_share is not None:
+            self.on_share()
         if self.prices is not None:
             await self.prices.stop()
         fetching, self._fetching = self._fetching, None
@@ -243,6 +252,8 @@ class StreamIngestion:
         meanwhile is fetched again)."""
         self._generation += 1
         self._steady.clear()
+        if self.on_share is not None:
+            self.on_share()
 
     async def took(self, assigned: Iterable[TopicPartition]) -> None:
         """After a rebalance, before any record of the new assignment is handed over: if this
@@ -269,6 +280,16 @@ class StreamIngestion:
             self._owned = owned
         finally:
             self._steady.set()
+            if self.on_share is not None:
+                self.on_share()
+
+    def owned_now(self) -> frozenset[int] | None:
+        """The partitions of ``orders`` whose accounts this replica owns and has rebuilt, or None
+        while a rebalance is under way, once a stop began, or after the engine failed: then it
+        answers for none."""
+        if self._leaving or not self._steady.is_set() or self.engine.failure is not None:
+            return None
+        return self._owned
 
     async def _read_committed(
         self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]

@@ -79,6 +79,8 @@ def run_overrides(run: str) -> dict[str, str]:
         "OMS_EXECUTIONS_PARTITIONS": "2",
         "OMS_PRICES_PARTITIONS": "1",
         "OMS_EVENTS_PARTITIONS": "2",
+        # The replicas' shared secret for reads forwarded to an account's owner.
+        "OMS_INTERNAL_TOKEN": f"internal-{run}-{uuid.uuid4().hex}",
     }
 
 
@@ -135,9 +137,12 @@ def drop_database(settings: Settings) -> None:
 def two_replicas(overrides: Mapping[str, str], logs: Any) -> Iterator[tuple[Replica, Replica]]:
     """Two replicas of one run (one database, one Redis, one consumer group); only the first
     runs the simulated price feed. Both stopped and the database dropped after."""
-    first = start_replica(overrides, logs / "first.log")
+    first = start_replica({"OMS_REPLICA": "first", **overrides}, logs / "first.log")
     try:
-        second = start_replica({**overrides, "OMS_SIMULATED_FEED": "false"}, logs / "second.log")
+        second = start_replica(
+            {"OMS_REPLICA": "second", **overrides, "OMS_SIMULATED_FEED": "false"},
+            logs / "second.log",
+        )
     except BaseException:
         stop_replica(first)
         drop_database(first.settings)

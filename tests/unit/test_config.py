@@ -311,3 +311,21 @@ def test_from_env_when_venue_is_unknown_then_settings_error() -> None:
         Settings.from_env({"OMS_VENUE": "nyse"})
 
     assert "OMS_VENUE=" in str(error.value)
+
+
+def test_advertised_url_when_set_or_not_then_names_where_the_other_replicas_reach_this_one() -> (
+    None
+):
+    # Arrange
+    explicit = Settings(advertise_url="http://10.0.3.7:8080/")
+    listener = Settings(http_host="127.0.0.1", http_port=9100)
+    everywhere = Settings(http_host="0.0.0.0", http_port=9100)
+
+    # Act
+    urls = [s.advertised_url() for s in (explicit, listener, everywhere)]
+
+    # Assert
+    assert urls[:2] == ["http://10.0.3.7:8080", "http://127.0.0.1:9100"]
+    assert urls[2].startswith("http://")
+    assert urls[2].endswith(":9100")
+    assert "0.0.0.0" not in urls[2]

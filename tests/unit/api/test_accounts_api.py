@@ -13,6 +13,7 @@ from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.codec import limits_from_dict
 from oms.domain.commands import OpenAccount, SetTradingState
 from oms.domain.limits import RiskLimits, TradingState
+from oms.engine.ports import AccountRecord
 from oms.stream.codecs import LIMITS_REPLACED, RiskEventType
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
@@ -325,3 +326,21 @@ async def test_kill_switch_when_the_store_does_not_record_it_then_no_risk_event(
     assert (await response.json())["code"] == "DEPENDENCY_UNAVAILABLE"
     assert api.risk_events.events == []
     assert api.bus.account_changes == []
+
+
+async def test_account_read_when_recorded_but_not_yet_announced_here_then_its_record_answers(
+    api: Api,
+) -> None:
+    # Arrange: opened on another replica (recorded, halted since), its OpenAccount not read yet
+    record = AccountRecord("late", {"USD": Decimal("5")}, trading_state=TradingState.HALTED)
+    await api.accounts.open(record)
+
+    # Act
+    response = await api.client.get("/api/accounts/late")
+
+    # Assert: its opening state, not a 404; and this replica knows it from now on
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["balances"]["USD"]["total"] == "5"
+    assert body["trading_state"] == "HALTED"
+    assert "late" in api.engine.risk_book.account_ids()

@@ -166,6 +166,16 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
+                503: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -237,6 +247,80 @@ export interface paths {
                 429: {
                     headers: {
                         "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This replica, its partitions of orders, and the owner map: every live replica (name, internal address, partitions, last heartbeat) and the partitions none holds */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The cluster as this replica sees it */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Cluster"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                503: {
+                    headers: {
                         [name: string]: unknown;
                     };
                     content: {
@@ -658,7 +742,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome is unknown: retry with the same Idempotency-Key or client_order_id, which names the same order (its id is derived from them), so a retry never places a second order. */
+                /** @description DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome is unknown: retry with the same Idempotency-Key or client_order_id, which names the same order (its id is derived from them), so a retry never places a second order. Or OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
                 503: {
                     headers: {
                         "Retry-After"?: number;
@@ -906,7 +990,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome is unknown: retry with the same Idempotency-Key or client_order_id, which names the same order (its id is derived from them), so a retry never places a second order. */
+                /** @description DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome is unknown: retry with the same Idempotency-Key or client_order_id, which names the same order (its id is derived from them), so a retry never places a second order. Or OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
                 503: {
                     headers: {
                         "Retry-After"?: number;
@@ -1162,7 +1246,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome is unknown: retry with the same Idempotency-Key or client_order_id, which names the same order (its id is derived from them), so a retry never places a second order. */
+                /** @description DEPENDENCY_UNAVAILABLE: Redis, Kafka, MongoDB or the engine did not answer in time (`dependency` says which); try again after `Retry-After` seconds. On POST the outcome is unknown: retry with the same Idempotency-Key or client_order_id, which names the same order (its id is derived from them), so a retry never places a second order. Or OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
                 503: {
                     headers: {
                         "Retry-After"?: number;
@@ -1345,6 +1429,16 @@ export interface paths {
                 };
                 /** @description Over a rate limit (per key, per client address); retry after Retry-After */
                 429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
+                503: {
                     headers: {
                         "Retry-After"?: number;
                         [name: string]: unknown;
@@ -1536,6 +1630,16 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
+                503: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1617,6 +1721,16 @@ export interface paths {
                 };
                 /** @description Over a rate limit (per key, per client address); retry after Retry-After */
                 429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description OWNER_UNAVAILABLE: the replica that owns the account is not known now (a rebalance, a replica that died) or did not answer within OMS_FORWARD_TIMEOUT_S; never a stale answer: try again after `Retry-After` seconds */
+                503: {
                     headers: {
                         "Retry-After"?: number;
                         [name: string]: unknown;
@@ -2069,6 +2183,20 @@ export interface components {
             account_id: string;
             requested: number;
             symbol: string | null;
+        };
+        Cluster: {
+            address: string;
+            partitions: number[];
+            partitions_total: number;
+            replica: string;
+            replicas: {
+                address: string;
+                /** Format: date-time */
+                heartbeat: string;
+                partitions: number[];
+                replica: string;
+            }[];
+            unowned: number[];
         };
         Health: {
             reason?: string;
