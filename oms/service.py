@@ -311,6 +311,7 @@ class Service:
                 recovery.fills,
                 await accounts.global_trading_state(),
                 ledger=recovery.ledger,
+                accepted=recovery.accepted,
             )
             self.skips.report("recovery", skips)
             self.owned = (owned, total)

@@ -51,6 +51,7 @@ from oms.engine.recovery import RecoverySummary
 from oms.marketdata import SimulatedFeed, Tick
 from oms.risk import AccountSnapshot
 from oms.risk.checkpoint import LedgerCheckpoint
+from oms.risk.restore import Acceptance
 
 T = TypeVar("T")
 
@@ -140,9 +141,13 @@ class Engine:
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> asyncio.Future[RecoverySummary]:
         """Rebuild from the store after a restart (``EngineCore.recover`` has the rules)."""
-        return self._answer(lambda: self.core.recover(open_orders, accounts, executions, ledger))
+        return self._answer(
+            lambda: self.core.recover(open_orders, accounts, executions, ledger, accepted=accepted)
+        )
 
     def rebuild(
         self,
@@ -151,11 +156,15 @@ class Engine:
         executions: Iterable[Execution],
         global_state: TradingState = TradingState.ACTIVE,
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> asyncio.Future[RecoverySummary]:
         """Drop what the engine holds and recover the accounts owned now
         (``EngineCore.rebuild``)."""
         return self._answer(
-            lambda: self.core.rebuild(open_orders, accounts, executions, global_state, ledger)
+            lambda: self.core.rebuild(
+                open_orders, accounts, executions, global_state, ledger, accepted=accepted
+            )
         )
 
     def checkpoint(

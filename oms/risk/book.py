@@ -203,6 +203,23 @@ class RiskBook:
             account.day = day_index(now)
             account.day_start_pnl = account.realized_pnl + account.unrealized_pnl(self._marks)
 
+    def count_accepted(self, account_id: str, at: float, notional: Decimal) -> bool:
+        """Count again an order accepted at ``at`` (recovery): its velocity window entry and
+        trading day, as ``accept`` did. False when the account is not open.
+
+        The day only moves forward: an acceptance older than the day the checkpoint holds
+        changes nothing there.
+        """
+        account = self._accounts.get(account_id)
+        if account is None:
+            return False
+        if account.counts_velocity:
+            account.count_velocity(at, notional)
+        day = account.day
+        if day is None or day_index(at) > day:
+            account.roll_day(self._marks, at)
+        return True
+
     # Orders
 
     def check(self, order: PlaceOrder, now: float) -> tuple[Denial, ...]:
