@@ -106,6 +106,14 @@ class GlobalReservation(NamedTuple):
     quantity: int  # still open (not filled)
 
 
+class Reserved(NamedTuple):
+    """Redis's answer for one order: ``refused`` the cap it would pass (None: it holds its
+    reservation); ``fresh`` True when reserved by this very call."""
+
+    refused: RejectReason | None
+    fresh: bool
+
+
 class Usage(NamedTuple):
     """What the firm holds in one symbol and the order's group (units), across partitions."""
 

@@ -53,6 +53,7 @@ from oms.risk.checks import (
     run_checks,
 )
 from oms.risk.decision import Reservation, RiskDecision
+from oms.risk.global_verdicts import GlobalVerdicts
 from oms.risk.ledger import LedgerEntry, fill_entry
 from oms.risk.positions import PositionState
 from oms.risk.records import Listing, OpenOrder, Recent
@@ -87,6 +88,9 @@ class RiskBook:
         # A BUY reserves quantity * protection price * (1 + fee rate).
         self._fee_factor = 1 + fee_rate
         self._default_limits = default_limits
+        # Redis's answers on the firm-wide caps (``oms.risk.global_verdicts``): inactive, and
+        # asked nothing, until a cap is set. Outlives ``clear``: it belongs to the replica.
+        self.global_verdicts = GlobalVerdicts()
         self._marks: dict[str, Decimal] = {}
         self._mark_times: dict[str, float] = {}
         self.clear()
@@ -237,6 +241,13 @@ class RiskBook:
         if seen is not None:
             return seen if isinstance(seen, RiskDecision) else seen.decision
         outcome = self._evaluate(order, now)
+        verdicts = self.global_verdicts
+        if verdicts.active:
+            # Taken whatever the checks said: Redis reserved before they ran, and the order's
+            # end (its rejection here too) gives the reservation back.
+            cap = verdicts.take(order_id)
+            if cap is not None and isinstance(outcome, OrderContext):
+                outcome = (deny(cap, order_id=order_id),)
         if not isinstance(outcome, OrderContext):
             denied = RiskDecision(False, outcome, None)
             self._recent.put(order_id, denied)

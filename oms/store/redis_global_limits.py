@@ -39,17 +39,20 @@ from oms.domain.global_limits import (
     GlobalLimitsUnavailable,
     GlobalReservation,
     GroupCaps,
+    Reserved,
     SymbolCaps,
     Usage,
     caps_for,
 )
 from oms.domain.reasons import RejectReason
+from oms.engine.ports import GlobalLimitStore
 
 __all__ = ["RedisGlobalLimits", "limits_from_json", "limits_to_json"]
 
 # KEYS[1] the caps hash, KEYS[2..n+1] agg:{p}, KEYS[n+2..2n+1] open:{p}. ARGV[1] n, ARGV[2] how
 # many orders, then 7 per order: partition (0-based), order id, symbol, group ("" none),
-# notional, side (b/s), quantity. Answers one verdict per order: OK or the reason code. The
+# notional, side (b/s), quantity. Answers one verdict per order: OK (reserved now), HELD (it
+# was already: a record fetched again), or the reason code. The
 # amounts are written from ARGV's strings: Lua's own tostring of a large number is 1e+15.
 _RESERVE = """
 local n = tonumber(ARGV[1])
@@ -72,8 +75,9 @@ for r = 1, tonumber(ARGV[2]) do
   local notional, side, qty = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   a = a + 7
   local agg, open = KEYS[2 + p], KEYS[2 + n + p]
-  local verdict = 'OK'
+  local verdict = 'HELD'
   if redis.call('HEXISTS', open, id) == 0 then
+    verdict = 'OK'
     local amount, q = tonumber(notional), tonumber(qty)
     local limit = cap('n:' .. sym)
     if limit and total('n:' .. sym) + amount > limit then verdict = 'GLOBAL_NOTIONAL_LIMIT' end
@@ -163,7 +167,7 @@ return m
 _SIDES = {Side.BUY: "b", Side.SELL: "s"}
 
 
-class RedisGlobalLimits:
+class RedisGlobalLimits(GlobalLimitStore):
     """The firm-wide caps and what every replica's accounts hold against them, in Redis."""
 
     def __init__(
@@ -227,9 +231,10 @@ class RedisGlobalLimits:
 
     # -- reservations ------------------------------------------------------------------------
 
-    async def reserve(self, orders: Sequence[GlobalReservation]) -> list[RejectReason | None]:
-        """Check and reserve each order in turn, atomically: None where it was reserved (or
-        was already), else the cap it would pass. Raises ``GlobalLimitsUnavailable``."""
+    async def reserve(self, orders: Sequence[GlobalReservation]) -> list[Reserved]:
+        """Check and reserve each order in turn, atomically: per order, reserved now (fresh),
+        reserved already (a record fetched again), or the cap it would pass. Raises
+        ``GlobalLimitsUnavailable``."""
         if not orders:
             return []
         n = self._partitions
@@ -242,7 +247,7 @@ class RedisGlobalLimits:
                 str(order.notional), _SIDES[order.side], str(order.quantity),
             )  # fmt: skip
         answers = await self._call(self._reserve(keys=keys, args=args))
-        return [None if a in (b"OK", "OK") else RejectReason(_text(a)) for a in answers]
+        return [_reserved(_text(answer)) for answer in answers]
 
     async def release(
         self, partition: int, order_id: str, *, filled: int = 0, ended: bool = False
@@ -282,6 +287,14 @@ class RedisGlobalLimits:
         rows = await self._call(pipe.execute())
         sums = [sum(int(row[i] or 0) for row in rows) for i in range(len(fields))]
         return Usage(*sums)
+
+
+def _reserved(answer: str) -> Reserved:
+    if answer == "OK":
+        return Reserved(None, fresh=True)
+    if answer == "HELD":
+        return Reserved(None, fresh=False)
+    return Reserved(RejectReason(answer), fresh=False)
 
 
 def _text(value: bytes | str) -> str:

@@ -48,6 +48,13 @@ def _replicas(clients: list[aioredis.Redis], unique: str) -> list[RedisGlobalLim
     ]
 
 
+async def _refused(
+    store: RedisGlobalLimits, orders: list[GlobalReservation]
+) -> list[RejectReason | None]:
+    """What refused each order (None: it holds its reservation)."""
+    return [answer.refused for answer in await store.reserve(orders)]
+
+
 def _order(
     n: int, partition: int, notional: str = "10000", side: Side = Side.BUY, group: str = ""
 ) -> GlobalReservation:
@@ -66,7 +73,7 @@ async def test_reserve_when_two_replicas_race_for_one_notional_cap_then_it_is_ne
 
     # Act: 40 orders at once, each replica reserving for its own partition's accounts
     verdicts = await asyncio.gather(
-        *((first if n % 2 else second).reserve([_order(n, n % 2)]) for n in range(40))
+        *(_refused(first if n % 2 else second, [_order(n, n % 2)]) for n in range(40))
     )
 
     # Assert: exactly nine fit, the rest refused with the code, and the count says nine
@@ -87,8 +94,8 @@ async def test_reserve_when_a_group_cap_spans_two_partitions_then_refuses_past_i
     )
 
     # Act
-    a = await first.reserve([_order(1, 0, group="desk"), _order(2, 0, group="desk")])
-    b = await second.reserve([_order(3, 1, group="desk"), _order(4, 1, group="other")])
+    a = await _refused(first, [_order(1, 0, group="desk"), _order(2, 0, group="desk")])
+    b = await _refused(second, [_order(3, 1, group="desk"), _order(4, 1, group="other")])
 
     # Assert: the third of the group is refused; another group's order is not counted in it
     assert a == [None, None]
@@ -101,15 +108,15 @@ async def test_reserve_when_the_net_position_cap_counts_open_orders_and_fills_th
     # Arrange: at most 0.25 BTC net, long or short; two BUYs of 0.1 open, one fills
     first, second = _replicas(clients, unique)
     await first.set_limits(GlobalLimits({"BTC-USD": SymbolCaps(max_net_position=Decimal("0.25"))}))
-    assert await first.reserve([_order(1, 0), _order(2, 0)]) == [None, None]
+    assert await _refused(first, [_order(1, 0), _order(2, 0)]) == [None, None]
     await first.release(0, "o-0-1", filled=quantity_units(Decimal("0.1")), ended=True)
 
     # Act
-    third_buy = await second.reserve([_order(3, 1)])
+    third_buy = await _refused(second, [_order(3, 1)])
     big_sell = GlobalReservation(
         "o-1-9", 1, "BTC-USD", "", 1, Side.SELL, quantity_units(Decimal("0.5"))
     )
-    sells = await second.reserve([big_sell])
+    sells = await _refused(second, [big_sell])
 
     # Assert: 0.1 held + 0.1 open + 0.1 more > 0.25; a SELL of 0.5 from +0.1 goes to -0.4
     assert third_buy == [RejectReason.GLOBAL_POSITION_LIMIT]
@@ -128,8 +135,9 @@ async def test_reserve_when_the_same_order_comes_again_then_it_is_counted_once(
     # Act: a record fetched again after a rebalance reserves again
     again = [await store.reserve([_order(1, 0)]) for _ in range(3)]
 
-    # Assert
-    assert again == [[None]] * 3
+    # Assert: reserved by the first call only
+    assert [answer.fresh for (answer,) in again] == [True, False, False]
+    assert {answer.refused for (answer,) in again} == {None}
     assert (await store.usage("BTC-USD")).notional == notional_units(Decimal(10000))
 
 
@@ -139,15 +147,15 @@ async def test_release_when_an_order_ends_then_its_headroom_is_free_for_another_
     # Arrange: the cap is full with one order of partition 0
     first, second = _replicas(clients, unique)
     await first.set_limits(GlobalLimits({"BTC-USD": SymbolCaps(Decimal(10000))}))
-    assert await first.reserve([_order(1, 0)]) == [None]
-    assert await second.reserve([_order(2, 1)]) == [RejectReason.GLOBAL_NOTIONAL_LIMIT]
+    assert await _refused(first, [_order(1, 0)]) == [None]
+    assert await _refused(second, [_order(2, 1)]) == [RejectReason.GLOBAL_NOTIONAL_LIMIT]
 
     # Act: cancelled (twice: a second release finds nothing)
     released = [await first.release(0, "o-0-1", ended=True) for _ in range(2)]
 
     # Assert
     assert released == [True, False]
-    assert await second.reserve([_order(3, 1)]) == [None]
+    assert await _refused(second, [_order(3, 1)]) == [None]
     assert (await first.usage("BTC-USD")).notional == notional_units(Decimal(10000))
 
 
@@ -157,8 +165,8 @@ async def test_rebuild_when_a_replica_takes_a_partition_over_then_only_its_share
     # Arrange: both partitions hold orders; partition 0's owner died after a cancel it never
     # released, and its accounts hold 0.2 BTC
     first, second = _replicas(clients, unique)
-    await first.reserve([_order(1, 0), _order(2, 0)])
-    await second.reserve([_order(3, 1)])
+    await _refused(first, [_order(1, 0), _order(2, 0)])
+    await _refused(second, [_order(3, 1)])
 
     # Act: the new owner of partition 0 recovered one open order and the position, twice
     for _ in range(2):
@@ -199,7 +207,7 @@ async def test_reserve_when_redis_does_not_answer_then_fails_closed_with_the_cod
 
     # Act
     with pytest.raises(GlobalLimitsUnavailable) as refused:
-        await store.reserve([_order(1, 0)])
+        await _refused(store, [_order(1, 0)])
     await client.aclose()
 
     # Assert
