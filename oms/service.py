@@ -24,8 +24,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,9 +43,12 @@ from oms.api.metrics import Labelled
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
 from oms.domain.errors import DomainError
+from oms.domain.global_limits import GlobalLimitsUnavailable
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.engine.global_gate import GlobalGate
+from oms.engine.ports import AccountRecord, StoredOrder
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
@@ -53,6 +57,7 @@ from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
+from oms.store.redis_global_limits import RedisGlobalLimits
 from oms.store.redis_rate_limits import RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
@@ -125,6 +130,7 @@ class Service:
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
+    gate: GlobalGate | None = None  # the firm-wide caps' reservations (``oms.engine.global_gate``)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -183,7 +189,12 @@ class Service:
                 )
 
             ingestion = StreamIngestion(
-                settings, engine, names=self.names, sink=sink, on_owned=take_over
+                settings,
+                engine,
+                names=self.names,
+                sink=sink,
+                on_owned=take_over,
+                before_places=(await self._start_gate(engine, redis)).before_places,
             )
             self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
@@ -232,6 +243,26 @@ class Service:
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_gate(self, engine: Engine, redis: aioredis.Redis) -> GlobalGate:
+        """The firm-wide caps' reservations, started (``oms.engine.global_gate``)."""
+        settings = self.settings
+        gate = GlobalGate(
+            engine,
+            RedisGlobalLimits(
+                redis,
+                partitions=settings.orders_partitions,
+                timeout_s=settings.redis_timeout_s,
+                deployment=settings.topic_suffix,
+            ),
+            partitions=settings.orders_partitions,
+            partition_of=partition_of,
+            refresh_s=settings.global_limits_refresh_s,
+        )
+        await gate.start()
+        self._on_stop("global limits", gate.stop)
+        self.gate = gate
+        return gate
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
@@ -314,6 +345,7 @@ class Service:
                 accepted=recovery.accepted,
             )
             self.skips.report("recovery", skips)
+            await self._rebuild_global_limits(engine, owned, open_orders, usable, mine)
             self.owned = (owned, total)
         logger.info(
             "recovered %d open and %d finished orders (%d documents read%s, %.2fs; %d events"
@@ -324,6 +356,33 @@ class Service:
             summary,
         )  # fmt: skip
         await self._checkpoint_now(engine, repository, sink, "after the take-over")
+
+    async def _rebuild_global_limits(
+        self,
+        engine: Engine,
+        owned: frozenset[int],
+        open_orders: list[StoredOrder],
+        accounts: Sequence[AccountRecord],
+        mine: Callable[[str], bool],
+    ) -> None:
+        """The owned partitions' share of the firm-wide caps written again from what was just
+        recovered (``GlobalGate.rebuild``); nothing while no cap is set."""
+        gate = self.gate
+        if gate is None or not gate.active:
+            return
+        positions: dict[str, dict[str, Decimal]] = {}
+        for record in accounts:
+            if mine(record.account_id):
+                snapshot = await engine.account(record.account_id)
+                positions[record.account_id] = {
+                    symbol: position.quantity for symbol, position in snapshot.positions.items()
+                }
+        try:
+            await gate.rebuild(owned, [stored.order for stored in open_orders], positions)
+        except GlobalLimitsUnavailable:
+            # What the previous owner held stays counted (more than is held, never less)
+            # until the next take-over rebuilds it.
+            logger.exception("global limits: partitions %s not rebuilt", sorted(owned))
 
     async def _checkpoints(
         self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink

@@ -51,6 +51,7 @@ from oms.engine.recovery import RecoverySummary
 from oms.marketdata import SimulatedFeed, Tick
 from oms.risk import AccountSnapshot
 from oms.risk.checkpoint import LedgerCheckpoint
+from oms.risk.global_verdicts import GlobalVerdicts
 from oms.risk.restore import Acceptance
 
 T = TypeVar("T")
@@ -91,6 +92,12 @@ class Engine:
     def kill_switches(self) -> KillSwitches:
         """Reads the global and per-account kill switches from any thread (for ``/metrics``)."""
         return self.core.risk_book.kill_switches
+
+    @property
+    def global_verdicts(self) -> GlobalVerdicts:
+        """Where the event loop leaves Redis's answers on the firm-wide caps for the risk book
+        (``oms.engine.global_gate``): written on the loop, read on the engine thread."""
+        return self.core.risk_book.global_verdicts
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -36,6 +36,10 @@ class GlobalVerdicts:
         """Drop an answer the book never took (the order did not reach risk)."""
         self._verdicts.pop(order_id, None)
 
+    def waiting(self, order_id: str) -> bool:
+        """True while the answer for ``order_id`` has not been taken."""
+        return order_id in self._verdicts
+
     def pending(self) -> int:
         """Answers not taken yet."""
         return len(self._verdicts)

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -77,6 +77,9 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
+# Called with each run of new orders right before they go to the engine (the firm-wide caps'
+# reservation: ``oms.engine.global_gate``).
+PlacesHook = Callable[[Sequence[PlaceOrder]], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll | AccountCommand
 
 
@@ -117,8 +120,10 @@ class StreamIngestion:
         prices: bool = True,
         stop_timeout_s: float = 10.0,
         on_owned: OwnerHook | None = None,
+        before_places: PlacesHook | None = None,
     ) -> None:
         self.settings = settings
+        self.before_places = before_places
         self.engine = engine
         self.names = names or TopicNames()
         self.group_id = group_id or settings.kafka_group_id
@@ -386,7 +391,7 @@ class StreamIngestion:
                     places.append(command)
                     continue
                 if places:  # keep the record order: places before this one go first
-                    engine.submit(places)
+                    await self._submit(places)
                     places = []
                 if isinstance(command, CancelOrder):
                     answers.append((record_of(message, request_id), engine.cancel_order(command)))
@@ -408,8 +413,14 @@ class StreamIngestion:
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
-            engine.submit(places)
+            await self._submit(places)
         return Handed(offsets, count, answers, dead)
+
+    async def _submit(self, places: list[PlaceOrder]) -> None:
+        """New orders to the engine, each reserved against the firm-wide caps first."""
+        if self.before_places is not None:
+            await self.before_places(places)
+        self.engine.submit(places)
 
     # -- the commit barrier's hooks -------------------------------------------------------
 
