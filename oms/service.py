@@ -237,6 +237,7 @@ class Service:
                 authenticator=authenticator,
                 rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
+                global_limits=None if self.gate is None else self.gate.store,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)

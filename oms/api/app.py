@@ -18,6 +18,7 @@ from oms.api.access import access_middleware, add_access
 from oms.api.accounts import add_account_routes
 from oms.api.audit import AuditLog, add_audit_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
+from oms.api.global_limits import add_global_limit_routes
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -39,7 +40,7 @@ from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
 from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
-from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
+from oms.engine.ports import AccountRepository, GlobalLimitStore, IdempotencyStore, OrderCache
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
 
@@ -90,6 +91,7 @@ def build_app(
     authenticator: Authenticator | None = None,
     rate_limiter: RateLimiter | None = None,
     audit_log: AuditLog | None = None,
+    global_limits: GlobalLimitStore | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -166,6 +168,7 @@ def build_app(
         risk_events,
         clock,
         outages,
+        global_limits,
     )
     order_feed = OrderFeed(engine)
     feed_holder.append(order_feed)
@@ -174,6 +177,7 @@ def build_app(
     app[MARKET_FEED_KEY] = market_feed
     add_order_routes(app)
     add_account_routes(app)
+    add_global_limit_routes(app)
     add_market_routes(app)
     add_audit_routes(app, audit_log)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)

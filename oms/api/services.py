@@ -16,7 +16,13 @@ from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
+from oms.engine.ports import (
+    AccountRepository,
+    Claim,
+    GlobalLimitStore,
+    IdempotencyStore,
+    OrderCache,
+)
 from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 
 T = TypeVar("T")
@@ -50,6 +56,8 @@ class ApiServices:
     clock: Callable[[], float] = field(default=time.time)
     # One log line per outage of a dependency, not one per request (shared with the middleware).
     outages: Outages = field(default_factory=Outages)
+    # The firm-wide caps (Redis in `oms serve`; None: the routes answer 503).
+    global_limits: GlobalLimitStore | None = None
 
     def deadline(self) -> float:
         """When a request starting now must have its answer from the dependencies (monotonic)."""

@@ -91,6 +91,11 @@ class GlobalGate:
         self._silent = False  # Redis did not answer the last refresh (logged once)
 
     @property
+    def store(self) -> GlobalLimitStore:
+        """Where the caps and reservations are kept (the API reads and sets the caps there)."""
+        return self._store
+
+    @property
     def active(self) -> bool:
         """True while a cap is set (reservations are made and asked for)."""
         return self._verdicts.active

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -33,21 +32,20 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from oms.codec import global_limits_from_dict, global_limits_to_dict
 from oms.domain.enums import Side
 from oms.domain.global_limits import (
     GlobalLimits,
     GlobalLimitsUnavailable,
     GlobalReservation,
-    GroupCaps,
     Reserved,
-    SymbolCaps,
     Usage,
     caps_for,
 )
 from oms.domain.reasons import RejectReason
 from oms.engine.ports import GlobalLimitStore
 
-__all__ = ["RedisGlobalLimits", "limits_from_json", "limits_to_json"]
+__all__ = ["RedisGlobalLimits"]
 
 # KEYS[1] the caps hash, KEYS[2..n+1] agg:{p}, KEYS[n+2..2n+1] open:{p}. ARGV[1] n, ARGV[2] how
 # many orders, then 7 per order: partition (0-based), order id, symbol, group ("" none),
@@ -218,7 +216,7 @@ class RedisGlobalLimits(GlobalLimitStore):
             if cap is not None:
                 fields[f"g:{group}"] = str(cap)
         pipe = self._client.pipeline(transaction=True)
-        pipe.set(f"{self._prefix}limits", limits_to_json(limits))
+        pipe.set(f"{self._prefix}limits", orjson.dumps(global_limits_to_dict(limits)))
         pipe.delete(f"{self._prefix}caps")
         if fields:
             pipe.hset(f"{self._prefix}caps", mapping=fields)  # type: ignore[arg-type]
@@ -227,7 +225,7 @@ class RedisGlobalLimits(GlobalLimitStore):
     async def limits(self) -> GlobalLimits:
         """The caps as last set (none: every cap off)."""
         raw = await self._call(self._client.get(f"{self._prefix}limits"))
-        return GlobalLimits() if raw is None else limits_from_json(raw)
+        return GlobalLimits() if raw is None else global_limits_from_dict(orjson.loads(raw))
 
     # -- reservations ------------------------------------------------------------------------
 
@@ -299,53 +297,3 @@ def _reserved(answer: str) -> Reserved:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _amount(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _decimal(value: object) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def limits_to_json(limits: GlobalLimits) -> bytes:
-    """The caps as JSON, amounts as decimal strings."""
-    return orjson.dumps(
-        {
-            "symbols": {
-                symbol: {
-                    "max_gross_notional": _amount(caps.max_gross_notional),
-                    "max_net_position": _amount(caps.max_net_position),
-                }
-                for symbol, caps in sorted(limits.symbols.items())
-            },
-            "groups": {
-                name: {
-                    "accounts": sorted(group.accounts),
-                    "max_gross_notional": _amount(group.max_gross_notional),
-                }
-                for name, group in sorted(limits.groups.items())
-            },
-        }
-    )
-
-
-def limits_from_json(raw: bytes | str) -> GlobalLimits:
-    """What ``limits_to_json`` wrote."""
-    data = orjson.loads(raw)
-    return GlobalLimits(
-        {
-            symbol: SymbolCaps(
-                _decimal(caps.get("max_gross_notional")), _decimal(caps.get("max_net_position"))
-            )
-            for symbol, caps in data.get("symbols", {}).items()
-        },
-        {
-            name: GroupCaps(
-                frozenset(str(a) for a in group.get("accounts", ())),
-                _decimal(group.get("max_gross_notional")),
-            )
-            for name, group in data.get("groups", {}).items()
-        },
-    )
