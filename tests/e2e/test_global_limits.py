@@ -17,12 +17,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from oms.domain.global_limits import GlobalLimits, SymbolCaps, notional_units
 from oms.marketdata import BookLevel, Tick
-from oms.store.redis_global_limits import RedisGlobalLimits
 from oms.stream.codecs import encode_tick
 from oms.stream.names import topic_names
 from oms.stream.partitioner import partition_of
@@ -105,6 +102,17 @@ async def _decided(http: aiohttp.ClientSession, replica: Replica, order_id: str)
         await asyncio.sleep(0.2)
 
 
+async def _state(http: aiohttp.ClientSession, replica: Replica) -> Any:
+    async with http.get(f"{replica.base}/api/risk/global-limits") as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def _open_notional(http: aiohttp.ClientSession, replica: Replica) -> Decimal:
+    """What the firm holds of BTC-USD open orders, as any replica reads it from Redis."""
+    return Decimal((await _state(http, replica))["usage"]["BTC-USD"]["open_notional"])
+
+
 async def _account_on(http: aiohttp.ClientSession, replica: Replica, partition: int) -> str:
     while True:
         account = await open_account(http, replica.base, FUNDS, prefix="firm")
@@ -123,50 +131,41 @@ async def test_global_cap_when_two_replicas_place_at_once_then_it_is_never_passe
         await last_price(http, replica.base, "BTC-USD")
     accounts = [await _account_on(http, first, p) for p in (0, 1)]
     owner = {p: r for r in pair for p in await _owned(http, r)}
-    client = aioredis.from_url(first.settings.redis_url)
-    store = RedisGlobalLimits(
-        client, partitions=2, timeout_s=2.0, deployment=first.settings.topic_suffix
+    caps = {"symbols": {"BTC-USD": {"max_gross_notional": str(CAP)}}}
+    async with http.put(f"{first.base}/api/risk/global-limits", json=caps) as response:
+        assert response.status == 200, await response.text()
+    assert (await _state(http, second))["symbols"]["BTC-USD"]["max_gross_notional"] == str(CAP)
+    await asyncio.sleep(2 * first.settings.global_limits_refresh_s + 0.5)  # both read them
+
+    # Act: thirty orders at once, each account's through a different replica than the
+    # other's, half through the replica that does not own it
+    placing = [_place(http, pair[n % 2], accounts[(n // 2) % 2]) for n in range(2 * PER_ACCOUNT)]
+    order_ids = await asyncio.gather(*placing)
+    owners = [owner[(n // 2) % 2] for n in range(2 * PER_ACCOUNT)]
+    decided = await asyncio.gather(
+        *(_decided(http, r, o) for r, o in zip(owners, order_ids, strict=True))
     )
-    try:
-        await store.set_limits(GlobalLimits({"BTC-USD": SymbolCaps(max_gross_notional=CAP)}))
-        await asyncio.sleep(2 * first.settings.global_limits_refresh_s + 0.5)  # both read it
 
-        # Act: thirty orders at once, each account's through a different replica than the
-        # other's, half through the replica that does not own it
-        placing = [
-            _place(http, pair[n % 2], accounts[(n // 2) % 2]) for n in range(2 * PER_ACCOUNT)
-        ]
-        order_ids = await asyncio.gather(*placing)
-        owners = [owner[(n // 2) % 2] for n in range(2 * PER_ACCOUNT)]
-        decided = await asyncio.gather(
-            *(_decided(http, r, o) for r, o in zip(owners, order_ids, strict=True))
-        )
+    # Assert: exactly the cap's ten, from both accounts together; the rest refused for it
+    accepted = [o for o in decided if o["status"] == "ACCEPTED"]
+    refused = [o for o in decided if o["status"] == "REJECTED"]
+    assert len(accepted) == 10, [(o["status"], o["reject_reason"]) for o in decided]
+    assert {o["reject_reason"] for o in refused} == {"GLOBAL_NOTIONAL_LIMIT"}
+    assert len(refused) == 2 * PER_ACCOUNT - 10
+    assert await _open_notional(http, second) == CAP
 
-        # Assert: exactly the cap's ten, from both accounts together; the rest refused for it
-        accepted = [o for o in decided if o["status"] == "ACCEPTED"]
-        refused = [o for o in decided if o["status"] == "REJECTED"]
-        assert len(accepted) == 10, [(o["status"], o["reject_reason"]) for o in decided]
-        assert {o["reject_reason"] for o in refused} == {"GLOBAL_NOTIONAL_LIMIT"}
-        assert len(refused) == 2 * PER_ACCOUNT - 10
-        usage = await store.usage("BTC-USD")
-        assert usage.notional == notional_units(CAP)
+    # Act: one accepted order cancelled gives its share back, to either replica's account
+    cancelled = accepted[0]
+    cancel_owner = owner[partition_of(cancelled["account_id"], 2)]
+    async with http.delete(f"{cancel_owner.base}/api/orders/{cancelled['order_id']}") as r:
+        assert r.status == 202, await r.text()
+    deadline = time.monotonic() + DEADLINE_S
+    while await _open_notional(http, first) != CAP - 290:
+        assert time.monotonic() < deadline, "the cancel never released its reservation"
+        await asyncio.sleep(0.2)
+    other = next(a for a in accounts if a != cancelled["account_id"])
+    again = await _decided(http, owner[partition_of(other, 2)], await _place(http, second, other))
 
-        # Act: one accepted order cancelled gives its share back, to either replica's account
-        cancelled = accepted[0]
-        cancel_owner = owner[partition_of(cancelled["account_id"], 2)]
-        async with http.delete(f"{cancel_owner.base}/api/orders/{cancelled['order_id']}") as r:
-            assert r.status == 202, await r.text()
-        deadline = time.monotonic() + DEADLINE_S
-        while (await store.usage("BTC-USD")).notional != notional_units(CAP - 290):
-            assert time.monotonic() < deadline, "the cancel never released its reservation"
-            await asyncio.sleep(0.2)
-        other = next(a for a in accounts if a != cancelled["account_id"])
-        again = await _decided(
-            http, owner[partition_of(other, 2)], await _place(http, second, other)
-        )
-
-        # Assert
-        assert again["status"] == "ACCEPTED", again
-        assert (await store.usage("BTC-USD")).notional == notional_units(CAP)
-    finally:
-        await client.aclose()
+    # Assert
+    assert again["status"] == "ACCEPTED", again
+    assert await _open_notional(http, first) == CAP
