@@ -425,6 +425,11 @@ class RiskBook:
                 f"order {order_id}: {-delta} less leaves nothing unfilled",
                 code="QUANTITY_BELOW_FILLED",
             )
+        if self.global_verdicts.active and (delta > 0 or price > record.protection):
+            # The firm-wide caps hold what the order was placed with (``oms.engine.global_gate``
+            # reserves before the engine, and an amend reaches only the engine): more quantity,
+            # or a higher price, would go uncounted there. Fail closed.
+            return (deny(RejectReason.GLOBAL_LIMITS_UNAVAILABLE, order_id=order_id),)
         account = record.account
         listing = record.listing
         is_buy = record.is_buy

@@ -17,7 +17,7 @@ from oms.engine import Engine
 from oms.engine.global_gate import GlobalGate
 from oms.store.memory_global_limits import MemoryGlobalLimits
 from oms.stream.partitioner import partition_of
-from tests.unit.engine_helpers import cancel, make_engine, place, tick
+from tests.unit.engine_helpers import amend, cancel, make_engine, place, tick
 
 # Resting BUYs of 0.5 at 99.00 (the book is 100.00 / 100.10): 49.5 of notional each.
 EACH = Decimal("49.5")
@@ -152,3 +152,26 @@ async def test_rebuild_when_taking_partitions_over_then_their_share_is_written_a
     assert usage.group_notional == notional_units(EACH)
     assert (usage.buying, usage.position) == (50_000_000, 25_000_000)
     assert held.side is Side.BUY  # type: ignore[attr-defined]
+
+
+async def test_amend_when_it_would_grow_the_order_then_refused_and_a_smaller_one_passes(
+    gated: tuple[Engine, GlobalGate, MemoryGlobalLimits],
+) -> None:
+    # Arrange: one resting order, reserved against the caps as placed
+    engine, gate, _ = gated
+    [resting] = await _through(engine, gate, [place(price="99.00")])
+    order_id = resting.order_id  # type: ignore[attr-defined]
+
+    # Act
+    await engine.amend_order(amend(order_id, quantity="0.8"))
+    await engine.idle()
+    await engine.amend_order(amend(order_id, quantity="0.3"))
+    await engine.idle()
+
+    # Assert: the larger amend refused with the code; the smaller one done
+    events = await engine.order_events(order_id)
+    refused = [e for e in events if type(e).__name__ == "AmendRejected"]
+    assert [e.reason for e in refused] == [RejectReason.GLOBAL_LIMITS_UNAVAILABLE]  # type: ignore[attr-defined]
+    stored = await engine.get_order(order_id)
+    assert stored is not None
+    assert stored.quantity == Decimal("0.3")
