@@ -111,7 +111,10 @@ class GlobalGate:
         loop = asyncio.get_running_loop()
 
         def on_events(events: Sequence[OrderEvent]) -> None:  # the store's writer thread
-            loop.call_soon_threadsafe(self._on_events, events)
+            # Nothing held (no cap set, or every order released): no wake-up of the loop for
+            # each durable batch of the hot path.
+            if self._held:
+                loop.call_soon_threadsafe(self._on_events, events)
 
         self._unsubscribe = self._engine.subscribe(on_events)
         self._tasks = [
