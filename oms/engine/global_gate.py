@@ -83,7 +83,9 @@ class GlobalGate:
         self._verdicts = engine.global_verdicts
         self._limits = GlobalLimits()
         self._held: dict[str, int] = {}  # order id -> partition, for the orders' releases
-        self._untaken: dict[str, float] = {}  # fresh reservations not yet taken: since when
+        # Answers the book has not taken yet: since when, and whether this replica reserved
+        # for it then (an answer never taken is dropped; such a reservation is given back).
+        self._untaken: dict[str, tuple[float, bool]] = {}
         self._releases: deque[tuple[int, str, int, bool]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -167,8 +169,7 @@ class GlobalGate:
             verdicts.put(order_id, answer.refused)
             if answer.refused is None:
                 self._held[order_id] = reservation.partition
-                if answer.fresh:
-                    self._untaken[order_id] = now
+            self._untaken[order_id] = (now, answer.fresh)
 
     def _reservation(self, place: PlaceOrder) -> GlobalReservation | None:
         """What ``place`` holds against the caps (None: it cannot be priced, and risk refuses
@@ -229,15 +230,18 @@ class GlobalGate:
             self._give_back_untaken()
 
     def _give_back_untaken(self) -> None:
-        """Fresh reservations of orders that never reached risk (known already) go back."""
+        """Answers for orders that never reached risk (known already: a record fetched again)
+        are dropped, and what was reserved for them then goes back."""
         cutoff = time.monotonic() - UNTAKEN_S
-        for order_id, since in list(self._untaken.items()):
+        for order_id, (since, fresh) in list(self._untaken.items()):
             if since > cutoff:
                 continue
             del self._untaken[order_id]
             if not self._verdicts.waiting(order_id):
                 continue  # the book took it: the order's own events release it
             self._verdicts.forget(order_id)
+            if not fresh:
+                continue  # held since before (an open order's record again): stays held
             partition = self._held.pop(order_id, None)
             if partition is not None:
                 self._releases.append((partition, order_id, 0, True))
@@ -256,6 +260,8 @@ class GlobalGate:
         if not self._verdicts.active:
             return
         chosen = set(owned)
+        # What this replica held of partitions it gave away is their new owner's to rebuild.
+        self._held = {k: p for k, p in self._held.items() if p in chosen}
         by_partition: dict[int, list[GlobalReservation]] = {p: [] for p in chosen}
         net: dict[int, dict[str, int]] = {p: {} for p in chosen}
         for order in open_orders:
