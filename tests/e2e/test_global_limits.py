@@ -3,12 +3,15 @@
 Two replicas own one partition of ``orders`` each; one account on each partition. The firm may
 hold 2,900 USD of open BTC-USD orders: ten orders of 0.01 at 29,000. Thirty such orders go in
 at once, fifteen per account, through both replicas; exactly ten are accepted and the rest are
-REJECTED ``GLOBAL_NOTIONAL_LIMIT``. A cancel gives its share back to the other replica.
+REJECTED ``GLOBAL_NOTIONAL_LIMIT``. A cancel gives its share back to the other replica. And
+when one replica is SIGKILLed, the survivor rebuilds its partition's share once: what it held
+is neither lost nor counted twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from oms.marketdata import BookLevel, Tick
 from oms.stream.codecs import encode_tick
 from oms.stream.names import topic_names
 from oms.stream.partitioner import partition_of
+from tests.credentials import authenticated_session
 from tests.e2e.conftest import (
     Replica,
     last_price,
@@ -169,3 +173,50 @@ async def test_global_cap_when_two_replicas_place_at_once_then_it_is_never_passe
     # Assert
     assert again["status"] == "ACCEPTED", again
     assert await _open_notional(http, first) == CAP
+
+
+def test_global_cap_when_a_replica_is_killed_then_its_share_is_rebuilt_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Six orders rest on one replica's account; that replica is SIGKILLed; the survivor
+    rebuilds the partition's share from the store: the firm still holds exactly six, so the
+    other account gets exactly the four the cap has left."""
+    require_servers()
+    overrides = {**run_overrides(uuid.uuid4().hex[:8]), "OMS_SIMULATED_FEED": "false"}
+    with two_replicas(overrides, tmp_path_factory.mktemp("global-kill")) as pair:
+        asyncio.run(_killed_scenario(pair))
+
+
+async def _killed_scenario(pair: tuple[Replica, Replica]) -> None:
+    async with authenticated_session(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        # Arrange: the cap, the market, an account on each partition, six orders on one
+        await _split(http, pair)
+        await _publish_tick(pair[0])
+        for replica in pair:
+            await last_price(http, replica.base, "BTC-USD")
+        caps = {"symbols": {"BTC-USD": {"max_gross_notional": str(CAP)}}}
+        async with http.put(f"{pair[0].base}/api/risk/global-limits", json=caps) as response:
+            assert response.status == 200, await response.text()
+        await asyncio.sleep(2 * pair[0].settings.global_limits_refresh_s + 0.5)
+        doomed, kept = [await _account_on(http, pair[0], p) for p in (0, 1)]
+        owner = {p: r for r in pair for p in await _owned(http, r)}
+        victim, survivor = owner[0], owner[1]
+        placed = [await _place(http, victim, doomed) for _ in range(6)]
+        for order_id in placed:
+            assert (await _decided(http, victim, order_id))["status"] == "ACCEPTED"
+
+        # Act: kill the owner of the six; the survivor takes their partition over
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(10)
+        deadline = time.monotonic() + DEADLINE_S
+        while await _owned(http, survivor) != {0, 1}:
+            assert time.monotonic() < deadline, "the survivor never took the partition over"
+            await asyncio.sleep(0.3)
+        later = [await _place(http, survivor, kept) for _ in range(6)]
+        decided = [await _decided(http, survivor, order_id) for order_id in later]
+
+        # Assert: six held once (not lost, not twice), so four more fit and two are refused
+        assert await _open_notional(http, survivor) == CAP
+        assert [o["status"] for o in decided].count("ACCEPTED") == 4, decided
+        refused = [o["reject_reason"] for o in decided if o["status"] == "REJECTED"]
+        assert refused == ["GLOBAL_NOTIONAL_LIMIT"] * 2
