@@ -156,14 +156,15 @@ class GlobalGate:
             reservation = self._reservation(place)
             if reservation is not None:
                 wanted.append(reservation)
+        now = time.monotonic()
         try:
             answers = await self._store.reserve(wanted)
         except GlobalLimitsUnavailable:
             logger.warning("global limits: redis did not answer; %d orders refused", len(wanted))
             for reservation in wanted:
                 verdicts.put(reservation.order_id, RejectReason.GLOBAL_LIMITS_UNAVAILABLE)
+                self._untaken[reservation.order_id] = (now, False)
             return
-        now = time.monotonic()
         for reservation, answer in zip(wanted, answers, strict=True):
             order_id = reservation.order_id
             verdicts.put(order_id, answer.refused)
