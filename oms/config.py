@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     # the newest checkpoint and what was written after it (``oms.store.recovery_log``), so this
     # bounds its work: at 2,000 orders/s, 10 s is 20,000 orders' documents.
     checkpoint_interval_s: float = 10.0
+    # Firm-wide caps (``oms.engine.global_gate``): how often each replica reads them from Redis
+    # again (a cap set on one replica binds every other one within this).
+    global_limits_refresh_s: float = 1.0
     # Tests only: the event sink waits this long before handing each chunk of events to Kafka,
     # so that a crash can be placed between an order's durable write and its publication.
     event_sink_delay_s: float = 0.0

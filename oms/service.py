@@ -28,6 +28,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -43,10 +44,13 @@ from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings, SettingsError
 from oms.domain.errors import DomainError
+from oms.domain.global_limits import GlobalLimitsUnavailable
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.engine.global_gate import GlobalGate
+from oms.engine.ports import AccountRecord, StoredOrder
 from oms.legs import Legs
 from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
@@ -56,6 +60,7 @@ from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
+from oms.store.redis_global_limits import RedisGlobalLimits
 from oms.store.redis_leases import RedisLeases
 from oms.store.redis_owners import RedisOwnerMap
 from oms.store.redis_rate_limits import RedisRateLimits
@@ -109,6 +114,7 @@ class Service:
     # The network venue ``OMS_VENUE`` chose (None: the simulated one), for whoever must ask it
     # what it holds (reconciliation).
     venue: VenuePort | None = None
+    gate: GlobalGate | None = None  # the firm-wide caps' reservations (``oms.engine.global_gate``)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -183,6 +189,7 @@ class Service:
                 on_owned=take_over,
                 legs=self.legs,
                 batch_size=settings.ingest_batch_size,
+                before_places=(await self._start_gate(engine, redis)).before_places,
             )
             self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
@@ -233,6 +240,7 @@ class Service:
                 # Started last before the listener: in the map once it can answer.
                 owners=await self._start_owner_map(redis, ingestion),
                 owned=ingestion.owned_now,
+                global_limits=None if self.gate is None else self.gate.store,
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
@@ -354,6 +362,26 @@ class Service:
         self._on_stop("owner map", beacon.stop)
         return owners
 
+    async def _start_gate(self, engine: Engine, redis: aioredis.Redis) -> GlobalGate:
+        """The firm-wide caps' reservations, started (``oms.engine.global_gate``)."""
+        settings = self.settings
+        gate = GlobalGate(
+            engine,
+            RedisGlobalLimits(
+                redis,
+                partitions=settings.orders_partitions,
+                timeout_s=settings.redis_timeout_s,
+                deployment=settings.topic_suffix,
+            ),
+            partitions=settings.orders_partitions,
+            partition_of=partition_of,
+            refresh_s=settings.global_limits_refresh_s,
+        )
+        await gate.start()
+        self._on_stop("global limits", gate.stop)
+        self.gate = gate
+        return gate
+
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
     ) -> Authenticator:
@@ -432,8 +460,10 @@ class Service:
                 recovery.fills,
                 await accounts.global_trading_state(),
                 ledger=recovery.ledger,
+                accepted=recovery.accepted,
             )
             self.skips.report("recovery", skips)
+            await self._rebuild_global_limits(engine, owned, open_orders, usable, mine)
             self.owned = (owned, total)
         logger.info(
             "recovered %d open and %d finished orders (%d documents read%s, %.2fs; %d events"
@@ -444,6 +474,33 @@ class Service:
             summary,
         )  # fmt: skip
         await self._checkpoint_now(engine, repository, sink, "after the take-over")
+
+    async def _rebuild_global_limits(
+        self,
+        engine: Engine,
+        owned: frozenset[int],
+        open_orders: list[StoredOrder],
+        accounts: Sequence[AccountRecord],
+        mine: Callable[[str], bool],
+    ) -> None:
+        """The owned partitions' share of the firm-wide caps written again from what was just
+        recovered (``GlobalGate.rebuild``); nothing while no cap is set."""
+        gate = self.gate
+        if gate is None or not gate.active:
+            return
+        positions: dict[str, dict[str, Decimal]] = {}
+        for record in accounts:
+            if mine(record.account_id):
+                snapshot = await engine.account(record.account_id)
+                positions[record.account_id] = {
+                    symbol: position.quantity for symbol, position in snapshot.positions.items()
+                }
+        try:
+            await gate.rebuild(owned, [stored.order for stored in open_orders], positions)
+        except GlobalLimitsUnavailable:
+            # What the previous owner held stays counted (more than is held, never less)
+            # until the next take-over rebuilds it.
+            logger.exception("global limits: partitions %s not rebuilt", sorted(owned))
 
     async def _checkpoints(
         self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink

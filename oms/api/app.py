@@ -21,6 +21,7 @@ from oms.api.cluster import add_cluster_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
 from oms.api.door import folded_middlewares
 from oms.api.forwarding import add_forwarding, with_forwarding
+from oms.api.global_limits import add_global_limit_routes
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -43,7 +44,7 @@ from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.owners import OwnerMap
-from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
+from oms.engine.ports import AccountRepository, GlobalLimitStore, IdempotencyStore, OrderCache
 from oms.legs import Legs
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
@@ -98,6 +99,7 @@ def build_app(
     legs: Legs | None = None,
     owners: OwnerMap | None = None,
     owned: Callable[[], frozenset[int] | None] | None = None,
+    global_limits: GlobalLimitStore | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -170,6 +172,7 @@ def build_app(
         clock,
         outages,
         legs or Legs(),
+        global_limits,
     )
     order_feed = OrderFeed(engine, app[SERVICES_KEY].legs)
     feed_holder.append(order_feed)
@@ -178,6 +181,7 @@ def build_app(
     app[MARKET_FEED_KEY] = market_feed
     add_order_routes(app)
     add_account_routes(app)
+    add_global_limit_routes(app)
     add_market_routes(app)
     add_audit_routes(app, audit_log)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)

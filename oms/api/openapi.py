@@ -208,6 +208,18 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[_path_param("account_id")],
         ),
     },
+    "/api/risk/global-limits": {
+        "get": _op(
+            "The firm-wide caps and what every replica's accounts hold against them",
+            {"200": _answer("Caps and usage", ref("GlobalLimitsState"))},
+        ),
+        "put": _op(
+            "Replace the firm-wide caps per symbol and per group of accounts (absent: off)",
+            {"200": _answer("Caps and usage", ref("GlobalLimitsState"))},
+            errors=(400, 422),
+            body="GlobalLimits",
+        ),
+    },
     "/api/risk/kill-switch": {
         "post": _op(
             "Halt, reduce-only or resume one account, or everything",

@@ -247,6 +247,58 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "AccountLimits": _obj({"account_id": {"type": "string"}, "limits": ref("Limits")}),
+    "GlobalLimits": _obj(
+        {
+            "symbols": _map(
+                _obj(
+                    {
+                        "max_gross_notional": _NULLABLE_DECIMAL,
+                        "max_net_position": _NULLABLE_DECIMAL,
+                    },
+                    [],
+                )
+            ),
+            "groups": _map(
+                _obj(
+                    {
+                        "accounts": {"type": "array", "items": ID, "minItems": 1},
+                        "max_gross_notional": _NULLABLE_DECIMAL,
+                    },
+                    ["accounts"],
+                )
+            ),
+        },
+        [],
+    ),
+    "GlobalLimitsState": _obj(
+        {
+            "symbols": _map(
+                _obj(
+                    {"max_gross_notional": _NULLABLE_DECIMAL, "max_net_position": _NULLABLE_DECIMAL}
+                )
+            ),
+            "groups": _map(
+                _obj(
+                    {
+                        "accounts": {"type": "array", "items": ID},
+                        "max_gross_notional": _NULLABLE_DECIMAL,
+                    }
+                )
+            ),
+            # What the firm holds now, per capped symbol and group, over every replica.
+            "usage": _map(
+                _obj(
+                    {
+                        "open_notional": _DECIMAL,
+                        "open_buy": _DECIMAL,
+                        "open_sell": _DECIMAL,
+                        "net_position": _DECIMAL,
+                    }
+                )
+            ),
+            "group_usage": _map(_obj({"open_notional": _DECIMAL})),
+        }
+    ),
     "KillSwitch": _obj(
         {"state": enum_of(TradingState), "account_id": {"oneOf": [ID, {"type": "null"}]}},
         ["state"],

@@ -51,6 +51,8 @@ from oms.engine.recovery import RecoverySummary
 from oms.marketdata import SimulatedFeed, Tick
 from oms.risk import AccountSnapshot
 from oms.risk.checkpoint import LedgerCheckpoint
+from oms.risk.global_verdicts import GlobalVerdicts
+from oms.risk.restore import Acceptance
 
 T = TypeVar("T")
 
@@ -90,6 +92,12 @@ class Engine:
     def kill_switches(self) -> KillSwitches:
         """Reads the global and per-account kill switches from any thread (for ``/metrics``)."""
         return self.core.risk_book.kill_switches
+
+    @property
+    def global_verdicts(self) -> GlobalVerdicts:
+        """Where the event loop leaves Redis's answers on the firm-wide caps for the risk book
+        (``oms.engine.global_gate``): written on the loop, read on the engine thread."""
+        return self.core.risk_book.global_verdicts
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -140,9 +148,13 @@ class Engine:
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> asyncio.Future[RecoverySummary]:
         """Rebuild from the store after a restart (``EngineCore.recover`` has the rules)."""
-        return self._answer(lambda: self.core.recover(open_orders, accounts, executions, ledger))
+        return self._answer(
+            lambda: self.core.recover(open_orders, accounts, executions, ledger, accepted=accepted)
+        )
 
     def rebuild(
         self,
@@ -151,11 +163,15 @@ class Engine:
         executions: Iterable[Execution],
         global_state: TradingState = TradingState.ACTIVE,
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> asyncio.Future[RecoverySummary]:
         """Drop what the engine holds and recover the accounts owned now
         (``EngineCore.rebuild``)."""
         return self._answer(
-            lambda: self.core.rebuild(open_orders, accounts, executions, global_state, ledger)
+            lambda: self.core.rebuild(
+                open_orders, accounts, executions, global_state, ledger, accepted=accepted
+            )
         )
 
     def checkpoint(

@@ -78,6 +78,7 @@ from oms.marketdata.freshness import Freshness
 from oms.risk import AccountSnapshot, RiskBook
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.positions import growing_orders
+from oms.risk.restore import Acceptance
 from oms.venue import Matcher
 from oms.venue.gateway import VenueGateway
 
@@ -239,6 +240,8 @@ class EngineCore:
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> Future[RecoverySummary]:
         """Rebuild one replica's state from the store after a restart (a crash included).
 
@@ -258,6 +261,9 @@ class EngineCore:
           changes nothing); an ended order without a record is restored with exactly what its
           fills cost, and every ended order is released after its fills, so the account ends
           with its checkpoint (or opening balances) + every fill stored after it.
+        - Risk counters: the checkpoint's velocity windows and trading days, and every order
+          ``accepted`` after it counted into them at its ``OrderAccepted`` time, between the
+          fills (``oms.risk.restore``): a limit spent before the restart stays spent.
         - Reservations: an open accepted order (ACCEPTED, PARTIALLY_FILLED, FILLED) without a
           checkpoint record gets back what its acceptance reserved (at its stored protection
           price), less what its stored fills took: as if it had never stopped. A NEW order has
@@ -277,7 +283,7 @@ class EngineCore:
           What the store never got (not durable, so its offset was never committed) is replayed
           from Kafka and happens again, for the first time as far as the ledger knows.
         """
-        run = self._recovery.run(open_orders, accounts, executions, ledger)
+        run = self._recovery.run(open_orders, accounts, executions, ledger, accepted=accepted)
         return self._expiries_after(run, open_orders)
 
     def rebuild(
@@ -287,6 +293,8 @@ class EngineCore:
         executions: Iterable[Execution],
         global_state: TradingState = TradingState.ACTIVE,
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> Future[RecoverySummary]:
         """Drop every order actor, account, ledger balance and resting order, then ``recover``
         from what is given: the open orders, checkpoint and fills of the accounts this replica
@@ -301,7 +309,9 @@ class EngineCore:
         """
 
         self.expiries.clear()  # the GTD orders this replica owns now are scheduled once rebuilt
-        run = self._recovery.run(open_orders, accounts, executions, ledger, reset=global_state)
+        run = self._recovery.run(
+            open_orders, accounts, executions, ledger, accepted=accepted, reset=global_state
+        )
         return self._expiries_after(run, open_orders)
 
     def _expiries_after(

@@ -35,7 +35,13 @@ from oms.domain.limits import TradingState
 from oms.domain.order_terms import STOPS, resting_type
 from oms.engine.ports import AccountRecord, Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import LedgerCheckpoint
-from oms.risk.restore import AccountOpening, BookRestore, BookRestored, EndedOrder
+from oms.risk.restore import (
+    Acceptance,
+    AccountOpening,
+    BookRestore,
+    BookRestored,
+    EndedOrder,
+)
 
 __all__ = ["Recovery", "RecoverySummary", "book_plan"]
 
@@ -52,6 +58,7 @@ class RecoverySummary:
     resumed: int  # open orders told to carry on (NEW re-asked to risk, others closed)
     skipped: int  # fills or orders of unknown accounts or instruments (logged)
     accounts_refused: int = 0  # stored accounts the risk book would not open (logged)
+    accepted_counted: int = 0  # acceptances after the checkpoint counted into risk counters
 
 
 _MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
@@ -82,6 +89,7 @@ class Recovery:
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None,
         *,
+        accepted: Sequence[Acceptance] = (),
         reset: TradingState | None = None,
     ) -> Future[RecoverySummary]:
         """Rebuild from the store (the rules: ``EngineCore.recover``); ``reset`` not None first
@@ -90,6 +98,7 @@ class Recovery:
         stored = tuple(open_orders)
         opened = tuple(accounts)
         fills = tuple(executions)
+        acceptances = tuple(accepted)
 
         def start() -> None:
             try:
@@ -97,7 +106,7 @@ class Recovery:
                     self._directory.tell(ForgetOrders())
                     if self._venue is not None:
                         self._venue.tell(ForgetResting())
-                plan = book_plan(stored, opened, fills, ledger, reset=reset)
+                plan = book_plan(stored, opened, fills, ledger, acceptances, reset=reset)
                 answer = self._risk.ask(RestoreBook(plan), block=False)
                 _then(answer, reply, lambda restored: self._rest(stored, restored, reply))
             except Exception:  # noqa: BLE001 - goes back to whoever reads the future
@@ -155,6 +164,7 @@ class Recovery:
                 len(resume),
                 restored.skipped,
                 restored.refused,
+                restored.counted,
             )
         )
 
@@ -184,11 +194,13 @@ def book_plan(
     accounts: tuple[AccountRecord, ...],
     executions: tuple[Execution, ...],
     ledger: LedgerCheckpoint | None,
+    accepted: tuple[Acceptance, ...] = (),
     *,
     reset: TradingState | None = None,
 ) -> BookRestore:
     """What the risk book gets back: the accounts, the checkpoint, the open orders, the ended
-    orders with fills after the checkpoint, and every fill once, in execution time order."""
+    orders with fills after the checkpoint, every fill once, in execution time order, and the
+    acceptances after the checkpoint once each, in time order."""
     # Every fill once: the open orders' own histories, then the store's executions.
     fills: dict[tuple[str, str], Execution] = {}
     for stored in open_orders:
@@ -224,6 +236,7 @@ def book_plan(
             )
             for e in ordered
         ),
+        tuple(sorted({a.order_id: a for a in accepted}.values(), key=lambda a: (a.at, a.order_id))),
     )
 
 

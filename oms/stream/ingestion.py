@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -79,6 +79,9 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
+# Called with each run of new orders right before they go to the engine (the firm-wide caps'
+# reservation: ``oms.engine.global_gate``).
+PlacesHook = Callable[[Sequence[PlaceOrder]], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll | AccountCommand
 
 
@@ -121,10 +124,12 @@ class StreamIngestion:
         on_owned: OwnerHook | None = None,
         legs: Legs | None = None,
         on_share: Callable[[], None] | None = None,
+        before_places: PlacesHook | None = None,
     ) -> None:
         self.settings = settings
         # Its ``consume`` leg, and each place's fetch time for the order feed's ``engine`` leg.
         self.legs = legs or Legs()
+        self.before_places = before_places
         self.engine = engine
         self.names = names or TopicNames()
         self.group_id = group_id or settings.kafka_group_id
@@ -417,7 +422,7 @@ class StreamIngestion:
                     places.append(command)
                     continue
                 if places:  # keep the record order: places before this one go first
-                    engine.submit(places)
+                    await self._submit(places)
                     places = []
                 if isinstance(command, CancelOrder):
                     answers.append((record_of(message, request_id), engine.cancel_order(command)))
@@ -439,8 +444,14 @@ class StreamIngestion:
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
-            engine.submit(places)
+            await self._submit(places)
         return Handed(offsets, count, answers, dead)
+
+    async def _submit(self, places: list[PlaceOrder]) -> None:
+        """New orders to the engine, each reserved against the firm-wide caps first."""
+        if self.before_places is not None:
+            await self.before_places(places)
+        self.engine.submit(places)
 
     # -- the commit barrier's hooks -------------------------------------------------------
 

@@ -17,6 +17,7 @@ from oms.engine.core import EngineCore
 from oms.engine.ports import AccountRecord
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
+from oms.store.memory_global_limits import MemoryGlobalLimits
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
 from tests.unit.engine_helpers import FUNDS, make_engine, tick
@@ -86,6 +87,7 @@ async def api() -> AsyncIterator[Api]:
         risk_events=risk_events,
         authenticator=keys.authenticator,
         audit_log=audit,
+        global_limits=MemoryGlobalLimits(),
     )
     async with TestClient(TestServer(app), headers=keys.headers()) as client:
         yield Api(client, engine, bus, cache, accounts, risk_events, keys, audit)
