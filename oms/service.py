@@ -183,9 +183,13 @@ class Service:
                 )
 
             ingestion = StreamIngestion(
-                settings, engine, names=self.names, sink=sink, on_owned=take_over
+                settings,
+                engine,
+                names=self.names,
+                sink=sink,
+                on_owned=take_over,
+                on_leaving=last_checkpoint,  # still the owner: nobody else writes its log yet
             )
-            self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
             self._on_stop("stream ingestion", ingestion.stop)
             checkpoints = asyncio.create_task(
@@ -229,9 +233,24 @@ class Service:
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
+            self._on_stop("hand-off", self._hand_off(ingestion, _cancel(checkpoints)))
         except BaseException:
             await self.stop()
             raise
+
+    def _hand_off(self, ingestion: StreamIngestion, stop_checkpoints: Stop) -> Stop:
+        """The first step of a stop (a rolling deploy's SIGTERM): the partitions go to the other
+        replicas within the time it takes to make in-flight work durable and write one
+        checkpoint, while this one still answers requests (they go to Kafka, the new owners
+        consume them). No periodic checkpoint may run after it: the partitions are someone
+        else's then."""
+
+        async def hand_off() -> None:
+            await stop_checkpoints()
+            await ingestion.stop()
+            self.owned = None
+
+        return hand_off
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
@@ -434,6 +453,9 @@ def _pipeline(
             "ingest_commits_total": stats.commits,
             "ingest_commit_failures_total": stats.commit_failures,
             "ingest_barrier_retries_total": stats.barrier_retries,
+            "rebalances_total": stats.rebalances,
+            "rebalance_pause_seconds": stats.last_rebalance_pause_s,
+            "rebuild_seconds": stats.last_rebuild_s,
             "dead_letters_total": stats.dead_letters,
             # Copied: the ingestion adds keys while the scrape walks them.
             "dead_letters_by_reason_total": Labelled("reason", dict(stats.by_reason)),

@@ -32,7 +32,10 @@ The loop, per replica:
    committing what it has not stored.
 3. On a **rebalance** (partitions revoked) or a stop, what is in flight is made durable and
    committed first, within ``stop_timeout_s``; what is not stays uncommitted, and whoever owns
-   the partition next replays it. Replay changes nothing: commands carry ids.
+   the partition next replays it. Replay changes nothing: commands carry ids. A stop then runs
+   ``on_leaving`` (the service's last checkpoint, written while no other replica can own these
+   partitions yet) and only then leaves the group, so the next owner starts from it at once
+   instead of waiting out the session timeout (``hand_off``).
 4. When the **assignment** changes this replica's share of ``orders`` (the first one included),
    nothing is handed to the engine (records or ticks) until ``on_owned`` has rebuilt the state
    of the accounts it owns now from the store (``Engine.rebuild``), the engine quiet and
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -77,6 +81,7 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
+LeavingHook = Callable[[], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll | AccountCommand
 
 
@@ -117,6 +122,7 @@ class StreamIngestion:
         prices: bool = True,
         stop_timeout_s: float = 10.0,
         on_owned: OwnerHook | None = None,
+        on_leaving: LeavingHook | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -127,12 +133,15 @@ class StreamIngestion:
         self.max_in_flight = max_in_flight
         self.stop_timeout_s = stop_timeout_s
         self.on_owned = on_owned
+        self.on_leaving = on_leaving
+        self._stopped = False  # ``stop`` runs once (the hand-off, then the service's unwinding)
         self._owned: frozenset[int] | None = None  # orders partitions the hook was last told
         # Set while nothing is being handed over from a rebalance: the fetch loop and the price
         # feed wait on it, so the engine is quiet while what it owns is rebuilt.
         self._steady = asyncio.Event()
         self._steady.set()
         self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
+        self._paused_at: float | None = None  # when the rebalance under way began (monotonic)
         self.stats = StreamStats(ticks_by_symbol=dict.fromkeys(engine.instruments, 0))
         self.decoder = CommandDecoder(engine.instruments)
         self._producer = reliable_producer(settings)
@@ -185,7 +194,11 @@ class StreamIngestion:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
             session_timeout_ms=session_ms,
-            heartbeat_interval_ms=min(3000, session_ms // 3),
+            # Also how soon this replica hears of a rebalance another one caused (a heartbeat's
+            # answer says so): part of every hand-off's time.
+            heartbeat_interval_ms=min(
+                int(settings.kafka_heartbeat_interval_s * 1000), session_ms // 3
+            ),
             partition_assignment_strategy=(RangePartitionAssignor,),
             **aiokafka_security(settings),
         )
@@ -204,7 +217,12 @@ class StreamIngestion:
             raise
 
     async def stop(self) -> None:
-        """Stop fetching, make what is in flight durable and commit it, then leave the group."""
+        """Stop fetching, make what is in flight durable and commit it, run ``on_leaving``, then
+        leave the group (the other replicas take the partitions at once: no session timeout to
+        wait out). Runs once; later calls return at once."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.prices is not None:
             await self.prices.stop()
         fetching, self._fetching = self._fetching, None
@@ -221,6 +239,8 @@ class StreamIngestion:
                 "%d batches were not made durable; their offsets stay uncommitted",
                 self._commits.in_flight,
             )
+        if self.on_leaving is not None and self._consumer is not None:
+            await self.on_leaving()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
@@ -238,12 +258,15 @@ class StreamIngestion:
         meanwhile is fetched again)."""
         self._generation += 1
         self._steady.clear()
+        self.stats.rebalances += 1
+        self._paused_at = time.monotonic()
 
     async def took(self, assigned: Iterable[TopicPartition]) -> None:
         """After a rebalance, before any record of the new assignment is handed over: if this
         replica's share of ``orders`` changed, wait until the engine is quiet and everything it
         did is durable, then let ``on_owned`` rebuild what it owns (retried until it succeeds:
         consuming on a stale state would decide on stale balances). Ticks wait meanwhile."""
+        self.stats.last_rebuild_s = 0.0
         try:
             hook = self.on_owned
             consumer = self._consumer
@@ -260,10 +283,15 @@ class StreamIngestion:
             total = len(known) if known else self.settings.orders_partitions
             self._steady.clear()
             await self._commits.durable()
+            began = time.monotonic()
             await self._commits.retry("take over the owned accounts", lambda: hook(owned, total))
+            self.stats.last_rebuild_s = time.monotonic() - began
             self._owned = owned
         finally:
             self._steady.set()
+            paused_at, self._paused_at = self._paused_at, None
+            if paused_at is not None:
+                self.stats.last_rebalance_pause_s = time.monotonic() - paused_at
 
     async def _read_committed(
         self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]
