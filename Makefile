@@ -11,6 +11,7 @@ UV := $(DEVENV)/tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev
+K ?= 3
 START := $(shell date +%s.%N)
 
 export UV_CACHE_DIR := $(CURDIR)/$(DEVENV)/uv-cache
@@ -23,7 +24,7 @@ define elapsed
 	@$(PY) -c "import time; print(f'make $(1): wall time {time.time() - $(START):.1f}s')"
 endef
 
-.PHONY: help setup up down status test demo serve bench synth lint check
+.PHONY: help setup up down status test demo serve cluster bench synth lint check
 .PHONY: web web-types web-types-check web-unit test-web web-screenshot
 
 help: ## list the targets
@@ -107,6 +108,9 @@ web-screenshot: ## copy the browser test's picture of the app to docs/web-app.pn
 
 serve: up ## run oms serve in the foreground
 	$(PY) -m oms.cli serve
+
+cluster: up ## run K=3 local replicas of oms serve in one group, on ports 8080, 8081, ...
+	$(PY) -m oms.cli cluster up --replicas $(K)
 
 # Each benchmark prints `name: value` lines; none of them asserts a timing.
 bench: up ## run every benchmark in bench/ (prints name: value lines)
