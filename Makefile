@@ -122,6 +122,7 @@ bench: up ## run every benchmark in bench/ (prints name: value lines)
 	@echo "== bench/e2e.py --via kafka"; $(PY) bench/e2e.py --via kafka
 	@echo "== bench/consumer_ceiling.py (faust agent vs aiokafka batches)"; $(PY) bench/consumer_ceiling.py
 	@echo "== bench/event_sink.py (CPU per published order event)"; $(PY) bench/event_sink.py
+	@echo "== bench/scale.py (1, 2, 3 replicas; SIGTERM, join and SIGKILL hand-offs)"; $(PY) bench/scale.py
 
 synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdktf.out/
 	cd infra-cdktf && ENV=$(ENV) ../$(PY) main.py
