@@ -124,6 +124,7 @@ class Service:
     # The partitions of ``orders`` this replica owns and how many there are, once rebuilt; a
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
+    held: tuple[frozenset[int], int] | None = None  # ``owned`` while a rebalance runs
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def engine_trouble(self) -> str | None:
@@ -189,6 +190,8 @@ class Service:
                 sink=sink,
                 on_owned=take_over,
                 on_leaving=last_checkpoint,  # still the owner: nobody else writes its log yet
+                on_revoked=self._pause_checkpoints,
+                on_kept=self._resume_checkpoints,
             )
             await ingestion.start()
             self._on_stop("stream ingestion", ingestion.stop)
@@ -237,6 +240,20 @@ class Service:
         except BaseException:
             await self.stop()
             raise
+
+    async def _pause_checkpoints(self) -> None:
+        """A rebalance began: wait for a checkpoint under way (its partitions are still this
+        replica's until it rejoins the group), then write none until the share is known again.
+        Else a checkpoint of a partition given away could land after its new owner's writes,
+        and drop the epoch of the log they went to."""
+        async with self.ownership:
+            self.held, self.owned = self.owned, None
+
+    async def _resume_checkpoints(self) -> None:
+        """The rebalance left this replica the share it had: checkpoint it again."""
+        async with self.ownership:
+            if self.owned is None:
+                self.owned = self.held
 
     def _hand_off(self, ingestion: StreamIngestion, stop_checkpoints: Stop) -> Stop:
         """The first step of a stop (a rolling deploy's SIGTERM): the partitions go to the other

@@ -94,6 +94,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self._ingestion.rebalancing()
         await self._ingestion.settle()
+        await self._ingestion.revoked()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
@@ -123,6 +124,8 @@ class StreamIngestion:
         stop_timeout_s: float = 10.0,
         on_owned: OwnerHook | None = None,
         on_leaving: LeavingHook | None = None,
+        on_revoked: LeavingHook | None = None,
+        on_kept: LeavingHook | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -134,6 +137,11 @@ class StreamIngestion:
         self.stop_timeout_s = stop_timeout_s
         self.on_owned = on_owned
         self.on_leaving = on_leaving
+        # A rebalance began (what was in flight is durable) / ended with the same share of
+        # ``orders``: the service stops and resumes its checkpoints, which must never write a
+        # partition another replica may own by then.
+        self.on_revoked = on_revoked
+        self.on_kept = on_kept
         self._stopped = False  # ``stop`` runs once (the hand-off, then the service's unwinding)
         self._owned: frozenset[int] | None = None  # orders partitions the hook was last told
         # Set while nothing is being handed over from a rebalance: the fetch loop and the price
@@ -253,6 +261,12 @@ class StreamIngestion:
         if not await self._commits.settle(self.stop_timeout_s):
             logger.error("in-flight batches not durable after %.1fs", self.stop_timeout_s)
 
+    async def revoked(self) -> None:
+        """A rebalance began and what was in flight is durable: tell ``on_revoked``, before
+        this replica rejoins the group (no other replica owns its partitions until then)."""
+        if self.on_revoked is not None:
+            await self.on_revoked()
+
     def rebalancing(self) -> None:
         """A rebalance begins: hand nothing more over until ``took`` is done (a batch fetched
         meanwhile is fetched again)."""
@@ -278,6 +292,8 @@ class StreamIngestion:
             topic = self.names.orders
             owned = frozenset(tp.partition for tp in assigned if tp.topic == topic)
             if owned == self._owned:
+                if self.on_kept is not None:
+                    await self.on_kept()
                 return
             known = consumer.partitions_for_topic(topic)
             total = len(known) if known else self.settings.orders_partitions
