@@ -65,6 +65,7 @@ from oms.config import Settings
 from oms.correlation import from_record
 from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.engine import Engine
+from oms.stream.closing import stop_consumer
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.commit_barrier import CommitBarrier, Handed, Step
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
@@ -251,7 +252,7 @@ class StreamIngestion:
             await self.on_leaving()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_consumer(consumer, "ingestion")
         await self._producer.stop()
 
     async def settle(self) -> None:
