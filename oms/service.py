@@ -19,6 +19,7 @@ directly, so every replica's books move together through the one path real price
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -125,6 +126,9 @@ class Service:
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
     held: tuple[frozenset[int], int] | None = None  # ``owned`` while a rebalance runs
+    # Set by a take-over: the checkpoint task writes one at once (so the next recovery starts
+    # there) while the ingestion already hands records over.
+    checkpoint_soon: asyncio.Event = field(default_factory=asyncio.Event)
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def engine_trouble(self) -> str | None:
@@ -317,8 +321,9 @@ class Service:
 
         The outbox: what the store holds of them after their checkpoints and ``order-events``
         does not (a crash came between the write and Kafka's ack) is published first, each
-        order's events in sequence order. Then a checkpoint, so that the next recovery starts
-        here (best effort: the periodic one tries again).
+        order's events in sequence order. Then the checkpoint task writes a checkpoint, once
+        records flow again, so that the next recovery starts here (best effort: the periodic one
+        tries again).
         """
         if total != self.settings.orders_partitions:
             logger.warning(
@@ -358,18 +363,24 @@ class Service:
             recovery.seconds, len(missing), len(recovery.unpublished), sorted(owned), total,
             summary,
         )  # fmt: skip
-        await self._checkpoint_now(engine, repository, sink, "after the take-over")
+        # Not awaited here: the hand-off waits for this method, and a checkpoint (0.3-0.6 s
+        # measured under load) would delay the first record of the partitions taken over.
+        self.checkpoint_soon.set()
 
     async def _checkpoints(
         self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink
     ) -> None:
-        """Every ``checkpoint_interval_s``, a checkpoint of the owned partitions."""
+        """Every ``checkpoint_interval_s``, and at once after a take-over, a checkpoint of the
+        owned partitions."""
         failing = False
         while True:
-            await asyncio.sleep(self.settings.checkpoint_interval_s)
-            failing = not await self._checkpoint_now(
-                engine, repository, sink, "periodic", quiet=failing
-            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.checkpoint_soon.wait(), self.settings.checkpoint_interval_s
+                )
+            why = "after the take-over" if self.checkpoint_soon.is_set() else "periodic"
+            self.checkpoint_soon.clear()
+            failing = not await self._checkpoint_now(engine, repository, sink, why, quiet=failing)
 
     async def _checkpoint_now(
         self,

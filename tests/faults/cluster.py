@@ -225,6 +225,7 @@ async def cluster_scenario(
     replicas: int = 2,
     seconds: float = 10.0,
     fault_at_s: float = 3.0,
+    kafka_per_s: float = 20.0,
 ) -> tuple[Report, Fault, list[tuple[float, int]]]:
     """Start ``replicas``, run the load through the first, inject ``fault`` at ``fault_at_s``;
     once the load ended, stop every other replica, settle and check through the first. The
@@ -235,7 +236,7 @@ async def cluster_scenario(
     first = cluster.replicas[0]
     accounts = await open_spread_accounts(first.base)
     prices = await last_prices(first.base)
-    load = Load(first.base, first.settings, accounts, prices)
+    load = Load(first.base, first.settings, accounts, prices, kafka_per_s=kafka_per_s)
     running = asyncio.create_task(load.run(seconds))
     await asyncio.sleep(fault_at_s)
     done = await fault(ClusterRun(cluster, load))

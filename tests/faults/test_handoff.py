@@ -81,7 +81,9 @@ async def _restart_broker(run: ClusterRun) -> Fault:
 def test_sigkill_when_one_of_two_replicas_dies_mid_load_then_the_other_takes_over_losing_nothing(
     cluster: Cluster,
 ) -> None:
-    result, fault, times = asyncio.run(cluster_scenario(cluster, _kill_second, seconds=14.0))
+    result, fault, times = asyncio.run(
+        cluster_scenario(cluster, _kill_second, seconds=14.0, kafka_per_s=120.0)
+    )  # a few thousand orders: 40/s over REST and 120/s onto Kafka for 14 s
 
     check(result)
     handoff = pause_after(times, fault.moved, fault.at)
