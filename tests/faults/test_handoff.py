@@ -27,6 +27,7 @@ from tests.faults.cluster import (
     longest_pause,
     owned,
     pause_after,
+    split,
 )
 from tests.faults.harness import check
 from tests.faults.servers import PrivateServers
@@ -65,8 +66,10 @@ async def _stop_second(run: ClusterRun) -> Fault:
 
 async def _third_joins(run: ClusterRun) -> Fault:
     at = time.time()
-    joined = await run.cluster.add()
-    return Fault(at, await owned(joined))
+    await run.cluster.add()
+    # Its share shows in /metrics once it fetched: wait until the three split them.
+    shares = await split(run.cluster.replicas)
+    return Fault(at, shares[-1])
 
 
 async def _restart_broker(run: ClusterRun) -> Fault:
