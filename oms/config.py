@@ -99,7 +99,16 @@ class Settings(BaseSettings):
     topic_replication_factor: int = 1
     # Appended to every topic name ("orders-<suffix>"): isolates test runs on a shared broker.
     topic_suffix: str = ""
-    kafka_session_timeout_s: float = 10.0
+    # Failover after a crash (SIGKILL, a lost node): a replica that stops heartbeating keeps its
+    # partitions until this expires, then the group rebalances them onto the others. 6 s is the
+    # lowest a broker accepts by default (its ``group.min.session.timeout.ms``, MSK's too); to
+    # go lower, lower that on the broker first. A clean stop (SIGTERM) does not wait for it: the
+    # replica leaves the group. README "Several replicas" has the measured hand-off times.
+    kafka_session_timeout_s: float = 6.0
+    # How often the consumer heartbeats: also how soon a surviving replica hears that the group
+    # is rebalancing (the coordinator answers a heartbeat with "rebalance in progress"), so it
+    # bounds part of every hand-off. Capped at a third of the session timeout.
+    kafka_heartbeat_interval_s: float = 0.5
     # PLAINTEXT locally; SSL for MSK and the self-hosted cluster in AWS (TLS only there).
     kafka_security_protocol: str = "PLAINTEXT"
     # CA bundle for a private Kafka CA; empty means the system's trusted CAs (enough for MSK).

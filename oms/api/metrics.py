@@ -71,6 +71,15 @@ PIPELINE_HELP: dict[str, str] = {
     "ingest_commits_total": "Offset commits after a durability barrier",
     "ingest_commit_failures_total": "Commits refused (a rebalance moved the partition)",
     "ingest_barrier_retries_total": "Durability barrier steps that failed and were retried",
+    "rebalances_total": "Consumer group rebalances this replica went through (hand-offs)",
+    "rebalance_pause_seconds": (
+        "The last rebalance: how long nothing was handed to the engine, from the revocation to"
+        " the rebuilt state"
+    ),
+    "rebuild_seconds": (
+        "The last rebalance: how long rebuilding the owned accounts took (0 when its share of"
+        " orders did not change)"
+    ),
     "dead_letters_total": "Records put on a dead-letter topic",
     "dead_letters_by_reason_total": "Records put on a dead-letter topic, by reason code",
     "ticks_total": "Market-data ticks handed to the engine, by symbol",
