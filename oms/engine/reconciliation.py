@@ -1,0 +1,330 @@
+"""The reconciliation driver: reads both sides, asks ``oms.venue.reconcile`` what to do, does it.
+
+A run (at start, after a hand-off's rebuild, and every ``OMS_RECONCILE_INTERVAL_S``):
+
+1. Ours: the open orders of the store (ACCEPTED, PARTIALLY_FILLED, FILLED, and those
+   ``in_doubt`` names), each with the trade ids it has booked (its ``OrderFilled`` command ids).
+2. The venue's: its open orders; each open order of ours it does not list, fetched by our
+   client order id (``ORDER_NOT_FOUND``: it does not know it); our trades on every listed symbol
+   since the last reconciled point. A trade that names only the venue's order id is matched
+   through the venue ids seen so far; when one is new, our orders that ended lately on that
+   symbol are fetched once to learn theirs.
+3. The plan, applied in order: missed fills booked through the engine (``ApplyFill`` whose id
+   is the trade id: booked twice, it changes nothing); in-doubt orders resolved by the venue's
+   word (``Resolver``); each discrepancy, and each fill the ledger could not book, handed to
+   ``Halt`` (a ``risk-events`` record, the account HALTED and recorded, until an operator
+   resumes it) and counted by kind for ``oms_reconcile_discrepancies_total{kind}``.
+
+The report of the run is logged as one line and kept (``last``) for ``GET
+/api/venue/reconciliation``. A venue that does not answer (``VenueRequestError``) ends the run
+with nothing applied: reconciliation decides only on the venue's word, never on its silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from oms.domain.commands import ApplyFill
+from oms.domain.enums import OrderStatus
+from oms.domain.errors import DomainError
+from oms.domain.events import OrderFilled
+from oms.domain.orders import Order, Overfill
+from oms.engine.application import Engine
+from oms.engine.ports import OrderQuery
+from oms.venue.port import (
+    RefusalReason,
+    VenueOrderState,
+    VenuePort,
+    VenueRefused,
+    VenueRequestError,
+    VenueTrade,
+)
+from oms.venue.reconcile import (
+    Discrepancy,
+    DiscrepancyKind,
+    NotAtVenue,
+    OurOrder,
+    Plan,
+    Resolve,
+    plan,
+)
+
+logger = logging.getLogger(__name__)
+
+# The statuses of ours that may still be live at the venue (NEW never reached it).
+_AT_VENUE = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+# Ended statuses whose orders may name a trade we have not matched yet.
+_ENDED = (OrderStatus.SETTLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED)
+_MAX_ORDERS = 100_000  # per status and run: far beyond one replica's open orders
+_MAX_LEARN = 200  # ended orders fetched per symbol to learn venue order ids (one run)
+
+InDoubt = Callable[[Order], float | None]
+"""When an order of ours was sent to the venue if its outcome is unknown (in doubt), else None."""
+
+
+class Resolver(ABC):
+    """How the engine's venue side settles an in-doubt (or venue-ended) order on the venue's
+    word: ``LIVE`` acknowledged, ``CANCELLED`` with what filled, ``REJECTED`` with its reason."""
+
+    @abstractmethod
+    async def resolve(self, resolve: Resolve) -> None:
+        """Apply the venue's word to the order (a refusal: it had moved on; logged)."""
+
+
+class Halt(ABC):
+    """What an unexplained difference costs: recorded, announced, and the account halted."""
+
+    @abstractmethod
+    async def halt(self, discrepancy: Discrepancy, at: float) -> None:
+        """Publish the ``risk-events`` record and HALT the account (every account when its
+        ``account_id`` is None), durably, so that a restart does not resume it."""
+
+
+class ReconcileReport(NamedTuple):
+    """One run: what it matched, booked, resolved, left pending and could not explain."""
+
+    trigger: str  # start, rebuild, timer, request
+    at: float
+    matched: int
+    booked: int
+    resolved: int
+    pending: int
+    discrepancies: tuple[Discrepancy, ...]
+    failed: str | None = None  # why the run stopped before applying anything (a venue error)
+
+    def line(self) -> str:
+        """The one log line of the run."""
+        kinds = Counter(d.kind for d in self.discrepancies)
+        failed = f" failed={self.failed}" if self.failed else ""
+        return (
+            f"reconciliation ({self.trigger}): matched={self.matched} booked={self.booked} "
+            f"resolved={self.resolved} pending={self.pending} "
+            f"discrepancies={len(self.discrepancies)} {dict(kinds) or ''}{failed}"
+        ).rstrip()
+
+
+@dataclass
+class Reconciler:
+    """Reconciles one replica's orders with the venue, one run at a time."""
+
+    engine: Engine
+    venue: VenuePort
+    resolver: Resolver
+    halt: Halt
+    in_doubt: InDoubt
+    symbols: Sequence[str]
+    submit_window_s: float
+    lookback_s: float
+    clock: Callable[[], float] = time.time
+    last: ReconcileReport | None = None
+    discrepancies_total: Counter[str] = field(default_factory=Counter)
+    _since: float | None = None  # the last reconciled point: trades from here on
+    _venue_ids: dict[str, str] = field(default_factory=dict)  # venue order id -> ours
+    _symbols_of: dict[str, str] = field(default_factory=dict)  # this run's orders' symbols
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def run(self, trigger: str) -> ReconcileReport:
+        """One reconciliation run (never two at once); its report, also logged and kept."""
+        async with self._lock:
+            now = self.clock()
+            try:
+                found = await self._plan(now)
+            except VenueRequestError as error:
+                report = ReconcileReport(trigger, now, 0, 0, 0, 0, (), error.code)
+                logger.warning("%s: %s", report.line(), error)
+                self.last = report
+                return report
+            report = await self._apply(trigger, now, found)
+            (logger.warning if report.discrepancies else logger.info)("%s", report.line())
+            self.last = report
+            return report
+
+    async def halt_unbookable(self, account_id: str, fill_id: str, detail: str) -> None:
+        """A fill the ledger refused (beyond the account's funds): decided as a discrepancy."""
+        at = self.clock()
+        found = Discrepancy(DiscrepancyKind.UNBOOKABLE_FILL, account_id, fill_id, detail)
+        await self._halt((found,), at)
+
+    async def every(self, interval_s: float) -> None:
+        """Run on a timer until cancelled (a failed run is logged, and the next one comes)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.run("timer")
+            except DomainError:  # the engine refused or is gone: the next run tries again
+                logger.exception("reconciliation run failed")
+
+    # -- reading both sides ----------------------------------------------------------------
+
+    async def _plan(self, now: float) -> Plan:
+        ours = await self._ours()
+        venue_orders = list(await self.venue.open_orders())
+        listed = {state.client_order_id for state in venue_orders}
+        missing: list[NotAtVenue] = []
+        for order in ours.values():
+            if order.order_id in listed or order.status.is_terminal:
+                continue
+            answer = await self._fetch(order.order_id, self._symbol(order.order_id))
+            if isinstance(answer, NotAtVenue):
+                missing.append(answer)
+            else:
+                venue_orders.append(answer)
+        for state in venue_orders:
+            self._venue_ids[state.venue_order_id] = state.client_order_id
+        since = self._since if self._since is not None else now - self.lookback_s
+        trades: list[VenueTrade] = []
+        for symbol in self.symbols:
+            trades.extend(await self.venue.my_trades(symbol, since))
+        await self._learn_venue_ids(trades, ours)
+        named = [self._named(t) for t in trades]
+        await self._add_ended(named, ours)
+        found = plan(
+            ours.values(),
+            venue_orders,
+            missing,
+            named,
+            now=now,
+            submit_window_s=self.submit_window_s,
+        )
+        # Trades at the same instant as the last one may still come: overlap by that instant
+        # (a trade seen twice is matched by its id, never booked twice).
+        self._since = max((t.executed_at for t in trades), default=since)
+        return found
+
+    async def _ours(self) -> dict[str, OurOrder]:
+        ours: dict[str, OurOrder] = {}
+        self._symbols_of.clear()
+        for status in _AT_VENUE:
+            for order in await self.engine.list_orders(
+                OrderQuery(status=status, limit=_MAX_ORDERS)
+            ):
+                ours[order.order_id] = await self._our(order)
+        return ours
+
+    async def _our(self, order: Order) -> OurOrder:
+        events = await self.engine.order_events(order.order_id)
+        trade_ids = frozenset(e.command_id for e in events if isinstance(e, OrderFilled))
+        sent = self.in_doubt(order)
+        self._symbols_of[order.order_id] = order.symbol
+        return OurOrder(
+            order.order_id,
+            order.account_id,
+            order.status,
+            order.quantity,
+            order.filled_quantity,
+            trade_ids,
+            in_doubt=sent is not None,
+            submitted_at=sent,
+        )
+
+    def _symbol(self, order_id: str) -> str:
+        return self._symbols_of[order_id]
+
+    async def _fetch(self, client_order_id: str, symbol: str) -> VenueOrderState | NotAtVenue:
+        try:
+            return await self.venue.fetch_order(client_order_id, symbol)
+        except VenueRefused as refused:
+            if refused.reason is not RefusalReason.ORDER_NOT_FOUND:
+                raise
+            return NotAtVenue(client_order_id, refused.code)
+
+    async def _learn_venue_ids(
+        self, trades: Iterable[VenueTrade], ours: Mapping[str, OurOrder]
+    ) -> None:
+        """Fetch our orders that ended lately on a symbol with a trade of an unknown venue id,
+        to learn their venue ids (once each: they are remembered)."""
+        symbols = {
+            t.symbol
+            for t in trades
+            if t.client_order_id is None and t.venue_order_id not in self._venue_ids
+        }
+        known = set(self._venue_ids.values())
+        for symbol in symbols:
+            for status in _ENDED:
+                ended = await self.engine.list_orders(
+                    OrderQuery(symbol=symbol, status=status, limit=_MAX_LEARN)
+                )
+                for order in ended:
+                    if order.order_id in known or order.order_id in ours:
+                        continue
+                    answer = await self._fetch(order.order_id, symbol)
+                    if isinstance(answer, VenueOrderState):
+                        self._venue_ids[answer.venue_order_id] = order.order_id
+
+    def _named(self, trade: VenueTrade) -> VenueTrade:
+        """The trade with our client order id when the venue's order id tells it."""
+        if trade.client_order_id is not None:
+            return trade
+        return trade._replace(client_order_id=self._venue_ids.get(trade.venue_order_id))
+
+    async def _add_ended(self, trades: Iterable[VenueTrade], ours: dict[str, OurOrder]) -> None:
+        """Our ended orders a trade names join ``ours`` (a trade on them is matched if booked,
+        a discrepancy if not)."""
+        for trade in trades:
+            order_id = trade.client_order_id
+            if order_id is None or order_id in ours:
+                continue
+            order = await self.engine.get_order(order_id)
+            if order is not None:
+                ours[order_id] = await self._our(order)
+
+    # -- applying the plan -----------------------------------------------------------------
+
+    async def _apply(self, trigger: str, now: float, found: Plan) -> ReconcileReport:
+        late: list[Discrepancy] = []
+        booked = 0
+        for fill in found.fills:
+            refused = await self._book(fill)
+            if refused is None:
+                booked += 1
+            else:
+                late.append(refused)
+        for resolve in found.resolutions:
+            await self.resolver.resolve(resolve)
+        discrepancies = found.discrepancies + tuple(late)
+        await self._halt(discrepancies, now)
+        return ReconcileReport(
+            trigger,
+            now,
+            found.matched,
+            booked,
+            len(found.resolutions),
+            found.pending,
+            discrepancies,
+        )
+
+    async def _book(self, fill: ApplyFill) -> Discrepancy | None:
+        """Book a missed fill; the engine's refusal (the order moved on since we read it, or
+        the fill overfills it) is a discrepancy."""
+        try:
+            await self.engine.apply_fill(fill)
+        except DomainError as refused:
+            kind = (
+                DiscrepancyKind.QUANTITY_MISMATCH
+                if isinstance(refused, Overfill)
+                else DiscrepancyKind.FILL_ON_ENDED_ORDER
+            )
+            detail = f"trade {fill.command_id}: {refused.code}: {refused}"
+            return Discrepancy(kind, fill.account_id, fill.order_id, detail)
+        return None
+
+    async def _halt(self, discrepancies: Sequence[Discrepancy], at: float) -> None:
+        for found in discrepancies:
+            self.discrepancies_total[found.kind.value] += 1
+            logger.warning(
+                "reconciliation discrepancy %s on order %s (account %s): %s",
+                found.kind, found.order_id, found.account_id or "every account", found.detail,
+            )  # fmt: skip
+            await self.halt.halt(found, at)
+
+
+def run_soon(reconciler: Reconciler, trigger: str) -> Awaitable[ReconcileReport]:
+    """Start a run in the background (after a rebuild: the hand-off does not wait for it)."""
+    return asyncio.ensure_future(reconciler.run(trigger))
