@@ -184,7 +184,10 @@ class Reconciler:
             trades.extend(await self.venue.my_trades(symbol, since))
         await self._learn_venue_ids(trades, ours)
         named = [self._named(t) for t in trades]
-        await self._add_ended(named, ours)
+        # Our ended orders the venue names (a trade, or still open there) are compared too.
+        await self._add_ended(
+            [t.client_order_id for t in named] + [s.client_order_id for s in venue_orders], ours
+        )
         found = plan(
             ours.values(),
             venue_orders,
@@ -264,11 +267,10 @@ class Reconciler:
             return trade
         return trade._replace(client_order_id=self._venue_ids.get(trade.venue_order_id))
 
-    async def _add_ended(self, trades: Iterable[VenueTrade], ours: dict[str, OurOrder]) -> None:
-        """Our ended orders a trade names join ``ours`` (a trade on them is matched if booked,
-        a discrepancy if not)."""
-        for trade in trades:
-            order_id = trade.client_order_id
+    async def _add_ended(self, named: Iterable[str | None], ours: dict[str, OurOrder]) -> None:
+        """Our orders the venue names that are not among the open ones join ``ours`` (a trade
+        on one is matched if booked, a discrepancy if not; open there, a discrepancy)."""
+        for order_id in named:
             if order_id is None or order_id in ours:
                 continue
             order = await self.engine.get_order(order_id)

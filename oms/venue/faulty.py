@@ -12,6 +12,9 @@ exactly repeatable:
   point: only asking the venue tells them apart.
 - ``SERVER_ERROR``: a 503 (``VenueOutcomeUnknown``, UNAVAILABLE), nothing done.
 - ``DISCONNECT``: the connection drops (``VenueOutcomeUnknown``, DISCONNECTED), nothing done.
+- ``DELAY``: no answer in time (TIMEOUT), and the request is carried out ``delay_s`` later (by
+  ``clock``): a place that lands after we gave up waiting, which only the submit window keeps
+  from being taken for a refusal.
 
 Execution reports (what a venue pushes as it trades our orders) come out of ``reports``, which
 its own script garbles: ``DUPLICATE`` sends one twice, ``REORDER`` swaps it with the next,
@@ -24,8 +27,10 @@ order against ours, at our limit price.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -60,7 +65,14 @@ class Fault(StrEnum):
     DROP = "DROP"
 
 
-CALL_FAULTS = (Fault.NONE, Fault.DROP_ACK, Fault.TIMEOUT, Fault.SERVER_ERROR, Fault.DISCONNECT)
+CALL_FAULTS = (
+    Fault.NONE,
+    Fault.DROP_ACK,
+    Fault.TIMEOUT,
+    Fault.SERVER_ERROR,
+    Fault.DISCONNECT,
+    Fault.DELAY,
+)
 REPORT_FAULTS = (Fault.NONE, Fault.DUPLICATE, Fault.REORDER, Fault.DELAY, Fault.DROP)
 _FEE_QUANTUM = Decimal("0.00000001")
 
@@ -99,12 +111,15 @@ class FaultyVenue(VenuePort):
     calls: list[Fault] = field(default_factory=list)  # consumed front first, one per call
     report_faults: list[Fault] = field(default_factory=list)  # one per execution report
     fee_rate: Decimal = Decimal("0.001")
+    clock: Callable[[], float] = time.time
+    delay_s: float = 5.0  # how late a DELAYed request lands
     rules: Mapping[str, InstrumentRules] = field(default_factory=dict)
     orders: dict[str, _Order] = field(default_factory=dict)  # by our client order id
     trades: list[VenueTrade] = field(default_factory=list)  # every trade, in time order
     _outbox: list[VenueTrade] = field(default_factory=list)  # reports not yet handed out
     _held: list[VenueTrade] = field(default_factory=list)  # delayed to the next ``reports``
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _late: list[tuple[float, PlaceRequest]] = field(default_factory=list)  # DELAYed places
 
     # -- the port --------------------------------------------------------------------------
 
@@ -127,15 +142,31 @@ class FaultyVenue(VenuePort):
 
     async def place(self, request: PlaceRequest) -> VenueOrderState:
         """Take a LIMIT order under our client order id; a client order id in use is refused."""
-        fault = self._before()
+        fault = self._before(may_delay=True)
+        if fault is Fault.DELAY:
+            self._late.append((self.clock() + self.delay_s, request))
+            raise VenueOutcomeUnknown(UnknownReason.TIMEOUT, "no answer in time (on its way)")
+        order = self._take(request)
+        self._after(fault)
+        return order.state()
+
+    def _take(self, request: PlaceRequest) -> _Order:
         if request.client_order_id in self.orders:
             raise VenueRefused(RefusalReason.DUPLICATE_ORDER, request.client_order_id)
         if request.price is None:
             raise VenueRefused(RefusalReason.INVALID_ORDER, "this venue takes LIMIT orders only")
         order = _Order(request, f"V{next(self._ids)}")
         self.orders[request.client_order_id] = order
-        self._after(fault)
-        return order.state()
+        return order
+
+    def land(self) -> None:
+        """The DELAYed places whose time has come reach the venue (every call does this first)."""
+        now = self.clock()
+        due = [request for at, request in self._late if at <= now]
+        self._late = [(at, request) for at, request in self._late if at > now]
+        for request in due:
+            with contextlib.suppress(VenueRefused):  # refused on arrival: nothing happens
+                self._take(request)
 
     async def amend(self, request: AmendRequest) -> VenueOrderState:
         """Refused: ``amend_support`` says so."""
@@ -186,6 +217,7 @@ class FaultyVenue(VenuePort):
 
     def trade(self, client_order_id: str, quantity: Decimal, at: float) -> VenueTrade | None:
         """Trade up to ``quantity`` of an open order at its price; None if nothing is open."""
+        self.land()
         order = self.orders.get(client_order_id)
         if order is None or order.status is not VenueOrderStatus.OPEN:
             return None
@@ -252,10 +284,12 @@ class FaultyVenue(VenuePort):
             raise VenueRefused(RefusalReason.ORDER_NOT_FOUND, f"unknown order {client_order_id}")
         return order
 
-    def _before(self) -> Fault:
-        """The call's fault; those that stop the request before it is carried out raise now."""
+    def _before(self, *, may_delay: bool = False) -> Fault:
+        """The call's fault; those that stop the request before it is carried out raise now
+        (a DELAY where a request cannot land later is a plain TIMEOUT)."""
+        self.land()
         fault = self.calls.pop(0) if self.calls else Fault.NONE
-        if fault is Fault.TIMEOUT:
+        if fault is Fault.TIMEOUT or (fault is Fault.DELAY and not may_delay):
             raise VenueOutcomeUnknown(UnknownReason.TIMEOUT, "no answer in time")
         if fault is Fault.SERVER_ERROR:
             raise VenueOutcomeUnknown(UnknownReason.UNAVAILABLE, "503 Service Unavailable")
