@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     # the newest checkpoint and what was written after it (``oms.store.recovery_log``), so this
     # bounds its work: at 2,000 orders/s, 10 s is 20,000 orders' documents.
     checkpoint_interval_s: float = 10.0
+    # Reconciliation with a network venue (README "Reconciliation"): a run at start, after each
+    # take-over and every interval; an in-doubt order the venue does not know is rejected only
+    # once the submit window has passed since it was sent (a late submit may still land); the
+    # first run after a start reads the venue's trades from this far back.
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    reconcile_submit_window_s: float = Field(default=30.0, ge=0)
+    reconcile_lookback_s: float = Field(default=86_400.0, ge=0)
     # Tests only: the event sink waits this long before handing each chunk of events to Kafka,
     # so that a crash can be placed between an order's durable write and its publication.
     event_sink_delay_s: float = 0.0

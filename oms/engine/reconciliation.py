@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from oms.actors.supervisor import Unbookable
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus
 from oms.domain.errors import DomainError
@@ -87,6 +88,31 @@ class Halt(ABC):
         ``account_id`` is None), durably, so that a restart does not resume it."""
 
 
+@dataclass
+class Discrepancies:
+    """Where every unexplained difference goes (a run's, or a fill the ledger refused): counted
+    by kind (``oms_reconcile_discrepancies_total{kind}``), logged, and handed to ``Halt``."""
+
+    halt: Halt
+    by_kind: Counter[str] = field(default_factory=Counter)
+
+    async def record(self, found: Iterable[Discrepancy], at: float) -> None:
+        """Count, log and halt for each."""
+        for one in found:
+            self.by_kind[one.kind.value] += 1
+            logger.warning(
+                "reconciliation discrepancy %s on order %s (account %s): %s",
+                one.kind, one.order_id, one.account_id or "every account", one.detail,
+            )  # fmt: skip
+            await self.halt.halt(one, at)
+
+    async def unbookable(self, fill: Unbookable, at: float) -> None:
+        """A fill the ledger refused (beyond the account's funds): decided as a discrepancy."""
+        detail = f"fill {fill.fill_id}: {fill.code}: {fill.detail}"
+        kind = DiscrepancyKind.UNBOOKABLE_FILL
+        await self.record((Discrepancy(kind, fill.account_id, fill.order_id, detail),), at)
+
+
 class ReconcileReport(NamedTuple):
     """One run: what it matched, booked, resolved, left pending and could not explain."""
 
@@ -117,14 +143,13 @@ class Reconciler:
     engine: Engine
     venue: VenuePort
     resolver: Resolver
-    halt: Halt
+    discrepancies: Discrepancies
     in_doubt: InDoubt
     symbols: Sequence[str]
     submit_window_s: float
     lookback_s: float
     clock: Callable[[], float] = time.time
     last: ReconcileReport | None = None
-    discrepancies_total: Counter[str] = field(default_factory=Counter)
     _since: float | None = None  # the last reconciled point: trades from here on
     _venue_ids: dict[str, str] = field(default_factory=dict)  # venue order id -> ours
     _symbols_of: dict[str, str] = field(default_factory=dict)  # this run's orders' symbols
@@ -145,12 +170,6 @@ class Reconciler:
             (logger.warning if report.discrepancies else logger.info)("%s", report.line())
             self.last = report
             return report
-
-    async def halt_unbookable(self, account_id: str, fill_id: str, detail: str) -> None:
-        """A fill the ledger refused (beyond the account's funds): decided as a discrepancy."""
-        at = self.clock()
-        found = Discrepancy(DiscrepancyKind.UNBOOKABLE_FILL, account_id, fill_id, detail)
-        await self._halt((found,), at)
 
     async def every(self, interval_s: float) -> None:
         """Run on a timer until cancelled (a failed run is logged, and the next one comes)."""
@@ -291,7 +310,7 @@ class Reconciler:
         for resolve in found.resolutions:
             await self.resolver.resolve(resolve)
         discrepancies = found.discrepancies + tuple(late)
-        await self._halt(discrepancies, now)
+        await self.discrepancies.record(discrepancies, now)
         return ReconcileReport(
             trigger,
             now,
@@ -316,15 +335,6 @@ class Reconciler:
             detail = f"trade {fill.command_id}: {refused.code}: {refused}"
             return Discrepancy(kind, fill.account_id, fill.order_id, detail)
         return None
-
-    async def _halt(self, discrepancies: Sequence[Discrepancy], at: float) -> None:
-        for found in discrepancies:
-            self.discrepancies_total[found.kind.value] += 1
-            logger.warning(
-                "reconciliation discrepancy %s on order %s (account %s): %s",
-                found.kind, found.order_id, found.account_id or "every account", found.detail,
-            )  # fmt: skip
-            await self.halt.halt(found, at)
 
 
 def run_soon(reconciler: Reconciler, trigger: str) -> Awaitable[ReconcileReport]:

@@ -41,7 +41,7 @@ from oms.domain.orders import Order
 from oms.engine.application import Engine
 from oms.engine.core import EngineCore
 from oms.engine.ports import AccountRecord, OrderQuery, StoredOrder, executions_of
-from oms.engine.reconciliation import Halt, Reconciler, ReconcileReport, Resolver
+from oms.engine.reconciliation import Discrepancies, Halt, Reconciler, ReconcileReport, Resolver
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 from oms.venue.faulty import CALL_FAULTS, REPORT_FAULTS, Fault, FaultyVenue
@@ -146,7 +146,7 @@ class ReconcileMachine(RuleBasedStateMachine):
             engine=engine,
             venue=self.venue,
             resolver=self.gateway,
-            halt=self.gateway,
+            discrepancies=Discrepancies(self.gateway),
             in_doubt=lambda order: self.gateway.in_doubt.get(order.order_id),
             symbols=(SYMBOL,),
             submit_window_s=WINDOW,
