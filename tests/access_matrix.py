@@ -129,6 +129,7 @@ CASES: dict[tuple[str, str], Case] = {
         "POST", "/api/risk/kill-switch", 200, {"state": "ACTIVE", "account_id": "{account}"}
     ),
     ("GET", "/api/audit"): _case("GET", "/api/audit", 200),
+    ("GET", "/api/venue/reconciliation"): _case("GET", "/api/venue/reconciliation", 200),
 }
 
 

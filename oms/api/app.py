@@ -36,10 +36,12 @@ from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
 from oms.api.problems import DependencyUnavailable, Problem, internal_error, problem_middleware
 from oms.api.rate_limits import RATE_LIMITER_KEY, RateLimiter, rate_limit_middleware
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
+from oms.api.venue import add_venue_routes
 from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
+from oms.engine.reconciliation import Reconciliation
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
 
@@ -90,6 +92,7 @@ def build_app(
     authenticator: Authenticator | None = None,
     rate_limiter: RateLimiter | None = None,
     audit_log: AuditLog | None = None,
+    reconciliation: Reconciliation | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -98,7 +101,8 @@ def build_app(
     from the stream layer, ``pipeline`` (figures for ``/metrics``) from the service; ``ready_probe`` defaults to probing Kafka, MongoDB and Redis.
     ``authenticator`` resolves callers (``oms.api.identity``); without it every guarded path
     answers 401. ``rate_limiter`` counts their requests (none: no limits); ``audit_log`` keeps
-    who changed accounts, limits and kill switches (``oms.api.audit``).
+    who changed accounts, limits and kill switches (``oms.api.audit``); ``reconciliation``
+    what reconciliation found (``oms.api.venue``; none: nothing reconciles here).
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -176,6 +180,7 @@ def build_app(
     add_account_routes(app)
     add_market_routes(app)
     add_audit_routes(app, audit_log)
+    add_venue_routes(app, reconciliation)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
     app.router.add_post("/api/ws-ticket", ws_ticket)
     app.router.add_get("/api/me", whoami, allow_head=False)

@@ -27,7 +27,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -337,6 +337,15 @@ class Reconciler:
         return None
 
 
-def run_soon(reconciler: Reconciler, trigger: str) -> Awaitable[ReconcileReport]:
-    """Start a run in the background (after a rebuild: the hand-off does not wait for it)."""
-    return asyncio.ensure_future(reconciler.run(trigger))
+@dataclass
+class Reconciliation:
+    """What ``GET /api/venue/reconciliation`` shows: the discrepancies counted by kind (a
+    refused fill counts with the simulated venue too) and the reconciler, if a network venue
+    is configured (None: the simulated venue is the book of record, nothing to reconcile)."""
+
+    discrepancies: Discrepancies
+    reconciler: Reconciler | None = None
+
+    def last(self) -> ReconcileReport | None:
+        """The last run's report (None before the first, or without a network venue)."""
+        return None if self.reconciler is None else self.reconciler.last

@@ -84,6 +84,7 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
         "/api/audit": ["/api/audit", "/api/audit?limit=1", "/api/audit?limit=0",
                        "/api/audit?cursor=%2F"],
         "/api/me": ["/api/me"],
+        "/api/venue/reconciliation": ["/api/venue/reconciliation"],
     }  # fmt: skip
     assert set(urls) == _get_routes(), "a GET route without a URL here is left unchecked"
 
