@@ -34,6 +34,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.actors.runtime import ActorFailure, tune_gc
+from oms.actors.supervisor import Unbookable
 from oms.api.app import build_app
 from oms.api.credentials import Authenticator
 from oms.api.jwt_tokens import JwtVerifier
@@ -41,10 +42,19 @@ from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
-from oms.domain.errors import DomainError
+from oms.domain.commands import SetTradingState
+from oms.domain.errors import DomainError, UnknownAccount
+from oms.domain.limits import TradingState
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.engine.reconciliation import (
+    Discrepancies,
+    EngineResolver,
+    Halt,
+    Reconciler,
+    Reconciliation,
+)
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
@@ -60,12 +70,14 @@ from oms.store.redis_store import (
     RedisTicketStore,
     redis_client,
 )
-from oms.stream.codecs import encode_tick
+from oms.stream.codecs import encode_tick, reconciliation_discrepancy
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
 from oms.stream.partitioner import partition_of, reliable_producer
+from oms.venue.port import VenuePort
+from oms.venue.reconcile import Discrepancy
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +137,12 @@ class Service:
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # A network venue to reconcile with (the venue-port adapter ``OMS_VENUE`` chooses; None:
+    # the simulated venue, the book of record, has nothing to reconcile) and what
+    # reconciliation found (``GET /api/venue/reconciliation``, ``/metrics``).
+    venue: VenuePort | None = None
+    reconciliation: Reconciliation | None = None
+    _halts: set[asyncio.Task[None]] = field(default_factory=set)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -218,20 +236,82 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_with_limits(
-                    _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                pipeline=_with_reconciliation(
+                    _with_limits(
+                        _pipeline(repository, ingestion, sink, self.skips, self._refused), limiter
+                    ),
+                    self,
                 ),
                 accounts=accounts,
                 risk_events=sink,
                 authenticator=authenticator,
                 rate_limiter=limiter,
                 audit_log=MongoAuditLog(accounts_db),
+                reconciliation=self._reconciliation(engine, accounts, bus, sink),
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
         except BaseException:
             await self.stop()
             raise
+
+    def _reconciliation(
+        self,
+        engine: Engine,
+        accounts: MongoAccountRepository,
+        bus: KafkaCommandBus,
+        sink: KafkaEventSink,
+    ) -> Reconciliation:
+        """Discrepancies halt as an operator's kill switch does; a fill the ledger refuses is
+        one of them; with a network venue, a reconciler runs after each take-over (the first
+        is the start's) and every ``reconcile_interval_s``."""
+        settings = self.settings
+        discrepancies = Discrepancies(HaltAccount(engine, accounts, bus, sink))
+        state = Reconciliation(discrepancies)
+        self.reconciliation = state
+        loop = asyncio.get_running_loop()
+
+        def unbookable(fill: Unbookable) -> None:  # on the engine thread
+            loop.call_soon_threadsafe(self._spawn_halt, discrepancies.unbookable(fill, time.time()))
+
+        engine.on_unbookable(unbookable)
+        if self.venue is not None:
+            state.reconciler = Reconciler(
+                engine=engine,
+                venue=self.venue,
+                resolver=EngineResolver(engine),
+                discrepancies=discrepancies,
+                # No order is in doubt until the venue side records IN_DOUBT (venue-port).
+                in_doubt=lambda _order: None,
+                symbols=tuple(engine.instruments),
+                submit_window_s=settings.reconcile_submit_window_s,
+                lookback_s=settings.reconcile_lookback_s,
+            )
+            timer = asyncio.create_task(
+                state.reconciler.every(settings.reconcile_interval_s), name="oms-reconcile"
+            )
+            self._on_stop("reconciliation", _cancel(timer))
+        return state
+
+    def _reconcile_soon(self, trigger: str) -> None:
+        """A reconciliation run in the background (a take-over does not wait for it)."""
+        state = self.reconciliation
+        if state is not None and state.reconciler is not None:
+            self._spawn_halt(state.reconciler.run(trigger))
+
+    def _spawn_halt(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` (a halt or a run) as a task kept until it ends; its failure is logged
+        (a halt that could not be recorded: the book has halted the account in memory)."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                logger.exception("reconciliation could not record or halt")
+
+        task = asyncio.create_task(guarded())
+        self._halts.add(task)
+        task.add_done_callback(self._halts.discard)
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
@@ -323,6 +403,7 @@ class Service:
             summary,
         )  # fmt: skip
         await self._checkpoint_now(engine, repository, sink, "after the take-over")
+        self._reconcile_soon("rebuild")  # the first one is the start's
 
     async def _checkpoints(
         self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink
@@ -392,6 +473,70 @@ class Service:
                 await stop()
             except Exception:
                 logger.exception("stopping %s failed", name)
+
+
+class HaltAccount(Halt):
+    """A discrepancy halts as ``POST /api/risk/kill-switch`` does: recorded in the store (a
+    restart does not resume it), applied here and sent to the replica owning the account
+    (every replica, for the global switch), announced on ``risk-events``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        accounts: MongoAccountRepository,
+        bus: KafkaCommandBus,
+        risk_events: KafkaEventSink,
+    ) -> None:
+        """Halt through these."""
+        self.engine = engine
+        self.accounts = accounts
+        self.bus = bus
+        self.risk_events = risk_events
+
+    async def halt(self, discrepancy: Discrepancy, at: float) -> None:
+        """Record, apply, send and announce the halt."""
+        account_id = discrepancy.account_id
+        try:
+            if account_id is None:
+                await self.accounts.set_global_trading_state(TradingState.HALTED)
+            else:
+                await self.accounts.set_trading_state(account_id, TradingState.HALTED)
+            await self.engine.set_kill_switch(TradingState.HALTED, account_id)
+        except UnknownAccount:  # not an account of ours: the whole deployment stops instead
+            logger.exception("reconciliation: unknown account %s: halting everything", account_id)
+            await self.accounts.set_global_trading_state(TradingState.HALTED)
+            await self.engine.set_kill_switch(TradingState.HALTED, None)
+            account_id = None
+        await self.bus.send_account(SetTradingState(TradingState.HALTED, account_id))
+        await self.risk_events.publish_risk_event(
+            reconciliation_discrepancy(
+                discrepancy.kind.value,
+                account_id,
+                discrepancy.order_id,
+                discrepancy.detail,
+                at,
+            )
+        )
+
+
+def _with_reconciliation(
+    figures: Callable[[], dict[str, float | Durations | Labelled]], service: Service
+) -> Callable[[], dict[str, float | Durations | Labelled]]:
+    """The pipeline figures and ``reconcile_discrepancies_total{kind}`` (once it is set up)."""
+
+    def all_figures() -> dict[str, float | Durations | Labelled]:
+        state = service.reconciliation
+        if state is None:
+            return figures()
+        by_kind = state.discrepancies.by_kind
+        return {
+            **figures(),
+            "reconcile_discrepancies_total": Labelled(
+                "kind", {k: float(n) for k, n in by_kind.items()}
+            ),
+        }
+
+    return all_figures
 
 
 def _cancel(task: asyncio.Task[None]) -> Stop:

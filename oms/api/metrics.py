@@ -72,6 +72,10 @@ PIPELINE_HELP: dict[str, str] = {
     "rate_limit_local_checks_total": (
         "Rate-limit checks this replica counted on its own because Redis did not answer"
     ),
+    "reconcile_discrepancies_total": (
+        "What reconciliation with the venue could not explain (or a fill the ledger refused),"
+        " by kind: each halted its account (or every account)"
+    ),
     "recovery_skipped_records": (
         "Distinct stored accounts and orders start-up or recovery left out (a reserved or"
         " malformed id, an unreadable document, an opening the engine refused): see the log"

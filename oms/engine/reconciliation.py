@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from oms.actors.supervisor import Unbookable
-from oms.domain.commands import ApplyFill
+from oms.domain.commands import ApplyFill, CancelOrder
 from oms.domain.enums import OrderStatus
 from oms.domain.errors import DomainError
 from oms.domain.events import OrderFilled
@@ -53,6 +53,7 @@ from oms.venue.reconcile import (
     NotAtVenue,
     OurOrder,
     Plan,
+    Resolution,
     Resolve,
     plan,
 )
@@ -77,6 +78,33 @@ class Resolver(ABC):
     @abstractmethod
     async def resolve(self, resolve: Resolve) -> None:
         """Apply the venue's word to the order (a refusal: it had moved on; logged)."""
+
+
+class EngineResolver(Resolver):
+    """The resolutions the engine can apply today: an order the venue ended is cancelled here
+    with what filled (its fills are booked first). ``LIVE`` and ``REJECTED`` concern in-doubt
+    orders, which need the IN_DOUBT state of the venue side (the venue-port work): until it
+    exists no order is in doubt, and such a resolution is logged and changes nothing (the
+    order keeps its reservation: never guessed)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        """Resolve through ``engine``."""
+        self.engine = engine
+        self.clock = clock
+
+    async def resolve(self, resolve: Resolve) -> None:
+        """Cancel an order the venue ended; log the in-doubt resolutions."""
+        if resolve.resolution is not Resolution.CANCELLED:
+            logger.error("reconciliation cannot resolve %s as %s (%s) in this engine",
+                         resolve.order_id, resolve.resolution, resolve.reason)  # fmt: skip
+            return
+        command = CancelOrder(
+            f"reconcile:{resolve.order_id}", resolve.order_id, resolve.account_id, self.clock()
+        )
+        try:
+            await self.engine.cancel_order(command)
+        except DomainError as refused:  # ended meanwhile: nothing left to do
+            logger.info("reconciliation: %s already ended: %s", resolve.order_id, refused.code)
 
 
 class Halt(ABC):
