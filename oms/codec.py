@@ -24,16 +24,20 @@ from oms.domain.errors import DomainError
 from oms.domain.events import (
     AmendRejected,
     CancelReason,
+    DoubtedRequest,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDoubtResolved,
     OrderEvent,
     OrderExpired,
     OrderFilled,
+    OrderInDoubt,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
     OrderTriggered,
+    VenueWord,
 )
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
@@ -177,7 +181,7 @@ def _reject_reason(value: str | None) -> RejectionReason | None:
 # -- events --------------------------------------------------------------------------------
 
 
-def event_to_dict(event: OrderEvent) -> dict[str, Any]:
+def event_to_dict(event: OrderEvent) -> dict[str, Any]:  # noqa: PLR0912 - one per event type
     """The event as JSON-ready data: ``type`` (class name), the common fields, its own fields."""
     data: dict[str, Any] = {
         "type": type(event).__name__,
@@ -222,6 +226,12 @@ def event_to_dict(event: OrderEvent) -> dict[str, Any]:
         data["detail"] = event.detail
     elif isinstance(event, OrderTriggered):
         data["last_price"] = str(event.last_price)
+    elif isinstance(event, OrderInDoubt):
+        data["request"] = event.request.value
+        data["reason"] = event.reason
+    elif isinstance(event, OrderDoubtResolved):
+        data["word"] = event.word.value
+        data["venue_filled"] = str(event.venue_filled)
     if event.request_id is not None:  # absent rather than null: most events have none
         data["request_id"] = event.request_id
     return data
@@ -231,13 +241,14 @@ EVENT_TYPES = frozenset(
     kind.__name__
     for kind in (
         OrderPlaced, OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderSettled,
-        OrderAmended, AmendRejected, OrderTriggered, OrderExpired,
+        OrderAmended, AmendRejected, OrderTriggered, OrderExpired, OrderInDoubt,
+        OrderDoubtResolved,
     )
 )  # fmt: skip
 """The ``type`` an order event is written with (its class name)."""
 
 
-def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911 - one per event type
+def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911, PLR0912 - one per event type
     kind = d["type"]
     order_id, command_id = d["order_id"], d["command_id"]
     sequence, at = int(d["sequence"]), float(d["at"])
@@ -297,6 +308,16 @@ def _read_event(d: Mapping[str, Any]) -> OrderEvent:  # noqa: PLR0911 - one per 
         return OrderTriggered(order_id, sequence, command_id, at, Decimal(d["last_price"]), request)
     if kind == "OrderExpired":
         return OrderExpired(order_id, sequence, command_id, at, request)
+    if kind == "OrderInDoubt":
+        return OrderInDoubt(
+            order_id, sequence, command_id, at, DoubtedRequest(d["request"]), str(d["reason"]),
+            request,
+        )  # fmt: skip
+    if kind == "OrderDoubtResolved":
+        return OrderDoubtResolved(
+            order_id, sequence, command_id, at, VenueWord(d["word"]), Decimal(d["venue_filled"]),
+            request,
+        )  # fmt: skip
     if kind == "AmendRejected":
         return AmendRejected(
             order_id, sequence, command_id, at, rejection_reason(d["reason"]), d["detail"], request

@@ -17,7 +17,15 @@ from decimal import Decimal
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+import orjson
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -116,6 +124,29 @@ class Settings(BaseSettings):
     # Empty: the checkout's ``web/dist`` beside the ``oms`` package; a relative path is taken
     # from the checkout too; the container sets its own (the package is installed elsewhere).
     web_dist_dir: str = ""
+    # Venue (README "Trading on an exchange"): where accepted orders trade. "simulated" (the
+    # default: the in-process matcher, no exchange needed) or "ccxt": the exchange
+    # ``venue_exchange`` (a ccxt id) through ccxt, its orders named by our order ids.
+    venue: Literal["simulated", "ccxt"] = "simulated"
+    venue_exchange: str = "binance"
+    # The exchange's API key and secret: here, or in ``venue_secrets_file`` (a JSON object
+    # ``{"api_key": ..., "api_secret": ...}``, which wins when set). SecretStr keeps them out of
+    # every repr and log line.
+    venue_api_key: SecretStr = SecretStr("")
+    venue_api_secret: SecretStr = SecretStr("")
+    venue_secrets_file: str = ""
+    # The exchange's sandbox (ccxt's ``set_sandbox_mode``: Binance's spot testnet).
+    venue_sandbox: bool = False
+    # scheme://host[:port] replacing the exchange's API origin (ccxt's urls['api']): a proxy,
+    # or the fake exchange of the tests.
+    venue_url: str = ""
+    # One venue request's time limit: past it the outcome is unknown and the order IN_DOUBT.
+    venue_timeout_s: float = 10.0
+    # An IN_DOUBT order is queried (by client order id) this long after the doubt, then again
+    # each time the query itself fails: longer than the request's validity window, so a "no
+    # such order" is final (Binance refuses a request older than its recvWindow, 10 s by ccxt's
+    # default: so is this).
+    venue_query_delay_s: float = 10.0
     # Operations
     log_level: str = "INFO"
     # "json": one JSON object per line (the container's default, set in the Dockerfile);
@@ -252,6 +283,34 @@ class Settings(BaseSettings):
                 "must be one or more of " + ", ".join(sorted(ASYMMETRIC_JWT_ALGORITHMS))
             )
         return algorithms
+
+    def venue_credentials(self) -> tuple[str, str]:
+        """The venue's API key and secret, from ``venue_secrets_file`` when set.
+
+        Raises ``SettingsError`` when either is missing or the file cannot be read: a ccxt
+        venue without keys could only fail every order.
+        """
+        key = self.venue_api_key.get_secret_value()
+        secret = self.venue_api_secret.get_secret_value()
+        if self.venue_secrets_file:
+            try:
+                with open(self.venue_secrets_file, "rb") as file:
+                    stored = orjson.loads(file.read())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise SettingsError(
+                    f"OMS_VENUE_SECRETS_FILE={self.venue_secrets_file!r} is not readable JSON "
+                    f"({type(exc).__name__})"
+                ) from None
+            if not isinstance(stored, dict):
+                raise SettingsError("OMS_VENUE_SECRETS_FILE must hold a JSON object")
+            key = str(stored.get("api_key", ""))
+            secret = str(stored.get("api_secret", ""))
+        if not key or not secret:
+            raise SettingsError(
+                "OMS_VENUE=ccxt needs OMS_VENUE_API_KEY and OMS_VENUE_API_SECRET "
+                "(or OMS_VENUE_SECRETS_FILE)"
+            )
+        return key, secret
 
     def replica_name(self) -> str:
         """This process's name in logs and metrics: ``replica``, else the host's name."""

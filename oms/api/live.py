@@ -35,9 +35,11 @@ from oms.domain.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDoubtResolved,
     OrderEvent,
     OrderExpired,
     OrderFilled,
+    OrderInDoubt,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
@@ -232,7 +234,16 @@ class OrderFeed:
 def _next(entry: _Open, event: OrderEvent) -> OrderStatus:  # noqa: PLR0911 - one per event kind
     if isinstance(event, OrderFilled):
         entry.remaining -= event.quantity
-        return OrderStatus.FILLED if entry.remaining <= 0 else OrderStatus.PARTIALLY_FILLED
+        if entry.remaining <= 0:
+            return OrderStatus.FILLED
+        # A part filled while in doubt leaves it in doubt (the transition table's rule).
+        in_doubt = entry.status is OrderStatus.IN_DOUBT
+        return OrderStatus.IN_DOUBT if in_doubt else OrderStatus.PARTIALLY_FILLED
+    if isinstance(event, OrderInDoubt):
+        return OrderStatus.IN_DOUBT
+    if isinstance(event, OrderDoubtResolved):
+        filled = entry.remaining < entry.quantity
+        return OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.ACCEPTED
     if isinstance(event, OrderAccepted):
         return OrderStatus.ACCEPTED
     if isinstance(event, OrderRejected):

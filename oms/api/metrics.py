@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 from oms import __version__
 from oms.api.live import OrderFeed
 from oms.api.services import ConsumerLag
+from oms.domain.enums import OrderStatus
 from oms.domain.limits import TradingState
 from oms.durations import Durations
 
@@ -141,9 +142,18 @@ def _order_metrics(feed: OrderFeed) -> Iterator[Metric]:
         "Orders by status: open ones now, ended ones since the process started",
         labels=["status"],
     )
-    for status, count in feed.counts().items():
+    counts = feed.counts()
+    for status, count in counts.items():
         orders.add_metric([status.value], count)
     yield orders
+    # Its own name too, because it is the one to alert on: an order whose place or cancel got
+    # no answer, holding its reservation until the venue's word (README "Trading on an
+    # exchange"). Zero on the simulated venue, which always answers.
+    yield GaugeMetricFamily(
+        "oms_orders_in_doubt",
+        "Open orders in doubt: a request to the venue got no answer, the venue's word is due",
+        value=feed.open_by_status[OrderStatus.IN_DOUBT],
+    )
     entered = CounterMetricFamily(
         "oms_order_transitions",
         "Orders that moved into each status (a rate is orders per second by status)",

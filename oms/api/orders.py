@@ -302,7 +302,13 @@ async def cancel_order(request: web.Request) -> web.Response:
     return _json(order_json(order, services.engine.instruments), status=202)
 
 
-_OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+# IN_DOUBT is open: its cancel waits for the venue's word on it.
+_OPEN = (
+    OrderStatus.NEW,
+    OrderStatus.ACCEPTED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.IN_DOUBT,
+)
 
 
 async def cancel_all_orders(request: web.Request) -> web.Response:

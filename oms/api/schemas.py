@@ -158,6 +158,8 @@ SCHEMAS: dict[str, Any] = {
                     "AmendRejected",
                     "OrderTriggered",
                     "OrderExpired",
+                    "OrderInDoubt",
+                    "OrderDoubtResolved",
                 ],
             },
             "order_id": {"type": "string"},

@@ -42,6 +42,9 @@ class OrderStatus(StrEnum):
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"  # a GTD order whose time came; the filled part stays filled
+    # A request to a network venue (place, cancel) ended without an answer: whether it took
+    # effect is unknown. The order keeps its reservation and waits for the venue's word.
+    IN_DOUBT = "IN_DOUBT"
 
     @property
     def is_terminal(self) -> bool:

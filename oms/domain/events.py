@@ -63,6 +63,22 @@ class CancelReason(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+class DoubtedRequest(StrEnum):
+    """Which request to the venue ended without an answer."""
+
+    PLACE = "PLACE"
+    CANCEL = "CANCEL"
+
+
+class VenueWord(StrEnum):
+    """The venue's word on an order it was asked about (by our client order id)."""
+
+    OPEN = "OPEN"  # it holds the order (partially filled or not)
+    FILLED = "FILLED"  # filled whole
+    CLOSED = "CLOSED"  # cancelled or expired there, with what had filled
+    NOT_FOUND = "NOT_FOUND"  # it never had it (asked after the request could still arrive)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderPlaced:
     """The order exists, in state NEW, exactly as it was placed."""
@@ -199,6 +215,34 @@ class AmendRejected:
     request_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderInDoubt:
+    """A request to the venue ended without an answer (``reason``: the venue port's code, such
+    as ``VENUE_TIMEOUT``): the order keeps its reservation and waits for the venue's word."""
+
+    order_id: str
+    sequence: int
+    command_id: str
+    at: float
+    request: DoubtedRequest
+    reason: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDoubtResolved:
+    """The venue's word on an in-doubt order: ``word``, and what it has filled there
+    (``venue_filled``; the fills themselves arrive as their own ``OrderFilled``)."""
+
+    order_id: str
+    sequence: int
+    command_id: str
+    at: float
+    word: VenueWord
+    venue_filled: Decimal
+    request_id: str | None = None
+
+
 OrderEvent: TypeAlias = (
     OrderPlaced
     | OrderAccepted
@@ -210,6 +254,8 @@ OrderEvent: TypeAlias = (
     | AmendRejected
     | OrderTriggered
     | OrderExpired
+    | OrderInDoubt
+    | OrderDoubtResolved
 )
 
 
@@ -224,3 +270,5 @@ new_order_amended = positional_builder(OrderAmended)
 new_amend_rejected = positional_builder(AmendRejected)
 new_order_triggered = positional_builder(OrderTriggered)
 new_order_expired = positional_builder(OrderExpired)
+new_order_in_doubt = positional_builder(OrderInDoubt)
+new_order_doubt_resolved = positional_builder(OrderDoubtResolved)

@@ -64,13 +64,17 @@ from oms.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType
 from oms.domain.errors import DomainError, InvalidOrder
 from oms.domain.events import (
     CancelReason,
+    DoubtedRequest,
     OrderEvent,
+    VenueWord,
     new_amend_rejected,
     new_order_accepted,
     new_order_amended,
     new_order_cancelled,
+    new_order_doubt_resolved,
     new_order_expired,
     new_order_filled,
+    new_order_in_doubt,
     new_order_placed,
     new_order_rejected,
     new_order_settled,
@@ -107,6 +111,9 @@ class Phase(StrEnum):
     WORKING = "WORKING"  # open, not in the simulated venue's book: fills come from outside
     AMEND_RISK = "AMEND_RISK"  # resting, an amend asked risk to reserve for the new terms
     AMEND_VENUE = "AMEND_VENUE"  # risk reserved for the amend: the venue was asked to change it
+    IN_DOUBT = "IN_DOUBT"  # the place's answer never came: the venue's word is asked
+    DOUBT_CANCEL_HELD = "DOUBT_CANCEL_HELD"  # in doubt, and a cancel waits for the venue's word
+    CANCEL_IN_DOUBT = "CANCEL_IN_DOUBT"  # the cancel's answer never came: the word is asked
     CLOSING = "CLOSING"  # nothing more rests: waiting for the fills up to ``close_at``
     SETTLING = "SETTLING"  # every fill is in: the release of the reservation is asked
     ENDING = "ENDING"  # released: waiting for the last answers, then SETTLED or CANCELLED
@@ -144,6 +151,12 @@ class Step(StrEnum):
     TRIGGERED_RESTING = "TRIGGERED_RESTING"  # a stop triggered: it rests as the LIMIT it became
     TRIGGERED_CLOSED = "TRIGGERED_CLOSED"  # ... it arrived and nothing rests (MARKET, filled)
     END = "END"  # released and nothing in flight: SETTLED or CANCELLED, then done
+    # A network venue (``oms.venue.port``): a request's outcome is unknown, and the venue's
+    # word on the order, as its answer to the place, to a cancel, or to the query of a doubt.
+    DOUBT = "DOUBT"
+    VENUE_OPEN = "VENUE_OPEN"  # it holds the order: fills come as they happen
+    VENUE_CLOSED = "VENUE_CLOSED"  # nothing rests there (filled, cancelled, expired)
+    VENUE_NOT_FOUND = "VENUE_NOT_FOUND"  # it never had the order
 
 
 _P = Phase
@@ -267,6 +280,49 @@ PHASE_MOVES: Mapping[tuple[Phase, Step], Phase] = MappingProxyType(
         (_P.SETTLING, _S.VENUE_CANCELLED): _P.SETTLING,
         (_P.SETTLING, _S.VENUE_NOT_HELD): _P.SETTLING,
         (_P.SETTLING, _S.RELEASED): _P.ENDING,
+        # -- a network venue's word ------------------------------------------------------------
+        # Its answer to the place: the order is open there (fills come as they happen, from
+        # outside), or nothing rests (filled, or an IOC/FOK remainder expired).
+        (_P.ARRIVING, _S.VENUE_OPEN): _P.RESTING,
+        (_P.ARRIVING, _S.VENUE_CLOSED): _P.CLOSING,
+        (_P.CANCEL_HELD, _S.VENUE_OPEN): _P.CANCELLING,  # the held cancel goes now
+        (_P.CANCEL_HELD, _S.VENUE_CLOSED): _P.CLOSING,
+        # -- in doubt: a request's answer never came, so the venue is asked (by client order
+        # id, never by sending the request again) and the order waits for its word, keeping
+        # its reservation. Fills go on meanwhile; a cancel waits for the word.
+        (_P.ARRIVING, _S.DOUBT): _P.IN_DOUBT,
+        (_P.CANCEL_HELD, _S.DOUBT): _P.DOUBT_CANCEL_HELD,
+        (_P.CANCELLING, _S.DOUBT): _P.CANCEL_IN_DOUBT,
+        (_P.IN_DOUBT, _S.VENUE_OPEN): _P.RESTING,
+        (_P.IN_DOUBT, _S.VENUE_CLOSED): _P.CLOSING,
+        (_P.IN_DOUBT, _S.VENUE_NOT_FOUND): _P.CLOSING,  # REJECTED: closes at nothing filled
+        (_P.IN_DOUBT, _S.CANCEL): _P.DOUBT_CANCEL_HELD,
+        (_P.DOUBT_CANCEL_HELD, _S.VENUE_OPEN): _P.CANCELLING,  # the held cancel goes now
+        (_P.DOUBT_CANCEL_HELD, _S.VENUE_CLOSED): _P.CLOSING,
+        (_P.DOUBT_CANCEL_HELD, _S.VENUE_NOT_FOUND): _P.CLOSING,
+        (_P.DOUBT_CANCEL_HELD, _S.CANCEL): _P.DOUBT_CANCEL_HELD,
+        # Still open after a cancel whose answer was lost: the cancel is sent again (a second
+        # cancel can take nothing the first did not; only a place is never repeated).
+        (_P.CANCEL_IN_DOUBT, _S.VENUE_OPEN): _P.CANCELLING,
+        (_P.CANCEL_IN_DOUBT, _S.VENUE_CLOSED): _P.CLOSING,
+        (_P.CANCEL_IN_DOUBT, _S.CANCEL): _P.CANCEL_IN_DOUBT,
+        **{
+            (phase, step): phase
+            for phase in (_P.IN_DOUBT, _P.DOUBT_CANCEL_HELD, _P.CANCEL_IN_DOUBT)
+            for step in (_S.FILL, _S.SETTLED)
+        },
+        (_P.IN_DOUBT, _S.RELEASE): _P.SETTLING,  # filled whole: the word comes late
+        (_P.DOUBT_CANCEL_HELD, _S.RELEASE): _P.SETTLING,
+        (_P.CANCEL_IN_DOUBT, _S.RELEASE): _P.SETTLING,
+        # Late words and doubts (a fill completed the order while they were on their way).
+        **{
+            (phase, step): phase
+            for phase in (_P.SETTLING, _P.ENDING)
+            for step in (_S.DOUBT, _S.VENUE_OPEN, _S.VENUE_CLOSED, _S.VENUE_NOT_FOUND)
+        },
+        # Deliberately absent: (CANCEL_IN_DOUBT, VENUE_NOT_FOUND): the venue acknowledged the
+        # order and now says it never had it. Nothing explains that, so nothing is guessed: the
+        # order stays in doubt for reconciliation (``venue_said`` answers False).
         # -- ending: released, the last answers still due ------------------------------------
         (_P.ENDING, _S.CANCEL): _P.ENDING,
         (_P.ENDING, _S.FILL): _P.ENDING,
@@ -396,6 +452,12 @@ class AmendAtVenue(NamedTuple):
 
 
 @distinct
+class QueryVenue(NamedTuple):
+    """Ask the venue for its word on the order (by client order id): a restored in-doubt
+    order's query (answer: the venue's word)."""
+
+
+@distinct
 class CommitAmend(NamedTuple):
     """Tell risk the amend's outcome (``delta`` zero and the old price: it was refused) and let
     it trim the reservation; ``venue_remaining`` is what the venue holds after the amend (None:
@@ -417,6 +479,7 @@ Effect: TypeAlias = (
     | ReserveForAmend
     | AmendAtVenue
     | CommitAmend
+    | QueryVenue
 )
 
 # Effects without data (or with only a flag) are built once and shared by every order.
@@ -426,6 +489,7 @@ WITHDRAW_FROM_VENUE = PullFromVenue(answer=False)
 RELEASE_RESERVATION = SettleWithRisk(fills=(), release=True)
 REPORT_IDLE = ReportIdle()
 REPORT_FINISHED = ReportFinished()
+QUERY_VENUE = QueryVenue()
 _new = tuple.__new__  # builds AskRisk and SettleWithRisk from a tuple of their fields
 
 
@@ -493,8 +557,21 @@ _VENUE_AMEND_NOT_HELD = Step.VENUE_AMEND_NOT_HELD
 _TRIGGERED_RESTING = Step.TRIGGERED_RESTING
 _TRIGGERED_CLOSED = Step.TRIGGERED_CLOSED
 _ZERO = Decimal(0)
+_IN_DOUBT = Phase.IN_DOUBT
+_DOUBT_CANCEL_HELD = Phase.DOUBT_CANCEL_HELD
+_CANCEL_IN_DOUBT = Phase.CANCEL_IN_DOUBT
+_IN_DOUBT_STATUS = OrderStatus.IN_DOUBT
 _AMEND_RISK = Phase.AMEND_RISK
 _AMEND_VENUE = Phase.AMEND_VENUE
+_ARRIVING = Phase.ARRIVING
+_DOUBT = Step.DOUBT
+_VENUE_NOT_FOUND = Step.VENUE_NOT_FOUND
+_WORD_STEPS = {
+    VenueWord.OPEN: Step.VENUE_OPEN,
+    VenueWord.FILLED: Step.VENUE_CLOSED,
+    VenueWord.CLOSED: Step.VENUE_CLOSED,
+    VenueWord.NOT_FOUND: Step.VENUE_NOT_FOUND,
+}
 _AT_VENUE = (
     _RESTING,
     _CANCELLING,
@@ -504,7 +581,15 @@ _AT_VENUE = (
 _LATE = (_SETTLING, _ENDING)  # answers here crossed the last fill
 # Phases where the order is already leaving (a cancel or a close is under way).
 _ON_ITS_WAY_OUT = frozenset(
-    {Phase.CANCEL_HELD, Phase.CANCELLING, Phase.CLOSING, Phase.SETTLING, Phase.ENDING}
+    {
+        Phase.CANCEL_HELD,
+        Phase.DOUBT_CANCEL_HELD,
+        Phase.CANCEL_IN_DOUBT,
+        Phase.CANCELLING,
+        Phase.CLOSING,
+        Phase.SETTLING,
+        Phase.ENDING,
+    }
 )
 
 
@@ -574,6 +659,11 @@ class OrderProcess:
         process.place_request = place_request
         if order.status is _NEW:
             process.phase = _PLACED
+        elif order.status is _IN_DOUBT_STATUS:
+            # Its query was lost with the process: ``resume`` asks again. (Which request was in
+            # doubt is not kept: a cancel in doubt comes back as a place in doubt, so an order
+            # the venue still holds rests again, and its cancel must be asked again.)
+            process.phase = _IN_DOUBT
         elif order.status.is_terminal:
             process.phase = _DONE
         else:
@@ -731,6 +821,10 @@ class OrderProcess:
         if phase is _PLACED:
             self.phase = next_phase(phase, _ASK_RISK)
             self._ask(_new(AskRisk, (_as_placed(order), now)))
+            return
+        if phase is _IN_DOUBT and not self.pending:
+            # Restored in doubt: only the venue's word resolves it, so the venue is asked.
+            self._ask(QUERY_VENUE)
             return
         self.phase = next_phase(phase, _RESUME)
         self.close_reason = None if order.status is _FILLED else _REMAINDER
@@ -991,6 +1085,86 @@ class OrderProcess:
             )
             self._record(apply(order, event), event)
         self.arrived((), _REMAINDER, now, resting=False)
+
+    def in_doubt(self, request: DoubtedRequest, reason: str, now: float) -> None:
+        """A place or cancel ended without an answer (``reason``: the port's code): IN_DOUBT,
+        reservation kept. The answer is still due: the venue's word on the order."""
+        order = self._current()
+        phase = self.phase
+        to = next_phase(phase, _DOUBT)
+        if not self.pending:
+            raise InvalidPhaseMove(phase, _DOUBT)
+        if order.status is _ACCEPTED or order.status is _PARTIALLY_FILLED:
+            event = new_order_in_doubt(
+                order.order_id,
+                order.version + 1,
+                f"doubt:{order.order_id}:{order.version + 1}",
+                now,
+                request,
+                reason,
+                None,
+            )
+            self._record(apply(order, event), event)
+        self.phase = to
+
+    def venue_said(self, word: VenueWord, venue_filled: Decimal, now: float) -> bool:
+        """The network venue's word on the order (``venue_filled``: what it has filled there;
+        the fills arrive on their own): its answer to the place, or to the query of a doubt.
+
+        Answers False, changing nothing, when the word cannot be true of this order (it says
+        it never had an order that has fills, or that it acknowledged): nothing is guessed,
+        the order stays in doubt for reconciliation.
+        """
+        order = self._current()
+        phase = self.phase
+        step = _WORD_STEPS[word]
+        to = _MOVES[phase].get(step)
+        if to is None and step is _VENUE_NOT_FOUND and phase is _CANCEL_IN_DOUBT:
+            return False
+        if to is None or not self.pending:
+            raise InvalidPhaseMove(phase, step)
+        not_found = step is _VENUE_NOT_FOUND
+        if not_found and order.filled_quantity and phase not in _LATE:
+            return False  # it has fills from the venue: the venue had it
+        if order.status is _IN_DOUBT_STATUS:
+            if not_found:
+                event: OrderEvent = new_order_rejected(
+                    order.order_id,
+                    order.version + 1,
+                    f"place:{order.order_id}",
+                    now,
+                    OrderCheckReason.VENUE_ORDER_NOT_FOUND,
+                    "the venue never had the order whose place was in doubt",
+                    self.place_request,
+                )
+            else:
+                event = new_order_doubt_resolved(
+                    order.order_id,
+                    order.version + 1,
+                    f"resolve:{order.order_id}:{order.version + 1}",
+                    now,
+                    word,
+                    venue_filled,
+                    None,
+                )
+            self._record(apply(order, event), event)
+            order = self._current()
+        self.pending -= 1
+        self.phase = to
+        if to is _CLOSING:
+            if word is VenueWord.FILLED:
+                self.close_reason = None
+                self.close_at = order.quantity
+            else:
+                asked = phase is not _ARRIVING and phase is not _IN_DOUBT
+                self.close_reason = (
+                    _EXPIRED if self.expiring else _REQUESTED if asked else _REMAINDER
+                )
+                self.close_at = order.filled_quantity if not_found else venue_filled
+        elif to is _CANCELLING:
+            self._ask(PULL_FROM_VENUE)
+        self._after(now)
+        return True
 
     # -- answers ---------------------------------------------------------------------------
 

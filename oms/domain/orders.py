@@ -13,9 +13,11 @@ from oms.domain.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDoubtResolved,
     OrderEvent,
     OrderExpired,
     OrderFilled,
+    OrderInDoubt,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
@@ -38,6 +40,9 @@ _AMEND = Trigger.AMEND
 _AMEND_REJECT = Trigger.AMEND_REJECT
 _TRIGGER = Trigger.TRIGGER
 _EXPIRE = Trigger.EXPIRE
+_DOUBT = Trigger.DOUBT
+_RESOLVE = Trigger.RESOLVE
+_RESOLVE_PARTIAL = Trigger.RESOLVE_PARTIAL
 _new = tuple.__new__  # builds an Order from a tuple of its fields, skipping __new__'s call
 
 
@@ -103,7 +108,9 @@ class Order(NamedTuple):
         return self.status.is_terminal
 
 
-def apply(order: Order | None, event: OrderEvent) -> Order:  # noqa: PLR0911 - one per event kind
+def apply(  # noqa: PLR0911, PLR0912 - one return per event kind
+    order: Order | None, event: OrderEvent
+) -> Order:
     """The order after ``event``; raises (and changes nothing) if the event is not legal now.
 
     ``order`` is None only for the first event, which must be ``OrderPlaced``.
@@ -134,6 +141,12 @@ def apply(order: Order | None, event: OrderEvent) -> Order:  # noqa: PLR0911 - o
         return _amended(order, event)
     if isinstance(event, OrderTriggered | OrderExpired):
         return _timed(order, event)
+    if isinstance(event, OrderInDoubt):
+        return _with(order, event, next_status(order.status, _DOUBT))
+    if isinstance(event, OrderDoubtResolved):
+        # Back to what its fills make it, as a fill picks PARTIAL_FILL or FILL.
+        trigger = _RESOLVE_PARTIAL if order.filled_quantity else _RESOLVE
+        return _with(order, event, next_status(order.status, trigger))
     raise WrongOrder(f"{order.order_id} already exists")
 
 

@@ -65,6 +65,15 @@ class OrderCheckReason(StrEnum):
     INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE"
     POST_ONLY_NOT_ALLOWED = "POST_ONLY_NOT_ALLOWED"
     POST_ONLY_WOULD_CROSS = "POST_ONLY_WOULD_CROSS"  # the venue: it would take liquidity
+    # A network venue's refusals of a place (the port's RefusalReason codes), and its word that
+    # it never had an order whose place was in doubt.
+    VENUE_INSUFFICIENT_FUNDS = "VENUE_INSUFFICIENT_FUNDS"
+    VENUE_INVALID_ORDER = "VENUE_INVALID_ORDER"
+    VENUE_DUPLICATE_ORDER = "VENUE_DUPLICATE_ORDER"
+    VENUE_UNKNOWN_SYMBOL = "VENUE_UNKNOWN_SYMBOL"
+    VENUE_AUTHENTICATION = "VENUE_AUTHENTICATION"
+    VENUE_REFUSED = "VENUE_REFUSED"
+    VENUE_ORDER_NOT_FOUND = "VENUE_ORDER_NOT_FOUND"
 
 
 RejectionReason: TypeAlias = RejectReason | OrderCheckReason

@@ -23,6 +23,9 @@ class Trigger(StrEnum):
     AMEND_REJECT = "AMEND_REJECT"  # an amend refused (the order stays as it was): recorded
     TRIGGER = "TRIGGER"  # a stop order's stop price was crossed: it works as what it becomes
     EXPIRE = "EXPIRE"  # a GTD order's time came
+    DOUBT = "DOUBT"  # a request to the venue ended without an answer: its outcome is unknown
+    RESOLVE = "RESOLVE"  # the venue's word on an in-doubt order, nothing filled yet
+    RESOLVE_PARTIAL = "RESOLVE_PARTIAL"  # ... with part of it filled
 
 
 _S = OrderStatus
@@ -63,6 +66,23 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = MappingPr
         (_S.NEW, _T.EXPIRE): _S.EXPIRED,
         (_S.ACCEPTED, _T.EXPIRE): _S.EXPIRED,
         (_S.PARTIALLY_FILLED, _T.EXPIRE): _S.EXPIRED,
+        # A place or a cancel whose answer never came (a timeout, a 5xx, a dropped connection)
+        # leaves the order IN_DOUBT: it keeps its reservation and is never sent again; only the
+        # venue's word moves it on. That word is its answer to a query by client order id
+        # (RESOLVE: back to what its fills make it; REJECT: the venue never had it) or a fill.
+        # Deliberately absent: (IN_DOUBT, CANCEL / EXPIRE), because nothing is guessed (a cancel
+        # waits for the venue's word, and what the venue holds decides how the order ends).
+        (_S.ACCEPTED, _T.DOUBT): _S.IN_DOUBT,
+        (_S.PARTIALLY_FILLED, _T.DOUBT): _S.IN_DOUBT,
+        (_S.IN_DOUBT, _T.RESOLVE): _S.ACCEPTED,
+        (_S.IN_DOUBT, _T.RESOLVE_PARTIAL): _S.PARTIALLY_FILLED,
+        (_S.IN_DOUBT, _T.REJECT): _S.REJECTED,
+        # A fill is the venue's word that the order is there, but not on what became of the
+        # request in doubt (a cancel may still have taken the rest): it is booked and the order
+        # stays in doubt until the query answers, unless it filled the order whole.
+        (_S.IN_DOUBT, _T.PARTIAL_FILL): _S.IN_DOUBT,
+        (_S.IN_DOUBT, _T.FILL): _S.FILLED,
+        (_S.IN_DOUBT, _T.AMEND_REJECT): _S.IN_DOUBT,
         # Deliberately absent: (CANCELLED, FILL / PARTIAL_FILL). Real venues do send a fill after
         # a cancel, but only one that crossed the cancel in flight. The order actor treats a
         # cancel as done only when the venue has confirmed it and every fill the venue made before

@@ -654,7 +654,13 @@ class EngineCore:
         return self._venue
 
 
-_OPEN = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+# IN_DOUBT is open: its cancel waits for the venue's word on it.
+_OPEN = (
+    OrderStatus.NEW,
+    OrderStatus.ACCEPTED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.IN_DOUBT,
+)
 # A cancel-all reads at most this many orders of each open status (far beyond a real account).
 _CANCEL_ALL_MAX = 100_000
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -210,3 +211,58 @@ def test_replace_when_a_name_or_value_is_wrong_then_refuses_it(
 ) -> None:
     with pytest.raises(ValidationError, match=error):
         Settings().replace(**changes)
+
+
+def test_from_env_when_no_venue_is_set_then_simulated() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.venue == "simulated"
+
+
+def test_venue_credentials_when_set_in_env_then_read_and_never_in_repr() -> None:
+    settings = Settings.from_env(
+        {
+            "OMS_VENUE": "ccxt",
+            "OMS_VENUE_EXCHANGE": "binance",
+            "OMS_VENUE_API_KEY": "the-key",
+            "OMS_VENUE_API_SECRET": "the-secret",
+            "OMS_VENUE_SANDBOX": "1",
+            "OMS_VENUE_URL": "http://127.0.0.1:9000",
+        }
+    )
+
+    assert settings.venue_credentials() == ("the-key", "the-secret")
+    assert settings.venue_sandbox
+    assert "the-secret" not in repr(settings)
+    assert "the-key" not in repr(settings)
+
+
+def test_venue_credentials_when_a_secrets_file_is_set_then_it_wins(tmp_path: Path) -> None:
+    secrets = tmp_path / "venue.json"
+    secrets.write_text('{"api_key": "file-key", "api_secret": "file-secret"}')
+    settings = Settings.from_env(
+        {
+            "OMS_VENUE": "ccxt",
+            "OMS_VENUE_API_KEY": "env-key",
+            "OMS_VENUE_SECRETS_FILE": str(secrets),
+        }
+    )
+
+    assert settings.venue_credentials() == ("file-key", "file-secret")
+
+
+def test_venue_credentials_when_missing_then_settings_error() -> None:
+    settings = Settings.from_env({"OMS_VENUE": "ccxt"})
+
+    with pytest.raises(SettingsError) as error:
+        settings.venue_credentials()
+
+    assert error.value.code == "INVALID_SETTING"
+    assert "OMS_VENUE_API_KEY" in str(error.value)
+
+
+def test_from_env_when_venue_is_unknown_then_settings_error() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"OMS_VENUE": "nyse"})
+
+    assert "OMS_VENUE=" in str(error.value)

@@ -14,6 +14,7 @@ from oms.domain.errors import DomainError
 from oms.domain.events import (
     AmendRejected,
     CancelReason,
+    DoubtedRequest,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -22,6 +23,7 @@ from oms.domain.events import (
     OrderPlaced,
     OrderRejected,
     OrderSettled,
+    VenueWord,
 )
 from oms.domain.instruments import DEFAULT_INSTRUMENTS
 from oms.domain.order_process import (
@@ -594,6 +596,87 @@ SCENARIOS.update(
 )
 
 
+# -- a network venue's word, and its doubts ---------------------------------------------------
+
+
+def _doubt(request: DoubtedRequest) -> Send:
+    return lambda p: p.in_doubt(request, "VENUE_TIMEOUT", NOW)
+
+
+def _said(word: VenueWord, filled: str = "0") -> Send:
+    return lambda p: p.venue_said(word, Decimal(filled), NOW)
+
+
+def in_doubt(ctx: ProcessContext) -> OrderProcess:
+    """IN_DOUBT: the place's answer never came."""
+    return _then(arriving(ctx), _doubt(DoubtedRequest.PLACE))
+
+
+def doubt_cancel_held(ctx: ProcessContext) -> OrderProcess:
+    """DOUBT_CANCEL_HELD: in doubt, and a cancel waits for the venue's word."""
+    return _then(in_doubt(ctx), _cancel)
+
+
+def cancel_in_doubt(ctx: ProcessContext) -> OrderProcess:
+    """CANCEL_IN_DOUBT: the cancel's answer never came."""
+    return _then(cancelling(ctx), _doubt(DoubtedRequest.CANCEL))
+
+
+REACH[_P.IN_DOUBT] = in_doubt
+REACH[_P.DOUBT_CANCEL_HELD] = doubt_cancel_held
+REACH[_P.CANCEL_IN_DOUBT] = cancel_in_doubt
+_OPEN, _FILLED, _CLOSED, _NOT_FOUND = (
+    VenueWord.OPEN,
+    VenueWord.FILLED,
+    VenueWord.CLOSED,
+    VenueWord.NOT_FOUND,
+)
+_late_settling = _filled_from_outside_while_arriving
+_late_ending = _steps_then(_late_settling, lambda p: p.settled(NOW, released=True))
+SCENARIOS.update(
+    {
+        (_P.ARRIVING, _S.VENUE_OPEN): (None, _said(_OPEN), ()),
+        (_P.ARRIVING, _S.VENUE_CLOSED): (None, _said(_CLOSED), (_S.RELEASE,)),
+        (_P.CANCEL_HELD, _S.VENUE_OPEN): (None, _said(_OPEN), ()),
+        (_P.CANCEL_HELD, _S.VENUE_CLOSED): (None, _said(_CLOSED), (_S.RELEASE,)),
+        (_P.ARRIVING, _S.DOUBT): (None, _doubt(DoubtedRequest.PLACE), ()),
+        (_P.CANCEL_HELD, _S.DOUBT): (None, _doubt(DoubtedRequest.PLACE), ()),
+        (_P.CANCELLING, _S.DOUBT): (None, _doubt(DoubtedRequest.CANCEL), ()),
+        (_P.IN_DOUBT, _S.VENUE_OPEN): (None, _said(_OPEN), ()),
+        (_P.IN_DOUBT, _S.VENUE_CLOSED): (None, _said(_CLOSED), (_S.RELEASE,)),
+        (_P.IN_DOUBT, _S.VENUE_NOT_FOUND): (None, _said(_NOT_FOUND), (_S.RELEASE,)),
+        (_P.IN_DOUBT, _S.CANCEL): (None, _cancel, ()),
+        (_P.DOUBT_CANCEL_HELD, _S.VENUE_OPEN): (None, _said(_OPEN), ()),
+        (_P.DOUBT_CANCEL_HELD, _S.VENUE_CLOSED): (None, _said(_CLOSED), (_S.RELEASE,)),
+        (_P.DOUBT_CANCEL_HELD, _S.VENUE_NOT_FOUND): (None, _said(_NOT_FOUND), (_S.RELEASE,)),
+        (_P.DOUBT_CANCEL_HELD, _S.CANCEL): (None, lambda p: p.cancel(cancel_command(2), NOW), ()),
+        (_P.CANCEL_IN_DOUBT, _S.VENUE_OPEN): (None, _said(_OPEN), ()),
+        (_P.CANCEL_IN_DOUBT, _S.VENUE_CLOSED): (None, _said(_CLOSED), (_S.RELEASE,)),
+        (_P.CANCEL_IN_DOUBT, _S.CANCEL): (None, lambda p: p.cancel(cancel_command(2), NOW), ()),
+    }
+)
+for _phase in (_P.IN_DOUBT, _P.DOUBT_CANCEL_HELD, _P.CANCEL_IN_DOUBT):
+    SCENARIOS.update(
+        {
+            (_phase, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
+            (_phase, _S.SETTLED): (
+                _steps_then(REACH[_phase], lambda p: p.fill(fill(9, "0.2"))),
+                lambda p: p.settled(NOW, released=False),
+                (),
+            ),
+            (_phase, _S.RELEASE): (None, lambda p: p.fill(fill(9, "1")), ()),
+        }
+    )
+for _step, _send in (
+    (_S.DOUBT, _doubt(DoubtedRequest.PLACE)),
+    (_S.VENUE_OPEN, _said(_OPEN, "1")),
+    (_S.VENUE_CLOSED, _said(_FILLED, "1")),
+    (_S.VENUE_NOT_FOUND, _said(_NOT_FOUND)),
+):
+    SCENARIOS[(_P.SETTLING, _step)] = (_late_settling, _send, ())
+    SCENARIOS[(_P.ENDING, _step)] = (_late_ending, _send, () if _step is _S.DOUBT else (_S.END,))
+
+
 def _walk(phase: Phase, steps: tuple[Step, ...]) -> tuple[Phase, list[tuple[Phase, Step]]]:
     """Where the table takes ``phase`` through ``steps``, and the moves it made."""
     moves = []
@@ -665,6 +748,10 @@ MESSAGES: dict[Step, Send] = {
     **_AMEND_ANSWERS,
     _S.TRIGGERED_RESTING: _trigger_resting,
     _S.TRIGGERED_CLOSED: _trigger_closed,
+    _S.DOUBT: _doubt(DoubtedRequest.PLACE),
+    _S.VENUE_OPEN: _said(VenueWord.OPEN),
+    _S.VENUE_CLOSED: _said(VenueWord.CLOSED),
+    _S.VENUE_NOT_FOUND: _said(VenueWord.NOT_FOUND),
 }
 ILLEGAL = [
     (phase, step)
@@ -673,6 +760,8 @@ ILLEGAL = [
     for step in MESSAGES
     if (phase, step) not in PHASE_MOVES
     and not (phase is _P.PLACED and step is _S.RESUME)  # PLACED's Resume is its ASK_RISK
+    # Refused quietly (``venue_said`` answers False), not loudly: tested on its own.
+    and not (phase is _P.CANCEL_IN_DOUBT and step is _S.VENUE_NOT_FOUND)
 ]
 
 

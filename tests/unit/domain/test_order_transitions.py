@@ -10,16 +10,20 @@ from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.events import (
     AmendRejected,
     CancelReason,
+    DoubtedRequest,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderDoubtResolved,
     OrderEvent,
     OrderExpired,
     OrderFilled,
+    OrderInDoubt,
     OrderPlaced,
     OrderRejected,
     OrderSettled,
     OrderTriggered,
+    VenueWord,
 )
 from oms.domain.orders import Order, Overfill, WrongOrder, apply, fold
 from oms.domain.reasons import OrderCheckReason, RejectReason
@@ -63,6 +67,12 @@ def _event(order: Order, trigger: Trigger) -> OrderEvent:  # noqa: PLR0911 - one
         return OrderExpired("o-1", seq, f"e-{seq}", at)
     if trigger is Trigger.AMEND:
         return OrderAmended("o-1", seq, f"a-{seq}", at, QTY + 1, Decimal("99"), Decimal("99"))
+    if trigger is Trigger.DOUBT:
+        return OrderInDoubt("o-1", seq, f"d-{seq}", at, DoubtedRequest.PLACE, "VENUE_TIMEOUT")
+    if trigger is Trigger.RESOLVE or trigger is Trigger.RESOLVE_PARTIAL:
+        # One event: the fold picks RESOLVE or RESOLVE_PARTIAL by what has filled.
+        filled = order.filled_quantity
+        return OrderDoubtResolved("o-1", seq, f"r-{seq}", at, VenueWord.OPEN, filled)
     if trigger is Trigger.AMEND_REJECT:
         return AmendRejected(
             "o-1", seq, f"a-{seq}", at, OrderCheckReason.QUANTITY_BELOW_FILLED, "quantity=0.1"
@@ -83,7 +93,16 @@ _PATH: dict[OrderStatus, tuple[Trigger, ...]] = {
     OrderStatus.REJECTED: (Trigger.REJECT,),
     OrderStatus.CANCELLED: (Trigger.ACCEPT, Trigger.CANCEL),
     OrderStatus.EXPIRED: (Trigger.ACCEPT, Trigger.EXPIRE),
+    OrderStatus.IN_DOUBT: (Trigger.ACCEPT, Trigger.DOUBT),
 }
+
+
+def order_for(status: OrderStatus, trigger: Trigger) -> Order:
+    """An order in ``status`` that ``trigger`` can apply to: RESOLVE_PARTIAL needs a fill."""
+    if status is OrderStatus.IN_DOUBT and trigger is Trigger.RESOLVE_PARTIAL:
+        order = order_in(OrderStatus.PARTIALLY_FILLED)
+        return apply(order, _event(order, Trigger.DOUBT))
+    return order_in(status)
 
 
 def order_in(status: OrderStatus) -> Order:
@@ -115,11 +134,22 @@ def test_table_when_read_then_holds_the_designs_ten_moves_and_those_of_issue_15(
         (OrderStatus.ACCEPTED, Trigger.EXPIRE),
         (OrderStatus.PARTIALLY_FILLED, Trigger.EXPIRE),
     }
+    doubts = {  # issue 17: a request whose outcome is unknown
+        (OrderStatus.ACCEPTED, Trigger.DOUBT),
+        (OrderStatus.PARTIALLY_FILLED, Trigger.DOUBT),
+        (OrderStatus.IN_DOUBT, Trigger.RESOLVE),
+        (OrderStatus.IN_DOUBT, Trigger.RESOLVE_PARTIAL),
+        (OrderStatus.IN_DOUBT, Trigger.REJECT),
+        (OrderStatus.IN_DOUBT, Trigger.PARTIAL_FILL),
+        (OrderStatus.IN_DOUBT, Trigger.FILL),
+    }
+    later |= doubts
     assert later <= set(ORDER_TRANSITIONS)
     assert len(ORDER_TRANSITIONS) - len(amends) - len(later) == 10
     assert all(ORDER_TRANSITIONS[move] is move[0] for move in amends)  # an amend keeps the status
-    assert len(amends) == 6
+    assert len(amends) == 7  # (IN_DOUBT, AMEND_REJECT) too
     assert {status for status, _ in ORDER_TRANSITIONS} == {
+        OrderStatus.IN_DOUBT,
         OrderStatus.NEW,
         OrderStatus.ACCEPTED,
         OrderStatus.PARTIALLY_FILLED,
@@ -133,7 +163,7 @@ def test_apply_when_move_in_table_then_order_takes_it(
     target: OrderStatus,
 ) -> None:
     status, trigger = move
-    order = order_in(status)
+    order = order_for(status, trigger)
     event = _event(order, trigger)
 
     after = apply(order, event)
@@ -160,6 +190,10 @@ def test_apply_when_move_not_in_table_then_refused_and_nothing_changes(
         if trigger is Trigger.PARTIAL_FILL and order.remaining_quantity == 0
         else trigger
     )
+    # Likewise a resolution's trigger is decided by what has filled.
+    if trigger is Trigger.RESOLVE or trigger is Trigger.RESOLVE_PARTIAL:
+        filled = order.filled_quantity
+        expected = Trigger.RESOLVE_PARTIAL if filled else Trigger.RESOLVE
     assert str(refused.value) == f"{status.value} -> {expected.value}"
     assert refused.value.code == "INVALID_TRANSITION"
     assert order == order_in(status)
