@@ -54,6 +54,7 @@ from oms.engine.reconciliation import (
     Halt,
     Reconciler,
     Reconciliation,
+    place_in_doubt,
 )
 from oms.marketdata import SimulatedFeed
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
@@ -281,8 +282,7 @@ class Service:
                 venue=self.venue,
                 resolver=EngineResolver(engine),
                 discrepancies=discrepancies,
-                # No order is in doubt until the venue side records IN_DOUBT (venue-port).
-                in_doubt=lambda _order: None,
+                in_doubt=place_in_doubt,
                 symbols=tuple(engine.instruments),
                 submit_window_s=settings.reconcile_submit_window_s,
                 lookback_s=settings.reconcile_lookback_s,

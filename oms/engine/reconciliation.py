@@ -35,7 +35,7 @@ from oms.actors.supervisor import Unbookable
 from oms.domain.commands import ApplyFill, CancelOrder
 from oms.domain.enums import OrderStatus
 from oms.domain.errors import DomainError
-from oms.domain.events import OrderFilled
+from oms.domain.events import DoubtedRequest, OrderEvent, OrderFilled, OrderInDoubt
 from oms.domain.orders import Order, Overfill
 from oms.engine.application import Engine
 from oms.engine.ports import OrderQuery
@@ -61,14 +61,32 @@ from oms.venue.reconcile import (
 logger = logging.getLogger(__name__)
 
 # The statuses of ours that may still be live at the venue (NEW never reached it).
-_AT_VENUE = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+_AT_VENUE = (
+    OrderStatus.ACCEPTED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.IN_DOUBT,
+    OrderStatus.FILLED,
+)
 # Ended statuses whose orders may name a trade we have not matched yet.
 _ENDED = (OrderStatus.SETTLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED)
 _MAX_ORDERS = 100_000  # per status and run: far beyond one replica's open orders
 _MAX_LEARN = 200  # ended orders fetched per symbol to learn venue order ids (one run)
 
-InDoubt = Callable[[Order], float | None]
-"""When an order of ours was sent to the venue if its outcome is unknown (in doubt), else None."""
+InDoubt = Callable[[Order, Sequence[OrderEvent]], float | None]
+"""When the place of an order of ours (with its history) was found in doubt, else None."""
+
+
+def place_in_doubt(order: Order, events: Sequence[OrderEvent]) -> float | None:
+    """When the order's place went IN_DOUBT (its answer never came), None if it is not in
+    doubt or only its cancel is (the venue had acknowledged it: not knowing it then is a
+    discrepancy, not a rejection). The window counts from when the answer was given up on,
+    which is after the submit: never earlier than the venue could still take it."""
+    if order.status is not OrderStatus.IN_DOUBT:
+        return None
+    for event in reversed(events):
+        if isinstance(event, OrderInDoubt):
+            return event.at if event.request is DoubtedRequest.PLACE else None
+    return None
 
 
 class Resolver(ABC):
@@ -82,10 +100,11 @@ class Resolver(ABC):
 
 class EngineResolver(Resolver):
     """The resolutions the engine can apply today: an order the venue ended is cancelled here
-    with what filled (its fills are booked first). ``LIVE`` and ``REJECTED`` concern in-doubt
-    orders, which need the IN_DOUBT state of the venue side (the venue-port work): until it
-    exists no order is in doubt, and such a resolution is logged and changes nothing (the
-    order keeps its reservation: never guessed)."""
+    with what filled (its fills are booked first). ``LIVE`` and ``REJECTED`` concern orders
+    whose place is IN_DOUBT: the venue side resolves those by its own query of the venue
+    (``OrderProcess.venue_said``); until the engine offers reconciliation a way to hand it the
+    venue's word, such a resolution is logged and changes nothing (the order keeps its
+    reservation and its doubt: never guessed)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         """Resolve through ``engine``."""
@@ -261,7 +280,7 @@ class Reconciler:
     async def _our(self, order: Order) -> OurOrder:
         events = await self.engine.order_events(order.order_id)
         trade_ids = frozenset(e.command_id for e in events if isinstance(e, OrderFilled))
-        sent = self.in_doubt(order)
+        sent = self.in_doubt(order, events)
         self._symbols_of[order.order_id] = order.symbol
         return OurOrder(
             order.order_id,

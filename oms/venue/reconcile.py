@@ -117,7 +117,7 @@ VENUE_UNKNOWN = "VENUE_UNKNOWN_ORDER"
 it does not know it."""
 
 # Statuses that take a fill: the order is at the venue, with room.
-_FILLABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+_FILLABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.IN_DOUBT})
 
 
 def plan(

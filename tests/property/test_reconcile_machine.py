@@ -147,7 +147,7 @@ class ReconcileMachine(RuleBasedStateMachine):
             venue=self.venue,
             resolver=self.gateway,
             discrepancies=Discrepancies(self.gateway),
-            in_doubt=lambda order: self.gateway.in_doubt.get(order.order_id),
+            in_doubt=lambda order, _events: self.gateway.in_doubt.get(order.order_id),
             symbols=(SYMBOL,),
             submit_window_s=WINDOW,
             lookback_s=10**6,

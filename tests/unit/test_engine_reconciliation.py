@@ -4,6 +4,7 @@ venue; and a fill the ledger refuses, decided as a discrepancy."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -11,8 +12,15 @@ from decimal import Decimal
 import pytest
 
 from oms.actors.supervisor import Unbookable
-from oms.domain.enums import OrderStatus, OrderType, Side
+from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.events import (
+    DoubtedRequest,
+    new_order_accepted,
+    new_order_in_doubt,
+    new_order_placed,
+)
 from oms.domain.limits import TradingState
+from oms.domain.orders import apply
 from oms.engine.application import Engine
 from oms.engine.core import EngineCore
 from oms.engine.reconciliation import (
@@ -21,6 +29,7 @@ from oms.engine.reconciliation import (
     Reconciler,
     ReconcileReport,
     Resolver,
+    place_in_doubt,
 )
 from oms.venue.faulty import Fault, FaultyVenue
 from oms.venue.port import PlaceRequest
@@ -59,7 +68,7 @@ def _reconciler(engine: Engine, venue: FaultyVenue, recorded: Recorded) -> Recon
         venue=venue,
         resolver=recorded,
         discrepancies=Discrepancies(recorded),
-        in_doubt=lambda _order: None,
+        in_doubt=lambda _order, _events: None,
         symbols=("BTC-USD",),
         submit_window_s=30.0,
         lookback_s=3600.0,
@@ -178,3 +187,25 @@ def test_unbookable_when_recorded_then_a_discrepancy_halts_the_account(core: Eng
     assert halted.kind is DiscrepancyKind.UNBOOKABLE_FILL
     assert (halted.account_id, halted.order_id) == ("a1", "o-1")
     assert "INSUFFICIENT_FUNDS" in halted.detail
+
+
+def test_place_in_doubt_when_the_place_went_in_doubt_then_when_else_none() -> None:
+    # Arrange: an accepted order; its place, or its cancel, went in doubt
+    placed = new_order_placed(
+        "o-1", 1, "place-o-1", 999.0, "cl-o-1", "a1", "BTC-USD", Side.BUY, OrderType.LIMIT,
+        Decimal(1), Decimal("100.10"), TimeInForce.GTC,
+    )  # fmt: skip
+    accepted = new_order_accepted("o-1", 2, "place:o-1", 999.0, Decimal("100.10"))
+    order = apply(apply(None, placed), accepted)
+    doubt = new_order_in_doubt("o-1", 3, "doubt", 1005.0, DoubtedRequest.PLACE, "VENUE_TIMEOUT")
+    cancel_doubt = dataclasses.replace(doubt, request=DoubtedRequest.CANCEL)
+
+    # Act
+    when = place_in_doubt(apply(order, doubt), [placed, accepted, doubt])
+    cancel_only = place_in_doubt(apply(order, cancel_doubt), [placed, accepted, cancel_doubt])
+    not_in_doubt = place_in_doubt(order, [placed, accepted])
+
+    # Assert
+    assert when == 1005.0
+    assert cancel_only is None
+    assert not_in_doubt is None

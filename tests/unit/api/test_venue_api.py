@@ -47,7 +47,7 @@ async def test_get_when_a_run_found_a_stranger_then_reports_it_by_kind(api: Api)
         venue=venue,
         resolver=NoResolutions(),
         discrepancies=api.reconciliation.discrepancies,
-        in_doubt=lambda _order: None,
+        in_doubt=lambda _order, _events: None,
         symbols=("BTC-USD",),
         submit_window_s=30.0,
         lookback_s=60.0,
