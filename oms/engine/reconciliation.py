@@ -142,10 +142,17 @@ class Discrepancies:
 
     halt: Halt
     by_kind: Counter[str] = field(default_factory=Counter)
+    # What was recorded already: a difference that stays (the venue keeps a stranger's order)
+    # is found by every run, and halts once; an operator who resumed the account decided it.
+    _recorded: set[tuple[DiscrepancyKind, str | None, str]] = field(default_factory=set)
 
     async def record(self, found: Iterable[Discrepancy], at: float) -> None:
-        """Count, log and halt for each."""
+        """Count, log and halt for each one not recorded before."""
         for one in found:
+            key = (one.kind, one.account_id, one.order_id)
+            if key in self._recorded:
+                continue
+            self._recorded.add(key)
             self.by_kind[one.kind.value] += 1
             logger.warning(
                 "reconciliation discrepancy %s on order %s (account %s): %s",
@@ -224,7 +231,7 @@ class Reconciler:
             await asyncio.sleep(interval_s)
             try:
                 await self.run("timer")
-            except DomainError:  # the engine refused or is gone: the next run tries again
+            except Exception:  # reported: the timer must outlive one bad run
                 logger.exception("reconciliation run failed")
 
     # -- reading both sides ----------------------------------------------------------------

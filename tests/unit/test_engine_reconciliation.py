@@ -209,3 +209,25 @@ def test_place_in_doubt_when_the_place_went_in_doubt_then_when_else_none() -> No
     assert when == 1005.0
     assert cancel_only is None
     assert not_in_doubt is None
+
+
+def test_run_when_a_discrepancy_stays_then_it_halts_once_and_every_report_lists_it(
+    core: EngineCore,
+) -> None:
+    async def scenario() -> tuple[Recorded, ReconcileReport, Reconciler]:
+        engine = Engine(core)
+        venue = FaultyVenue()
+        recorded = Recorded(engine)
+        await venue.place(
+            PlaceRequest("stranger", "BTC-USD", Side.SELL, OrderType.LIMIT, Decimal(1), Decimal(99))
+        )
+        reconciler = _reconciler(engine, venue, recorded)
+        await reconciler.run("start")
+        second = await reconciler.run("timer")
+        return recorded, second, reconciler
+
+    recorded, second, reconciler = asyncio.run(scenario())
+
+    assert len(recorded.halted) == 1
+    assert [d.kind for d in second.discrepancies] == [DiscrepancyKind.UNKNOWN_VENUE_ORDER]
+    assert reconciler.discrepancies.by_kind == {"UNKNOWN_VENUE_ORDER": 1}
