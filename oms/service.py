@@ -48,6 +48,7 @@ from oms.domain.limits import TradingState
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.engine.ports import AccountRepository
 from oms.engine.reconciliation import (
     Discrepancies,
     EngineResolver,
@@ -71,6 +72,7 @@ from oms.store.redis_store import (
     RedisTicketStore,
     redis_client,
 )
+from oms.stream.bus import CommandBus, RiskEventSink
 from oms.stream.codecs import encode_tick, reconciliation_discrepancy
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
@@ -483,9 +485,9 @@ class HaltAccount(Halt):
     def __init__(
         self,
         engine: Engine,
-        accounts: MongoAccountRepository,
-        bus: KafkaCommandBus,
-        risk_events: KafkaEventSink,
+        accounts: AccountRepository,
+        bus: CommandBus,
+        risk_events: RiskEventSink,
     ) -> None:
         """Halt through these."""
         self.engine = engine
