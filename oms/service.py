@@ -286,6 +286,7 @@ class Service:
                 discrepancies=discrepancies,
                 in_doubt=place_in_doubt,
                 symbols=tuple(engine.instruments),
+                owns=self._owns,
                 submit_window_s=settings.reconcile_submit_window_s,
                 lookback_s=settings.reconcile_lookback_s,
             )
@@ -294,6 +295,12 @@ class Service:
             )
             self._on_stop("reconciliation", _cancel(timer))
         return state
+
+    def _owns(self, account_id: str) -> bool:
+        """True for an account in the partitions this replica owns now (none before the first
+        take-over, and none while one is under way)."""
+        owned = self.owned
+        return owned is not None and partition_of(account_id, owned[1]) in owned[0]
 
     def _reconcile_soon(self, trigger: str) -> None:
         """A reconciliation run in the background (a take-over does not wait for it)."""

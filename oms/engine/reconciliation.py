@@ -2,8 +2,9 @@
 
 A run (at start, after a hand-off's rebuild, and every ``OMS_RECONCILE_INTERVAL_S``):
 
-1. Ours: the open orders of the store (ACCEPTED, PARTIALLY_FILLED, FILLED, and those
-   ``in_doubt`` names), each with the trade ids it has booked (its ``OrderFilled`` command ids).
+1. Ours: the open orders of the store (ACCEPTED, PARTIALLY_FILLED, IN_DOUBT, FILLED) of the
+   accounts this replica owns, each with the trade ids it has booked (its ``OrderFilled``
+   command ids) and, for one whose place is in doubt, when (``in_doubt``).
 2. The venue's: its open orders; each open order of ours it does not list, fetched by our
    client order id (``ORDER_NOT_FOUND``: it does not know it); our trades on every listed symbol
    since the last reconciled point. A trade that names only the venue's order id is matched
@@ -200,6 +201,7 @@ class Reconciler:
     discrepancies: Discrepancies
     in_doubt: InDoubt
     symbols: Sequence[str]
+    owns: Callable[[str], bool]  # the accounts this replica reconciles (it owns them)
     submit_window_s: float
     lookback_s: float
     clock: Callable[[], float] = time.time
@@ -237,6 +239,10 @@ class Reconciler:
     # -- reading both sides ----------------------------------------------------------------
 
     async def _plan(self, now: float) -> Plan:
+        # Orders are read from the store, which trails the engine until what it queued has run
+        # and been journaled: a fill booked just before (by the last run, or a report) must be
+        # read as booked, or its trade, now behind the last reconciled point, is missed.
+        await self.engine.idle()
         ours = await self._ours()
         venue_orders = list(await self.venue.open_orders())
         listed = {state.client_order_id for state in venue_orders}
@@ -257,15 +263,17 @@ class Reconciler:
             trades.extend(await self.venue.my_trades(symbol, since))
         await self._learn_venue_ids(trades, ours)
         named = [self._named(t) for t in trades]
-        # Our ended orders the venue names (a trade, or still open there) are compared too.
-        await self._add_ended(
+        # Our ended orders the venue names (a trade, or still open there) are compared too;
+        # those of accounts another replica owns are its to reconcile (one venue account
+        # serves every replica).
+        others = await self._add_ended(
             [t.client_order_id for t in named] + [s.client_order_id for s in venue_orders], ours
         )
         found = plan(
             ours.values(),
-            venue_orders,
+            [s for s in venue_orders if s.client_order_id not in others],
             missing,
-            named,
+            [t for t in named if t.client_order_id not in others],
             now=now,
             submit_window_s=self.submit_window_s,
         )
@@ -281,7 +289,8 @@ class Reconciler:
             for order in await self.engine.list_orders(
                 OrderQuery(status=status, limit=_MAX_ORDERS)
             ):
-                ours[order.order_id] = await self._our(order)
+                if self.owns(order.account_id):
+                    ours[order.order_id] = await self._our(order)
         return ours
 
     async def _our(self, order: Order) -> OurOrder:
@@ -340,15 +349,22 @@ class Reconciler:
             return trade
         return trade._replace(client_order_id=self._venue_ids.get(trade.venue_order_id))
 
-    async def _add_ended(self, named: Iterable[str | None], ours: dict[str, OurOrder]) -> None:
+    async def _add_ended(self, named: Iterable[str | None], ours: dict[str, OurOrder]) -> set[str]:
         """Our orders the venue names that are not among the open ones join ``ours`` (a trade
-        on one is matched if booked, a discrepancy if not; open there, a discrepancy)."""
+        on one is matched if booked, a discrepancy if not; open there, a discrepancy); the ids
+        of those whose account this replica does not own."""
+        others: set[str] = set()
         for order_id in named:
-            if order_id is None or order_id in ours:
+            if order_id is None or order_id in ours or order_id in others:
                 continue
             order = await self.engine.get_order(order_id)
-            if order is not None:
+            if order is None:
+                continue
+            if self.owns(order.account_id):
                 ours[order_id] = await self._our(order)
+            else:
+                others.add(order_id)
+        return others
 
     # -- applying the plan -----------------------------------------------------------------
 
@@ -365,6 +381,7 @@ class Reconciler:
             await self.resolver.resolve(resolve)
         discrepancies = found.discrepancies + tuple(late)
         await self.discrepancies.record(discrepancies, now)
+        await self.engine.idle()  # what this run booked is in the store for whoever reads next
         return ReconcileReport(
             trigger,
             now,

@@ -149,6 +149,7 @@ class ReconcileMachine(RuleBasedStateMachine):
             discrepancies=Discrepancies(self.gateway),
             in_doubt=lambda order, _events: self.gateway.in_doubt.get(order.order_id),
             symbols=(SYMBOL,),
+            owns=lambda _account: True,
             submit_window_s=WINDOW,
             lookback_s=10**6,
             clock=lambda: self.now,

@@ -70,6 +70,7 @@ def _reconciler(engine: Engine, venue: FaultyVenue, recorded: Recorded) -> Recon
         discrepancies=Discrepancies(recorded),
         in_doubt=lambda _order, _events: None,
         symbols=("BTC-USD",),
+        owns=lambda _account: True,
         submit_window_s=30.0,
         lookback_s=3600.0,
         clock=lambda: 1000.0,
@@ -231,3 +232,37 @@ def test_run_when_a_discrepancy_stays_then_it_halts_once_and_every_report_lists_
     assert len(recorded.halted) == 1
     assert [d.kind for d in second.discrepancies] == [DiscrepancyKind.UNKNOWN_VENUE_ORDER]
     assert reconciler.discrepancies.by_kind == {"UNKNOWN_VENUE_ORDER": 1}
+
+
+def test_run_when_an_order_belongs_to_an_account_another_replica_owns_then_leaves_it(
+    core: EngineCore,
+) -> None:
+    async def scenario() -> tuple[ReconcileReport, Recorded, Decimal]:
+        # Arrange: a2's order at the venue traded, its report lost; this replica owns a1 only
+        engine = Engine(core)
+        venue = FaultyVenue(report_faults=[Fault.DROP])
+        recorded = Recorded(engine)
+        order = core.place_order(place(account="a2", quantity="1", price="100.10")).get(timeout=5)
+        core.wait_idle()
+        await venue.place(
+            PlaceRequest(
+                order.order_id, "BTC-USD", Side.BUY, OrderType.LIMIT, Decimal(1), Decimal("100.10")
+            )
+        )
+        venue.trade(order.order_id, Decimal("0.4"), 990.0)
+        venue.reports()
+        reconciler = _reconciler(engine, venue, recorded)
+        reconciler.owns = lambda account: account == "a1"
+
+        # Act
+        report = await reconciler.run("timer")
+        after = await engine.get_order(order.order_id)
+        assert after is not None
+        return report, recorded, after.filled_quantity
+
+    report, recorded, filled = asyncio.run(scenario())
+
+    # Assert: the replica that owns a2 books it; this one neither books nor halts
+    assert (report.booked, report.discrepancies) == (0, ())
+    assert recorded.halted == []
+    assert filled == 0

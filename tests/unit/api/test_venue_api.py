@@ -49,6 +49,7 @@ async def test_get_when_a_run_found_a_stranger_then_reports_it_by_kind(api: Api)
         discrepancies=api.reconciliation.discrepancies,
         in_doubt=lambda _order, _events: None,
         symbols=("BTC-USD",),
+        owns=lambda _account: True,
         submit_window_s=30.0,
         lookback_s=60.0,
     )
