@@ -277,9 +277,11 @@ class Reconciler:
             now=now,
             submit_window_s=self.submit_window_s,
         )
-        # Trades at the same instant as the last one may still come: overlap by that instant
-        # (a trade seen twice is matched by its id, never booked twice).
-        self._since = max((t.executed_at for t in trades), default=since)
+        # The next run reads again from a submit window before the newest trade seen: a trade
+        # the venue lists late, or stamped a moment back, is not skipped (a trade seen twice
+        # is matched by its id, never booked twice).
+        newest = max((t.executed_at for t in trades), default=since + self.submit_window_s)
+        self._since = max(since, newest - self.submit_window_s)
         return found
 
     async def _ours(self) -> dict[str, OurOrder]:
