@@ -24,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,10 @@ from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled
 from oms.api.rate_limits import RateLimiter
-from oms.config import Settings
+from oms.config import Settings, SettingsError
 from oms.domain.commands import SetTradingState
 from oms.domain.errors import DomainError, UnknownAccount
+from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.domain.limits import TradingState
 from oms.durations import Durations
 from oms.engine import Engine
@@ -79,7 +80,9 @@ from oms.stream.event_sink import KafkaEventSink
 from oms.stream.ingestion import StreamIngestion
 from oms.stream.names import TopicNames, topic_names
 from oms.stream.partitioner import partition_of, reliable_producer
-from oms.venue.port import VenuePort
+from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
+from oms.venue.gateway import VenueGateway
+from oms.venue.port import InstrumentRules, VenuePort
 from oms.venue.reconcile import Discrepancy
 
 logger = logging.getLogger(__name__)
@@ -154,7 +157,7 @@ class Service:
     def __post_init__(self) -> None:
         self.names = topic_names(self.settings)
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: PLR0915 - the one place every part starts, in order
         """Build and start every part; on failure, stop what started."""
         settings = self.settings
         try:
@@ -177,7 +180,11 @@ class Service:
             await sink.start()
             self._on_stop("event sink", sink.stop)
 
-            engine = Engine(EngineCore(settings, repository=repository, sink=sink))
+            gateway, listed = await self._venue(settings)
+            core = EngineCore(
+                settings, repository=repository, sink=sink, instruments=listed, gateway=gateway
+            )
+            engine = Engine(core)
             loop = asyncio.get_running_loop()
 
             def on_failure(_failure: ActorFailure) -> None:
@@ -321,6 +328,47 @@ class Service:
         task = asyncio.create_task(guarded())
         self._halts.add(task)
         task.add_done_callback(self._halts.discard)
+
+    async def _venue(
+        self, settings: Settings
+    ) -> tuple[VenueGateway | None, tuple[Instrument, ...]]:
+        """The venue the engine trades on: the simulated one (no gateway, the default
+        instruments), or an exchange through ccxt (README "Trading on an exchange"): its gateway,
+        and the configured symbols with the exchange's own tick and lot sizes."""
+        if settings.venue == "simulated":
+            return None, DEFAULT_INSTRUMENTS
+        key, secret = settings.venue_credentials()
+        port = CcxtVenue(
+            build_exchange(
+                CcxtSettings(
+                    exchange=settings.venue_exchange,
+                    api_key=key,
+                    api_secret=secret,
+                    sandbox=settings.venue_sandbox,
+                    url=settings.venue_url or None,
+                    timeout_s=settings.venue_timeout_s,
+                )
+            )
+        )
+        self._on_stop("venue", port.close)
+        await port.open()
+        self.venue = port
+        instruments = _venue_instruments(await port.instrument_rules(), settings.symbols)
+        # The venue's fills go onto executions, the engine's durable input, like any external
+        # fill: booked once (by execution id) whichever replica reads them.
+        fills = KafkaCommandBus(settings, self.names)
+        await fills.start()
+        self._on_stop("venue fills", fills.stop)
+        gateway = VenueGateway(port, fills.send, query_delay_s=settings.venue_query_delay_s)
+        gateway.start()
+        self._on_stop("venue gateway", gateway.stop)
+        logger.info(
+            "trading on %s through ccxt%s: %s",
+            settings.venue_exchange,
+            " (sandbox)" if settings.venue_sandbox else "",
+            ", ".join(i.symbol for i in instruments),
+        )
+        return gateway, instruments
 
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
@@ -546,6 +594,28 @@ def _with_reconciliation(
         }
 
     return all_figures
+
+
+def _venue_instruments(
+    rules: Mapping[str, InstrumentRules], symbols: Sequence[str]
+) -> tuple[Instrument, ...]:
+    """The configured symbols as the exchange lists them (its tick and lot sizes); a symbol it
+    does not list stops the start: orders for it could only be refused."""
+    missing = [symbol for symbol in symbols if symbol not in rules]
+    if missing:
+        raise SettingsError(
+            f"OMS_SYMBOLS names {', '.join(missing)}, which the venue does not list "
+            "(oms symbols are BASE-QUOTE, e.g. BTC-USDT)"
+        )
+    instruments = []
+    for symbol in symbols:
+        rule = rules[symbol]
+        base, _, quote = symbol.partition("-")
+        status = InstrumentStatus.TRADING if rule.trading else InstrumentStatus.HALTED
+        instruments.append(
+            Instrument(symbol, base, quote, rule.tick_size, rule.lot_size, status=status)
+        )
+    return tuple(instruments)
 
 
 def _cancel(task: asyncio.Task[None]) -> Stop:

@@ -30,9 +30,10 @@ from pykka import ActorRef
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchFuture
 from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, ExpireOrder, PlaceOrder
+from oms.domain.events import DoubtedRequest, VenueWord
 from oms.domain.messages import distinct
 from oms.domain.orders import Order
-from oms.domain.reasons import Denial
+from oms.domain.reasons import Denial, RejectionReason
 from oms.marketdata import Tick
 from oms.risk import RiskDecision
 from oms.risk.restore import BookRestore
@@ -190,6 +191,34 @@ class VenueAmended(NamedTuple):
 
     order_id: str
     remaining: Decimal | None
+    # Why a venue refused outright (a network venue without an in-place amend), else None.
+    refused: RejectionReason | None = None
+
+
+@distinct
+class VenueSaid(NamedTuple):
+    """A network venue's word on the order: its answer to the place, or to the query of a doubt
+    (``venue_filled``: what it has filled there; the fills arrive on ``executions``)."""
+
+    word: VenueWord
+    venue_filled: Decimal
+
+
+@distinct
+class VenueRefusedPlace(NamedTuple):
+    """A network venue refused the place outright (``reason``: a ``VENUE_*`` rejection code)."""
+
+    reason: RejectionReason
+    detail: str
+
+
+@distinct
+class VenueInDoubt(NamedTuple):
+    """A request to a network venue got no answer (``reason``: the port's code): the venue's
+    word on the order is asked, and comes as ``VenueSaid``."""
+
+    request: DoubtedRequest
+    reason: str
 
 
 # -- to the risk supervisor -------------------------------------------------------------------
@@ -272,6 +301,15 @@ class AmendResting(NamedTuple):
 
 
 @distinct
+class QueryAtVenue(NamedTuple):
+    """Ask a network venue for its word on ``order`` (a restored in-doubt order); answer
+    ``VenueSaid`` to ``reply_to``."""
+
+    order: VenueOrder
+    reply_to: ActorRef[Any]
+
+
+@distinct
 class MarketTick(NamedTuple):
     """A market-data tick: update the book, fill the resting orders it crosses."""
 
@@ -311,6 +349,7 @@ __all__ = [
     "Matched",
     "Order",
     "OrderCommand",
+    "QueryAtVenue",
     "QueryOrder",
     "ReserveAmend",
     "RestAgain",
@@ -327,4 +366,7 @@ __all__ = [
     "VenueAmended",
     "VenueCancelled",
     "VenueFills",
+    "VenueInDoubt",
+    "VenueRefusedPlace",
+    "VenueSaid",
 ]

@@ -32,6 +32,7 @@ from oms.actors.messages import (
     GetOrder,
     Idle,
     Matched,
+    QueryAtVenue,
     QueryOrder,
     ReserveAmend,
     Resume,
@@ -46,6 +47,9 @@ from oms.actors.messages import (
     VenueAmended,
     VenueCancelled,
     VenueFills,
+    VenueInDoubt,
+    VenueRefusedPlace,
+    VenueSaid,
 )
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, DispatchFuture, tell
@@ -55,6 +59,7 @@ from oms.domain.events import CancelReason
 from oms.domain.instruments import Instrument
 from oms.domain.order_process import (
     PULL_FROM_VENUE,
+    QUERY_VENUE,
     REPORT_FINISHED,
     REPORT_IDLE,
     SUBMIT_TO_VENUE,
@@ -162,6 +167,9 @@ class OrderActor(DispatchedActor):
         AmendAnswer: "on_amend_answer",
         VenueAmended: "on_venue_amended",
         VenueCancelled: "on_venue_cancelled",
+        VenueSaid: "on_venue_said",
+        VenueRefusedPlace: "on_venue_refused_place",
+        VenueInDoubt: "on_venue_in_doubt",
         QueryOrder: "on_query",
         Resume: "on_resume",
     }
@@ -379,7 +387,7 @@ class OrderActor(DispatchedActor):
     def on_venue_amended(self, message: VenueAmended) -> None:
         """The venue changed the resting order (or refused, or no longer held it)."""
         try:
-            self.process.venue_amended(message.remaining, self.ctx.clock())
+            self.process.venue_amended(message.remaining, self.ctx.clock(), refused=message.refused)
         finally:
             self._emit()
 
@@ -399,6 +407,35 @@ class OrderActor(DispatchedActor):
                 self.ctx.clock(),
                 resting=outcome is _RESTING,
             )
+        finally:
+            self._emit()
+
+    def on_venue_said(self, message: VenueSaid) -> None:
+        """A network venue's word on the order (its answer to the place, or to a query)."""
+        try:
+            explained = self.process.venue_said(
+                message.word, message.venue_filled, self.ctx.clock()
+            )
+            if not explained:
+                order = self.process.order
+                logger.warning(
+                    "venue's word %s on %s cannot be true of it: left in doubt for "
+                    "reconciliation", message.word.value, order.order_id if order else "?",
+                )  # fmt: skip
+        finally:
+            self._emit()
+
+    def on_venue_refused_place(self, message: VenueRefusedPlace) -> None:
+        """A network venue refused the place: REJECTED with its reason, reservation released."""
+        try:
+            self.process.refused_at_venue(message.reason, message.detail, self.ctx.clock())
+        finally:
+            self._emit()
+
+    def on_venue_in_doubt(self, message: VenueInDoubt) -> None:
+        """A place or cancel got no answer: IN_DOUBT until the venue's word."""
+        try:
+            self.process.in_doubt(message.request, message.reason, self.ctx.clock())
         finally:
             self._emit()
 
@@ -491,6 +528,10 @@ class OrderActor(DispatchedActor):
                 self.ctx.risk,
                 CommitAmendment(order.order_id, effect.delta, effect.price, effect.venue_remaining),
             )
+        elif effect is QUERY_VENUE:
+            venue = self.ctx.venue
+            assert venue is not None, "only an order sent to a venue is in doubt there"
+            tell(venue, QueryAtVenue(_venue_order(order), self._actor_ref))
         elif isinstance(effect, DropVenueFill):
             logger.info(
                 "dropped venue fill %s: %s has nothing left", effect.fill.command_id, order.order_id

@@ -21,6 +21,7 @@ from oms.actors.messages import (
     ForgetResting,
     MarketTick,
     Matched,
+    QueryAtVenue,
     RestAgain,
     RouteTriggered,
     RouteVenueFills,
@@ -68,6 +69,7 @@ class SimulatedVenue(DispatchedActor):
         CountResting: "on_count_resting",
         ForgetResting: "on_forget_resting",
         RestAgain: "on_rest_again",
+        QueryAtVenue: "on_query",
     }
 
     def __init__(
@@ -167,6 +169,15 @@ class SimulatedVenue(DispatchedActor):
             logger.warning("venue refused amend of %s: %s", order.order_id, refused.code)
             remaining = Decimal(0)  # refused, nothing changed
         tell(message.reply_to, VenueAmended(order.order_id, remaining))
+
+    def on_query(self, message: QueryAtVenue) -> None:
+        """An order restored IN_DOUBT (placed on a network venue before this replica ran the
+        simulated one): this venue never had it and cannot speak for the one that did, so it
+        answers nothing and the order stays in doubt, reserved, for an operator."""
+        logger.error(
+            "order %s is in doubt at a network venue; the simulated venue cannot resolve it",
+            message.order.order_id,
+        )
 
     def on_get_book(self, message: GetBook) -> Tick | None:
         """A snapshot of the book (None before the first tick)."""

@@ -946,10 +946,13 @@ class OrderProcess:
         self._end_amend(reason, detail, now)
         self._after(now)
 
-    def venue_amended(self, remaining: Decimal | None, now: float) -> None:
+    def venue_amended(
+        self, remaining: Decimal | None, now: float, *, refused: RejectionReason | None = None
+    ) -> None:
         """The venue's answer to the amend: what it now holds (nothing changed there when that
-        is not positive: the amend was below what it had filled), or None: it no longer held
-        the order (filled whole, its fills on their way)."""
+        is not positive: the amend was below what it had filled, or ``refused`` says why the
+        venue would not), or None: it no longer held the order (filled whole, its fills on
+        their way)."""
         order = self._current()
         amend = self.amending
         phase = self.phase
@@ -983,7 +986,9 @@ class OrderProcess:
             self.amending = None
             self.context.effects.append(_new(CommitAmend, (delta, amend.price, remaining)))
         else:
-            if remaining is None:
+            if refused is not None:
+                reason, detail = refused, "the venue does not amend an order in place"
+            elif remaining is None:
                 reason, detail = OrderCheckReason.ORDER_NOT_AMENDABLE, "no longer at the venue"
             else:
                 reason = OrderCheckReason.QUANTITY_BELOW_FILLED

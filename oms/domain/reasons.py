@@ -74,6 +74,7 @@ class OrderCheckReason(StrEnum):
     VENUE_AUTHENTICATION = "VENUE_AUTHENTICATION"
     VENUE_REFUSED = "VENUE_REFUSED"
     VENUE_ORDER_NOT_FOUND = "VENUE_ORDER_NOT_FOUND"
+    VENUE_AMEND_UNSUPPORTED = "VENUE_AMEND_UNSUPPORTED"  # no in-place amend (Binance spot)
 
 
 RejectionReason: TypeAlias = RejectReason | OrderCheckReason

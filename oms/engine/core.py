@@ -33,6 +33,7 @@ from oms.actors.messages import (
     Route,
     RouteMany,
 )
+from oms.actors.network_venue import NetworkAnswers, NetworkVenue
 from oms.actors.order import OrderContext
 from oms.actors.runtime import ActorFailure, Dispatcher, DispatchFuture
 from oms.actors.supervisor import (
@@ -78,6 +79,7 @@ from oms.risk import AccountSnapshot, RiskBook
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.positions import growing_orders
 from oms.venue import Matcher
+from oms.venue.gateway import VenueGateway
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -97,6 +99,7 @@ class EngineCore:
         default_limits: RiskLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
         simulated_venue: bool = True,
+        gateway: VenueGateway | None = None,
     ) -> None:
         """Build (not start) the engine on the order repository ``service`` (or a test) gives it."""
         self.settings = settings
@@ -121,7 +124,13 @@ class EngineCore:
             max_live=settings.max_live_order_actors,
         )
         self._venue: ActorRef[Any] | None = None
-        if simulated_venue:
+        if gateway is not None:
+            # A network venue (OMS_VENUE=ccxt): the exchange matches; its actor hands requests
+            # to the gateway on the asyncio loop and the gateway's answers back to the orders.
+            self.market = MarketData(listed)
+            self._venue = NetworkVenue.start(self.dispatcher, self.market, gateway)
+            gateway.bind(NetworkAnswers(self._venue))
+        elif simulated_venue:
             self.market = MarketData(listed)
             self.matcher = Matcher(settings.fee_rate, listed)
             self._venue = SimulatedVenue.start(

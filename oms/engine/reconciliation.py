@@ -208,7 +208,6 @@ class Reconciler:
     last: ReconcileReport | None = None
     _since: float | None = None  # the last reconciled point: trades from here on
     _venue_ids: dict[str, str] = field(default_factory=dict)  # venue order id -> ours
-    _symbols_of: dict[str, str] = field(default_factory=dict)  # this run's orders' symbols
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, trigger: str) -> ReconcileReport:
@@ -250,7 +249,7 @@ class Reconciler:
         for order in ours.values():
             if order.order_id in listed or order.status.is_terminal:
                 continue
-            answer = await self._fetch(order.order_id, self._symbol(order.order_id))
+            answer = await self._fetch(order.order_id, order.symbol)
             if isinstance(answer, NotAtVenue):
                 missing.append(answer)
             else:
@@ -286,7 +285,6 @@ class Reconciler:
 
     async def _ours(self) -> dict[str, OurOrder]:
         ours: dict[str, OurOrder] = {}
-        self._symbols_of.clear()
         for status in _AT_VENUE:
             for order in await self.engine.list_orders(
                 OrderQuery(status=status, limit=_MAX_ORDERS)
@@ -299,10 +297,10 @@ class Reconciler:
         events = await self.engine.order_events(order.order_id)
         trade_ids = frozenset(e.command_id for e in events if isinstance(e, OrderFilled))
         sent = self.in_doubt(order, events)
-        self._symbols_of[order.order_id] = order.symbol
         return OurOrder(
             order.order_id,
             order.account_id,
+            order.symbol,
             order.status,
             order.quantity,
             order.filled_quantity,
@@ -310,9 +308,6 @@ class Reconciler:
             in_doubt=sent is not None,
             submitted_at=sent,
         )
-
-    def _symbol(self, order_id: str) -> str:
-        return self._symbols_of[order_id]
 
     async def _fetch(self, client_order_id: str, symbol: str) -> VenueOrderState | NotAtVenue:
         try:

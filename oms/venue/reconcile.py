@@ -6,9 +6,10 @@ across accounts; an account's own ``client_order_id`` is only unique within the 
 
 What the rules decide, in the words of issue 17:
 
-- A venue trade whose id the order has booked already is *matched*; one it has not, on an
-  order that can take it, is *booked* (an ``ApplyFill`` whose command id is the trade id, so
-  booking it twice changes nothing).
+- A venue trade the order has booked already is *matched*; one it has not, on an order that
+  can take it, is *booked* (an ``ApplyFill`` whose id is ``trade_fill_id``, the one the venue
+  gateway gives it too, so booking it twice changes nothing; its fee in the quote asset as the
+  gateway books it).
 - An in-doubt order (the venue never answered our submit) is *resolved* by the venue's word
   only: it has the order (live, filled or cancelled there), or it says it does not know it
   once the submit window has passed; then, and only then, it is REJECTED with that word as
@@ -30,6 +31,7 @@ from typing import NamedTuple
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus
 from oms.venue.port import VenueOrderState, VenueOrderStatus, VenueTrade
+from oms.venue.trades import quote_fee, trade_fill_id
 
 
 class DiscrepancyKind(StrEnum):
@@ -57,10 +59,11 @@ class OurOrder(NamedTuple):
 
     order_id: str
     account_id: str
+    symbol: str
     status: OrderStatus
     quantity: Decimal
     filled_quantity: Decimal
-    trade_ids: frozenset[str]  # the fills it has booked (their command ids: the trade ids)
+    trade_ids: frozenset[str]  # the fills it has booked (their ids: ``trade_fill_id``)
     in_doubt: bool = False  # our submit's answer never came
     submitted_at: float | None = None  # when we sent it (for the submit window)
 
@@ -198,7 +201,8 @@ def _book_trades(
             name = order_id or f"venue:{trade.venue_order_id}"
             found.discrepancies.append(_unknown(name, f"trade {trade.trade_id}"))
             continue
-        if trade.trade_id in order.trade_ids:
+        fill_id = trade_fill_id(order.order_id, trade.trade_id)
+        if fill_id in order.trade_ids:
             found.matched += 1
             continue
         before = added.get(order.order_id, Decimal(0))
@@ -216,12 +220,12 @@ def _book_trades(
         added[order.order_id] = before + trade.quantity
         found.fills.append(
             ApplyFill(
-                command_id=trade.trade_id,
+                command_id=fill_id,
                 order_id=order.order_id,
                 account_id=order.account_id,
                 quantity=trade.quantity,
                 price=trade.price,
-                fee=trade.fee,
+                fee=quote_fee(trade, order.symbol),
                 executed_at=trade.executed_at,
             )
         )

@@ -47,6 +47,7 @@ from oms.store.memory import MemoryOrderRepository
 from oms.venue.faulty import CALL_FAULTS, REPORT_FAULTS, Fault, FaultyVenue
 from oms.venue.port import PlaceRequest, VenueOutcomeUnknown, VenueRefused
 from oms.venue.reconcile import Discrepancy, Resolution, Resolve
+from oms.venue.trades import trade_fill_id
 
 ACCOUNTS = ("acc-1", "acc-2")
 SYMBOL = "BTC-USD"
@@ -231,8 +232,8 @@ class ReconcileMachine(RuleBasedStateMachine):
             order = self.core.get_order(order_id).get(timeout=5)
             assert order is not None
             fill = ApplyFill(
-                report.trade_id, order_id, order.account_id, report.quantity, report.price,
-                report.fee, report.executed_at,
+                trade_fill_id(order_id, report.trade_id), order_id, order.account_id,
+                report.quantity, report.price, report.fee, report.executed_at,
             )  # fmt: skip
             with contextlib.suppress(DomainError):
                 self.core.apply_fill(fill).get(timeout=5)

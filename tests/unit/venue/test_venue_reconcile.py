@@ -15,6 +15,7 @@ from oms.venue.reconcile import (
     Resolution,
     plan,
 )
+from oms.venue.trades import trade_fill_id
 
 NOW = 1000.0
 WINDOW = 30.0
@@ -31,8 +32,9 @@ def _ours(
     submitted_at: float | None = None,
 ) -> OurOrder:
     return OurOrder(
-        order_id, "a1", status, Decimal(quantity), Decimal(filled), trades, in_doubt, submitted_at
-    )
+        order_id, "a1", "BTC-USD", status, Decimal(quantity), Decimal(filled),
+        frozenset(trade_fill_id(order_id, t) for t in trades), in_doubt, submitted_at,
+    )  # fmt: skip
 
 
 def _at_venue(
@@ -70,7 +72,7 @@ def test_plan_when_a_trade_was_missed_then_books_it_once_by_trade_id() -> None:
     found = _plan([_ours()], [_at_venue(filled="0.4")], [trade, trade])
 
     # Assert
-    assert [f.command_id for f in found.fills] == ["T1"]
+    assert [f.command_id for f in found.fills] == ["o1:T1"]
     assert found.fills[0].order_id == "o1"
     assert found.fills[0].quantity == Decimal("0.4")
     assert found.discrepancies == ()
@@ -117,7 +119,7 @@ def test_plan_when_trades_overfill_the_order_then_quantity_mismatch() -> None:
         [_trade("T1", quantity="0.6"), _trade("T2", quantity="0.6")],
     )
 
-    assert [f.command_id for f in found.fills] == ["T1"]
+    assert [f.command_id for f in found.fills] == ["o1:T1"]
     assert {d.kind for d in found.discrepancies} == {DiscrepancyKind.QUANTITY_MISMATCH}
 
 
@@ -185,7 +187,7 @@ def test_plan_when_the_venue_cancelled_a_live_order_then_cancels_it_here_with_it
         [_trade("T1")],
     )
 
-    assert [f.command_id for f in found.fills] == ["T1"]
+    assert [f.command_id for f in found.fills] == ["o1:T1"]
     (resolved,) = found.resolutions
     assert resolved.resolution is Resolution.CANCELLED
     assert resolved.reason == "VENUE_CANCELLED"
@@ -196,3 +198,14 @@ def test_plan_when_the_venue_still_has_open_an_order_that_ended_here_then_discre
 
     (discrepancy,) = found.discrepancies
     assert discrepancy.kind is DiscrepancyKind.OPEN_AT_VENUE_ENDED_HERE
+
+
+def test_plan_when_the_fee_is_in_the_base_asset_then_books_it_in_quote_as_the_gateway_does() -> (
+    None
+):
+    trade = _trade("T1")._replace(fee=Decimal("0.0004"), fee_asset="BTC")
+
+    found = _plan([_ours()], [_at_venue(filled="0.4")], [trade])
+
+    assert found.fills[0].fee == Decimal("0.0004") * Decimal(100)
+    assert found.fills[0].command_id == trade_fill_id("o1", "T1")

@@ -1,0 +1,172 @@
+"""``oms serve`` with ``OMS_VENUE=ccxt`` trading on a fake Binance spot API on 127.0.0.1.
+
+Real ccxt, real HTTP, real Kafka, Redis and FerretDB: an order is placed at the exchange, filled
+there and SETTLED here (its fill came back through ``executions``); a place whose answer never
+comes leaves the order IN_DOUBT, and the query by client order id resolves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import (
+    Replica,
+    drop_database,
+    last_price,
+    open_account,
+    require_servers,
+    run_overrides,
+    start_replica,
+    stop_replica,
+)
+from tests.fake_binance import FakeBinance
+
+pytestmark = pytest.mark.e2e
+SYMBOL = "BTC-USDT"
+T = TypeVar("T")
+
+
+class FakeOnItsLoop:
+    """The fake exchange on an event loop of its own thread (``oms serve`` is another process)."""
+
+    def __init__(self) -> None:
+        self.fake = FakeBinance(prices={"BTCUSDT": Decimal(1)}, hang_s=5.0)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(10)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the fake's loop (its state is that loop's) and return its result."""
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def exchange() -> Iterator[FakeOnItsLoop]:
+    fake = FakeOnItsLoop()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def venue_replica(
+    exchange: FakeOnItsLoop, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Replica]:
+    require_servers()
+    overrides = {
+        **run_overrides(uuid.uuid4().hex[:8]),
+        "OMS_SYMBOLS": SYMBOL,
+        "OMS_VENUE": "ccxt",
+        "OMS_VENUE_EXCHANGE": "binance",
+        "OMS_VENUE_URL": exchange.url,
+        "OMS_VENUE_API_KEY": "e2e-key",
+        "OMS_VENUE_API_SECRET": "e2e-secret",
+        "OMS_VENUE_TIMEOUT_S": "1",
+        "OMS_VENUE_QUERY_DELAY_S": "1",
+    }
+    started = start_replica(overrides, tmp_path_factory.mktemp("venue") / "serve.log")
+    try:
+        yield started
+    finally:
+        stop_replica(started)
+        drop_database(started.settings)
+
+
+async def _status_until(
+    http: aiohttp.ClientSession, replica: Replica, order_id: str, status: str
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        response = await http.get(f"{replica.base}/api/orders/{order_id}")
+        if response.status == 200:
+            order: dict[str, Any] = await response.json()
+            if order["status"] == status:
+                return order
+        assert time.monotonic() < deadline, f"{order_id} never reached {status}"
+        await asyncio.sleep(0.1)
+
+
+async def _place_limit_buy(
+    http: aiohttp.ClientSession, replica: Replica, account: str, price: Decimal
+) -> str:
+    placed = await http.post(
+        f"{replica.base}/api/orders",
+        json={"account_id": account, "symbol": SYMBOL, "side": "BUY", "type": "LIMIT",
+              "quantity": "0.01", "price": str(price)},
+    )  # fmt: skip
+    assert placed.status == 202, await placed.text()
+    order_id: str = (await placed.json())["order_id"]
+    return order_id
+
+
+async def test_place_when_the_exchange_fills_it_then_settled_in_oms(
+    venue_replica: Replica, exchange: FakeOnItsLoop, http: aiohttp.ClientSession
+) -> None:
+    # Arrange: the exchange trades below our price, so the order fills there on arrival.
+    account = await open_account(http, venue_replica.base, {"USDT": "1000000"})
+    price = await last_price(http, venue_replica.base, SYMBOL)
+    exchange.call(lambda: exchange.fake.prices.update(BTCUSDT=Decimal("0.01")))
+
+    # Act
+    order_id = await _place_limit_buy(http, venue_replica, account, price)
+    order = await _status_until(http, venue_replica, order_id, "SETTLED")
+
+    # Assert
+    assert exchange.call(lambda: exchange.fake.order(order_id).status) == "FILLED"
+    assert Decimal(order["filled_quantity"]) == Decimal("0.01")
+    account_now = await (await http.get(f"{venue_replica.base}/api/accounts/{account}")).json()
+    assert Decimal(account_now["balances"]["BTC"]["available"]) == Decimal("0.01")
+    assert Decimal(account_now["balances"]["USDT"]["reserved"]) == 0
+
+
+async def test_place_when_its_answer_never_comes_then_in_doubt_until_the_query_resolves_it(
+    venue_replica: Replica, exchange: FakeOnItsLoop, http: aiohttp.ClientSession
+) -> None:
+    # Arrange: the exchange trades above our price (the order rests there), and holds back
+    # its answer to the next place past oms's one-second timeout.
+    account = await open_account(http, venue_replica.base, {"USDT": "1000000"})
+    price = await last_price(http, venue_replica.base, SYMBOL)
+
+    def hang() -> None:
+        exchange.fake.prices["BTCUSDT"] = Decimal(1_000_000)
+        exchange.fake.hang_next_place = True
+
+    exchange.call(hang)
+
+    # Act
+    order_id = await _place_limit_buy(http, venue_replica, account, price)
+    await _status_until(http, venue_replica, order_id, "IN_DOUBT")
+    resolved = await _status_until(http, venue_replica, order_id, "ACCEPTED")
+    exchange.call(lambda: exchange.fake.trade_at("BTCUSDT", Decimal("0.01")))
+    settled = await _status_until(http, venue_replica, order_id, "SETTLED")
+
+    # Assert: placed once, never rejected, the doubt on its history, then filled there.
+    requests = exchange.call(lambda: list(exchange.fake.requests))
+    places = [(m, p) for m, p in requests if (m, p) == ("POST", "/api/v3/order")]
+    assert resolved["reject_reason"] is None
+    assert Decimal(settled["filled_quantity"]) == Decimal("0.01")
+    history = await (await http.get(f"{venue_replica.base}/api/orders/{order_id}/events")).json()
+    kinds = [event["type"] for event in history["events"]]
+    assert kinds[:4] == ["OrderPlaced", "OrderAccepted", "OrderInDoubt", "OrderDoubtResolved"]
+    assert kinds[-1] == "OrderSettled"
+    assert len(places) == 2  # this order's one place, and the first test's
+    metrics = await (await http.get(f"{venue_replica.base}/metrics")).text()
+    assert "oms_orders_in_doubt 0.0" in metrics
