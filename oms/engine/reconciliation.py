@@ -71,7 +71,7 @@ _AT_VENUE = (
 # Ended statuses whose orders may name a trade we have not matched yet.
 _ENDED = (OrderStatus.SETTLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED)
 _MAX_ORDERS = 100_000  # per status and run: far beyond one replica's open orders
-_MAX_LEARN = 200  # ended orders fetched per symbol to learn venue order ids (one run)
+_MAX_LEARN = 200  # orders per status and symbol fetched to learn venue order ids (one run)
 
 InDoubt = Callable[[Order, Sequence[OrderEvent]], float | None]
 """When the place of an order of ours (with its history) was found in doubt, else None."""
@@ -208,6 +208,8 @@ class Reconciler:
     last: ReconcileReport | None = None
     _since: float | None = None  # the last reconciled point: trades from here on
     _venue_ids: dict[str, str] = field(default_factory=dict)  # venue order id -> ours
+    _looked_for: set[str] = field(default_factory=set)  # venue order ids learning was tried for
+    _asked: set[str] = field(default_factory=set)  # our ended orders fetched to learn theirs
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, trigger: str) -> ReconcileReport:
@@ -320,25 +322,31 @@ class Reconciler:
     async def _learn_venue_ids(
         self, trades: Iterable[VenueTrade], ours: Mapping[str, OurOrder]
     ) -> None:
-        """Fetch our orders that ended lately on a symbol with a trade of an unknown venue id,
-        to learn their venue ids (once each: they are remembered)."""
-        symbols = {
-            t.symbol
+        """Fetch the orders of a symbol with a trade of an unknown venue id (ended lately, or of
+        accounts another replica owns), to learn their venue ids. Once each: a venue id learned is remembered, and one that no
+        order of ours turned out to have (a stranger's) is not looked for again, nor is an
+        order asked twice (the venue's rate limits)."""
+        unknown = {
+            t.venue_order_id: t.symbol
             for t in trades
-            if t.client_order_id is None and t.venue_order_id not in self._venue_ids
+            if t.client_order_id is None
+            and t.venue_order_id not in self._venue_ids
+            and t.venue_order_id not in self._looked_for
         }
-        known = set(self._venue_ids.values())
-        for symbol in symbols:
-            for status in _ENDED:
+        for symbol in set(unknown.values()):
+            # Open ones too: another replica's (not among ``ours``) may have traded since.
+            for status in _AT_VENUE + _ENDED:
                 ended = await self.engine.list_orders(
                     OrderQuery(symbol=symbol, status=status, limit=_MAX_LEARN)
                 )
                 for order in ended:
-                    if order.order_id in known or order.order_id in ours:
+                    if order.order_id in self._asked or order.order_id in ours:
                         continue
-                    answer = await self._fetch(order.order_id, symbol)
+                    answer = await self._fetch(order.order_id, symbol)  # a venue error: next run
+                    self._asked.add(order.order_id)
                     if isinstance(answer, VenueOrderState):
                         self._venue_ids[answer.venue_order_id] = order.order_id
+        self._looked_for.update(unknown)
 
     def _named(self, trade: VenueTrade) -> VenueTrade:
         """The trade with our client order id when the venue's order id tells it."""

@@ -234,8 +234,9 @@ def test_run_when_a_discrepancy_stays_then_it_halts_once_and_every_report_lists_
     assert reconciler.discrepancies.by_kind == {"UNKNOWN_VENUE_ORDER": 1}
 
 
+@pytest.mark.parametrize("quantity", [Decimal("0.4"), Decimal(1)])  # open there, or filled
 def test_run_when_an_order_belongs_to_an_account_another_replica_owns_then_leaves_it(
-    core: EngineCore,
+    core: EngineCore, quantity: Decimal
 ) -> None:
     async def scenario() -> tuple[ReconcileReport, Recorded, Decimal]:
         # Arrange: a2's order at the venue traded, its report lost; this replica owns a1 only
@@ -249,7 +250,7 @@ def test_run_when_an_order_belongs_to_an_account_another_replica_owns_then_leave
                 order.order_id, "BTC-USD", Side.BUY, OrderType.LIMIT, Decimal(1), Decimal("100.10")
             )
         )
-        venue.trade(order.order_id, Decimal("0.4"), 990.0)
+        venue.trade(order.order_id, quantity, 990.0)
         venue.reports()
         reconciler = _reconciler(engine, venue, recorded)
         reconciler.owns = lambda account: account == "a1"
