@@ -237,6 +237,13 @@ class Settings(BaseSettings):
     # Firm-wide caps (``oms.engine.global_gate``): how often each replica reads them from Redis
     # again (a cap set on one replica binds every other one within this).
     global_limits_refresh_s: float = 1.0
+    # Reconciliation with a network venue (README "Reconciliation"): a run at start, after each
+    # take-over and every interval; an in-doubt order the venue does not know is rejected only
+    # once the submit window has passed since it was sent (a late submit may still land); the
+    # first run after a start reads the venue's trades from this far back.
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    reconcile_submit_window_s: float = Field(default=30.0, ge=0)
+    reconcile_lookback_s: float = Field(default=86_400.0, ge=0)
     # Tests only: the event sink waits this long before handing each chunk of events to Kafka,
     # so that a crash can be placed between an order's durable write and its publication.
     event_sink_delay_s: float = 0.0

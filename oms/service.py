@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.actors.runtime import ActorFailure, tune_gc
+from oms.actors.supervisor import Unbookable
 from oms.api.app import build_app
 from oms.api.credentials import Authenticator
 from oms.api.jwt_tokens import JwtVerifier
@@ -44,14 +46,24 @@ from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings, SettingsError
-from oms.domain.errors import DomainError
+from oms.domain.commands import SetTradingState
+from oms.domain.errors import DomainError, UnknownAccount
 from oms.domain.global_limits import GlobalLimitsUnavailable
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
+from oms.domain.limits import TradingState
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
 from oms.engine.global_gate import GlobalGate
-from oms.engine.ports import AccountRecord, StoredOrder
+from oms.engine.ports import AccountRecord, AccountRepository, StoredOrder
+from oms.engine.reconciliation import (
+    Discrepancies,
+    EngineResolver,
+    Halt,
+    Reconciler,
+    Reconciliation,
+    place_in_doubt,
+)
 from oms.legs import Legs
 from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
@@ -71,6 +83,8 @@ from oms.store.redis_store import (
     RedisTicketStore,
     redis_client,
 )
+from oms.stream.bus import CommandBus, RiskEventSink
+from oms.stream.codecs import reconciliation_discrepancy
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.exchange_feed import FeedStats
@@ -82,6 +96,7 @@ from oms.stream.price_publisher import ExchangeSource, PricePublisher, Simulated
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
 from oms.venue.gateway import VenueGateway
 from oms.venue.port import InstrumentRules, VenuePort
+from oms.venue.reconcile import Discrepancy
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +135,10 @@ class Service:
     # what it holds (reconciliation).
     venue: VenuePort | None = None
     gate: GlobalGate | None = None  # the firm-wide caps' reservations (``oms.engine.global_gate``)
+    # What reconciliation with the network venue found (``GET /api/venue/reconciliation``,
+    # ``/metrics``); None with the simulated venue, the book of record.
+    reconciliation: Reconciliation | None = None
+    _halts: set[asyncio.Task[None]] = field(default_factory=set)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -229,14 +248,22 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_with_extra(
-                    _with_limits(
-                        _pipeline(
-                            repository, ingestion, sink, self.skips, self._refused, legs=self.legs
+                pipeline=_with_reconciliation(
+                    _with_extra(
+                        _with_limits(
+                            _pipeline(
+                                repository,
+                                ingestion,
+                                sink,
+                                self.skips,
+                                self._refused,
+                                legs=self.legs,
+                            ),
+                            limiter,
                         ),
-                        limiter,
+                        self._market_data_figures,
                     ),
-                    self._market_data_figures,
+                    self,
                 ),
                 accounts=accounts,
                 risk_events=sink,
@@ -248,6 +275,7 @@ class Service:
                 owners=await self._start_owner_map(redis, ingestion),
                 owned=ingestion.owned_now,
                 global_limits=None if self.gate is None else self.gate.store,
+                reconciliation=self._reconciliation(engine, accounts, bus, sink),
             )
             runner, self.site = await start_listener(app, settings)
             self._on_stop("http", runner.cleanup)
@@ -304,6 +332,70 @@ class Service:
             figures["market_data_reconnects_total"] = Labelled("symbol", dict(feeds.disconnects))
             figures["market_data_resyncs_total"] = Labelled("symbol", dict(feeds.resyncs))
         return figures
+
+    def _reconciliation(
+        self,
+        engine: Engine,
+        accounts: MongoAccountRepository,
+        bus: KafkaCommandBus,
+        sink: KafkaEventSink,
+    ) -> Reconciliation:
+        """Discrepancies halt as an operator's kill switch does; a fill the ledger refuses is
+        one of them; with a network venue, a reconciler runs after each take-over (the first
+        is the start's) and every ``reconcile_interval_s``."""
+        settings = self.settings
+        discrepancies = Discrepancies(HaltAccount(engine, accounts, bus, sink))
+        state = Reconciliation(discrepancies)
+        self.reconciliation = state
+        loop = asyncio.get_running_loop()
+
+        def unbookable(fill: Unbookable) -> None:  # on the engine thread
+            loop.call_soon_threadsafe(self._spawn_halt, discrepancies.unbookable(fill, time.time()))
+
+        engine.on_unbookable(unbookable)
+        if self.venue is not None:
+            state.reconciler = Reconciler(
+                engine=engine,
+                venue=self.venue,
+                resolver=EngineResolver(engine),
+                discrepancies=discrepancies,
+                in_doubt=place_in_doubt,
+                symbols=tuple(engine.instruments),
+                owns=self._owns,
+                submit_window_s=settings.reconcile_submit_window_s,
+                lookback_s=settings.reconcile_lookback_s,
+            )
+            timer = asyncio.create_task(
+                state.reconciler.every(settings.reconcile_interval_s), name="oms-reconcile"
+            )
+            self._on_stop("reconciliation", _cancel(timer))
+        return state
+
+    def _owns(self, account_id: str) -> bool:
+        """True for an account in the partitions this replica owns now (none before the first
+        take-over, and none while one is under way)."""
+        owned = self.owned
+        return owned is not None and partition_of(account_id, owned[1]) in owned[0]
+
+    def _reconcile_soon(self, trigger: str) -> None:
+        """A reconciliation run in the background (a take-over does not wait for it)."""
+        state = self.reconciliation
+        if state is not None and state.reconciler is not None:
+            self._spawn_halt(state.reconciler.run(trigger))
+
+    def _spawn_halt(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` (a halt or a run) as a task kept until it ends; its failure is logged
+        (a halt that could not be recorded: the book has halted the account in memory)."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                logger.exception("reconciliation could not record or halt")
+
+        task = asyncio.create_task(guarded())
+        self._halts.add(task)
+        task.add_done_callback(self._halts.discard)
 
     async def _venue(
         self, settings: Settings
@@ -513,6 +605,7 @@ class Service:
         # Not awaited here: the hand-off waits for this method, and a checkpoint (0.3-0.6 s
         # measured under load) would delay the first record of the partitions taken over.
         self.checkpoint_soon.set()
+        self._reconcile_soon("rebuild")  # the first one is the start's
 
     async def _rebuild_global_limits(
         self,
@@ -613,6 +706,71 @@ class Service:
                 await stop()
             except Exception:
                 logger.exception("stopping %s failed", name)
+
+
+class HaltAccount(Halt):
+    """A discrepancy halts as ``POST /api/risk/kill-switch`` does: recorded in the store (a
+    restart does not resume it), applied here and sent to the replica owning the account
+    (every replica, for the global switch), announced on ``risk-events``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        accounts: AccountRepository,
+        bus: CommandBus,
+        risk_events: RiskEventSink,
+    ) -> None:
+        """Halt through these."""
+        self.engine = engine
+        self.accounts = accounts
+        self.bus = bus
+        self.risk_events = risk_events
+
+    async def halt(self, discrepancy: Discrepancy, at: float) -> None:
+        """Record, apply, send and announce the halt."""
+        account_id = discrepancy.account_id
+        try:
+            if account_id is None:
+                await self.accounts.set_global_trading_state(TradingState.HALTED)
+            else:
+                await self.accounts.set_trading_state(account_id, TradingState.HALTED)
+            await self.engine.set_kill_switch(TradingState.HALTED, account_id)
+        except UnknownAccount:  # not an account of ours: the whole deployment stops instead
+            logger.exception("reconciliation: unknown account %s: halting everything", account_id)
+            await self.accounts.set_global_trading_state(TradingState.HALTED)
+            await self.engine.set_kill_switch(TradingState.HALTED, None)
+            account_id = None
+        await self.bus.send_account(SetTradingState(TradingState.HALTED, account_id))
+        await self.risk_events.publish_risk_event(
+            reconciliation_discrepancy(
+                discrepancy.kind.value,
+                account_id,
+                discrepancy.order_id,
+                discrepancy.detail,
+                at,
+            )
+        )
+
+
+def _with_reconciliation(
+    figures: Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]],
+    service: Service,
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
+    """The pipeline figures and ``reconcile_discrepancies_total{kind}`` (once it is set up)."""
+
+    def all_figures() -> dict[str, float | Durations | Labelled | LabelledDurations]:
+        state = service.reconciliation
+        if state is None:
+            return figures()
+        by_kind = state.discrepancies.by_kind
+        return {
+            **figures(),
+            "reconcile_discrepancies_total": Labelled(
+                "kind", {k: float(n) for k, n in by_kind.items()}
+            ),
+        }
+
+    return all_figures
 
 
 def _venue_instruments(

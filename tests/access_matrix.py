@@ -132,6 +132,7 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/audit"): _case("GET", "/api/audit", 200),
     ("GET", "/api/cluster"): _case("GET", "/api/cluster", 200),
+    ("GET", "/api/venue/reconciliation"): _case("GET", "/api/venue/reconciliation", 200),
 }
 
 

@@ -120,6 +120,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], Action] = {
     # One account's switch; the route asks for HALT_ALL too when the body names no account.
     ("POST", "/api/risk/kill-switch"): Action.HALT_ACCOUNT,
     ("GET", "/api/audit"): Action.READ_AUDIT,
+    ("GET", "/api/venue/reconciliation"): Action.READ_VENUE,
     ("POST", "/api/ws-ticket"): Action.OPEN_STREAM,
     ("GET", "/api/me"): Action.READ_SELF,
     ("GET", "/api/cluster"): Action.READ_CLUSTER,

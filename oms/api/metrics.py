@@ -107,6 +107,10 @@ PIPELINE_HELP: dict[str, str] = {
     "reads_owner_unavailable_total": (
         "Reads answered 503 OWNER_UNAVAILABLE: no owner known, or it did not answer in time"
     ),
+    "reconcile_discrepancies_total": (
+        "What reconciliation with the venue could not explain (or a fill the ledger refused),"
+        " by kind: each halted its account (or every account)"
+    ),
     "recovery_skipped_records": (
         "Distinct stored accounts and orders start-up or recovery left out (a reserved or"
         " malformed id, an unreadable document, an opening the engine refused): see the log"

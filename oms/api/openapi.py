@@ -239,6 +239,12 @@ PATHS: dict[str, dict[str, Any]] = {
             ],
         ),
     },
+    "/api/venue/reconciliation": {
+        "get": _op(
+            "What reconciliation with the venue found: the last run and discrepancies by kind",
+            {"200": _answer("The reconciliation report", ref("Reconciliation"))},
+        ),
+    },
     "/api/market-data/prices/{symbol}": {
         "get": _op(
             "Last price, best bid and ask, time",

@@ -27,6 +27,7 @@ from pykka import ActorDeadError, Future
 from oms.actors.journal import Listener
 from oms.actors.messages import OrderCommand
 from oms.actors.runtime import ActorFailure
+from oms.actors.supervisor import Unbookable
 from oms.config import Settings
 from oms.domain.commands import (
     AmendOrder,
@@ -113,6 +114,10 @@ class Engine:
     def on_failure(self, callback: Callable[[ActorFailure], None]) -> None:
         """Call ``callback(failure)`` (on the engine thread) whenever an actor fails."""
         self.core.on_failure(callback)
+
+    def on_unbookable(self, callback: Callable[[Unbookable], None]) -> None:
+        """Call ``callback(fill)`` (on the engine thread) for each fill the ledger refused."""
+        self.core.on_unbookable(callback)
 
     def start(self) -> None:
         """Start the dispatcher thread."""

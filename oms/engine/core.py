@@ -42,6 +42,7 @@ from oms.actors.supervisor import (
     GetTotals,
     MarkPrice,
     RiskSupervisor,
+    Unbookable,
     Validate,
 )
 from oms.actors.venue import CountResting, GetBook, SimulatedVenue
@@ -117,7 +118,10 @@ class EngineCore:
         self._ctx = OrderContext(journal=self.journal, instruments=listed, clock=clock)
         self._ctx.fail_at = settings.fault_fail_order_at
         self.risk_book = RiskBook(listed, fee_rate=settings.fee_rate, default_limits=default_limits)
-        self._risk: ActorRef[Any] = RiskSupervisor.start(self.dispatcher, self.risk_book)
+        self._unbookable: list[Callable[[Unbookable], None]] = []
+        self._risk: ActorRef[Any] = RiskSupervisor.start(
+            self.dispatcher, self.risk_book, self._on_unbookable
+        )
         self._directory: ActorRef[Any] = OrderDirectory.start(
             self.dispatcher,
             self._ctx,
@@ -187,6 +191,15 @@ class EngineCore:
 
     def _beat(self) -> None:
         self._beat_sent = None
+
+    def on_unbookable(self, callback: Callable[[Unbookable], None]) -> None:
+        """Call ``callback(fill)`` (on the engine thread) for each fill an order applied and the
+        ledger refused (beyond the account's funds); the account is HALTED in the book by then."""
+        self._unbookable.append(callback)
+
+    def _on_unbookable(self, fill: Unbookable) -> None:
+        for callback in self._unbookable:
+            callback(fill)
 
     def on_failure(self, callback: Callable[[ActorFailure], None]) -> None:
         """Call ``callback(failure)`` (on the engine thread) whenever an actor fails."""

@@ -8,7 +8,8 @@ the engine's dispatcher, one batch message each, in this order:
 2. ``RestoreBook`` to the supervisor: accounts, the checkpoint, reservations, fills, releases
    in one turn (``oms.risk.restore`` has the rules that need the book's state); it answers which
    orders have a record;
-3. ``RestAgain`` to the venue: the open GTC LIMIT orders with a record and something left;
+3. ``RestAgain`` to the venue: the open GTC LIMIT orders with a record and something left
+   (without the simulated venue, an external one holds them: they stay open as stored);
 4. ``ResumeOrders`` to the directory: every other open order carries on.
 
 Each step is sent when the one before has answered (a callback on the dispatcher thread, never
@@ -126,12 +127,14 @@ class Recovery:
         """Step 3: the resting orders back into the venue; then step 4."""
         with_record = restored.restored
         venue = self._venue
-        candidates = (
-            ()
-            if venue is None
-            else tuple(s for s in stored if s.order.order_id in with_record and _may_rest(s))
-        )
-        if venue is None or not candidates:
+        candidates = tuple(s for s in stored if s.order.order_id in with_record and _may_rest(s))
+        if venue is None:
+            # No simulated venue: the orders that may rest are held by the external venue (their
+            # fills come back as executions), so they stay open as stored, not closed as a lost
+            # arrival would be; reconciliation compares them with the venue's word.
+            self._resume(stored, restored, candidates, frozenset(), reply)
+            return
+        if not candidates:
             self._resume(stored, restored, (), frozenset(), reply)
             return
         answer = venue.ask(RestAgain(candidates), block=False)

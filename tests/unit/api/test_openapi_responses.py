@@ -89,6 +89,7 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
         "/api/me": ["/api/me"],
         "/api/cluster": ["/api/cluster"],
         "/api/risk/global-limits": ["/api/risk/global-limits"],
+        "/api/venue/reconciliation": ["/api/venue/reconciliation"],
     }  # fmt: skip
     assert set(urls) == _get_routes(), "a GET route without a URL here is left unchecked"
 

@@ -1883,6 +1883,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/venue/reconciliation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What reconciliation with the venue found: the last run and discrepancies by kind */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The reconciliation report */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Reconciliation"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ws-ticket": {
         parameters: {
             query?: never;
@@ -2334,6 +2399,13 @@ export interface components {
             }[];
             unowned: number[];
         };
+        Discrepancy: {
+            account_id: string | null;
+            detail: string;
+            /** @enum {string} */
+            kind: "UNKNOWN_VENUE_ORDER" | "FILL_ON_ENDED_ORDER" | "QUANTITY_MISMATCH" | "MISSING_AT_VENUE" | "OPEN_AT_VENUE_ENDED_HERE" | "VENUE_REJECTED_LIVE_ORDER" | "UNBOOKABLE_FILL";
+            order_id: string;
+        };
         GlobalLimits: {
             groups?: {
                 [key: string]: {
@@ -2557,6 +2629,28 @@ export interface components {
                 [key: string]: boolean;
             };
             status: string;
+        };
+        Reconciliation: {
+            discrepancies_total: {
+                [key: string]: number;
+            };
+            last: components["schemas"]["ReconciliationRun"] | null;
+            reconciling: boolean;
+        };
+        ReconciliationRun: {
+            at: number;
+            booked: number;
+            discrepancies: components["schemas"]["Discrepancy"][];
+            failed: string | null;
+            matched: number;
+            pending: number;
+            resolved: number;
+            /**
+             * @example start
+             * @example rebuild
+             * @example timer
+             */
+            trigger: string;
         };
         Validation: {
             accepted: boolean;
