@@ -14,7 +14,7 @@ from oms_infra.kafka_access import APP, KEDA
 from oms.config import Settings
 from oms.stream.topics import topic_specs
 from tests.infra.synthesis import TEST_CERTIFICATE, Synth
-from tests.infra.test_app import config_map, container, pod, scaled_object
+from tests.infra.test_app import app_labels, config_map, container, pod, scaled_object
 
 pytestmark = pytest.mark.infra
 
@@ -203,7 +203,7 @@ def test_self_hosted_kafka_users_when_synthesized_then_have_only_their_acls(
 # ---- Kubernetes NetworkPolicies ----------------------------------------------------------------
 
 
-def test_network_policy_when_synthesized_then_only_the_alb_and_prometheus_reach_the_app(
+def test_network_policy_when_synthesized_then_only_the_alb_prometheus_and_replicas_reach_the_app(
     env: Synth,
 ) -> None:
     from oms_infra.stacks.network import plan_subnets  # noqa: PLC0415
@@ -225,11 +225,17 @@ def test_network_policy_when_synthesized_then_only_the_alb_and_prometheus_reach_
     assert peer["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
     }
+    (hop,) = policies["oms-http-from-oms"]["spec"]["ingress"]
+    assert hop["from"] == [{"podSelector": {"matchLabels": app_labels(env)}}]
+    assert hop["ports"] == [{"protocol": "TCP", "port": 8080}]
     assert set(policies) == {
         "default-deny-ingress",
         "oms-http-from-alb",
+        "oms-http-from-oms",
         "oms-metrics-from-prometheus",
     }
+    for name in set(policies) - {"default-deny-ingress"}:
+        assert policies[name]["spec"]["podSelector"] == {"matchLabels": app_labels(env)}
     # the ALB's own address must reach the pod: no SNAT to a node's address on the way
     service = env.resource("app", "kubernetes_service_v1", "service")["spec"]
     assert service["external_traffic_policy"] == "Local"

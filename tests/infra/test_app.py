@@ -33,6 +33,12 @@ def pod(env: Synth) -> dict[str, Any]:
     return dict(deployment["spec"]["template"]["spec"])
 
 
+def app_labels(env: Synth) -> dict[str, str]:
+    """The labels the Deployment's pods carry (and its Service and policies select on)."""
+    deployment = env.resource("app", "kubernetes_deployment_v1", "deployment")
+    return dict(deployment["spec"]["template"]["metadata"]["labels"])
+
+
 def container(env: Synth) -> dict[str, Any]:
     """The app container of the pod."""
     (main,) = pod(env)["container"]

@@ -17,7 +17,9 @@ before the Deployment starts; the app's pods never see the master password.
 Network. In the namespace nothing may connect to a pod unless a NetworkPolicy allows it: the
 ALB (from the public subnets, where its nodes live) reaches the app's HTTP port, and
 kube-prometheus's Prometheus (namespace ``monitoring``) too, to scrape ``/metrics``, which the
-ALB does not serve to the internet. The Service keeps the client's address
+ALB does not serve to the internet; so do the app's own pods, which forward a read to the
+replica that owns the account (signed with ``OMS_INTERNAL_TOKEN``, a random secret this stack
+generates once). The Service keeps the client's address
 (``externalTrafficPolicy: Local``): without it every request would arrive from a node's address,
 indistinguishable from any pod's.
 
@@ -33,9 +35,12 @@ import inspect
 import json
 from typing import Any
 
-from cdktf import Fn, ITerraformDependable, Token
+from cdktf import Fn, ITerraformDependable, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import (
+    DataAwsSecretsmanagerRandomPassword,
+)
 from cdktf_cdktf_provider_aws.data_aws_secretsmanager_secret_version import (
     DataAwsSecretsmanagerSecretVersion,
 )
@@ -87,6 +92,8 @@ from oms_infra.profile import (
 from oms_infra.sizing import PRICES_PARTITIONS
 from oms_infra.stacks.deployment import (
     CONFIG_MAP,
+    INTERNAL_SECRET,
+    INTERNAL_TOKEN_KEY,
     KAFKA_CA_DIR,
     KAFKA_CA_SECRET,
     KAFKA_SECRET,
@@ -110,6 +117,7 @@ KEDA_KAFKA_SECRET = "keda-kafka"  # SCRAM only: KEDA's username, password and th
 MONITORING_NAMESPACE = "monitoring"  # where kube-prometheus-stack runs
 PROMETHEUS_RELEASE = "kube-prometheus-stack"  # its Prometheus selects ServiceMonitors by release
 DOCDB_ADMIN_SECRET = "oms-docdb-admin"  # for the user Job only
+INTERNAL_TOKEN_LENGTH = 48  # letters and digits: about 285 bits
 SCALE_UP_WINDOW_S = 60
 SCALE_STEP_PERIOD_S = 60
 
@@ -198,6 +206,7 @@ class AppStack(OmsStack):
             # EKS Pod Identity mounts a token of its own; the app never calls the Kubernetes API
             automount_service_account_token=False,
         )
+        internal = self._internal_token()
         image = f"{eks.repository.repository_url}:{profile.app.image_tag}"
         user_job = self._documentdb_user_job(image, documentdb)
         deployment = oms_deployment(
@@ -208,7 +217,7 @@ class AppStack(OmsStack):
             labels=self.labels,
             with_kafka_ca=kafka.ca_secret is not None,
             with_kafka_password=kafka.users_namespace is not None,
-            depends_on=[user_job],
+            depends_on=[user_job, internal],
         )
         ServiceV1(
             self,
@@ -251,6 +260,28 @@ class AppStack(OmsStack):
                 self, f"{store}-secret", secret_id=secret_arn
             )
         return Token.as_string(Fn.lookup(Fn.jsondecode(version.secret_string), field))
+
+    def _internal_token(self) -> SecretV1:
+        """``OMS_INTERNAL_TOKEN``: one random secret for every pod, to sign the hop between them.
+
+        Secrets Manager draws it (a data source: a fresh value at every plan), so the Secret
+        keeps the value it was created with (``ignore_changes``): a new token in some pods and
+        the old one in others would refuse every forwarded read between them. To rotate it,
+        replace the Secret (``terraform apply -replace``) and restart the Deployment.
+        """
+        token = DataAwsSecretsmanagerRandomPassword(
+            self,
+            "internal-token-value",
+            password_length=INTERNAL_TOKEN_LENGTH,
+            exclude_punctuation=True,
+        )
+        return SecretV1(
+            self,
+            "internal-token",
+            metadata=SecretV1Metadata(name=INTERNAL_SECRET, namespace=self._namespace.id),
+            data={INTERNAL_TOKEN_KEY: token.random_password},
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["data"]),
+        )
 
     def _copy_kafka_ca(self, namespace: str, name: str) -> None:
         """Strimzi's cluster CA lives in the Kafka namespace: the app and KEDA need it here."""
@@ -405,7 +436,8 @@ class AppStack(OmsStack):
         )
 
     def _network_policies(self, profile: Profile) -> None:
-        """Deny every connection into the namespace but the ALB's and Prometheus's to the app."""
+        """Deny every connection into the namespace but the ALB's, Prometheus's and the app's
+        own (a read forwarded to the replica that owns the account) to the app's port."""
         zones = len(profile.network.availability_zones)
         alb_subnets = plan_subnets(profile.network.vpc_cidr, zones).public
         http = [{"protocol": "TCP", "port": HTTP_PORT}]
@@ -416,6 +448,15 @@ class AppStack(OmsStack):
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {"from": [{"ipBlock": {"cidr": cidr}} for cidr in alb_subnets], "ports": http}
+                ],
+            },
+            # the internal hop: a replica forwards a read to the pod at the owner's advertised
+            # address (OMS_ADVERTISE_URL, the pod's IP), never through the ALB
+            "oms-http-from-oms": {
+                "podSelector": {"matchLabels": self.labels},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {"from": [{"podSelector": {"matchLabels": self.labels}}], "ports": http}
                 ],
             },
             "oms-metrics-from-prometheus": {

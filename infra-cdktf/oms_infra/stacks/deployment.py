@@ -13,6 +13,11 @@ node's routing while it still serves), then gets SIGTERM: ``oms serve`` makes in
 durable and leaves the group within ``SHUTDOWN_TIMEOUT_S`` (``OMS_SHUTDOWN_TIMEOUT_S``, set in
 the ConfigMap), and its watchdog exits ``SHUTDOWN_WATCHDOG_S`` later at the latest. The grace
 period covers all three with a margin, so Kubernetes never has to SIGKILL a clean stop.
+
+The hop between replicas. A read of an account another replica owns is forwarded to that
+replica, signed with ``OMS_INTERNAL_TOKEN`` (the same in every pod: ``INTERNAL_SECRET``), at the
+address the owner advertises in the owner map, ``OMS_ADVERTISE_URL``: the pod's own IP from the
+downward API (``POD_IP``), expanded by Kubernetes in the variable after it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ KAFKA_CA_DIR = "/etc/oms/kafka-ca"
 WORK_DIR = "/var/lib/oms"  # writable: faust keeps its data directory under the working dir
 USER_ID = 10001  # the image's `oms` user (Dockerfile)
 KAFKA_SECRET = "oms-kafka"  # SCRAM only: OMS_KAFKA_SASL_PASSWORD
+INTERNAL_SECRET = "oms-internal"  # OMS_INTERNAL_TOKEN, the one every replica signs its hops with
+INTERNAL_TOKEN_KEY = "token"
 PRE_STOP_S = 5
 SHUTDOWN_TIMEOUT_S = 20  # OMS_SHUTDOWN_TIMEOUT_S (the app's default, written out)
 SHUTDOWN_WATCHDOG_S = 5  # the app exits this long after the timeout whatever it is doing
@@ -109,6 +116,28 @@ def oms_deployment(
                 secret=k8s.DeploymentV1SpecTemplateSpecVolumeSecret(secret_name=KAFKA_CA_SECRET),
             )
         )
+    env = [
+        k8s.DeploymentV1SpecTemplateSpecContainerEnv(
+            name="OMS_INTERNAL_TOKEN",
+            value_from=k8s.DeploymentV1SpecTemplateSpecContainerEnvValueFrom(
+                secret_key_ref=k8s.DeploymentV1SpecTemplateSpecContainerEnvValueFromSecretKeyRef(
+                    name=INTERNAL_SECRET, key=INTERNAL_TOKEN_KEY
+                )
+            ),
+        ),
+        k8s.DeploymentV1SpecTemplateSpecContainerEnv(
+            name="POD_IP",
+            value_from=k8s.DeploymentV1SpecTemplateSpecContainerEnvValueFrom(
+                field_ref=k8s.DeploymentV1SpecTemplateSpecContainerEnvValueFromFieldRef(
+                    field_path="status.podIP"
+                )
+            ),
+        ),
+        # $(POD_IP) is expanded only from variables defined before this one: keep the order
+        k8s.DeploymentV1SpecTemplateSpecContainerEnv(
+            name="OMS_ADVERTISE_URL", value=f"http://$(POD_IP):{HTTP_PORT}"
+        ),
+    ]
     locked_down = k8s.DeploymentV1SpecTemplateSpecContainerSecurityContext(
         run_as_non_root=True,
         allow_privilege_escalation=False,
@@ -146,6 +175,7 @@ def oms_deployment(
         args=["serve"],
         working_dir=WORK_DIR,
         port=[k8s.DeploymentV1SpecTemplateSpecContainerPort(name="http", container_port=HTTP_PORT)],
+        env=env,
         env_from=env_from,
         volume_mount=mounts,
         security_context=locked_down,
