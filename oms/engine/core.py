@@ -136,7 +136,9 @@ class EngineCore:
             # A network venue (OMS_VENUE=ccxt): the exchange matches; its actor hands requests
             # to the gateway on the asyncio loop and the gateway's answers back to the orders.
             self.market = MarketData(listed)
-            self._venue = NetworkVenue.start(self.dispatcher, self.market, gateway)
+            self._venue = NetworkVenue.start(
+                self.dispatcher, self.market, gateway, clock=clock, freshness=self.freshness
+            )
             gateway.bind(NetworkAnswers(self._venue))
         elif simulated_venue:
             self.market = MarketData(listed)
