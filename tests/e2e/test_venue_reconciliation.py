@@ -65,7 +65,11 @@ async def _report_until(http: aiohttp.ClientSession, replica: Replica, kind: str
         response = await http.get(f"{replica.base}/api/venue/reconciliation")
         assert response.status == 200, await response.text()
         body: dict[str, Any] = await response.json()
-        if kind in body["discrepancies_total"]:
+        # The count comes first, the run's report once the run has ended: wait for both.
+        last = body["last"] or {"discrepancies": []}
+        if kind in body["discrepancies_total"] and kind in {
+            d["kind"] for d in last["discrepancies"]
+        }:
             return body
         assert time.monotonic() < deadline, f"no {kind} reported: {body}"
         await asyncio.sleep(0.2)
