@@ -115,9 +115,14 @@ class EngineResolver(Resolver):
     async def resolve(self, resolve: Resolve) -> None:
         """Hand an in-doubt order the venue's word; cancel an acknowledged order it ended."""
         if resolve.word is not None:
-            taken = await self.engine.resolve_doubt(
-                resolve.order_id, resolve.word, resolve.venue_filled
-            )
+            try:
+                taken = await self.engine.resolve_doubt(
+                    resolve.order_id, resolve.word, resolve.venue_filled
+                )
+            except DomainError as failed:  # its load failed, or the engine stops: next run
+                logger.warning("reconciliation could not hand %s the venue's word: %s",
+                               resolve.order_id, failed.code)  # fmt: skip
+                return
             if taken:
                 logger.info("reconciliation resolved %s as %s (%s)",
                             resolve.order_id, resolve.resolution, resolve.reason)  # fmt: skip

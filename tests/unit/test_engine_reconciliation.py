@@ -20,6 +20,7 @@ from oms.domain.events import (
     DoubtedRequest,
     OrderDoubtResolved,
     OrderInDoubt,
+    VenueWord,
     new_order_accepted,
     new_order_in_doubt,
     new_order_placed,
@@ -398,3 +399,21 @@ def test_run_when_the_venue_never_got_the_place_then_rejected_only_after_the_win
     assert (after.resolved, after.discrepancies) == (1, ())
     assert order.reject_reason is OrderCheckReason.VENUE_ORDER_NOT_FOUND
     assert reserved == 0
+
+
+def test_resolve_doubt_when_the_order_is_not_in_doubt_or_unknown_then_false_and_unchanged(
+    core: EngineCore,
+) -> None:
+    # Arrange: an order accepted and working (not in doubt)
+    order = core.place_order(place(quantity="0.5", price="99.00")).get(timeout=5)
+    core.wait_idle()
+    before = core.get_order(order.order_id).get(timeout=5)
+
+    # Act
+    working = core.resolve_doubt(order.order_id, VenueWord.NOT_FOUND, Decimal(0)).get(timeout=5)
+    unknown = core.resolve_doubt("no-such-order", VenueWord.OPEN, Decimal(0)).get(timeout=5)
+    core.wait_idle()
+
+    # Assert
+    assert (working, unknown) == (False, False)
+    assert core.get_order(order.order_id).get(timeout=5) == before
