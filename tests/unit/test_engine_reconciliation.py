@@ -292,14 +292,16 @@ class Halts(Halt):
         self.halted.append(discrepancy)
 
 
-async def _engine_on_gateway(venue: FaultyVenue) -> tuple[Engine, VenueGateway]:
-    """An engine trading through the gateway on ``venue``, whose own query of a doubt waits an
-    hour: only reconciliation can resolve one within the test."""
+async def _engine_on_gateway(
+    venue: FaultyVenue, query_delay_s: float = 3600.0
+) -> tuple[Engine, VenueGateway]:
+    """An engine trading through the gateway on ``venue``, whose own query of a doubt waits
+    ``query_delay_s`` (an hour: only reconciliation can resolve one within the test)."""
 
     async def publish(fills: Sequence[ApplyFill]) -> None:
         engine.submit(list(fills))
 
-    gateway = VenueGateway(venue, publish, query_delay_s=3600.0, poll_s=0.05)
+    gateway = VenueGateway(venue, publish, query_delay_s=query_delay_s, poll_s=0.05)
     core = EngineCore(
         Settings(simulated_feed=False),
         repository=MemoryOrderRepository(),
@@ -417,3 +419,35 @@ def test_resolve_doubt_when_the_order_is_not_in_doubt_or_unknown_then_false_and_
     # Assert
     assert (working, unknown) == (False, False)
     assert core.get_order(order.order_id).get(timeout=5) == before
+
+
+def test_run_when_reconciliation_answers_before_the_gateways_query_then_the_word_is_taken_once() -> (
+    None
+):
+    async def scenario() -> tuple[Order, list[type[object]], object, int]:
+        # Arrange: the place's answer is lost; the gateway's query answers half a second later
+        venue = FaultyVenue(calls=[Fault.DROP_ACK])
+        engine, gateway = await _engine_on_gateway(venue, query_delay_s=0.5)
+        try:
+            placed = await engine.place_order(place(quantity="0.5", price="99.00"))
+            await _status_becomes(engine, placed.order_id, OrderStatus.IN_DOUBT)
+            reconciler = _doubt_reconciler(engine, venue, time.time)
+
+            # Act: reconciliation first, then the gateway's answer arrives
+            report = await reconciler.run("timer")
+            await asyncio.sleep(1.0)
+            await engine.idle()
+            order = await _status_becomes(engine, placed.order_id, OrderStatus.ACCEPTED)
+            events = await engine.order_events(placed.order_id)
+            return order, [type(e) for e in events], engine.failure, report.resolved
+        finally:
+            await gateway.stop()
+            engine.stop()
+
+    order, kinds, failure, resolved = asyncio.run(scenario())
+
+    # Assert: one resolution on record, and the late word changed nothing (no actor failed)
+    assert resolved == 1
+    assert failure is None
+    assert order.reject_reason is None
+    assert kinds.count(OrderDoubtResolved) == 1
