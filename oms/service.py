@@ -96,7 +96,7 @@ from oms.stream.price_publisher import ExchangeSource, PricePublisher, Simulated
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
 from oms.venue.gateway import VenueGateway
 from oms.venue.port import InstrumentRules, VenuePort
-from oms.venue.reconcile import Discrepancy
+from oms.venue.reconcile import Discrepancy, DiscrepancyKind
 
 logger = logging.getLogger(__name__)
 
@@ -763,10 +763,12 @@ def _with_reconciliation(
         if state is None:
             return figures()
         by_kind = state.discrepancies.by_kind
+        # Every kind from the start, at 0 until it happens: a series that first appears at 1 is
+        # no increase to Prometheus, so the alert on the first discrepancy would never fire.
         return {
             **figures(),
             "reconcile_discrepancies_total": Labelled(
-                "kind", {k: float(n) for k, n in by_kind.items()}
+                "kind", {kind.value: float(by_kind[kind.value]) for kind in DiscrepancyKind}
             ),
         }
 

@@ -39,10 +39,12 @@ from oms.actors.messages import (
     Idle,
     OrderCommand,
     QueryOrder,
+    ReconciledWord,
     Resume,
     ResumeOrders,
     Route,
     RouteMany,
+    RouteReconciled,
     RouteTriggered,
     RouteVenueFills,
     Triggered,
@@ -111,6 +113,7 @@ class OrderDirectory(DispatchedActor):
         RouteMany: "on_route_many",
         RouteVenueFills: "on_venue_fills",
         RouteTriggered: "on_triggered",
+        RouteReconciled: "on_reconciled",
         Idle: "on_idle",
         Finished: "on_finished",
         GetOrder: "on_get_order",
@@ -168,6 +171,15 @@ class OrderDirectory(DispatchedActor):
             if live is not None and self._deliver(order_id, live, triggered, None):
                 continue
             self._look_up(order_id, triggered, None)
+
+    def on_reconciled(self, message: RouteReconciled) -> None:
+        """Reconciliation's word on an in-doubt order, to its actor (rehydrated if need be);
+        an order ended or unknown here answers False (nothing to resolve)."""
+        order_id = message.order_id
+        live = self.live.get(order_id)
+        if live is not None and self._deliver(order_id, live, message.word, message.reply):
+            return
+        self._look_up(order_id, message.word, message.reply)
 
     def on_resume_orders(self, message: ResumeOrders) -> int:
         """After a restart: rehydrate each stored open order and tell it to carry on.
@@ -246,7 +258,10 @@ class OrderDirectory(DispatchedActor):
             self.spawned += 1
             live = self._spawn(order_id, None)
         if live is None:
-            if isinstance(message, VenueFills | Triggered):
+            if isinstance(message, ReconciledWord):
+                if reply is not None:
+                    reply.set(False)  # ended (its doubt resolved) or unknown: nothing to take
+            elif isinstance(message, VenueFills | Triggered):
                 logger.info(
                     "dropped venue fills or trigger for finished or unknown order %s", order_id,
                     extra={"order_id": order_id},

@@ -67,6 +67,16 @@ class RouteVenueFills(NamedTuple):
 
 
 @distinct
+class RouteReconciled(NamedTuple):
+    """Reconciliation's word on an order whose place is in doubt, to its actor (rehydrated if
+    need be); ``reply`` gets whether the order took it (``ReconciledWord``)."""
+
+    order_id: str
+    word: ReconciledWord
+    reply: DispatchFuture[Any]
+
+
+@distinct
 class RouteTriggered(NamedTuple):
     """Stop orders a market tick triggered, each with its arrival as what it became."""
 
@@ -199,6 +209,15 @@ class VenueAmended(NamedTuple):
 class VenueSaid(NamedTuple):
     """A network venue's word on the order: its answer to the place, or to the query of a doubt
     (``venue_filled``: what it has filled there; the fills arrive on ``executions``)."""
+
+    word: VenueWord
+    venue_filled: Decimal
+
+
+@distinct
+class ReconciledWord(NamedTuple):
+    """The venue's word on an in-doubt order, as reconciliation read it: taken as the
+    gateway's ``VenueSaid`` would be, once whichever comes first; answers whether it was."""
 
     word: VenueWord
     venue_filled: Decimal
@@ -351,12 +370,14 @@ __all__ = [
     "OrderCommand",
     "QueryAtVenue",
     "QueryOrder",
+    "ReconciledWord",
     "ReserveAmend",
     "RestAgain",
     "RestoreBook",
     "RiskAnswer",
     "Route",
     "RouteMany",
+    "RouteReconciled",
     "RouteTriggered",
     "RouteVenueFills",
     "Settle",

@@ -9,6 +9,10 @@ the gateway's outcome comes back as a ``GatewayAnswer`` to this actor, which tel
 actor (``VenueSaid``, ``VenueRefusedPlace``, ``VenueInDoubt``, ``VenueCancelled``). Fills come on
 the ``executions`` topic, as any external fill does.
 
+Stale feeds: it notes when each book moved (``MarketTick``) and refuses a MARKET order on a
+symbol whose feed has stopped with ``MARKET_DATA_STALE`` before sending anything, as the
+simulated venue does (``oms.marketdata.freshness``).
+
 Amends: the venue's ``amend_support`` decides; Binance spot has none, so an amend is answered
 "refused, nothing changed" at once (the order's ``AmendRejected``), never faked by a cancel and
 a new place.
@@ -17,6 +21,8 @@ a new place.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
@@ -39,15 +45,21 @@ from oms.actors.messages import (
 from oms.actors.ports import StoredOrder
 from oms.actors.runtime import DispatchedActor, Dispatcher, tell
 from oms.actors.venue import CountResting, GetBook
+from oms.domain.enums import OrderType
 from oms.domain.events import DoubtedRequest, VenueWord
 from oms.domain.messages import distinct
 from oms.domain.order_terms import resting_type
 from oms.domain.reasons import OrderCheckReason, known_rejection_reason
 from oms.marketdata import MarketData, OrderBook, Tick
+from oms.marketdata.freshness import Freshness
 from oms.venue import VenueOrder
 from oms.venue.gateway import VenueGateway
 
 logger = logging.getLogger(__name__)
+
+_STALE_DETAIL = (
+    "the symbol's market data has stopped: a MARKET order would fill against an old book"
+)
 
 
 @distinct
@@ -74,17 +86,41 @@ class NetworkVenue(DispatchedActor):
         RestAgain: "on_rest_again",
     }
 
-    def __init__(self, dispatcher: Dispatcher, market: MarketData, gateway: VenueGateway) -> None:
-        """Hand requests to ``gateway``; keep ``market`` for the last prices and books."""
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        market: MarketData,
+        gateway: VenueGateway,
+        *,
+        clock: Callable[[], float] = time.time,
+        freshness: Freshness | None = None,
+    ) -> None:
+        """Hand requests to ``gateway``; keep ``market`` for the last prices and books; note in
+        ``freshness`` when each book moved, by ``clock`` (None: no stale-feed check)."""
         super().__init__(dispatcher)
         self.market = market
         self.gateway = gateway
+        self.clock = clock
+        self.freshness = freshness
         # Orders sent to the venue and not ended, with the actor that waits for their answers.
         self.orders: dict[str, tuple[VenueOrder, ActorRef[Any] | None]] = {}
 
     def on_submit(self, message: Submit) -> None:
-        """Send the order to the venue; its answer comes back as a ``GatewayAnswer``."""
+        """Send the order to the venue; its answer comes back as a ``GatewayAnswer``.
+
+        A MARKET order on a symbol whose feed has stopped is refused here, never sent, as the
+        simulated venue refuses it (``MARKET_DATA_STALE``): the exchange would fill it against a
+        book nobody here has seen, at a price risk reserved for from an old one."""
         order = message.order
+        freshness = self.freshness
+        if (
+            freshness is not None
+            and order.type is OrderType.MARKET
+            and freshness.stale(order.symbol, self.clock())
+        ):
+            refused = VenueRefusedPlace(OrderCheckReason.MARKET_DATA_STALE, _STALE_DETAIL)
+            tell(message.reply_to, refused)
+            return
         self.orders[order.order_id] = (order, message.reply_to)
         self.gateway.place(order)
 
@@ -133,8 +169,12 @@ class NetworkVenue(DispatchedActor):
             logger.warning("venue answer for %s found its actor gone", message.order_id)
 
     def on_tick(self, message: MarketTick) -> None:
-        """Keep the book for last prices and snapshots; the venue matches, not this actor."""
-        self.market.apply(message.tick)
+        """Keep the book for last prices and snapshots (the venue matches, not this actor), and
+        note when it moved for the stale-feed check (an older tick the book ignores does not
+        count: it is not the market any more)."""
+        tick = message.tick
+        if self.market.apply(tick) and self.freshness is not None:
+            self.freshness.saw(tick.symbol, self.clock())
 
     def on_get_book(self, message: GetBook) -> Tick | None:
         """A snapshot of the book (None before the first tick)."""

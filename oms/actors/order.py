@@ -34,6 +34,7 @@ from oms.actors.messages import (
     Matched,
     QueryAtVenue,
     QueryOrder,
+    ReconciledWord,
     ReserveAmend,
     Resume,
     RiskAnswer,
@@ -172,6 +173,7 @@ class OrderActor(DispatchedActor):
         VenueAmended: "on_venue_amended",
         VenueCancelled: "on_venue_cancelled",
         VenueSaid: "on_venue_said",
+        ReconciledWord: "on_reconciled_word",
         VenueRefusedPlace: "on_venue_refused_place",
         VenueInDoubt: "on_venue_in_doubt",
         QueryOrder: "on_query",
@@ -426,6 +428,15 @@ class OrderActor(DispatchedActor):
                     "venue's word %s on %s cannot be true of it: left in doubt for "
                     "reconciliation", message.word.value, order.order_id if order else "?",
                 )  # fmt: skip
+        finally:
+            self._emit()
+
+    def on_reconciled_word(self, message: ReconciledWord) -> bool:
+        """Reconciliation's word on the order whose place is in doubt: taken as the gateway's
+        would be; False when the order is no longer in doubt (or the word cannot be true)."""
+        self.handled += 1  # routed by the directory, as commands are
+        try:
+            return self.process.reconciled(message.word, message.venue_filled, self.ctx.clock())
         finally:
             self._emit()
 

@@ -621,6 +621,7 @@ class OrderProcess:
         "pending",
         "phase",
         "place_request",
+        "words_due",
     )
 
     def __init__(self, context: ProcessContext) -> None:
@@ -639,6 +640,8 @@ class OrderProcess:
         self.cancel_request: str | None = None
         self.amending: AmendOrder | None = None  # the amend in flight (AMEND_RISK, AMEND_VENUE)
         self.expiring = False  # on its way out because its GTD time came (no cancel asked)
+        # Gateway answers to queries whose word reconciliation gave first: dropped when they come.
+        self.words_due = 0
 
     @classmethod
     def restored(
@@ -1118,8 +1121,37 @@ class OrderProcess:
 
         Answers False, changing nothing, when the word cannot be true of this order (it says
         it never had an order that has fills, or that it acknowledged): nothing is guessed,
-        the order stays in doubt for reconciliation.
+        the order stays in doubt for reconciliation. The answer to a query whose word
+        reconciliation gave first (``reconciled``) changes nothing either (answers True).
         """
+        if self.words_due:
+            self.words_due -= 1
+            return True
+        return self._take_word(word, venue_filled, now)
+
+    def reconciled(self, word: VenueWord, venue_filled: Decimal, now: float) -> bool:
+        """Reconciliation's word on an order whose place is in doubt, taken exactly as the
+        gateway's answer to its query would be (``venue_said``): the same events, the same
+        moves. Answers False, changing nothing, when the order is no longer in doubt (the
+        gateway's answer came first: taken once, whichever comes first) or only its cancel is
+        (reconciliation does not decide on that), or when the word cannot be true of it."""
+        order = self._current()
+        if order.status is not _IN_DOUBT_STATUS or (
+            self.phase is not _IN_DOUBT and self.phase is not _DOUBT_CANCEL_HELD
+        ):
+            return False
+        asked = self.pending  # 0: rehydrated in doubt and not resumed, no query in flight
+        if not asked:
+            self.pending = 1
+        if not self._take_word(word, venue_filled, now):
+            self.pending = asked
+            return False
+        if asked:
+            # The gateway's query is still out and answers some time: its word is not owed now.
+            self.words_due += 1
+        return True
+
+    def _take_word(self, word: VenueWord, venue_filled: Decimal, now: float) -> bool:
         order = self._current()
         phase = self.phase
         step = _WORD_STEPS[word]

@@ -40,7 +40,7 @@ from oms.domain.commands import (
     SetTradingState,
 )
 from oms.domain.errors import EngineUnavailable
-from oms.domain.events import OrderEvent
+from oms.domain.events import OrderEvent, VenueWord
 from oms.domain.instruments import Instrument
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
@@ -211,6 +211,14 @@ class Engine:
     def apply_fill(self, fill: ApplyFill) -> asyncio.Future[Order]:
         """Apply an external execution; ``InvalidTransition`` or ``Overfill`` if refused."""
         return self._answer(lambda: self.core.apply_fill(fill))
+
+    def resolve_doubt(
+        self, order_id: str, word: VenueWord, venue_filled: Decimal
+    ) -> asyncio.Future[bool]:
+        """Reconciliation's word on an order whose place is in doubt, taken as the venue
+        gateway's answer would be; False if the order was not in doubt any more
+        (``EngineCore.resolve_doubt``)."""
+        return self._answer(lambda: self.core.resolve_doubt(order_id, word, venue_filled))
 
     def submit(self, commands: Sequence[OrderCommand | CancelAll]) -> None:
         """Many commands in one hop, no answers (the stream layer's batches; a cancel-all runs

@@ -30,8 +30,10 @@ from oms.actors.journal import Journal, Listener
 from oms.actors.messages import (
     MarketTick,
     OrderCommand,
+    ReconciledWord,
     Route,
     RouteMany,
+    RouteReconciled,
 )
 from oms.actors.network_venue import NetworkAnswers, NetworkVenue
 from oms.actors.order import OrderContext
@@ -59,7 +61,7 @@ from oms.domain.commands import (
 )
 from oms.domain.enums import OrderStatus
 from oms.domain.errors import DomainError, StoreError
-from oms.domain.events import OrderEvent
+from oms.domain.events import OrderEvent, VenueWord
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits, TradingState
 from oms.domain.orders import Order
@@ -134,7 +136,9 @@ class EngineCore:
             # A network venue (OMS_VENUE=ccxt): the exchange matches; its actor hands requests
             # to the gateway on the asyncio loop and the gateway's answers back to the orders.
             self.market = MarketData(listed)
-            self._venue = NetworkVenue.start(self.dispatcher, self.market, gateway)
+            self._venue = NetworkVenue.start(
+                self.dispatcher, self.market, gateway, clock=clock, freshness=self.freshness
+            )
             gateway.bind(NetworkAnswers(self._venue))
         elif simulated_venue:
             self.market = MarketData(listed)
@@ -402,6 +406,16 @@ class EngineCore:
     def apply_fill(self, fill: ApplyFill) -> Future[Order]:
         """Apply an external execution; fails with ``InvalidTransition`` or ``Overfill``."""
         return self._route(fill)
+
+    def resolve_doubt(self, order_id: str, word: VenueWord, venue_filled: Decimal) -> Future[bool]:
+        """Reconciliation's word on an order whose place is in doubt (``venue_filled``: what the
+        venue filled of it), to its actor as the gateway's query answer goes: through the order
+        process and its tables, journaled. Resolves True if the order took it, False if it was
+        not in doubt any more (the gateway's answer came first, or it ended) or is unknown: a
+        word is taken once, whichever of the two comes first."""
+        reply: DispatchFuture[bool] = DispatchFuture()
+        self._directory.tell(RouteReconciled(order_id, ReconciledWord(word, venue_filled), reply))
+        return reply
 
     def submit(self, commands: Sequence[OrderCommand | CancelAll]) -> None:
         """Many commands in one hop, no answers (the stream layer's batches); a cancel-all

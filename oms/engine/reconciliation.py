@@ -12,7 +12,7 @@ A run (at start, after a hand-off's rebuild, and every ``OMS_RECONCILE_INTERVAL_
    symbol are fetched once to learn theirs.
 3. The plan, applied in order: missed fills booked through the engine (``ApplyFill`` whose id
    is the trade id: booked twice, it changes nothing); in-doubt orders resolved by the venue's
-   word (``Resolver``); each discrepancy, and each fill the ledger could not book, handed to
+   word (``Resolver``: the engine takes it as the gateway's query answer, once); each discrepancy, and each fill the ledger could not book, handed to
    ``Halt`` (a ``risk-events`` record, the account HALTED and recorded, until an operator
    resumes it) and counted by kind for ``oms_reconcile_discrepancies_total{kind}``.
 
@@ -100,12 +100,12 @@ class Resolver(ABC):
 
 
 class EngineResolver(Resolver):
-    """The resolutions the engine can apply today: an order the venue ended is cancelled here
-    with what filled (its fills are booked first). ``LIVE`` and ``REJECTED`` concern orders
-    whose place is IN_DOUBT: the venue side resolves those by its own query of the venue
-    (``OrderProcess.venue_said``); until the engine offers reconciliation a way to hand it the
-    venue's word, such a resolution is logged and changes nothing (the order keeps its
-    reservation and its doubt: never guessed)."""
+    """The engine's resolutions. An order whose place is in doubt takes the venue's word
+    (``Resolve.word``) as the venue gateway's query answer goes (``Engine.resolve_doubt``):
+    through its order process, journaled, once whichever of the two answers first; so LIVE,
+    CANCELLED (with what filled) and REJECTED (the venue never had it, after the submit window)
+    move it exactly as the gateway's word would. An acknowledged order the venue ended is
+    cancelled here with what filled (its fills are booked first)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         """Resolve through ``engine``."""
@@ -113,9 +113,25 @@ class EngineResolver(Resolver):
         self.clock = clock
 
     async def resolve(self, resolve: Resolve) -> None:
-        """Cancel an order the venue ended; log the in-doubt resolutions."""
+        """Hand an in-doubt order the venue's word; cancel an acknowledged order it ended."""
+        if resolve.word is not None:
+            try:
+                taken = await self.engine.resolve_doubt(
+                    resolve.order_id, resolve.word, resolve.venue_filled
+                )
+            except DomainError as failed:  # its load failed, or the engine stops: next run
+                logger.warning("reconciliation could not hand %s the venue's word: %s",
+                               resolve.order_id, failed.code)  # fmt: skip
+                return
+            if taken:
+                logger.info("reconciliation resolved %s as %s (%s)",
+                            resolve.order_id, resolve.resolution, resolve.reason)  # fmt: skip
+            else:  # the gateway's answer came first, or the word cannot be true of it (logged)
+                logger.info("reconciliation: %s was not in doubt any more, or kept its doubt",
+                            resolve.order_id)  # fmt: skip
+            return
         if resolve.resolution is not Resolution.CANCELLED:
-            logger.error("reconciliation cannot resolve %s as %s (%s) in this engine",
+            logger.error("reconciliation cannot resolve %s as %s (%s) without the venue's word",
                          resolve.order_id, resolve.resolution, resolve.reason)  # fmt: skip
             return
         command = CancelOrder(

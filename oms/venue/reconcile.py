@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus
+from oms.domain.events import VenueWord
 from oms.venue.port import VenueOrderState, VenueOrderStatus, VenueTrade
 from oms.venue.trades import quote_fee, trade_fill_id
 
@@ -84,12 +85,18 @@ class Resolution(StrEnum):
 
 
 class Resolve(NamedTuple):
-    """Resolve the in-doubt order ``order_id`` as ``resolution``, with the venue's ``reason``."""
+    """Resolve the in-doubt order ``order_id`` as ``resolution``, with the venue's ``reason``.
+
+    ``word`` and ``venue_filled``: for an order whose place is in doubt, the venue's word on it
+    as the gateway's query would have said it (the engine takes it exactly as that answer); None
+    for an acknowledged order the venue ended (it is cancelled here with what filled)."""
 
     order_id: str
     account_id: str
     resolution: Resolution
     reason: str
+    word: VenueWord | None = None
+    venue_filled: Decimal = Decimal(0)
 
 
 class Discrepancy(NamedTuple):
@@ -256,14 +263,14 @@ def _compare(
         return _not_at_venue(order, word, now=now, window=window)
     if word.status is VenueOrderStatus.REJECTED:
         if order.in_doubt:
-            return _resolve(order, Resolution.REJECTED, "VENUE_REJECTED")
+            return _doubt_resolved(order, Resolution.REJECTED, "VENUE_REJECTED", word)
         if order.status.is_terminal:
             return _MATCHED
         return _on(order, DiscrepancyKind.VENUE_REJECTED_LIVE_ORDER, "rejected at the venue")
     if filled_here != word.filled:
         detail = f"filled {filled_here} here, {word.filled} at the venue"
         return _on(order, DiscrepancyKind.QUANTITY_MISMATCH, detail)
-    return _known(order, word.status)
+    return _known(order, word)
 
 
 def _not_at_venue(
@@ -277,21 +284,25 @@ def _not_at_venue(
     sent = order.submitted_at
     if sent is not None and now - sent < window:
         return _PENDING  # the submit may still be on its way: never guess
-    return _resolve(order, Resolution.REJECTED, word.reason or VENUE_UNKNOWN)
+    reason = word.reason or VENUE_UNKNOWN
+    return Resolve(
+        order.order_id, order.account_id, Resolution.REJECTED, reason, VenueWord.NOT_FOUND
+    )
 
 
-def _known(order: OurOrder, status: VenueOrderStatus) -> Discrepancy | Resolve | str:
+def _known(order: OurOrder, word: VenueOrderState) -> Discrepancy | Resolve | str:
     """The venue has the order, open or ended, and its filled quantity agrees with ours."""
+    status = word.status
     if status is VenueOrderStatus.OPEN:
         if order.status.is_terminal or order.status is OrderStatus.FILLED:
             detail = f"{order.status} here"
             return _on(order, DiscrepancyKind.OPEN_AT_VENUE_ENDED_HERE, detail)
         if order.in_doubt:
-            return _resolve(order, Resolution.LIVE, "VENUE_OPEN")
+            return _doubt_resolved(order, Resolution.LIVE, "VENUE_OPEN", word)
         return _MATCHED
     ended = _ENDED[status]
     if order.in_doubt:
-        return _resolve(order, ended, f"VENUE_{status}")
+        return _doubt_resolved(order, ended, f"VENUE_{status}", word)
     if ended is Resolution.CANCELLED and order.status in _FILLABLE:
         # Ended there (our cancel whose answer was lost, an IOC remainder, the venue's expiry):
         # end it here too, with what filled.
@@ -301,6 +312,26 @@ def _known(order: OurOrder, status: VenueOrderStatus) -> Discrepancy | Resolve |
 
 def _resolve(order: OurOrder, resolution: Resolution, reason: str) -> Resolve:
     return Resolve(order.order_id, order.account_id, resolution, reason)
+
+
+# The venue's status as the word the gateway gives its query's answer (``oms.venue.gateway``):
+# reconciliation's answer must be the same one, whichever comes first.
+_WORDS = {
+    VenueOrderStatus.OPEN: VenueWord.OPEN,
+    VenueOrderStatus.FILLED: VenueWord.FILLED,
+    VenueOrderStatus.CANCELLED: VenueWord.CLOSED,
+    VenueOrderStatus.EXPIRED: VenueWord.CLOSED,
+    VenueOrderStatus.REJECTED: VenueWord.CLOSED,
+}
+
+
+def _doubt_resolved(
+    order: OurOrder, resolution: Resolution, reason: str, word: VenueOrderState
+) -> Resolve:
+    """An in-doubt order the venue has (or had): resolved on its word, with what it filled."""
+    return Resolve(
+        order.order_id, order.account_id, resolution, reason, _WORDS[word.status], word.filled
+    )
 
 
 def _unique(trades: Iterable[VenueTrade]) -> Sequence[VenueTrade]:

@@ -10,7 +10,7 @@ from tests.deploy.promql import RULE_TESTS, RULES, alerts_with_cases, rule_expre
 ALERTS = {
     "OmsConsumerLagGrowing", "OmsStoreBacklogGrowing", "OmsDeadLetters", "OmsHttp5xxRate",
     "OmsOrderLatencyP99OverSlo", "OmsReplicaNotReady", "OmsReplicaDown", "OmsKillSwitchPulled",
-    "OmsAccountsHalted", "OmsNoTicks",
+    "OmsAccountsHalted", "OmsNoTicks", "OmsOrdersInDoubt", "OmsReconcileDiscrepancies",
 }  # fmt: skip
 
 

@@ -1,6 +1,7 @@
-"""``oms serve`` with ``OMS_VENUE=ccxt`` on a fake Binance reconciles on its timer: an order at
-the exchange that nobody here placed is a discrepancy that halts every account, durably, on
-``risk-events``, ``/metrics`` and ``GET /api/venue/reconciliation``.
+"""``oms serve`` with ``OMS_VENUE=ccxt`` on a fake Binance reconciles on its timer: an order whose
+place answer was lost is resolved by a run while the gateway's own query waits an hour; an order
+at the exchange that nobody here placed is a discrepancy that halts every account, durably, on
+``risk-events``, ``/metrics`` and ``GET /api/venue/reconciliation`` (last: it stops trading).
 
 Real ccxt, real HTTP, real Kafka, Redis and FerretDB; the replica has a run of its own (topics,
 group, database), since the halt it proves stops everything in that run.
@@ -12,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -20,12 +22,14 @@ import pytest
 from tests.e2e.conftest import (
     Replica,
     drop_database,
+    last_price,
+    open_account,
     require_servers,
     run_overrides,
     start_replica,
     stop_replica,
 )
-from tests.e2e.test_venue_ccxt import SYMBOL, FakeOnItsLoop
+from tests.e2e.test_venue_ccxt import SYMBOL, FakeOnItsLoop, _place_limit_buy, _status_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +54,8 @@ def replica(exchange: FakeOnItsLoop, tmp_path_factory: pytest.TempPathFactory) -
         "OMS_VENUE_API_SECRET": "e2e-secret",
         "OMS_VENUE_TIMEOUT_S": "1",
         "OMS_RECONCILE_INTERVAL_S": "0.5",
+        # The gateway's own query of a doubt waits an hour: only reconciliation resolves one.
+        "OMS_VENUE_QUERY_DELAY_S": "3600",
     }
     started = start_replica(overrides, tmp_path_factory.mktemp("reconcile") / "serve.log")
     try:
@@ -65,10 +71,44 @@ async def _report_until(http: aiohttp.ClientSession, replica: Replica, kind: str
         response = await http.get(f"{replica.base}/api/venue/reconciliation")
         assert response.status == 200, await response.text()
         body: dict[str, Any] = await response.json()
-        if kind in body["discrepancies_total"]:
+        # The count comes first, the run's report once the run has ended: wait for both.
+        last = body["last"] or {"discrepancies": []}
+        if kind in body["discrepancies_total"] and kind in {
+            d["kind"] for d in last["discrepancies"]
+        }:
             return body
         assert time.monotonic() < deadline, f"no {kind} reported: {body}"
         await asyncio.sleep(0.2)
+
+
+async def test_reconcile_when_a_place_answer_was_lost_then_a_run_resolves_the_doubt(
+    replica: Replica, exchange: FakeOnItsLoop, http: aiohttp.ClientSession
+) -> None:
+    # Arrange: the exchange takes the order (it rests there) and holds back its answer past
+    # oms's one-second timeout; the gateway's query of the doubt would come in an hour.
+    account = await open_account(http, replica.base, {"USDT": "1000000"})
+    price = await last_price(http, replica.base, SYMBOL)
+
+    def hang() -> None:
+        exchange.fake.prices["BTCUSDT"] = Decimal(1_000_000)
+        exchange.fake.hang_next_place = True
+
+    exchange.call(hang)
+
+    # Act
+    order_id = await _place_limit_buy(http, replica, account, price)
+    await _status_until(http, replica, order_id, "IN_DOUBT")
+    resolved = await _status_until(http, replica, order_id, "ACCEPTED")
+
+    # Assert: placed once, never rejected, resolved on the exchange's word, nothing halted
+    requests = exchange.call(lambda: list(exchange.fake.requests))
+    assert requests.count(("POST", "/api/v3/order")) == 1
+    assert resolved["reject_reason"] is None
+    history = await (await http.get(f"{replica.base}/api/orders/{order_id}/events")).json()
+    kinds = [event["type"] for event in history["events"]]
+    assert kinds == ["OrderPlaced", "OrderAccepted", "OrderInDoubt", "OrderDoubtResolved"]
+    report = await (await http.get(f"{replica.base}/api/venue/reconciliation")).json()
+    assert report["discrepancies_total"] == {}
 
 
 async def test_reconcile_when_the_exchange_holds_an_order_nobody_placed_then_everything_halts(

@@ -5,36 +5,46 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
 
 from oms.actors.supervisor import Unbookable
+from oms.config import Settings
+from oms.domain.commands import ApplyFill
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.events import (
     DoubtedRequest,
+    OrderDoubtResolved,
+    OrderInDoubt,
+    VenueWord,
     new_order_accepted,
     new_order_in_doubt,
     new_order_placed,
 )
-from oms.domain.limits import TradingState
-from oms.domain.orders import apply
+from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.orders import Order, apply
+from oms.domain.reasons import OrderCheckReason
 from oms.engine.application import Engine
 from oms.engine.core import EngineCore
 from oms.engine.reconciliation import (
     Discrepancies,
+    EngineResolver,
     Halt,
     Reconciler,
     ReconcileReport,
     Resolver,
     place_in_doubt,
 )
+from oms.store.memory import MemoryOrderRepository
 from oms.venue.faulty import Fault, FaultyVenue
+from oms.venue.gateway import VenueGateway
 from oms.venue.port import PlaceRequest
 from oms.venue.reconcile import Discrepancy, DiscrepancyKind, Resolve
-from tests.unit.engine_helpers import fill, make_engine, place, tick
+from tests.unit.engine_helpers import FUNDS, fill, make_engine, place, tick
 
 
 @dataclass
@@ -267,3 +277,177 @@ def test_run_when_an_order_belongs_to_an_account_another_replica_owns_then_leave
     assert (report.booked, report.discrepancies) == (0, ())
     assert recorded.halted == []
     assert filled == 0
+
+
+# -- in-doubt orders resolved by reconciliation in the running engine -------------------------
+
+
+@dataclass
+class Halts(Halt):
+    """The discrepancies reconciliation halted for (none expected here)."""
+
+    halted: list[Discrepancy] = field(default_factory=list)
+
+    async def halt(self, discrepancy: Discrepancy, at: float) -> None:
+        self.halted.append(discrepancy)
+
+
+async def _engine_on_gateway(
+    venue: FaultyVenue, query_delay_s: float = 3600.0
+) -> tuple[Engine, VenueGateway]:
+    """An engine trading through the gateway on ``venue``, whose own query of a doubt waits
+    ``query_delay_s`` (an hour: only reconciliation can resolve one within the test)."""
+
+    async def publish(fills: Sequence[ApplyFill]) -> None:
+        engine.submit(list(fills))
+
+    gateway = VenueGateway(venue, publish, query_delay_s=query_delay_s, poll_s=0.05)
+    core = EngineCore(
+        Settings(simulated_feed=False),
+        repository=MemoryOrderRepository(),
+        default_limits=RiskLimits(price_collar=Decimal("0.10")),
+        gateway=gateway,
+    )
+    engine = Engine(core)
+    engine.start()
+    gateway.start()
+    await engine.open_account("a1", FUNDS)
+    engine.on_tick(tick(ts=time.time()))
+    return engine, gateway
+
+
+async def _status_becomes(engine: Engine, order_id: str, status: OrderStatus) -> Order:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        order = await engine.get_order(order_id)
+        if order is not None and order.status is status:
+            return order
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{order_id} never became {status}: {order}")
+
+
+def _doubt_reconciler(engine: Engine, venue: FaultyVenue, clock: Callable[[], float]) -> Reconciler:
+    return Reconciler(
+        engine=engine,
+        venue=venue,
+        resolver=EngineResolver(engine),
+        discrepancies=Discrepancies(Halts()),
+        in_doubt=place_in_doubt,
+        symbols=("BTC-USD",),
+        owns=lambda _account: True,
+        submit_window_s=30.0,
+        lookback_s=3600.0,
+        clock=clock,
+    )
+
+
+def test_run_when_a_place_answer_was_lost_and_the_venue_holds_it_then_accepted_once() -> None:
+    async def scenario() -> tuple[ReconcileReport, Order, list[type[object]], int]:
+        # Arrange: the venue takes the order and its answer is lost; the gateway's query waits
+        venue = FaultyVenue(calls=[Fault.DROP_ACK])
+        engine, gateway = await _engine_on_gateway(venue)
+        try:
+            placed = await engine.place_order(place(quantity="0.5", price="99.00"))
+            await _status_becomes(engine, placed.order_id, OrderStatus.IN_DOUBT)
+            reconciler = _doubt_reconciler(engine, venue, time.time)
+
+            # Act
+            report = await reconciler.run("timer")
+            again = await reconciler.run("timer")  # the word is taken once
+            order = await _status_becomes(engine, placed.order_id, OrderStatus.ACCEPTED)
+            events = await engine.order_events(placed.order_id)
+            return report, order, [type(e) for e in events], again.resolved
+        finally:
+            await gateway.stop()
+            engine.stop()
+
+    report, order, kinds, resolved_again = asyncio.run(scenario())
+
+    # Assert
+    assert (report.resolved, report.discrepancies) == (1, ())
+    assert resolved_again == 0
+    assert order.reject_reason is None
+    assert kinds[-2:] == [OrderInDoubt, OrderDoubtResolved]
+
+
+def test_run_when_the_venue_never_got_the_place_then_rejected_only_after_the_window() -> None:
+    async def scenario() -> tuple[ReconcileReport, ReconcileReport, Order, Decimal]:
+        # Arrange: the place never reached the venue and its answer is a timeout
+        venue = FaultyVenue(calls=[Fault.TIMEOUT])
+        engine, gateway = await _engine_on_gateway(venue)
+        later = [0.0]
+        try:
+            placed = await engine.place_order(place(quantity="0.5", price="99.00"))
+            await _status_becomes(engine, placed.order_id, OrderStatus.IN_DOUBT)
+            reconciler = _doubt_reconciler(engine, venue, lambda: time.time() + later[0])
+
+            # Act: within the submit window, then after it
+            within = await reconciler.run("timer")
+            still = await _status_becomes(engine, placed.order_id, OrderStatus.IN_DOUBT)
+            assert still.reject_reason is None
+            later[0] = 60.0
+            after = await reconciler.run("timer")
+            order = await _status_becomes(engine, placed.order_id, OrderStatus.REJECTED)
+            account = await engine.account("a1")
+            return within, after, order, account.balances["USD"].reserved
+        finally:
+            await gateway.stop()
+            engine.stop()
+
+    within, after, order, reserved = asyncio.run(scenario())
+
+    # Assert
+    assert (within.resolved, within.pending) == (0, 1)
+    assert (after.resolved, after.discrepancies) == (1, ())
+    assert order.reject_reason is OrderCheckReason.VENUE_ORDER_NOT_FOUND
+    assert reserved == 0
+
+
+def test_resolve_doubt_when_the_order_is_not_in_doubt_or_unknown_then_false_and_unchanged(
+    core: EngineCore,
+) -> None:
+    # Arrange: an order accepted and working (not in doubt)
+    order = core.place_order(place(quantity="0.5", price="99.00")).get(timeout=5)
+    core.wait_idle()
+    before = core.get_order(order.order_id).get(timeout=5)
+
+    # Act
+    working = core.resolve_doubt(order.order_id, VenueWord.NOT_FOUND, Decimal(0)).get(timeout=5)
+    unknown = core.resolve_doubt("no-such-order", VenueWord.OPEN, Decimal(0)).get(timeout=5)
+    core.wait_idle()
+
+    # Assert
+    assert (working, unknown) == (False, False)
+    assert core.get_order(order.order_id).get(timeout=5) == before
+
+
+def test_run_when_reconciliation_answers_before_the_gateways_query_then_the_word_is_taken_once() -> (
+    None
+):
+    async def scenario() -> tuple[Order, list[type[object]], object, int]:
+        # Arrange: the place's answer is lost; the gateway's query answers half a second later
+        venue = FaultyVenue(calls=[Fault.DROP_ACK])
+        engine, gateway = await _engine_on_gateway(venue, query_delay_s=0.5)
+        try:
+            placed = await engine.place_order(place(quantity="0.5", price="99.00"))
+            await _status_becomes(engine, placed.order_id, OrderStatus.IN_DOUBT)
+            reconciler = _doubt_reconciler(engine, venue, time.time)
+
+            # Act: reconciliation first, then the gateway's answer arrives
+            report = await reconciler.run("timer")
+            await asyncio.sleep(1.0)
+            await engine.idle()
+            order = await _status_becomes(engine, placed.order_id, OrderStatus.ACCEPTED)
+            events = await engine.order_events(placed.order_id)
+            return order, [type(e) for e in events], engine.failure, report.resolved
+        finally:
+            await gateway.stop()
+            engine.stop()
+
+    order, kinds, failure, resolved = asyncio.run(scenario())
+
+    # Assert: one resolution on record, and the late word changed nothing (no actor failed)
+    assert resolved == 1
+    assert failure is None
+    assert order.reject_reason is None
+    assert kinds.count(OrderDoubtResolved) == 1

@@ -7,25 +7,36 @@ exchange did is known to it only through reconciliation, as after lost execution
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
 
 from oms.config import Settings
-from oms.domain.commands import PlaceOrder
+from oms.domain.commands import ApplyFill, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from oms.domain.events import OrderFilled
+from oms.domain.events import OrderDoubtResolved, OrderFilled, OrderInDoubt
 from oms.domain.instruments import Instrument
 from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.orders import Order
+from oms.domain.reasons import OrderCheckReason
 from oms.engine import Engine
 from oms.engine.core import EngineCore
-from oms.engine.reconciliation import Discrepancies, Halt, Reconciler, Resolver
+from oms.engine.reconciliation import (
+    Discrepancies,
+    EngineResolver,
+    Halt,
+    Reconciler,
+    Resolver,
+    place_in_doubt,
+)
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
+from oms.venue.gateway import VenueGateway
 from oms.venue.port import PlaceRequest
 from oms.venue.reconcile import Discrepancy, DiscrepancyKind, Resolve
 from oms.venue.trades import trade_fill_id
@@ -183,3 +194,129 @@ async def test_run_when_the_exchange_does_not_answer_then_applies_nothing(rig: R
     assert report.booked == 0
     assert order is not None
     assert order.filled_quantity == 0
+
+
+# -- in-doubt orders: the gateway's own query is out of the way, reconciliation resolves ------
+
+
+async def _engine_on_gateway(port: CcxtVenue) -> tuple[Engine, VenueGateway]:
+    """An engine trading through the gateway on ``port``, whose own query of a doubt waits an
+    hour: within the test, only reconciliation can resolve one."""
+    rules = (await port.instrument_rules())[SYMBOL]
+    engines: list[Engine] = []
+
+    async def publish(fills: Sequence[ApplyFill]) -> None:
+        engines[0].submit(list(fills))
+
+    gateway = VenueGateway(port, publish, query_delay_s=3600.0, poll_s=0.1)
+    core = EngineCore(
+        Settings(simulated_feed=False, symbols=(SYMBOL,)),
+        repository=MemoryOrderRepository(),
+        instruments=(Instrument(SYMBOL, "BTC", "USDT", rules.tick_size, rules.lot_size),),
+        default_limits=RiskLimits(price_collar=Decimal("0.10")),
+        gateway=gateway,
+    )
+    engine = Engine(core)
+    engines.append(engine)
+    engine.start()
+    gateway.start()
+    await engine.open_account("a1", FUNDS)
+    bid, ask = Decimal("100.00"), Decimal("100.10")
+    engine.on_tick(
+        Tick(SYMBOL, bid, bid, ask, (BookLevel(bid, Decimal(5)),), (BookLevel(ask, Decimal(5)),),
+             time.time())
+    )  # fmt: skip
+    return engine, gateway
+
+
+def _resolving(engine: Engine, port: CcxtVenue, clock: Callable[[], float]) -> Reconciler:
+    """The service's reconciler: the engine takes the venue's word on an in-doubt order."""
+    return Reconciler(
+        engine=engine,
+        venue=port,
+        resolver=EngineResolver(engine),
+        discrepancies=Discrepancies(Recorded(engine)),
+        in_doubt=place_in_doubt,
+        symbols=(SYMBOL,),
+        owns=lambda _account: True,
+        submit_window_s=30.0,
+        lookback_s=3600.0,
+        clock=clock,
+    )
+
+
+async def _becomes(engine: Engine, order_id: str, status: OrderStatus) -> Order:
+    deadline = time.monotonic() + 10
+    order = None
+    while time.monotonic() < deadline:
+        order = await engine.get_order(order_id)
+        if order is not None and order.status is status:
+            return order
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{order_id} is {order.status if order else None}, not {status}")
+
+
+def _limit(order_id: str) -> PlaceOrder:
+    return PlaceOrder(
+        f"place-{order_id}", order_id, f"cl-{order_id}", "a1", SYMBOL, Side.BUY,
+        OrderType.LIMIT, Decimal("0.5"), Decimal("99.00"), TimeInForce.GTC, time.time(),
+    )  # fmt: skip
+
+
+async def test_run_when_a_place_answer_was_dropped_and_the_exchange_holds_it_then_accepted(
+    rig: Rig,
+) -> None:
+    # Arrange: the exchange takes the order, its answer never comes; the gateway's query waits
+    engine, gateway = await _engine_on_gateway(rig.port)
+    try:
+        rig.fake.hang_next_place = True
+        await engine.place_order(_limit("OMSR1"))
+        await _becomes(engine, "OMSR1", OrderStatus.IN_DOUBT)
+        reconciler = _resolving(engine, rig.port, time.time)
+
+        # Act
+        report = await reconciler.run("timer")
+        order = await _becomes(engine, "OMSR1", OrderStatus.ACCEPTED)
+        again = await reconciler.run("timer")
+        events = await engine.order_events("OMSR1")
+    finally:
+        await gateway.stop()
+        engine.stop()
+
+    # Assert: sent once, resolved on the exchange's word, never rejected, taken once
+    posts = [method for method, path in rig.fake.requests if path == "/api/v3/order"]
+    assert posts.count("POST") == 1
+    assert (report.resolved, report.discrepancies) == (1, ())
+    assert (again.resolved, again.discrepancies) == (0, ())
+    assert order.reject_reason is None
+    assert [type(e) for e in events][-2:] == [OrderInDoubt, OrderDoubtResolved]
+
+
+async def test_run_when_the_exchange_never_got_the_place_then_rejected_only_after_the_window(
+    rig: Rig,
+) -> None:
+    # Arrange: the place fails at the exchange with no word on it; the gateway's query waits
+    engine, gateway = await _engine_on_gateway(rig.port)
+    later = [0.0]
+    try:
+        rig.fake.fail_next("POST", "/api/v3/order", 503, {"code": -1001, "msg": "Internal error"})
+        await engine.place_order(_limit("OMSR2"))
+        await _becomes(engine, "OMSR2", OrderStatus.IN_DOUBT)
+        reconciler = _resolving(engine, rig.port, lambda: time.time() + later[0])
+
+        # Act: within the submit window, then once it has passed
+        within = await reconciler.run("timer")
+        held = await _becomes(engine, "OMSR2", OrderStatus.IN_DOUBT)
+        later[0] = 60.0
+        after = await reconciler.run("timer")
+        order = await _becomes(engine, "OMSR2", OrderStatus.REJECTED)
+        account = await engine.account("a1")
+    finally:
+        await gateway.stop()
+        engine.stop()
+
+    # Assert
+    assert (within.resolved, within.pending, held.reject_reason) == (0, 1, None)
+    assert (after.resolved, after.discrepancies) == (1, ())
+    assert order.reject_reason is OrderCheckReason.VENUE_ORDER_NOT_FOUND
+    assert account.balances["USDT"].reserved == 0
