@@ -23,6 +23,16 @@ def _serve(settings: Settings) -> int:
     return asyncio.run(serve(settings))
 
 
+def _door(settings: Settings) -> int:
+    from oms.doors.process import run_door  # noqa: PLC0415
+    from oms.logs import configure  # noqa: PLC0415
+    from oms.process_levers import set_process_levers  # noqa: PLC0415
+
+    configure(settings)
+    set_process_levers(settings)
+    return asyncio.run(run_door(settings))
+
+
 def _topics(settings: Settings) -> int:
     from oms.stream.topics import ensure_topics, topic_specs  # noqa: PLC0415
 
@@ -135,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the OMS: HTTP API, Kafka agents, engine")
     serve.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: settings, 8080)")
+    commands.add_parser("door", help="one HTTP door process (oms serve starts them itself)")
     commands.add_parser("demo", help="start oms serve and drive a short demo through it")
     loadgen = commands.add_parser("loadgen", help="place N orders on a running oms serve")
     loadgen.add_argument("--orders", type=int, default=1000, help="how many (default 1000)")
@@ -174,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.port:
             settings = settings.replace(http_port=args.port)
         return _serve(settings)
-    if args.command == "topics":
-        return _topics(settings)
+    if args.command in ("door", "topics"):
+        return _door(settings) if args.command == "door" else _topics(settings)
     if args.command == "loadgen":
         return _loadgen(settings, args)
     if args.command == "keys":
