@@ -88,7 +88,9 @@ async def test_serve_when_two_doors_then_orders_settle_retries_answer_first_and_
     ids = [(await response.json())["order_id"] for response in placed]
     orders = [await _settled(http, replica.base, order_id) for order_id in ids]
     account_read = await http.get(f"{replica.base}/api/accounts/{account}")
-    listing = await (await http.get(f"{replica.base}/api/orders?account_id={account}&limit=100")).json()
+    listing = await (
+        await http.get(f"{replica.base}/api/orders?account_id={account}&limit=100")
+    ).json()
 
     assert len(_doors(replica)) == 2
     assert {response.status for response in placed} == {202}
