@@ -36,7 +36,7 @@ from yarl import URL
 
 from oms import correlation
 from oms.api import identity
-from oms.api.access import REQUEST_ID_KEY, add_access
+from oms.api.access import DOOR_VIEW_PATH, REQUEST_ID_KEY, add_access
 from oms.api.app import MAX_BODY_BYTES, middleware_stack
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator
 from oms.api.forwarding import relay_socket_messages
@@ -69,11 +69,11 @@ OPEN_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/api/openapi.json"),
 )
 PLACE_ROUTE = ("POST", "/api/orders")
-VIEW_PATH = "/internal/door-view"  # the engine process's market view for its doors
-VIEW_POLL_S = 0.25
+VIEW_PATH = DOOR_VIEW_PATH  # the engine process's market view for its doors (not logged)
+VIEW_POLL_S = 0.5
 # A door that has not heard the engine's view for this long relays MARKET orders (the engine
 # checks their feed itself), rather than trust a view that may have gone stale.
-VIEW_MAX_AGE_S = 2.0
+VIEW_MAX_AGE_S = 3.0
 # The answer's headers aiohttp sets again for the client (the rest pass back as they are).
 _NOT_PASSED_BACK = frozenset(
     h.lower()
