@@ -15,12 +15,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from oms.config import Settings, variable_name
 
 logger = logging.getLogger(__name__)
 
+DOOR_COMMAND = (sys.executable, "-m", "oms.cli", "door")
 RESTART_PAUSE_S = 0.5  # between a door's death and its restart: no spin on a door that cannot run
 
 
@@ -51,9 +52,13 @@ def door_environment(
 class DoorSupervisor:
     """Runs ``settings.http_workers`` doors until ``stop``."""
 
-    def __init__(self, settings: Settings, stop_timeout_s: float) -> None:
-        """``stop_timeout_s``: how long ``stop`` waits for the doors before killing them."""
+    def __init__(
+        self, settings: Settings, stop_timeout_s: float, command: Sequence[str] = DOOR_COMMAND
+    ) -> None:
+        """``stop_timeout_s``: how long ``stop`` waits for the doors before killing them;
+        ``command``: what a door runs (``oms door`` on this interpreter)."""
         self.settings = settings
+        self.command = tuple(command)
         self.stop_timeout_s = stop_timeout_s
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.restarts = 0
@@ -62,11 +67,7 @@ class DoorSupervisor:
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "oms.cli",
-            "door",
-            env=door_environment(self.settings, index),
+            *self.command, env=door_environment(self.settings, index)
         )
         self.processes[index] = process
         logger.info("door %d started (pid %d)", index, process.pid)
