@@ -171,7 +171,6 @@ class EngineHop:
         # The engine may itself wait on its dependencies and on an owner replica.
         self.timeout_s = settings.dependency_timeout_s + settings.forward_timeout_s + 1.0
         self._session: aiohttp.ClientSession | None = None
-        self.relayed = 0
 
     def session(self) -> aiohttp.ClientSession:
         """The one client session to the engine (made on first use, on the running loop)."""
@@ -224,7 +223,6 @@ class EngineHop:
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError) as error:
             raise self._unavailable(error) from None
-        self.relayed += 1
         return web.Response(body=payload, status=status, headers=passed)
 
     async def relay_socket(self, request: web.Request) -> web.StreamResponse:
@@ -240,7 +238,6 @@ class EngineHop:
             return await self.relay_plain(request, refused.status)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise self._unavailable(error) from None
-        self.relayed += 1
         ws = web.WebSocketResponse(heartbeat=30.0)
         try:
             await ws.prepare(request)
