@@ -11,6 +11,7 @@ UV := $(DEVENV)/tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev
+K ?= 3
 START := $(shell date +%s.%N)
 
 export UV_CACHE_DIR := $(CURDIR)/$(DEVENV)/uv-cache
@@ -23,7 +24,7 @@ define elapsed
 	@$(PY) -c "import time; print(f'make $(1): wall time {time.time() - $(START):.1f}s')"
 endef
 
-.PHONY: help setup up down status test demo serve bench synth lint check
+.PHONY: help setup up down status test demo serve cluster bench synth lint check
 .PHONY: web web-types web-types-check web-unit test-web web-screenshot
 
 help: ## list the targets
@@ -108,6 +109,9 @@ web-screenshot: ## copy the browser test's picture of the app to docs/web-app.pn
 serve: up ## run oms serve in the foreground
 	$(PY) -m oms.cli serve
 
+cluster: up ## run K=3 local replicas of oms serve in one group, on ports 8080, 8081, ...
+	$(PY) -m oms.cli cluster up --replicas $(K)
+
 # Each benchmark prints `name: value` lines; none of them asserts a timing.
 bench: up ## run every benchmark in bench/ (prints name: value lines)
 	@echo "== bench/engine.py (place -> SETTLED)"; $(PY) bench/engine.py
@@ -118,6 +122,7 @@ bench: up ## run every benchmark in bench/ (prints name: value lines)
 	@echo "== bench/e2e.py --via kafka"; $(PY) bench/e2e.py --via kafka
 	@echo "== bench/consumer_ceiling.py (faust agent vs aiokafka batches)"; $(PY) bench/consumer_ceiling.py
 	@echo "== bench/event_sink.py (CPU per published order event)"; $(PY) bench/event_sink.py
+	@echo "== bench/scale.py (1, 2, 3 replicas; SIGTERM, join and SIGKILL hand-offs)"; $(PY) bench/scale.py
 
 synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdktf.out/
 	cd infra-cdktf && ENV=$(ENV) ../$(PY) main.py

@@ -1,11 +1,12 @@
-"""The ``oms`` command: ``oms serve``, ``oms demo``, ``oms loadgen``, ``oms topics``, ``oms keys``."""
+"""The ``oms`` command: ``oms serve``, ``oms cluster up``, ``oms demo``, ``oms loadgen``,
+``oms topics``, ``oms keys``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,12 @@ def _door(settings: Settings) -> int:
     configure(settings)
     set_process_levers(settings)
     return asyncio.run(run_door(settings))
+
+
+def _cluster(settings: Settings, args: argparse.Namespace) -> int:
+    from oms.cluster import run_cluster  # noqa: PLC0415
+
+    return asyncio.run(run_cluster(settings, args.replicas, args.base_port))
 
 
 def _topics(settings: Settings) -> int:
@@ -146,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: settings, 8080)")
     commands.add_parser("door", help="one HTTP door process (oms serve starts them itself)")
+    cluster = commands.add_parser("cluster", help="run K local replicas of oms serve")
+    cluster_actions = cluster.add_subparsers(
+        dest="cluster_command", required=True, metavar="ACTION"
+    )
+    up = cluster_actions.add_parser(
+        "up", help="start K replicas in one consumer group, each on its own port, until Ctrl-C"
+    )
+    up.add_argument("--replicas", type=int, default=3, help="how many (default 3)")
+    up.add_argument(
+        "--base-port", type=int, default=8080, help="the first one's port; the next ones follow"
+    )
     commands.add_parser("demo", help="start oms serve and drive a short demo through it")
     loadgen = commands.add_parser("loadgen", help="place N orders on a running oms serve")
     loadgen.add_argument("--orders", type=int, default=1000, help="how many (default 1000)")
@@ -185,13 +203,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.port:
             settings = settings.replace(http_port=args.port)
         return _serve(settings)
-    if args.command in ("door", "topics"):
-        return _door(settings) if args.command == "door" else _topics(settings)
-    if args.command == "loadgen":
-        return _loadgen(settings, args)
-    if args.command == "keys":
-        return _keys(settings, args)
-    return _demo(settings)
+    if args.command == "topics":
+        return _topics(settings)
+    if args.command == "demo":
+        return _demo(settings)
+    if args.command == "door":
+        return _door(settings)
+    return _WITH_ARGS[args.command](settings, args)
+
+
+# The commands that read their own arguments.
+_WITH_ARGS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "cluster": _cluster,
+    "loadgen": _loadgen,
+    "keys": _keys,
+}
 
 
 if __name__ == "__main__":

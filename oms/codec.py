@@ -39,6 +39,7 @@ from oms.domain.events import (
     OrderTriggered,
     VenueWord,
 )
+from oms.domain.global_limits import GlobalLimits, GroupCaps, SymbolCaps
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
 from oms.domain.reasons import RejectionReason, rejection_reason
@@ -385,3 +386,54 @@ def balances_from_dict(data: Mapping[str, str]) -> dict[str, Decimal]:
         return {asset: Decimal(amount) for asset, amount in data.items()}
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise CodecError(f"not balances: {exc!r}") from exc
+
+
+# -- the firm-wide caps (``oms.domain.global_limits``) ----------------------------------------
+
+
+def _global_amount(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _global_decimal(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def global_limits_to_dict(limits: GlobalLimits) -> dict[str, Any]:
+    """The firm-wide caps, JSON-ready, amounts as decimal strings (none: null)."""
+    return {
+        "symbols": {
+            symbol: {
+                "max_gross_notional": _global_amount(caps.max_gross_notional),
+                "max_net_position": _global_amount(caps.max_net_position),
+            }
+            for symbol, caps in sorted(limits.symbols.items())
+        },
+        "groups": {
+            name: {
+                "accounts": sorted(group.accounts),
+                "max_gross_notional": _global_amount(group.max_gross_notional),
+            }
+            for name, group in sorted(limits.groups.items())
+        },
+    }
+
+
+def global_limits_from_dict(data: Mapping[str, Any]) -> GlobalLimits:
+    """What ``global_limits_to_dict`` wrote."""
+    return GlobalLimits(
+        {
+            symbol: SymbolCaps(
+                _global_decimal(caps.get("max_gross_notional")),
+                _global_decimal(caps.get("max_net_position")),
+            )
+            for symbol, caps in data.get("symbols", {}).items()
+        },
+        {
+            name: GroupCaps(
+                frozenset(str(a) for a in group.get("accounts", ())),
+                _global_decimal(group.get("max_gross_notional")),
+            )
+            for name, group in data.get("groups", {}).items()
+        },
+    )

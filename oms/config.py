@@ -111,7 +111,16 @@ class Settings(BaseSettings):
     topic_replication_factor: int = 1
     # Appended to every topic name ("orders-<suffix>"): isolates test runs on a shared broker.
     topic_suffix: str = ""
-    kafka_session_timeout_s: float = 10.0
+    # Failover after a crash (SIGKILL, a lost node): a replica that stops heartbeating keeps its
+    # partitions until this expires, then the group rebalances them onto the others. 6 s is the
+    # lowest a broker accepts by default (its ``group.min.session.timeout.ms``, MSK's too); to
+    # go lower, lower that on the broker first. A clean stop (SIGTERM) does not wait for it: the
+    # replica leaves the group. README "Several replicas" has the measured hand-off times.
+    kafka_session_timeout_s: float = 6.0
+    # How often the consumer heartbeats: also how soon a surviving replica hears that the group
+    # is rebalancing (the coordinator answers a heartbeat with "rebalance in progress"), so it
+    # bounds part of every hand-off. Capped at a third of the session timeout.
+    kafka_heartbeat_interval_s: float = 0.5
     # PLAINTEXT locally; SSL for MSK and the self-hosted cluster in AWS (TLS only there).
     kafka_security_protocol: str = "PLAINTEXT"
     # CA bundle for a private Kafka CA; empty means the system's trusted CAs (enough for MSK).
@@ -237,6 +246,16 @@ class Settings(BaseSettings):
     # the newest checkpoint and what was written after it (``oms.store.recovery_log``), so this
     # bounds its work: at 2,000 orders/s, 10 s is 20,000 orders' documents.
     checkpoint_interval_s: float = 10.0
+    # Firm-wide caps (``oms.engine.global_gate``): how often each replica reads them from Redis
+    # again (a cap set on one replica binds every other one within this).
+    global_limits_refresh_s: float = 1.0
+    # Reconciliation with a network venue (README "Reconciliation"): a run at start, after each
+    # take-over and every interval; an in-doubt order the venue does not know is rejected only
+    # once the submit window has passed since it was sent (a late submit may still land); the
+    # first run after a start reads the venue's trades from this far back.
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    reconcile_submit_window_s: float = Field(default=30.0, ge=0)
+    reconcile_lookback_s: float = Field(default=86_400.0, ge=0)
     # Tests only: the event sink waits this long before handing each chunk of events to Kafka,
     # so that a crash can be placed between an order's durable write and its publication.
     event_sink_delay_s: float = 0.0

@@ -250,13 +250,13 @@ async def place_via_rest(run: _Run, orders: Sequence[PlaceOrder], concurrency: i
 
     async def one(order: PlaceOrder) -> None:
         async with gate:
-            delivered = attempted = False
+            delivered = False  # answered, or a request may have reached the server
             pauses = iter(RETRY_PAUSES_S)
             while not target.gone:
-                attempted = True
                 answer = await target.call("POST", "/api/orders", json=order_body(order))
                 if isinstance(answer, Answer):
                     _took(run, order, answer)
+                    delivered = True
                     break
                 delivered = delivered or answer.maybe_delivered
                 await asyncio.sleep(next(pauses, RETRY_PAUSES_S[-1]))
@@ -266,7 +266,8 @@ async def place_via_rest(run: _Run, orders: Sequence[PlaceOrder], concurrency: i
                     run.unknown.append(order)
                 else:
                     summary.not_sent += 1
-            summary.sent += attempted
+            # Sent or not sent, never both: an attempt refused before any byte left is not sent.
+            summary.sent += delivered
         progress.advance()
 
     await asyncio.gather(*(one(order) for order in orders))

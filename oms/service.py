@@ -21,14 +21,17 @@ replica holding its lease in Redis (``oms.stream.price_publisher``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -36,6 +39,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oms.actors.runtime import ActorFailure, tune_gc
+from oms.actors.supervisor import Unbookable
 from oms.api.app import build_app
 from oms.api.credentials import Authenticator
 from oms.api.door_worker import with_door_side
@@ -44,12 +48,25 @@ from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled, LabelledDurations
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings, SettingsError
-from oms.domain.errors import DomainError
+from oms.domain.commands import SetTradingState
+from oms.domain.errors import DomainError, UnknownAccount
+from oms.domain.global_limits import GlobalLimitsUnavailable
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
+from oms.domain.limits import TradingState
 from oms.doors.supervisor import DoorSupervisor
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
+from oms.engine.global_gate import GlobalGate
+from oms.engine.ports import AccountRecord, AccountRepository, StoredOrder
+from oms.engine.reconciliation import (
+    Discrepancies,
+    EngineResolver,
+    Halt,
+    Reconciler,
+    Reconciliation,
+    place_in_doubt,
+)
 from oms.legs import Legs
 from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
@@ -59,6 +76,7 @@ from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
 from oms.store.mongo_schema import init_database
+from oms.store.redis_global_limits import RedisGlobalLimits
 from oms.store.redis_leases import RedisLeases
 from oms.store.redis_owners import RedisOwnerMap
 from oms.store.redis_rate_limits import RedisRateLimits
@@ -68,6 +86,8 @@ from oms.store.redis_store import (
     RedisTicketStore,
     redis_client,
 )
+from oms.stream.bus import CommandBus, RiskEventSink
+from oms.stream.codecs import reconciliation_discrepancy
 from oms.stream.command_bus import KafkaCommandBus
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.exchange_feed import FeedStats
@@ -79,6 +99,7 @@ from oms.stream.price_publisher import ExchangeSource, PricePublisher, Simulated
 from oms.venue.ccxt_venue import CcxtSettings, CcxtVenue, build_exchange
 from oms.venue.gateway import VenueGateway
 from oms.venue.port import InstrumentRules, VenuePort
+from oms.venue.reconcile import Discrepancy
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +125,10 @@ class Service:
     # The partitions of ``orders`` this replica owns and how many there are, once rebuilt; a
     # take-over and a checkpoint never run at once (a checkpoint is of one share).
     owned: tuple[frozenset[int], int] | None = None
+    held: tuple[frozenset[int], int] | None = None  # ``owned`` while a rebalance runs
+    # Set by a take-over: the checkpoint task writes one at once (so the next recovery starts
+    # there) while the ingestion already hands records over.
+    checkpoint_soon: asyncio.Event = field(default_factory=asyncio.Event)
     ownership: asyncio.Lock = field(default_factory=asyncio.Lock)
     publisher: PricePublisher | None = None  # this replica's market-data publisher
     feed_stats: FeedStats = field(default_factory=FeedStats)  # its exchange streams' figures
@@ -112,6 +137,11 @@ class Service:
     # The network venue ``OMS_VENUE`` chose (None: the simulated one), for whoever must ask it
     # what it holds (reconciliation).
     venue: VenuePort | None = None
+    gate: GlobalGate | None = None  # the firm-wide caps' reservations (``oms.engine.global_gate``)
+    # What reconciliation with the network venue found (``GET /api/venue/reconciliation``,
+    # ``/metrics``); None with the simulated venue, the book of record.
+    reconciliation: Reconciliation | None = None
+    _halts: set[asyncio.Task[None]] = field(default_factory=set)
 
     def engine_trouble(self) -> str | None:
         """Why the engine can no longer be trusted, or None."""
@@ -186,8 +216,11 @@ class Service:
                 on_owned=take_over,
                 legs=self.legs,
                 batch_size=settings.ingest_batch_size,
+                before_places=(await self._start_gate(engine, redis)).before_places,
+                on_leaving=last_checkpoint,  # still the owner: nobody else writes its log yet
+                on_revoked=self._pause_checkpoints,
+                on_kept=self._resume_checkpoints,
             )
-            self._on_stop("last checkpoint", last_checkpoint)  # once the ingestion stopped
             await ingestion.start()
             self._on_stop("stream ingestion", ingestion.stop)
             checkpoints = asyncio.create_task(
@@ -218,14 +251,22 @@ class Service:
                 RedisOrderCache(redis),
                 partitions_assigned=ingestion.partitions_assigned,
                 consumer_lag=ingestion.consumer_lag,
-                pipeline=_with_extra(
-                    _with_limits(
-                        _pipeline(
-                            repository, ingestion, sink, self.skips, self._refused, legs=self.legs
+                pipeline=_with_reconciliation(
+                    _with_extra(
+                        _with_limits(
+                            _pipeline(
+                                repository,
+                                ingestion,
+                                sink,
+                                self.skips,
+                                self._refused,
+                                legs=self.legs,
+                            ),
+                            limiter,
                         ),
-                        limiter,
+                        self._market_data_figures,
                     ),
-                    self._market_data_figures,
+                    self,
                 ),
                 accounts=accounts,
                 risk_events=sink,
@@ -236,12 +277,15 @@ class Service:
                 # Started last before the listener: in the map once it can answer.
                 owners=await self._start_owner_map(redis, ingestion),
                 owned=ingestion.owned_now,
+                global_limits=None if self.gate is None else self.gate.store,
+                reconciliation=self._reconciliation(engine, accounts, bus, sink),
             )
             # With doors on the public port: their hop, and the market view they poll.
             runner, self.site = await start_listener(
                 with_door_side(app, settings, engine), settings
             )
             self._on_stop("http", runner.cleanup)
+            self._on_stop("hand-off", self._hand_off(ingestion, _cancel(checkpoints)))
         except BaseException:
             await self.stop()
             raise
@@ -294,6 +338,70 @@ class Service:
             figures["market_data_reconnects_total"] = Labelled("symbol", dict(feeds.disconnects))
             figures["market_data_resyncs_total"] = Labelled("symbol", dict(feeds.resyncs))
         return figures
+
+    def _reconciliation(
+        self,
+        engine: Engine,
+        accounts: MongoAccountRepository,
+        bus: KafkaCommandBus,
+        sink: KafkaEventSink,
+    ) -> Reconciliation:
+        """Discrepancies halt as an operator's kill switch does; a fill the ledger refuses is
+        one of them; with a network venue, a reconciler runs after each take-over (the first
+        is the start's) and every ``reconcile_interval_s``."""
+        settings = self.settings
+        discrepancies = Discrepancies(HaltAccount(engine, accounts, bus, sink))
+        state = Reconciliation(discrepancies)
+        self.reconciliation = state
+        loop = asyncio.get_running_loop()
+
+        def unbookable(fill: Unbookable) -> None:  # on the engine thread
+            loop.call_soon_threadsafe(self._spawn_halt, discrepancies.unbookable(fill, time.time()))
+
+        engine.on_unbookable(unbookable)
+        if self.venue is not None:
+            state.reconciler = Reconciler(
+                engine=engine,
+                venue=self.venue,
+                resolver=EngineResolver(engine),
+                discrepancies=discrepancies,
+                in_doubt=place_in_doubt,
+                symbols=tuple(engine.instruments),
+                owns=self._owns,
+                submit_window_s=settings.reconcile_submit_window_s,
+                lookback_s=settings.reconcile_lookback_s,
+            )
+            timer = asyncio.create_task(
+                state.reconciler.every(settings.reconcile_interval_s), name="oms-reconcile"
+            )
+            self._on_stop("reconciliation", _cancel(timer))
+        return state
+
+    def _owns(self, account_id: str) -> bool:
+        """True for an account in the partitions this replica owns now (none before the first
+        take-over, and none while one is under way)."""
+        owned = self.owned
+        return owned is not None and partition_of(account_id, owned[1]) in owned[0]
+
+    def _reconcile_soon(self, trigger: str) -> None:
+        """A reconciliation run in the background (a take-over does not wait for it)."""
+        state = self.reconciliation
+        if state is not None and state.reconciler is not None:
+            self._spawn_halt(state.reconciler.run(trigger))
+
+    def _spawn_halt(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` (a halt or a run) as a task kept until it ends; its failure is logged
+        (a halt that could not be recorded: the book has halted the account in memory)."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                logger.exception("reconciliation could not record or halt")
+
+        task = asyncio.create_task(guarded())
+        self._halts.add(task)
+        task.add_done_callback(self._halts.discard)
 
     async def _venue(
         self, settings: Settings
@@ -360,6 +468,54 @@ class Service:
         self._on_stop("owner map", beacon.stop)
         return owners
 
+    async def _start_gate(self, engine: Engine, redis: aioredis.Redis) -> GlobalGate:
+        """The firm-wide caps' reservations, started (``oms.engine.global_gate``)."""
+        settings = self.settings
+        gate = GlobalGate(
+            engine,
+            RedisGlobalLimits(
+                redis,
+                partitions=settings.orders_partitions,
+                timeout_s=settings.redis_timeout_s,
+                deployment=settings.topic_suffix,
+            ),
+            partitions=settings.orders_partitions,
+            partition_of=partition_of,
+            refresh_s=settings.global_limits_refresh_s,
+        )
+        await gate.start()
+        self._on_stop("global limits", gate.stop)
+        self.gate = gate
+        return gate
+
+    async def _pause_checkpoints(self) -> None:
+        """A rebalance began: wait for a checkpoint under way (its partitions are still this
+        replica's until it rejoins the group), then write none until the share is known again.
+        Else a checkpoint of a partition given away could land after its new owner's writes,
+        and drop the epoch of the log they went to."""
+        async with self.ownership:
+            self.held, self.owned = self.owned, None
+
+    async def _resume_checkpoints(self) -> None:
+        """The rebalance left this replica the share it had: checkpoint it again."""
+        async with self.ownership:
+            if self.owned is None:
+                self.owned = self.held
+
+    def _hand_off(self, ingestion: StreamIngestion, stop_checkpoints: Stop) -> Stop:
+        """The first step of a stop (a rolling deploy's SIGTERM): the partitions go to the other
+        replicas within the time it takes to make in-flight work durable and write one
+        checkpoint, while this one still answers requests (they go to Kafka, the new owners
+        consume them). No periodic checkpoint may run after it: the partitions are someone
+        else's then."""
+
+        async def hand_off() -> None:
+            await stop_checkpoints()
+            await ingestion.stop()
+            self.owned = None
+
+        return hand_off
+
     def _authenticator(
         self, database: AsyncDatabase[dict[str, Any]], redis: aioredis.Redis
     ) -> Authenticator:
@@ -408,8 +564,9 @@ class Service:
 
         The outbox: what the store holds of them after their checkpoints and ``order-events``
         does not (a crash came between the write and Kafka's ack) is published first, each
-        order's events in sequence order. Then a checkpoint, so that the next recovery starts
-        here (best effort: the periodic one tries again).
+        order's events in sequence order. Then the checkpoint task writes a checkpoint, once
+        records flow again, so that the next recovery starts here (best effort: the periodic one
+        tries again).
         """
         if total != self.settings.orders_partitions:
             logger.warning(
@@ -438,8 +595,10 @@ class Service:
                 recovery.fills,
                 await accounts.global_trading_state(),
                 ledger=recovery.ledger,
+                accepted=recovery.accepted,
             )
             self.skips.report("recovery", skips)
+            await self._rebuild_global_limits(engine, owned, open_orders, usable, mine)
             self.owned = (owned, total)
         logger.info(
             "recovered %d open and %d finished orders (%d documents read%s, %.2fs; %d events"
@@ -449,18 +608,52 @@ class Service:
             recovery.seconds, len(missing), len(recovery.unpublished), sorted(owned), total,
             summary,
         )  # fmt: skip
-        await self._checkpoint_now(engine, repository, sink, "after the take-over")
+        # Not awaited here: the hand-off waits for this method, and a checkpoint (0.3-0.6 s
+        # measured under load) would delay the first record of the partitions taken over.
+        self.checkpoint_soon.set()
+        self._reconcile_soon("rebuild")  # the first one is the start's
+
+    async def _rebuild_global_limits(
+        self,
+        engine: Engine,
+        owned: frozenset[int],
+        open_orders: list[StoredOrder],
+        accounts: Sequence[AccountRecord],
+        mine: Callable[[str], bool],
+    ) -> None:
+        """The owned partitions' share of the firm-wide caps written again from what was just
+        recovered (``GlobalGate.rebuild``); nothing while no cap is set."""
+        gate = self.gate
+        if gate is None or not gate.active:
+            return
+        positions: dict[str, dict[str, Decimal]] = {}
+        for record in accounts:
+            if mine(record.account_id):
+                snapshot = await engine.account(record.account_id)
+                positions[record.account_id] = {
+                    symbol: position.quantity for symbol, position in snapshot.positions.items()
+                }
+        try:
+            await gate.rebuild(owned, [stored.order for stored in open_orders], positions)
+        except GlobalLimitsUnavailable:
+            # What the previous owner held stays counted (more than is held, never less)
+            # until the next take-over rebuilds it.
+            logger.exception("global limits: partitions %s not rebuilt", sorted(owned))
 
     async def _checkpoints(
         self, engine: Engine, repository: MongoOrderRepository, sink: KafkaEventSink
     ) -> None:
-        """Every ``checkpoint_interval_s``, a checkpoint of the owned partitions."""
+        """Every ``checkpoint_interval_s``, and at once after a take-over, a checkpoint of the
+        owned partitions."""
         failing = False
         while True:
-            await asyncio.sleep(self.settings.checkpoint_interval_s)
-            failing = not await self._checkpoint_now(
-                engine, repository, sink, "periodic", quiet=failing
-            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.checkpoint_soon.wait(), self.settings.checkpoint_interval_s
+                )
+            why = "after the take-over" if self.checkpoint_soon.is_set() else "periodic"
+            self.checkpoint_soon.clear()
+            failing = not await self._checkpoint_now(engine, repository, sink, why, quiet=failing)
 
     async def _checkpoint_now(
         self,
@@ -519,6 +712,71 @@ class Service:
                 await stop()
             except Exception:
                 logger.exception("stopping %s failed", name)
+
+
+class HaltAccount(Halt):
+    """A discrepancy halts as ``POST /api/risk/kill-switch`` does: recorded in the store (a
+    restart does not resume it), applied here and sent to the replica owning the account
+    (every replica, for the global switch), announced on ``risk-events``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        accounts: AccountRepository,
+        bus: CommandBus,
+        risk_events: RiskEventSink,
+    ) -> None:
+        """Halt through these."""
+        self.engine = engine
+        self.accounts = accounts
+        self.bus = bus
+        self.risk_events = risk_events
+
+    async def halt(self, discrepancy: Discrepancy, at: float) -> None:
+        """Record, apply, send and announce the halt."""
+        account_id = discrepancy.account_id
+        try:
+            if account_id is None:
+                await self.accounts.set_global_trading_state(TradingState.HALTED)
+            else:
+                await self.accounts.set_trading_state(account_id, TradingState.HALTED)
+            await self.engine.set_kill_switch(TradingState.HALTED, account_id)
+        except UnknownAccount:  # not an account of ours: the whole deployment stops instead
+            logger.exception("reconciliation: unknown account %s: halting everything", account_id)
+            await self.accounts.set_global_trading_state(TradingState.HALTED)
+            await self.engine.set_kill_switch(TradingState.HALTED, None)
+            account_id = None
+        await self.bus.send_account(SetTradingState(TradingState.HALTED, account_id))
+        await self.risk_events.publish_risk_event(
+            reconciliation_discrepancy(
+                discrepancy.kind.value,
+                account_id,
+                discrepancy.order_id,
+                discrepancy.detail,
+                at,
+            )
+        )
+
+
+def _with_reconciliation(
+    figures: Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]],
+    service: Service,
+) -> Callable[[], dict[str, float | Durations | Labelled | LabelledDurations]]:
+    """The pipeline figures and ``reconcile_discrepancies_total{kind}`` (once it is set up)."""
+
+    def all_figures() -> dict[str, float | Durations | Labelled | LabelledDurations]:
+        state = service.reconciliation
+        if state is None:
+            return figures()
+        by_kind = state.discrepancies.by_kind
+        return {
+            **figures(),
+            "reconcile_discrepancies_total": Labelled(
+                "kind", {k: float(n) for k, n in by_kind.items()}
+            ),
+        }
+
+    return all_figures
 
 
 def _venue_instruments(
@@ -585,6 +843,9 @@ def _pipeline(
             "ingest_commits_total": stats.commits,
             "ingest_commit_failures_total": stats.commit_failures,
             "ingest_barrier_retries_total": stats.barrier_retries,
+            "rebalances_total": stats.rebalances,
+            "rebalance_pause_seconds": stats.last_rebalance_pause_s,
+            "rebuild_seconds": stats.last_rebuild_s,
             "dead_letters_total": stats.dead_letters,
             # Copied: the ingestion adds keys while the scrape walks them.
             "dead_letters_by_reason_total": Labelled("reason", dict(stats.by_reason)),

@@ -125,11 +125,14 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/orders/{order_id}"): _order_case("DELETE", "", 202),
     ("DELETE", "/api/orders"): _case("DELETE", "/api/orders?account_id={account}", 202),
     ("PUT", "/api/risk/limits/{account_id}"): _case("PUT", "/api/risk/limits/{account}", 200, {}),
+    ("GET", "/api/risk/global-limits"): _case("GET", "/api/risk/global-limits", 200),
+    ("PUT", "/api/risk/global-limits"): _case("PUT", "/api/risk/global-limits", 200, {}),
     ("POST", "/api/risk/kill-switch"): _case(
         "POST", "/api/risk/kill-switch", 200, {"state": "ACTIVE", "account_id": "{account}"}
     ),
     ("GET", "/api/audit"): _case("GET", "/api/audit", 200),
     ("GET", "/api/cluster"): _case("GET", "/api/cluster", 200),
+    ("GET", "/api/venue/reconciliation"): _case("GET", "/api/venue/reconciliation", 200),
 }
 
 

@@ -1,12 +1,14 @@
 """Numbers derived from the profile: the app's CPU request, the Kafka topics and their retention.
 
-CPU. The service's CPU per order was measured with ``make bench`` (README of the repository,
-"Throughput"): about 300-500 us over Kafka and 950-1,012 us over REST, most of it the HTTP door.
-A replica is sized for ``app.orders_per_s`` orders a second all arriving over REST, the dearer
-path: rate x 1,000 us = rate millicores, plus a baseline for the event loop, the consumers,
-heartbeats and metrics with no orders at all, rounded up to 50m. So 150 orders/s asks for 250m
-and 400 orders/s for 500m; KEDA adds replicas on lag before one is past its rate. There is no
-CPU limit (throttling stalls the event loop and the heartbeats): a busy replica may burst.
+CPU. The service's CPU per order, measured with ``bench/e2e.py`` on a quiet machine
+(``cpu_us_per_order_service``): 484-687 us over REST (687 at c5e48fb, 484-654 at 85365f3; most
+of it the HTTP door) and 150-175 us over Kafka (174 at c5e48fb). A replica is sized for
+``app.orders_per_s`` orders a second all arriving over REST, the dearer path, at 700 us each
+(the highest REST figure, rounded up): rate x 0.7 millicores, plus a baseline for the event
+loop, the consumers, heartbeats and metrics with no orders at all, rounded up to 50m. So 150
+orders/s asks for 250m and 400 orders/s for 400m; KEDA adds replicas on lag before one is past
+its rate. There is no CPU limit (throttling stalls the event loop and the heartbeats, and a
+replica that misses its heartbeats loses its partitions): a busy replica may burst.
 
 Topics. ``oms topics`` creates them from the ConfigMap; their names and partition counts are
 repeated here because the access rules (IAM policies, Kafka ACLs) and the retention name them,
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 from oms_infra.profile import REPLICATION_FACTOR, Profile
 
-SERVICE_CPU_US_PER_ORDER = 1000  # REST, measured 956-1,012 us; Kafka 300-500 us
+SERVICE_CPU_US_PER_ORDER = 700  # REST, measured 484-687 us; Kafka 150-175 us
 BASELINE_MILLICORES = 100
 PRICES_PARTITIONS = 3  # prices are keyed by symbol: a handful of symbols, three partitions
 TOPIC_SHARE_OF_DISK = 0.6

@@ -198,6 +198,7 @@ class OrderActor(DispatchedActor):
                 restored.order,
                 (event.command_id for event in events),
                 events[0].request_id if events else None,  # a NEW order asks risk again
+                external=ctx.venue is None,
             )
 
     @property

@@ -9,6 +9,7 @@ engine asks it the rest (accounts, limits, kill switch, dry runs, snapshots, and
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
@@ -72,6 +73,16 @@ class GetSnapshot(NamedTuple):
     account_id: str
 
 
+class Unbookable(NamedTuple):
+    """A fill an order applied and the ledger refused (``code``: why, e.g. INSUFFICIENT_FUNDS)."""
+
+    account_id: str
+    order_id: str
+    fill_id: str
+    code: str
+    detail: str
+
+
 @distinct
 class GetTotals(NamedTuple):
     """Per asset, the sum over every account (incl. VENUE and FEES) of available + reserved."""
@@ -96,10 +107,17 @@ class RiskSupervisor(DispatchedActor):
         RestoreBook: "on_restore_book",
     }
 
-    def __init__(self, dispatcher: Dispatcher, book: RiskBook) -> None:
-        """Own ``book`` from now on: nobody else may touch it."""
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        book: RiskBook,
+        unbookable: Callable[[Unbookable], None] | None = None,
+    ) -> None:
+        """Own ``book`` from now on: nobody else may touch it. ``unbookable`` hears (on the
+        engine thread) of each fill the ledger refused."""
         super().__init__(dispatcher)
         self.book = book
+        self.unbookable = unbookable
 
     def on_accept(self, message: Accept) -> None:
         """Decide on a new order and tell the order actor."""
@@ -115,10 +133,20 @@ class RiskSupervisor(DispatchedActor):
         for fill in message.fills:
             try:
                 book.post_fill(fill)  # the entry book_fill would build is not kept here
-            except DomainError:
-                # The order has applied this fill; the ledger could not: surface it loudly
+            except DomainError as refused:
+                # The order has applied this fill; the ledger could not (beyond the account's
+                # funds). Fail closed: the account takes nothing new from now on, and whoever
+                # listens (reconciliation) records it, halts it durably and sweeps its orders,
                 # rather than stop the one actor that owns every balance.
                 logger.exception("could not book fill %s", fill.command_id)
+                account_id = fill.account_id
+                if book.has_account(account_id):
+                    book.set_trading_state(TradingState.HALTED, account_id)
+                if self.unbookable is not None:
+                    self.unbookable(
+                        Unbookable(account_id, fill.order_id, fill.command_id, refused.code,
+                                   str(refused))
+                    )  # fmt: skip
         released = book.release(message.order_id) if message.release else None
         _answer(message.reply_to, _new(Settled, (message.order_id, released)))
 

@@ -21,6 +21,7 @@ from oms.api.cluster import add_cluster_routes
 from oms.api.credentials import AUTHENTICATOR_KEY, Authenticator, whoami, ws_ticket
 from oms.api.door import folded_middlewares
 from oms.api.forwarding import add_forwarding, with_forwarding
+from oms.api.global_limits import add_global_limit_routes
 from oms.api.health import (
     READINESS_KEY,
     SETTINGS_KEY,
@@ -39,11 +40,13 @@ from oms.api.outages import OUTAGES_KEY, Outages, failed_dependency
 from oms.api.problems import DependencyUnavailable, Problem, internal_error, problem_middleware
 from oms.api.rate_limits import RATE_LIMITER_KEY, RateLimiter, rate_limit_middleware
 from oms.api.services import SERVICES_KEY, ApiServices, ConsumerLag, ReadyProbe
+from oms.api.venue import add_venue_routes
 from oms.api.webapp import web_app_middleware
 from oms.config import Settings
 from oms.engine import Engine
 from oms.engine.owners import OwnerMap
-from oms.engine.ports import AccountRepository, IdempotencyStore, OrderCache
+from oms.engine.ports import AccountRepository, GlobalLimitStore, IdempotencyStore, OrderCache
+from oms.engine.reconciliation import Reconciliation
 from oms.legs import Legs
 from oms.probes import probe_all
 from oms.stream.bus import CommandBus, RiskEventSink
@@ -98,6 +101,8 @@ def build_app(
     legs: Legs | None = None,
     owners: OwnerMap | None = None,
     owned: Callable[[], frozenset[int] | None] | None = None,
+    global_limits: GlobalLimitStore | None = None,
+    reconciliation: Reconciliation | None = None,
 ) -> web.Application:
     """The HTTP application with every route mounted.
 
@@ -111,6 +116,8 @@ def build_app(
     with the ingestion, the store and the event sink). ``owners`` (the owner map) and ``owned``
     (the partitions this replica owns now) make account reads the owner's
     (``oms.api.forwarding``); without them this replica answers for every account.
+    ``reconciliation`` is what reconciliation found (``oms.api.venue``; none: nothing
+    reconciles here).
     """
     feed_holder: list[OrderFeed] = []
     sources = Sources(
@@ -170,6 +177,7 @@ def build_app(
         clock,
         outages,
         legs or Legs(),
+        global_limits,
     )
     order_feed = OrderFeed(engine, app[SERVICES_KEY].legs)
     feed_holder.append(order_feed)
@@ -178,8 +186,10 @@ def build_app(
     app[MARKET_FEED_KEY] = market_feed
     add_order_routes(app)
     add_account_routes(app)
+    add_global_limit_routes(app)
     add_market_routes(app)
     add_audit_routes(app, audit_log)
+    add_venue_routes(app, reconciliation)
     app.router.add_get("/ws/orders", ws_orders, allow_head=False)
     app.router.add_post("/api/ws-ticket", ws_ticket)
     app.router.add_get("/api/me", whoami, allow_head=False)

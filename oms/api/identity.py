@@ -118,9 +118,13 @@ ROUTE_ACTIONS: dict[tuple[str, str], Action] = {
     ("DELETE", "/api/orders/{order_id}"): Action.CANCEL_ORDER,
     ("DELETE", "/api/orders"): Action.CANCEL_ORDER,
     ("PUT", "/api/risk/limits/{account_id}"): Action.SET_LIMITS,
+    # The firm-wide caps: risk's and admin's to read and to set (they name no account).
+    ("GET", "/api/risk/global-limits"): Action.SET_LIMITS,
+    ("PUT", "/api/risk/global-limits"): Action.SET_LIMITS,
     # One account's switch; the route asks for HALT_ALL too when the body names no account.
     ("POST", "/api/risk/kill-switch"): Action.HALT_ACCOUNT,
     ("GET", "/api/audit"): Action.READ_AUDIT,
+    ("GET", "/api/venue/reconciliation"): Action.READ_VENUE,
     ("POST", "/api/ws-ticket"): Action.OPEN_STREAM,
     ("GET", "/api/me"): Action.READ_SELF,
     ("GET", "/api/cluster"): Action.READ_CLUSTER,

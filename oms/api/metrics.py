@@ -71,6 +71,15 @@ PIPELINE_HELP: dict[str, str] = {
     "ingest_commits_total": "Offset commits after a durability barrier",
     "ingest_commit_failures_total": "Commits refused (a rebalance moved the partition)",
     "ingest_barrier_retries_total": "Durability barrier steps that failed and were retried",
+    "rebalances_total": "Consumer group rebalances this replica went through (hand-offs)",
+    "rebalance_pause_seconds": (
+        "The last rebalance: how long nothing was handed to the engine, from the revocation to"
+        " the rebuilt state"
+    ),
+    "rebuild_seconds": (
+        "The last rebalance: how long rebuilding the owned accounts took (0 when its share of"
+        " orders did not change)"
+    ),
     "dead_letters_total": "Records put on a dead-letter topic",
     "dead_letters_by_reason_total": "Records put on a dead-letter topic, by reason code",
     "ticks_total": "Market-data ticks handed to the engine, by symbol",
@@ -97,6 +106,10 @@ PIPELINE_HELP: dict[str, str] = {
     "reads_forwarded_total": "Account and order reads (and order feeds) sent to their owner",
     "reads_owner_unavailable_total": (
         "Reads answered 503 OWNER_UNAVAILABLE: no owner known, or it did not answer in time"
+    ),
+    "reconcile_discrepancies_total": (
+        "What reconciliation with the venue could not explain (or a fill the ledger refused),"
+        " by kind: each halted its account (or every account)"
     ),
     "recovery_skipped_records": (
         "Distinct stored accounts and orders start-up or recovery left out (a reserved or"

@@ -208,6 +208,18 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[_path_param("account_id")],
         ),
     },
+    "/api/risk/global-limits": {
+        "get": _op(
+            "The firm-wide caps and what every replica's accounts hold against them",
+            {"200": _answer("Caps and usage", ref("GlobalLimitsState"))},
+        ),
+        "put": _op(
+            "Replace the firm-wide caps per symbol and per group of accounts (absent: off)",
+            {"200": _answer("Caps and usage", ref("GlobalLimitsState"))},
+            errors=(400, 422),
+            body="GlobalLimits",
+        ),
+    },
     "/api/risk/kill-switch": {
         "post": _op(
             "Halt, reduce-only or resume one account, or everything",
@@ -225,6 +237,12 @@ PATHS: dict[str, dict[str, Any]] = {
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                 _query("cursor", {"type": "string", "pattern": f"^{ENTRY_ID.pattern}$"}),
             ],
+        ),
+    },
+    "/api/venue/reconciliation": {
+        "get": _op(
+            "What reconciliation with the venue found: the last run and discrepancies by kind",
+            {"200": _answer("The reconciliation report", ref("Reconciliation"))},
         ),
     },
     "/api/market-data/prices/{symbol}": {

@@ -9,6 +9,7 @@ from oms.domain.audit import AuditAction
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.limits import TradingState
 from oms.domain.reasons import REJECTION_REASONS, RejectReason
+from oms.venue.reconcile import DiscrepancyKind
 
 _DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["0.5"]}
 _NULLABLE_DECIMAL = {"oneOf": [_DECIMAL, {"type": "null"}]}
@@ -247,6 +248,58 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "AccountLimits": _obj({"account_id": {"type": "string"}, "limits": ref("Limits")}),
+    "GlobalLimits": _obj(
+        {
+            "symbols": _map(
+                _obj(
+                    {
+                        "max_gross_notional": _NULLABLE_DECIMAL,
+                        "max_net_position": _NULLABLE_DECIMAL,
+                    },
+                    [],
+                )
+            ),
+            "groups": _map(
+                _obj(
+                    {
+                        "accounts": {"type": "array", "items": ID, "minItems": 1},
+                        "max_gross_notional": _NULLABLE_DECIMAL,
+                    },
+                    ["accounts"],
+                )
+            ),
+        },
+        [],
+    ),
+    "GlobalLimitsState": _obj(
+        {
+            "symbols": _map(
+                _obj(
+                    {"max_gross_notional": _NULLABLE_DECIMAL, "max_net_position": _NULLABLE_DECIMAL}
+                )
+            ),
+            "groups": _map(
+                _obj(
+                    {
+                        "accounts": {"type": "array", "items": ID},
+                        "max_gross_notional": _NULLABLE_DECIMAL,
+                    }
+                )
+            ),
+            # What the firm holds now, per capped symbol and group, over every replica.
+            "usage": _map(
+                _obj(
+                    {
+                        "open_notional": _DECIMAL,
+                        "open_buy": _DECIMAL,
+                        "open_sell": _DECIMAL,
+                        "net_position": _DECIMAL,
+                    }
+                )
+            ),
+            "group_usage": _map(_obj({"open_notional": _DECIMAL})),
+        }
+    ),
     "KillSwitch": _obj(
         {"state": enum_of(TradingState), "account_id": {"oneOf": [ID, {"type": "null"}]}},
         ["state"],
@@ -306,6 +359,36 @@ SCHEMAS: dict[str, Any] = {
         {
             "items": {"type": "array", "items": ref("AuditEntry")},
             "next_cursor": {"type": ["string", "null"]},
+        }
+    ),
+    "Discrepancy": _obj(
+        {
+            "kind": {
+                "type": "string",
+                "enum": [kind.value for kind in DiscrepancyKind],
+            },
+            "account_id": {"type": ["string", "null"]},  # null: every account was halted
+            "order_id": {"type": "string"},
+            "detail": {"type": "string"},
+        }
+    ),
+    "ReconciliationRun": _obj(
+        {
+            "trigger": {"type": "string", "examples": ["start", "rebuild", "timer"]},
+            "at": {"type": "number"},
+            "matched": {"type": "integer"},
+            "booked": {"type": "integer"},
+            "resolved": {"type": "integer"},
+            "pending": {"type": "integer"},
+            "failed": {"type": ["string", "null"]},
+            "discrepancies": {"type": "array", "items": ref("Discrepancy")},
+        }
+    ),
+    "Reconciliation": _obj(
+        {
+            "reconciling": {"type": "boolean"},
+            "last": {"oneOf": [ref("ReconciliationRun"), {"type": "null"}]},
+            "discrepancies_total": {"type": "object", "additionalProperties": {"type": "integer"}},
         }
     ),
 }

@@ -16,7 +16,13 @@ from oms.api.problems import DependencyUnavailable
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
-from oms.engine.ports import AccountRepository, Claim, IdempotencyStore, OrderCache
+from oms.engine.ports import (
+    AccountRepository,
+    Claim,
+    GlobalLimitStore,
+    IdempotencyStore,
+    OrderCache,
+)
 from oms.legs import Legs
 from oms.stream.bus import CommandBus, OrderCommand, RiskEventSink
 
@@ -110,6 +116,8 @@ class ApiServices(OrderEntry):
     outages: Outages = field(default_factory=Outages)
     # The door's ``post`` leg (and the order feed's ``engine`` leg): oms.legs.
     legs: Legs = field(default_factory=Legs)
+    # The firm-wide caps (Redis in `oms serve`; None: the routes answer 503).
+    global_limits: GlobalLimitStore | None = None
 
     async def find_order(self, order_id: str, deadline: float | None = None) -> Order | None:
         """The freshest state known of an order: the engine's store, else the cache's.

@@ -47,6 +47,7 @@ class Action(StrEnum):
     OPEN_STREAM = "open_stream"  # a WebSocket ticket (the socket itself checks its action)
     READ_SELF = "read_self"  # who the caller is: its role and accounts (a UI adapts to them)
     READ_CLUSTER = "read_cluster"  # the replicas, their partitions and the owner map (ops)
+    READ_VENUE = "read_venue"  # what reconciliation with the venue found
 
 
 class Reach(StrEnum):
@@ -76,6 +77,8 @@ _RISK = {
     Action.SET_LIMITS: Reach.ANY,
     # "halt or reduce an account": its own kill switch, never the global one
     Action.HALT_ACCOUNT: Reach.ANY,
+    # Reconciliation halts accounts: who resumes them must see why.
+    Action.READ_VENUE: Reach.ANY,
 }
 
 ROLE_ACTIONS: dict[Role, dict[Action, Reach]] = {

@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     KILL_SWITCH_CHANGED = "KILL_SWITCH_CHANGED"  # one account's, or the global one (no account)
     KEY_CREATED = "KEY_CREATED"
     KEY_REVOKED = "KEY_REVOKED"
+    GLOBAL_LIMITS_CHANGED = "GLOBAL_LIMITS_CHANGED"  # the firm-wide caps (no account)
 
 
 @dataclass(frozen=True, slots=True)

@@ -647,9 +647,12 @@ class OrderProcess:
         order: Order,
         command_ids: Iterable[str],
         place_request: str | None = None,
+        *,
+        external: bool = False,
     ) -> OrderProcess:
         """A process rehydrated from the store: NEW is PLACED (``resume`` asks risk again), an
-        accepted order rests at the venue as recovery left it, an ended one is DONE."""
+        accepted order rests at the venue as recovery left it (``external``: no simulated venue,
+        it works for fills from outside, as ``risk_accepted`` left it), an ended one is DONE."""
         process = cls(context)
         process.order = order
         process.applied = set(command_ids)
@@ -664,7 +667,7 @@ class OrderProcess:
         elif order.status.is_terminal:
             process.phase = _DONE
         else:
-            process.phase = _RESTING
+            process.phase = _WORKING if external else _RESTING
         return process
 
     # -- routed commands -------------------------------------------------------------------

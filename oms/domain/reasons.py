@@ -32,6 +32,10 @@ class RejectReason(StrEnum):
     KILL_SWITCH_ACCOUNT = "KILL_SWITCH_ACCOUNT"
     KILL_SWITCH_GLOBAL = "KILL_SWITCH_GLOBAL"
     REDUCE_ONLY = "REDUCE_ONLY"
+    # Firm-wide caps across accounts and replicas (``oms.domain.global_limits``).
+    GLOBAL_NOTIONAL_LIMIT = "GLOBAL_NOTIONAL_LIMIT"
+    GLOBAL_POSITION_LIMIT = "GLOBAL_POSITION_LIMIT"
+    GLOBAL_LIMITS_UNAVAILABLE = "GLOBAL_LIMITS_UNAVAILABLE"  # Redis did not answer: fail closed
 
 
 class OrderCheckReason(StrEnum):

@@ -5,6 +5,8 @@
 - ``core.py``: ``EngineCore``, the actors wired on one dispatcher thread, answering pykka
   futures (benchmarks and tests drive it without an event loop).
 - ``recovery.py``: rebuilding a replica's state from the store through the actors' messages.
+- ``reconciliation.py``: the reconciliation driver (our orders and fills beside the venue's,
+  through ``oms.venue.reconcile``'s rules).
 - ``ports.py``: the ports the adapters implement; ``aio.py``: pykka futures into asyncio.
 
 Pykka futures never leave this package and ``oms.actors``: import-linter forbids ``pykka`` and

@@ -27,6 +27,7 @@ from pykka import ActorDeadError, Future
 from oms.actors.journal import Listener
 from oms.actors.messages import OrderCommand
 from oms.actors.runtime import ActorFailure
+from oms.actors.supervisor import Unbookable
 from oms.config import Settings
 from oms.domain.commands import (
     AmendOrder,
@@ -51,6 +52,8 @@ from oms.engine.recovery import RecoverySummary
 from oms.marketdata import SimulatedFeed, Tick
 from oms.risk import AccountSnapshot
 from oms.risk.checkpoint import LedgerCheckpoint
+from oms.risk.global_verdicts import GlobalVerdicts
+from oms.risk.restore import Acceptance
 
 T = TypeVar("T")
 
@@ -91,6 +94,12 @@ class Engine:
         """Reads the global and per-account kill switches from any thread (for ``/metrics``)."""
         return self.core.risk_book.kill_switches
 
+    @property
+    def global_verdicts(self) -> GlobalVerdicts:
+        """Where the event loop leaves Redis's answers on the firm-wide caps for the risk book
+        (``oms.engine.global_gate``): written on the loop, read on the engine thread."""
+        return self.core.risk_book.global_verdicts
+
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
@@ -105,6 +114,10 @@ class Engine:
     def on_failure(self, callback: Callable[[ActorFailure], None]) -> None:
         """Call ``callback(failure)`` (on the engine thread) whenever an actor fails."""
         self.core.on_failure(callback)
+
+    def on_unbookable(self, callback: Callable[[Unbookable], None]) -> None:
+        """Call ``callback(fill)`` (on the engine thread) for each fill the ledger refused."""
+        self.core.on_unbookable(callback)
 
     def start(self) -> None:
         """Start the dispatcher thread."""
@@ -140,9 +153,13 @@ class Engine:
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> asyncio.Future[RecoverySummary]:
         """Rebuild from the store after a restart (``EngineCore.recover`` has the rules)."""
-        return self._answer(lambda: self.core.recover(open_orders, accounts, executions, ledger))
+        return self._answer(
+            lambda: self.core.recover(open_orders, accounts, executions, ledger, accepted=accepted)
+        )
 
     def rebuild(
         self,
@@ -151,11 +168,15 @@ class Engine:
         executions: Iterable[Execution],
         global_state: TradingState = TradingState.ACTIVE,
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> asyncio.Future[RecoverySummary]:
         """Drop what the engine holds and recover the accounts owned now
         (``EngineCore.rebuild``)."""
         return self._answer(
-            lambda: self.core.rebuild(open_orders, accounts, executions, global_state, ledger)
+            lambda: self.core.rebuild(
+                open_orders, accounts, executions, global_state, ledger, accepted=accepted
+            )
         )
 
     def checkpoint(

@@ -42,6 +42,7 @@ from oms.actors.supervisor import (
     GetTotals,
     MarkPrice,
     RiskSupervisor,
+    Unbookable,
     Validate,
 )
 from oms.actors.venue import CountResting, GetBook, SimulatedVenue
@@ -78,6 +79,7 @@ from oms.marketdata.freshness import Freshness
 from oms.risk import AccountSnapshot, RiskBook
 from oms.risk.checkpoint import LedgerCheckpoint
 from oms.risk.positions import growing_orders
+from oms.risk.restore import Acceptance
 from oms.venue import Matcher
 from oms.venue.gateway import VenueGateway
 
@@ -116,7 +118,10 @@ class EngineCore:
         self._ctx = OrderContext(journal=self.journal, instruments=listed, clock=clock)
         self._ctx.fail_at = settings.fault_fail_order_at
         self.risk_book = RiskBook(listed, fee_rate=settings.fee_rate, default_limits=default_limits)
-        self._risk: ActorRef[Any] = RiskSupervisor.start(self.dispatcher, self.risk_book)
+        self._unbookable: list[Callable[[Unbookable], None]] = []
+        self._risk: ActorRef[Any] = RiskSupervisor.start(
+            self.dispatcher, self.risk_book, self._on_unbookable
+        )
         self._directory: ActorRef[Any] = OrderDirectory.start(
             self.dispatcher,
             self._ctx,
@@ -187,6 +192,15 @@ class EngineCore:
     def _beat(self) -> None:
         self._beat_sent = None
 
+    def on_unbookable(self, callback: Callable[[Unbookable], None]) -> None:
+        """Call ``callback(fill)`` (on the engine thread) for each fill an order applied and the
+        ledger refused (beyond the account's funds); the account is HALTED in the book by then."""
+        self._unbookable.append(callback)
+
+    def _on_unbookable(self, fill: Unbookable) -> None:
+        for callback in self._unbookable:
+            callback(fill)
+
     def on_failure(self, callback: Callable[[ActorFailure], None]) -> None:
         """Call ``callback(failure)`` (on the engine thread) whenever an actor fails."""
         self.dispatcher.on_failure(callback)
@@ -239,6 +253,8 @@ class EngineCore:
         accounts: Iterable[AccountRecord],
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> Future[RecoverySummary]:
         """Rebuild one replica's state from the store after a restart (a crash included).
 
@@ -258,6 +274,9 @@ class EngineCore:
           changes nothing); an ended order without a record is restored with exactly what its
           fills cost, and every ended order is released after its fills, so the account ends
           with its checkpoint (or opening balances) + every fill stored after it.
+        - Risk counters: the checkpoint's velocity windows and trading days, and every order
+          ``accepted`` after it counted into them at its ``OrderAccepted`` time, between the
+          fills (``oms.risk.restore``): a limit spent before the restart stays spent.
         - Reservations: an open accepted order (ACCEPTED, PARTIALLY_FILLED, FILLED) without a
           checkpoint record gets back what its acceptance reserved (at its stored protection
           price), less what its stored fills took: as if it had never stopped. A NEW order has
@@ -277,7 +296,7 @@ class EngineCore:
           What the store never got (not durable, so its offset was never committed) is replayed
           from Kafka and happens again, for the first time as far as the ledger knows.
         """
-        run = self._recovery.run(open_orders, accounts, executions, ledger)
+        run = self._recovery.run(open_orders, accounts, executions, ledger, accepted=accepted)
         return self._expiries_after(run, open_orders)
 
     def rebuild(
@@ -287,6 +306,8 @@ class EngineCore:
         executions: Iterable[Execution],
         global_state: TradingState = TradingState.ACTIVE,
         ledger: LedgerCheckpoint | None = None,
+        *,
+        accepted: Sequence[Acceptance] = (),
     ) -> Future[RecoverySummary]:
         """Drop every order actor, account, ledger balance and resting order, then ``recover``
         from what is given: the open orders, checkpoint and fills of the accounts this replica
@@ -301,7 +322,9 @@ class EngineCore:
         """
 
         self.expiries.clear()  # the GTD orders this replica owns now are scheduled once rebuilt
-        run = self._recovery.run(open_orders, accounts, executions, ledger, reset=global_state)
+        run = self._recovery.run(
+            open_orders, accounts, executions, ledger, accepted=accepted, reset=global_state
+        )
         return self._expiries_after(run, open_orders)
 
     def _expiries_after(

@@ -21,6 +21,7 @@ from oms.actors.ports import (
     StoredOrder,
     executions_of,
 )
+from oms.domain.global_limits import GlobalLimits, GlobalReservation, Reserved, Usage
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
 
@@ -30,6 +31,7 @@ __all__ = [
     "Claim",
     "EventSink",
     "Execution",
+    "GlobalLimitStore",
     "IdempotencyStore",
     "OrderCache",
     "OrderQuery",
@@ -116,3 +118,40 @@ class AccountRepository(ABC):
     @abstractmethod
     async def load_all(self) -> Sequence[AccountRecord]:
         """Every account's latest record (to rebuild the risk book after a restart)."""
+
+
+class GlobalLimitStore(ABC):
+    """The firm-wide caps and every replica's reservations against them (Redis in production:
+    ``oms.store.redis_global_limits``, which says what each call does); async. Each call
+    raises ``GlobalLimitsUnavailable`` when the store does not answer in time."""
+
+    @abstractmethod
+    async def set_limits(self, limits: GlobalLimits) -> None:
+        """Replace every cap."""
+
+    @abstractmethod
+    async def limits(self) -> GlobalLimits:
+        """The caps as last set."""
+
+    @abstractmethod
+    async def reserve(self, orders: Sequence[GlobalReservation]) -> list[Reserved]:
+        """Check and reserve each order in turn, atomically."""
+
+    @abstractmethod
+    async def release(
+        self, partition: int, order_id: str, *, filled: int = 0, ended: bool = False
+    ) -> bool:
+        """A fill into the position and/or the order's end."""
+
+    @abstractmethod
+    async def rebuild(
+        self,
+        partition: int,
+        open_orders: Sequence[GlobalReservation],
+        positions: Mapping[str, int],
+    ) -> None:
+        """Write one partition's share again from what its owner recovered."""
+
+    @abstractmethod
+    async def usage(self, symbol: str, group: str = "") -> Usage:
+        """What every partition holds in ``symbol`` (and ``group``)."""

@@ -8,7 +8,8 @@ the engine's dispatcher, one batch message each, in this order:
 2. ``RestoreBook`` to the supervisor: accounts, the checkpoint, reservations, fills, releases
    in one turn (``oms.risk.restore`` has the rules that need the book's state); it answers which
    orders have a record;
-3. ``RestAgain`` to the venue: the open GTC LIMIT orders with a record and something left;
+3. ``RestAgain`` to the venue: the open GTC LIMIT orders with a record and something left
+   (without the simulated venue, an external one holds them: they stay open as stored);
 4. ``ResumeOrders`` to the directory: every other open order carries on.
 
 Each step is sent when the one before has answered (a callback on the dispatcher thread, never
@@ -35,7 +36,13 @@ from oms.domain.limits import TradingState
 from oms.domain.order_terms import STOPS, resting_type
 from oms.engine.ports import AccountRecord, Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import LedgerCheckpoint
-from oms.risk.restore import AccountOpening, BookRestore, BookRestored, EndedOrder
+from oms.risk.restore import (
+    Acceptance,
+    AccountOpening,
+    BookRestore,
+    BookRestored,
+    EndedOrder,
+)
 
 __all__ = ["Recovery", "RecoverySummary", "book_plan"]
 
@@ -52,6 +59,7 @@ class RecoverySummary:
     resumed: int  # open orders told to carry on (NEW re-asked to risk, others closed)
     skipped: int  # fills or orders of unknown accounts or instruments (logged)
     accounts_refused: int = 0  # stored accounts the risk book would not open (logged)
+    accepted_counted: int = 0  # acceptances after the checkpoint counted into risk counters
 
 
 _MAY_REST = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
@@ -82,6 +90,7 @@ class Recovery:
         executions: Iterable[Execution],
         ledger: LedgerCheckpoint | None,
         *,
+        accepted: Sequence[Acceptance] = (),
         reset: TradingState | None = None,
     ) -> Future[RecoverySummary]:
         """Rebuild from the store (the rules: ``EngineCore.recover``); ``reset`` not None first
@@ -90,6 +99,7 @@ class Recovery:
         stored = tuple(open_orders)
         opened = tuple(accounts)
         fills = tuple(executions)
+        acceptances = tuple(accepted)
 
         def start() -> None:
             try:
@@ -97,7 +107,7 @@ class Recovery:
                     self._directory.tell(ForgetOrders())
                     if self._venue is not None:
                         self._venue.tell(ForgetResting())
-                plan = book_plan(stored, opened, fills, ledger, reset=reset)
+                plan = book_plan(stored, opened, fills, ledger, acceptances, reset=reset)
                 answer = self._risk.ask(RestoreBook(plan), block=False)
                 _then(answer, reply, lambda restored: self._rest(stored, restored, reply))
             except Exception:  # noqa: BLE001 - goes back to whoever reads the future
@@ -117,12 +127,14 @@ class Recovery:
         """Step 3: the resting orders back into the venue; then step 4."""
         with_record = restored.restored
         venue = self._venue
-        candidates = (
-            ()
-            if venue is None
-            else tuple(s for s in stored if s.order.order_id in with_record and _may_rest(s))
-        )
-        if venue is None or not candidates:
+        candidates = tuple(s for s in stored if s.order.order_id in with_record and _may_rest(s))
+        if venue is None:
+            # No simulated venue: the orders that may rest are held by the external venue (their
+            # fills come back as executions), so they stay open as stored, not closed as a lost
+            # arrival would be; reconciliation compares them with the venue's word.
+            self._resume(stored, restored, candidates, frozenset(), reply)
+            return
+        if not candidates:
             self._resume(stored, restored, (), frozenset(), reply)
             return
         answer = venue.ask(RestAgain(candidates), block=False)
@@ -155,6 +167,7 @@ class Recovery:
                 len(resume),
                 restored.skipped,
                 restored.refused,
+                restored.counted,
             )
         )
 
@@ -184,11 +197,13 @@ def book_plan(
     accounts: tuple[AccountRecord, ...],
     executions: tuple[Execution, ...],
     ledger: LedgerCheckpoint | None,
+    accepted: tuple[Acceptance, ...] = (),
     *,
     reset: TradingState | None = None,
 ) -> BookRestore:
     """What the risk book gets back: the accounts, the checkpoint, the open orders, the ended
-    orders with fills after the checkpoint, and every fill once, in execution time order."""
+    orders with fills after the checkpoint, every fill once, in execution time order, and the
+    acceptances after the checkpoint once each, in time order."""
     # Every fill once: the open orders' own histories, then the store's executions.
     fills: dict[tuple[str, str], Execution] = {}
     for stored in open_orders:
@@ -224,6 +239,7 @@ def book_plan(
             )
             for e in ordered
         ),
+        tuple(sorted({a.order_id: a for a in accepted}.values(), key=lambda a: (a.at, a.order_id))),
     )
 
 

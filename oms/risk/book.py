@@ -53,6 +53,7 @@ from oms.risk.checks import (
     run_checks,
 )
 from oms.risk.decision import Reservation, RiskDecision
+from oms.risk.global_verdicts import GlobalVerdicts
 from oms.risk.ledger import LedgerEntry, fill_entry
 from oms.risk.positions import PositionState
 from oms.risk.records import Listing, OpenOrder, Recent
@@ -87,6 +88,9 @@ class RiskBook:
         # A BUY reserves quantity * protection price * (1 + fee rate).
         self._fee_factor = 1 + fee_rate
         self._default_limits = default_limits
+        # Redis's answers on the firm-wide caps (``oms.risk.global_verdicts``): inactive, and
+        # asked nothing, until a cap is set. Outlives ``clear``: it belongs to the replica.
+        self.global_verdicts = GlobalVerdicts()
         self._marks: dict[str, Decimal] = {}
         self._mark_times: dict[str, float] = {}
         self.clear()
@@ -203,6 +207,23 @@ class RiskBook:
             account.day = day_index(now)
             account.day_start_pnl = account.realized_pnl + account.unrealized_pnl(self._marks)
 
+    def count_accepted(self, account_id: str, at: float, notional: Decimal) -> bool:
+        """Count again an order accepted at ``at`` (recovery): its velocity window entry and
+        trading day, as ``accept`` did. False when the account is not open.
+
+        The day only moves forward: an acceptance older than the day the checkpoint holds
+        changes nothing there.
+        """
+        account = self._accounts.get(account_id)
+        if account is None:
+            return False
+        if account.counts_velocity:
+            account.count_velocity(at, notional)
+        day = account.day
+        if day is None or day_index(at) > day:
+            account.roll_day(self._marks, at)
+        return True
+
     # Orders
 
     def check(self, order: PlaceOrder, now: float) -> tuple[Denial, ...]:
@@ -220,6 +241,13 @@ class RiskBook:
         if seen is not None:
             return seen if isinstance(seen, RiskDecision) else seen.decision
         outcome = self._evaluate(order, now)
+        verdicts = self.global_verdicts
+        if verdicts.active:
+            # Taken whatever the checks said: Redis reserved before they ran, and the order's
+            # end (its rejection here too) gives the reservation back.
+            cap = verdicts.take(order_id)
+            if cap is not None and isinstance(outcome, OrderContext):
+                outcome = (deny(cap, order_id=order_id),)
         if not isinstance(outcome, OrderContext):
             denied = RiskDecision(False, outcome, None)
             self._recent.put(order_id, denied)
@@ -397,6 +425,11 @@ class RiskBook:
                 f"order {order_id}: {-delta} less leaves nothing unfilled",
                 code="QUANTITY_BELOW_FILLED",
             )
+        if self.global_verdicts.active and (delta > 0 or price > record.protection):
+            # The firm-wide caps hold what the order was placed with (``oms.engine.global_gate``
+            # reserves before the engine, and an amend reaches only the engine): more quantity,
+            # or a higher price, would go uncounted there. Fail closed.
+            return (deny(RejectReason.GLOBAL_LIMITS_UNAVAILABLE, order_id=order_id),)
         account = record.account
         listing = record.listing
         is_buy = record.is_buy

@@ -6,6 +6,11 @@ accounts (balances, positions, realized PnL, and each accepted order's record: w
 reserved and unfilled, and which fills it booked), taken when nothing is in flight; recovery
 loads it and books only the fills stored after it.
 
+The counters the daily-loss and velocity limits read are in it too (the accepted orders of the
+velocity window, the day the loss counts in and the PnL that day started at): without them a
+rebalance or a restart started them afresh, and a trader stopped by either limit traded again.
+Recovery counts the acceptances stored after the checkpoint into them (``oms.risk.restore``).
+
 The ``VENUE`` and ``FEES`` balances are not in it: they are shared by every account, and a
 replica rebuilds only the share of the accounts it owns. That share follows from the accounts'
 own figures (money only moves through balanced entries): what the fees took is the sum of the
@@ -61,6 +66,13 @@ class AccountLedger:
     positions: tuple[PositionFigures, ...]
     realized_pnl: Decimal
     records: tuple[RecordFigures, ...]
+    # The risk counters (``AccountState``'s): accepted orders still in the velocity window,
+    # oldest first, as (accepted at, notional); the UTC day the daily loss counts in (None: no
+    # order yet) and the account's total PnL when that day started. Defaults: a checkpoint
+    # written before they were kept.
+    velocity: tuple[tuple[float, Decimal], ...] = ()
+    day: int | None = None
+    day_start_pnl: Decimal = _ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,9 @@ def export_accounts(
                 ),
                 account.realized_pnl,
                 tuple(by_account[account_id]),
+                tuple(account.velocity),
+                account.day,
+                account.day_start_pnl,
             )
             for account_id, account in chosen.items()
         )
@@ -185,6 +200,11 @@ def _load_account(
         position.fees = figures.fees
         position.open_buy = position.open_sell = _ZERO
     account.realized_pnl = ledger.realized_pnl
+    account.velocity.clear()
+    account.velocity.extend(ledger.velocity)
+    account.velocity_notional = sum((amount for _, amount in ledger.velocity), _ZERO)
+    account.day = ledger.day
+    account.day_start_pnl = ledger.day_start_pnl
     account.open_orders = 0
     for held in ledger.records:
         position = positions.setdefault(held.symbol, PositionState(held.symbol))

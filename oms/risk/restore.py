@@ -9,13 +9,14 @@ the book's own state (which orders a checkpoint brought back, which records coul
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from decimal import Decimal
 from typing import NamedTuple
 
 from oms.domain.commands import ApplyFill
-from oms.domain.enums import OrderStatus, Side
+from oms.domain.enums import OrderStatus, OrderType, Side
 from oms.domain.errors import DomainError
+from oms.domain.events import OrderAccepted, OrderEvent, OrderPlaced
 from oms.domain.limits import RiskLimits, TradingState
 from oms.domain.orders import Order
 from oms.risk.book import RiskBook
@@ -47,6 +48,45 @@ class EndedOrder(NamedTuple):
     fills: int  # how many fills (counted as skipped if the record cannot be restored)
 
 
+class Acceptance(NamedTuple):
+    """An order whose ``OrderAccepted`` was stored after its partition's checkpoint: counted
+    again into its account's velocity window and trading day, at the event's own time."""
+
+    order_id: str
+    account_id: str
+    at: float  # the OrderAccepted event's time, never "now at recovery"
+    notional: Decimal  # what the velocity notional limit counted (see ``accepted_after``)
+
+
+def accepted_after(events: Iterable[OrderEvent], since: int) -> Acceptance | None:
+    """The order's acceptance if its ``OrderAccepted`` came after sequence ``since`` (what a
+    checkpoint holds of the order), else None.
+
+    The notional is the one ``RiskBook.accept`` counted: quantity times the limit price (LIMIT,
+    STOP_LIMIT) or the stop price (STOP_MARKET). A MARKET order was counted at the market's
+    last price then, which no event keeps: it counts at its protection price (the collar's edge
+    around that price; only orders accepted after the last checkpoint, ``checkpoint_interval_s``
+    at most, are counted this way).
+    """
+    placed: OrderPlaced | None = None
+    for event in events:
+        if isinstance(event, OrderPlaced):
+            placed = event
+        elif isinstance(event, OrderAccepted):
+            if placed is None or event.sequence <= since:
+                return None
+            kind = placed.type
+            if kind is OrderType.MARKET:
+                price: Decimal | None = event.protection_price
+            elif kind is OrderType.STOP_MARKET:
+                price = placed.stop_price
+            else:
+                price = placed.price
+            notional = placed.quantity * (event.protection_price if price is None else price)
+            return Acceptance(event.order_id, placed.account_id, event.at, notional)
+    return None
+
+
 class BookRestore(NamedTuple):
     """Everything recovery puts back into the book, in the order it is applied."""
 
@@ -56,6 +96,8 @@ class BookRestore(NamedTuple):
     open_orders: tuple[Order, ...]  # every stored open order
     ended: tuple[EndedOrder, ...]  # ended orders with fills after the checkpoint
     fills: tuple[ApplyFill, ...]  # every fill to book, in execution time order
+    # Orders accepted after the checkpoint, in time order (counted between the fills).
+    accepted: tuple[Acceptance, ...] = ()
 
 
 class BookRestored(NamedTuple):
@@ -65,6 +107,7 @@ class BookRestored(NamedTuple):
     refused: int  # stored accounts the book would not open (logged)
     booked: int  # fills booked
     ended: int  # ended orders restored and released
+    counted: int  # acceptances after the checkpoint counted into velocity and the day
     restored: Set[str]  # orders with a record in the book (open ones and ended ones); not copied
     skipped: int  # checkpoint accounts, records or fills the book refused (logged)
 
@@ -80,6 +123,11 @@ def restore_book(book: RiskBook, plan: BookRestore) -> BookRestored:
       acceptance reserved (at its stored protection price); a NEW order has nothing reserved.
     - Fills: every fill of an order with a record is booked through ``post_fill`` (one a
       checkpoint's record booked already changes nothing); then every ended order is released.
+    - Risk counters: the checkpoint brought each account's velocity window and trading day;
+      every acceptance stored after it is counted into them at its own time, between the fills
+      that came before and after it, so a day that began since starts at the realized PnL of
+      that moment. Nothing spent is spent twice (the checkpoint holds what was accepted up to
+      it, the acceptances what came after) and nothing is reset.
     """
     if plan.reset is not None:
         book.clear()
@@ -106,8 +154,13 @@ def restore_book(book: RiskBook, plan: BookRestore) -> BookRestored:
             continue
         restored.add(one.order_id)
         ended.append(one.order_id)
-    booked = 0
+    booked = counted = 0
+    accepted = plan.accepted
+    waiting = 0  # the next acceptance to count: each before the first fill later than it
     for fill in plan.fills:
+        while waiting < len(accepted) and accepted[waiting].at <= fill.executed_at:
+            counted += _count(book, accepted[waiting])
+            waiting += 1
         if fill.order_id not in restored:
             continue
         try:
@@ -116,9 +169,19 @@ def restore_book(book: RiskBook, plan: BookRestore) -> BookRestored:
         except DomainError:
             skipped += 1
             logger.exception("recovery: could not book fill %s", fill.command_id)
+    for late in accepted[waiting:]:
+        counted += _count(book, late)
     for order_id in ended:
         book.release(order_id)
-    return BookRestored(opened, refused, booked, len(ended), restored, skipped)
+    return BookRestored(opened, refused, booked, len(ended), counted, restored, skipped)
+
+
+def _count(book: RiskBook, one: Acceptance) -> int:
+    """1 if the acceptance was counted (0: its account is not in the book, logged)."""
+    if book.count_accepted(one.account_id, one.at, one.notional):
+        return 1
+    logger.warning("recovery: acceptance of %s names no open account", one.order_id)
+    return 0
 
 
 def _open_accounts(book: RiskBook, accounts: tuple[AccountOpening, ...]) -> tuple[int, int]:

@@ -30,6 +30,7 @@ from oms.domain.errors import StoreError
 from oms.domain.events import OrderEvent
 from oms.engine.ports import Execution, StoredOrder, executions_of
 from oms.risk.checkpoint import LedgerCheckpoint
+from oms.risk.restore import Acceptance, accepted_after
 from oms.store.batcher import Drained, IdFilter, Key, WriteBehind
 from oms.store.documents import OrderDocument, order_document, stored_order
 from oms.store.mongo_connection import MongoConnection, Raw
@@ -70,6 +71,9 @@ class Recovery:
     ledger: LedgerCheckpoint | None = None
     # The owned partitions' fills stored after their checkpoints (every fill, after a scan).
     fills: tuple[Execution, ...] = ()
+    # The owned partitions' orders accepted after their checkpoints (every one, after a scan):
+    # counted again into the velocity windows and trading days the checkpoints hold.
+    accepted: tuple[Acceptance, ...] = ()
     # The owned partitions' events stored after their checkpoints, each order's in sequence
     # order: they may or may not have reached ``order-events`` before the process stopped.
     unpublished: tuple[tuple[OrderEvent, str], ...] = ()
@@ -439,6 +443,7 @@ class RecoveryLog:
         latest, scanned, unreadable = self._latest_documents({})
         open_orders: list[StoredOrder] = []
         fills: list[Execution] = []
+        accepted: list[Acceptance] = []
         finished = 0
         memory = self.memory
         filters: dict[int, IdFilter] = {}
@@ -457,9 +462,12 @@ class RecoveryLog:
                     top[account_id] = key
                 if mine:
                     try:
-                        fills.extend(executions_of(stored_order(document)))
+                        ended = stored_order(document)
                     except CodecError:
                         unreadable.append(str(document["_id"]))
+                        continue
+                    fills.extend(executions_of(ended))
+                    _note_accepted(accepted, ended)
                 continue
             try:
                 stored = stored_order(document)
@@ -470,6 +478,7 @@ class RecoveryLog:
             open_orders.append(stored)
             if mine:
                 fills.extend(executions_of(stored))
+                _note_accepted(accepted, stored)
         for p in range(self.partitions):
             if owned is None or p in owned:
                 self._finished[p] = filters.get(p, IdFilter())
@@ -484,6 +493,7 @@ class RecoveryLog:
             time.perf_counter() - started,
             unreadable=tuple(unreadable),
             fills=tuple(fills),
+            accepted=tuple(accepted),
             scanned=True,
         )
 
@@ -517,6 +527,13 @@ class RecoveryLog:
         return [execution for s in stored for execution in executions_of(s)]
 
 
+def _note_accepted(accepted: list[Acceptance], stored: StoredOrder) -> None:
+    """The order's acceptance joins ``accepted`` (a scan: no checkpoint holds any)."""
+    one = accepted_after(stored.events, 0)
+    if one is not None:
+        accepted.append(one)
+
+
 def _checkpoint_of(open_orders: Sequence[StoredOrder], **fields: Any) -> list[Raw]:
     """``checkpoint_documents`` with the open orders encoded here (a worker thread)."""
     return checkpoint_documents(
@@ -530,10 +547,12 @@ def _owned_recovery(
     """``recovery`` with the owned partitions' checkpoints, later fills and events merged."""
     ledger = LedgerCheckpoint()
     fills: list[Execution] = []
+    accepted: list[Acceptance] = []
     unpublished: list[tuple[OrderEvent, str]] = []
     events_from: dict[int, int] | None = {}
     for base, folded in owned:
         fills.extend(folded.fills)
+        accepted.extend(folded.accepted)
         unpublished.extend(folded.unpublished)
         if base is None or base.events_from is None:
             events_from = None  # no checkpoint says where: from when the log began
@@ -547,6 +566,7 @@ def _owned_recovery(
         recovery,
         ledger=ledger,
         fills=tuple(fills),
+        accepted=tuple(accepted),
         unpublished=tuple(unpublished),
         events_from=events_from,
     )

@@ -52,6 +52,7 @@ from oms.risk.checkpoint import (
     PositionFigures,
     RecordFigures,
 )
+from oms.risk.restore import Acceptance, accepted_after
 from oms.store.batcher import Key
 
 Raw = dict[str, Any]
@@ -243,6 +244,9 @@ def ledger_to_dict(ledger: LedgerCheckpoint) -> list[Raw]:
             ],
             "realized_pnl": str(a.realized_pnl),
             "records": [_record_to_list(r) for r in a.records],
+            "velocity": [[at, str(notional)] for at, notional in a.velocity],
+            "day": a.day,
+            "day_start_pnl": str(a.day_start_pnl),
         }
         for a in ledger.accounts
     ]
@@ -261,6 +265,10 @@ def ledger_from_dict(data: Sequence[Raw]) -> LedgerCheckpoint:
                 ),
                 Decimal(a["realized_pnl"]),
                 tuple(_record_from_list(r) for r in a["records"]),
+                # Absent from a checkpoint written before the risk counters were kept.
+                tuple((float(at), Decimal(n)) for at, n in a.get("velocity", ())),
+                None if a.get("day") is None else int(a["day"]),
+                Decimal(a.get("day_start_pnl", "0")),
             )
             for a in data
         )
@@ -305,6 +313,7 @@ class PartitionRecovery:
     finished: list[tuple[str, str, float]] = field(default_factory=list)  # id, account, created
     fills: list[Execution] = field(default_factory=list)  # stored after the checkpoint
     unpublished: list[tuple[OrderEvent, str]] = field(default_factory=list)  # ditto, in order
+    accepted: list[Acceptance] = field(default_factory=list)  # accepted after the checkpoint
     resave: list[StoredOrder] = field(default_factory=list)  # maybe missing from ``orders``
     unreadable: list[str] = field(default_factory=list)  # ``_id`` of order documents skipped
 
@@ -321,7 +330,7 @@ def fold(
     usable: Callable[[Raw], bool] = lambda _document: True,
 ) -> PartitionRecovery:
     """Each order's latest state after the checkpoint (``base``) and the deltas, and what the
-    deltas added to it: fills and events after the version the checkpoint holds.
+    deltas added to it: fills, events and acceptances after the version the checkpoint holds.
 
     ``decode`` turns an order document into a ``StoredOrder`` (``documents.stored_order``);
     a document ``usable`` refuses (fields missing) or ``decode`` cannot read is left out and
@@ -346,6 +355,9 @@ def fold(
             after = tuple(e for e in stored.events if e.sequence > since)
             result.fills.extend(executions_of(StoredOrder(order, after)))
             result.unpublished.extend((event, order.account_id) for event in after)
+            accepted = accepted_after(stored.events, since)
+            if accepted is not None:
+                result.accepted.append(accepted)
     for document in unsure.values():
         with contextlib.suppress(CodecError):  # named above, as the order's latest
             result.resave.append(decode(document))

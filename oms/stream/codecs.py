@@ -67,7 +67,7 @@ OrderAmended, AmendRejected),
 ``order_id``, ``account_id``, ``sequence``, ``command_id``, ``at`` and the event's own fields.
 
 ``risk-events`` (key: ``account_id``, empty for global) — ``type`` (ORDER_REJECTED,
-KILL_SWITCH), ``account_id``, ``order_id``, ``reason``, ``detail``, ``at``.
+KILL_SWITCH, LIMITS, RECONCILIATION), ``account_id``, ``order_id``, ``reason``, ``detail``, ``at``.
 
 A record that cannot be read raises ``DecodeError`` with a ``Reason`` code; the agents put such
 records on ``<topic>.dlq`` with that reason and go on.
@@ -738,6 +738,7 @@ class RiskEventType(StrEnum):
     ORDER_REJECTED = "ORDER_REJECTED"
     KILL_SWITCH = "KILL_SWITCH"
     LIMITS = "LIMITS"
+    RECONCILIATION = "RECONCILIATION"  # the venue and we disagree: the account is halted
 
 
 LIMITS_REPLACED = "LIMITS_REPLACED"
@@ -823,6 +824,14 @@ def limits_change(
     the caller ``by``."""
     detail = orjson.dumps(limits_to_dict(limits)).decode()
     return RiskEvent(RiskEventType.LIMITS, account_id, LIMITS_REPLACED, detail, at, by=by)
+
+
+def reconciliation_discrepancy(
+    kind: str, account_id: str | None, order_id: str, detail: str, at: float
+) -> RiskEvent:
+    """The risk event of something reconciliation could not explain (``kind``: a
+    ``DiscrepancyKind``); the account (every one: None) is halted with it."""
+    return RiskEvent(RiskEventType.RECONCILIATION, account_id, kind, detail, at, order_id=order_id)
 
 
 # -- dead letters ------------------------------------------------------------------------------

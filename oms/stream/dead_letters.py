@@ -27,6 +27,12 @@ class StreamStats:
     barrier_retries: int = 0
     commits: int = 0
     commit_failures: int = 0
+    # Hand-offs: rebalances this replica went through, and of the last one how long it handed
+    # nothing to the engine (from the revocation to the rebuilt state) and how much of that
+    # was ``Engine.rebuild`` (0 when its share of ``orders`` did not change).
+    rebalances: int = 0
+    last_rebalance_pause_s: float = 0.0
+    last_rebuild_s: float = 0.0
     by_reason: dict[str, int] = field(default_factory=dict)
     # Ticks handed to the engine per symbol (every listed one from 0, so that a symbol whose
     # feed never started shows as flat, not as missing).

@@ -32,7 +32,10 @@ The loop, per replica:
    committing what it has not stored.
 3. On a **rebalance** (partitions revoked) or a stop, what is in flight is made durable and
    committed first, within ``stop_timeout_s``; what is not stays uncommitted, and whoever owns
-   the partition next replays it. Replay changes nothing: commands carry ids.
+   the partition next replays it. Replay changes nothing: commands carry ids. A stop then runs
+   ``on_leaving`` (the service's last checkpoint, written while no other replica can own these
+   partitions yet) and only then leaves the group, so the next owner starts from it at once
+   instead of waiting out the session timeout (``hand_off``).
 4. When the **assignment** changes this replica's share of ``orders`` (the first one included),
    nothing is handed to the engine (records or ticks) until ``on_owned`` has rebuilt the state
    of the accounts it owns now from the store (``Engine.rebuild``), the engine quiet and
@@ -50,7 +53,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -63,6 +66,7 @@ from oms.correlation import from_record
 from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.engine import Engine
 from oms.legs import Legs
+from oms.stream.closing import stop_consumer
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.commit_barrier import CommitBarrier, Handed, Step
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
@@ -79,6 +83,10 @@ Barrier = Callable[[], Awaitable[None]]
 COMMITTED_READ_S = 5.0  # the most a rebalance waits for the committed offsets (lag's origin)
 # Called with the partitions of ``orders`` this replica owns now and how many there are.
 OwnerHook = Callable[[frozenset[int], int], Awaitable[None]]
+# Called with each run of new orders right before they go to the engine (the firm-wide caps'
+# reservation: ``oms.engine.global_gate``).
+PlacesHook = Callable[[Sequence[PlaceOrder]], Awaitable[None]]
+LeavingHook = Callable[[], Awaitable[None]]
 Command = PlaceOrder | CancelOrder | ApplyFill | AmendOrder | CancelAll | AccountCommand
 
 
@@ -91,6 +99,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self._ingestion.rebalancing()
         await self._ingestion.settle()
+        await self._ingestion.revoked()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
@@ -121,10 +130,15 @@ class StreamIngestion:
         on_owned: OwnerHook | None = None,
         legs: Legs | None = None,
         on_share: Callable[[], None] | None = None,
+        before_places: PlacesHook | None = None,
+        on_leaving: LeavingHook | None = None,
+        on_revoked: LeavingHook | None = None,
+        on_kept: LeavingHook | None = None,
     ) -> None:
         self.settings = settings
         # Its ``consume`` leg, and each place's fetch time for the order feed's ``engine`` leg.
         self.legs = legs or Legs()
+        self.before_places = before_places
         self.engine = engine
         self.names = names or TopicNames()
         self.group_id = group_id or settings.kafka_group_id
@@ -133,6 +147,13 @@ class StreamIngestion:
         self.max_in_flight = max_in_flight
         self.stop_timeout_s = stop_timeout_s
         self.on_owned = on_owned
+        self.on_leaving = on_leaving
+        # A rebalance began (what was in flight is durable) / ended with the same share of
+        # ``orders``: the service stops and resumes its checkpoints, which must never write a
+        # partition another replica may own by then.
+        self.on_revoked = on_revoked
+        self.on_kept = on_kept
+        self._stopped = False  # ``stop`` runs once (the hand-off, then the service's unwinding)
         self._owned: frozenset[int] | None = None  # orders partitions the hook was last told
         # Told (no arguments) when a rebalance begins and when it is done, and at a stop:
         # ``owned_now`` moved.
@@ -143,6 +164,7 @@ class StreamIngestion:
         self._steady = asyncio.Event()
         self._steady.set()
         self._generation = 0  # rebalances begun: a batch fetched in an older one is dropped
+        self._paused_at: float | None = None  # when the rebalance under way began (monotonic)
         self.stats = StreamStats(ticks_by_symbol=dict.fromkeys(engine.instruments, 0))
         self.decoder = CommandDecoder(engine.instruments)
         self._producer = reliable_producer(settings)
@@ -195,7 +217,11 @@ class StreamIngestion:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
             session_timeout_ms=session_ms,
-            heartbeat_interval_ms=min(3000, session_ms // 3),
+            # Also how soon this replica hears of a rebalance another one caused (a heartbeat's
+            # answer says so): part of every hand-off's time.
+            heartbeat_interval_ms=min(
+                int(settings.kafka_heartbeat_interval_s * 1000), session_ms // 3
+            ),
             partition_assignment_strategy=(RangePartitionAssignor,),
             **aiokafka_security(settings),
         )
@@ -214,7 +240,12 @@ class StreamIngestion:
             raise
 
     async def stop(self) -> None:
-        """Stop fetching, make what is in flight durable and commit it, then leave the group."""
+        """Stop fetching, make what is in flight durable and commit it, run ``on_leaving``, then
+        leave the group (the other replicas take the partitions at once: no session timeout to
+        wait out). Runs once; later calls return at once."""
+        if self._stopped:
+            return
+        self._stopped = True
         # From now on another replica may own these partitions at any moment.
         self._leaving = True
         if self.on_share is not None:
@@ -235,9 +266,11 @@ class StreamIngestion:
                 "%d batches were not made durable; their offsets stay uncommitted",
                 self._commits.in_flight,
             )
+        if self.on_leaving is not None and self._consumer is not None:
+            await self.on_leaving()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_consumer(consumer, "ingestion")
         await self._producer.stop()
 
     async def settle(self) -> None:
@@ -247,6 +280,12 @@ class StreamIngestion:
         if not await self._commits.settle(self.stop_timeout_s):
             logger.error("in-flight batches not durable after %.1fs", self.stop_timeout_s)
 
+    async def revoked(self) -> None:
+        """A rebalance began and what was in flight is durable: tell ``on_revoked``, before
+        this replica rejoins the group (no other replica owns its partitions until then)."""
+        if self.on_revoked is not None:
+            await self.on_revoked()
+
     def rebalancing(self) -> None:
         """A rebalance begins: hand nothing more over until ``took`` is done (a batch fetched
         meanwhile is fetched again)."""
@@ -254,12 +293,15 @@ class StreamIngestion:
         self._steady.clear()
         if self.on_share is not None:
             self.on_share()
+        self.stats.rebalances += 1
+        self._paused_at = time.monotonic()
 
     async def took(self, assigned: Iterable[TopicPartition]) -> None:
         """After a rebalance, before any record of the new assignment is handed over: if this
         replica's share of ``orders`` changed, wait until the engine is quiet and everything it
         did is durable, then let ``on_owned`` rebuild what it owns (retried until it succeeds:
         consuming on a stale state would decide on stale balances). Ticks wait meanwhile."""
+        self.stats.last_rebuild_s = 0.0
         try:
             hook = self.on_owned
             consumer = self._consumer
@@ -271,15 +313,22 @@ class StreamIngestion:
             topic = self.names.orders
             owned = frozenset(tp.partition for tp in assigned if tp.topic == topic)
             if owned == self._owned:
+                if self.on_kept is not None:
+                    await self.on_kept()
                 return
             known = consumer.partitions_for_topic(topic)
             total = len(known) if known else self.settings.orders_partitions
             self._steady.clear()
             await self._commits.durable()
+            began = time.monotonic()
             await self._commits.retry("take over the owned accounts", lambda: hook(owned, total))
+            self.stats.last_rebuild_s = time.monotonic() - began
             self._owned = owned
         finally:
             self._steady.set()
+            paused_at, self._paused_at = self._paused_at, None
+            if paused_at is not None:
+                self.stats.last_rebalance_pause_s = time.monotonic() - paused_at
             if self.on_share is not None:
                 self.on_share()
 
@@ -417,7 +466,7 @@ class StreamIngestion:
                     places.append(command)
                     continue
                 if places:  # keep the record order: places before this one go first
-                    engine.submit(places)
+                    await self._submit(places)
                     places = []
                 if isinstance(command, CancelOrder):
                     answers.append((record_of(message, request_id), engine.cancel_order(command)))
@@ -439,8 +488,14 @@ class StreamIngestion:
             offsets[tp] = messages[-1].offset + 1
             count += len(messages)
         if places:
-            engine.submit(places)
+            await self._submit(places)
         return Handed(offsets, count, answers, dead)
+
+    async def _submit(self, places: list[PlaceOrder]) -> None:
+        """New orders to the engine, each reserved against the firm-wide caps first."""
+        if self.before_places is not None:
+            await self.before_places(places)
+        self.engine.submit(places)
 
     # -- the commit barrier's hooks -------------------------------------------------------
 

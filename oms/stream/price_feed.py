@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from oms.config import Settings
 from oms.engine import Engine
+from oms.stream.closing import stop_consumer
 from oms.stream.codecs import DecodeError, decode_tick
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats
 from oms.stream.security import aiokafka_security
@@ -73,7 +74,7 @@ class PriceFeed:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer, "prices")
 
     def assigned(self) -> bool:
         """True once every partition of ``prices`` is assigned to this replica."""

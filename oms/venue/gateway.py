@@ -42,6 +42,7 @@ from oms.venue.port import (
     VenueRefused,
     VenueTrade,
 )
+from oms.venue.trades import quote_fee, trade_fill_id
 
 logger = logging.getLogger(__name__)
 
@@ -287,12 +288,12 @@ class VenueGateway:
                 continue  # not ours to book here (another replica's, or before our time)
             order = tracked.order
             fill = ApplyFill(
-                command_id=f"{order.order_id}:{trade.trade_id}",
+                command_id=trade_fill_id(order.order_id, trade.trade_id),
                 order_id=order.order_id,
                 account_id=order.account_id,
                 quantity=trade.quantity,
                 price=trade.price,
-                fee=_quote_fee(trade, order.symbol),
+                fee=quote_fee(trade, order.symbol),
                 executed_at=trade.executed_at,
             )
             new.append((trade, fill))
@@ -354,16 +355,3 @@ def _rejection_code(reason: RefusalReason) -> str:
     ):
         return reason.value
     return RefusalReason.REFUSED.value
-
-
-def _quote_fee(trade: VenueTrade, symbol: str) -> Decimal:
-    """The trade's fee in the quote asset, as the ledger books it. A fee in the base asset (what
-    Binance takes from a BUY) is priced at the trade; one in a third asset (BNB) is not ours to
-    convert here: booked as zero, and logged."""
-    base, _, quote = symbol.partition("-")
-    if trade.fee_asset in (None, quote):
-        return trade.fee
-    if trade.fee_asset == base:
-        return trade.fee * trade.price
-    logger.warning("fee of trade %s in %s not booked", trade.trade_id, trade.fee_asset)
-    return Decimal(0)

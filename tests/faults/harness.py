@@ -120,20 +120,26 @@ class Replica:
                     raise TimeoutError(f"oms serve not ready after {timeout_s}s; see {self.log}")
                 await asyncio.sleep(0.2)
 
-    async def kill(self) -> None:
-        """SIGKILL it; the supervision starts it again."""
+    async def kill(self, restart: bool = True) -> None:
+        """SIGKILL it; the supervision starts it again (unless ``restart`` is False: a node lost
+        for good, whose partitions the other replicas must take)."""
+        if not restart:
+            await self._unsupervise()
         process = self.process
         assert process is not None
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait, 10)
 
-    async def stop(self) -> float:
-        """SIGTERM it and stop supervising; how long it took to exit."""
+    async def _unsupervise(self) -> None:
         self._wanted = False
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
             self._watch = None
+
+    async def stop(self) -> float:
+        """SIGTERM it and stop supervising; how long it took to exit."""
+        await self._unsupervise()
         process = self.process
         if process is None or process.poll() is not None:
             return 0.0

@@ -51,10 +51,10 @@ def test_cpu_request_when_sized_then_is_the_target_rate_at_the_measured_cost_per
     from oms_infra.sizing import cpu_request  # noqa: PLC0415
 
     requests = {name: cpu_request(profile_of(name)) for name in ("dev", "prod", "cost")}
-    assert requests == {"dev": "250m", "prod": "500m", "cost": "250m"}
+    assert requests == {"dev": "250m", "prod": "400m", "cost": "250m"}
     dev = profile_of("dev")
     busier = dataclasses.replace(dev, app=dataclasses.replace(dev.app, orders_per_s=1000))
-    assert cpu_request(busier) == "1100m"  # 1,000 us x 1,000/s + 100m baseline
+    assert cpu_request(busier) == "800m"  # 700 us x 1,000/s + 100m baseline
 
 
 def test_container_when_synthesized_then_asks_for_the_sized_cpu_with_no_cpu_limit(
@@ -122,4 +122,4 @@ def test_cpu_request_when_the_target_rate_changes_then_moves_with_it(tmp_path: P
     dev = profile_of("dev")
     busier = dataclasses.replace(dev, app=dataclasses.replace(dev.app, orders_per_s=600))
     synth = synthesize(busier, tmp_path / "busier")
-    assert container(synth)["resources"]["requests"]["cpu"] == "700m"
+    assert container(synth)["resources"]["requests"]["cpu"] == "550m"  # 420m + 100m, rounded up

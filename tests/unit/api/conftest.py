@@ -11,13 +11,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from oms.api.app import build_app
+from oms.domain.limits import TradingState
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
 from oms.engine.ports import AccountRecord
+from oms.engine.reconciliation import Discrepancies, Halt, Reconciliation
 from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_audit import MemoryAuditLog
+from oms.store.memory_global_limits import MemoryGlobalLimits
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from oms.venue.reconcile import Discrepancy
 from tests.credentials import MemoryKeys
 from tests.unit.engine_helpers import FUNDS, make_engine, tick
 
@@ -34,10 +38,21 @@ class Api:
     risk_events: KeptRiskEvents
     keys: MemoryKeys  # the client sends an admin key; ``keys.headers(role, accounts)`` others
     audit: MemoryAuditLog
+    reconciliation: Reconciliation  # nothing reconciles until a test gives it a reconciler
 
     async def settle(self) -> None:
         """Wait until the engine has handled everything sent so far (and what it caused)."""
         await asyncio.to_thread(self.engine.wait_idle)
+
+
+@dataclass
+class HaltHere(Halt):
+    """A discrepancy halts the account in the engine (the service also records and publishes)."""
+
+    engine: Engine
+
+    async def halt(self, discrepancy: Discrepancy, at: float) -> None:
+        await self.engine.set_kill_switch(TradingState.HALTED, discrepancy.account_id)
 
 
 def _write_times() -> Durations:
@@ -67,6 +82,7 @@ async def api() -> AsyncIterator[Api]:
     for account_id in engine.risk_book.account_ids():  # the accounts make_engine opened
         await accounts.open(AccountRecord(account_id, FUNDS))
     keys = MemoryKeys(engine.settings)
+    reconciliation = Reconciliation(Discrepancies(HaltHere(facade)))
     app = build_app(
         engine.settings,
         facade,
@@ -86,7 +102,9 @@ async def api() -> AsyncIterator[Api]:
         risk_events=risk_events,
         authenticator=keys.authenticator,
         audit_log=audit,
+        global_limits=MemoryGlobalLimits(),
+        reconciliation=reconciliation,
     )
     async with TestClient(TestServer(app), headers=keys.headers()) as client:
-        yield Api(client, engine, bus, cache, accounts, risk_events, keys, audit)
+        yield Api(client, engine, bus, cache, accounts, risk_events, keys, audit, reconciliation)
     engine.stop()

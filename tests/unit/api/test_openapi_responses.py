@@ -61,6 +61,9 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
     for n in range(2):
         await api.audit.record(AuditEntry(AuditAction.LIMITS_CHANGED, "key:k", 1.0 + n,
                                           "risk", "10.0.0.1", "a1", detail, "req-1"))  # fmt: skip
+    caps = {"symbols": {"BTC-USD": {"max_gross_notional": "1000000"}},
+            "groups": {"desk": {"accounts": ["a1"], "max_gross_notional": "5000"}}}  # fmt: skip
+    assert (await api.client.put("/api/risk/global-limits", json=caps)).status == 200
     urls = {
         "/api/instruments": ["/api/instruments"],
         "/api/accounts/{account_id}": ["/api/accounts/a1", "/api/accounts/ghost"],
@@ -85,6 +88,8 @@ async def test_every_get_route_when_answering_then_its_body_validates_against_th
                        "/api/audit?cursor=%2F"],
         "/api/me": ["/api/me"],
         "/api/cluster": ["/api/cluster"],
+        "/api/risk/global-limits": ["/api/risk/global-limits"],
+        "/api/venue/reconciliation": ["/api/venue/reconciliation"],
     }  # fmt: skip
     assert set(urls) == _get_routes(), "a GET route without a URL here is left unchecked"
 

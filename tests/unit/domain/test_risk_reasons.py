@@ -63,7 +63,7 @@ def test_reject_reasons_when_listed_then_each_value_is_its_name() -> None:
 
     # Assert
     assert mismatched == []
-    assert len(reasons) == 16
+    assert len(reasons) == 19
 
 
 def test_rejection_reason_when_given_each_value_then_names_its_own_member() -> None:

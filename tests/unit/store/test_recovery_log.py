@@ -18,6 +18,8 @@ from oms.store.recovery_log import (
     epoch_collection,
     epochs_in,
     fold,
+    ledger_from_dict,
+    ledger_to_dict,
     read_checkpoint,
 )
 from tests.unit.store.histories import open_history, settled_history, states
@@ -41,6 +43,9 @@ LEDGER = LedgerCheckpoint(
                     ("x-1",),
                 ),
             ),
+            ((1_767_225_600.125, Decimal("1500.5")), (1_767_225_601.0, Decimal(20))),
+            20454,
+            Decimal("-0.75"),
         ),
     )
 )
@@ -127,6 +132,7 @@ def test_fold_when_no_checkpoint_then_every_state_counts_from_the_first_event() 
     assert [e.sequence for e, _ in folded.unpublished] == [1, 2, 3, 4, 5]
     assert {account for _, account in folded.unpublished} == {"acct-1"}
     assert [s.order.order_id for s in folded.resave] == ["o-1"]  # write 2: not known stored
+    assert [(a.order_id, a.account_id) for a in folded.accepted] == [("o-1", "acct-1")]
 
 
 def test_fold_when_a_checkpoint_holds_part_of_it_then_only_what_came_after_counts() -> None:
@@ -154,6 +160,24 @@ def test_fold_when_a_checkpoint_holds_part_of_it_then_only_what_came_after_count
     assert after == [("o-open", 4), ("o-open", 5), ("o-new", 1), ("o-new", 2)]
     assert isinstance(folded.unpublished[0][0], OrderFilled)
     assert [s.order.order_id for s in folded.resave] == ["o-open"]  # only write 9 is unsure
+    # Accepted before the checkpoint: in its velocity window already; o-new came after it
+    assert [a.order_id for a in folded.accepted] == ["o-new"]
+
+
+def test_ledger_when_written_before_the_risk_counters_were_kept_then_reads_them_empty() -> None:
+    # Arrange: a checkpoint's ledger as written before velocity and the day were in it
+    old = ledger_to_dict(LEDGER)
+    for account in old:
+        for name in ("velocity", "day", "day_start_pnl"):
+            del account[name]
+
+    # Act
+    ledger = ledger_from_dict(old)
+
+    # Assert: the figures as before, the counters as a fresh account's
+    (account,) = ledger.accounts
+    assert account.balances == LEDGER.accounts[0].balances
+    assert (account.velocity, account.day, account.day_start_pnl) == ((), None, Decimal(0))
 
 
 def test_epochs_when_collections_of_other_counts_are_there_then_only_ours_are_named() -> None:

@@ -1266,6 +1266,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/risk/global-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The firm-wide caps and what every replica's accounts hold against them */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Caps and usage */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GlobalLimitsState"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /** Replace the firm-wide caps per symbol and per group of accounts (absent: off) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["GlobalLimits"];
+                };
+            };
+            responses: {
+                /** @description Caps and usage */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GlobalLimitsState"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A problem (RFC 9457) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/risk/kill-switch": {
         parameters: {
             query?: never;
@@ -1747,6 +1883,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/venue/reconciliation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What reconciliation with the venue found: the last run and discrepancies by kind */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The reconciliation report */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Reconciliation"];
+                    };
+                };
+                /** @description MISSING_CREDENTIAL or INVALID_CREDENTIAL: send Authorization: Bearer <API key or JWT> (unknown, revoked and expired credentials prove nobody) */
+                401: {
+                    headers: {
+                        "WWW-Authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description ROLE_FORBIDS_ACTION or ACCOUNT_NOT_PERMITTED: the caller's role or accounts do not allow this (another account's order answers 404 instead) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Over a rate limit (per key, per client address); retry after Retry-After */
+                429: {
+                    headers: {
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ws-ticket": {
         parameters: {
             query?: never;
@@ -2147,7 +2348,7 @@ export interface components {
         AuditEntry: {
             account_id: string | null;
             /** @enum {string} */
-            action: "ACCOUNT_OPENED" | "LIMITS_CHANGED" | "KILL_SWITCH_CHANGED" | "KEY_CREATED" | "KEY_REVOKED";
+            action: "ACCOUNT_OPENED" | "LIMITS_CHANGED" | "KILL_SWITCH_CHANGED" | "KEY_CREATED" | "KEY_REVOKED" | "GLOBAL_LIMITS_CHANGED";
             /** @description seconds since 1970 (UTC) */
             at: number;
             /** @description what changed */
@@ -2197,6 +2398,59 @@ export interface components {
                 replica: string;
             }[];
             unowned: number[];
+        };
+        Discrepancy: {
+            account_id: string | null;
+            detail: string;
+            /** @enum {string} */
+            kind: "UNKNOWN_VENUE_ORDER" | "FILL_ON_ENDED_ORDER" | "QUANTITY_MISMATCH" | "MISSING_AT_VENUE" | "OPEN_AT_VENUE_ENDED_HERE" | "VENUE_REJECTED_LIVE_ORDER" | "UNBOOKABLE_FILL";
+            order_id: string;
+        };
+        GlobalLimits: {
+            groups?: {
+                [key: string]: {
+                    accounts: string[];
+                    max_gross_notional?: string | null;
+                };
+            };
+            symbols?: {
+                [key: string]: {
+                    max_gross_notional?: string | null;
+                    max_net_position?: string | null;
+                };
+            };
+        };
+        GlobalLimitsState: {
+            group_usage: {
+                [key: string]: {
+                    /** @example 0.5 */
+                    open_notional: string;
+                };
+            };
+            groups: {
+                [key: string]: {
+                    accounts: string[];
+                    max_gross_notional: string | null;
+                };
+            };
+            symbols: {
+                [key: string]: {
+                    max_gross_notional: string | null;
+                    max_net_position: string | null;
+                };
+            };
+            usage: {
+                [key: string]: {
+                    /** @example 0.5 */
+                    net_position: string;
+                    /** @example 0.5 */
+                    open_buy: string;
+                    /** @example 0.5 */
+                    open_notional: string;
+                    /** @example 0.5 */
+                    open_sell: string;
+                };
+            };
         };
         Health: {
             reason?: string;
@@ -2257,7 +2511,7 @@ export interface components {
             /** @example 0.5 */
             quantity: string;
             /** @enum {string|null} */
-            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "STOP_PRICE_WRONG_SIDE" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | "MARKET_DATA_STALE" | "VENUE_INSUFFICIENT_FUNDS" | "VENUE_INVALID_ORDER" | "VENUE_DUPLICATE_ORDER" | "VENUE_UNKNOWN_SYMBOL" | "VENUE_AUTHENTICATION" | "VENUE_REFUSED" | "VENUE_ORDER_NOT_FOUND" | "VENUE_AMEND_UNSUPPORTED" | null;
+            reject_reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "GLOBAL_NOTIONAL_LIMIT" | "GLOBAL_POSITION_LIMIT" | "GLOBAL_LIMITS_UNAVAILABLE" | "INVALID_ORDER" | "INVALID_QUANTITY" | "QUANTITY_NOT_MULTIPLE_OF_LOT" | "INVALID_PRICE" | "PRICE_NOT_MULTIPLE_OF_TICK" | "PRICE_REQUIRED" | "PRICE_NOT_ALLOWED" | "RISK_ERROR" | "QUANTITY_BELOW_FILLED" | "ORDER_NOT_AMENDABLE" | "AMEND_IN_PROGRESS" | "NOTHING_TO_AMEND" | "STOP_PRICE_REQUIRED" | "STOP_PRICE_NOT_ALLOWED" | "STOP_PRICE_WRONG_SIDE" | "EXPIRE_AT_REQUIRED" | "EXPIRE_AT_NOT_ALLOWED" | "EXPIRE_AT_IN_PAST" | "INVALID_TIME_IN_FORCE" | "POST_ONLY_NOT_ALLOWED" | "POST_ONLY_WOULD_CROSS" | "MARKET_DATA_STALE" | "VENUE_INSUFFICIENT_FUNDS" | "VENUE_INVALID_ORDER" | "VENUE_DUPLICATE_ORDER" | "VENUE_UNKNOWN_SYMBOL" | "VENUE_AUTHENTICATION" | "VENUE_REFUSED" | "VENUE_ORDER_NOT_FOUND" | "VENUE_AMEND_UNSUPPORTED" | null;
             /** @enum {string} */
             side: "BUY" | "SELL";
             /** @enum {string} */
@@ -2376,6 +2630,28 @@ export interface components {
             };
             status: string;
         };
+        Reconciliation: {
+            discrepancies_total: {
+                [key: string]: number;
+            };
+            last: components["schemas"]["ReconciliationRun"] | null;
+            reconciling: boolean;
+        };
+        ReconciliationRun: {
+            at: number;
+            booked: number;
+            discrepancies: components["schemas"]["Discrepancy"][];
+            failed: string | null;
+            matched: number;
+            pending: number;
+            resolved: number;
+            /**
+             * @example start
+             * @example rebuild
+             * @example timer
+             */
+            trigger: string;
+        };
         Validation: {
             accepted: boolean;
             violations: {
@@ -2384,7 +2660,7 @@ export interface components {
                 };
                 message: string;
                 /** @enum {string} */
-                reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY";
+                reason: "UNKNOWN_ACCOUNT" | "UNKNOWN_INSTRUMENT" | "INSTRUMENT_NOT_TRADING" | "QUANTITY_EXCEEDS_MAX_PER_ORDER" | "NOTIONAL_EXCEEDS_MAX_PER_ORDER" | "NO_MARKET_PRICE" | "PRICE_OUTSIDE_COLLAR" | "POSITION_LIMIT_EXCEEDED" | "INSUFFICIENT_BUYING_POWER" | "DAILY_LOSS_LIMIT_REACHED" | "CONCENTRATION_LIMIT_EXCEEDED" | "VELOCITY_ORDERS_EXCEEDED" | "VELOCITY_NOTIONAL_EXCEEDED" | "KILL_SWITCH_ACCOUNT" | "KILL_SWITCH_GLOBAL" | "REDUCE_ONLY" | "GLOBAL_NOTIONAL_LIMIT" | "GLOBAL_POSITION_LIMIT" | "GLOBAL_LIMITS_UNAVAILABLE";
             }[];
         };
     };
