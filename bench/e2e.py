@@ -112,7 +112,7 @@ class CpuMeter:
     ``--devenv``); a process that cannot be read is left out of the figures.
     """
 
-    NAMES = ("service", "loadgen", "kafka", "ferretdb", "redis")
+    NAMES = ("service", "doors", "loadgen", "kafka", "ferretdb", "redis")
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
@@ -134,7 +134,20 @@ class CpuMeter:
                 # Fields after the command name (which may hold spaces): utime, stime are 14, 15.
                 fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
                 used[name] = (int(fields[11]) + int(fields[12])) / self._tick
+        if "service" in self.pids:  # --http-workers: the door processes oms serve runs
+            used["doors"] = self._children(self.pids["service"])
         return used
+
+    def _children(self, pid: int) -> float:
+        """CPU seconds the live children of ``pid`` have used (a restarted one starts at 0)."""
+        total = 0.0
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            for child in children:
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
+                    total += (int(fields[11]) + int(fields[12])) / self._tick
+        return total
 
     @staticmethod
     def per_order(
@@ -180,6 +193,9 @@ class Server:
             **os.environ,
             "OMS_HTTP_HOST": HOST,
             "OMS_HTTP_PORT": str(s.http_port),
+            # --http-workers: that many door processes on the port, the engine behind them
+            "OMS_HTTP_WORKERS": str(s.http_workers),
+            "OMS_HTTP_INTERNAL_PORT": str(s.http_internal_port),
             "OMS_TOPIC_SUFFIX": s.topic_suffix,
             "OMS_KAFKA_GROUP_ID": s.kafka_group_id,
             "OMS_MONGO_DATABASE": s.mongo_database,
@@ -778,6 +794,12 @@ def _arguments() -> argparse.Namespace:
         help="REST load generator: keep-alive raw HTTP/1.1 (lean) or aiohttp's client",
     )
     parser.add_argument(
+        "--http-workers",
+        type=int,
+        default=0,
+        help="OMS_HTTP_WORKERS of the service: door processes beside the engine (0: none)",
+    )
+    parser.add_argument(
         "--devenv", default=str(ROOT / ".devenv"), help="where make up keeps the servers' pids"
     )
     return parser.parse_args()
@@ -791,6 +813,8 @@ async def main() -> None:
     settings = Settings.from_env().replace(
         http_host=HOST,
         http_port=_free_port(),
+        http_workers=args.http_workers,
+        http_internal_port=_free_port(),
         topic_suffix=f"bench-{run}",
         kafka_group_id=f"oms-bench-{run}",
         mongo_database=f"oms_bench_{run}",

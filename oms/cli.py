@@ -24,6 +24,16 @@ def _serve(settings: Settings) -> int:
     return asyncio.run(serve(settings))
 
 
+def _door(settings: Settings) -> int:
+    from oms.doors.process import run_door  # noqa: PLC0415
+    from oms.logs import configure  # noqa: PLC0415
+    from oms.process_levers import set_process_levers  # noqa: PLC0415
+
+    configure(settings)
+    set_process_levers(settings)
+    return asyncio.run(run_door(settings))
+
+
 def _cluster(settings: Settings, args: argparse.Namespace) -> int:
     from oms.cluster import run_cluster  # noqa: PLC0415
 
@@ -142,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the OMS: HTTP API, Kafka agents, engine")
     serve.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: settings, 8080)")
+    commands.add_parser("door", help="one HTTP door process (oms serve starts them itself)")
     cluster = commands.add_parser("cluster", help="run K local replicas of oms serve")
     cluster_actions = cluster.add_subparsers(
         dest="cluster_command", required=True, metavar="ACTION"
@@ -196,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _topics(settings)
     if args.command == "demo":
         return _demo(settings)
+    if args.command == "door":
+        return _door(settings)
     return _WITH_ARGS[args.command](settings, args)
 
 

@@ -73,6 +73,10 @@ def plan(settings: Settings, replicas: int, base_port: int) -> list[LocalReplica
             "OMS_REPLICA": name,
             "OMS_INTERNAL_TOKEN": token,
         }
+        if settings.http_workers:  # door processes: each engine's port and doors' metrics apart
+            env["OMS_HTTP_INTERNAL_PORT"] = str(base_port + replicas + n)
+            metrics = base_port + 2 * replicas + n * settings.http_workers
+            env["OMS_DOOR_METRICS_PORT"] = str(metrics)
         planned.append(LocalReplica(name, port, env))
     return planned
 

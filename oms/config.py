@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = 10.0
     http_body_timeout_s: float = 10.0
     http_max_connections: int = 1024
+    # HTTP door processes (README "Speed: door processes"): 0 serves HTTP in the engine's own
+    # process, as always; N >= 1 starts N door processes sharing http_port (SO_REUSEPORT),
+    # each placing orders itself and forwarding the rest to the engine process, which then
+    # listens only on http_internal_port (0: http_port + 1). Door i serves its own /metrics on
+    # door_metrics_port + i (0: http_internal_port + 1 + i).
+    http_workers: int = Field(default=0, ge=0, le=64)
+    http_internal_port: int = 0
+    door_metrics_port: int = 0
+    # Set by ``oms serve`` for the doors it starts, never by hand: the door's number and the
+    # secret that signs its hop to its engine process (made afresh at every start).
+    door_index: int = -1
+    door_token: str = ""
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_client_id: str = "oms"
@@ -438,6 +450,21 @@ class Settings(BaseSettings):
             except OSError:
                 host = socket.gethostname()
         return f"http://{host}:{self.http_port}"
+
+    def engine_port(self) -> int:
+        """Where the engine process listens when doors serve ``http_port`` (``http_workers``)."""
+        return self.http_internal_port or self.http_port + 1
+
+    def door_metrics_port_of(self, index: int) -> int:
+        """The port of door ``index``'s own ``/metrics``."""
+        return (self.door_metrics_port or self.engine_port() + 1) + index
+
+    def engine_url(self) -> str:
+        """How a door reaches its engine process: on this host, at ``engine_port``."""
+        host = self.http_host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.engine_port()}"
 
 
 class _Variables(PydanticBaseSettingsSource):

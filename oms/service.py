@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -41,6 +42,7 @@ from oms.actors.runtime import ActorFailure, tune_gc
 from oms.actors.supervisor import Unbookable
 from oms.api.app import build_app
 from oms.api.credentials import Authenticator
+from oms.api.door_worker import with_door_side
 from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import CappedSite, start_listener
 from oms.api.metrics import Labelled, LabelledDurations
@@ -51,6 +53,7 @@ from oms.domain.errors import DomainError, UnknownAccount
 from oms.domain.global_limits import GlobalLimitsUnavailable
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.domain.limits import TradingState
+from oms.doors.supervisor import DoorSupervisor
 from oms.durations import Durations
 from oms.engine import Engine
 from oms.engine.core import EngineCore
@@ -277,7 +280,10 @@ class Service:
                 global_limits=None if self.gate is None else self.gate.store,
                 reconciliation=self._reconciliation(engine, accounts, bus, sink),
             )
-            runner, self.site = await start_listener(app, settings)
+            # With doors on the public port: their hop, and the market view they poll.
+            runner, self.site = await start_listener(
+                with_door_side(app, settings, engine), settings
+            )
             self._on_stop("http", runner.cleanup)
             self._on_stop("hand-off", self._hand_off(ingestion, _cancel(checkpoints)))
         except BaseException:
@@ -896,6 +902,34 @@ EXIT_ENGINE_FAILED = 70  # EX_SOFTWARE: an actor failed; restart from durable st
 EXIT_STOP_TIMED_OUT = 75  # EX_TEMPFAIL: the clean stop overran its bound
 
 
+def _replica(settings: Settings) -> tuple[Settings, Service, DoorSupervisor | None]:
+    """The service and, with ``http_workers``, its doors: they take the public port and the
+    engine process listens on its internal one (which the other replicas reach too: its
+    advertised address follows it); the settings with the door token they share."""
+    if not settings.http_workers:
+        return settings, Service(settings), None
+    settings = settings.replace(door_token=settings.door_token or secrets.token_hex(32))
+    doors = DoorSupervisor(settings, stop_timeout_s=settings.shutdown_timeout_s / 4)
+    return settings, Service(settings.replace(http_port=settings.engine_port())), doors
+
+
+async def _start_doors(settings: Settings, service: Service, doors: DoorSupervisor) -> None:
+    """Start the doors once the engine answers; if they cannot start, stop everything."""
+    try:
+        await doors.start()
+    except BaseException:
+        await doors.stop()
+        await service.stop()
+        raise
+    logger.info(
+        "oms doors %s serving on http://%s:%d; the engine on port %d",
+        doors.pids(),
+        settings.http_host,
+        settings.http_port,
+        settings.engine_port(),
+    )
+
+
 async def serve(settings: Settings) -> int:
     """Run one replica until SIGINT or SIGTERM (or an engine failure), then stop it; the exit
     status: 0 after a clean stop, ``EXIT_ENGINE_FAILED`` or ``EXIT_STOP_TIMED_OUT``.
@@ -904,7 +938,7 @@ async def serve(settings: Settings) -> int:
     so an orchestrator's grace period is never what ends it. After an engine failure nothing
     more is committed to Kafka: the restarted replica replays from the last commit.
     """
-    service = Service(settings)
+    settings, service, doors = _replica(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = 0
@@ -928,6 +962,8 @@ async def serve(settings: Settings) -> int:
         return 0
     stopping.cancel()
     starting.result()  # a failed start raises here, after it stopped what it had started
+    if doors is not None:
+        await _start_doors(settings, service, doors)
     tune_gc()
     # Logged, not printed: in JSON, every line the process writes is one object.
     logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
@@ -948,7 +984,12 @@ async def serve(settings: Settings) -> int:
     watchdog.daemon = True
     watchdog.start()
     try:
-        await asyncio.wait_for(service.stop(), settings.shutdown_timeout_s)
+        # The doors first: no new request, those in flight answered (a POST's command is on
+        # Kafka before its 202), then the engine with what it was sent.
+        async with asyncio.timeout(settings.shutdown_timeout_s):
+            if doors is not None:
+                await doors.stop()
+            await service.stop()
     except TimeoutError:
         logger.error(  # noqa: TRY400 - the overrun is the news, not the cancelled stop's stack
             "stopping took longer than %.1fs; exiting", settings.shutdown_timeout_s

@@ -60,7 +60,14 @@ def begin(request: web.Request) -> str:
     return request_id
 
 
+# The engine process's market view, polled by its door processes (``oms.api.door_worker``)
+# several times a second: an access line each would drown the log.
+DOOR_VIEW_PATH = "/internal/door-view"
+
+
 def log_access(request: web.Request, status: int, seconds: float) -> None:
+    if request.path == DOOR_VIEW_PATH:
+        return
     duration_ms = round(seconds * 1000, 3)
     who = identity.known_caller(request)
     access_log.info(

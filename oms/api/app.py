@@ -130,7 +130,7 @@ def build_app(
     # /metrics shows readiness as /ready answers it (``app`` is bound below, before any request).
     metrics = ApiMetrics(sources, readiness=lambda: readiness_checks(app))
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=_middlewares(settings, metrics)
+        client_max_size=MAX_BODY_BYTES, middlewares=middleware_stack(settings, metrics)
     )
     outages = Outages()
     app[SETTINGS_KEY] = settings
@@ -208,7 +208,7 @@ def build_app(
     return app
 
 
-def _middlewares(settings: Settings, metrics: ApiMetrics) -> list[Middleware]:
+def middleware_stack(settings: Settings, metrics: ApiMetrics) -> list[Middleware]:
     """The door's middleware stack, outermost first (``OMS_HTTP_MIDDLEWARE`` picks the frames)."""
     middle = [
         problem_middleware,

@@ -185,7 +185,7 @@ class Forwarder:
         ws = web.WebSocketResponse(heartbeat=_SOCKET_HEARTBEAT_S)
         try:
             await ws.prepare(request)
-            await _relay(upstream, ws)
+            await relay_socket_messages(upstream, ws)
         finally:
             await upstream.close()
             await ws.close()
@@ -195,7 +195,9 @@ class Forwarder:
 _SOCKET_HEARTBEAT_S = 30.0  # as the owner's own socket: a silent peer is noticed within it
 
 
-async def _relay(upstream: aiohttp.ClientWebSocketResponse, ws: web.WebSocketResponse) -> None:
+async def relay_socket_messages(
+    upstream: aiohttp.ClientWebSocketResponse, ws: web.WebSocketResponse
+) -> None:
     """Text from the owner to the client until either closes (the client only pings)."""
 
     async def downstream() -> None:

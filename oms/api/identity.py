@@ -90,6 +90,10 @@ class InternalHop(Protocol):
 CALLER_KEY = web.RequestKey("caller", Caller)
 FORWARDED_KEY = web.RequestKey("forwarded", bool)  # set on a request another replica signed
 HOP_KEY = web.AppKey("internal_hop", InternalHop)
+# The hop from a door process to its own engine process (``OMS_HTTP_WORKERS``): signed with the
+# pod's door token, and, unlike a replica's forward, free to go on to the account's owner.
+DOOR_KEY = web.RequestKey("via_door", bool)  # set on a request a door of this pod signed
+DOOR_HOP_KEY = web.AppKey("door_hop", InternalHop)
 ACTION_KEY = web.RequestKey("action", Action)
 CREDENTIALS_KEY = web.AppKey("credentials", Credentials)
 
@@ -129,6 +133,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], Action] = {
 OPEN_PATHS = frozenset({"/api/openapi.json"})
 # The header of a request one replica forwards to another: the caller it resolved, signed.
 FORWARD_HEADER = "X-OMS-Forwarded"
+# The header of a request a door process relays to its engine process: the caller, signed.
+DOOR_HEADER = "X-OMS-Door"
 TICKET_PARAMETER = "ticket"
 
 
@@ -171,9 +177,23 @@ async def _forwarded(request: web.Request, hop: InternalHop | None) -> Caller:
     return who
 
 
+async def _from_door(request: web.Request, hop: InternalHop | None) -> Caller:
+    """The caller a door process of this pod resolved and signed (counted there by the rate
+    limits; the route may still forward it to the account's owner, one hop on)."""
+    who = None if hop is None else hop.trusted_caller(request, await request.read())
+    if who is None:
+        raise unauthenticated(
+            AccessRefusal.UNTRUSTED_HOP, "this request is not signed by a door of this process"
+        )
+    request[DOOR_KEY] = True
+    return who
+
+
 async def _resolve(request: web.Request) -> Caller:
     if FORWARD_HEADER in request.headers:
         return await _forwarded(request, request.app.get(HOP_KEY))
+    if DOOR_HEADER in request.headers:
+        return await _from_door(request, request.app.get(DOOR_HOP_KEY))
     credentials = request.app.get(CREDENTIALS_KEY)
     if credentials is None:  # an app built without identity serves no guarded route
         raise unauthenticated(AccessRefusal.INVALID_CREDENTIAL, "no credential is accepted here")
@@ -240,6 +260,11 @@ def caller(request: web.Request) -> Caller:
 def forwarded(request: web.Request) -> bool:
     """True for a request another replica forwarded here (its caller checked there)."""
     return FORWARDED_KEY in request
+
+
+def via_door(request: web.Request) -> bool:
+    """True for a request a door process relayed here (its caller checked and counted there)."""
+    return DOOR_KEY in request
 
 
 def known_caller(request: web.Request) -> Caller | None:

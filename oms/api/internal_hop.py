@@ -51,10 +51,14 @@ def _caller_json(who: Caller) -> bytes:
 class HopSigner:
     """Signs forwarded requests and checks them (``identity.InternalHop``)."""
 
-    def __init__(self, token: str, clock: Callable[[], float] = time.time) -> None:
-        """``token``: the shared secret; empty signs nothing and trusts nothing."""
+    def __init__(
+        self, token: str, clock: Callable[[], float] = time.time, header: str = FORWARD_HEADER
+    ) -> None:
+        """``token``: the shared secret; empty signs nothing and trusts nothing. ``header``:
+        where a request carries the signature (a door's hop has its own, ``DOOR_HEADER``)."""
         self._key = token.encode()
         self._clock = clock
+        self.header = header
 
     @property
     def enabled(self) -> bool:
@@ -101,5 +105,5 @@ class HopSigner:
 
     def trusted_caller(self, request: web.Request, body: bytes) -> Caller | None:
         """The caller of a forwarded request, if its signature holds."""
-        header = request.headers.get(FORWARD_HEADER, "")
+        header = request.headers.get(self.header, "")
         return self.check(header, request.method, request.path_qs, body)

@@ -91,16 +91,24 @@ class _Busy(asyncio.Protocol):
 class CappedSite(web.BaseSite):
     """aiohttp's ``TCPSite`` with a cap on the connections open at once."""
 
-    __slots__ = ("_cap", "_host", "_port", "refused")
+    __slots__ = ("_cap", "_host", "_port", "_reuse_port", "refused")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        reuse_port: bool = False,
     ) -> None:
-        """Listen on ``host:port`` (0: any free port) once started."""
+        """Listen on ``host:port`` (0: any free port) once started; ``reuse_port``: beside the
+        other door processes on the same port (SO_REUSEPORT: the kernel spreads connections)."""
         super().__init__(runner)
         self._host = host
         self._port = port
         self._cap = max_connections
+        self._reuse_port = reuse_port
         self.refused = 0  # connections answered 503 for the cap, for /metrics
 
     @property
@@ -130,15 +138,19 @@ class CappedSite(web.BaseSite):
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            protocol, self._host, self._port, backlog=self._backlog
+            protocol,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
         )
 
 
 async def start_listener(
-    app: web.Application, settings: Settings
+    app: web.Application, settings: Settings, *, reuse_port: bool = False
 ) -> tuple[web.AppRunner, CappedSite]:
     """Serve ``app`` on ``settings``' address with the bounds above; stop with
-    ``runner.cleanup()``."""
+    ``runner.cleanup()``. ``reuse_port``: a door process, sharing the port with the others."""
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -151,6 +163,7 @@ async def start_listener(
         settings.http_host,
         settings.http_port,
         max_connections=settings.http_max_connections,
+        reuse_port=reuse_port,
     )
     try:
         await site.start()

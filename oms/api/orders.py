@@ -12,9 +12,9 @@ import base64
 import binascii
 import re
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
@@ -41,7 +41,7 @@ from oms.api.problems import (
     invalid_query,
     not_found,
 )
-from oms.api.services import SERVICES_KEY, ApiServices
+from oms.api.services import SERVICES_KEY, ApiServices, OrderEntry
 from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType, Side
 from oms.domain.instruments import Instrument
@@ -180,6 +180,26 @@ def _accepted(order: Order, instruments: Mapping[str, Instrument]) -> web.Respon
     )
 
 
+class MarketView(Protocol):
+    """What the door checks a new order against: the listed instruments, the last price (a
+    stop's side) and whether a symbol's feed has stopped (a MARKET order). The ``Engine``."""
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        """The listed instruments by symbol."""
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The last price of ``symbol`` (None: none yet)."""
+
+    def market_data_stale(self, symbol: str) -> bool:
+        """Whether ``symbol``'s feed has stopped."""
+
+
+FirstAnswer = Callable[[OrderRequest, str, float], Awaitable[web.Response]]
+"""The answer to a request whose claims an earlier request holds: ``(request, the order it
+names, deadline)``; here the first order itself, in a door process its engine's answer."""
+
+
 async def place_order(request: web.Request) -> web.Response:
     """``POST /api/orders``: validate, claim, send, cache, answer 202 with the NEW order.
 
@@ -189,11 +209,37 @@ async def place_order(request: web.Request) -> web.Response:
     with the same key or client order id names the same order (its id is derived from them),
     so it finds or replays that order and can never make a second.
     """
-    started = time.perf_counter()
     services = request.app[SERVICES_KEY]
+    order_request = await parse_placement(request, services.engine.instruments, services.clock)
+
+    async def first_answer(order: OrderRequest, holder: str, deadline: float) -> web.Response:
+        found = await _first_answer(services, order, holder, deadline)
+        return _accepted(found, services.engine.instruments)
+
+    return await place(request, order_request, services, services.engine, first_answer)
+
+
+async def parse_placement(
+    request: web.Request, instruments: Mapping[str, Instrument], clock: Callable[[], float]
+) -> OrderRequest:
+    """The request's order, checked (422 with every field error), for an account the caller
+    may act for (403)."""
     body = decode_json_object(await request.read())
-    order_request = parse_order_request(body, services.engine.instruments, services.clock())
+    order_request = parse_order_request(body, instruments, clock())
     identity.acting_account(request, order_request.account_id)
+    return order_request
+
+
+async def place(
+    request: web.Request,
+    order_request: OrderRequest,
+    services: OrderEntry,
+    market: MarketView,
+    first_answer: FirstAnswer,
+) -> web.Response:
+    """Claim, check against the market, send, cache and answer 202 (``place_order``'s work,
+    shared with a door process: ``oms.api.door_worker``)."""
+    started = time.perf_counter()
     header = _header_key(request)
     deadline = services.deadline()
     order_id = order_id_for(order_request.account_id, order_request.client_order_id, header)
@@ -204,17 +250,16 @@ async def place_order(request: web.Request) -> web.Response:
         held = await services.claim([key for _, key in claims], order_id, fingerprint, deadline)
         holder = _holder(claims, held, fingerprint)
         if holder is not None:
-            order = await _first_answer(services, order_request, holder, deadline)
-            return _accepted(order, services.engine.instruments)
-    _check_stop_side(order_request, services.engine.last_price(order_request.symbol))
+            return await first_answer(order_request, holder, deadline)
+    _check_stop_side(order_request, market.last_price(order_request.symbol))
     if order_request.type is OrderType.MARKET:
-        _check_market_data(order_request, services.engine.market_data_stale(order_request.symbol))
+        _check_market_data(order_request, market.market_data_stale(order_request.symbol))
     command = new_order(order_request, order_id, services.clock())
     await services.send([command], deadline)
     order = as_new(command)
     await services.remember(order, deadline)
     services.legs.durations["post"].observe(time.perf_counter() - started)
-    return _accepted(order, services.engine.instruments)
+    return _accepted(order, market.instruments)
 
 
 def _check_stop_side(order: OrderRequest, last_price: Decimal | None) -> None:

@@ -30,7 +30,7 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from oms.api.identity import Caller, forwarded, known_caller
+from oms.api.identity import Caller, forwarded, known_caller, via_door
 from oms.api.outages import Dependency, failed_dependency
 from oms.api.problems import Problem
 from oms.config import Settings
@@ -186,10 +186,12 @@ async def limit(request: web.Request) -> None:
     """The rate-limit middleware's work (also run by ``oms.api.door``'s folded one, after
     ``identity.authorize``): count a known caller's request, 429 past its limits.
 
-    A read another replica forwarded here was counted there: it is not counted twice."""
+    A read another replica forwarded here, or a request a door process relayed, was counted
+    there: it is not counted twice."""
     who = known_caller(request)
     limiter = request.app.get(RATE_LIMITER_KEY)
-    if who is not None and limiter is not None and limiter.enabled and not forwarded(request):
+    counted = forwarded(request) or via_door(request)
+    if who is not None and limiter is not None and limiter.enabled and not counted:
         verdict = await limiter.check(who)
         if not verdict.allowed:
             assert verdict.refused_by is not None

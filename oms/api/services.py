@@ -41,26 +41,20 @@ ReadyProbe = Callable[[], Awaitable[dict[str, bool]]]
 _CACHE_FLOOR_S = 0.2
 
 
-@dataclass(slots=True)
-class ApiServices:
-    """Everything a route may use; one instance per application."""
+class OrderEntry:
+    """What placing an order needs: the claims, the send and the cache, each within the
+    request's deadline (``ApiServices`` in the engine's process; ``oms.api.door_worker``'s
+    services in a door process, which has no engine)."""
+
+    __slots__ = ()
 
     settings: Settings
-    engine: Engine
     bus: CommandBus
     idempotency: IdempotencyStore
     cache: OrderCache
-    # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
-    accounts: AccountRepository
-    # Where kill-switch and limits changes are announced once recorded (``risk-events``).
-    risk_events: RiskEventSink
-    clock: Callable[[], float] = field(default=time.time)
-    # One log line per outage of a dependency, not one per request (shared with the middleware).
-    outages: Outages = field(default_factory=Outages)
-    # The door's ``post`` leg (and the order feed's ``engine`` leg): oms.legs.
-    legs: Legs = field(default_factory=Legs)
-    # The firm-wide caps (Redis in `oms serve`; None: the routes answer 503).
-    global_limits: GlobalLimitStore | None = None
+    clock: Callable[[], float]
+    outages: Outages
+    legs: Legs
 
     def deadline(self) -> float:
         """When a request starting now must have its answer from the dependencies (monotonic)."""
@@ -102,6 +96,28 @@ class ApiServices:
         put = self.cache.put(order, self.settings.order_cache_ttl_s)
         with contextlib.suppress(DependencyUnavailable):
             await self._guard(Dependency.REDIS, put, time.monotonic() + budget)
+
+
+@dataclass(slots=True)
+class ApiServices(OrderEntry):
+    """Everything a route may use; one instance per application."""
+
+    settings: Settings
+    engine: Engine
+    bus: CommandBus
+    idempotency: IdempotencyStore
+    cache: OrderCache
+    # Where accounts are recorded so that a restart can re-open them (MongoDB in `oms serve`).
+    accounts: AccountRepository
+    # Where kill-switch and limits changes are announced once recorded (``risk-events``).
+    risk_events: RiskEventSink
+    clock: Callable[[], float] = field(default=time.time)
+    # One log line per outage of a dependency, not one per request (shared with the middleware).
+    outages: Outages = field(default_factory=Outages)
+    # The door's ``post`` leg (and the order feed's ``engine`` leg): oms.legs.
+    legs: Legs = field(default_factory=Legs)
+    # The firm-wide caps (Redis in `oms serve`; None: the routes answer 503).
+    global_limits: GlobalLimitStore | None = None
 
     async def find_order(self, order_id: str, deadline: float | None = None) -> Order | None:
         """The freshest state known of an order: the engine's store, else the cache's.

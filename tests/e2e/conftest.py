@@ -95,6 +95,11 @@ def start_replica(overrides: Mapping[str, str], log_path: Any) -> Replica:
     """Start ``oms serve`` on a free port with ``overrides``; return once it is ready."""
     port = _free_port()
     environ = {**os.environ, **overrides, "OMS_HTTP_PORT": str(port)}
+    if int(environ.get("OMS_HTTP_WORKERS", "0")):
+        # Door processes (OMS_HTTP_WORKERS=2 pytest ... runs any suite through doors): the
+        # engine's internal port and the doors' metrics ports free ones too.
+        environ.setdefault("OMS_HTTP_INTERNAL_PORT", str(_free_port()))
+        environ.setdefault("OMS_DOOR_METRICS_PORT", str(_free_port()))
     settings = Settings.from_env(environ)
     key = create_key(settings, Role.ADMIN, name="e2e tests").key
     base = f"http://127.0.0.1:{port}"

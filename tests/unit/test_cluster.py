@@ -35,6 +35,22 @@ def test_plan_when_a_token_is_given_then_every_replica_shares_it() -> None:
     assert [r.env["OMS_INTERNAL_TOKEN"] for r in planned] == ["s3cret", "s3cret"]
 
 
+def test_plan_when_replicas_run_doors_then_no_two_processes_share_a_port() -> None:
+    # Arrange: 3 replicas, 2 doors each (OMS_HTTP_WORKERS)
+    settings = Settings(http_workers=2)
+
+    # Act
+    planned = plan(settings, 3, 9000)
+    ports = []
+    for replica in planned:
+        mine = Settings.from_env(replica.env)
+        ports += [mine.http_port, mine.engine_port()]
+        ports += [mine.door_metrics_port_of(i) for i in range(2)]
+
+    # Assert
+    assert len(ports) == len(set(ports)) == 12
+
+
 def test_plan_when_no_replica_then_refuses() -> None:
     with pytest.raises(ValueError, match="at least one"):
         plan(Settings(), 0, 9000)
