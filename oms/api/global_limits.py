@@ -52,7 +52,7 @@ def parse_global_limits(
     """The caps of a body (every cap optional; absent or null: off); errors name each field."""
     errors += _unknown(body, frozenset({"symbols", "groups"}), "")
     caps: dict[str, SymbolCaps] = {}
-    raw_symbols = body.get("symbols") or {}
+    raw_symbols = body.get("symbols", {})  # absent: none; null is not an object (422)
     if not isinstance(raw_symbols, dict):
         errors.append(FieldError("symbols", 'must be an object such as {"BTC-USD": {...}}'))
         raw_symbols = {}
@@ -70,7 +70,7 @@ def parse_global_limits(
             _optional_amount(raw.get("max_net_position"), name + ".max_net_position", errors),
         )
     groups: dict[str, GroupCaps] = {}
-    raw_groups = body.get("groups") or {}
+    raw_groups = body.get("groups", {})
     if not isinstance(raw_groups, dict):
         errors.append(FieldError("groups", 'must be an object such as {"desk": {...}}'))
         raw_groups = {}

@@ -69,3 +69,17 @@ async def test_put_global_limits_when_a_trader_asks_then_403_role_forbids_action
     # Assert
     assert response.status == 403
     assert (await response.json())["code"] == "ROLE_FORBIDS_ACTION"
+
+
+async def test_put_global_limits_when_a_section_is_null_then_422_naming_it(api: Api) -> None:
+    # Act: the document says both sections are objects; null is not one (schemathesis found it)
+    response = await api.client.put(
+        "/api/risk/global-limits", json={"symbols": None, "groups": None}
+    )
+
+    # Assert
+    assert response.status == 422
+    problem = await response.json()
+    assert problem["code"] == "VALIDATION_FAILED"
+    assert {e["field"] for e in problem["errors"]} == {"symbols", "groups"}
+    assert api.audit.entries == []
