@@ -119,6 +119,7 @@ bench: up ## run every benchmark in bench/ (prints name: value lines)
 	@echo "== bench/engine.py --mix (limits, amends, cancels, stops; beside the MARKET profile)"; $(PY) bench/engine.py --mix
 	@echo "== bench/store.py (MongoDB write-behind)"; $(PY) bench/store.py
 	@echo "== bench/e2e.py --via rest"; $(PY) bench/e2e.py --via rest
+	@echo "== bench/e2e.py --via rest --http-workers 2 (two door processes beside the engine)"; $(PY) bench/e2e.py --via rest --http-workers 2
 	@echo "== bench/e2e.py --via kafka"; $(PY) bench/e2e.py --via kafka
 	@echo "== bench/consumer_ceiling.py (faust agent vs aiokafka batches)"; $(PY) bench/consumer_ceiling.py
 	@echo "== bench/event_sink.py (CPU per published order event)"; $(PY) bench/event_sink.py
