@@ -69,6 +69,30 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
     asyncio.run(poll())
 
 
+def wait_settled(replicas: tuple[Replica, ...]) -> None:
+    """Wait until the group has settled: every replica named in the owner map with a share,
+    and no partition unowned (``GET /api/cluster``). ``/ready`` says a replica rebuilt its first
+    share; a second replica's join then rebalances both, and reads forwarded meanwhile answer
+    503 ``OWNER_UNAVAILABLE`` by design, which a test of something else must not race."""
+
+    async def poll() -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        first = replicas[0]
+        headers = {"Authorization": f"Bearer {first.key}"}
+        async with aiohttp.ClientSession() as http:
+            while True:
+                async with http.get(f"{first.base}/api/cluster", headers=headers) as response:
+                    cluster = await response.json() if response.status == 200 else {}
+                live = [r for r in cluster.get("replicas", []) if r.get("partitions")]
+                if len(live) == len(replicas) and cluster.get("unowned") == []:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the group never settled: {cluster}")
+                await asyncio.sleep(0.3)
+
+    asyncio.run(poll())
+
+
 def run_overrides(run: str) -> dict[str, str]:
     """Topics, consumer group and database of one run (shared by its replicas), small."""
     return {
@@ -153,6 +177,7 @@ def two_replicas(overrides: Mapping[str, str], logs: Any) -> Iterator[tuple[Repl
         drop_database(first.settings)
         raise
     try:
+        wait_settled((first, second))
         yield first, second
     finally:
         stop_replica(second)
