@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from oms.domain.access import Role
 from oms.probes import probe_all
 from oms.store.api_keys import create_key
 from tests.credentials import authenticated_session, register_server
+from tests.ports import free_port
 
 READY_TIMEOUT_S = 90.0
 
@@ -41,12 +41,6 @@ class Replica:
     settings: Settings
     process: subprocess.Popen[bytes]
     key: str  # an admin API key in the run's database (``authenticated_session`` sends it)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -117,13 +111,13 @@ def require_servers() -> None:
 
 def start_replica(overrides: Mapping[str, str], log_path: Any) -> Replica:
     """Start ``oms serve`` on a free port with ``overrides``; return once it is ready."""
-    port = _free_port()
+    port = free_port()
     environ = {**os.environ, **overrides, "OMS_HTTP_PORT": str(port)}
     if int(environ.get("OMS_HTTP_WORKERS", "0")):
         # Door processes (OMS_HTTP_WORKERS=2 pytest ... runs any suite through doors): the
         # engine's internal port and the doors' metrics ports free ones too.
-        environ.setdefault("OMS_HTTP_INTERNAL_PORT", str(_free_port()))
-        environ.setdefault("OMS_DOOR_METRICS_PORT", str(_free_port()))
+        environ.setdefault("OMS_HTTP_INTERNAL_PORT", str(free_port()))
+        environ.setdefault("OMS_DOOR_METRICS_PORT", str(free_port()))
     settings = Settings.from_env(environ)
     key = create_key(settings, Role.ADMIN, name="e2e tests").key
     base = f"http://127.0.0.1:{port}"

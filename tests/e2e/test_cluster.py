@@ -18,7 +18,8 @@ from oms.config import Settings
 from oms.domain.access import Role
 from oms.store.api_keys import create_key
 from oms.stream.names import topic_names
-from tests.e2e.conftest import _free_port, drop_database, require_servers, run_overrides
+from tests.e2e.conftest import drop_database, require_servers, run_overrides
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +54,7 @@ def test_cluster_up_when_two_replicas_then_each_owns_a_partition_and_ctrl_c_stop
     overrides = run_overrides(uuid.uuid4().hex[:8])
     settings = Settings.from_env({**os.environ, **overrides})
     key = create_key(settings, Role.ADMIN, name="e2e cluster").key
-    first_port = _free_port()
+    first_port = free_port()
     second_port = first_port + 1
     topic = topic_names(settings).orders
     log = tmp_path / "cluster.log"

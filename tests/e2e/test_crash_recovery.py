@@ -29,7 +29,8 @@ from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
 from tests.credentials import admin_for, authenticated_session
-from tests.e2e.conftest import _free_port, _wait_ready, last_price, open_account
+from tests.e2e.conftest import _wait_ready, last_price, open_account
+from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
 TERMINAL_EVENTS = {"OrderSettled", "OrderCancelled", "OrderRejected"}
@@ -87,7 +88,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     run = uuid.uuid4().hex[:8]
     overrides = {
         "OMS_HTTP_HOST": "127.0.0.1",
-        "OMS_HTTP_PORT": str(_free_port()),
+        "OMS_HTTP_PORT": str(free_port()),
         "OMS_TOPIC_SUFFIX": f"crash-{run}",
         "OMS_KAFKA_GROUP_ID": f"oms-crash-{run}",
         "OMS_MONGO_DATABASE": f"oms_crash_{run}",

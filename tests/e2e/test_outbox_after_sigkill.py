@@ -29,8 +29,9 @@ from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
 from oms.stream.names import topic_names
 from tests.credentials import authenticated_session
-from tests.e2e.conftest import _free_port, last_price, open_account
+from tests.e2e.conftest import last_price, open_account
 from tests.e2e.test_crash_recovery import Serve, _order_body, _place, _settle_everything
+from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
 SYMBOLS = ("BTC-USD", "ETH-USD")
@@ -51,7 +52,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     environ = {
         **os.environ,
         "OMS_HTTP_HOST": "127.0.0.1",
-        "OMS_HTTP_PORT": str(_free_port()),
+        "OMS_HTTP_PORT": str(free_port()),
         "OMS_TOPIC_SUFFIX": f"outbox-{run}",
         "OMS_KAFKA_GROUP_ID": f"oms-outbox-{run}",
         "OMS_MONGO_DATABASE": f"oms_outbox_{run}",

@@ -24,8 +24,9 @@ from oms.probes import probe_all
 from oms.store.documents import OrderDocument
 from oms.stream.names import topic_names
 from tests.credentials import authenticated_session
-from tests.e2e.conftest import _free_port, last_price, open_account
+from tests.e2e.conftest import last_price, open_account
 from tests.e2e.test_crash_recovery import Serve
+from tests.ports import free_port
 
 FUNDS = {"USD": "10000000", "BTC": "100", "ETH": "100", "SOL": "1000"}
 FIRST, MORE = 50, 5_000
@@ -42,7 +43,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     env = {
         **os.environ,
         "OMS_HTTP_HOST": "127.0.0.1",
-        "OMS_HTTP_PORT": str(_free_port()),
+        "OMS_HTTP_PORT": str(free_port()),
         "OMS_TOPIC_SUFFIX": f"bounded-{run}",
         "OMS_KAFKA_GROUP_ID": f"oms-bounded-{run}",
         "OMS_MONGO_DATABASE": f"oms_bounded_{run}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,26 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv import devenv
+from tests.ports import free_port
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 90.0
-
-
-def free_port(pair: bool = False) -> int:
-    """A free TCP port on 127.0.0.1 (with ``pair``, the next one is free too: Kafka's controller)."""
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-        if not pair:
-            return port
-        with socket.socket() as sock:
-            try:
-                sock.bind((HOST, port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 @dataclass

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import redis
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_LIBS = ROOT / ".devenv" / "kafka" / "libs"
 _LOG4J = (
@@ -27,14 +29,6 @@ _LOG4J = (
     "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
     "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
 )
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _listening(port: int) -> bool:
