@@ -18,7 +18,6 @@ import pytest
 
 from tests.e2e.conftest import (
     Replica,
-    _free_port,
     drop_database,
     last_price,
     open_account,
@@ -27,6 +26,7 @@ from tests.e2e.conftest import (
     start_replica,
     stop_replica,
 )
+from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10"}
 ORDERS = 40
@@ -39,8 +39,8 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
     overrides = {
         **run_overrides(uuid.uuid4().hex[:8]),
         "OMS_HTTP_WORKERS": "2",
-        "OMS_HTTP_INTERNAL_PORT": str(_free_port()),
-        "OMS_DOOR_METRICS_PORT": str(_free_port()),
+        "OMS_HTTP_INTERNAL_PORT": str(free_port()),
+        "OMS_DOOR_METRICS_PORT": str(free_port()),
     }
     started = start_replica(overrides, tmp_path_factory.mktemp("doors") / "serve.log")
     try:
@@ -147,8 +147,8 @@ def test_serve_when_sigterm_then_doors_and_engine_stop_within_the_bound(
     overrides = {
         **run_overrides(uuid.uuid4().hex[:8]),
         "OMS_HTTP_WORKERS": "2",
-        "OMS_HTTP_INTERNAL_PORT": str(_free_port()),
-        "OMS_DOOR_METRICS_PORT": str(_free_port()),
+        "OMS_HTTP_INTERNAL_PORT": str(free_port()),
+        "OMS_DOOR_METRICS_PORT": str(free_port()),
     }
     started = start_replica(overrides, tmp_path_factory.mktemp("doors-stop") / "serve.log")
     try:

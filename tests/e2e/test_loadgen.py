@@ -20,12 +20,12 @@ import pytest
 
 from oms.config import Settings
 from tests.e2e.conftest import (
-    _free_port,
     _wait_ready,
     drop_database,
     require_servers,
     run_overrides,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +71,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     """A replica of its own (it is killed), its database dropped afterwards."""
     require_servers()
     env = {**os.environ, **run_overrides(uuid.uuid4().hex[:8]),
-           "OMS_HTTP_PORT": str(_free_port())}  # fmt: skip
+           "OMS_HTTP_PORT": str(free_port())}  # fmt: skip
     server = Serve(env, tmp_path / "serve.log")
     server.start()
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import subprocess
 import time
 import uuid
@@ -40,6 +39,7 @@ from tests.e2e.conftest import (
     start_replica,
     stop_replica,
 )
+from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
 TERMINAL = {"SETTLED", "CANCELLED", "REJECTED"}
@@ -230,18 +230,12 @@ scrape_configs:
     return config
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def prometheus(observed: tuple[Replica, Path], tmp_path: Path) -> Iterator[str]:
     """Debian's Prometheus on 127.0.0.1 with its own data directory, scraping the replica every
     second and evaluating the alert rules; its HTTP API's address."""
     replica, _ = observed
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "prometheus.log").open("wb") as out:
         server = subprocess.Popen(
             [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import socket
 import statistics
 import time
 import uuid
@@ -30,6 +29,7 @@ from oms.store.mongo import MongoOrderRepository
 from oms.stream.topics import delete_topics
 from tests.credentials import admin_for, authenticated_session
 from tests.e2e.conftest import last_price, open_account
+from tests.ports import free_port
 
 FUNDS = {"USD": "10000000", "BTC": "100"}
 MARKET = {"symbol": "BTC-USD", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
@@ -40,12 +40,6 @@ RATE = 40.0
 READERS = 4
 READS_EACH = 500  # 2,000 GETs in the burst
 SETTLE_WITHIN_S = 40.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclasses.dataclass
@@ -68,7 +62,7 @@ class Replica:
 async def replica(settings: Settings) -> AsyncIterator[Replica]:
     run = uuid.uuid4().hex[:8]
     mine = settings.replace(
-        http_port=_free_port(),
+        http_port=free_port(),
         topic_suffix=f"reads-{run}",
         kafka_group_id=f"oms-reads-{run}",
         mongo_database=f"oms_reads_{run}",

@@ -3,7 +3,6 @@ mounts, and a door in front of a real engine app (the engine on its internal por
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from oms.store.memory_audit import MemoryAuditLog
 from oms.store.memory_rate_limits import MemoryRateLimits
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
+from tests.ports import free_port
 from tests.unit.engine_helpers import make_engine, tick
 
 TOKEN = "door-token"
@@ -45,12 +45,6 @@ MARKET = {"account_id": "a1", "symbol": "BTC-USD", "side": "BUY", "type": "MARKE
           "quantity": "0.01"}  # fmt: skip
 LIMIT = {**MARKET, "type": "LIMIT", "price": "100.00", "time_in_force": "GTC"}
 STOP = {**MARKET, "type": "STOP_MARKET", "stop_price": "200.00"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _order(body: dict[str, str], settings: Settings) -> OrderRequest:
@@ -138,7 +132,7 @@ async def pod() -> AsyncIterator[Pod]:
     core = make_engine()
     core.on_tick(tick())
     core.wait_idle()
-    engine_port = _free_port()
+    engine_port = free_port()
     settings = Settings(
         simulated_feed=False,
         http_workers=1,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,18 +29,13 @@ from oms.store.memory_rate_limits import MemoryRateLimits
 from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from oms.stream.partitioner import partition_of
 from tests.credentials import MemoryKeys
+from tests.ports import free_port
 from tests.unit.engine_helpers import make_engine, tick
 
 TOKEN = "internal-test-token"
 # Of six partitions: a1 and b1 on 5, a2 on 3, b2 on 0 (the default partitioner's).
 ON_FIRST = frozenset({5, 4})
 ON_SECOND = frozenset({3, 0, 1, 2})
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _settings(port: int, **changes: Any) -> Settings:
@@ -179,9 +173,9 @@ async def pair() -> AsyncIterator[Pair]:
     (a second one is 429)."""
     owners = MemoryOwnerMap(ttl_s=60)
     cache = MemoryOrderCache()
-    first_gen = _replica(owners, cache, ON_FIRST, _free_port())
+    first_gen = _replica(owners, cache, ON_FIRST, free_port())
     second_gen = _replica(
-        owners, cache, ON_SECOND, _free_port(), rate_limit_key_per_s=0.001, rate_limit_key_burst=1
+        owners, cache, ON_SECOND, free_port(), rate_limit_key_per_s=0.001, rate_limit_key_burst=1
     )
     first = await anext(first_gen)
     second = await anext(second_gen)
@@ -253,7 +247,7 @@ async def test_account_read_when_the_owner_does_not_answer_then_503_owner_unavai
     pair: Pair,
 ) -> None:
     # Arrange: the map names, for b2's partition, a replica where nothing listens
-    dead = ReplicaEntry("dead", f"http://127.0.0.1:{_free_port()}", ON_SECOND, 0.0)
+    dead = ReplicaEntry("dead", f"http://127.0.0.1:{free_port()}", ON_SECOND, 0.0)
     await pair.owners.publish(dead, released=())
 
     # Act
@@ -306,7 +300,7 @@ async def test_cluster_when_two_replicas_share_the_map_then_lists_both_and_this_
 async def test_cluster_when_the_caller_is_not_admin_then_403() -> None:
     # Arrange
     owners = MemoryOwnerMap(ttl_s=60)
-    generator = _replica(owners, MemoryOrderCache(), ON_FIRST, _free_port())
+    generator = _replica(owners, MemoryOrderCache(), ON_FIRST, free_port())
     replica = await anext(generator)
     try:
         # Act
@@ -326,7 +320,7 @@ async def test_metrics_when_reads_were_forwarded_or_found_no_owner_then_counts_b
     # Arrange: one read the owner answers, one whose owner is gone
     headers = pair.first.keys.headers(Role.ADMIN)
     await pair.first.client.get("/api/accounts/b2", headers=headers)
-    dead = ReplicaEntry("dead", f"http://127.0.0.1:{_free_port()}", ON_SECOND, 0.0)
+    dead = ReplicaEntry("dead", f"http://127.0.0.1:{free_port()}", ON_SECOND, 0.0)
     await pair.owners.publish(dead, released=())
     await pair.first.client.get("/api/accounts/b2", headers=headers)
 
@@ -360,7 +354,7 @@ async def test_order_feed_when_the_owner_cannot_be_reached_then_the_handshake_is
     pair: Pair,
 ) -> None:
     # Arrange
-    dead = ReplicaEntry("dead", f"http://127.0.0.1:{_free_port()}", ON_SECOND, 0.0)
+    dead = ReplicaEntry("dead", f"http://127.0.0.1:{free_port()}", ON_SECOND, 0.0)
     await pair.owners.publish(dead, released=())
 
     # Act
@@ -376,9 +370,7 @@ async def test_order_feed_when_the_owner_cannot_be_reached_then_the_handshake_is
 async def test_order_feed_when_the_accounts_partition_moves_away_then_the_socket_closes() -> None:
     # Arrange: a socket for a1, owned here, until a rebalance gives a1's partition away
     share = [ON_FIRST]
-    generator = _replica(
-        MemoryOwnerMap(ttl_s=60), MemoryOrderCache(), ON_FIRST, _free_port(), share
-    )
+    generator = _replica(MemoryOwnerMap(ttl_s=60), MemoryOrderCache(), ON_FIRST, free_port(), share)
     replica = await anext(generator)
     try:
         ws = await replica.client.ws_connect(

@@ -3,14 +3,13 @@ run accounts for every order; a server that never answers is reported, not raise
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 import pytest
 
 from oms.config import Settings
 from oms.load_target import Failure, Target, failure_of
 from oms.loadgen import LoadError, run_loadgen
+from tests.ports import free_port
 from tests.unit.api.conftest import Api
 from tests.unit.engine_helpers import tick
 
@@ -35,19 +34,13 @@ async def test_run_loadgen_when_the_server_stays_then_every_order_ends_and_the_r
     assert "result: ok" in summary.lines()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_run_loadgen_when_nothing_listens_then_load_error_not_a_traceback() -> None:
     with pytest.raises(LoadError, match="connect_refused") as failed:
         await run_loadgen(
             Settings(),
             10,
             "rest",
-            base=f"http://127.0.0.1:{_closed_port()}",
+            base=f"http://127.0.0.1:{free_port()}",
             key="no-server-to-check-it",
         )
 
@@ -58,7 +51,7 @@ async def test_target_call_when_nothing_listens_then_a_counted_failure_and_gone_
     None
 ):
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-        target = Target(http, f"http://127.0.0.1:{_closed_port()}", give_up_s=0.0)
+        target = Target(http, f"http://127.0.0.1:{free_port()}", give_up_s=0.0)
 
         answer = await target.call("GET", "/health")
 

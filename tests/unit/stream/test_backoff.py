@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 from aiokafka import AIOKafkaProducer
 
 import oms.stream  # noqa: F401 - importing the stream layer installs the back-off
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 async def test_metadata_refresh_when_the_broker_is_gone_then_retries_are_paced() -> None:
     # Arrange: a client whose broker refuses connections, its metadata synchronizer running.
-    producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{_closed_port()}")
+    producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{free_port()}")
     client = producer.client
     client._retry_backoff = 0.1
     sync = asyncio.create_task(client._md_synchronizer())
