@@ -296,6 +296,10 @@ class Settings(BaseSettings):
     engine_drain_every: int = Field(256, gt=0)
     # Records the ingestion fetches from Kafka at once (one hand-over to the engine).
     ingest_batch_size: int = Field(1000, gt=0)
+    # Records handed to the engine and not yet committed (durable) at most: fetching and
+    # deciding overlap the durability of what came before, up to this many. Replay after a
+    # crash grows with it (what is uncommitted is fetched again; replay changes nothing).
+    ingest_max_in_flight: int = Field(4000, gt=0)
     # How long the producer of the command path (POST -> orders: a 202 waits for its ack) and
     # of the event path (order-events) waits for more records before it sends a batch. With
     # one request in flight per broker, batches still grow under load while one is on its way.

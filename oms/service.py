@@ -216,6 +216,7 @@ class Service:
                 on_owned=take_over,
                 legs=self.legs,
                 batch_size=settings.ingest_batch_size,
+                max_in_flight=settings.ingest_max_in_flight,
                 before_places=(await self._start_gate(engine, redis)).before_places,
                 on_leaving=last_checkpoint,  # still the owner: nobody else writes its log yet
                 on_revoked=self._pause_checkpoints,
