@@ -90,6 +90,11 @@ LEVERS = (
         {"OMS_DEVENV_SQLITE_SYNCHRONOUS": "normal"},
         {"OMS_DEVENV_SQLITE_SYNCHRONOUS": "full"},
     ),
+    Lever(
+        "gc",
+        {"OMS_GC_YOUNG_THRESHOLD": "20000", "OMS_GC_FREEZE_SURVIVORS": "true"},
+        {"OMS_GC_YOUNG_THRESHOLD": "200000", "OMS_GC_FREEZE_SURVIVORS": "false"},
+    ),
 )
 # Settings whose default did not change: "off" here is the other value worth trying, not an
 # earlier one. Not in ``all``; run them by name.

@@ -294,6 +294,11 @@ class Settings(BaseSettings):
     # Messages the engine's dispatcher handles, under steady load, between two flushes of its
     # journal to the store (when its queue runs dry it flushes anyway).
     engine_drain_every: int = Field(256, gt=0)
+    # The engine process's garbage collector (``oms.actors.runtime.tune_gc``): allocations
+    # between two young collections (a pause is bounded by it), and whether what survives a
+    # collection is frozen out of later scans (False: CPython's older generations as usual).
+    gc_young_threshold: int = Field(20_000, gt=0)
+    gc_freeze_survivors: bool = True
     # Records the ingestion fetches from Kafka at once (one hand-over to the engine).
     ingest_batch_size: int = Field(1000, gt=0)
     # Records handed to the engine and not yet committed (durable) at most: fetching and

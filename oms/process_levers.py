@@ -36,6 +36,8 @@ def describe_levers(settings: Settings) -> str:
         f"event_loop={loop} redis_parser={settings.redis_parser}"
         f" http_middleware={settings.http_middleware}"
         f" gil_switch_interval_s={sys.getswitchinterval():g}"
+        f" gc_young_threshold={settings.gc_young_threshold}"
+        f" gc_freeze_survivors={settings.gc_freeze_survivors}"
         f" engine_drain_every={settings.engine_drain_every}"
         f" ingest_batch_size={settings.ingest_batch_size}"
         f" orders_linger_ms={settings.orders_linger_ms} events_linger_ms={settings.events_linger_ms}"

@@ -965,7 +965,7 @@ async def serve(settings: Settings) -> int:
     starting.result()  # a failed start raises here, after it stopped what it had started
     if doors is not None:
         await _start_doors(settings, service, doors)
-    tune_gc()
+    tune_gc(settings.gc_young_threshold, freeze_survivors=settings.gc_freeze_survivors)
     # Logged, not printed: in JSON, every line the process writes is one object.
     logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
     logger.info("speed levers: %s", describe_levers(settings))
