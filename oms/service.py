@@ -67,6 +67,7 @@ from oms.engine.reconciliation import (
     Reconciliation,
     place_in_doubt,
 )
+from oms.gc_pauses import record_gc_pauses
 from oms.legs import Legs
 from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
@@ -966,6 +967,7 @@ async def serve(settings: Settings) -> int:
     if doors is not None:
         await _start_doors(settings, service, doors)
     tune_gc(settings.gc_young_threshold, freeze_survivors=settings.gc_freeze_survivors)
+    record_gc_pauses()
     # Logged, not printed: in JSON, every line the process writes is one object.
     logger.info("oms serving on http://%s:%d", settings.http_host, settings.http_port)
     logger.info("speed levers: %s", describe_levers(settings))

@@ -35,6 +35,7 @@ from oms.api.services import ConsumerLag
 from oms.domain.enums import OrderStatus
 from oms.domain.limits import TradingState
 from oms.durations import Durations
+from oms.gc_pauses import PAUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,19 @@ class _Scraped(Collector):
             yield from _ready_metrics(self.ready)
         if sources.pipeline is not None:
             yield from _pipeline_metrics(sources.pipeline())
+        yield _gc_pause_metric()
+
+
+def _gc_pause_metric() -> Metric:
+    pauses = HistogramMetricFamily(
+        "oms_gc_pause_seconds",
+        "How long each garbage collection stopped every thread of the process, by generation"
+        " (recorded once the process calls oms.gc_pauses.record_gc_pauses)",
+        labels=["generation"],
+    )
+    for generation, durations in PAUSES.items():
+        pauses.add_metric([str(generation)], durations.cumulative(), durations.total_s)
+    return pauses
 
 
 def _order_metrics(feed: OrderFeed) -> Iterator[Metric]:

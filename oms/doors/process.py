@@ -25,6 +25,7 @@ from oms.api.jwt_tokens import JwtVerifier
 from oms.api.listener import start_listener
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
+from oms.gc_pauses import record_gc_pauses
 from oms.legs import Legs
 from oms.store.api_keys import MongoKeyDirectory
 from oms.store.memory_rate_limits import MemoryRateLimits
@@ -45,6 +46,7 @@ PARENT_POLL_S = 0.5  # how soon a door notices that its oms serve is gone
 
 async def run_door(settings: Settings) -> int:
     """Serve as door ``settings.door_index`` until a stop signal or the parent's end."""
+    record_gc_pauses()
     parent = os.getppid()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

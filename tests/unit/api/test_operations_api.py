@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -11,6 +13,7 @@ from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.api.services import SERVICES_KEY
 from oms.config import Settings
 from oms.durations import Durations
+from oms.gc_pauses import record_gc_pauses
 from tests.malformed_orders import GOOD
 from tests.unit.api.conftest import Api
 
@@ -227,3 +230,26 @@ async def test_order_websocket_when_no_account_is_given_then_422_problem(api: Ap
     assert response.status == 422
     assert response.content_type == PROBLEM_CONTENT_TYPE
     assert (await response.json())["code"] == "INVALID_PARAMETERS"
+
+
+async def test_metrics_when_collections_are_timed_then_pauses_show_by_generation() -> None:
+    # Arrange: the process times its collections, and one full collection happens
+    async def up() -> dict[str, bool]:
+        return {"kafka": True}
+
+    record_gc_pauses()
+    gc.collect()
+    app = build_app(Settings(), ready_probe=up)
+
+    # Act
+    async with TestClient(TestServer(app)) as client:
+        text = await (await client.get("/metrics")).text()
+
+    # Assert: a histogram per generation, the full collection counted
+    assert 'oms_gc_pause_seconds_bucket{generation="0",le="0.001"}' in text
+    (full,) = [
+        line
+        for line in text.splitlines()
+        if line.startswith('oms_gc_pause_seconds_count{generation="2"}')
+    ]
+    assert float(full.split()[-1]) >= 1
