@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,7 @@ from oms.domain.audit import AuditAction
 from oms.domain.commands import OpenAccount, SetLimits, SetTradingState
 from oms.domain.errors import AccountExists, DomainError, UnknownAccount
 from oms.domain.limits import RiskLimits, TradingState
+from oms.domain.reasons import RejectReason
 from oms.engine.ports import AccountRecord
 from oms.stream.codecs import kill_switch_change, limits_change
 
@@ -97,8 +98,14 @@ def _balances(value: object, errors: list[FieldError]) -> dict[str, Decimal]:
     return balances
 
 
-def parse_limits(value: object, errors: list[FieldError], prefix: str = "limits.") -> RiskLimits:
-    """A limits object (every field optional; absent or null switches that check off)."""
+def parse_limits(
+    value: object, errors: list[FieldError], symbols: Collection[str], prefix: str = "limits."
+) -> RiskLimits:
+    """A limits object (every field optional; absent or null switches that check off); a
+    per-symbol limit names a listed instrument (``symbols``), else 422 ``UNKNOWN_INSTRUMENT``:
+    a limit on a symbol nobody trades would never apply, and an arbitrary key could not even
+    be stored (a NUL in it made MongoDB refuse the account's document: a 500 schemathesis
+    found)."""
     if not isinstance(value, dict):
         errors.append(FieldError(prefix.rstrip("."), "must be an object"))
         return RiskLimits()
@@ -114,7 +121,20 @@ def parse_limits(value: object, errors: list[FieldError], prefix: str = "limits.
         if not isinstance(raw, dict):
             errors.append(FieldError(prefix + name, 'must be an object such as {"BTC-USD": "2"}'))
             continue
-        parsed = {sym: field_amount(v, f"{prefix}{name}.{sym}", errors) for sym, v in raw.items()}
+        for sym in raw:
+            if sym not in symbols:
+                errors.append(
+                    FieldError(
+                        f"{prefix}{name}",
+                        f"{sym!r} is not a listed instrument",
+                        code=RejectReason.UNKNOWN_INSTRUMENT,
+                    )
+                )
+        parsed = {
+            sym: field_amount(v, f"{prefix}{name}.{sym}", errors)
+            for sym, v in raw.items()
+            if sym in symbols
+        }
         fields[name] = {sym: v for sym, v in parsed.items() if v is not None}
     fields.update(_velocity(value, errors, prefix))
     if errors:
@@ -155,7 +175,10 @@ async def open_account(request: web.Request) -> web.Response:
     errors = _unknown_fields(body, frozenset({"account_id", "balances", "limits"}))
     account_id = _account_id(body.get("account_id"), errors)
     balances = _balances(body.get("balances", {}), errors)
-    limits = parse_limits(body["limits"], errors) if body.get("limits") is not None else None
+    symbols = services.engine.instruments
+    limits = (
+        parse_limits(body["limits"], errors, symbols) if body.get("limits") is not None else None
+    )
     if errors or account_id is None:
         raise invalid_body(errors)
     identity.require(request, Action.OPEN_ACCOUNT)
@@ -275,10 +298,10 @@ async def put_limits(request: web.Request) -> web.Response:
     """``PUT /api/risk/limits/{account_id}``: replace every limit (absent ones switch off)."""
     account_id = identity.acting_account(request, request.match_info["account_id"])
     errors: list[FieldError] = []
-    limits = parse_limits(await _body(request), errors, prefix="")
+    services = request.app[SERVICES_KEY]
+    limits = parse_limits(await _body(request), errors, services.engine.instruments, prefix="")
     if errors:
         raise invalid_body(errors)
-    services = request.app[SERVICES_KEY]
     try:
         await services.accounts.set_limits(account_id, limits)  # the store knows every account
     except UnknownAccount:

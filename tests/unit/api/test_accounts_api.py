@@ -344,3 +344,41 @@ async def test_account_read_when_recorded_but_not_yet_announced_here_then_its_re
     assert body["balances"]["USD"]["total"] == "5"
     assert body["trading_state"] == "HALTED"
     assert "late" in api.engine.risk_book.account_ids()
+
+
+@pytest.mark.parametrize("symbol", ["DOGE-USD", "\x00\x1b", "a.b", "$where"])
+async def test_open_account_when_a_per_symbol_limit_names_no_listed_instrument_then_422(
+    api: Api, symbol: str
+) -> None:
+    # Act: schemathesis once sent such a key; MongoDB refused the document (a 500)
+    response = await api.client.post(
+        "/api/accounts",
+        json={"account_id": "per-sym", "balances": {"USD": "100"},
+              "limits": {"symbol_max_order_quantity": {symbol: "1", "BTC-USD": "2"}}},
+    )  # fmt: skip
+
+    # Assert: named with its reason code; nothing recorded or announced
+    assert response.status == 422
+    errors = (await response.json())["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [
+        ("limits.symbol_max_order_quantity", "UNKNOWN_INSTRUMENT")
+    ]
+    assert await api.accounts.get("per-sym") is None
+    assert api.bus.account_changes == []
+
+
+async def test_limits_when_a_per_symbol_limit_names_no_listed_instrument_then_422_unchanged(
+    api: Api,
+) -> None:
+    # Act
+    response = await api.client.put(
+        "/api/risk/limits/a1", json={"symbol_max_position": {"NOPE-USD": "1"}}
+    )
+
+    # Assert
+    assert response.status == 422
+    errors = (await response.json())["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [
+        ("symbol_max_position", "UNKNOWN_INSTRUMENT")
+    ]
+    assert api.bus.account_changes == []
