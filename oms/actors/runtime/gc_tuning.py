@@ -23,9 +23,9 @@ def tune_gc(young_threshold: int = 20_000, *, freeze_survivors: bool = True) -> 
     With ``freeze_survivors`` every collection ends by freezing what survived it (``gc.freeze``:
     moved to the permanent generation, never scanned again; freed as usual when its reference
     count drops), so only the young generation is ever scanned and a pause is bounded by
-    ``young_threshold`` (7-14 ms at 20,000 here). The price: a reference cycle that forms
+    ``young_threshold`` (5.9-18.0 ms at 20,000 here). The price: a reference cycle that forms
     among objects older than one young collection is not reclaimed. Measured by unfreezing and
-    collecting at exit after 100,000 orders over Kafka and 30,000 over REST: 385-398 cyclic
+    collecting at exit after 100,000 orders over Kafka and 30,000 over REST: 385-406 cyclic
     objects found, against 521-527 with the plain thresholds: nothing accumulates (the process
     breaks its own cycles: tenacity's retry loop is built only after a failure,
     ``oms.retrying``; a stopped actor drops its inbox).
