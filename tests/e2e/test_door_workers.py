@@ -9,6 +9,7 @@ import os
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,9 @@ from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10"}
 ORDERS = 40
+KILL_AT_S = 0.3  # into the placing, when one door is SIGKILLed
+AFTER_KILL_S = 1.5  # placing goes on this long after the kill
+PACE_S = 0.02  # between one client's orders: a hundred or so in all
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +117,20 @@ async def test_place_when_unauthenticated_at_a_door_then_401_problem_from_the_do
     assert problem["code"] == "MISSING_CREDENTIAL"
 
 
+async def _place_until(
+    http: aiohttp.ClientSession, base: str, account: str, until: float
+) -> list[aiohttp.ClientResponse | BaseException]:
+    """Place one order after another until ``until`` (monotonic): each answer or failure."""
+    answers: list[aiohttp.ClientResponse | BaseException] = []
+    while time.monotonic() < until:
+        try:
+            answers.append(await _place(http, base, account))
+        except aiohttp.ClientError as error:  # its door died under it: the client sees it
+            answers.append(error)
+        await asyncio.sleep(PACE_S)
+    return answers
+
+
 async def test_door_when_killed_then_restarted_and_nothing_accepted_is_lost(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
@@ -120,23 +138,33 @@ async def test_door_when_killed_then_restarted_and_nothing_accepted_is_lost(
     await last_price(http, replica.base, "BTC-USD")
     victim = _doors(replica)[0]
 
-    placing = [asyncio.create_task(_place(http, replica.base, account)) for _ in range(30)]
-    await asyncio.sleep(0.05)
+    # Four clients place one order after another, from before the kill until well after it:
+    # orders in flight on the killed door fail at the client, the others are accepted by
+    # whichever door the kernel hands their connection to (the survivor, then the restarted one).
+    until = time.monotonic() + KILL_AT_S + AFTER_KILL_S
+    placing = [
+        asyncio.create_task(_place_until(http, replica.base, account, until)) for _ in range(4)
+    ]
+    await asyncio.sleep(KILL_AT_S)
     os.kill(victim.pid, signal.SIGKILL)
-    answers = await asyncio.gather(*placing, return_exceptions=True)
+    answers = [answer for some in await asyncio.gather(*placing) for answer in some]
     accepted = [
         (await answer.json())["order_id"]
         for answer in answers
         if isinstance(answer, aiohttp.ClientResponse) and answer.status == 202
     ]
+    seen = Counter(
+        str(answer.status) if isinstance(answer, aiohttp.ClientResponse) else type(answer).__name__
+        for answer in answers
+    )
     deadline = time.monotonic() + 15
     while {p.pid for p in _doors(replica)} & {victim.pid} or len(_doors(replica)) < 2:
         assert time.monotonic() < deadline, "the killed door was not restarted"
         await asyncio.sleep(0.2)
     orders = [await _settled(http, replica.base, order_id) for order_id in accepted]
 
-    assert accepted, "no order was accepted around the kill"
-    assert {order["status"] for order in orders} == {"SETTLED"}
+    assert accepted, f"no order was accepted around the kill: {seen}"
+    assert {order["status"] for order in orders} == {"SETTLED"}, seen
     assert victim.pid not in {p.pid for p in _doors(replica)}
 
 
