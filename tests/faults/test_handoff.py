@@ -26,7 +26,7 @@ from tests.faults.cluster import (
     cluster_scenario,
     longest_pause,
     owned,
-    pause_after,
+    resumed_after,
     split,
 )
 from tests.faults.harness import check
@@ -52,7 +52,7 @@ async def _kill_second(run: ClusterRun) -> Fault:
     moved = await owned(victim)
     at = time.time()
     await victim.kill(restart=False)  # a node lost for good: the first must take its share
-    return Fault(at, moved)
+    return Fault(at, moved, gone=time.time())
 
 
 async def _stop_second(run: ClusterRun) -> Fault:
@@ -61,7 +61,7 @@ async def _stop_second(run: ClusterRun) -> Fault:
     at = time.time()
     took = await victim.stop()  # SIGTERM, as a rolling deploy sends it
     print(f"sigterm_to_exit_s: {took:.2f}")
-    return Fault(at, moved)
+    return Fault(at, moved, gone=time.time())
 
 
 async def _third_joins(run: ClusterRun) -> Fault:
@@ -89,7 +89,7 @@ def test_sigkill_when_one_of_two_replicas_dies_mid_load_then_the_other_takes_ove
     )  # a few thousand orders: 40/s over REST and 120/s onto Kafka for 14 s
 
     check(result)
-    handoff = pause_after(times, fault.moved, fault.at)
+    handoff = resumed_after(times, fault.moved, fault.at, fault.gone)
     print(f"moved: {sorted(fault.moved)}, handoff_kill_s: {handoff:.2f}")
     assert handoff < KILL_BOUND_S, handoff
 
@@ -100,7 +100,7 @@ def test_sigterm_when_a_replica_stops_mid_load_then_its_partitions_move_in_under
     result, fault, times = asyncio.run(cluster_scenario(cluster, _stop_second))
 
     check(result)
-    handoff = pause_after(times, fault.moved, fault.at)
+    handoff = resumed_after(times, fault.moved, fault.at, fault.gone)
     print(f"moved: {sorted(fault.moved)}, handoff_term_s: {handoff:.2f}")
     assert handoff < TERM_BOUND_S, handoff
 
