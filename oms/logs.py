@@ -17,7 +17,9 @@ kind is its logger, level and message template, not its arguments), drops the re
 ``window_s``, and then lets the next one through with how many it dropped (in the message, and
 as ``repeated`` in JSON). So an outage costs a line per kind per window, whoever logs it. The
 access log is exempt: each of its lines is another request, as many as the traffic, not an
-outage's echo.
+outage's echo, and so is a record logged with ``extra=UNTHROTTLED``: each of those is its own
+event (a replica's partitions assigned, what a rebuild recovered), and two rebalances seconds
+apart must both show.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from oms.config import Settings
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 ACCESS_LOGGER = "oms.access"
+# ``extra`` for a line each of whose occurrences is news, never an outage's repetition.
+UNTHROTTLED = {"unthrottled": True}
 # Third-party loggers that narrate their normal work at INFO (group joins, connections).
 QUIET = ("aiokafka", "kafka", "pymongo", "asyncio")
 _Kind = tuple[str, int, object]
@@ -63,7 +67,7 @@ class RepeatFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """False for a repeat inside its kind's window; the next one after it says how many."""
-        if record.name in self.exempt:
+        if record.name in self.exempt or getattr(record, "unthrottled", False):
             return True
         kind: _Kind = (record.name, record.levelno, record.msg)
         now = self.clock()

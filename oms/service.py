@@ -69,6 +69,7 @@ from oms.engine.reconciliation import (
 )
 from oms.gc_pauses import record_gc_pauses
 from oms.legs import Legs
+from oms.logs import UNTHROTTLED
 from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
@@ -608,7 +609,7 @@ class Service:
             len(open_orders), recovery.finished, recovery.documents,
             ", every order document: the log was not whole" if recovery.scanned else "",
             recovery.seconds, len(missing), len(recovery.unpublished), sorted(owned), total,
-            summary,
+            summary, extra=UNTHROTTLED,
         )  # fmt: skip
         # Not awaited here: the hand-off waits for this method, and a checkpoint (0.3-0.6 s
         # measured under load) would delay the first record of the partitions taken over.

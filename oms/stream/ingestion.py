@@ -66,6 +66,7 @@ from oms.correlation import from_record
 from oms.domain.commands import AmendOrder, ApplyFill, CancelAll, CancelOrder, PlaceOrder
 from oms.engine import Engine
 from oms.legs import Legs
+from oms.logs import UNTHROTTLED
 from oms.stream.closing import stop_consumer
 from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.commit_barrier import CommitBarrier, Handed, Step
@@ -103,7 +104,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
-        logger.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        logger.info(
+            "partitions assigned: %s",
+            sorted((tp.topic, tp.partition) for tp in assigned),
+            extra=UNTHROTTLED,
+        )
         await self._ingestion.took(assigned)
 
 

@@ -9,7 +9,14 @@ import logging
 
 from oms import correlation
 from oms.config import Settings
-from oms.logs import ACCESS_LOGGER, ContextFilter, RepeatFilter, configure, formatter
+from oms.logs import (
+    ACCESS_LOGGER,
+    UNTHROTTLED,
+    ContextFilter,
+    RepeatFilter,
+    configure,
+    formatter,
+)
 
 _GATHERED = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
 
@@ -78,6 +85,17 @@ def test_filter_when_the_record_is_an_access_line_then_never_dropped() -> None:
     lines *= 3
 
     assert [repeats.filter(line) for line in lines] == [True, True, True]
+
+
+def test_filter_when_an_unthrottled_record_repeats_then_every_one_passes() -> None:
+    repeats = RepeatFilter(10.0, clock=Clock())
+    assigned = []
+    for n in range(3):  # three rebalances seconds apart: each assignment is news
+        record = _record("partitions assigned: %s", [n], level=logging.INFO)
+        record.__dict__.update(UNTHROTTLED)
+        assigned.append(record)
+
+    assert [repeats.filter(record) for record in assigned] == [True, True, True]
 
 
 def _emit(log_format: str, *, window_s: float = 10.0, clock: Clock | None = None) -> Emitter:
