@@ -29,6 +29,12 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
 - ``leg_post_*``: from the moment an order was due to its 202 (REST: the door's validation,
   Redis claim, produce to ``orders`` acknowledged, cache, and the HTTP round trip) or to its
   produce being acknowledged (Kafka), per order, by this process's clock.
+- ``ingest_room_wait_share``, ``barrier_<step>_share``, ``ingest_commits``: during the
+  throughput phase, the share of its time the service's ingestion waited for room
+  (``OMS_INGEST_MAX_IN_FLIGHT`` records handed over, not committed), the share each step of the
+  commit barrier took (engine idle, store durable, order events: one after another), and how
+  many commits it made (``/metrics``' ``oms_ingest_*`` counters). Read together: where the Kafka
+  path's throughput waits.
 - ``leg_door_*``, ``leg_consume_*``, ``leg_engine_*``, ``leg_to_write_*``, ``leg_write_*``,
   ``leg_publish_*``: the service's own legs during that phase (``/metrics``'
   ``oms_order_leg_seconds{leg}``, ``oms.legs``): the door's handler time of a POST (REST);
@@ -488,12 +494,16 @@ async def throughput(
     """Place for ``args.seconds``, then wait until every placed order is terminal and durable."""
     topic = topic_names(placer.server.settings).order_events
     meter = CpuMeter.of_run(placer.server.pid, Path(args.devenv))
+    base = placer.server.base
     async with EventWatch(placer.server.settings, topic, _TERMINAL) as watch:
+        barrier = await _barrier_times(placer.http, base)
         before = meter.sample()
         results = await _throughput(placer, watch, accounts, args)
         results |= CpuMeter.per_order(
             before, meter.sample(), int(results["placed"]), results["elapsed_s"]
         )
+        after = await _barrier_times(placer.http, base)
+        results |= _barrier_figures(barrier, after, results["elapsed_s"])
     results["terminal"] = await _terminal_count(db, accounts)  # after the clock: one scan
     return results
 
@@ -625,6 +635,45 @@ async def _write_times(http: aiohttp.ClientSession, base: str) -> dict[str, floa
     return figures
 
 
+_BARRIER = re.compile(
+    r"^oms_(ingest_room_wait_seconds_total|ingest_commits_total"
+    r'|ingest_barrier_step_seconds_total\{step="([^"]+)"\}) (\S+)$'
+)
+BARRIER_STEPS = ("engine idle", "store durable", "order events")
+
+
+async def _barrier_times(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    """The ingestion's counters from /metrics: seconds waited for room, seconds per barrier
+    step (by step name), commits."""
+    async with http.get(f"{base}/metrics") as response:
+        text = await response.text()
+    figures: dict[str, float] = {}
+    for line in text.splitlines():
+        found = _BARRIER.match(line)
+        if found is not None:
+            figures[found.group(2) or found.group(1)] = float(found.group(3))
+    return figures
+
+
+def _barrier_figures(
+    before: dict[str, float], after: dict[str, float], elapsed_s: float
+) -> dict[str, float]:
+    """Over the throughput phase: the share of its time the ingestion waited for room, the
+    share each barrier step took (steps run one after another in the barrier's task), and the
+    commits it made."""
+
+    def spent(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    figures = {
+        "ingest_room_wait_share": spent("ingest_room_wait_seconds_total") / elapsed_s,
+        "ingest_commits": spent("ingest_commits_total"),
+    }
+    for step in BARRIER_STEPS:
+        figures[f"barrier_{step.replace(' ', '_')}_share"] = spent(step) / elapsed_s
+    return figures
+
+
 _LEG_BUCKET = re.compile(r'^oms_order_leg_seconds_bucket\{le="([^"]+)",leg="([^"]+)"\} (\S+)$')
 SERVICE_LEGS = ("door", "consume", "engine", "to_write", "write", "publish")
 
@@ -751,6 +800,11 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     print(f"placing_s: {results['placing_s']:.2f}")
     print(f"all_terminal_s: {results['elapsed_s']:.2f}")
     print(f"orders_per_s: {results['orders_per_s']:.0f}")
+    print(f"ingest_commits: {results['ingest_commits']:.0f}")
+    print(f"ingest_room_wait_share: {results['ingest_room_wait_share']:.3f}")
+    for step in BARRIER_STEPS:
+        name = f"barrier_{step.replace(' ', '_')}_share"
+        print(f"{name}: {results[name]:.3f}")
     print(f"offered_rate: {args.rate:g}")
     print(f"latency_orders: {results['offered']:.0f}")
     print(f"latency_seen_accepted: {results['seen_accepted']:.0f}")

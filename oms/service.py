@@ -848,6 +848,9 @@ def _pipeline(
             "ingest_commits_total": stats.commits,
             "ingest_commit_failures_total": stats.commit_failures,
             "ingest_barrier_retries_total": stats.barrier_retries,
+            "ingest_room_wait_seconds_total": stats.room_wait_s,
+            # Copied: the barrier adds a step's key the first time it runs.
+            "ingest_barrier_step_seconds_total": Labelled("step", dict(stats.barrier_step_s)),
             "rebalances_total": stats.rebalances,
             "rebalance_pause_seconds": stats.last_rebalance_pause_s,
             "rebuild_seconds": stats.last_rebuild_s,

@@ -72,6 +72,14 @@ PIPELINE_HELP: dict[str, str] = {
     "ingest_commits_total": "Offset commits after a durability barrier",
     "ingest_commit_failures_total": "Commits refused (a rebalance moved the partition)",
     "ingest_barrier_retries_total": "Durability barrier steps that failed and were retried",
+    "ingest_room_wait_seconds_total": (
+        "Seconds the ingestion waited for room: OMS_INGEST_MAX_IN_FLIGHT records handed to the"
+        " engine and not yet committed"
+    ),
+    "ingest_barrier_step_seconds_total": (
+        "Seconds each durability step of the commit barrier took (engine idle, store durable,"
+        " order events), by step"
+    ),
     "rebalances_total": "Consumer group rebalances this replica went through (hand-offs)",
     "rebalance_pause_seconds": (
         "The last rebalance: how long nothing was handed to the engine, from the revocation to"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -100,8 +101,13 @@ class CommitBarrier(Generic[P]):
         return max(1, self.max_in_flight - self._records)
 
     async def wait_for_room(self) -> None:
-        """Return once fewer than ``max_in_flight`` records are in flight."""
+        """Return once fewer than ``max_in_flight`` records are in flight (the wait is counted:
+        ``StreamStats.room_wait_s``)."""
+        if self._room.is_set():
+            return
+        began = time.perf_counter()
         await self._room.wait()
+        self._stats.room_wait_s += time.perf_counter() - began
 
     def hand(self, batch: Handed[P]) -> None:
         """A batch was handed to the engine: commit its offsets once it is durable."""
@@ -146,9 +152,13 @@ class CommitBarrier(Generic[P]):
                 self._room.set()
 
     async def durable(self) -> None:
-        """Everything handed over so far is durable once this returns (each step retried)."""
+        """Everything handed over so far is durable once this returns (each step retried, its
+        time counted by name: ``StreamStats.barrier_step_s``)."""
+        spent = self._stats.barrier_step_s
         for name, step in self._steps:
+            began = time.perf_counter()
             await self.retry(name, step)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
 
     async def settle(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` until nothing is in flight (or the engine failed); True

@@ -34,6 +34,11 @@ class StreamStats:
     last_rebalance_pause_s: float = 0.0
     last_rebuild_s: float = 0.0
     by_reason: dict[str, int] = field(default_factory=dict)
+    # Where the ingestion's time goes at full load, in seconds summed since the start: the fetch
+    # loop waiting for room (``max_in_flight`` records handed over and not committed), and each
+    # durability step of the commit barrier (by step name) from its start to its success.
+    room_wait_s: float = 0.0
+    barrier_step_s: dict[str, float] = field(default_factory=dict)
     # Ticks handed to the engine per symbol (every listed one from 0, so that a symbol whose
     # feed never started shows as flat, not as missing).
     ticks_by_symbol: dict[str, int] = field(default_factory=dict)

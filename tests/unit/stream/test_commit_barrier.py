@@ -186,3 +186,39 @@ async def test_hand_when_max_in_flight_is_reached_then_no_room_until_committed(
     # Assert: no room while they were in flight, room (all of it) once committed
     assert blocked is True
     assert harness.barrier.room() == 10
+
+
+async def test_wait_for_room_when_the_bound_is_reached_then_the_wait_is_counted(
+    harness: Harness,
+) -> None:
+    # Arrange: ten records in flight, the bound, and a store that writes 50 ms later
+    harness.barrier.hand(Handed({"orders-0": 10}, 10))
+    waiting = asyncio.create_task(harness.barrier.wait_for_room())
+    await _turns()
+
+    # Act
+    await asyncio.sleep(0.05)
+    harness.steps.store.set()
+    await asyncio.wait_for(waiting, 1.0)
+
+    # Assert: the fetch side's wait shows in the stats (about the 50 ms it waited)
+    assert harness.stats.room_wait_s >= 0.04
+
+
+async def test_durable_when_the_steps_run_then_each_steps_time_is_counted_by_name(
+    harness: Harness,
+) -> None:
+    # Arrange: a batch whose store write takes 50 ms
+    harness.barrier.hand(Handed({"orders-0": 2}, 2))
+    await _turns()
+
+    # Act
+    await asyncio.sleep(0.05)
+    harness.steps.store.set()
+    await harness.barrier.settle(1.0)
+
+    # Assert: the store step holds the wait, both steps are named
+    spent = harness.stats.barrier_step_s
+    assert set(spent) == {"engine idle", "store durable"}
+    assert spent["store durable"] >= 0.04
+    assert spent["engine idle"] < spent["store durable"]
