@@ -617,16 +617,20 @@ def _percentiles(prefix: str, seconds: list[float]) -> dict[str, float]:
     }
 
 
+async def _scrape(http: aiohttp.ClientSession, base: str) -> list[str]:
+    """The service's /metrics, a line each."""
+    async with http.get(f"{base}/metrics") as response:
+        return (await response.text()).splitlines()
+
+
 _WRITE_BUCKET = re.compile(r'^oms_store_write_duration_seconds_bucket\{le="([^"]+)"\} (\S+)$')
 
 
 async def _write_times(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
     """The service's MongoDB write-time histogram from /metrics: cumulative count per ``le``,
     and ``sum``."""
-    async with http.get(f"{base}/metrics") as response:
-        text = await response.text()
     figures: dict[str, float] = {}
-    for line in text.splitlines():
+    for line in await _scrape(http, base):
         bucket = _WRITE_BUCKET.match(line)
         if bucket is not None:
             figures[bucket.group(1)] = float(bucket.group(2))
@@ -645,10 +649,8 @@ _COUNTERS = ("ingest_room_wait_seconds_total", "ingest_commits_total")
 async def _barrier_times(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
     """The ingestion's counters from /metrics: seconds waited for room, seconds per barrier
     step (by step name), commits."""
-    async with http.get(f"{base}/metrics") as response:
-        text = await response.text()
     figures: dict[str, float] = {}
-    for line in text.splitlines():
+    for line in await _scrape(http, base):
         found = _BARRIER.match(line)
         if found is not None:
             figures[found.group(2) or found.group(1)] = float(found.group(3))
@@ -680,10 +682,8 @@ SERVICE_LEGS = ("door", "consume", "engine", "to_write", "write", "publish")
 
 async def _leg_times(http: aiohttp.ClientSession, base: str) -> dict[tuple[str, str], float]:
     """The service's leg histograms from /metrics: (leg, le) -> cumulative count."""
-    async with http.get(f"{base}/metrics") as response:
-        text = await response.text()
     buckets: dict[tuple[str, str], float] = {}
-    for line in text.splitlines():
+    for line in await _scrape(http, base):
         bucket = _LEG_BUCKET.match(line)
         if bucket is not None:
             buckets[bucket.group(2), bucket.group(1)] = float(bucket.group(3))
