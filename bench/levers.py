@@ -95,6 +95,9 @@ LEVERS = (
         {"OMS_GC_YOUNG_THRESHOLD": "20000", "OMS_GC_FREEZE_SURVIVORS": "true"},
         {"OMS_GC_YOUNG_THRESHOLD": "200000", "OMS_GC_FREEZE_SURVIVORS": "false"},
     ),
+    # Durable once the recovery log has a batch, ``orders`` written behind it; or only once
+    # ``orders`` has it too.
+    Lever("projection", {"OMS_STORE_PROJECTION": "behind"}, {"OMS_STORE_PROJECTION": "inline"}),
 )
 # Settings whose default did not change: "off" here is the other value worth trying, not an
 # earlier one. Not in ``all``; run them by name.

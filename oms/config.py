@@ -316,6 +316,13 @@ class Settings(BaseSettings):
     store_max_batch: int = Field(1000, gt=0)
     store_linger_s: float = Field(0.002, ge=0.0)
     store_concurrency: int = Field(2, gt=0)
+    # When a batch counts as durable (oms.store.mongo_writer): "behind" once the recovery log
+    # has it, ``orders`` written after it by the projectors (at most store_max_unprojected
+    # documents behind, then the writers wait); "inline" only once ``orders`` has it too (the
+    # old way, kept to measure). Same guarantee either way: recovery reads the log, never
+    # ``orders``, and writes again what ``orders`` may lack.
+    store_projection: Literal["behind", "inline"] = "behind"
+    store_max_unprojected: int = Field(8000, gt=0)
     # The door's middlewares: "folded" runs the access log and metrics in one, auth and the rate
     # limit in another (oms.api.door); "layered" mounts the four separately. Same behaviour.
     http_middleware: Literal["folded", "layered"] = "folded"

@@ -15,7 +15,8 @@ thread writes (no lock on the hot path; a scrape tolerates a count one observati
 - ``to_write``: from an order's last change in a write (its newest event's ``at``) to that
   write starting: the journal, the store's memory and the group commit's wait (and, for an
   order held open by ``hold_open_s``, the rest of its short life). The store's thread.
-- ``write``: that write, from its first insert (the recovery log's delta) to its last, per
+- ``write``: that write, from its first insert to its last: the recovery log's deltas, which
+  make the batch durable (``orders`` is written behind them, ``oms.store.mongo_writer``), per
   order document written. The store's thread.
 - ``publish``: from the durable batch reaching the event sink to its records being handed to
   the producer (the sink's queue and encoding). The event loop.

@@ -43,4 +43,5 @@ def describe_levers(settings: Settings) -> str:
         f" orders_linger_ms={settings.orders_linger_ms} events_linger_ms={settings.events_linger_ms}"
         f" store_max_batch={settings.store_max_batch} store_linger_s={settings.store_linger_s:g}"
         f" store_concurrency={settings.store_concurrency}"
+        f" store_projection={settings.store_projection}"
     )

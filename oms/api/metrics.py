@@ -130,8 +130,8 @@ PIPELINE_HELP: dict[str, str] = {
         " publish"
     ),
     "store_write_duration_seconds": (
-        "Time to write one drained batch of order documents to MongoDB (its insert_many calls,"
-        " retries included): events are published only after it"
+        "Time to insert logged order documents into the orders collection (one projector's"
+        " insert_many calls, retries included); the batch was durable in the recovery log before"
     ),
 }
 

@@ -313,8 +313,14 @@ class WriteBehind:
             self._pending = held
             return Drained(self.saved if oldest_held is None else oldest_held - 1, tuple(taken))
 
+    def logged(self, drained: Drained) -> None:
+        """``drained`` is durable (in the recovery log): advance the mark."""
+        with self.lock:
+            self.durable = max(self.durable, drained.mark)
+
     def written(self, drained: Drained) -> None:
-        """``drained`` is durable: advance the mark, then drop the oldest terminal orders."""
+        """``drained`` is in ``orders`` too: advance the mark, then drop the oldest terminal
+        orders (a read that misses memory finds them in MongoDB from now on)."""
         with self.lock:
             self.durable = max(self.durable, drained.mark)
             terminal = self._terminal

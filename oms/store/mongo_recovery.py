@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,9 @@ class RecoveryLog:
         self._log_whole = False
         self._log_began = 0.0
         self.checkpoints = 0  # checkpoints written
+        # Waits until every batch logged so far is in ``orders`` (the writer's ``projected``,
+        # set by the repository): a checkpoint drops the epochs before it, deltas and all.
+        self.projected: Callable[[], Awaitable[None]] | None = None
 
     def partition(self, account_id: str) -> int:
         """The partition of ``orders`` that owns ``account_id`` (cached; any thread)."""
@@ -227,6 +230,10 @@ class RecoveryLog:
         database = self._connection.database
         if database is None:
             raise StoreError("the order store is not open")
+        if self.projected is not None:
+            # The older epochs' deltas are dropped below: what they hold must be in ``orders``
+            # (and every terminal order of them in the finished filter written here).
+            await self.projected()
         accounts: dict[int, list[Any]] = {}
         for account in ledger.accounts:
             accounts.setdefault(self.partition(account.account_id), []).append(account)

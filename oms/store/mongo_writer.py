@@ -18,8 +18,20 @@ orders end within milliseconds, so their whole life becomes one document); a wai
 terminal state or the hold's end sends it. Holding is safe: what no barrier covered was never
 acknowledged (no Kafka offset committed), so a crash replays it.
 
-Each write first logs its order documents per partition into the recovery log
-(``oms.store.mongo_recovery``), which owns the partitions' epochs and finished orders.
+The recovery log is the write that makes a batch durable; ``orders`` is written behind it.
+Each write logs its order documents per partition into the recovery log
+(``oms.store.mongo_recovery``, one compressed blob per partition: FerretDB takes a blob of a
+thousand orders for far less than their thousand documents), and the batch is durable there:
+waiters and ``after_durable`` publications go on. Projectors then insert the same documents
+into ``orders`` (the history reads and listings use), in the order the batches were logged.
+Nothing is lost between the two: a delta says up to which write its writer's ``orders``
+documents were all inserted, and recovery writes the later ones again; a checkpoint waits for
+the projection of every batch logged before it, since it drops the older epochs' deltas; a
+terminal order leaves memory only once it is in ``orders``; ``flush`` (the engine's stop and
+hand-off) waits for both. The log may run ahead of ``orders`` by ``max_unprojected`` documents
+at most, then drains wait: FerretDB must take every document in the end, and this bounds what
+a restart writes again. ``projection="inline"`` is the old way (``orders`` written before the
+batch counts as durable), kept to measure one against the other.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -78,6 +90,8 @@ class MongoWriter:
         retry_initial_s: float,
         retry_max_s: float,
         legs: Legs | None = None,
+        projection: Literal["behind", "inline"] = "behind",
+        max_unprojected: int = 8000,
     ) -> None:
         """Configure; nothing runs until ``start`` (on the store's loop)."""
         self._connection = connection
@@ -90,12 +104,14 @@ class MongoWriter:
         self.flush_timeout_s = flush_timeout_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
+        self.projection = projection
+        self.max_unprojected = max_unprojected
         self.last_error: StoreWriteFailed | None = None
         self.documents_written = 0
         self.duplicates = 0
         self.retries = 0
         self.writes = 0
-        self.write_times = Durations()  # per drained batch, from its first insert to durable
+        self.write_times = Durations()  # per insert into ``orders`` (each projector's call)
         # Its ``to_write`` and ``write`` legs, per order document (oms.legs).
         self.legs = legs or Legs()
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
@@ -115,6 +131,16 @@ class MongoWriter:
         self._writer = uuid.uuid4().hex[:12]
         self._drains = 0
         self._stored_through = 0
+        # Logged drains whose documents wait for ``orders``, oldest first, each
+        # [drained, documents, number]; and those a projector took, each with "inserted yet?":
+        # ``_stored_through`` advances over an inserted prefix only.
+        self._to_project: deque[tuple[Drained, list[Raw], int]] = deque()
+        self._projecting: deque[list[Any]] = deque()
+        self._unprojected = 0  # documents logged and not yet in ``orders``
+        self._projected_waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._project_wake: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
+        self._writers_left = 0
 
     # -- lifecycle (the store's loop) ---------------------------------------------------------
 
@@ -124,14 +150,23 @@ class MongoWriter:
         return bool(self._workers)
 
     def start(self) -> None:
-        """Start ``concurrency`` writers on the running loop (the connection's)."""
+        """Start ``concurrency`` writers and as many projectors on the running loop."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._project_wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
         self._closing = False
+        self._writers_left = self.concurrency
         self._workers = [
             loop.create_task(self._run(), name=f"oms-store-writer-{i}")
             for i in range(self.concurrency)
         ]
+        if self.projection == "behind":
+            self._workers += [
+                loop.create_task(self._project_run(), name=f"oms-store-projector-{i}")
+                for i in range(self.concurrency)
+            ]
 
     async def close(self, wait_s: float | None = None) -> None:
         """Write everything saved so far and stop the writers; waiters left fail.
@@ -148,7 +183,7 @@ class MongoWriter:
             await asyncio.wait_for(
                 asyncio.shield(asyncio.gather(*workers)), wait_s or self.flush_timeout_s
             )
-            last: list[Any] = [self.memory.drain(), False, self._drains]  # empty saves' marks
+            last: list[Any] = [self.memory.drain(), False, self._drains, []]  # empty saves' marks
             self._in_order.append(last)
             self._complete(last)
         except TimeoutError as exc:
@@ -159,7 +194,13 @@ class MongoWriter:
             ) from exc
         finally:
             self._workers = []
-            self._fail_waiters(StoreUnavailable("the order store is closed"))
+            closed = StoreUnavailable("the order store is closed")
+            self._fail_waiters(closed)
+            with self._waiters_lock:
+                waiting, self._projected_waiters = self._projected_waiters, []
+            for _, waiter in waiting:
+                if not waiter.done():
+                    waiter.set_exception(closed)
 
     # -- the engine's side (dispatcher thread) ------------------------------------------------
 
@@ -181,13 +222,16 @@ class MongoWriter:
             self.poke()
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until everything saved so far is written (the durability barrier)."""
+        """Block until everything saved so far is durable and in ``orders`` too (the engine's
+        stop and hand-off: afterwards memory may be dropped and MongoDB read instead)."""
         if self._connection.on_loop_thread():
             raise StoreError("flush() would block the writer's own loop: await durable()")
-        waiter = self._waiter(self.memory.saved)
         limit = self.flush_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + limit
         try:
-            waiter.result(limit)
+            self._waiter(self.memory.saved).result(limit)
+            drains = self._drains  # every save up to here is in a drain numbered so far
+            self._projected_waiter(drains).result(max(deadline - time.monotonic(), 0.0))
         except concurrent.futures.TimeoutError as exc:
             raise self._unavailable(limit) from exc
 
@@ -196,6 +240,16 @@ class MongoWriter:
     async def durable(self, mark: int | None = None, wait_s: float | None = None) -> None:
         """Wait until everything saved up to ``mark`` (default: so far) is written."""
         waiter = self._waiter(self.memory.saved if mark is None else mark)
+        limit = self.flush_timeout_s if wait_s is None else wait_s
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(waiter), limit)
+        except TimeoutError as exc:
+            raise self._unavailable(limit) from exc
+
+    async def projected(self, wait_s: float | None = None) -> None:
+        """Wait until every batch logged so far is in ``orders`` too (a checkpoint, which drops
+        the older epochs' deltas, must not drop one whose documents ``orders`` lacks)."""
+        waiter = self._projected_waiter(self._drains)
         limit = self.flush_timeout_s if wait_s is None else wait_s
         try:
             await asyncio.wait_for(asyncio.wrap_future(waiter), limit)
@@ -215,44 +269,55 @@ class MongoWriter:
     # -- the writer (its loop) ----------------------------------------------------------------
 
     async def _run(self) -> None:
-        """One writer: drain, write, report; ``concurrency`` of them overlap their writes."""
-        wake = self._wake
+        """One writer: drain, log (then the batch is durable), hand the documents to the
+        projectors; ``concurrency`` of them overlap their logs."""
+        wake, room = self._wake, self._room
         assert wake is not None
+        assert room is not None
         memory = self.memory
         recovery_log = self._recovery_log
-        while True:
-            if self._closing and not memory.pending() and not self._in_order:
-                wake.set()  # let the other writers see it too
-                return
-            if memory.pending():  # held open orders: look again when they are due
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.hold_open_s)
-            else:
-                await wake.wait()
-            wake.clear()
-            self._signalled = False
-            if self.linger_s and memory.pending() < self.max_batch and not self._waiters:
-                await asyncio.sleep(self.linger_s)
-            with recovery_log.epoch_lock:
-                drained = memory.drain(self._required(), self.hold_open_s)
-                self._drains += 1
-                number = self._drains
-                epochs = recovery_log.current_epochs()
-            entry: list[Any] = [drained, False, number]
-            self._in_order.append(entry)
-            if drained.states:
-                # Any error here is a bug, not the server (``_write`` retries those itself): keep
-                # the batch and try it again every ``retry_max_s``, reported as a failed write.
-                await retry_until_done(
-                    functools.partial(self._write, drained, number, epochs),
-                    retry_on=Exception,
-                    initial_s=self.retry_max_s,
-                    max_s=self.retry_max_s,
-                    on_failure=self._failure_reported,
-                )
-            self._complete(entry)
-            if self._closing:
-                wake.set()
+        try:
+            while True:
+                if self._closing and not memory.pending() and not self._in_order:
+                    wake.set()  # let the other writers see it too
+                    return
+                if memory.pending():  # held open orders: look again when they are due
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.hold_open_s)
+                else:
+                    await wake.wait()
+                wake.clear()
+                self._signalled = False
+                while self._unprojected >= self.max_unprojected:  # ``orders`` is behind
+                    room.clear()
+                    await room.wait()
+                if self.linger_s and memory.pending() < self.max_batch and not self._waiters:
+                    await asyncio.sleep(self.linger_s)
+                with recovery_log.epoch_lock:
+                    drained = memory.drain(self._required(), self.hold_open_s)
+                    self._drains += 1
+                    number = self._drains
+                    epochs = recovery_log.current_epochs()
+                entry: list[Any] = [drained, False, number, []]
+                self._in_order.append(entry)
+                if drained.states:
+                    # Any error here is a bug, not the server (``_write`` retries those itself):
+                    # keep the batch and try it again every ``retry_max_s``, reported as a
+                    # failed write.
+                    await retry_until_done(
+                        functools.partial(self._write, entry, epochs),
+                        retry_on=Exception,
+                        initial_s=self.retry_max_s,
+                        max_s=self.retry_max_s,
+                        on_failure=self._failure_reported,
+                    )
+                self._complete(entry)
+                if self._closing:
+                    wake.set()
+        finally:
+            self._writers_left -= 1
+            if self._project_wake is not None:
+                self._project_wake.set()
 
     def _required(self) -> int:
         """The highest mark someone waits on (everything, when closing)."""
@@ -264,12 +329,23 @@ class MongoWriter:
         return max(waited, announce[-1][0]) if announce else waited
 
     def _complete(self, entry: list[Any]) -> None:
+        """``entry`` is logged: over the logged prefix, advance the durable mark, publish, wake
+        the waiters, and queue the documents for ``orders``."""
         entry[1] = True
         in_order = self._in_order
         while in_order and in_order[0][1]:
-            drained, _, number = in_order.popleft()
-            self.memory.written(drained)
-            self._stored_through = max(self._stored_through, number)
+            drained, _, number, documents = in_order.popleft()
+            self.memory.logged(drained)
+            if documents and self.projection == "behind":
+                self._to_project.append((drained, documents, number))
+                self._unprojected += len(documents)
+                wake = self._project_wake
+                assert wake is not None
+                wake.set()
+            elif self._to_project or self._projecting:  # nothing to insert, but keep the order
+                self._to_project.append((drained, [], number))
+            else:
+                self._projected(drained, number)
         durable = self.memory.durable
         self._announce_durable(durable)  # before the waiters: a barrier sees them published
         self._resolve_waiters(durable)
@@ -283,23 +359,100 @@ class MongoWriter:
             except Exception:  # a listener's bug must not stop the writer
                 logger.exception("publishing a durable batch failed")
 
-    async def _write(self, drained: Drained, number: int, epochs: Mapping[int, int]) -> None:
+    async def _write(self, entry: list[Any], epochs: Mapping[int, int]) -> None:
+        drained: Drained = entry[0]
+        number: int = entry[2]
         documents = [order_document(s.order, s.events) for s in drained.states]
         started, began = time.perf_counter(), time.time()
         # The log first: a recovery that finds an order document must find its delta too, or
         # it would not know that state and a replay could decide it differently.
         await self._log(documents, number, epochs)
-        for start in range(0, len(documents), self.max_batch):
-            await self._insert(documents[start : start + self.max_batch])
-        self._recovery_log.note_written(drained)
         took = time.perf_counter() - started
-        self.write_times.observe(took)
         durations = self.legs.durations
         durations["write"].observe_many(took, len(documents))
         to_write = durations["to_write"]
         for state in drained.states:
             if state.events:  # its newest change: what this write made durable last
                 to_write.observe(max(began - state.events[-1].at, 0.0))
+        if self.projection == "inline":
+            await self._insert_all(documents)
+        else:
+            entry[3] = documents
+
+    # -- the projectors (its loop): logged documents into ``orders`` -------------------------
+
+    async def _project_run(self) -> None:
+        """One projector: take the oldest logged batches (up to ``max_batch`` documents) and
+        insert them; batches count as in ``orders`` in the order they were logged."""
+        wake, room = self._project_wake, self._room
+        assert wake is not None
+        assert room is not None
+        queue, projecting = self._to_project, self._projecting
+        while True:
+            if not queue:
+                if self._closing and self._writers_left == 0:
+                    wake.set()  # let the other projectors see it too
+                    return
+                await wake.wait()
+                wake.clear()
+                continue
+            taken: list[tuple[Drained, int]] = []
+            documents: list[Raw] = []
+            while queue and (not taken or len(documents) + len(queue[0][1]) <= self.max_batch):
+                drained, held, number = queue.popleft()
+                taken.append((drained, number))
+                documents.extend(held)
+            entry: list[Any] = [taken, False, len(documents)]
+            projecting.append(entry)
+            if documents:
+                await retry_until_done(  # as in ``_run``: only a bug gets here
+                    functools.partial(self._insert_all, documents),
+                    retry_on=Exception,
+                    initial_s=self.retry_max_s,
+                    max_s=self.retry_max_s,
+                    on_failure=self._failure_reported,
+                )
+            entry[1] = True
+            while projecting and projecting[0][1]:
+                done, _, count = projecting.popleft()
+                for drained, number in done:
+                    self._projected(drained, number)
+                self._unprojected -= count
+            if self._unprojected < self.max_unprojected:
+                room.set()
+
+    async def _insert_all(self, documents: list[Raw]) -> None:
+        started = time.perf_counter()
+        for start in range(0, len(documents), self.max_batch):
+            await self._insert(documents[start : start + self.max_batch])
+        self.write_times.observe(time.perf_counter() - started)
+
+    def _projected(self, drained: Drained, number: int) -> None:
+        """Every batch up to ``drained`` (drain ``number``) is in ``orders``."""
+        self.memory.written(drained)
+        self._recovery_log.note_written(drained)
+        self._stored_through = max(self._stored_through, number)
+        stored = self._stored_through
+        with self._waiters_lock:
+            ready = [w for n, w in self._projected_waiters if n <= stored]
+            self._projected_waiters = [(n, w) for n, w in self._projected_waiters if n > stored]
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _projected_waiter(self, number: int) -> concurrent.futures.Future[None]:
+        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self._stored_through >= number:
+            waiter.set_result(None)
+            return waiter
+        if not self._workers:
+            waiter.set_exception(StoreUnavailable("the order store is not open"))
+            return waiter
+        with self._waiters_lock:
+            self._projected_waiters.append((number, waiter))
+        if self._stored_through >= number:  # inserted while we queued
+            waiter.set_result(None)
+        return waiter
 
     async def _log(self, documents: list[Raw], number: int, epochs: Mapping[int, int]) -> None:
         """One delta per partition the write touches, into the partition's current epoch."""

@@ -52,20 +52,29 @@ async def _server_away(
 ) -> AsyncIterator[Callable[[], None]]:
     """Point the writer at a server that does not answer (a real driver failure, retried every
     0.2 s at most); the function it yields brings the real server back."""
-    good = repository.connection.orders
+    connection = repository.connection
+    good, good_database = connection.orders, connection.database
     dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
     )
-    repository.connection.orders = dead[database]["orders"]
+    # Both what the writer logs to (the recovery log) and ``orders`` are away.
+    connection.database = dead[database]
+    connection.orders = dead[database]["orders"]
     repository.writer.retry_max_s = 0.2
 
     def back() -> None:
-        repository.connection.orders = good
+        connection.orders, connection.database = good, good_database
 
     try:
         yield back
     finally:
         await dead.close()
+
+
+async def _written(repository: MongoOrderRepository, wait_s: float | None = None) -> None:
+    """Durable (the recovery log) and in ``orders`` too, which these tests read."""
+    await repository.durable(wait_s=wait_s)
+    await repository.projected(wait_s)
 
 
 async def _raw_ids(settings: Settings, database: str) -> list[str]:
@@ -87,7 +96,7 @@ async def test_save_when_orders_are_saved_then_served_at_once_and_written_one_do
     _save_whole(repository, done)
     _save_whole(repository, resting)
     served = repository.held("o-1")
-    await repository.durable()
+    await _written(repository)
 
     # Assert
     assert served == StoredOrder(states(done)[-1], tuple(done))
@@ -102,17 +111,17 @@ async def test_save_when_a_batch_is_replayed_then_changes_nothing(
     # Arrange
     history = settled_history("o-1")
     _save_whole(repository, history)
-    await repository.durable()
+    await _written(repository)
     before = await _raw_ids(settings, database)
 
     # Act: the same batch again through this repository, and through a fresh one (a restart)
     _save_whole(repository, history)
-    await repository.durable()
+    await _written(repository)
     fresh = MongoOrderRepository(settings.mongo_url, database)
     await fresh.open()
     try:
         _save_whole(fresh, history)
-        await fresh.durable()
+        await _written(fresh)
     finally:
         await fresh.close()
 
@@ -158,7 +167,7 @@ async def test_read_when_orders_left_memory_then_reads_them_back_from_mongodb(
     for i in range(5):
         _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
     _save_whole(repository, open_history("o-open", at=50.0))
-    await repository.durable()
+    await _written(repository)
     assert not repository.memory.holds("o-0")
 
     # Act
@@ -189,7 +198,7 @@ async def test_pages_when_orders_share_a_creation_time_then_cursor_neither_skips
     ids = [f"tie-{i}" for i in range(7)]
     for order_id in ids:
         _save_whole(repository, settled_history(order_id, at=200.0))
-    await repository.durable()
+    await _written(repository)
 
     # Act: pages of three, each from the last one's cursor
     seen: list[str] = []
@@ -213,7 +222,7 @@ async def test_reads_when_mongodb_does_not_answer_then_store_unavailable_within_
     # Arrange: the first of three settled orders only in MongoDB, which then goes away
     for i in range(3):
         _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
-    await repository.durable()
+    await _written(repository)
     repository.reader.read_timeout_s = 0.5
     async with _server_away(repository, database):
         started = asyncio.get_running_loop().time()
@@ -239,7 +248,7 @@ async def test_reads_when_store_closed_then_store_closed_at_once(
     repository = MongoOrderRepository(settings.mongo_url, database, keep_terminal=0)
     await repository.open()
     _save_whole(repository, settled_history("o-0"))
-    await repository.durable()
+    await _written(repository)
     await repository.close()
 
     # Act / Assert
@@ -277,7 +286,7 @@ async def test_recover_when_restarted_then_brings_back_open_orders_finished_ids_
     _save_whole(repository, settled_history("o-done", at=100.0))
     resting = open_history("o-rest", at=101.0)
     _save_whole(repository, resting)
-    await repository.durable()
+    await _written(repository)
     recovered = MongoOrderRepository(settings.mongo_url, database)
     await recovered.open()
     try:
@@ -315,7 +324,7 @@ async def test_write_when_it_fails_then_retried_surfaced_and_finally_written(
         assert repository.last_error is not None
         assert repository.last_error.code == "STORE_WRITE_FAILED"
         server_back()
-        await repository.durable(wait_s=10.0)
+        await _written(repository, 10.0)
 
     assert await _raw_ids(settings, database) == ["o-1"]
     assert repository.last_error is None
@@ -326,7 +335,7 @@ async def test_documents_when_written_raw_then_read_as_valid_beanie_documents(
 ) -> None:
     # Arrange
     _save_whole(repository, settled_history("o-1"))
-    await repository.durable()
+    await _written(repository)
 
     # Act
     document = await OrderDocument.get("o-1")
@@ -355,6 +364,7 @@ async def test_write_when_an_open_orders_hold_ends_with_no_waiter_then_writes_it
 
         # Assert
         assert repository.memory.durable == 2
+        await repository.projected(5.0)
         assert await _raw_ids(settings, database) == ["o-1:00000002"]
     finally:
         await repository.close()
@@ -375,7 +385,7 @@ async def test_after_durable_when_the_server_is_away_then_announces_only_once_wr
         await asyncio.sleep(0.5)
         assert announced == []
         server_back()
-        await repository.durable(wait_s=10.0)
+        await _written(repository, 10.0)
 
     # Assert: announced in order, and the open order was not held back for a hold period
     assert announced == ["o-1", "o-2"]
@@ -398,6 +408,7 @@ async def test_after_durable_when_an_announcement_waits_then_the_open_order_is_n
 
         # Assert
         await asyncio.wait_for(announced.wait(), 10.0)
+        await repository.projected(5.0)
         assert await _raw_ids(settings, database) == ["o-1:00000002"]
     finally:
         await repository.close()
@@ -410,7 +421,7 @@ async def test_recovery_when_a_document_does_not_read_then_leaves_it_out_and_nam
     # where recovery reads them: the recovery log (it never reads ``orders`` itself)
     resting = open_history("o-rest", at=101.0)
     _save_whole(repository, resting)
-    await repository.durable()
+    await _written(repository)
     client: AsyncMongoClient[dict] = AsyncMongoClient(settings.mongo_url)
     broken = [
         {"_id": "no-fields"},
@@ -445,7 +456,7 @@ async def test_a_finished_order_read_back_when_read_again_then_no_second_mongodb
     # Arrange: three settled orders, the oldest only in MongoDB (keep_terminal=2)
     for i in range(3):
         _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
-    await repository.durable()
+    await _written(repository)
     first = await _read(repository, "o-0")
     reads = repository.reads
 
@@ -478,11 +489,11 @@ async def test_read_when_orders_of_issue_15_left_memory_then_their_new_fields_an
     ]
     _save_whole(repository, amended)
     _save_whole(repository, stop)
-    await repository.durable()
+    await _written(repository)
 
     for i in range(2):  # keep_terminal=2: these two push the others out of memory
         _save_whole(repository, settled_history(f"o-later-{i}"))
-    await repository.durable()
+    await _written(repository)
     assert not repository.memory.holds("o-amended")
     assert not repository.memory.holds("o-stop")
 

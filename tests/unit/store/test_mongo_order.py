@@ -3,12 +3,15 @@ failed writes are retried (``oms.retrying``) with duplicates counting as written
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections import defaultdict
 from typing import Any
 
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError
 
 from oms.store.mongo import MongoOrderRepository
-from tests.unit.store.histories import open_history, states
+from tests.unit.store.histories import open_history, settled_history, states
 
 
 def test_complete_when_drains_finish_out_of_order_then_the_durable_mark_advances_in_order() -> None:
@@ -17,10 +20,10 @@ def test_complete_when_drains_finish_out_of_order_then_the_durable_mark_advances
     first_history, second_history = open_history("o-1"), open_history("o-2")
     for event, order in zip(first_history, states(first_history), strict=True):
         memory.save([order], [event])
-    first = [memory.drain(), False, 1]
+    first = [memory.drain(), False, 1, []]
     for event, order in zip(second_history, states(second_history), strict=True):
         memory.save([order], [event])
-    second = [memory.drain(), False, 2]
+    second = [memory.drain(), False, 2, []]
     repository.writer._in_order.extend([first, second])
 
     repository.writer._complete(second)  # the later write finished first
@@ -103,3 +106,109 @@ async def test_insert_log_when_the_server_fails_then_retried_until_written_a_dup
     assert repository.retries == 1
     assert repository.last_error is not None
     assert repository.last_error.code == "STORE_WRITE_FAILED"
+
+
+class _GatedOrders:
+    """``orders`` that takes nothing until its gate opens, noting what it took."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.inserted: list[str] = []
+
+    async def insert_many(self, documents: list[dict[str, Any]], *, ordered: bool) -> None:
+        await self.gate.wait()
+        self.inserted.extend(str(d["_id"]) for d in documents)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+
+    async def insert_one(self, document: dict[str, Any]) -> None:
+        self.documents.append(document)
+
+
+def _running(repository: MongoOrderRepository, orders: _GatedOrders) -> dict[str, _Log]:
+    logs: dict[str, _Log] = defaultdict(_Log)
+    connection = repository.connection
+    connection.orders = orders  # type: ignore[assignment]
+    connection.database = logs  # type: ignore[assignment]
+    connection.loop = asyncio.get_running_loop()
+    connection.loop_thread_id = threading.get_ident()
+    repository.writer.start()
+    return logs
+
+
+async def test_write_when_orders_is_slow_then_durable_once_logged_and_orders_follows() -> None:
+    # Arrange
+    repository = MongoOrderRepository("mongodb://unused/", "unused")
+    orders = _GatedOrders()
+    logs = _running(repository, orders)
+    history = settled_history("o-1")
+    writer = repository.writer
+
+    # Act
+    for event, order in zip(history, states(history), strict=True):
+        writer.save([order], [event])
+    await writer.durable(wait_s=1.0)
+
+    # Assert: durable (a publication may go) with ``orders`` still empty; what depends on
+    # ``orders`` (a checkpoint's drop of older deltas, the delta's "stored" mark) waits for it.
+    assert repository.memory.durable == len(history)
+    assert [len(log.documents) for log in logs.values()] == [1]
+    assert orders.inserted == []
+    assert writer._stored_through == 0
+    projected = asyncio.ensure_future(writer.projected(wait_s=1.0))
+    await asyncio.sleep(0.01)
+    assert not projected.done()
+    orders.gate.set()
+    await projected
+    assert orders.inserted == ["o-1"]
+    assert writer._stored_through == writer._drains  # every drain taken, empty ones too
+    await writer.close()
+
+
+async def test_write_when_orders_lags_past_its_bound_then_the_writers_wait_for_it() -> None:
+    # Arrange
+    repository = MongoOrderRepository("mongodb://unused/", "unused", max_unprojected=1)
+    orders = _GatedOrders()
+    _running(repository, orders)
+    writer = repository.writer
+    first, second = settled_history("o-1"), settled_history("o-2")
+    writer.save(states(first)[-1:], first)
+    await writer.durable(wait_s=1.0)
+
+    # Act: one document behind already; the next save cannot be logged until ``orders`` moves
+    writer.save(states(second)[-1:], second)
+    waiting = asyncio.ensure_future(writer.durable(wait_s=1.0))
+    await asyncio.sleep(0.05)
+
+    # Assert
+    assert not waiting.done()
+    orders.gate.set()
+    await waiting
+    await writer.projected(wait_s=1.0)
+    assert orders.inserted == ["o-1", "o-2"]
+    await writer.close()
+
+
+async def test_write_when_projection_is_inline_then_durable_only_once_orders_has_it() -> None:
+    # Arrange
+    repository = MongoOrderRepository("mongodb://unused/", "unused", projection="inline")
+    orders = _GatedOrders()
+    _running(repository, orders)
+    writer = repository.writer
+    history = settled_history("o-1")
+    writer.save(states(history)[-1:], history)
+
+    # Act
+    waiting = asyncio.ensure_future(writer.durable(wait_s=1.0))
+    await asyncio.sleep(0.05)
+
+    # Assert
+    assert not waiting.done()
+    orders.gate.set()
+    await waiting
+    assert orders.inserted == ["o-1"]
+    assert writer._stored_through == writer._drains  # every drain taken, empty ones too
+    await writer.close()
