@@ -36,6 +36,7 @@ Key = tuple[float, str]  # (created_at, order_id): the listing's order and its c
 # Orders a listing looks at per hold of the lock: a few hundred dict look-ups (~50 us), so the
 # engine's save waits at most that long behind a read however far the read walks.
 _WALK_CHUNK = 512
+_BIT = tuple(1 << i for i in range(8))
 
 
 class IdFilter:
@@ -71,19 +72,36 @@ class IdFilter:
         return self._bits_per_slice // 8 + 1
 
     def _positions(self, order_id: str) -> list[int]:
+        # Double hashing, (h1 + i * h2) mod m for i < k, walked as (h1 mod m) + i * (h2 mod m)
+        # with a subtraction instead of a division: the same positions (slices already written
+        # stay readable), in small ints.
         digest = hashlib.blake2b(order_id.encode(), digest_size=16).digest()
-        h1 = int.from_bytes(digest[:8], "little")
-        h2 = int.from_bytes(digest[8:], "little") | 1
         m = self._bits_per_slice
-        return [(h1 + i * h2) % m for i in range(self._HASHES)]
+        p = int.from_bytes(digest[:8], "little") % m
+        step = (int.from_bytes(digest[8:], "little") | 1) % m
+        positions = []
+        for _ in range(self._HASHES):
+            positions.append(p)
+            p += step
+            if p >= m:
+                p -= m
+        return positions
 
     def add(self, order_id: str) -> None:
         """Remember an id."""
         if self._count >= len(self._slices) * self._capacity:
             self._slices.append(bytearray(self.slice_bytes))
         bits = self._slices[-1]
-        for p in self._positions(order_id):
-            bits[p >> 3] |= 1 << (p & 7)
+        # ``_positions`` inlined: one add per finished order, on the store's hot path.
+        digest = hashlib.blake2b(order_id.encode(), digest_size=16).digest()
+        m = self._bits_per_slice
+        p = int.from_bytes(digest[:8], "little") % m
+        step = (int.from_bytes(digest[8:], "little") | 1) % m
+        for _ in range(self._HASHES):
+            bits[p >> 3] |= _BIT[p & 7]
+            p += step
+            if p >= m:
+                p -= m
         self._count += 1
 
     def __contains__(self, order_id: object) -> bool:

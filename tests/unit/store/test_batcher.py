@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from oms.domain.enums import OrderStatus
 from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.batcher import IdFilter, WriteBehind
@@ -230,3 +232,26 @@ def test_listing_when_most_orders_dropped_then_skips_them_and_compacts_its_index
     assert [o.order_id for o in found] == [f"s-{i:04d}" for i in range(1_999, 1_989, -1)]
     assert dropped == (1_990.0, "s-1989")
     assert len(buffer._all.keys) < 1_000  # the dropped keys were compacted away
+
+
+def test_id_filter_when_ids_are_added_then_it_sets_the_bits_written_slices_were_made_with() -> None:
+    # Slices are kept in the recovery log and read back by later versions: the positions must
+    # stay (blake2b's two halves, h1 + i * h2 modulo the slice's bits, 22 of them).
+    id_filter = IdFilter(capacity=1024)
+    bits = id_filter.slice_bytes * 8 - 8
+    expected = bytearray(id_filter.slice_bytes)
+    for n in range(500):
+        order_id = f"order-{n}"
+        digest = hashlib.blake2b(order_id.encode(), digest_size=16).digest()
+        h1 = int.from_bytes(digest[:8], "little")
+        h2 = int.from_bytes(digest[8:], "little") | 1
+        for i in range(22):
+            p = (h1 + i * h2) % bits
+            expected[p >> 3] |= 1 << (p & 7)
+        id_filter.add(order_id)
+
+    packed, count = id_filter.slices()
+
+    assert count == 500
+    assert packed == bytes(expected)
+    assert all(f"order-{n}" in id_filter for n in range(500))
