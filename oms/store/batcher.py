@@ -200,6 +200,10 @@ class WriteBehind:
         self._first_mark: dict[str, int] = {}  # per pending order, its oldest unwritten save
         self._since: dict[str, float] = {}  # per pending order, when it became pending
         self._terminal: OrderedDict[str, None] = OrderedDict()  # durable terminal, oldest first
+        # The open orders among ``_orders``: a checkpoint's capture runs on the engine thread and
+        # walked every order held (23 ms at 100,000 kept terminal orders, measured), stalling
+        # the engine; it walks these only.
+        self._open: dict[str, None] = {}  # insertion-ordered, as ``_orders``
         self.gone = IdFilter()
         # Newest (created_at, order_id) dropped from memory, per account and overall: above it
         # memory holds every order; at or below it, some are only in MongoDB.
@@ -224,11 +228,16 @@ class WriteBehind:
             pending = self._pending
             mark = self.saved + 1
             now = time.monotonic()
+            open_ids = self._open
             for order in orders:
                 order_id = order.order_id
                 if order_id not in known:
                     self._index(order)
                 known[order_id] = order
+                if order.is_terminal:
+                    open_ids.pop(order_id, None)
+                else:
+                    open_ids[order_id] = None
                 if order_id not in pending:
                     self._first_mark[order_id] = mark
                     self._since[order_id] = now
@@ -350,6 +359,7 @@ class WriteBehind:
                 self._drop(order_id)
 
     def _drop(self, order_id: str) -> None:
+        self._open.pop(order_id, None)
         order = self._orders.pop(order_id, None)
         self._events.pop(order_id, None)
         if order is None:
@@ -407,6 +417,10 @@ class WriteBehind:
                 self._index(order)
             self._orders[order_id] = order
             self._events[order_id] = list(stored.events)
+            if order.is_terminal:
+                self._open.pop(order_id, None)
+            else:
+                self._open[order_id] = None
 
     def adopt_finished_top(self, account_id: str, key: Key) -> None:
         """Note that MongoDB holds finished orders of the account up to ``key`` (created_at,
@@ -426,11 +440,11 @@ class WriteBehind:
         the version of each of their orders not yet written (open or not): what the checkpoint
         holds of them, so that recovery takes only what was saved after it."""
         with self.lock:
-            events = self._events
+            events, orders = self._events, self._orders
             open_orders = [
                 StoredOrder(order, tuple(events.get(order_id, ())[: order.version]))
-                for order_id, order in self._orders.items()
-                if not order.is_terminal and chosen(order.account_id)
+                for order_id in self._open
+                if chosen((order := orders[order_id]).account_id)
             ]
             versions = {s.order.order_id: s.order.version for s in open_orders}
             for order_id, order in self._pending.items():

@@ -255,3 +255,22 @@ def test_id_filter_when_ids_are_added_then_it_sets_the_bits_written_slices_were_
     assert count == 500
     assert packed == bytes(expected)
     assert all(f"order-{n}" in id_filter for n in range(500))
+
+
+def test_capture_when_orders_finished_or_were_dropped_then_only_the_open_ones_are_taken() -> None:
+    # Arrange: the capture runs on the engine thread; it walks the open orders, not all held
+    buffer = WriteBehind(keep_terminal=1)
+    _save_whole(buffer, settled_history("o-settled"))
+    _save_whole(buffer, open_history("o-open"))
+    finishing = settled_history("o-finishing")
+    _save_whole(buffer, finishing[:2])  # open for now
+    buffer.written(buffer.drain())
+    _save_whole(buffer, finishing)  # now settled; keep_terminal=1 drops the older terminal one
+    buffer.written(buffer.drain())
+
+    # Act
+    _, open_orders, _ = buffer.capture(lambda account: True)
+
+    # Assert
+    assert [s.order.order_id for s in open_orders] == ["o-open"]
+    assert not buffer.holds("o-settled")
