@@ -320,8 +320,21 @@ class PostPool:
         self._free = asyncio.Condition()
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST ``body`` (JSON) to ``path``: the status and the answer's body."""
-        reader, writer = await self._acquire()
+        """POST ``body`` (JSON) to ``path``: the status and the answer's body.
+
+        A kept-alive connection the server closed while idle (its keep-alive timeout) answers
+        nothing at all: sent again once on a new one, as HTTP clients do. Safe for an order: its
+        id comes from its client order id, so a second POST names the same order.
+        """
+        try:
+            return await self._post_once(path, body)
+        except (asyncio.IncompleteReadError, ConnectionResetError) as error:
+            if isinstance(error, asyncio.IncompleteReadError) and error.partial:
+                raise  # the server had begun to answer: not a stale connection
+            return await self._post_once(path, body, fresh=True)
+
+    async def _post_once(self, path: str, body: bytes, fresh: bool = False) -> tuple[int, bytes]:
+        reader, writer = await self._acquire(fresh)
         try:
             writer.write(
                 b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
@@ -349,11 +362,11 @@ class PostPool:
         await self._release(reader, writer)
         return status, answer
 
-    async def _acquire(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _acquire(self, fresh: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         async with self._free:
             while not self._idle and self._opened >= self.limit:
                 await self._free.wait()
-            if self._idle:
+            if self._idle and not fresh:
                 return self._idle.pop()
             self._opened += 1
         try:
