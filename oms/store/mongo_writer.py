@@ -73,6 +73,54 @@ class StoreWriteFailed(StoreError):
     code = "STORE_WRITE_FAILED"
 
 
+class _Waiters:
+    """Futures waiting for a count (a durable mark, a projected drain) to reach theirs; any
+    thread adds, the writer's loop resolves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, concurrent.futures.Future[None]]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting)
+
+    def highest(self) -> int:
+        """The highest count waited for (0: none)."""
+        with self._lock:
+            return max((count for count, _ in self._waiting), default=0)
+
+    def add(
+        self, count: int, reached: Callable[[], int], open_: bool
+    ) -> concurrent.futures.Future[None]:
+        """A future resolved once ``reached()`` is at ``count`` (failed at once if not ``open_``)."""
+        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if reached() >= count:
+            waiter.set_result(None)
+            return waiter
+        if not open_:
+            waiter.set_exception(StoreUnavailable("the order store is not open"))
+            return waiter
+        with self._lock:
+            self._waiting.append((count, waiter))
+        self.resolve(reached())  # reached while we queued
+        return waiter
+
+    def resolve(self, reached: int) -> None:
+        with self._lock:
+            ready = [w for count, w in self._waiting if count <= reached]
+            self._waiting = [(count, w) for count, w in self._waiting if count > reached]
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def fail(self, error: StoreError) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for _, waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
 class MongoWriter:
     """The write-behind writer of one repository; see the module docstring."""
 
@@ -114,11 +162,10 @@ class MongoWriter:
         self.write_times = Durations()  # per insert into ``orders`` (each projector's call)
         # Its ``to_write`` and ``write`` legs, per order document (oms.legs).
         self.legs = legs or Legs()
-        self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._waiters = _Waiters()  # on the durable mark
         # Publications waiting for their mark, oldest first (appended by the engine thread only,
         # taken by the writer only).
         self._announce: deque[tuple[int, Callable[[], None]]] = deque()
-        self._waiters_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._signalled = False
         self._closing = False
@@ -137,7 +184,7 @@ class MongoWriter:
         self._to_project: deque[tuple[Drained, list[Raw], int]] = deque()
         self._projecting: deque[list[Any]] = deque()
         self._unprojected = 0  # documents logged and not yet in ``orders``
-        self._projected_waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._projected_waiters = _Waiters()  # on ``_stored_through``
         self._project_wake: asyncio.Event | None = None
         self._room: asyncio.Event | None = None
         self._writers_left = 0
@@ -195,12 +242,8 @@ class MongoWriter:
         finally:
             self._workers = []
             closed = StoreUnavailable("the order store is closed")
-            self._fail_waiters(closed)
-            with self._waiters_lock:
-                waiting, self._projected_waiters = self._projected_waiters, []
-            for _, waiter in waiting:
-                if not waiter.done():
-                    waiter.set_exception(closed)
+            self._waiters.fail(closed)
+            self._projected_waiters.fail(closed)
 
     # -- the engine's side (dispatcher thread) ------------------------------------------------
 
@@ -324,8 +367,7 @@ class MongoWriter:
         if self._closing:
             return self.memory.saved
         announce = self._announce
-        with self._waiters_lock:
-            waited = max((mark for mark, _ in self._waiters), default=0)
+        waited = self._waiters.highest()
         return max(waited, announce[-1][0]) if announce else waited
 
     def _complete(self, entry: list[Any]) -> None:
@@ -348,7 +390,7 @@ class MongoWriter:
                 self._projected(drained, number)
         durable = self.memory.durable
         self._announce_durable(durable)  # before the waiters: a barrier sees them published
-        self._resolve_waiters(durable)
+        self._waiters.resolve(durable)
 
     def _announce_durable(self, durable: int) -> None:
         announce = self._announce
@@ -432,27 +474,12 @@ class MongoWriter:
         self.memory.written(drained)
         self._recovery_log.note_written(drained)
         self._stored_through = max(self._stored_through, number)
-        stored = self._stored_through
-        with self._waiters_lock:
-            ready = [w for n, w in self._projected_waiters if n <= stored]
-            self._projected_waiters = [(n, w) for n, w in self._projected_waiters if n > stored]
-        for waiter in ready:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._projected_waiters.resolve(self._stored_through)
 
     def _projected_waiter(self, number: int) -> concurrent.futures.Future[None]:
-        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self._stored_through >= number:
-            waiter.set_result(None)
-            return waiter
-        if not self._workers:
-            waiter.set_exception(StoreUnavailable("the order store is not open"))
-            return waiter
-        with self._waiters_lock:
-            self._projected_waiters.append((number, waiter))
-        if self._stored_through >= number:  # inserted while we queued
-            waiter.set_result(None)
-        return waiter
+        return self._projected_waiters.add(
+            number, lambda: self._stored_through, bool(self._workers)
+        )
 
     async def _log(self, documents: list[Raw], number: int, epochs: Mapping[int, int]) -> None:
         """One delta per partition the write touches, into the partition's current epoch."""
@@ -519,34 +546,10 @@ class MongoWriter:
             logger.error("order store write failed, retrying: %s", error, exc_info=error)
 
     def _waiter(self, mark: int) -> concurrent.futures.Future[None]:
-        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self.memory.durable >= mark:
-            waiter.set_result(None)
-            return waiter
-        if not self._workers:
-            waiter.set_exception(StoreUnavailable("the order store is not open"))
-            return waiter
-        with self._waiters_lock:
-            self._waiters.append((mark, waiter))
-        if self.memory.durable >= mark:  # written while we queued
-            self._resolve_waiters(self.memory.durable)
-        self.poke()
+        waiter = self._waiters.add(mark, lambda: self.memory.durable, bool(self._workers))
+        if not waiter.done():
+            self.poke()  # the writer drains what a waiter needs at once
         return waiter
-
-    def _resolve_waiters(self, durable: int) -> None:
-        with self._waiters_lock:
-            ready = [w for m, w in self._waiters if m <= durable]
-            self._waiters = [(m, w) for m, w in self._waiters if m > durable]
-        for waiter in ready:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _fail_waiters(self, error: StoreError) -> None:
-        with self._waiters_lock:
-            waiting, self._waiters = self._waiters, []
-        for _, waiter in waiting:
-            if not waiter.done():
-                waiter.set_exception(error)
 
     def _unavailable(self, timeout: float) -> StoreUnavailable:
         return StoreUnavailable(
