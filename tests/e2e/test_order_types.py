@@ -174,19 +174,40 @@ async def test_post_only_when_it_would_cross_then_rejected_over_rest_and_kafka(
 
 async def _publish_eth_tick(replica: Replica, last: Decimal) -> None:
     """One ETH-USD tick on the run's ``prices`` (where the simulated feed publishes too, on the
-    same partition): last price and bid at ``last``, ask one tick above, 10 ETH on each side,
-    stamped now, so it is newer than the feed's tick before it."""
-    ask = last + Decimal("0.01")
-    tick = Tick("ETH-USD", last, last, ask, (BookLevel(last, Decimal(10)),),
-                (BookLevel(ask, Decimal(10)),), time.time())  # fmt: skip
+    same partition): last price and bid at ``last``, ask one tick above, 10 ETH on each side.
+
+    It is stamped once the producer is connected, just before it is sent: the book ignores a
+    tick older than the one it holds, and the feed stamps one every 100 ms, so a stamp taken
+    before a slow connect can land behind a newer feed tick and be ignored."""
     producer = AIOKafkaProducer(bootstrap_servers=replica.settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
+        ask = last + Decimal("0.01")
+        tick = Tick("ETH-USD", last, last, ask, (BookLevel(last, Decimal(10)),),
+                    (BookLevel(ask, Decimal(10)),), time.time())  # fmt: skip
         await producer.send_and_wait(
             topic_names(replica.settings).prices, encode_tick(tick), b"ETH-USD"
         )
     finally:
         await producer.stop()
+
+
+async def _cross(
+    http: aiohttp.ClientSession, replica: Replica, last: Decimal, order_ids: tuple[str, ...]
+) -> None:
+    """Publish a tick at ``last`` until each of ``order_ids`` has been triggered or has left
+    ACCEPTED (5 ticks at most). A feed tick stamped between our stamp and our send can still
+    win the race; another tick at the same price is harmless, a triggered stop has left the
+    stops."""
+    for _ in range(5):
+        await _publish_eth_tick(replica, last)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            orders = [await _order(http, replica.base, order_id) for order_id in order_ids]
+            if not any(o.get("status") == "ACCEPTED" and o.get("triggered_at") is None
+                       for o in orders):  # fmt: skip
+                return
+            await asyncio.sleep(0.1)
 
 
 async def test_stop_when_the_market_crosses_then_triggered_and_filled_over_rest_and_kafka(
@@ -210,7 +231,7 @@ async def test_stop_when_the_market_crosses_then_triggered_and_filled_over_rest_
         assert waiting["triggered_at"] is None
 
     # ...until a tick's last price reaches it: triggered, it fills as a MARKET order.
-    await _publish_eth_tick(replica, stop)
+    await _cross(http, replica, stop, (rest_id, kafka_id))
 
     for order_id in (rest_id, kafka_id):
         order = await _until(http, replica.base, order_id, TERMINAL)
