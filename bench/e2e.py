@@ -35,9 +35,11 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   commit barrier took (engine idle, store durable, order events: one after another), and how
   many commits it made (``/metrics``' ``oms_ingest_*`` counters). Read together: where the Kafka
   path's throughput waits.
-- ``leg_door_*``, ``leg_consume_*``, ``leg_engine_*``, ``leg_to_write_*``, ``leg_write_*``,
-  ``leg_publish_*``: the service's own legs during that phase (``/metrics``'
-  ``oms_order_leg_seconds{leg}``, ``oms.legs``): the door's handler time of a POST (REST);
+- ``leg_door_*``, ``leg_claim_*``, ``leg_produce_*``, ``leg_cache_*``, ``leg_consume_*``,
+  ``leg_engine_*``, ``leg_to_write_*``, ``leg_write_*``, ``leg_publish_*``: the service's own
+  legs during that phase (``/metrics``' ``oms_order_leg_seconds{leg}``, ``oms.legs``, read on
+  the engine's port and each door process's): the door's handler time of a POST (REST), and
+  within it the Redis claim, the produce to ``orders`` acknowledged and the Redis cache write;
   the ``orders`` record's timestamp to the ingestion's fetch; that fetch to risk's decision
   (the dispatcher's queue and the actors); an order's last change to the start of the write
   that holds it; that write; the durable batch reaching the event sink to its hand-over to
@@ -239,6 +241,14 @@ class Server:
                             return
                 await asyncio.sleep(0.5)
         raise RuntimeError(f"oms serve not ready after {START_TIMEOUT_S:.0f}s; see {log}")
+
+    @property
+    def metric_bases(self) -> list[str]:
+        """Where its legs are read: the engine process's /metrics, then each door process's
+        (a door times its own POSTs on its own port)."""
+        doors = range(self.settings.http_workers)
+        ports = [self.settings.door_metrics_port_of(index) for index in doors]
+        return [self.base, *(f"http://{HOST}:{port}" for port in ports)]
 
     @property
     def pid(self) -> int:
@@ -699,16 +709,29 @@ def _barrier_figures(
 
 
 _LEG_BUCKET = re.compile(r'^oms_order_leg_seconds_bucket\{le="([^"]+)",leg="([^"]+)"\} (\S+)$')
-SERVICE_LEGS = ("door", "consume", "engine", "to_write", "write", "publish")
+SERVICE_LEGS = (
+    "door",
+    "claim",
+    "produce",
+    "cache",
+    "consume",
+    "engine",
+    "to_write",
+    "write",
+    "publish",
+)
 
 
-async def _leg_times(http: aiohttp.ClientSession, base: str) -> dict[tuple[str, str], float]:
-    """The service's leg histograms from /metrics: (leg, le) -> cumulative count."""
+async def _leg_times(http: aiohttp.ClientSession, bases: list[str]) -> dict[tuple[str, str], float]:
+    """The service's leg histograms: (leg, le) -> cumulative count, summed over the /metrics
+    of ``bases`` (the engine process's, and each door process's: a door times its own POSTs)."""
     buckets: dict[tuple[str, str], float] = {}
-    for line in await _scrape(http, base):
-        bucket = _LEG_BUCKET.match(line)
-        if bucket is not None:
-            buckets[bucket.group(2), bucket.group(1)] = float(bucket.group(3))
+    for base in bases:
+        for line in await _scrape(http, base):
+            bucket = _LEG_BUCKET.match(line)
+            if bucket is not None:
+                key = bucket.group(2), bucket.group(1)
+                buckets[key] = buckets.get(key, 0.0) + float(bucket.group(3))
     return buckets
 
 
@@ -922,10 +945,10 @@ async def main() -> None:
                 fresh = [f"lat-{run}-{n}" for n in range(4)]
                 await _open_accounts(http, server.base, fresh)
                 writes_before = await _write_times(http, server.base)
-                legs_before = await _leg_times(http, server.base)
+                legs_before = await _leg_times(http, server.metric_bases)
                 results |= await latency(placer, fresh, args)
                 results |= _write_figures(writes_before, await _write_times(http, server.base))
-                results |= _leg_figures(legs_before, await _leg_times(http, server.base))
+                results |= _leg_figures(legs_before, await _leg_times(http, server.metric_bases))
                 refused = placer.refused
     finally:
         server.stop()

@@ -7,6 +7,10 @@ thread writes (no lock on the hot path; a scrape tolerates a count one observati
 
 - ``post``: the door, from the handler taking ``POST /api/orders`` to its 202 (validation, the
   Redis claim, the produce to ``orders`` acknowledged, the cache). The event loop.
+- ``claim``, ``produce``, ``cache``: the parts of ``post`` that wait on a server: the Redis
+  claim of the idempotency key and client order id, the produce to ``orders`` until Kafka
+  acknowledged it (acks=all), and the NEW order's write to the Redis cache. What ``post`` has
+  beyond them is the door's own CPU and its event loop's queue. The event loop.
 - ``consume``: from the ``orders`` record's timestamp (its producer's clock when it was sent)
   to the ingestion fetching it. The event loop.
 - ``engine``: from that fetch to risk's decision (``OrderAccepted``/``OrderRejected.at``): the
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 from oms.durations import Durations
 
-LEGS = ("post", "consume", "engine", "to_write", "write", "publish")
+LEGS = ("post", "claim", "produce", "cache", "consume", "engine", "to_write", "write", "publish")
 # From a quarter of a millisecond (an idle hop) to seconds (an overloaded door): fine enough
 # below 50 ms (the SLO) that a p50 read from the buckets is within a millisecond or two.
 LEG_BOUNDS_S = (

@@ -239,6 +239,7 @@ async def place(
 ) -> web.Response:
     """Claim, check against the market, send, cache and answer 202 (``place_order``'s work,
     shared with a door process: ``oms.api.door_worker``)."""
+    legs = services.legs.durations
     started = time.perf_counter()
     header = _header_key(request)
     deadline = services.deadline()
@@ -247,7 +248,9 @@ async def place(
     claims = _claim_keys(order_request, header)
     if claims:
         fingerprint = order_request.fingerprint()
+        claiming = time.perf_counter()
         held = await services.claim([key for _, key in claims], order_id, fingerprint, deadline)
+        legs["claim"].observe(time.perf_counter() - claiming)
         holder = _holder(claims, held, fingerprint)
         if holder is not None:
             return await first_answer(order_request, holder, deadline)
@@ -255,10 +258,15 @@ async def place(
     if order_request.type is OrderType.MARKET:
         _check_market_data(order_request, market.market_data_stale(order_request.symbol))
     command = new_order(order_request, order_id, services.clock())
+    sending = time.perf_counter()
     await services.send([command], deadline)
+    caching = time.perf_counter()
+    legs["produce"].observe(caching - sending)
     order = as_new(command)
     await services.remember(order, deadline)
-    services.legs.durations["post"].observe(time.perf_counter() - started)
+    answered = time.perf_counter()
+    legs["cache"].observe(answered - caching)
+    legs["post"].observe(answered - started)
     return _accepted(order, market.instruments)
 
 

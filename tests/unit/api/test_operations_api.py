@@ -154,13 +154,15 @@ async def test_metrics_when_a_pipeline_figure_is_labelled_then_one_series_per_la
     assert "oms_store_backlog_orders 3.0" in text
 
 
-async def test_place_when_answered_202_then_the_door_counts_its_post_leg(api: Api) -> None:
+async def test_place_when_answered_202_then_the_door_counts_its_post_leg_and_its_parts(
+    api: Api,
+) -> None:
     legs = api.client.server.app[SERVICES_KEY].legs
 
     response = await api.client.post("/api/orders", json={**GOOD, "account_id": "a1"})
 
     assert response.status == 202
-    assert legs.durations["post"].count == 1
+    assert [legs.durations[leg].count for leg in ("post", "claim", "produce", "cache")] == [1] * 4
 
 
 async def test_place_when_refused_then_the_door_counts_no_post_leg(api: Api) -> None:
