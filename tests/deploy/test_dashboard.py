@@ -20,6 +20,8 @@ WANTED = {
     "store write time": "oms_store_write_duration_seconds_bucket",
     "dead letters": "oms_dead_letters_by_reason_total",
     "kill-switch state": "oms_kill_switch",
+    "where the time goes": "oms_order_leg_seconds_bucket",
+    "the commit barrier's steps": "oms_ingest_barrier_step_seconds_total",
 }
 
 
