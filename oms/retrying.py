@@ -10,6 +10,10 @@ tested implementation.
 A retry that is not a loop (the directory re-asks the store for an order by scheduling a new
 load, its engine thread must not block) takes its pause from ``backoff_s``: the same tenacity
 wait, so every back-off of the process follows one curve.
+
+The one step that may give up is a start's topic creation (``oms.stream.topics``: a replica
+must not start without its topics): tenacity's own loop with a stop after a few attempts, on
+the same doubling curve.
 """
 
 from __future__ import annotations
