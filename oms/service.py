@@ -53,6 +53,7 @@ from oms.domain.errors import DomainError, UnknownAccount
 from oms.domain.global_limits import GlobalLimitsUnavailable
 from oms.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentStatus
 from oms.domain.limits import TradingState
+from oms.doors.process import shared_rate_limiter
 from oms.doors.supervisor import DoorSupervisor
 from oms.durations import Durations
 from oms.engine import Engine
@@ -73,7 +74,6 @@ from oms.logs import UNTHROTTLED
 from oms.process_levers import describe_levers
 from oms.skips import Skip, SkipReason, Skips, screen_accounts, unreadable
 from oms.store.api_keys import MongoKeyDirectory
-from oms.store.memory_rate_limits import MemoryRateLimits
 from oms.store.mongo import MongoOrderRepository
 from oms.store.mongo_accounts import MongoAccountRepository
 from oms.store.mongo_audit import MongoAuditLog
@@ -81,7 +81,6 @@ from oms.store.mongo_schema import init_database
 from oms.store.redis_global_limits import RedisGlobalLimits
 from oms.store.redis_leases import RedisLeases
 from oms.store.redis_owners import RedisOwnerMap
-from oms.store.redis_rate_limits import RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
     RedisOrderCache,
@@ -239,13 +238,7 @@ class Service:
                 await self._start_market_data(engine, redis)
 
             authenticator = self._authenticator(accounts_db, redis)
-            # Shared by the replicas through Redis, this replica's own while it is away; the
-            # buckets of a deployment are apart from another's on the same Redis.
-            limiter = RateLimiter(
-                settings,
-                RedisRateLimits(redis, deployment=settings.topic_suffix),
-                MemoryRateLimits(),
-            )
+            limiter = shared_rate_limiter(settings, redis)
             app = build_app(
                 settings,
                 engine,

@@ -48,7 +48,7 @@ from oms.api.order_request import OrderRequest
 from oms.api.orders import parse_placement, place
 from oms.api.outages import OUTAGES_KEY, Dependency, Outages
 from oms.api.problems import DependencyUnavailable
-from oms.api.rate_limits import RATE_LIMITER_KEY, RateLimiter
+from oms.api.rate_limits import RATE_LIMITER_KEY, RateLimiter, counts_itself, settle
 from oms.api.services import OrderEntry
 from oms.config import Settings
 from oms.domain.enums import OrderType
@@ -337,11 +337,14 @@ def build_door_app(
     view = EngineView(listed_instruments(settings))
     poller = ViewPoller(hop, view)
 
+    @counts_itself  # counted here (the engine does not count what a door relays), once
     async def place_order(request: web.Request) -> web.StreamResponse:
         if not parses_here(settings):
+            await settle(request)
             return await hop.relay(request)  # not parsed: the door lacks the exchange's rules
         order_request = await parse_placement(request, view.instruments, services.clock)
         if route_of(settings, order_request, view) is Route.ENGINE:
+            await settle(request)
             return await hop.relay(request)
 
         async def first_answer(_order: OrderRequest, _holder: str, _at: float) -> web.Response:

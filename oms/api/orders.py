@@ -41,6 +41,7 @@ from oms.api.problems import (
     invalid_query,
     not_found,
 )
+from oms.api.rate_limits import ADMISSION_KEY, counts_itself
 from oms.api.services import SERVICES_KEY, ApiServices, OrderEntry
 from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderStatus, OrderType, Side
@@ -246,14 +247,18 @@ async def place(
     order_id = order_id_for(order_request.account_id, order_request.client_order_id, header)
     correlation.bind(order_id=order_id, command_id=f"place:{order_id}")
     claims = _claim_keys(order_request, header)
+    admission = request.get(ADMISSION_KEY)  # the request's rate-limit count, if not made yet
     if claims:
         fingerprint = order_request.fingerprint()
         claiming = time.perf_counter()
-        held = await services.claim([key for _, key in claims], order_id, fingerprint, deadline)
+        keys = [key for _, key in claims]
+        held = await services.claim(keys, order_id, fingerprint, deadline, admission)
         legs["claim"].observe(time.perf_counter() - claiming)
         holder = _holder(claims, held, fingerprint)
         if holder is not None:
             return await first_answer(order_request, holder, deadline)
+    elif admission is not None:
+        await admission.settle()
     _check_stop_side(order_request, market.last_price(order_request.symbol))
     if order_request.type is OrderType.MARKET:
         _check_market_data(order_request, market.market_data_stale(order_request.symbol))
@@ -552,7 +557,7 @@ async def _read(services: ApiServices, call: Awaitable[T]) -> T:
 def add_order_routes(app: web.Application) -> None:
     """Mount the order routes."""
     router = app.router
-    router.add_post("/api/orders", place_order)
+    router.add_post("/api/orders", counts_itself(place_order))
     router.add_get("/api/orders", list_orders, allow_head=False)
     router.add_delete("/api/orders", cancel_all_orders)
     router.add_get("/api/orders/{order_id}", get_order, allow_head=False)

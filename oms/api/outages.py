@@ -42,7 +42,7 @@ class Dependency(StrEnum):
 # Redis errors that say "not reachable now", not "this request is wrong": a connection refused,
 # reset or timed out, a server loading, read-only (a replica during a failover) or out of memory.
 # A ResponseError (a script's bug) is not among them: that is a 500.
-_REDIS_DOWN: tuple[type[Exception], ...] = (
+REDIS_DOWN: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,
@@ -54,7 +54,7 @@ _REDIS_DOWN: tuple[type[Exception], ...] = (
 
 def failed_dependency(error: BaseException) -> Dependency | None:
     """Which dependency ``error`` says is unreachable, or None (it is something else)."""
-    if isinstance(error, _REDIS_DOWN):
+    if isinstance(error, REDIS_DOWN):
         return Dependency.REDIS
     if isinstance(error, KafkaError):
         return Dependency.KAFKA

@@ -16,11 +16,19 @@ served. An order with an ``Idempotency-Key`` or a ``client_order_id`` needs Redi
 it answers 503 while Redis is away (fails closed); one without either (a retry would be a new
 order anyway) is held by the replica's bucket like any request. One log line when the fallback
 starts and one when Redis counts again.
+
+A placement (``POST /api/orders``) counts itself (``counts_itself``, ``Admission``) rather than
+in the middleware: when it makes claims, its count rides in the claims' own Redis call, and the
+claims are taken only if the buckets let it through (``ClaimingRateLimits``). So a 429 still
+claims nothing, and the placement waits on Redis once before its produce, not twice (issue 19:
+on a busy machine every wait is a turn at the scheduler). Every other outcome counts as before:
+a placement refused for its body, or relayed by a door to its engine, is counted first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -30,12 +38,13 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from oms.api.identity import Caller, forwarded, known_caller, via_door
-from oms.api.outages import Dependency, failed_dependency
+from oms.api.identity import ACTION_KEY, Caller, forwarded, known_caller, via_door
+from oms.api.outages import REDIS_DOWN
 from oms.api.problems import Problem
 from oms.config import Settings
-from oms.domain.access import Role
+from oms.domain.access import Action, Role
 from oms.domain.rate_limits import MICROS, Bucket, LimitScope, Rate, Verdict
+from oms.engine.ports import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +54,22 @@ class RateLimitStore(Protocol):
 
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
         """Count one request against every bucket at once, or refuse it saying how long."""
+
+
+class ClaimingRateLimits(Protocol):
+    """A placement's buckets and its idempotency claims in one step (``oms.store``): Redis's
+    ``RedisAdmission``, one script call; ``MemoryAdmission`` for the unit tests."""
+
+    async def acquire_and_claim(
+        self,
+        buckets: Sequence[Bucket],
+        keys: Sequence[str],
+        order_id: str,
+        fingerprint: bytes,
+        ttl_s: int,
+    ) -> tuple[Verdict, list[Claim]]:
+        """The verdict; only when it lets the request through, the claims (as
+        ``IdempotencyStore.claim`` answers them), else none."""
 
 
 # A role's share of the per-key rate (and burst). Traders place and cancel in bursts, admins
@@ -62,6 +87,8 @@ SHARED_TIMEOUT_S = 0.25
 # After Redis failed, how long the replica counts on its own before asking Redis again: one
 # failed call per second, not one per request, while it is away.
 SHARED_RETRY_S = 1.0
+# Redis unreachable, or too slow for the limiter's wait: the replica counts on its own.
+_REDIS_AWAY: tuple[type[Exception], ...] = (TimeoutError, *REDIS_DOWN)
 
 
 class RateLimited(Problem):
@@ -96,8 +123,10 @@ class RateLimiter:
         shared: RateLimitStore,
         local: RateLimitStore,
         clock: Callable[[], float] = time.monotonic,
+        claiming: ClaimingRateLimits | None = None,
     ) -> None:
-        """``shared``: every replica's buckets (Redis); ``local``: this one's (memory)."""
+        """``shared``: every replica's buckets (Redis); ``local``: this one's (memory);
+        ``claiming``: the shared buckets with a placement's claims (None: counted apart)."""
         key_rate = _rate(settings.rate_limit_key_per_s, settings.rate_limit_key_burst)
         self._key_rates: dict[Role, Rate] | None = None
         if key_rate is not None:
@@ -108,6 +137,7 @@ class RateLimiter:
         self._address_rate = _rate(settings.rate_limit_ip_per_s, settings.rate_limit_ip_burst)
         self._shared = shared
         self._local = local
+        self._claiming = claiming
         self._clock = clock
         self._local_until = 0.0  # while the clock is below this, Redis is not asked
         self.fallbacks = 0  # checks answered by the local buckets (for /metrics)
@@ -129,7 +159,40 @@ class RateLimiter:
 
     async def check(self, who: Caller) -> Verdict:
         """Count a request of ``who``; the verdict (Redis's, or this replica's if it is away)."""
-        verdict = await self._check(self.buckets(who))
+        return self._noted(await self._check(self.buckets(who)))
+
+    async def check_claiming(
+        self,
+        who: Caller,
+        keys: Sequence[str],
+        order_id: str,
+        fingerprint: bytes,
+        *,
+        ttl_s: int,
+        timeout_s: float,
+    ) -> tuple[Verdict, list[Claim] | None]:
+        """``check``, with a placement's claims taken in the same Redis call if it passes.
+
+        The claims are None when they were not taken here: refused, or counted without Redis
+        (away, or no ``claiming`` store); the placement then claims on its own (and answers 503
+        while Redis is away). ``timeout_s``: what is left of the request's time, since this call
+        is the claim's wait as well as the count's.
+        """
+        buckets = self.buckets(who)
+        if self._claiming is None or self._clock() < self._local_until:
+            return self._noted(await self._check(buckets)), None
+        try:
+            async with asyncio.timeout(timeout_s):
+                call = self._claiming.acquire_and_claim(buckets, keys, order_id, fingerprint, ttl_s)
+                verdict, claims = await call
+        except _REDIS_AWAY as exc:  # anything else (a script's bug) is a 500
+            self._fall_back(exc)
+            self.fallbacks += 1
+            return self._noted(await self._local.acquire(buckets)), None
+        self._shared_again()
+        return self._noted(verdict), (claims if verdict.allowed else None)
+
+    def _noted(self, verdict: Verdict) -> Verdict:
         if verdict.refused_by is not None:
             scope = verdict.refused_by.value
             self.refused[scope] = self.refused.get(scope, 0) + 1
@@ -140,21 +203,21 @@ class RateLimiter:
             try:
                 async with asyncio.timeout(SHARED_TIMEOUT_S):
                     verdict = await self._shared.acquire(buckets)
-            except Exception as exc:
-                # Redis unreachable or too slow: count here. Anything else (a script's bug) is
-                # a 500, as everywhere else.
-                if not isinstance(exc, TimeoutError) and failed_dependency(exc) != Dependency.REDIS:
-                    raise
+            except _REDIS_AWAY as exc:  # anything else (a script's bug) is a 500
                 self._fall_back(exc)
             else:
-                if self._local_until:
-                    self._local_until = 0.0
-                    logger.warning("rate limits: Redis counts again; buckets shared")
+                self._shared_again()
                 return verdict
         self.fallbacks += 1
         return await self._local.acquire(buckets)
 
-    def _fall_back(self, error: BaseException) -> None:
+    def _shared_again(self) -> None:
+        if self._local_until:
+            self._local_until = 0.0
+            logger.warning("rate limits: Redis counts again; buckets shared")
+
+    def _fall_back(self, error: Exception) -> None:
+        """Count here for a while: Redis is unreachable or too slow."""
         if not self._local_until:
             logger.warning(
                 "rate limits: Redis unavailable (%r); each replica counts on its own until it"
@@ -187,12 +250,100 @@ async def limit(request: web.Request) -> None:
     ``identity.authorize``): count a known caller's request, 429 past its limits.
 
     A read another replica forwarded here, or a request a door process relayed, was counted
-    there: it is not counted twice."""
-    who = known_caller(request)
-    limiter = request.app.get(RATE_LIMITER_KEY)
-    counted = forwarded(request) or via_door(request)
-    if who is not None and limiter is not None and limiter.enabled and not counted:
-        verdict = await limiter.check(who)
-        if not verdict.allowed:
-            assert verdict.refused_by is not None
-            raise RateLimited(verdict.refused_by, retry_after_s(verdict))
+    there: it is not counted twice. A placement counts itself (``counts_itself``)."""
+    if request.get(ACTION_KEY) is Action.PLACE_ORDER:
+        return
+    await Admission.of(request).settle()
+
+
+class Admission:
+    """One request's count against its limits, made once: alone (``settle``), or in its
+    claims' Redis call (``claim``)."""
+
+    __slots__ = ("_limiter", "_who", "settled")
+
+    def __init__(self, limiter: RateLimiter | None, who: Caller | None) -> None:
+        """Nothing to count (settled already) without a limiter or a caller."""
+        self._limiter = limiter
+        self._who = who
+        self.settled = limiter is None or who is None
+
+    @classmethod
+    def of(cls, request: web.Request) -> Admission:
+        """The request's count: none for an open path, with the limits off, or for a request
+        a door or another replica relayed (counted there)."""
+        who = known_caller(request)
+        limiter = request.app.get(RATE_LIMITER_KEY)
+        if limiter is None or not limiter.enabled or forwarded(request) or via_door(request):
+            return cls(None, who)
+        return cls(limiter, who)
+
+    async def settle(self) -> None:
+        """Count the request now (once), 429 past its limits."""
+        if self.settled:
+            return
+        self.settled = True
+        assert self._limiter is not None  # else settled
+        assert self._who is not None
+        _refuse_past(await self._limiter.check(self._who))
+
+    async def claim(
+        self, keys: Sequence[str], order_id: str, fingerprint: bytes, ttl_s: int, timeout_s: float
+    ) -> list[Claim] | None:
+        """Count the request with its claims (``RateLimiter.check_claiming``), 429 past its
+        limits; the claims, or None when the caller must claim on its own (counted already,
+        or counted without Redis)."""
+        if self.settled:
+            return None
+        self.settled = True
+        assert self._limiter is not None  # else settled
+        assert self._who is not None
+        limiter = self._limiter
+        verdict, claims = await limiter.check_claiming(
+            self._who, keys, order_id, fingerprint, ttl_s=ttl_s, timeout_s=timeout_s
+        )
+        _refuse_past(verdict)
+        return claims
+
+
+def _refuse_past(verdict: Verdict) -> None:
+    if not verdict.allowed:
+        assert verdict.refused_by is not None
+        raise RateLimited(verdict.refused_by, retry_after_s(verdict))
+
+
+ADMISSION_KEY = web.RequestKey("admission", Admission)
+
+
+def counts_itself(handler: Handler) -> Handler:
+    """A placement handler that counts its own request (``Admission``, in ``ADMISSION_KEY``).
+
+    The handler counts it before anything it does: in its claims' call, or with ``settle``
+    before a request without claims is sent, or relayed. A request the handler refuses
+    (422, 403, 503) is counted here, and past its limits the 429 is its answer, as when the
+    middleware counted every request first. One it answered without counting (none should) is
+    counted after: the limit is never skipped, though it can no longer refuse that one.
+    """
+
+    async def counted(request: web.Request) -> web.StreamResponse:
+        admission = Admission.of(request)
+        request[ADMISSION_KEY] = admission
+        try:
+            response = await handler(request)
+        except (Problem, web.HTTPException):
+            await admission.settle()
+            raise
+        if not admission.settled:
+            with contextlib.suppress(RateLimited):
+                await admission.settle()
+        return response
+
+    return counted
+
+
+async def settle(request: web.Request) -> None:
+    """Count a placement now (``counts_itself``'s handlers, before a relay): 429 past its
+    limits; nothing for a request counted already, or not a placement."""
+    admission = request.get(ADMISSION_KEY)
+    if admission is not None:
+        await admission.settle()

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from oms.api.outages import Dependency, Outages
 from oms.api.problems import DependencyUnavailable
+from oms.api.rate_limits import Admission
 from oms.config import Settings
 from oms.domain.orders import Order
 from oms.engine import Engine
@@ -66,15 +67,27 @@ class OrderEntry:
         )
 
     async def claim(
-        self, keys: Sequence[str], order_id: str, fingerprint: bytes, deadline: float
+        self,
+        keys: Sequence[str],
+        order_id: str,
+        fingerprint: bytes,
+        deadline: float,
+        admission: Admission | None = None,
     ) -> list[Claim]:
         """Claim every key for ``order_id``; per key, who holds it (503 if Redis cannot say).
 
         The claims are made together, so Redis gets them in one call (``RedisIdempotencyStore``
-        batches a loop turn's claims). Nothing is cached here: the order is cached only once its
-        command is on Kafka (``remember``), so a cached order is always one that was sent.
+        batches a loop turn's claims), and with the request's rate-limit count when it has not
+        been made (``admission``: 429 past its limits, nothing claimed then). Nothing is cached
+        here: the order is cached only once its command is on Kafka (``remember``), so a cached
+        order is always one that was sent.
         """
         store, ttl_s = self.idempotency, self.settings.idempotency_ttl_s
+        if admission is not None:
+            left_s = deadline - time.monotonic()
+            held = await admission.claim(keys, order_id, fingerprint, ttl_s, left_s)
+            if held is not None:
+                return held
         if len(keys) == 1:  # the usual case: no task per claim for gather to make
             claim = store.claim(keys[0], order_id, fingerprint, ttl_s)
             return [await self._guard(Dependency.REDIS, claim, deadline)]

@@ -16,6 +16,7 @@ import os
 import signal
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
@@ -29,7 +30,7 @@ from oms.gc_pauses import record_gc_pauses
 from oms.legs import Legs
 from oms.store.api_keys import MongoKeyDirectory
 from oms.store.memory_rate_limits import MemoryRateLimits
-from oms.store.redis_rate_limits import RedisRateLimits
+from oms.store.redis_rate_limits import RedisAdmission, RedisRateLimits
 from oms.store.redis_store import (
     RedisIdempotencyStore,
     RedisOrderCache,
@@ -42,6 +43,21 @@ from oms.stream.names import topic_names
 logger = logging.getLogger(__name__)
 
 PARENT_POLL_S = 0.5  # how soon a door notices that its oms serve is gone
+
+
+def shared_rate_limiter(settings: Settings, redis: aioredis.Redis) -> RateLimiter:
+    """The rate limiter of a process that takes requests (the engine's, a door's): buckets
+    shared by every replica through Redis, this process's own while it is away, a placement's
+    claims in the count's Redis call (the same ``idempotency:`` keys as the process's own
+    ``RedisIdempotencyStore``). The buckets of a deployment are apart from another's on
+    the same Redis."""
+    shared = RedisRateLimits(redis, deployment=settings.topic_suffix)
+    return RateLimiter(
+        settings,
+        shared,
+        MemoryRateLimits(),
+        claiming=RedisAdmission(shared, RedisIdempotencyStore(redis)),
+    )
 
 
 async def run_door(settings: Settings) -> int:
@@ -67,11 +83,7 @@ async def run_door(settings: Settings) -> int:
             stops.append(jwt.close)
         keys = MongoKeyDirectory(mongo[settings.mongo_database])
         authenticator = Authenticator(settings, keys, RedisTicketStore(redis), jwt)
-        limiter = RateLimiter(
-            settings,
-            RedisRateLimits(redis, deployment=settings.topic_suffix),
-            MemoryRateLimits(),
-        )
+        limiter = shared_rate_limiter(settings, redis)
         legs = Legs()
         services = DoorServices(
             settings, bus, RedisIdempotencyStore(redis), RedisOrderCache(redis), legs=legs

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from oms.domain.rate_limits import ALLOWED, MICROS, Bucket, Verdict, admit
+from oms.engine.ports import Claim, IdempotencyStore
 
-__all__ = ["MemoryRateLimits"]
+__all__ = ["MemoryAdmission", "MemoryRateLimits"]
 
 # Buckets kept before the idle ones are dropped (an idle bucket is one whose TAT is past: it
 # would start afresh anyway). Bounds the memory a flood of client addresses can take.
@@ -48,3 +49,28 @@ class MemoryRateLimits:
         self._tats = {name: tat for name, tat in self._tats.items() if tat > now}
         if len(self._tats) >= MAX_BUCKETS:  # all busy: a flood; start over rather than grow
             self._tats.clear()
+
+
+class MemoryAdmission:
+    """``ClaimingRateLimits`` in memory (``oms.api.rate_limits``), the twin of
+    ``RedisAdmission``: the claims are taken only if the buckets let the request through."""
+
+    def __init__(self, limits: MemoryRateLimits, idempotency: IdempotencyStore) -> None:
+        """The buckets of ``limits``, the claims of ``idempotency``."""
+        self._limits = limits
+        self._idempotency = idempotency
+
+    async def acquire_and_claim(
+        self,
+        buckets: Sequence[Bucket],
+        keys: Sequence[str],
+        order_id: str,
+        fingerprint: bytes,
+        ttl_s: int,
+    ) -> tuple[Verdict, list[Claim]]:
+        """The verdict; when it lets the request through, who holds each key."""
+        verdict = self._limits.acquire_now(buckets)
+        if not verdict.allowed:
+            return verdict, []
+        claims = [await self._idempotency.claim(k, order_id, fingerprint, ttl_s) for k in keys]
+        return verdict, claims

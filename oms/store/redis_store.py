@@ -80,7 +80,8 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)
 
 
-def _claim_value(order_id: str, fingerprint: bytes) -> bytes:
+def claim_value(order_id: str, fingerprint: bytes) -> bytes:
+    """What a claim holds: the order it names and the body it was made for (``Claim``)."""
     return orjson.dumps({"order_id": order_id, "fingerprint": fingerprint.hex()})
 
 
@@ -161,8 +162,17 @@ class RedisIdempotencyStore(IdempotencyStore):
 
     async def claim(self, key: str, order_id: str, fingerprint: bytes, ttl_s: int) -> Claim:
         """First caller wins; a later one learns the holder's order id and fingerprint."""
-        value = _claim_value(order_id, fingerprint)
+        value = claim_value(order_id, fingerprint)
         held = await self._batcher.submit(self._prefix + key, value, ttl_s)
+        return self.claimed(key, order_id, fingerprint, held)
+
+    def redis_key(self, key: str) -> str:
+        """The Redis key a claim of ``key`` sets."""
+        return self._prefix + key
+
+    @staticmethod
+    def claimed(key: str, order_id: str, fingerprint: bytes, held: Any) -> Claim:
+        """A claim script's answer for ``key``: 1 (taken for ``order_id``) or its holder's value."""
         if held == 1:
             return Claim(True, order_id, fingerprint)
         if not held:  # expired in between cannot happen inside the script; be explicit
