@@ -91,7 +91,9 @@ class KafkaCommandBus(CommandBus):
                         headers=headers,
                     )
                 )
-            if sent:
+            if len(sent) == 1:  # a POST's one command: no gathering future to make and wake
+                await sent[0]
+            elif sent:
                 await asyncio.gather(*sent)
         except BaseException:
             abandon(sent)
