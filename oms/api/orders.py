@@ -248,23 +248,26 @@ async def place(
     correlation.bind(order_id=order_id, command_id=f"place:{order_id}")
     claims = _claim_keys(order_request, header)
     admission = request.get(ADMISSION_KEY)  # the request's rate-limit count, if not made yet
-    if claims:
-        fingerprint = order_request.fingerprint()
-        claiming = time.perf_counter()
-        keys = [key for _, key in claims]
-        held = await services.claim(keys, order_id, fingerprint, deadline, admission)
-        legs["claim"].observe(time.perf_counter() - claiming)
-        holder = _holder(claims, held, fingerprint)
-        if holder is not None:
-            return await first_answer(order_request, holder, deadline)
-    elif admission is not None:
-        await admission.settle()
-    _check_stop_side(order_request, market.last_price(order_request.symbol))
-    if order_request.type is OrderType.MARKET:
-        _check_market_data(order_request, market.market_data_stale(order_request.symbol))
-    command = new_order(order_request, order_id, services.clock())
-    sending = time.perf_counter()
-    await services.send([command], deadline)
+    holder: str | None = None
+    async with services.waits(deadline) as waits:  # one timer for the claim and the send
+        if claims:
+            fingerprint = order_request.fingerprint()
+            claiming = time.perf_counter()
+            keys = [key for _, key in claims]
+            held = await services.claim(keys, order_id, fingerprint, waits, admission)
+            legs["claim"].observe(time.perf_counter() - claiming)
+            holder = _holder(claims, held, fingerprint)
+        elif admission is not None:
+            await admission.settle()
+        if holder is None:
+            _check_stop_side(order_request, market.last_price(order_request.symbol))
+            if order_request.type is OrderType.MARKET:
+                _check_market_data(order_request, market.market_data_stale(order_request.symbol))
+            command = new_order(order_request, order_id, services.clock())
+            sending = time.perf_counter()
+            await services.send_within([command], waits)
+    if holder is not None:  # answered outside the timer: a door relays it, on its own timeout
+        return await first_answer(order_request, holder, deadline)
     caching = time.perf_counter()
     legs["produce"].observe(caching - sending)
     order = as_new(command)

@@ -169,22 +169,20 @@ class RateLimiter:
         fingerprint: bytes,
         *,
         ttl_s: int,
-        timeout_s: float,
     ) -> tuple[Verdict, list[Claim] | None]:
         """``check``, with a placement's claims taken in the same Redis call if it passes.
 
         The claims are None when they were not taken here: refused, or counted without Redis
         (away, or no ``claiming`` store); the placement then claims on its own (and answers 503
-        while Redis is away). ``timeout_s``: what is left of the request's time, since this call
-        is the claim's wait as well as the count's.
+        while Redis is away). Not timed here: the call is the claim's wait as well as the
+        count's, and the placement bounds its waits (``oms.api.outages.Waits``).
         """
         buckets = self.buckets(who)
         if self._claiming is None or self._clock() < self._local_until:
             return self._noted(await self._check(buckets)), None
         try:
-            async with asyncio.timeout(timeout_s):
-                call = self._claiming.acquire_and_claim(buckets, keys, order_id, fingerprint, ttl_s)
-                verdict, claims = await call
+            call = self._claiming.acquire_and_claim(buckets, keys, order_id, fingerprint, ttl_s)
+            verdict, claims = await call
         except _REDIS_AWAY as exc:  # anything else (a script's bug) is a 500
             self._fall_back(exc)
             self.fallbacks += 1
@@ -288,7 +286,7 @@ class Admission:
         _refuse_past(await self._limiter.check(self._who))
 
     async def claim(
-        self, keys: Sequence[str], order_id: str, fingerprint: bytes, ttl_s: int, timeout_s: float
+        self, keys: Sequence[str], order_id: str, fingerprint: bytes, ttl_s: int
     ) -> list[Claim] | None:
         """Count the request with its claims (``RateLimiter.check_claiming``), 429 past its
         limits; the claims, or None when the caller must claim on its own (counted already,
@@ -300,7 +298,7 @@ class Admission:
         assert self._who is not None
         limiter = self._limiter
         verdict, claims = await limiter.check_claiming(
-            self._who, keys, order_id, fingerprint, ttl_s=ttl_s, timeout_s=timeout_s
+            self._who, keys, order_id, fingerprint, ttl_s=ttl_s
         )
         _refuse_past(verdict)
         return claims

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from oms.api.outages import Dependency, Outages
+from oms.api.outages import Dependency, Outages, Waits
 from oms.api.problems import DependencyUnavailable
 from oms.api.rate_limits import Admission
 from oms.config import Settings
@@ -66,12 +66,16 @@ class OrderEntry:
             dependency, call, deadline - time.monotonic(), self.settings.retry_after_s
         )
 
+    def waits(self, deadline: float) -> Waits:
+        """One timer for a placement's claim and send, up to ``deadline`` (``Waits``)."""
+        return Waits(self.outages, deadline - time.monotonic(), self.settings.retry_after_s)
+
     async def claim(
         self,
         keys: Sequence[str],
         order_id: str,
         fingerprint: bytes,
-        deadline: float,
+        waits: Waits,
         admission: Admission | None = None,
     ) -> list[Claim]:
         """Claim every key for ``order_id``; per key, who holds it (503 if Redis cannot say).
@@ -84,15 +88,14 @@ class OrderEntry:
         """
         store, ttl_s = self.idempotency, self.settings.idempotency_ttl_s
         if admission is not None:
-            left_s = deadline - time.monotonic()
-            held = await admission.claim(keys, order_id, fingerprint, ttl_s, left_s)
+            held = await admission.claim(keys, order_id, fingerprint, ttl_s)
             if held is not None:
                 return held
         if len(keys) == 1:  # the usual case: no task per claim for gather to make
             claim = store.claim(keys[0], order_id, fingerprint, ttl_s)
-            return [await self._guard(Dependency.REDIS, claim, deadline)]
+            return [await waits.wait(Dependency.REDIS, claim)]
         claims = asyncio.gather(*(store.claim(k, order_id, fingerprint, ttl_s) for k in keys))
-        return await self._guard(Dependency.REDIS, claims, deadline)
+        return await waits.wait(Dependency.REDIS, claims)
 
     async def send(self, commands: Sequence[OrderCommand], deadline: float) -> None:
         """Hand the commands to the bus; return once they cannot be lost (503 if not in time).
@@ -101,6 +104,10 @@ class OrderEntry:
         it), which is why a retry must name the same order (``oms.api.ids.order_id_for``).
         """
         await self._guard(Dependency.KAFKA, self.bus.send(commands), deadline)
+
+    async def send_within(self, commands: Sequence[OrderCommand], waits: Waits) -> None:
+        """``send``, bounded by a placement's ``waits`` rather than a timer of its own."""
+        await waits.wait(Dependency.KAFKA, self.bus.send(commands))
 
     async def remember(self, order: Order, deadline: float) -> None:
         """Cache a sent order for the GET right after the 202; a failure is logged, not raised:

@@ -1,5 +1,6 @@
 """An outage of a dependency is logged twice (it starts; it ends, with a count), and a bounded
-call to it turns a failure or a timeout into a 503 naming it."""
+call to it (alone, or among a request's waits under one timer) turns a failure or a timeout into
+a 503 naming it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import redis.exceptions as redis_errors
 from aiokafka.errors import KafkaConnectionError
 from pymongo.errors import ServerSelectionTimeoutError
 
-from oms.api.outages import Dependency, Outages, failed_dependency
+from oms.api.outages import Dependency, Outages, Waits, failed_dependency
 from oms.api.problems import DependencyUnavailable
 
 
@@ -134,3 +135,50 @@ async def test_guard_when_the_call_succeeds_then_the_outage_ends() -> None:
     # Assert
     assert result == 7
     assert not outages.is_down(Dependency.REDIS)
+
+
+async def test_waits_when_the_deadline_passes_then_503_names_the_dependency_awaited() -> None:
+    # Arrange: one timer for two waits; Redis answers, Kafka never does
+    outages = Outages()
+    never = asyncio.Event()
+
+    async def fine() -> int:
+        return 1
+
+    async def place() -> None:
+        async with Waits(outages, 0.1, retry_after_s=2) as waits:
+            await waits.wait(Dependency.REDIS, fine())
+            await waits.wait(Dependency.KAFKA, never.wait())
+
+    # Act
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(DependencyUnavailable) as refused:
+        await place()
+    waited = asyncio.get_running_loop().time() - started
+
+    # Assert
+    assert waited < 0.5
+    assert refused.value.dependency == "kafka"
+    assert refused.value.response().headers["Retry-After"] == "2"
+    assert outages.is_down(Dependency.KAFKA)
+    assert not outages.is_down(Dependency.REDIS)
+
+
+async def test_waits_when_a_dependency_refuses_then_503_names_it_at_once() -> None:
+    # Arrange
+    outages = Outages()
+
+    async def refused_connection() -> None:
+        raise redis_errors.ConnectionError("Connection refused")
+
+    async def claim() -> None:
+        async with Waits(outages, 5.0, retry_after_s=1) as waits:
+            await waits.wait(Dependency.REDIS, refused_connection())
+
+    # Act
+    with pytest.raises(DependencyUnavailable) as refused:
+        await claim()
+
+    # Assert
+    assert refused.value.dependency == "redis"
+    assert outages.is_down(Dependency.REDIS)
