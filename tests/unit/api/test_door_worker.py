@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from oms.api.app import build_app
 from oms.api.door_worker import (
     VIEW_PATH,
     DoorServices,
@@ -21,7 +20,6 @@ from oms.api.door_worker import (
     door_metrics,
     listed_instruments,
     route_of,
-    with_door_side,
 )
 from oms.api.identity import DOOR_HEADER, Caller
 from oms.api.internal_hop import HopSigner
@@ -32,12 +30,12 @@ from oms.domain.access import Role
 from oms.engine import Engine
 from oms.engine.core import EngineCore
 from oms.legs import Legs
-from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
-from oms.store.memory_audit import MemoryAuditLog
+from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_rate_limits import MemoryRateLimits
-from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from oms.stream.engine_bus import EngineCommandBus
 from tests.credentials import MemoryKeys
 from tests.ports import free_port
+from tests.unit.api.memory_app import memory_engine_app
 from tests.unit.engine_helpers import make_engine, tick
 
 TOKEN = "door-token"
@@ -108,25 +106,6 @@ class Pod:
     cache: MemoryOrderCache
 
 
-def _engine_app(
-    settings: Settings, core: EngineCore, keys: MemoryKeys, **stores: Any
-) -> web.Application:
-    facade = Engine(core)
-    app = build_app(
-        settings,
-        facade,
-        EngineCommandBus(facade),
-        stores["idempotency"],
-        stores["cache"],
-        partitions_assigned=lambda: True,
-        accounts=MemoryAccountRepository(),
-        risk_events=KeptRiskEvents(),
-        authenticator=keys.authenticator,
-        audit_log=MemoryAuditLog(),
-    )
-    return with_door_side(app, settings, facade)
-
-
 @pytest.fixture
 async def pod() -> AsyncIterator[Pod]:
     core = make_engine()
@@ -142,7 +121,7 @@ async def pod() -> AsyncIterator[Pod]:
     )
     keys = MemoryKeys(settings)
     idempotency, cache = MemoryIdempotencyStore(), MemoryOrderCache()
-    engine_app = _engine_app(settings, core, keys, idempotency=idempotency, cache=cache)
+    engine_app, _ = memory_engine_app(settings, core, keys, idempotency=idempotency, cache=cache)
     services = DoorServices(settings, EngineCommandBus(Engine(core)), idempotency, cache)
     limiter = RateLimiter(settings, MemoryRateLimits(), MemoryRateLimits())
     door_app = build_door_app(

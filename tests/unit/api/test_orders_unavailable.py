@@ -11,25 +11,19 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from oms.api.app import build_app
 from oms.api.problems import PROBLEM_CONTENT_TYPE
 from oms.config import Settings
 from oms.domain.errors import StoreUnavailable
 from oms.domain.limits import RiskLimits
 from oms.domain.orders import Order
-from oms.engine import Engine
 from oms.engine.core import EngineCore
 from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.memory import (
-    MemoryAccountRepository,
-    MemoryIdempotencyStore,
-    MemoryOrderCache,
     MemoryOrderRepository,
 )
-from oms.store.memory_audit import MemoryAuditLog
-from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
 from tests.credentials import MemoryKeys
 from tests.malformed_orders import GOOD
+from tests.unit.api.memory_app import memory_engine_app
 from tests.unit.engine_helpers import FUNDS, tick
 
 RESTING = {**GOOD, "account_id": "a1", "price": "95.00", "client_order_id": "rest-1"}
@@ -72,19 +66,7 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
     engine.on_tick(tick())
     engine.wait_idle()
     keys = MemoryKeys(engine.settings)
-    facade = Engine(engine)  # what the API holds: the engine's async use cases
-    app = build_app(
-        engine.settings,
-        facade,
-        EngineCommandBus(facade),
-        MemoryIdempotencyStore(),
-        MemoryOrderCache(),
-        partitions_assigned=lambda: True,
-        accounts=MemoryAccountRepository(),
-        risk_events=KeptRiskEvents(),
-        authenticator=keys.authenticator,
-        audit_log=MemoryAuditLog(),
-    )
+    app, _ = memory_engine_app(engine.settings, engine, keys)
     async with TestClient(TestServer(app), headers=keys.headers()) as test_client:
         yield test_client
     engine.stop()

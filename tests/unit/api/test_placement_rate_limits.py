@@ -17,8 +17,7 @@ import pytest
 import redis.exceptions
 from aiohttp.test_utils import TestClient, TestServer
 
-from oms.api.app import build_app
-from oms.api.door_worker import DoorServices, build_door_app, door_metrics, with_door_side
+from oms.api.door_worker import DoorServices, build_door_app, door_metrics
 from oms.api.identity import Caller
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
@@ -28,12 +27,12 @@ from oms.engine import Engine
 from oms.engine.core import EngineCore
 from oms.engine.ports import Claim
 from oms.legs import Legs
-from oms.store.memory import MemoryAccountRepository, MemoryIdempotencyStore, MemoryOrderCache
-from oms.store.memory_audit import MemoryAuditLog
+from oms.store.memory import MemoryIdempotencyStore, MemoryOrderCache
 from oms.store.memory_rate_limits import MemoryAdmission, MemoryRateLimits
-from oms.stream.engine_bus import EngineCommandBus, KeptRiskEvents
+from oms.stream.engine_bus import EngineCommandBus
 from tests.credentials import MemoryKeys
 from tests.ports import free_port
+from tests.unit.api.memory_app import memory_engine_app
 from tests.unit.engine_helpers import make_engine, tick
 
 MARKET = {"account_id": "a1", "symbol": "BTC-USD", "side": "BUY", "type": "MARKET",
@@ -71,28 +70,6 @@ class Replica:
     limiter: RateLimiter
 
 
-def _engine_app(
-    settings: Settings, core: EngineCore, keys: MemoryKeys, idempotency: MemoryIdempotencyStore,
-    limiter: RateLimiter,
-) -> tuple[Any, EngineCommandBus]:  # fmt: skip
-    facade = Engine(core)
-    bus = EngineCommandBus(facade)
-    app = build_app(
-        settings,
-        facade,
-        bus,
-        idempotency,
-        MemoryOrderCache(),
-        partitions_assigned=lambda: True,
-        accounts=MemoryAccountRepository(),
-        risk_events=KeptRiskEvents(),
-        authenticator=keys.authenticator,
-        audit_log=MemoryAuditLog(),
-        rate_limiter=limiter,
-    )
-    return with_door_side(app, settings, facade), bus
-
-
 @pytest.fixture
 async def replica() -> AsyncIterator[Replica]:
     core = make_engine()
@@ -102,7 +79,9 @@ async def replica() -> AsyncIterator[Replica]:
     keys = MemoryKeys(settings)
     idempotency = MemoryIdempotencyStore()
     limiter = _limiter(settings, idempotency)
-    app, bus = _engine_app(settings, core, keys, idempotency, limiter)
+    app, bus = memory_engine_app(
+        settings, core, keys, idempotency=idempotency, rate_limiter=limiter
+    )
     headers = keys.headers(Role.TRADER, ("a1",))
     async with TestClient(TestServer(app), headers=headers) as client:
         yield Replica(client, core, bus, idempotency, keys, limiter)
@@ -233,7 +212,9 @@ async def pod() -> AsyncIterator[Pod]:
         settings, shared, MemoryRateLimits(), claiming=MemoryAdmission(shared, idempotency)
     )
     engine_limiter = RateLimiter(settings, shared, MemoryRateLimits())
-    engine_app, _ = _engine_app(settings, core, keys, idempotency, engine_limiter)
+    engine_app, _ = memory_engine_app(
+        settings, core, keys, idempotency=idempotency, rate_limiter=engine_limiter
+    )
     door_bus = EngineCommandBus(Engine(core))
     services = DoorServices(settings, door_bus, idempotency, MemoryOrderCache())
     door_app = build_door_app(
