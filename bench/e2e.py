@@ -50,6 +50,10 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
   of the writes finished). An event leaves only once its write is done, so these are in
   ``leg_durable``.
+- ``machine_probe_ms`` (before the run, after it) and ``cpu_steal_share``: how fast this
+  machine was (``machine_probe_ms``: CPU ms of a fixed piece of Python; it moves by itself
+  between phases) and the share of its cores' time a hypervisor gave to someone else during
+  the throughput phase. Figures compare only between runs whose probes agree.
 - ``cpu_us_per_order_<process>`` and ``cpu_cores_busy``: CPU time each process of the run
   (``service``, ``loadgen`` = this benchmark, and the servers ``make up`` started) spent per
   order placed during the throughput phase, and the cores all of them kept busy on average:
@@ -166,6 +170,31 @@ class CpuMeter:
         figures = {f"cpu_us_per_order_{n}": 1e6 * cpu / max(1, orders) for n, cpu in spent.items()}
         figures["cpu_cores_busy"] = sum(spent.values()) / seconds if seconds > 0 else float("nan")
         return figures
+
+
+def machine_probe_ms() -> float:
+    """CPU milliseconds a fixed piece of pure Python takes here (the best of three).
+
+    This machine's speed moves by itself: the same commit and command did 2,065 and then 1,138
+    orders/s ten minutes apart, every process's CPU per order up together (issue 19). Printed
+    before and after a run, it says which phase the run's figures come from (about 25 ms when
+    the machine is fast); only runs whose probes agree compare.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        sum(i * i for i in range(400_000))
+        best = min(best, time.process_time() - started)
+    return 1000 * best
+
+
+def steal_ticks() -> tuple[int, int]:
+    """``(steal, total)`` CPU ticks of the machine so far (``/proc/stat``; zeros elsewhere): the
+    time a virtual machine's cores were running someone else."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return fields[7], sum(fields[:8])
+    return 0, 0
 
 
 async def _poll(ready: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
@@ -528,11 +557,13 @@ async def throughput(
     base = placer.server.base
     async with EventWatch(placer.server.settings, topic, _TERMINAL) as watch:
         barrier = await _barrier_times(placer.http, base)
-        before = meter.sample()
+        before, steal_before = meter.sample(), steal_ticks()
         results = await _throughput(placer, watch, accounts, args)
         results |= CpuMeter.per_order(
             before, meter.sample(), int(results["placed"]), results["elapsed_s"]
         )
+        (stolen, total), (stolen_before, total_before) = steal_ticks(), steal_before
+        results["cpu_steal_share"] = (stolen - stolen_before) / max(1, total - total_before)
         after = await _barrier_times(placer.http, base)
         results |= _barrier_figures(barrier, after, results["elapsed_s"])
     # After the clock: a scan or a few.
@@ -861,6 +892,8 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
         print(f"leg_{leg}_p50_ms: {results[f'leg_{leg}_p50_ms']:.1f}")
         print(f"leg_{leg}_p99_ms: {results[f'leg_{leg}_p99_ms']:.1f}")
     print(f"machine_cores: {os.cpu_count()}")
+    print(f"machine_probe_ms: {results['probe_before_ms']:.1f} {results['probe_after_ms']:.1f}")
+    print(f"cpu_steal_share: {results['cpu_steal_share']:.3f}")
     print(f"cpu_cores_busy: {results['cpu_cores_busy']:.2f}")
     for name in CpuMeter.NAMES:
         figure = results.get(f"cpu_us_per_order_{name}", float("nan"))
@@ -922,7 +955,7 @@ async def main() -> None:
     names = topic_names(settings)
     server = Server(settings)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
-    results: dict[str, float] = {}
+    results: dict[str, float] = {"probe_before_ms": machine_probe_ms()}
     refused: Counter[int] = Counter()
     try:
         await server.start(Path(f"/tmp/oms-bench-{run}.log"))
@@ -952,6 +985,7 @@ async def main() -> None:
                 refused = placer.refused
     finally:
         server.stop()
+        results["probe_after_ms"] = machine_probe_ms()
         with contextlib.suppress(Exception):
             await mongo.drop_database(settings.mongo_database)
     try:
