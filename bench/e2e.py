@@ -50,8 +50,8 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
   of the writes finished). An event leaves only once its write is done, so these are in
   ``leg_durable``.
-- ``machine_probe_ms`` (before the run, after it) and ``cpu_steal_share``: how fast this
-  machine was (``machine_probe_ms``: CPU ms of a fixed piece of Python; it moves by itself
+- ``machine_probe_before_ms``, ``machine_probe_after_ms`` and ``cpu_steal_share``: how fast
+  this machine was (CPU ms of a fixed piece of Python before and after the run; it moves by itself
   between phases) and the share of its cores' time a hypervisor gave to someone else during
   the throughput phase. Figures compare only between runs whose probes agree.
 - ``cpu_us_per_order_<process>`` and ``cpu_cores_busy``: CPU time each process of the run
@@ -892,7 +892,8 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
         print(f"leg_{leg}_p50_ms: {results[f'leg_{leg}_p50_ms']:.1f}")
         print(f"leg_{leg}_p99_ms: {results[f'leg_{leg}_p99_ms']:.1f}")
     print(f"machine_cores: {os.cpu_count()}")
-    print(f"machine_probe_ms: {results['probe_before_ms']:.1f} {results['probe_after_ms']:.1f}")
+    print(f"machine_probe_before_ms: {results['probe_before_ms']:.1f}")
+    print(f"machine_probe_after_ms: {results['probe_after_ms']:.1f}")
     print(f"cpu_steal_share: {results['cpu_steal_share']:.3f}")
     print(f"cpu_cores_busy: {results['cpu_cores_busy']:.2f}")
     for name in CpuMeter.NAMES:
