@@ -283,7 +283,8 @@ class Settings(BaseSettings):
     # The event loop of `oms serve`, and of the store's own thread: uvloop (libuv, C) or the
     # standard library's. Either gives the same behaviour; only the cost of a loop turn differs.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    # redis-py's reply parser: hiredis (C; redis-py takes it whenever it is installed) or its
+    # redis-py's reply parser and command packer: hiredis (C; redis-py parses with it whenever it
+    # is installed, and oms packs with it: oms.store.redis_store.HiredisPackingConnection) or its
     # own pure-Python one.
     redis_parser: Literal["hiredis", "python"] = "hiredis"
     # sys.setswitchinterval: how long a thread keeps the GIL while another waits for it. The

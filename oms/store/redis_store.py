@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import hiredis
 import orjson
 import redis.asyncio as aioredis
 from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -58,6 +60,34 @@ REDIS_PARSERS: dict[str, type[Any]] = {"hiredis": _AsyncHiredisParser, "python":
 _Item = tuple[str, tuple[bytes | int, ...]]  # a key and its script arguments
 
 
+class HiredisPackingConnection(Connection):
+    """redis-py's asyncio connection, packing commands with hiredis's C packer.
+
+    redis-py's sync connection packs with hiredis when it is installed; its asyncio one always
+    packs in Python, and a py-spy of a door under load put that at 4.7% of the door's CPU (issue
+    19): 14.4 µs for a placement's claim script against hiredis's 3.6. The bytes on the wire
+    are the same. What hiredis does not take (a command name with a space in it, such as
+    ``SCRIPT LOAD``; a memoryview) goes to redis-py's own packer, which also raises its
+    ``DataError`` for a value of a type Redis has no encoding for.
+    """
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        name = args[0]
+        if isinstance(name, str) and " " not in name:
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass  # redis-py's packer encodes what hiredis does not, or raises DataError
+        return super().pack_command(*args)
+
+
+# And their packers: the "python" setting measures redis-py without hiredis, both ways.
+REDIS_CONNECTIONS: dict[str, type[Connection]] = {
+    "hiredis": HiredisPackingConnection,
+    "python": Connection,
+}
+
+
 def redis_client(settings: Settings) -> aioredis.Redis:
     """The client of the door's stores: every wait bounded, one quick retry.
 
@@ -76,6 +106,7 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         socket_connect_timeout=settings.redis_timeout_s,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), settings.redis_retries),
         parser_class=REDIS_PARSERS[settings.redis_parser],
+        connection_class=REDIS_CONNECTIONS[settings.redis_parser],
     )
     return aioredis.Redis.from_pool(pool)
 
