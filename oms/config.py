@@ -276,7 +276,8 @@ class Settings(BaseSettings):
     redis_retries: int = 1
     # Every send of the Kafka command bus (REST, tools, account changes) is acknowledged within
     # this or raises ``KafkaTimeoutError``: aiokafka itself waits for a broker for as long as
-    # its request timeout allows, per step.
+    # its request timeout allows, per step. A placement's send is bounded by its own deadline
+    # instead (dependency_timeout_s: one timer for its claim and send, oms.api.outages.Waits).
     kafka_send_timeout_s: float = 5.0
     # Speed levers (issue 19; README "Speed levers" says what each does and what it costs). Each
     # default is the side expected to win; bench/levers.sh measures both sides of each.

@@ -106,8 +106,9 @@ class OrderEntry:
         await self._guard(Dependency.KAFKA, self.bus.send(commands), deadline)
 
     async def send_within(self, commands: Sequence[OrderCommand], waits: Waits) -> None:
-        """``send``, bounded by a placement's ``waits`` rather than a timer of its own."""
-        await waits.wait(Dependency.KAFKA, self.bus.send(commands))
+        """``send``, bounded by a placement's ``waits`` rather than a timer of its own (nor the
+        bus's)."""
+        await waits.wait(Dependency.KAFKA, self.bus.send_bounded_by_caller(commands))
 
     async def remember(self, order: Order, deadline: float) -> None:
         """Cache a sent order for the GET right after the 202; a failure is logged, not raised:

@@ -23,6 +23,11 @@ class CommandBus(ABC):
     async def send(self, commands: Sequence[OrderCommand]) -> None:
         """Hand the commands on, in order; return once they cannot be lost."""
 
+    async def send_bounded_by_caller(self, commands: Sequence[OrderCommand]) -> None:
+        """``send`` for a caller whose own timer, shorter than the bus's, bounds the wait (a
+        placement's ``oms.api.outages.Waits``): a bus that times its sends skips its timer."""
+        await self.send(commands)
+
     @abstractmethod
     async def send_account(self, command: AccountCommand) -> None:
         """Hand an account change (already recorded in the store) to the engine that owns the

@@ -63,6 +63,12 @@ class KafkaCommandBus(CommandBus):
         or if that takes longer than ``kafka_send_timeout_s``)."""
         await self._bounded(self._send(commands))
 
+    async def send_bounded_by_caller(self, commands: Sequence[OrderCommand]) -> None:
+        """``send`` without the bus's timer: each ``asyncio.timeout`` schedules and cancels a
+        timer, and a placement already waits under one of its own (``dependency_timeout_s``,
+        below ``kafka_send_timeout_s``), which cancels this send when it passes."""
+        await self._send(commands)
+
     async def _bounded(self, sending: Awaitable[None]) -> None:
         try:
             async with asyncio.timeout(self._timeout_s):
