@@ -20,7 +20,7 @@ import orjson
 from oms.api.problems import FieldError, invalid_body, malformed_json
 from oms.codec import InvalidAmount, parse_amount
 from oms.domain.accounts import IDENTIFIER
-from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.enums import OrderType, Side, TimeInForce, by_name
 from oms.domain.instruments import Instrument, InstrumentStatus
 from oms.domain.order_terms import term_problems
 
@@ -96,11 +96,11 @@ def _choice(
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or value not in enum.__members__:
-        allowed = ", ".join(enum.__members__)
+    member = by_name(enum).get(value) if isinstance(value, str) else None
+    if member is None:
+        allowed = ", ".join(by_name(enum))
         errors.append(FieldError(name, f"must be one of {allowed} (exact, upper case)"))
-        return None
-    return enum(value)
+    return member
 
 
 def field_amount(value: object, name: str, errors: list[FieldError]) -> Decimal | None:

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
+from typing import TypeVar, cast
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def by_name(enum: type[_E]) -> Mapping[str, _E]:
+    """``enum``'s members by name (every name here is its value), read on every decoded order.
+
+    ``Enum.__members__`` builds a new mapping on each read and ``Enum(value)`` walks Enum's
+    ``__call__``: a decoded order asked three times for both (issue 19's profiles).
+    """
+    return cast(Mapping[str, _E], _by_name(enum))
+
+
+@cache
+def _by_name(enum: type[StrEnum]) -> Mapping[str, StrEnum]:
+    return dict(enum.__members__)
 
 
 class Side(StrEnum):

@@ -107,7 +107,7 @@ from oms.domain.commands import (
     SetLimits,
     SetTradingState,
 )
-from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.enums import OrderType, Side, TimeInForce, by_name
 from oms.domain.errors import DomainError
 from oms.domain.events import (
     CancelReason,
@@ -221,10 +221,11 @@ def _enum(data: Mapping[str, Any], name: str, enum: type[_E], default: _E | None
         if default is None:
             raise DecodeError(Reason.MISSING_FIELD, f"{name} is required", name)
         return default
-    if not isinstance(value, str) or value not in enum.__members__:
-        allowed = ", ".join(enum.__members__)
+    member = by_name(enum).get(value) if isinstance(value, str) else None
+    if member is None:
+        allowed = ", ".join(by_name(enum))
         raise DecodeError(Reason.INVALID_ENUM, f"{name} must be one of {allowed}", name)
-    return enum(value)
+    return member
 
 
 def _amount(data: Mapping[str, Any], name: str, *, zero_ok: bool = False) -> Decimal:
@@ -600,10 +601,8 @@ class CommandDecoder:
         plain = order_type in (OrderType.LIMIT, OrderType.MARKET)
         taker = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
         tif_text = data.get("time_in_force")
-        tif = (
-            TimeInForce(tif_text)
-            if isinstance(tif_text, str) and tif_text in TimeInForce.__members__
-            else (TimeInForce.IOC if taker else TimeInForce.GTC)
+        tif = (by_name(TimeInForce).get(tif_text) if isinstance(tif_text, str) else None) or (
+            TimeInForce.IOC if taker else TimeInForce.GTC
         )
         price = data.get("price")
         for problem in term_problems(

@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import re
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from oms.api.ids import new_id, order_id_for
 from oms.domain.accounts import IDENTIFIER
-from oms.domain.order_ids import client_order_id_order, idempotency_key_order
+from oms.domain.order_ids import client_order_id_order, crockford32, idempotency_key_order
 
 _CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def _one_character_a_step(value: int) -> str:
+    """Crockford's base32 as written first: five bits a character, least significant first."""
+    chars = []
+    for _ in range(26):
+        chars.append("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def test_derive_when_an_id_is_in_the_readme_then_it_is_still_that_id() -> None:
+    # Ids are stored (an order's MongoDB _id) and derived again on every retry: they never change.
+    assert client_order_id_order("alice", "gw-42") == "5F5X9ABJRH370XB6NVYJ0HGB4X"
+
+
+@given(st.integers(min_value=0, max_value=2**130 - 1))
+def test_encode_when_any_130_bit_value_then_the_same_characters_as_one_a_step(value: int) -> None:
+    # Invariant: the table's encoding is the one every stored id was made with.
+    assert crockford32(value) == _one_character_a_step(value)
 
 
 def test_derive_when_the_same_account_and_client_order_id_then_the_same_id() -> None:
