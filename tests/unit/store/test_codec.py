@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from types import MappingProxyType
+from typing import get_args
 
 import orjson
 import pytest
@@ -20,7 +21,16 @@ from oms.codec import (
     order_to_dict,
     parse_amount,
 )
-from oms.domain.events import OrderRejected
+from oms.domain.events import (
+    DoubtedRequest,
+    OrderDoubtResolved,
+    OrderEvent,
+    OrderExpired,
+    OrderInDoubt,
+    OrderRejected,
+    OrderTriggered,
+    VenueWord,
+)
 from oms.domain.limits import DEFAULT_LIMITS, RiskLimits
 from oms.domain.reasons import RejectReason
 from tests.unit.store.histories import (
@@ -55,6 +65,23 @@ def test_order_state_when_written_to_json_and_read_back_then_unchanged(history: 
         assert [str(v) for v in back if isinstance(v, Decimal)] == [
             str(v) for v in order if isinstance(v, Decimal)
         ]  # same digits and exponent, not just equal values
+
+
+# The histories above have no stop, expiry or venue doubt: one event of each such kind.
+_RARER_EVENTS: list[OrderEvent] = [
+    OrderTriggered("o-5", 3, "trigger:o-5", 1.0e9, Decimal("30100.50"), "req-5"),
+    OrderExpired("o-6", 3, "expire:o-6", 1.0e9),
+    OrderInDoubt("o-7", 2, "place:o-7", 1.0e9, DoubtedRequest.PLACE, "VENUE_TIMEOUT"),
+    OrderDoubtResolved("o-7", 3, "doubt:o-7", 1.0e9, VenueWord.FILLED, Decimal("0.25")),
+]
+
+
+def test_event_when_of_any_type_then_written_to_json_and_read_back_unchanged() -> None:
+    events = [*(event for history in HISTORIES for event in history), *_RARER_EVENTS]
+    for event in events:
+        wire = orjson.dumps(event_to_dict(event))
+        assert event_from_dict(orjson.loads(wire)) == event
+    assert {type(event) for event in events} == set(get_args(OrderEvent))  # every type
 
 
 def test_event_when_it_has_a_request_id_then_it_survives_the_round_trip() -> None:
