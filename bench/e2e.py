@@ -19,7 +19,9 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   its ``OrderAccepted`` event read back from ``order-events`` (published once durable), with
   orders offered at a fixed ``--rate``
   for ``--latency-seconds`` (open loop: each order is due at its slot whatever the others do,
-  so a stall shows in the figures rather than slowing the offer).
+  so a stall shows in the figures rather than slowing the offer). An order not seen accepted
+  within 30 s of the last one's slot counts as infinitely late (``latency_seen_accepted``
+  says how many were): ``inf`` then, not the figure of those that got through.
 - ``leg_entry_*``, ``leg_durable_*``, ``leg_out_*`` (p50 and p99, ms): where that latency goes,
   from the event's own times. Entry: due until the engine applied ``OrderAccepted`` (its ``at``):
   the placement into Kafka, the service's consumer and the engine. Durable: until the service
@@ -50,6 +52,11 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
   of the writes finished). An event leaves only once its write is done, so these are in
   ``leg_durable``.
+- ``service_gc_pauses_over_10ms``, ``loadgen_gc_pauses_over_10ms``, ``loadgen_gc_pause_max_ms``:
+  during that phase, the garbage collections of over 10 ms of the service's processes (engine
+  and doors: ``/metrics``' ``oms_gc_pause_seconds``) and of this one, and this one's longest. A
+  collection stops every thread of its process: one in this process delays its sends and its
+  reads as much as one in the service would, and lands in ``p99_ms`` all the same.
 - ``machine_probe_before_ms``, ``machine_probe_after_ms`` and ``cpu_steal_share``: how fast
   this machine was (CPU ms of a fixed piece of Python before and after the run; it moves by itself
   between phases) and the share of its cores' time a hypervisor gave to someone else during
@@ -71,6 +78,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import re
 import signal
@@ -619,8 +627,13 @@ async def latency(
     """Offer ``args.rate`` orders/s for ``args.latency_seconds``; due to ``OrderAccepted`` seen on
     ``order-events`` (published once durable)."""
     topic = topic_names(placer.server.settings).order_events
-    async with EventWatch(placer.server.settings, topic, _ACCEPTED, from_end=True) as watch:
-        return await _latency(placer, watch, accounts, args)
+    bases = placer.server.metric_bases
+    gc_before = await _long_gc_pauses(placer.http, bases)
+    with LoadgenPauses() as pauses:
+        async with EventWatch(placer.server.settings, topic, _ACCEPTED, from_end=True) as watch:
+            results = await _latency(placer, watch, accounts, args)
+    gc_after = await _long_gc_pauses(placer.http, bases)
+    return results | pauses.figures() | {"service_gc_pauses_over_10ms": gc_after - gc_before}
 
 
 async def _latency(
@@ -654,7 +667,10 @@ async def _latency(
     await _poll(lambda: len(accepted.keys() & due.keys()) >= len(due), 30)
     seen = [i for i in due if i in accepted]
     results: dict[str, float] = {"offered": total, "seen_accepted": len(seen)}
-    results |= _percentiles("", [accepted[i] - due[i] for i in seen])
+    # An order never seen accepted counts as infinitely late: a stalled service must not
+    # print the percentiles of the orders that got through as if they were all of them.
+    unseen = [float("inf")] * (total - len(seen))
+    results |= _percentiles("", [accepted[i] - due[i] for i in seen] + unseen)
     results |= _percentiles("leg_post_", [posted[i] - due[i] for i in seen])
     # Where the time goes (wall clock: the service and this process share the machine's clock).
     entry, durable, out = [], [], []
@@ -764,6 +780,55 @@ async def _leg_times(http: aiohttp.ClientSession, bases: list[str]) -> dict[tupl
                 key = bucket.group(2), bucket.group(1)
                 buckets[key] = buckets.get(key, 0.0) + float(bucket.group(3))
     return buckets
+
+
+_GC_BUCKET = re.compile(r'^oms_gc_pause_seconds_bucket\{generation="(\d)",le="([^"]+)"\} (\S+)$')
+_LONG_GC_S = "0.01"  # a bucket bound of oms.gc_pauses.PAUSE_BOUNDS_S
+
+
+async def _long_gc_pauses(http: aiohttp.ClientSession, bases: list[str]) -> float:
+    """Collections of over 10 ms so far, in every generation of every process of ``bases``."""
+    long = 0.0
+    for base in bases:
+        counts: dict[tuple[str, str], float] = {}
+        for line in await _scrape(http, base):
+            bucket = _GC_BUCKET.match(line)
+            if bucket is not None:
+                counts[bucket.group(1), bucket.group(2)] = float(bucket.group(3))
+        for generation in {generation for generation, _ in counts}:
+            long += counts[generation, "+Inf"] - counts[generation, _LONG_GC_S]
+    return long
+
+
+class LoadgenPauses:
+    """This process's own garbage collections while it is entered: how many took over 10 ms,
+    and the longest."""
+
+    def __init__(self) -> None:
+        self.long = 0
+        self.longest_s = 0.0
+        self._began = 0.0
+
+    def _time(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        took = time.perf_counter() - self._began
+        self.longest_s = max(self.longest_s, took)
+        self.long += took > float(_LONG_GC_S)
+
+    def __enter__(self) -> LoadgenPauses:
+        gc.callbacks.append(self._time)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._time)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "loadgen_gc_pauses_over_10ms": self.long,
+            "loadgen_gc_pause_max_ms": 1000 * self.longest_s,
+        }
 
 
 def _leg_figures(
@@ -891,6 +956,12 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     for leg in ("entry", "durable", "out", "post", *SERVICE_LEGS):
         print(f"leg_{leg}_p50_ms: {results[f'leg_{leg}_p50_ms']:.1f}")
         print(f"leg_{leg}_p99_ms: {results[f'leg_{leg}_p99_ms']:.1f}")
+    for name in (
+        "service_gc_pauses_over_10ms",
+        "loadgen_gc_pauses_over_10ms",
+        "loadgen_gc_pause_max_ms",
+    ):
+        print(f"{name}: {results[name]:.1f}")
     print(f"machine_cores: {os.cpu_count()}")
     print(f"machine_probe_before_ms: {results['probe_before_ms']:.1f}")
     print(f"machine_probe_after_ms: {results['probe_after_ms']:.1f}")

@@ -279,8 +279,9 @@ class OrderDirectory(DispatchedActor):
 
     # -- loads -----------------------------------------------------------------------------
 
-    def _load(self, order_id: str, delay_s: float) -> None:
-        """Ask the store for the order (after ``delay_s``); its answer comes back as ``Loaded``."""
+    def _load(self, order_id: str, delay_s: float, attempt: int = 0) -> None:
+        """Ask the store for the order (after ``delay_s``; ``attempt``: how many failed before);
+        its answer comes back as ``Loaded``."""
         directory = self.actor_ref
 
         def on_answer(future: Future[StoredOrder | None]) -> None:
@@ -297,7 +298,8 @@ class OrderDirectory(DispatchedActor):
                 # The engine stopped: what waited was never applied, so never committed either.
                 logger.info("load of order %s answered after the engine stopped", order_id)
 
-        self.ctx.journal.repository.read(order_id, delay_s=delay_s).add_done_callback(on_answer)
+        read = self.ctx.journal.repository.read(order_id, delay_s=delay_s, attempt=attempt)
+        read.add_done_callback(on_answer)
 
     def on_loaded(self, message: Loaded) -> None:
         """A load answered: route what waited for it, in order. A store that did not answer is
@@ -357,7 +359,7 @@ class OrderDirectory(DispatchedActor):
                 logger.warning("order loads fail, retrying with back-off: %s", error)
         load.failures += 1
         delay = backoff_s(load.failures, initial_s=LOAD_RETRY_FIRST_S, max_s=LOAD_RETRY_MAX_S)
-        self._load(order_id, delay)
+        self._load(order_id, delay, load.failures)
 
     @staticmethod
     def _give_up(

@@ -69,12 +69,17 @@ class OrderRepository(ABC):
         return False
 
     @abstractmethod
-    def read(self, order_id: str, *, delay_s: float = 0.0) -> Future[StoredOrder | None]:
+    def read(
+        self, order_id: str, *, delay_s: float = 0.0, attempt: int = 0
+    ) -> Future[StoredOrder | None]:
         """The order with its history (None if unknown): from memory at once, else from the store
         off the caller's thread, starting after ``delay_s`` (a retry's back-off).
 
         Never blocks and never raises: the future fails with ``StoreUnavailable`` when the store
-        does not answer within its read timeout (``StoreClosed`` when it is not open).
+        does not answer within its read timeout (``StoreClosed`` when it is not open). A retry
+        says which one it is (``attempt``, 0 for the first read): a store that bounds its reads
+        gives each retry longer, so that one slower than the bound, rather than down, answers
+        in the end instead of failing every attempt alike.
         """
 
     @abstractmethod

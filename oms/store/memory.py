@@ -83,7 +83,9 @@ class MemoryOrderRepository(OrderRepository):
         """State and history (memory holds every order here)."""
         return self.load(order_id)
 
-    def read(self, order_id: str, *, delay_s: float = 0.0) -> Future[StoredOrder | None]:
+    def read(
+        self, order_id: str, *, delay_s: float = 0.0, attempt: int = 0
+    ) -> Future[StoredOrder | None]:
         """``load``, already resolved: nothing here is ever out of memory."""
         return answered(self.load(order_id))
 

@@ -208,10 +208,10 @@ class MongoOrderRepository(OrderRepository):
         return self.memory.may_be_stored(order_id)
 
     def read(
-        self, order_id: str, *, delay_s: float = 0.0
+        self, order_id: str, *, delay_s: float = 0.0, attempt: int = 0
     ) -> concurrent.futures.Future[StoredOrder | None]:
         """From memory at once; a dropped (terminal) order from MongoDB (``MongoReads``)."""
-        return self.reader.read(order_id, delay_s=delay_s)
+        return self.reader.read(order_id, delay_s=delay_s, attempt=attempt)
 
     def read_page(self, query: OrderQuery) -> concurrent.futures.Future[Sequence[Order]]:
         """Newest first, from memory, merged with MongoDB's finished orders when it must be."""

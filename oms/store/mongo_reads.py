@@ -35,6 +35,9 @@ __all__ = ["MongoReads"]
 
 T = TypeVar("T")
 
+# A retried order read waits up to 2**this times read_timeout_s (24 s at the default 1.5 s).
+_RETRY_DOUBLINGS = 4
+
 
 def _listing_key(order: Order) -> tuple[float, str]:
     return (order.created_at, order.order_id)
@@ -107,14 +110,22 @@ class MongoReads:
     # -- any thread -------------------------------------------------------------------------
 
     def read(
-        self, order_id: str, *, delay_s: float = 0.0
+        self, order_id: str, *, delay_s: float = 0.0, attempt: int = 0
     ) -> concurrent.futures.Future[StoredOrder | None]:
         """From memory at once; a dropped (terminal) order from MongoDB by ``_id``, on the
-        store's loop (see the module docstring)."""
+        store's loop (see the module docstring), within ``read_timeout_s`` doubled for each
+        earlier attempt (``_RETRY_DOUBLINGS`` at most).
+
+        The engine holds its commit barrier until the order is loaded (what waits for it must
+        not be committed past), so a read that can never finish within the bound would hold
+        the replica for good: on FerretDB an ``_id`` lookup scans the collection (about 2 µs a
+        document, 0.4 s at 200,000), and a benchmark's collection outgrew 1.5 s.
+        """
         stored = self.memory.load(order_id) or self._read_back.get(order_id)
         if stored is not None or not self.memory.may_be_stored(order_id):
             return answered(stored)
-        return self._on_loop(f"order {order_id}", delay_s, self._read_finished, order_id)
+        timeout_s = self.read_timeout_s * 2 ** min(attempt, _RETRY_DOUBLINGS)
+        return self._on_loop(f"order {order_id}", delay_s, timeout_s, self._read_finished, order_id)
 
     def read_page(self, query: OrderQuery) -> concurrent.futures.Future[Sequence[Order]]:
         """Newest first: from memory at once when it holds the whole page, else merged with
@@ -125,7 +136,9 @@ class MongoReads:
             return answered(found)
         if query.status is not None and not query.status.is_terminal:
             return answered(found)  # memory holds every open order: MongoDB adds none
-        return self._on_loop("a page of orders", 0.0, self._merged_page, query, found)
+        return self._on_loop(
+            "a page of orders", 0.0, self.read_timeout_s, self._merged_page, query, found
+        )
 
     # -- reads from MongoDB (the store's loop) ----------------------------------------------
 
@@ -133,22 +146,30 @@ class MongoReads:
         self,
         what: str,
         delay_s: float,
+        timeout_s: float,
         read: Callable[..., Awaitable[T]],
         *args: Any,
     ) -> concurrent.futures.Future[T]:
-        """Run ``read(*args)`` on the store's loop after ``delay_s``, bounded; never raises."""
+        """Run ``read(*args)`` on the store's loop after ``delay_s``, within ``timeout_s``;
+        never raises."""
         loop = self._connection.loop
         if loop is None or not self._open:
             closed: concurrent.futures.Future[T] = concurrent.futures.Future()
             closed.set_exception(StoreClosed(f"could not read {what}: the order store is closed"))
             return closed
-        return asyncio.run_coroutine_threadsafe(self._bounded(what, delay_s, read, *args), loop)
+        bounded = self._bounded(what, delay_s, timeout_s, read, *args)
+        return asyncio.run_coroutine_threadsafe(bounded, loop)
 
     async def _bounded(
-        self, what: str, delay_s: float, read: Callable[..., Awaitable[T]], *args: Any
+        self,
+        what: str,
+        delay_s: float,
+        timeout_s: float,
+        read: Callable[..., Awaitable[T]],
+        *args: Any,
     ) -> T:
-        """``read`` within ``read_timeout_s`` (waiting for a read slot included): a server that
-        does not answer is ``StoreUnavailable``, never a hang."""
+        """``read`` within ``timeout_s`` (waiting for a read slot included): a server that does
+        not answer is ``StoreUnavailable``, never a hang."""
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         slots = self._read_slots
@@ -156,11 +177,11 @@ class MongoReads:
         if slots is None or collection is None or not self._open:
             raise StoreClosed(f"could not read {what}: the order store is closed")
         try:
-            async with asyncio.timeout(self.read_timeout_s), slots:
+            async with asyncio.timeout(timeout_s), slots:
                 return await read(collection, *args)
         except TimeoutError:
             raise StoreUnavailable(
-                f"could not read {what}: MongoDB did not answer within {self.read_timeout_s}s"
+                f"could not read {what}: MongoDB did not answer within {timeout_s:g}s"
             ) from None
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not read {what}: {exc}") from exc

@@ -241,6 +241,33 @@ async def test_reads_when_mongodb_does_not_answer_then_store_unavailable_within_
     assert held.order.order_id == "o-2"
 
 
+async def test_read_when_slower_than_its_bound_then_a_retry_gets_longer_and_answers(
+    settings: Settings, database: str, repository: MongoOrderRepository
+) -> None:
+    # Arrange: an order only in MongoDB, written after 60,000 other documents. FerretDB scans
+    # the collection for an _id (about 2 µs a document), so 50 ms is too short for the first
+    # read; the fifth attempt waits 16 times as long.
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
+    padding = [{"_id": f"pad-{i:06d}", "body": "x" * 200} for i in range(60_000)]
+    await client[database]["orders"].insert_many(padding, ordered=False)
+    await client.close()
+    for i in range(3):
+        _save_whole(repository, settled_history(f"o-{i}", at=100.0 + i))
+    await _written(repository)
+    repository.reader.read_timeout_s = 0.05
+
+    # Act
+    with pytest.raises(StoreUnavailable) as first:
+        await asyncio.wrap_future(repository.read("o-0"))
+    retried = await asyncio.wrap_future(repository.read("o-0", attempt=4))
+
+    # Assert: a store slower than the bound, not down, answers a retry in the end
+    assert first.value.code == "STORE_UNAVAILABLE"
+    assert "within 0.05s" in str(first.value)
+    assert retried is not None
+    assert retried.order.order_id == "o-0"
+
+
 async def test_reads_when_store_closed_then_store_closed_at_once(
     settings: Settings, database: str
 ) -> None:

@@ -45,14 +45,18 @@ class ArchiveStore(MemoryOrderRepository):
         self.archive = archive
         self.maybe = maybe | set(archive)  # ids memory would send to MongoDB
         self.asked: queue.Queue[Read] = queue.Queue()
+        self.attempts: list[int] = []  # of each read that reached "MongoDB", in order
 
     def may_be_stored(self, order_id: str) -> bool:
         return order_id in self.maybe and self.load(order_id) is None
 
-    def read(self, order_id: str, *, delay_s: float = 0.0) -> Future[StoredOrder | None]:
+    def read(
+        self, order_id: str, *, delay_s: float = 0.0, attempt: int = 0
+    ) -> Future[StoredOrder | None]:
         held = self.load(order_id)
         if held is not None or order_id not in self.maybe:
             return answered(held)
+        self.attempts.append(attempt)
         future: Future[StoredOrder | None] = Future()
         self.asked.put((order_id, delay_s, future))
         return future
@@ -121,8 +125,10 @@ def test_commands_when_their_order_loads_after_failures_then_applied_in_order(
     delays.append(store.answer()[1])  # MongoDB has no such order
     engine.wait_idle()
 
-    # Assert: the place went first, then the cancel; the directory lives on
+    # Assert: the place went first, then the cancel; the directory lives on; each retry said
+    # which it was (the store gives it longer)
     assert delays == [0.0, LOAD_RETRY_FIRST_S, 2 * LOAD_RETRY_FIRST_S]
+    assert store.attempts == [0, 1, 2]
     assert other.status is OrderStatus.NEW
     assert place_reply.get(timeout=5).status is OrderStatus.NEW
     assert cancel_reply.get(timeout=5).order_id == "ghost"

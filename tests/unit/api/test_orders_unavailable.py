@@ -41,7 +41,9 @@ class MongoAway(MemoryOrderRepository):
     def may_be_stored(self, order_id: str) -> bool:
         return order_id.startswith("old-") and self.load(order_id) is None
 
-    def read(self, order_id: str, *, delay_s: float = 0.0) -> Future[StoredOrder | None]:
+    def read(
+        self, order_id: str, *, delay_s: float = 0.0, attempt: int = 0
+    ) -> Future[StoredOrder | None]:
         if self.may_be_stored(order_id):
             return _away(f"order {order_id}")
         return super().read(order_id)
