@@ -11,6 +11,7 @@ ALERTS = {
     "OmsConsumerLagGrowing", "OmsStoreBacklogGrowing", "OmsDeadLetters", "OmsHttp5xxRate",
     "OmsOrderLatencyP99OverSlo", "OmsReplicaNotReady", "OmsReplicaDown", "OmsKillSwitchPulled",
     "OmsAccountsHalted", "OmsNoTicks", "OmsOrdersInDoubt", "OmsReconcileDiscrepancies",
+    "OmsGcPausesLong",
 }  # fmt: skip
 
 
