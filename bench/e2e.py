@@ -790,7 +790,7 @@ async def _leg_times(http: aiohttp.ClientSession, bases: list[str]) -> dict[tupl
 
 
 _GC_BUCKET = re.compile(r'^oms_gc_pause_seconds_bucket\{generation="(\d)",le="([^"]+)"\} (\S+)$')
-_LONG_GC_S = "0.01"  # a bucket bound of oms.gc_pauses.PAUSE_BOUNDS_S
+_LONG_GC_S = 0.01  # a bucket bound of oms.gc_pauses.PAUSE_BOUNDS_S
 
 
 async def _long_gc_pauses(http: aiohttp.ClientSession, bases: list[str]) -> float:
@@ -803,7 +803,7 @@ async def _long_gc_pauses(http: aiohttp.ClientSession, bases: list[str]) -> floa
             if bucket is not None:
                 counts[bucket.group(1), bucket.group(2)] = float(bucket.group(3))
         for generation in {generation for generation, _ in counts}:
-            long += counts[generation, "+Inf"] - counts[generation, _LONG_GC_S]
+            long += counts[generation, "+Inf"] - counts[generation, str(_LONG_GC_S)]
     return long
 
 
@@ -822,7 +822,7 @@ class LoadgenPauses:
             return
         took = time.perf_counter() - self._began
         self.longest_s = max(self.longest_s, took)
-        self.long += took > float(_LONG_GC_S)
+        self.long += took > _LONG_GC_S
 
     def __enter__(self) -> LoadgenPauses:
         gc.callbacks.append(self._time)
