@@ -29,8 +29,10 @@ from oms.domain.global_limits import (
     GlobalLimitsError,
     GlobalLimitsUnavailable,
     GroupCaps,
+    InvalidGroupName,
     SymbolCaps,
     caps_for,
+    check_group_name,
 )
 from oms.engine.ports import GlobalLimitStore
 
@@ -76,6 +78,11 @@ def parse_global_limits(
         raw_groups = {}
     for group, raw in raw_groups.items():
         name = f"groups.{group}"
+        try:
+            check_group_name(group)
+        except InvalidGroupName as refused:
+            errors.append(FieldError(name, str(refused), refused.code))
+            continue
         if not isinstance(raw, dict):
             errors.append(FieldError(name, "must be an object"))
             continue

@@ -7,6 +7,7 @@ from typing import Any
 from oms.domain.accounts import IDENTIFIER
 from oms.domain.audit import AuditAction
 from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.global_limits import GROUP_NAME
 from oms.domain.limits import TradingState
 from oms.domain.reasons import REJECTION_REASONS, RejectReason
 from oms.venue.reconcile import DiscrepancyKind
@@ -15,6 +16,7 @@ _DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": [
 _NULLABLE_DECIMAL = {"oneOf": [_DECIMAL, {"type": "null"}]}
 _TIME = {"type": "string", "format": "date-time"}
 ID = {"type": "string", "pattern": f"^{IDENTIFIER.pattern}$"}
+GROUP_NAME_SCHEMA = {"type": "string", "pattern": f"^{GROUP_NAME.pattern}$"}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -37,8 +39,10 @@ def enum_of(values: Any) -> dict[str, Any]:
     return {"type": "string", "enum": [v.value for v in values]}
 
 
-def _map(value: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": value}
+def _map(value: dict[str, Any], keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An object of any keys (of the ``keys`` schema, when given) to ``value``."""
+    schema = {"type": "object", "additionalProperties": value}
+    return schema if keys is None else {**schema, "propertyNames": keys}
 
 
 _PRICE: dict[str, Any] = {
@@ -266,7 +270,8 @@ SCHEMAS: dict[str, Any] = {
                         "max_gross_notional": _NULLABLE_DECIMAL,
                     },
                     ["accounts"],
-                )
+                ),
+                GROUP_NAME_SCHEMA,
             ),
         },
         [],

@@ -13,10 +13,12 @@ from oms.domain.global_limits import (
     GlobalLimitsError,
     GlobalReservation,
     GroupCaps,
+    InvalidGroupName,
     SymbolCaps,
     Usage,
     breach,
     caps_for,
+    check_group_name,
     notional_units,
     quantity_units,
 )
@@ -96,3 +98,16 @@ def test_breach_when_open_buys_and_the_position_would_pass_the_net_cap_then_posi
     assert breach(caps, usage, _order(Side.SELL, quantity=151)) is (
         RejectReason.GLOBAL_POSITION_LIMIT
     )
+
+
+@pytest.mark.parametrize("name", ["desk", "Desk-2_b", "0", "a" * 64])
+def test_check_group_name_when_of_the_grammar_then_kept(name: str) -> None:
+    assert check_group_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "a.b", "$set", "a|b", "-desk", "a b", "a" * 65])
+def test_check_group_name_when_outside_the_grammar_then_invalid_group_name(name: str) -> None:
+    with pytest.raises(InvalidGroupName) as refused:
+        check_group_name(name)
+
+    assert refused.value.code == "INVALID_GROUP_NAME"
