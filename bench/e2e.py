@@ -52,6 +52,9 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
   of the writes finished). An event leaves only once its write is done, so these are in
   ``leg_durable``.
+- ``latency_cpu_cores_busy``, ``latency_cpu_us_per_order_<process>``: as below, over the
+  latency phase (from its first order due until the last one was seen accepted): how busy the
+  machine is at the offered rate, where a queue at any process shows in the p99.
 - ``service_gc_pauses_over_10ms``, ``loadgen_gc_pauses_over_10ms``, ``loadgen_gc_pause_max_ms``:
   during that phase, the garbage collections of over 10 ms of the service's processes (engine
   and doors: ``/metrics``' ``oms_gc_pause_seconds``) and of this one, and this one's longest. A
@@ -77,6 +80,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import gc
 import os
@@ -621,6 +625,78 @@ async def _throughput(
     }
 
 
+class Timeline:
+    """``--timeline``: the latency phase in steps of ``STEP_S``, to see which process was busy
+    when the orders due in a step were late. Samples each process's CPU every ``STEP_S`` while
+    the phase runs; ``write`` puts one CSV row a step: the orders due in it, their latency's
+    p50, p99 and max and each leg's max (ms), and each process's CPU in that step (ms)."""
+
+    STEP_S = 0.1
+
+    def __init__(self, meter: CpuMeter) -> None:
+        self.meter = meter
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sampling(self) -> None:
+        while True:
+            self.samples.append((time.perf_counter(), self.meter.sample()))
+            await asyncio.sleep(self.STEP_S / 4)
+
+    def __enter__(self) -> Timeline:
+        self._task = asyncio.create_task(self._sampling())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _cpu_at(self, at: float) -> dict[str, float]:
+        """Each process's CPU seconds at ``at``, interpolated between the two samples around it."""
+        times = [t for t, _ in self.samples]
+        after = min(len(times) - 1, bisect.bisect_left(times, at))
+        before = max(0, after - 1)
+        (t0, first), (t1, last) = self.samples[before], self.samples[after]
+        share = 0.0 if t1 <= t0 else min(1.0, max(0.0, (at - t0) / (t1 - t0)))
+        return {n: first[n] + share * (last[n] - first[n]) for n in last if n in first}
+
+    def _cpu_ms(self, start: float, end: float) -> dict[str, float]:
+        """Each process's CPU between ``start`` and ``end`` (ms)."""
+        first, last = self._cpu_at(start), self._cpu_at(end)
+        return {name: 1000 * (last[name] - first[name]) for name in last if name in first}
+
+    def write(self, path: Path, due: dict[str, float], legs: dict[str, tuple[float, ...]]) -> None:
+        """``legs``: order id -> (latency, entry, durable, out) in seconds (inf: never seen)."""
+        if not due or not self.samples:
+            return
+        start = min(due.values())
+        steps: dict[int, list[tuple[float, ...]]] = {}
+        for order_id, at in due.items():
+            steps.setdefault(int((at - start) / self.STEP_S), []).append(
+                legs.get(order_id, (float("inf"),) * 4)
+            )
+        names = sorted(self.samples[-1][1])
+        with path.open("w") as out:
+            columns = ["t_s", "orders", "p50_ms", "p99_ms", "max_ms"]
+            columns += ["entry_max_ms", "durable_max_ms", "out_max_ms"]
+            out.write(",".join([*columns, *(f"cpu_{n}_ms" for n in names)]) + "\n")
+            for step in sorted(steps):
+                rows = steps[step]
+                latencies = sorted(r[0] for r in rows)
+                at = start + step * self.STEP_S
+                cpu = self._cpu_ms(at, at + self.STEP_S)
+                values = [
+                    step * self.STEP_S,
+                    len(rows),
+                    1000 * latencies[len(rows) // 2],
+                    1000 * latencies[min(len(rows) - 1, int(len(rows) * 0.99))],
+                    1000 * latencies[-1],
+                    *(1000 * max(r[i] for r in rows) for i in (1, 2, 3)),
+                    *(cpu.get(n, float("nan")) for n in names),
+                ]
+                out.write(",".join(f"{v:.1f}" for v in values) + "\n")
+
+
 async def latency(
     placer: Placer, accounts: list[str], args: argparse.Namespace
 ) -> dict[str, float]:
@@ -633,18 +709,30 @@ async def latency(
     # a full collection of it took 48 ms, delaying this process's sends and reads, in p99.
     gc.collect()
     gc.freeze()
+    meter = CpuMeter.of_run(placer.server.pid, Path(args.devenv))
+    timeline = Timeline(meter)
     try:
-        with LoadgenPauses() as pauses:
+        sampling = timeline if args.timeline else contextlib.nullcontext()
+        with LoadgenPauses() as pauses, sampling:
             async with EventWatch(placer.server.settings, topic, _ACCEPTED, from_end=True) as watch:
-                results = await _latency(placer, watch, accounts, args)
+                before, started = meter.sample(), time.perf_counter()
+                results = await _latency(placer, watch, accounts, args, timeline)
+                spent = CpuMeter.per_order(
+                    before, meter.sample(), int(results["offered"]), time.perf_counter() - started
+                )
     finally:
         gc.unfreeze()
+    results |= {f"latency_{name}": figure for name, figure in spent.items()}
     gc_after = await _long_gc_pauses(placer.http, bases)
     return results | pauses.figures() | {"service_gc_pauses_over_10ms": gc_after - gc_before}
 
 
 async def _latency(
-    placer: Placer, watch: EventWatch, accounts: list[str], args: argparse.Namespace
+    placer: Placer,
+    watch: EventWatch,
+    accounts: list[str],
+    args: argparse.Namespace,
+    timeline: Timeline,
 ) -> dict[str, float]:
     due: dict[str, float] = {}  # order id -> when it was due
     posted: dict[str, float] = {}  # order id -> when its 202 (or produce's ack) came back
@@ -681,14 +769,18 @@ async def _latency(
     results |= _percentiles("leg_post_", [posted[i] - due[i] for i in seen])
     # Where the time goes (wall clock: the service and this process share the machine's clock).
     entry, durable, out = [], [], []
+    legs: dict[str, tuple[float, ...]] = {}
     for i in seen:
         applied, published = watch.stamps[i]
         entry.append(applied - (due[i] + wall_offset))
         durable.append(published - applied)
         out.append(accepted[i] + wall_offset - published)
+        legs[i] = (accepted[i] - due[i], entry[-1], durable[-1], out[-1])
     results |= _percentiles("leg_entry_", entry)
     results |= _percentiles("leg_durable_", durable)
     results |= _percentiles("leg_out_", out)
+    if args.timeline:
+        timeline.write(Path(args.timeline), due, legs)
     return results
 
 
@@ -969,6 +1061,10 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
         "loadgen_gc_pause_max_ms",
     ):
         print(f"{name}: {results[name]:.1f}")
+    print(f"latency_cpu_cores_busy: {results['latency_cpu_cores_busy']:.2f}")
+    for name in CpuMeter.NAMES:
+        figure = results.get(f"latency_cpu_us_per_order_{name}", float("nan"))
+        print(f"latency_cpu_us_per_order_{name}: {figure:.0f}")
     print(f"machine_cores: {os.cpu_count()}")
     print(f"machine_probe_before_ms: {results['probe_before_ms']:.1f}")
     print(f"machine_probe_after_ms: {results['probe_after_ms']:.1f}")
@@ -1011,6 +1107,11 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--devenv", default=str(ROOT / ".devenv"), help="where make up keeps the servers' pids"
+    )
+    parser.add_argument(
+        "--timeline",
+        default="",
+        help="CSV file: the latency phase a 100 ms step a row, beside each process's CPU",
     )
     return parser.parse_args()
 
