@@ -246,6 +246,8 @@ async def test_amend_when_the_venue_has_no_amend_then_rejected_and_the_order_unc
 
     amend = AmendOrder("amend-OMSG1", "OMSG1", "a1", time.time(), None, Decimal("96.00"))
     await rig.engine.amend_order(amend)
+    # The answer is the order as it stands: risk, then the venue, decide after it.
+    await rig.engine.idle()
     await rig.engine.durable()
     events = await rig.engine.order_events("OMSG1")
 
