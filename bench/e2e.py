@@ -115,6 +115,7 @@ from oms.domain.enums import OrderType, Side, TimeInForce  # noqa: E402
 from oms.domain.order_ids import client_order_id_order  # noqa: E402
 from oms.loadgen import FUNDS, order_body  # noqa: E402
 from oms.store.api_keys import create_key  # noqa: E402
+from oms.store.mongo_connection import store_databases  # noqa: E402
 from oms.stream.codecs import encode_command  # noqa: E402
 from oms.stream.command_bus import KafkaCommandBus  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
@@ -1167,7 +1168,8 @@ async def main() -> None:
         server.stop()
         results["probe_after_ms"] = machine_probe_ms()
         with contextlib.suppress(Exception):
-            await mongo.drop_database(settings.mongo_database)
+            for dropped in store_databases(settings.mongo_database):
+                await mongo.drop_database(dropped)
     try:
         count = max(1000, min(args.ceiling_max, int(results.get("placed", 0))))
         if not args.skip_ceilings:

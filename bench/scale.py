@@ -54,6 +54,7 @@ from e2e import (  # bench/e2e.py
 )
 
 from oms.config import Settings
+from oms.store.mongo_connection import store_databases
 from oms.stream.names import topic_names
 from oms.stream.partitioner import partition_of
 from oms.stream.security import aiokafka_security
@@ -117,7 +118,8 @@ class Run:
 
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.settings.mongo_url)
         with contextlib.suppress(Exception):
-            await mongo.drop_database(self.settings.mongo_database)
+            for dropped in store_databases(self.settings.mongo_database):
+                await mongo.drop_database(dropped)
         await mongo.close()
         with contextlib.suppress(Exception):
             names = topic_names(self.settings)

@@ -54,6 +54,7 @@ from oms.domain.orders import Order, fold
 from oms.engine.core import EngineCore
 from oms.store.documents import order_document
 from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_connection import store_databases
 from oms.store.mongo_schema import init_database
 
 
@@ -272,7 +273,8 @@ async def main() -> None:
         )
     finally:
         for name in ("ceiling", "repo", "engine"):
-            await client.drop_database(f"bench_{name}_{suffix}")
+            for dropped in store_databases(f"bench_{name}_{suffix}"):
+                await client.drop_database(dropped)
         await client.close()
     print(f"orders: {args.orders}")
     print("docs_per_order: 1")

@@ -21,14 +21,32 @@ from pymongo.database import Database
 from oms.domain.errors import StoreError
 from oms.store.documents import OrderDocument
 
-__all__ = ["MongoConnection", "Raw"]
+__all__ = ["MongoConnection", "Raw", "log_database_name", "store_databases"]
 
 Raw = dict[str, Any]
 
 
+def log_database_name(database_name: str) -> str:
+    """The database of the recovery log beside ``database_name``.
+
+    A database of its own because FerretDB on SQLite keeps each database in one file with one
+    writer at a time: in the same database, a small log write (what makes a batch durable)
+    waited behind the projection's inserts into ``orders``. Measured on FerretDB here: a log
+    insert took 83.6 ms at p99 while 100-document inserts ran in the same database, 10.1 ms in
+    another one. MongoDB locks per document, so there it costs nothing either way.
+    """
+    return f"{database_name}_log"
+
+
+def store_databases(database_name: str) -> tuple[str, str]:
+    """Every database an order store on ``database_name`` writes: what to drop to remove it."""
+    return (database_name, log_database_name(database_name))
+
+
 class MongoConnection:
-    """Both drivers on one server and database: the async one on the store's loop (writes,
-    reads, checkpoints), the sync one for recovery (a thread of its own)."""
+    """Both drivers on one server, its database and the recovery log's (``log_database_name``):
+    the async one on the store's loop (writes, reads, checkpoints), the sync one for recovery
+    (a thread of its own)."""
 
     def __init__(self, mongo_url: str, database_name: str) -> None:
         """Configure; nothing connects until ``connect``."""
@@ -36,6 +54,7 @@ class MongoConnection:
         self.database_name = database_name
         self.client: AsyncMongoClient[Raw] | None = None
         self.database: AsyncDatabase[Raw] | None = None
+        self.log_database: AsyncDatabase[Raw] | None = None
         self.orders: AsyncCollection[Raw] | None = None
         self.sync_client: MongoClient[Raw] | None = None
         self.sync_orders: Collection[Raw] | None = None
@@ -47,6 +66,7 @@ class MongoConnection:
         self.client = AsyncMongoClient(self.mongo_url)
         database = self.client[self.database_name]
         self.database = database
+        self.log_database = self.client[log_database_name(self.database_name)]
         self.orders = database[OrderDocument.Settings.name]
         self.sync_client = MongoClient(self.mongo_url)
         self.sync_orders = self.sync_client[self.database_name][OrderDocument.Settings.name]
@@ -65,11 +85,11 @@ class MongoConnection:
         """True on the thread that runs the store's loop."""
         return threading.get_ident() == self.loop_thread_id
 
-    def sync_database(self) -> Database[Raw]:
-        """The database through the sync driver (recovery's thread)."""
+    def sync_log_database(self) -> Database[Raw]:
+        """The recovery log's database through the sync driver (recovery's thread)."""
         if self.sync_client is None:
             raise StoreError("the order store is not open")
-        return self.sync_client[self.database_name]
+        return self.sync_client[log_database_name(self.database_name)]
 
     def sync_orders_collection(self) -> Collection[Raw]:
         """``orders`` through the sync driver (recovery's thread)."""

@@ -212,7 +212,10 @@ class RecoveryLog:
     # -- the recovery log: checkpoints (the writer's loop) ------------------------------------
     async def note_fresh_log(self, database: AsyncDatabase[Raw]) -> None:
         """A database without orders starts its log with its first order: say so once."""
-        metas = database[META]
+        log_database = self._connection.log_database
+        if log_database is None:
+            raise StoreError("the order store is not open")
+        metas = log_database[META]
         if await metas.find_one({"_id": meta_id(self.partitions)}) is not None:
             self._log_whole = True
             return
@@ -227,7 +230,7 @@ class RecoveryLog:
         ledger: LedgerCheckpoint,
         events_from: Mapping[int, int] | None,
     ) -> int:
-        database = self._connection.database
+        database = self._connection.log_database
         if database is None:
             raise StoreError("the order store is not open")
         if self.projected is not None:
@@ -318,7 +321,7 @@ class RecoveryLog:
 
         Raises ``LogError`` when the log is not whole (a database older than it) or unreadable.
         """
-        database = self._connection.sync_database()
+        database = self._connection.sync_log_database()
         meta = database[META].find_one({"_id": meta_id(self.partitions)})
         if meta is None:
             raise LogError("the recovery log does not go back to the first order")

@@ -503,7 +503,7 @@ class MongoWriter:
         """Insert one log document, retried as the order documents are (a duplicate: done)."""
 
         async def insert() -> None:
-            database = self._connection.database
+            database = self._connection.log_database
             assert database is not None
             with contextlib.suppress(DuplicateKeyError):
                 await database[name].insert_one(document)

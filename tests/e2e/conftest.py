@@ -27,6 +27,7 @@ from oms.config import Settings
 from oms.domain.access import Role
 from oms.probes import probe_all
 from oms.store.api_keys import create_key
+from oms.store.mongo_connection import store_databases
 from tests.credentials import authenticated_session, register_server
 from tests.ports import free_port
 
@@ -152,7 +153,8 @@ def stop_replica(replica: Replica) -> None:
 def drop_database(settings: Settings) -> None:
     """Drop the run's MongoDB database."""
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
-    client.drop_database(settings.mongo_database)
+    for name in store_databases(settings.mongo_database):
+        client.drop_database(name)
     client.close()
 
 

@@ -28,6 +28,7 @@ from pymongo import MongoClient
 from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
+from oms.store.mongo_connection import store_databases
 from tests.credentials import admin_for, authenticated_session
 from tests.e2e.conftest import _wait_ready, last_price, open_account
 from tests.ports import free_port
@@ -105,7 +106,8 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         replica.stop()
         settings = Settings.from_env(env)
         client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
-        client.drop_database(settings.mongo_database)
+        for name in store_databases(settings.mongo_database):
+            client.drop_database(name)
         client.close()
 
 

@@ -22,6 +22,7 @@ from pymongo import MongoClient
 from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument
+from oms.store.mongo_connection import store_databases
 from oms.stream.names import topic_names
 from tests.credentials import authenticated_session
 from tests.e2e.conftest import last_price, open_account
@@ -60,7 +61,8 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         replica.stop()
         settings = Settings.from_env(env)
         client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
-        client.drop_database(settings.mongo_database)
+        for name in store_databases(settings.mongo_database):
+            client.drop_database(name)
         client.close()
 
 

@@ -11,6 +11,7 @@ import pytest
 from pymongo import MongoClient
 
 from oms.config import Settings
+from oms.store.mongo_connection import store_databases
 from tests.faults.harness import Replica, replica_env
 from tests.faults.servers import PrivateServers
 
@@ -43,5 +44,6 @@ def replica(servers: PrivateServers, tmp_path: Path) -> Iterator[Replica]:
     servers.start()
     settings = Settings.from_env(env)
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_url)
-    client.drop_database(settings.mongo_database)
+    for name in store_databases(settings.mongo_database):
+        client.drop_database(name)
     client.close()

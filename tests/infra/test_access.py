@@ -12,6 +12,7 @@ from oms_infra.jobs import docdb_user
 from oms_infra.kafka_access import APP, KEDA
 
 from oms.config import Settings
+from oms.store.mongo_connection import log_database_name
 from oms.stream.topics import topic_specs
 from tests.infra.synthesis import TEST_CERTIFICATE, Synth
 from tests.infra.test_app import app_labels, config_map, container, pod, scaled_object
@@ -298,7 +299,13 @@ def test_user_job_when_run_then_the_user_gets_readwrite_on_its_database_only(
     assert admin.commands[-1] == (
         verb,
         "oms_app",
-        {"pwd": "pw", "roles": [{"role": "readWrite", "db": "oms"}]},
+        {
+            "pwd": "pw",
+            "roles": [
+                {"role": "readWrite", "db": "oms"},
+                {"role": "readWrite", "db": log_database_name("oms")},
+            ],
+        },
     )
 
 

@@ -26,6 +26,7 @@ from oms.config import Settings
 from oms.domain.events import OrderEvent, OrderSettled
 from oms.service import Service
 from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_connection import store_databases
 from oms.stream.topics import delete_topics
 from tests.credentials import admin_for, authenticated_session
 from tests.e2e.conftest import last_price, open_account
@@ -92,7 +93,8 @@ async def replica(settings: Settings) -> AsyncIterator[Replica]:
     finally:
         await service.stop()
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mine.mongo_url)
-        await client.drop_database(mine.mongo_database)
+        for dropped in store_databases(mine.mongo_database):
+            await client.drop_database(dropped)
         await client.close()
         await delete_topics(mine, [spec.name for spec in service.names.specs(mine)])
 

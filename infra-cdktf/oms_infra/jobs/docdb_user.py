@@ -1,4 +1,4 @@
-"""Create or update the app's DocumentDB user: readWrite on its database, nothing else.
+"""Create or update the app's DocumentDB user: readWrite on its databases, nothing else.
 
 DocumentDB users live in the database, not in the AWS API, so the app stack runs this with the
 app's image (``python -c``; pymongo is there) as a Job before the Deployment, connected as the
@@ -13,8 +13,10 @@ from typing import Any
 
 
 def app_roles(database: str) -> list[dict[str, str]]:
-    """The app's only role: read and write its own database."""
-    return [{"role": "readWrite", "db": database}]
+    """The app's only role: read and write its own database and its recovery log's, which is
+    ``<database>_log`` (``oms.store.mongo_connection.log_database_name``; this script runs
+    alone, so the rule is written again here and a test holds the two together)."""
+    return [{"role": "readWrite", "db": name} for name in (database, f"{database}_log")]
 
 
 def ensure_user(admin: Any, name: str, password: str, database: str) -> str:

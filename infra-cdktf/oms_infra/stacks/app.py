@@ -11,8 +11,8 @@ replica beyond the partition count would own no partition and sit idle.
 Identities. On MSK the app's and KEDA's pods act with IAM roles given through EKS Pod Identity
 (the roles' policies are their Kafka rights, ``oms_infra.kafka_access``); on the self-hosted
 cluster they sign in with SCRAM passwords Strimzi generated. The app connects to DocumentDB as
-its own user (readWrite on its database), which a Job creates with the master credentials
-before the Deployment starts; the app's pods never see the master password.
+its own user (readWrite on its database and its recovery log's), which a Job creates with the
+master credentials before the Deployment starts; the app's pods never see the master password.
 
 Network. In the namespace nothing may connect to a pod unless a NetworkPolicy allows it: the
 ALB (from the public subnets, where its nodes live) reaches the app's HTTP port, and

@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from oms.config import Settings
 from oms.domain.access import Role, key_digest, split_key
 from oms.store.api_keys import COLLECTION, MongoKeyDirectory, create_key, list_keys, revoke_key
+from oms.store.mongo_connection import store_databases
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,8 @@ def mine(settings: Settings, unique: str) -> Iterator[Settings]:
     own = settings.replace(mongo_database=f"oms_keys_{unique}")
     yield own
     client: MongoClient[dict[str, Any]] = MongoClient(own.mongo_url)
-    client.drop_database(own.mongo_database)
+    for name in store_databases(own.mongo_database):
+        client.drop_database(name)
     client.close()
 
 

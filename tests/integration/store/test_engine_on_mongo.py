@@ -13,6 +13,7 @@ from oms.domain.enums import OrderStatus
 from oms.domain.limits import RiskLimits
 from oms.engine.core import EngineCore
 from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_connection import store_databases
 from tests.unit.engine_helpers import FUNDS, place, tick
 
 
@@ -22,7 +23,8 @@ def database(settings: Settings, unique: str) -> Iterator[str]:
     name = f"engine_{unique}"
     yield name
     client: MongoClient[dict] = MongoClient(settings.mongo_url)
-    client.drop_database(name)
+    for dropped in store_databases(name):
+        client.drop_database(dropped)
     client.close()
 
 

@@ -18,6 +18,7 @@ from oms.domain.events import CancelReason, OrderCancelled, OrderExpired, OrderT
 from oms.engine.ports import OrderQuery, StoredOrder
 from oms.store.documents import OrderDocument
 from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_connection import log_database_name, store_databases
 from oms.store.recovery_log import delta_document, epoch_collection
 from tests.unit.store.histories import amended_history, open_history, settled_history, states
 
@@ -33,7 +34,8 @@ async def database(settings: Settings, unique: str) -> AsyncIterator[str]:
     name = f"store_{unique}"
     yield name
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
-    await client.drop_database(name)
+    for dropped in store_databases(name):
+        await client.drop_database(dropped)
     await client.close()
 
 
@@ -53,17 +55,17 @@ async def _server_away(
     """Point the writer at a server that does not answer (a real driver failure, retried every
     0.2 s at most); the function it yields brings the real server back."""
     connection = repository.connection
-    good, good_database = connection.orders, connection.database
+    good, good_log = connection.orders, connection.log_database
     dead: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=100, connectTimeoutMS=100
     )
     # Both what the writer logs to (the recovery log) and ``orders`` are away.
-    connection.database = dead[database]
+    connection.log_database = dead[log_database_name(database)]
     connection.orders = dead[database]["orders"]
     repository.writer.retry_max_s = 0.2
 
     def back() -> None:
-        connection.orders, connection.database = good, good_database
+        connection.orders, connection.log_database = good, good_log
 
     try:
         yield back
@@ -457,7 +459,7 @@ async def test_recovery_when_a_document_does_not_read_then_leaves_it_out_and_nam
          "version": 1, "body": "not json"},
     ]  # fmt: skip
     try:
-        await client[database][epoch_collection(1, 0, 0)].insert_one(
+        await client[log_database_name(database)][epoch_collection(1, 0, 0)].insert_one(
             delta_document("by-hand", 1, 1, broken)
         )
     finally:

@@ -13,6 +13,7 @@ from oms.config import Settings
 from oms.risk.checkpoint import AccountLedger, LedgerCheckpoint
 from oms.store.documents import OrderDocument, order_document
 from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_connection import log_database_name, store_databases
 from oms.store.recovery_log import META, epochs_in
 from tests.unit.store.histories import open_history, settled_history, states
 
@@ -61,7 +62,8 @@ async def database(settings: Settings, unique: str) -> AsyncIterator[str]:
     name = f"recovery_{unique}"
     yield name
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
-    await client.drop_database(name)
+    for dropped in store_databases(name):
+        await client.drop_database(dropped)
     await client.close()
 
 
@@ -127,7 +129,7 @@ async def test_checkpoint_when_written_then_the_epochs_before_it_are_dropped(
     # Assert
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
     try:
-        names = await client[database].list_collection_names()
+        names = await client[log_database_name(database)].list_collection_names()
     finally:
         await client.close()
     assert epochs_in(names, PARTITIONS) == {0: [2], 1: [2]}
@@ -218,12 +220,37 @@ async def test_recover_when_history_grows_a_hundredfold_then_reads_as_many_docum
     assert read[1] == read[0]
 
 
+async def test_durable_when_a_batch_is_written_then_its_log_is_in_a_database_of_its_own(
+    settings: Settings, database: str, first: MongoOrderRepository
+) -> None:
+    # Arrange: FerretDB on SQLite has one writer per database, so a log write in the orders'
+    # database waited behind the projection's inserts (p99 83.6 ms against 10.1, measured)
+    _save_whole(first, settled_history("o-1", "acct-1"))
+
+    # Act
+    await first.durable()
+    await first.projected()
+
+    # Assert
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
+    try:
+        logged = await client[log_database_name(database)].list_collection_names()
+        beside_orders = await client[database].list_collection_names()
+    finally:
+        await client.close()
+    assert epochs_in(logged, PARTITIONS) != {}
+    assert META in logged
+    assert epochs_in(beside_orders, PARTITIONS) == {}
+    assert META not in beside_orders
+    assert OrderDocument.Settings.name in beside_orders
+
+
 async def test_open_when_the_database_is_empty_then_the_log_is_whole_from_its_start(
     settings: Settings, database: str, first: MongoOrderRepository
 ) -> None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
     try:
-        meta = await client[database][META].find_one({})
+        meta = await client[log_database_name(database)][META].find_one({})
     finally:
         await client.close()
     assert meta is not None
@@ -239,9 +266,10 @@ async def test_recover_when_a_checkpoint_is_unreadable_then_reads_every_order_in
     await first.durable()
     await _checkpoint(first, "acct-1")
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
-    names = await client[database].list_collection_names()
+    log = client[log_database_name(database)]
+    names = await log.list_collection_names()
     epoch = epochs_in(names, PARTITIONS)[0][-1]
-    head = client[database][f"recovery_n{PARTITIONS}_p0_e{epoch:010d}"]
+    head = log[f"recovery_n{PARTITIONS}_p0_e{epoch:010d}"]
     await head.update_one({"_id": "checkpoint"}, {"$set": {"partial": b"\x00" * 3}})
     await client.close()
 

@@ -96,7 +96,7 @@ async def test_insert_log_when_the_server_fails_then_retried_until_written_a_dup
     # Arrange
     repository = _fast_retrying()
     collection = _FlakyCollection(AutoReconnect("down"), DuplicateKeyError("there"))
-    repository.connection.database = {"log": collection}  # type: ignore[assignment]
+    repository.connection.log_database = {"log": collection}  # type: ignore[assignment]
 
     # Act
     await repository.writer._insert_log("log", {"_id": "d"})
@@ -132,7 +132,7 @@ def _running(repository: MongoOrderRepository, orders: _GatedOrders) -> dict[str
     logs: dict[str, _Log] = defaultdict(_Log)
     connection = repository.connection
     connection.orders = orders  # type: ignore[assignment]
-    connection.database = logs  # type: ignore[assignment]
+    connection.log_database = logs  # type: ignore[assignment]
     connection.loop = asyncio.get_running_loop()
     connection.loop_thread_id = threading.get_ident()
     repository.writer.start()
