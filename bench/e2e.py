@@ -55,6 +55,10 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
 - ``latency_cpu_cores_busy``, ``latency_cpu_us_per_order_<process>``: as below, over the
   latency phase (from its first order due until the last one was seen accepted): how busy the
   machine is at the offered rate, where a queue at any process shows in the p99.
+- ``--timeline FILE`` (a diagnostic, no figure printed): the latency phase as a CSV, one row per
+  100 ms step of due times: the orders due in it, their latency's p50, p99 and max, each leg's
+  max, and each process's CPU (ms) in that step, to see which process was busy when a step's
+  orders were late.
 - ``service_gc_pauses_over_10ms``, ``loadgen_gc_pauses_over_10ms``, ``loadgen_gc_pause_max_ms``:
   during that phase, the garbage collections of over 10 ms of the service's processes (engine
   and doors: ``/metrics``' ``oms_gc_pause_seconds``) and of this one, and this one's longest. A
