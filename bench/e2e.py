@@ -641,11 +641,14 @@ class Timeline:
     def __init__(self, meter: CpuMeter) -> None:
         self.meter = meter
         self.samples: list[tuple[float, dict[str, float]]] = []
+        self.times: list[float] = []  # the samples' times, for bisect
         self._task: asyncio.Task[None] | None = None
 
     async def _sampling(self) -> None:
         while True:
-            self.samples.append((time.perf_counter(), self.meter.sample()))
+            at = time.perf_counter()
+            self.samples.append((at, self.meter.sample()))
+            self.times.append(at)
             await asyncio.sleep(self.STEP_S / 4)
 
     def __enter__(self) -> Timeline:
@@ -658,7 +661,7 @@ class Timeline:
 
     def _cpu_at(self, at: float) -> dict[str, float]:
         """Each process's CPU seconds at ``at``, interpolated between the two samples around it."""
-        times = [t for t, _ in self.samples]
+        times = self.times
         after = min(len(times) - 1, bisect.bisect_left(times, at))
         before = max(0, after - 1)
         (t0, first), (t1, last) = self.samples[before], self.samples[after]
