@@ -110,6 +110,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from kafka_loadgen import CommandProducer, EventReader  # bench/kafka_loadgen.py  # noqa: E402
 from store import store_ceiling  # bench/store.py  # noqa: E402
 
 from oms.config import Settings  # noqa: E402
@@ -121,7 +122,6 @@ from oms.loadgen import FUNDS, order_body  # noqa: E402
 from oms.store.api_keys import create_key  # noqa: E402
 from oms.store.mongo_connection import store_databases  # noqa: E402
 from oms.stream.codecs import encode_command  # noqa: E402
-from oms.stream.command_bus import KafkaCommandBus  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
 from oms.stream.partitioner import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security  # noqa: E402
@@ -452,25 +452,25 @@ class Placer:
         self.server = server
         self.http = http
         self.pool = pool
-        self.bus: KafkaCommandBus | None = None
+        self.producer: CommandProducer | None = None
         self.refused: Counter[int] = Counter()
 
     async def __aenter__(self) -> Placer:
         if self.via == "kafka":
-            self.bus = KafkaCommandBus(self.server.settings, topic_names(self.server.settings))
-            await self.bus.start()
+            names = topic_names(self.server.settings)
+            self.producer = await CommandProducer(self.server.settings, names.orders).__aenter__()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self.bus is not None:
-            await self.bus.stop()
+        if self.producer is not None:
+            await self.producer.__aexit__()
         if self.pool is not None:
             self.pool.close()
 
     async def place(self, orders: list[PlaceOrder]) -> list[str]:
         """Place ``orders``; the ids of those accepted for processing (202, or acknowledged)."""
-        if self.bus is not None:
-            await self.bus.send(orders)
+        if self.producer is not None:
+            await self.producer.place(orders)
             return [order.order_id for order in orders]
         ids = []
         for order in orders:
@@ -513,56 +513,38 @@ class EventWatch:
     """Notes when each order's first event of ``kinds`` reached ``order-events``.
 
     The service publishes an event only once it is durable, so this is when the outside world
-    can know it. ``from_end`` starts at the topic's end (only what happens from now on).
+    can know it. ``from_end`` starts at the topic's end (only what happens from now on). The
+    records are read by librdkafka on a thread of its own (``kafka_loadgen.EventReader``) and
+    stamped when it hands them over.
     """
 
     def __init__(
         self, settings: Settings, topic: str, kinds: tuple[bytes, ...], *, from_end: bool = False
     ) -> None:
-        self.consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="latest" if from_end else "earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=50,
-            **aiokafka_security(settings),
-        )
-        self.kinds = kinds
+        self.reader = EventReader(settings, topic, self._absorb, from_end=from_end)
+        # an event's type is its first field: look for it in the record's first bytes only
+        self.kinds = re.compile(b"|".join(re.escape(kind) for kind in kinds))
         self.seen: dict[str, float] = {}  # order id -> perf_counter when its event arrived
         # order id -> (wall time the engine applied the event, wall time the service handed it
         # to its producer: the record's CreateTime), for the latency legs
         self.stamps: dict[str, tuple[float, float]] = {}
-        self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> EventWatch:
-        consumer = self.consumer
-        await consumer.start()
-        await _poll(lambda: bool(consumer.assignment()), 30, 0.05)
-        for tp in consumer.assignment():
-            await consumer.position(tp)  # resolve where it starts before anything is placed
-        self._task = asyncio.create_task(self._run())
+        await self.reader.__aenter__()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.consumer.stop()
+        await self.reader.__aexit__()
 
-    async def _run(self) -> None:
-        kinds, seen, stamps = self.kinds, self.seen, self.stamps
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=10_000)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    value = record.value
-                    if value is not None and any(kind in value[:40] for kind in kinds):
-                        event = orjson.loads(value)
-                        order_id = event["order_id"]
-                        if order_id not in seen:
-                            seen[order_id] = now
-                            stamps[order_id] = (float(event["at"]), record.timestamp / 1000)
+    def _absorb(self, now: float, records: list[tuple[bytes, int]]) -> None:
+        kind, seen, stamps = self.kinds.search, self.seen, self.stamps
+        for value, timestamp_ms in records:
+            if kind(value, 0, 40) is not None:
+                event = orjson.loads(value)
+                order_id = event["order_id"]
+                if order_id not in seen:
+                    seen[order_id] = now
+                    stamps[order_id] = (float(event["at"]), timestamp_ms / 1000)
 
 
 async def throughput(
