@@ -110,7 +110,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from kafka_loadgen import CommandProducer, EventReader  # bench/kafka_loadgen.py  # noqa: E402
+from kafka_loadgen import EventReader  # bench/kafka_loadgen.py  # noqa: E402
 from store import store_ceiling  # bench/store.py  # noqa: E402
 
 from oms.config import Settings  # noqa: E402
@@ -122,6 +122,7 @@ from oms.loadgen import FUNDS, order_body  # noqa: E402
 from oms.store.api_keys import create_key  # noqa: E402
 from oms.store.mongo_connection import store_databases  # noqa: E402
 from oms.stream.codecs import encode_command  # noqa: E402
+from oms.stream.command_bus import KafkaCommandBus  # noqa: E402
 from oms.stream.names import topic_names  # noqa: E402
 from oms.stream.partitioner import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security  # noqa: E402
@@ -452,25 +453,25 @@ class Placer:
         self.server = server
         self.http = http
         self.pool = pool
-        self.producer: CommandProducer | None = None
+        self.bus: KafkaCommandBus | None = None
         self.refused: Counter[int] = Counter()
 
     async def __aenter__(self) -> Placer:
         if self.via == "kafka":
-            names = topic_names(self.server.settings)
-            self.producer = await CommandProducer(self.server.settings, names.orders).__aenter__()
+            self.bus = KafkaCommandBus(self.server.settings, topic_names(self.server.settings))
+            await self.bus.start()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self.producer is not None:
-            await self.producer.__aexit__()
+        if self.bus is not None:
+            await self.bus.stop()
         if self.pool is not None:
             self.pool.close()
 
     async def place(self, orders: list[PlaceOrder]) -> list[str]:
         """Place ``orders``; the ids of those accepted for processing (202, or acknowledged)."""
-        if self.producer is not None:
-            await self.producer.place(orders)
+        if self.bus is not None:
+            await self.bus.send(orders)
             return [order.order_id for order in orders]
         ids = []
         for order in orders:
