@@ -40,6 +40,8 @@ def describe_levers(settings: Settings) -> str:
         f" gc_freeze_survivors={settings.gc_freeze_survivors}"
         f" engine_drain_every={settings.engine_drain_every}"
         f" ingest_batch_size={settings.ingest_batch_size}"
+        f" ingest_fetch_min_bytes={settings.ingest_fetch_min_bytes}"
+        f" ingest_fetch_max_wait_ms={settings.ingest_fetch_max_wait_ms}"
         f" orders_linger_ms={settings.orders_linger_ms} events_linger_ms={settings.events_linger_ms}"
         f" store_max_batch={settings.store_max_batch} store_linger_s={settings.store_linger_s:g}"
         f" store_concurrency={settings.store_concurrency}"

@@ -221,6 +221,8 @@ class StreamIngestion:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
+            fetch_min_bytes=settings.ingest_fetch_min_bytes,
+            fetch_max_wait_ms=settings.ingest_fetch_max_wait_ms,
             session_timeout_ms=session_ms,
             # Also how soon this replica hears of a rebalance another one caused (a heartbeat's
             # answer says so): part of every hand-off's time.
