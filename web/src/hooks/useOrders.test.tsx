@@ -26,6 +26,21 @@ it('test_apply_event_when_rejected_then_status_and_reason_move', () => {
   expect(orders.get('O1')!.status).toBe('NEW');
 });
 
+it('test_apply_event_when_an_older_read_comes_back_after_a_cancel_then_the_cancel_stays', () => {
+  const orders = new Map([['O1', order({ status: 'ACCEPTED', version: 3 })]]);
+
+  const next = applyEvent(orders, {
+    type: 'order_event',
+    account_id: 'alice',
+    order_id: 'O1',
+    status: 'CANCELLED',
+    event: { type: 'OrderCancelled', sequence: 4 },
+  });
+
+  // the merge of a read keeps the order whose version is higher: the cancel's, not the read's 3
+  expect(next.get('O1')).toMatchObject({ status: 'CANCELLED', version: 4 });
+});
+
 it('test_use_orders_when_live_events_arrive_then_open_orders_follow', async () => {
   const api = fakeApi(() => json({ items: [order({ order_id: 'O1', status: 'ACCEPTED' })], next_cursor: null }));
   const wrapper = ({ children }: { children: ReactNode }) => (

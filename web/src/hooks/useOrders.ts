@@ -16,13 +16,22 @@ export function isOrderEvent(message: unknown): message is OrderEventMessage {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'order_event';
 }
 
-/** Apply one live event to the orders known: the status moves, the rest is read again. */
+/** Apply one live event to the orders known: the status moves, the rest is read again. The
+ * order takes the event's sequence as its version (the order's version after it), so that a
+ * read begun before the event (an amend's re-read, answered after a cancel) cannot put the
+ * older state back: the merge keeps the higher version. */
 export function applyEvent(orders: Map<string, Order>, message: OrderEventMessage): Map<string, Order> {
   const known = orders.get(message.order_id);
   if (!known) return orders;
   const next = new Map(orders);
   const reason = message.event.type === 'OrderRejected' ? (message.event.reason as Order['reject_reason']) : known.reject_reason;
-  next.set(message.order_id, { ...known, status: message.status, reject_reason: reason ?? known.reject_reason });
+  const sequence = typeof message.event.sequence === 'number' ? message.event.sequence : known.version;
+  next.set(message.order_id, {
+    ...known,
+    status: message.status,
+    reject_reason: reason ?? known.reject_reason,
+    version: Math.max(known.version, sequence),
+  });
   return next;
 }
 
