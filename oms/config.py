@@ -312,7 +312,10 @@ class Settings(BaseSettings):
     # at a moderate rate (1,000 orders/s arrive a few at a time) each fetch gathers up to
     # 5 ms of orders into one hand-over, barrier and commit instead of one per arrival: the
     # service's CPU per order there fell by a seventh (README "Speed"). At 1 byte and 500 ms
-    # (aiokafka's defaults) every arrival is fetched at once, alone.
+    # (aiokafka's defaults) every arrival is fetched at once, alone. Only while orders come:
+    # once a fetch finds nothing for 200 ms the ingestion's fetches go back to 1 byte and
+    # 500 ms until the next record (``oms.stream.fetch_pacing``), so an idle replica does not
+    # fetch 200 times a second and a first order after a quiet spell is fetched at once.
     ingest_fetch_min_bytes: int = Field(65_536, gt=0)
     ingest_fetch_max_wait_ms: int = Field(5, ge=0)
     # How long the producer of the command path (POST -> orders: a 202 waits for its ack) and

@@ -72,6 +72,7 @@ from oms.stream.codecs import AccountCommand, CommandDecoder, DecodeError
 from oms.stream.commit_barrier import CommitBarrier, Handed, Step
 from oms.stream.dead_letters import DeadLetters, Record, StreamStats, record_of
 from oms.stream.event_sink import KafkaEventSink
+from oms.stream.fetch_pacing import FetchPacing
 from oms.stream.names import TopicNames
 from oms.stream.partitioner import reliable_producer
 from oms.stream.price_feed import PriceFeed
@@ -238,7 +239,14 @@ class StreamIngestion:
                 topics=[self.names.orders, self.names.executions], listener=_Rebalance(self)
             )
             self._consumer = consumer
-            self._fetching = asyncio.create_task(self._fetch(consumer), name="oms-ingest-fetch")
+            pacing = FetchPacing(
+                consumer,
+                min_bytes=settings.ingest_fetch_min_bytes,
+                max_wait_ms=settings.ingest_fetch_max_wait_ms,
+            )
+            self._fetching = asyncio.create_task(
+                self._fetch(consumer, pacing), name="oms-ingest-fetch"
+            )
             self._committing = asyncio.create_task(self._commits.run(), name="oms-ingest-commit")
             if self.prices is not None:
                 await self.prices.start()
@@ -408,12 +416,13 @@ class StreamIngestion:
 
     # -- the fetching task -----------------------------------------------------------------
 
-    async def _fetch(self, consumer: AIOKafkaConsumer) -> None:
+    async def _fetch(self, consumer: AIOKafkaConsumer, pacing: FetchPacing) -> None:
         while True:
             await self._commits.wait_for_room()
             room = min(self.batch_size, self._commits.room())
             generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=room)
+            pacing.fetched(len(batches))
             if not batches:
                 continue
             if self.engine.failure is not None:
