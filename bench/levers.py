@@ -27,7 +27,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "devenv"))
 
 import devenv  # noqa: E402  (devenv/devenv.py: how the local servers are built and run)
+from tests.ports import free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 FIGURES = (
@@ -105,6 +105,8 @@ LEVERS = (
         {"OMS_INGEST_FETCH_MIN_BYTES": "65536", "OMS_INGEST_FETCH_MAX_WAIT_MS": "5"},
         {"OMS_INGEST_FETCH_MIN_BYTES": "1", "OMS_INGEST_FETCH_MAX_WAIT_MS": "500"},
     ),
+    # The store's writer on the serving loop; or on a loop and thread of its own.
+    Lever("store_loop", {"OMS_STORE_LOOP": "service"}, {"OMS_STORE_LOOP": "own"}),
 )
 # Settings whose default did not change: "off" here is the other value worth trying, not an
 # earlier one. Not in ``all``; run them by name.
@@ -126,18 +128,12 @@ BY_NAME = {lever.name: lever for lever in (ALL, *LEVERS, *TUNINGS)}
 DEFAULT_LEVERS = ("all", "event_loop", "middleware", "ferretdb")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivateFerret:
     """A FerretDB of one run: fresh directory, free port, the run's ``synchronous`` pragma."""
 
     def __init__(self, synchronous: str) -> None:
         self.synchronous = synchronous
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"mongodb://{HOST}:{self.port}/"
         self.root = Path(tempfile.mkdtemp(prefix="oms-levers-"))
         self.process: subprocess.Popen[bytes] | None = None

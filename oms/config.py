@@ -336,6 +336,14 @@ class Settings(BaseSettings):
     # ``orders``, and writes again what ``orders`` may lack.
     store_projection: Literal["behind", "inline"] = "behind"
     store_max_unprojected: int = Field(8000, gt=0)
+    # Where the order store's writer runs in ``oms serve``: "service", on the serving loop
+    # beside the ingestion and the event sink; "own", on a loop and thread of its own (the way
+    # before session 15). One loop fewer is one thread fewer handing the GIL and a wake-up
+    # across threads less per write; at 1,000 orders/s over Kafka p99 fell in five of six
+    # interleaved pairs (README "Speed levers"). The engine's blocking barrier waits on the
+    # writer from the engine's own thread either way; nothing on the serving loop blocks on it
+    # (``MongoWriter.flush`` refuses to run on the writer's loop).
+    store_loop: Literal["service", "own"] = "service"
     # The door's middlewares: "folded" runs the access log and metrics in one, auth and the rate
     # limit in another (oms.api.door); "layered" mounts the four separately. Same behaviour.
     http_middleware: Literal["folded", "layered"] = "folded"

@@ -15,12 +15,13 @@ logger = logging.getLogger(__name__)
 
 
 def set_process_levers(settings: Settings) -> None:
-    """Pick the event loop every thread of the process will make (the serving loop and the
-    store's own) and the GIL's switch interval; call before any loop exists."""
+    """Pick the event loop every thread of the process will make (the serving loop and any of
+    its own a part makes) and the GIL's switch interval; call before any loop exists."""
     if settings.event_loop == "uvloop":
         import uvloop  # noqa: PLC0415 - only a process that serves needs it loaded
 
-        # A policy, not one loop: the store's thread makes its loop with new_event_loop too.
+        # A policy, not one loop: the store's thread (store_loop="own") makes its loop with
+        # new_event_loop too.
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     else:
         asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
@@ -46,4 +47,5 @@ def describe_levers(settings: Settings) -> str:
         f" store_max_batch={settings.store_max_batch} store_linger_s={settings.store_linger_s:g}"
         f" store_concurrency={settings.store_concurrency}"
         f" store_projection={settings.store_projection}"
+        f" store_loop={settings.store_loop}"
     )

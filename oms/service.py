@@ -155,16 +155,15 @@ class Service:
         """Build and start every part; on failure, stop what started."""
         settings = self.settings
         try:
-            # The store's writer runs on a loop and thread of its own: the engine's durability
-            # barrier (a blocking flush on the engine thread) never waits on this loop.
+            # The store's writer runs on this loop (or on one of its own: ``store_loop``); the
+            # engine's durability barrier blocks the engine's thread, never this loop.
             repository = MongoOrderRepository.from_settings(
                 settings,
                 partitions=settings.orders_partitions,
                 partition_of=partition_of,
                 legs=self.legs,
             )
-            await asyncio.to_thread(repository.start)
-            self._on_stop("order store", _async(repository.stop))
+            await self._open_store(repository)
             accounts_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
             self._on_stop("accounts store", accounts_client.close)
             accounts_db = accounts_client[settings.mongo_database]
@@ -692,6 +691,15 @@ class Service:
         await repository.durable(capture.mark)
         await sink.drain()
         await repository.write_checkpoint(capture, ledger, events_from)
+
+    async def _open_store(self, repository: MongoOrderRepository) -> None:
+        """Start the order store's writer where ``store_loop`` says, and stop it last."""
+        if self.settings.store_loop == "own":
+            await asyncio.to_thread(repository.start)
+            self._on_stop("order store", _async(repository.stop))
+        else:
+            await repository.open()
+            self._on_stop("order store", repository.close)
 
     def _refused(self) -> int:
         """Connections the listener answered 503 for its cap."""

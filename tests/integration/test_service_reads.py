@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import itertools
 import statistics
+import threading
 import time
 import uuid
 from collections import Counter
@@ -195,7 +196,7 @@ async def test_read_burst_when_orders_flow_then_all_settle_and_no_mongodb_read_o
         busy = await _all_settled(replica, sent)
 
     # Assert: every order settled (above); every read answered 200 or 503, never 500; MongoDB
-    # was read, and only on the store's own thread
+    # was read, and only on the store's loop (never the engine's thread)
     repository = replica.repository
     print(
         f"\nplace_to_settled_median_ms without_burst={statistics.median(quiet):.1f} "
@@ -208,5 +209,9 @@ async def test_read_burst_when_orders_flow_then_all_settle_and_no_mongodb_read_o
     assert statuses[200] > 0
     assert sum(statuses.values()) == READERS * READS_EACH
     assert repository.reads > reads_before
-    assert set(repository.read_threads) == {"oms-store"}
+    store_thread = {t.ident: t.name for t in threading.enumerate()}[
+        repository.connection.loop_thread_id
+    ]
+    assert set(repository.read_threads) == {store_thread}
+    assert "oms-engine" not in repository.read_threads
     assert replica.service.engine_trouble() is None
