@@ -91,7 +91,6 @@ import gc
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -128,6 +127,7 @@ from oms.stream.names import topic_names  # noqa: E402
 from oms.stream.partitioner import reliable_producer  # noqa: E402
 from oms.stream.security import aiokafka_security  # noqa: E402
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
 SIZES = {"BTC-USD": Decimal("0.001"), "ETH-USD": Decimal("0.01"), "SOL-USD": Decimal("0.1")}
@@ -226,12 +226,6 @@ async def _poll(ready: Callable[[], bool], timeout_s: float, step_s: float = 0.1
     return ready()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """``oms serve`` in a subprocess with names nobody else uses."""
 
@@ -252,6 +246,7 @@ class Server:
             # --http-workers: that many door processes on the port, the engine behind them
             "OMS_HTTP_WORKERS": str(s.http_workers),
             "OMS_HTTP_INTERNAL_PORT": str(s.http_internal_port),
+            "OMS_DOOR_METRICS_PORT": str(s.door_metrics_port),
             "OMS_TOPIC_SUFFIX": s.topic_suffix,
             "OMS_KAFKA_GROUP_ID": s.kafka_group_id,
             "OMS_MONGO_DATABASE": s.mongo_database,
@@ -1119,9 +1114,12 @@ async def main() -> None:
     run = uuid.uuid4().hex[:8]
     settings = Settings.from_env().replace(
         http_host=HOST,
-        http_port=_free_port(),
+        # Below the ephemeral range (``tests/ports.py``): a door's metrics port next to a port
+        # the kernel picked was once a Kafka client's local port, and that door never started.
+        http_port=free_port(),
         http_workers=args.http_workers,
-        http_internal_port=_free_port(),
+        http_internal_port=free_port(),
+        door_metrics_port=free_port(),
         topic_suffix=f"bench-{run}",
         kafka_group_id=f"oms-bench-{run}",
         mongo_database=f"oms_bench_{run}",

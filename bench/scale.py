@@ -46,7 +46,6 @@ from e2e import (  # bench/e2e.py
     EventWatch,
     Placer,
     Server,
-    _free_port,
     _open_accounts,
     _orders,
     _poll,
@@ -59,6 +58,7 @@ from oms.stream.names import topic_names
 from oms.stream.partitioner import partition_of
 from oms.stream.security import aiokafka_security
 from oms.stream.topics import delete_topics
+from tests.ports import free_port
 
 PARTITIONS = 6  # Settings' default for orders: what a replica's share is counted in
 SPLIT_TIMEOUT_S = 60.0
@@ -100,7 +100,7 @@ class Run:
 
     async def add(self) -> Replica:
         n = len(self.replicas)
-        replica = Replica(self.settings.replace(http_port=_free_port()), feed=not n)
+        replica = Replica(self.settings.replace(http_port=free_port()), feed=not n)
         self.replicas.append(replica)
         await replica.start(Path(f"{self.logs}-{n}.log"))
         return replica
