@@ -339,8 +339,8 @@ class Settings(BaseSettings):
     # Where the order store's writer runs in ``oms serve``: "service", on the serving loop
     # beside the ingestion and the event sink; "own", on a loop and thread of its own (the way
     # before session 15). One loop fewer is one thread fewer handing the GIL and a wake-up
-    # across threads less per write; at 1,000 orders/s over Kafka p99 fell in five of six
-    # interleaved pairs (README "Speed levers"). The engine's blocking barrier waits on the
+    # across threads less per write; at 1,000 orders/s over Kafka p99 fell in eight of nine
+    # interleaved pairs (README "Speed"). The engine's blocking barrier waits on the
     # writer from the engine's own thread either way; nothing on the serving loop blocks on it
     # (``MongoWriter.flush`` refuses to run on the writer's loop).
     store_loop: Literal["service", "own"] = "service"

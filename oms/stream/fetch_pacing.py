@@ -48,15 +48,16 @@ class FetchPacing:
             )
         self._fetcher = fetcher
         self._gather = (min_bytes, max_wait_ms)
-        self.gathering = True
+        self.gathering = False
         self.wait()
 
-    def fetched(self, records: int) -> None:
-        """A ``getmany`` came back with ``records``: gather while they come, wait once not."""
-        if records and not self.gathering:
+    def fetched(self, partitions: int) -> None:
+        """A ``getmany`` came back with records of ``partitions`` partitions (0: none): gather
+        while records come, wait once they do not."""
+        if partitions and not self.gathering:
             self._set(*self._gather)
             self.gathering = True
-        elif not records and self.gathering:
+        elif not partitions and self.gathering:
             self.wait()
 
     def wait(self) -> None:
