@@ -190,6 +190,9 @@ async def test_place_when_keys_repeat_then_same_order_other_body_422_and_20_dupl
     assert (await other.json(content_type=None))["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert {status for status, _answer in answers} == {202}, answers
     assert len(burst_ids) == 1, answers
+    # A 202 means the order is on Kafka, not yet applied: list once both have ended.
+    for order_id in ((await first.json())["order_id"], *burst_ids):
+        await _until(http, replica, order_id, TERMINAL)
     listing = await (await http.get(f"{url}?account_id={account}&limit=100")).json()
     assert len(listing["items"]) == 2  # k-1 and k-burst: nothing else was placed
 
