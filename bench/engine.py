@@ -31,13 +31,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from oms.actors.runtime import tune_gc
 from oms.config import Settings
 from oms.domain.commands import AmendOrder, CancelOrder, PlaceOrder
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import OrderCancelled, OrderEvent, OrderRejected, OrderSettled
 from oms.domain.limits import RiskLimits
 from oms.engine.core import EngineCore
+from oms.gc_tuning import tune_gc
 from oms.marketdata import BookLevel, Tick
 from oms.store.memory import MemoryOrderRepository
 

@@ -35,7 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from oms.actors.runtime import tune_gc
 from oms.config import Settings
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import (
@@ -47,6 +46,7 @@ from oms.domain.events import (
     OrderSettled,
 )
 from oms.domain.reasons import RejectReason
+from oms.gc_tuning import tune_gc
 from oms.stream.event_sink import KafkaEventSink
 from oms.stream.names import TopicNames
 from oms.stream.topics import TopicSpec, delete_topics, ensure_topics

@@ -296,9 +296,9 @@ class Settings(BaseSettings):
     # Messages the engine's dispatcher handles, under steady load, between two flushes of its
     # journal to the store (when its queue runs dry it flushes anyway).
     engine_drain_every: int = Field(256, gt=0)
-    # The engine process's garbage collector (``oms.actors.runtime.tune_gc``): allocations
-    # between two young collections (a pause is bounded by it), and whether what survives a
-    # collection is frozen out of later scans (False: CPython's older generations as usual).
+    # The garbage collector of the engine process and of its doors (``oms.gc_tuning``):
+    # allocations between two young collections (a pause is bounded by it), and whether what
+    # survives a collection is frozen out of later scans (False: CPython's older generations).
     gc_young_threshold: int = Field(20_000, gt=0)
     gc_freeze_survivors: bool = True
     # Records the ingestion fetches from Kafka at once (one hand-over to the engine).

@@ -3,7 +3,7 @@ exports as ``oms_gc_pause_seconds{generation}``.
 
 A collection holds the GIL from start to end, so while it runs no thread of the process moves:
 the event loop, the engine's dispatcher and the store's writer all wait. Those pauses were the
-Kafka path's p99 before ``oms.actors.runtime.tune_gc`` bounded them (issue 19); this is how an
+Kafka path's p99 before ``oms.gc_tuning.tune_gc`` bounded them (issue 19); this is how an
 operator sees that they stay bounded.
 """
 

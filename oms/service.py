@@ -38,7 +38,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from oms.actors.runtime import ActorFailure, tune_gc
+from oms.actors.runtime import ActorFailure
 from oms.actors.supervisor import Unbookable
 from oms.api.app import build_app
 from oms.api.credentials import Authenticator
@@ -69,6 +69,7 @@ from oms.engine.reconciliation import (
     place_in_doubt,
 )
 from oms.gc_pauses import record_gc_pauses
+from oms.gc_tuning import tune_gc
 from oms.legs import Legs
 from oms.logs import UNTHROTTLED
 from oms.process_levers import describe_levers

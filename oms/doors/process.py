@@ -11,6 +11,7 @@ the parent must not leave doors holding the port and relaying to nothing).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from oms.api.listener import start_listener
 from oms.api.rate_limits import RateLimiter
 from oms.config import Settings
 from oms.gc_pauses import record_gc_pauses
+from oms.gc_tuning import tune_gc
 from oms.legs import Legs
 from oms.store.api_keys import MongoKeyDirectory
 from oms.store.memory_rate_limits import MemoryRateLimits
@@ -97,12 +99,16 @@ async def run_door(settings: Settings) -> int:
         stops.append(metrics_runner.cleanup)
         port = settings.door_metrics_port_of(settings.door_index)
         await web.TCPSite(metrics_runner, settings.http_host, port).start()
+        # Once set up: what start-up built is frozen out of every later scan.
+        tune_gc(settings.gc_young_threshold, freeze_survivors=settings.gc_freeze_survivors)
         logger.info(
-            "oms door %d serving on http://%s:%d (metrics on port %d)",
+            "oms door %d serving on http://%s:%d (metrics on port %d; gc thresholds %s%s)",
             settings.door_index,
             settings.http_host,
             settings.http_port,
             port,
+            gc.get_threshold(),
+            ", survivors frozen" if settings.gc_freeze_survivors else "",
         )
         while not stop.is_set() and os.getppid() == parent:
             try:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,7 +38,13 @@ PACE_S = 0.02  # between one client's orders: a hundred or so in all
 
 
 @pytest.fixture(scope="module")
-def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+def serve_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the module's ``oms serve`` and its doors write their log."""
+    return tmp_path_factory.mktemp("doors") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def replica(serve_log: Path) -> Iterator[Replica]:
     """One ``oms serve`` with two doors, stopped and its database dropped after."""
     require_servers()
     overrides = {
@@ -46,7 +53,7 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
         "OMS_HTTP_INTERNAL_PORT": str(free_port()),
         "OMS_DOOR_METRICS_PORT": str(free_port()),
     }
-    started = start_replica(overrides, tmp_path_factory.mktemp("doors") / "serve.log")
+    started = start_replica(overrides, serve_log)
     try:
         yield started
     finally:
@@ -103,6 +110,28 @@ async def test_serve_when_two_doors_then_orders_settle_retries_answer_first_and_
     assert (await first.json())["order_id"] == (await again.json())["order_id"]
     assert account_read.status == 200
     assert len(listing["items"]) == ORDERS + 1
+
+
+def test_serve_when_two_doors_start_then_each_tunes_its_collector_as_the_engine_does(
+    replica: Replica, serve_log: Path
+) -> None:
+    # A door's heap is its libraries: Python's default thresholds scanned them again and again
+    # (oms.gc_tuning). Each door says how it set its collector once it serves.
+    young = replica.settings.gc_young_threshold
+    deadline = time.monotonic() + 10  # a door may say it after the public port answers
+    while True:
+        lines = serve_log.read_text().splitlines()
+        said = {
+            door: [line for line in lines if f"oms door {door} serving on" in line]
+            for door in (0, 1)
+        }
+        if all(said.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+
+    for door, lines_of_door in said.items():
+        assert lines_of_door, f"door {door} never said it serves"
+        assert f"gc thresholds ({young}, 10, 10), survivors frozen" in lines_of_door[-1]
 
 
 async def test_place_when_unauthenticated_at_a_door_then_401_problem_from_the_door(

@@ -23,8 +23,7 @@ One job per module, as pykka lays out its own; the public names are re-exported 
 - ``failures``: ``ActorFailure`` and the first-failure record and hooks each dispatcher keeps;
 - ``pykka_bridge``: ``DispatchedActor`` and ``tell``, the only module that uses pykka's
   private names (pinned exactly; tests/unit/actors/test_pykka_internals.py);
-- ``futures``: ``DispatchFuture`` and ``BlockingOnDispatcher``;
-- ``gc_tuning``: ``tune_gc``.
+- ``futures``: ``DispatchFuture`` and ``BlockingOnDispatcher``.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from __future__ import annotations
 from oms.actors.runtime.dispatcher import Dispatcher
 from oms.actors.runtime.failures import ActorFailure
 from oms.actors.runtime.futures import BlockingOnDispatcher, DispatchFuture
-from oms.actors.runtime.gc_tuning import tune_gc
 from oms.actors.runtime.pykka_bridge import DispatchedActor, tell
 
 __all__ = [
@@ -42,5 +40,4 @@ __all__ = [
     "DispatchedActor",
     "Dispatcher",
     "tell",
-    "tune_gc",
 ]

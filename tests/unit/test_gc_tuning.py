@@ -1,4 +1,4 @@
-"""The engine process's collector settings (oms.actors.runtime.tune_gc).
+"""The collector settings of a process that serves, the engine's and its doors' (oms.gc_tuning.tune_gc).
 
 Invariants, in plain words: after tuning, only the young generation is scanned, because what
 survives a collection is frozen; an object frozen that way is still freed by its reference count.
@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from oms.actors.runtime import tune_gc
-from oms.actors.runtime.gc_tuning import _freeze_survivors
+from oms.gc_tuning import _freeze_survivors, tune_gc
 
 
 class _Survivor:

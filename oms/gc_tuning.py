@@ -1,4 +1,11 @@
-"""Garbage-collector settings for a process that holds many long-lived objects (the engine)."""
+"""Garbage-collector settings for a process that serves: the engine, which holds many
+long-lived objects, and each door, whose long-lived objects are its libraries.
+
+A door holds no orders, but Python's default thresholds (700, 10, 10) scanned its start-up heap
+(aiohttp, aiokafka, redis, pymongo, pydantic) again and again: over REST at 1,000 orders/s the
+doors and the engine paused over 10 ms 8-18 times in 40 s; with the doors tuned as the engine
+is, 3-4 times, and the doors' throughput rose by a fifth (README "Speed", session 16).
+"""
 
 from __future__ import annotations
 
