@@ -107,6 +107,8 @@ LEVERS = (
     ),
     # The store's writer on the serving loop; or on a loop and thread of its own.
     Lever("store_loop", {"OMS_STORE_LOOP": "service"}, {"OMS_STORE_LOOP": "own"}),
+    # The engine's dispatcher in turns of the serving loop; or on a thread of its own.
+    Lever("engine_loop", {"OMS_ENGINE_LOOP": "service"}, {"OMS_ENGINE_LOOP": "own"}),
 )
 # Settings whose default did not change: "off" here is the other value worth trying, not an
 # earlier one. Not in ``all``; run them by name.

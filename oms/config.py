@@ -344,6 +344,13 @@ class Settings(BaseSettings):
     # writer from the engine's own thread either way; nothing on the serving loop blocks on it
     # (``MongoWriter.flush`` refuses to run on the writer's loop).
     store_loop: Literal["service", "own"] = "service"
+    # Where the engine's dispatcher runs in ``oms serve``: "service", in turns of the serving
+    # loop (at most engine_drain_every messages a turn, the loop's I/O between turns), so that
+    # a batch the ingestion hands over, and the replies and journal it makes, cross no thread;
+    # "own", on a thread of its own (the way before session 16). Over Kafka, six interleaved
+    # pairs: full load higher and p99 at 1,000/s lower in five of six (README "Speed").
+    # Nothing on the serving loop may block on the engine: ``get()`` there is refused.
+    engine_loop: Literal["service", "own"] = "service"
     # The door's middlewares: "folded" runs the access log and metrics in one, auth and the rate
     # limit in another (oms.api.door); "layered" mounts the four separately. Same behaviour.
     http_middleware: Literal["folded", "layered"] = "folded"

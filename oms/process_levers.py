@@ -48,4 +48,5 @@ def describe_levers(settings: Settings) -> str:
         f" store_concurrency={settings.store_concurrency}"
         f" store_projection={settings.store_projection}"
         f" store_loop={settings.store_loop}"
+        f" engine_loop={settings.engine_loop}"
     )

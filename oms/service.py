@@ -3,9 +3,9 @@
 Start order (stop is the reverse): the MongoDB store and Redis, the Kafka event sink, the
 engine (its accounts re-opened from the store), the stream ingestion (the batch agent
 for ``orders`` and ``executions``, the price feed outside the group), the Kafka command bus, the
-simulated market-data publisher, then the HTTP API. Everything runs in one asyncio loop, except
-the engine, which runs on its own dispatcher thread, and the store's writer, on a thread of its
-own. The balances, reservations and resting orders of the accounts this replica owns are rebuilt
+simulated market-data publisher, then the HTTP API. Everything runs in one asyncio loop: the
+engine's dispatcher in turns of it (``engine_loop``) and the store's writer (``store_loop``), each
+of which can have a thread of its own instead. The balances, reservations and resting orders of the accounts this replica owns are rebuilt
 from the store when the group assigns it its partitions, and again whenever its share changes
 (``take_over``, called by the ingestion before it hands anything over): from each owned
 partition's newest checkpoint and what was written after it, and what of that never reached
@@ -190,7 +190,7 @@ class Service:
                 loop.call_soon_threadsafe(self.failed.set)
 
             engine.on_failure(on_failure)
-            engine.start()
+            engine.start(on_loop=self.settings.engine_loop == "service")
             self.engine = engine
             self._on_stop("engine", _async(engine.stop))
             await self._reopen_accounts(engine, accounts)

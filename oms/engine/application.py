@@ -119,9 +119,10 @@ class Engine:
         """Call ``callback(fill)`` (on the engine thread) for each fill the ledger refused."""
         self.core.on_unbookable(callback)
 
-    def start(self) -> None:
-        """Start the dispatcher thread."""
-        self.core.start()
+    def start(self, *, on_loop: bool = False) -> None:
+        """Start the dispatcher thread, or with ``on_loop`` run the dispatcher's turns on the
+        running loop, this one (``engine_loop``); call it on the loop."""
+        self.core.start(asyncio.get_running_loop() if on_loop else None)
 
     def stop(self) -> None:
         """Finish what is queued, flush the journal and stop (blocks: run it off the loop)."""

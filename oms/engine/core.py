@@ -14,6 +14,7 @@ costs trading nothing but the GIL's share.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import functools
 import logging
@@ -209,9 +210,10 @@ class EngineCore:
         """Call ``callback(failure)`` (on the engine thread) whenever an actor fails."""
         self.dispatcher.on_failure(callback)
 
-    def start(self) -> None:
-        """Start the dispatcher thread (and the GTD timer's)."""
-        self.dispatcher.start()
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the dispatcher thread, or with ``loop`` the dispatcher's turns on that running
+        loop (call it there); and the GTD timer's thread."""
+        self.dispatcher.start(loop)
         self.expiries.start()
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from decimal import Decimal
 
@@ -22,8 +23,10 @@ def make_engine(
     max_live: int = 1000,
     simulated_venue: bool = True,
     limits: RiskLimits | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> EngineCore:
-    """A started engine with a fixed clock and the accounts a1, a2 opened."""
+    """A started engine with a fixed clock and the accounts a1, a2 opened; with ``loop`` its
+    dispatcher runs in turns of that loop (call it there)."""
     engine = EngineCore(
         Settings(max_live_order_actors=max_live, simulated_feed=False),
         repository=MemoryOrderRepository(),
@@ -31,9 +34,12 @@ def make_engine(
         clock=lambda: 1000.0,
         simulated_venue=simulated_venue,
     )
-    engine.start()
-    for account in ("a1", "a2"):
-        engine.open_account(account, FUNDS).get(timeout=5)
+    engine.start(loop)
+    opened = [engine.open_account(account, FUNDS) for account in ("a1", "a2")]
+    if loop is not None:
+        engine.wait_idle()  # on the loop nothing may block on the engine: its turns run here
+    for opening in opened:
+        opening.get(timeout=5)
     return engine
 
 

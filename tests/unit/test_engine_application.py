@@ -18,9 +18,12 @@ from oms.engine.ports import AccountRecord, OrderQuery
 from tests.unit.engine_helpers import FUNDS, cancel, make_engine, place, tick
 
 
-@pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    core = make_engine()
+@pytest.fixture(params=["own thread", "serving loop"])
+async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    """Every use case twice: the dispatcher on a thread of its own, and in turns of this loop
+    (``engine_loop``), where nothing may block on it."""
+    on_loop = request.param == "serving loop"
+    core = make_engine(loop=asyncio.get_running_loop() if on_loop else None)
     core.on_tick(tick())
     core.wait_idle()
     yield Engine(core)

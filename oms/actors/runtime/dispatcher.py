@@ -1,8 +1,16 @@
 """The ``Dispatcher``: one thread draining one FIFO of (actor, message) pairs for every actor
-bound to it, with the drain hooks (the unit of work), idleness and holds, and its failures."""
+bound to it, with the drain hooks (the unit of work), idleness and holds, and its failures.
+
+The thread is either one of its own or an asyncio loop's (``start(loop)``): there the queue is
+drained in turns of the loop, at most ``drain_every`` messages a turn, so the loop's I/O runs
+between turns. A process whose loop hands the engine every batch saves a wake-up and a GIL
+hand-off each way that way; nothing on that loop may then block on the engine (``get()``
+refuses there, as on any dispatcher thread).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -56,23 +64,43 @@ class Dispatcher:
         self._idle_look_queued = False
         self._holds = 0  # outstanding work outside the queue that will post more (see hold)
         self._thread: threading.Thread | None = None
+        # On a loop (start(loop)): the loop, and how a post wakes a turn of it.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: threading.Event | None = None
         self.handled = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the dispatcher thread (idempotent)."""
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the dispatcher thread (idempotent), or with ``loop`` drain on that running
+        loop's thread instead (call it there)."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        if loop is None:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+            return
+        self._thread = threading.current_thread()
+        self._loop = loop
+        self._stopped = threading.Event()
+        DISPATCHER_THREADS.add(threading.get_ident())
+        self._idle = True  # on a loop: no turn scheduled
+        if self._queue:
+            self._idle = False
+            loop.call_soon(self._turn)
 
     def stop(self, timeout: float | None = 10.0) -> None:
-        """Run what is already queued, then end the thread."""
+        """Run what is already queued, then end the thread (on a loop: its turns)."""
         if self._thread is None:
             return
         self.call_soon(self._request_stop)
-        if self._thread is not threading.current_thread():
+        if self._loop is not None and self._stopped is not None:
+            if self.on_thread():
+                while not self._stopped.is_set():  # nothing else runs the queue meanwhile
+                    self._turn()
+            elif not self._stopped.wait(timeout):
+                raise Timeout(f"dispatcher {self.name} not stopped after {timeout} s")
+        elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._thread = None
 
@@ -83,7 +111,9 @@ class Dispatcher:
 
     @property
     def is_running(self) -> bool:
-        """True while the dispatcher thread is alive."""
+        """True while the dispatcher thread is alive (on a loop: until its stop has run)."""
+        if self._stopped is not None:
+            return self._thread is not None and not self._stopped.is_set()
         return self._thread is not None and self._thread.is_alive()
 
     def on_thread(self) -> bool:
@@ -118,7 +148,13 @@ class Dispatcher:
         # Lost-wakeup safe: the loop sets _idle before its last look at the queue.
         if self._idle:
             self._idle = False
-            self._wake.set()
+            loop = self._loop
+            if loop is None:
+                self._wake.set()
+            elif self._thread is threading.current_thread():
+                loop.call_soon(self._turn)
+            elif self._stopped is not None and not self._stopped.is_set():
+                loop.call_soon_threadsafe(self._turn)
 
     def call_soon(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on the dispatcher thread after what is already queued."""
@@ -203,11 +239,25 @@ class Dispatcher:
         """Block until nothing is queued, the drain hooks have run and (unless ``holds`` is
         False) nothing is held (tests, benchmarks and stopping)."""
         if self.on_thread():
-            raise BlockingOnDispatcher("wait_idle() on the dispatcher thread")
+            if self._loop is None:
+                raise BlockingOnDispatcher("wait_idle() on the dispatcher thread")
+            self._run_until_idle(holds=holds)
+            return
         done = threading.Event()
         self.when_idle(done.set, holds=holds)
         if not done.wait(timeout):
             raise Timeout(f"dispatcher not idle after {timeout} s")
+
+    def _run_until_idle(self, *, holds: bool) -> None:
+        """``wait_idle`` on the loop that drains this dispatcher: its turns run here, since the
+        loop cannot run them while this waits."""
+        idle: list[bool] = []
+        self.when_idle(lambda: idle.append(True), holds=holds)
+        while not idle:
+            if not self._queue:
+                # Only a hold is left, and what it waits for needs this very loop.
+                raise BlockingOnDispatcher("wait_idle() on the loop while work is held")
+            self._turn()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -233,49 +283,86 @@ class Dispatcher:
             return
         self._wake.wait()
 
+    def _handle_some(self, limit: int) -> bool:
+        """Handle up to ``limit`` queued messages; True when the queue ran dry first (or a
+        stop was asked for: ``_stopping``)."""
+        popleft = self._queue.popleft
+        for _ in range(limit):
+            try:
+                actor, item = popleft()
+            except IndexError:
+                return True
+            if actor is None:
+                try:
+                    item.fn()
+                except Exception as error:  # noqa: BLE001 - reported; the loop must go on
+                    self.report_failure(f"call {item.fn!r}", error)
+                # Only a queued call (stop()'s) sets _stopping: look after calls, not after
+                # every actor message.
+                if self._stopping:
+                    return True
+            else:
+                # The hot path of _dispatch, inlined (a Python frame less per message): a
+                # bare message of the actor's own protocol, to a running actor.
+                handler = actor._handler_functions.get(type(item))
+                if handler is None or actor._stop_flag._set:
+                    actor._dispatch(item)
+                else:
+                    try:
+                        handler(actor, item)
+                    except Exception:  # noqa: BLE001 - pykka's tell rule: logged, actor stops
+                        actor._fail_told()
+        return False
+
     def _run(self) -> None:
         ident = threading.get_ident()
         DISPATCHER_THREADS.add(ident)
-        popleft = self._queue.popleft
         drain_every = self._drain_every
-        since_drain = 0
         try:
-            while True:
-                try:
-                    actor, item = popleft()
-                except IndexError:
+            while not self._stopping:
+                if self._handle_some(drain_every):
                     self._drain()
-                    since_drain = 0
-                    self._sleep_until_posted()
-                    continue
-                if actor is None:
-                    try:
-                        item.fn()
-                    except Exception as error:  # noqa: BLE001 - reported; the loop must go on
-                        self.report_failure(f"call {item.fn!r}", error)
-                    # Only a queued call (stop()'s) sets _stopping: look after calls, not after
-                    # every actor message.
-                    if self._stopping:
-                        break
+                    if not self._stopping:
+                        self._sleep_until_posted()
                 else:
-                    # The hot path of _dispatch, inlined (a Python frame less per message): a
-                    # bare message of the actor's own protocol, to a running actor.
-                    handler = actor._handler_functions.get(type(item))
-                    if handler is None or actor._stop_flag._set:
-                        actor._dispatch(item)
-                    else:
-                        try:
-                            handler(actor, item)
-                        except Exception:  # noqa: BLE001 - pykka's tell rule: logged, actor stops
-                            actor._fail_told()
-                since_drain += 1
-                if since_drain >= drain_every:
-                    since_drain = 0
                     self._drain(under_load=True)
-            self._drain()
         except BaseException as error:
             # The loop itself broke: nothing queued will ever run again.
             self.report_failure(f"dispatcher {self.name}", error)
             raise
         finally:
             DISPATCHER_THREADS.discard(ident)
+
+    def _turn(self) -> None:
+        """One turn on the loop: up to ``drain_every`` messages, then the drain hooks; the
+        next turn is the loop's to schedule, after the I/O that came meanwhile."""
+        if self._stopping:
+            return
+        try:
+            dry = self._handle_some(self._drain_every)
+            if self._stopping:
+                self._drain()
+                self._end_on_loop()
+                return
+            if not dry:
+                self._drain(under_load=True)
+                assert self._loop is not None
+                self._loop.call_soon(self._turn)
+                return
+            self._drain()
+            self._idle = True
+            if self._queue:  # posted by the drain, or by another thread before _idle was set
+                self._idle = False
+                assert self._loop is not None
+                self._loop.call_soon(self._turn)
+        except BaseException as error:
+            # The turns broke: as on a thread, nothing queued will ever run again.
+            self.report_failure(f"dispatcher {self.name}", error)
+            self._stopping = True
+            self._end_on_loop()
+            raise
+
+    def _end_on_loop(self) -> None:
+        DISPATCHER_THREADS.discard(threading.get_ident())
+        if self._stopped is not None:
+            self._stopped.set()

@@ -1,0 +1,142 @@
+"""The dispatcher drained in turns of an asyncio loop (``Dispatcher.start(loop)``): the same
+pykka semantics as on a thread of its own, on the loop's thread.
+
+Invariants, in plain words: an actor's messages are handled in the order they were sent and
+one at a time, whoever sent them (the loop or another thread); the loop runs its other work
+between two turns; nothing on the loop may block on the dispatcher (a ``get()`` there is
+refused, not a deadlock); a stop runs what was queued first, from the loop or from a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from oms.actors.runtime import BlockingOnDispatcher, Dispatcher
+from oms.engine.aio import reply
+from tests.unit.actors.test_runtime import Add, Counter
+
+DRAIN_EVERY = 10
+
+
+@pytest.fixture
+async def on_loop() -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher("on-loop", drain_every=DRAIN_EVERY)
+    dispatcher.start(asyncio.get_running_loop())
+    yield dispatcher
+    dispatcher.stop()
+
+
+async def test_tell_then_ask_when_on_the_loop_then_handled_in_order_on_the_loop_thread(
+    on_loop: Dispatcher,
+) -> None:
+    log: list[str] = []
+    ref = Counter.start(on_loop, log)
+
+    ref.tell(Add(1))
+    ref.tell(Add(2))
+    total = await reply(ref.ask(Add(3), block=False))
+    started_on = await reply(ref.proxy().started_on)
+
+    assert total == 6
+    assert log == ["start", "add 1", "add 2", "add 3"]
+    assert started_on == threading.current_thread().name
+    assert on_loop.on_thread()
+
+
+async def test_tell_when_sent_from_another_thread_then_a_turn_of_the_loop_handles_it(
+    on_loop: Dispatcher,
+) -> None:
+    ref = Counter.start(on_loop)
+
+    await asyncio.to_thread(lambda: [ref.tell(Add(amount)) for amount in (5, 6)])
+    total = await reply(ref.proxy().read_total())
+
+    assert total == 11
+
+
+async def test_turn_when_more_than_drain_every_queued_then_the_loop_runs_between_turns(
+    on_loop: Dispatcher,
+) -> None:
+    log: list[str] = []
+    ref = Counter.start(on_loop, log)
+    drains: list[bool] = []
+    on_loop.add_drain_hook(lambda: drains.append(False), under_load=lambda: drains.append(True))
+    await reply(ref.proxy().read_total())
+    drains.clear()
+    seen_by_the_loop: list[int] = []
+
+    for _ in range(10 * DRAIN_EVERY):
+        ref.tell(Add(1))
+    # Queued behind the first turn: the loop runs it before the turns that follow.
+    asyncio.get_running_loop().call_soon(lambda: seen_by_the_loop.append(log.count("add 1")))
+    total = await reply(ref.proxy().read_total())
+
+    assert seen_by_the_loop == [DRAIN_EVERY]
+    assert total == 10 * DRAIN_EVERY
+    assert drains.count(True) >= 9  # a drain under load after each full turn
+    assert drains[-1] is False  # and the dry one once the queue ran out
+
+
+async def test_get_when_called_on_the_loop_then_refused_not_deadlocked(
+    on_loop: Dispatcher,
+) -> None:
+    ref = Counter.start(on_loop)
+    pending = ref.ask(Add(1), block=False)
+
+    with pytest.raises(BlockingOnDispatcher):
+        pending.get(timeout=1)
+    assert await reply(pending) == 1
+
+
+async def test_stop_when_called_from_a_worker_thread_then_what_was_queued_runs_first() -> None:
+    dispatcher = Dispatcher("on-loop", drain_every=DRAIN_EVERY)
+    dispatcher.start(asyncio.get_running_loop())
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+    for amount in range(3 * DRAIN_EVERY):
+        ref.tell(Add(amount))
+
+    await asyncio.to_thread(dispatcher.stop)
+
+    assert log[1:] == [f"add {amount}" for amount in range(3 * DRAIN_EVERY)]
+    assert not dispatcher.is_running
+
+
+async def test_stop_when_called_on_the_loop_then_what_was_queued_runs_first() -> None:
+    dispatcher = Dispatcher("on-loop", drain_every=DRAIN_EVERY)
+    dispatcher.start(asyncio.get_running_loop())
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+    for amount in range(3 * DRAIN_EVERY):
+        ref.tell(Add(amount))
+
+    dispatcher.stop()
+    await asyncio.sleep(0.01)  # turns scheduled before the stop find nothing to do
+
+    assert log[1:] == [f"add {amount}" for amount in range(3 * DRAIN_EVERY)]
+    assert not dispatcher.is_running
+
+
+async def test_wait_idle_when_called_on_the_loop_then_its_turns_run_there(
+    on_loop: Dispatcher,
+) -> None:
+    log: list[str] = []
+    ref = Counter.start(on_loop, log)
+    for _ in range(3 * DRAIN_EVERY):
+        ref.tell(Add(1))
+
+    on_loop.wait_idle(holds=False)
+
+    assert log.count("add 1") == 3 * DRAIN_EVERY
+
+
+async def test_wait_idle_when_work_is_held_on_the_loop_then_refused(on_loop: Dispatcher) -> None:
+    on_loop.hold()
+
+    with pytest.raises(BlockingOnDispatcher):
+        on_loop.wait_idle()
+    on_loop.release()
