@@ -288,10 +288,11 @@ class Settings(BaseSettings):
     # is installed, and oms packs with it: oms.store.redis_store.HiredisPackingConnection) or its
     # own pure-Python one.
     redis_parser: Literal["hiredis", "python"] = "hiredis"
-    # sys.setswitchinterval: how long a thread keeps the GIL while another waits for it. The
-    # event loop and the engine's dispatcher are two busy threads of one process: at Python's
-    # 5 ms a request that arrives while the dispatcher runs waits up to 5 ms for the loop to
-    # get the GIL back. 0 leaves Python's own.
+    # sys.setswitchinterval: how long a thread keeps the GIL while another waits for it. With
+    # engine_loop="own" the event loop and the engine's dispatcher are two busy threads of one
+    # process: at Python's 5 ms a request that arrives while the dispatcher runs waits up to
+    # 5 ms for the loop to get the GIL back (on the loop, only the GTD timer's and the clients'
+    # own threads are left to hand it to). 0 leaves Python's own.
     gil_switch_interval_s: float = Field(0.001, ge=0.0)
     # Messages the engine's dispatcher handles, under steady load, between two flushes of its
     # journal to the store (when its queue runs dry it flushes anyway).

@@ -92,32 +92,36 @@ async def test_get_when_called_on_the_loop_then_refused_not_deadlocked(
     assert await reply(pending) == 1
 
 
-async def test_stop_when_called_from_a_worker_thread_then_what_was_queued_runs_first() -> None:
+ADDS = [f"add {amount}" for amount in range(3 * DRAIN_EVERY)]
+
+
+def _loaded_on_this_loop() -> tuple[Dispatcher, list[str]]:
+    """A dispatcher on the running loop with three turns' worth of messages queued."""
     dispatcher = Dispatcher("on-loop", drain_every=DRAIN_EVERY)
     dispatcher.start(asyncio.get_running_loop())
     log: list[str] = []
     ref = Counter.start(dispatcher, log)
     for amount in range(3 * DRAIN_EVERY):
         ref.tell(Add(amount))
+    return dispatcher, log
+
+
+async def test_stop_when_called_from_a_worker_thread_then_what_was_queued_runs_first() -> None:
+    dispatcher, log = _loaded_on_this_loop()
 
     await asyncio.to_thread(dispatcher.stop)
 
-    assert log[1:] == [f"add {amount}" for amount in range(3 * DRAIN_EVERY)]
+    assert log[1:] == ADDS
     assert not dispatcher.is_running
 
 
 async def test_stop_when_called_on_the_loop_then_what_was_queued_runs_first() -> None:
-    dispatcher = Dispatcher("on-loop", drain_every=DRAIN_EVERY)
-    dispatcher.start(asyncio.get_running_loop())
-    log: list[str] = []
-    ref = Counter.start(dispatcher, log)
-    for amount in range(3 * DRAIN_EVERY):
-        ref.tell(Add(amount))
+    dispatcher, log = _loaded_on_this_loop()
 
     dispatcher.stop()
     await asyncio.sleep(0.01)  # turns scheduled before the stop find nothing to do
 
-    assert log[1:] == [f"add {amount}" for amount in range(3 * DRAIN_EVERY)]
+    assert log[1:] == ADDS
     assert not dispatcher.is_running
 
 
