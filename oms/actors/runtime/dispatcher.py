@@ -147,14 +147,19 @@ class Dispatcher:
         self._queue.append((actor, item))
         # Lost-wakeup safe: the loop sets _idle before its last look at the queue.
         if self._idle:
-            self._idle = False
-            loop = self._loop
-            if loop is None:
-                self._wake.set()
-            elif self._thread is threading.current_thread():
-                loop.call_soon(self._turn)
-            elif self._stopped is not None and not self._stopped.is_set():
-                loop.call_soon_threadsafe(self._turn)
+            self.wake()
+
+    def wake(self) -> None:
+        """What ``post`` does when it finds the dispatcher idle, for those who append to the
+        queue themselves (``pykka_bridge.tell``): wake the thread, or schedule a turn."""
+        self._idle = False
+        loop = self._loop
+        if loop is None:
+            self._wake.set()
+        elif self._thread is threading.current_thread():
+            loop.call_soon(self._turn)
+        elif self._stopped is not None and not self._stopped.is_set():
+            loop.call_soon_threadsafe(self._turn)
 
     def call_soon(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on the dispatcher thread after what is already queued."""

@@ -222,8 +222,7 @@ def tell(ref: ActorRef[Any], message: Any) -> None:
         dispatcher = inbox._dispatcher
         dispatcher._queue.append((actor, message))
         if dispatcher._idle:
-            dispatcher._idle = False
-            dispatcher._wake.set()
+            dispatcher.wake()
     else:
         ref.tell(message)
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from oms.actors.runtime import BlockingOnDispatcher, Dispatcher
+from oms.actors.runtime import BlockingOnDispatcher, Dispatcher, tell
 from oms.engine.aio import reply
 from tests.unit.actors.test_runtime import Add, Counter
 
@@ -56,6 +56,33 @@ async def test_tell_when_sent_from_another_thread_then_a_turn_of_the_loop_handle
     total = await reply(ref.proxy().read_total())
 
     assert total == 11
+
+
+async def _logged(log: list[str], line: str) -> bool:
+    """Whether ``line`` shows up in ``log`` within a second, nothing else posted meanwhile."""
+    for _ in range(100):
+        if line in log:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_bare_tell_when_the_dispatcher_is_idle_then_a_turn_of_the_loop_handles_it(
+    on_loop: Dispatcher,
+) -> None:
+    # The store answers a load with a bare tell, on the loop or on a thread of its own, to an
+    # engine with nothing else to do: nothing else will come along to schedule a turn.
+    log: list[str] = []
+    ref = Counter.start(on_loop, log)
+    await reply(ref.proxy().read_total())
+
+    tell(ref, Add(5))
+    on_the_loop = await _logged(log, "add 5")
+    await asyncio.to_thread(tell, ref, Add(6))
+    from_a_thread = await _logged(log, "add 6")
+
+    assert on_the_loop
+    assert from_a_thread
 
 
 async def test_turn_when_more_than_drain_every_queued_then_the_loop_runs_between_turns(
