@@ -4,12 +4,12 @@ Start order (stop is the reverse): the MongoDB store and Redis, the Kafka event 
 engine (its accounts re-opened from the store), the stream ingestion (the batch agent
 for ``orders`` and ``executions``, the price feed outside the group), the Kafka command bus, the
 simulated market-data publisher, then the HTTP API. Everything runs in one asyncio loop: the
-engine's dispatcher in turns of it (``engine_loop``) and the store's writer (``store_loop``), each
-of which can have a thread of its own instead. The balances, reservations and resting orders of the accounts this replica owns are rebuilt
-from the store when the group assigns it its partitions, and again whenever its share changes
-(``take_over``, called by the ingestion before it hands anything over): from each owned
-partition's newest checkpoint and what was written after it, and what of that never reached
-``order-events`` is published then. A checkpoint of the owned partitions is written right after,
+engine's dispatcher in turns of it (``engine_loop``) and the store's writer (``store_loop``),
+each of which can have a thread of its own instead. The balances, reservations and resting
+orders of the accounts this replica owns are rebuilt from the store when the group assigns it
+its partitions, and again whenever its share changes (``take_over``, called by the ingestion
+before it hands anything over): from each owned partition's newest checkpoint and what was
+written after it, and what of that never reached ``order-events`` is published then. A checkpoint of the owned partitions is written right after,
 every ``checkpoint_interval_s`` while running, and once more at a clean stop.
 
 Market data (the simulated walk, or an exchange's streams with ``OMS_MARKET_DATA=exchange``)

@@ -341,7 +341,8 @@ class Dispatcher:
     def _turn(self) -> None:
         """One turn on the loop: up to ``drain_every`` messages, then the drain hooks; the
         next turn is the loop's to schedule, after the I/O that came meanwhile."""
-        if self._stopping:
+        loop = self._loop
+        if self._stopping or loop is None:
             return
         try:
             dry = self._handle_some(self._drain_every)
@@ -349,17 +350,16 @@ class Dispatcher:
                 self._drain()
                 self._end_on_loop()
                 return
-            if not dry:
-                self._drain(under_load=True)
-                assert self._loop is not None
-                self._loop.call_soon(self._turn)
-                return
-            self._drain()
-            self._idle = True
-            if self._queue:  # posted by the drain, or by another thread before _idle was set
+            if dry:
+                self._drain()
+                self._idle = True
+                if not self._queue:
+                    return
+                # Posted by the drain, or by another thread before _idle was set.
                 self._idle = False
-                assert self._loop is not None
-                self._loop.call_soon(self._turn)
+            else:
+                self._drain(under_load=True)
+            loop.call_soon(self._turn)
         except BaseException as error:
             # The turns broke: as on a thread, nothing queued will ever run again.
             self.report_failure(f"dispatcher {self.name}", error)
