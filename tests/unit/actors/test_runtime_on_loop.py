@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from pykka import ActorRef
 
 from oms.actors.runtime import BlockingOnDispatcher, Dispatcher, tell
 from oms.engine.aio import reply
@@ -67,14 +69,20 @@ async def _logged(log: list[str], line: str) -> bool:
     return False
 
 
+async def _counter_at_rest(dispatcher: Dispatcher) -> tuple[ActorRef[Any], list[str]]:
+    """A counter on ``dispatcher`` and its log, once the dispatcher has gone idle after it."""
+    log: list[str] = []
+    ref = Counter.start(dispatcher, log)
+    await reply(ref.proxy().read_total())
+    return ref, log
+
+
 async def test_bare_tell_when_the_dispatcher_is_idle_then_a_turn_of_the_loop_handles_it(
     on_loop: Dispatcher,
 ) -> None:
     # The store answers a load with a bare tell, on the loop or on a thread of its own, to an
     # engine with nothing else to do: nothing else will come along to schedule a turn.
-    log: list[str] = []
-    ref = Counter.start(on_loop, log)
-    await reply(ref.proxy().read_total())
+    ref, log = await _counter_at_rest(on_loop)
 
     tell(ref, Add(5))
     on_the_loop = await _logged(log, "add 5")
@@ -88,11 +96,9 @@ async def test_bare_tell_when_the_dispatcher_is_idle_then_a_turn_of_the_loop_han
 async def test_turn_when_more_than_drain_every_queued_then_the_loop_runs_between_turns(
     on_loop: Dispatcher,
 ) -> None:
-    log: list[str] = []
-    ref = Counter.start(on_loop, log)
     drains: list[bool] = []
     on_loop.add_drain_hook(lambda: drains.append(False), under_load=lambda: drains.append(True))
-    await reply(ref.proxy().read_total())
+    ref, log = await _counter_at_rest(on_loop)
     drains.clear()
     seen_by_the_loop: list[int] = []
 
