@@ -36,5 +36,6 @@ def _time_collection(phase: str, info: dict[str, Any]) -> None:
 def record_gc_pauses() -> None:
     """Time every collection from now on (once per process; later calls change nothing)."""
     if _time_collection not in gc.callbacks:
-        # First, so the time covers the other callbacks too (tune_gc's freeze among them).
+        # First, so the time covers the other callbacks' start phase; at the stop it runs
+        # first too, so what others do then (tune_gc's freeze, a list splice) is not in it.
         gc.callbacks.insert(0, _time_collection)
