@@ -17,6 +17,7 @@ not the service's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer
 from confluent_kafka import TopicPartition as CTopicPartition
 
 from oms.config import Settings
+
+logger = logging.getLogger(__name__)
 
 POLL_S = 0.05  # how long a client thread blocks in librdkafka before looking at its stop flag
 
@@ -70,6 +73,9 @@ class EventReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="loadgen-read", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # What librdkafka reported instead of a record, by error name: the first of each kind
+        # is logged as it comes, the count at the end (a missing event then has its reason).
+        self.errors: dict[str, int] = {}
 
     async def __aenter__(self) -> EventReader:
         consumer, topic = self._consumer, self.topic
@@ -93,6 +99,8 @@ class EventReader:
         self._stop.set()
         await asyncio.to_thread(self._thread.join)
         await asyncio.to_thread(self._consumer.close)
+        if self.errors:
+            logger.warning("reading %s back, librdkafka reported: %s", self.topic, self.errors)
 
     def _end(self, partition: int) -> int:
         _low, high = self._consumer.get_watermark_offsets(
@@ -113,8 +121,19 @@ class EventReader:
             now = time.perf_counter()
             batch = []
             for message in [first, *consume(num_messages=10_000, timeout=0)]:
-                if message.error() is None:
-                    value = message.value()
-                    if value is not None:
-                        batch.append((value, message.timestamp()[1]))
+                error = message.error()
+                if error is not None:
+                    self._note(error)
+                    continue
+                value = message.value()
+                if value is not None:
+                    batch.append((value, message.timestamp()[1]))
             loop.call_soon_threadsafe(absorb, now, batch)
+
+    def _note(self, error: Any) -> None:
+        """Count a ``KafkaError`` librdkafka gave instead of a record; log its kind's first."""
+        name = str(error.name())
+        seen = self.errors.get(name, 0)
+        self.errors[name] = seen + 1
+        if not seen:
+            logger.warning("reading %s back: %s", self.topic, error)
