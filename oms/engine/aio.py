@@ -3,7 +3,10 @@
 pykka's ``Future.__await__`` calls ``get()``, which blocks the awaiting thread: inside an event
 loop that stalls every other coroutine until the actor answers. ``to_asyncio`` instead resolves
 an ``asyncio.Future`` from the thread that resolves the actor's future, through
-``loop.call_soon_threadsafe``, so the loop never waits on a lock.
+``loop.call_soon_threadsafe``, so the loop never waits on a lock. When that thread is the
+loop's own (the engine's dispatcher runs in turns of the serving loop, ``OMS_ENGINE_LOOP=service``)
+the asyncio future is resolved in place: no thread-safe hand-off, whose self-pipe write would
+wake a loop that is already awake.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ def to_asyncio(
     result: asyncio.Future[T] = loop.create_future()
 
     def resolved(source: DispatchFuture[T]) -> None:
-        loop.call_soon_threadsafe(_transfer, source, result, translate)
+        if asyncio._get_running_loop() is loop:  # resolved in a turn of the loop itself
+            _transfer(source, result, translate)
+        else:
+            loop.call_soon_threadsafe(_transfer, source, result, translate)
 
     future.add_done_callback(resolved)
     return result

@@ -177,3 +177,26 @@ async def test_wait_idle_when_work_is_held_on_the_loop_then_refused(on_loop: Dis
     with pytest.raises(BlockingOnDispatcher):
         on_loop.wait_idle()
     on_loop.release()
+
+
+async def test_reply_when_resolved_in_a_turn_of_the_loop_then_no_thread_safe_hand_off(
+    on_loop: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: count what reaches the loop through its thread-safe door
+    loop = asyncio.get_running_loop()
+    handed_off: list[object] = []
+    thread_safe = loop.call_soon_threadsafe
+
+    def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        handed_off.append(callback)
+        return thread_safe(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    ref = Counter.start(on_loop)
+
+    # Act
+    total = await reply(ref.ask(Add(7), block=False))
+
+    # Assert: the answer came in the loop's own turn, resolved in place
+    assert total == 7
+    assert handed_off == []
