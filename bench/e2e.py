@@ -73,6 +73,11 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   (``service``, ``loadgen`` = this benchmark, and the servers ``make up`` started) spent per
   order placed during the throughput phase, and the cores all of them kept busy on average:
   on a small machine the parts share the cores, and this shows which part takes them.
+  ``cpu_us_per_order_all`` is their sum and ``cpu_bound_orders_per_s`` the orders a second the
+  machine's cores allow at that sum: a throughput target above it cannot be met at this CPU
+  cost per order, however the work is scheduled (the latency phase prints its sum too).
+  ``engine_bound_orders_per_s`` is the same for the engine's process alone: its work runs on
+  one event loop, so one core is all it can use, whatever the machine has.
 - ``kafka_ceiling_per_s``: aiokafka alone, the producer of the service (acks=all, idempotent)
   and a consumer, producing and consuming as many records of the size of a ``PlaceOrder`` as
   orders were placed (at most ``--ceiling-max``).
@@ -184,9 +189,18 @@ class CpuMeter:
     def per_order(
         before: dict[str, float], after: dict[str, float], orders: int, seconds: float
     ) -> dict[str, float]:
-        """``cpu_us_per_order_<name>`` and ``cpu_cores_busy`` between two samples."""
+        """``cpu_us_per_order_<name>``, their sum (``_all``), the orders a second the machine's
+        cores would allow at that sum (``cpu_bound_orders_per_s``) and the engine process's one
+        core at its own (``engine_bound_orders_per_s``), and ``cpu_cores_busy`` between two
+        samples."""
         spent = {name: after[name] - before[name] for name in after if name in before}
         figures = {f"cpu_us_per_order_{n}": 1e6 * cpu / max(1, orders) for n, cpu in spent.items()}
+        every = 1e6 * sum(spent.values()) / max(1, orders)
+        figures["cpu_us_per_order_all"] = every
+        cores = os.cpu_count() or 1
+        figures["cpu_bound_orders_per_s"] = 1e6 * cores / every if every > 0 else float("nan")
+        engine = figures.get("cpu_us_per_order_service", 0.0)
+        figures["engine_bound_orders_per_s"] = 1e6 / engine if engine > 0 else float("nan")
         figures["cpu_cores_busy"] = sum(spent.values()) / seconds if seconds > 0 else float("nan")
         return figures
 
@@ -1053,7 +1067,7 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     ):
         print(f"{name}: {results[name]:.1f}")
     print(f"latency_cpu_cores_busy: {results['latency_cpu_cores_busy']:.2f}")
-    for name in CpuMeter.NAMES:
+    for name in (*CpuMeter.NAMES, "all"):
         figure = results.get(f"latency_cpu_us_per_order_{name}", float("nan"))
         print(f"latency_cpu_us_per_order_{name}: {figure:.0f}")
     print(f"machine_cores: {os.cpu_count()}")
@@ -1061,9 +1075,11 @@ def _report(args: argparse.Namespace, results: dict[str, float], refused: Counte
     print(f"machine_probe_after_ms: {results['probe_after_ms']:.1f}")
     print(f"cpu_steal_share: {results['cpu_steal_share']:.3f}")
     print(f"cpu_cores_busy: {results['cpu_cores_busy']:.2f}")
-    for name in CpuMeter.NAMES:
+    for name in (*CpuMeter.NAMES, "all"):
         figure = results.get(f"cpu_us_per_order_{name}", float("nan"))
         print(f"cpu_us_per_order_{name}: {figure:.0f}")
+    for name in ("cpu_bound_orders_per_s", "engine_bound_orders_per_s"):
+        print(f"{name}: {results.get(name, float('nan')):.0f}")
     if not args.skip_ceilings:
         kafka, store = results["kafka_ceiling_per_s"], results["store_ceiling_per_s"]
         print(f"kafka_ceiling_per_s: {kafka:.0f}")

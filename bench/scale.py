@@ -204,6 +204,7 @@ async def throughput(k: int, args: argparse.Namespace) -> None:
         print(f"orders_per_s_{k}_replicas: {min(placed, ended) / elapsed:.0f}")
         print(f"orders_placed_{k}_replicas: {placed} (terminal: {ended})")
         print(f"cpu_cores_busy_{k}_replicas: {cpu.pop('cpu_cores_busy'):.2f}")
+        cpu.pop("engine_bound_orders_per_s")  # one engine's bound: each replica here is one
         for name, figure in sorted(cpu.items()):
             print(f"{name}_{k}_replicas: {figure:.0f}")
         print(
