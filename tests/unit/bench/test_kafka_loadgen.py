@@ -26,9 +26,12 @@ def test_note_when_librdkafka_reports_errors_then_counted_by_kind_and_each_kind_
     transport = KafkaError(KafkaError._TRANSPORT)
 
     # Act
-    with caplog.at_level(logging.WARNING, logger="kafka_loadgen"):
-        for error in (unknown, unknown, transport):
-            reader._note(error)
+    try:
+        with caplog.at_level(logging.WARNING, logger="kafka_loadgen"):
+            for error in (unknown, unknown, transport):
+                reader._note(error)
+    finally:
+        reader._consumer.close()
 
     # Assert
     assert reader.errors == {"UNKNOWN_TOPIC_OR_PART": 2, "_TRANSPORT": 1}
