@@ -311,14 +311,15 @@ class Settings(BaseSettings):
     # What one fetch of the ingestion asks the broker for: it answers once this many bytes are
     # there or this long has passed, whichever comes first. Under load the bytes come first;
     # at a moderate rate (1,000 orders/s arrive a few at a time) each fetch gathers up to
-    # 5 ms of orders into one hand-over, barrier and commit instead of one per arrival: the
-    # service's CPU per order there fell by a seventh (README "Speed"). At 1 byte and 500 ms
+    # 10 ms of orders into one hand-over, barrier and commit instead of one per arrival: the
+    # service's CPU per order there fell by a seventh at 5 ms, and 10 ms cut Kafka's own CPU
+    # per order in eight pairs of eight, p99 lower in seven (README "Speed"). At 1 byte and 500 ms
     # (aiokafka's defaults) every arrival is fetched at once, alone. Only while orders come:
     # once a fetch finds nothing for 200 ms the ingestion's fetches go back to 1 byte and
     # 500 ms until the next record (``oms.stream.fetch_pacing``), so an idle replica does not
-    # fetch 200 times a second and a first order after a quiet spell is fetched at once.
+    # fetch every 10 ms and a first order after a quiet spell is fetched at once.
     ingest_fetch_min_bytes: int = Field(65_536, gt=0)
-    ingest_fetch_max_wait_ms: int = Field(5, ge=0)
+    ingest_fetch_max_wait_ms: int = Field(10, ge=0)
     # How long the producer of the command path (POST -> orders: a 202 waits for its ack) and
     # of the event path (order-events) waits for more records before it sends a batch. With
     # one request in flight per broker, batches still grow under load while one is on its way.
