@@ -99,10 +99,10 @@ LEVERS = (
     # Durable once the recovery log has a batch, ``orders`` written behind it; or only once
     # ``orders`` has it too.
     Lever("projection", {"OMS_STORE_PROJECTION": "behind"}, {"OMS_STORE_PROJECTION": "inline"}),
-    # A fetch waits up to 5 ms for 64 KiB of orders; or answers at the first byte (aiokafka's).
+    # A fetch waits up to 10 ms for 64 KiB of orders; or answers at the first byte (aiokafka's).
     Lever(
         "ingest_fetch",
-        {"OMS_INGEST_FETCH_MIN_BYTES": "65536", "OMS_INGEST_FETCH_MAX_WAIT_MS": "5"},
+        {"OMS_INGEST_FETCH_MIN_BYTES": "65536", "OMS_INGEST_FETCH_MAX_WAIT_MS": "10"},
         {"OMS_INGEST_FETCH_MIN_BYTES": "1", "OMS_INGEST_FETCH_MAX_WAIT_MS": "500"},
     ),
     # The store's writer on the serving loop; or on a loop and thread of its own.
