@@ -20,14 +20,18 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
 
 from oms.config import Settings
 from oms.domain.access import Role
+from oms.domain.order_ids import client_order_id_order
 from oms.probes import probe_all
 from oms.store.api_keys import create_key
 from oms.store.mongo_connection import store_databases
+from oms.stream.names import topic_names
 from tests.credentials import authenticated_session, register_server
 from tests.ports import free_port
 
@@ -221,3 +225,38 @@ async def last_price(http: aiohttp.ClientSession, base: str, symbol: str) -> Dec
             return Decimal(body["last_price"])
         await asyncio.sleep(0.1)
     raise AssertionError(f"no price for {symbol}")
+
+
+async def order_until(
+    http: aiohttp.ClientSession, replica: Replica, order_id: str, statuses: set[str]
+) -> dict[str, Any]:
+    """The order once its status is one of ``statuses`` (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = await http.get(f"{replica.base}/api/orders/{order_id}")
+        if response.status == 200:
+            order: dict[str, Any] = await response.json()
+            if order["status"] in statuses:
+                return order
+        assert time.monotonic() < deadline, f"{order_id} never reached {statuses}"
+        await asyncio.sleep(0.1)
+
+
+async def produce_market_buy(replica: Replica, account: str, client_order_id: str) -> str:
+    """A MARKET buy of 1.5 SOL-USD produced straight onto ``orders`` (no order id: the client
+    order id names it, the id derived as REST does); the order's id."""
+    record = {
+        "type": "PlaceOrder",
+        "client_order_id": client_order_id, "account_id": account, "symbol": "SOL-USD",
+        "side": "BUY", "order_type": "MARKET", "quantity": "1.5", "price": None,
+        "time_in_force": "IOC", "created_at": time.time(),
+    }  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=replica.settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_names(replica.settings).orders, key=account.encode(), value=orjson.dumps(record)
+        )
+    finally:
+        await producer.stop()
+    return client_order_id_order(account, client_order_id)

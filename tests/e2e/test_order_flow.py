@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
-from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from oms.domain.order_ids import client_order_id_order
 from oms.stream.names import topic_names
-from tests.e2e.conftest import Replica, last_price, open_account
+from tests.e2e.conftest import Replica, last_price, open_account, order_until, produce_market_buy
 from tests.malformed_orders import MALFORMED
 
 TERMINAL = {"SETTLED", "CANCELLED", "REJECTED"}
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
-
-
-async def _until(
-    http: aiohttp.ClientSession, replica: Replica, order_id: str, statuses: set[str]
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while True:
-        response = await http.get(f"{replica.base}/api/orders/{order_id}")
-        if response.status == 200:
-            order: dict[str, Any] = await response.json()
-            if order["status"] in statuses:
-                return order
-        assert time.monotonic() < deadline, f"{order_id} never reached {statuses}"
-        await asyncio.sleep(0.1)
 
 
 async def test_place_when_a_market_order_comes_over_rest_then_settles_seen_in_get_events_and_websocket(
@@ -64,7 +47,7 @@ async def test_place_when_a_market_order_comes_over_rest_then_settles_seen_in_ge
             statuses.append(message["status"])
 
     assert statuses == ["NEW", "ACCEPTED", "FILLED", "SETTLED"]
-    order = await _until(http, replica, body["order_id"], {"SETTLED"})
+    order = await order_until(http, replica, body["order_id"], {"SETTLED"})
     assert order["filled_quantity"] == "0.01"
     history = await (await http.get(f"{replica.base}/api/orders/{body['order_id']}/events")).json()
     assert [e["type"] for e in history["events"]] == [
@@ -121,10 +104,10 @@ async def test_cancel_when_an_order_rests_then_cancelled_and_a_second_cancel_ans
             },
         )
     ).json()
-    await _until(http, replica, placed["order_id"], {"ACCEPTED"})
+    await order_until(http, replica, placed["order_id"], {"ACCEPTED"})
 
     cancel = await http.delete(f"{replica.base}/api/orders/{placed['order_id']}")
-    cancelled = await _until(http, replica, placed["order_id"], {"CANCELLED"})
+    cancelled = await order_until(http, replica, placed["order_id"], {"CANCELLED"})
     again = await http.delete(f"{replica.base}/api/orders/{placed['order_id']}")
 
     assert cancel.status == 202
@@ -142,23 +125,9 @@ async def test_ingestion_when_an_order_is_produced_straight_onto_kafka_then_proc
     account = await open_account(http, replica.base, FUNDS)
     await last_price(http, replica.base, "SOL-USD")
     # No order_id: a client order id names the order, and the id is derived as REST does.
-    order_id = client_order_id_order(account, "from-kafka-1")
-    record = {
-        "type": "PlaceOrder",
-        "client_order_id": "from-kafka-1", "account_id": account, "symbol": "SOL-USD",
-        "side": "BUY", "order_type": "MARKET", "quantity": "1.5", "price": None,
-        "time_in_force": "IOC", "created_at": time.time(),
-    }  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=replica.settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topic_names(replica.settings).orders, key=account.encode(), value=orjson.dumps(record)
-        )
-    finally:
-        await producer.stop()
+    order_id = await produce_market_buy(replica, account, "from-kafka-1")
 
-    order = await _until(http, replica, order_id, TERMINAL)
+    order = await order_until(http, replica, order_id, TERMINAL)
 
     assert order["status"] == "SETTLED"
     assert order["client_order_id"] == "from-kafka-1"
@@ -192,7 +161,7 @@ async def test_place_when_keys_repeat_then_same_order_other_body_422_and_20_dupl
     assert len(burst_ids) == 1, answers
     # A 202 means the order is on Kafka, not yet applied: list once both have ended.
     for order_id in ((await first.json())["order_id"], *burst_ids):
-        await _until(http, replica, order_id, TERMINAL)
+        await order_until(http, replica, order_id, TERMINAL)
     listing = await (await http.get(f"{url}?account_id={account}&limit=100")).json()
     assert len(listing["items"]) == 2  # k-1 and k-burst: nothing else was placed
 

@@ -9,25 +9,21 @@ settled is read back after the process stops and starts again; nothing placed is
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from oms.domain.order_ids import client_order_id_order
-from oms.stream.names import topic_names
 from tests.credentials import authenticated_session
 from tests.e2e.conftest import (
     Replica,
     drop_database,
     last_price,
     open_account,
+    order_until,
+    produce_market_buy,
     require_servers,
     run_overrides,
     start_replica,
@@ -35,6 +31,7 @@ from tests.e2e.conftest import (
 )
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
+SETTLED = {"SETTLED"}
 OWN_LOOPS = {"OMS_ENGINE_LOOP": "own", "OMS_STORE_LOOP": "own"}
 
 
@@ -68,19 +65,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         drop_database(started.replica.settings)
 
 
-async def _status(http: aiohttp.ClientSession, replica: Replica, order_id: str) -> dict[str, Any]:
-    """The order once it is SETTLED (20 s at most)."""
-    deadline = time.monotonic() + 20
-    while True:
-        response = await http.get(f"{replica.base}/api/orders/{order_id}")
-        if response.status == 200:
-            order: dict[str, Any] = await response.json()
-            if order["status"] == "SETTLED":
-                return order
-        assert time.monotonic() < deadline, f"{order_id} never settled"
-        await asyncio.sleep(0.1)
-
-
 async def _place_over_rest(http: aiohttp.ClientSession, replica: Replica, account: str) -> str:
     placed = await http.post(
         f"{replica.base}/api/orders",
@@ -90,24 +74,6 @@ async def _place_over_rest(http: aiohttp.ClientSession, replica: Replica, accoun
     assert placed.status == 202, await placed.text()
     order_id: str = (await placed.json())["order_id"]
     return order_id
-
-
-async def _produce(replica: Replica, account: str, client_order_id: str) -> str:
-    record = {
-        "type": "PlaceOrder",
-        "client_order_id": client_order_id, "account_id": account, "symbol": "SOL-USD",
-        "side": "BUY", "order_type": "MARKET", "quantity": "1.5", "price": None,
-        "time_in_force": "IOC", "created_at": time.time(),
-    }  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=replica.settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topic_names(replica.settings).orders, key=account.encode(), value=orjson.dumps(record)
-        )
-    finally:
-        await producer.stop()
-    return client_order_id_order(account, client_order_id)
 
 
 async def test_place_when_engine_and_store_run_on_their_own_loops_then_rest_and_kafka_orders_settle(
@@ -120,10 +86,10 @@ async def test_place_when_engine_and_store_run_on_their_own_loops_then_rest_and_
         await last_price(http, replica.base, "SOL-USD")
 
         over_rest = await _place_over_rest(http, replica, account)
-        over_kafka = await _produce(replica, account, "own-loops-1")
+        over_kafka = await produce_market_buy(replica, account, "own-loops-1")
 
-        rest_order = await _status(http, replica, over_rest)
-        kafka_order = await _status(http, replica, over_kafka)
+        rest_order = await order_until(http, replica, over_rest, SETTLED)
+        kafka_order = await order_until(http, replica, over_kafka, SETTLED)
 
     assert rest_order["account_id"] == account
     assert kafka_order["client_order_id"] == "own-loops-1"
@@ -139,16 +105,17 @@ async def test_restart_when_engine_and_store_run_on_their_own_loops_then_settled
         account = await open_account(http, run.replica.base, FUNDS)
         await last_price(http, run.replica.base, "BTC-USD")
         before = await _place_over_rest(http, run.replica, account)
-        await _status(http, run.replica, before)
+        await order_until(http, run.replica, before, SETTLED)
 
     # Act: stopped (SIGINT) and started again on the same database
     replica = await asyncio.to_thread(run.restart)
 
     # Assert: the settled order is read back, and a new one settles after the restart
     async with authenticated_session(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        again = await _status(http, replica, before)
+        again = await order_until(http, replica, before, SETTLED)
         await last_price(http, replica.base, "BTC-USD")
-        after = await _status(http, replica, await _place_over_rest(http, replica, account))
+        again_placed = await _place_over_rest(http, replica, account)
+        after = await order_until(http, replica, again_placed, SETTLED)
 
     assert again["order_id"] == before
     assert after["account_id"] == account
