@@ -105,6 +105,13 @@ LEVERS = (
         {"OMS_INGEST_FETCH_MIN_BYTES": "65536", "OMS_INGEST_FETCH_MAX_WAIT_MS": "10"},
         {"OMS_INGEST_FETCH_MIN_BYTES": "1", "OMS_INGEST_FETCH_MAX_WAIT_MS": "500"},
     ),
+    # Commit barriers at least 100 ms apart while nothing hurries them; or one per fetch.
+    Lever(
+        "commit_interval",
+        {"OMS_INGEST_COMMIT_INTERVAL_MS": "100"},
+        {"OMS_INGEST_COMMIT_INTERVAL_MS": "0"},
+        ("kafka",),
+    ),
     # The store's writer on the serving loop; or on a loop and thread of its own.
     Lever("store_loop", {"OMS_STORE_LOOP": "service"}, {"OMS_STORE_LOOP": "own"}),
     # The engine's dispatcher in turns of the serving loop; or on a thread of its own.

@@ -43,6 +43,7 @@ def describe_levers(settings: Settings) -> str:
         f" ingest_batch_size={settings.ingest_batch_size}"
         f" ingest_fetch_min_bytes={settings.ingest_fetch_min_bytes}"
         f" ingest_fetch_max_wait_ms={settings.ingest_fetch_max_wait_ms}"
+        f" ingest_commit_interval_ms={settings.ingest_commit_interval_ms}"
         f" orders_linger_ms={settings.orders_linger_ms} events_linger_ms={settings.events_linger_ms}"
         f" store_max_batch={settings.store_max_batch} store_linger_s={settings.store_linger_s:g}"
         f" store_concurrency={settings.store_concurrency}"

@@ -192,6 +192,7 @@ class StreamIngestion:
             failure=self._engine_failure,
             stats=self.stats,
             max_in_flight=max_in_flight,
+            min_interval_s=settings.ingest_commit_interval_ms / 1000,
         )
         self._fetching: asyncio.Task[None] | None = None
         self._committing: asyncio.Task[None] | None = None

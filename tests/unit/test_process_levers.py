@@ -67,4 +67,5 @@ def test_describe_when_serving_then_names_the_running_loop_and_each_lever() -> N
     assert "event_loop=uvloop" in line
     assert "orders_linger_ms=3" in line
     assert "ingest_fetch_max_wait_ms=10" in line
+    assert "ingest_commit_interval_ms=100" in line
     assert "store_loop=service" in line

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +59,8 @@ class Harness:
     task: asyncio.Task[None]
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
+@contextlib.asynccontextmanager
+async def _running(min_interval_s: float = 0.0) -> AsyncIterator[Harness]:
     steps, stats = Steps(), StreamStats()
     barrier: CommitBarrier[str] = CommitBarrier(
         steps=[("engine idle", steps.engine_idle), ("store durable", steps.store_durable)],
@@ -67,13 +69,30 @@ async def harness() -> AsyncIterator[Harness]:
         failure=steps.failure,
         stats=stats,
         max_in_flight=10,
+        min_interval_s=min_interval_s,
         initial_s=0.001,
         max_s=0.005,
     )
     task = asyncio.create_task(barrier.run())
-    yield Harness(barrier, steps, stats, task)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    try:
+        yield Harness(barrier, steps, stats, task)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    async with _running() as running:
+        yield running
+
+
+@pytest.fixture
+async def pausing() -> AsyncIterator[Harness]:
+    """A barrier whose next start comes 0.3 s after the last one's, its store durable."""
+    async with _running(min_interval_s=0.3) as running:
+        running.steps.store.set()
+        yield running
 
 
 def _record(offset: int) -> Record:
@@ -222,3 +241,66 @@ async def test_durable_when_the_steps_run_then_each_steps_time_is_counted_by_nam
     assert set(spent) == {"engine idle", "store durable"}
     assert spent["store durable"] >= 0.04
     assert spent["engine idle"] < spent["store durable"]
+
+
+async def test_commit_when_batches_come_within_the_interval_then_one_barrier_covers_them(
+    pausing: Harness,
+) -> None:
+    # Arrange: a first batch, committed at once (no barrier ran before it)
+    pausing.barrier.hand(Handed({"orders-0": 2}, 2))
+    await _until(lambda: len(pausing.steps.commits) == 1)
+    first = time.monotonic()
+
+    # Act: two more batches during the pause
+    pausing.barrier.hand(Handed({"orders-0": 3}, 1))
+    pausing.barrier.hand(Handed({"orders-0": 4}, 1))
+    await asyncio.sleep(0.1)
+    during = list(pausing.steps.commits)
+    await _until(lambda: len(pausing.steps.commits) == 2)
+
+    # Assert: nothing committed during the pause, then one commit of both, after it
+    assert during == [{"orders-0": 2}]
+    assert pausing.steps.commits[1] == {"orders-0": 4}
+    assert time.monotonic() - first >= 0.2
+
+
+async def test_settle_when_the_barrier_pauses_then_it_commits_at_once(
+    pausing: Harness,
+) -> None:
+    # Arrange: a first commit, then a batch during the pause
+    pausing.barrier.hand(Handed({"orders-0": 2}, 2))
+    await _until(lambda: len(pausing.steps.commits) == 1)
+    pausing.barrier.hand(Handed({"orders-0": 3}, 1))
+
+    # Act: a stop (or a rebalance) waits for what is in flight
+    began = time.monotonic()
+    settled = await pausing.barrier.settle(1.0)
+
+    # Assert: committed without waiting out the pause
+    assert settled is True
+    assert pausing.steps.commits[-1] == {"orders-0": 3}
+    assert time.monotonic() - began < 0.2
+
+
+async def test_hand_when_half_of_max_in_flight_is_in_flight_then_the_pause_ends(
+    pausing: Harness,
+) -> None:
+    # Arrange: a first commit, then the pause
+    pausing.barrier.hand(Handed({"orders-0": 2}, 2))
+    await _until(lambda: len(pausing.steps.commits) == 1)
+    began = time.monotonic()
+
+    # Act: five records of the ten allowed come during the pause
+    pausing.barrier.hand(Handed({"orders-0": 7}, 5))
+    await _until(lambda: len(pausing.steps.commits) == 2)
+
+    # Assert: committed before the pause's end, so the fetch side never runs out of room
+    assert pausing.steps.commits[1] == {"orders-0": 7}
+    assert time.monotonic() - began < 0.2
+
+
+async def _until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "not within the bound"
+        await asyncio.sleep(0.005)
