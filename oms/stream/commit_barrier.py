@@ -15,9 +15,9 @@ own task (``run``) then, for every batch handed over before it looked:
 It bounds what is in flight in records (``max_in_flight``): fetching and deciding overlap the
 durability of what came before, but no further. Two barriers start at least ``min_interval_s``
 apart while nobody needs them sooner: a barrier makes the store write whatever it holds and
-Kafka take a commit, so at a moderate rate one per fetch costs more than its orders (at 1,000
-orders/s, 50 a second); the orders themselves do not wait for it (their events go out once the
-store has them, whoever asked it to write). A stop, a rebalance (``settle``) or half of
+Kafka take an offset commit, and at a moderate rate one per fetch is many (at 1,000 orders/s,
+50-72 a second); the orders themselves do not wait for it (their events go out once the store
+has them, whoever asked it to write). A stop, a rebalance (``settle``) or half of
 ``max_in_flight`` in flight cuts the pause short; a crash replays at most the pause's records
 more, which changes nothing. Kafka stays outside: the offsets are keyed by
 whatever the committer keys them by (``TopicPartition`` in the ingestion).
