@@ -89,8 +89,8 @@ async def harness() -> AsyncIterator[Harness]:
 
 @pytest.fixture
 async def pausing() -> AsyncIterator[Harness]:
-    """A barrier whose next start comes 0.3 s after the last one's, its store durable."""
-    async with _running(min_interval_s=0.3) as running:
+    """A barrier whose next start comes 1 s after the last one's, its store durable."""
+    async with _running(min_interval_s=1.0) as running:
         running.steps.store.set()
         yield running
 
@@ -261,7 +261,7 @@ async def test_commit_when_batches_come_within_the_interval_then_one_barrier_cov
     # Assert: nothing committed during the pause, then one commit of both, after it
     assert during == [{"orders-0": 2}]
     assert pausing.steps.commits[1] == {"orders-0": 4}
-    assert time.monotonic() - first >= 0.2
+    assert time.monotonic() - first >= 0.8
 
 
 async def test_settle_when_the_barrier_pauses_then_it_commits_at_once(
@@ -279,7 +279,7 @@ async def test_settle_when_the_barrier_pauses_then_it_commits_at_once(
     # Assert: committed without waiting out the pause
     assert settled is True
     assert pausing.steps.commits[-1] == {"orders-0": 3}
-    assert time.monotonic() - began < 0.2
+    assert time.monotonic() - began < 0.5
 
 
 async def test_hand_when_half_of_max_in_flight_is_in_flight_then_the_pause_ends(
@@ -296,7 +296,7 @@ async def test_hand_when_half_of_max_in_flight_is_in_flight_then_the_pause_ends(
 
     # Assert: committed before the pause's end, so the fetch side never runs out of room
     assert pausing.steps.commits[1] == {"orders-0": 7}
-    assert time.monotonic() - began < 0.2
+    assert time.monotonic() - began < 0.5
 
 
 async def _until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
