@@ -34,6 +34,7 @@ from tests.e2e.conftest import (
     drop_database,
     last_price,
     open_account,
+    order_until,
     require_servers,
     run_overrides,
     start_replica,
@@ -70,20 +71,6 @@ def _log(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-async def _until_terminal(
-    http: aiohttp.ClientSession, replica: Replica, order_id: str
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while True:
-        response = await http.get(f"{replica.base}/api/orders/{order_id}")
-        if response.status == 200:
-            order: dict[str, Any] = await response.json()
-            if order["status"] in TERMINAL:
-                return order
-        assert time.monotonic() < deadline, f"{order_id} never ended"
-        await asyncio.sleep(0.1)
-
-
 async def _events(http: aiohttp.ClientSession, replica: Replica, order_id: str) -> list[Any]:
     history = await (await http.get(f"{replica.base}/api/orders/{order_id}/events")).json()
     events: list[Any] = history["events"]
@@ -110,7 +97,7 @@ async def _traffic(http: aiohttp.ClientSession, replica: Replica) -> None:
     await _produce(replica, b"{not json", account.encode(), [])
     for answer in (filled, refused):
         assert answer.status == 202, await answer.text()
-        await _until_terminal(http, replica, (await answer.json())["order_id"])
+        await order_until(http, replica, (await answer.json())["order_id"], TERMINAL)
 
 
 async def test_order_when_placed_with_a_request_id_then_its_events_and_log_lines_name_it(
@@ -128,7 +115,7 @@ async def test_order_when_placed_with_a_request_id_then_its_events_and_log_lines
         headers={"X-Request-ID": request_id},
     )  # fmt: skip
     order_id = (await placed.json())["order_id"]
-    order = await _until_terminal(http, replica, order_id)
+    order = await order_until(http, replica, order_id, TERMINAL)
     events = await _events(http, replica, order_id)
 
     assert placed.status == 202
@@ -180,8 +167,8 @@ async def test_order_when_produced_on_kafka_then_it_carries_its_producer_request
     await _produce(replica, record("unnamed"), account.encode(), [])
     named = client_order_id_order(account, "named")
     unnamed = client_order_id_order(account, "unnamed")
-    await _until_terminal(http, replica, named)
-    await _until_terminal(http, replica, unnamed)
+    await order_until(http, replica, named, TERMINAL)
+    await order_until(http, replica, unnamed, TERMINAL)
 
     assert (await _events(http, replica, named))[0]["request_id"] == "gw-run-7"
     generated = (await _events(http, replica, unnamed))[0]["request_id"]

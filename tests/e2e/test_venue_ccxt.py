@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -23,6 +22,7 @@ from tests.e2e.conftest import (
     drop_database,
     last_price,
     open_account,
+    order_until,
     require_servers,
     run_overrides,
     start_replica,
@@ -90,20 +90,6 @@ def venue_replica(
         drop_database(started.settings)
 
 
-async def _status_until(
-    http: aiohttp.ClientSession, replica: Replica, order_id: str, status: str
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while True:
-        response = await http.get(f"{replica.base}/api/orders/{order_id}")
-        if response.status == 200:
-            order: dict[str, Any] = await response.json()
-            if order["status"] == status:
-                return order
-        assert time.monotonic() < deadline, f"{order_id} never reached {status}"
-        await asyncio.sleep(0.1)
-
-
 async def _place_limit_buy(
     http: aiohttp.ClientSession, replica: Replica, account: str, price: Decimal
 ) -> str:
@@ -127,7 +113,7 @@ async def test_place_when_the_exchange_fills_it_then_settled_in_oms(
 
     # Act
     order_id = await _place_limit_buy(http, venue_replica, account, price)
-    order = await _status_until(http, venue_replica, order_id, "SETTLED")
+    order = await order_until(http, venue_replica, order_id, {"SETTLED"})
 
     # Assert
     assert exchange.call(lambda: exchange.fake.order(order_id).status) == "FILLED"
@@ -153,10 +139,10 @@ async def test_place_when_its_answer_never_comes_then_in_doubt_until_the_query_r
 
     # Act
     order_id = await _place_limit_buy(http, venue_replica, account, price)
-    await _status_until(http, venue_replica, order_id, "IN_DOUBT")
-    resolved = await _status_until(http, venue_replica, order_id, "ACCEPTED")
+    await order_until(http, venue_replica, order_id, {"IN_DOUBT"})
+    resolved = await order_until(http, venue_replica, order_id, {"ACCEPTED"})
     exchange.call(lambda: exchange.fake.trade_at("BTCUSDT", Decimal("0.01")))
-    settled = await _status_until(http, venue_replica, order_id, "SETTLED")
+    settled = await order_until(http, venue_replica, order_id, {"SETTLED"})
 
     # Assert: placed once, never rejected, the doubt on its history, then filled there.
     requests = exchange.call(lambda: list(exchange.fake.requests))
