@@ -24,12 +24,13 @@ from tests.e2e.conftest import (
     drop_database,
     last_price,
     open_account,
+    order_until,
     require_servers,
     run_overrides,
     start_replica,
     stop_replica,
 )
-from tests.e2e.test_venue_ccxt import SYMBOL, FakeOnItsLoop, _place_limit_buy, _status_until
+from tests.e2e.test_venue_ccxt import SYMBOL, FakeOnItsLoop, _place_limit_buy
 
 pytestmark = pytest.mark.e2e
 
@@ -97,8 +98,8 @@ async def test_reconcile_when_a_place_answer_was_lost_then_a_run_resolves_the_do
 
     # Act
     order_id = await _place_limit_buy(http, replica, account, price)
-    await _status_until(http, replica, order_id, "IN_DOUBT")
-    resolved = await _status_until(http, replica, order_id, "ACCEPTED")
+    await order_until(http, replica, order_id, {"IN_DOUBT"})
+    resolved = await order_until(http, replica, order_id, {"ACCEPTED"})
 
     # Assert: placed once, never rejected, resolved on the exchange's word, nothing halted
     requests = exchange.call(lambda: list(exchange.fake.requests))
