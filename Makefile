@@ -130,8 +130,10 @@ synth: setup ## write every CDKTF stack of ENV=dev|prod|cost to infra-cdktf/cdkt
 
 LINTED := oms tests bench devenv infra-cdktf
 
-lint: setup ## ruff (lint and format), mypy --strict and import-linter's layers: part of make test
+lint: setup ## ruff (lint and format), mypy --strict, import-linter's layers, every test importable: part of make test
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy oms
 	$(VENV)/bin/lint-imports
+	@# a test module importing a name another one no longer has (9a0932d) fails lint, not only test
+	@out=$$($(PY) -m pytest --collect-only -q tests 2>&1) || { echo "$$out" | tail -40; exit 1; }; echo "$$out" | tail -1
