@@ -135,5 +135,5 @@ lint: setup ## ruff (lint and format), mypy --strict, import-linter's layers, ev
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy oms
 	$(VENV)/bin/lint-imports
-	@# a test module importing a name another one no longer has (9a0932d) fails lint, not only test
+	@# a test module importing a name another one no longer has (937ba3f did) fails lint, not only test
 	@out=$$($(PY) -m pytest --collect-only -q tests 2>&1) || { echo "$$out" | tail -40; exit 1; }; echo "$$out" | tail -1
