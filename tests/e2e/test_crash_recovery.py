@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,54 +26,24 @@ from oms.config import Settings
 from oms.probes import probe_all
 from oms.store.documents import OrderDocument, stored_order
 from oms.store.mongo_connection import store_databases
-from tests.credentials import admin_for, authenticated_session
-from tests.e2e.conftest import _wait_ready, last_price, open_account
+from tests.credentials import authenticated_session
+from tests.e2e.conftest import last_price, open_account
+from tests.e2e.crash_flow import (
+    DEADLINE_S,
+    TERMINAL_EVENTS,
+    Serve,
+    order_body,
+    order_histories,
+    place_orders,
+    settle_everything,
+)
 from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
-TERMINAL_EVENTS = {"OrderSettled", "OrderCancelled", "OrderRejected"}
 ORDERS = 300
 BEFORE = 100  # placed, processed and committed before the crash
 KILL_AFTER = 80  # more orders accepted, then SIGKILL
-PRICE_STEP = {"BTC-USD": Decimal("0.01"), "ETH-USD": Decimal("0.01")}
 SYMBOL_ASSETS = {"BTC-USD": ("BTC", "USD"), "ETH-USD": ("ETH", "USD")}
-QUANTITY = {"BTC-USD": ("0.001", "0.002", "0.005"), "ETH-USD": ("0.01", "0.02", "0.05")}
-DEADLINE_S = 40.0
-
-
-class Serve:
-    """One ``oms serve`` process that can be killed and started again with the same settings."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.base = f"http://127.0.0.1:{env['OMS_HTTP_PORT']}"
-        self.process: subprocess.Popen[bytes] | None = None
-        admin_for(self.base, Settings.from_env(env))
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "oms.cli", "serve"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_ready(self.base, self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 @pytest.fixture
@@ -109,124 +76,6 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         for name in store_databases(settings.mongo_database):
             client.drop_database(name)
         client.close()
-
-
-def _order_body(rng: random.Random, account: str, prices: dict[str, Decimal]) -> dict[str, str]:
-    symbol = rng.choice(list(prices))
-    side = rng.choice(("BUY", "SELL"))
-    body = {
-        "account_id": account,
-        "symbol": symbol,
-        "side": side,
-        "quantity": rng.choice(QUANTITY[symbol]),
-    }
-    if rng.random() < 0.5:
-        body["type"] = "MARKET"
-        return body
-    # LIMIT GTC: most rest a little away from the market, some near it (the feed may cross them)
-    away = Decimal(rng.choice(("0.001", "0.003", "0.02", "0.03")))
-    factor = 1 - away if side == "BUY" else 1 + away
-    price = (prices[symbol] * factor).quantize(PRICE_STEP[symbol], ROUND_DOWN)
-    body.update(type="LIMIT", price=str(price), time_in_force="GTC")
-    return body
-
-
-async def _place(
-    http: aiohttp.ClientSession,
-    serve: Serve,
-    bodies: list[dict[str, str]],
-    accepted: list[str],
-    kill_after: int | None = None,
-) -> None:
-    """Place ``bodies`` (20 in flight); SIGKILL the replica once ``kill_after`` more were
-    accepted (what was in flight then may or may not have reached Kafka)."""
-    killed = asyncio.Event()
-    target = None if kill_after is None else len(accepted) + kill_after
-    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-
-    async def worker() -> None:
-        while not killed.is_set() and not queue.empty():
-            body = queue.get_nowait()
-            try:
-                response = await http.post(f"{serve.base}/api/orders", json=body)
-                if response.status == 202:
-                    accepted.append((await response.json())["order_id"])
-            except (TimeoutError, aiohttp.ClientError):
-                continue  # the replica is gone
-            if target is not None and len(accepted) >= target and not killed.is_set():
-                killed.set()
-                serve.kill()
-
-    await asyncio.gather(*(worker() for _ in range(20)))
-    if target is not None and not killed.is_set():
-        serve.kill()
-
-
-async def _events(http: aiohttp.ClientSession, base: str, order_id: str) -> list[dict[str, Any]]:
-    response = await http.get(f"{base}/api/orders/{order_id}/events")
-    if response.status != 200:
-        return []
-    events: list[dict[str, Any]] = (await response.json())["events"]
-    return events
-
-
-async def _histories(
-    http: aiohttp.ClientSession, base: str, order_ids: list[str]
-) -> dict[str, list[dict[str, Any]]]:
-    gate = asyncio.Semaphore(20)
-
-    async def one(order_id: str) -> list[dict[str, Any]]:
-        async with gate:
-            return await _events(http, base, order_id)
-
-    found = await asyncio.gather(*(one(order_id) for order_id in order_ids))
-    return dict(zip(order_ids, found, strict=True))
-
-
-async def _account_orders(http: aiohttp.ClientSession, base: str, account: str) -> list[str]:
-    ids: list[str] = []
-    cursor: str | None = None
-    while True:
-        params = {"account_id": account, "limit": "500"}
-        if cursor is not None:
-            params["cursor"] = cursor
-        response = await http.get(f"{base}/api/orders", params=params)
-        assert response.status == 200, await response.text()
-        page = await response.json()
-        ids.extend(item["order_id"] for item in page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return ids
-
-
-def _is_terminal(history: list[dict[str, Any]]) -> bool:
-    return bool(history) and history[-1]["type"] in TERMINAL_EVENTS
-
-
-async def _settle_everything(
-    http: aiohttp.ClientSession, base: str, accounts: list[str], accepted: list[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """Cancel what rests until every order (accepted or found listed) is terminal.
-
-    A cancel may cross a fill or the order's recovery; asking again each round is harmless
-    (a second cancel is a no-op or answered 409).
-    """
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        listed = [oid for account in accounts for oid in await _account_orders(http, base, account)]
-        order_ids = sorted(set(accepted) | set(listed))
-        histories = await _histories(http, base, order_ids)
-        open_ids = [oid for oid, history in histories.items() if not _is_terminal(history)]
-        if not open_ids:
-            return histories
-        assert time.monotonic() < deadline, f"{len(open_ids)} orders never ended: {open_ids[:5]}"
-        for order_id in open_ids:
-            history = histories[order_id]
-            if history and history[-1]["type"] in {"OrderAccepted", "OrderFilled"}:
-                await http.delete(f"{base}/api/orders/{order_id}")
-        await asyncio.sleep(0.5)
 
 
 def _assert_one_terminal_state(order_id: str, history: list[dict[str, Any]]) -> None:
@@ -318,7 +167,7 @@ async def _processed(http: aiohttp.ClientSession, base: str, order_ids: list[str
     """Wait until risk has answered every order (accepted or rejected)."""
     deadline = time.monotonic() + DEADLINE_S
     while True:
-        histories = await _histories(http, base, order_ids)
+        histories = await order_histories(http, base, order_ids)
         if all(len(history) >= 2 for history in histories.values()):
             return
         assert time.monotonic() < deadline, "orders placed before the crash were never processed"
@@ -334,19 +183,19 @@ async def _scenario(serve: Serve) -> None:
         halted = await open_account(http, serve.base, FUNDS, prefix="halted")
         await _kill_switch(http, serve.base, "HALTED", halted)
         prices = {s: await last_price(http, serve.base, s) for s in SYMBOL_ASSETS}
-        bodies = [_order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
+        bodies = [order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
         # First a part that is processed, durable and committed (settled, or resting) ...
-        await _place(http, serve, bodies[:BEFORE], accepted)
+        await place_orders(http, serve, bodies[:BEFORE], accepted)
         await _processed(http, serve.base, accepted)
         await asyncio.sleep(1.0)  # commits follow the durability barrier within milliseconds
         # ... then SIGKILL in the middle of the rest.
-        await _place(http, serve, bodies[BEFORE:], accepted, kill_after=KILL_AFTER)
+        await place_orders(http, serve, bodies[BEFORE:], accepted, kill_after=KILL_AFTER)
         assert len(accepted) >= BEFORE + KILL_AFTER
 
     await asyncio.to_thread(serve.start)  # same topics, group, database and port
 
     async with authenticated_session(timeout=timeout) as http:
-        histories = await _settle_everything(http, serve.base, accounts, accepted)
+        histories = await settle_everything(http, serve.base, accounts, accepted)
         for order_id in accepted:
             assert histories[order_id], f"accepted order {order_id} is unknown after the restart"
         for order_id, history in histories.items():

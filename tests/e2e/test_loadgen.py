@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -20,11 +19,11 @@ import pytest
 
 from oms.config import Settings
 from tests.e2e.conftest import (
-    _wait_ready,
     drop_database,
     require_servers,
     run_overrides,
 )
+from tests.e2e.crash_flow import Serve
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -32,38 +31,6 @@ pytestmark = pytest.mark.e2e
 ORDERS = 3000
 GIVE_UP_S = 3.0
 EXIT_BOUND_S = 45.0  # from the kill: placing gives up, then the clean-up waits, then it reports
-
-
-class Serve:
-    """One ``oms serve`` that can be killed and started again on the same port and stores."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.base = f"http://127.0.0.1:{env['OMS_HTTP_PORT']}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "oms.cli", "serve"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        _wait_ready(self.base, self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @pytest.fixture

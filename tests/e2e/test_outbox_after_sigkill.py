@@ -30,7 +30,7 @@ from oms.store.documents import OrderDocument, stored_order
 from oms.stream.names import topic_names
 from tests.credentials import authenticated_session
 from tests.e2e.conftest import last_price, open_account
-from tests.e2e.test_crash_recovery import Serve, _order_body, _place, _settle_everything
+from tests.e2e.crash_flow import Serve, order_body, place_orders, settle_everything
 from tests.ports import free_port
 
 FUNDS = {"USD": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000"}
@@ -138,7 +138,7 @@ async def _place_in_waves(
 ) -> None:
     """A wave of 20 orders every quarter of a second (the sink publishes every 1.5 s)."""
     for start in range(0, len(bodies), 20):
-        await _place(http, serve, bodies[start : start + 20], accepted)
+        await place_orders(http, serve, bodies[start : start + 20], accepted)
         await asyncio.sleep(0.25)
 
 
@@ -151,7 +151,7 @@ async def _scenario(env: dict[str, str], log: Path) -> None:
     async with authenticated_session(timeout=timeout) as http:
         accounts = [await open_account(http, slow.base, FUNDS, prefix="outbox") for _ in range(2)]
         prices = {s: await last_price(http, slow.base, s) for s in SYMBOLS}
-        bodies = [_order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
+        bodies = [order_body(rng, accounts[i % 2], prices) for i in range(ORDERS)]
         placing = asyncio.create_task(_place_in_waves(http, slow, bodies, accepted))
         await _until_the_window(env)
         slow.kill()
@@ -168,7 +168,7 @@ async def _scenario(env: dict[str, str], log: Path) -> None:
     await asyncio.to_thread(again.start)
     try:
         async with authenticated_session(timeout=timeout) as http:
-            await _settle_everything(http, again.base, accounts, accepted)
+            await settle_everything(http, again.base, accounts, accepted)
         stored = await asyncio.to_thread(_stored, env)
         deadline = time.monotonic() + 20
         while True:  # the last events' acks may trail the API by a moment

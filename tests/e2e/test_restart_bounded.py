@@ -26,7 +26,7 @@ from oms.store.mongo_connection import store_databases
 from oms.stream.names import topic_names
 from tests.credentials import authenticated_session
 from tests.e2e.conftest import last_price, open_account
-from tests.e2e.test_crash_recovery import Serve
+from tests.e2e.crash_flow import Serve
 from tests.ports import free_port
 
 FUNDS = {"USD": "10000000", "BTC": "100", "ETH": "100", "SOL": "1000"}

@@ -7,12 +7,9 @@ comes leaves the order IN_DOUBT, and the query by client order id resolves it.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -28,35 +25,9 @@ from tests.e2e.conftest import (
     start_replica,
     stop_replica,
 )
-from tests.fake_binance import FakeBinance
+from tests.e2e.venue_exchange import SYMBOL, FakeOnItsLoop, place_limit_buy
 
 pytestmark = pytest.mark.e2e
-SYMBOL = "BTC-USDT"
-T = TypeVar("T")
-
-
-class FakeOnItsLoop:
-    """The fake exchange on an event loop of its own thread (``oms serve`` is another process)."""
-
-    def __init__(self) -> None:
-        self.fake = FakeBinance(prices={"BTCUSDT": Decimal(1)}, hang_s=5.0)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(10)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the fake's loop (its state is that loop's) and return its result."""
-
-        async def run() -> T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -90,19 +61,6 @@ def venue_replica(
         drop_database(started.settings)
 
 
-async def _place_limit_buy(
-    http: aiohttp.ClientSession, replica: Replica, account: str, price: Decimal
-) -> str:
-    placed = await http.post(
-        f"{replica.base}/api/orders",
-        json={"account_id": account, "symbol": SYMBOL, "side": "BUY", "type": "LIMIT",
-              "quantity": "0.01", "price": str(price)},
-    )  # fmt: skip
-    assert placed.status == 202, await placed.text()
-    order_id: str = (await placed.json())["order_id"]
-    return order_id
-
-
 async def test_place_when_the_exchange_fills_it_then_settled_in_oms(
     venue_replica: Replica, exchange: FakeOnItsLoop, http: aiohttp.ClientSession
 ) -> None:
@@ -112,7 +70,7 @@ async def test_place_when_the_exchange_fills_it_then_settled_in_oms(
     exchange.call(lambda: exchange.fake.prices.update(BTCUSDT=Decimal("0.01")))
 
     # Act
-    order_id = await _place_limit_buy(http, venue_replica, account, price)
+    order_id = await place_limit_buy(http, venue_replica, account, price)
     order = await order_until(http, venue_replica, order_id, {"SETTLED"})
 
     # Assert
@@ -138,7 +96,7 @@ async def test_place_when_its_answer_never_comes_then_in_doubt_until_the_query_r
     exchange.call(hang)
 
     # Act
-    order_id = await _place_limit_buy(http, venue_replica, account, price)
+    order_id = await place_limit_buy(http, venue_replica, account, price)
     await order_until(http, venue_replica, order_id, {"IN_DOUBT"})
     resolved = await order_until(http, venue_replica, order_id, {"ACCEPTED"})
     exchange.call(lambda: exchange.fake.trade_at("BTCUSDT", Decimal("0.01")))

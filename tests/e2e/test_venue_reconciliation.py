@@ -30,7 +30,7 @@ from tests.e2e.conftest import (
     start_replica,
     stop_replica,
 )
-from tests.e2e.test_venue_ccxt import SYMBOL, FakeOnItsLoop, _place_limit_buy
+from tests.e2e.venue_exchange import SYMBOL, FakeOnItsLoop, place_limit_buy
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +97,7 @@ async def test_reconcile_when_a_place_answer_was_lost_then_a_run_resolves_the_do
     exchange.call(hang)
 
     # Act
-    order_id = await _place_limit_buy(http, replica, account, price)
+    order_id = await place_limit_buy(http, replica, account, price)
     await order_until(http, replica, order_id, {"IN_DOUBT"})
     resolved = await order_until(http, replica, order_id, {"ACCEPTED"})
 
