@@ -48,7 +48,9 @@ class Replica:
     key: str  # an admin API key in the run's database (``authenticated_session`` sends it)
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    """Until ``oms serve`` at ``base`` answers ``/ready`` (its exit or the timeout: an error)."""
+
     async def poll() -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         async with aiohttp.ClientSession() as http:
@@ -136,7 +138,7 @@ def start_replica(overrides: Mapping[str, str], log_path: Any) -> Replica:
         )
     replica = Replica(base, settings, process, key)
     try:
-        _wait_ready(replica.base, process)
+        wait_ready(replica.base, process)
     except BaseException:
         stop_replica(replica)
         raise

@@ -3,8 +3,8 @@ tests share (``test_crash_recovery``, ``test_outbox_after_sigkill``, ``test_rest
 ``test_loadgen``).
 
 ``Serve`` is one ``oms serve`` process that can be SIGKILLed and started again with the same
-settings; the rest places a random mix of MARKET and resting LIMIT orders (``place_orders`` can kill
-the replica mid-flow) and cancels what rests until every order is terminal.
+settings; the rest places a random mix of MARKET and resting LIMIT orders (``place_orders`` can
+kill the replica mid-flow) and cancels what rests until every order is terminal.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import aiohttp
 
 from oms.config import Settings
 from tests.credentials import admin_for
-from tests.e2e.conftest import _wait_ready
+from tests.e2e.conftest import wait_ready
 
 TERMINAL_EVENTS = {"OrderSettled", "OrderCancelled", "OrderRejected"}
 PRICE_STEP = {"BTC-USD": Decimal("0.01"), "ETH-USD": Decimal("0.01")}
@@ -49,7 +49,7 @@ class Serve:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(self.base, self.process)
+        wait_ready(self.base, self.process)
 
     def kill(self) -> None:
         assert self.process is not None
