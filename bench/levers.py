@@ -116,6 +116,12 @@ LEVERS = (
     Lever("store_loop", {"OMS_STORE_LOOP": "service"}, {"OMS_STORE_LOOP": "own"}),
     # The engine's dispatcher in turns of the serving loop; or on a thread of its own.
     Lever("engine_loop", {"OMS_ENGINE_LOOP": "service"}, {"OMS_ENGINE_LOOP": "own"}),
+    # A projector gathers logged batches for 50 ms before inserting into ``orders``; or at once.
+    Lever(
+        "project_linger",
+        {"OMS_STORE_PROJECT_LINGER_S": "0.05"},
+        {"OMS_STORE_PROJECT_LINGER_S": "0"},
+    ),
 )
 # Settings whose default did not change: "off" here is the other value worth trying, not an
 # earlier one. Not in ``all``; run them by name.

@@ -48,6 +48,7 @@ def describe_levers(settings: Settings) -> str:
         f" store_max_batch={settings.store_max_batch} store_linger_s={settings.store_linger_s:g}"
         f" store_concurrency={settings.store_concurrency}"
         f" store_projection={settings.store_projection}"
+        f" store_project_linger_s={settings.store_project_linger_s:g}"
         f" store_loop={settings.store_loop}"
         f" engine_loop={settings.engine_loop}"
     )

@@ -76,6 +76,7 @@ class MongoOrderRepository(OrderRepository):
         legs: Legs | None = None,
         projection: Literal["behind", "inline"] = "behind",
         max_unprojected: int = 8_000,
+        project_linger_s: float = 0.0,
     ) -> None:
         """Configure; nothing connects until ``open`` (in a loop) or ``start`` (own thread).
 
@@ -106,6 +107,7 @@ class MongoOrderRepository(OrderRepository):
             legs=legs,
             projection=projection,
             max_unprojected=max_unprojected,
+            project_linger_s=project_linger_s,
         )
         self.recovery_log.projected = self.writer.projected
         # Two read slots: FerretDB runs concurrent scans no faster (a page past memory took
@@ -131,6 +133,7 @@ class MongoOrderRepository(OrderRepository):
             "concurrency": settings.store_concurrency,
             "projection": settings.store_projection,
             "max_unprojected": settings.store_max_unprojected,
+            "project_linger_s": settings.store_project_linger_s,
         }
         return cls(settings.mongo_url, settings.mongo_database, **{**configured, **options})
 

@@ -23,7 +23,9 @@ Each write logs its order documents per partition into the recovery log
 (``oms.store.mongo_recovery``, one compressed blob per partition: FerretDB takes a blob of a
 thousand orders for far less than their thousand documents), and the batch is durable there:
 waiters and ``after_durable`` publications go on. Projectors then insert the same documents
-into ``orders`` (the history reads and listings use), in the order the batches were logged.
+into ``orders`` (the history reads and listings use), in the order the batches were logged;
+with ``project_linger_s`` a projector first gathers batches that long (unless someone waits on
+``orders``), so that a moderate rate makes a few larger inserts, not one per logged batch.
 Nothing is lost between the two: a delta says up to which write its writer's ``orders``
 documents were all inserted, and recovery writes the later ones again; a checkpoint waits for
 the projection of every batch logged before it, since it drops the older epochs' deltas; a
@@ -140,6 +142,7 @@ class MongoWriter:
         legs: Legs | None = None,
         projection: Literal["behind", "inline"] = "behind",
         max_unprojected: int = 8000,
+        project_linger_s: float = 0.0,
     ) -> None:
         """Configure; nothing runs until ``start`` (on the store's loop)."""
         self._connection = connection
@@ -154,6 +157,7 @@ class MongoWriter:
         self.retry_max_s = retry_max_s
         self.projection = projection
         self.max_unprojected = max_unprojected
+        self.project_linger_s = project_linger_s
         self.last_error: StoreWriteFailed | None = None
         self.documents_written = 0
         self.duplicates = 0
@@ -184,8 +188,10 @@ class MongoWriter:
         self._to_project: deque[tuple[Drained, list[Raw], int]] = deque()
         self._projecting: deque[list[Any]] = deque()
         self._unprojected = 0  # documents logged and not yet in ``orders``
+        self._queued = 0  # of those, the documents no projector has taken yet
         self._projected_waiters = _Waiters()  # on ``_stored_through``
         self._project_wake: asyncio.Event | None = None
+        self._project_hurry: asyncio.Event | None = None  # ends a projector's gathering wait
         self._room: asyncio.Event | None = None
         self._writers_left = 0
 
@@ -201,6 +207,7 @@ class MongoWriter:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._project_wake = asyncio.Event()
+        self._project_hurry = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._closing = False
@@ -226,6 +233,7 @@ class MongoWriter:
             return
         self._closing = True
         self.poke()
+        self._hurry_projectors()
         try:
             await asyncio.wait_for(
                 asyncio.shield(asyncio.gather(*workers)), wait_s or self.flush_timeout_s
@@ -381,6 +389,7 @@ class MongoWriter:
             if documents and self.projection == "behind":
                 self._to_project.append((drained, documents, number))
                 self._unprojected += len(documents)
+                self._queued += len(documents)
                 wake = self._project_wake
                 assert wake is not None
                 wake.set()
@@ -426,9 +435,10 @@ class MongoWriter:
     async def _project_run(self) -> None:
         """One projector: take the oldest logged batches (up to ``max_batch`` documents) and
         insert them; batches count as in ``orders`` in the order they were logged."""
-        wake, room = self._project_wake, self._room
+        wake, room, hurry = self._project_wake, self._room, self._project_hurry
         assert wake is not None
         assert room is not None
+        assert hurry is not None
         queue, projecting = self._to_project, self._projecting
         while True:
             if not queue:
@@ -438,12 +448,19 @@ class MongoWriter:
                 await wake.wait()
                 wake.clear()
                 continue
+            if self._gather_first():
+                hurry.clear()  # a waiter on ``orders`` arriving from here on sets it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hurry.wait(), self.project_linger_s)
+                if not queue:  # another projector took them meanwhile
+                    continue
             taken: list[tuple[Drained, int]] = []
             documents: list[Raw] = []
             while queue and (not taken or len(documents) + len(queue[0][1]) <= self.max_batch):
                 drained, held, number = queue.popleft()
                 taken.append((drained, number))
                 documents.extend(held)
+            self._queued -= len(documents)
             entry: list[Any] = [taken, False, len(documents)]
             projecting.append(entry)
             if documents:
@@ -463,6 +480,20 @@ class MongoWriter:
             if self._unprojected < self.max_unprojected:
                 room.set()
 
+    def _gather_first(self) -> bool:
+        """Whether a projector waits ``project_linger_s`` for more before it inserts: only while
+        the queue is short of a full insert and nobody waits on ``orders`` (a checkpoint, a
+        flush, a close). ``orders`` is behind the durable point anyway, so the wait delays no
+        event and no commit; at a moderate rate it turns tens of small inserts a second into a
+        few larger ones, each a transaction FerretDB pays for whatever its size."""
+        return (
+            self.project_linger_s > 0
+            and self._queued < self.max_batch
+            and not self._closing
+            and not self._projected_waiters
+            and self._unprojected < self.max_unprojected // 2
+        )
+
     async def _insert_all(self, documents: list[Raw]) -> None:
         started = time.perf_counter()
         for start in range(0, len(documents), self.max_batch):
@@ -477,9 +508,22 @@ class MongoWriter:
         self._projected_waiters.resolve(self._stored_through)
 
     def _projected_waiter(self, number: int) -> concurrent.futures.Future[None]:
-        return self._projected_waiters.add(
+        waiter = self._projected_waiters.add(
             number, lambda: self._stored_through, bool(self._workers)
         )
+        if not waiter.done():
+            self._hurry_projectors()  # a projector gathering for more inserts at once
+        return waiter
+
+    def _hurry_projectors(self) -> None:
+        """End the projectors' gathering wait (any thread)."""
+        loop, hurry = self._connection.loop, self._project_hurry
+        if loop is None or hurry is None:
+            return
+        if self._connection.on_loop_thread():
+            hurry.set()
+        else:
+            loop.call_soon_threadsafe(hurry.set)
 
     async def _log(self, documents: list[Raw], number: int, epochs: Mapping[int, int]) -> None:
         """One delta per partition the write touches, into the partition's current epoch."""

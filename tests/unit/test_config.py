@@ -245,15 +245,22 @@ def test_from_env_when_market_data_source_unknown_then_names_the_choices() -> No
 
 
 def test_from_env_when_speed_levers_are_set_then_reads_each_and_refuses_a_bad_one() -> None:
-    settings = Settings.from_env(
-        {"OMS_EVENT_LOOP": "asyncio", "OMS_ORDERS_LINGER_MS": "2", "OMS_STORE_LINGER_S": "0"}
-    )
+    settings = Settings.from_env({
+        "OMS_EVENT_LOOP": "asyncio",
+        "OMS_ORDERS_LINGER_MS": "2",
+        "OMS_STORE_LINGER_S": "0",
+        "OMS_STORE_PROJECT_LINGER_S": "0.2",
+    })  # fmt: skip
 
-    assert (settings.event_loop, settings.orders_linger_ms, settings.store_linger_s) == (
-        "asyncio",
-        2,
-        0.0,
-    )
+    assert (
+        settings.event_loop,
+        settings.orders_linger_ms,
+        settings.store_linger_s,
+        settings.store_project_linger_s,
+    ) == ("asyncio", 2, 0.0, 0.2)
+    assert Settings.from_env({}).store_project_linger_s == 0.05
+    with pytest.raises(SettingsError, match="OMS_STORE_PROJECT_LINGER_S"):
+        Settings.from_env({"OMS_STORE_PROJECT_LINGER_S": "-1"})
     with pytest.raises(SettingsError, match="OMS_ENGINE_DRAIN_EVERY"):
         Settings.from_env({"OMS_ENGINE_DRAIN_EVERY": "0"})
 

@@ -114,10 +114,13 @@ class _GatedOrders:
     def __init__(self) -> None:
         self.gate = asyncio.Event()
         self.inserted: list[str] = []
+        self.inserts: list[list[str]] = []  # each call's documents
 
     async def insert_many(self, documents: list[dict[str, Any]], *, ordered: bool) -> None:
         await self.gate.wait()
-        self.inserted.extend(str(d["_id"]) for d in documents)
+        ids = [str(d["_id"]) for d in documents]
+        self.inserted.extend(ids)
+        self.inserts.append(ids)
 
 
 class _Log:
@@ -212,3 +215,72 @@ async def test_write_when_projection_is_inline_then_durable_only_once_orders_has
     assert orders.inserted == ["o-1"]
     assert writer._stored_through == writer._drains  # every drain taken, empty ones too
     await writer.close()
+
+
+async def test_project_when_a_linger_is_set_then_batches_logged_meanwhile_share_one_insert() -> (
+    None
+):
+    # Arrange: one projector, gathering for 0.2 s; ``orders`` takes at once
+    repository = MongoOrderRepository(
+        "mongodb://unused/", "unused", concurrency=1, project_linger_s=0.2
+    )
+    orders = _GatedOrders()
+    orders.gate.set()
+    logs = _running(repository, orders)
+    writer = repository.writer
+
+    # Act: three writes, each durable before the next is saved
+    for order_id in ("o-1", "o-2", "o-3"):
+        history = settled_history(order_id)
+        writer.save(states(history)[-1:], history)
+        await writer.durable(wait_s=1.0)
+    await asyncio.sleep(0.3)
+
+    # Assert: three deltas logged, one insert into ``orders``
+    assert sum(len(log.documents) for log in logs.values()) == 3
+    assert orders.inserts == [["o-1", "o-2", "o-3"]]
+    assert writer._stored_through == writer._drains
+    await writer.close()
+
+
+async def test_project_when_a_checkpoint_waits_on_orders_then_the_linger_is_cut_short() -> None:
+    # Arrange: a linger far longer than the wait allowed
+    repository = MongoOrderRepository(
+        "mongodb://unused/", "unused", concurrency=1, project_linger_s=30.0
+    )
+    orders = _GatedOrders()
+    orders.gate.set()
+    _running(repository, orders)
+    writer = repository.writer
+    history = settled_history("o-1")
+    writer.save(states(history)[-1:], history)
+    await writer.durable(wait_s=1.0)
+    await asyncio.sleep(0.01)  # the projector is gathering now
+
+    # Act
+    await writer.projected(wait_s=1.0)
+
+    # Assert
+    assert orders.inserted == ["o-1"]
+    await writer.close()
+
+
+async def test_close_when_a_projector_is_gathering_then_orders_is_written_at_once() -> None:
+    # Arrange
+    repository = MongoOrderRepository(
+        "mongodb://unused/", "unused", concurrency=1, project_linger_s=30.0
+    )
+    orders = _GatedOrders()
+    orders.gate.set()
+    _running(repository, orders)
+    writer = repository.writer
+    history = settled_history("o-1")
+    writer.save(states(history)[-1:], history)
+    await writer.durable(wait_s=1.0)
+    await asyncio.sleep(0.01)
+
+    # Act
+    await writer.close(wait_s=1.0)
+
+    # Assert
+    assert orders.inserted == ["o-1"]
