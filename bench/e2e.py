@@ -48,11 +48,12 @@ asserts a timing. Every phase is bounded in count and time, so the run stops by 
   that holds it; that write; the durable batch reaching the event sink to its hand-over to
   the producer. Read from histogram buckets, interpolated within a bucket as Prometheus's
   ``histogram_quantile`` does (bounds 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 40, 50 ms...).
-- ``store_write_mean_ms``, ``store_write_p50_le_ms``, ``store_write_p99_le_ms``: during that
-  phase, how long the service's MongoDB writes took (its ``/metrics`` histogram
-  ``oms_store_write_duration_seconds``: the mean, and the bucket bound under which half and 99%
-  of the writes finished). An event leaves only once its write is done, so these are in
-  ``leg_durable``.
+- ``store_writes``, ``store_write_mean_ms``, ``store_write_p50_le_ms``,
+  ``store_write_p99_le_ms``: during that phase, the service's inserts into ``orders`` and how
+  long they took (its ``/metrics`` histogram ``oms_store_write_duration_seconds``: the count,
+  the mean, and the bucket bound under which half and 99% of them finished). With the default
+  projection (``behind``) they follow the recovery log's write, which is the ``write`` leg:
+  no event waits for them; with ``OMS_STORE_PROJECTION=inline`` they are in ``leg_durable``.
 - ``latency_cpu_cores_busy``, ``latency_cpu_us_per_order_<process>``: as below, over the
   latency phase (from its first order due until the last one was seen accepted): how busy the
   machine is at the offered rate, where a queue at any process shows in the p99.
