@@ -14,8 +14,8 @@ from oms_infra.kafka_access import APP, KEDA
 from oms.config import Settings
 from oms.store.mongo_connection import log_database_name
 from oms.stream.topics import topic_specs
+from tests.infra.app_manifests import app_labels, config_map, container, pod, scaled_object
 from tests.infra.synthesis import TEST_CERTIFICATE, Synth
-from tests.infra.test_app import app_labels, config_map, container, pod, scaled_object
 
 pytestmark = pytest.mark.infra
 

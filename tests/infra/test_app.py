@@ -4,45 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import pytest
 from oms_infra.profile import REPLICATION_FACTOR
 
 from oms.config import Settings
+from tests.infra.app_manifests import (
+    SETTING_NAMES,
+    config_map,
+    container,
+    pod,
+    scaled_object,
+)
 from tests.infra.synthesis import Synth, profile_of, synthesize
 
 pytestmark = pytest.mark.infra
-
-SETTING_NAMES = {f"OMS_{name.upper()}" for name in Settings.model_fields}
-
-
-def config_map(env: Synth) -> dict[str, str]:
-    """The app's ConfigMap data."""
-    return dict(env.resource("app", "kubernetes_config_map_v1", "settings")["data"])
-
-
-def scaled_object(env: Synth) -> dict[str, Any]:
-    """The KEDA ScaledObject manifest."""
-    return dict(env.resource("app", "kubernetes_manifest", "scaled-object")["manifest"])
-
-
-def pod(env: Synth) -> dict[str, Any]:
-    """The Deployment's pod spec."""
-    deployment = env.resource("app", "kubernetes_deployment_v1", "deployment")
-    return dict(deployment["spec"]["template"]["spec"])
-
-
-def app_labels(env: Synth) -> dict[str, str]:
-    """The labels the Deployment's pods carry (and its Service and policies select on)."""
-    deployment = env.resource("app", "kubernetes_deployment_v1", "deployment")
-    return dict(deployment["spec"]["template"]["metadata"]["labels"])
-
-
-def container(env: Synth) -> dict[str, Any]:
-    """The app container of the pod."""
-    (main,) = pod(env)["container"]
-    return dict(main)
 
 
 # ---- settings: names and values the app reads ----------------------------------------------

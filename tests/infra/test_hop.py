@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from oms.config import Settings
+from tests.infra.app_manifests import SETTING_NAMES, config_map, container, pod
 from tests.infra.synthesis import Synth
-from tests.infra.test_app import SETTING_NAMES, config_map, container, pod
 
 pytestmark = pytest.mark.infra
 

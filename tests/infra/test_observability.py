@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.infra.app_manifests import container
 from tests.infra.synthesis import Synth
-from tests.infra.test_app import container
 
 pytestmark = pytest.mark.infra
 

@@ -12,8 +12,8 @@ import pytest
 from oms_infra.stacks.deployment import TERMINATION_GRACE_S
 
 from oms.config import Settings
+from tests.infra.app_manifests import config_map, container, pod, scaled_object
 from tests.infra.synthesis import Synth, profile_of, synthesize
-from tests.infra.test_app import config_map, container, pod, scaled_object
 
 pytestmark = pytest.mark.infra
 

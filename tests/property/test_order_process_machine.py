@@ -46,7 +46,7 @@ from oms.domain.order_process import (
 )
 from oms.domain.orders import Order, fold
 from oms.domain.reasons import RejectReason
-from tests.unit.domain.test_order_process import (
+from tests.unit.domain.order_process_builders import (
     NOW,
     PRICE,
     QUANTITY,

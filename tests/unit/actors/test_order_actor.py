@@ -22,7 +22,7 @@ from oms.domain.reasons import OrderCheckReason, RejectionReason, RejectReason
 from oms.risk.decision import Reservation, RiskDecision
 from oms.store.memory import MemoryOrderRepository
 from oms.venue import Execution, MatchResult, Outcome
-from tests.unit.domain.test_order_process import NOW, PRICE, place_command
+from tests.unit.domain.order_process_builders import NOW, PRICE, place_command
 
 
 class _Peer(DispatchedActor):

@@ -19,7 +19,7 @@ from pykka import ActorRef
 
 from oms.actors.runtime import BlockingOnDispatcher, Dispatcher, tell
 from oms.engine.aio import reply
-from tests.unit.actors.test_runtime import Add, Counter
+from tests.unit.actors.runtime_actors import Add, Counter
 
 DRAIN_EVERY = 10
 

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain.commands import AmendOrder, ApplyFill, CancelOrder, PlaceOrder
-from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.enums import OrderStatus, OrderType, TimeInForce
 from oms.domain.errors import DomainError
 from oms.domain.events import (
     AmendRejected,
@@ -25,7 +24,6 @@ from oms.domain.events import (
     OrderSettled,
     VenueWord,
 )
-from oms.domain.instruments import DEFAULT_INSTRUMENTS
 from oms.domain.order_process import (
     PHASE_MOVES,
     PULL_FROM_VENUE,
@@ -38,7 +36,6 @@ from oms.domain.order_process import (
     AskRisk,
     CommitAmend,
     DropVenueFill,
-    Effect,
     InvalidPhaseMove,
     OrderProcess,
     Phase,
@@ -51,194 +48,32 @@ from oms.domain.order_process import (
 from oms.domain.orders import Overfill, fold
 from oms.domain.reasons import OrderCheckReason, RejectionReason, RejectReason
 from oms.domain.transitions import InvalidTransition, Trigger
+from tests.unit.domain.order_process_builders import (
+    NOW,
+    PRICE,
+    QUANTITY,
+    REACH,
+    amend_command,
+    amend_risk,
+    amend_venue,
+    arriving,
+    cancel_command,
+    cancelling,
+    closing,
+    context,
+    fill,
+    place_command,
+    placed_process,
+    resting,
+    restored_new,
+    snapshot,
+    take,
+    then,
+    working,
+)
 
 _P = Phase
 _S = Step
-QUANTITY = Decimal("1")
-PRICE = Decimal("100.00")
-NOW = 1000.0
-
-
-# -- builders --------------------------------------------------------------------------------
-
-
-def context() -> ProcessContext:
-    """A context with the default instruments and an empty outbox."""
-    return ProcessContext({i.symbol: i for i in DEFAULT_INSTRUMENTS})
-
-
-def place_command(
-    *, quantity: Decimal = QUANTITY, kind: OrderType = OrderType.LIMIT, order_id: str = "o-1"
-) -> PlaceOrder:
-    """A PlaceOrder for a BUY of ``quantity`` BTC-USD (LIMIT at 100.00, or MARKET)."""
-    price = PRICE if kind is OrderType.LIMIT else None
-    tif = TimeInForce.GTC if kind is OrderType.LIMIT else TimeInForce.IOC
-    return PlaceOrder(
-        f"place-{order_id}", order_id, "cl-1", "a1", "BTC-USD", Side.BUY, kind, quantity, price,
-        tif, NOW,
-    )  # fmt: skip
-
-
-def fill(n: int, quantity: str, order_id: str = "o-1") -> ApplyFill:
-    """Execution ``n`` of ``quantity`` at 100.00 (ids like the venue's: ``o-1:n``)."""
-    return ApplyFill(
-        f"{order_id}:{n}", order_id, "a1", Decimal(quantity), PRICE, Decimal("0.01"), NOW
-    )
-
-
-def cancel_command(n: int = 1, order_id: str = "o-1") -> CancelOrder:
-    """A CancelOrder with its own id."""
-    return CancelOrder(f"cancel-{n}", order_id, "a1", NOW)
-
-
-def take(ctx: ProcessContext) -> tuple[list[OrderEvent], list[Effect]]:
-    """What the last messages decided (the shell's job: empty the outbox)."""
-    events, effects = list(ctx.events), list(ctx.effects)
-    ctx.events.clear()
-    ctx.effects.clear()
-    return events, effects
-
-
-def snapshot(process: OrderProcess) -> tuple[object, ...]:
-    """Every slot of the process (its whole state), and the outbox."""
-    ctx = process.context
-    state = tuple(
-        set(process.applied) if name == "applied" else getattr(process, name)
-        for name in OrderProcess.__slots__
-    )
-    return (*state, list(ctx.events), list(ctx.effects))
-
-
-# -- a process in each phase, driven there by messages only ----------------------------------
-
-
-def placed_process(ctx: ProcessContext, **kwargs: object) -> OrderProcess:
-    """AWAITING_RISK: placed and risk asked."""
-    process = OrderProcess(ctx)
-    process.place(place_command(**kwargs), NOW)  # type: ignore[arg-type]
-    return process
-
-
-def restored_new(ctx: ProcessContext) -> OrderProcess:
-    """PLACED: a NEW order rehydrated from the store (risk not asked again yet)."""
-    source = placed_process(context())
-    assert source.order is not None
-    return OrderProcess.restored(ctx, source.order, set(source.applied))
-
-
-def arriving(ctx: ProcessContext) -> OrderProcess:
-    """ARRIVING: accepted, submitted to the venue."""
-    process = placed_process(ctx)
-    process.risk_accepted(PRICE, NOW, to_venue=True)
-    return process
-
-
-def resting(ctx: ProcessContext) -> OrderProcess:
-    """RESTING: the venue rests all of it; nothing in flight."""
-    process = arriving(ctx)
-    process.arrived((), None, NOW, resting=True)
-    return process
-
-
-def cancelling(ctx: ProcessContext) -> OrderProcess:
-    """CANCELLING: resting, and the venue was asked to take it out."""
-    process = resting(ctx)
-    process.cancel(cancel_command(), NOW)
-    return process
-
-
-def working(ctx: ProcessContext) -> OrderProcess:
-    """WORKING: accepted with no simulated venue (fills come from outside)."""
-    process = placed_process(ctx)
-    process.risk_accepted(PRICE, NOW, to_venue=False)
-    return process
-
-
-def closing(ctx: ProcessContext) -> OrderProcess:
-    """CLOSING: the venue removed 0.6 of 1, so 0.4 it filled before the cancel is still due."""
-    process = cancelling(ctx)
-    process.venue_cancelled(Decimal("0.6"), NOW)
-    return process
-
-
-def settling(ctx: ProcessContext) -> OrderProcess:
-    """SETTLING: cancelled with nothing filled (no venue): the release is asked."""
-    process = working(ctx)
-    process.cancel(cancel_command(), NOW)
-    return process
-
-
-def ending(ctx: ProcessContext) -> OrderProcess:
-    """ENDING: filled whole from outside while its cancel was at the venue; risk released, the
-    venue's answer to the cancel is still due."""
-    process = cancelling(ctx)
-    process.fill(fill(1, "1"))
-    process.settled(NOW, released=True)
-    return process
-
-
-def withdrawn(ctx: ProcessContext) -> OrderProcess:
-    """WITHDRAWN: cancelled while risk was deciding."""
-    process = placed_process(ctx)
-    process.cancel(cancel_command(), NOW)
-    return process
-
-
-def done(ctx: ProcessContext) -> OrderProcess:
-    """DONE: rejected by risk."""
-    process = placed_process(ctx)
-    process.risk_rejected(RejectReason.KILL_SWITCH_GLOBAL, "", NOW)
-    return process
-
-
-REACH: dict[Phase, Callable[[ProcessContext], OrderProcess]] = {
-    _P.UNPLACED: OrderProcess,
-    _P.PLACED: restored_new,
-    _P.AWAITING_RISK: placed_process,
-    _P.WITHDRAWN: withdrawn,
-    _P.ARRIVING: arriving,
-    _P.CANCEL_HELD: lambda ctx: _then(arriving(ctx), lambda p: p.cancel(cancel_command(), NOW)),
-    _P.RESTING: resting,
-    _P.CANCELLING: cancelling,
-    _P.WORKING: working,
-    _P.CLOSING: closing,
-    _P.SETTLING: settling,
-    _P.ENDING: ending,
-    _P.DONE: done,
-}
-
-
-def _then(process: OrderProcess, act: Callable[[OrderProcess], object]) -> OrderProcess:
-    act(process)
-    return process
-
-
-def amend_command(
-    n: int = 1, *, quantity: str | None = "2", price: str | None = None, order_id: str = "o-1"
-) -> AmendOrder:
-    """An AmendOrder with its own id (by default: to a quantity of 2 at the same price)."""
-    return AmendOrder(
-        f"amend-{n}",
-        order_id,
-        "a1",
-        NOW,
-        None if quantity is None else Decimal(quantity),
-        None if price is None else Decimal(price),
-    )
-
-
-def amend_risk(ctx: ProcessContext) -> OrderProcess:
-    """AMEND_RISK: resting, an amend asked risk."""
-    return _then(resting(ctx), lambda p: p.amend(amend_command(), NOW))
-
-
-def amend_venue(ctx: ProcessContext) -> OrderProcess:
-    """AMEND_VENUE: risk reserved for the amend, the venue was asked."""
-    return _then(amend_risk(ctx), lambda p: p.amend_reserved(PRICE, NOW))
-
-
-REACH[_P.AMEND_RISK] = amend_risk
-REACH[_P.AMEND_VENUE] = amend_venue
 
 
 def test_reach_when_driven_by_messages_then_each_phase_is_reached() -> None:
@@ -333,7 +168,7 @@ SCENARIOS: dict[
     (_P.ARRIVING, _S.CANCEL): (None, lambda p: p.cancel(cancel_command(), NOW), ()),
     (_P.ARRIVING, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
     (_P.ARRIVING, _S.SETTLED): (
-        lambda ctx: _then(arriving(ctx), lambda p: p.fill(fill(9, "0.2"))),
+        lambda ctx: then(arriving(ctx), lambda p: p.fill(fill(9, "0.2"))),
         lambda p: p.settled(NOW, released=False),
         (),
     ),
@@ -351,7 +186,7 @@ SCENARIOS: dict[
     (_P.CANCEL_HELD, _S.CANCEL): (None, lambda p: p.cancel(cancel_command(2), NOW), ()),
     (_P.CANCEL_HELD, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
     (_P.CANCEL_HELD, _S.SETTLED): (
-        lambda ctx: _then(REACH[_P.CANCEL_HELD](ctx), lambda p: p.fill(fill(9, "0.2"))),
+        lambda ctx: then(REACH[_P.CANCEL_HELD](ctx), lambda p: p.fill(fill(9, "0.2"))),
         lambda p: p.settled(NOW, released=False),
         (),
     ),
@@ -360,7 +195,7 @@ SCENARIOS: dict[
     (_P.RESTING, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
     (_P.RESTING, _S.VENUE_FILLS): (None, lambda p: p.venue_fills((fill(1, "0.2"),), NOW), ()),
     (_P.RESTING, _S.SETTLED): (
-        lambda ctx: _then(resting(ctx), lambda p: p.venue_fills((fill(1, "0.2"),), NOW)),
+        lambda ctx: then(resting(ctx), lambda p: p.venue_fills((fill(1, "0.2"),), NOW)),
         lambda p: p.settled(NOW, released=False),
         (),
     ),
@@ -370,7 +205,7 @@ SCENARIOS: dict[
     (_P.CANCELLING, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
     (_P.CANCELLING, _S.VENUE_FILLS): (None, lambda p: p.venue_fills((fill(1, "0.2"),), NOW), ()),
     (_P.CANCELLING, _S.SETTLED): (
-        lambda ctx: _then(cancelling(ctx), lambda p: p.venue_fills((fill(1, "0.2"),), NOW)),
+        lambda ctx: then(cancelling(ctx), lambda p: p.venue_fills((fill(1, "0.2"),), NOW)),
         lambda p: p.settled(NOW, released=False),
         (),
     ),
@@ -384,12 +219,12 @@ SCENARIOS: dict[
     (_P.WORKING, _S.CANCEL): (None, lambda p: p.cancel(cancel_command(), NOW), (_S.RELEASE,)),
     (_P.WORKING, _S.FILL): (None, lambda p: p.fill(fill(9, "0.2")), ()),
     (_P.WORKING, _S.VENUE_FILLS): (
-        lambda ctx: _then(cancelling(ctx), lambda p: p.venue_cancelled(None, NOW)),
+        lambda ctx: then(cancelling(ctx), lambda p: p.venue_cancelled(None, NOW)),
         lambda p: p.venue_fills((fill(1, "0.2"),), NOW),
         (),
     ),
     (_P.WORKING, _S.SETTLED): (
-        lambda ctx: _then(working(ctx), lambda p: p.fill(fill(9, "0.2"))),
+        lambda ctx: then(working(ctx), lambda p: p.fill(fill(9, "0.2"))),
         lambda p: p.settled(NOW, released=False),
         (),
     ),
@@ -398,7 +233,7 @@ SCENARIOS: dict[
     (_P.CLOSING, _S.FILL): (None, lambda p: p.fill(fill(9, "0.1")), ()),
     (_P.CLOSING, _S.VENUE_FILLS): (None, lambda p: p.venue_fills((fill(1, "0.1"),), NOW), ()),
     (_P.CLOSING, _S.SETTLED): (
-        lambda ctx: _then(closing(ctx), lambda p: p.venue_fills((fill(1, "0.1"),), NOW)),
+        lambda ctx: then(closing(ctx), lambda p: p.venue_fills((fill(1, "0.1"),), NOW)),
         lambda p: p.settled(NOW, released=False),
         (),
     ),
@@ -426,12 +261,12 @@ SCENARIOS: dict[
         (),
     ),
     (_P.SETTLING, _S.VENUE_CANCELLED): (
-        lambda ctx: _then(cancelling(ctx), lambda p: p.fill(fill(9, "1"))),
+        lambda ctx: then(cancelling(ctx), lambda p: p.fill(fill(9, "1"))),
         lambda p: p.venue_cancelled(Decimal("1"), NOW),
         (),
     ),
     (_P.SETTLING, _S.VENUE_NOT_HELD): (
-        lambda ctx: _then(cancelling(ctx), lambda p: p.fill(fill(9, "1"))),
+        lambda ctx: then(cancelling(ctx), lambda p: p.fill(fill(9, "1"))),
         lambda p: p.venue_cancelled(None, NOW),
         (),
     ),
@@ -453,14 +288,14 @@ SCENARIOS: dict[
         (_S.END,),
     ),
     (_P.ENDING, _S.ARRIVED_RESTING): (
-        lambda ctx: _then(
+        lambda ctx: then(
             _filled_from_outside_while_arriving(ctx), lambda p: p.settled(NOW, released=True)
         ),
         lambda p: p.arrived((), None, NOW, resting=True),
         (_S.END,),
     ),
     (_P.ENDING, _S.ARRIVED_CLOSED): (
-        lambda ctx: _then(
+        lambda ctx: then(
             _filled_from_outside_while_arriving(ctx), lambda p: p.settled(NOW, released=True)
         ),
         lambda p: p.arrived((fill(1, "1"),), None, NOW, resting=False),
@@ -609,17 +444,17 @@ def _said(word: VenueWord, filled: str = "0") -> Send:
 
 def in_doubt(ctx: ProcessContext) -> OrderProcess:
     """IN_DOUBT: the place's answer never came."""
-    return _then(arriving(ctx), _doubt(DoubtedRequest.PLACE))
+    return then(arriving(ctx), _doubt(DoubtedRequest.PLACE))
 
 
 def doubt_cancel_held(ctx: ProcessContext) -> OrderProcess:
     """DOUBT_CANCEL_HELD: in doubt, and a cancel waits for the venue's word."""
-    return _then(in_doubt(ctx), _cancel)
+    return then(in_doubt(ctx), _cancel)
 
 
 def cancel_in_doubt(ctx: ProcessContext) -> OrderProcess:
     """CANCEL_IN_DOUBT: the cancel's answer never came."""
-    return _then(cancelling(ctx), _doubt(DoubtedRequest.CANCEL))
+    return then(cancelling(ctx), _doubt(DoubtedRequest.CANCEL))
 
 
 REACH[_P.IN_DOUBT] = in_doubt

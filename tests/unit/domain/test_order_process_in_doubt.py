@@ -24,7 +24,7 @@ from oms.domain.order_process import (
     SettleWithRisk,
 )
 from oms.domain.reasons import OrderCheckReason
-from tests.unit.domain.test_order_process import (
+from tests.unit.domain.order_process_builders import (
     NOW,
     arriving,
     cancel_command,

@@ -9,7 +9,7 @@ from oms.domain.enums import OrderStatus
 from oms.domain.events import DoubtedRequest, OrderDoubtResolved, OrderRejected, VenueWord
 from oms.domain.order_process import RELEASE_RESERVATION, OrderProcess, Phase
 from oms.domain.reasons import OrderCheckReason
-from tests.unit.domain.test_order_process import NOW, arriving, cancelling, context, take
+from tests.unit.domain.order_process_builders import NOW, arriving, cancelling, context, take
 
 
 def _in_doubt(process: OrderProcess, request: DoubtedRequest = DoubtedRequest.PLACE) -> None:

@@ -6,112 +6,28 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms.domain.enums import OrderStatus
 from oms.domain.events import (
-    AmendRejected,
-    CancelReason,
-    DoubtedRequest,
-    OrderAccepted,
     OrderAmended,
-    OrderCancelled,
-    OrderDoubtResolved,
     OrderEvent,
-    OrderExpired,
     OrderFilled,
-    OrderInDoubt,
-    OrderPlaced,
-    OrderRejected,
-    OrderSettled,
-    OrderTriggered,
-    VenueWord,
 )
 from oms.domain.orders import Order, Overfill, WrongOrder, apply, fold
-from oms.domain.reasons import OrderCheckReason, RejectReason
 from oms.domain.transitions import ORDER_TRANSITIONS, InvalidTransition, Trigger
-
-QTY = Decimal("2")
-
-
-def _placed() -> OrderPlaced:
-    return OrderPlaced(
-        "o-1",
-        1,
-        "c-1",
-        1.0,
-        "cl-1",
-        "acc",
-        "BTC-USD",
-        Side.BUY,
-        OrderType.STOP_LIMIT,  # a stop, so that TRIGGER has an order to trigger
-        QTY,
-        Decimal("100"),
-        TimeInForce.GTC,
-        stop_price=Decimal("101"),
-    )
-
-
-def _event(order: Order, trigger: Trigger) -> OrderEvent:  # noqa: PLR0911 - one per trigger
-    """The event that fires ``trigger`` on ``order`` (one sequence number after it)."""
-    seq, at = order.version + 1, order.updated_at + 1
-    if trigger is Trigger.ACCEPT:
-        return OrderAccepted("o-1", seq, "c-1", at, Decimal("100"))
-    if trigger is Trigger.REJECT:
-        return OrderRejected("o-1", seq, "c-1", at, RejectReason.INSUFFICIENT_BUYING_POWER, "")
-    if trigger is Trigger.CANCEL:
-        return OrderCancelled("o-1", seq, f"x-{seq}", at, CancelReason.REQUESTED)
-    if trigger is Trigger.SETTLE:
-        return OrderSettled("o-1", seq, f"s-{seq}", at)
-    if trigger is Trigger.TRIGGER:
-        return OrderTriggered("o-1", seq, f"t-{seq}", at, Decimal("101"))
-    if trigger is Trigger.EXPIRE:
-        return OrderExpired("o-1", seq, f"e-{seq}", at)
-    if trigger is Trigger.AMEND:
-        return OrderAmended("o-1", seq, f"a-{seq}", at, QTY + 1, Decimal("99"), Decimal("99"))
-    if trigger is Trigger.DOUBT:
-        return OrderInDoubt("o-1", seq, f"d-{seq}", at, DoubtedRequest.PLACE, "VENUE_TIMEOUT")
-    if trigger is Trigger.RESOLVE or trigger is Trigger.RESOLVE_PARTIAL:
-        # One event: the fold picks RESOLVE or RESOLVE_PARTIAL by what has filled.
-        filled = order.filled_quantity
-        return OrderDoubtResolved("o-1", seq, f"r-{seq}", at, VenueWord.OPEN, filled)
-    if trigger is Trigger.AMEND_REJECT:
-        return AmendRejected(
-            "o-1", seq, f"a-{seq}", at, OrderCheckReason.QUANTITY_BELOW_FILLED, "quantity=0.1"
-        )
-    remaining = order.remaining_quantity
-    quantity = remaining if trigger is Trigger.FILL else Decimal("0.5")
-    if quantity <= 0:
-        quantity = Decimal("0.5")  # an order with nothing left: still a well-formed fill event
-    return OrderFilled("o-1", seq, f"f-{seq}", at, quantity, Decimal("100"), Decimal("0.1"))
-
-
-_PATH: dict[OrderStatus, tuple[Trigger, ...]] = {
-    OrderStatus.NEW: (),
-    OrderStatus.ACCEPTED: (Trigger.ACCEPT,),
-    OrderStatus.PARTIALLY_FILLED: (Trigger.ACCEPT, Trigger.PARTIAL_FILL),
-    OrderStatus.FILLED: (Trigger.ACCEPT, Trigger.FILL),
-    OrderStatus.SETTLED: (Trigger.ACCEPT, Trigger.FILL, Trigger.SETTLE),
-    OrderStatus.REJECTED: (Trigger.REJECT,),
-    OrderStatus.CANCELLED: (Trigger.ACCEPT, Trigger.CANCEL),
-    OrderStatus.EXPIRED: (Trigger.ACCEPT, Trigger.EXPIRE),
-    OrderStatus.IN_DOUBT: (Trigger.ACCEPT, Trigger.DOUBT),
-}
+from tests.unit.domain.order_states import (
+    QTY,
+    event_for,
+    order_in,
+    placed_event,
+)
 
 
 def order_for(status: OrderStatus, trigger: Trigger) -> Order:
     """An order in ``status`` that ``trigger`` can apply to: RESOLVE_PARTIAL needs a fill."""
     if status is OrderStatus.IN_DOUBT and trigger is Trigger.RESOLVE_PARTIAL:
         order = order_in(OrderStatus.PARTIALLY_FILLED)
-        return apply(order, _event(order, Trigger.DOUBT))
+        return apply(order, event_for(order, Trigger.DOUBT))
     return order_in(status)
-
-
-def order_in(status: OrderStatus) -> Order:
-    """An order brought to ``status`` along the table."""
-    order = apply(None, _placed())
-    for trigger in _PATH[status]:
-        order = apply(order, _event(order, trigger))
-    assert order.status is status
-    return order
 
 
 LEGAL = sorted(ORDER_TRANSITIONS.items())
@@ -164,7 +80,7 @@ def test_apply_when_move_in_table_then_order_takes_it(
 ) -> None:
     status, trigger = move
     order = order_for(status, trigger)
-    event = _event(order, trigger)
+    event = event_for(order, trigger)
 
     after = apply(order, event)
 
@@ -179,7 +95,7 @@ def test_apply_when_move_not_in_table_then_refused_and_nothing_changes(
     trigger: Trigger,
 ) -> None:
     order = order_in(status)
-    event = _event(order, trigger)
+    event = event_for(order, trigger)
 
     with pytest.raises(InvalidTransition) as refused:
         apply(order, event)
@@ -208,10 +124,10 @@ def test_apply_when_fill_after_cancel_then_refused() -> None:
 
 
 def test_fold_when_history_replayed_then_same_order() -> None:
-    order = apply(None, _placed())
-    history: list[OrderEvent] = [_placed()]
+    order = apply(None, placed_event())
+    history: list[OrderEvent] = [placed_event()]
     for trigger in (Trigger.ACCEPT, Trigger.PARTIAL_FILL, Trigger.FILL, Trigger.SETTLE):
-        event = _event(order, trigger)
+        event = event_for(order, trigger)
         history.append(event)
         order = apply(order, event)
 
@@ -222,7 +138,7 @@ def test_fold_when_history_replayed_then_same_order() -> None:
 def test_amend_when_applied_then_quantity_price_and_protection_change_and_status_stays() -> None:
     order = order_in(OrderStatus.PARTIALLY_FILLED)
 
-    after = apply(order, _event(order, Trigger.AMEND))
+    after = apply(order, event_for(order, Trigger.AMEND))
 
     assert after.status is OrderStatus.PARTIALLY_FILLED
     assert (after.quantity, after.price, after.protection_price) == (
@@ -245,7 +161,7 @@ def test_amend_when_quantity_not_above_filled_then_refused_and_nothing_changes()
 def test_amend_rejected_when_applied_then_only_version_moves() -> None:
     order = order_in(OrderStatus.ACCEPTED)
 
-    after = apply(order, _event(order, Trigger.AMEND_REJECT))
+    after = apply(order, event_for(order, Trigger.AMEND_REJECT))
 
     assert after._replace(version=order.version, updated_at=order.updated_at) == order
 
@@ -253,8 +169,8 @@ def test_amend_rejected_when_applied_then_only_version_moves() -> None:
 def test_trigger_when_applied_then_triggered_at_set_and_a_second_trigger_refused() -> None:
     order = order_in(OrderStatus.ACCEPTED)
 
-    triggered = apply(order, _event(order, Trigger.TRIGGER))
+    triggered = apply(order, event_for(order, Trigger.TRIGGER))
 
     assert triggered.triggered_at == triggered.updated_at
     with pytest.raises(WrongOrder):
-        apply(triggered, _event(triggered, Trigger.TRIGGER))
+        apply(triggered, event_for(triggered, Trigger.TRIGGER))

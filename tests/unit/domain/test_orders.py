@@ -9,7 +9,7 @@ import pytest
 from oms.domain.enums import OrderStatus
 from oms.domain.events import OrderAccepted, OrderFilled, OrderPlaced
 from oms.domain.orders import Overfill, SequenceGap, WrongOrder, apply, fold
-from tests.unit.domain.test_order_transitions import _placed, order_in
+from tests.unit.domain.order_states import order_in, placed_event
 
 
 def test_fill_when_two_partials_then_average_is_exact_and_fees_add_up() -> None:
@@ -70,7 +70,7 @@ def test_apply_when_event_of_other_order_then_refused() -> None:
 
 def test_apply_when_placed_twice_then_refused() -> None:
     order = order_in(OrderStatus.NEW)
-    again = OrderPlaced(**{**_as_dict(_placed()), "sequence": 2})
+    again = OrderPlaced(**{**_as_dict(placed_event()), "sequence": 2})
 
     with pytest.raises(WrongOrder):
         apply(order, again)
@@ -82,7 +82,7 @@ def test_fold_when_empty_then_refused() -> None:
 
 
 def test_placed_when_applied_then_order_is_new_with_its_fields() -> None:
-    order = apply(None, _placed())
+    order = apply(None, placed_event())
 
     assert order.status is OrderStatus.NEW
     assert order.version == 1

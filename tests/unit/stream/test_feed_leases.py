@@ -2,55 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from oms.stream.feed_leases import SymbolLeases
-
-
-@dataclass
-class MemoryLeases:
-    """``LeaseStore`` in memory with Redis's expiry, on the test's clock."""
-
-    clock: Clock
-    leases: dict[str, tuple[str, float]] = field(default_factory=dict)  # name -> owner, expiry
-    answering: bool = True
-
-    def _live(self, name: str) -> str | None:
-        held = self.leases.get(name)
-        if held is None or held[1] <= self.clock.now:
-            self.leases.pop(name, None)
-            return None
-        return held[0]
-
-    async def acquire(self, name: str, owner: str, ttl_ms: int) -> bool | None:
-        if not self.answering:
-            return None
-        if self._live(name) is not None:
-            return False
-        self.leases[name] = (owner, self.clock.now + ttl_ms / 1000)
-        return True
-
-    async def renew(self, name: str, owner: str, ttl_ms: int) -> bool | None:
-        if not self.answering:
-            return None
-        if self._live(name) != owner:
-            return False
-        self.leases[name] = (owner, self.clock.now + ttl_ms / 1000)
-        return True
-
-    async def release(self, name: str, owner: str) -> bool | None:
-        if self._live(name) != owner:
-            return False
-        del self.leases[name]
-        return True
-
-
-@dataclass
-class Clock:
-    now: float = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.stream.feed_leases_fakes import (
+    Clock,
+    MemoryLeases,
+)
 
 
 def _replica(store: MemoryLeases, owner: str, log: list[str]) -> SymbolLeases:

@@ -6,7 +6,7 @@ from oms.config import Settings
 from oms.marketdata import Tick
 from oms.stream.price_publisher import PricePublisher, Publish
 from tests.unit.engine_helpers import tick
-from tests.unit.stream.test_feed_leases import Clock, MemoryLeases
+from tests.unit.stream.feed_leases_fakes import Clock, MemoryLeases
 
 
 class _Silent:

@@ -4,65 +4,26 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain.enums import OrderType, Side, TimeInForce
+from oms.domain.enums import Side, TimeInForce
 from oms.domain.instruments import DEFAULT_INSTRUMENTS
-from oms.marketdata import BookLevel, SimulatedFeed, Tick
+from oms.marketdata import SimulatedFeed
 from oms.venue import Matcher, Outcome, VenueError, VenueOrder
-
-FEE_RATE = Decimal("0.001")
-EMPTY = Tick("BTC-USD", Decimal("100.00"), None, None, (), (), 0.0)
-
-
-def _tick(
-    asks: list[tuple[str, str]] | None = None,
-    bids: list[tuple[str, str]] | None = None,
-    symbol: str = "BTC-USD",
-) -> Tick:
-    ask_levels = tuple(BookLevel(Decimal(p), Decimal(q)) for p, q in asks or [])
-    bid_levels = tuple(BookLevel(Decimal(p), Decimal(q)) for p, q in bids or [])
-    return Tick(
-        symbol,
-        Decimal("100.00"),
-        bid_levels[0].price if bid_levels else None,
-        ask_levels[0].price if ask_levels else None,
-        bid_levels,
-        ask_levels,
-        1.0,
-    )
-
-
-def _limit(
-    order_id: str,
-    price: str,
-    quantity: str = "1",
-    side: Side = Side.BUY,
-    protection: str | None = None,
-) -> VenueOrder:
-    return VenueOrder(
-        order_id,
-        "acct-1",
-        "BTC-USD",
-        side,
-        OrderType.LIMIT,
-        TimeInForce.GTC,
-        Decimal(quantity),
-        Decimal(price),
-        Decimal(protection or price),
-    )
-
-
-def _rest(matcher: Matcher, *orders: VenueOrder) -> None:
-    for order in orders:
-        assert matcher.on_arrival(order, EMPTY).outcome is Outcome.RESTING
+from tests.unit.venue.resting_orders import (
+    EMPTY,
+    FEE_RATE,
+    limit_order,
+    rest_orders,
+    tick,
+)
 
 
 def test_tick_when_its_asks_stay_above_a_resting_buy_then_fills_nothing() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00"))
+    rest_orders(matcher, limit_order("b-1", "99.00"))
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("99.01", "10")], bids=[("98.00", "10")]))
+    executions = matcher.on_tick(tick(asks=[("99.01", "10")], bids=[("98.00", "10")]))
 
     # Assert
     assert executions == []
@@ -72,10 +33,10 @@ def test_tick_when_its_asks_stay_above_a_resting_buy_then_fills_nothing() -> Non
 def test_tick_when_it_crosses_a_resting_buy_then_fills_it_at_its_own_price() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00", quantity="2"))
+    rest_orders(matcher, limit_order("b-1", "99.00", quantity="2"))
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("98.00", "5")]))
+    executions = matcher.on_tick(tick(asks=[("98.00", "5")]))
 
     # Assert
     assert [(e.execution_id, e.quantity, e.price) for e in executions] == [
@@ -90,10 +51,10 @@ def test_tick_when_it_crosses_a_resting_sell_then_fills_it_from_bids_at_or_above
 ):
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("s-1", "101.00", quantity="3", side=Side.SELL))
+    rest_orders(matcher, limit_order("s-1", "101.00", quantity="3", side=Side.SELL))
 
     # Act
-    executions = matcher.on_tick(_tick(bids=[("101.50", "1"), ("101.00", "1"), ("100.99", "9")]))
+    executions = matcher.on_tick(tick(bids=[("101.50", "1"), ("101.00", "1"), ("100.99", "9")]))
 
     # Assert
     assert [(e.quantity, e.price) for e in executions] == [(Decimal(2), Decimal("101.00"))]
@@ -105,10 +66,10 @@ def test_tick_when_levels_cross_a_resting_order_then_it_takes_each_but_none_beyo
 ):
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00", quantity="10"))
+    rest_orders(matcher, limit_order("b-1", "99.00", quantity="10"))
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("98.00", "1"), ("99.00", "2"), ("99.01", "50")]))
+    executions = matcher.on_tick(tick(asks=[("98.00", "1"), ("99.00", "2"), ("99.01", "50")]))
 
     # Assert
     assert [e.quantity for e in executions] == [Decimal(3)]
@@ -118,16 +79,16 @@ def test_tick_when_levels_cross_a_resting_order_then_it_takes_each_but_none_beyo
 def test_tick_when_several_buys_rest_then_serves_best_price_first_then_oldest_first() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(
+    rest_orders(
         matcher,
-        _limit("low", "97.00"),
-        _limit("old", "98.00"),
-        _limit("high", "99.00"),
-        _limit("young", "98.00"),
+        limit_order("low", "97.00"),
+        limit_order("old", "98.00"),
+        limit_order("high", "99.00"),
+        limit_order("young", "98.00"),
     )
 
     # Act: three lots of liquidity at 96.00 cross all of them
-    executions = matcher.on_tick(_tick(asks=[("96.00", "3")]))
+    executions = matcher.on_tick(tick(asks=[("96.00", "3")]))
 
     # Assert
     assert [e.order_id for e in executions] == ["high", "old", "young"]
@@ -137,15 +98,15 @@ def test_tick_when_several_buys_rest_then_serves_best_price_first_then_oldest_fi
 def test_tick_when_several_sells_rest_then_serves_lowest_price_first() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(
+    rest_orders(
         matcher,
-        _limit("s-103", "103.00", side=Side.SELL),
-        _limit("s-101", "101.00", side=Side.SELL),
-        _limit("s-102", "102.00", side=Side.SELL),
+        limit_order("s-103", "103.00", side=Side.SELL),
+        limit_order("s-101", "101.00", side=Side.SELL),
+        limit_order("s-102", "102.00", side=Side.SELL),
     )
 
     # Act
-    executions = matcher.on_tick(_tick(bids=[("104.00", "2")]))
+    executions = matcher.on_tick(tick(bids=[("104.00", "2")]))
 
     # Assert
     assert [e.order_id for e in executions] == ["s-101", "s-102"]
@@ -154,10 +115,12 @@ def test_tick_when_several_sells_rest_then_serves_lowest_price_first() -> None:
 def test_tick_when_several_orders_rest_then_shares_its_liquidity_once_among_them() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("a", "99.00", quantity="2"), _limit("b", "99.00", quantity="2"))
+    rest_orders(
+        matcher, limit_order("a", "99.00", quantity="2"), limit_order("b", "99.00", quantity="2")
+    )
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("98.00", "3")]))
+    executions = matcher.on_tick(tick(asks=[("98.00", "3")]))
 
     # Assert
     assert [(e.order_id, e.quantity) for e in executions] == [("a", Decimal(2)), ("b", Decimal(1))]
@@ -167,8 +130,8 @@ def test_tick_when_several_orders_rest_then_shares_its_liquidity_once_among_them
 def test_later_ticks_when_a_resting_order_is_partly_filled_then_drain_it_until_gone() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00", quantity="5"))
-    crossing = _tick(asks=[("99.00", "2")])
+    rest_orders(matcher, limit_order("b-1", "99.00", quantity="5"))
+    crossing = tick(asks=[("99.00", "2")])
 
     # Act
     fills = [matcher.on_tick(crossing) for _ in range(4)]
@@ -184,11 +147,11 @@ def test_tick_when_an_order_filled_on_arrival_then_its_execution_ids_continue() 
     # Arrange
     matcher = Matcher(FEE_RATE)
     arrival = matcher.on_arrival(
-        _limit("b-1", "99.00", quantity="3"), _tick(asks=[("98.00", "1"), ("99.00", "1")])
+        limit_order("b-1", "99.00", quantity="3"), tick(asks=[("98.00", "1"), ("99.00", "1")])
     )
 
     # Act
-    later = matcher.on_tick(_tick(asks=[("99.00", "5")]))
+    later = matcher.on_tick(tick(asks=[("99.00", "5")]))
 
     # Assert
     assert [e.execution_id for e in arrival.executions] == ["b-1:1", "b-1:2"]
@@ -198,10 +161,10 @@ def test_tick_when_an_order_filled_on_arrival_then_its_execution_ids_continue() 
 def test_rest_when_the_protection_price_is_off_the_tick_grid_then_rests_on_the_safe_side() -> None:
     # Arrange: a BUY capped at 99.005 may not pay 99.01; it rests at 99.00
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.50", protection="99.005"))
+    rest_orders(matcher, limit_order("b-1", "99.50", protection="99.005"))
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("99.00", "1")]))
+    executions = matcher.on_tick(tick(asks=[("99.00", "1")]))
 
     # Assert
     assert [e.price for e in executions] == [Decimal("99.00")]
@@ -210,10 +173,10 @@ def test_rest_when_the_protection_price_is_off_the_tick_grid_then_rests_on_the_s
 def test_tick_when_an_ask_is_off_the_tick_grid_then_crosses_only_orders_it_reaches() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00"))
+    rest_orders(matcher, limit_order("b-1", "99.00"))
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("99.001", "1")]))
+    executions = matcher.on_tick(tick(asks=[("99.001", "1")]))
 
     # Assert
     assert executions == []
@@ -222,10 +185,10 @@ def test_tick_when_an_ask_is_off_the_tick_grid_then_crosses_only_orders_it_reach
 def test_tick_when_the_symbol_is_unlisted_then_fills_nothing() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00"))
+    rest_orders(matcher, limit_order("b-1", "99.00"))
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("1.00", "10")], symbol="DOGE-USD"))
+    executions = matcher.on_tick(tick(asks=[("1.00", "10")], symbol="DOGE-USD"))
 
     # Assert
     assert executions == []
@@ -234,8 +197,8 @@ def test_tick_when_the_symbol_is_unlisted_then_fills_nothing() -> None:
 def test_cancel_when_the_order_rests_then_removes_it_and_returns_what_it_still_had() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00", quantity="5"))
-    matcher.on_tick(_tick(asks=[("99.00", "2")]))
+    rest_orders(matcher, limit_order("b-1", "99.00", quantity="5"))
+    matcher.on_tick(tick(asks=[("99.00", "2")]))
 
     # Act
     removed = matcher.cancel("b-1")
@@ -243,13 +206,13 @@ def test_cancel_when_the_order_rests_then_removes_it_and_returns_what_it_still_h
     # Assert
     assert removed == 3
     assert matcher.resting_count() == 0
-    assert matcher.on_tick(_tick(asks=[("90.00", "100")])) == []
+    assert matcher.on_tick(tick(asks=[("90.00", "100")])) == []
 
 
 def test_cancel_when_the_order_is_not_resting_then_returns_none() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00"))
+    rest_orders(matcher, limit_order("b-1", "99.00"))
     matcher.cancel("b-1")
 
     # Act / Assert
@@ -260,11 +223,11 @@ def test_cancel_when_the_order_is_not_resting_then_returns_none() -> None:
 def test_tick_when_an_order_ahead_was_cancelled_then_its_liquidity_goes_to_the_next() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("first", "99.00"), _limit("second", "99.00"))
+    rest_orders(matcher, limit_order("first", "99.00"), limit_order("second", "99.00"))
     matcher.cancel("first")
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("99.00", "1")]))
+    executions = matcher.on_tick(tick(asks=[("99.00", "1")]))
 
     # Assert
     assert [e.order_id for e in executions] == ["second"]
@@ -273,13 +236,13 @@ def test_tick_when_an_order_ahead_was_cancelled_then_its_liquidity_goes_to_the_n
 def test_tick_when_many_orders_were_cancelled_then_still_fills_the_live_ones_in_priority() -> None:
     # Arrange: enough cancels to trigger the rebuild of the heaps
     matcher = Matcher(FEE_RATE)
-    orders = [_limit(f"b-{i}", f"{90 + i % 9}.00") for i in range(3000)]
-    _rest(matcher, *orders)
+    orders = [limit_order(f"b-{i}", f"{90 + i % 9}.00") for i in range(3000)]
+    rest_orders(matcher, *orders)
     for order in orders[:2500]:
         matcher.cancel(order.order_id)
 
     # Act
-    executions = matcher.on_tick(_tick(asks=[("80.00", "1000")]))
+    executions = matcher.on_tick(tick(asks=[("80.00", "1000")]))
 
     # Assert
     assert len(executions) == 500
@@ -291,11 +254,11 @@ def test_tick_when_many_orders_were_cancelled_then_still_fills_the_live_ones_in_
 def test_arrival_when_the_order_id_no_longer_rests_then_accepted_again() -> None:
     # Arrange
     matcher = Matcher(FEE_RATE)
-    _rest(matcher, _limit("b-1", "99.00"))
+    rest_orders(matcher, limit_order("b-1", "99.00"))
     matcher.cancel("b-1")
 
     # Act
-    result = matcher.on_arrival(_limit("b-1", "99.00"), EMPTY)
+    result = matcher.on_arrival(limit_order("b-1", "99.00"), EMPTY)
 
     # Assert
     assert result.outcome is Outcome.RESTING
@@ -308,8 +271,8 @@ def test_restore_when_an_order_rested_then_rests_it_without_matching_and_continu
     matcher = Matcher(FEE_RATE)
 
     # Act
-    matcher.restore(_limit("b-1", "99.00", quantity="5"), Decimal(2), executions_so_far=4)
-    executions = matcher.on_tick(_tick(asks=[("99.00", "10")]))
+    matcher.restore(limit_order("b-1", "99.00", quantity="5"), Decimal(2), executions_so_far=4)
+    executions = matcher.on_tick(tick(asks=[("99.00", "10")]))
 
     # Assert
     assert [(e.execution_id, e.quantity) for e in executions] == [("b-1:5", Decimal(2))]
@@ -318,8 +281,8 @@ def test_restore_when_an_order_rested_then_rests_it_without_matching_and_continu
 @pytest.mark.parametrize(
     ("order", "remaining", "code"),
     [
-        (_limit("b-1", "99.00")._replace(time_in_force=TimeInForce.IOC), "1", "NOT_RESTABLE"),
-        (_limit("b-1", "99.00"), "0", "INVALID_QUANTITY"),
+        (limit_order("b-1", "99.00")._replace(time_in_force=TimeInForce.IOC), "1", "NOT_RESTABLE"),
+        (limit_order("b-1", "99.00"), "0", "INVALID_QUANTITY"),
     ],
 )
 def test_restore_when_the_order_cannot_rest_then_refused_with_its_code(
@@ -340,10 +303,10 @@ def test_simulated_feed_when_it_walks_then_resting_orders_near_the_market_drain(
     # Arrange: buys 0.2% under and sells 0.2% over the start; a feed with strong moves
     matcher = Matcher(FEE_RATE)
     feed = SimulatedFeed(DEFAULT_INSTRUMENTS, seed=5, volatility=0.002)
-    _rest(
+    rest_orders(
         matcher,
-        _limit("b-1", "59880.00", quantity="0.5"),
-        _limit("s-1", "60120.00", quantity="0.5", side=Side.SELL),
+        limit_order("b-1", "59880.00", quantity="0.5"),
+        limit_order("s-1", "60120.00", quantity="0.5", side=Side.SELL),
     )
 
     # Act
