@@ -135,5 +135,8 @@ lint: setup ## ruff (lint and format), mypy --strict, import-linter's layers, ev
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy oms
 	$(VENV)/bin/lint-imports
+	@# a test module imports helper modules, never another test module (937ba3f broke one that did)
+	@! grep -rnE '^(from|import) tests(\.[a-z_0-9]+)*\.test_[a-z_0-9]+' tests --include='*.py' \
+		|| { echo "a test module imports another test module: move what they share to a helper module"; exit 1; }
 	@# a test module importing a name another one no longer has (937ba3f did) fails lint, not only test
 	@out=$$($(PY) -m pytest --collect-only -q tests 2>&1) || { echo "$$out" | tail -40; exit 1; }; echo "$$out" | tail -1
