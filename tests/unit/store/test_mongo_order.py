@@ -11,6 +11,7 @@ from typing import Any
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError
 
 from oms.store.mongo import MongoOrderRepository
+from oms.store.mongo_writer import MongoWriter
 from tests.unit.store.histories import open_history, settled_history, states
 
 
@@ -243,8 +244,9 @@ async def test_project_when_a_linger_is_set_then_batches_logged_meanwhile_share_
     await writer.close()
 
 
-async def test_project_when_a_checkpoint_waits_on_orders_then_the_linger_is_cut_short() -> None:
-    # Arrange: a linger far longer than the wait allowed
+async def _gathering_one_order() -> tuple[MongoWriter, _GatedOrders]:
+    """A writer whose one projector is gathering for 30 s, one order logged and not in
+    ``orders``, which takes whatever it is given at once."""
     repository = MongoOrderRepository(
         "mongodb://unused/", "unused", concurrency=1, project_linger_s=30.0
     )
@@ -256,6 +258,12 @@ async def test_project_when_a_checkpoint_waits_on_orders_then_the_linger_is_cut_
     writer.save(states(history)[-1:], history)
     await writer.durable(wait_s=1.0)
     await asyncio.sleep(0.01)  # the projector is gathering now
+    return writer, orders
+
+
+async def test_project_when_a_checkpoint_waits_on_orders_then_the_linger_is_cut_short() -> None:
+    # Arrange: a linger far longer than the wait allowed
+    writer, orders = await _gathering_one_order()
 
     # Act
     await writer.projected(wait_s=1.0)
@@ -267,17 +275,7 @@ async def test_project_when_a_checkpoint_waits_on_orders_then_the_linger_is_cut_
 
 async def test_close_when_a_projector_is_gathering_then_orders_is_written_at_once() -> None:
     # Arrange
-    repository = MongoOrderRepository(
-        "mongodb://unused/", "unused", concurrency=1, project_linger_s=30.0
-    )
-    orders = _GatedOrders()
-    orders.gate.set()
-    _running(repository, orders)
-    writer = repository.writer
-    history = settled_history("o-1")
-    writer.save(states(history)[-1:], history)
-    await writer.durable(wait_s=1.0)
-    await asyncio.sleep(0.01)
+    writer, orders = await _gathering_one_order()
 
     # Act
     await writer.close(wait_s=1.0)
