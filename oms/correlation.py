@@ -14,8 +14,8 @@ Pure: no I/O, nothing of the project imported, so every layer may use it.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -38,8 +38,13 @@ _fields: ContextVar[dict[str, str] | None] = ContextVar("correlation", default=N
 
 
 def new_request_id() -> str:
-    """A fresh id (32 hex digits) for a request or record that came without one."""
-    return uuid.uuid4().hex
+    """A fresh id (32 hex digits) for a request or record that came without one.
+
+    Sixteen bytes of the OS's randomness, as ``uuid4`` draws, without building a ``UUID``: one
+    is made for every request, and ``uuid.uuid4().hex`` took 2.3 us of the door's CPU where this
+    takes 0.4 (session 21). Nothing reads the id as a UUID: it only names the request.
+    """
+    return os.urandom(16).hex()
 
 
 def sane(candidate: str | None) -> str | None:

@@ -43,7 +43,7 @@ from oms.api.problems import (
 )
 from oms.api.rate_limits import ADMISSION_KEY, counts_itself
 from oms.api.services import SERVICES_KEY, ApiServices, OrderEntry
-from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder
+from oms.domain.commands import AmendOrder, CancelAll, CancelOrder, PlaceOrder, new_place_order
 from oms.domain.enums import OrderStatus, OrderType, Side
 from oms.domain.instruments import Instrument
 from oms.domain.order_terms import stop_on_wrong_side
@@ -74,7 +74,7 @@ def _json(
 def new_order(request: OrderRequest, order_id: str, created_at: float) -> PlaceOrder:
     """The command for a validated request (its id derived from the order's: replay is harmless),
     named by the HTTP request that sends it (``oms.correlation``)."""
-    return PlaceOrder(
+    return new_place_order(
         command_id=f"place:{order_id}",
         order_id=order_id,
         client_order_id=request.client_order_id or order_id,

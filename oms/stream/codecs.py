@@ -106,6 +106,7 @@ from oms.domain.commands import (
     PlaceOrder,
     SetLimits,
     SetTradingState,
+    new_place_order,
 )
 from oms.domain.enums import OrderType, Side, TimeInForce, by_name
 from oms.domain.errors import DomainError
@@ -563,7 +564,7 @@ class CommandDecoder:
                 "a MARKET order cannot rest: use IOC or FOK",
                 "time_in_force",
             )
-        return PlaceOrder(
+        return new_place_order(
             command_id=_identifier(data, "command_id", f"place:{order_id}"),
             order_id=order_id,
             client_order_id=client_order_id,

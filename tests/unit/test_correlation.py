@@ -23,7 +23,12 @@ def test_from_caller_when_the_id_is_missing_or_unsafe_then_a_new_one(given: str 
 
     assert made != given
     assert len(made) == 32
+    assert set(made) <= set("0123456789abcdef")
     assert correlation.sane(made) == made
+
+
+def test_new_request_id_when_made_twice_then_the_two_differ() -> None:
+    assert correlation.new_request_id() != correlation.new_request_id()
 
 
 def test_from_record_when_it_has_a_request_id_header_then_that_one() -> None:

@@ -1,4 +1,5 @@
-"""Positional builders make the same frozen events as the dataclass constructors, faster."""
+"""Positional builders make the same frozen events (and commands) as the dataclass constructors,
+faster."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain.commands import ApplyFill
+from oms.domain.commands import ApplyFill, PlaceOrder, new_place_order
 from oms.domain.enums import OrderType, Side, TimeInForce
 from oms.domain.events import (
     CancelReason,
@@ -57,6 +58,27 @@ CASES = [
     (new_order_cancelled, OrderCancelled, ("o-1", 3, "c-2", 3.0, CancelReason.REQUESTED, "r-2")),
     (new_order_settled, OrderSettled, ("o-1", 4, "settle:o-1", 4.0, None)),
     (positional_builder(ApplyFill), ApplyFill, ("o-1:1", "o-1", "a-1", _ONE, _ONE, _ONE, 3.0)),
+    (
+        new_place_order,
+        PlaceOrder,
+        (
+            "place:o-1",
+            "o-1",
+            "cl-1",
+            "a-1",
+            "BTC-USD",
+            Side.SELL,
+            OrderType.STOP_LIMIT,
+            _ONE,
+            _ONE,
+            TimeInForce.GTD,
+            1.0,
+            "req-1",
+            False,
+            _ONE,
+            9.0,
+        ),
+    ),
 ]
 
 
@@ -94,6 +116,24 @@ def test_builder_when_a_defaulted_field_is_left_out_then_it_takes_its_default() 
 
     assert built == OrderSettled("o-1", 4, "settle:o-1", 4.0)
     assert built.request_id is None
+
+
+def test_place_order_builder_when_called_by_keyword_then_equals_the_dataclass() -> None:
+    fields = {
+        "command_id": "place:o-1",
+        "order_id": "o-1",
+        "client_order_id": "o-1",
+        "account_id": "a-1",
+        "symbol": "BTC-USD",
+        "side": Side.BUY,
+        "type": OrderType.MARKET,
+        "quantity": _ONE,
+        "price": None,
+        "time_in_force": TimeInForce.IOC,
+        "created_at": 1.0,
+    }
+
+    assert new_place_order(**fields) == PlaceOrder(**fields)  # type: ignore[arg-type]
 
 
 def test_builder_when_class_has_post_init_then_refused() -> None:
